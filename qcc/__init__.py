@@ -1,0 +1,12 @@
+"""qcc: a post-training quantization compiler for neural networks, built on xDSL.
+
+    import qcc
+    model = qcc.load("model.tflite")
+    outputs = model.run([x])
+"""
+
+from qcc.api import Model, TensorInfo, load
+from qcc.errors import QccError
+
+__all__ = ["Model", "QccError", "TensorInfo", "load"]
+__version__ = "0.1.0"

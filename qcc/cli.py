@@ -1,0 +1,261 @@
+"""The `qcc` command.
+
+    qcc INPUT [-o OUT] [--pass-pipeline=TEXT] [--emit=mlir|tflite]
+
+INPUT is a .tflite flatbuffer or MLIR text (.mlir, or `-` for stdin). Bad input of any kind is
+one line on stderr and exit code 1; no output file is written unless everything succeeded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qcc.errors import QccError
+
+EMIT_CHOICES = ("mlir", "tflite")
+
+
+def _build_arg_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="qcc",
+        description="qcc: a post-training quantization compiler for neural networks.",
+    )
+    p.add_argument("input", help="a .tflite model, or MLIR text (.mlir, or - for stdin)")
+    p.add_argument("-o", "--output", help="output file (default: stdout for MLIR)")
+    p.add_argument(
+        "--pass-pipeline",
+        "-p",
+        dest="pass_pipeline",
+        default="",
+        help="MLIR pass pipeline text, e.g. 'builtin.module(fuse-activation,cse)'",
+    )
+    p.add_argument(
+        "--emit",
+        choices=EMIT_CHOICES,
+        help="what to write: MLIR text, or a .tflite flatbuffer (default: from -o's suffix)",
+    )
+    p.add_argument("--print-ir-after-all", action="store_true", help="print IR after each pass")
+    p.add_argument("--time-passes", action="store_true", help="report the time of each pass")
+    p.add_argument(
+        "--verify-diagnostics",
+        action="store_true",
+        help="print diagnostics (parse, verify and pass errors) on stdout and exit 0",
+    )
+    p.add_argument(
+        "--split-input-file",
+        action="store_true",
+        help="process each '// -----' separated chunk of MLIR input on its own",
+    )
+    p.add_argument("--print-op-generic", action="store_true", help="print ops in generic form")
+    p.add_argument("--list-passes", action="store_true", help="list the available passes")
+    return p
+
+
+@dataclass
+class PassTimer:
+    """Collects per-pass wall time for --time-passes."""
+
+    entries: list[tuple[str, float]] = field(default_factory=list)
+
+    def report(self, stream) -> None:
+        total = sum(t for _, t in self.entries) or 1e-12
+        stream.write("===-------------------------------------------------------------===\n")
+        stream.write("                      ... Pass execution timing report ...\n")
+        stream.write("===-------------------------------------------------------------===\n")
+        stream.write(f"  Total Execution Time: {total:.4f} seconds\n\n")
+        stream.write("   ----Wall Time----  ----Name----\n")
+        for name, t in self.entries:
+            stream.write(f"   {t:.4f} ({100 * t / total:5.1f}%)  {name}\n")
+        stream.write(f"   {total:.4f} (100.0%)  Total\n")
+
+
+def _read_input(path: str) -> tuple[str, bytes]:
+    """The input's kind ('tflite' or 'mlir') and bytes."""
+    from qcc.fileio import read_bytes
+
+    if path == "-":
+        return "mlir", sys.stdin.buffer.read()
+    data = read_bytes(path)
+    suffix = Path(path).suffix.lower()
+    if suffix == ".tflite" or data[4:8] == b"TFL3":
+        return "tflite", data
+    if suffix in (".mlir", ""):
+        return "mlir", data
+    raise QccError(f"{path}: unknown input format '{suffix}' (expected .tflite or .mlir)")
+
+
+def _split_chunks(text: str, split: bool) -> list[tuple[str, int]]:
+    if not split:
+        return [(text, 0)]
+    chunks, offset = [], 0
+    for chunk in text.split("// -----"):
+        chunks.append((chunk, offset))
+        offset += chunk.count("\n")
+    return chunks
+
+
+def _parse_chunk(text: str, name: str, line_offset: int):
+    from xdsl.parser import Parser
+
+    from qcc.context import make_context
+
+    # Pad with newlines so reported line numbers refer to the whole file.
+    return Parser(make_context(), "\n" * line_offset + text, name).parse_module()
+
+
+def _run_passes(module, passes, args, timer: PassTimer | None) -> None:
+    from qcc.irtext import print_ir
+
+    ctx = None
+    from qcc.context import make_context
+
+    ctx = make_context()
+    for p in passes:
+        start = time.perf_counter()
+        p.apply(ctx, module)
+        if timer is not None:
+            timer.entries.append((p.name, time.perf_counter() - start))
+        module.verify()
+        if args.print_ir_after_all:
+            sys.stderr.write(f"// -----// IR Dump After {p.name} //----- //\n")
+            sys.stderr.write(print_ir(module, generic=args.print_op_generic))
+
+
+def _emit_kind(args) -> str:
+    if args.emit:
+        return args.emit
+    if args.output and args.output.endswith(".tflite"):
+        return "tflite"
+    return "mlir"
+
+
+def _write_output(module, args) -> None:
+    from qcc.fileio import atomic_write
+    from qcc.irtext import print_ir
+
+    kind = _emit_kind(args)
+    if kind == "mlir":
+        text = print_ir(module, generic=args.print_op_generic)
+        if args.output:
+            atomic_write(args.output, text)
+        else:
+            sys.stdout.write(text)
+        return
+    if kind == "tflite":
+        if not args.output:
+            raise QccError("--emit=tflite needs an output file (-o OUT.tflite)")
+        from qcc.backends.tflite import export_tflite
+
+        atomic_write(args.output, export_tflite(module))
+        return
+    raise QccError(f"unknown --emit '{kind}'")
+
+
+def _diagnostic_text(e: BaseException) -> str:
+    text = str(e)
+    for note in getattr(e, "__notes__", []) or []:
+        text += "\n" + str(note)
+    return text
+
+
+def _run(args) -> int:
+    from xdsl.utils.exceptions import DiagnosticException, ParseError
+
+    from qcc.pipeline import available_passes, build_pipeline
+
+    if args.list_passes:
+        for name in available_passes():
+            print(name)
+        return 0
+
+    passes = build_pipeline(args.pass_pipeline) if args.pass_pipeline.strip() else []
+    kind, data = _read_input(args.input)
+    timer = PassTimer() if args.time_passes else None
+
+    if kind == "tflite":
+        if args.split_input_file:
+            raise QccError("--split-input-file applies to MLIR input only")
+        from qcc.frontends.tflite import import_tflite
+
+        modules = [(import_tflite(data), 0)]
+        chunks = None
+    else:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise QccError(f"{args.input}: not UTF-8 MLIR text") from None
+        chunks = _split_chunks(text, args.split_input_file)
+        modules = None
+
+    if chunks is None:
+        assert modules is not None
+        module = modules[0][0]
+        _run_passes(module, passes, args, timer)
+        _write_output(module, args)
+    else:
+        outputs: list[str] = []
+        from qcc.irtext import print_ir
+
+        name = "<stdin>" if args.input == "-" else args.input
+        for chunk, offset in chunks:
+            try:
+                module = _parse_chunk(chunk, name, offset)
+                module.verify()
+                _run_passes(module, passes, args, timer)
+                if args.split_input_file or args.verify_diagnostics:
+                    outputs.append(print_ir(module, generic=args.print_op_generic))
+                else:
+                    _write_output(module, args)
+            except (ParseError, DiagnosticException, QccError) as e:
+                if not args.verify_diagnostics:
+                    raise
+                outputs.append(_diagnostic_text(e).rstrip("\n") + "\n")
+        if args.split_input_file or args.verify_diagnostics:
+            joined = "// -----\n".join(outputs)
+            if args.output:
+                from qcc.fileio import atomic_write
+
+                atomic_write(args.output, joined)
+            else:
+                sys.stdout.write(joined)
+    if timer is not None:
+        timer.report(sys.stderr)
+    return 0
+
+
+def _one_line(e: BaseException) -> str:
+    """A one-line rendering of any error qcc reports."""
+    from xdsl.utils.exceptions import ParseError
+
+    if isinstance(e, ParseError):
+        return f"{e.span.get_location()}: {e.msg}"
+    text = str(e).strip() or type(e).__name__
+    return text.splitlines()[0]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _build_arg_parser()
+    args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        sys.stderr.write("qcc: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as e:  # noqa: BLE001 - the driver's one error boundary
+        if os.environ.get("QCC_DEBUG"):
+            raise
+        sys.stderr.write(f"qcc: error: {_one_line(e)}\n")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1099 @@
+"""Import float TFLite flatbuffers (``.tflite``) into the ``nn`` dialect.
+
+``import_tflite(source)`` reads a model (a path or the file's bytes) with LiteRT's own
+flatbuffer schema (``ai_edge_litert.schema_py_generated``, object API) and returns a
+``builtin.module`` holding one ``func.func @main`` for subgraph 0:
+
+* the function's arguments are the subgraph inputs and its results the subgraph outputs, in
+  the model's order, each carrying ``{nn.name = "<tensor name>"}`` in ``arg_attrs`` /
+  ``res_attrs``;
+* operators become nn ops in operator order; every op, ``nn.constant`` included, has the
+  location ``loc("<output tensor name>")`` (its first output for multi-result ops);
+* a constant tensor (a buffer with data) becomes one ``nn.constant`` (bytes-backed
+  ``dense<...>``, never Python lists), created right before its first user;
+* static configuration inputs (shapes, paddings, axes, permutations, begin/size, ...)
+  become properties and must be constant; weights, biases and other data stay operands;
+* a DEQUANTIZE of a constant (float16 weights, or int8/uint8/int16 weights with
+  quantization parameters) is folded into an f32 constant, and a DENSIFY of a sparse
+  constant is densified at import (TFLite's sparsity format, below); the folded op
+  disappears;
+* anything without an nn op (custom ops, other builtins, unsupported option variants)
+  becomes ``nn.generic``, keeping the operator name, its version and its raw options:
+  a custom op's ``custom_options`` bytes, or a builtin's options table packed alone into a
+  small flatbuffer whose type is ``options_type``
+  (``getattr(schema, options_type + "T").InitFromPackedBuf(op.option_bytes, 0)``). Omitted
+  optional inputs of a generic op are recorded in the discardable attribute
+  ``nn.omitted_inputs`` (their input positions), so the op can be written back unchanged.
+
+The builtin -> nn mapping is the table ``_BUILDERS`` (one small builder function per op
+family); ``_FOLDERS`` holds the ops evaluated at import.
+
+Every failure is a ``QccError`` whose one-line message names the file and the problem: an
+unreadable, empty or non-TFLite file, a corrupt flatbuffer (every parsing exception is
+wrapped; tensor, buffer and operator-code indices and constant sizes are validated), a
+non-constant configuration input, or an op the nn verifiers reject (named with its
+operator index, TFLite name and location).
+
+Quantized models are out of scope: a non-constant integer tensor with quantization
+parameters imports with its plain integer element type. Only subgraph 0 is imported.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import flatbuffers
+import numpy as np
+from ai_edge_litert import schema_py_generated as schema
+from xdsl.dialects import func
+from xdsl.dialects.builtin import (
+    ArrayAttr,
+    BoolAttr,
+    BytesAttr,
+    DenseIntOrFPElementsAttr,
+    DictionaryAttr,
+    Float16Type,
+    Float32Type,
+    Float64Type,
+    FloatAttr,
+    IntegerAttr,
+    IntegerType,
+    ModuleOp,
+    NameLoc,
+    NoneAttr,
+    Signedness,
+    StringAttr,
+    TensorType,
+    i1,
+    i64,
+)
+from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
+
+from qcc.dialects import nn
+from qcc.errors import QccError
+
+__all__ = ["import_tflite"]
+
+_FILE_IDENTIFIER = b"TFL3"
+_MAX_CONSTANT_BYTES = 1 << 31  # a densified/folded constant larger than this is corrupt
+
+Op = schema.BuiltinOperator
+TT = schema.TensorType
+
+
+def _enum_names(enum: type) -> dict[int, str]:
+    return {v: k for k, v in vars(enum).items() if not k.startswith("_") and isinstance(v, int)}
+
+
+_OPERATOR_NAMES = _enum_names(schema.BuiltinOperator)
+_OPTIONS_NAMES = _enum_names(schema.BuiltinOptions)
+_OPTIONS2_NAMES = _enum_names(schema.BuiltinOptions2)
+_TENSOR_TYPE_NAMES = _enum_names(schema.TensorType)
+
+# TFLite tensor type -> (element type, little-endian numpy dtype)
+_ELEMENT_TYPES: dict[int, tuple[Attribute, np.dtype]] = {
+    TT.FLOAT32: (Float32Type(), np.dtype("<f4")),
+    TT.FLOAT16: (Float16Type(), np.dtype("<f2")),
+    TT.FLOAT64: (Float64Type(), np.dtype("<f8")),
+    TT.INT8: (IntegerType(8), np.dtype("i1")),
+    TT.INT16: (IntegerType(16), np.dtype("<i2")),
+    TT.INT32: (IntegerType(32), np.dtype("<i4")),
+    TT.INT64: (IntegerType(64), np.dtype("<i8")),
+    TT.UINT8: (IntegerType(8, Signedness.UNSIGNED), np.dtype("u1")),
+    TT.UINT16: (IntegerType(16, Signedness.UNSIGNED), np.dtype("<u2")),
+    TT.UINT32: (IntegerType(32, Signedness.UNSIGNED), np.dtype("<u4")),
+    TT.UINT64: (IntegerType(64, Signedness.UNSIGNED), np.dtype("<u8")),
+    TT.BOOL: (i1, np.dtype("?")),
+}
+_DTYPE_TO_ELEMENT = {dtype: elem for elem, dtype in _ELEMENT_TYPES.values()}
+
+_ACTIVATIONS = {
+    schema.ActivationFunctionType.NONE: "NONE",
+    schema.ActivationFunctionType.RELU: "RELU",
+    schema.ActivationFunctionType.RELU_N1_TO_1: "RELU_N1_TO_1",
+    schema.ActivationFunctionType.RELU6: "RELU6",
+    schema.ActivationFunctionType.TANH: "TANH",
+}
+_PADDINGS = {schema.Padding.SAME: "SAME", schema.Padding.VALID: "VALID"}
+
+
+def _one_line(text: object, limit: int = 300) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _location(name: str) -> NameLoc:
+    return NameLoc(StringAttr(name), NoneAttr())
+
+
+def _int_list(vector: Any) -> list[int]:
+    """A flatbuffer int vector from the object API (numpy array, list or None) as ints."""
+    if vector is None or isinstance(vector, int):  # the API yields 0 for an absent vector
+        return []
+    if isinstance(vector, np.ndarray):
+        return [int(v) for v in vector.tolist()]
+    return [int(v) for v in vector]
+
+
+class _Fallback(Exception):
+    """Raised by a builder for an option variant nn cannot express: import as nn.generic."""
+
+
+# ------------------------------------------------------------------------------------------
+# Entry point
+# ------------------------------------------------------------------------------------------
+
+
+def import_tflite(source: str | os.PathLike[str] | bytes) -> ModuleOp:
+    """Import a float TFLite model (a file path, or the file's bytes) as an nn-dialect module.
+
+    Raises `QccError` (one line, naming the file and the problem) for any bad input.
+    """
+    label, data = _read_source(source)
+    if not data:
+        raise QccError(f"{label}: empty file, not a TFLite model")
+    if len(data) < 8 or data[4:8] != _FILE_IDENTIFIER:
+        raise QccError(f"{label}: not a TFLite model (file identifier 'TFL3' missing)")
+    try:
+        model = schema.ModelT.InitFromPackedBuf(data, 0)
+    except Exception as e:
+        raise QccError(
+            f"{label}: corrupt TFLite flatbuffer ({type(e).__name__}: {_one_line(e)})"
+        ) from e
+    try:
+        return _Importer(label, data, model).run()
+    except QccError:
+        raise
+    except Exception as e:
+        raise QccError(
+            f"{label}: corrupt or unsupported TFLite model ({type(e).__name__}: {_one_line(e)})"
+        ) from e
+
+
+def _read_source(source: str | os.PathLike[str] | bytes) -> tuple[str, bytes]:
+    """(label for messages, file contents)."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        return "<tflite bytes>", bytes(source)
+    try:
+        path = os.fspath(source)
+    except TypeError:
+        raise QccError(
+            f"import_tflite expects a path or bytes, got {type(source).__name__}"
+        ) from None
+    try:
+        with open(path, "rb") as f:
+            return str(path), f.read()
+    except OSError as e:
+        raise QccError(f"{path}: cannot read TFLite file ({e.strerror or e})") from None
+
+
+# ------------------------------------------------------------------------------------------
+# The importer
+# ------------------------------------------------------------------------------------------
+
+
+class _Importer:
+    """Walks subgraph 0 once, in operator order, appending ops to the body of @main."""
+
+    def __init__(self, label: str, data: bytes, model: schema.ModelT):
+        self.label = label
+        self.data = data
+        if not model.subgraphs:
+            raise self.error("the model has no subgraph")
+        self.graph: schema.SubGraphT = model.subgraphs[0]
+        self.tensors: list[schema.TensorT] = list(self.graph.tensors or [])
+        self.buffers: list[schema.BufferT] = list(model.buffers or [])
+        self.opcodes: list[schema.OperatorCodeT] = list(model.operatorCodes or [])
+        self.values: dict[int, SSAValue] = {}
+        self.folded: dict[int, np.ndarray] = {}
+        self._types: dict[int, TensorType] = {}
+        self._names: dict[int, str] = {}
+        self.block = Block()
+
+    def error(self, message: str) -> QccError:
+        return QccError(f"{self.label}: {_one_line(message, 500)}")
+
+    # -- tensors ---------------------------------------------------------------------------
+
+    def tensor(self, index: int) -> schema.TensorT:
+        if not 0 <= index < len(self.tensors):
+            raise self.error(f"tensor index {index} out of range (the subgraph has "
+                             f"{len(self.tensors)} tensors)")
+        return self.tensors[index]
+
+    def name(self, index: int) -> str:
+        if index not in self._names:
+            raw = self.tensor(index).name
+            name = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else (raw or "")
+            self._names[index] = name or f"tensor_{index}"
+        return self._names[index]
+
+    def shape(self, index: int) -> tuple[int, ...]:
+        shape = tuple(_int_list(self.tensor(index).shape))
+        if any(d < 0 for d in shape):
+            raise self.error(f"tensor '{self.name(index)}' has a dynamic or negative shape "
+                             f"{list(shape)}")
+        return shape
+
+    def element(self, index: int) -> tuple[Attribute, np.dtype]:
+        ttype = self.tensor(index).type
+        if ttype not in _ELEMENT_TYPES:
+            kind = _TENSOR_TYPE_NAMES.get(ttype, f"#{ttype}")
+            raise self.error(f"tensor '{self.name(index)}' has unsupported element type {kind}")
+        return _ELEMENT_TYPES[ttype]
+
+    def type(self, index: int) -> TensorType:
+        if index not in self._types:
+            self._types[index] = TensorType(self.element(index)[0], self.shape(index))
+        return self._types[index]
+
+    def buffer_bytes(self, index: int) -> memoryview | None:
+        """The raw data of a tensor's buffer, or None for a tensor without data."""
+        tensor = self.tensor(index)
+        b = tensor.buffer
+        if not 0 <= b < len(self.buffers):
+            raise self.error(f"tensor '{self.name(index)}' refers to buffer {b}, but the model "
+                             f"has {len(self.buffers)} buffers")
+        buffer = self.buffers[b]
+        if buffer.offset and buffer.offset > 1:  # data stored after the flatbuffer
+            end = buffer.offset + buffer.size
+            if end > len(self.data):
+                raise self.error(f"buffer {b} of tensor '{self.name(index)}' lies outside the "
+                                 "file")
+            return memoryview(self.data)[buffer.offset : end]
+        data = buffer.data
+        if data is None or isinstance(data, int) or len(data) == 0:
+            return None
+        if isinstance(data, np.ndarray):
+            return memoryview(data.view(np.uint8).reshape(-1))
+        return memoryview(bytes(data))
+
+    def is_constant(self, index: int) -> bool:
+        return index in self.folded or self.buffer_bytes(index) is not None
+
+    def constant_array(self, index: int) -> np.ndarray | None:
+        """The value of a constant tensor (read, densified or folded), or None."""
+        if index in self.folded:
+            return self.folded[index]
+        raw = self.buffer_bytes(index)
+        if raw is None:
+            return None
+        _, dtype = self.element(index)
+        shape = self.shape(index)
+        sparsity = self.tensor(index).sparsity
+        if sparsity is not None:
+            values = np.frombuffer(raw, dtype=dtype) if len(raw) % dtype.itemsize == 0 else None
+            if values is None:
+                raise self.error(f"sparse constant '{self.name(index)}' has a buffer of "
+                                 f"{len(raw)} bytes, not a whole number of {dtype} values")
+            return _densify(values, shape, sparsity, self, self.name(index))
+        count = _product(shape)
+        if count * dtype.itemsize != len(raw):
+            raise self.error(f"constant '{self.name(index)}' of shape {list(shape)} and type "
+                             f"{_TENSOR_TYPE_NAMES[self.tensor(index).type]} needs "
+                             f"{count * dtype.itemsize} bytes, its buffer has {len(raw)}")
+        return np.frombuffer(raw, dtype=dtype).reshape(shape)
+
+    def value(self, index: int, user: str) -> SSAValue:
+        """The SSA value of a tensor; a constant is materialized here on first use."""
+        if index in self.values:
+            return self.values[index]
+        array = self.constant_array(index)
+        if array is None:
+            raise self.error(f"{user}: input tensor '{self.name(index)}' is neither a model "
+                             "input, a constant nor the output of an earlier operator")
+        element = _DTYPE_TO_ELEMENT[array.dtype.newbyteorder("<")]
+        ttype = TensorType(element, array.shape)
+        data = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
+        const = nn.ConstantOp(DenseIntOrFPElementsAttr(ttype, BytesAttr(data)))
+        const.location = _location(self.name(index))
+        self.block.add_op(const)
+        self.values[index] = const.output
+        return const.output
+
+    # -- the walk --------------------------------------------------------------------------
+
+    def run(self) -> ModuleOp:
+        inputs = _int_list(self.graph.inputs)
+        outputs = _int_list(self.graph.outputs)
+        for t in inputs:
+            if t in self.values:
+                raise self.error(f"tensor '{self.name(t)}' is listed twice as a model input")
+            self.values[t] = self.block.insert_arg(self.type(t), len(self.block.args))
+        for index, operator in enumerate(self.graph.operators or []):
+            self.import_operator(index, operator)
+        results = [self.value(t, "the model's outputs") for t in outputs]
+        self.block.add_op(func.ReturnOp(*results))
+        main = func.FuncOp(
+            "main",
+            ([self.type(t) for t in inputs], [r.type for r in results]),
+            Region(self.block),
+            arg_attrs=ArrayAttr([_name_attr(self.name(t)) for t in inputs]),
+            res_attrs=ArrayAttr([_name_attr(self.name(t)) for t in outputs]),
+        )
+        module = ModuleOp([main])
+        try:
+            module.verify()
+        except Exception as e:  # per-op verification already ran; this is structural
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise self.error(f"the imported module does not verify: {first}") from None
+        return module
+
+    def import_operator(self, index: int, operator: schema.OperatorT) -> None:
+        code_index = operator.opcodeIndex
+        if not 0 <= code_index < len(self.opcodes):
+            raise self.error(f"operator #{index} uses operator code {code_index}, but the "
+                             f"model has {len(self.opcodes)}")
+        opcode = self.opcodes[code_index]
+        builtin = max(opcode.builtinCode, opcode.deprecatedBuiltinCode)
+        view = _OpView(
+            self,
+            index,
+            builtin,
+            _OPERATOR_NAMES.get(builtin, f"BUILTIN_{builtin}"),
+            _int_list(operator.inputs),
+            _int_list(operator.outputs),
+            operator,
+            opcode,
+        )
+        for t in view.inputs:
+            if t != -1:
+                self.tensor(t)
+        if not view.outputs:
+            raise self.error(f"{view.where}: the operator has no outputs")
+        for t in view.outputs:
+            self.tensor(t)
+            if t in self.values or t in self.folded:
+                raise view.fail(f"tensor '{self.name(t)}' is written more than once")
+
+        folder = _FOLDERS.get(builtin)
+        if folder is not None and folder(view):
+            return
+        op: Operation | None = None
+        builder = _BUILDERS.get(builtin) if builtin != Op.CUSTOM else None
+        if builder is not None:
+            try:
+                op = builder(view)
+            except _Fallback:
+                op = None
+            if op is not None and view.unused_inputs():
+                op.drop_all_references()  # more inputs than the nn op takes: keep them all
+                op = None
+        if op is None:
+            op = _generic(view)
+        op.location = _location(self.name(view.outputs[0]))
+        self.block.add_op(op)
+        try:
+            op.verify_()
+        except Exception as e:
+            raise view.fail(f"does not verify as {op.name}: {_one_line(e)}") from None
+        if len(op.results) != len(view.outputs):
+            raise view.fail(f"{op.name} has {len(op.results)} results for "
+                            f"{len(view.outputs)} outputs")
+        for t, result in zip(view.outputs, op.results):
+            self.values[t] = result
+
+
+def _name_attr(name: str) -> DictionaryAttr:
+    return DictionaryAttr({"nn.name": StringAttr(name)})
+
+
+def _product(shape: Sequence[int]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+# ------------------------------------------------------------------------------------------
+# What a builder sees of one operator
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _OpView:
+    """One TFLite operator being imported, with accessors that validate as they read."""
+
+    imp: _Importer
+    index: int
+    builtin: int
+    op_name: str  # the BuiltinOperator name, e.g. "CONV_2D"
+    inputs: list[int]  # tensor indices, -1 for an omitted optional input
+    outputs: list[int]
+    operator: schema.OperatorT
+    opcode: schema.OperatorCodeT
+    used: set[int] = field(default_factory=set)  # inputs the builder has consumed
+
+    @property
+    def where(self) -> str:
+        out = self.imp.name(self.outputs[0]) if self.outputs else "?"
+        return f"operator #{self.index} {self.op_name} at loc(\"{out}\")"
+
+    def fail(self, message: str) -> QccError:
+        return self.imp.error(f"{self.where}: {message}")
+
+    def has(self, k: int) -> bool:
+        return k < len(self.inputs) and self.inputs[k] != -1
+
+    def operand(self, k: int) -> SSAValue:
+        """The value of required input `k`."""
+        if not self.has(k):
+            raise self.fail(f"missing required input {k}")
+        self.used.add(k)
+        return self.imp.value(self.inputs[k], self.where)
+
+    def optional(self, k: int) -> SSAValue | None:
+        """The value of optional input `k`, or None when it is omitted."""
+        return self.operand(k) if self.has(k) else None
+
+    def const(self, k: int, what: str) -> np.ndarray:
+        """The value of static-configuration input `k`, which must be constant."""
+        if not self.has(k):
+            raise self.fail(f"missing required input {k} ({what})")
+        self.used.add(k)
+        array = self.imp.constant_array(self.inputs[k])
+        if array is None:
+            raise self.fail(f"input {k} ({what}) must be a constant tensor, "
+                            f"'{self.imp.name(self.inputs[k])}' is not")
+        return array
+
+    def redundant(self, k: int) -> bool:
+        """Mark input `k` as consumed without reading it (its information is elsewhere, e.g.
+        in the output tensor's shape); returns whether it is present."""
+        self.used.add(k)
+        return self.has(k)
+
+    def unused_inputs(self) -> list[int]:
+        return [k for k, t in enumerate(self.inputs) if t != -1 and k not in self.used]
+
+    def ints(self, k: int, what: str) -> list[int]:
+        array = self.const(k, what)
+        if array.dtype.kind not in "iu":
+            raise self.fail(f"input {k} ({what}) must be an integer tensor")
+        return [int(v) for v in array.reshape(-1).tolist()]
+
+    def in_shape(self, k: int) -> tuple[int, ...]:
+        if not self.has(k):
+            raise self.fail(f"missing required input {k}")
+        return self.imp.shape(self.inputs[k])
+
+    def out_shape(self, k: int = 0) -> tuple[int, ...]:
+        return self.imp.shape(self.outputs[k])
+
+    def result_types(self) -> list[TensorType]:
+        return [self.imp.type(t) for t in self.outputs]
+
+    def options(self, cls: type) -> Any:
+        """The builtin options as `cls` (an `*OptionsT`), defaults if absent or mistyped."""
+        opts = self.operator.builtinOptions
+        return opts if isinstance(opts, cls) else cls()
+
+    def create(
+        self, op_class: type[nn.NNOp], operands: Sequence[SSAValue | None], **props: Attribute
+    ) -> Operation:
+        return op_class.build(
+            operands=list(operands), result_types=self.result_types(), properties=props
+        )
+
+
+# ------------------------------------------------------------------------------------------
+# Property helpers
+# ------------------------------------------------------------------------------------------
+
+
+def _i64(value: int) -> IntegerAttr:
+    return IntegerAttr(int(value), i64)
+
+
+def _bool(value: bool) -> BoolAttr:
+    return IntegerAttr.from_bool(bool(value))
+
+
+def _f32(value: float) -> FloatAttr:
+    return FloatAttr(float(value), 32)
+
+
+def _activation(op: _OpView, code: int) -> StringAttr:
+    if code in _ACTIVATIONS:
+        return StringAttr(_ACTIVATIONS[code])
+    if code == schema.ActivationFunctionType.SIGN_BIT:
+        raise _Fallback()
+    raise op.fail(f"invalid fused activation function {code}")
+
+
+def _padding(op: _OpView, code: int) -> StringAttr:
+    if code not in _PADDINGS:
+        raise op.fail(f"invalid padding {code}")
+    return StringAttr(_PADDINGS[code])
+
+
+def _hw(op: _OpView, what: str, h: int, w: int) -> nn.DenseArrayBase:
+    if h < 1 or w < 1:
+        raise op.fail(f"{what} must be positive, got {h}x{w}")
+    return nn.i64_array([h, w])
+
+
+def _axis(op: _OpView, axis: int, rank: int, what: str = "axis") -> int:
+    """An axis normalized into [0, rank)."""
+    if not -rank <= axis < rank:
+        raise op.fail(f"{what} {axis} out of range for rank {rank}")
+    return axis % rank
+
+
+# ------------------------------------------------------------------------------------------
+# Builders: one per op family, BuiltinOperator -> nn op
+# ------------------------------------------------------------------------------------------
+
+
+def _conv2d(op: _OpView) -> Operation:
+    o = op.options(schema.Conv2DOptionsT)
+    return op.create(
+        nn.Conv2DOp,
+        [op.operand(0), op.operand(1), op.optional(2)],
+        stride=_hw(op, "stride", o.strideH, o.strideW),
+        dilation=_hw(op, "dilation", o.dilationHFactor, o.dilationWFactor),
+        padding=_padding(op, o.padding),
+        fused_activation=_activation(op, o.fusedActivationFunction),
+    )
+
+
+def _depthwise_conv2d(op: _OpView) -> Operation:
+    o = op.options(schema.DepthwiseConv2DOptionsT)
+    # TFLite kernels derive the multiplier from the shapes (older converters wrote bogus
+    # values), so the property holds the multiplier the shapes imply whenever they imply one.
+    in_c, out_c = op.in_shape(0)[-1:], op.in_shape(1)[-1:]
+    multiplier = o.depthMultiplier
+    if in_c and out_c and in_c[0] > 0 and out_c[0] % in_c[0] == 0:
+        multiplier = out_c[0] // in_c[0]
+    return op.create(
+        nn.DepthwiseConv2DOp,
+        [op.operand(0), op.operand(1), op.optional(2)],
+        stride=_hw(op, "stride", o.strideH, o.strideW),
+        dilation=_hw(op, "dilation", o.dilationHFactor, o.dilationWFactor),
+        padding=_padding(op, o.padding),
+        fused_activation=_activation(op, o.fusedActivationFunction),
+        depth_multiplier=_i64(multiplier),
+    )
+
+
+def _transpose_conv(op: _OpView) -> Operation:
+    # TFLite inputs: output_shape, weights, input, bias?; the result type is the shape.
+    o = op.options(schema.TransposeConvOptionsT)
+    if op.redundant(0) and op.imp.is_constant(op.inputs[0]):
+        if op.ints(0, "output_shape") != list(op.out_shape()):
+            raise op.fail(f"output_shape {op.ints(0, 'output_shape')} differs from the output "
+                          f"tensor's shape {list(op.out_shape())}")
+    return op.create(
+        nn.TransposeConvOp,
+        [op.operand(2), op.operand(1), op.optional(3)],
+        stride=_hw(op, "stride", o.strideH, o.strideW),
+        padding=_padding(op, o.padding),
+        fused_activation=_activation(op, o.fusedActivationFunction),
+    )
+
+
+def _fully_connected(op: _OpView) -> Operation:
+    o = op.options(schema.FullyConnectedOptionsT)
+    if o.weightsFormat != schema.FullyConnectedOptionsWeightsFormat.DEFAULT:
+        raise _Fallback()
+    return op.create(
+        nn.FullyConnectedOp,
+        [op.operand(0), op.operand(1), op.optional(2)],
+        fused_activation=_activation(op, o.fusedActivationFunction),
+        keep_num_dims=_bool(o.keepNumDims),
+    )
+
+
+def _batch_matmul(op: _OpView) -> Operation:
+    o = op.options(schema.BatchMatMulOptionsT)
+    return op.create(
+        nn.BatchMatMulOp, [op.operand(0), op.operand(1)], adj_x=_bool(o.adjX), adj_y=_bool(o.adjY)
+    )
+
+
+def _binary_with_activation(op_class: type[nn.NNOp], options: type) -> Callable:
+    def build(op: _OpView) -> Operation:
+        o = op.options(options)
+        return op.create(
+            op_class,
+            [op.operand(0), op.operand(1)],
+            fused_activation=_activation(op, o.fusedActivationFunction),
+        )
+
+    return build
+
+
+def _binary(op_class: type[nn.NNOp]) -> Callable:
+    def build(op: _OpView) -> Operation:
+        return op.create(op_class, [op.operand(0), op.operand(1)])
+
+    return build
+
+
+def _unary(op_class: type[nn.NNOp]) -> Callable:
+    def build(op: _OpView) -> Operation:
+        return op.create(op_class, [op.operand(0)])
+
+    return build
+
+
+def _leaky_relu(op: _OpView) -> Operation:
+    o = op.options(schema.LeakyReluOptionsT)
+    return op.create(nn.LeakyReluOp, [op.operand(0)], alpha=_f32(o.alpha))
+
+
+def _softmax(op: _OpView) -> Operation:
+    o = op.options(schema.SoftmaxOptionsT)
+    return op.create(nn.SoftmaxOp, [op.operand(0)], beta=_f32(o.beta))
+
+
+def _pad(op: _OpView) -> Operation:
+    # PAD: input, paddings [rank, 2]; PADV2 adds the scalar pad value.
+    rank = len(op.in_shape(0))
+    pads = op.const(1, "paddings")
+    if pads.shape != (rank, 2) or pads.dtype.kind not in "iu":
+        raise op.fail(f"paddings must be an integer tensor of shape [{rank}, 2], "
+                      f"got {list(pads.shape)}")
+    pad_value = op.operand(2) if op.builtin == Op.PADV2 else None
+    return op.create(
+        nn.PadOp,
+        [op.operand(0), pad_value],
+        paddings=nn.i64_array(pads.reshape(-1).tolist()),
+    )
+
+
+def _pool2d(op_class: type[nn.NNOp]) -> Callable:
+    def build(op: _OpView) -> Operation:
+        o = op.options(schema.Pool2DOptionsT)
+        return op.create(
+            op_class,
+            [op.operand(0)],
+            filter_size=_hw(op, "filter size", o.filterHeight, o.filterWidth),
+            stride=_hw(op, "stride", o.strideH, o.strideW),
+            padding=_padding(op, o.padding),
+            fused_activation=_activation(op, o.fusedActivationFunction),
+        )
+
+    return build
+
+
+def _reduce(op_class: type[nn.NNOp]) -> Callable:
+    def build(op: _OpView) -> Operation:
+        o = op.options(schema.ReducerOptionsT)
+        rank = len(op.in_shape(0))
+        axes = [_axis(op, a, rank) for a in op.ints(1, "axes")]
+        return op.create(
+            op_class, [op.operand(0)], axes=nn.i64_array(axes), keep_dims=_bool(o.keepDims)
+        )
+
+    return build
+
+
+def _reshape(op: _OpView) -> Operation:
+    # The new shape is the output tensor's shape; the optional shape input is redundant.
+    op.redundant(1)
+    return op.create(nn.ReshapeOp, [op.operand(0)])
+
+
+def _squeeze(op: _OpView) -> Operation:
+    o = op.options(schema.SqueezeOptionsT)
+    rank = len(op.in_shape(0))
+    dims = [_axis(op, d, rank, "squeeze dim") for d in _int_list(o.squeezeDims)]
+    return op.create(nn.SqueezeOp, [op.operand(0)], squeeze_dims=nn.i64_array(dims))
+
+
+def _transpose(op: _OpView) -> Operation:
+    return op.create(
+        nn.TransposeOp, [op.operand(0)], perm=nn.i64_array(op.ints(1, "perm"))
+    )
+
+
+def _concatenation(op: _OpView) -> Operation:
+    o = op.options(schema.ConcatenationOptionsT)
+    operands = [op.operand(k) for k in range(len(op.inputs))]
+    return op.create(
+        nn.ConcatenationOp,
+        [operands],
+        axis=_i64(_axis(op, o.axis, len(op.out_shape()))),
+        fused_activation=_activation(op, o.fusedActivationFunction),
+    )
+
+
+def _split(op: _OpView) -> Operation:
+    # TFLite inputs: axis (scalar), input.
+    o = op.options(schema.SplitOptionsT)
+    axis = op.ints(0, "axis")
+    if len(axis) != 1:
+        raise op.fail("axis must be a scalar")
+    if o.numSplits not in (0, len(op.outputs)):
+        raise op.fail(f"num_splits is {o.numSplits} but the operator has "
+                      f"{len(op.outputs)} outputs")
+    return nn.SplitOp.build(
+        operands=[op.operand(1)],
+        result_types=[op.result_types()],
+        properties={"axis": _i64(_axis(op, axis[0], len(op.in_shape(1))))},
+    )
+
+
+def _slice(op: _OpView) -> Operation:
+    return op.create(
+        nn.SliceOp,
+        [op.operand(0)],
+        begin=nn.i64_array(op.ints(1, "begin")),
+        size=nn.i64_array(op.ints(2, "size")),
+    )
+
+
+def _strided_slice(op: _OpView) -> Operation:
+    o = op.options(schema.StridedSliceOptionsT)
+    return op.create(
+        nn.StridedSliceOp,
+        [op.operand(0)],
+        begin=nn.i64_array(op.ints(1, "begin")),
+        end=nn.i64_array(op.ints(2, "end")),
+        strides=nn.i64_array(op.ints(3, "strides")),
+        begin_mask=_i64(o.beginMask),
+        end_mask=_i64(o.endMask),
+        ellipsis_mask=_i64(o.ellipsisMask),
+        new_axis_mask=_i64(o.newAxisMask),
+        shrink_axis_mask=_i64(o.shrinkAxisMask),
+        offset=_bool(o.offset),
+    )
+
+
+def _gather(op: _OpView) -> Operation:
+    o = op.options(schema.GatherOptionsT)
+    batch_dims = o.batchDims
+    if batch_dims < 0:
+        batch_dims += len(op.in_shape(1))
+    return op.create(
+        nn.GatherOp,
+        [op.operand(0), op.operand(1)],
+        axis=_i64(_axis(op, o.axis, len(op.in_shape(0)))),
+        batch_dims=_i64(batch_dims),
+    )
+
+
+def _resize(op_class: type[nn.NNOp], options: type) -> Callable:
+    def build(op: _OpView) -> Operation:
+        # The target size is the result type; a constant size input must agree with it.
+        o = op.options(options)
+        out = op.out_shape()
+        if op.redundant(1) and op.imp.is_constant(op.inputs[1]) and len(out) == 4:
+            if op.ints(1, "size") != list(out[1:3]):
+                raise op.fail(f"size {op.ints(1, 'size')} differs from the output shape "
+                              f"{list(out)}")
+        return op.create(
+            op_class,
+            [op.operand(0)],
+            align_corners=_bool(o.alignCorners),
+            half_pixel_centers=_bool(o.halfPixelCenters),
+        )
+
+    return build
+
+
+def _block_rearrange(op_class: type[nn.NNOp], options: type) -> Callable:
+    def build(op: _OpView) -> Operation:
+        o = op.options(options)
+        return op.create(op_class, [op.operand(0)], block_size=_i64(o.blockSize))
+
+    return build
+
+
+_BUILDERS: dict[int, Callable[[_OpView], Operation]] = {
+    Op.CONV_2D: _conv2d,
+    Op.DEPTHWISE_CONV_2D: _depthwise_conv2d,
+    Op.TRANSPOSE_CONV: _transpose_conv,
+    Op.FULLY_CONNECTED: _fully_connected,
+    Op.BATCH_MATMUL: _batch_matmul,
+    Op.ADD: _binary_with_activation(nn.AddOp, schema.AddOptionsT),
+    Op.SUB: _binary_with_activation(nn.SubOp, schema.SubOptionsT),
+    Op.MUL: _binary_with_activation(nn.MulOp, schema.MulOptionsT),
+    Op.DIV: _binary_with_activation(nn.DivOp, schema.DivOptionsT),
+    Op.MAXIMUM: _binary(nn.MaximumOp),
+    Op.MINIMUM: _binary(nn.MinimumOp),
+    Op.PRELU: _binary(nn.PReluOp),
+    Op.RELU: _unary(nn.ReluOp),
+    Op.RELU6: _unary(nn.Relu6Op),
+    Op.RELU_N1_TO_1: _unary(nn.ReluN1To1Op),
+    Op.LEAKY_RELU: _leaky_relu,
+    Op.LOGISTIC: _unary(nn.LogisticOp),
+    Op.TANH: _unary(nn.TanhOp),
+    Op.HARD_SWISH: _unary(nn.HardSwishOp),
+    Op.SOFTMAX: _softmax,
+    Op.PAD: _pad,
+    Op.PADV2: _pad,
+    Op.MAX_POOL_2D: _pool2d(nn.MaxPool2DOp),
+    Op.AVERAGE_POOL_2D: _pool2d(nn.AvgPool2DOp),
+    Op.MEAN: _reduce(nn.MeanOp),
+    Op.SUM: _reduce(nn.SumOp),
+    Op.RESHAPE: _reshape,
+    Op.SQUEEZE: _squeeze,
+    Op.TRANSPOSE: _transpose,
+    Op.CONCATENATION: _concatenation,
+    Op.SPLIT: _split,
+    Op.SLICE: _slice,
+    Op.STRIDED_SLICE: _strided_slice,
+    Op.GATHER: _gather,
+    Op.RESIZE_BILINEAR: _resize(nn.ResizeBilinearOp, schema.ResizeBilinearOptionsT),
+    Op.RESIZE_NEAREST_NEIGHBOR: _resize(
+        nn.ResizeNearestNeighborOp, schema.ResizeNearestNeighborOptionsT
+    ),
+    Op.DEPTH_TO_SPACE: _block_rearrange(nn.DepthToSpaceOp, schema.DepthToSpaceOptionsT),
+    Op.SPACE_TO_DEPTH: _block_rearrange(nn.SpaceToDepthOp, schema.SpaceToDepthOptionsT),
+}
+
+
+# ------------------------------------------------------------------------------------------
+# nn.generic: custom ops and builtins without an nn op
+# ------------------------------------------------------------------------------------------
+
+
+def _generic(op: _OpView) -> Operation:
+    operator, opcode = op.operator, op.opcode
+    custom = op.builtin == Op.CUSTOM
+    props: dict[str, Attribute] = {"custom": _bool(custom), "version": _i64(opcode.version)}
+    if custom:
+        code = opcode.customCode
+        name = code.decode("utf-8", "replace") if isinstance(code, bytes) else (code or "")
+        props["op_name"] = StringAttr(name or "CUSTOM")
+        raw = _custom_options(op)
+        if raw:
+            props["options"] = nn.GenericOp.encode_options(raw)
+    else:
+        props["op_name"] = StringAttr(op.op_name)
+        packed = _packed_builtin_options(operator)
+        if packed is not None:
+            props["options_type"] = StringAttr(packed[0])
+            props["options"] = nn.GenericOp.encode_options(packed[1])
+    operands = [op.imp.value(t, op.where) for t in op.inputs if t != -1]
+    generic = nn.GenericOp.build(
+        operands=[operands], result_types=[op.result_types()], properties=props
+    )
+    omitted = [k for k, t in enumerate(op.inputs) if t == -1]
+    if omitted:
+        generic.attributes["nn.omitted_inputs"] = nn.i64_array(omitted)
+    return generic
+
+
+def _custom_options(op: _OpView) -> bytes:
+    operator = op.operator
+    if operator.largeCustomOptionsOffset and operator.largeCustomOptionsOffset > 1:
+        start, size = operator.largeCustomOptionsOffset, operator.largeCustomOptionsSize
+        if start + size > len(op.imp.data):
+            raise op.fail("custom options lie outside the file")
+        return bytes(op.imp.data[start : start + size])
+    data = operator.customOptions
+    if data is None or isinstance(data, int):
+        return b""
+    if isinstance(data, np.ndarray):
+        return data.astype(np.uint8, copy=False).tobytes()
+    return bytes(data)
+
+
+def _packed_builtin_options(operator: schema.OperatorT) -> tuple[str, bytes] | None:
+    """(union member name, the options table packed alone as a flatbuffer) or None."""
+    for options, tag, names in (
+        (operator.builtinOptions, operator.builtinOptionsType, _OPTIONS_NAMES),
+        (operator.builtinOptions2, operator.builtinOptions2Type, _OPTIONS2_NAMES),
+    ):
+        if options is not None and tag in names:
+            builder = flatbuffers.Builder(64)
+            builder.Finish(options.Pack(builder))
+            return names[tag], bytes(builder.Output())
+    return None
+
+
+# ------------------------------------------------------------------------------------------
+# Folders: ops evaluated at import (they return False to be imported normally instead)
+# ------------------------------------------------------------------------------------------
+
+
+def _fold_dequantize(op: _OpView) -> bool:
+    """DEQUANTIZE of a float16 (or a quantized integer) constant -> an f32 constant."""
+    if len(op.inputs) != 1 or len(op.outputs) != 1 or not op.has(0):
+        return False
+    src, out = op.inputs[0], op.outputs[0]
+    if op.imp.tensor(out).type != TT.FLOAT32:
+        return False
+    array = op.imp.constant_array(src)
+    if array is None:
+        return False
+    if array.dtype.kind == "f":
+        folded = array.astype(np.float32)
+    elif array.dtype.kind in "iu":
+        folded = _dequantize(op, array, op.imp.tensor(src).quantization)
+        if folded is None:
+            return False
+    else:
+        return False
+    _register_fold(op, folded)
+    return True
+
+
+def _dequantize(op: _OpView, array: np.ndarray, q: Any) -> np.ndarray | None:
+    """TFLite's affine dequantization, per tensor or per axis; None without parameters."""
+    scale = np.asarray([] if q is None or q.scale is None else q.scale, dtype=np.float32)
+    if scale.size == 0:
+        return None
+    zero = np.asarray(
+        [] if q.zeroPoint is None or isinstance(q.zeroPoint, int) else q.zeroPoint, np.int64
+    )
+    if zero.size == 0:
+        zero = np.zeros(scale.shape, np.int64)
+    if zero.size != scale.size:
+        raise op.fail("quantization scale and zero_point lengths differ")
+    values = array.astype(np.int64)
+    if scale.size == 1:
+        return (values - zero[0]).astype(np.float32) * scale[0]
+    axis = q.quantizedDimension
+    if not 0 <= axis < array.ndim or array.shape[axis] != scale.size:
+        raise op.fail(f"per-axis quantization along dimension {axis} has {scale.size} scales "
+                      f"for shape {list(array.shape)}")
+    bshape = [1] * array.ndim
+    bshape[axis] = scale.size
+    return (values - zero.reshape(bshape)).astype(np.float32) * scale.reshape(bshape)
+
+
+def _fold_densify(op: _OpView) -> bool:
+    """DENSIFY of a sparse constant -> the dense constant (densified when read)."""
+    if len(op.outputs) != 1 or not op.has(0):
+        return False
+    array = op.imp.constant_array(op.inputs[0])
+    if array is None:
+        return False
+    if op.imp.element(op.outputs[0])[1] != array.dtype:
+        raise op.fail("the output type differs from the input type")
+    _register_fold(op, array)
+    return True
+
+
+def _register_fold(op: _OpView, array: np.ndarray) -> None:
+    out = op.outputs[0]
+    if tuple(array.shape) != op.out_shape():
+        raise op.fail(f"folded value has shape {list(array.shape)}, the output tensor "
+                      f"'{op.imp.name(out)}' is declared {list(op.out_shape())}")
+    op.imp.folded[out] = array
+
+
+_FOLDERS: dict[int, Callable[[_OpView], bool]] = {
+    Op.DEQUANTIZE: _fold_dequantize,
+    Op.DENSIFY: _fold_densify,
+}
+
+
+# ------------------------------------------------------------------------------------------
+# TFLite sparse tensors (tensorflow/lite/kernels/internal/utils/sparsity_format_converter.cc)
+# ------------------------------------------------------------------------------------------
+
+
+def _index_vector(vector: Any) -> np.ndarray:
+    """A SparseIndexVector (Int32Vector / Uint16Vector / Uint8Vector) as int64."""
+    values = getattr(vector, "values", None)
+    if values is None or isinstance(values, int):
+        return np.zeros(0, np.int64)
+    return np.asarray(values).astype(np.int64)
+
+
+def _densify(
+    values: np.ndarray,
+    shape: tuple[int, ...],
+    sparsity: schema.SparsityParametersT,
+    imp: _Importer,
+    name: str,
+) -> np.ndarray:
+    """The dense array of a sparse constant.
+
+    An n-D tensor, of which k dimensions are blocked (`block_map` names them), is stored as
+    an (n + k)-D tensor: the n block-grid dimensions (dimension d has size shape[d] /
+    block size) and the k in-block dimensions (ids n .. n+k-1). `traversal_order` lists the
+    n + k dimensions in storage order, and `dim_metadata[i]` describes the i-th traversed
+    dimension: DENSE (all `dense_size` indices) or SPARSE_CSR (for each position of the
+    enclosing levels, the indices `array_indices[array_segments[p]:array_segments[p+1]]`).
+    Values are stored in the lexicographic order of that traversal. This walks it one
+    level at a time with numpy instead of recursing per element.
+    """
+
+    def fail(message: str) -> QccError:
+        return imp.error(f"sparse constant '{name}': {message}")
+
+    n = len(shape)
+    order = _int_list(sparsity.traversalOrder)
+    block_map = _int_list(sparsity.blockMap)
+    dims = list(sparsity.dimMetadata or [])
+    k = len(block_map)
+    if len(order) != n + k or len(dims) != n + k:
+        raise fail(f"traversal_order has {len(order)} and dim_metadata {len(dims)} entries "
+                   f"for a rank-{n} tensor with {k} blocked dimensions")
+    if sorted(order[:n]) != list(range(n)) or sorted(order[n:]) != list(range(n, n + k)):
+        raise fail(f"invalid traversal_order {order}")
+    if len(set(block_map)) != k or any(not 0 <= d < n for d in block_map):
+        raise fail(f"invalid block_map {block_map}")
+    total = _product(shape)
+    if total * values.dtype.itemsize > _MAX_CONSTANT_BYTES:
+        raise fail(f"dense shape {list(shape)} is too large")
+
+    block_size = [dims[order.index(n + b)].denseSize for b in range(k)]
+    blocked = list(shape)
+    for b, d in enumerate(block_map):
+        if block_size[b] < 1 or shape[d] % block_size[b]:
+            raise fail(f"block size {block_size[b]} does not divide dimension {d}")
+        blocked[d] = shape[d] // block_size[b]
+    level_size = [blocked[d] if d < n else block_size[d - n] for d in order]
+
+    prev = np.zeros(1, np.int64)  # per stored element so far: its position at this level
+    coords: list[np.ndarray] = []  # per level: each element's index along that level
+    for level, meta in enumerate(dims):
+        size = level_size[level]
+        if meta.format == schema.DimensionType.DENSE:
+            if meta.denseSize != size:
+                raise fail(f"dimension {level} is DENSE of size {meta.denseSize}, "
+                           f"expected {size}")
+            if len(prev) * size > total:
+                raise fail("more stored elements than the dense tensor has")
+            coords = [np.repeat(c, size) for c in coords]
+            coords.append(np.tile(np.arange(size, dtype=np.int64), len(prev)))
+            prev = (prev[:, None] * size + np.arange(size, dtype=np.int64)).reshape(-1)
+        elif meta.format == schema.DimensionType.SPARSE_CSR:
+            segments = _index_vector(meta.arraySegments)
+            indices = _index_vector(meta.arrayIndices)
+            if len(prev) and int(prev.max()) + 1 >= len(segments):
+                raise fail(f"array_segments of dimension {level} is too short")
+            starts, ends = segments[prev], segments[prev + 1]
+            counts = ends - starts
+            if len(counts) and (counts.min() < 0 or starts.min() < 0
+                                or ends.max() > len(indices)):
+                raise fail(f"array_segments of dimension {level} are not valid offsets")
+            count = int(counts.sum())
+            if count > total:
+                raise fail("more stored elements than the dense tensor has")
+            parent = np.repeat(np.arange(len(prev)), counts)
+            first = np.repeat(np.cumsum(counts) - counts, counts)
+            prev = starts[parent] + (np.arange(count, dtype=np.int64) - first)
+            level_index = indices[prev]
+            if count and (level_index.min() < 0 or level_index.max() >= size):
+                raise fail(f"array_indices of dimension {level} exceed its size {size}")
+            coords = [c[parent] for c in coords]
+            coords.append(level_index)
+        else:
+            raise fail(f"unknown dimension format {meta.format}")
+
+    stored = len(prev)
+    if stored > len(values):
+        raise fail(f"the format describes {stored} values, the buffer holds {len(values)}")
+    original: list[np.ndarray] = [np.zeros(0, np.int64)] * n
+    for level in range(n):
+        original[order[level]] = coords[level]
+    for level in range(n, n + k):
+        b = order[level] - n
+        d = block_map[b]
+        original[d] = original[d] * block_size[b] + coords[level]
+    dense = np.zeros(total, dtype=values.dtype)
+    if stored:
+        flat = np.ravel_multi_index(tuple(original), shape) if n else np.zeros(1, np.int64)
+        dense[flat] = values[:stored]
+    return dense.reshape(shape)

@@ -1,0 +1,219 @@
+"""Pass pipelines: MLIR's textual pipeline syntax, the pass registry, and the presets.
+
+Grammar (MLIR's `--pass-pipeline`, parsed with lark):
+
+    builtin.module(pass-a, pass-b{opt=1 other=x,y}, pass-c)     # or without the wrapper
+
+Options are separated by spaces, a comma inside braces makes a tuple, values may be quoted.
+An option name spells the pass's dataclass field with `-` for `_`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
+
+from lark import Lark, Token, Transformer
+from lark.exceptions import LarkError, UnexpectedInput
+from xdsl.passes import ModulePass
+
+from qcc.errors import QccError
+
+_GRAMMAR = r"""
+    start: "builtin.module" "(" [pass_list] ")"   -> wrapped
+         | [pass_list]                            -> bare
+    pass_list: pass_spec ("," pass_spec)*
+    pass_spec: NAME [options]
+    options: "{" option* "}"
+    option: NAME ["=" value]
+    value: item ("," item)*
+    ?item: ESCAPED_STRING -> quoted
+         | BARE           -> bare_item
+    NAME: /[A-Za-z_][A-Za-z0-9_.\-]*/
+    BARE: /[^\s{}=,"()]+/
+    %import common.ESCAPED_STRING
+    %import common.WS
+    %ignore WS
+"""
+
+
+@dataclass(frozen=True)
+class PassSpec:
+    """One pass of a parsed pipeline: its name and raw option values (strings)."""
+
+    name: str
+    options: dict[str, tuple[str, ...] | None]
+    quoted: frozenset[str] = frozenset()
+
+
+class _ToSpecs(Transformer[Token, list[PassSpec]]):
+    def wrapped(self, items: list) -> list[PassSpec]:
+        return items[0] or []
+
+    def bare(self, items: list) -> list[PassSpec]:
+        return items[0] or []
+
+    def pass_list(self, items: list) -> list[PassSpec]:
+        return list(items)
+
+    def pass_spec(self, items: list) -> PassSpec:
+        name, options = items
+        opts: dict[str, tuple[str, ...] | None] = {}
+        quoted: set[str] = set()
+        for key, value in options or []:
+            opts[key] = None if value is None else tuple(v for v, _ in value)
+            if value is not None and any(q for _, q in value):
+                quoted.add(key)
+        return PassSpec(str(name), opts, frozenset(quoted))
+
+    def options(self, items: list) -> list:
+        return list(items)
+
+    def option(self, items: list) -> tuple[str, list | None]:
+        return str(items[0]), items[1]
+
+    def value(self, items: list) -> list:
+        return list(items)
+
+    def quoted(self, items: list) -> tuple[str, bool]:
+        import json
+
+        return json.loads(items[0]), True
+
+    def bare_item(self, items: list) -> tuple[str, bool]:
+        return str(items[0]), False
+
+
+@cache
+def _parser() -> Lark:
+    return Lark(_GRAMMAR, parser="lalr")
+
+
+def parse_pipeline_text(text: str) -> list[PassSpec]:
+    """Parse pipeline text into pass specs; a syntax error is one QccError line."""
+    try:
+        tree = _parser().parse(text)
+    except UnexpectedInput as e:
+        raise QccError(
+            f"invalid pass pipeline at column {e.column}: {text!r} ({type(e).__name__})"
+        ) from None
+    except LarkError as e:
+        raise QccError(f"invalid pass pipeline {text!r}: {e}") from None
+    return _ToSpecs().transform(tree)
+
+
+def available_passes() -> dict[str, Callable[[], type[ModulePass]]]:
+    from qcc.passes import get_all_passes
+
+    return get_all_passes()
+
+
+def _convert(value: tuple[str, ...] | None, annotation: object, where: str) -> object:
+    """Turn raw option text into the field's declared type."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if value is None:
+            return None
+        errors = []
+        for a in args:
+            try:
+                return _convert(value, a, where)
+            except QccError as e:
+                errors.append(str(e))
+        raise QccError(errors[0])
+    if value is None:
+        raise QccError(f"{where} needs a value")
+    if origin is tuple:
+        (elem, *_rest) = typing.get_args(annotation)
+        return tuple(_convert((v,), elem, where) for v in value)
+    if len(value) != 1:
+        raise QccError(f"{where} takes one value, got {','.join(value)}")
+    text = value[0]
+    try:
+        if annotation is bool:
+            if text.lower() in ("true", "1"):
+                return True
+            if text.lower() in ("false", "0"):
+                return False
+            raise ValueError
+        if annotation is int:
+            return int(text)
+        if annotation is float:
+            return float(text)
+        if annotation is str:
+            return text
+    except ValueError:
+        raise QccError(f"{where}: '{text}' is not a valid {annotation.__name__}") from None
+    raise QccError(f"{where} has an unsupported type {annotation}")
+
+
+def pass_options(pass_class: type[ModulePass]) -> dict[str, dataclasses.Field]:
+    """The CLI option names (dash-spelled) of a pass and their dataclass fields."""
+    return {f.name.replace("_", "-"): f for f in dataclasses.fields(pass_class)}
+
+
+def instantiate(spec: PassSpec) -> ModulePass:
+    """Build the pass object for a spec, checking the pass and its options exist."""
+    registry = available_passes()
+    if spec.name not in registry:
+        raise QccError(
+            f"unknown pass '{spec.name}'; available passes: {', '.join(registry)}"
+        )
+    pass_class = registry[spec.name]()
+    fields = pass_options(pass_class)
+    hints = typing.get_type_hints(pass_class)
+    kwargs = {}
+    for key, raw in spec.options.items():
+        option = key.replace("_", "-")
+        if option not in fields:
+            known = ", ".join(fields) or "none"
+            raise QccError(
+                f"unknown option '{key}' for pass '{spec.name}'; its options are: {known}"
+            )
+        field = fields[option]
+        kwargs[field.name] = _convert(raw, hints[field.name], f"option '{option}' of '{spec.name}'")
+    try:
+        return pass_class(**kwargs)
+    except TypeError as e:
+        raise QccError(f"pass '{spec.name}': {e}") from None
+    except ValueError as e:
+        raise QccError(f"pass '{spec.name}': {e}") from None
+
+
+def build_pipeline(text: str) -> list[ModulePass]:
+    """Parse pipeline text and instantiate every pass (errors are QccErrors)."""
+    return [instantiate(s) for s in parse_pipeline_text(text)]
+
+
+def _format_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return ",".join(_format_value(v) for v in value)
+    if isinstance(value, str):
+        if value == "" or any(c in value for c in ' {}=,"()'):
+            import json
+
+            return json.dumps(value)
+        return value
+    return str(value)
+
+
+def pipeline_text(passes: Sequence[ModulePass], *, wrap: bool = True) -> str:
+    """The textual form of a pipeline, with every non-default option spelled out."""
+    parts = []
+    for p in passes:
+        opts = []
+        for f in dataclasses.fields(p):
+            value = getattr(p, f.name)
+            default = f.default if f.default is not dataclasses.MISSING else None
+            if value != default and value is not None:
+                opts.append(f"{f.name.replace('_', '-')}={_format_value(value)}")
+        parts.append(p.name + ("{" + " ".join(opts) + "}" if opts else ""))
+    body = ",".join(parts)
+    return f"builtin.module({body})" if wrap else body

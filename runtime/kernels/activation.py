@@ -1,0 +1,113 @@
+"""Activations: nn.relu, nn.relu6, nn.relu_n1_to_1, nn.leaky_relu, nn.prelu, nn.logistic,
+nn.tanh, nn.hard_swish, nn.softmax (TFLite float semantics, float32 throughout).
+
+The element-wise ones are single Numba passes over the flattened tensor (numpy's maximum and
+where are several times slower than one fused loop on float32)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import kernel
+from . import numba_kernels as nk
+from .common import ACTIVATION_BOUNDS, F32, constant_value, float_prop, tensor_shape
+
+
+def _unary(loop, *args):
+    """A kernel running `loop(x_flat, out_flat, *args)` into a fresh array."""
+
+    def run(x):
+        x = np.ascontiguousarray(x, dtype=F32)
+        out = np.empty_like(x)
+        loop(x.reshape(-1), out.reshape(-1), *args)
+        return out
+
+    return run
+
+
+@kernel("nn.relu")
+def relu(op):
+    return _unary(nk.clamp, *ACTIVATION_BOUNDS["RELU"])
+
+
+@kernel("nn.relu6")
+def relu6(op):
+    return _unary(nk.clamp, *ACTIVATION_BOUNDS["RELU6"])
+
+
+@kernel("nn.relu_n1_to_1")
+def relu_n1_to_1(op):
+    return _unary(nk.clamp, *ACTIVATION_BOUNDS["RELU_N1_TO_1"])
+
+
+@kernel("nn.leaky_relu")
+def leaky_relu(op):
+    """x > 0 ? x : alpha * x."""
+    return _unary(nk.leaky_relu, float_prop(op.alpha))
+
+
+@kernel("nn.hard_swish")
+def hard_swish(op):
+    """x * relu6(x + 3) / 6, in TFLite's order."""
+    return _unary(nk.hard_swish)
+
+
+@kernel("nn.logistic")
+def logistic(op):
+    """1 / (1 + exp(-x))."""
+    return _unary(nk.logistic)
+
+
+@kernel("nn.tanh")
+def tanh(op):
+    def run(x):
+        return np.tanh(x)
+
+    return run
+
+
+@kernel("nn.prelu")
+def prelu(op):
+    """x >= 0 ? x : alpha * x, alpha broadcast against x. The common case, one alpha per
+    channel (alpha shaped [..., 1, C]), is one Numba pass."""
+    in_shape = tensor_shape(op.input)
+    out_shape = tensor_shape(op.output)
+    a_shape = tensor_shape(op.alpha)
+    const_alpha = constant_value(op.alpha)
+    alpha_c = None if const_alpha is None else np.ascontiguousarray(const_alpha, dtype=F32)
+    channels = in_shape[-1] if in_shape else 1
+    per_channel = (
+        in_shape == out_shape
+        and len(a_shape) >= 1
+        and a_shape[-1] == channels
+        and all(d == 1 for d in a_shape[:-1])
+        and len(a_shape) <= len(in_shape)
+    )
+
+    def run(x, alpha):
+        a = alpha_c if alpha_c is not None else np.ascontiguousarray(alpha, dtype=F32)
+        if per_channel:
+            x = np.ascontiguousarray(x, dtype=F32)
+            out = np.empty_like(x)
+            nk.prelu_channels(x.reshape(-1, channels), a.reshape(channels), out.reshape(-1, channels))
+            return out
+        neg = np.minimum(x, F32(0)) * a
+        return (np.maximum(x, F32(0)) + neg).reshape(out_shape)
+
+    return run
+
+
+@kernel("nn.softmax")
+def softmax(op):
+    """exp(beta * (x - max)) / sum over the last axis."""
+    beta = F32(float_prop(op.beta, 1.0))
+
+    def run(x):
+        z = x - x.max(axis=-1, keepdims=True)
+        if beta != 1:
+            z *= beta
+        np.exp(z, out=z)
+        z /= z.sum(axis=-1, keepdims=True)
+        return z
+
+    return run

@@ -1,0 +1,200 @@
+"""Helpers shared by the kernel families: element types, constant decoding, fused
+activations and TFLite's padding rule. Imports only numpy and xDSL (and qcc.dialects)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from xdsl.dialects.builtin import (
+    BFloat16Type,
+    DenseIntOrFPElementsAttr,
+    Float16Type,
+    Float32Type,
+    Float64Type,
+    IndexType,
+    IntegerType,
+    Signedness,
+)
+from xdsl.ir import Attribute, Operation, SSAValue
+
+from . import numba_kernels as nk
+
+F32 = np.float32
+
+# ------------------------------------------------------------------------------------------
+# Element types
+# ------------------------------------------------------------------------------------------
+
+
+def element_dtype(element_type: Attribute) -> np.dtype | None:
+    """The numpy dtype that holds values of an IR element type at run time (the storage type
+    for quantized types), or None if the runtime cannot hold it."""
+    if isinstance(element_type, Float32Type):
+        return np.dtype(np.float32)
+    if isinstance(element_type, Float16Type):
+        return np.dtype(np.float16)
+    if isinstance(element_type, Float64Type):
+        return np.dtype(np.float64)
+    if isinstance(element_type, BFloat16Type):
+        return np.dtype(np.float32)  # widened when decoded
+    if isinstance(element_type, IndexType):
+        return np.dtype(np.int64)
+    if isinstance(element_type, IntegerType):
+        width = element_type.width.data
+        if width == 1:
+            return np.dtype(np.bool_)
+        if width not in (8, 16, 32, 64):
+            return None
+        unsigned = element_type.signedness.data == Signedness.UNSIGNED
+        return np.dtype(f"{'u' if unsigned else ''}int{width}")
+    # Quantized element types (!quant.uniform<i8:f32, ...>) are held in their storage type.
+    storage = getattr(element_type, "storage_type", None)
+    if isinstance(storage, Attribute) and storage is not element_type:
+        return element_dtype(storage)
+    return None
+
+
+def tensor_shape(value: SSAValue | Attribute) -> tuple[int, ...]:
+    t = value.type if isinstance(value, SSAValue) else value
+    return tuple(int(d) for d in t.get_shape())  # type: ignore[attr-defined]
+
+
+def tensor_dtype(value: SSAValue | Attribute) -> np.dtype | None:
+    t = value.type if isinstance(value, SSAValue) else value
+    elt = t.get_element_type()  # type: ignore[attr-defined]
+    return element_dtype(elt)
+
+
+# ------------------------------------------------------------------------------------------
+# Constants
+# ------------------------------------------------------------------------------------------
+
+
+def decode_dense(attr: DenseIntOrFPElementsAttr) -> np.ndarray:
+    """The numpy array of a dense elements attribute, straight from its bytes (zero-copy for
+    every type but bf16 and i1, which are widened). Read-only: kernels must not write it."""
+    elt = attr.get_element_type()
+    shape = tuple(int(d) for d in attr.get_shape())
+    raw = attr.data.data
+    if isinstance(elt, BFloat16Type):
+        bits = np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16
+        arr = bits.view(np.float32)
+    else:
+        dtype = element_dtype(elt)
+        if dtype is None:
+            raise TypeError(f"cannot decode a dense constant of element type {elt}")
+        if dtype == np.bool_:
+            arr = np.frombuffer(raw, dtype=np.uint8) != 0
+        else:
+            arr = np.frombuffer(raw, dtype=dtype.newbyteorder("<"))
+            if not dtype.isnative:
+                arr = arr.astype(dtype)
+    n = int(np.prod(shape, dtype=np.int64))
+    if arr.size == 1 and n != 1:
+        arr = np.broadcast_to(arr.reshape(()), shape)  # splat
+    else:
+        arr = arr.reshape(shape)
+    if arr.flags.writeable:
+        arr.flags.writeable = False
+    return arr
+
+
+def constant_value(value: SSAValue | None) -> np.ndarray | None:
+    """The value of an operand defined by `nn.constant`, or None if it is not constant."""
+    if value is None:
+        return None
+    owner = value.owner
+    if isinstance(owner, Operation) and owner.name == "nn.constant":
+        return decode_dense(owner.value)  # type: ignore[attr-defined]
+    return None
+
+
+def as_f32(array: np.ndarray) -> np.ndarray:
+    """A contiguous float32 copy-if-needed of `array` (widening float16 weights)."""
+    return np.ascontiguousarray(array, dtype=F32)
+
+
+# ------------------------------------------------------------------------------------------
+# Op properties
+# ------------------------------------------------------------------------------------------
+
+
+def ints(attr) -> tuple[int, ...]:
+    if attr is None:
+        return ()
+    return tuple(int(v) for v in attr.get_values())
+
+
+def int_prop(attr, default: int = 0) -> int:
+    return default if attr is None else int(attr.value.data)
+
+
+def bool_prop(attr, default: bool = False) -> bool:
+    return default if attr is None else bool(attr.value.data)
+
+
+def float_prop(attr, default: float = 0.0) -> float:
+    return default if attr is None else float(attr.value.data)
+
+
+def activation_of(op: Operation) -> str:
+    act = op.properties.get("fused_activation")
+    return act.data if act is not None else "NONE"  # type: ignore[attr-defined]
+
+
+# ------------------------------------------------------------------------------------------
+# Fused activations (applied in place on a buffer the kernel owns)
+# ------------------------------------------------------------------------------------------
+
+
+# (lo, hi) clamp bounds of the clamp-type activations, for kernels that fuse the clamp.
+ACTIVATION_BOUNDS: dict[str, tuple[float, float]] = {
+    "NONE": (-np.inf, np.inf),
+    "RELU": (0.0, np.inf),
+    "RELU6": (0.0, 6.0),
+    "RELU_N1_TO_1": (-1.0, 1.0),
+}
+
+
+def clamp_inplace(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Clamp `x` (an array the kernel owns) in place to [lo, hi]."""
+    if x.flags.c_contiguous:
+        flat = x.reshape(-1)
+        nk.clamp(flat, flat, lo, hi)
+    else:
+        np.maximum(x, lo, out=x)
+        np.minimum(x, hi, out=x)
+    return x
+
+
+def _tanh(x: np.ndarray) -> np.ndarray:
+    return np.tanh(x, out=x)
+
+
+def inplace_activation(op: Operation) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The op's fused activation as a function applied in place to a result buffer the
+    kernel owns (None for NONE)."""
+    act = activation_of(op)
+    if act == "NONE":
+        return None
+    if act == "TANH":
+        return _tanh
+    if act not in ACTIVATION_BOUNDS:
+        raise ValueError(f"unknown fused activation {act!r}")
+    lo, hi = ACTIVATION_BOUNDS[act]
+    return lambda x: clamp_inplace(x, lo, hi)
+
+
+# ------------------------------------------------------------------------------------------
+# TFLite's padding rule
+# ------------------------------------------------------------------------------------------
+
+
+def same_padding(in_size: int, kernel: int, stride: int, dilation: int, out_size: int) -> tuple[int, int]:
+    """(before, after) padding as TFLite's ComputePaddingWithOffset computes it: the total
+    is max((out - 1) * stride + effective_kernel - in, 0); `before` is half of it (rounded
+    down), the odd pixel goes after. VALID outputs give a total of 0."""
+    effective = (kernel - 1) * dilation + 1
+    total = max((out_size - 1) * stride + effective - in_size, 0)
+    return total // 2, total - total // 2

@@ -1,0 +1,293 @@
+"""Data movement: nn.reshape, nn.squeeze, nn.transpose, nn.concatenation, nn.split,
+nn.slice, nn.strided_slice, nn.gather, nn.pad, nn.depth_to_space, nn.space_to_depth.
+
+Results may be views of their inputs: no kernel ever writes into an operand."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import kernel
+from .common import (
+    bool_prop,
+    constant_value,
+    inplace_activation,
+    int_prop,
+    ints,
+    tensor_dtype,
+    tensor_shape,
+)
+
+
+@kernel("nn.reshape", "nn.squeeze")
+def reshape(op):
+    out_shape = tensor_shape(op.output)
+
+    def run(x):
+        return x.reshape(out_shape)
+
+    return run
+
+
+@kernel("nn.transpose")
+def transpose(op):
+    perm = ints(op.perm)
+
+    def run(x):
+        return np.ascontiguousarray(x.transpose(perm))
+
+    return run
+
+
+@kernel("nn.concatenation")
+def concatenation(op):
+    rank = len(tensor_shape(op.output))
+    axis = int_prop(op.axis) % rank
+    act = inplace_activation(op)
+    dtype = tensor_dtype(op.output)
+    if dtype is None or dtype.kind != "f":
+        act = None
+
+    def run(*xs):
+        out = np.concatenate(xs, axis=axis)
+        if act is not None:
+            act(out)
+        return out
+
+    return run
+
+
+@kernel("nn.split")
+def split(op):
+    rank = len(tensor_shape(op.input))
+    axis = int_prop(op.axis) % rank
+    parts = len(op.outputs)
+
+    def run(x):
+        return tuple(np.split(x, parts, axis=axis))
+
+    return run
+
+
+@kernel("nn.slice")
+def slice_(op):
+    shape = tensor_shape(op.input)
+    begin = ints(op.begin)
+    size = ints(op.size)
+    index = tuple(
+        slice(b, d if s == -1 else b + s) for b, s, d in zip(begin, size, shape)
+    )
+
+    def run(x):
+        return x[index]
+
+    return run
+
+
+def strided_slice_index(
+    in_shape: tuple[int, ...],
+    begin: tuple[int, ...],
+    end: tuple[int, ...],
+    strides: tuple[int, ...],
+    begin_mask: int,
+    end_mask: int,
+    ellipsis_mask: int,
+    new_axis_mask: int,
+    shrink_axis_mask: int,
+    offset: bool,
+) -> tuple[tuple[int, ...], tuple[slice, ...]]:
+    """(effective input shape, per-axis slices) of a STRIDED_SLICE, exactly as TFLite's
+    strided_slice.cc (BuildStridedSliceParams: ellipsis expansion, new axes) and
+    strided_slice_logic.h (StridedSliceStartForAxis / StridedSliceEndForAxis) compute it.
+    Shrunk axes are left as length-1 slices; the caller reshapes to the result type."""
+    input_dims = len(in_shape)
+    begin_count = len(begin)
+    num_add_axis = sum(
+        1
+        for i in range(begin_count)
+        if not (ellipsis_mask >> i) & 1 and (new_axis_mask >> i) & 1
+    )
+    effective_dims = input_dims + num_add_axis
+
+    eff_ellipsis = 0
+    eff_new_axis = 0
+    ellipsis_start = effective_dims
+    expanded_ellipsis = 0
+    i = 0
+    while i < effective_dims:
+        if (ellipsis_mask >> i) & 1:
+            ellipsis_start = i
+            ellipsis_end = max(i + 1, min(i + 1 + num_add_axis + input_dims - begin_count, effective_dims))
+            expanded_ellipsis = ellipsis_end - ellipsis_start - 1
+            while i < ellipsis_end:
+                eff_ellipsis |= 1 << i
+                i += 1
+            continue
+        if (new_axis_mask >> (i - expanded_ellipsis)) & 1:
+            eff_new_axis |= 1 << i
+        i += 1
+
+    starts = [0] * effective_dims
+    stops = [0] * effective_dims
+    steps = [1] * effective_dims
+    bmask = emask = smask = 0
+    eff_shape = [0] * effective_dims
+    added_ellipsis = added_axes = 0
+    for i in range(effective_dims):
+        if (eff_ellipsis >> i) & 1:
+            added_ellipsis = max(0, i - ellipsis_start)
+            bmask |= 1 << i
+            emask |= 1 << i
+            eff_shape[i] = in_shape[i - added_axes]
+        elif (eff_new_axis >> i) & 1:
+            starts[i], stops[i] = 0, 1
+            eff_shape[i] = 1
+            added_axes += 1
+        elif i >= begin_count + expanded_ellipsis:
+            bmask |= 1 << i
+            emask |= 1 << i
+            eff_shape[i] = in_shape[i - added_axes]
+        else:
+            orig = i - added_ellipsis
+            starts[i], stops[i], steps[i] = begin[orig], end[orig], strides[orig]
+            if (begin_mask >> orig) & 1:
+                bmask |= 1 << i
+            if (end_mask >> orig) & 1:
+                emask |= 1 << i
+            if (shrink_axis_mask >> orig) & 1:
+                smask |= 1 << i
+            eff_shape[i] = in_shape[i - added_axes]
+
+    def clamp(v: int, lo: int, hi: int) -> int:
+        return hi if v > hi else lo if v < lo else v
+
+    index = []
+    for i in range(effective_dims):
+        size = eff_shape[i]
+        stride = steps[i]
+        start = starts[i]
+        if start < 0:
+            start += size
+        start = clamp(start, 0, size) if stride > 0 else clamp(start, -1, size - 1)
+        if (bmask >> i) & 1:
+            start = 0 if stride > 0 else size - 1
+        if (smask >> i) & 1:
+            stop = start if start >= size else start + 1
+        else:
+            stop = stops[i]
+            if offset:
+                stop += start
+            if stop < 0:
+                stop += size
+            stop = clamp(stop, 0, size) if stride > 0 else clamp(stop, -1, size - 1)
+            if (emask >> i) & 1:
+                stop = size if stride > 0 else -1
+        if stride < 0 and stop < 0:
+            index.append(slice(start, None, stride) if start >= 0 else slice(0, 0))
+        else:
+            index.append(slice(start, stop, stride))
+    return tuple(eff_shape), tuple(index)
+
+
+@kernel("nn.strided_slice")
+def strided_slice(op):
+    in_shape = tensor_shape(op.input)
+    out_shape = tensor_shape(op.output)
+    eff_shape, index = strided_slice_index(
+        in_shape,
+        ints(op.begin),
+        ints(op.end),
+        ints(op.strides),
+        int_prop(op.begin_mask),
+        int_prop(op.end_mask),
+        int_prop(op.ellipsis_mask),
+        int_prop(op.new_axis_mask),
+        int_prop(op.shrink_axis_mask),
+        bool_prop(op.offset),
+    )
+
+    def run(x):
+        return x.reshape(eff_shape)[index].reshape(out_shape)
+
+    return run
+
+
+@kernel("nn.gather")
+def gather(op):
+    """out = params[:axis] + indices[batch_dims:] + params[axis+1:], the first batch_dims
+    dims of params and indices walked together (TFLite GATHER)."""
+    p_shape = tensor_shape(op.params)
+    i_shape = tensor_shape(op.indices)
+    out_shape = tensor_shape(op.output)
+    axis = int_prop(op.axis) % len(p_shape)
+    bd = int_prop(op.batch_dims)
+    if bd < 0:
+        bd += len(i_shape)
+    batch = int(np.prod(p_shape[:bd], dtype=np.int64))
+    outer = int(np.prod(p_shape[bd:axis], dtype=np.int64))
+    axis_size = p_shape[axis]
+    inner = int(np.prod(p_shape[axis + 1 :], dtype=np.int64))
+    n_idx = int(np.prod(i_shape[bd:], dtype=np.int64))
+    const_params = constant_value(op.params)
+    params_c = None
+    if const_params is not None:
+        params_c = const_params.reshape(batch, outer, axis_size, inner)
+    bi = np.arange(batch)[:, None, None]
+    oi = np.arange(outer)[None, :, None]
+
+    def run(params, indices):
+        p = params_c if params_c is not None else params.reshape(batch, outer, axis_size, inner)
+        idx = np.asarray(indices).reshape(batch, 1, n_idx).astype(np.intp, copy=False)
+        if bd == 0 and outer == 1:
+            out = np.take(p[0, 0], idx.reshape(-1), axis=0)
+        else:
+            out = p[bi, oi, idx]  # [batch, outer, n_idx, inner]
+        return np.ascontiguousarray(out).reshape(out_shape)
+
+    return run
+
+
+@kernel("nn.pad")
+def pad(op):
+    in_shape = tensor_shape(op.input)
+    out_shape = tensor_shape(op.output)
+    pads = ints(op.paddings)
+    interior = tuple(slice(pads[2 * i], pads[2 * i] + d) for i, d in enumerate(in_shape))
+    dtype = tensor_dtype(op.output)
+    const_value = constant_value(op.pad_value)
+    fill = 0 if const_value is None else const_value.reshape(-1)[0]
+
+    def run(x, value=None):
+        v = fill if value is None or const_value is not None else value.reshape(-1)[0]
+        out = np.full(out_shape, v, dtype=x.dtype if dtype is None else dtype)
+        out[interior] = x
+        return out
+
+    return run
+
+
+@kernel("nn.depth_to_space")
+def depth_to_space(op):
+    """out[b, h*bs + dy, w*bs + dx, c] = in[b, h, w, (dy*bs + dx)*C + c]."""
+    n, h, w, c = tensor_shape(op.input)
+    bs = int_prop(op.block_size)
+    oc = c // (bs * bs)
+
+    def run(x):
+        y = x.reshape(n, h, w, bs, bs, oc).transpose(0, 1, 3, 2, 4, 5)
+        return np.ascontiguousarray(y).reshape(n, h * bs, w * bs, oc)
+
+    return run
+
+
+@kernel("nn.space_to_depth")
+def space_to_depth(op):
+    """out[b, h, w, (dy*bs + dx)*C + c] = in[b, h*bs + dy, w*bs + dx, c]."""
+    n, h, w, c = tensor_shape(op.input)
+    bs = int_prop(op.block_size)
+
+    def run(x):
+        y = x.reshape(n, h // bs, bs, w // bs, bs, c).transpose(0, 1, 3, 2, 4, 5)
+        return np.ascontiguousarray(y).reshape(n, h // bs, w // bs, bs * bs * c)
+
+    return run
