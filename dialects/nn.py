@@ -91,6 +91,9 @@ class AffineWeights(QuantTrait):
     weight_operand: int
     bias_operand: int
     axis: int
+    per_axis_optional: bool = False
+    """The runtime also accepts per-tensor weights and the TFLite spec table lists
+    per-tensor (FULLY_CONNECTED): infer-scales may choose either (`per-channel-fc`)."""
 
 
 @dataclass(frozen=True)
@@ -175,7 +178,8 @@ class NNOp(IRDLOperation):
 @irdl_op_definition
 class ConstantOp(NNOp):
     """A constant tensor (weights, biases, indices). `value` holds the stored data; for a
-    quantized result type it holds the integer storage values.
+    quantized result type it holds the integer storage values, or still the float values
+    ("to be quantized": infer-scales chose the type, the `quantize` pass materializes it).
 
     See external [documentation](https://mlir.llvm.org/docs/Dialects/TOSA/#tosaconst-tosaconstop).
     """
@@ -304,7 +308,7 @@ class FullyConnectedOp(NNOp):
     output = result_def(TensorType)
     fused_activation = prop_def(StringAttr)
     keep_num_dims = prop_def(BoolAttr)
-    traits = traits_def(Pure(), Int8Kernel(), AffineWeights(0, 1, 2, 0))
+    traits = traits_def(Pure(), Int8Kernel(), AffineWeights(0, 1, 2, 0, per_axis_optional=True))
 
     def verify_(self) -> None:
         self.verify_activation()

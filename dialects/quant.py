@@ -2,7 +2,8 @@
 calibration statistics.
 
 The types and the `quant.qcast`/`quant.dcast` ops follow MLIR's quant dialect exactly, in
-text and in verification rules, so that any MLIR user can read qcc's IR:
+text and in verification rules (one extension: a `quant.qcast` may also requantize a
+quantized value), so that any MLIR user can read qcc's IR:
 
     !quant.uniform<i8:f32, 2.350000e-02:-12>                    per tensor
     !quant.uniform<i8<-127:127>:f32:3, {1.200000e-02,9.000000e-03}>   per axis (axis 3)
@@ -201,7 +202,7 @@ class QuantizedType(ParametrizedAttribute, TypeAttribute, ABC):
     for values of `expressed_type` (f16, bf16, f32 or f64). Both subclasses print as
     `!quant.uniform<...>`.
 
-    See external [documentation](https://mlir.llvm.org/docs/Dialects/QuantDialect/#quantized-type).
+    See external [documentation](https://mlir.llvm.org/docs/Dialects/QuantDialect/).
     """
 
     name = "quant.uniform"
@@ -266,13 +267,12 @@ class QuantizedType(ParametrizedAttribute, TypeAttribute, ABC):
         printer.print_attribute(self.expressed_type)
 
     def verify(self) -> None:
-        bits = self.storage_bits
         if self.storage_type.signedness.data == Signedness.SIGNED:
             raise VerifyException(
                 f"storage type must be signless (iN) or unsigned (uiN), got {self.storage_type}"
             )
-        _verify_storage_bits(bits)
-        lo, hi = _integer_range(bits, self.is_signed)
+        _verify_storage_bits(self.storage_bits)
+        lo, hi = _integer_range(self.storage_bits, self.is_signed)
         if not lo <= self.storage_min < self.storage_max <= hi:
             raise VerifyException(
                 f"illegal storage min and storage max: ({self.storage_min}:{self.storage_max})"
@@ -301,7 +301,7 @@ class UniformQuantizedType(QuantizedType):
     `!quant.uniform<i8:f32, 2.350000e-02:-12>`; the zero point is omitted when 0, the
     storage range `<min:max>` when it is the storage type's full range.
 
-    See external [documentation](https://mlir.llvm.org/docs/Dialects/QuantDialect/#per-layer-quantization).
+    See external [documentation](https://mlir.llvm.org/docs/Dialects/QuantDialect/).
     """
 
     scale_attr: FloatData
@@ -328,7 +328,9 @@ class UniformQuantizedType(QuantizedType):
         return cls(*storage, expressed_type, FloatData(scale), IntAttr(zero_point))
 
     @classmethod
-    def new(cls, params: Sequence[Attribute]):  # pyright: ignore[reportIncompatibleMethodOverride]
+    def new(  # pyright: ignore[reportIncompatibleMethodOverride]
+        cls, params: Sequence[Attribute]
+    ) -> UniformQuantizedType | UniformQuantizedPerAxisType:
         """Build the type from its parameters, dispatching on granularity.
 
         MLIR spells both granularities `!quant.uniform`, while xDSL maps a type name to one
@@ -366,7 +368,7 @@ class UniformQuantizedPerAxisType(QuantizedType):
     enclosing tensor has an `axis` dimension of `len(scales)` is checked by the ops that use
     the type (a type cannot see its container), as in MLIR.
 
-    See external [documentation](https://mlir.llvm.org/docs/Dialects/QuantDialect/#per-axis-quantization).
+    See external [documentation](https://mlir.llvm.org/docs/Dialects/QuantDialect/).
     """
 
     axis_attr: IntAttr
@@ -514,9 +516,30 @@ def _verify_cast(op: Operation, float_type: Attribute, quantized_type: Attribute
         raise _op_error(op, "quantized dimension size does not match number of scales")
 
 
+def _verify_requantize(op: Operation, input_type: Attribute, result_type: Attribute) -> None:
+    """A quantized -> quantized `quant.qcast` (TFLite's requantizing QUANTIZE, e.g. int8 ->
+    int8 with new parameters, or uint8 <-> int8 at model boundaries): same shape, same
+    expressed type, both per-tensor."""
+    if _shape(input_type) != _shape(result_type):
+        raise _op_error(
+            op,
+            "failed to verify that input and result are both scalars or both tensors "
+            "with matching shape",
+        )
+    source, target = _element_type(input_type), _element_type(result_type)
+    assert isinstance(source, QuantizedType) and isinstance(target, QuantizedType)
+    if source.expressed_type != target.expressed_type:
+        raise _op_error(op, "requantize expects input and result with the same expressed type")
+    if isinstance(source, UniformQuantizedPerAxisType) or isinstance(
+        target, UniformQuantizedPerAxisType
+    ):
+        raise _op_error(op, "requantize supports per-tensor quantized types only")
+
+
 @irdl_op_definition
 class QuantizeCastOp(IRDLOperation):
-    """Quantize a float value: `stored = clamp(round(x / scale + zero_point))`.
+    """Quantize a float value: `stored = clamp(round(x / scale + zero_point))`; or requantize
+    a quantized value to new parameters (TFLite's QUANTIZE int8 -> int8, uint8 <-> int8).
 
     `%q = quant.qcast %x : tensor<4xf32> to tensor<4x!quant.uniform<i8:f32, 5.000000e-01>>`.
     Input and result have the same shape; the result's expressed type is the input's
@@ -527,7 +550,7 @@ class QuantizeCastOp(IRDLOperation):
 
     name = "quant.qcast"
 
-    input = operand_def(_REAL_VALUE)
+    input = operand_def(_REAL_VALUE | _QUANTIZED_VALUE)
     result = result_def(_QUANTIZED_VALUE)
 
     traits = traits_def(Pure())
@@ -542,6 +565,9 @@ class QuantizeCastOp(IRDLOperation):
         )
 
     def verify_(self) -> None:
+        if is_quantized(self.input.type):
+            _verify_requantize(self, self.input.type, self.result.type)
+            return
         _verify_cast(self, self.input.type, self.result.type)
 
 
@@ -611,7 +637,8 @@ class StatsOp(IRDLOperation):
 
     - `layer_stats`: `dense<[min, max]> : tensor<2xf32>`, the range over the whole tensor.
     - `axis` and `axis_stats` (both or neither): `tensor<Nx2xf32>`, one `[min, max]` row
-      per slice of the tensor along `axis` (N is the size of that dimension).
+      per slice of the tensor along `axis`: N is the size of that dimension, as for
+      per-axis types (`quantfork.stats` instead multiplies the sizes from `axis` on).
     - `histogram` and `histogram_range` (both or neither): `tensor<Bxi64>`, the number of
       values that fell in each of B equal-width bins spanning
       `histogram_range = dense<[low, high]> : tensor<2xf32>`. Histograms over the same
@@ -696,7 +723,9 @@ class StatsOp(IRDLOperation):
         if (self.axis is None) != (self.axis_stats is None):
             raise _op_error(self, "axis and axis_stats must be given together")
         if self.axis is not None and self.axis_stats is not None:
-            shape = self.input.type.get_shape()
+            input_type = self.input.type
+            assert isinstance(input_type, TensorType)
+            shape = input_type.get_shape()
             axis = self.axis.value.data
             if not 0 <= axis < len(shape):
                 raise _op_error(self, f"axis {axis} out of range for a tensor of rank {len(shape)}")
@@ -707,7 +736,7 @@ class StatsOp(IRDLOperation):
             if len(self.histogram.get_shape()) != 1 or not len(self.histogram):
                 raise _op_error(
                     self,
-                    f"histogram must have shape [B] with B >= 1 bins, "
+                    "histogram must have shape [B] with B >= 1 bins, "
                     f"got {list(self.histogram.get_shape())}",
                 )
             if any(count < 0 for count in self.histogram.get_values()):

@@ -5,8 +5,8 @@
     outputs = model.run([x])
 """
 
-from qcc.api import Model, TensorInfo, load
+from qcc.api import Model, TensorInfo, load, quantize
 from qcc.errors import QccError
 
-__all__ = ["Model", "QccError", "TensorInfo", "load"]
+__all__ = ["Model", "QccError", "TensorInfo", "load", "quantize"]
 __version__ = "0.1.0"

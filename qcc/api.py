@@ -108,6 +108,12 @@ class Model:
     def outputs(self) -> list[TensorInfo]:
         return self._signature("outputs")
 
+    def input_specs(self):
+        """The inputs as calibration InputSpecs."""
+        from qcc.calibration import InputSpec
+
+        return [InputSpec(t.name, t.shape, t.dtype) for t in self.inputs]
+
     # -- execution -----------------------------------------------------------------------
     def run(self, inputs) -> list[np.ndarray]:
         """Run the model on a list of numpy arrays (one per input, in input order)."""
@@ -148,6 +154,58 @@ class Model:
         return f"Model(inputs=[{ins}], outputs=[{outs}])"
 
 
+def quantize(
+    model: Model,
+    representative_dataset=None,
+    mode: str = "int8",
+    *,
+    io_dtype: str = "float",
+    method: str = "minmax",
+    samples: int = 0,
+    input_range: tuple[float, float] | None = None,
+    per_channel_fc: bool = True,
+) -> Model:
+    """Quantize a model, as TFLite's converter does with a representative dataset.
+
+    `representative_dataset` is a path (.npz, folder of .npy, folder of images) or an
+    iterable of input lists (or a callable returning one, like TFLite's generator function).
+    `mode` is "int8" (ops without an int8 kernel stay float), "int8-only" (fail on them) or
+    "dynamic-range" (int8 weights, float activations; needs no data). Returns a new Model; the
+    input model is not modified.
+    """
+    import dataclasses
+
+    from qcc.context import make_context
+    from qcc.pipeline import PresetOptions, build_pipeline, preset_pipeline_text
+
+    is_path = isinstance(representative_dataset, (str, os.PathLike))
+    options = PresetOptions(
+        mode=mode,
+        calibration=os.fspath(representative_dataset) if is_path else "",
+        method=method,
+        samples=samples,
+        input_range=input_range,
+        io_dtype=io_dtype,
+        per_channel_fc=per_channel_fc,
+    )
+    if mode != "dynamic-range" and representative_dataset is None:
+        raise QccError(f"mode '{mode}' needs a representative_dataset")
+    passes = build_pipeline(preset_pipeline_text(options))
+    if representative_dataset is not None and not is_path:
+        passes = [
+            dataclasses.replace(p, dataset=representative_dataset)
+            if p.name == "annotate-ranges"
+            else p
+            for p in passes
+        ]
+    module = model.module.clone()
+    ctx = make_context()
+    for p in passes:
+        p.apply(ctx, module)
+        module.verify()
+    return Model(module, model.source)
+
+
 def load(path: str | os.PathLike[str]) -> Model:
     """Load a .tflite flatbuffer or MLIR text into a Model."""
     from qcc.fileio import read_bytes
@@ -157,7 +215,7 @@ def load(path: str | os.PathLike[str]) -> Model:
     if suffix == ".tflite" or data[4:8] == b"TFL3":
         from qcc.frontends.tflite import import_tflite
 
-        return Model(import_tflite(data), str(path))
+        return Model(import_tflite(data, name=str(path)), str(path))
     if suffix == ".mlir":
         from xdsl.utils.exceptions import ParseError
 

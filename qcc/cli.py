@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from qcc.errors import QccError
+from qcc.pipeline import IO_DTYPES, MODES
 
 EMIT_CHOICES = ("mlir", "tflite")
 
@@ -27,7 +28,9 @@ def _build_arg_parser() -> argparse.ArgumentParser:
         prog="qcc",
         description="qcc: a post-training quantization compiler for neural networks.",
     )
-    p.add_argument("input", help="a .tflite model, or MLIR text (.mlir, or - for stdin)")
+    p.add_argument(
+        "input", nargs="?", help="a .tflite model, or MLIR text (.mlir, or - for stdin)"
+    )
     p.add_argument("-o", "--output", help="output file (default: stdout for MLIR)")
     p.add_argument(
         "--pass-pipeline",
@@ -55,6 +58,51 @@ def _build_arg_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--print-op-generic", action="store_true", help="print ops in generic form")
     p.add_argument("--list-passes", action="store_true", help="list the available passes")
+    q = p.add_argument_group("quantization presets (used when --pass-pipeline is not given)")
+    q.add_argument(
+        "--mode",
+        choices=MODES,
+        help="int8 (default when --calibration is given; ops without an int8 kernel stay "
+        "float), int8-only (fail on any such op), dynamic-range (int8 weights only)",
+    )
+    q.add_argument(
+        "--calibration",
+        metavar="PATH",
+        help="representative data: an .npz, a folder of .npy files, or a folder of images",
+    )
+    q.add_argument(
+        "--input-range",
+        metavar="LO,HI",
+        help="value range images are scaled to (default 0,1); write --input-range=-1,1",
+    )
+    q.add_argument(
+        "--calibration-method",
+        choices=("minmax", "percentile", "mse"),
+        default="minmax",
+        help="how calibration ranges are chosen (default minmax)",
+    )
+    q.add_argument("--samples", type=int, default=0, help="use at most N calibration samples")
+    q.add_argument(
+        "--io-dtype",
+        choices=IO_DTYPES,
+        default="float",
+        help="element type of the quantized model's inputs and outputs (default float)",
+    )
+    q.add_argument(
+        "--per-tensor-fc",
+        action="store_true",
+        help="quantize FULLY_CONNECTED weights per tensor instead of per output channel",
+    )
+    q.add_argument(
+        "--print-pipeline",
+        action="store_true",
+        help="print the pipeline text the options select, and exit",
+    )
+    q.add_argument(
+        "--report",
+        action="store_true",
+        help="print per-layer SNR against float on the calibration data, size and op counts",
+    )
     return p
 
 
@@ -158,11 +206,69 @@ def _write_output(module, args) -> None:
     raise QccError(f"unknown --emit '{kind}'")
 
 
+def _print_report(float_module, module, original: bytes, args) -> None:
+    from qcc.api import Model
+    from qcc.backends.tflite import export_tflite
+    from qcc.calibration import load_representative_data
+    from qcc.report import build_report
+
+    options = _preset_options(args)
+    if not options.calibration:
+        raise QccError("--report needs --calibration (the data the SNR is measured on)")
+    specs = Model(float_module).input_specs()
+    samples = load_representative_data(
+        options.calibration, specs, input_range=options.input_range,
+        samples=options.samples or None,
+    )
+    float_size = len(export_tflite(float_module))
+    report = build_report(float_module, export_tflite(module), samples, float_size=float_size)
+    sys.stdout.write(report.format())
+
+
 def _diagnostic_text(e: BaseException) -> str:
     text = str(e)
     for note in getattr(e, "__notes__", []) or []:
         text += "\n" + str(note)
     return text
+
+
+def _preset_options(args):
+    from qcc.pipeline import PresetOptions
+
+    input_range = None
+    if args.input_range:
+        from qcc.calibration import parse_input_range
+
+        input_range = parse_input_range(args.input_range)
+    return PresetOptions(
+        mode=args.mode or "int8",
+        calibration=args.calibration or "",
+        method=args.calibration_method,
+        samples=args.samples,
+        input_range=input_range,
+        io_dtype=args.io_dtype,
+        per_channel_fc=not args.per_tensor_fc,
+    )
+
+
+def _pipeline_text(args) -> str:
+    """The explicit --pass-pipeline, or the preset the quantization options select."""
+    from qcc.pipeline import preset_pipeline_text
+
+    explicit = args.pass_pipeline.strip()
+    wants_preset = bool(args.mode or args.calibration or args.print_pipeline)
+    if explicit:
+        if args.mode or args.calibration:
+            raise QccError("--pass-pipeline replaces --mode/--calibration; give one or the other")
+        return explicit
+    if not wants_preset:
+        if args.io_dtype != "float" or args.input_range or args.report:
+            raise QccError("--io-dtype, --input-range and --report need --calibration or --mode")
+        return ""
+    options = _preset_options(args)
+    if options.mode != "dynamic-range" and not options.calibration and not args.print_pipeline:
+        raise QccError(f"--mode={options.mode} needs representative data: --calibration PATH")
+    return preset_pipeline_text(options, calibration_placeholder="CALIBRATION")
 
 
 def _run(args) -> int:
@@ -175,7 +281,13 @@ def _run(args) -> int:
             print(name)
         return 0
 
-    passes = build_pipeline(args.pass_pipeline) if args.pass_pipeline.strip() else []
+    text = _pipeline_text(args)
+    if args.print_pipeline:
+        print(text or "builtin.module()")
+        return 0
+    if args.input is None:
+        raise QccError("no input file given (usage: qcc INPUT [-o OUT] [options])")
+    passes = build_pipeline(text) if text else []
     kind, data = _read_input(args.input)
     timer = PassTimer() if args.time_passes else None
 
@@ -184,7 +296,7 @@ def _run(args) -> int:
             raise QccError("--split-input-file applies to MLIR input only")
         from qcc.frontends.tflite import import_tflite
 
-        modules = [(import_tflite(data), 0)]
+        modules = [(import_tflite(data, name=args.input), 0)]
         chunks = None
     else:
         try:
@@ -197,8 +309,11 @@ def _run(args) -> int:
     if chunks is None:
         assert modules is not None
         module = modules[0][0]
+        float_module = module.clone() if args.report else None
         _run_passes(module, passes, args, timer)
         _write_output(module, args)
+        if float_module is not None:
+            _print_report(float_module, module, data, args)
     else:
         outputs: list[str] = []
         from qcc.irtext import print_ir

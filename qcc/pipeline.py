@@ -217,3 +217,52 @@ def pipeline_text(passes: Sequence[ModulePass], *, wrap: bool = True) -> str:
         parts.append(p.name + ("{" + " ".join(opts) + "}" if opts else ""))
     body = ",".join(parts)
     return f"builtin.module({body})" if wrap else body
+
+
+# ------------------------------------------------------------------------------------------
+# Presets: what `--mode` / `qcc.quantize(mode=...)` run
+# ------------------------------------------------------------------------------------------
+
+MODES = ("int8", "int8-only", "dynamic-range")
+IO_DTYPES = ("float", "int8", "uint8")
+
+
+@dataclass(frozen=True)
+class PresetOptions:
+    """The knobs a preset exposes; everything else is the explicit --pass-pipeline form."""
+
+    mode: str = "int8"
+    calibration: str = ""
+    method: str = "minmax"
+    samples: int = 0
+    input_range: tuple[float, float] | None = None
+    io_dtype: str = "float"
+    per_channel_fc: bool = True
+
+
+def preset_pipeline_text(options: PresetOptions, *, calibration_placeholder: str = "") -> str:
+    """The pipeline text of a preset, e.g. for `qcc --mode=int8 --print-pipeline`."""
+    if options.mode not in MODES:
+        raise QccError(f"unknown mode '{options.mode}'; modes are: {', '.join(MODES)}")
+    if options.io_dtype not in IO_DTYPES:
+        raise QccError(
+            f"unknown io dtype '{options.io_dtype}'; choose one of: {', '.join(IO_DTYPES)}"
+        )
+    if options.mode == "dynamic-range":
+        return "builtin.module(dynamic-range)"
+    calibration = options.calibration or calibration_placeholder
+    annotate = [f"calibration={_format_value(calibration)}"] if calibration else []
+    if options.method != "minmax":
+        annotate.append(f"method={options.method}")
+    if options.samples:
+        annotate.append(f"samples={options.samples}")
+    if options.input_range is not None:
+        lo, hi = options.input_range
+        annotate.append(f"input-range={lo!r},{hi!r}")
+    steps = ["fuse-activation", "annotate-ranges{" + " ".join(annotate) + "}"]
+    steps.append("infer-scales" + ("" if options.per_channel_fc else "{per-channel-fc=false}"))
+    steps.append("verify-int8" if options.mode == "int8-only" else "legalize-fallback")
+    steps.append("quantize")
+    if options.io_dtype != "float":
+        steps.append(f"modify-io{{dtype={options.io_dtype}}}")
+    return "builtin.module(" + ",".join(steps) + ")"

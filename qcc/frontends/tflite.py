@@ -147,12 +147,14 @@ class _Fallback(Exception):
 # ------------------------------------------------------------------------------------------
 
 
-def import_tflite(source: str | os.PathLike[str] | bytes) -> ModuleOp:
+def import_tflite(source: str | os.PathLike[str] | bytes, *, name: str | None = None) -> ModuleOp:
     """Import a float TFLite model (a file path, or the file's bytes) as an nn-dialect module.
 
-    Raises `QccError` (one line, naming the file and the problem) for any bad input.
+    Raises `QccError` (one line, naming the file — or `name`, for bytes — and the problem) for
+    any bad input.
     """
     label, data = _read_source(source)
+    label = name or label
     if not data:
         raise QccError(f"{label}: empty file, not a TFLite model")
     if len(data) < 8 or data[4:8] != _FILE_IDENTIFIER:

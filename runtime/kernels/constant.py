@@ -12,7 +12,9 @@ from .common import decode_dense, tensor_dtype
 def constant(op):
     value = decode_dense(op.value)
     want = tensor_dtype(op.output)
-    if want is not None and value.dtype != want:
+    if want is not None and value.dtype != want and value.dtype.kind == want.kind:
+        # e.g. an f16 payload behind an f32 result; a float payload under a quantized result
+        # type ("to be quantized") keeps its float values.
         value = value.astype(want)
         value.flags.writeable = False
 

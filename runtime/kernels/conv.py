@@ -1,9 +1,11 @@
 """Convolutions: nn.conv2d, nn.depthwise_conv2d, nn.transpose_conv (TFLite float semantics).
 
 CONV_2D is im2col (the [OH*OW, KH*KW*C] patch matrix, zeros in the padding: one Numba pass,
-or for inputs of few channels a strided window view of the zero-padded input copied once) and a single float32 matmul against the filter reshaped at compile time to
-[KH*KW*I, O]; 1x1 convolutions are a plain matmul on a reshape; bias and activation are one
-fused pass over the result. DEPTHWISE_CONV_2D is one fused Numba loop (kernel taps
+or for inputs of few channels a strided window view of the zero-padded input copied once)
+and a single float32 matmul against the filter reshaped at compile time to [KH*KW*I, O];
+1x1 convolutions are a plain matmul on a reshape; bias and activation are one fused pass over
+the result. Grouped convolutions (input channels a multiple of the filter's) run one matmul
+per group. DEPTHWISE_CONV_2D is one fused Numba loop (kernel taps
 accumulated per output pixel, bias and activation clamp in the same pass). TRANSPOSE_CONV is
 one matmul to per-tap contributions, scattered (accumulated) into the output at stride.
 """
@@ -11,7 +13,6 @@ one matmul to per-tap contributions, scattered (accumulated) into the output at 
 from __future__ import annotations
 
 import numpy as np
-
 from numpy.lib.stride_tricks import as_strided
 
 from . import kernel
@@ -28,23 +29,21 @@ from .common import (
 )
 from .numba_kernels import bias_clamp_rows, depthwise_conv_nhwc, im2col_nhwc
 
-
 _FEW_CHANNELS = 8
 """Below this many input channels im2col is a strided numpy copy, above it a Numba loop."""
 
 
 def _padder(n: int, h: int, w: int, c: int, pads: tuple[int, int, int, int]):
-    """A function that zero-pads an NHWC array by (top, bottom, left, right). The padded
-    buffer is allocated once per op and its border stays zero; only the interior is rewritten
-    each run (the kernel never hands the buffer out)."""
+    """A function that zero-pads an NHWC array by (top, bottom, left, right) into a fresh
+    buffer (fresh per call, so one Executor may run in several threads)."""
     pt, pb, pl, pr = pads
     if not any(pads):
         return lambda x: x
-    buf = np.zeros((n, h + pt + pb, w + pl + pr, c), F32)
-    interior = buf[:, pt : pt + h, pl : pl + w, :]
+    shape = (n, h + pt + pb, w + pl + pr, c)
 
     def pad(x: np.ndarray) -> np.ndarray:
-        interior[...] = x
+        buf = np.zeros(shape, F32)
+        buf[:, pt : pt + h, pl : pl + w, :] = x
         return buf
 
     return pad

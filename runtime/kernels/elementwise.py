@@ -40,6 +40,8 @@ def _binary(ufunc, op):
         if rhs_c is not None:
             b = rhs_c
         out = fn(a, b)
+        if not isinstance(out, np.ndarray):  # rank-0 operands give a numpy scalar
+            out = np.asarray(out)
         if out.shape != out_shape:
             out = out.reshape(out_shape)
         if act is not None:

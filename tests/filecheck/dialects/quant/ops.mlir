@@ -37,6 +37,14 @@ func.func @ScalarAndUnrankedCasts(%s: f32, %u: tensor<*xf16>) {
   func.return
 }
 
+// A qcast between quantized types requantizes (TFLite's QUANTIZE, e.g. uint8 -> int8).
+// CHECK-LABEL: func.func @Requantize
+// CHECK-NEXT:    %{{.*}} = quant.qcast %q : tensor<4x!quant.uniform<u8:f32, 5.000000e-01:128>> to tensor<4x!quant.uniform<i8:f32, 5.000000e-01>>
+func.func @Requantize(%q: tensor<4x!quant.uniform<u8:f32, 0.5:128>>) {
+  %r = quant.qcast %q : tensor<4x!quant.uniform<u8:f32, 0.5:128>> to tensor<4x!quant.uniform<i8:f32, 0.5:0>>
+  func.return
+}
+
 // CHECK-LABEL: func.func @StatsPerTensor
 // CHECK-NEXT:    %[[S:.*]] = quant.stats %x {layer_stats = dense<[-1.000000e+00, 2.500000e+00]> : tensor<2xf32>} : tensor<1x4xf32>
 // CHECK-NEXT:    func.return %[[S]] : tensor<1x4xf32>

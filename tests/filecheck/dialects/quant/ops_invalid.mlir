@@ -187,6 +187,22 @@ func.func @DequantizeInteger(%x: tensor<4xi8>) {
 
 // -----
 
+func.func @RequantizeExpressedTypeMismatch(%q: tensor<4x!quant.uniform<i8:f32, 1.0>>) {
+  %0 = quant.qcast %q : tensor<4x!quant.uniform<i8:f32, 1.0>> to tensor<4x!quant.uniform<i8:f16, 0.5>>
+  func.return
+}
+// CHECK: {{^}}'quant.qcast' op requantize expects input and result with the same expressed type
+
+// -----
+
+func.func @RequantizePerAxis(%q: tensor<2x!quant.uniform<i8:f32, 1.0>>) {
+  %0 = quant.qcast %q : tensor<2x!quant.uniform<i8:f32, 1.0>> to tensor<2x!quant.uniform<i8:f32:0, {0.5, 0.25}>>
+  func.return
+}
+// CHECK: {{^}}'quant.qcast' op requantize supports per-tensor quantized types only
+
+// -----
+
 func.func @QuantizePerAxisScalar(%x: f32) {
   %0 = quant.qcast %x : f32 to !quant.uniform<i8:f32:0, {1.0, 2.0}>
   func.return

@@ -1,0 +1,173 @@
+"""Scale and zero-point arithmetic shared by the PTQ passes (infer-scales, quantize,
+modify-io). The leading underscore keeps this module out of the pass registry.
+
+Range -> (scale, zero point) follows TF's `FakeQuantSupport.cc::getNudgedScaleAndZeroPoint`
+(TFLITE_INT8_SPEC.md §1.1): the range is extended to contain 0, the zero point is taken from
+the endpoint with the smaller rounding-error bound, clamped and rounded half away from zero;
+a degenerate range gives scale 1.0 and zero point qmin. Every scale is rounded to float32
+before anything is derived from it, because TFLite stores (and computes from) float32.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Sequence
+
+import numpy as np
+from xdsl.dialects.builtin import f32
+
+from qcc.dialects.quant import QuantizedType, UniformQuantizedPerAxisType, UniformQuantizedType
+
+INT8_MIN, INT8_MAX = -128, 127
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+ZERO_CHANNEL_SCALE = 2.0**-16
+"""Weight scale of an all-zero weight tensor (any positive scale stores zeros exactly; this
+one keeps the bias scale in*w representable and the output multiplier away from 0)."""
+
+
+def to_f32(x: float) -> float:
+    """`x` rounded to the nearest float32, as a Python float."""
+    return float(np.float32(x))
+
+
+def round_half_away(x: np.ndarray | float) -> np.ndarray:
+    """`std::round`: ties away from zero (numpy's `round` is ties-to-even)."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.sign(x) * np.floor(np.abs(x) + 0.5)
+
+
+def nudged_scale_zero_point(
+    rmin: float, rmax: float, qmin: int = INT8_MIN, qmax: int = INT8_MAX
+) -> tuple[float, int]:
+    """(scale, zero point) for the real range [rmin, rmax] and storage [qmin, qmax];
+    the scale is already float32-rounded."""
+    rmin, rmax = min(float(rmin), 0.0), max(float(rmax), 0.0)
+    if abs(rmax - rmin) < sys.float_info.epsilon:
+        return 1.0, qmin
+    scale = (rmax - rmin) / (qmax - qmin)
+    zp_from_min = qmin - rmin / scale
+    zp_from_min_error = abs(qmin) + abs(rmin / scale)
+    zp_from_max = qmax - rmax / scale
+    zp_from_max_error = abs(qmax) + abs(rmax / scale)
+    zp = zp_from_min if zp_from_min_error < zp_from_max_error else zp_from_max
+    if zp < qmin:
+        nudged = qmin
+    elif zp > qmax:
+        nudged = qmax
+    else:
+        nudged = int(round_half_away(zp))
+    return to_f32(scale), nudged
+
+
+def activation_type(rmin: float, rmax: float) -> UniformQuantizedType:
+    """int8 per-tensor asymmetric type for an activation (or a non-weight constant)."""
+    scale, zp = nudged_scale_zero_point(rmin, rmax)
+    return UniformQuantizedType.get(scale, zp)
+
+
+def values_type(values: np.ndarray) -> UniformQuantizedType:
+    """int8 per-tensor asymmetric type covering a constant's values."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.size == 0:
+        return activation_type(0.0, 0.0)
+    return activation_type(float(values.min()), float(values.max()))
+
+
+def symmetric_weight_scales(values: np.ndarray, axis: int | None) -> list[float]:
+    """max|w|/127 per slice along `axis` (one scale for `axis=None`), float32-rounded.
+    An all-zero slice takes the smallest positive scale of the others (else
+    `ZERO_CHANNEL_SCALE`), never 0."""
+    values = np.abs(np.asarray(values, dtype=np.float64))
+    if axis is None:
+        maxima = [float(values.max()) if values.size else 0.0]
+    else:
+        moved = np.moveaxis(values, axis, 0).reshape(values.shape[axis], -1)
+        maxima = [float(row.max()) if row.size else 0.0 for row in moved]
+    scales = [to_f32(m / 127.0) for m in maxima]
+    positive = [s for s in scales if s > 0.0]
+    fallback = min(positive) if positive else ZERO_CHANNEL_SCALE
+    return [s if s > 0.0 else fallback for s in scales]
+
+
+def weight_type(values: np.ndarray, axis: int | None) -> QuantizedType:
+    """Symmetric narrow-range int8 weights, per axis or (axis None) per tensor."""
+    scales = symmetric_weight_scales(values, axis)
+    if axis is None:
+        return UniformQuantizedType.get(scales[0], 0, storage_min=-127)
+    return UniformQuantizedPerAxisType.get(scales, axis=axis, storage_min=-127)
+
+
+def scales_of(t: QuantizedType) -> list[float]:
+    if isinstance(t, UniformQuantizedPerAxisType):
+        return list(t.scales)
+    assert isinstance(t, UniformQuantizedType)
+    return [t.scale]
+
+
+def bias_type(input_scale: float, weight: QuantizedType) -> QuantizedType:
+    """int32 bias: scale[c] = float32(input_scale * weight_scale[c]), zero point 0,
+    with the weight's granularity (per-axis biases use axis 0)."""
+    scales = [to_f32(float(input_scale) * s) for s in scales_of(weight)]
+    if isinstance(weight, UniformQuantizedPerAxisType):
+        return UniformQuantizedPerAxisType.get(scales, axis=0, storage_bits=32)
+    return UniformQuantizedType.get(scales[0], 0, storage_bits=32)
+
+
+def quantize_values(values: np.ndarray, t: QuantizedType) -> np.ndarray:
+    """Storage integers for float `values` under `t`: round half away from zero of x/scale,
+    plus the zero point, clamped to the storage range (int8 or int32 numpy array)."""
+    x = np.asarray(values, dtype=np.float64)
+    if isinstance(t, UniformQuantizedPerAxisType):
+        shape = [1] * x.ndim
+        shape[t.axis] = len(t.scales)
+        scale = np.asarray(t.scales, dtype=np.float64).reshape(shape)
+        zp = np.asarray(t.zero_points, dtype=np.float64).reshape(shape)
+    else:
+        assert isinstance(t, UniformQuantizedType)
+        scale, zp = np.float64(t.scale), np.float64(t.zero_point)
+    q = round_half_away(x / scale) + zp
+    q = np.clip(q, t.storage_min, t.storage_max)
+    bits = t.storage_bits
+    dtype = {8: np.int8, 16: np.int16, 32: np.int32}[bits]
+    if not t.is_signed:
+        dtype = {8: np.uint8, 16: np.uint16, 32: np.uint32}[bits]
+    return q.astype(dtype)
+
+
+def dequantize_values(stored: np.ndarray, t: QuantizedType) -> np.ndarray:
+    """Real values of storage integers under `t` (float64)."""
+    q = np.asarray(stored, dtype=np.float64)
+    if isinstance(t, UniformQuantizedPerAxisType):
+        shape = [1] * q.ndim
+        shape[t.axis] = len(t.scales)
+        scale = np.asarray(t.scales, dtype=np.float64).reshape(shape)
+        zp = np.asarray(t.zero_points, dtype=np.float64).reshape(shape)
+        return (q - zp) * scale
+    assert isinstance(t, UniformQuantizedType)
+    return (q - t.zero_point) * t.scale
+
+
+def same_params(a: QuantizedType, b: QuantizedType) -> bool:
+    """Equal storage, scales and zero points (the TFLite "same scale" constraint)."""
+    return a == b
+
+
+def range_of(t: UniformQuantizedType) -> tuple[float, float]:
+    """The real range a per-tensor type represents."""
+    return (
+        (t.storage_min - t.zero_point) * t.scale,
+        (t.storage_max - t.zero_point) * t.scale,
+    )
+
+
+def with_offset(t: UniformQuantizedType, *, signed: bool) -> UniformQuantizedType:
+    """The same scale on the other 8-bit storage: u8 zero point = i8 zero point + 128."""
+    if signed:
+        return UniformQuantizedType.get(t.scale, t.zero_point - 128, expressed_type=f32)
+    return UniformQuantizedType.get(t.scale, t.zero_point + 128, signed=False)
+
+
+def check_finite(values: Sequence[float]) -> bool:
+    return all(math.isfinite(v) for v in values)

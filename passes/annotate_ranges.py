@@ -1,0 +1,478 @@
+"""annotate-ranges: run the float model over representative data and record, in the IR, the
+range of every float activation.
+
+    qcc m.mlir --pass-pipeline='annotate-ranges{calibration=calib.npz method=percentile}'
+
+Every float function argument and every float op result (constants excluded: weights are
+ranged by infer-scales from their data; integer tensors have no range) gets a `quant.stats`
+right after its definition, and all its other uses read the annotation instead:
+
+    %0 = nn.add %arg0, %arg0 {...} : ... loc("add")
+    %1 = quant.stats %0 {layer_stats = dense<[-2.0, 6.0]> : tensor<2xf32>,
+                         histogram = dense<[...]> : tensor<2048xi64>,
+                         histogram_range = dense<[-2.0, 6.0]> : tensor<2xf32>} : tensor<...>
+
+so the ranges are printable and the rest of a pipeline can be replayed from the text. Stats
+already in the module are dropped and recomputed (re-annotating never stacks annotations).
+
+`layer_stats` is the range the chosen `method` keeps:
+
+- `minmax`: the observed minimum and maximum over all samples;
+- `percentile`: each tail clipped at `percentile` (e.g. 99.99 keeps [q(0.01%), q(99.99%)]),
+  read from the histogram by linear interpolation inside the bin;
+- `mse`: the range, among shrinkings of the observed one, whose int8 asymmetric quantization
+  has the smallest mean squared error over the histogram.
+
+The histogram (`bins` counts; `bins=0` records none) always covers the full observed range.
+It is *mergeable*: bins have width 2^e and edges on multiples of it, with the smallest e that
+fits the data in `bins` bins, so statistics gathered in parts and merged (`ValueStats.merge`)
+equal those gathered in one go, count for count — the same re-binning-by-growth idea as ONNX
+Runtime's `HistogramCollector` and TF's histogram calibrator, made exact.
+
+Options (dataclass fields; CLI spelling `annotate-ranges{calibration=PATH samples=100}`):
+
+- `calibration`: representative data, anything `qcc.calibration.load_representative_data`
+  reads (a .npz / .npy, a folder of .npy / .npz / images).
+- `method`: `minmax` (default), `percentile` or `mse`.
+- `samples`: use only the first N samples (0 = all).
+- `percentile`: for `method=percentile`, the percentile kept on each tail (default 99.99).
+- `input_range`: `LO,HI` that image pixels 0 and 255 map to (image folders only).
+- `bins`: histogram bins (default 2048; 0 = no histogram, `method=minmax` only).
+- `dataset`: Python only, not a CLI option — an iterable of samples, used instead of
+  `calibration` (what `qcc.quantize(model, representative_dataset=gen)` passes).
+
+Progress goes to stderr as `calibrating 12/100 samples` when stderr is a terminal; nothing
+is written otherwise. Bad data (missing file, wrong shapes, no samples) raises `QccError`.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+import numpy as np
+from xdsl.context import Context
+from xdsl.dialects.builtin import (
+    BFloat16Type,
+    Float16Type,
+    Float32Type,
+    Float64Type,
+    ModuleOp,
+    StringAttr,
+    TensorType,
+)
+from xdsl.dialects.func import FuncOp
+from xdsl.ir import Block, Operation, SSAValue
+from xdsl.passes import ModulePass
+from xdsl.rewriter import InsertPoint, Rewriter
+
+from qcc.dialects import nn, quant
+
+METHODS = ("minmax", "percentile", "mse")
+DEFAULT_BINS = 2048
+
+_MIN_BIN_EXPONENT = -100
+"""Smallest bin width 2^e: a constant-zero tensor still gets a (tiny) positive width."""
+_RELATIVE_BIN_BITS = 20
+"""Bin width >= max|x| * 2^-20, so every edge k*2^e has |k| < 2^21 and is exact in float32
+(`histogram_range` is stored as f32)."""
+
+
+# ------------------------------------------------------------------------------------------
+# Statistics of one value
+# ------------------------------------------------------------------------------------------
+
+
+def _fits(lo: float, hi: float, exponent: int, bins: int) -> bool:
+    width = math.ldexp(1.0, exponent)
+    return math.floor(hi / width) - math.floor(lo / width) < bins
+
+
+def _bin_exponent(lo: float, hi: float, bins: int) -> int:
+    """The smallest e such that bins of width 2^e, edges on multiples of 2^e, cover [lo, hi]
+    with `bins` bins (and 2^e is not too small for f32 edges; see _RELATIVE_BIN_BITS)."""
+    magnitude = max(abs(lo), abs(hi))
+    floor_e = _MIN_BIN_EXPONENT
+    if magnitude > 0:
+        floor_e = max(floor_e, math.frexp(magnitude)[1] - _RELATIVE_BIN_BITS)
+    exponent = floor_e
+    if hi > lo:
+        # start near the answer, then settle on the smallest fitting exponent
+        exponent = max(floor_e, math.frexp((hi - lo) / bins)[1] - 1)
+        while exponent > floor_e and _fits(lo, hi, exponent - 1, bins):
+            exponent -= 1
+    while not _fits(lo, hi, exponent, bins):
+        exponent += 1
+    return exponent
+
+
+@dataclass
+class ValueStats:
+    """Running statistics of one tensor: min, max, count, and a mergeable histogram.
+
+    The histogram has `bins` bins of width 2^`exponent`; bin i spans
+    [(offset + i)·w, (offset + i + 1)·w). `exponent` is the smallest one that fits [min, max]
+    (a function of min and max alone), so the histogram does not depend on the order in which
+    data arrived nor on how it was split.
+    """
+
+    bins: int = DEFAULT_BINS
+    min: float = math.inf
+    max: float = -math.inf
+    count: int = 0
+    exponent: int = _MIN_BIN_EXPONENT
+    offset: int = 0
+    counts: np.ndarray | None = None
+
+    @property
+    def empty(self) -> bool:
+        return self.count == 0
+
+    @property
+    def bin_width(self) -> float:
+        return math.ldexp(1.0, self.exponent)
+
+    @property
+    def histogram_range(self) -> tuple[float, float]:
+        w = self.bin_width
+        return self.offset * w, (self.offset + self.bins) * w
+
+    def _rebin(self, lo: float, hi: float) -> None:
+        """Move the histogram to the canonical grid for [lo, hi] (a superset of the data)."""
+        exponent = _bin_exponent(lo, hi, self.bins)
+        offset = math.floor(lo / math.ldexp(1.0, exponent))
+        new = np.zeros(self.bins, np.int64)
+        if self.counts is not None and self.counts.any():
+            shift = exponent - self.exponent
+            assert shift >= 0
+            old_bins = np.arange(self.bins, dtype=np.int64) + self.offset
+            index = (old_bins >> shift) - offset  # floor division by 2^shift
+            nz = self.counts != 0
+            np.add.at(new, index[nz], self.counts[nz])
+        self.exponent, self.offset, self.counts = exponent, offset, new
+
+    def observe(self, x: np.ndarray) -> None:
+        """Add the values of `x` (any float array; NaNs are ignored)."""
+        values = np.asarray(x, dtype=np.float64).ravel()
+        if values.size and np.isnan(values).any():
+            values = values[~np.isnan(values)]
+        if not values.size:
+            return
+        lo, hi = float(values.min()), float(values.max())
+        new_min, new_max = min(self.min, lo), max(self.max, hi)
+        self.count += int(values.size)
+        if self.bins > 0:
+            if self.counts is None or new_min < self.min or new_max > self.max:
+                self._rebin(new_min, new_max)
+            assert self.counts is not None
+            index = np.floor(values / self.bin_width).astype(np.int64) - self.offset
+            self.counts += np.bincount(index, minlength=self.bins)[: self.bins]
+        self.min, self.max = new_min, new_max
+
+    @staticmethod
+    def merge(a: ValueStats, b: ValueStats) -> ValueStats:
+        """The statistics of the union of the data behind `a` and `b` (neither is modified)."""
+        if a.bins != b.bins:
+            raise ValueError(f"cannot merge histograms of {a.bins} and {b.bins} bins")
+        out = ValueStats(bins=a.bins)
+        parts = [s for s in (a, b) if not s.empty]
+        if not parts:
+            return out
+        out.min = min(s.min for s in parts)
+        out.max = max(s.max for s in parts)
+        out.count = sum(s.count for s in parts)
+        if out.bins > 0:
+            out._rebin(out.min, out.max)
+            assert out.counts is not None
+            for s in parts:
+                moved = ValueStats(s.bins, s.min, s.max, s.count, s.exponent, s.offset,
+                                   None if s.counts is None else s.counts.copy())
+                moved._rebin(out.min, out.max)
+                assert moved.counts is not None
+                out.counts += moved.counts
+        return out
+
+    # -- ranges ----------------------------------------------------------------------------
+
+    def _edges_and_counts(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.counts is None:
+            raise ValueError("no histogram was recorded (bins=0)")
+        w = self.bin_width
+        edges = (np.arange(self.bins + 1, dtype=np.float64) + self.offset) * w
+        return edges, self.counts.astype(np.float64)
+
+    def quantile(self, q: float) -> float:
+        """The q-quantile (0 <= q <= 1) read from the histogram, clamped to [min, max]."""
+        edges, counts = self._edges_and_counts()
+        cdf = np.cumsum(counts)
+        total = cdf[-1]
+        target = q * total
+        i = int(np.searchsorted(cdf, target, side="left"))
+        i = min(i, self.bins - 1)
+        before = cdf[i - 1] if i > 0 else 0.0
+        inside = counts[i]
+        frac = 0.0 if inside == 0 else (target - before) / inside
+        value = edges[i] + frac * (edges[i + 1] - edges[i])
+        return float(min(max(value, self.min), self.max))
+
+    def percentile_range(self, percentile: float) -> tuple[float, float]:
+        """[lo, hi] keeping `percentile` % of each tail: lo = q(1 - p), hi = q(p)."""
+        p = percentile / 100.0
+        lo, hi = self.quantile(1.0 - p), self.quantile(p)
+        return min(lo, hi), max(lo, hi)
+
+    def mse_range(self, steps: int = 256) -> tuple[float, float]:
+        """The clipping range [α·lo, α·hi] (lo, hi = the observed range extended to 0,
+        α in (0, 1]) whose int8 asymmetric quantization has the least squared error over the
+        histogram: bin centres stand for their values, and the rounding error inside the
+        range is counted as scale²/12 per value."""
+        edges, counts = self._edges_and_counts()
+        lo, hi = min(self.min, 0.0), max(self.max, 0.0)
+        if hi <= lo:
+            return self.min, self.max
+        centres = (edges[:-1] + edges[1:]) / 2
+        nz = counts > 0
+        centres, counts = centres[nz], counts[nz]
+        best, best_err = 1.0, math.inf
+        for alpha in np.linspace(1.0, 1.0 / steps, steps):
+            a, b = alpha * lo, alpha * hi
+            scale = (b - a) / 255.0
+            clipped = np.clip(centres, a, b)
+            err = float(np.sum(counts * ((centres - clipped) ** 2 + scale * scale / 12.0)))
+            if err < best_err - 1e-12 * max(best_err, 1e-300):
+                best, best_err = float(alpha), err
+        a, b = best * lo, best * hi
+        return max(a, self.min), min(b, self.max)
+
+    def range(self, method: str, percentile: float = 99.99) -> tuple[float, float]:
+        """The range `method` keeps (see the module docstring)."""
+        if self.empty:
+            raise ValueError("no data observed")
+        if method == "minmax":
+            return self.min, self.max
+        if method == "percentile":
+            return self.percentile_range(percentile)
+        if method == "mse":
+            return self.mse_range()
+        raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
+
+
+# ------------------------------------------------------------------------------------------
+# Collecting statistics by running the float program
+# ------------------------------------------------------------------------------------------
+
+
+def _is_float_tensor(value: SSAValue) -> bool:
+    t = value.type
+    return isinstance(t, TensorType) and isinstance(
+        t.get_element_type(), Float16Type | BFloat16Type | Float32Type | Float64Type
+    )
+
+
+def _main(module: ModuleOp) -> FuncOp:
+    funcs = [op for op in module.ops if isinstance(op, FuncOp)]
+    for f in funcs:
+        if f.sym_name.data == "main":
+            return f
+    if len(funcs) == 1:
+        return funcs[0]
+    from qcc.errors import QccError
+
+    raise QccError("annotate-ranges: the module has no func.func @main")
+
+
+def _input_specs(func: FuncOp) -> list[Any]:
+    from qcc.calibration import InputSpec
+    from qcc.runtime.kernels.common import tensor_dtype
+
+    specs = []
+    attrs = func.arg_attrs
+    for i, arg in enumerate(func.body.block.args):
+        name = f"input_{i}"
+        if attrs is not None and i < len(attrs.data):
+            given = attrs.data[i].data.get("nn.name")
+            if isinstance(given, StringAttr):
+                name = given.data
+        shape = tuple(int(d) for d in arg.type.get_shape())  # type: ignore[attr-defined]
+        dtype = tensor_dtype(arg.type)
+        specs.append(InputSpec(name, shape, dtype if dtype is not None else np.float32))
+    return specs
+
+
+class _Progress:
+    """`calibrating i/N samples` on a terminal, rewritten in place; silent otherwise."""
+
+    def __init__(self, total: int | None, stream: TextIO | None = None):
+        self.stream = sys.stderr if stream is None else stream
+        isatty = getattr(self.stream, "isatty", None)
+        self.enabled = bool(isatty and isatty())
+        self.total = total
+        self.shown = False
+
+    def update(self, done: int) -> None:
+        if not self.enabled:
+            return
+        count = f"{done}/{self.total}" if self.total is not None else f"{done}"
+        self.stream.write(f"\rcalibrating {count} samples")
+        self.stream.flush()
+        self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def strip_stats(func: FuncOp) -> None:
+    """Remove every `quant.stats` of `func`, its uses reading its input again."""
+    for op in list(func.walk()):
+        if isinstance(op, quant.StatsOp):
+            op.result.replace_all_uses_with(op.input)
+            Rewriter.erase_op(op)
+
+
+def collect_stats(
+    func: FuncOp,
+    samples: Iterable[Sequence[np.ndarray]],
+    *,
+    bins: int = DEFAULT_BINS,
+    total: int | None = None,
+    progress_stream: TextIO | None = None,
+) -> dict[SSAValue, ValueStats]:
+    """Run `func` (no `quant.stats` in it) on every sample; statistics of every float
+    argument and every float non-constant op result."""
+    from qcc.errors import QccError
+    from qcc.runtime.errors import ExecutorError
+    from qcc.runtime.executor import Executor
+
+    try:
+        executor = Executor(func)
+    except ExecutorError as e:
+        raise QccError(f"annotate-ranges: cannot run the float model: {e}") from None
+    args = [a for a in func.body.block.args if _is_float_tensor(a)]
+    stats: dict[SSAValue, ValueStats] = {a: ValueStats(bins) for a in args}
+    watched: dict[Operation, list[tuple[int, ValueStats]]] = {}
+    for op in func.body.block.ops:
+        if isinstance(op, nn.ConstantOp):
+            continue
+        for i, r in enumerate(op.results):
+            if _is_float_tensor(r):
+                s = stats[r] = ValueStats(bins)
+                watched.setdefault(op, []).append((i, s))
+
+    def observer(op: Operation, results: tuple[np.ndarray, ...]) -> None:
+        for i, s in watched.get(op, ()):
+            s.observe(results[i])
+
+    progress = _Progress(total, progress_stream)
+    done = 0
+    try:
+        for sample in samples:
+            for a in args:
+                stats[a].observe(sample[a.index])
+            try:
+                executor.run(list(sample), observer=observer)
+            except ExecutorError as e:
+                raise QccError(f"annotate-ranges: sample {done}: {e}") from None
+            done += 1
+            progress.update(done)
+    finally:
+        progress.close()
+    return stats
+
+
+def annotate(
+    func: FuncOp, stats: dict[SSAValue, ValueStats], method: str, percentile: float
+) -> None:
+    """Insert `quant.stats` after every value of `stats` and redirect its other uses."""
+
+    def insert(value: SSAValue, where: InsertPoint) -> None:
+        s = stats[value]
+        if s.empty:
+            return
+        lo, hi = (np.float32(v) for v in s.range(method, percentile))
+        kwargs: dict[str, Any] = {}
+        if s.counts is not None:
+            hlo, hhi = s.histogram_range
+            kwargs = {
+                "histogram_counts": [int(c) for c in s.counts],
+                "histogram_min_max": (float(np.float32(hlo)), float(np.float32(hhi))),
+            }
+        op = quant.StatsOp(value, (float(lo), float(hi)), **kwargs)
+        op.location = value.owner.location if isinstance(value.owner, Operation) else op.location
+        Rewriter.insert_op(op, where)
+        value.replace_uses_with_if(op.result, lambda use: use.operation is not op)
+
+    block: Block = func.body.block
+    anchor: Operation | None = block.first_op
+    for arg in block.args:
+        if arg in stats:
+            assert anchor is not None
+            insert(arg, InsertPoint.before(anchor))
+    for op in list(block.ops):
+        for r in reversed(op.results):
+            if r in stats:
+                insert(r, InsertPoint.after(op))
+
+
+# ------------------------------------------------------------------------------------------
+# The pass
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AnnotateRanges(ModulePass):
+    """Record each float activation's range as a `quant.stats` (see the module docstring)."""
+
+    name = "annotate-ranges"
+
+    calibration: str = ""
+    method: str = "minmax"
+    samples: int = 0
+    percentile: float = 99.99
+    input_range: tuple[float, ...] = ()
+    bins: int = DEFAULT_BINS
+    dataset: object = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.samples < 0:
+            raise ValueError(f"samples must be >= 0 (0 = all), got {self.samples}")
+        if not 50.0 < self.percentile <= 100.0:
+            raise ValueError(f"percentile must be in (50, 100], got {self.percentile}")
+        if self.input_range and len(self.input_range) != 2:
+            raise ValueError(f"input-range must be LO,HI, got {self.input_range}")
+        if self.bins < 0 or (self.bins == 0 and self.method != "minmax"):
+            raise ValueError(f"method={self.method} needs a histogram (bins > 0), got {self.bins}")
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        from qcc.calibration import load_representative_data
+        from qcc.errors import QccError
+
+        func = _main(op)
+        if self.dataset is not None:
+            source: Any = self.dataset
+        elif self.calibration:
+            source = self.calibration
+        else:
+            raise QccError(
+                "annotate-ranges needs representative data: "
+                "annotate-ranges{calibration=PATH} (or a dataset from Python)"
+            )
+        data = load_representative_data(
+            source,
+            _input_specs(func),
+            input_range=(
+                (float(self.input_range[0]), float(self.input_range[1]))
+                if self.input_range
+                else None
+            ),
+            samples=self.samples or None,
+        )
+        strip_stats(func)
+        stats = collect_stats(func, data, bins=self.bins, total=data.num_samples)
+        annotate(func, stats, self.method, self.percentile)

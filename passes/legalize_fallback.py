@@ -1,0 +1,112 @@
+"""legalize-fallback: float islands for ops that cannot run in int8.
+
+An op without the `Int8Kernel` trait (a custom `nn.generic`, `nn.div`, ...) keeps computing
+in float: each quantized operand is dequantized in front of it (`quant.dcast`), its results
+get float types and are quantized back (`quant.qcast`) to the types infer-scales chose, so
+its int8 neighbours are unchanged. A constant that feeds only float ops goes back to its
+float type. Then `dcast(qcast(x))` pairs on float `x` are folded, so consecutive float ops
+share one island and only the ops that must be float are float.
+
+    %y = nn.div %a, %c : (tensor<4x!quant.uniform<i8:f32, 0.1>>, ...) -> tensor<4x!quant.uniform<...>>
+becomes
+    %a_f = quant.dcast %a : ... to tensor<4xf32>
+    %y_f = nn.div %a_f, %c : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+    %y = quant.qcast %y_f : tensor<4xf32> to tensor<4x!quant.uniform<...>>
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp, TensorType
+from xdsl.dialects.func import ReturnOp
+from xdsl.ir import Operation
+from xdsl.passes import ModulePass
+from xdsl.pattern_rewriter import (
+    PatternRewriter,
+    PatternRewriteWalker,
+    RewritePattern,
+    op_type_rewrite_pattern,
+)
+from xdsl.rewriter import InsertPoint, Rewriter
+
+from qcc.dialects import nn, quant
+from qcc.passes.infer_scales import functions, with_element
+
+
+def needs_float(op: Operation) -> bool:
+    """Whether `op` must compute in float: it has no int8 kernel (TFLite)."""
+    if isinstance(op, nn.ConstantOp | ReturnOp | quant.QuantizeCastOp | quant.DequantizeCastOp | quant.StatsOp):
+        return False
+    if op.dialect_name() != "nn":
+        return False
+    return not op.has_trait(nn.Int8Kernel)
+
+
+def is_float_only_constant(op: Operation) -> bool:
+    """A quantized-typed constant (float data) whose users all compute in float."""
+    return (
+        isinstance(op, nn.ConstantOp)
+        and quant.is_quantized(op.output.type)
+        and not quant.is_quantized(op.value.get_type())
+        and bool(op.output.uses)
+        and all(needs_float(use.operation) for use in op.output.uses)
+    )
+
+
+def make_float(op: Operation) -> None:
+    """Wrap `op` in dcast / qcast so that it computes in float."""
+    for index, value in enumerate(op.operands):
+        if not quant.is_quantized(value.type):
+            continue
+        owner = value.owner
+        if isinstance(owner, Operation) and is_float_only_constant(owner):
+            assert isinstance(owner, nn.ConstantOp)
+            Rewriter.replace_value_with_new_type(owner.output, owner.value.get_type())
+            continue
+        cast = quant.DequantizeCastOp(value)
+        Rewriter.insert_op(cast, InsertPoint.before(op))
+        op.operands = [*op.operands[:index], cast.result, *op.operands[index + 1 :]]
+    for result in list(op.results):
+        qtype = result.type
+        if not quant.is_quantized(qtype):
+            continue
+        assert isinstance(qtype, TensorType)
+        element = qtype.get_element_type()
+        float_result = Rewriter.replace_value_with_new_type(
+            result, with_element(qtype, element.expressed_type)  # type: ignore[attr-defined]
+        )
+        cast = quant.QuantizeCastOp(float_result, element)  # type: ignore[arg-type]
+        Rewriter.insert_op(cast, InsertPoint.after(op))
+        float_result.replace_all_uses_with(cast.result)
+        cast.operands = [float_result]
+
+
+class FoldDequantizeOfQuantize(RewritePattern):
+    """`dcast(qcast(x))` with float `x` -> `x`: neighbouring float ops share one island."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: quant.DequantizeCastOp, rewriter: PatternRewriter) -> None:
+        producer = op.input.owner
+        if not isinstance(producer, quant.QuantizeCastOp):
+            return
+        if quant.is_quantized(producer.input.type) or producer.input.type != op.result.type:
+            return
+        rewriter.replace_matched_op([], [producer.input])
+        if not producer.result.uses:
+            rewriter.erase_op(producer)
+
+
+@dataclass(frozen=True)
+class LegalizeFallback(ModulePass):
+    """Make every op without an int8 kernel a float island between dcast/qcast."""
+
+    name = "legalize-fallback"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        for func in functions(op):
+            for inner in list(func.body.blocks[0].ops):
+                if needs_float(inner):
+                    make_float(inner)
+        PatternRewriteWalker(FoldDequantizeOfQuantize(), apply_recursively=False).rewrite_module(op)

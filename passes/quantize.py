@@ -1,0 +1,108 @@
+"""quantize: materialize the quantized types chosen by infer-scales.
+
+  * an `nn.constant` whose result type is quantized but whose `value` is still float gets
+    its integer storage data: weights round(w / scale[c]) clamped to [-127, 127], biases
+    int32 round(b / scale[c]), other constants round(x / s) + zp clamped to the storage
+    range (rounding half away from zero, as TFLite's converter does);
+  * `quant.qcast` of a constant folds into a quantized constant;
+  * leftover `quant.stats` ops are removed.
+
+After this pass the module is what `qcc.backends.tflite.export_tflite` writes.
+
+    %w = nn.constant {value = dense<[0.5, -1.0]> : tensor<2xf32>}
+           : tensor<2x!quant.uniform<i8<-127:127>:f32, 0.0078740157186985016>>
+becomes
+    %w = nn.constant {value = dense<[64, -127]> : tensor<2xi8>}
+           : tensor<2x!quant.uniform<i8<-127:127>:f32, 0.0078740157186985016>>
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from xdsl.context import Context
+from xdsl.dialects.builtin import AnyFloat, BytesAttr, DenseIntOrFPElementsAttr, ModuleOp, TensorType
+from xdsl.passes import ModulePass
+from xdsl.pattern_rewriter import (
+    GreedyRewritePatternApplier,
+    PatternRewriter,
+    PatternRewriteWalker,
+    RewritePattern,
+    op_type_rewrite_pattern,
+)
+
+from qcc.dialects import nn, quant
+from qcc.dialects.quant import QuantizedType
+from qcc.passes import _quant_math as qm
+from qcc.runtime.kernels.common import decode_dense
+
+
+def storage_attr(stored: np.ndarray, qtype: QuantizedType) -> DenseIntOrFPElementsAttr:
+    """A bytes-backed dense attribute of the storage integers."""
+    ttype = TensorType(qtype.storage_type, stored.shape)
+    data = np.ascontiguousarray(stored, dtype=stored.dtype.newbyteorder("<")).tobytes()
+    return DenseIntOrFPElementsAttr(ttype, BytesAttr(data))
+
+
+def element_of(t: object) -> QuantizedType | None:
+    if isinstance(t, TensorType) and isinstance(t.get_element_type(), QuantizedType):
+        return t.get_element_type()  # type: ignore[return-value]
+    return None
+
+
+class QuantizeConstantValue(RewritePattern):
+    """Float `value` + quantized result type -> integer storage `value`."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: nn.ConstantOp, rewriter: PatternRewriter) -> None:
+        qtype = element_of(op.output.type)
+        if qtype is None or not isinstance(op.value.get_element_type(), AnyFloat):
+            return
+        values = np.asarray(decode_dense(op.value), dtype=np.float64)
+        stored = qm.quantize_values(values, qtype)
+        new = nn.ConstantOp(storage_attr(stored, qtype), op.output.type)
+        new.location = op.location
+        rewriter.replace_matched_op(new)
+
+
+class FoldQuantizeOfConstant(RewritePattern):
+    """`quant.qcast(nn.constant)` -> a constant of the quantized type."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: quant.QuantizeCastOp, rewriter: PatternRewriter) -> None:
+        const = op.input.owner
+        if not isinstance(const, nn.ConstantOp):
+            return
+        qtype = element_of(op.result.type)
+        assert qtype is not None
+        values = np.asarray(decode_dense(const.value), dtype=np.float64)
+        source = element_of(const.output.type)
+        if source is not None:
+            if isinstance(const.value.get_element_type(), AnyFloat):
+                return  # quantized by QuantizeConstantValue first
+            values = qm.dequantize_values(values, source)
+        new = nn.ConstantOp(storage_attr(qm.quantize_values(values, qtype), qtype), op.result.type)
+        new.location = const.location
+        rewriter.replace_matched_op(new)
+
+
+class EraseStats(RewritePattern):
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: quant.StatsOp, rewriter: PatternRewriter) -> None:
+        rewriter.replace_matched_op([], [op.input])
+
+
+@dataclass(frozen=True)
+class Quantize(ModulePass):
+    """Turn "to be quantized" constants into integer storage, fold quantized constants,
+    drop leftover calibration stats."""
+
+    name = "quantize"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        PatternRewriteWalker(
+            GreedyRewritePatternApplier(
+                [QuantizeConstantValue(), FoldQuantizeOfConstant(), EraseStats()]
+            ),
+        ).rewrite_module(op)

@@ -1,0 +1,16 @@
+"""Ops of the quant dialect that the float executor runs.
+
+quant.stats carries calibration ranges and is an identity on values. (quant.qcast and
+quant.dcast will be one entry each here.)"""
+
+from __future__ import annotations
+
+from . import kernel
+
+
+@kernel("quant.stats")
+def stats(op):
+    def run(x):
+        return x
+
+    return run

@@ -1,0 +1,190 @@
+"""The `qcc` driver end to end, as a user runs it: good input, and every kind of bad input
+giving one line on stderr, exit code 1, no traceback and no output file."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qcc.testing.tflite_models import custom_op_model, single_op_models
+
+QCC = [sys.executable, "-m", "qcc.cli"]
+
+
+def run_qcc(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*QCC, *args], input=stdin, capture_output=True, timeout=300, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def conv_model(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("models") / "conv.tflite"
+    path.write_bytes(single_op_models()["conv_2d_same_relu6"])
+    return path
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, fragment: str) -> None:
+    stderr = result.stderr.decode()
+    assert result.returncode == 1, stderr
+    assert stderr.count("\n") == 1, stderr
+    assert stderr.startswith("qcc: error: "), stderr
+    assert "Traceback" not in stderr
+    assert fragment in stderr, stderr
+
+
+def test_tflite_to_mlir_and_back(conv_model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "conv.mlir"
+    first = run_qcc(str(conv_model), "--emit=mlir", "-o", str(out))
+    assert first.returncode == 0, first.stderr.decode()
+    text = out.read_text()
+    assert "nn.conv2d" in text and 'fused_activation = "RELU6"' in text
+    assert 'loc("' in text
+    again = run_qcc(str(out), "--emit=mlir")
+    assert again.returncode == 0
+    assert again.stdout.decode() == text
+
+
+def test_mlir_from_stdin(conv_model: Path) -> None:
+    text = run_qcc(str(conv_model)).stdout
+    result = run_qcc("-", stdin=text)
+    assert result.returncode == 0
+    assert result.stdout == text
+
+
+def test_tflite_round_trip_through_driver(conv_model: Path, tmp_path: Path) -> None:
+    from ai_edge_litert.interpreter import Interpreter
+
+    out = tmp_path / "copy.tflite"
+    result = run_qcc(str(conv_model), "-o", str(out))
+    assert result.returncode == 0, result.stderr.decode()
+    outputs = []
+    for model in (conv_model, out):
+        interp = Interpreter(model_path=str(model), num_threads=1)
+        interp.allocate_tensors()
+        d = interp.get_input_details()[0]
+        interp.set_tensor(d["index"], np.linspace(-1, 1, np.prod(d["shape"]), dtype=np.float32)
+                          .reshape(d["shape"]))
+        interp.invoke()
+        outputs.append(interp.get_tensor(interp.get_output_details()[0]["index"]))
+    np.testing.assert_array_equal(outputs[0], outputs[1])
+
+
+def test_pipeline_with_wrapper_and_print_ir_after_all(conv_model: Path) -> None:
+    result = run_qcc(
+        str(conv_model), "--pass-pipeline=builtin.module(fuse-activation,cse)",
+        "--print-ir-after-all", "--time-passes",
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    stderr = result.stderr.decode()
+    assert "// -----// IR Dump After fuse-activation //----- //" in stderr
+    assert "// -----// IR Dump After cse //----- //" in stderr
+    assert "Pass execution timing report" in stderr
+
+
+def test_list_passes() -> None:
+    result = run_qcc("--list-passes")
+    assert result.returncode == 0
+    assert "fuse-activation" in result.stdout.decode().split()
+
+
+def test_print_pipeline_needs_no_input() -> None:
+    result = run_qcc("--mode=int8", "--print-pipeline")
+    assert result.returncode == 0
+    assert result.stdout.decode().startswith("builtin.module(")
+
+
+# -- bad input ----------------------------------------------------------------------------
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    assert_one_line_error(run_qcc(str(tmp_path / "nope.tflite")), "no such file")
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.tflite"
+    empty.write_bytes(b"")
+    assert_one_line_error(run_qcc(str(empty)), "empty")
+
+
+def test_not_a_tflite_file(tmp_path: Path) -> None:
+    bogus = tmp_path / "photo.tflite"
+    bogus.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
+    out = tmp_path / "out.mlir"
+    assert_one_line_error(run_qcc(str(bogus), "-o", str(out)), "photo.tflite")
+    assert not out.exists()
+
+
+def test_truncated_tflite(conv_model: Path, tmp_path: Path) -> None:
+    data = conv_model.read_bytes()
+    for cut in (16, len(data) // 3, len(data) - 7):
+        broken = tmp_path / f"cut{cut}.tflite"
+        broken.write_bytes(data[:cut])
+        out = tmp_path / f"cut{cut}.mlir"
+        result = run_qcc(str(broken), "-o", str(out))
+        assert_one_line_error(result, "cut")
+        assert not out.exists()
+
+
+def test_bit_flipped_tflite_never_tracebacks(conv_model: Path, tmp_path: Path) -> None:
+    data = bytearray(conv_model.read_bytes())
+    rng = np.random.default_rng(7)
+    for i, position in enumerate(rng.integers(0, 256, size=12)):
+        flipped = bytearray(data)
+        flipped[position] ^= 1 << int(rng.integers(0, 8))
+        path = tmp_path / f"flip{i}.tflite"
+        path.write_bytes(bytes(flipped))
+        out = tmp_path / f"flip{i}.mlir"
+        result = run_qcc(str(path), "-o", str(out))
+        stderr = result.stderr.decode()
+        assert "Traceback" not in stderr
+        if result.returncode == 0:
+            assert out.exists()
+        else:
+            assert result.returncode == 1 and stderr.count("\n") == 1, stderr
+            assert not out.exists()
+
+
+def test_malformed_mlir(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.mlir"
+    bad.write_text("func.func @main() {\n  %0 = nn.relu %x : tensor<2xf32>\n")
+    out = tmp_path / "out.mlir"
+    assert_one_line_error(run_qcc(str(bad), "-o", str(out)), "bad.mlir:2:")
+    assert not out.exists()
+
+
+def test_unknown_pass_lists_available(conv_model: Path) -> None:
+    result = run_qcc(str(conv_model), "--pass-pipeline=no-such-pass")
+    assert_one_line_error(result, "unknown pass 'no-such-pass'; available passes:")
+    assert "fuse-activation" in result.stderr.decode()
+
+
+def test_unknown_option_lists_options(conv_model: Path) -> None:
+    result = run_qcc(str(conv_model), "--pass-pipeline=fuse-activation{bogus=1}")
+    assert_one_line_error(result, "unknown option 'bogus' for pass 'fuse-activation'")
+
+
+def test_malformed_pipeline(conv_model: Path) -> None:
+    assert_one_line_error(
+        run_qcc(str(conv_model), "--pass-pipeline=builtin.module(a,,b"), "invalid pass pipeline"
+    )
+
+
+def test_output_folder_missing(conv_model: Path, tmp_path: Path) -> None:
+    assert_one_line_error(
+        run_qcc(str(conv_model), "-o", str(tmp_path / "no" / "such" / "dir.mlir")),
+        "does not exist",
+    )
+
+
+def test_custom_op_imports_as_generic(tmp_path: Path) -> None:
+    path = tmp_path / "custom.tflite"
+    path.write_bytes(custom_op_model())
+    result = run_qcc(str(path))
+    assert result.returncode == 0
+    assert 'nn.generic' in result.stdout.decode()
+    assert 'op_name = "MyCustomOp"' in result.stdout.decode()
