@@ -248,6 +248,7 @@ class _Driver:
             Rewriter.replace_value_with_new_type(value, with_element(value.type, qtype))
         for op, index, qtype in self.plan.requantize:
             cast = quant.QuantizeCastOp(op.operands[index], qtype)
+            cast.location = op.location
             Rewriter.insert_op(cast, InsertPoint.before(op))
             op.operands = [*op.operands[:index], cast.result, *op.operands[index + 1 :]]
         ret = block.last_op

@@ -66,6 +66,7 @@ def make_float(op: Operation) -> None:
             Rewriter.replace_value_with_new_type(owner.output, owner.value.get_type())
             continue
         cast = quant.DequantizeCastOp(value)
+        cast.location = op.location
         Rewriter.insert_op(cast, InsertPoint.before(op))
         op.operands = [*op.operands[:index], cast.result, *op.operands[index + 1 :]]
     for result in list(op.results):
@@ -78,6 +79,7 @@ def make_float(op: Operation) -> None:
             result, with_element(qtype, element.expressed_type)  # type: ignore[attr-defined]
         )
         cast = quant.QuantizeCastOp(float_result, element)  # type: ignore[arg-type]
+        cast.location = op.location
         Rewriter.insert_op(cast, InsertPoint.after(op))
         float_result.replace_all_uses_with(cast.result)
         cast.operands = [float_result]

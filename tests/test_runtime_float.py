@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from functools import cache
 from pathlib import Path
 
@@ -223,19 +224,22 @@ def test_observer_sees_every_op_in_order():
 
 def test_intermediates_are_released_after_their_last_use():
     executor = Executor(parse_ir(_CONV_RELU_POOL))
-    x = np.ones((1, 6, 6, 2), np.float32)
-    live_counts = []
+    dead_after = {op.name: dead for _, _, _, dead, op in executor._steps}
+    slot_of = {op.name: out for _, _, out, _, op in executor._steps}
+    assert slot_of["nn.relu"] in dead_after["nn.max_pool2d"]  # freed after its only user
+    released = {s for dead in dead_after.values() for s in dead}
+    assert slot_of["nn.conv2d"] not in released  # a function result is never released
+    assert slot_of["nn.max_pool2d"] not in released
+    # and the run really drops it: the observer's reference is the only one left
+    refs = {}
 
     def observer(op, results):
-        # the relu result is dead once max_pool2d has read it: nothing holds it but us
-        live_counts.append(op.name)
+        if op.name == "nn.relu":
+            refs["relu"] = results[0]
 
-    executor.run([x], observer=observer)
-    steps = {op.name: dead for _, _, _, dead, op in executor._steps}
-    relu_slot = [out for _, _, out, _, op in executor._steps if op.name == "nn.relu"][0]
-    conv_slot = [out for _, _, out, _, op in executor._steps if op.name == "nn.conv2d"][0]
-    assert relu_slot in steps["nn.max_pool2d"]  # freed right after its only user
-    assert conv_slot not in {s for dead in steps.values() for s in dead}  # a func result
+    executor.run([np.ones((1, 6, 6, 2), np.float32)], observer=observer)
+    count = sys.getrefcount(refs["relu"])
+    assert count == 2  # the dict entry and getrefcount's argument
 
 
 def _generic_ir(custom: bool) -> str:
