@@ -17,7 +17,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
+# One thread for qcc too (numpy's BLAS), as LiteRT runs with num_threads=1.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
 
 
 def _median_time(fn, runs: int) -> float:

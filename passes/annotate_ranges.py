@@ -242,7 +242,7 @@ class ValueStats:
             scale = (b - a) / 255.0
             clipped = np.clip(centres, a, b)
             err = float(np.sum(counts * ((centres - clipped) ** 2 + scale * scale / 12.0)))
-            if err < best_err - 1e-12 * max(best_err, 1e-300):
+            if err < best_err * (1.0 - 1e-12):
                 best, best_err = float(alpha), err
         a, b = best * lo, best * hi
         return max(a, self.min), min(b, self.max)

@@ -95,9 +95,9 @@ class FoldDequantizeOfQuantize(RewritePattern):
             return
         if quant.is_quantized(producer.input.type) or producer.input.type != op.result.type:
             return
-        rewriter.replace_matched_op([], [producer.input])
+        rewriter.replace(op, [], [producer.input])
         if not producer.result.uses:
-            rewriter.erase_op(producer)
+            rewriter.erase(producer)
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,7 @@ class QuantizeConstantValue(RewritePattern):
         stored = qm.quantize_values(values, qtype)
         new = nn.ConstantOp(storage_attr(stored, qtype), op.output.type)
         new.location = op.location
-        rewriter.replace_matched_op(new)
+        rewriter.replace(op, new)
 
 
 class FoldQuantizeOfConstant(RewritePattern):
@@ -84,13 +84,13 @@ class FoldQuantizeOfConstant(RewritePattern):
             values = qm.dequantize_values(values, source)
         new = nn.ConstantOp(storage_attr(qm.quantize_values(values, qtype), qtype), op.result.type)
         new.location = const.location
-        rewriter.replace_matched_op(new)
+        rewriter.replace(op, new)
 
 
 class EraseStats(RewritePattern):
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: quant.StatsOp, rewriter: PatternRewriter) -> None:
-        rewriter.replace_matched_op([], [op.input])
+        rewriter.replace(op, [], [op.input])
 
 
 @dataclass(frozen=True)

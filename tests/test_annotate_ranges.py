@@ -121,19 +121,19 @@ def test_percentile_and_mse_clip_a_heavy_tail() -> None:
 
 
 
-def test_mse_clips_rare_outliers() -> None:
-    # activations with a few outliers: the MSE-best int8 range drops them
+def test_mse_clips_a_laplace_tail() -> None:
+    # Banner et al. (ACIQ): the MSE-optimal 8-bit clip of Laplace(0, b) is about 9.89 b,
+    # inside the observed max (~12-13 b for 1e6 samples). A few huge outliers, on the
+    # contrary, cost more clipped than kept, so MSE is not the method for those.
     rng = np.random.default_rng(3)
-    x = np.concatenate([rng.standard_normal(200_000), [-60.0, 80.0, 100.0] * 5])
+    x = rng.laplace(0.0, 1.0, 1_000_000)
     s = ValueStats()
     s.observe(x)
     full = s.range("minmax")
     lo, hi = s.range("mse")
-    assert full[0] <= lo < 0 < hi <= full[1]
-    assert hi - lo < 0.5 * (full[1] - full[0])
-    assert _int8_mse(x, lo, hi) < 0.5 * _int8_mse(x, *full)
-    # and never does worse than the full range
-    assert _int8_mse(x, lo, hi) <= _int8_mse(x, *full)
+    assert full[0] < lo < 0 < hi < full[1]
+    assert 8.0 < hi < 11.5 and -11.5 < lo < -8.0
+    assert _int8_mse(x, lo, hi) < 0.9 * _int8_mse(x, *full)
 
 
 def test_mse_keeps_a_uniform_range() -> None:

@@ -14,6 +14,7 @@ random inputs and must load and run in LiteRT.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -126,7 +127,9 @@ def annotate(module: ModuleOp, model: bytes, samples: list[list[np.ndarray]]) ->
 def annotate_with_litert(module: ModuleOp, model: bytes, samples) -> None:
     ranges: dict[str, tuple[float, float]] = {}
     for sample in samples:
-        interpreter = Interpreter(model_content=model, experimental_preserve_all_tensors=True)
+        with warnings.catch_warnings():  # "intended for debugging": that is the use here
+            warnings.simplefilter("ignore", UserWarning)
+            interpreter = Interpreter(model_content=model, experimental_preserve_all_tensors=True)
         interpreter.allocate_tensors()
         for detail, x in zip(interpreter.get_input_details(), sample):
             interpreter.set_tensor(detail["index"], x)

@@ -1,0 +1,103 @@
+// RUN: qcc %s --split-input-file --verify-diagnostics --pass-pipeline='infer-scales' | filecheck %s
+// RUN: qcc %s --split-input-file --verify-diagnostics --pass-pipeline='infer-scales{per-channel-fc=false}' | filecheck %s --check-prefix=PERTENSOR
+
+// CHECK-LABEL: func.func @LogisticGetsFixedOutputScale(%arg0: tensor<4xf32>) -> tensor<4xf32>
+// CHECK-NEXT:    %[[Q:.*]] = quant.qcast %arg0 : tensor<4xf32> to tensor<4x!quant.uniform<i8:f32, 0.0078431377187371254:-1>>
+// CHECK-NEXT:    %[[L:.*]] = nn.logistic %[[Q]] : (tensor<4x!quant.uniform<i8:f32, 0.0078431377187371254:-1>>) -> tensor<4x!quant.uniform<i8:f32, 3.906250e-03:-128>> loc("sig")
+// CHECK-NEXT:    %[[D:.*]] = quant.dcast %[[L]] : tensor<4x!quant.uniform<i8:f32, 3.906250e-03:-128>> to tensor<4xf32>
+// CHECK-NEXT:    func.return %[[D]] : tensor<4xf32>
+func.func @LogisticGetsFixedOutputScale(%arg0: tensor<4xf32>) -> tensor<4xf32> {
+  %a = quant.stats %arg0 {layer_stats = dense<[-1.0, 1.0]> : tensor<2xf32>} : tensor<4xf32>
+  %0 = nn.logistic %a : (tensor<4xf32>) -> tensor<4xf32> loc("sig")
+  %1 = quant.stats %0 {layer_stats = dense<[0.2, 0.7]> : tensor<2xf32>} : tensor<4xf32>
+  func.return %1 : tensor<4xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @ConcatRequantizesMismatchedInput
+// CHECK-DAG:     %[[B:.*]] = quant.qcast %arg1 : tensor<1x2xf32> to tensor<1x2x!quant.uniform<i8:f32, 0.015686275437474251:-1>>
+// CHECK-DAG:     %[[A:.*]] = quant.qcast %arg0 : tensor<1x2xf32> to tensor<1x2x!quant.uniform<i8:f32, 0.0078431377187371254:-1>>
+// CHECK:         %[[R:.*]] = quant.qcast %[[A]] : tensor<1x2x!quant.uniform<i8:f32, 0.0078431377187371254:-1>> to tensor<1x2x!quant.uniform<i8:f32, 0.015686275437474251:-1>>
+// CHECK-NEXT:    nn.concatenation %[[R]], %[[B]] {{.*}} -> tensor<1x4x!quant.uniform<i8:f32, 0.015686275437474251:-1>> loc("cat")
+func.func @ConcatRequantizesMismatchedInput(%arg0: tensor<1x2xf32>, %arg1: tensor<1x2xf32>) -> tensor<1x4xf32> {
+  %a = quant.stats %arg0 {layer_stats = dense<[-1.0, 1.0]> : tensor<2xf32>} : tensor<1x2xf32>
+  %b = quant.stats %arg1 {layer_stats = dense<[-2.0, 2.0]> : tensor<2xf32>} : tensor<1x2xf32>
+  %0 = nn.concatenation %a, %b {axis = 1 : i64, fused_activation = "NONE"} : (tensor<1x2xf32>, tensor<1x2xf32>) -> tensor<1x4xf32> loc("cat")
+  %1 = quant.stats %0 {layer_stats = dense<[-2.0, 2.0]> : tensor<2xf32>} : tensor<1x4xf32>
+  func.return %1 : tensor<1x4xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @ConvWeightsPerChannelBiasInt32
+// CHECK:         quant.qcast %arg0 : tensor<1x2x2x2xf32> to tensor<1x2x2x2x!quant.uniform<i8:f32, 0.0078431377187371254:-128>>
+// CHECK-NEXT:    nn.constant {value = dense<{{.*}}> : tensor<2x1x1x2xf32>} : tensor<2x1x1x2x!quant.uniform<i8<-127:127>:f32:0, {0.0078740157186985016,0.0078740157186985016}>>
+// CHECK-NEXT:    nn.constant {value = dense<{{.*}}> : tensor<2xf32>} : tensor<2x!quant.uniform<i32:f32:0, {6.1756989452987909E-5,6.1756989452987909E-5}>>
+// CHECK-NEXT:    nn.conv2d {{.*}} -> tensor<1x2x2x2x!quant.uniform<i8:f32, 0.015686275437474251:63>> loc("conv")
+func.func @ConvWeightsPerChannelBiasInt32(%arg0: tensor<1x2x2x2xf32>) -> tensor<1x2x2x2xf32> {
+  %a = quant.stats %arg0 {layer_stats = dense<[0.0, 2.0]> : tensor<2xf32>} : tensor<1x2x2x2xf32>
+  %w = nn.constant {value = dense<[[[[0.5, -1.0]]], [[[0.0, 0.0]]]]> : tensor<2x1x1x2xf32>} : tensor<2x1x1x2xf32>
+  %b = nn.constant {value = dense<[0.1, 0.2]> : tensor<2xf32>} : tensor<2xf32>
+  %0 = nn.conv2d %a, %w, %b {stride = array<i64: 1, 1>, dilation = array<i64: 1, 1>, padding = "VALID", fused_activation = "NONE"} : (tensor<1x2x2x2xf32>, tensor<2x1x1x2xf32>, tensor<2xf32>) -> tensor<1x2x2x2xf32> loc("conv")
+  %1 = quant.stats %0 {layer_stats = dense<[-3.0, 1.0]> : tensor<2xf32>} : tensor<1x2x2x2xf32>
+  func.return %1 : tensor<1x2x2x2xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @FullyConnectedWeights
+// CHECK:         nn.constant {{.*}} : tensor<2x2x!quant.uniform<i8<-127:127>:f32:0, {0.0078740157186985016,0.0019685039296746254}>>
+// PERTENSOR-LABEL: func.func @FullyConnectedWeights
+// PERTENSOR:     nn.constant {{.*}} : tensor<2x2x!quant.uniform<i8<-127:127>:f32, 0.0078740157186985016>>
+func.func @FullyConnectedWeights(%arg0: tensor<1x2xf32>) -> tensor<1x2xf32> {
+  %a = quant.stats %arg0 {layer_stats = dense<[-1.0, 1.0]> : tensor<2xf32>} : tensor<1x2xf32>
+  %w = nn.constant {value = dense<[[0.5, -1.0], [0.25, 0.125]]> : tensor<2x2xf32>} : tensor<2x2xf32>
+  %0 = nn.fully_connected %a, %w {fused_activation = "NONE", keep_num_dims = false} : (tensor<1x2xf32>, tensor<2x2xf32>) -> tensor<1x2xf32> loc("fc")
+  %1 = quant.stats %0 {layer_stats = dense<[-1.0, 1.0]> : tensor<2xf32>} : tensor<1x2xf32>
+  func.return %1 : tensor<1x2xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @ReshapeKeepsInputParams
+// CHECK:         nn.reshape %{{.*}} : (tensor<1x4x!quant.uniform<i8:f32, 0.0078431377187371254:-64>>) -> tensor<2x2x!quant.uniform<i8:f32, 0.0078431377187371254:-64>> loc("reshape")
+func.func @ReshapeKeepsInputParams(%arg0: tensor<1x4xf32>) -> tensor<2x2xf32> {
+  %a = quant.stats %arg0 {layer_stats = dense<[-0.5, 1.5]> : tensor<2xf32>} : tensor<1x4xf32>
+  %0 = nn.reshape %a : (tensor<1x4xf32>) -> tensor<2x2xf32> loc("reshape")
+  %1 = quant.stats %0 {layer_stats = dense<[-0.4, 1.0]> : tensor<2xf32>} : tensor<2x2xf32>
+  func.return %1 : tensor<2x2xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @DegenerateRangeGetsUnitScale
+// CHECK:         nn.relu %{{.*}} -> tensor<4x!quant.uniform<i8:f32, 1.000000e+00:-128>> loc("relu")
+func.func @DegenerateRangeGetsUnitScale(%arg0: tensor<4xf32>) -> tensor<4xf32> {
+  %a = quant.stats %arg0 {layer_stats = dense<[0.0, 0.0]> : tensor<2xf32>} : tensor<4xf32>
+  %0 = nn.relu %a : (tensor<4xf32>) -> tensor<4xf32> loc("relu")
+  %1 = quant.stats %0 {layer_stats = dense<[0.0, 0.0]> : tensor<2xf32>} : tensor<4xf32>
+  func.return %1 : tensor<4xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @AddBroadcastConstantFromValues
+// CHECK:         nn.constant {value = dense<[5.000000e-01, 3.000000e+00]> : tensor<2xf32>} : tensor<2x!quant.uniform<i8:f32, 0.011764706112444401:-128>>
+// CHECK-NEXT:    nn.add {{.*}} -> tensor<2x2x!quant.uniform<i8:f32, 0.017647059634327888:-100>> loc("add")
+func.func @AddBroadcastConstantFromValues(%arg0: tensor<2x2xf32>) -> tensor<2x2xf32> {
+  %a = quant.stats %arg0 {layer_stats = dense<[-1.0, 1.0]> : tensor<2xf32>} : tensor<2x2xf32>
+  %c = nn.constant {value = dense<[0.5, 3.0]> : tensor<2xf32>} : tensor<2xf32>
+  %0 = nn.add %a, %c {fused_activation = "NONE"} : (tensor<2x2xf32>, tensor<2xf32>) -> tensor<2x2xf32> loc("add")
+  %1 = quant.stats %0 {layer_stats = dense<[-0.5, 4.0]> : tensor<2xf32>} : tensor<2x2xf32>
+  func.return %1 : tensor<2x2xf32>
+}
+
+// -----
+
+// CHECK: loc("uncalibrated"): 'nn.relu' op result #0 has no calibration range (quant.stats) and no quantization rule fixes it
+func.func @UncalibratedResultIsAnError(%arg0: tensor<4xf32>) -> tensor<4xf32> {
+  %a = quant.stats %arg0 {layer_stats = dense<[-1.0, 1.0]> : tensor<2xf32>} : tensor<4xf32>
+  %0 = nn.relu %a : (tensor<4xf32>) -> tensor<4xf32> loc("uncalibrated")
+  func.return %0 : tensor<4xf32>
+}

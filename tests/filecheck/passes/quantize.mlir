@@ -1,0 +1,40 @@
+// RUN: qcc %s --split-input-file --pass-pipeline='quantize' | filecheck %s
+
+// CHECK-LABEL: func.func @WeightsAndBiasBecomeIntegerStorage
+// CHECK-NEXT:    nn.constant {value = dense<{{\[}}[64, -127], [127, 0]]> : tensor<2x2xi8>} : tensor<2x2x!quant.uniform<i8<-127:127>:f32:0, {0.0078740157186985016,0.0019685039296746254}>>
+// CHECK-NEXT:    nn.constant {value = dense<[1619, -3239]> : tensor<2xi32>} : tensor<2x!quant.uniform<i32:f32:0, {6.1756989452987909E-5,1.5439247363246977E-5}>>
+func.func @WeightsAndBiasBecomeIntegerStorage() -> (tensor<2x2x!quant.uniform<i8<-127:127>:f32:0, {0.0078740157186985016,0.0019685039296746254}>>, tensor<2x!quant.uniform<i32:f32:0, {6.1756989452987909E-5,1.5439247363246977E-5}>>) {
+  %w = nn.constant {value = dense<[[0.5, -1.0], [0.25, 0.0]]> : tensor<2x2xf32>} : tensor<2x2x!quant.uniform<i8<-127:127>:f32:0, {0.0078740157186985016,0.0019685039296746254}>>
+  %b = nn.constant {value = dense<[0.1, -0.05]> : tensor<2xf32>} : tensor<2x!quant.uniform<i32:f32:0, {6.1756989452987909E-5,1.5439247363246977E-5}>>
+  func.return %w, %b : tensor<2x2x!quant.uniform<i8<-127:127>:f32:0, {0.0078740157186985016,0.0019685039296746254}>>, tensor<2x!quant.uniform<i32:f32:0, {6.1756989452987909E-5,1.5439247363246977E-5}>>
+}
+
+// -----
+
+// Per-tensor constants add the zero point and clamp to the storage range.
+// CHECK-LABEL: func.func @PerTensorConstantClampsWithZeroPoint
+// CHECK-NEXT:    nn.constant {value = dense<[-128, -78, 127]> : tensor<3xi8>} : tensor<3x!quant.uniform<i8:f32, 1.000000e-02:-128>>
+func.func @PerTensorConstantClampsWithZeroPoint() -> tensor<3x!quant.uniform<i8:f32, 0.01:-128>> {
+  %c = nn.constant {value = dense<[0.0, 0.5, 9.0]> : tensor<3xf32>} : tensor<3x!quant.uniform<i8:f32, 0.01:-128>>
+  func.return %c : tensor<3x!quant.uniform<i8:f32, 0.01:-128>>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @QuantizeOfConstantFolds
+// CHECK-NEXT:    %[[C:.*]] = nn.constant {value = dense<[10, -20]> : tensor<2xi8>} : tensor<2x!quant.uniform<i8:f32, 1.000000e-01>>
+// CHECK-NEXT:    func.return %[[C]]
+func.func @QuantizeOfConstantFolds() -> tensor<2x!quant.uniform<i8:f32, 0.1>> {
+  %c = nn.constant {value = dense<[1.0, -2.0]> : tensor<2xf32>} : tensor<2xf32>
+  %q = quant.qcast %c : tensor<2xf32> to tensor<2x!quant.uniform<i8:f32, 0.1>>
+  func.return %q : tensor<2x!quant.uniform<i8:f32, 0.1>>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @LeftoverStatsAreRemoved
+// CHECK-NEXT:    func.return %arg0
+func.func @LeftoverStatsAreRemoved(%arg0: tensor<4xf32>) -> tensor<4xf32> {
+  %s = quant.stats %arg0 {layer_stats = dense<[-1.0, 1.0]> : tensor<2xf32>} : tensor<4xf32>
+  func.return %s : tensor<4xf32>
+}
