@@ -138,11 +138,11 @@ class QuantizeHybridWeights(RewritePattern):
         data = DenseIntOrFPElementsAttr(TensorType(i8, shape), BytesAttr(values.tobytes()))
         new = nn.ConstantOp(data, TensorType(qtype, shape))
         new.location = const.location
-        rewriter.insert_op(new, InsertPoint.before(op))
+        rewriter.insert(new, InsertPoint.before(op))
         op.operands[spec.operand] = new.output
         rewriter.notify_op_modified(op)
         if not const.output.uses:
-            rewriter.erase_op(const)
+            rewriter.erase(const)
 
 
 @dataclass(frozen=True)

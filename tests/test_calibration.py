@@ -363,10 +363,19 @@ def test_single_image_file(tmp_path):
     assert len(_check_samples(load_representative_data(path, (IMG,)), (IMG,))) == 1
 
 
-def test_real_photos_if_present():
-    folder = Path("/work/shared/data/images/calib")
-    if not folder.is_dir():
-        pytest.skip("no shared photos")
+def _real_photo_folders() -> list[Path]:
+    """The shared calibration photos beside the model zoo ($QCC_MODEL_ZOO/../data/...)."""
+    import os
+
+    zoo = os.environ.get("QCC_MODEL_ZOO")
+    if not zoo:
+        return []
+    folder = Path(zoo).parent / "data" / "images" / "calib"
+    return [folder] if folder.is_dir() else []
+
+
+@pytest.mark.parametrize("folder", _real_photo_folders())
+def test_real_photos(folder):
     spec = InputSpec("input_1", (1, 64, 64, 3), np.float32)
     samples = _check_samples(load_representative_data(folder, (spec,)), (spec,))
     assert len(samples) == len(list(folder.iterdir()))

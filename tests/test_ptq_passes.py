@@ -76,13 +76,7 @@ SNR_FLOOR: list[tuple[str, float]] = [
 # register_ref.cc registers DEPTH_TO_SPACE version 1 only (the backend writes 2 for int8, as
 # op_version.cc says), and the reference int8 SUM with rescaling returns wrong values while
 # the default kernels agree with the float model (measured -7.6 dB vs 40.7 dB).
-REF_XFAIL = {
-    "depth_to_space": "BUILTIN_REF registers DEPTH_TO_SPACE v1 only; int8 needs v2",
-    "sum_axis3": "BUILTIN_REF int8 SUM with rescale disagrees with the float model",
-    "sum_spatial_keep_dims": "BUILTIN_REF int8 SUM with rescale disagrees with the float model",
-}
-
-FLOAT_OPS = {"DIV"}  # builtins without an int8 kernel: legalize-fallback keeps them float
+FLOAT_OPS = {"DIV", "SUM"}  # builtins without an int8 kernel: legalize-fallback keeps them float
 
 
 def snr_floor(name: str) -> float:
@@ -217,8 +211,6 @@ def quantized(request):
 @pytest.mark.parametrize("resolver", [OpResolverType.AUTO, OpResolverType.BUILTIN_REF])
 def test_int8_model_runs_close_to_float(quantized, resolver):
     name, model, samples, _, qmodel = quantized
-    if resolver == OpResolverType.BUILTIN_REF and name in REF_XFAIL:
-        pytest.xfail(REF_XFAIL[name])
     worst = min(
         snr_db(ref, got)
         for x in samples
@@ -236,8 +228,9 @@ def test_verify_int8_accepts_all_but_float_islands(quantized):
     from xdsl.utils.exceptions import PassFailedException
 
     name, _, _, module, _ = quantized
-    if name.startswith("div"):
-        with pytest.raises(PassFailedException, match="'nn.div' op: no int8 kernel"):
+    float_op = next((op for op in ("div", "sum") if name.startswith(op)), None)
+    if float_op is not None:
+        with pytest.raises(PassFailedException, match=f"'nn.{float_op}' op: no int8 kernel"):
             VerifyInt8().apply(make_context(), module)
     else:
         VerifyInt8().apply(make_context(), module)

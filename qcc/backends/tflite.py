@@ -1047,7 +1047,13 @@ def _block_rearrange(w: _Writer, op: Operation) -> None:
     else:
         o, code = schema.SpaceToDepthOptionsT(), Op.SPACE_TO_DEPTH
     o.blockSize = _int(op, "block_size")
-    w.emit(_Emit(code, [x], [y], o, _v_int8_16(w.ttype(x))))
+    if code == Op.DEPTH_TO_SPACE:
+        # op_version.cc: DEPTH_TO_SPACE is version 2 only for int16; int8 runs at version 1
+        # (the only version BUILTIN_REF registers).
+        version = 2 if w.ttype(x) == TT.INT16 else 1
+    else:
+        version = _v_int8_16(w.ttype(x))
+    w.emit(_Emit(code, [x], [y], o, version))
 
 
 @_exports("quant.qcast")

@@ -2,7 +2,7 @@
 
 // CHECK-LABEL: func.func @WeightsAndBiasBecomeIntegerStorage
 // CHECK-NEXT:    nn.constant {value = dense<{{\[}}[64, -127], [127, 0]]> : tensor<2x2xi8>} : tensor<2x2x!quant.uniform<i8<-127:127>:f32:0, {0.0078740157186985016,0.0019685039296746254}>>
-// CHECK-NEXT:    nn.constant {value = dense<[1619, -3239]> : tensor<2xi32>} : tensor<2x!quant.uniform<i32:f32:0, {6.1756989452987909E-5,1.5439247363246977E-5}>>
+// CHECK-NEXT:    nn.constant {value = dense<[1619, -3238]> : tensor<2xi32>} : tensor<2x!quant.uniform<i32:f32:0, {6.1756989452987909E-5,1.5439247363246977E-5}>>
 func.func @WeightsAndBiasBecomeIntegerStorage() -> (tensor<2x2x!quant.uniform<i8<-127:127>:f32:0, {0.0078740157186985016,0.0019685039296746254}>>, tensor<2x!quant.uniform<i32:f32:0, {6.1756989452987909E-5,1.5439247363246977E-5}>>) {
   %w = nn.constant {value = dense<[[0.5, -1.0], [0.25, 0.0]]> : tensor<2x2xf32>} : tensor<2x2x!quant.uniform<i8<-127:127>:f32:0, {0.0078740157186985016,0.0019685039296746254}>>
   %b = nn.constant {value = dense<[0.1, -0.05]> : tensor<2xf32>} : tensor<2x!quant.uniform<i32:f32:0, {6.1756989452987909E-5,1.5439247363246977E-5}>>

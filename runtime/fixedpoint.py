@@ -1,0 +1,580 @@
+"""TFLite's integer arithmetic, bit-exact with the default (double-rounding) LiteRT build.
+
+This module imports only numpy and numba (the `--emit=numba` artifact inlines its source), so
+keep it free of xdsl / qcc imports. Sources: LRT `tflite/kernels/internal/common.h`,
+`quantization_util.cc`, gemmlowp `fixedpoint/fixedpoint.h`; see TFLITE_INT8_SPEC.md §4.
+
+Two kinds of functions:
+
+* **Compile time** (plain Python / numpy, run once per model, never jitted): derive the
+  integer multipliers from float scales exactly as the C++ `Prepare` functions do.
+
+  - `quantize_multiplier(d) -> (m, shift)`                       QuantizeMultiplier
+  - `quantize_multiplier_smaller_than_one_exp(d) -> (m, shift)`  asserts shift <= 0
+  - `quantize_multiplier_greater_than_one(d) -> (m, shift)`      asserts shift >= 0
+  - `quantize_multipliers(ds) -> (m[int32], shift[int32])`       vectorized over channels
+  - `add_sub_params(s1, s2, s_out, left_shift=20)`               ADD/SUB rescale scheme
+  - `round_half_away(x)`                                         TfLiteRound / std::round
+  - `activation_range_int8(act, scale, zp)`                      fused-activation clamp bounds
+  - `float32(x)`                                                 round a Python float to f32
+
+  Scales arrive as float32 values (the flatbuffer stores f32): pass them as Python floats
+  holding the float32 value (`float(np.float32(s))`), and do the products in the width the C++
+  uses (double for conv/FC/requantize/ADD/SUB — e.g. `float(s_in) * float(s_w) / float(s_out)`;
+  float32 for MUL/RELU — `np.float32(s1) * np.float32(s2) / np.float32(s_out)`).
+
+* **Run time** (`@njit(cache=True)`; callable from other jitted code and from Python).
+  Scalars take/return Python/numba ints holding int32 values (arithmetic is done in int64 and
+  wrapped where C would wrap):
+
+  - `srdhm(a, b)`                 gemmlowp SaturatingRoundingDoublingHighMul (int32 x int32)
+  - `rdbpot(x, exponent)`         gemmlowp RoundingDivideByPOT, 0 <= exponent <= 31
+  - `mbqm(x, m, shift)`           tflite::MultiplyByQuantizedMultiplier (reference, double
+                                  rounding: left shift, SRDHM, then RDBPOT)
+  - `mbqm_smaller_than_one_exp(x, m, shift)`   same with shift <= 0 (what ADD/SUB call)
+  - `mbqm_greater_than_one(x, m, shift)`       same with shift >= 0
+  - `saturating_rounding_multiply_by_pot(x, exponent)`  gemmlowp, signed exponent, int32
+  - `wrap_int32(x)`               two's complement wrap of an int64 into int32 range
+  - `round_half_away_f32(x)`      std::round on a float (works for f32/f64 scalars)
+
+  Array variants (`out` allocated by the caller or returned):
+
+  - `mbqm_array(x, m, shift) -> int32 array`                  one multiplier, any shape
+  - `mbqm_per_channel(acc2d, m[C], shift[C]) -> int32 [R, C]`  last axis = channel
+  - `requantize_per_channel_i8(acc2d, m, shift, zp_out, lo, hi, out_i8)`
+        out[r, c] = clamp(mbqm(acc[r, c], m[c], shift[c]) + zp_out, lo, hi); acc may be int32,
+        int64 or float64 holding exact integers (BLAS accumulators).
+  - `requantize_float_per_channel_i8(acc2d, eff[C] f64, zp_out, lo, hi, out_i8)`
+        the FULLY_CONNECTED reference requant (LRT 9213607): clamp(round_half_away(acc*eff) + zp)
+  - `quantize_f32_to_i8(x f32, inv... )` see `quantize_f32_i8` below: TFLite AffineQuantize
+  - `requantize_i8(x_i8, m, shift, zp_in, zp_out) -> int8`    TFLite Requantize (QUANTIZE i8->i8)
+  - `dequantize_i8(x_i8, scale, zp) -> f32`                   DEQUANTIZE reference
+
+  gemmlowp fixed-point helpers for transcendental reference kernels (SOFTMAX, LOG_SOFTMAX,
+  L2_NORMALIZATION; raw int32 values of gemmlowp::FixedPoint<int32, IntegerBits>):
+
+  - `exp_on_negative_values(a_raw, integer_bits) -> raw Q0.31`
+  - `one_over_one_plus_x_for_x_in_0_1(a_raw) -> raw Q2.29` (argument Q0.31)
+  - `get_reciprocal(x_raw, x_integer_digits) -> (raw Q0.31, num_bits_over_unit)`
+  - `rescale(raw, src_integer_bits, dst_integer_bits)`  gemmlowp::Rescale
+  - `count_leading_zeros_u32(x)`
+
+All integers are exact: the jitted code uses int64 intermediates and explicit truncating
+division where C truncates.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+INT32_MIN = -(1 << 31)
+INT32_MAX = (1 << 31) - 1
+
+# ---------------------------------------------------------------------------------------------
+# Compile time (plain Python)
+# ---------------------------------------------------------------------------------------------
+
+
+def float32(x: float) -> float:
+    """The Python float holding `x` rounded to float32 (how scales are stored in a .tflite)."""
+    return float(np.float32(x))
+
+
+def round_half_away(x):
+    """std::round / TfLiteRound: round half away from zero (numpy arrays or scalars).
+
+    Stays in the float width of `x` (a float32 input rounds as the C++ `TfLiteRound(float)`);
+    exact for every input (no `floor(x + 0.5)` double rounding)."""
+    a = np.asarray(x)
+    if a.dtype.kind != "f":
+        a = a.astype(np.float64)
+    mag = np.abs(a)
+    fl = np.floor(mag)
+    r = np.where(mag - fl >= a.dtype.type(0.5), fl + a.dtype.type(1), fl)
+    r = np.copysign(r, a).astype(a.dtype, copy=False)
+    if np.ndim(x) == 0:
+        return a.dtype.type(r) if isinstance(x, np.generic) else float(r)
+    return r
+
+
+def _round_half_away_double(x: float) -> float:
+    """std::round on a double (exact: floor(|x| + 0.5) is exact for |x| < 2^52, and for larger
+    magnitudes x is already an integer)."""
+    if abs(x) >= 4503599627370496.0:  # 2^52
+        return x
+    # floor(|x| + 0.5) can be off when |x| + 0.5 rounds up (x = 0.49999999999999994);
+    # std::round returns 0 there, so check the fractional part exactly.
+    a = abs(x)
+    f = math.floor(a)
+    r = f + 1.0 if a - f >= 0.5 else f
+    return math.copysign(r, x)
+
+
+def quantize_multiplier(double_multiplier: float) -> tuple[int, int]:
+    """tflite::QuantizeMultiplier (double-rounding build): d -> (m:int32, shift).
+
+    d == 0 -> (0, 0). Else d = q·2^shift with q in [0.5, 1) (frexp), m = round(q·2^31)
+    (half away from zero); m == 2^31 -> m = 2^30, shift += 1; shift < -31 -> (0, 0).
+    Positive shift = left shift. Negative d gives a negative m (as in C++)."""
+    d = float(double_multiplier)
+    if d == 0.0:
+        return 0, 0
+    q, shift = math.frexp(d)
+    q_fixed = int(_round_half_away_double(q * float(1 << 31)))
+    assert q_fixed <= (1 << 31)
+    if q_fixed == (1 << 31):
+        q_fixed //= 2
+        shift += 1
+    assert q_fixed <= INT32_MAX
+    if shift < -31:
+        shift = 0
+        q_fixed = 0
+    return q_fixed, shift
+
+
+def quantize_multiplier_smaller_than_one_exp(double_multiplier: float) -> tuple[int, int]:
+    """tflite::QuantizeMultiplierSmallerThanOneExp: d in (0, 1) -> (m, shift <= 0)."""
+    d = float(double_multiplier)
+    assert 0.0 < d < 1.0, d
+    m, shift = quantize_multiplier(d)
+    assert shift <= 0, shift
+    return m, shift
+
+
+def quantize_multiplier_greater_than_one(double_multiplier: float) -> tuple[int, int]:
+    """tflite::QuantizeMultiplierGreaterThanOne: d > 1 -> (m, shift >= 0)."""
+    d = float(double_multiplier)
+    assert d > 1.0, d
+    m, shift = quantize_multiplier(d)
+    assert shift >= 0, shift
+    return m, shift
+
+
+def quantize_multipliers(double_multipliers) -> tuple[np.ndarray, np.ndarray]:
+    """quantize_multiplier over an array of (double) multipliers -> (m int32[C], shift int32[C])."""
+    ds = np.asarray(double_multipliers, dtype=np.float64).reshape(-1)
+    ms = np.empty(ds.shape, np.int32)
+    shs = np.empty(ds.shape, np.int32)
+    for i, d in enumerate(ds.tolist()):
+        ms[i], shs[i] = quantize_multiplier(d)
+    return ms, shs
+
+
+def add_sub_params(
+    s1: float, s2: float, s_out: float, left_shift: int = 20
+) -> dict[str, int]:
+    """The ADD / SUB int8 rescale scheme (LRT `add.cc` Prepare, `sub.cc` PrepareGeneralSubOp).
+
+    All in double (the C++ declares `const double` and the float32 scales widen; the products
+    with 2 and 2^left_shift are exact in any width):
+      twice_max = 2·max(s1, s2); real_i = s_i / twice_max;
+      real_out = twice_max / (2^left_shift · s_out)
+      (m_i, shift_i) = QuantizeMultiplierSmallerThanOneExp(real_i)
+      (m_out, shift_out) = QuantizeMultiplierSmallerThanOneExp(real_out)   (ADD)
+                           QuantizeMultiplier(real_out) when real_out > 1   (SUB allows it)
+    Per element: v_i = mbqm_smaller_than_one_exp((q_i − zp_i) << left_shift, m_i, shift_i);
+    out = clamp(mbqm(v1 ± v2, m_out, shift_out) + zp_out, lo, hi).
+
+    Returns dict(left_shift, m1, shift1, m2, shift2, m_out, shift_out)."""
+    s1, s2, s_out = float32(s1), float32(s2), float32(s_out)
+    twice_max = 2.0 * max(s1, s2)
+    real1 = s1 / twice_max
+    real2 = s2 / twice_max
+    real_out = twice_max / (float(1 << left_shift) * s_out)
+    m1, sh1 = quantize_multiplier_smaller_than_one_exp(real1)
+    m2, sh2 = quantize_multiplier_smaller_than_one_exp(real2)
+    if real_out > 1.0:
+        mo, sho = quantize_multiplier_greater_than_one(real_out)
+    else:
+        mo, sho = quantize_multiplier_smaller_than_one_exp(real_out)
+    return dict(left_shift=left_shift, m1=m1, shift1=sh1, m2=m2, shift2=sh2, m_out=mo, shift_out=sho)
+
+
+ACTIVATION_NONE, ACTIVATION_RELU, ACTIVATION_RELU_N1_TO_1, ACTIVATION_RELU6 = 0, 1, 2, 3
+
+
+def activation_range_int8(
+    activation: int | str, scale: float, zero_point: int, qmin: int = -128, qmax: int = 127
+) -> tuple[int, int]:
+    """CalculateActivationRangeQuantizedImpl: the clamp bounds of a fused activation.
+
+    `activation`: 0/"NONE", 1/"RELU", 2/"RELU_N1_TO_1", 3/"RELU6" (case-insensitive strings
+    also accept "none"/"relu"/"relu6"/"relu_n1_to_1"). q(f) = zp + (int)round_half_away(f / s)
+    evaluated in float32."""
+    if isinstance(activation, str):
+        activation = {
+            "NONE": 0, "": 0, "RELU": 1, "RELU_N1_TO_1": 2, "RELU6": 3,
+        }[activation.upper()]
+    s = np.float32(scale)
+
+    def q(f: float) -> int:
+        return int(zero_point) + int(round_half_away(np.float32(f) / s))
+
+    if activation == ACTIVATION_NONE:
+        return qmin, qmax
+    if activation == ACTIVATION_RELU:
+        return max(qmin, q(0.0)), qmax
+    if activation == ACTIVATION_RELU6:
+        return max(qmin, q(0.0)), min(qmax, q(6.0))
+    if activation == ACTIVATION_RELU_N1_TO_1:
+        return max(qmin, q(-1.0)), min(qmax, q(1.0))
+    raise ValueError(f"unsupported fused activation {activation!r} for int8")
+
+
+# ---------------------------------------------------------------------------------------------
+# Run time: scalar primitives
+# ---------------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def wrap_int32(x):  # pragma: no cover - jitted
+    """Two's complement wrap of an int64 into the int32 range (as C int32 overflow does)."""
+    x = np.int64(x)
+    return ((x + np.int64(2147483648)) & np.int64(0xFFFFFFFF)) - np.int64(2147483648)
+
+
+@njit(cache=True)
+def srdhm(a, b):  # pragma: no cover - jitted
+    """gemmlowp SaturatingRoundingDoublingHighMul(int32 a, int32 b) -> int32 (as int64).
+
+    a == b == INT32_MIN -> INT32_MAX; else (a·b + nudge) / 2^31 with C truncating division,
+    nudge = 2^30 if a·b >= 0 else 1 − 2^30."""
+    a = np.int64(a)
+    b = np.int64(b)
+    if a == b and a == np.int64(-2147483648):
+        return np.int64(2147483647)
+    ab = a * b
+    if ab >= 0:
+        return (ab + np.int64(1073741824)) >> 31
+    num = ab + np.int64(1 - 1073741824)
+    # truncate toward zero: num < 0 here
+    return -((-num) >> 31)
+
+
+@njit(cache=True)
+def rdbpot(x, exponent):  # pragma: no cover - jitted
+    """gemmlowp RoundingDivideByPOT(int32 x, 0 <= exponent <= 31): x / 2^exponent rounded
+    half away from zero."""
+    x = np.int64(x)
+    e = np.int64(exponent)
+    mask = (np.int64(1) << e) - np.int64(1)
+    remainder = x & mask
+    threshold = (mask >> 1) + (np.int64(1) if x < 0 else np.int64(0))
+    return (x >> e) + (np.int64(1) if remainder > threshold else np.int64(0))
+
+
+@njit(cache=True)
+def mbqm(x, m, shift):  # pragma: no cover - jitted
+    """tflite::MultiplyByQuantizedMultiplier(int32 x, int32 m, int shift), reference version:
+    RDBPOT(SRDHM(x · 2^max(shift,0), m), max(−shift, 0)); x·2^left wraps like C int32."""
+    shift = np.int64(shift)
+    left = shift if shift > 0 else np.int64(0)
+    right = np.int64(0) if shift > 0 else -shift
+    v = wrap_int32(np.int64(x) * (np.int64(1) << left))
+    return rdbpot(srdhm(v, m), right)
+
+
+@njit(cache=True)
+def mbqm_smaller_than_one_exp(x, m, shift):  # pragma: no cover - jitted
+    """MultiplyByQuantizedMultiplierSmallerThanOneExp: RDBPOT(SRDHM(x, m), −shift), shift <= 0."""
+    return rdbpot(srdhm(x, m), -np.int64(shift))
+
+
+@njit(cache=True)
+def mbqm_greater_than_one(x, m, shift):  # pragma: no cover - jitted
+    """MultiplyByQuantizedMultiplierGreaterThanOne: SRDHM(x · 2^shift, m), shift >= 0."""
+    return srdhm(wrap_int32(np.int64(x) * (np.int64(1) << np.int64(shift))), m)
+
+
+@njit(cache=True)
+def saturating_rounding_multiply_by_pot(x, exponent):  # pragma: no cover - jitted
+    """gemmlowp SaturatingRoundingMultiplyByPOT<exponent>(int32 x): exponent > 0 saturating
+    left shift; exponent < 0 RoundingDivideByPOT(x, −exponent); 0 -> x."""
+    x = np.int64(x)
+    if exponent == 0:
+        return x
+    if exponent < 0:
+        return rdbpot(x, -exponent)
+    mn = np.int64(-2147483648)
+    mx = np.int64(2147483647)
+    threshold = (np.int64(1) << (np.int64(31) - exponent)) - np.int64(1)
+    if x > threshold:
+        return mx
+    if x < -threshold:
+        return mn
+    return x << exponent
+
+
+@njit(cache=True)
+def round_half_away_f32(x):  # pragma: no cover - jitted
+    """std::round on a float scalar, exact (stays in the input's float width)."""
+    mag = abs(x)
+    fl = np.floor(mag)
+    r = fl + 1 if mag - fl >= 0.5 else fl
+    return r if x >= 0 else -r
+
+
+# ---------------------------------------------------------------------------------------------
+# Run time: array variants
+# ---------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def mbqm_array(x, m, shift):  # pragma: no cover - jitted
+    """mbqm elementwise over an integer array of any shape, one multiplier -> int32 array."""
+    flat = x.ravel()
+    out = np.empty(flat.size, np.int32)
+    for i in range(flat.size):
+        out[i] = mbqm(flat[i], m, shift)
+    return out.reshape(x.shape)
+
+
+@njit(cache=True, nogil=True)
+def mbqm_per_channel(acc, m, shift):  # pragma: no cover - jitted
+    """out[r, c] = mbqm(acc[r, c], m[c], shift[c]) for a 2-D int array -> int32 [R, C]."""
+    rows, cols = acc.shape
+    out = np.empty((rows, cols), np.int32)
+    for r in range(rows):
+        for c in range(cols):
+            out[r, c] = mbqm(np.int64(acc[r, c]), m[c], shift[c])
+    return out
+
+
+@njit(cache=True, nogil=True)
+def requantize_per_channel_i8(acc, m, shift, zp_out, lo, hi, out):  # pragma: no cover - jitted
+    """out[r, c] = clamp(mbqm(acc[r, c], m[c], shift[c]) + zp_out, lo, hi) as int8.
+
+    acc: 2-D int32/int64, or float64 holding exact integers (a BLAS accumulator); it is
+    wrapped to int32 like the C++ int32 accumulator. out: int8 [R, C] (may be a view)."""
+    rows, cols = acc.shape
+    for r in range(rows):
+        for c in range(cols):
+            a = wrap_int32(np.int64(acc[r, c]))
+            v = mbqm(a, m[c], shift[c]) + zp_out
+            if v < lo:
+                v = lo
+            elif v > hi:
+                v = hi
+            out[r, c] = v
+
+
+@njit(cache=True, nogil=True)
+def requantize_float_per_channel_i8(acc, eff, zp_out, lo, hi, out):  # pragma: no cover - jitted
+    """FULLY_CONNECTED reference requant (float): out[r, c] =
+    clamp(round_half_away(double(acc[r, c]) · eff[c]) + zp_out, lo, hi) as int8.
+    The C++ casts the rounded double to int32 before adding zp; clamping the double first
+    is equivalent for any in-range value and avoids UB for huge ones."""
+    rows, cols = acc.shape
+    for r in range(rows):
+        for c in range(cols):
+            a = np.float64(wrap_int32(np.int64(acc[r, c])))
+            p = a * eff[c]
+            if p >= 0:
+                q = np.floor(p + 0.5)
+                if q - p > 0.5:  # guard x.49999999999999994 + 0.5 rounding up
+                    q -= 1.0
+            else:
+                q = -np.floor(-p + 0.5)
+                if (-q) - (-p) > 0.5:
+                    q += 1.0
+            if q > 1e9:
+                q = 1e9
+            elif q < -1e9:
+                q = -1e9
+            v = np.int64(q) + zp_out
+            if v < lo:
+                v = lo
+            elif v > hi:
+                v = hi
+            out[r, c] = v
+
+
+@njit(cache=True, nogil=True)
+def quantize_f32_i8(x, scale, zp, out):  # pragma: no cover - jitted
+    """QUANTIZE f32 -> i8, reference AffineQuantize: q = clamp(round_half_away(x / scale) + zp)
+    with the divide and the rounding in float32. x: f32 array (any shape, contiguous), scale:
+    float32 value, out: int8 array of the same size."""
+    xs = x.ravel()
+    o = out.ravel()
+    s = np.float32(scale)
+    for i in range(xs.size):
+        f = np.float32(xs[i]) / s
+        if f >= 0:
+            r = np.floor(f + np.float32(0.5))
+            if r - f > np.float32(0.5):
+                r -= np.float32(1.0)
+        else:
+            r = -np.floor(-f + np.float32(0.5))
+            if (-r) - (-f) > np.float32(0.5):
+                r += np.float32(1.0)
+        # C: static_cast<int32_t>(round) + zp, then clamp; NaN/huge saturate here
+        if r > np.float32(1e9):
+            r = np.float32(1e9)
+        elif r < np.float32(-1e9):
+            r = np.float32(-1e9)
+        v = np.int64(r) + zp
+        if v < -128:
+            v = -128
+        elif v > 127:
+            v = 127
+        o[i] = v
+    return out
+
+
+@njit(cache=True, nogil=True)
+def requantize_i8(x, m, shift, zp_in, zp_out, out):  # pragma: no cover - jitted
+    """QUANTIZE i8 -> i8 (reference Requantize): out = clamp(mbqm(q − zp_in, m, shift) + zp_out)
+    with (m, shift) = QuantizeMultiplier(double(s_in) / double(s_out))."""
+    xs = x.ravel()
+    o = out.ravel()
+    for i in range(xs.size):
+        v = mbqm(np.int64(xs[i]) - zp_in, m, shift) + zp_out
+        if v < -128:
+            v = -128
+        elif v > 127:
+            v = 127
+        o[i] = v
+    return out
+
+
+@njit(cache=True, nogil=True)
+def dequantize_i8(x, scale, zp, out):  # pragma: no cover - jitted
+    """DEQUANTIZE i8 -> f32 reference: float(double(scale) · (q − zp)). `scale` is the float32
+    scale widened to double."""
+    xs = x.ravel()
+    o = out.ravel()
+    s = np.float64(scale)
+    for i in range(xs.size):
+        o[i] = np.float32(s * np.float64(np.int64(xs[i]) - zp))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# gemmlowp fixed-point transcendental helpers (raw int32 values)
+# ---------------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _sat_add(a, b):  # pragma: no cover - jitted
+    s = np.int64(a) + np.int64(b)
+    if s > 2147483647:
+        return np.int64(2147483647)
+    if s < -2147483648:
+        return np.int64(-2147483648)
+    return s
+
+
+@njit(cache=True)
+def _fp_mul(a, b):  # pragma: no cover - jitted
+    """FixedPoint * FixedPoint raw part: SRDHM (integer bits add)."""
+    return srdhm(a, b)
+
+
+@njit(cache=True)
+def count_leading_zeros_u32(x):  # pragma: no cover - jitted
+    """CountLeadingZeros of a uint32 value (32 for 0)."""
+    x = np.int64(x) & np.int64(0xFFFFFFFF)
+    if x == 0:
+        return 32
+    n = 0
+    while (x & np.int64(0x80000000)) == 0:
+        x <<= 1
+        n += 1
+    return n
+
+
+@njit(cache=True)
+def rescale(raw, src_integer_bits, dst_integer_bits):  # pragma: no cover - jitted
+    """gemmlowp::Rescale<dst>(FixedPoint<src>): SaturatingRoundingMultiplyByPOT(src − dst)."""
+    return saturating_rounding_multiply_by_pot(raw, src_integer_bits - dst_integer_bits)
+
+
+@njit(cache=True)
+def _exp_on_interval_between_negative_one_quarter_and_0_excl(a):  # pragma: no cover - jitted
+    # a: raw Q0.31
+    constant_term = np.int64(1895147668)
+    constant_1_over_3 = np.int64(715827883)
+    x = a + np.int64(1 << 28)  # a + 1/8 (Q0.31 raw of 0.125 = 2^28)
+    x2 = _fp_mul(x, x)
+    x3 = _fp_mul(x2, x)
+    x4 = _fp_mul(x2, x2)
+    x4_over_4 = saturating_rounding_multiply_by_pot(x4, -2)
+    x4_over_24_plus_x3_over_6_plus_x2_over_2 = saturating_rounding_multiply_by_pot(
+        _fp_mul(x4_over_4 + x3, constant_1_over_3) + x2, -1
+    )
+    return _sat_add(constant_term, _fp_mul(constant_term, x + x4_over_24_plus_x3_over_6_plus_x2_over_2))
+
+
+@njit(cache=True)
+def exp_on_negative_values(a, integer_bits):  # pragma: no cover - jitted
+    """gemmlowp exp_on_negative_values(FixedPoint<int32, integer_bits> a) -> raw Q0.31."""
+    fractional_bits = 31 - integer_bits
+    k_one_quarter = np.int64(1) << (fractional_bits - 2)
+    mask = k_one_quarter - 1
+    a = np.int64(a)
+    a_mod_quarter_minus_one_quarter = (a & mask) - k_one_quarter
+    # Rescale<0>(a_mod_quarter_minus_one_quarter) from integer_bits to 0
+    r = _exp_on_interval_between_negative_one_quarter_and_0_excl(
+        saturating_rounding_multiply_by_pot(a_mod_quarter_minus_one_quarter, integer_bits)
+    )
+    remainder = a_mod_quarter_minus_one_quarter - a
+    # barrel shifter
+    multipliers = (1672461947, 1302514674, 790015084, 290630308, 39332535, 720401, 242)
+    for i in range(7):
+        exponent = i - 2  # -2 .. 4
+        if integer_bits > exponent:
+            shift_amount = fractional_bits + exponent
+            if 0 <= shift_amount < 32:
+                bit = np.int64(1) << shift_amount
+                if (remainder & bit) != 0:
+                    r = _fp_mul(r, np.int64(multipliers[i]))
+    if integer_bits > 5:
+        clamp_shift = fractional_bits + 5
+        if clamp_shift < 31:
+            clamp = -(np.int64(1) << clamp_shift)
+        else:
+            clamp = np.int64(-2147483648)
+        if a < clamp:
+            r = np.int64(0)
+    if a == 0:
+        r = np.int64(2147483647)
+    return r
+
+
+@njit(cache=True)
+def one_over_one_plus_x_for_x_in_0_1(a):  # pragma: no cover - jitted
+    """gemmlowp one_over_one_plus_x_for_x_in_0_1(FixedPoint<int32, 0> a) -> raw Q0.31.
+    Newton-Raphson on half_denominator = (1 + a)/2 in Q0.31, result in Q2.29 rescaled to 0."""
+    a = np.int64(a)
+    # RoundingHalfSum(a, one): (a + (2^31-1) + ((a+one) sign bit rounding)) / 2
+    s = a + np.int64(2147483647)
+    sign = np.int64(1) if s >= 0 else np.int64(-1)
+    half_denominator = (s + sign) // 2 if s >= 0 else -((-s + 1) // 2)
+    constant_48_over_17 = np.int64(1515870810)
+    constant_neg_32_over_17 = np.int64(-1010580540)
+    # x in Q2.29
+    x = _sat_add(constant_48_over_17, _fp_mul(half_denominator, constant_neg_32_over_17))
+    one_q2 = np.int64(1) << 29
+    for _ in range(3):
+        half_denominator_times_x = _fp_mul(half_denominator, x)  # Q2.29
+        one_minus = _sat_add(one_q2, -half_denominator_times_x)
+        x = _sat_add(x, saturating_rounding_multiply_by_pot(_fp_mul(x, one_minus), 2))
+    # Rescale<0>(ExactMulByPot<-1>(x)): x is Q2.29; ExactMulByPot<-1> -> Q1.30... raw x>>... keep
+    # raw meaning: result Q0.31 = x(Q2.29) * 2^-1 rescaled: raw shift by (2 - 0) - 1 = +1
+    return saturating_rounding_multiply_by_pot(x, 1)
+
+
+@njit(cache=True)
+def get_reciprocal(x, x_integer_digits):  # pragma: no cover - jitted
+    """tflite::GetReciprocal(int32 x, int x_integer_digits) -> (raw Q0.31 of the scaled
+    reciprocal, num_bits_over_unit)."""
+    headroom_plus_one = count_leading_zeros_u32(np.int64(x))
+    num_bits_over_unit = x_integer_digits - headroom_plus_one
+    shifted_sum_minus_one = wrap_int32(
+        (np.int64(x) << headroom_plus_one) - (np.int64(1) << 31)
+    )
+    shifted_scale = one_over_one_plus_x_for_x_in_0_1(shifted_sum_minus_one)
+    return shifted_scale, num_bits_over_unit
