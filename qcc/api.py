@@ -160,7 +160,7 @@ def quantize(
     mode: str = "int8",
     *,
     io_dtype: str = "float",
-    method: str = "minmax",
+    method: str = "mse",
     samples: int = 0,
     input_range: tuple[float, float] | None = None,
     per_channel_fc: bool = True,

@@ -233,7 +233,7 @@ class PresetOptions:
 
     mode: str = "int8"
     calibration: str = ""
-    method: str = "minmax"
+    method: str = "mse"
     samples: int = 0
     input_range: tuple[float, float] | None = None
     io_dtype: str = "float"

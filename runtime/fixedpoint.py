@@ -46,15 +46,16 @@ Two kinds of functions:
         int64 or float64 holding exact integers (BLAS accumulators).
   - `requantize_float_per_channel_i8(acc2d, eff[C] f64, zp_out, lo, hi, out_i8)`
         the FULLY_CONNECTED reference requant (LRT 9213607): clamp(round_half_away(acc*eff) + zp)
-  - `quantize_f32_to_i8(x f32, inv... )` see `quantize_f32_i8` below: TFLite AffineQuantize
-  - `requantize_i8(x_i8, m, shift, zp_in, zp_out) -> int8`    TFLite Requantize (QUANTIZE i8->i8)
-  - `dequantize_i8(x_i8, scale, zp) -> f32`                   DEQUANTIZE reference
+  - `quantize_f32_i8(x_f32, scale, zp, out_i8)`                TFLite AffineQuantize (reference)
+  - `requantize_i8(x_i8, m, shift, zp_in, zp_out, out_i8)`    TFLite Requantize (QUANTIZE i8->i8)
+  - `dequantize_i8(x_i8, scale, zp, out_f32)`                 DEQUANTIZE reference
 
   gemmlowp fixed-point helpers for transcendental reference kernels (SOFTMAX, LOG_SOFTMAX,
   L2_NORMALIZATION; raw int32 values of gemmlowp::FixedPoint<int32, IntegerBits>):
 
   - `exp_on_negative_values(a_raw, integer_bits) -> raw Q0.31`
-  - `one_over_one_plus_x_for_x_in_0_1(a_raw) -> raw Q2.29` (argument Q0.31)
+  - `one_over_one_plus_x_for_x_in_0_1(a_raw) -> raw Q0.31` (argument Q0.31, in [0, 1))
+  - `exp_on_interval_between_negative_one_quarter_and_0_excl(a_raw)`, `rounding_half_sum(a, b)`
   - `get_reciprocal(x_raw, x_integer_digits) -> (raw Q0.31, num_bits_over_unit)`
   - `rescale(raw, src_integer_bits, dst_integer_bits)`  gemmlowp::Rescale
   - `count_leading_zeros_u32(x)`
@@ -458,24 +459,14 @@ def dequantize_i8(x, scale, zp, out):  # pragma: no cover - jitted
 
 
 @njit(cache=True)
-def _sat_add(a, b):  # pragma: no cover - jitted
-    s = np.int64(a) + np.int64(b)
-    if s > 2147483647:
-        return np.int64(2147483647)
-    if s < -2147483648:
-        return np.int64(-2147483648)
-    return s
-
-
-@njit(cache=True)
-def _fp_mul(a, b):  # pragma: no cover - jitted
-    """FixedPoint * FixedPoint raw part: SRDHM (integer bits add)."""
-    return srdhm(a, b)
+def _wadd(a, b):  # pragma: no cover - jitted
+    """gemmlowp Add on int32 raws: plain (wrapping) addition."""
+    return wrap_int32(np.int64(a) + np.int64(b))
 
 
 @njit(cache=True)
 def count_leading_zeros_u32(x):  # pragma: no cover - jitted
-    """CountLeadingZeros of a uint32 value (32 for 0)."""
+    """CountLeadingZeros of the uint32 bit pattern of `x` (32 for 0)."""
     x = np.int64(x) & np.int64(0xFFFFFFFF)
     if x == 0:
         return 32
@@ -493,19 +484,19 @@ def rescale(raw, src_integer_bits, dst_integer_bits):  # pragma: no cover - jitt
 
 
 @njit(cache=True)
-def _exp_on_interval_between_negative_one_quarter_and_0_excl(a):  # pragma: no cover - jitted
-    # a: raw Q0.31
+def exp_on_interval_between_negative_one_quarter_and_0_excl(a):  # pragma: no cover - jitted
+    """gemmlowp: exp(a) for a in [-1/4, 0), raw Q0.31 in and out."""
     constant_term = np.int64(1895147668)
     constant_1_over_3 = np.int64(715827883)
-    x = a + np.int64(1 << 28)  # a + 1/8 (Q0.31 raw of 0.125 = 2^28)
-    x2 = _fp_mul(x, x)
-    x3 = _fp_mul(x2, x)
-    x4 = _fp_mul(x2, x2)
+    x = _wadd(a, np.int64(1) << 28)  # a + 1/8
+    x2 = srdhm(x, x)
+    x3 = srdhm(x2, x)
+    x4 = srdhm(x2, x2)
     x4_over_4 = saturating_rounding_multiply_by_pot(x4, -2)
-    x4_over_24_plus_x3_over_6_plus_x2_over_2 = saturating_rounding_multiply_by_pot(
-        _fp_mul(x4_over_4 + x3, constant_1_over_3) + x2, -1
+    t = saturating_rounding_multiply_by_pot(
+        _wadd(srdhm(_wadd(x4_over_4, x3), constant_1_over_3), x2), -1
     )
-    return _sat_add(constant_term, _fp_mul(constant_term, x + x4_over_24_plus_x3_over_6_plus_x2_over_2))
+    return _wadd(constant_term, srdhm(constant_term, _wadd(x, t)))
 
 
 @njit(cache=True)
@@ -515,66 +506,59 @@ def exp_on_negative_values(a, integer_bits):  # pragma: no cover - jitted
     k_one_quarter = np.int64(1) << (fractional_bits - 2)
     mask = k_one_quarter - 1
     a = np.int64(a)
-    a_mod_quarter_minus_one_quarter = (a & mask) - k_one_quarter
-    # Rescale<0>(a_mod_quarter_minus_one_quarter) from integer_bits to 0
-    r = _exp_on_interval_between_negative_one_quarter_and_0_excl(
+    a_mod_quarter_minus_one_quarter = _wadd(a & mask, -k_one_quarter)
+    result = exp_on_interval_between_negative_one_quarter_and_0_excl(
         saturating_rounding_multiply_by_pot(a_mod_quarter_minus_one_quarter, integer_bits)
     )
-    remainder = a_mod_quarter_minus_one_quarter - a
-    # barrel shifter
+    remainder = _wadd(a_mod_quarter_minus_one_quarter, -a)
     multipliers = (1672461947, 1302514674, 790015084, 290630308, 39332535, 720401, 242)
     for i in range(7):
-        exponent = i - 2  # -2 .. 4
+        exponent = i - 2  # -2 .. +4
         if integer_bits > exponent:
             shift_amount = fractional_bits + exponent
-            if 0 <= shift_amount < 32:
-                bit = np.int64(1) << shift_amount
-                if (remainder & bit) != 0:
-                    r = _fp_mul(r, np.int64(multipliers[i]))
+            if (remainder & (np.int64(1) << shift_amount)) != 0:
+                result = srdhm(result, np.int64(multipliers[i]))
     if integer_bits > 5:
-        clamp_shift = fractional_bits + 5
-        if clamp_shift < 31:
-            clamp = -(np.int64(1) << clamp_shift)
-        else:
-            clamp = np.int64(-2147483648)
+        clamp = -(np.int64(1) << (36 - integer_bits))
         if a < clamp:
-            r = np.int64(0)
+            result = np.int64(0)
     if a == 0:
-        r = np.int64(2147483647)
-    return r
+        result = np.int64(2147483647)
+    return result
+
+
+@njit(cache=True)
+def rounding_half_sum(a, b):  # pragma: no cover - jitted
+    """gemmlowp RoundingHalfSum(int32, int32): (a + b ± 1) / 2, C truncation."""
+    s = np.int64(a) + np.int64(b)
+    if s >= 0:
+        return (s + 1) >> 1
+    return -((-(s - 1)) >> 1)
 
 
 @njit(cache=True)
 def one_over_one_plus_x_for_x_in_0_1(a):  # pragma: no cover - jitted
-    """gemmlowp one_over_one_plus_x_for_x_in_0_1(FixedPoint<int32, 0> a) -> raw Q0.31.
-    Newton-Raphson on half_denominator = (1 + a)/2 in Q0.31, result in Q2.29 rescaled to 0."""
-    a = np.int64(a)
-    # RoundingHalfSum(a, one): (a + (2^31-1) + ((a+one) sign bit rounding)) / 2
-    s = a + np.int64(2147483647)
-    sign = np.int64(1) if s >= 0 else np.int64(-1)
-    half_denominator = (s + sign) // 2 if s >= 0 else -((-s + 1) // 2)
+    """gemmlowp one_over_one_plus_x_for_x_in_0_1(FixedPoint<int32, 0> a) -> raw Q0.31
+    (Newton-Raphson in Q2.29, three iterations)."""
+    half_denominator = rounding_half_sum(a, np.int64(2147483647))
     constant_48_over_17 = np.int64(1515870810)
     constant_neg_32_over_17 = np.int64(-1010580540)
-    # x in Q2.29
-    x = _sat_add(constant_48_over_17, _fp_mul(half_denominator, constant_neg_32_over_17))
+    x = _wadd(constant_48_over_17, srdhm(half_denominator, constant_neg_32_over_17))
     one_q2 = np.int64(1) << 29
     for _ in range(3):
-        half_denominator_times_x = _fp_mul(half_denominator, x)  # Q2.29
-        one_minus = _sat_add(one_q2, -half_denominator_times_x)
-        x = _sat_add(x, saturating_rounding_multiply_by_pot(_fp_mul(x, one_minus), 2))
-    # Rescale<0>(ExactMulByPot<-1>(x)): x is Q2.29; ExactMulByPot<-1> -> Q1.30... raw x>>... keep
-    # raw meaning: result Q0.31 = x(Q2.29) * 2^-1 rescaled: raw shift by (2 - 0) - 1 = +1
+        half_denominator_times_x = srdhm(half_denominator, x)
+        one_minus = _wadd(one_q2, -half_denominator_times_x)
+        x = _wadd(x, saturating_rounding_multiply_by_pot(srdhm(x, one_minus), 2))
     return saturating_rounding_multiply_by_pot(x, 1)
 
 
 @njit(cache=True)
 def get_reciprocal(x, x_integer_digits):  # pragma: no cover - jitted
-    """tflite::GetReciprocal(int32 x, int x_integer_digits) -> (raw Q0.31 of the scaled
-    reciprocal, num_bits_over_unit)."""
+    """tflite::GetReciprocal(int32 x, int x_integer_digits) -> (raw Q0.31 shifted_scale,
+    num_bits_over_unit)."""
     headroom_plus_one = count_leading_zeros_u32(np.int64(x))
     num_bits_over_unit = x_integer_digits - headroom_plus_one
     shifted_sum_minus_one = wrap_int32(
-        (np.int64(x) << headroom_plus_one) - (np.int64(1) << 31)
+        ((np.int64(x) << headroom_plus_one) & np.int64(0xFFFFFFFF)) - (np.int64(1) << 31)
     )
-    shifted_scale = one_over_one_plus_x_for_x_in_0_1(shifted_sum_minus_one)
-    return shifted_scale, num_bits_over_unit
+    return one_over_one_plus_x_for_x_in_0_1(shifted_sum_minus_one), num_bits_over_unit
