@@ -334,6 +334,65 @@ def strip_stats(func: FuncOp) -> None:
             Rewriter.erase_op(op)
 
 
+class _LiteRTRunner:
+    """The float model run by LiteRT instead of qcc's executor: `func` exported with
+    `export_tflite_with_tensor_map`, so that every value is read back from the very tensor
+    it was written to (never matched by name).
+
+    `experimental_preserve_all_tensors` keeps every intermediate tensor after `invoke`
+    (LiteRT then delegates op by op, so delegated ops write their outputs too); the default
+    resolver is kept on purpose: its XNNPACK delegate is what runs MediaPipe's custom ops
+    (Convolution2DTransposeBias, MaxPoolingWithArgmax2D, MaxUnpooling2D)."""
+
+    def __init__(self, func: FuncOp):
+        import warnings
+
+        from ai_edge_litert.interpreter import Interpreter
+
+        from qcc.backends.tflite import export_tflite_with_tensor_map
+
+        model, self.tensor_of = export_tflite_with_tensor_map(func)
+        with warnings.catch_warnings():
+            # "preserve_all_tensors ... is intended for debugging": here it is the point
+            warnings.simplefilter("ignore", UserWarning)
+            self.interpreter = Interpreter(
+                model_content=model, num_threads=1, experimental_preserve_all_tensors=True
+            )
+        self.interpreter.allocate_tensors()
+        self.inputs = [self.tensor_of[a] for a in func.body.block.args]
+        self.input_details = {d["index"]: d for d in self.interpreter.get_input_details()}
+
+    def check(self, sample: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """The sample as LiteRT takes it, or an error worded like the executor's."""
+        from qcc.runtime.errors import InputMismatchError
+
+        if len(sample) != len(self.inputs):
+            raise InputMismatchError(
+                f"expected {len(self.inputs)} input(s), got {len(sample)}"
+            )
+        arrays = []
+        for i, (x, index) in enumerate(zip(sample, self.inputs)):
+            x = np.asarray(x)
+            detail = self.input_details[index]
+            want = [int(d) for d in detail["shape"]]
+            if list(x.shape) != want:
+                raise InputMismatchError(f"input {i}: expected shape {want}, got {list(x.shape)}")
+            if x.dtype != detail["dtype"]:
+                raise InputMismatchError(
+                    f"input {i}: expected dtype {np.dtype(detail['dtype'])}, got {x.dtype}"
+                )
+            arrays.append(x)
+        return arrays
+
+    def run(self, arrays: Sequence[np.ndarray]) -> None:
+        for index, x in zip(self.inputs, arrays):
+            self.interpreter.set_tensor(index, x)
+        self.interpreter.invoke()
+
+    def value(self, v: SSAValue) -> np.ndarray:
+        return self.interpreter.get_tensor(self.tensor_of[v])
+
+
 def collect_stats(
     func: FuncOp,
     samples: Iterable[Sequence[np.ndarray]],
@@ -343,15 +402,27 @@ def collect_stats(
     progress_stream: TextIO | None = None,
 ) -> dict[SSAValue, ValueStats]:
     """Run `func` (no `quant.stats` in it) on every sample; statistics of every float
-    argument and every float non-constant op result."""
+    argument and every float non-constant op result.
+
+    The program runs on qcc's float executor. When the executor cannot be built (an op it
+    has no kernel for, e.g. a MediaPipe custom op), it runs on LiteRT instead, and each
+    value's statistics are read from its tensor there (`_LiteRTRunner`); if LiteRT cannot
+    run it either, the executor's error is raised."""
     from qcc.errors import QccError
     from qcc.runtime.errors import ExecutorError
     from qcc.runtime.executor import Executor
 
+    executor: Executor | None = None
+    litert: _LiteRTRunner | None = None
+    cannot_run: QccError | None = None
     try:
         executor = Executor(func)
     except ExecutorError as e:
-        raise QccError(f"annotate-ranges: cannot run the float model: {e}") from None
+        cannot_run = QccError(f"annotate-ranges: cannot run the float model: {e}")
+        try:
+            litert = _LiteRTRunner(func)
+        except Exception:  # not exportable, or LiteRT refuses it: the executor's reason
+            raise cannot_run from None
     args = [a for a in func.body.block.args if _is_float_tensor(a)]
     stats: dict[SSAValue, ValueStats] = {a: ValueStats(bins) for a in args}
     watched: dict[Operation, list[tuple[int, ValueStats]]] = {}
@@ -371,12 +442,29 @@ def collect_stats(
     done = 0
     try:
         for sample in samples:
-            for a in args:
-                stats[a].observe(sample[a.index])
-            try:
-                executor.run(list(sample), observer=observer)
-            except ExecutorError as e:
-                raise QccError(f"annotate-ranges: sample {done}: {e}") from None
+            if litert is not None:
+                try:
+                    arrays = litert.check(sample)
+                except ExecutorError as e:
+                    raise QccError(f"annotate-ranges: sample {done}: {e}") from None
+                try:
+                    litert.run(arrays)
+                except Exception:  # LiteRT cannot run the model either
+                    assert cannot_run is not None
+                    raise cannot_run from None
+                for a in args:
+                    stats[a].observe(sample[a.index])
+                for op, results in watched.items():
+                    for i, s in results:
+                        s.observe(litert.value(op.results[i]))
+            else:
+                assert executor is not None
+                for a in args:
+                    stats[a].observe(sample[a.index])
+                try:
+                    executor.run(list(sample), observer=observer)
+                except ExecutorError as e:
+                    raise QccError(f"annotate-ranges: sample {done}: {e}") from None
             done += 1
             progress.update(done)
     finally:

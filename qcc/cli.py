@@ -356,6 +356,18 @@ def _one_line(e: BaseException) -> str:
     return text.splitlines()[0]
 
 
+def _error_lines(e: BaseException) -> list[str]:
+    """What to print for an error: one line, except a pass's diagnostic that lists several
+    offending ops (verify-int8), which keeps one line per op."""
+    from xdsl.utils.exceptions import PassFailedException
+
+    if isinstance(e, PassFailedException):
+        lines = [line for line in str(e).splitlines() if line.strip()]
+        if lines:
+            return lines
+    return [_one_line(e)]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_arg_parser()
     args = parser.parse_args(argv)
@@ -369,7 +381,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 - the driver's one error boundary
         if os.environ.get("QCC_DEBUG"):
             raise
-        sys.stderr.write(f"qcc: error: {_one_line(e)}\n")
+        for line in _error_lines(e):
+            sys.stderr.write(f"qcc: error: {line}\n")
         return 1
 
 

@@ -125,15 +125,19 @@ def build_report(
     float_size: int = 0,
 ) -> QuantizationReport:
     """Compare a quantized .tflite with the float module it came from on `samples`."""
+    import warnings
+
     from ai_edge_litert.interpreter import Interpreter
 
     from qcc.runtime.executor import Executor
 
-    interpreter = Interpreter(
-        model_content=bytes(quantized_tflite),
-        num_threads=1,
-        experimental_preserve_all_tensors=True,
-    )
+    with warnings.catch_warnings():  # preserve_all_tensors is exactly what a report needs
+        warnings.simplefilter("ignore", UserWarning)
+        interpreter = Interpreter(
+            model_content=bytes(quantized_tflite),
+            num_threads=1,
+            experimental_preserve_all_tensors=True,
+        )
     interpreter.allocate_tensors()
     details = {d["name"]: d for d in interpreter.get_tensor_details()}
     counts, producer = _op_counts(quantized_tflite)
@@ -174,7 +178,9 @@ def build_report(
     for name, acc in per_layer.items():
         d = details[name]
         report.layers.append(
-            LayerRow(name, producer.get(d["index"], "?"), np.dtype(d["dtype"]).name, acc.db)
+            LayerRow(
+                name, producer.get(d["index"], "(constant)"), np.dtype(d["dtype"]).name, acc.db
+            )
         )
     report.outputs = [
         (d["name"], acc.db) for d, acc in zip(interpreter.get_output_details(), per_output)
@@ -187,7 +193,7 @@ def _location_name(op) -> str | None:
 
     loc = getattr(op, "location", None)
     if isinstance(loc, NameLoc):
-        return loc.name.data
+        return loc.desc.data
     return None
 
 

@@ -17,6 +17,7 @@ Two kinds of functions:
   - `round_half_away(x)`                                         TfLiteRound / std::round
   - `activation_range_int8(act, scale, zp)`                      fused-activation clamp bounds
   - `float32(x)`                                                 round a Python float to f32
+  - `split_shifts(shift) -> (left int32[], right int32[])`       max(shift,0), max(-shift,0)
 
   Scales arrive as float32 values (the flatbuffer stores f32): pass them as Python floats
   holding the float32 value (`float(np.float32(s))`), and do the products in the width the C++
@@ -31,6 +32,8 @@ Two kinds of functions:
   - `rdbpot(x, exponent)`         gemmlowp RoundingDivideByPOT, 0 <= exponent <= 31
   - `mbqm(x, m, shift)`           tflite::MultiplyByQuantizedMultiplier (reference, double
                                   rounding: left shift, SRDHM, then RDBPOT)
+  - `mbqm_fast(x, m, left, right)`  branch-free mbqm for hot loops (m >= 0; left/right =
+                                  max(±shift, 0) precomputed, e.g. with `split_shifts`)
   - `mbqm_smaller_than_one_exp(x, m, shift)`   same with shift <= 0 (what ADD/SUB call)
   - `mbqm_greater_than_one(x, m, shift)`       same with shift >= 0
   - `saturating_rounding_multiply_by_pot(x, exponent)`  gemmlowp, signed exponent, int32
@@ -164,6 +167,12 @@ def quantize_multipliers(double_multipliers) -> tuple[np.ndarray, np.ndarray]:
     return ms, shs
 
 
+def split_shifts(shift) -> tuple[np.ndarray, np.ndarray]:
+    """(left, right) = (max(shift, 0), max(-shift, 0)) as int32 arrays (for `mbqm_fast`)."""
+    sh = np.asarray(shift, np.int32)
+    return np.maximum(sh, 0).astype(np.int32), np.maximum(-sh, 0).astype(np.int32)
+
+
 def add_sub_params(
     s1: float, s2: float, s_out: float, left_shift: int = 20
 ) -> dict[str, int]:
@@ -276,6 +285,23 @@ def mbqm(x, m, shift):  # pragma: no cover - jitted
     right = np.int64(0) if shift > 0 else -shift
     v = wrap_int32(np.int64(x) * (np.int64(1) << left))
     return rdbpot(srdhm(v, m), right)
+
+
+@njit(cache=True)
+def mbqm_fast(x, m, left, right):  # pragma: no cover - jitted
+    """Branch-free `mbqm` for vectorized loops: m >= 0 (every multiplier derived from
+    positive scales), left = max(shift, 0), right = max(-shift, 0) precomputed. Equal to
+    `mbqm(x, m, left - right)` for every int32 x (the INT32_MIN·INT32_MIN saturation of SRDHM
+    cannot occur with m >= 0)."""
+    v = np.int64(x) << np.int64(left)
+    v = ((v + np.int64(2147483648)) & np.int64(0xFFFFFFFF)) - np.int64(2147483648)
+    ab = v * np.int64(m)
+    num = ab + np.where(ab >= 0, np.int64(1073741824), np.int64(1 - 1073741824))
+    q = (num + ((num >> np.int64(63)) & np.int64(2147483647))) >> np.int64(31)
+    mask = (np.int64(1) << np.int64(right)) - np.int64(1)
+    rem = q & mask
+    thr = (mask >> np.int64(1)) + np.int64(q < 0)
+    return (q >> np.int64(right)) + np.int64(rem > thr)
 
 
 @njit(cache=True)

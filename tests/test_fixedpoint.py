@@ -260,3 +260,9 @@ def test_one_over_one_plus_x_and_reciprocal():
         raw = int(v * 2**19)  # Q12.19
         scale, bits = fp.get_reciprocal(raw, 12)
         assert abs(scale / 2**31 / 2**bits - 1 / v) < 1e-6 / v
+
+
+@settings(max_examples=3000, deadline=None)
+@given(I32, st.integers(min_value=0, max_value=2**31 - 1), SHIFT)
+def test_mbqm_fast(x, m, shift):
+    assert fp.mbqm_fast(x, m, max(shift, 0), max(-shift, 0)) == mbqm_exact(x, m, shift)

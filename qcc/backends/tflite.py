@@ -3,6 +3,8 @@
 `export_tflite(module)` is the inverse of `qcc.frontends.tflite.import_tflite`: it writes
 the function `@main` (or the module's only function) as the single subgraph of a TFLite
 model, with LiteRT's own schema object API (`ai_edge_litert.schema_py_generated`).
+`export_tflite_with_tensor_map(module)` also returns the tensor index written for each SSA
+value, to read values back from LiteRT exactly (annotate-ranges' LiteRT fallback).
 
 What goes where:
 
@@ -59,7 +61,7 @@ from xdsl.ir import Attribute, Operation, SSAValue
 
 from qcc.errors import QccError
 
-__all__ = ["export_tflite"]
+__all__ = ["export_tflite", "export_tflite_with_tensor_map"]
 
 Op = schema.BuiltinOperator
 TT = schema.TensorType
@@ -79,11 +81,26 @@ _PADDING = {"SAME": schema.Padding.SAME, "VALID": schema.Padding.VALID}
 
 def export_tflite(module: ModuleOp) -> bytes:
     """Serialize `module` (its `@main` function) as a `.tflite` flatbuffer."""
-    model = _Writer(_main_function(module)).model()
+    return export_tflite_with_tensor_map(module)[0]
+
+
+def export_tflite_with_tensor_map(
+    module: ModuleOp | FuncOp,
+) -> tuple[bytes, dict[SSAValue, int]]:
+    """`export_tflite`, plus where each value went: the index, in the subgraph's tensor
+    list, of the tensor written for every SSA value of the function (its arguments, every
+    op result, constants included; a `quant.stats` result maps to its operand's tensor).
+    Tensors synthesized from op properties (RESHAPE's shape, ...) belong to no value.
+
+    `module` may also be the `func.func` itself. This is what lets a caller read a value
+    back from LiteRT (`Interpreter.get_tensor(index)`) without guessing by name."""
+    func = module if isinstance(module, FuncOp) else _main_function(module)
+    writer = _Writer(func)
+    model = writer.model()
     total = sum(len(b.data) for b in model.buffers if b.data is not None)
     builder = flatbuffers.Builder(total + 64 * 1024)
     builder.Finish(model.Pack(builder), file_identifier=_FILE_IDENTIFIER)
-    return bytes(builder.Output())
+    return bytes(builder.Output()), dict(writer.value_tensor)
 
 
 def _main_function(module: ModuleOp) -> FuncOp:

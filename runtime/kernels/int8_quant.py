@@ -1,0 +1,76 @@
+"""quant.qcast (QUANTIZE: f32 -> i8, i8 -> i8 requantize) and quant.dcast (DEQUANTIZE).
+
+Bit-exact with LiteRT's reference kernels (`reference/quantize.h` AffineQuantize,
+`reference/requantize.h` Requantize, `reference/dequantize.h`):
+  f32 -> i8: q = clamp(round_half_away(x / float(scale)) + zp)   divide in float32
+  i8 -> i8:  q = clamp(mbqm(q_in - zp_in, m, sh) + zp_out),  (m, sh) = QuantizeMultiplier(
+             double(s_in) / double(s_out))
+  i8 -> f32: f = float(double(scale) * (q - zp))
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..fixedpoint import dequantize_i8, quantize_f32_i8, quantize_multiplier, requantize_i8
+from .int8_lowering import qparams, quant_type
+from .int8_registry import lowering, runner
+
+
+@runner("quantize_f32_i8")
+def run_quantize_f32_i8(inputs, params):
+    x = np.ascontiguousarray(inputs[0], dtype=np.float32)
+    out = np.empty(x.shape, np.int8)
+    quantize_f32_i8(x, np.float32(params["scale"]), params["zp"], out)
+    return [out]
+
+
+@runner("requantize_i8")
+def run_requantize_i8(inputs, params):
+    x = np.ascontiguousarray(inputs[0])
+    out = np.empty(x.shape, np.int8)
+    requantize_i8(x, params["m"], params["shift"], params["zp_in"], params["zp_out"], out)
+    return [out]
+
+
+@runner("dequantize_i8")
+def run_dequantize_i8(inputs, params):
+    x = np.ascontiguousarray(inputs[0])
+    out = np.empty(x.shape, np.float32)
+    dequantize_i8(x, params["scale"], params["zp"], out)
+    return [out]
+
+
+def _is_i8(q) -> bool:
+    return q is not None and q.storage_bits == 8 and q.is_signed
+
+
+@lowering("quant.qcast")
+def lower_qcast(op):
+    src, dst = op.operands[0], op.results[0]
+    q_out = quant_type(dst)
+    if not _is_i8(q_out) or getattr(q_out, "axis", None) is not None:
+        return None
+    scale, zp = qparams(dst)
+    q_in = quant_type(src)
+    if q_in is None:
+        if str(src.type.get_element_type()) != "f32":
+            return None
+        return "quantize_f32_i8", {"scale": scale, "zp": zp}
+    if not _is_i8(q_in) or getattr(q_in, "axis", None) is not None:
+        return None
+    s_in, zp_in = qparams(src)
+    m, sh = quantize_multiplier(s_in / scale)
+    return "requantize_i8", {"m": m, "shift": sh, "zp_in": zp_in, "zp_out": zp}
+
+
+@lowering("quant.dcast")
+def lower_dcast(op):
+    src = op.operands[0]
+    q = quant_type(src)
+    if not _is_i8(q) or getattr(q, "axis", None) is not None:
+        return None
+    if str(op.results[0].type.get_element_type()) != "f32":
+        return None
+    scale, zp = qparams(src)
+    return "dequantize_i8", {"scale": scale, "zp": zp}

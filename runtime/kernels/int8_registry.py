@@ -1,0 +1,144 @@
+"""The int8 kernel registry: how quantized ops become steps of a compiled plan.
+
+The Numba backend (`qcc/backends/numba.py`) compiles a quantized module into a *plan*: a
+list of steps `(kernel name, input slots, output slots, params)`. Two tables connect an op
+to the code that runs it:
+
+* ``LOWERINGS``: op name (``"nn.conv2d"``, ``"quant.qcast"``, ...) -> *lowering*
+  ``lower(op) -> (kernel_name, params)`` or ``(kernel_name, params, operand_indices)``.
+  Runs once, at compile time, in-process (it may use xdsl and qcc). It reads everything from
+  the op — shapes, quantized types (float32 scales, zero points), constant operands,
+  properties — and precomputes all that the kernel needs: multipliers and shifts
+  (`qcc.runtime.fixedpoint`), packed weights, padding, clamp bounds. `params` is a flat
+  ``dict[str, value]`` whose values are numpy arrays, ints, floats, bools, strings, or
+  (nested) lists/tuples of those (arrays are stored in the artifact's weights.npz, the rest
+  JSON-encoded; tuples come back as lists). `operand_indices`, if given, lists the op
+  operands passed to the runner at run time (e.g. ``[0]`` when the filter and bias were
+  folded into `params`); by default every operand is passed. Returning ``None`` means "no
+  int8 kernel for this instance" (the backend reports a clear error naming the op).
+
+* ``RUNNERS``: kernel name -> *runner* ``run(inputs, params) -> list[np.ndarray]``.
+  `inputs` is the list of operand arrays (int8 storage values for quantized tensors, in the
+  order of `operand_indices`), `params` the dict the lowering returned (arrays may be
+  read-only: never write them), and the result is one array per op result, in result order,
+  with the storage dtype of the result type (int8, or float32 for `quant.dcast`). A runner
+  must not modify its inputs (they may be live elsewhere). Kernel names are global: prefix
+  them with the family (``"conv2d_i8"``, ``"add_i8"``...).
+
+Registering, in a family module ``runtime/kernels/int8_<family>.py``::
+
+    import numpy as np
+    from numba import njit
+
+    from ..fixedpoint import mbqm, quantize_multiplier          # names, not module aliases
+    from .int8_registry import lowering, runner
+    from .int8_lowering import qparams, constant_array          # compile-time helpers
+
+    @njit(cache=True, nogil=True)
+    def _relu_loop(x, m, shift, zp_in, zp_out, lo, hi, out): ...
+
+    @runner("relu_i8")
+    def run_relu(inputs, params):
+        x = inputs[0]
+        out = np.empty(x.shape, np.int8)
+        _relu_loop(x.reshape(-1), params["m"], params["shift"], ..., out.reshape(-1))
+        return [out]
+
+    @lowering("nn.relu", "nn.relu6")
+    def lower_relu(op):
+        s_in, zp_in = qparams(op.operands[0])
+        ...
+        return "relu_i8", {"m": m, "shift": shift, ...}
+
+and add the family to ``INT8_FAMILIES`` below (a missing module is skipped, so the list may
+name families that do not exist yet).
+
+Rules that keep the `--emit=numba` artifact self-contained (it inlines this module,
+`runtime/fixedpoint.py`, `runtime/plan.py` and every family module into one model.py):
+
+1. Runner code, and everything it calls, needs only numpy, numba, math and the stdlib.
+2. Top-level imports of ``xdsl``, ``qcc`` and relative imports are stripped from the
+   inlined source, and every function decorated with ``@lowering`` is dropped, so lowering
+   functions (and only they) may use compile-time helpers (``int8_lowering``, ``common``,
+   dialects...). Import helper *names* (``from ..fixedpoint import mbqm``), not module
+   aliases; ``from .. import fixedpoint as fp`` also works (``fp`` becomes the artifact's
+   own module), but nothing else does.
+3. Top-level names are shared across all inlined modules: prefix private helpers with the
+   family (``_conv_im2col``, not ``_im2col``); the artifact writer fails on a clash.
+4. Jitted functions use ``@njit(cache=True)`` (a second process then starts warm; the cache
+   honours ``NUMBA_CACHE_DIR``).
+
+This module imports nothing beyond the standard library.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+Lowering = Callable[[Any], Any]
+Runner = Callable[[list, dict], list]
+
+LOWERINGS: dict[str, Lowering] = {}
+"""op name -> lowering(op) -> (kernel_name, params[, operand_indices]) | None."""
+
+RUNNERS: dict[str, Runner] = {}
+"""kernel name -> runner(inputs, params) -> list of result arrays."""
+
+INT8_FAMILIES = (
+    "int8_quant",
+    "int8_conv",
+    "int8_elementwise",
+    "int8_activation",
+    "int8_pooling",
+    "int8_shape",
+)
+"""Modules of `qcc.runtime.kernels` that register int8 lowerings and runners, in the order
+the artifact inlines them (a module that does not exist is skipped)."""
+
+
+def lowering(*op_names: str) -> Callable[[Lowering], Lowering]:
+    """Register a lowering for the ops `op_names` (one lowering per op name)."""
+
+    def register(fn: Lowering) -> Lowering:
+        for name in op_names:
+            if name in LOWERINGS and LOWERINGS[name] is not fn:
+                raise AssertionError(f"two int8 lowerings registered for {name!r}")
+            LOWERINGS[name] = fn
+        return fn
+
+    return register
+
+
+def runner(*kernel_names: str) -> Callable[[Runner], Runner]:
+    """Register a runner under the kernel names `kernel_names`."""
+
+    def register(fn: Runner) -> Runner:
+        for name in kernel_names:
+            if name in RUNNERS and RUNNERS[name] is not fn:
+                raise AssertionError(f"two int8 runners registered for {name!r}")
+            RUNNERS[name] = fn
+        return fn
+
+    return register
+
+
+_loaded = False
+
+
+def load_int8_families() -> list[str]:
+    """Import every existing family module (registering its lowerings and runners); returns
+    the module names that were found."""
+    global _loaded
+    found = []
+    package = __name__.rsplit(".", 1)[0]
+    for family in INT8_FAMILIES:
+        try:
+            importlib.import_module(f"{package}.{family}")
+            found.append(family)
+        except ModuleNotFoundError as e:
+            if e.name != f"{package}.{family}":
+                raise
+    _loaded = True
+    return found

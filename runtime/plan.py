@@ -1,0 +1,237 @@
+"""A compiled plan and its run loop: what the Numba backend produces and the artifact runs.
+
+Imports only numpy and the standard library (the `--emit=numba` artifact inlines it).
+
+    plan = Plan(steps, n_slots, constants, input_slots, output_slots, input_specs, output_specs)
+    outputs = run_plan(plan, inputs, RUNNERS)
+
+A step is ``Step(kernel, inputs, outputs, params, free, label)``: the runner
+``RUNNERS[kernel](arrays, params) -> list`` reads the environment slots `inputs` and writes
+`outputs`; the slots in `free` die after the step (their last use) and are released at once.
+`constants` pre-fills slots (quantized constants that a kernel takes at run time).
+
+Serialization (`plan_to_arrays` / `plan_from_arrays`): every numpy array in a step's params
+and every constant goes into a flat dict of arrays (an .npz), everything else into one
+JSON document stored in that dict as a uint8 array under "__plan__".
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+PLAN_FORMAT = 1
+CALLABLE_KERNEL = "__callable__"
+"""Kernel name of an in-process step whose params hold a Python callable under "fn"
+(`fn(inputs) -> list`): float islands. Such a plan cannot be serialized."""
+
+
+class PlanInputError(ValueError):
+    """The inputs given to a plan do not match its signature."""
+
+
+@dataclass
+class Step:
+    kernel: str
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    params: dict[str, Any]
+    free: tuple[int, ...] = ()
+    label: str = ""
+
+
+@dataclass
+class Plan:
+    steps: list[Step]
+    n_slots: int
+    constants: dict[int, np.ndarray]
+    input_slots: list[int]
+    output_slots: list[int]
+    input_specs: list[tuple[tuple[int, ...], str]]
+    """(shape, numpy dtype name) per input; -1 for a dynamic dim."""
+    output_specs: list[tuple[tuple[int, ...], str]]
+    input_names: list[str] = field(default_factory=list)
+    output_names: list[str] = field(default_factory=list)
+
+
+def check_inputs(plan: Plan, inputs: Sequence[Any]) -> list[np.ndarray]:
+    if isinstance(inputs, np.ndarray):
+        inputs = [inputs]
+    if len(inputs) != len(plan.input_specs):
+        raise PlanInputError(f"expected {len(plan.input_specs)} input(s), got {len(inputs)}")
+    arrays = []
+    for i, (x, (shape, dtype)) in enumerate(zip(inputs, plan.input_specs)):
+        x = np.asarray(x)
+        if len(x.shape) != len(shape) or any(w >= 0 and w != g for w, g in zip(shape, x.shape)):
+            raise PlanInputError(f"input {i}: expected shape {list(shape)}, got {list(x.shape)}")
+        if x.dtype != np.dtype(dtype):
+            raise PlanInputError(f"input {i}: expected dtype {dtype}, got {x.dtype}")
+        arrays.append(x)
+    return arrays
+
+
+def _progress(i: int, n: int, label: str) -> None:
+    text = f"\rqcc: compiling kernels [{i + 1}/{n}] {label}"[:100]
+    sys.stderr.write(text.ljust(100) if i + 1 < n else "\r" + " " * 100 + "\r")
+    sys.stderr.flush()
+
+
+class PlanRunner:
+    """Runs a plan; resolves the runners once. The first run prints a progress line on stderr
+    while the kernels compile, when stderr is a terminal."""
+
+    def __init__(self, plan: Plan, runners: dict[str, Callable]):
+        self.plan = plan
+        missing = sorted({s.kernel for s in plan.steps if s.kernel != CALLABLE_KERNEL
+                          and s.kernel not in runners})
+        if missing:
+            raise KeyError(f"no runner for kernel(s) {', '.join(missing)}")
+        self._steps = []
+        for s in plan.steps:
+            if s.kernel == CALLABLE_KERNEL:
+                fn = s.params["fn"]
+                self._steps.append((_callable_runner(fn), s.inputs, s.outputs, {}, s.free))
+            else:
+                self._steps.append((runners[s.kernel], s.inputs, s.outputs, s.params, s.free))
+        self._initial = [None] * plan.n_slots
+        for k, v in plan.constants.items():
+            self._initial[k] = v
+        self._warm = False
+
+    def run(self, inputs: Sequence[Any]) -> list[np.ndarray]:
+        plan = self.plan
+        arrays = check_inputs(plan, inputs)
+        env = list(self._initial)
+        for slot, x in zip(plan.input_slots, arrays):
+            env[slot] = x
+        show = not self._warm and _isatty()
+        n = len(self._steps)
+        for i, (fn, ins, outs, params, free) in enumerate(self._steps):
+            if show:
+                _progress(i, n, plan.steps[i].kernel)
+            results = fn([env[j] for j in ins], params)
+            for o, r in zip(outs, results):
+                env[o] = r
+            for d in free:
+                env[d] = None
+        if show:
+            _progress(n - 1, n, "")
+        self._warm = True
+        return [env[j] for j in plan.output_slots]
+
+    __call__ = run
+
+
+def _isatty() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _callable_runner(fn):
+    def run(inputs, params):
+        return fn(inputs)
+
+    return run
+
+
+def run_plan(plan: Plan, inputs: Sequence[Any], runners: dict[str, Callable]) -> list[np.ndarray]:
+    return PlanRunner(plan, runners).run(inputs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Serialization
+
+
+def _jsonable(v: Any, where: str) -> Any:
+    if isinstance(v, (bool, str)) or v is None:
+        return v
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        return float(v)
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x, where) for x in v]
+    raise TypeError(f"{where}: cannot serialize a {type(v).__name__} in a plan")
+
+
+def plan_to_arrays(plan: Plan) -> dict[str, np.ndarray]:
+    arrays: dict[str, np.ndarray] = {}
+    steps = []
+    for i, s in enumerate(plan.steps):
+        if s.kernel == CALLABLE_KERNEL:
+            raise TypeError(
+                f"step {i} ({s.label or 'float island'}) runs in-process Python (a float island"
+                " of ops without int8 kernels); such a model cannot be emitted as a"
+                " self-contained Numba artifact"
+            )
+        params: dict[str, Any] = {}
+        array_keys: list[str] = []
+        for k, v in s.params.items():
+            if isinstance(v, np.ndarray):
+                key = f"s{i}/{k}"
+                arrays[key] = v
+                array_keys.append(k)
+            else:
+                params[k] = _jsonable(v, f"step {i} ({s.kernel}) param {k!r}")
+        steps.append(
+            {
+                "kernel": s.kernel,
+                "inputs": list(s.inputs),
+                "outputs": list(s.outputs),
+                "free": list(s.free),
+                "label": s.label,
+                "params": params,
+                "arrays": array_keys,
+            }
+        )
+    for slot, v in plan.constants.items():
+        arrays[f"c/{slot}"] = np.asarray(v)
+    doc = {
+        "format": PLAN_FORMAT,
+        "n_slots": plan.n_slots,
+        "steps": steps,
+        "constants": sorted(plan.constants),
+        "input_slots": plan.input_slots,
+        "output_slots": plan.output_slots,
+        "input_specs": [[list(s), d] for s, d in plan.input_specs],
+        "output_specs": [[list(s), d] for s, d in plan.output_specs],
+        "input_names": plan.input_names,
+        "output_names": plan.output_names,
+    }
+    arrays["__plan__"] = np.frombuffer(json.dumps(doc).encode("utf-8"), np.uint8)
+    return arrays
+
+
+def plan_from_arrays(arrays: Any) -> Plan:
+    """Inverse of `plan_to_arrays` (`arrays` may be an open NpzFile)."""
+    doc = json.loads(bytes(np.asarray(arrays["__plan__"])).decode("utf-8"))
+    if doc.get("format") != PLAN_FORMAT:
+        raise ValueError(f"unsupported plan format {doc.get('format')!r}")
+    steps = []
+    for i, s in enumerate(doc["steps"]):
+        params = dict(s["params"])
+        for k in s["arrays"]:
+            params[k] = np.asarray(arrays[f"s{i}/{k}"])
+        steps.append(
+            Step(s["kernel"], tuple(s["inputs"]), tuple(s["outputs"]), params,
+                 tuple(s["free"]), s["label"])
+        )
+    constants = {int(k): np.asarray(arrays[f"c/{k}"]) for k in doc["constants"]}
+    return Plan(
+        steps,
+        doc["n_slots"],
+        constants,
+        list(doc["input_slots"]),
+        list(doc["output_slots"]),
+        [(tuple(s), d) for s, d in doc["input_specs"]],
+        [(tuple(s), d) for s, d in doc["output_specs"]],
+        list(doc.get("input_names", [])),
+        list(doc.get("output_names", [])),
+    )
