@@ -29,6 +29,15 @@ fits the data in `bins` bins, so statistics gathered in parts and merged (`Value
 equal those gathered in one go, count for count — the same re-binning-by-growth idea as ONNX
 Runtime's `HistogramCollector` and TF's histogram calibrator, made exact.
 
+The float model runs on qcc's executor. Where the executor has no kernel for an op (by
+design, e.g. MediaPipe's custom Convolution2DTransposeBias in selfie_segmentation), it runs
+on LiteRT instead: the function is exported with `export_tflite_with_tensor_map`, run with
+`experimental_preserve_all_tensors` under the default resolver (whose XNNPACK delegate knows
+MediaPipe's custom ops), and each value's statistics are read from the very tensor it was
+written to, the same `ValueStats` as with the executor. If LiteRT cannot run it either, the
+executor's one-line error is raised (`annotate-ranges: cannot run the float model: no kernel
+for custom op 'X' (at "loc")`).
+
 Options (dataclass fields; CLI spelling `annotate-ranges{calibration=PATH samples=100}`):
 
 - `calibration`: representative data, anything `qcc.calibration.load_representative_data`

@@ -40,6 +40,8 @@ class FuseActivationIntoProducer(RewritePattern):
         producer = op.input.owner
         if not isinstance(producer, nn.NNOp) or len(producer.results) != 1:
             return
+        if isinstance(producer, nn.ConcatenationOp):  # LiteRT rejects int8 concat + activation
+            return
         current = producer.properties.get("fused_activation")
         if not isinstance(current, StringAttr) or current.data != "NONE":
             return
@@ -50,7 +52,7 @@ class FuseActivationIntoProducer(RewritePattern):
         producer.properties["fused_activation"] = StringAttr(_ACTIVATION_OF[type(op)])
         producer.location = op.location
         rewriter.notify_op_modified(producer)
-        rewriter.replace_op(op, [], [producer.results[0]])
+        rewriter.replace(op, [], [producer.results[0]])
 
 
 @dataclass(frozen=True)

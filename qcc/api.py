@@ -116,11 +116,20 @@ class Model:
 
     # -- execution -----------------------------------------------------------------------
     def run(self, inputs) -> list[np.ndarray]:
-        """Run the model on a list of numpy arrays (one per input, in input order)."""
-        if self._executor is None:
-            from qcc.runtime.executor import Executor
+        """Run the model on a list of numpy arrays (one per input, in input order).
 
-            self._executor = Executor(self.module)
+        A quantized module (any `!quant.uniform` type) runs on the Numba integer runtime
+        (`qcc.backends.numba`, bit-exact with LiteRT's reference kernels); a float module on
+        the float executor."""
+        if self._executor is None:
+            from qcc.backends.numba import compile_module, module_is_quantized
+
+            if module_is_quantized(self.module):
+                self._executor = compile_module(self.module)
+            else:
+                from qcc.runtime.executor import Executor
+
+                self._executor = Executor(self.module)
         if isinstance(inputs, np.ndarray):
             inputs = [inputs]
         return self._executor.run(list(inputs))

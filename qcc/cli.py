@@ -1,6 +1,6 @@
 """The `qcc` command.
 
-    qcc INPUT [-o OUT] [--pass-pipeline=TEXT] [--emit=mlir|tflite]
+    qcc INPUT [-o OUT] [--pass-pipeline=TEXT] [--emit=mlir|tflite|numba]
 
 INPUT is a .tflite flatbuffer or MLIR text (.mlir, or `-` for stdin). Bad input of any kind is
 one line on stderr and exit code 1; no output file is written unless everything succeeded.
@@ -20,7 +20,7 @@ from pathlib import Path
 from qcc.errors import QccError
 from qcc.pipeline import IO_DTYPES, MODES
 
-EMIT_CHOICES = ("mlir", "tflite")
+EMIT_CHOICES = ("mlir", "tflite", "numba")
 
 
 def _build_arg_parser() -> argparse.ArgumentParser:
@@ -42,7 +42,8 @@ def _build_arg_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--emit",
         choices=EMIT_CHOICES,
-        help="what to write: MLIR text, or a .tflite flatbuffer (default: from -o's suffix)",
+        help="what to write: MLIR text, a .tflite flatbuffer, or (numba) a folder with a "
+        "self-contained Numba program, model.py + weights.npz (default: from -o's suffix)",
     )
     p.add_argument("--print-ir-after-all", action="store_true", help="print IR after each pass")
     p.add_argument("--time-passes", action="store_true", help="report the time of each pass")
@@ -203,6 +204,22 @@ def _write_output(module, args) -> None:
         from qcc.backends.tflite import export_tflite
 
         atomic_write(args.output, export_tflite(module))
+        return
+    if kind == "numba":
+        if not args.output:
+            raise QccError("--emit=numba needs an output folder (-o DIR)")
+        from qcc.backends.numba import compile_module, module_is_quantized, write_artifact
+        from qcc.runtime.errors import ExecutorError
+
+        if not module_is_quantized(module):
+            raise QccError(
+                "--emit=numba needs a quantized module (give --calibration, or a pipeline "
+                "that quantizes)"
+            )
+        try:
+            write_artifact(compile_module(module), args.output, source_label=args.input or "")
+        except ExecutorError as e:
+            raise QccError(f"--emit=numba: {e}") from None
         return
     raise QccError(f"unknown --emit '{kind}'")
 

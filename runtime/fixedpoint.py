@@ -296,12 +296,13 @@ def mbqm_fast(x, m, left, right):  # pragma: no cover - jitted
     v = np.int64(x) << np.int64(left)
     v = ((v + np.int64(2147483648)) & np.int64(0xFFFFFFFF)) - np.int64(2147483648)
     ab = v * np.int64(m)
-    num = ab + np.where(ab >= 0, np.int64(1073741824), np.int64(1 - 1073741824))
+    # nudge = 2^30 if ab >= 0 else 1 - 2^30, as (ab >> 63) is 0 or -1
+    num = ab + np.int64(1073741824) + ((ab >> np.int64(63)) & np.int64(1 - 2147483648))
     q = (num + ((num >> np.int64(63)) & np.int64(2147483647))) >> np.int64(31)
     mask = (np.int64(1) << np.int64(right)) - np.int64(1)
     rem = q & mask
-    thr = (mask >> np.int64(1)) + np.int64(q < 0)
-    return (q >> np.int64(right)) + np.int64(rem > thr)
+    thr = (mask >> np.int64(1)) - (q >> np.int64(63))
+    return (q >> np.int64(right)) + ((thr - rem) >> np.int64(63)) * np.int64(-1)
 
 
 @njit(cache=True)

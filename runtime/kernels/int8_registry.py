@@ -141,4 +141,54 @@ def load_int8_families() -> list[str]:
             if e.name != f"{package}.{family}":
                 raise
     _loaded = True
+    try:
+        _flush_stale_caches([importlib.import_module(f"{package}.{f}") for f in found])
+    except Exception:  # a cache check must never break loading  # pragma: no cover
+        pass
     return found
+
+
+def _flush_stale_caches(modules: list) -> None:
+    """Numba's on-disk cache of a function is keyed by its own file only: editing
+    `fixedpoint.py` (or a family another family imports from) leaves callers' cached machine
+    code stale. Per module, store a digest of the *other* int8 sources next to its cache and
+    flush the module's cached functions when it changes."""
+    import hashlib
+    import os
+    import sys
+
+    fixedpoint = sys.modules.get(__name__.rsplit(".", 2)[0] + ".fixedpoint")
+    sources = {}
+    for m in [fixedpoint, *modules]:
+        if m is not None and getattr(m, "__file__", None):
+            with open(m.__file__, "rb") as f:
+                sources[m.__name__] = f.read()
+    for m in modules:
+        h = hashlib.sha256()
+        for name in sorted(sources):
+            if name != m.__name__:
+                h.update(name.encode() + b"\0" + sources[name])
+        digest = h.hexdigest()
+        dispatchers = [
+            v for v in vars(m).values()
+            if getattr(v, "_cache", None) is not None and hasattr(v._cache, "flush")
+            and getattr(v, "py_func", None) is not None and v.py_func.__module__ == m.__name__
+        ]
+        if not dispatchers:
+            continue
+        path = dispatchers[0]._cache._cache_path
+        stamp = os.path.join(path, f"{m.__name__.rsplit('.', 1)[-1]}.qcc-deps")
+        try:
+            with open(stamp) as f:
+                if f.read() == digest:
+                    continue
+        except OSError:
+            pass
+        for d in dispatchers:
+            d._cache.flush()
+        try:
+            os.makedirs(path, exist_ok=True)
+            with open(stamp, "w") as f:
+                f.write(digest)
+        except OSError:
+            pass

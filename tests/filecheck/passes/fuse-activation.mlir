@@ -59,3 +59,15 @@ func.func @NoFusionIntoLogistic(%arg0: tensor<2x3xf32>) -> tensor<2x3xf32> {
   %1 = nn.relu %0 : (tensor<2x3xf32>) -> tensor<2x3xf32>
   func.return %1 : tensor<2x3xf32>
 }
+
+// -----
+
+// LiteRT cannot prepare an int8 CONCATENATION with a fused activation: never fuse into one.
+// CHECK-LABEL: func.func @NoFusionIntoConcatenation
+// CHECK-NEXT:    %[[C:.*]] = nn.concatenation %arg0, %arg0 {axis = 1 : i32, fused_activation = "NONE"}
+// CHECK-NEXT:    %[[R:.*]] = nn.relu %[[C]]
+func.func @NoFusionIntoConcatenation(%arg0: tensor<2x3xf32>) -> tensor<2x6xf32> {
+  %0 = nn.concatenation %arg0, %arg0 {axis = 1 : i32, fused_activation = "NONE"} : (tensor<2x3xf32>, tensor<2x3xf32>) -> tensor<2x6xf32>
+  %1 = nn.relu %0 : (tensor<2x6xf32>) -> tensor<2x6xf32>
+  func.return %1 : tensor<2x6xf32>
+}

@@ -1,0 +1,465 @@
+"""The Numba backend: a quantized module -> a compiled plan of integer kernels.
+
+    from qcc.backends.numba import compile_module, write_artifact
+    cm = compile_module(module)          # everything precomputed: multipliers, packed weights...
+    outputs = cm.run([x])                # list of numpy arrays, in the function's result order
+    write_artifact(cm, "out_dir/")       # out_dir/model.py + out_dir/weights.npz (numpy + numba)
+
+Every op of `func.func @main` becomes one plan step (see `qcc.runtime.plan`):
+
+* ops that touch a quantized type (`!quant.uniform`), and `quant.qcast` / `quant.dcast`,
+  are lowered by the int8 registry (`qcc.runtime.kernels.int8_registry.LOWERINGS`): the
+  lowering reads the op's types and constants once and returns (kernel name, params); the
+  runner `RUNNERS[kernel](inputs, params)` runs it with numpy/Numba only;
+* `nn.constant` values become plan constants (only if a step reads them at run time;
+  weights folded into a lowering's params are not duplicated);
+* float ops (float islands between `quant.dcast` and `quant.qcast`, for ops without an int8
+  kernel) run in-process through the float executor's kernels (a "callable" step); a plan
+  with float islands cannot be written as a self-contained artifact.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialects.func import FuncOp, ReturnOp
+from xdsl.ir import Operation, SSAValue
+
+from qcc.dialects.quant import QuantizedType
+from qcc.errors import QccError
+from qcc.runtime import plan as plan_mod
+from qcc.runtime.errors import MissingKernelError
+from qcc.runtime.executor import _find_main, describe_op, location_text
+from qcc.runtime.kernels import int8_registry as reg
+from qcc.runtime.kernels.common import decode_dense, element_dtype
+from qcc.runtime.plan import CALLABLE_KERNEL, Plan, PlanRunner, Step
+
+
+def _is_quant_value(v: SSAValue) -> bool:
+    get = getattr(v.type, "get_element_type", None)
+    return get is not None and isinstance(get(), QuantizedType)
+
+
+def op_is_quantized(op: Operation) -> bool:
+    """True if the op reads or writes a quantized tensor (it runs on the int8 registry)."""
+    if op.name in ("quant.qcast", "quant.dcast"):
+        return True
+    return any(_is_quant_value(v) for v in (*op.operands, *op.results))
+
+
+def module_is_quantized(module: Operation) -> bool:
+    """True if any value of the module has a quantized element type."""
+    for op in module.walk():
+        if op.name == "nn.constant" or op.name in ("quant.qcast", "quant.dcast"):
+            if op_is_quantized(op):
+                return True
+            continue
+        if any(_is_quant_value(v) for v in op.results):
+            return True
+    return False
+
+
+def _where(op: Operation) -> str:
+    loc = location_text(op.location)
+    return f' (at "{loc}")' if loc is not None else ""
+
+
+def _spec(t) -> tuple[tuple[int, ...], str]:
+    shape = tuple(int(d) for d in t.get_shape())
+    dtype = element_dtype(t.get_element_type())
+    if dtype is None:
+        raise QccError(f"unsupported tensor type {t} at the model boundary")
+    return shape, dtype.name
+
+
+def _float_step(op: Operation):
+    from qcc.runtime.kernels import lookup
+
+    factory = lookup(op)
+    fn = factory(op) if factory is not None else None
+    if fn is None:
+        raise MissingKernelError(f"no kernel for {describe_op(op)}{_where(op)}", op.name,
+                                 location_text(op.location))
+    single = len(op.results) == 1
+
+    def run(inputs):
+        r = fn(*inputs)
+        return [r] if single else list(r)
+
+    return run
+
+
+def _lower(op: Operation):
+    name = op.name
+    if name == "nn.generic":
+        name = "nn.generic:" + op.properties["op_name"].data  # type: ignore[attr-defined]
+    lower = reg.LOWERINGS.get(name)
+    if lower is None:
+        raise MissingKernelError(
+            f"no int8 kernel for {describe_op(op)}{_where(op)}", op.name, location_text(op.location)
+        )
+    lowered = lower(op)
+    if lowered is None:
+        types = ", ".join(str(v.type) for v in op.operands)
+        raise MissingKernelError(
+            f"no int8 kernel for {describe_op(op)}{_where(op)} with operand types ({types})",
+            op.name,
+            location_text(op.location),
+        )
+    if len(lowered) == 2:
+        kernel, params = lowered
+        indices = list(range(len(op.operands)))
+    else:
+        kernel, params, indices = lowered
+    if kernel not in reg.RUNNERS:
+        raise MissingKernelError(f"no runner '{kernel}' for {describe_op(op)}{_where(op)}", op.name)
+    return kernel, dict(params), list(indices)
+
+
+def build_plan(module_or_func: Operation) -> Plan:
+    """Lower `func.func @main` of a (quantized) module to a Plan."""
+    reg.load_int8_families()
+    func: FuncOp = _find_main(module_or_func)
+    block = func.body.block
+    ret = block.last_op
+    if not isinstance(ret, ReturnOp):
+        raise QccError("the function body does not end in func.return")
+
+    slots: dict[SSAValue, int] = {}
+    n_slots = 0
+
+    def new_slot(v: SSAValue) -> int:
+        nonlocal n_slots
+        slots[v] = n_slots
+        n_slots += 1
+        return slots[v]
+
+    for arg in block.args:
+        new_slot(arg)
+
+    const_ops: dict[SSAValue, Operation] = {}
+    raw_steps: list[tuple[str, list[SSAValue], list[SSAValue], dict, str]] = []
+    for op in block.ops:
+        if op is ret:
+            continue
+        if op.name == "nn.constant":
+            const_ops[op.results[0]] = op
+            continue
+        if op.name == "quant.stats":
+            slots[op.results[0]] = None  # type: ignore[assignment]  (alias, resolved below)
+            raw_steps.append(("__alias__", [op.operands[0]], [op.results[0]], {}, ""))
+            continue
+        label = (location_text(op.location) or "") + f" [{op.name}]"
+        if op_is_quantized(op):
+            kernel, params, indices = _lower(op)
+            ins = [op.operands[i] for i in indices]
+        else:
+            kernel, params = CALLABLE_KERNEL, {"fn": _float_step(op)}
+            ins = list(op.operands)
+        raw_steps.append((kernel, ins, list(op.results), params, label))
+
+    # Resolve aliases and assign slots to constants read at run time.
+    alias: dict[SSAValue, SSAValue] = {}
+
+    def root(v: SSAValue) -> SSAValue:
+        while v in alias:
+            v = alias[v]
+        return v
+
+    constants: dict[int, np.ndarray] = {}
+
+    def slot_of(v: SSAValue) -> int:
+        v = root(v)
+        if v in slots and slots[v] is not None:
+            return slots[v]
+        if v in const_ops:
+            s = new_slot(v)
+            arr = decode_dense(const_ops[v].value)  # type: ignore[attr-defined]
+            want = element_dtype(v.type.get_element_type())  # type: ignore[attr-defined]
+            if want is not None and arr.dtype != want and arr.dtype.kind == want.kind:
+                arr = arr.astype(want)
+            constants[s] = np.ascontiguousarray(arr)
+            return s
+        raise QccError(f"value {v} is used before it is defined")
+
+    steps: list[Step] = []
+    for kernel, ins, outs, params, label in raw_steps:
+        if kernel == "__alias__":
+            alias[outs[0]] = ins[0]
+            slots.pop(outs[0], None)
+            continue
+        in_slots = tuple(slot_of(v) for v in ins)
+        out_slots = tuple(new_slot(v) for v in outs)
+        steps.append(Step(kernel, in_slots, out_slots, params, (), label))
+    output_slots = [slot_of(v) for v in ret.operands]
+
+    # Liveness: free a slot after its last reader (never inputs' callers arrays matter: they
+    # are only dropped from the environment, not modified), never outputs or constants.
+    keep = set(output_slots) | set(constants)
+    last: dict[int, int] = {}
+    for i, s in enumerate(steps):
+        for j in s.inputs:
+            last[j] = i
+    for i, s in enumerate(steps):
+        dead = {j for j in s.inputs if last.get(j) == i and j not in keep}
+        dead |= {j for j in s.outputs if j not in last and j not in keep}
+        s.free = tuple(sorted(dead))
+
+    names_in = _names(func.arg_attrs, len(block.args), "input_")
+    names_out = _names(func.res_attrs, len(ret.operands), "output_")
+    return Plan(
+        steps=steps,
+        n_slots=n_slots,
+        constants=constants,
+        input_slots=[slots[a] for a in block.args],
+        output_slots=output_slots,
+        input_specs=[_spec(a.type) for a in block.args],
+        output_specs=[_spec(v.type) for v in ret.operands],
+        input_names=names_in,
+        output_names=names_out,
+    )
+
+
+def _names(attrs, count: int, prefix: str) -> list[str]:
+    from qcc.api import _names as api_names
+
+    return api_names(attrs, count, prefix)
+
+
+class CompiledModel:
+    """A quantized module compiled to a plan of Numba kernels."""
+
+    def __init__(self, plan: Plan):
+        self.plan = plan
+        self._runner = PlanRunner(plan, reg.RUNNERS)
+
+    @property
+    def has_float_islands(self) -> bool:
+        return any(s.kernel == CALLABLE_KERNEL for s in self.plan.steps)
+
+    def run(self, inputs) -> list[np.ndarray]:
+        """Run on a list of arrays (one per input, in input order)."""
+        try:
+            return self._runner.run(inputs)
+        except plan_mod.PlanInputError as e:
+            from qcc.runtime.errors import InputMismatchError
+
+            raise InputMismatchError(str(e)) from None
+
+    __call__ = run
+
+    def save(self, directory: str | os.PathLike[str]) -> None:
+        write_artifact(self, directory)
+
+
+def compile_module(module: Operation) -> CompiledModel:
+    """Compile `func.func @main` of a quantized module (or the func) to a CompiledModel."""
+    return CompiledModel(build_plan(module))
+
+
+# ---------------------------------------------------------------------------------------------
+# The self-contained artifact: DIR/model.py + DIR/weights.npz
+
+_PKG_PREFIXES = ("qcc", "xdsl")
+_ARTIFACT_HEADER = '''"""qcc Numba artifact: the int8 plan of {source} (generated by qcc; do not edit).
+
+Needs only numpy and numba:
+
+    import model                      # this file, next to weights.npz
+    m = model.load()                  # or model.load("path/to/weights.npz")
+    outputs = m.run([x])              # list of numpy arrays, one per model output
+    outputs = model.run([x])          # same, with the plan loaded once
+
+Inputs: {inputs}
+Outputs: {outputs}
+"""
+
+from __future__ import annotations
+
+import sys as _qcc_sys
+
+_qcc_this = _qcc_sys.modules[__name__]
+'''
+
+_ARTIFACT_FOOTER = '''
+
+# ---------------------------------------------------------------------------------------------
+# entry points
+
+import os as _qcc_os
+
+_QCC_DEFAULT_WEIGHTS = _qcc_os.path.join(_qcc_os.path.dirname(_qcc_os.path.abspath(__file__)), "weights.npz")
+
+
+class CompiledArtifact:
+    def __init__(self, plan):
+        self.plan = plan
+        self._runner = PlanRunner(plan, RUNNERS)
+
+    def run(self, inputs):
+        return self._runner.run(inputs)
+
+    __call__ = run
+
+
+def load(path=None):
+    """Load the plan (weights.npz next to this file by default)."""
+    import numpy as _np
+
+    with _np.load(path or _QCC_DEFAULT_WEIGHTS, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    return CompiledArtifact(plan_from_arrays(arrays))
+
+
+_qcc_loaded = None
+
+
+def run(inputs):
+    """Run the model on a list of numpy arrays; returns a list of arrays."""
+    global _qcc_loaded
+    if _qcc_loaded is None:
+        _qcc_loaded = load()
+    return _qcc_loaded.run(inputs)
+'''
+
+
+def _artifact_modules() -> list[Any]:
+    import importlib
+
+    from qcc.runtime import fixedpoint
+
+    reg.load_int8_families()
+    mods = [fixedpoint, plan_mod, reg]
+    for family in reg.INT8_FAMILIES:
+        name = f"qcc.runtime.kernels.{family}"
+        if name in sys.modules:
+            mods.append(importlib.import_module(name))
+    return mods
+
+
+def _strip_module(source: str, module_name: str, inlined: set[str]) -> tuple[str, set[str]]:
+    """Drop imports of qcc/xdsl and relative imports, `__future__` imports and `@lowering`
+    functions; module aliases of inlined modules become the artifact module itself.
+    Returns (source, top-level names defined)."""
+    tree = ast.parse(source)
+    body = []
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom):
+            mod = node.module or ""
+            if node.module == "__future__":
+                continue
+            if node.level > 0 or mod.split(".")[0] in _PKG_PREFIXES:
+                # `from .. import fixedpoint as fp` -> fp = this module
+                for a in node.names:
+                    target = f"{mod}.{a.name}" if mod else a.name
+                    if target.split(".")[-1] in inlined and a.name in inlined:
+                        alias = a.asname or a.name
+                        body.append(ast.parse(f"{alias} = _qcc_this").body[0])
+                continue
+        if isinstance(node, ast.Import):
+            if any(a.name.split(".")[0] in _PKG_PREFIXES for a in node.names):
+                continue
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            decos = [d.func if isinstance(d, ast.Call) else d for d in node.decorator_list]
+            if any(isinstance(d, ast.Name) and d.id == "lowering" for d in decos):
+                continue
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for t in targets:
+                if isinstance(t, ast.Name):
+                    names.add(t.id)
+        body.append(node)
+    tree.body = body
+    # Keep the module docstring as a comment header.
+    return f"# ---- {module_name} ----\n" + ast.unparse(tree) + "\n", names
+
+
+def artifact_source(source_label: str = "a model", inputs: str = "", outputs: str = "") -> str:
+    """The generated model.py: fixedpoint, plan, the registry and every int8 family inlined."""
+    def clean(text: str) -> str:
+        return "".join(ch if ch.isprintable() and ch not in '\\"' else "_" for ch in text)
+
+    source_label, inputs, outputs = clean(source_label), clean(inputs), clean(outputs)
+    mods = _artifact_modules()
+    inlined = {m.__name__.rsplit(".", 1)[-1] for m in mods}
+    parts = [_ARTIFACT_HEADER.format(source=source_label, inputs=inputs, outputs=outputs)]
+    seen: dict[str, str] = {}
+    shared_ok = {"annotations", "np", "njit"}
+    for m in mods:
+        text, names = _strip_module(inspect.getsource(m), m.__name__, inlined)
+        for n in names:
+            if n in seen and n not in shared_ok and not n.startswith("__"):
+                raise QccError(
+                    f"artifact: top-level name {n!r} is defined in both {seen[n]} and "
+                    f"{m.__name__}; rename one (see int8_registry's rules)"
+                )
+            seen.setdefault(n, m.__name__)
+        parts.append(text)
+    parts.append(_ARTIFACT_FOOTER)
+    return "\n".join(parts)
+
+
+def _spec_text(specs, names) -> str:
+    return ", ".join(
+        f"{n}: {'x'.join(str(d) for d in s)} {d}" for n, (s, d) in zip(names, specs)
+    )
+
+
+def write_artifact(model: CompiledModel | Operation, directory: str | os.PathLike[str],
+                   source_label: str = "a model") -> None:
+    """Write DIR/model.py and DIR/weights.npz atomically (a temp dir renamed into place)."""
+    cm = model if isinstance(model, CompiledModel) else compile_module(model)
+    plan = cm.plan
+    try:
+        arrays = plan_mod.plan_to_arrays(plan)
+    except TypeError as e:
+        raise QccError(f"--emit=numba: {e}") from None
+    src = artifact_source(
+        source_label,
+        _spec_text(plan.input_specs, plan.input_names),
+        _spec_text(plan.output_specs, plan.output_names),
+    )
+    target = Path(directory)
+    parent = target.absolute().parent
+    if not parent.is_dir():
+        raise QccError(f"{target}: folder {parent} does not exist")
+    if target.exists() and not target.is_dir():
+        raise QccError(f"{target}: exists and is not a folder")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
+    try:
+        (tmp / "model.py").write_text(src)
+        np.savez(tmp / "weights.npz", **arrays)
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=parent))
+            os.rename(target, old / "d")
+            os.rename(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+__all__ = [
+    "CompiledModel",
+    "build_plan",
+    "compile_module",
+    "module_is_quantized",
+    "op_is_quantized",
+    "write_artifact",
+    "artifact_source",
+]
+

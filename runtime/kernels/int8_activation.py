@@ -1,0 +1,386 @@
+"""int8 activation kernels: RELU, RELU6, RELU_N1_TO_1, LOGISTIC, TANH, HARD_SWISH, SOFTMAX.
+
+Bit-exact transcriptions of what LiteRT's reference resolver (`BUILTIN_REF`) runs for int8
+(LRT `tflite/kernels/activations.cc`; TFLITE_INT8_SPEC.md §5):
+
+* RELU / RELU6 / RELU_N1_TO_1 (`relu_i8`): `QuantizedReluX` with its own multiplier
+  `s_in / s_out` (float32 quotient, then QuantizeMultiplier):
+  `out = clamp(zp_out + mbqm(q - zp_in, m, shift), lo, hi)` with
+  `lo = max(-128, zp_out + roundf(act_min / s_out))`, `hi = 127` (RELU) or
+  `min(127, zp_out + roundf(act_max / s_out))`, float32 division.
+* LOGISTIC / TANH (`logistic_i8`, `tanh_i8`; a table lookup, the runner `lut_i8`): the
+  256-entry table `LUTPopulate<int8_t>` builds at Prepare, in float32:
+  `x = s_in * (q - zp_in)`, `y = 1 / (1 + expf(-x))` or `tanhf(x)`,
+  `lut[q] = clamp(roundf(y * (1 / s_out)) + zp_out)`. The reference and generic-optimized
+  kernels both look this table up (the gemmlowp fixed-point path is only the
+  kFixedPointOptimized registration). expf/tanhf come from the C math library when it can
+  be loaded (numpy's float32 functions otherwise; both matched LiteRT on every tested table).
+* HARD_SWISH (`hard_swish_i8`, a table lookup too): `reference_ops::HardSwish` on int8, an
+  int16 fixed-point computation (`_act_hard_swish_value`) with the `HardSwishPrepare`
+  multipliers; its value depends only on the int8 input, so the lowering tabulates it.
+* SOFTMAX (`softmax_i8`): `reference_ops::Softmax` (quantized), the gemmlowp path:
+  `PreprocessSoftmaxScaling(beta, s_in, 5)` gives the input multiplier, `diff_min` comes from
+  `CalculateInputRadius(5, left_shift)`; per row, `exp_on_negative_values` of each rescaled
+  difference to the row max (Q5.26 -> Q0.31), summed in Q12.19, `GetReciprocal`, and
+  `out = clamp(RDBPOT(recip * exp, num_bits_over_unit + 23) - 128)`. The exp values depend
+  only on `max - q` (0..255), so the lowering tabulates them; the run time sums and scales.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import math
+
+import numpy as np
+from numba import njit
+
+from ..fixedpoint import (
+    exp_on_negative_values,
+    get_reciprocal,
+    mbqm,
+    mbqm_greater_than_one,
+    quantize_multiplier,
+    quantize_multiplier_greater_than_one,
+    rdbpot,
+    round_half_away,
+    srdhm,
+)
+from .int8_lowering import qparams
+from .int8_registry import lowering, runner
+
+# ---------------------------------------------------------------------------------------------
+# Run time
+# ---------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def _act_relu_loop(x, zp_in, m, sh, zp_out, lo, hi, out):  # pragma: no cover - jitted
+    """optimized_ops::ReluX (the reference registration calls it too)."""
+    for i in range(out.size):
+        v = zp_out + mbqm(np.int64(x[i]) - zp_in, m, sh)
+        if v < lo:
+            v = lo
+        if v > hi:
+            v = hi
+        out[i] = v
+
+
+@njit(cache=True, nogil=True)
+def _act_lut_loop(x, lut, out):  # pragma: no cover - jitted
+    """out = lut[q + 128]."""
+    for i in range(out.size):
+        out[i] = lut[np.int64(x[i]) + 128]
+
+
+@njit(cache=True, nogil=True)
+def _act_softmax_rows(x, exp_table, exp_acc_table, out):  # pragma: no cover - jitted
+    """reference_ops::Softmax<int8_t, int8_t> over the rows of a 2-D [outer, depth] array.
+
+    exp_table[d] = exp_on_negative_values(rescaled(-d)) (raw Q0.31) for d = max - q in 0..255,
+    0 where -d < diff_min (those inputs neither count in the sum nor produce more than -128);
+    exp_acc_table[d] = Rescale<12>(exp_table[d]) (raw Q12.19)."""
+    rows, depth = x.shape
+    for r in range(rows):
+        mx = np.int64(-128)
+        for c in range(depth):
+            v = np.int64(x[r, c])
+            if v > mx:
+                mx = v
+        total = np.int64(0)
+        for c in range(depth):
+            total += exp_acc_table[mx - np.int64(x[r, c])]
+        total = ((total + np.int64(2147483648)) & np.int64(0xFFFFFFFF)) - np.int64(2147483648)
+        scale, bits_over_unit = get_reciprocal(total, 12)
+        exponent = bits_over_unit + 31 - 8
+        for c in range(depth):
+            e = exp_table[mx - np.int64(x[r, c])]
+            v = rdbpot(srdhm(scale, e), exponent) - 128
+            if v < -128:
+                v = -128
+            elif v > 127:
+                v = 127
+            out[r, c] = v
+
+
+# int16 fixed-point helpers of reference_ops::HardSwish (gemmlowp's int16 variants).
+
+
+@njit(cache=True)
+def _act_wrap16(x):  # pragma: no cover - jitted
+    return ((np.int64(x) + 32768) & 0xFFFF) - 32768
+
+
+@njit(cache=True)
+def _act_srdhm16(a, b):  # pragma: no cover - jitted
+    """gemmlowp SaturatingRoundingDoublingHighMul<int16_t>."""
+    if a == b and a == -32768:
+        return np.int64(32767)
+    ab = np.int64(a) * np.int64(b)
+    num = ab + (np.int64(16384) if ab >= 0 else np.int64(1 - 16384))
+    q = num >> 15 if num >= 0 else -((-num) >> 15)  # C truncating division by 2^15
+    return _act_wrap16(q)
+
+
+@njit(cache=True)
+def _act_sdhm16(a, b):  # pragma: no cover - jitted
+    """reference_ops::SaturatingDoublingHighMul (int16, truncating: ARM SQDMULH)."""
+    if a == b and a == -32768:
+        return np.int64(32767)
+    ab = np.int64(a) * np.int64(b)
+    q = ab >> 15 if ab >= 0 else -((-ab) >> 15)
+    return _act_wrap16(q)
+
+
+@njit(cache=True)
+def _act_rdbpot16(x, exponent):  # pragma: no cover - jitted
+    """gemmlowp RoundingDivideByPOT<int16_t> (the mask is an int16, as Dup<int16_t> makes it)."""
+    x = np.int64(x)
+    mask = _act_wrap16((np.int64(1) << exponent) - 1)
+    remainder = _act_wrap16(x & mask)
+    threshold = _act_wrap16((mask >> 1) + (np.int64(1) if x < 0 else np.int64(0)))
+    return _act_wrap16((x >> exponent) + (np.int64(1) if remainder > threshold else np.int64(0)))
+
+
+@njit(cache=True)
+def _act_sat_left_shift16(x, amount):  # pragma: no cover - jitted
+    """reference_ops::SaturatingLeftShift(int16_t, amount)."""
+    v = np.int64(x) * (np.int64(1) << amount)
+    if v > 32767:
+        return np.int64(32767)
+    if v < -32768:
+        return np.int64(-32768)
+    return v
+
+
+@njit(cache=True)
+def _act_hard_swish_value(q, zp_in, zp_out, out_mult16, out_exp, reluish_mult16, reluish_exp):  # pragma: no cover - jitted
+    """reference_ops::HardSwish (quantized) for one int8 value `q`."""
+    input_value = _act_wrap16(np.int64(q) - zp_in)
+    hires = _act_wrap16(input_value * 128)
+    preshift_out = _act_srdhm16(hires, out_mult16)
+    reluish = hires
+    if reluish_exp > 0:
+        reluish = _act_sat_left_shift16(reluish, reluish_exp - 1)
+    reluish = _act_srdhm16(reluish, reluish_mult16)
+    if reluish_exp > 0:
+        reluish = _act_sat_left_shift16(reluish, 1)
+    if reluish_exp < 0:
+        reluish = _act_rdbpot16(reluish, -reluish_exp)
+    reluish = _act_wrap16((reluish + 32768) >> 1)
+    preshift = _act_sdhm16(reluish, preshift_out)
+    v = _act_rdbpot16(preshift, -out_exp)
+    v = _act_wrap16(v + zp_out)
+    if v > 127:
+        v = np.int64(127)
+    if v < -128:
+        v = np.int64(-128)
+    return v
+
+
+@runner("relu_i8")
+def run_relu_i8(inputs, params):
+    x = np.ascontiguousarray(inputs[0])
+    out = np.empty(x.shape, np.int8)
+    _act_relu_loop(
+        x.reshape(-1), params["zp_in"], params["m"], params["shift"], params["zp_out"],
+        params["lo"], params["hi"], out.reshape(-1),
+    )
+    return [out]
+
+
+@runner("lut_i8", "logistic_i8", "tanh_i8", "hard_swish_i8")
+def run_lut_i8(inputs, params):
+    x = np.ascontiguousarray(inputs[0])
+    out = np.empty(x.shape, np.int8)
+    _act_lut_loop(x.reshape(-1), params["lut"], out.reshape(-1))
+    return [out]
+
+
+@runner("softmax_i8")
+def run_softmax_i8(inputs, params):
+    x = np.ascontiguousarray(inputs[0])
+    depth = x.shape[-1] if x.ndim else 1
+    out = np.empty(x.shape, np.int8)
+    _act_softmax_rows(
+        x.reshape(-1, depth), params["exp_table"], params["exp_acc_table"], out.reshape(-1, depth)
+    )
+    return [out]
+
+
+# ---------------------------------------------------------------------------------------------
+# Compile time
+# ---------------------------------------------------------------------------------------------
+
+_ACT_RELU_RANGES = {
+    "nn.relu": (0.0, math.inf),
+    "nn.relu6": (0.0, 6.0),
+    "nn.relu_n1_to_1": (-1.0, 1.0),
+}
+
+
+def _act_int8_params(*values):
+    out = []
+    for v in values:
+        try:
+            s, zp = qparams(v)
+        except TypeError:
+            return None
+        t = v.type.get_element_type()
+        if getattr(t, "storage_bits", None) != 8 or not t.is_signed:
+            return None
+        out.append((s, zp))
+    return out
+
+
+@lowering("nn.relu", "nn.relu6", "nn.relu_n1_to_1")
+def lower_relu(op):
+    qp = _act_int8_params(op.input, op.output)
+    if qp is None:
+        return None
+    (si, zpi), (so, zpo) = qp
+    f32 = np.float32
+    m, sh = quantize_multiplier(float(f32(si) / f32(so)))
+    act_min, act_max = _ACT_RELU_RANGES[op.name]
+    lo = max(-128, zpo + int(round_half_away(f32(act_min) / f32(so))))
+    hi = 127 if math.isinf(act_max) else min(127, zpo + int(round_half_away(f32(act_max) / f32(so))))
+    return "relu_i8", {"zp_in": zpi, "m": m, "shift": sh, "zp_out": zpo, "lo": lo, "hi": hi}
+
+
+def _act_libm():
+    """The C math library's expf/tanhf (what LiteRT's std::exp / std::tanh on float call), or
+    None when it cannot be loaded (numpy's float32 functions are used instead)."""
+    name = ctypes.util.find_library("m")
+    if name is None:
+        return None
+    try:
+        libm = ctypes.CDLL(name)
+        for fn in (libm.expf, libm.tanhf):
+            fn.restype = ctypes.c_float
+            fn.argtypes = [ctypes.c_float]
+        return libm
+    except (OSError, AttributeError):
+        return None
+
+
+def _act_float_lut(si, zpi, so, zpo, kind):
+    """LUTPopulate<int8_t> (`internal/common.h`) for logistic / tanh, in float32."""
+    f32 = np.float32
+    q = np.arange(-128, 128, dtype=np.int64)
+    x = (f32(si) * (q - zpi).astype(f32)).astype(f32)
+    libm = _act_libm()
+    if kind == "logistic":
+        e = (
+            np.array([libm.expf(float(v)) for v in -x], f32)
+            if libm is not None
+            else np.exp(-x).astype(f32)
+        )
+        y = (f32(1.0) / (f32(1.0) + e)).astype(f32)
+    else:
+        y = np.array([libm.tanhf(float(v)) for v in x], f32) if libm is not None else np.tanh(x)
+    inverse_scale = f32(1.0) / f32(so)
+    rescaled = round_half_away((y * inverse_scale).astype(f32))
+    quantized = rescaled.astype(np.int64) + zpo
+    return np.clip(quantized, -128, 127).astype(np.int8)
+
+
+@lowering("nn.logistic", "nn.tanh")
+def lower_logistic_tanh(op):
+    qp = _act_int8_params(op.input, op.output)
+    if qp is None:
+        return None
+    (si, zpi), (so, zpo) = qp
+    if op.name == "nn.logistic" and so != 1.0 / 256:
+        return None  # SigmoidPrepare requires the output scale 1/256
+    kind = "logistic" if op.name == "nn.logistic" else "tanh"
+    return f"{kind}_i8", {"lut": _act_float_lut(si, zpi, so, zpo, kind)}
+
+
+def _act_downscale_int16(m32: int) -> int:
+    """DownScaleInt32ToInt16Multiplier."""
+    if m32 >= (1 << 31) - 1 - (1 << 15):
+        return 32767
+    return (m32 + (1 << 15)) >> 16
+
+
+def _act_hard_swish_params(si: float, zpi: int, so: float, zpo: int) -> dict[str, int] | None:
+    """HardSwishPrepare's multipliers (float32 arithmetic), or None when TFLite's Prepare
+    rejects the scales (output multiplier exponent > 0)."""
+    f32 = np.float32
+    hires_input_scale = f32(1.0 / 128.0) * f32(si)
+    reluish_scale = f32(3.0) / f32(32768.0)
+    output_multiplier = hires_input_scale / f32(so)
+    m_out, out_exp = quantize_multiplier(float(output_multiplier))
+    if out_exp > 0:
+        return None
+    reluish_multiplier = hires_input_scale / reluish_scale
+    m_rel, rel_exp = quantize_multiplier(float(reluish_multiplier))
+    return {
+        "zp_in": zpi,
+        "zp_out": zpo,
+        "out_mult16": _act_downscale_int16(m_out),
+        "out_exp": out_exp,
+        "reluish_mult16": _act_downscale_int16(m_rel),
+        "reluish_exp": rel_exp,
+    }
+
+
+@lowering("nn.hard_swish")
+def lower_hard_swish(op):
+    qp = _act_int8_params(op.input, op.output)
+    if qp is None:
+        return None
+    (si, zpi), (so, zpo) = qp
+    p = _act_hard_swish_params(si, zpi, so, zpo)
+    if p is None:
+        return None
+    lut = np.array(
+        [
+            _act_hard_swish_value(
+                q, p["zp_in"], p["zp_out"], p["out_mult16"], p["out_exp"],
+                p["reluish_mult16"], p["reluish_exp"],
+            )
+            for q in range(-128, 128)
+        ],
+        np.int8,
+    )
+    return "hard_swish_i8", {"lut": lut, **p}
+
+
+def _act_softmax_tables(beta: float, si: float) -> tuple[np.ndarray, np.ndarray]:
+    """(exp_table, exp_acc_table) int32[256] of the reference int8 softmax, indexed by
+    `max - q` (see `_act_softmax_rows`)."""
+    scaled_diff_integer_bits = 5
+    # PreprocessSoftmaxScaling (double): min(beta * s_in * 2^26, 2^31 - 1), GreaterThanOne.
+    real = min(float(beta) * float(si) * float(1 << (31 - scaled_diff_integer_bits)), float((1 << 31) - 1))
+    m, left_shift = quantize_multiplier_greater_than_one(real)
+    # CalculateInputRadius(5, left_shift, 31), then diff_min = -1.0 * radius (to int).
+    radius = math.floor(
+        1.0 * ((1 << scaled_diff_integer_bits) - 1)
+        * float(1 << (31 - scaled_diff_integer_bits)) / float(1 << left_shift)
+    )
+    diff_min = int(-1.0 * radius)
+    exp_table = np.zeros(256, np.int32)
+    exp_acc_table = np.zeros(256, np.int32)
+    for d in range(256):
+        diff = -d
+        if diff < diff_min:
+            continue
+        rescaled = mbqm_greater_than_one(diff, m, left_shift)
+        e = exp_on_negative_values(rescaled, scaled_diff_integer_bits)
+        exp_table[d] = e
+        exp_acc_table[d] = rdbpot(e, 12)  # Rescale<12> from Q0.31: exponent -12
+    return exp_table, exp_acc_table
+
+
+@lowering("nn.softmax")
+def lower_softmax(op):
+    qp = _act_int8_params(op.input, op.output)
+    if qp is None:
+        return None
+    (si, _zpi), (so, zpo) = qp
+    if zpo != -128 or abs(so - 1.0 / 256) > 0.001 / 256:
+        return None  # SoftmaxPrepare requires (1/256, -128) for int8
+    beta = float(np.float32(op.beta.value.data))
+    exp_table, exp_acc_table = _act_softmax_tables(beta, si)
+    return "softmax_i8", {"exp_table": exp_table, "exp_acc_table": exp_acc_table}

@@ -1,0 +1,282 @@
+"""int8 pooling and reductions: AVERAGE_POOL_2D, MAX_POOL_2D, MEAN, SUM.
+
+Transcriptions of LiteRT's int8 kernels (TFLITE_INT8_SPEC.md §5):
+
+* AVERAGE_POOL_2D (`avg_pool2d_i8`), `reference_integer_ops::AveragePool`: sum of the stored
+  values over the in-image taps of the window, `count` = number of those taps,
+  `avg = (sum ± count / 2) / count` with C truncation (round half away from zero), clamp to
+  the fused activation's bounds. Valid because input and output share scale and zero point.
+* MAX_POOL_2D (`max_pool2d_i8`), `reference_integer_ops::MaxPool`: max of the in-image
+  stored values, then the clamp.
+* MEAN (`mean_i8`), `reference_ops::QuantizedMeanOrSum` (`reduce.cc` EvalMean runs it for
+  every int8 MEAN under BUILTIN_REF, spatial 4-D included): int32 sum over the axes,
+  `(m, shift) = QuantizeMultiplier(double(s_in) / double(s_out))` with 1/n folded in —
+  `s = min(63 - clz64(n), 32, 31 + shift)`, `m' = (m << s) / n`, `shift' = shift - s` —
+  then `out = clamp(mbqm(sum - zp_in * n, m', shift') + zp_out)`.
+* SUM (`sum_i8`): the float rescale of the optimized `QuantizedMeanOrSum` (what
+  BUILTIN_WITHOUT_DEFAULT_DELEGATES runs): `scale = s_in / s_out`,
+  `bias = -zp_in * scale * n` (float32), `out = clamp(roundf(sum * scale + bias) + zp_out)`.
+  LiteRT 2.3.0's BUILTIN_REF SUM on int8 is wrong: it reads the int8 bytes as uint8 and
+  clamps to [0, 255] before storing (negative inputs count as q + 256); qcc does not copy
+  that bug (equal input and output quantization included: no shortcut is taken there).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ..fixedpoint import mbqm, quantize_multiplier
+from .common import same_padding
+from .int8_lowering import activation_bounds, qparams, shape
+from .int8_registry import lowering, runner
+
+# ---------------------------------------------------------------------------------------------
+# Run time
+# ---------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def _pool_nhwc_i8(x, out, fh, fw, sh, sw, pad_t, pad_l, is_max, lo, hi):  # pragma: no cover - jitted
+    n, h, w, c = x.shape
+    oh, ow = out.shape[1], out.shape[2]
+    acc = np.empty(c, np.int32)
+    for b in range(n):
+        for oy in range(oh):
+            iy0 = oy * sh - pad_t
+            fy_start = max(0, -iy0)
+            fy_end = min(fh, h - iy0)
+            for ox in range(ow):
+                ix0 = ox * sw - pad_l
+                fx_start = max(0, -ix0)
+                fx_end = min(fw, w - ix0)
+                count = (fy_end - fy_start) * (fx_end - fx_start)
+                acc[:] = -128 if is_max else 0
+                for fy in range(fy_start, fy_end):
+                    for fx in range(fx_start, fx_end):
+                        row = x[b, iy0 + fy, ix0 + fx]
+                        if is_max:
+                            for ch in range(c):
+                                v = np.int32(row[ch])
+                                if v > acc[ch]:
+                                    acc[ch] = v
+                        else:
+                            for ch in range(c):
+                                acc[ch] += np.int32(row[ch])
+                half = count // 2
+                for ch in range(c):
+                    a = np.int64(acc[ch])
+                    if not is_max and count > 0:
+                        # C truncating division: round half away from zero
+                        if a > 0:
+                            a = (a + half) // count
+                        else:
+                            a = -((-(a - half)) // count)
+                    if a < lo:
+                        a = lo
+                    if a > hi:
+                        a = hi
+                    out[b, oy, ox, ch] = a
+
+
+@njit(cache=True, nogil=True)
+def _pool_reduce_sum(x3, out_sum):  # pragma: no cover - jitted
+    """out_sum[o, i] = sum over r of x3[o, r, i] (int64): the reduced axes moved to the middle."""
+    outer, red, inner = x3.shape
+    for o in range(outer):
+        for i in range(inner):
+            out_sum[o, i] = 0
+        for r in range(red):
+            for i in range(inner):
+                out_sum[o, i] += np.int64(x3[o, r, i])
+
+
+@njit(cache=True, nogil=True)
+def _pool_mean_requant(sums, n, zp_in, m, sh, zp_out, out):  # pragma: no cover - jitted
+    for i in range(sums.size):
+        s = sums[i] - np.int64(zp_in) * n
+        s = ((s + np.int64(2147483648)) & np.int64(0xFFFFFFFF)) - np.int64(2147483648)
+        v = mbqm(s, m, sh) + zp_out
+        if v < -128:
+            v = -128
+        elif v > 127:
+            v = 127
+        out[i] = v
+
+
+@njit(cache=True, nogil=True)
+def _pool_sum_float_requant(sums, scale, bias, zp_out, out):  # pragma: no cover - jitted
+    """roundf(float(sum) * scale + bias) + zp_out, clamped (float32 arithmetic)."""
+    for i in range(sums.size):
+        f = np.float32(np.float32(sums[i]) * scale) + bias
+        mag = abs(f)
+        fl = np.floor(mag)
+        r = fl + np.float32(1.0) if mag - fl >= np.float32(0.5) else fl
+        if f < 0:
+            r = -r
+        if r > np.float32(1e9):
+            r = np.float32(1e9)
+        elif r < np.float32(-1e9):
+            r = np.float32(-1e9)
+        v = np.int64(r) + zp_out
+        if v < -128:
+            v = -128
+        elif v > 127:
+            v = 127
+        out[i] = v
+
+
+@runner("avg_pool2d_i8", "max_pool2d_i8")
+def run_pool2d_i8(inputs, params):
+    x = np.ascontiguousarray(inputs[0])
+    out = np.empty(tuple(params["out_shape"]), np.int8)
+    _pool_nhwc_i8(
+        x, out, params["filter_h"], params["filter_w"], params["stride_h"], params["stride_w"],
+        params["pad_top"], params["pad_left"], bool(params["is_max"]), params["lo"], params["hi"],
+    )
+    return [out]
+
+
+def _pool_sums(x, params):
+    """int64 sums over the reduced axes, flattened in the output's element order."""
+    perm = params["perm"]
+    outer, red, inner = params["outer"], params["reduced"], params["inner"]
+    x3 = np.ascontiguousarray(np.transpose(x, perm)).reshape(outer, red, inner) if perm else x.reshape(outer, red, inner)
+    sums = np.empty((outer, inner), np.int64)
+    _pool_reduce_sum(np.ascontiguousarray(x3), sums)
+    return sums.reshape(-1)
+
+
+@runner("mean_i8")
+def run_mean_i8(inputs, params):
+    sums = _pool_sums(np.ascontiguousarray(inputs[0]), params)
+    out = np.empty(tuple(params["out_shape"]), np.int8)
+    _pool_mean_requant(
+        sums, params["reduced"], params["zp_in"], params["m"], params["shift"],
+        params["zp_out"], out.reshape(-1),
+    )
+    return [out]
+
+
+@runner("sum_i8")
+def run_sum_i8(inputs, params):
+    sums = _pool_sums(np.ascontiguousarray(inputs[0]), params)
+    out = np.empty(tuple(params["out_shape"]), np.int8)
+    _pool_sum_float_requant(
+        sums, np.float32(params["scale"]), np.float32(params["bias"]), params["zp_out"],
+        out.reshape(-1),
+    )
+    return [out]
+
+
+# ---------------------------------------------------------------------------------------------
+# Compile time
+# ---------------------------------------------------------------------------------------------
+
+
+def _pool_int8_params(*values):
+    out = []
+    for v in values:
+        try:
+            s, zp = qparams(v)
+        except TypeError:
+            return None
+        t = v.type.get_element_type()
+        if getattr(t, "storage_bits", None) != 8 or not t.is_signed:
+            return None
+        out.append((s, zp))
+    return out
+
+
+@lowering("nn.avg_pool2d", "nn.max_pool2d")
+def lower_pool2d(op):
+    if _pool_int8_params(op.input, op.output) is None or op.activation == "TANH":
+        return None
+    n, h, w, c = shape(op.input)
+    _, oh, ow, _ = shape(op.output)
+    fh, fw = (int(v) for v in op.filter_size.get_values())
+    sh, sw = (int(v) for v in op.stride.get_values())
+    pad_t, _ = same_padding(h, fh, sh, 1, oh)
+    pad_l, _ = same_padding(w, fw, sw, 1, ow)
+    lo, hi = activation_bounds(op)
+    is_max = op.name == "nn.max_pool2d"
+    return "max_pool2d_i8" if is_max else "avg_pool2d_i8", {
+        "filter_h": fh,
+        "filter_w": fw,
+        "stride_h": sh,
+        "stride_w": sw,
+        "pad_top": pad_t,
+        "pad_left": pad_l,
+        "is_max": is_max,
+        "lo": lo,
+        "hi": hi,
+        "out_shape": [n, oh, ow, c],
+    }
+
+
+def _pool_reduce_layout(op) -> dict:
+    """How to view the input as [outer, reduced, inner]: a transpose moving the reduced axes
+    (in order) between the kept ones is needed unless they are already contiguous."""
+    in_shape = shape(op.input)
+    rank = len(in_shape)
+    axes = sorted({int(a) % rank for a in op.axes.get_values()}) if rank else []
+    kept = [i for i in range(rank) if i not in axes]
+    contiguous = axes == list(range(axes[0], axes[0] + len(axes))) if axes else True
+    if contiguous and axes:
+        first = axes[0]
+        outer = int(np.prod(in_shape[:first], dtype=np.int64))
+        inner = int(np.prod(in_shape[first + len(axes):], dtype=np.int64))
+        perm: list[int] = []
+    else:
+        perm = kept + axes
+        outer = int(np.prod([in_shape[i] for i in kept], dtype=np.int64))
+        inner = 1
+    reduced = int(np.prod([in_shape[i] for i in axes], dtype=np.int64))
+    return {"perm": perm, "outer": outer, "reduced": reduced, "inner": inner}
+
+
+@lowering("nn.mean")
+def lower_mean(op):
+    qp = _pool_int8_params(op.input, op.output)
+    if qp is None:
+        return None
+    (si, zpi), (so, zpo) = qp
+    layout = _pool_reduce_layout(op)
+    n = layout["reduced"]
+    if n == 0:
+        return None
+    m, sh = quantize_multiplier(float(si) / float(so))
+    # QuantizedMeanOrSum: fold 1/n into the multiplier.
+    shift = 63 - (64 - n.bit_length())  # 63 - CountLeadingZeros(uint64 n)
+    shift = min(shift, 32)
+    shift = min(shift, 31 + sh)
+    m = int(np.int32((m << shift) // n))  # shift >= 0: QuantizeMultiplier keeps sh >= -31
+    sh = sh - shift
+    return "mean_i8", {
+        **layout,
+        "zp_in": zpi,
+        "m": m,
+        "shift": sh,
+        "zp_out": zpo,
+        "out_shape": list(shape(op.output)),
+    }
+
+
+@lowering("nn.sum")
+def lower_sum(op):
+    qp = _pool_int8_params(op.input, op.output)
+    if qp is None:
+        return None
+    (si, zpi), (so, zpo) = qp
+    layout = _pool_reduce_layout(op)
+    n = layout["reduced"]
+    f32 = np.float32
+    scale = f32(si) / f32(so)
+    bias = f32(-zpi) * scale * f32(n)
+    return "sum_i8", {
+        **layout,
+        "scale": float(scale),
+        "bias": float(bias),
+        "zp_out": zpo,
+        "out_shape": list(shape(op.output)),
+    }

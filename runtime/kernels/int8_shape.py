@@ -1,0 +1,350 @@
+"""int8 data movement: RESHAPE, SQUEEZE, TRANSPOSE, CONCATENATION, SPLIT, SLICE,
+STRIDED_SLICE, GATHER, PAD/PADV2, RESIZE_BILINEAR, RESIZE_NEAREST_NEIGHBOR, DEPTH_TO_SPACE,
+SPACE_TO_DEPTH.
+
+Stored values move unchanged: TFLite requires (or, for most of these ops, silently assumes)
+that input and output share scale and zero point, and its int8 kernels copy bytes. The index
+logic is the float kernels' (`shape.py`, `resize.py`), run once at compile time; only the
+lowering functions use it. Two ops compute:
+
+* PAD / PADV2 (`pad_i8`) fill with the output zero point (PAD) or the stored value of the
+  quantized pad constant (PADV2), as `pad.cc` does for int8.
+* RESIZE_BILINEAR (`resize_bilinear_i8`) is `reference_ops::ResizeBilinearInteger`: 10-bit
+  fixed-point source coordinates, `scale_10 = (2^10 * in + out / 2) / out` (align_corners:
+  `(2^10 * (in - 1) + (out - 1) / 2) / (out - 1)`), `y = out_y * scale_10` (half-pixel:
+  `+ scale_10 / 2 - 2^9`), `y0 = max(y / 2^10, 0)`, `y1 = min((y + 2^10 - 1) / 2^10, in - 1)`
+  (C truncating divisions), the four taps weighted in 2^20 and rounded half away from zero.
+
+Runners return fresh contiguous arrays (RESHAPE / SQUEEZE may return a view of their input;
+runners never write their inputs).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .int8_lowering import constant_array, qparams, quant_type, shape
+from .int8_registry import lowering, runner
+from .resize import nearest_axis
+from .shape import strided_slice_index
+
+# ---------------------------------------------------------------------------------------------
+# Run time
+# ---------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def _shp_resize_bilinear_loop(x, ys, y0s, y1s, xs, x0s, x1s, out):  # pragma: no cover - jitted
+    n, _, _, c = x.shape
+    oh, ow = out.shape[1], out.shape[2]
+    for b in range(n):
+        for oy in range(oh):
+            iy = np.int64(ys[oy])
+            y0 = y0s[oy]
+            y1 = y1s[oy]
+            wy1 = iy - np.int64(1024) * y0
+            wy0 = np.int64(1024) - wy1
+            for ox in range(ow):
+                ix = np.int64(xs[ox])
+                x0 = x0s[ox]
+                x1 = x1s[ox]
+                wx1 = ix - np.int64(1024) * x0
+                wx0 = np.int64(1024) - wx1
+                for ch in range(c):
+                    acc = (
+                        np.int64(x[b, y0, x0, ch]) * wy0 * wx0
+                        + np.int64(x[b, y1, x0, ch]) * wy1 * wx0
+                        + np.int64(x[b, y0, x1, ch]) * wy0 * wx1
+                        + np.int64(x[b, y1, x1, ch]) * wy1 * wx1
+                    )
+                    if acc > 0:
+                        v = (acc + np.int64(524288)) >> 20
+                    else:
+                        v = -((-(acc - np.int64(524288))) >> 20)  # C truncating division
+                    if v < -128:
+                        v = -128
+                    elif v > 127:
+                        v = 127
+                    out[b, oy, ox, ch] = v
+
+
+@runner("reshape_i8")
+def run_reshape_i8(inputs, params):
+    return [np.ascontiguousarray(inputs[0]).reshape(tuple(params["out_shape"]))]
+
+
+@runner("transpose_i8")
+def run_transpose_i8(inputs, params):
+    return [np.ascontiguousarray(np.transpose(inputs[0], tuple(params["perm"])))]
+
+
+@runner("concatenation_i8")
+def run_concatenation_i8(inputs, params):
+    return [np.ascontiguousarray(np.concatenate([np.asarray(x) for x in inputs], axis=params["axis"]))]
+
+
+@runner("split_i8")
+def run_split_i8(inputs, params):
+    return [np.ascontiguousarray(p) for p in np.split(inputs[0], params["parts"], axis=params["axis"])]
+
+
+@runner("slice_i8")
+def run_slice_i8(inputs, params):
+    """Strided slicing (SLICE, STRIDED_SLICE): view the input as `view_shape`, take
+    [start:stop:step] per axis (stop -1 with `stop_none` means "through index 0"), reshape."""
+    x = np.asarray(inputs[0]).reshape(tuple(params["view_shape"]))
+    index = tuple(
+        slice(start, None if none else stop, step)
+        for start, stop, step, none in zip(
+            params["starts"], params["stops"], params["steps"], params["stop_none"]
+        )
+    )
+    return [np.ascontiguousarray(x[index]).reshape(tuple(params["out_shape"]))]
+
+
+@runner("gather_i8")
+def run_gather_i8(inputs, params):
+    batch, outer, axis_size, inner = params["batch"], params["outer"], params["axis_size"], params["inner"]
+    p = np.asarray(inputs[0]).reshape(batch, outer, axis_size, inner)
+    indices = params["indices"] if "indices" in params else inputs[1]
+    idx = np.asarray(indices).astype(np.int64).reshape(batch, -1)
+    if np.any(idx < 0) or np.any(idx >= axis_size):
+        raise IndexError("GATHER index out of bounds")
+    out = np.empty((batch, outer, idx.shape[1], inner), p.dtype)
+    for b in range(batch):
+        out[b] = p[b][:, idx[b], :]
+    return [out.reshape(tuple(params["out_shape"]))]
+
+
+@runner("pad_i8")
+def run_pad_i8(inputs, params):
+    x = np.asarray(inputs[0])
+    if params["fill_from_input"]:
+        fill = np.asarray(inputs[1]).reshape(-1)[0]
+    else:
+        fill = params["fill"]
+    out = np.full(tuple(params["out_shape"]), fill, dtype=x.dtype)
+    before = params["before"]
+    out[tuple(slice(b, b + d) for b, d in zip(before, x.shape))] = x
+    return [out]
+
+
+@runner("resize_bilinear_i8")
+def run_resize_bilinear_i8(inputs, params):
+    x = np.ascontiguousarray(inputs[0])
+    out = np.empty(tuple(params["out_shape"]), np.int8)
+    _shp_resize_bilinear_loop(
+        x, params["ys"], params["y0"], params["y1"], params["xs"], params["x0"], params["x1"], out
+    )
+    return [out]
+
+
+@runner("resize_nearest_i8")
+def run_resize_nearest_i8(inputs, params):
+    x = np.asarray(inputs[0])
+    return [np.ascontiguousarray(x[:, params["iy"]][:, :, params["ix"]])]
+
+
+@runner("depth_to_space_i8")
+def run_depth_to_space_i8(inputs, params):
+    """out[b, h*bs + dy, w*bs + dx, c] = in[b, h, w, (dy*bs + dx)*C + c]."""
+    n, h, w, c = inputs[0].shape
+    bs = params["block_size"]
+    oc = c // (bs * bs)
+    y = np.asarray(inputs[0]).reshape(n, h, w, bs, bs, oc).transpose(0, 1, 3, 2, 4, 5)
+    return [np.ascontiguousarray(y).reshape(n, h * bs, w * bs, oc)]
+
+
+@runner("space_to_depth_i8")
+def run_space_to_depth_i8(inputs, params):
+    """out[b, h, w, (dy*bs + dx)*C + c] = in[b, h*bs + dy, w*bs + dx, c]."""
+    n, h, w, c = inputs[0].shape
+    bs = params["block_size"]
+    y = np.asarray(inputs[0]).reshape(n, h // bs, bs, w // bs, bs, c).transpose(0, 1, 3, 2, 4, 5)
+    return [np.ascontiguousarray(y).reshape(n, h // bs, w // bs, bs * bs * c)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Compile time
+# ---------------------------------------------------------------------------------------------
+
+
+def _shp_ints(attr) -> list[int]:
+    return [] if attr is None else [int(v) for v in attr.get_values()]
+
+
+def _shp_int(attr, default: int = 0) -> int:
+    return default if attr is None else int(attr.value.data)
+
+
+def _shp_bool(attr) -> bool:
+    return False if attr is None else bool(attr.value.data)
+
+
+@lowering("nn.reshape", "nn.squeeze")
+def lower_reshape(op):
+    return "reshape_i8", {"out_shape": list(shape(op.output))}
+
+
+@lowering("nn.transpose")
+def lower_transpose(op):
+    return "transpose_i8", {"perm": _shp_ints(op.perm)}
+
+
+@lowering("nn.concatenation")
+def lower_concatenation(op):
+    if op.activation != "NONE":
+        return None  # concatenation.cc: an int8 CONCATENATION with a fused activation fails
+    if quant_type(op.output) is not None:
+        # CONCATENATION's Prepare requires every int8 input to share the output's parameters.
+        for v in op.inputs:
+            if quant_type(v) is None or qparams(v) != qparams(op.output):
+                return None
+    return "concatenation_i8", {"axis": _shp_int(op.axis) % len(shape(op.output))}
+
+
+@lowering("nn.split")
+def lower_split(op):
+    rank = len(shape(op.input))
+    return "split_i8", {"axis": _shp_int(op.axis) % rank, "parts": len(op.outputs)}
+
+
+@lowering("nn.slice")
+def lower_slice(op):
+    in_shape = shape(op.input)
+    begin, size = _shp_ints(op.begin), _shp_ints(op.size)
+    stops = [d if s == -1 else b + s for b, s, d in zip(begin, size, in_shape)]
+    return "slice_i8", {
+        "view_shape": list(in_shape),
+        "starts": begin,
+        "stops": stops,
+        "steps": [1] * len(begin),
+        "stop_none": [False] * len(begin),
+        "out_shape": list(shape(op.output)),
+    }
+
+
+@lowering("nn.strided_slice")
+def lower_strided_slice(op):
+    eff_shape, index = strided_slice_index(
+        shape(op.input),
+        tuple(_shp_ints(op.begin)),
+        tuple(_shp_ints(op.end)),
+        tuple(_shp_ints(op.strides)),
+        _shp_int(op.begin_mask),
+        _shp_int(op.end_mask),
+        _shp_int(op.ellipsis_mask),
+        _shp_int(op.new_axis_mask),
+        _shp_int(op.shrink_axis_mask),
+        _shp_bool(op.offset),
+    )
+    return "slice_i8", {
+        "view_shape": list(eff_shape),
+        "starts": [0 if s.start is None else int(s.start) for s in index],
+        "stops": [0 if s.stop is None else int(s.stop) for s in index],
+        "steps": [1 if s.step is None else int(s.step) for s in index],
+        "stop_none": [s.stop is None for s in index],
+        "out_shape": list(shape(op.output)),
+    }
+
+
+@lowering("nn.gather")
+def lower_gather(op):
+    p_shape, i_shape = shape(op.params), shape(op.indices)
+    axis = _shp_int(op.axis) % len(p_shape)
+    bd = _shp_int(op.batch_dims)
+    if bd < 0:
+        bd += len(i_shape)
+    params = {
+        "batch": int(np.prod(p_shape[:bd], dtype=np.int64)),
+        "outer": int(np.prod(p_shape[bd:axis], dtype=np.int64)),
+        "axis_size": int(p_shape[axis]),
+        "inner": int(np.prod(p_shape[axis + 1 :], dtype=np.int64)),
+        "out_shape": list(shape(op.output)),
+    }
+    indices = constant_array(op.indices)
+    if indices is not None:
+        params["indices"] = np.ascontiguousarray(indices, dtype=np.int64)
+        return "gather_i8", params, [0]
+    return "gather_i8", params
+
+
+@lowering("nn.pad")
+def lower_pad(op):
+    in_shape = shape(op.input)
+    pads = _shp_ints(op.paddings)
+    params = {
+        "before": [pads[2 * i] for i in range(len(in_shape))],
+        "out_shape": list(shape(op.output)),
+        "fill_from_input": False,
+        "fill": 0,
+    }
+    if op.pad_value is None:
+        # PAD on int8 pads with the output zero point.
+        params["fill"] = qparams(op.output)[1] if quant_type(op.output) is not None else 0
+        return "pad_i8", params, [0]
+    value = constant_array(op.pad_value)
+    if value is None:
+        params["fill_from_input"] = True
+        return "pad_i8", params
+    params["fill"] = int(np.asarray(value).reshape(-1)[0])
+    return "pad_i8", params, [0]
+
+
+def _shp_bilinear_axis(in_size: int, out_size: int, align_corners: bool, half_pixel: bool):
+    """ComputeInterpolationValuesInteger for every output index: (scaled, lower, upper)."""
+
+    def cdiv(a: int, b: int) -> int:  # C truncating division
+        q = abs(a) // abs(b)
+        return q if (a >= 0) == (b > 0) else -q
+
+    scale_10 = cdiv((1 << 10) * in_size + out_size // 2, out_size)
+    if align_corners and out_size > 1:
+        scale_10 = cdiv((1 << 10) * (in_size - 1) + (out_size - 1) // 2, out_size - 1)
+    scaled = np.empty(out_size, np.int32)
+    lower = np.empty(out_size, np.int64)
+    upper = np.empty(out_size, np.int64)
+    for v in range(out_size):
+        s = v * scale_10 + scale_10 // 2 - (1 << 9) if half_pixel else v * scale_10
+        scaled[v] = s
+        lower[v] = max(cdiv(s, 1 << 10), 0)
+        upper[v] = min(cdiv(s + (1 << 10) - 1, 1 << 10), in_size - 1)
+    return scaled, lower, upper
+
+
+@lowering("nn.resize_bilinear")
+def lower_resize_bilinear(op):
+    q = quant_type(op.input)
+    if q is None or q.storage_bits != 8 or not q.is_signed:
+        return None
+    n, h, w, c = shape(op.input)
+    _, oh, ow, _ = shape(op.output)
+    ac, hp = _shp_bool(op.align_corners), _shp_bool(op.half_pixel_centers)
+    ys, y0, y1 = _shp_bilinear_axis(h, oh, ac, hp)
+    xs, x0, x1 = _shp_bilinear_axis(w, ow, ac, hp)
+    return "resize_bilinear_i8", {
+        "ys": ys, "y0": y0, "y1": y1, "xs": xs, "x0": x0, "x1": x1,
+        "out_shape": [n, oh, ow, c],
+    }
+
+
+@lowering("nn.resize_nearest_neighbor")
+def lower_resize_nearest(op):
+    _, h, w, _ = shape(op.input)
+    _, oh, ow, _ = shape(op.output)
+    ac, hp = _shp_bool(op.align_corners), _shp_bool(op.half_pixel_centers)
+    return "resize_nearest_i8", {
+        "iy": np.asarray(nearest_axis(h, oh, ac, hp), np.int64),
+        "ix": np.asarray(nearest_axis(w, ow, ac, hp), np.int64),
+    }
+
+
+@lowering("nn.depth_to_space")
+def lower_depth_to_space(op):
+    return "depth_to_space_i8", {"block_size": _shp_int(op.block_size)}
+
+
+@lowering("nn.space_to_depth")
+def lower_space_to_depth(op):
+    return "space_to_depth_i8", {"block_size": _shp_int(op.block_size)}
