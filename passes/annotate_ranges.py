@@ -343,7 +343,7 @@ def strip_stats(func: FuncOp) -> None:
             Rewriter.erase_op(op)
 
 
-class _LiteRTRunner:
+class LiteRTRunner:
     """The float model run by LiteRT instead of qcc's executor: `func` exported with
     `export_tflite_with_tensor_map`, so that every value is read back from the very tensor
     it was written to (never matched by name).
@@ -415,21 +415,21 @@ def collect_stats(
 
     The program runs on qcc's float executor. When the executor cannot be built (an op it
     has no kernel for, e.g. a MediaPipe custom op), it runs on LiteRT instead, and each
-    value's statistics are read from its tensor there (`_LiteRTRunner`); if LiteRT cannot
+    value's statistics are read from its tensor there (`LiteRTRunner`); if LiteRT cannot
     run it either, the executor's error is raised."""
     from qcc.errors import QccError
     from qcc.runtime.errors import ExecutorError
     from qcc.runtime.executor import Executor
 
     executor: Executor | None = None
-    litert: _LiteRTRunner | None = None
+    litert: LiteRTRunner | None = None
     cannot_run: QccError | None = None
     try:
         executor = Executor(func)
     except ExecutorError as e:
         cannot_run = QccError(f"annotate-ranges: cannot run the float model: {e}")
         try:
-            litert = _LiteRTRunner(func)
+            litert = LiteRTRunner(func)
         except Exception:  # not exportable, or LiteRT refuses it: the executor's reason
             raise cannot_run from None
     args = [a for a in func.body.block.args if _is_float_tensor(a)]

@@ -206,28 +206,59 @@ class _Driver:
         if len(acts) == 1 and not consts:
             out_t = self.type_of(op.operands[acts[0]])
         else:
-            stats = [self.stats[r] for r in results if r in self.stats]
-            if stats:
-                lo, hi = min(s[0] for s in stats), max(s[1] for s in stats)
-            else:
-                ranges = [qm.range_of(self.type_of(op.operands[i])) for i in acts]  # type: ignore[arg-type]
-                for i in consts:
-                    values = constant_values(float_constant(op.operands[i]))  # type: ignore[arg-type]
-                    if values.size:
-                        ranges.append((float(values.min()), float(values.max())))
-                if not ranges:
-                    raise PassFailedException(
-                        f"{where(op)} has no calibration range and no quantized input"
-                    )
-                lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
+            # One type for every input and the output: it must cover all of them.
+            ranges = [self.stats[r] for r in results if r in self.stats]
+            for i in acts:
+                value = op.operands[i]
+                ranges.append(
+                    self.stats[value] if value in self.stats
+                    else qm.range_of(self.type_of(value))  # type: ignore[arg-type]
+                )
+            for i in consts:
+                values = constant_values(float_constant(op.operands[i]))  # type: ignore[arg-type]
+                if values.size:
+                    ranges.append((float(values.min()), float(values.max())))
+            if not ranges:
+                raise PassFailedException(
+                    f"{where(op)} has no calibration range and no quantized input"
+                )
+            lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
             out_t = qm.activation_type(lo, hi)
             for i in acts:
-                if self.type_of(op.operands[i]) != out_t:
+                value = op.operands[i]
+                if self.type_of(value) == out_t:
+                    continue
+                if self.can_retarget(value, op):
+                    self.plan.values[value] = out_t  # the producer writes the shared type
+                else:
                     self.plan.requantize.append((op, i, out_t))
             for i in consts:
                 self.plan.constants[(op, i)] = out_t
         for result in results:
             self.plan.values[result] = out_t
+
+    def can_retarget(self, value: SSAValue, consumer: Operation) -> bool:
+        """Whether `value` may take the type a same-scale consumer needs, instead of being
+        requantized in front of it (TFLite's quantization driver propagates backwards the
+        same way). Its producer must choose its output scale freely (no SameScale or
+        FixedOutputRange trait), and no other user may have derived anything from its
+        current type (an affine op's bias scale, a same-scale op's output)."""
+        producer = value.owner
+        if not isinstance(producer, Operation) or isinstance(producer, nn.ConstantOp):
+            return False
+        if producer.dialect_name() != "nn" or len(producer.results) != 1:
+            return False
+        if producer.has_trait(nn.SameScale) or producer.has_trait(nn.FixedOutputRange):
+            return False
+        for use in value.uses:
+            user = use.operation
+            if user is consumer:
+                continue
+            if user.has_trait(nn.SameScale) or user.has_trait(nn.AffineWeights):
+                return False
+            if not isinstance(user, nn.NNOp):
+                return False
+        return True
 
     # ---------------------------------------------------------------- rewrite
 

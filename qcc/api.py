@@ -173,6 +173,7 @@ def quantize(
     samples: int = 0,
     input_range: tuple[float, float] | None = None,
     per_channel_fc: bool = True,
+    decompose_prelu: bool = True,
 ) -> Model:
     """Quantize a model, as TFLite's converter does with a representative dataset.
 
@@ -196,6 +197,7 @@ def quantize(
         input_range=input_range,
         io_dtype=io_dtype,
         per_channel_fc=per_channel_fc,
+        decompose_prelu=decompose_prelu,
     )
     if mode != "dynamic-range" and representative_dataset is None:
         raise QccError(f"mode '{mode}' needs a representative_dataset")

@@ -96,6 +96,12 @@ def _build_arg_parser() -> argparse.ArgumentParser:
         help="quantize FULLY_CONNECTED weights per tensor instead of per output channel",
     )
     q.add_argument(
+        "--keep-prelu",
+        action="store_true",
+        help="keep PRELU ops as they are (by default they become MUL+MAXIMUM, which LiteRT's "
+        "XNNPACK path runs in int8)",
+    )
+    q.add_argument(
         "--print-pipeline",
         action="store_true",
         help="print the pipeline text the options select, and exit",
@@ -266,6 +272,7 @@ def _preset_options(args):
         input_range=input_range,
         io_dtype=args.io_dtype,
         per_channel_fc=not args.per_tensor_fc,
+        decompose_prelu=not args.keep_prelu,
     )
 
 

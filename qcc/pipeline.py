@@ -238,6 +238,7 @@ class PresetOptions:
     input_range: tuple[float, float] | None = None
     io_dtype: str = "float"
     per_channel_fc: bool = True
+    decompose_prelu: bool = True
 
 
 def preset_pipeline_text(options: PresetOptions, *, calibration_placeholder: str = "") -> str:
@@ -259,7 +260,10 @@ def preset_pipeline_text(options: PresetOptions, *, calibration_placeholder: str
     if options.input_range is not None:
         lo, hi = options.input_range
         annotate.append(f"input-range={lo!r},{hi!r}")
-    steps = ["fuse-activation", "annotate-ranges{" + " ".join(annotate) + "}"]
+    steps = ["fuse-activation"]
+    if options.decompose_prelu:
+        steps.append("decompose-prelu")  # XNNPACK has no int8 PRELU (passes/decompose_prelu.py)
+    steps.append("annotate-ranges{" + " ".join(annotate) + "}")
     steps.append("infer-scales" + ("" if options.per_channel_fc else "{per-channel-fc=false}"))
     steps.append("verify-int8" if options.mode == "int8-only" else "legalize-fallback")
     steps.append("quantize")

@@ -149,14 +149,34 @@ def build_report(
         if name is not None and len(results) == 1:
             recorded[name] = np.asarray(results[0])
 
-    executor = Executor(float_module)
+    from qcc.api import main_function
+    from qcc.passes.annotate_ranges import LiteRTRunner
+    from qcc.runtime.errors import ExecutorError
+
+    func = main_function(float_module)
+    executor: Executor | None = None
+    litert: LiteRTRunner | None = None
+    try:
+        executor = Executor(float_module)
+    except ExecutorError:  # an op qcc has no float kernel for (a custom op): LiteRT runs it
+        litert = LiteRTRunner(func)
     per_layer: dict[str, _SnrAccumulator] = {}
     per_output = [_SnrAccumulator() for _ in interpreter.get_output_details()]
     n = 0
     for sample in samples:
         n += 1
         recorded.clear()
-        float_outputs = executor.run(list(sample), observer=observe)
+        if executor is not None:
+            float_outputs = executor.run(list(sample), observer=observe)
+        else:
+            assert litert is not None
+            litert.run(litert.check(sample))
+            for op in func.body.block.ops:
+                name = _location_name(op)
+                if name is not None and len(op.results) == 1 and op.results[0] in litert.tensor_of:
+                    recorded[name] = np.array(litert.value(op.results[0]))
+            returned = list(func.body.block.last_op.operands)  # type: ignore[union-attr]
+            float_outputs = [np.array(litert.value(v)) for v in returned]
         for d, x in zip(interpreter.get_input_details(), sample):
             interpreter.set_tensor(d["index"], _to_input(x, d))
         interpreter.invoke()

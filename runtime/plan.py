@@ -103,7 +103,9 @@ class PlanRunner:
             self._initial[k] = v
         self._warm = False
 
-    def run(self, inputs: Sequence[Any]) -> list[np.ndarray]:
+    def run(self, inputs: Sequence[Any], observer: Callable | None = None) -> list[np.ndarray]:
+        """Run the plan; `observer(step, results)`, if given, is called after every step with
+        the list of its result arrays (it must not modify them)."""
         plan = self.plan
         arrays = check_inputs(plan, inputs)
         env = list(self._initial)
@@ -115,6 +117,8 @@ class PlanRunner:
             if show:
                 _progress(i, n, plan.steps[i].kernel)
             results = fn([env[j] for j in ins], params)
+            if observer is not None:
+                observer(plan.steps[i], results)
             for o, r in zip(outs, results):
                 env[o] = r
             for d in free:

@@ -368,7 +368,7 @@ def test_no_litert_when_the_executor_runs(monkeypatch: pytest.MonkeyPatch) -> No
     def refuse(*args, **kwargs):
         raise AssertionError("LiteRT must not be used when the executor can run the model")
 
-    monkeypatch.setattr(ar, "_LiteRTRunner", refuse)
+    monkeypatch.setattr(ar, "LiteRTRunner", refuse)
     AnnotateRanges(dataset=SAMPLES).apply(Context(), _module())
 
 

@@ -266,3 +266,56 @@ def test_one_over_one_plus_x_and_reciprocal():
 @given(I32, st.integers(min_value=0, max_value=2**31 - 1), SHIFT)
 def test_mbqm_fast(x, m, shift):
     assert fp.mbqm_fast(x, m, max(shift, 0), max(-shift, 0)) == mbqm_exact(x, m, shift)
+
+
+def _tables(t):
+    return [t[k] for k in ("eff", "margin", "p2r", "ip2r", "bias_f", "bias", "m", "left", "right")]
+
+
+def _fast_requant_check(acc, m, shift, bias, zp, lo, hi):
+    """As a [1, n] block (n channels) and as an [n, 1] block (one channel per row)."""
+    want = [max(lo, min(hi, mbqm_exact(int(a) + int(b), int(mm), int(s)) + zp))
+            for a, b, mm, s in zip(acc.tolist(), np.broadcast_to(bias, acc.shape).tolist(),
+                                   np.broadcast_to(m, acc.shape).tolist(),
+                                   np.broadcast_to(shift, acc.shape).tolist())]
+    t = fp.fast_requant_tables(m, shift, bias)
+    out = np.empty((1, acc.size), np.int8)
+    fp.requant_fast_i8(acc.astype(np.float32).reshape(1, -1), *_tables(t), zp, lo, hi, out)
+    assert out.reshape(-1).tolist() == want
+    if len(set(np.broadcast_to(m, acc.shape).tolist())) == 1 and len(set(np.broadcast_to(bias, acc.shape).tolist())) == 1:
+        t1 = fp.fast_requant_tables(np.asarray(m).reshape(-1)[:1], np.asarray(shift).reshape(-1)[:1],
+                                    np.asarray(bias).reshape(-1)[:1])
+        out = np.empty((acc.size, 1), np.int8)
+        fp.requant_fast_i8(acc.astype(np.float32).reshape(-1, 1), *_tables(t1), zp, lo, hi, out)
+        assert out.reshape(-1).tolist() == want
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(min_value=0, max_value=2**32 - 1), st.floats(min_value=1e-6, max_value=4.0),
+       st.integers(min_value=-128, max_value=127), st.integers(min_value=1, max_value=300))
+def test_requant_fast_random(seed, eff, zp, n):
+    rng = np.random.default_rng(seed)
+    m, s = fp.quantize_multiplier(eff)
+    mag = int(min(2**23, max(2.0, 300 / eff)))
+    acc = rng.integers(-mag, mag, size=n)
+    bias = rng.integers(-(2**20), 2**20, size=n)
+    _fast_requant_check(acc, np.full(n, m), np.full(n, s), bias, zp, -128, 127)
+    _fast_requant_check(acc, np.full(n, m), np.full(n, s), np.full(n, bias[0]), zp, -128, 127)
+    ms, ss = fp.quantize_multipliers(eff * rng.uniform(0.5, 2.0, size=n))
+    _fast_requant_check(acc, ms, ss, bias, zp, -100, 120)
+
+
+def test_requant_fast_ties():
+    """Accumulators placed exactly on, and one step around, every rounding tie."""
+    for eff in (1 / 256, 3 / 1024, 0.0123456, 0.3, 0.5, 0.75, 0.99, 1.5, 2.0**-20):
+        m, s = fp.quantize_multiplier(eff)
+        xs = []
+        for k in range(-140, 140):
+            c = int(round((k + 0.5) / eff))
+            xs += [c - 2, c - 1, c, c + 1, c + 2]
+        acc = np.array([x for x in xs if abs(x) < 2**24], np.int64)
+        n = acc.size
+        for bias in (0, 12345, -(2**24) - 5):
+            b = np.full(n, bias)
+            a = np.clip(acc - bias, -(2**24) + 1, 2**24 - 1)
+            _fast_requant_check(a, np.full(n, m), np.full(n, s), b, 3, -120, 127)

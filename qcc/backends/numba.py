@@ -246,10 +246,11 @@ class CompiledModel:
     def has_float_islands(self) -> bool:
         return any(s.kernel == CALLABLE_KERNEL for s in self.plan.steps)
 
-    def run(self, inputs) -> list[np.ndarray]:
-        """Run on a list of arrays (one per input, in input order)."""
+    def run(self, inputs, observer=None) -> list[np.ndarray]:
+        """Run on a list of arrays (one per input, in input order). `observer(step, results)`
+        is called after every step (`step.label` names the op and its location)."""
         try:
-            return self._runner.run(inputs)
+            return self._runner.run(inputs, observer)
         except plan_mod.PlanInputError as e:
             from qcc.runtime.errors import InputMismatchError
 

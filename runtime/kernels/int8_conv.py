@@ -26,7 +26,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..fixedpoint import mbqm_fast, quantize_multiplier, quantize_multipliers, split_shifts
+from ..fixedpoint import (
+    fast_requant_tables,
+    mbqm_fast,
+    quantize_multiplier,
+    quantize_multipliers,
+    requant_fast_i8,
+)
 from .common import ints, same_padding
 from .int8_lowering import (
     activation_bounds,
@@ -40,13 +46,6 @@ from .int8_registry import lowering, runner
 
 # ---------------------------------------------------------------------------------------------
 # Numba loops
-
-
-@njit(cache=True, nogil=True)
-def _conv_offset(x, zp, out):  # pragma: no cover - jitted
-    """out[i] = x[i] − zp as a float (1-D arrays)."""
-    for i in range(x.size):
-        out[i] = np.int32(x[i]) - zp
 
 
 @njit(cache=True, nogil=True)
@@ -121,110 +120,130 @@ def _fc_requant(acc, bias, eff, zp_out, lo, hi, out):  # pragma: no cover - jitt
 
 
 @njit(cache=True, nogil=True)
-def _conv_requant_flat(acc, bias, m, left, right, zp_out, lo, hi, out):  # pragma: no cover
-    """The same as `_conv_requant` on flattened rows: acc/out 1-D of length n·C, per-channel
-    arrays tiled to at least that length (one long vectorizable loop)."""
-    for i in range(acc.size):
-        v = mbqm_fast(np.int64(acc[i]) + bias[i], m[i], left[i], right[i]) + zp_out
-        out[i] = min(max(v, lo), hi)
-
-
-@njit(cache=True, nogil=True)
 def _conv_pad_offset(x, zp, pt, pl, xp):  # pragma: no cover - jitted
-    """xp[b, pt + y, pl + x, c] = x[b, y, x, c] − zp for the part of x that fits, 0 elsewhere."""
+    """xp[b, pt + y, pl + x, c] = x[b, y, x, c] − zp for the part of x that fits in xp, 0 in
+    the border (padded taps then contribute nothing, as TFLite skips them)."""
     n, h, w, c = x.shape
     hp, wp = xp.shape[1], xp.shape[2]
     xp[:] = 0
     h2 = min(h, hp - pt)
     w2 = min(w, wp - pl)
+    x1 = x.reshape(-1)
+    p1 = xp.reshape(-1)
+    z = np.int32(zp)
     for b in range(n):
         for y in range(h2):
-            for xx in range(w2):
-                src = x[b, y, xx]
-                dst = xp[b, pt + y, pl + xx]
-                for k in range(c):
-                    dst[k] = np.int32(src[k]) - zp
+            src = np.uint64(((b * h + y) * w) * c)
+            dst = np.uint64(((b * hp + pt + y) * wp + pl) * c)
+            for j in range(w2 * c):
+                p1[dst + np.uint64(j)] = np.int32(x1[src + np.uint64(j)]) - z
 
 
 @njit(cache=True, nogil=True)
 def _conv_im2col_padded(xp, cols, r0, r1, geom):  # pragma: no cover - jitted
     """Rows r0..r1 of the patch matrix from the zero-padded, offset input xp [N,Hp,Wp,C]:
     cols[r − r0, (ky·KW + kx)·C + c] = xp[b, oy·sh + ky·dh, ox·sw + kx·dw, c]; with
-    dilation 1 each ky is one contiguous copy of KW·C values."""
+    dilation 1 each ky is one contiguous run of KW·C values. Unsigned flat indices (no
+    negative-index wraparound checks) keep the copies vectorized."""
     kh, kw, sh, sw, dh, dw, oh, ow = (
         geom[0], geom[1], geom[2], geom[3], geom[4], geom[5], geom[8], geom[9],
     )
-    c = xp.shape[3]
+    hp, wp, c = xp.shape[1], xp.shape[2], xp.shape[3]
+    x1 = xp.reshape(-1)
+    c1 = cols.reshape(-1)
     seg = kw * c
+    k = kh * seg
     for r in range(r0, r1):
         b = r // (oh * ow)
         rem = r - b * oh * ow
         oy = rem // ow
         ox = rem - oy * ow
-        row = cols[r - r0]
+        dst0 = np.uint64((r - r0) * k)
         for ky in range(kh):
-            xrow = xp[b, oy * sh + ky * dh].ravel()
-            base = ox * sw * c
+            src0 = np.uint64(((b * hp + oy * sh + ky * dh) * wp + ox * sw) * c)
+            d0 = dst0 + np.uint64(ky * seg)
             if dw == 1:
-                dst = row[ky * seg : (ky + 1) * seg]
-                src = xrow[base : base + seg]
                 for j in range(seg):
-                    dst[j] = src[j]
+                    c1[d0 + np.uint64(j)] = x1[src0 + np.uint64(j)]
             else:
                 for kx in range(kw):
-                    s0 = base + kx * dw * c
-                    dst = row[ky * seg + kx * c : ky * seg + (kx + 1) * c]
-                    src = xrow[s0 : s0 + c]
+                    s0 = src0 + np.uint64(kx * dw * c)
+                    d1 = d0 + np.uint64(kx * c)
                     for j in range(c):
-                        dst[j] = src[j]
+                        c1[d1 + np.uint64(j)] = x1[s0 + np.uint64(j)]
 
 
 @njit(cache=True, nogil=True)
 def _conv_offset_rows(x, zp, out):  # pragma: no cover - jitted
-    """out[i] = x[i] − zp for 1-D slices (rows of a pointwise conv's input)."""
+    """out[i] = x[i] − zp (1-D; the rows of a pointwise conv's input)."""
+    z = np.int32(zp)
     for i in range(out.size):
-        out[i] = np.int32(x[i]) - zp
+        out[i] = np.int32(x[i]) - z
 
 
 @njit(cache=True, nogil=True)
-def _dw_conv_flat_i8(x, wt, bias_t, m_t, left_t, right_t, zp_in, zp_out, lo, hi, out, geom):  # pragma: no cover
-    """Depthwise conv for stride-w 1 and multiplier 1: for each tap, the row update over the
-    valid output-x range is one contiguous multiply-add of length (hi_x − lo_x)·C, with the
-    tap's weights tiled along the row (wt [KH, KW, OW·C]); the row is requantized the same
-    way (per-channel arrays tiled to OW·C). geom: stride h/w, dilation h/w, pad top/left."""
-    sh, dh, dw, pt, pl = geom[0], geom[2], geom[3], geom[4], geom[5]
-    n, h, wd, c = x.shape
+def _dw_conv_f32(xp, wt, w, geom, eff, margin, p2r, ip2r, bias_f, bias, m, left, right, zp_out, lo, hi, out):  # pragma: no cover
+    """Depthwise conv (multiplier 1) with exact float32 accumulation over the zero-padded,
+    offset input xp [N,Hp,Wp,C], requantized row by row (`requant_fast_i8`, tables tiled to
+    the row length OW·C) while the row's accumulators are in L1. acc[ox, c] = Σ_taps xp[b, oy·sh + ky·dh, ox·sw + kx·dw, c] ·
+    w[ky·KW + kx, c]. Stride-w 1: each tap updates the whole row as one contiguous
+    multiply-add against its weights tiled along the row (wt [taps, OW·C]); 3x3 kernels sum
+    all nine taps in one pass. Other strides loop over output x with channels innermost
+    (w [taps, C]). geom: stride h/w, dilation h/w, pad top/left, M, KH, KW."""
+    sh, sw, dh, dw, kh, kw = geom[0], geom[1], geom[2], geom[3], geom[7], geom[8]
+    n, hp, wp, c = xp.shape
     oh, ow = out.shape[1], out.shape[2]
-    kh, kw = wt.shape[0], wt.shape[1]
+    x1 = xp.reshape(-1)
+    w1 = w.reshape(-1)
+    t1 = wt.reshape(-1)
     row_len = ow * c
-    zp = np.int32(zp_in)
-    acc = np.empty(row_len, np.int32)
+    acc = np.empty(row_len, np.float32)
+    acc2 = acc.reshape(1, row_len)
+    rs = np.uint64(dh * wp * c)  # one kernel row down
+    cs = np.uint64(dw * c)  # one kernel column right
     for b in range(n):
         for oy in range(oh):
-            for j in range(row_len):
-                acc[j] = bias_t[j]
-            iy0 = oy * sh - pt
-            for ky in range(kh):
-                iy = iy0 + ky * dh
-                if iy < 0 or iy >= h:
-                    continue
-                xrow = x[b, iy].ravel()
-                for kx in range(kw):
-                    off = kx * dw - pl
-                    lo_x = 0 if off >= 0 else -off
-                    hi_x = min(ow, wd - off)
-                    if hi_x <= lo_x:
-                        continue
-                    # slices + range(n): no negative-index wraparound checks, so it vectorizes
-                    a = acc[lo_x * c : hi_x * c]
-                    wk = wt[ky, kx, lo_x * c : hi_x * c]
-                    xs = xrow[(lo_x + off) * c : (hi_x + off) * c]
-                    for j in range(a.size):
-                        a[j] += (np.int32(xs[j]) - zp) * wk[j]
-            orow = out[b, oy].ravel()
-            for j in range(row_len):
-                v = mbqm_fast(acc[j], m_t[j], left_t[j], right_t[j]) + zp_out
-                orow[j] = min(max(v, lo), hi)
+            xb = np.uint64(((b * hp + oy * sh) * wp) * c)
+            if sw == 1 and kh == 3 and kw == 3:
+                r0 = xb
+                r1 = xb + rs
+                r2 = r1 + rs
+                rl = np.uint64(row_len)
+                for j in range(row_len):
+                    uj = np.uint64(j)
+                    acc[uj] = (
+                        x1[r0 + uj] * t1[uj]
+                        + x1[r0 + cs + uj] * t1[rl + uj]
+                        + x1[r0 + cs + cs + uj] * t1[rl * np.uint64(2) + uj]
+                        + x1[r1 + uj] * t1[rl * np.uint64(3) + uj]
+                        + x1[r1 + cs + uj] * t1[rl * np.uint64(4) + uj]
+                        + x1[r1 + cs + cs + uj] * t1[rl * np.uint64(5) + uj]
+                        + x1[r2 + uj] * t1[rl * np.uint64(6) + uj]
+                        + x1[r2 + cs + uj] * t1[rl * np.uint64(7) + uj]
+                        + x1[r2 + cs + cs + uj] * t1[rl * np.uint64(8) + uj]
+                    )
+            else:
+                acc[:] = 0
+                for ky in range(kh):
+                    xr = xb + np.uint64(ky) * rs
+                    for kx in range(kw):
+                        tap = ky * kw + kx
+                        if sw == 1:
+                            xo = xr + np.uint64(kx) * cs
+                            wo = np.uint64(tap * row_len)
+                            for j in range(row_len):
+                                uj = np.uint64(j)
+                                acc[uj] += x1[xo + uj] * t1[wo + uj]
+                        else:
+                            wo = np.uint64(tap * c)
+                            for ox in range(ow):
+                                xo = xr + np.uint64(ox * sw * c) + np.uint64(kx) * cs
+                                ao = np.uint64(ox * c)
+                                for k in range(c):
+                                    uk = np.uint64(k)
+                                    acc[ao + uk] += x1[xo + uk] * w1[wo + uk]
+            requant_fast_i8(acc2, eff, margin, p2r, ip2r, bias_f, bias, m, left, right, zp_out,
+                            lo, hi, out[b, oy].reshape(1, row_len))
 
 
 @njit(cache=True, nogil=True)
@@ -310,11 +329,27 @@ def _tconv_scatter(taps, acc, geom):  # pragma: no cover - jitted
 # Runners
 
 
-def _conv_offset_cols(x, zp, dtype):
-    flat = np.ascontiguousarray(x).reshape(-1)
-    cols = np.empty(flat.size, dtype)
-    _conv_offset(flat, np.int32(zp), cols)
-    return cols
+def _conv_fast_tables(params, tiled: bool):
+    pre = "rqt_" if tiled else "rq_"
+    return [params[pre + k] for k in _RQ_TABLES]
+
+
+def _conv_requantize(acc, params, out):
+    """acc [R, C] (exact integers) -> out int8 [R, C]: the fast float32 path when the GEMM
+    ran in float32 (accumulators below 2^24), the integer loop otherwise."""
+    zp, lo, hi = params["zp_out"], params["lo"], params["hi"]
+    if acc.dtype != np.float32 or "rq_eff" not in params:
+        _conv_requant(acc, params["bias"], params["m"], params["left"], params["right"],
+                      zp, lo, hi, out)
+        return
+    rows, c = acc.shape
+    k = params["rq_k"]
+    full = (rows // k) * k if k > 1 else 0
+    if full:
+        requant_fast_i8(acc[:full].reshape(full // k, k * c), *_conv_fast_tables(params, True),
+                        zp, lo, hi, out[:full].reshape(full // k, k * c))
+    if full < rows:
+        requant_fast_i8(acc[full:], *_conv_fast_tables(params, False), zp, lo, hi, out[full:])
 
 
 @runner("conv2d_i8")
@@ -322,16 +357,16 @@ def run_conv2d_i8(inputs, params):
     x = np.ascontiguousarray(inputs[0])
     w = params["w"]  # [G, K, O/G], float32 or float64
     geom = params["geom"]
-    kh, kw, sh, sw, oh, ow = int(geom[0]), int(geom[1]), int(geom[2]), int(geom[3]), int(geom[8]), int(geom[9])
+    kh, kw, oh, ow = int(geom[0]), int(geom[1]), int(geom[8]), int(geom[9])
     n, c = x.shape[0], x.shape[3]
     rows = n * oh * ow
     groups = w.shape[0]
-    o = w.shape[0] * w.shape[2]
-    zp = np.int32(params["zp_in"])
+    o = groups * w.shape[2]
+    zp = params["zp_in"]
     out = np.empty((rows, o), np.int8)
     if groups > 1:
         cols = np.empty((rows, kh * kw * c), w.dtype)
-        _conv_im2col_i8(x, cols, zp, geom)
+        _conv_im2col_i8(x, cols, np.int32(zp), geom)
         ci = c // groups
         og = w.shape[2]
         acc = np.empty((rows, o), w.dtype)
@@ -339,20 +374,16 @@ def run_conv2d_i8(inputs, params):
         for g in range(groups):
             part = np.ascontiguousarray(c3[:, :, g * ci : (g + 1) * ci]).reshape(rows, -1)
             np.matmul(part, w[g], out=acc[:, g * og : (g + 1) * og])
-        _conv_requant(acc, params["bias"], params["m"], params["left"], params["right"],
-                      params["zp_out"], params["lo"], params["hi"], out)
+        _conv_requantize(acc, params, out)
         return [out.reshape(n, oh, ow, o)]
     # Row tiles: patches -> GEMM -> requantize, each tile staying in cache.
     tile = min(int(params["tile"]), rows)
     w0 = w[0]
-    k = w0.shape[0]
-    cols = np.empty((tile, k), w.dtype)
+    cols = np.empty((tile, w0.shape[0]), w.dtype)
     acc = np.empty((tile, o), w.dtype)
-    bias_t, m_t, l_t, r_t = params["bias_t"], params["m_t"], params["left_t"], params["right_t"]
-    zp_out, lo, hi = params["zp_out"], params["lo"], params["hi"]
     pointwise = params["pointwise"]
     if pointwise:
-        x2 = x.reshape(rows * c)
+        x1 = x.reshape(-1)
     else:
         pad = params["pad"]  # pt, pl, Hp, Wp
         xp = np.empty((n, int(pad[2]), int(pad[3]), c), w.dtype)
@@ -362,13 +393,12 @@ def run_conv2d_i8(inputs, params):
         nr = r1 - r0
         cb = cols[:nr]
         if pointwise:
-            _conv_offset_rows(x2[r0 * c : r1 * c], zp, cb.reshape(-1))
+            _conv_offset_rows(x1[r0 * c : r1 * c], zp, cb.reshape(-1))
         else:
             _conv_im2col_padded(xp, cb, r0, r1, geom)
         ab = acc[:nr]
         np.matmul(cb, w0, out=ab)
-        _conv_requant_flat(ab.reshape(-1), bias_t, m_t, l_t, r_t, zp_out, lo, hi,
-                           out[r0:r1].reshape(-1))
+        _conv_requantize(ab, params, out[r0:r1])
     return [out.reshape(n, oh, ow, o)]
 
 
@@ -376,11 +406,15 @@ def run_conv2d_i8(inputs, params):
 def run_depthwise_conv2d_i8(inputs, params):
     x = np.ascontiguousarray(inputs[0])
     shp = params["out_shape"]
-    out = np.empty((x.shape[0], shp[1], shp[2], shp[3]), np.int8)
-    if "wt" in params:
-        _dw_conv_flat_i8(x, params["wt"], params["bias_t"], params["m_t"], params["left_t"],
-                         params["right_t"], params["zp_in"], params["zp_out"], params["lo"],
-                         params["hi"], out, params["geom"])
+    n = x.shape[0]
+    out = np.empty((n, shp[1], shp[2], shp[3]), np.int8)
+    if "wt" in params:  # float32 accumulation on the padded input
+        pad = params["pad"]
+        xp = np.empty((n, int(pad[2]), int(pad[3]), x.shape[3]), np.float32)
+        _conv_pad_offset(x, params["zp_in"], int(pad[0]), int(pad[1]), xp)
+        _dw_conv_f32(xp, params["wt"], params["wk"], params["geom"],
+                     *_conv_fast_tables(params, params["rq_k"] > 1), params["zp_out"],
+                     params["lo"], params["hi"], out)
     else:
         _dw_conv_i8(x, params["w"], params["bias"], params["m"], params["left"],
                     params["right"], params["zp_in"], params["zp_out"], params["lo"],
@@ -392,8 +426,10 @@ def run_depthwise_conv2d_i8(inputs, params):
 def run_fully_connected_i8(inputs, params):
     wt = params["w"]  # [D, U]
     d = wt.shape[0]
-    cols = _conv_offset_cols(inputs[0], params["zp_in"], wt.dtype).reshape(-1, d)
-    acc = cols @ wt
+    x = np.ascontiguousarray(inputs[0]).reshape(-1)
+    cols = np.empty(x.size, wt.dtype)
+    _conv_offset_rows(x, params["zp_in"], cols)
+    acc = cols.reshape(-1, d) @ wt
     out = np.empty(acc.shape, np.int8)
     _fc_requant(acc, params["bias"], params["eff"], params["zp_out"], params["lo"], params["hi"], out)
     return [out.reshape(params["out_shape"])]
@@ -401,43 +437,43 @@ def run_fully_connected_i8(inputs, params):
 
 @runner("transpose_conv_i8")
 def run_transpose_conv_i8(inputs, params):
-    x = inputs[0]
+    x = np.ascontiguousarray(inputs[0])
     wt = params["w"]  # [C, KH*KW*O]
     geom = params["geom"]  # sh, sw, pt, pl, kh, kw
     n, h, wd, c = x.shape
     kh, kw = int(geom[4]), int(geom[5])
     shp = params["out_shape"]
     o = shp[3]
-    cols = _conv_offset_cols(x, params["zp_in"], wt.dtype).reshape(n * h * wd, c)
-    taps = (cols @ wt).reshape(n, h, wd, kh, kw, o)
+    cols = np.empty(x.size, wt.dtype)
+    _conv_offset_rows(x.reshape(-1), params["zp_in"], cols)
+    taps = (cols.reshape(n * h * wd, c) @ wt).reshape(n, h, wd, kh, kw, o)
     acc = np.zeros((n, shp[1], shp[2], o), wt.dtype)
     _tconv_scatter(taps, acc, geom)
     out = np.empty((n * shp[1] * shp[2], o), np.int8)
-    _conv_requant(acc.reshape(-1, o), params["bias"], params["m"], params["left"],
-                  params["right"], params["zp_out"], params["lo"], params["hi"], out)
+    _conv_requantize(acc.reshape(-1, o), params, out)
     return [out.reshape(n, shp[1], shp[2], o)]
 
 
 @runner("batch_matmul_i8")
 def run_batch_matmul_i8(inputs, params):
     dt = np.float32 if params["f32"] else np.float64
-    a = inputs[0]
-    a_f = _conv_offset_cols(a, params["zp_a"], dt).reshape(a.shape)
+    a = np.ascontiguousarray(inputs[0])
+    a_f = np.empty(a.shape, dt)
+    _conv_offset_rows(a.reshape(-1), params["zp_a"], a_f.reshape(-1))
     if params["adj_x"]:
         a_f = np.swapaxes(a_f, -1, -2)
     if "rhs" in params:
         b_f = params["rhs"]
     else:
-        b = inputs[1]
-        b_f = _conv_offset_cols(b, params["zp_b"], dt).reshape(b.shape)
+        b = np.ascontiguousarray(inputs[1])
+        b_f = np.empty(b.shape, dt)
+        _conv_offset_rows(b.reshape(-1), params["zp_b"], b_f.reshape(-1))
         if params["adj_y"]:
             b_f = np.swapaxes(b_f, -1, -2)
-    acc = np.matmul(a_f, b_f)
+    acc = np.ascontiguousarray(np.matmul(a_f, b_f))
     cols = acc.shape[-1]
     out = np.empty(acc.shape, np.int8)
-    _conv_requant(acc.reshape(-1, cols), params["bias"], params["m"], params["left"],
-                  params["right"], params["zp_out"], params["lo"], params["hi"],
-                  out.reshape(-1, cols))
+    _conv_requantize(acc.reshape(-1, cols), params, out.reshape(-1, cols))
     return [out.reshape(params["out_shape"])]
 
 
@@ -454,22 +490,38 @@ def _conv_gemm_dtype(w_kc: np.ndarray, zp_in: int) -> type:
 
 
 def _conv_multipliers(s_in: float, s_w: np.ndarray, s_out: float, channels: int):
+    """(m, shift) per output channel: QuantizeMultiplier(double(s_in)·double(s_w[c]) /
+    double(s_out)), per-tensor weight scales broadcast (PopulateConvolutionQuantizationParams)."""
     s_w = np.broadcast_to(np.asarray(s_w, np.float32), (channels,))
     eff = [float(s_in) * float(s) / float(s_out) for s in s_w.tolist()]
-    m, sh = quantize_multipliers(eff)
-    left, right = split_shifts(sh)
-    return m, left, right
+    return quantize_multipliers(eff)
 
 
 def _conv_tile(rows: int, k: int, o: int) -> int:
-    """Rows per tile: the patch and accumulator tiles stay around 128 KiB (L2-resident)."""
-    tile = (32768 // max(k, o, 1)) // 8 * 8
+    """Rows per tile: the patch and accumulator tiles stay around 512 KiB (L2-resident)."""
+    tile = (131072 // max(k, o, 1)) // 8 * 8
     return int(max(16, min(rows, tile)))
 
 
-def _conv_tiled_channels(rows: int, **arrays: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-channel arrays tiled `rows` times (name -> name_t), for flat requant loops."""
-    return {f"{k}_t": np.ascontiguousarray(np.tile(v, rows)) for k, v in arrays.items()}
+_RQ_TABLES = ("eff", "margin", "p2r", "ip2r", "bias_f", "bias", "m", "left", "right")
+
+
+def _conv_rq_params(bias, m, shift, row_tile: int = 0) -> dict[str, np.ndarray]:
+    """Per-channel requantization params: the exact integer ones (bias, m, left, right) and
+    the float32 tables of `requant_fast_i8` (rq_eff, ...). The fast kernel's inner loop runs
+    over channels, so for few channels it also gets the tables tiled k = ceil(64 / C) times
+    (rqt_*; the accumulator is then viewed as [R/k, k·C]), or `row_tile` times if given."""
+    t = fast_requant_tables(m, shift, bias)
+    params = {"bias": t["bias"], "m": t["m"], "left": t["left"], "right": t["right"]}
+    for k in _RQ_TABLES:
+        params[f"rq_{k}"] = t[k]
+    c = t["m"].size
+    k = row_tile if row_tile else -(-64 // c)
+    params["rq_k"] = int(k)
+    if k > 1:
+        for name in _RQ_TABLES:
+            params[f"rqt_{name}"] = np.ascontiguousarray(np.tile(t[name], k))
+    return params
 
 
 def _conv_bias(op, channels: int) -> np.ndarray | None:
@@ -506,7 +558,7 @@ def lower_conv2d(op):
     s_in, zp_in = qparams(op.input)
     s_out, zp_out = qparams(op.output)
     s_w, _, _ = axis_qparams(op.filter)
-    m, left, right = _conv_multipliers(s_in, s_w, s_out, o)
+    m, shift = _conv_multipliers(s_in, s_w, s_out, o)
     lo, hi = activation_bounds(op)
     # OHWI -> per group [KH*KW*I, O/G]
     w_kc = filt.astype(np.int32).transpose(1, 2, 3, 0).reshape(kh * kw * ci, o)
@@ -524,13 +576,9 @@ def lower_conv2d(op):
         "lo": lo,
         "hi": hi,
     }
-    if groups > 1:
-        params.update(bias=bias, m=m, left=left, right=right)
-    else:
-        rows = n * oh * ow
-        tile = _conv_tile(rows, kh * kw * ci, o)
-        params.update(_conv_tiled_channels(tile, bias=bias, m=m, left=left, right=right))
-        params["tile"] = tile
+    params.update(_conv_rq_params(bias, m, shift))
+    if groups == 1:
+        params["tile"] = _conv_tile(n * oh * ow, kh * kw * ci, o)
         # padded input extent: exactly what the output windows read
         hp = (oh - 1) * sh + (kh - 1) * dh + 1
         wp = (ow - 1) * sw + (kw - 1) * dw + 1
@@ -557,10 +605,10 @@ def lower_depthwise_conv2d(op):
     s_in, zp_in = qparams(op.input)
     s_out, zp_out = qparams(op.output)
     s_w, _, _ = axis_qparams(op.filter)
-    m, left, right = _conv_multipliers(s_in, s_w, s_out, oc)
+    m, shift = _conv_multipliers(s_in, s_w, s_out, oc)
     lo, hi = activation_bounds(op)
     params = {
-        "geom": np.array([sh, sw, dh, dw, pt, pl, mult], np.int64),
+        "geom": np.array([sh, sw, dh, dw, pt, pl, mult, kh, kw], np.int64),
         "out_shape": [n, oh, ow, oc],
         "zp_in": zp_in,
         "zp_out": zp_out,
@@ -568,11 +616,21 @@ def lower_depthwise_conv2d(op):
         "hi": hi,
     }
     wk = np.ascontiguousarray(filt.reshape(kh, kw, oc), dtype=np.int32)
-    if sw == 1 and mult == 1:
-        params["wt"] = np.ascontiguousarray(np.tile(wk, (1, 1, ow)))
-        params.update(_conv_tiled_channels(ow, bias=bias, m=m, left=left, right=right))
+    xmax = max(127 - zp_in, zp_in + 128)
+    f32 = mult == 1 and int(np.abs(wk).sum(axis=(0, 1)).max(initial=0)) * xmax < (1 << 24)
+    params.update(_conv_rq_params(bias, m, shift, row_tile=ow if f32 else 0))
+    if f32:
+        # float32 accumulation is exact: every partial sum is an integer below 2^24
+        wf = wk.reshape(kh * kw, oc).astype(np.float32)
+        params["wk"] = np.ascontiguousarray(wf)
+        params["wt"] = (
+            np.ascontiguousarray(np.tile(wf, (1, ow))) if sw == 1 else np.zeros((1, 1), np.float32)
+        )
+        hp = (oh - 1) * sh + (kh - 1) * dh + 1
+        wp = (ow - 1) * sw + (kw - 1) * dw + 1
+        params["pad"] = np.array([pt, pl, hp, wp], np.int64)
     else:
-        params.update(w=wk, bias=bias, m=m, left=left, right=right)
+        params["w"] = wk
     return "depthwise_conv2d_i8", params, [0]
 
 
@@ -639,7 +697,7 @@ def lower_transpose_conv(op):
     s_in, zp_in = qparams(op.input)
     s_out, zp_out = qparams(op.output)
     s_w, _, _ = axis_qparams(op.filter)
-    m, left, right = _conv_multipliers(s_in, s_w, s_out, o)
+    m, shift = _conv_multipliers(s_in, s_w, s_out, o)
     lo, hi = activation_bounds(op)
     # OHWI -> [I, KH*KW*O]
     wt = filt.astype(np.int32).transpose(3, 1, 2, 0).reshape(c, kh * kw * o)
@@ -649,10 +707,7 @@ def lower_transpose_conv(op):
         "transpose_conv_i8",
         {
             "w": np.ascontiguousarray(wt, dtype=dtype),
-            "bias": bias,
-            "m": m,
-            "left": left,
-            "right": right,
+            **_conv_rq_params(bias, m, shift),
             "geom": np.array([sh, sw, pt, pl, kh, kw], np.int64),
             "out_shape": [n, oh, ow, o],
             "zp_in": zp_in,
@@ -678,7 +733,6 @@ def lower_batch_matmul(op):
     depth = a_shape[-2] if adj_x else a_shape[-1]
     m, sh = quantize_multiplier(float(s_a) * float(s_b) / float(s_out))
     cols = shape(out)[-1]
-    left, right = split_shifts(np.full(cols, sh, np.int32))
     xmax = max(127 - zp_a, zp_a + 128) * max(127 - zp_b, zp_b + 128)
     f32 = depth * xmax < (1 << 24)
     params = {
@@ -688,10 +742,7 @@ def lower_batch_matmul(op):
         "zp_a": zp_a,
         "zp_b": zp_b,
         "zp_out": zp_out,
-        "bias": np.zeros(cols, np.int32),
-        "m": np.full(cols, m, np.int32),
-        "left": left,
-        "right": right,
+        **_conv_rq_params(np.zeros(cols, np.int32), np.full(cols, m), np.full(cols, sh)),
         "lo": -128,
         "hi": 127,
         "out_shape": list(shape(out)),

@@ -1,0 +1,352 @@
+"""The Numba integer runtime (qcc.backends.numba) against LiteRT's reference kernels.
+
+Every case is a float model quantized by qcc (random calibration data, int8 model inputs and
+outputs), emitted as .tflite, and run on the same int8 inputs by qcc's runtime and by LiteRT
+with `OpResolverType.BUILTIN_REF`; the int8 outputs must be equal, element for element.
+Cases: the generated single-op models of the conv / depthwise / fully-connected /
+transpose-conv / batch-matmul families, the generated chained models, and every
+$QCC_MODEL_ZOO model without a custom op (no zoo cases when it is unset).
+
+A mismatch names the first op whose output differs (compared tensor by tensor with LiteRT's
+preserved intermediates) and, for ops known to differ, the reason (`KNOWN_INEXACT`).
+`test_zz_summary` prints the table of equal fractions and max |diff| per model.
+
+The artifact test writes `qcc M.tflite --calibration D --emit=numba -o DIR` and runs
+DIR/model.py in a fresh `python -I` process that must never import qcc or xdsl.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+import qcc
+from qcc.backends.numba import compile_module, module_is_quantized
+from qcc.testing import tflite_models as tm
+
+MY_FAMILIES = ("conv_2d", "depthwise_conv_2d", "fully_connected", "transpose_conv", "batch_matmul")
+
+KNOWN_INEXACT: dict[str, str] = {}
+"""kernel name -> why its results may differ from BUILTIN_REF (none today)."""
+
+RESULTS: list[tuple[str, float, int, str]] = []
+"""(case, fraction of equal elements, max |diff|, note) for the summary table."""
+
+
+def _single_op_cases() -> dict[str, bytes]:
+    return {k: v for k, v in tm.single_op_models().items() if k.startswith(MY_FAMILIES)}
+
+
+def _zoo_cases() -> dict[str, str]:
+    folder = os.environ.get("QCC_MODEL_ZOO")
+    if not folder:
+        return {}
+    from ai_edge_litert import schema_py_generated as schema
+
+    cases = {}
+    for path in sorted(Path(folder).glob("*.tflite")):
+        model = schema.Model.GetRootAsModel(path.read_bytes(), 0)
+        codes = [model.OperatorCodes(i) for i in range(model.OperatorCodesLength())]
+        if any(max(c.BuiltinCode(), c.DeprecatedBuiltinCode()) == 32 for c in codes):
+            continue  # a custom op: LiteRT cannot run the file without its kernel
+        cases[path.stem] = str(path)
+    return cases
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+
+def _calibration(model: qcc.api.Model, n: int = 4, seed: int = 0) -> list[list[np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    return [
+        [rng.uniform(0.0, 1.0, size=t.shape).astype(np.float32) for t in model.inputs]
+        for _ in range(n)
+    ]
+
+
+def _quantize(float_model: qcc.api.Model) -> tuple[qcc.api.Model, bytes]:
+    q = qcc.quantize(float_model, representative_dataset=_calibration(float_model),
+                     mode="int8", io_dtype="int8")
+    return q, q.to_tflite()
+
+
+def _int8_inputs(content: bytes, seed: int = 1) -> list[np.ndarray]:
+    """Inputs like the calibration data (uniform [0, 1)), quantized with the model's input
+    parameters — realistic int8 codes rather than uniform noise."""
+    it = Interpreter(model_content=content)
+    rng = np.random.default_rng(seed)
+    xs = []
+    for d in it.get_input_details():
+        scale, zp = d["quantization"]
+        x = rng.uniform(0.0, 1.0, size=d["shape"]).astype(np.float32)
+        xs.append(np.clip(np.round(x / scale) + zp, -128, 127).astype(np.int8))
+    return xs
+
+
+def _litert_ref(content: bytes, xs: list[np.ndarray], preserve: bool = False):
+    it = Interpreter(
+        model_content=content,
+        experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
+        experimental_preserve_all_tensors=preserve,
+    )
+    it.allocate_tensors()
+    for d, x in zip(it.get_input_details(), xs):
+        it.set_tensor(d["index"], x)
+    it.invoke()
+    return it, [it.get_tensor(d["index"]) for d in it.get_output_details()]
+
+
+def _first_mismatch(cm, content: bytes, xs: list[np.ndarray]) -> str:
+    """The first plan step whose output differs from LiteRT's tensor of the same name."""
+    it, _ = _litert_ref(content, xs, preserve=True)
+    by_name = {d["name"]: d["index"] for d in it.get_tensor_details()}
+    found: list[str] = []
+
+    def observe(step, results):
+        if found:
+            return
+        loc = step.label.rsplit(" [", 1)[0]
+        if loc not in by_name or len(results) != 1:
+            return
+        ref = it.get_tensor(by_name[loc])
+        ours = results[0]
+        if ref.shape == ours.shape and ref.dtype == ours.dtype and not np.array_equal(ref, ours):
+            diff = np.abs(ref.astype(np.int64) - ours.astype(np.int64))
+            reason = KNOWN_INEXACT.get(step.kernel, "not a known difference: a bug")
+            found.append(
+                f"first differing op: {step.label} (kernel {step.kernel}): "
+                f"{np.mean(diff == 0):.4f} equal, max |diff| {diff.max()} — {reason}"
+            )
+
+    cm.run(xs, observer=observe)
+    return found[0] if found else "no single op differs (outputs compared only)"
+
+
+def _compare(case: str, q: qcc.api.Model, content: bytes) -> None:
+    assert module_is_quantized(q.module)
+    cm = compile_module(q.module)
+    xs = _int8_inputs(content)
+    ours = cm.run(xs)
+    _, ref = _litert_ref(content, xs)
+    assert len(ours) == len(ref)
+    equal = total = 0
+    max_diff = 0
+    for a, b in zip(ours, ref):
+        assert a.dtype == b.dtype == np.int8 and a.shape == b.shape, (a.dtype, a.shape, b.shape)
+        d = np.abs(a.astype(np.int64) - b.astype(np.int64))
+        equal += int((d == 0).sum())
+        total += d.size
+        max_diff = max(max_diff, int(d.max(initial=0)))
+    note = "" if max_diff == 0 else _first_mismatch(cm, content, xs)
+    RESULTS.append((case, equal / max(total, 1), max_diff, note))
+    assert max_diff == 0, f"{case}: {equal}/{total} equal; {note}"
+
+
+# ---------------------------------------------------------------------------------------------
+# cases
+
+
+@pytest.mark.parametrize("name", sorted(_single_op_cases()))
+def test_single_op_bit_exact(name, tmp_path):
+    path = tmp_path / f"{name}.tflite"
+    path.write_bytes(_single_op_cases()[name])
+    q, content = _quantize(qcc.load(path))
+    _compare(name, q, content)
+
+
+def test_fully_connected_per_tensor_bit_exact(tmp_path):
+    """Per-tensor FC weights (`per_channel_fc=False`) take the other reference path."""
+    path = tmp_path / "fc.tflite"
+    path.write_bytes(tm.single_op_models()["fully_connected_relu"])
+    model = qcc.load(path)
+    q = qcc.quantize(model, representative_dataset=_calibration(model), mode="int8",
+                     io_dtype="int8", per_channel_fc=False)
+    _compare("fully_connected_relu (per-tensor)", q, q.to_tflite())
+
+
+@pytest.mark.parametrize("name", sorted(tm.chained_models()))
+def test_chained_model_bit_exact(name, tmp_path):
+    path = tmp_path / f"{name}.tflite"
+    path.write_bytes(tm.chained_models()[name])
+    q, content = _quantize(qcc.load(path))
+    _compare(name, q, content)
+
+
+@pytest.mark.parametrize("name", sorted(_zoo_cases()))
+def test_zoo_model_bit_exact(name):
+    q, content = _quantize(qcc.load(_zoo_cases()[name]))
+    _compare(name, q, content)
+
+
+def test_float_io_model_runs_through_qcast_dcast(tmp_path):
+    """Float inputs/outputs: quant.qcast (half-away rounding) and quant.dcast kernels, and
+    `Model.run` dispatching a quantized module to the Numba runtime."""
+    path = tmp_path / "m.tflite"
+    path.write_bytes(tm.chained_models()["residual_classifier"])
+    model = qcc.load(path)
+    q = qcc.quantize(model, representative_dataset=_calibration(model), mode="int8")
+    x = _calibration(model, n=1, seed=7)[0]
+    ours = q.run(x)
+    assert type(q._executor).__name__ == "CompiledModel"
+    _, ref = _litert_ref(q.to_tflite(), x)
+    for a, b in zip(ours, ref):
+        assert a.dtype == np.float32 and np.array_equal(a, b)
+    # ties: x / scale exactly k + 0.5 must round away from zero, as the reference does
+    (step,) = [s for s in q._executor.plan.steps if s.kernel == "quantize_f32_i8"]
+    scale = np.float32(step.params["scale"])
+    k = np.arange(-60, 60, dtype=np.float32)
+    x = ((k + np.float32(0.5)) * scale).astype(np.float32)
+    from qcc.runtime.kernels.int8_registry import RUNNERS
+
+    (got,) = RUNNERS["quantize_f32_i8"]([x], step.params)
+    f = x / scale
+    want = np.clip(np.sign(f) * np.floor(np.abs(f) + np.float32(0.5)) + step.params["zp"],
+                   -128, 127)
+    assert np.array_equal(got, want.astype(np.int8))
+
+
+def test_float_model_keeps_float_executor(tmp_path):
+    path = tmp_path / "m.tflite"
+    path.write_bytes(tm.single_op_models()["conv_2d_same"])
+    model = qcc.load(path)
+    model.run(_calibration(model, n=1)[0])
+    assert type(model._executor).__name__ == "Executor"
+
+
+def test_missing_int8_kernel_is_one_clear_error():
+    from qcc.irtext import parse_ir
+    from qcc.runtime.errors import MissingKernelError
+
+    module = parse_ir(
+        """
+func.func @main(%x: tensor<4x!quant.uniform<i8:f32, 1.000000e-01>>) -> tensor<4x!quant.uniform<i8:f32, 1.000000e-01>> {
+  %y = nn.generic %x {op_name = "FANCY", custom = true} : (tensor<4x!quant.uniform<i8:f32, 1.000000e-01>>) -> tensor<4x!quant.uniform<i8:f32, 1.000000e-01>> loc("my/fancy")
+  func.return %y : tensor<4x!quant.uniform<i8:f32, 1.000000e-01>>
+}"""
+    )
+    with pytest.raises(MissingKernelError, match=r"no int8 kernel for custom op 'FANCY' \(at \"my/fancy\"\)"):
+        compile_module(module)
+
+
+# ---------------------------------------------------------------------------------------------
+# the self-contained artifact
+
+_GUARD = textwrap.dedent(
+    """
+    import builtins, sys, time
+    t0 = time.perf_counter()
+    _real_import = builtins.__import__
+
+    def _guard(name, *args, **kwargs):
+        if name.split(".")[0] in ("qcc", "xdsl"):
+            raise AssertionError(f"the artifact imported {name}")
+        return _real_import(name, *args, **kwargs)
+
+    builtins.__import__ = _guard
+    sys.path.insert(0, sys.argv[1])
+    import numpy as np
+    import model
+
+    x = np.load(sys.argv[2])
+    inputs = [x[k] for k in sorted(x.files)]
+    outputs = model.run(inputs)
+    elapsed = time.perf_counter() - t0
+    bad = [m for m in sys.modules if m.split(".")[0] in ("qcc", "xdsl")]
+    assert not bad, bad
+    np.savez(sys.argv[3], *outputs)
+    print(f"{elapsed:.3f}")
+    """
+)
+
+
+def test_numba_artifact_runs_with_numpy_and_numba_only(tmp_path):
+    src = tmp_path / "m.tflite"
+    src.write_bytes(tm.chained_models()["mobilenet_v3_block"])
+    model = qcc.load(src)
+    calib = _calibration(model, n=4)
+    names = [t.name for t in model.inputs]
+    np.savez(tmp_path / "calib.npz", **{n: np.stack([c[i][0] for c in calib])
+                                        for i, n in enumerate(names)})
+    out_dir = tmp_path / "artifact"
+    cli = subprocess.run(
+        [sys.executable, "-m", "qcc.cli", str(src), "--calibration", str(tmp_path / "calib.npz"),
+         "--emit=numba", "-o", str(out_dir)],
+        capture_output=True, text=True,
+    )
+    assert cli.returncode == 0, cli.stderr
+    assert sorted(p.name for p in out_dir.iterdir()) == ["model.py", "weights.npz"]
+    source = (out_dir / "model.py").read_text()
+    assert "import qcc" not in source and "from qcc" not in source and "xdsl" not in source
+
+    # the same model through the API: the artifact must reproduce its outputs exactly
+    q = qcc.quantize(model, representative_dataset=str(tmp_path / "calib.npz"), mode="int8")
+    x = [c for c in _calibration(model, n=1, seed=3)[0]]
+    np.savez(tmp_path / "x.npz", **{f"a{i}": v for i, v in enumerate(x)})
+    want = q.run(x)
+
+    guard = tmp_path / "guard.py"
+    guard.write_text(_GUARD)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    times = []
+    for _ in range(2):  # cold (compiles, fills the cache next to model.py), then warm
+        run = subprocess.run(
+            [sys.executable, "-I", str(guard), str(out_dir), str(tmp_path / "x.npz"),
+             str(tmp_path / "y.npz")],
+            capture_output=True, text=True, cwd=tmp_path, env=env,
+        )
+        assert run.returncode == 0, run.stderr
+        times.append(float(run.stdout.strip().splitlines()[-1]))
+        got = np.load(tmp_path / "y.npz")
+        for i, w in enumerate(want):
+            assert np.array_equal(got[f"arr_{i}"], w)
+    print(f"artifact: cold {times[0]:.2f} s, warm {times[1]:.2f} s")
+    assert times[1] < times[0]
+
+
+def test_emit_numba_rejects_float_islands(tmp_path):
+    """A plan with float islands (ops without int8 kernels) runs in-process but cannot be
+    written as a self-contained artifact."""
+    from qcc.backends.numba import write_artifact
+    from qcc.errors import QccError
+    from qcc.irtext import parse_ir
+
+    module = parse_ir(
+        """
+func.func @main(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %q = quant.qcast %x : tensor<4xf32> to tensor<4x!quant.uniform<i8:f32, 1.000000e-01>>
+  %d = quant.dcast %q : tensor<4x!quant.uniform<i8:f32, 1.000000e-01>> to tensor<4xf32>
+  %e = nn.exp %d : (tensor<4xf32>) -> tensor<4xf32> loc("island")
+  func.return %e : tensor<4xf32>
+}"""
+    )
+    cm = compile_module(module)
+    x = np.array([0.0, 0.1, -0.2, 1.0], np.float32)
+    (y,) = cm.run([x])
+    assert np.allclose(y, np.exp(np.round(x / np.float32(0.1)) * np.float32(0.1)))
+    with pytest.raises(QccError, match="float island"):
+        write_artifact(cm, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def test_zz_summary(capsys):
+    """Prints the per-model table (runs last in this file)."""
+    if not RESULTS:
+        return
+    width = max(len(r[0]) for r in RESULTS)
+    lines = [f"{'model':<{width}}  equal     max|diff|  note"]
+    for case, frac, diff, note in RESULTS:
+        lines.append(f"{case:<{width}}  {frac:8.6f}  {diff:9d}  {note}")
+    with capsys.disabled():
+        print("\nqcc int8 runtime vs LiteRT BUILTIN_REF (int8 outputs)\n" + "\n".join(lines))
