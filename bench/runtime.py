@@ -1,0 +1,227 @@
+"""qcc's Numba int8 runtime: latency against LiteRT and qcc's float executor, and start-up.
+
+    python bench/runtime.py [--zoo DIR] [--runs 30] [--no-single-ops] [--only NAME ...]
+
+Per zoo model (.tflite in --zoo, default $QCC_MODEL_ZOO, else ../shared/models) and per
+generated single-op model (`qcc.testing.tflite_models.single_op_models()`), quantized by qcc
+on random calibration data (float I/O, the default), all in this process, one thread each:
+
+  qcc int8     `qcc.backends.numba.compile_module(q.module).run` (quant.qcast/dcast included)
+  qcc float    the float executor on the float module
+  LRT int8     LiteRT, default resolver (XNNPACK), on the qcc-emitted .tflite
+  LRT ref      LiteRT, BUILTIN_REF, on the same file
+
+Each is the median of --runs runs (>= 30) after one warm-up run. Printed ratios:
+int8/LRT = qcc int8 / LRT int8 (target <= 2), float/int8 = qcc float / qcc int8 (target
+>= 1.5). Then, per zoo model, start-up of the `--emit=numba` artifact in a fresh
+`python -I` process (import model + load plan + first run): cold (empty NUMBA_CACHE_DIR,
+every kernel compiles) and warm (same cache; target <= 2 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy: one BLAS thread
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+INPUT_RANGES = {"face_detection_short_range": (-1.0, 1.0)}
+
+
+def _median_ms(fn, runs: int) -> float:
+    fn()
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return 1e3 * statistics.median(times)
+
+
+def _litert(content: bytes, resolver) -> object:
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_content=content, num_threads=1, experimental_op_resolver_type=resolver)
+    it.allocate_tensors()
+    return it
+
+
+def _litert_fn(it, xs):
+    details = it.get_input_details()
+
+    def run():
+        for d, x in zip(details, xs):
+            it.set_tensor(d["index"], x)
+        it.invoke()
+
+    return run
+
+
+def bench_one(name: str, float_model, runs: int, lo: float = 0.0, hi: float = 1.0) -> dict:
+    import qcc
+    from ai_edge_litert.interpreter import OpResolverType
+    from qcc.backends.numba import compile_module
+
+    rng = np.random.default_rng(0)
+    calib = [
+        [rng.uniform(lo, hi, size=t.shape).astype(np.float32) for t in float_model.inputs]
+        for _ in range(4)
+    ]
+    row: dict = {"name": name}
+    try:
+        q = qcc.quantize(float_model, representative_dataset=calib, mode="int8")
+        content = q.to_tflite()
+        cm = compile_module(q.module)
+    except Exception as e:  # noqa: BLE001 - a benchmark reports and goes on
+        row["note"] = f"{type(e).__name__}: {str(e).splitlines()[0][:90]}"
+        return row
+    xs = calib[0]
+    row["islands"] = cm.has_float_islands
+    row["int8"] = _median_ms(lambda: cm.run(xs), runs)
+    try:
+        float_model.run(xs)
+        row["float"] = _median_ms(lambda: float_model.run(xs), runs)
+    except Exception as e:  # noqa: BLE001
+        row["note"] = f"float executor: {e}"[:90]
+    for key, resolver in (("lrt", OpResolverType.AUTO), ("ref", OpResolverType.BUILTIN_REF)):
+        try:
+            it = _litert(content, resolver)
+            row[key] = _median_ms(_litert_fn(it, xs), runs if key == "lrt" else max(5, runs // 6))
+        except Exception as e:  # noqa: BLE001
+            row["note"] = f"LiteRT {key}: {str(e).splitlines()[0][:80]}"
+    row["_q"] = q
+    row["_calib"] = calib
+    return row
+
+
+_START = r"""
+import sys, time
+t0 = time.perf_counter()
+sys.path.insert(0, sys.argv[1])
+import numpy as np
+import model
+x = np.load(sys.argv[2])
+out = model.run([x[k] for k in sorted(x.files)])
+print(f"{time.perf_counter() - t0:.3f}")
+assert not any(m.split('.')[0] in ('qcc', 'xdsl') for m in sys.modules)
+"""
+
+
+def start_times(q, calib) -> tuple[float, float] | str:
+    """(cold, warm) seconds of a fresh artifact process: import + load + first run."""
+    from qcc.backends.numba import compile_module, write_artifact
+    from qcc.errors import QccError
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        try:
+            write_artifact(compile_module(q.module), tmp / "art")
+        except QccError as e:
+            return str(e)[:90]
+        np.savez(tmp / "x.npz", **{f"a{i}": v for i, v in enumerate(calib[0])})
+        (tmp / "start.py").write_text(_START)
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
+        env["NUMBA_CACHE_DIR"] = str(tmp / "cache")
+        times = []
+        for _ in range(2):
+            t = time.perf_counter()
+            r = subprocess.run(
+                [sys.executable, "-I", str(tmp / "start.py"), str(tmp / "art"), str(tmp / "x.npz")],
+                capture_output=True, text=True, env=env, cwd=tmp,
+            )
+            wall = time.perf_counter() - t
+            if r.returncode != 0:
+                return r.stderr.strip().splitlines()[-1][:90]
+            times.append(wall)
+        return times[0], times[1]
+
+
+def _fmt(v, spec=".2f") -> str:
+    return format(v, spec) if isinstance(v, float) else "-"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--zoo", default=os.environ.get("QCC_MODEL_ZOO", str(ROOT.parent / "shared" / "models")))
+    p.add_argument("--runs", type=int, default=30)
+    p.add_argument("--no-single-ops", action="store_true")
+    p.add_argument("--no-start", action="store_true", help="skip the cold/warm start-up runs")
+    p.add_argument("--only", nargs="*", help="only these model names")
+    args = p.parse_args(argv)
+    runs = max(30, args.runs)
+
+    import qcc
+    from qcc.testing.tflite_models import single_op_models
+
+    cases: list[tuple[str, object, tuple[float, float]]] = []
+    for path in sorted(Path(args.zoo).glob("*.tflite")) if Path(args.zoo).is_dir() else []:
+        cases.append((path.stem, qcc.load(path), INPUT_RANGES.get(path.stem, (0.0, 1.0))))
+    zoo_names = {c[0] for c in cases}
+    if not args.no_single_ops:
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, content in single_op_models().items():
+                f = Path(tmp) / f"{name}.tflite"
+                f.write_bytes(content)
+                cases.append((name, qcc.load(f), (0.0, 1.0)))
+    if args.only:
+        cases = [c for c in cases if c[0] in args.only]
+
+    print(f"latency, median of {runs} runs, ms (1 thread); LiteRT on the qcc-emitted .tflite")
+    header = f"{'model':<42} {'qcc int8':>9} {'qcc float':>9} {'LRT int8':>9} {'LRT ref':>9} {'int8/LRT':>8} {'float/int8':>10}  note"
+    print(header)
+    rows = []
+    for name, model, (lo, hi) in cases:
+        row = bench_one(name, model, runs, lo, hi)
+        rows.append(row)
+        r1 = row["int8"] / row["lrt"] if "int8" in row and "lrt" in row else None
+        r2 = row["float"] / row["int8"] if "int8" in row and "float" in row else None
+        note = row.get("note", "")
+        if row.get("islands"):
+            note = ("float islands; " + note).strip("; ")
+        print(
+            f"{name:<42} {_fmt(row.get('int8')):>9} {_fmt(row.get('float')):>9} "
+            f"{_fmt(row.get('lrt')):>9} {_fmt(row.get('ref')):>9} {_fmt(r1):>8} {_fmt(r2):>10}  {note}",
+            flush=True,
+        )
+        row["r1"], row["r2"] = r1, r2
+
+    def geo(vals):
+        vals = [v for v in vals if v]
+        return float(np.exp(np.mean(np.log(vals)))) if vals else None
+
+    for label, sel in (("zoo", lambda r: r["name"] in zoo_names),
+                       ("single-op", lambda r: r["name"] not in zoo_names)):
+        sub = [r for r in rows if sel(r) and r.get("r1")]
+        if sub:
+            print(
+                f"geomean {label}: int8/LRT {geo([r['r1'] for r in sub]):.2f} (target <= 2), "
+                f"float/int8 {_fmt(geo([r['r2'] for r in sub]))} (target >= 1.5)"
+            )
+
+    if not args.no_start:
+        print("\nstart-up of the --emit=numba artifact (fresh `python -I`: import, load, first run)")
+        print(f"{'model':<42} {'cold s':>8} {'warm s':>8}")
+        for row in rows:
+            if row["name"] not in zoo_names or "_q" not in row:
+                continue
+            res = start_times(row["_q"], row["_calib"])
+            if isinstance(res, str):
+                print(f"{row['name']:<42} {'-':>8} {'-':>8}  {res}")
+            else:
+                print(f"{row['name']:<42} {res[0]:8.2f} {res[1]:8.2f}  (target warm <= 2 s)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
