@@ -11,7 +11,7 @@ on random calibration data (float I/O, the default), all in this process, one th
   LRT int8     LiteRT, default resolver (XNNPACK), on the qcc-emitted .tflite
   LRT ref      LiteRT, BUILTIN_REF, on the same file
 
-Each is the median of --runs runs (>= 30) after one warm-up run. Printed ratios:
+Each is the median (µs) of --runs runs (>= 30) after one warm-up run. Printed ratios:
 int8/LRT = qcc int8 / LRT int8 (target <= 2), float/int8 = qcc float / qcc int8 (target
 >= 1.5). Then, per zoo model, start-up of the `--emit=numba` artifact in a fresh
 `python -I` process (import model + load plan + first run): cold (empty NUMBA_CACHE_DIR,
@@ -39,14 +39,14 @@ ROOT = Path(__file__).resolve().parents[1]
 INPUT_RANGES = {"face_detection_short_range": (-1.0, 1.0)}
 
 
-def _median_ms(fn, runs: int) -> float:
+def _median_us(fn, runs: int) -> float:
     fn()
     times = []
     for _ in range(runs):
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
-    return 1e3 * statistics.median(times)
+    return 1e6 * statistics.median(times)
 
 
 def _litert(content: bytes, resolver) -> object:
@@ -88,16 +88,16 @@ def bench_one(name: str, float_model, runs: int, lo: float = 0.0, hi: float = 1.
         return row
     xs = calib[0]
     row["islands"] = cm.has_float_islands
-    row["int8"] = _median_ms(lambda: cm.run(xs), runs)
+    row["int8"] = _median_us(lambda: cm.run(xs), runs)
     try:
         float_model.run(xs)
-        row["float"] = _median_ms(lambda: float_model.run(xs), runs)
+        row["float"] = _median_us(lambda: float_model.run(xs), runs)
     except Exception as e:  # noqa: BLE001
         row["note"] = f"float executor: {e}"[:90]
     for key, resolver in (("lrt", OpResolverType.AUTO), ("ref", OpResolverType.BUILTIN_REF)):
         try:
             it = _litert(content, resolver)
-            row[key] = _median_ms(_litert_fn(it, xs), runs if key == "lrt" else max(5, runs // 6))
+            row[key] = _median_us(_litert_fn(it, xs), runs if key == "lrt" else max(5, runs // 6))
         except Exception as e:  # noqa: BLE001
             row["note"] = f"LiteRT {key}: {str(e).splitlines()[0][:80]}"
     row["_q"] = q
@@ -151,6 +151,10 @@ def _fmt(v, spec=".2f") -> str:
     return format(v, spec) if isinstance(v, float) else "-"
 
 
+def _fmt_us(v) -> str:
+    return format(v, ".0f" if v >= 100 else ".1f") if isinstance(v, float) else "-"
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--zoo", default=os.environ.get("QCC_MODEL_ZOO", str(ROOT.parent / "shared" / "models")))
@@ -177,7 +181,7 @@ def main(argv=None) -> int:
     if args.only:
         cases = [c for c in cases if c[0] in args.only]
 
-    print(f"latency, median of {runs} runs, ms (1 thread); LiteRT on the qcc-emitted .tflite")
+    print(f"latency, median of {runs} runs, µs (1 thread); LiteRT on the qcc-emitted .tflite")
     header = f"{'model':<42} {'qcc int8':>9} {'qcc float':>9} {'LRT int8':>9} {'LRT ref':>9} {'int8/LRT':>8} {'float/int8':>10}  note"
     print(header)
     rows = []
@@ -190,8 +194,8 @@ def main(argv=None) -> int:
         if row.get("islands"):
             note = ("float islands; " + note).strip("; ")
         print(
-            f"{name:<42} {_fmt(row.get('int8')):>9} {_fmt(row.get('float')):>9} "
-            f"{_fmt(row.get('lrt')):>9} {_fmt(row.get('ref')):>9} {_fmt(r1):>8} {_fmt(r2):>10}  {note}",
+            f"{name:<42} {_fmt_us(row.get('int8')):>9} {_fmt_us(row.get('float')):>9} "
+            f"{_fmt_us(row.get('lrt')):>9} {_fmt_us(row.get('ref')):>9} {_fmt(r1):>8} {_fmt(r2):>10}  {note}",
             flush=True,
         )
         row["r1"], row["r2"] = r1, r2

@@ -32,6 +32,7 @@ from xdsl.dialects.builtin import (
     AnyFloatConstr,
     ArrayAttr,
     BFloat16Type,
+    BytesAttr,
     ContainerType,
     DenseIntOrFPElementsAttr,
     Float16Type,
@@ -643,6 +644,13 @@ class StatsOp(IRDLOperation):
       values that fell in each of B equal-width bins spanning
       `histogram_range = dense<[low, high]> : tensor<2xf32>`. Histograms over the same
       range and bins merge by adding their counts.
+    - `channel_mean`: `tensor<...xf32>`, the mean of the tensor over its leading axes, whose
+      shape is a trailing part of the tensor's shape: normally the last axis alone
+      (`tensor<Cxf32>`, the per-channel mean of an NHWC tensor); more trailing axes where a
+      consumer flattens the tensor into rows wider than one channel (a fully_connected input
+      `1x2x2x3` read as rows of 12 features records a `2x2x3` mean). A mean over more axes
+      gives the per-channel mean by averaging (every leading position counts the same).
+      Recorded as sums and counts, means merge by weighting with their counts.
 
     The statistics live in the attribute dictionary, as in TensorFlow's `quantfork.stats`.
     The op is Pure: once a pass has read the ranges, it replaces the op by its input.
@@ -661,6 +669,7 @@ class StatsOp(IRDLOperation):
     axis_stats = opt_prop_def(DenseIntOrFPElementsAttr[Float32Type])
     histogram = opt_prop_def(DenseIntOrFPElementsAttr[I64])
     histogram_range = opt_prop_def(DenseIntOrFPElementsAttr[Float32Type])
+    channel_mean = opt_prop_def(DenseIntOrFPElementsAttr[Float32Type])
 
     traits = traits_def(Pure())
 
@@ -676,8 +685,12 @@ class StatsOp(IRDLOperation):
         axis_min_max: Sequence[tuple[float, float]] | None = None,
         histogram_counts: Sequence[int] | None = None,
         histogram_min_max: tuple[float, float] | None = None,
+        channel_mean: Sequence[float] | None = None,
+        channel_mean_shape: Sequence[int] | None = None,
     ):
-        """Annotate `input` with its range and, optionally, per-axis ranges and a histogram."""
+        """Annotate `input` with its range and, optionally, per-axis ranges, a histogram and
+        a mean over the leading axes (`channel_mean`, flat, in row-major order, of shape
+        `channel_mean_shape`; default: one axis of `len(channel_mean)`)."""
         input = SSAValue.get(input)
         properties: dict[str, Attribute] = {"layer_stats": _f32_tensor([2], layer_min_max)}
         if axis is not None:
@@ -692,6 +705,13 @@ class StatsOp(IRDLOperation):
             )
         if histogram_min_max is not None:
             properties["histogram_range"] = _f32_tensor([2], histogram_min_max)
+        if channel_mean is not None:
+            values = [float(v) for v in channel_mean]
+            shape = [len(values)] if channel_mean_shape is None else list(channel_mean_shape)
+            # bytes-backed (not a list attribute): wide means stay cheap to build and print
+            properties["channel_mean"] = DenseIntOrFPElementsAttr(
+                TensorType(f32, shape), BytesAttr(struct.pack(f"<{len(values)}f", *values))
+            )
         super().__init__(operands=[input], result_types=[input.type], properties=properties)
 
     @property
@@ -718,6 +738,11 @@ class StatsOp(IRDLOperation):
         low, high = self.histogram_range.get_values()
         return low, high
 
+    @property
+    def channel_means(self) -> tuple[float, ...] | None:
+        """The flat (row-major) values of `channel_mean`, if recorded."""
+        return None if self.channel_mean is None else self.channel_mean.get_values()
+
     def verify_(self) -> None:
         _verify_min_max(self, "layer_stats", self.layer_stats, (2,))
         if (self.axis is None) != (self.axis_stats is None):
@@ -742,6 +767,26 @@ class StatsOp(IRDLOperation):
             if any(count < 0 for count in self.histogram.get_values()):
                 raise _op_error(self, "histogram counts must be non-negative")
             _verify_min_max(self, "histogram_range", self.histogram_range, (2,))
+        if self.channel_mean is not None:
+            input_type = self.input.type
+            assert isinstance(input_type, TensorType)
+            shape = input_type.get_shape()
+            mean_shape = self.channel_mean.get_shape()
+            trailing = shape[len(shape) - len(mean_shape) :] if mean_shape else ()
+            if (
+                not mean_shape
+                or len(mean_shape) > len(shape)
+                or any(expected not in (size, DYNAMIC_INDEX)
+                       for size, expected in zip(mean_shape, trailing))
+            ):
+                dims = ", ".join("?" if d == DYNAMIC_INDEX else str(d) for d in shape)
+                raise _op_error(
+                    self,
+                    f"channel_mean must have trailing dimensions of the input shape [{dims}], "
+                    f"got {list(mean_shape)}",
+                )
+            if not all(math.isfinite(v) for v in self.channel_mean.get_values()):
+                raise _op_error(self, "channel_mean must be finite")
 
 
 Quant = Dialect(

@@ -59,17 +59,24 @@ class Plan:
     output_names: list[str] = field(default_factory=list)
 
 
-def check_inputs(plan: Plan, inputs: Sequence[Any]) -> list[np.ndarray]:
+def check_inputs(plan: Plan, inputs: Sequence[Any], specs=None) -> list[np.ndarray]:
+    """The inputs as arrays, checked against the plan's shapes and dtypes (`specs`: the
+    plan's input specs with numpy dtypes, precomputed by PlanRunner)."""
     if isinstance(inputs, np.ndarray):
         inputs = [inputs]
-    if len(inputs) != len(plan.input_specs):
-        raise PlanInputError(f"expected {len(plan.input_specs)} input(s), got {len(inputs)}")
+    if specs is None:
+        specs = [(tuple(s), np.dtype(d)) for s, d in plan.input_specs]
+    if len(inputs) != len(specs):
+        raise PlanInputError(f"expected {len(specs)} input(s), got {len(inputs)}")
     arrays = []
-    for i, (x, (shape, dtype)) in enumerate(zip(inputs, plan.input_specs)):
-        x = np.asarray(x)
-        if len(x.shape) != len(shape) or any(w >= 0 and w != g for w, g in zip(shape, x.shape)):
+    for i, (x, (shape, dtype)) in enumerate(zip(inputs, specs)):
+        if x.__class__ is not np.ndarray:
+            x = np.asarray(x)
+        if x.shape != shape and (
+            len(x.shape) != len(shape) or any(w >= 0 and w != g for w, g in zip(shape, x.shape))
+        ):
             raise PlanInputError(f"input {i}: expected shape {list(shape)}, got {list(x.shape)}")
-        if x.dtype != np.dtype(dtype):
+        if x.dtype != dtype:
             raise PlanInputError(f"input {i}: expected dtype {dtype}, got {x.dtype}")
         arrays.append(x)
     return arrays
@@ -102,12 +109,13 @@ class PlanRunner:
         for k, v in plan.constants.items():
             self._initial[k] = v
         self._warm = False
+        self._specs = [(tuple(sh), np.dtype(d)) for sh, d in plan.input_specs]
 
     def run(self, inputs: Sequence[Any], observer: Callable | None = None) -> list[np.ndarray]:
         """Run the plan; `observer(step, results)`, if given, is called after every step with
         the list of its result arrays (it must not modify them)."""
         plan = self.plan
-        arrays = check_inputs(plan, inputs)
+        arrays = check_inputs(plan, inputs, self._specs)
         env = list(self._initial)
         for slot, x in zip(plan.input_slots, arrays):
             env[slot] = x

@@ -21,7 +21,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -220,6 +219,44 @@ def test_float_model_keeps_float_executor(tmp_path):
     model = qcc.load(path)
     model.run(_calibration(model, n=1)[0])
     assert type(model._executor).__name__ == "Executor"
+
+
+def test_dynamic_range_model_runs_with_dequantized_weights(tmp_path):
+    """A dynamic-range ("hybrid") module has int8 weight constants under float ops: those
+    ops run on the float kernels with the weights dequantized, and the module is untouched."""
+    path = tmp_path / "m.tflite"
+    path.write_bytes(tm.chained_models()["encoder_decoder"])
+    model = qcc.load(path)
+    q = qcc.quantize(model, mode="dynamic-range")
+    assert module_is_quantized(q.module)
+    text = q.to_mlir()
+    x = _calibration(model, n=1)[0]
+    got = q.run(x)
+    assert q._executor.has_float_islands
+    assert q.to_mlir() == text
+    for a, b in zip(got, model.run(x)):
+        assert np.allclose(a, b, atol=0.05 * float(np.abs(b).max()) + 1e-6)
+
+
+def test_a_mismatch_names_the_first_differing_op(tmp_path, monkeypatch):
+    """The diagnosis used when a case is not exact: a kernel made wrong on purpose is named,
+    with its location."""
+    from qcc.runtime.kernels import int8_registry as reg
+
+    path = tmp_path / "m.tflite"
+    path.write_bytes(tm.chained_models()["residual_classifier"])
+    q, content = _quantize(qcc.load(path))
+    reg.load_int8_families()
+    real = reg.RUNNERS["depthwise_conv2d_i8"]
+
+    def off_by_one(inputs, params):
+        (y,) = real(inputs, params)
+        return [np.where(y < 127, y + 1, y).astype(np.int8)]
+
+    monkeypatch.setitem(reg.RUNNERS, "depthwise_conv2d_i8", off_by_one)
+    note = _first_mismatch(compile_module(q.module), content, _int8_inputs(content))
+    assert "first differing op" in note and "depthwise_conv2d_i8" in note
+    assert "max |diff| 1" in note
 
 
 def test_missing_int8_kernel_is_one_clear_error():

@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from xdsl.dialects.builtin import ModuleOp
 from xdsl.dialects.func import FuncOp, ReturnOp
 from xdsl.ir import Operation, SSAValue
 
@@ -49,11 +48,20 @@ def _is_quant_value(v: SSAValue) -> bool:
     return get is not None and isinstance(get(), QuantizedType)
 
 
+def _is_constant(v: SSAValue) -> bool:
+    owner = v.owner
+    return isinstance(owner, Operation) and owner.name == "nn.constant"
+
+
 def op_is_quantized(op: Operation) -> bool:
-    """True if the op reads or writes a quantized tensor (it runs on the int8 registry)."""
+    """True if the op reads or writes a quantized activation (it runs on the int8 registry).
+    An op whose only quantized operands are constants (dynamic-range "hybrid" weights) is a
+    float op: it runs on the float kernels with those constants dequantized."""
     if op.name in ("quant.qcast", "quant.dcast"):
         return True
-    return any(_is_quant_value(v) for v in (*op.operands, *op.results))
+    if any(_is_quant_value(v) for v in op.results):
+        return True
+    return any(_is_quant_value(v) and not _is_constant(v) for v in op.operands)
 
 
 def module_is_quantized(module: Operation) -> bool:
@@ -81,15 +89,48 @@ def _spec(t) -> tuple[tuple[int, ...], str]:
     return shape, dtype.name
 
 
+def _dequantized_constant(v: SSAValue) -> Operation:
+    """A detached float32 `nn.constant` holding the real values of a quantized constant:
+    (q − zp)·scale, per tensor or along the type's axis."""
+    from xdsl.dialects.builtin import BytesAttr, DenseIntOrFPElementsAttr, Float32Type, TensorType
+
+    from qcc.dialects import nn
+    from qcc.dialects.quant import UniformQuantizedPerAxisType
+
+    q = v.type.get_element_type()  # type: ignore[attr-defined]
+    stored = decode_dense(v.owner.value).astype(np.float64)  # type: ignore[union-attr]
+    if isinstance(q, UniformQuantizedPerAxisType):
+        shape = [1] * stored.ndim
+        shape[q.axis] = -1
+        scale = np.asarray(q.scales, np.float32).astype(np.float64).reshape(shape)
+        zp = np.asarray(q.zero_points, np.float64).reshape(shape)
+    else:
+        scale, zp = float(np.float32(q.scale)), float(q.zero_point)
+    real = ((stored - zp) * scale).astype(np.float32)
+    ttype = TensorType(Float32Type(), real.shape)
+    attr = DenseIntOrFPElementsAttr(ttype, BytesAttr(np.ascontiguousarray(real).astype("<f4").tobytes()))
+    return nn.ConstantOp(attr, ttype)
+
+
 def _float_step(op: Operation):
     from qcc.runtime.kernels import lookup
 
+    hybrid = [i for i, v in enumerate(op.operands) if _is_quant_value(v) and _is_constant(v)]
+    if hybrid:
+        # dynamic-range weights: run the float kernel on a copy of the op whose quantized
+        # constant operands are replaced by their dequantized float values
+        consts = {i: _dequantized_constant(op.operands[i]) for i in hybrid}
+        op = op.clone()
+        for i, c in consts.items():
+            op.operands[i] = c.results[0]
     factory = lookup(op)
     fn = factory(op) if factory is not None else None
+    single = len(op.results) == 1
+    if hybrid:
+        op.drop_all_references()  # the detached copy must not stay a user of module values
     if fn is None:
         raise MissingKernelError(f"no kernel for {describe_op(op)}{_where(op)}", op.name,
                                  location_text(op.location))
-    single = len(op.results) == 1
 
     def run(inputs):
         r = fn(*inputs)
