@@ -33,11 +33,6 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# The value range each zoo model's graph feeds its input (MediaPipe's ImageToTensorCalculator
-# options, listed in the zoo's README); models not listed take [0, 1].
-INPUT_RANGES = {"face_detection_short_range.tflite": (-1.0, 1.0)}
-
-
 def _snr_db(signal: float, noise: float) -> float:
     if noise == 0:
         return math.inf
@@ -123,16 +118,15 @@ def bench_model(path: Path, calib: Path, eval_dir: Path, runs: int) -> dict:
     original = path.read_bytes()
     model = qcc.load(path)
     fp32 = export_tflite(model.module)
-    input_range = INPUT_RANGES.get(path.name, (0.0, 1.0))
+    # Images are scaled to the range the model's metadata declares for its input, else [0, 1]
+    # (the same default qcc's calibration applies).
     specs = model.input_specs()
-    calib_samples = np.stack(
-        [s[0] for s in load_representative_data(calib, specs, input_range=input_range)]
-    )
-    eval_samples = [s[0] for s in load_representative_data(eval_dir, specs, input_range=input_range)]
+    calib_samples = np.stack([s[0] for s in load_representative_data(calib, specs)])
+    eval_samples = [s[0] for s in load_representative_data(eval_dir, specs)]
 
     quantized = {}
     notes = {}
-    q = qcc.quantize(model, representative_dataset=calib, mode="int8", input_range=input_range)
+    q = qcc.quantize(model, representative_dataset=calib, mode="int8")
     quantized["qcc"] = q.to_tflite()
     tfl, reason = tflite_quantize(fp32, calib_samples)
     if tfl is not None:

@@ -15,6 +15,13 @@ right after its definition, and all its other uses read the annotation instead:
 so the ranges are printable and the rest of a pipeline can be replayed from the text. Stats
 already in the module are dropped and recomputed (re-annotating never stacks annotations).
 
+Each annotation also records `channel_mean`, the mean over all but the last axis (the
+per-channel mean of an NHWC tensor), what `bias-correction` needs. A tensor that feeds an
+affine op with an [out, in] weight matrix (fully_connected), which reads it as rows of `in`
+features, keeps as many trailing axes as those rows span (a `1x2x2x3` input of a 12-feature
+FC records a `2x2x3` mean), so the mean of every flattened feature is known too. Means are
+accumulated as float64 sums and counts, so they merge exactly like the histograms.
+
 `layer_stats` is the range the chosen `method` keeps:
 
 - `minmax`: the observed minimum and maximum over all samples;
@@ -135,6 +142,10 @@ class ValueStats:
     exponent: int = _MIN_BIN_EXPONENT
     offset: int = 0
     counts: np.ndarray | None = None
+    mean_axes: int = 0
+    """How many trailing axes the mean keeps (0: no mean is recorded)."""
+    mean_sum: np.ndarray | None = None
+    mean_count: np.ndarray | None = None
 
     @property
     def empty(self) -> bool:
@@ -163,9 +174,45 @@ class ValueStats:
             np.add.at(new, index[nz], self.counts[nz])
         self.exponent, self.offset, self.counts = exponent, offset, new
 
+    @property
+    def channel_mean(self) -> np.ndarray | None:
+        """The mean over the leading axes (shape: the last `mean_axes` axes), if recorded;
+        0 where no (non-NaN) value was seen."""
+        if self.mean_sum is None or self.mean_count is None:
+            return None
+        return self.mean_sum / np.maximum(self.mean_count, 1)
+
+    def _observe_mean(self, x: np.ndarray) -> None:
+        k = self.mean_axes
+        if x.ndim < k:
+            raise ValueError(f"a mean over the last {k} axes needs arrays of rank >= {k}")
+        shape = x.shape[x.ndim - k :]
+        if self.mean_sum is None:
+            self.mean_sum = np.zeros(shape, np.float64)
+            self.mean_count = np.zeros(shape, np.int64)
+        elif self.mean_sum.shape != shape:
+            raise ValueError(
+                f"channel mean of shape {list(self.mean_sum.shape)} cannot take arrays of "
+                f"trailing shape {list(shape)}"
+            )
+        assert self.mean_count is not None
+        if not x.size:
+            return
+        rows = x.reshape(-1, *shape)
+        nan = np.isnan(rows)
+        if nan.any():
+            self.mean_sum += np.where(nan, 0.0, rows).sum(axis=0)
+            self.mean_count += (~nan).sum(axis=0)
+        else:
+            self.mean_sum += rows.sum(axis=0)
+            self.mean_count += rows.shape[0]
+
     def observe(self, x: np.ndarray) -> None:
         """Add the values of `x` (any float array; NaNs are ignored)."""
-        values = np.asarray(x, dtype=np.float64).ravel()
+        array = np.asarray(x, dtype=np.float64)
+        if self.mean_axes:
+            self._observe_mean(array)
+        values = array.ravel()
         if values.size and np.isnan(values).any():
             values = values[~np.isnan(values)]
         if not values.size:
@@ -186,7 +233,17 @@ class ValueStats:
         """The statistics of the union of the data behind `a` and `b` (neither is modified)."""
         if a.bins != b.bins:
             raise ValueError(f"cannot merge histograms of {a.bins} and {b.bins} bins")
-        out = ValueStats(bins=a.bins)
+        if a.mean_axes != b.mean_axes:
+            raise ValueError(
+                f"cannot merge means over the last {a.mean_axes} and {b.mean_axes} axes"
+            )
+        out = ValueStats(bins=a.bins, mean_axes=a.mean_axes)
+        sums = [s.mean_sum for s in (a, b) if s.mean_sum is not None]
+        counts = [s.mean_count for s in (a, b) if s.mean_count is not None]
+        if sums:
+            if len({m.shape for m in sums}) != 1:
+                raise ValueError("cannot merge channel means of different shapes")
+            out.mean_sum, out.mean_count = np.sum(sums, axis=0), np.sum(counts, axis=0)
         parts = [s for s in (a, b) if not s.empty]
         if not parts:
             return out
@@ -293,6 +350,20 @@ def _main(module: ModuleOp) -> FuncOp:
     raise QccError("annotate-ranges: the module has no func.func @main")
 
 
+def declared_range(attrs: Any, index: int) -> tuple[float, float] | None:
+    """The `nn.value_range` the importer recorded for argument `index` (from the model's
+    metadata), if any."""
+    from xdsl.dialects.builtin import DenseArrayBase
+
+    if attrs is None or index >= len(attrs.data):
+        return None
+    value = attrs.data[index].data.get("nn.value_range")
+    if not isinstance(value, DenseArrayBase):
+        return None
+    values = [float(v) for v in value.get_values()]
+    return (values[0], values[1]) if len(values) == 2 and values[0] < values[1] else None
+
+
 def _input_specs(func: FuncOp) -> list[Any]:
     from qcc.calibration import InputSpec
     from qcc.runtime.kernels.common import tensor_dtype
@@ -307,7 +378,11 @@ def _input_specs(func: FuncOp) -> list[Any]:
                 name = given.data
         shape = tuple(int(d) for d in arg.type.get_shape())  # type: ignore[attr-defined]
         dtype = tensor_dtype(arg.type)
-        specs.append(InputSpec(name, shape, dtype if dtype is not None else np.float32))
+        specs.append(
+            InputSpec(
+                name, shape, dtype if dtype is not None else np.float32, declared_range(attrs, i)
+            )
+        )
     return specs
 
 
@@ -333,6 +408,37 @@ class _Progress:
         if self.shown:
             self.stream.write("\n")
             self.stream.flush()
+
+
+def mean_axes(value: SSAValue) -> int:
+    """How many trailing axes of `value` its channel mean keeps: the last axis (the channel
+    of NHWC), or more where an affine op with an [out, in] weight matrix (fully_connected)
+    reads `value` as rows of `in` features spanning several trailing axes; 0 for a scalar."""
+    assert isinstance(value.type, TensorType)
+    shape = tuple(value.type.get_shape())
+    axes = 1 if shape else 0
+    for use in value.uses:
+        user = use.operation
+        affine = user.get_trait(nn.AffineWeights)
+        if (
+            affine is None
+            or use.index != affine.input_operand
+            or affine.weight_operand >= len(user.operands)
+        ):
+            continue
+        weight_type = user.operands[affine.weight_operand].type
+        if not isinstance(weight_type, TensorType) or len(weight_type.get_shape()) != 2:
+            continue
+        features, size = weight_type.get_shape()[1], 1
+        for k in range(1, len(shape) + 1):
+            if shape[-k] < 0:
+                break
+            size *= shape[-k]
+            if size >= features:
+                if size == features:
+                    axes = max(axes, k)
+                break
+    return axes
 
 
 def strip_stats(func: FuncOp) -> None:
@@ -433,14 +539,16 @@ def collect_stats(
         except Exception:  # not exportable, or LiteRT refuses it: the executor's reason
             raise cannot_run from None
     args = [a for a in func.body.block.args if _is_float_tensor(a)]
-    stats: dict[SSAValue, ValueStats] = {a: ValueStats(bins) for a in args}
+    stats: dict[SSAValue, ValueStats] = {
+        a: ValueStats(bins, mean_axes=mean_axes(a)) for a in args
+    }
     watched: dict[Operation, list[tuple[int, ValueStats]]] = {}
     for op in func.body.block.ops:
         if isinstance(op, nn.ConstantOp):
             continue
         for i, r in enumerate(op.results):
             if _is_float_tensor(r):
-                s = stats[r] = ValueStats(bins)
+                s = stats[r] = ValueStats(bins, mean_axes=mean_axes(r))
                 watched.setdefault(op, []).append((i, s))
 
     def observer(op: Operation, results: tuple[np.ndarray, ...]) -> None:
@@ -498,6 +606,10 @@ def annotate(
                 "histogram_counts": [int(c) for c in s.counts],
                 "histogram_min_max": (float(np.float32(hlo)), float(np.float32(hhi))),
             }
+        mean = s.channel_mean
+        if mean is not None:
+            kwargs["channel_mean"] = [float(v) for v in mean.astype(np.float32).ravel()]
+            kwargs["channel_mean_shape"] = list(mean.shape)
         op = quant.StatsOp(value, (float(lo), float(hi)), **kwargs)
         op.location = value.owner.location if isinstance(value.owner, Operation) else op.location
         Rewriter.insert_op(op, where)

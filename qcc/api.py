@@ -109,10 +109,15 @@ class Model:
         return self._signature("outputs")
 
     def input_specs(self):
-        """The inputs as calibration InputSpecs."""
+        """The inputs as calibration InputSpecs (with the value range the model declares)."""
         from qcc.calibration import InputSpec
+        from qcc.passes.annotate_ranges import declared_range
 
-        return [InputSpec(t.name, t.shape, t.dtype) for t in self.inputs]
+        attrs = main_function(self.module).arg_attrs
+        return [
+            InputSpec(t.name, t.shape, t.dtype, declared_range(attrs, i))
+            for i, t in enumerate(self.inputs)
+        ]
 
     # -- execution -----------------------------------------------------------------------
     def run(self, inputs) -> list[np.ndarray]:
@@ -174,6 +179,7 @@ def quantize(
     input_range: tuple[float, float] | None = None,
     per_channel_fc: bool = True,
     decompose_prelu: bool = True,
+    bias_correction: bool = True,
 ) -> Model:
     """Quantize a model, as TFLite's converter does with a representative dataset.
 
@@ -198,6 +204,7 @@ def quantize(
         io_dtype=io_dtype,
         per_channel_fc=per_channel_fc,
         decompose_prelu=decompose_prelu,
+        bias_correction=bias_correction,
     )
     if mode != "dynamic-range" and representative_dataset is None:
         raise QccError(f"mode '{mode}' needs a representative_dataset")

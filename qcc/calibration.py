@@ -84,12 +84,15 @@ class InputSpec:
     """One model input, as the model's signature declares it.
 
     `shape` is the full input shape, batch dimension included; a negative dimension is dynamic
-    (matches any size). `dtype` may be given as anything `np.dtype` accepts.
+    (matches any size). `dtype` may be given as anything `np.dtype` accepts. `value_range` is
+    the range the model declares for the input (its TFLite metadata's image normalization):
+    images are scaled to it when no `input_range` is given.
     """
 
     name: str
     shape: tuple[int, ...]
     dtype: np.dtype[Any]
+    value_range: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
@@ -684,7 +687,7 @@ def _image_range(
     """The (lo, hi) that pixel values 0 and 255 map to, checked against the input's dtype."""
     dtype = spec.dtype
     if dtype.kind == "f":
-        lo, hi = input_range or (0.0, 1.0)
+        lo, hi = input_range or spec.value_range or (0.0, 1.0)
         if not (np.isfinite(dtype.type(lo)) and np.isfinite(dtype.type(hi))):
             raise QccError(f"{where}: input_range {lo:g},{hi:g} overflows {dtype}")
         return lo, hi

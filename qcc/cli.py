@@ -102,6 +102,11 @@ def _build_arg_parser() -> argparse.ArgumentParser:
         "XNNPACK path runs in int8)",
     )
     q.add_argument(
+        "--no-bias-correction",
+        action="store_true",
+        help="do not fold the mean error of int8 weights into the biases (bias-correction)",
+    )
+    q.add_argument(
         "--print-pipeline",
         action="store_true",
         help="print the pipeline text the options select, and exit",
@@ -273,6 +278,7 @@ def _preset_options(args):
         io_dtype=args.io_dtype,
         per_channel_fc=not args.per_tensor_fc,
         decompose_prelu=not args.keep_prelu,
+        bias_correction=not args.no_bias_correction,
     )
 
 

@@ -239,6 +239,7 @@ class PresetOptions:
     io_dtype: str = "float"
     per_channel_fc: bool = True
     decompose_prelu: bool = True
+    bias_correction: bool = True
 
 
 def preset_pipeline_text(options: PresetOptions, *, calibration_placeholder: str = "") -> str:
@@ -264,7 +265,10 @@ def preset_pipeline_text(options: PresetOptions, *, calibration_placeholder: str
     if options.decompose_prelu:
         steps.append("decompose-prelu")  # XNNPACK has no int8 PRELU (passes/decompose_prelu.py)
     steps.append("annotate-ranges{" + " ".join(annotate) + "}")
-    steps.append("infer-scales" + ("" if options.per_channel_fc else "{per-channel-fc=false}"))
+    fc = "" if options.per_channel_fc else "{per-channel-fc=false}"
+    if options.bias_correction:
+        steps.append("bias-correction" + fc)  # passes/bias_correction.py; same FC choice
+    steps.append("infer-scales" + fc)
     steps.append("verify-int8" if options.mode == "int8-only" else "legalize-fallback")
     steps.append("quantize")
     if options.io_dtype != "float":

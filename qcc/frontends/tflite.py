@@ -53,6 +53,7 @@ from xdsl.dialects.builtin import (
     ArrayAttr,
     BoolAttr,
     BytesAttr,
+    DenseArrayBase,
     DenseIntOrFPElementsAttr,
     DictionaryAttr,
     Float16Type,
@@ -67,6 +68,7 @@ from xdsl.dialects.builtin import (
     Signedness,
     StringAttr,
     TensorType,
+    f32,
     i1,
     i64,
 )
@@ -203,6 +205,7 @@ class _Importer:
     def __init__(self, label: str, data: bytes, model: schema.ModelT):
         self.label = label
         self.data = data
+        self.model = model
         if not model.subgraphs:
             raise self.error("the model has no subgraph")
         self.graph: schema.SubGraphT = model.subgraphs[0]
@@ -316,6 +319,21 @@ class _Importer:
         self.values[index] = const.output
         return const.output
 
+    def declared_input_ranges(self, count: int) -> list[tuple[float, float] | None]:
+        """Each input's value range as the model's TFLITE_METADATA declares it (image
+        normalization), or None; calibration scales images to it by default."""
+        from qcc.frontends.tflite_metadata import input_ranges
+
+        ranges: list[tuple[float, float] | None] = []
+        for entry in self.model.metadata or []:
+            name = entry.name.decode() if isinstance(entry.name, bytes) else entry.name
+            if name != "TFLITE_METADATA" or not 0 <= entry.buffer < len(self.buffers):
+                continue
+            data = self.buffers[entry.buffer].data
+            if data is not None and len(data):
+                ranges = input_ranges(bytes(np.asarray(data, dtype=np.uint8)))
+        return (ranges + [None] * count)[:count] if len(ranges) == count else [None] * count
+
     # -- the walk --------------------------------------------------------------------------
 
     def run(self) -> ModuleOp:
@@ -333,7 +351,12 @@ class _Importer:
             "main",
             ([self.type(t) for t in inputs], [r.type for r in results]),
             Region(self.block),
-            arg_attrs=ArrayAttr([_name_attr(self.name(t)) for t in inputs]),
+            arg_attrs=ArrayAttr(
+                [
+                    _name_attr(self.name(t), rng)
+                    for t, rng in zip(inputs, self.declared_input_ranges(len(inputs)))
+                ]
+            ),
             res_attrs=ArrayAttr([_name_attr(self.name(t)) for t in outputs]),
         )
         module = ModuleOp([main])
@@ -399,8 +422,11 @@ class _Importer:
             self.values[t] = result
 
 
-def _name_attr(name: str) -> DictionaryAttr:
-    return DictionaryAttr({"nn.name": StringAttr(name)})
+def _name_attr(name: str, value_range: tuple[float, float] | None = None) -> DictionaryAttr:
+    entries: dict[str, Attribute] = {"nn.name": StringAttr(name)}
+    if value_range is not None:
+        entries["nn.value_range"] = DenseArrayBase.from_list(f32, list(value_range))
+    return DictionaryAttr(entries)
 
 
 def _product(shape: Sequence[int]) -> int:
