@@ -592,6 +592,72 @@ def requant_fast_i8(acc, t_eff, t_margin, t_p2r, t_ip2r, bias_f, bias, m, left, 
 
 
 @njit(cache=True, nogil=True)
+def requant_fast2_i8(acc, t_eff, t_margin, t_p2r, t_ip2r, bias_f, bias, m, left, right, zp_out, lo, hi, out):  # pragma: no cover
+    """`requant_fast_i8` with a single test (same arguments, same exact result): for
+    right = −shift >= 1 the double rounding RDBPOT(SRDHM(x, m), right) equals
+    sign(z)·floor(|z| + 1/2 + 2^−(right+1)) (z = x·m·2^(shift−31) exactly) except when
+    |z| + 1/2 + 2^−(right+1) is exactly an integer (the tie of the second rounding, decided
+    by the sign: SRDHM rounds |u| half down for negative products, half up for positive);
+    for right = 0 it is sign(z)·floor(|z| + 1/2) off the ties. So a float32 estimate y of z
+    decides the output unless |y| + off lies within the estimate's error (4e−7·|y| + 1e−7,
+    see `fast_requant_tables`) of an integer: ~1e−4 of the outputs, recomputed with integer
+    `mbqm` (always-exact channels, margin >= 1, are always recomputed). Rows are handled by
+    a branch-free float32 loop that also counts each row's flagged outputs, so the fix-up
+    only visits (and re-tests) rows that have some."""
+    rows, c = acc.shape
+    a1 = acc.reshape(-1)
+    o1 = out.reshape(-1)
+    off = np.empty(c, np.float32)
+    tol0 = np.empty(c, np.float32)
+    for k in range(c):
+        mg = t_margin[k]
+        if mg >= 1.0:  # always exact: force the fix-up
+            off[k] = np.float32(0.5)
+            tol0[k] = np.float32(2.0)
+        elif mg >= 0.5:  # right == 0: a single rounding
+            off[k] = np.float32(0.5)
+            tol0[k] = np.float32(0.0)
+        else:
+            off[k] = np.float32(0.5) + mg
+            tol0[k] = np.float32(0.0)
+    one = np.float32(1.0)
+    rel = np.float32(4e-7)
+    tiny = np.float32(1e-7)
+    zf = np.float32(zp_out)
+    lof = np.float32(lo)
+    hif = np.float32(hi)
+    cnt = np.empty(rows, np.int32)
+    for r in range(rows):
+        base = np.uint64(r * c)  # unsigned indices: no wraparound checks, so this vectorizes
+        n = np.int32(0)
+        for k in range(c):
+            i = base + np.uint64(k)
+            y = (a1[i] + bias_f[k]) * t_eff[k]
+            ay = abs(y)
+            t = ay + off[k]
+            fa = np.floor(t)
+            fr = t - fa
+            tol = tol0[k] + ay * rel + tiny
+            f = (fr <= tol) | (fr >= one - tol)
+            n += np.int32(f)
+            q = fa if y >= 0 else -fa
+            o1[i] = np.int32(min(max(q + zf, lof), hif))
+        cnt[r] = n
+    for r in range(rows):
+        if cnt[r] != 0:
+            for k in range(c):
+                i = r * c + k
+                y = (a1[i] + bias_f[k]) * t_eff[k]  # the same test again
+                ay = abs(y)
+                t = ay + off[k]
+                fr = t - np.floor(t)
+                tol = tol0[k] + ay * rel + tiny
+                if (fr <= tol) | (fr >= one - tol):
+                    v = mbqm_fast(np.int64(a1[i]) + bias[k], m[k], left[k], right[k]) + zp_out
+                    o1[i] = min(max(v, lo), hi)
+
+
+@njit(cache=True, nogil=True)
 def _requant_fast_ab(a1, rows, c, t_eff, t_margin, t_p2r, t_ip2r, bias_f, zf, lof, hif, flags, o1):  # pragma: no cover
     """Pass 1 of `requant_fast_i8` with both tests (channels with small right shifts)."""
     half = np.float32(0.5)

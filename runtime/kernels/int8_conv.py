@@ -31,7 +31,7 @@ from ..fixedpoint import (
     mbqm_fast,
     quantize_multiplier,
     quantize_multipliers,
-    requant_fast_i8,
+    requant_fast2_i8,
 )
 from .common import ints, same_padding
 from .int8_lowering import (
@@ -184,7 +184,7 @@ def _conv_offset_rows(x, zp, out):  # pragma: no cover - jitted
 @njit(cache=True, nogil=True)
 def _dw_conv_f32(xp, w, geom, eff, margin, p2r, ip2r, bias_f, bias, m, left, right, zp_out, lo, hi, out):  # pragma: no cover
     """Depthwise conv (multiplier 1) with exact float32 accumulation over the zero-padded,
-    offset input xp [N,Hp,Wp,C], requantized row by row (`requant_fast_i8`) while the row's
+    offset input xp [N,Hp,Wp,C], requantized row by row (`requant_fast2_i8`) while the row's
     accumulators are in L1: acc[ox, c] = Σ_taps xp[b, oy·sh + ky·dh, ox·sw + kx·dw, c] ·
     w[ky·KW + kx, c]. Channels are the inner (vectorized) loop; 3x3 kernels sum their nine
     taps in one pass. geom: stride h/w, dilation h/w, pad top/left, M, KH, KW."""
@@ -194,7 +194,9 @@ def _dw_conv_f32(xp, w, geom, eff, margin, p2r, ip2r, bias_f, bias, m, left, rig
     x1 = xp.reshape(-1)
     w1 = w.reshape(-1)
     acc = np.empty(ow * c, np.float32)
-    acc2 = acc.reshape(ow, c)
+    # requantized as [OW / k, k·C] with the tables tiled k times (k = eff.size // C)
+    kt = eff.size // c
+    acc2 = acc.reshape(ow // kt, kt * c)
     rs = np.uint64(dh * wp * c)  # one kernel row down
     cs = np.uint64(dw * c)  # one kernel column right
     uc = np.uint64(c)
@@ -232,8 +234,8 @@ def _dw_conv_f32(xp, w, geom, eff, margin, p2r, ip2r, bias_f, bias, m, left, rig
                             for k in range(c):
                                 uk = np.uint64(k)
                                 acc[ao + uk] += x1[xo + uk] * w1[wo + uk]
-            requant_fast_i8(acc2, eff, margin, p2r, ip2r, bias_f, bias, m, left, right, zp_out,
-                            lo, hi, out[b, oy])
+            requant_fast2_i8(acc2, eff, margin, p2r, ip2r, bias_f, bias, m, left, right, zp_out,
+                             lo, hi, out[b, oy].reshape(acc2.shape))
 
 
 @njit(cache=True, nogil=True)
@@ -325,7 +327,7 @@ def _conv_fast_tables(params, tiled: bool):
 
 
 def _conv_requantize(acc, params, out):
-    """acc [R, C] (exact integers) -> out int8 [R, C]: `requant_fast_i8` when the GEMM ran
+    """acc [R, C] (exact integers) -> out int8 [R, C]: `requant_fast2_i8` when the GEMM ran
     in float32 (accumulators below 2^24) and the block is not tiny, the integer `mbqm` loop
     otherwise. Measured on AVX-512 (Zen 4): integer loop ~0.6 ns per output, float32 path
     ~0.35 ns when right shifts are >= 7 (test A alone decides), ~0.6 ns below that."""
@@ -339,10 +341,10 @@ def _conv_requantize(acc, params, out):
     k = params["rq_k"]
     full = (rows // k) * k if k > 1 else 0
     if full:
-        requant_fast_i8(acc[:full].reshape(full // k, k * c), *_conv_fast_tables(params, True),
+        requant_fast2_i8(acc[:full].reshape(full // k, k * c), *_conv_fast_tables(params, True),
                         zp, lo, hi, out[:full].reshape(full // k, k * c))
     if full < rows:
-        requant_fast_i8(acc[full:], *_conv_fast_tables(params, False), zp, lo, hi, out[full:])
+        requant_fast2_i8(acc[full:], *_conv_fast_tables(params, False), zp, lo, hi, out[full:])
 
 
 @runner("conv2d_i8")
@@ -405,7 +407,7 @@ def run_depthwise_conv2d_i8(inputs, params):
         pad = params["pad"]
         xp = np.empty((n, int(pad[2]), int(pad[3]), x.shape[3]), np.float32)
         _conv_pad_offset(x, params["zp_in"], int(pad[0]), int(pad[1]), xp)
-        _dw_conv_f32(xp, params["wk"], params["geom"], *_conv_fast_tables(params, False),
+        _dw_conv_f32(xp, params["wk"], params["geom"], *_conv_fast_tables(params, params["rq_k"] > 1),
                      params["zp_out"], params["lo"], params["hi"], out)
     else:
         _dw_conv_i8(x, params["w"], params["bias"], params["m"], params["left"],
@@ -500,7 +502,7 @@ _RQ_TABLES = ("eff", "margin", "p2r", "ip2r", "bias_f", "bias", "m", "left", "ri
 
 def _conv_rq_params(bias, m, shift, row_tile: int = 0) -> dict[str, np.ndarray]:
     """Per-channel requantization params: the exact integer ones (bias, m, left, right) and
-    the float32 tables of `requant_fast_i8` (rq_eff, ...). The fast kernel's inner loop runs
+    the float32 tables of `requant_fast2_i8` (rq_eff, ...). The fast kernel's inner loop runs
     over channels, so for few channels it also gets the tables tiled k = ceil(64 / C) times
     (rqt_*; the accumulator is then viewed as [R/k, k·C]), or `row_tile` times if given."""
     t = fast_requant_tables(m, shift, bias)
@@ -610,7 +612,9 @@ def lower_depthwise_conv2d(op):
     wk = np.ascontiguousarray(filt.reshape(kh, kw, oc), dtype=np.int32)
     xmax = max(127 - zp_in, zp_in + 128)
     f32 = mult == 1 and int(np.abs(wk).sum(axis=(0, 1)).max(initial=0)) * xmax < (1 << 24)
-    params.update(_conv_rq_params(bias, m, shift, row_tile=1))
+    # the f32 kernel requantizes an output row as [OW / k, k·C]: k divides OW, k·C >= 64
+    k = next((k for k in range(-(-64 // oc), ow + 1) if ow % k == 0), 1) if f32 else 1
+    params.update(_conv_rq_params(bias, m, shift, row_tile=k if k * oc <= 2048 else 1))
     if f32:
         # float32 accumulation is exact: every partial sum is an integer below 2^24
         params["wk"] = np.ascontiguousarray(wk.reshape(kh * kw, oc).astype(np.float32))
