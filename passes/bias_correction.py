@@ -12,7 +12,7 @@ where k runs over the kernel (taps × input channels). The paper takes E[x] from
 statistics; here it is the measured mean of the float model's input of the op on the
 calibration data: the `channel_mean` that `annotate-ranges` records on every `quant.stats`.
 
-    qcc m.mlir --pass-pipeline='annotate-ranges{calibration=c.npz},bias-correction,infer-scales,quantize'
+    qcc m.mlir --pass-pipeline='annotate-ranges{calibration=c.npz},bias-correction,infer-scales'
 
 Where it runs, and why: between `annotate-ranges` and `infer-scales`. It needs the means,
 which live on the `quant.stats` that infer-scales erases, and the float weights; W_q it
@@ -44,12 +44,24 @@ Approximation: the per-channel mean stands for the mean at every position and ev
 reads data, i.e. border effects of padding (taps reading zeros outside the input) are
 ignored — the standard approximation; the correction is the one for interior outputs.
 
+The pass consumes the means it reads: `channel_mean` is removed from those `quant.stats`, so
+a replayed pipeline that runs it twice corrects once.
+
 A missing bias becomes a new float bias constant (−correction) for conv2d, depthwise_conv2d
 and fully_connected, whose TFLite kernels take an optional bias at any version; a
 transpose_conv without a bias is left as it is (TFLite's TRANSPOSE_CONV takes a bias only
 from version 3). A bias shared with another op is cloned first. Ops whose input has no
 `channel_mean` (no stats: e.g. IR annotated elsewhere), whose weights are not float
 constants, or whose correction is exactly zero are unchanged.
+
+In the presets it is opt-in (`qcc --bias-correction`, `qcc.quantize(..., bias_correction=True)`).
+Measured on the zoo (8 calibration photos, 4 held-out ones, worst-output SNR): with only the
+weights quantized (float activations) it gains 0.9-8.9 dB on every output of every model; in
+full int8 it lifts hand_landmark from 4.55 to 9.89 dB (+5.9 dB on average over leave-one-out
+calibrations, 8 of 8 better), while on face_detection, iris_landmark and
+selfie_segmentation the change (+2.07, -0.13, -0.82 dB) is within the spread that leaving
+out one calibration photo causes (paired means -0.13, +0.16, -0.26 dB): activation
+quantization dominates their error.
 
 Options:
   per_channel_fc: the FULLY_CONNECTED weight granularity infer-scales will choose
@@ -200,8 +212,15 @@ class BiasCorrection(ModulePass):
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         for func in functions(op):
+            read: list[quant.StatsOp] = []
             for inner in list(func.walk()):
                 affine = inner.get_trait(nn.AffineWeights)
-                if affine is not None:
-                    correct_op(inner, affine, self.per_channel_fc)
+                if affine is None or affine.input_operand >= len(inner.operands):
+                    continue
+                correct_op(inner, affine, self.per_channel_fc)
+                stats = inner.operands[affine.input_operand].owner
+                if isinstance(stats, quant.StatsOp) and stats.channel_mean is not None:
+                    read.append(stats)
+            for stats in read:  # consumed: running the pass again changes nothing
+                stats.properties.pop("channel_mean", None)
 

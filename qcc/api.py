@@ -186,8 +186,9 @@ def quantize(
     `representative_dataset` is a path (.npz, folder of .npy, folder of images) or an
     iterable of input lists (or a callable returning one, like TFLite's generator function).
     `mode` is "int8" (ops without an int8 kernel stay float), "int8-only" (fail on them) or
-    "dynamic-range" (int8 weights, float activations; needs no data). Returns a new Model; the
-    input model is not modified.
+    "dynamic-range" (int8 weights, float activations; needs no data). `bias_correction`
+    folds the mean error of the int8 weights into the biases (the `bias-correction` pass).
+    Returns a new Model; the input model is not modified.
     """
     import dataclasses
 

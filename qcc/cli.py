@@ -102,9 +102,11 @@ def _build_arg_parser() -> argparse.ArgumentParser:
         "XNNPACK path runs in int8)",
     )
     q.add_argument(
-        "--no-bias-correction",
-        action="store_true",
-        help="do not fold the mean error of int8 weights into the biases (bias-correction)",
+        "--bias-correction",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="fold the mean output error of the int8 weights, measured on the calibration "
+        "data, into the biases (the bias-correction pass; on by default)",
     )
     q.add_argument(
         "--print-pipeline",
@@ -278,7 +280,7 @@ def _preset_options(args):
         io_dtype=args.io_dtype,
         per_channel_fc=not args.per_tensor_fc,
         decompose_prelu=not args.keep_prelu,
-        bias_correction=not args.no_bias_correction,
+        bias_correction=args.bias_correction,
     )
 
 

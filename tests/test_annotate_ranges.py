@@ -474,8 +474,11 @@ def test_selfie_quantizes_from_the_cli(tmp_path: Path) -> None:
     assert _SELFIE is not None and _IMAGES is not None
     out = tmp_path / "selfie_int8.tflite"
     result = subprocess.run(
+        # The ranges under test come from the LiteRT fallback; bias correction (on in the
+        # preset, ~1 dB worse on this model, see docs/benchmarks.md) is left out so that the
+        # measured numbers below describe the ranges alone.
         [sys.executable, "-m", "qcc.cli", str(_SELFIE), "--calibration", str(_IMAGES / "calib"),
-         "-o", str(out)],
+         "--no-bias-correction", "-o", str(out)],
         capture_output=True, timeout=600, check=False,
     )
     assert result.returncode == 0, result.stderr.decode()

@@ -119,3 +119,21 @@ def test_zoo_declared_ranges_are_sane(model: Path) -> None:
         if spec.value_range is not None:
             lo, hi = spec.value_range
             assert lo < hi and -1.0 <= lo and hi <= 1.0  # image inputs normalized to [-1,1]/[0,1]
+
+
+def test_metadata_survives_quantization(tmp_path: Path) -> None:
+    """The TFLITE_METADATA entry is written back by the backend, float or int8, so the
+    quantized file still declares its input normalization."""
+    import qcc
+
+    model = with_metadata(single_op_models()["conv_2d_same"], metadata_with_normalization(127.5, 127.5))
+    path = tmp_path / "conv.tflite"
+    path.write_bytes(model)
+    m = qcc.load(path)
+    rng = np.random.default_rng(0)
+    data = [[rng.uniform(-1, 1, m.inputs[0].shape).astype(np.float32)] for _ in range(4)]
+    for out in (m, qcc.quantize(m, representative_dataset=data)):
+        written = schema.ModelT.InitFromPackedBuf(out.to_tflite(), 0)
+        (entry,) = [e for e in written.metadata if e.name in (b"TFLITE_METADATA", "TFLITE_METADATA")]
+        blob = bytes(np.asarray(written.buffers[entry.buffer].data, np.uint8))
+        assert input_ranges(blob) == [(-1.0, 1.0)]

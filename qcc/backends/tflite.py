@@ -97,10 +97,35 @@ def export_tflite_with_tensor_map(
     func = module if isinstance(module, FuncOp) else _main_function(module)
     writer = _Writer(func)
     model = writer.model()
+    if isinstance(module, ModuleOp):
+        _write_metadata(model, module)
     total = sum(len(b.data) for b in model.buffers if b.data is not None)
     builder = _Builder(total + 64 * 1024)
     builder.Finish(model.Pack(builder), file_identifier=_FILE_IDENTIFIER)
     return bytes(builder.Output()), dict(writer.value_tensor)
+
+
+def _write_metadata(model: schema.ModelT, module: ModuleOp) -> None:
+    """Write back the metadata entries the importer kept (`nn.metadata` on the module: name ->
+    hex bytes), e.g. TFLITE_METADATA with the input normalization, so they survive qcc."""
+    from xdsl.dialects.builtin import DictionaryAttr, StringAttr
+
+    kept = module.attributes.get("nn.metadata")
+    if not isinstance(kept, DictionaryAttr):
+        return
+    entries = list(model.metadata or [])
+    for name, value in kept.data.items():
+        if not isinstance(value, StringAttr):
+            continue
+        text = value.data[2:] if value.data.startswith("0x") else value.data
+        buffer = schema.BufferT()
+        buffer.data = np.frombuffer(bytes.fromhex(text), dtype=np.uint8)
+        model.buffers.append(buffer)
+        entry = schema.MetadataT()
+        entry.name = name
+        entry.buffer = len(model.buffers) - 1
+        entries.append(entry)
+    model.metadata = entries
 
 
 def _main_function(module: ModuleOp) -> FuncOp:

@@ -319,6 +319,20 @@ class _Importer:
         self.values[index] = const.output
         return const.output
 
+    def kept_metadata(self) -> dict[str, Attribute]:
+        """The model's metadata entries (name -> hex bytes), kept on the module so a backend
+        writes them back; `min_runtime_version` is left out: it describes the ops of this
+        file, which qcc rewrites."""
+        kept: dict[str, Attribute] = {}
+        for entry in self.model.metadata or []:
+            name = entry.name.decode() if isinstance(entry.name, bytes) else str(entry.name)
+            if name == "min_runtime_version" or not 0 <= entry.buffer < len(self.buffers):
+                continue
+            data = self.buffers[entry.buffer].data
+            raw = bytes(np.asarray(data, dtype=np.uint8)) if data is not None else b""
+            kept[name] = StringAttr("0x" + raw.hex().upper())
+        return kept
+
     def declared_input_ranges(self, count: int) -> list[tuple[float, float] | None]:
         """Each input's value range as the model's TFLITE_METADATA declares it (image
         normalization), or None; calibration scales images to it by default."""
@@ -360,6 +374,9 @@ class _Importer:
             res_attrs=ArrayAttr([_name_attr(self.name(t)) for t in outputs]),
         )
         module = ModuleOp([main])
+        kept = self.kept_metadata()
+        if kept:
+            module.attributes["nn.metadata"] = DictionaryAttr(kept)
         try:
             module.verify()
         except Exception as e:  # per-op verification already ran; this is structural

@@ -1,5 +1,7 @@
 // RUN: qcc %s --split-input-file --verify-diagnostics --pass-pipeline='bias-correction' | filecheck %s
 // RUN: qcc %s --split-input-file --verify-diagnostics --pass-pipeline='bias-correction{per-channel-fc=false}' | filecheck %s --check-prefix=PERTENSOR
+// The pass consumes the means it reads (a second run changes nothing):
+// RUN: qcc %s --split-input-file --verify-diagnostics --pass-pipeline='bias-correction,bias-correction' | filecheck %s
 
 // bias-correction subtracts the mean output shift of int8 weight rounding, Σ_k ΔW[o,k]·mean[k],
 // from the bias. The weights below have max|w| = 0.9921875 = 127·2^-7, so the scale is 2^-7
@@ -9,7 +11,8 @@
 // o=0: ΔW = [0, -2^-9], mean = [1, 2] -> shift -2^-8: 0.25 + 2^-8 = 0.25390625.
 // o=1: ΔW = [+2^-9, 0] -> shift +2^-9: 0.5 - 2^-9 = 0.498046875.
 // CHECK-LABEL: func.func @ConvBiasCorrected
-// CHECK:         %[[W:.*]] = nn.constant {value = dense<{{\[\[\[\[}}0.9921875, 0.501953125]]], {{\[\[\[}}0.123046875, -0.9921875]]]]> : tensor<2x1x1x2xf32>} : tensor<2x1x1x2xf32> loc("conv/w")
+// CHECK-NEXT:    %a = quant.stats %arg0 {layer_stats = dense<[0.000000e+00, 4.000000e+00]> : tensor<2xf32>} : tensor<1x2x2x2xf32>
+// CHECK-NEXT:    %[[W:.*]] = nn.constant {value = dense<{{\[\[\[\[}}0.9921875, 0.501953125]]], {{\[\[\[}}0.123046875, -0.9921875]]]]> : tensor<2x1x1x2xf32>} : tensor<2x1x1x2xf32> loc("conv/w")
 // CHECK-NEXT:    %[[B:.*]] = nn.constant {value = dense<[0.25390625, 0.498046875]> : tensor<2xf32>} : tensor<2xf32> loc("conv/b")
 // CHECK-NEXT:    nn.conv2d %a, %[[W]], %[[B]] {{.*}} loc("conv")
 // CHECK-NOT:     nn.constant
