@@ -91,8 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     if not models:
         print(f"no .tflite models in {args.zoo}", file=sys.stderr)
         return 1
-    print(f"| model | import (s) | qcc float (ms) | LiteRT float (ms) | qcc / LiteRT |")
-    print(f"|---|---|---|---|---|")
+    print("| model | import (s) | qcc float (ms) | LiteRT float (ms) | qcc / LiteRT |")
+    print("|---|---|---|---|---|")
     for path in models:
         row = bench_model(path, args.runs)
         if "ratio" in row:

@@ -9,7 +9,6 @@ one line on stderr and exit code 1; no output file is written unless everything 
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import sys
 import time
@@ -174,10 +173,8 @@ def _parse_chunk(text: str, name: str, line_offset: int):
 
 
 def _run_passes(module, passes, args, timer: PassTimer | None) -> None:
-    from qcc.irtext import print_ir
-
-    ctx = None
     from qcc.context import make_context
+    from qcc.irtext import print_ir
 
     ctx = make_context()
     for p in passes:

@@ -17,7 +17,6 @@ from qcc.backends.tflite import export_tflite
 from qcc.dialects import nn, quant
 from qcc.frontends.tflite import import_tflite
 from qcc.passes.dynamic_range import DynamicRange, quantize_symmetric
-from qcc.runtime.kernels.common import decode_dense
 from qcc.testing.tflite_models import chained_models, single_op_models
 
 RESOLVERS = [OpResolverType.AUTO, OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES]
