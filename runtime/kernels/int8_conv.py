@@ -43,6 +43,7 @@ from .int8_lowering import (
     shape,
 )
 from .int8_registry import lowering, runner
+from .int8_vnni import VNNI_OK, vnni_gemm, vnni_im2col, vnni_pack, vnni_pad_u8, vnni_rows_u8
 
 # ---------------------------------------------------------------------------------------------
 # Numba loops
@@ -371,6 +372,8 @@ def run_conv2d_i8(inputs, params):
             np.matmul(part, w[g], out=acc[:, g * og : (g + 1) * og])
         _conv_requantize(acc, params, out)
         return [out.reshape(n, oh, ow, o)]
+    if VNNI_OK and "vw" in params:
+        return _conv_run_vnni(x, params, geom, rows, o, out)
     # Row tiles: patches -> GEMM -> requantize, each tile staying in cache.
     tile = min(int(params["tile"]), rows)
     w0 = w[0]
@@ -394,6 +397,37 @@ def run_conv2d_i8(inputs, params):
         ab = acc[:nr]
         np.matmul(cb, w0, out=ab)
         _conv_requantize(ab, params, out[r0:r1])
+    return [out.reshape(n, oh, ow, o)]
+
+
+def _conv_run_vnni(x, params, geom, rows, o, out):
+    """groups == 1 on AVX-512 VNNI (`int8_vnni`): u8 patches -> exact int8 GEMM (float32
+    accumulators when w is float32, i.e. below 2^24; int32 otherwise) -> requantize."""
+    vw, vc = params["vw"], params["vcorr"]
+    n, c = x.shape[0], x.shape[3]
+    kp = vw.shape[1] * 4
+    tile = min(int(params["tile"]), rows)
+    cols = np.empty((tile, kp), np.uint8)
+    acc = np.empty((tile, o), np.float32 if params["w"].dtype == np.float32 else np.int32)
+    pointwise = params["pointwise"]
+    if pointwise:
+        x1 = x.reshape(-1)
+    else:
+        pad = params["pad"]  # pt, pl, Hp, Wp
+        xp = np.empty((n, int(pad[2]), int(pad[3]), c), np.uint8)
+        vnni_pad_u8(x, params["zp_in"], int(pad[0]), int(pad[1]), xp)
+    for r0 in range(0, rows, tile):
+        r1 = min(rows, r0 + tile)
+        nr = r1 - r0
+        cb = cols[:nr]
+        if pointwise:
+            vnni_rows_u8(x1[r0 * c : r1 * c], c, kp, cb)
+        else:
+            vnni_im2col(xp, cb, r0, r1, geom)
+        ab = acc[:nr]
+        vnni_gemm(cb, vw, vc, o, ab)
+        _conv_requantize(ab, params, out[r0:r1])
+    oh, ow = int(geom[8]), int(geom[9])
     return [out.reshape(n, oh, ow, o)]
 
 
@@ -421,9 +455,17 @@ def run_fully_connected_i8(inputs, params):
     wt = params["w"]  # [D, U]
     d = wt.shape[0]
     x = np.ascontiguousarray(inputs[0]).reshape(-1)
-    cols = np.empty(x.size, wt.dtype)
-    _conv_offset_rows(x, params["zp_in"], cols)
-    acc = cols.reshape(-1, d) @ wt
+    if VNNI_OK and "vw" in params:
+        vw = params["vw"]
+        kp = vw.shape[1] * 4
+        a = np.empty((x.size // d, kp), np.uint8)
+        vnni_rows_u8(x, d, kp, a)
+        acc = np.empty((a.shape[0], wt.shape[1]), np.int32)
+        vnni_gemm(a, vw, params["vcorr"], wt.shape[1], acc)
+    else:
+        cols = np.empty(x.size, wt.dtype)
+        _conv_offset_rows(x, params["zp_in"], cols)
+        acc = cols.reshape(-1, d) @ wt
     out = np.empty(acc.shape, np.int8)
     _fc_requant(acc, params["bias"], params["eff"], params["zp_out"], params["lo"], params["hi"], out)
     return [out.reshape(params["out_shape"])]
@@ -577,6 +619,8 @@ def lower_conv2d(op):
         hp = (oh - 1) * sh + (kh - 1) * dh + 1
         wp = (ow - 1) * sw + (kw - 1) * dw + 1
         params["pad"] = np.array([pt, pl, hp, wp], np.int64)
+        if VNNI_OK:  # also the VNNI form; the runner falls back to "w" without VNNI
+            params["vw"], params["vcorr"] = vnni_pack(w_kc, zp_in)
     return "conv2d_i8", params, [0]
 
 
@@ -648,9 +692,13 @@ def lower_fully_connected(op):
     wt = w.T  # [D, U]
     dtype = _conv_gemm_dtype(wt, zp_in)
     lo, hi = activation_bounds(op)
+    extra = {}
+    if VNNI_OK and wt.size and -128 <= int(wt.min()) and int(wt.max()) <= 127:  # s8 (weights_offset)
+        extra["vw"], extra["vcorr"] = vnni_pack(wt, zp_in)
     return (
         "fully_connected_i8",
         {
+            **extra,
             "w": np.ascontiguousarray(wt, dtype=dtype),
             "bias": bias,
             "eff": eff,

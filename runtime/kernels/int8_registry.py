@@ -88,6 +88,7 @@ RUNNERS: dict[str, Runner] = {}
 
 INT8_FAMILIES = (
     "int8_quant",
+    "int8_vnni",
     "int8_conv",
     "int8_elementwise",
     "int8_activation",

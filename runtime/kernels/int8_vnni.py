@@ -1,0 +1,313 @@
+"""Exact int8 GEMM on AVX-512 VNNI (`vpdpbusd`: 64 u8 × s8 products summed by fours into 16
+int32 lanes), used by `int8_conv` for CONV_2D (groups == 1) when the CPU has it.
+
+acc[r, c] = Σ_k (x[r, k] − zp_in)·w[k, c] for int8 x, w. vpdpbusd multiplies unsigned by
+signed bytes, so the kernel feeds u = x + 128 (= x XOR 0x80, as u8) and starts every
+accumulator from corr[c] = −(128 + zp_in)·Σ_k w[k, c]:
+Σ (x − zp_in)·w = Σ (x + 128)·w − (128 + zp_in)·Σ w. The int32 arithmetic wraps, so the
+result is exact whenever the true value fits in int32 (always, for any K below 2^16). A
+padded tap (x = zp_in) is u = zp_in + 128 and contributes nothing after the correction.
+
+Weights are packed at compile time as int32 [OB, K4, 16]: for each block of 16 output
+channels (zero-padded), each group of 4 consecutive k is one int32 lane (4 s8 bytes, k
+padded to a multiple of 4 with zeros). Activations are u8 rows padded to K4·4 bytes.
+
+The micro-kernel (`_vnni_tile`, a Numba intrinsic emitting LLVM IR) keeps MR rows × NB
+blocks of accumulators in registers (phi nodes) over the K4 loop and stores them as float32
+(exact below 2^24, for `requant_fast2_i8`) or int32. `_vnni_gemm` walks the tiles.
+
+Only numpy, numba and llvmlite (numba's own dependency) are used: the `--emit=numba`
+artifact inlines this module.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from llvmlite import ir as _vnni_ir
+from numba import njit, types
+from numba.extending import intrinsic
+
+
+def _vnni_host_ok() -> bool:
+    """True when the host CPU has AVX-512 VNNI (and AVX-512BW) and Numba compiles for it."""
+    try:
+        import llvmlite.binding as llb
+        from numba.core import config
+
+        if config.CPU_NAME not in (None, "host") or config.CPU_FEATURES:
+            return False  # portable cache / explicit target: do not assume the host's ISA
+        feats = llb.get_host_cpu_features()
+        return bool(feats.get("avx512vnni")) and bool(feats.get("avx512bw"))
+    except Exception:  # pragma: no cover - any failure: the BLAS path
+        return False
+
+
+VNNI_OK = _vnni_host_ok()
+
+_VNNI_MR = 4  # rows per micro-tile
+_VNNI_NB = 4  # 16-channel blocks per micro-tile
+
+
+@intrinsic(prefer_literal=True)
+def _vnni_tile(typingctx, a_addr, a_stride, w_addr, w_bstride, k4, corr_addr, o_addr, o_stride,
+               nlast, mr, nb, f32):
+    """MR rows × NB blocks: out[r, j·16 + l] = corr[j·16 + l] + Σ_{i<k4} dpbusd(a[r, i], w[j, i])
+    (r < MR, j < NB; byte addresses/strides; the last block stores only its first `nlast`
+    lanes). mr, nb: literal ints; f32: literal bool (float32 or int32 output)."""
+    if not (isinstance(mr, types.IntegerLiteral) and isinstance(nb, types.IntegerLiteral)
+            and isinstance(f32, (types.BooleanLiteral, types.IntegerLiteral))):
+        return None
+    MR, NB, F32 = mr.literal_value, nb.literal_value, bool(f32.literal_value)
+    sig = types.void(a_addr, a_stride, w_addr, w_bstride, k4, corr_addr, o_addr, o_stride,
+                     nlast, mr, nb, f32)
+
+    def codegen(context, builder, signature, args):
+        ir = _vnni_ir
+        i8, i32, i64 = ir.IntType(8), ir.IntType(32), ir.IntType(64)
+        v16 = ir.VectorType(i32, 16)
+        vf = ir.VectorType(ir.FloatType(), 16)
+        v16p = v16.as_pointer()
+        mod = builder.module
+        fn = mod.globals.get("llvm.x86.avx512.vpdpbusd.512")
+        if fn is None:
+            fn = ir.Function(mod, ir.FunctionType(v16, [v16, v16, v16]),
+                             "llvm.x86.avx512.vpdpbusd.512")
+
+        def as64(v):
+            return builder.sext(v, i64) if v.type.width < 64 else v
+
+        a0, ast, w0, wbs, kk, c0, o0, ost, nl = [as64(v) for v in args[:9]]
+        i8p = i8.as_pointer()
+        a_p = builder.inttoptr(a0, i8p)
+        w_p = builder.inttoptr(w0, i8p)
+        c_p = builder.inttoptr(c0, i8p)
+        o_p = builder.inttoptr(o0, i8p)
+        # initial accumulators: the correction vectors
+        init = []
+        for j in range(NB):
+            p = builder.bitcast(builder.gep(c_p, [ir.Constant(i64, 64 * j)]), v16p)
+            init.append(builder.load(p, align=4))
+        arows = [builder.gep(a_p, [builder.mul(ast, ir.Constant(i64, r))]) for r in range(MR)]
+        wblks = [builder.gep(w_p, [builder.mul(wbs, ir.Constant(i64, j))]) for j in range(NB)]
+        pre = builder.block
+        loop = builder.append_basic_block("vnni_loop")
+        done = builder.append_basic_block("vnni_done")
+        builder.branch(loop)
+        builder.position_at_end(loop)
+        iv = builder.phi(i64)
+        iv.add_incoming(ir.Constant(i64, 0), pre)
+        accs = []
+        for r in range(MR):
+            row = []
+            for j in range(NB):
+                ph = builder.phi(v16)
+                ph.add_incoming(init[j], pre)
+                row.append(ph)
+            accs.append(row)
+        woff = builder.mul(iv, ir.Constant(i64, 64))
+        wv = [builder.load(builder.bitcast(builder.gep(wblks[j], [woff]), v16p), align=4)
+              for j in range(NB)]
+        aoff = builder.mul(iv, ir.Constant(i64, 4))
+        zero16 = ir.Constant(ir.VectorType(i32, 16), None)
+        new = []
+        for r in range(MR):
+            s = builder.load(builder.bitcast(builder.gep(arows[r], [aoff]), i32.as_pointer()),
+                             align=1)
+            v = builder.insert_element(ir.Constant(v16, ir.Undefined), s, ir.Constant(i32, 0))
+            b = builder.shuffle_vector(v, ir.Constant(v16, ir.Undefined), zero16)
+            new.append([builder.call(fn, [accs[r][j], b, wv[j]]) for j in range(NB)])
+        iv2 = builder.add(iv, ir.Constant(i64, 1))
+        cur = builder.block
+        iv.add_incoming(iv2, cur)
+        for r in range(MR):
+            for j in range(NB):
+                accs[r][j].add_incoming(new[r][j], cur)
+        builder.cbranch(builder.icmp_signed("<", iv2, kk), loop, done)
+        builder.position_at_end(done)
+        # masked store of the last block: lanes < nlast
+        lanes = ir.Constant(v16, list(range(16)))
+        nls = builder.insert_element(ir.Constant(v16, ir.Undefined), builder.trunc(nl, i32),
+                                     ir.Constant(i32, 0))
+        nls = builder.shuffle_vector(nls, ir.Constant(v16, ir.Undefined), zero16)
+        mask = builder.icmp_signed("<", lanes, nls)
+        ety = vf if F32 else v16
+        mst = mod.globals.get(f"llvm.masked.store.v16{'f32' if F32 else 'i32'}.p0")
+        if mst is None:
+            mst = ir.Function(mod, ir.FunctionType(ir.VoidType(), [ety, ety.as_pointer(), i32,
+                                                                   ir.VectorType(ir.IntType(1), 16)]),
+                              f"llvm.masked.store.v16{'f32' if F32 else 'i32'}.p0")
+        for r in range(MR):
+            orow = builder.gep(o_p, [builder.mul(ost, ir.Constant(i64, r))])
+            for j in range(NB):
+                val = new[r][j]
+                if F32:
+                    val = builder.sitofp(val, vf)
+                p = builder.bitcast(builder.gep(orow, [ir.Constant(i64, 64 * j)]), ety.as_pointer())
+                if j < NB - 1:
+                    builder.store(val, p, align=4)
+                else:
+                    builder.call(mst, [val, p, ir.Constant(i32, 4), mask])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(cache=True, nogil=True)
+def _vnni_tiles(a, w, corr, o, out, f32):  # pragma: no cover - jitted
+    """out[r, :o] = GEMM of u8 rows a [R, K4·4] by packed weights w int32 [OB, K4, 16] plus
+    corr int32 [OB·16]; out float32 (f32) or int32 [R, o], C-contiguous."""
+    rows = a.shape[0]
+    ob, k4 = w.shape[0], w.shape[1]
+    a0 = np.int64(a.ctypes.data)
+    w0 = np.int64(w.ctypes.data)
+    c0 = np.int64(corr.ctypes.data)
+    o0 = np.int64(out.ctypes.data)
+    ast = np.int64(a.shape[1])
+    ost = np.int64(out.shape[1] * 4)
+    wbs = np.int64(k4 * 64)
+    last = o - (ob - 1) * 16
+    rfull = rows - rows % 4
+    for jb in range(0, ob, 4):
+        nb = min(4, ob - jb)
+        nl = last if jb + nb == ob else 16
+        wj = w0 + jb * wbs
+        cj = c0 + jb * 64
+        oj = o0 + jb * 64
+        for r in range(0, rfull, 4):
+            ar = a0 + r * ast
+            orr = oj + r * ost
+            if f32:
+                if nb == 4:
+                    _vnni_tile(ar, ast, wj, wbs, k4, cj, orr, ost, nl, 4, 4, True)
+                elif nb == 3:
+                    _vnni_tile(ar, ast, wj, wbs, k4, cj, orr, ost, nl, 4, 3, True)
+                elif nb == 2:
+                    _vnni_tile(ar, ast, wj, wbs, k4, cj, orr, ost, nl, 4, 2, True)
+                else:
+                    _vnni_tile(ar, ast, wj, wbs, k4, cj, orr, ost, nl, 4, 1, True)
+            else:
+                if nb == 4:
+                    _vnni_tile(ar, ast, wj, wbs, k4, cj, orr, ost, nl, 4, 4, False)
+                elif nb == 3:
+                    _vnni_tile(ar, ast, wj, wbs, k4, cj, orr, ost, nl, 4, 3, False)
+                elif nb == 2:
+                    _vnni_tile(ar, ast, wj, wbs, k4, cj, orr, ost, nl, 4, 2, False)
+                else:
+                    _vnni_tile(ar, ast, wj, wbs, k4, cj, orr, ost, nl, 4, 1, False)
+        for r in range(rfull, rows):
+            ar = a0 + r * ast
+            orr = oj + r * ost
+            if f32:
+                if nb == 4:
+                    _vnni_tile(ar, ast, wj, wbs, k4, cj, orr, ost, nl, 1, 4, True)
+                elif nb == 3:
+                    _vnni_tile(ar, ast, wj, wbs, k4, cj, orr, ost, nl, 1, 3, True)
+                elif nb == 2:
+                    _vnni_tile(ar, ast, wj, wbs, k4, cj, orr, ost, nl, 1, 2, True)
+                else:
+                    _vnni_tile(ar, ast, wj, wbs, k4, cj, orr, ost, nl, 1, 1, True)
+            else:
+                if nb == 4:
+                    _vnni_tile(ar, ast, wj, wbs, k4, cj, orr, ost, nl, 1, 4, False)
+                elif nb == 3:
+                    _vnni_tile(ar, ast, wj, wbs, k4, cj, orr, ost, nl, 1, 3, False)
+                elif nb == 2:
+                    _vnni_tile(ar, ast, wj, wbs, k4, cj, orr, ost, nl, 1, 2, False)
+                else:
+                    _vnni_tile(ar, ast, wj, wbs, k4, cj, orr, ost, nl, 1, 1, False)
+
+
+@njit(cache=True, nogil=True)
+def vnni_rows_u8(x, k, kp, out):  # pragma: no cover - jitted
+    """out[r, :k] = x[r·k : (r+1)·k] XOR 0x80 (int8 -> u8 = x + 128), out[r, k:kp] = 0.
+    x: 1-D int8 of R·k values; out uint8 [R, kp]."""
+    rows = out.shape[0]
+    x1 = x.view(np.uint8)
+    o1 = out.reshape(-1)
+    for r in range(rows):
+        s = np.uint64(r * k)
+        d = np.uint64(r * kp)
+        for j in range(k):
+            o1[d + np.uint64(j)] = x1[s + np.uint64(j)] ^ np.uint8(0x80)
+        for j in range(k, kp):
+            o1[d + np.uint64(j)] = 0
+
+
+def vnni_pack(w_kc: np.ndarray, zp_in: int) -> tuple[np.ndarray, np.ndarray]:
+    """Compile time: integer weights [K, C] -> (packed int32 [OB, K4, 16], corr int32 [OB·16])."""
+    k, c = w_kc.shape
+    k4 = -(-k // 4)
+    ob = -(-c // 16)
+    wp = np.zeros((k4 * 4, ob * 16), np.int8)
+    wp[:k, :c] = w_kc
+    # [K4, 4, OB, 16] -> [OB, K4, 16, 4]
+    packed = wp.reshape(k4, 4, ob, 16).transpose(2, 0, 3, 1)
+    packed = np.ascontiguousarray(packed).view(np.int32).reshape(ob, k4, 16)
+    corr = np.zeros(ob * 16, np.int64)
+    corr[:c] = -(128 + int(zp_in)) * w_kc.astype(np.int64).sum(axis=0)
+    # the int32 lanes wrap: keep corr as its value mod 2^32
+    corr32 = ((corr + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
+    return packed, corr32
+
+
+def vnni_gemm(a_u8: np.ndarray, packed: np.ndarray, corr: np.ndarray, o: int,
+              out: np.ndarray) -> None:
+    """out [R, o] (float32 or int32) = Σ_k (x − zp_in)·w for the u8 rows a_u8 [R, K4·4]."""
+    _vnni_tiles(a_u8, packed, corr, o, out, out.dtype == np.float32)
+
+
+@njit(cache=True, nogil=True)
+def vnni_pad_u8(x, zp, pt, pl, xp):  # pragma: no cover - jitted
+    """xp[b, pt + y, pl + x, c] = u8(x[b, y, x, c] + 128) for the part of x that fits in xp,
+    u8(zp + 128) in the border (a padded tap is x = zp: it contributes nothing)."""
+    n, h, w, c = x.shape
+    hp, wp = xp.shape[1], xp.shape[2]
+    x1 = x.reshape(-1).view(np.uint8)
+    p1 = xp.reshape(-1)
+    fill = np.uint8((zp + 128) & 0xFF)
+    for i in range(p1.size):
+        p1[i] = fill
+    h2 = min(h, hp - pt)
+    w2 = min(w, wp - pl)
+    for b in range(n):
+        for y in range(h2):
+            src = np.uint64(((b * h + y) * w) * c)
+            dst = np.uint64(((b * hp + pt + y) * wp + pl) * c)
+            for j in range(w2 * c):
+                p1[dst + np.uint64(j)] = x1[src + np.uint64(j)] ^ np.uint8(0x80)
+
+
+@njit(cache=True, nogil=True)
+def vnni_im2col(xp, cols, r0, r1, geom):  # pragma: no cover - jitted
+    """Rows r0..r1 of the u8 patch matrix of the padded u8 input xp [N,Hp,Wp,C] into cols
+    [r1 − r0, Kp] (Kp >= KH·KW·C, the tail zeroed): cols[r − r0, (ky·KW + kx)·C + c] =
+    xp[b, oy·sh + ky·dh, ox·sw + kx·dw, c]. geom as `int8_conv`'s conv geom."""
+    kh, kw, sh, sw, dh, dw, oh, ow = (
+        geom[0], geom[1], geom[2], geom[3], geom[4], geom[5], geom[8], geom[9],
+    )
+    hp, wp, c = xp.shape[1], xp.shape[2], xp.shape[3]
+    x1 = xp.reshape(-1)
+    c1 = cols.reshape(-1)
+    kp = cols.shape[1]
+    seg = kw * c
+    k = kh * seg
+    for r in range(r0, r1):
+        b = r // (oh * ow)
+        rem = r - b * oh * ow
+        oy = rem // ow
+        ox = rem - oy * ow
+        dst0 = np.uint64((r - r0) * kp)
+        for ky in range(kh):
+            src0 = np.uint64(((b * hp + oy * sh + ky * dh) * wp + ox * sw) * c)
+            d0 = dst0 + np.uint64(ky * seg)
+            if dw == 1:
+                for j in range(seg):
+                    c1[d0 + np.uint64(j)] = x1[src0 + np.uint64(j)]
+            else:
+                for kx in range(kw):
+                    s0 = src0 + np.uint64(kx * dw * c)
+                    d1 = d0 + np.uint64(kx * c)
+                    for j in range(c):
+                        c1[d1 + np.uint64(j)] = x1[s0 + np.uint64(j)]
+        for j in range(k, kp):
+            c1[dst0 + np.uint64(j)] = 0
