@@ -801,3 +801,22 @@ def get_reciprocal(x, x_integer_digits):  # pragma: no cover - jitted
         ((np.int64(x) << headroom_plus_one) & np.int64(0xFFFFFFFF)) - (np.int64(1) << 31)
     )
     return one_over_one_plus_x_for_x_in_0_1(shifted_sum_minus_one), num_bits_over_unit
+
+
+# ---------------------------------------------------------------------------------------------
+# Float-estimate parameters of a single MBQM (element-wise kernels)
+
+
+def fast_mbqm_params(m: int, shift: int, max_abs_x: int) -> tuple[float, float, bool]:
+    """(eff, off, ok) for deciding T = MBQM(x, m, shift) from a float estimate y of the exact
+    real z = x·m·2^(shift−31): |T| = floor(|z| + off), sign(T) = sign(z), except when
+    |z| + off is an integer (a tie), with off = 1/2 + 2^−(right+1) for right = −shift >= 1 and
+    1/2 otherwise (see `requant_fast2_i8`). `eff` is m·2^(shift−31) (as float64; round it to
+    float32 where used). `ok` is False when the estimate cannot serve (m < 0, or x·2^left
+    could wrap int32 for |x| <= max_abs_x): use the integer path then."""
+    left = max(shift, 0)
+    right = max(-shift, 0)
+    ok = m >= 0 and (max_abs_x << left) < (1 << 31)
+    eff = float(m) * 2.0 ** (shift - 31)
+    off = 0.5 + 2.0 ** -(right + 1) if right >= 1 else 0.5
+    return eff, off, bool(ok)

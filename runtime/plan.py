@@ -90,7 +90,11 @@ def _progress(i: int, n: int, label: str) -> None:
 
 class PlanRunner:
     """Runs a plan; resolves the runners once. The first run prints a progress line on stderr
-    while the kernels compile, when stderr is a terminal."""
+    while the kernels compile, when stderr is a terminal.
+
+    A runner may carry a ``bind`` attribute: ``runner.bind(params)`` is then called once per
+    step, here, and returns the function the step runs (same signature as the runner, same
+    results), typically with its params decoded and its kernel arguments prepared."""
 
     def __init__(self, plan: Plan, runners: dict[str, Callable]):
         self.plan = plan
@@ -104,7 +108,19 @@ class PlanRunner:
                 fn = s.params["fn"]
                 self._steps.append((_callable_runner(fn), s.inputs, s.outputs, {}, s.free))
             else:
-                self._steps.append((runners[s.kernel], s.inputs, s.outputs, s.params, s.free))
+                fn = runners[s.kernel]
+                bind = getattr(fn, "bind", None)
+                if bind is not None:
+                    # the runner decodes this step's params once: `bind(params)` returns a
+                    # function with the runner's signature
+                    fn = bind(s.params)
+                self._steps.append((fn, s.inputs, s.outputs, s.params, s.free))
+        # hot-loop form of the steps: (fn, inputs, params, single output slot or -1,
+        # outputs, slots to free)
+        self._fast = [
+            (fn, ins, params, outs[0] if len(outs) == 1 else -1, outs, free)
+            for fn, ins, outs, params, free in self._steps
+        ]
         self._initial = [None] * plan.n_slots
         for k, v in plan.constants.items():
             self._initial[k] = v
@@ -120,6 +136,18 @@ class PlanRunner:
         for slot, x in zip(plan.input_slots, arrays):
             env[slot] = x
         show = not self._warm and _isatty()
+        if observer is None and not show:
+            for fn, ins, params, o1, outs, free in self._fast:
+                results = fn([env[j] for j in ins], params)
+                if o1 >= 0:
+                    env[o1] = results[0]
+                else:
+                    for o, r in zip(outs, results):
+                        env[o] = r
+                for d in free:
+                    env[d] = None
+            self._warm = True
+            return [env[j] for j in plan.output_slots]
         n = len(self._steps)
         for i, (fn, ins, outs, params, free) in enumerate(self._steps):
             if show:

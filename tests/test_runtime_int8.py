@@ -393,3 +393,175 @@ def test_zz_summary(capsys):
         lines.append(f"{case:<{width}}  {frac:8.6f}  {diff:9d}  {note}")
     with capsys.disabled():
         print("\nqcc int8 runtime vs LiteRT BUILTIN_REF (int8 outputs)\n" + "\n".join(lines))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_depthwise_f32_ring_kernel_matches_integer_kernel(seed):
+    """The float32 ring depthwise kernel (fused padding, tiled weights, fused requantization)
+    against the int32 reference-order kernel on random shapes, strides, dilations, kernel
+    sizes (3x3 / 5x5 unrolled, others generic), padding, zero points and multipliers."""
+    from qcc.runtime.fixedpoint import quantize_multipliers
+    from qcc.runtime.kernels import int8_conv as ic
+
+    rng = np.random.default_rng(1000 + seed)
+    kh, kw = [(3, 3), (5, 5), (3, 3), (5, 5), (1, 1), (2, 3)][seed % 6]
+    sh, sw = int(rng.integers(1, 3)), int(rng.integers(1, 3))
+    dh, dw = (1, 1) if seed % 3 else (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+    n, h, w, c = 1 + seed % 2, int(rng.integers(3, 17)), int(rng.integers(3, 17)), int(rng.integers(1, 70))
+    same = bool(seed % 2)
+    ekh, ekw = (kh - 1) * dh + 1, (kw - 1) * dw + 1
+    if same:
+        oh, ow = -(-h // sh), -(-w // sw)
+        pt = max(0, ((oh - 1) * sh + ekh - h)) // 2
+        pl = max(0, ((ow - 1) * sw + ekw - w)) // 2
+    else:
+        if h < ekh or w < ekw:
+            h, w = h + ekh, w + ekw
+        oh, ow = (h - ekh) // sh + 1, (w - ekw) // sw + 1
+        pt = pl = 0
+    zp_in, zp_out = int(rng.integers(-128, 128)), int(rng.integers(-128, 128))
+    x = rng.integers(-128, 128, size=(n, h, w, c)).astype(np.int8)
+    wk = rng.integers(-127, 128, size=(kh, kw, c)).astype(np.int32)
+    bias = rng.integers(-5000, 5000, size=c).astype(np.int32)
+    eff = rng.uniform(1e-4, 2e-2, size=c) * (64.0 if seed == 5 else 1.0)
+    m, shift = quantize_multipliers(eff)
+    lo, hi = (-128, 127) if seed % 4 else (int(zp_out), 127)
+    geom = np.array([sh, sw, dh, dw, pt, pl, 1, kh, kw], np.int64)
+    base = {"geom": geom, "out_shape": [n, oh, ow, c], "zp_in": zp_in, "zp_out": zp_out,
+            "lo": lo, "hi": hi}
+    ref_p = dict(base, w=wk, **ic._conv_rq_params(bias, m, shift))
+    ref = ic.run_depthwise_conv2d_i8([x], ref_p)[0]
+    k = next((k for k in range(-(-64 // c), ow + 1) if ow % k == 0), 1)
+    p = dict(base, **ic._conv_rq_params(bias, m, shift, row_tile=k if k * c <= 2048 else 1))
+    g = max(1, min(ow, -(-128 // c)))
+    p["wt"] = np.ascontiguousarray(np.tile(wk.reshape(kh * kw, c).astype(np.float32), (1, g)).reshape(-1))
+    p["gc"] = g * c
+    got = ic.run_depthwise_conv2d_i8([x], p)[0]
+    np.testing.assert_array_equal(got, ref)
+
+
+# ---------------------------------------------------------------------------------------------
+# CONV_2D on AVX-512 VNNI: requantization fused into the micro-kernel's epilogue
+
+
+def _rq_reference(acc32, bias, m, shift, zp, lo, hi):
+    """clamp(tflite::MultiplyByQuantizedMultiplier(acc + bias, m, shift) + zp, lo, hi) with
+    the scalar reference `mbqm` (acc + bias wraps like the C int32 sum)."""
+    from qcc.runtime.fixedpoint import mbqm
+
+    out = np.empty(acc32.shape, np.int8)
+    for r in range(acc32.shape[0]):
+        for c in range(acc32.shape[1]):
+            v = int(acc32[r, c]) + int(bias[c])
+            v = (v + (1 << 31)) % (1 << 32) - (1 << 31)
+            out[r, c] = min(max(int(mbqm(v, int(m[c]), int(shift[c]))) + zp, lo), hi)
+    return out
+
+
+def test_vnni_fused_requant_exact():
+    """The fused epilogue (`vnni_gemm_rq`) equals the unfused path (int32 GEMM, then the
+    reference MBQM per channel, + zp, clamp) bit for bit: random shapes (row / block tails),
+    multipliers (including tiny and 2^31 − 1), shifts in [−20, 7] (left and right, mixed per
+    layer), zero points, activation ranges, int32-wrapping biases and accumulators that
+    saturate the int8 range."""
+    from qcc.runtime.kernels import int8_conv as ic
+    from qcc.runtime.kernels import int8_vnni as vn
+
+    if not vn.VNNI_OK:
+        pytest.skip("no AVX-512 VNNI on this host (or a portable NUMBA_CPU_NAME)")
+    rng = np.random.default_rng(1234)
+    sat_lo = sat_hi = inside = 0
+    for it in range(60):
+        rows = int(rng.integers(1, 23))
+        k = int(rng.integers(1, 80))
+        ch = int(rng.integers(1, 90))
+        zp_in = int(rng.integers(-128, 128))
+        x = rng.integers(-128, 128, (rows, k)).astype(np.int8)
+        w = rng.integers(-128, 128, (k, ch)).astype(np.int32)
+        m = rng.integers(1 << 30, (1 << 31) - 1, ch, endpoint=True)
+        small = rng.random(ch) < 0.2  # some multipliers anywhere in [0, 2^31)
+        m[small] = rng.integers(0, 1 << 31, int(small.sum()))
+        m[: min(ch, 2)] = [(1 << 31) - 1, 1 << 30][: min(ch, 2)]
+        if ch > 3:
+            m[3] = int(rng.integers(0, 1000))
+        shift = rng.integers(-20, 1, ch) if it % 3 else rng.integers(-20, 8, ch)
+        big = it % 4 == 0
+        bias = rng.integers(-(1 << 31), 1 << 31, ch) if big else rng.integers(-30000, 30000, ch)
+        zp = int(rng.integers(-128, 128))
+        lo, hi = (-128, 127) if it % 2 else tuple(sorted(rng.integers(-128, 128, 2).tolist()))
+        packed, corr = vn.vnni_pack(w, zp_in)
+        tabs = vn.vnni_rq_pack(corr, bias, m, shift, zp)
+        assert tabs is not None
+        corrb, rq = tabs
+        kp = packed.shape[1] * 4
+        a = np.empty((rows, kp), np.uint8)
+        vn.vnni_rows_u8(x.reshape(-1), k, kp, a)
+        acc = np.empty((rows, ch), np.int32)
+        vn.vnni_gemm(a, packed, corr, ch, acc)  # the unfused path's accumulators
+        exact = ((x.astype(np.int64) - zp_in) @ w.astype(np.int64) + (1 << 31)) % (1 << 32) - (1 << 31)
+        assert np.array_equal(acc, exact)
+        want = _rq_reference(acc, bias, m, shift, zp, lo, hi)
+        # the unfused runtime loop agrees with the reference
+        unf = np.empty((rows, ch), np.int8)
+        left, right = np.maximum(shift, 0).astype(np.int32), np.maximum(-shift, 0).astype(np.int32)
+        ic._conv_requant(acc, bias.astype(np.int64), m.astype(np.int32), left, right, zp, lo, hi, unf)
+        assert np.array_equal(unf, want)
+        # fused, into a strided destination (bytes past `ch` untouched)
+        out = np.full((rows, ch + 7), 77, np.int8)
+        vn.vnni_gemm_rq(a, packed, corrb, rq, ch, lo, hi, out[:, :ch])
+        assert np.array_equal(out[:, :ch], want), it
+        assert (out[:, ch:] == 77).all()
+        sat_lo += int((want == lo).sum())
+        sat_hi += int((want == hi).sum())
+        inside += int(((want > lo) & (want < hi)).sum())
+    assert sat_lo and sat_hi and inside  # the clamps and the rounding both exercised
+
+
+def test_vnni_fused_requant_tables_reject():
+    """Channels the fused epilogue cannot serve keep the unfused path (tables None)."""
+    from qcc.runtime.kernels import int8_vnni as vn
+
+    corr = np.zeros(16, np.int32)
+    ok = vn.vnni_rq_pack(corr, [0, 0], [1 << 30, 1 << 30], [-3, 2], 0)
+    assert ok is not None
+    assert vn.vnni_rq_pack(corr, [0, 0], [-5, 1 << 30], [-3, -3], 0) is None  # m < 0
+    assert vn.vnni_rq_pack(corr, [0, 0], [1 << 30, 1 << 30], [-3, -21], 0) is None  # right > 20
+    assert vn.vnni_rq_pack(corr, [0, 0], [1 << 30, 1 << 30], [32, 0], 0) is None  # left > 31
+
+
+def test_vnni_fused_requant_ties():
+    """Accumulators placed on the rounding ties of both SRDHM (x·m ≡ 2^30 mod 2^31) and
+    RDBPOT (s ≡ 2^(r−1) mod 2^r), positive and negative: acc[r, c] = x[r] + bias[c] with
+    x = −128..127 (K = 1, w = 1), bias[c] centred on a double tie of channel c."""
+    from qcc.runtime.kernels import int8_vnni as vn
+
+    if not vn.VNNI_OK:
+        pytest.skip("no AVX-512 VNNI on this host (or a portable NUMBA_CPU_NAME)")
+    rng = np.random.default_rng(7)
+    ms, shifts, biases = [], [], []
+    for mult in (1 << 30, 1 << 29, 3 << 28, (1 << 30) + (1 << 20)):
+        for r in range(0, 9):
+            for sign in (1, -1):
+                # m = 2^30·q/2^a: SRDHM(v, m) = round_half_up(v·m / 2^31); pick s = 2^(r−1) +
+                # j·2^r (an RDBPOT tie) and v with v·m / 2^31 = s − 1/2 when it is an integer
+                s = (1 << max(r - 1, 0)) + int(rng.integers(0, 50)) * (1 << r)
+                v = ((2 * s - 1) << 30) // mult
+                ms.append(mult)
+                shifts.append(-r)
+                biases.append(sign * v)
+    ms.append(1 << 30)  # a left shift with ties too
+    shifts.append(3)
+    biases.append(-5)
+    ch = len(ms)
+    x = np.arange(-128, 128, dtype=np.int64).astype(np.int8).reshape(256, 1)
+    w = np.ones((1, ch), np.int32)
+    m, shift, bias = np.array(ms), np.array(shifts), np.array(biases)
+    for zp, lo, hi in ((0, -128, 127), (-7, -128, 127), (5, -20, 90)):
+        packed, corr = vn.vnni_pack(w, 0)
+        corrb, rq = vn.vnni_rq_pack(corr, bias, m, shift, zp)
+        a = np.empty((256, packed.shape[1] * 4), np.uint8)
+        vn.vnni_rows_u8(x.reshape(-1), 1, a.shape[1], a)
+        out = np.empty((256, ch), np.int8)
+        vn.vnni_gemm_rq(a, packed, corrb, rq, ch, lo, hi, out)
+        acc = (x.astype(np.int64) + bias[None, :]).astype(np.int32)
+        assert np.array_equal(out, _rq_reference(acc, bias * 0, m, shift, zp, lo, hi))

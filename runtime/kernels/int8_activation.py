@@ -182,11 +182,38 @@ def _act_hard_swish_value(q, zp_in, zp_out, out_mult16, out_exp, reluish_mult16,
 def run_relu_i8(inputs, params):
     x = np.ascontiguousarray(inputs[0])
     out = np.empty(x.shape, np.int8)
+    if "lut" in params:
+        _act_lut_loop(x.reshape(-1), params["lut"], out.reshape(-1))
+        return [out]
     _act_relu_loop(
         x.reshape(-1), params["zp_in"], params["m"], params["shift"], params["zp_out"],
         params["lo"], params["hi"], out.reshape(-1),
     )
     return [out]
+
+
+def _act_bind_lut(params):
+    """Plan-load binding of `run_relu_i8` (see `PlanRunner`): the table lookup without
+    per-call parameter decoding."""
+    if "lut" not in params:
+        return run_relu_i8
+    lut = params["lut"]
+    kernel = _act_lut_loop
+    empty = np.empty
+    i8 = np.int8
+
+    def run(inputs, _params):
+        x = inputs[0]
+        if not x.flags.c_contiguous:
+            return run_relu_i8(inputs, params)
+        out = empty(x.shape, i8)
+        kernel(x.reshape(-1), lut, out.reshape(-1))
+        return [out]
+
+    return run
+
+
+run_relu_i8.bind = _act_bind_lut
 
 
 @runner("lut_i8", "logistic_i8", "tanh_i8", "hard_swish_i8")
@@ -244,7 +271,12 @@ def lower_relu(op):
     act_min, act_max = _ACT_RELU_RANGES[op.name]
     lo = max(-128, zpo + int(round_half_away(f32(act_min) / f32(so))))
     hi = 127 if math.isinf(act_max) else min(127, zpo + int(round_half_away(f32(act_max) / f32(so))))
-    return "relu_i8", {"zp_in": zpi, "m": m, "shift": sh, "zp_out": zpo, "lo": lo, "hi": hi}
+    # every int8 input tabulated with the exact loop: the runner looks the table up
+    lut = np.empty(256, np.int8)
+    _act_relu_loop(np.arange(-128, 128, dtype=np.int8), zpi, m, sh, zpo, lo, hi, lut)
+    return "relu_i8", {
+        "zp_in": zpi, "m": m, "shift": sh, "zp_out": zpo, "lo": lo, "hi": hi, "lut": lut,
+    }
 
 
 def _act_libm():

@@ -43,7 +43,16 @@ from .int8_lowering import (
     shape,
 )
 from .int8_registry import lowering, runner
-from .int8_vnni import VNNI_OK, vnni_gemm, vnni_im2col, vnni_pack, vnni_pad_u8, vnni_rows_u8
+from .int8_vnni import (
+    VNNI_OK,
+    vnni_gemm,
+    vnni_gemm_rq,
+    vnni_im2col,
+    vnni_pack,
+    vnni_pad_u8,
+    vnni_rows_u8,
+    vnni_rq_pack,
+)
 
 # ---------------------------------------------------------------------------------------------
 # Numba loops
@@ -182,59 +191,210 @@ def _conv_offset_rows(x, zp, out):  # pragma: no cover - jitted
         out[i] = np.int32(x[i]) - z
 
 
+@njit(cache=True, nogil=True, fastmath={'contract'})
+def _dw_taps9(r1, wt, tb, gc, n, acc):  # pragma: no cover - jitted
+    """acc[i] = Σ_t r1[tb[t] + i] · wt[t·gc + i mod gc] for i < n, the 9 taps unrolled."""
+    t0 = np.uint64(tb[0])
+    t1 = np.uint64(tb[1])
+    t2 = np.uint64(tb[2])
+    t3 = np.uint64(tb[3])
+    t4 = np.uint64(tb[4])
+    t5 = np.uint64(tb[5])
+    t6 = np.uint64(tb[6])
+    t7 = np.uint64(tb[7])
+    t8 = np.uint64(tb[8])
+    ug = np.uint64(gc)
+    g1 = ug * np.uint64(1)
+    g2 = ug * np.uint64(2)
+    g3 = ug * np.uint64(3)
+    g4 = ug * np.uint64(4)
+    g5 = ug * np.uint64(5)
+    g6 = ug * np.uint64(6)
+    g7 = ug * np.uint64(7)
+    g8 = ug * np.uint64(8)
+    for s in range(0, n, gc):
+        us = np.uint64(s)
+        for j in range(min(gc, n - s)):
+            uj = np.uint64(j)
+            i = us + uj
+            acc[i] = (
+                r1[t0 + i] * wt[uj]
+                + r1[t1 + i] * wt[g1 + uj]
+                + r1[t2 + i] * wt[g2 + uj]
+                + r1[t3 + i] * wt[g3 + uj]
+                + r1[t4 + i] * wt[g4 + uj]
+                + r1[t5 + i] * wt[g5 + uj]
+                + r1[t6 + i] * wt[g6 + uj]
+                + r1[t7 + i] * wt[g7 + uj]
+                + r1[t8 + i] * wt[g8 + uj]
+            )
+
+
+@njit(cache=True, nogil=True, fastmath={'contract'})
+def _dw_taps25(r1, wt, tb, gc, n, acc):  # pragma: no cover - jitted
+    """acc[i] = Σ_t r1[tb[t] + i] · wt[t·gc + i mod gc] for i < n, the 25 taps unrolled."""
+    t0 = np.uint64(tb[0])
+    t1 = np.uint64(tb[1])
+    t2 = np.uint64(tb[2])
+    t3 = np.uint64(tb[3])
+    t4 = np.uint64(tb[4])
+    t5 = np.uint64(tb[5])
+    t6 = np.uint64(tb[6])
+    t7 = np.uint64(tb[7])
+    t8 = np.uint64(tb[8])
+    t9 = np.uint64(tb[9])
+    t10 = np.uint64(tb[10])
+    t11 = np.uint64(tb[11])
+    t12 = np.uint64(tb[12])
+    t13 = np.uint64(tb[13])
+    t14 = np.uint64(tb[14])
+    t15 = np.uint64(tb[15])
+    t16 = np.uint64(tb[16])
+    t17 = np.uint64(tb[17])
+    t18 = np.uint64(tb[18])
+    t19 = np.uint64(tb[19])
+    t20 = np.uint64(tb[20])
+    t21 = np.uint64(tb[21])
+    t22 = np.uint64(tb[22])
+    t23 = np.uint64(tb[23])
+    t24 = np.uint64(tb[24])
+    ug = np.uint64(gc)
+    g1 = ug * np.uint64(1)
+    g2 = ug * np.uint64(2)
+    g3 = ug * np.uint64(3)
+    g4 = ug * np.uint64(4)
+    g5 = ug * np.uint64(5)
+    g6 = ug * np.uint64(6)
+    g7 = ug * np.uint64(7)
+    g8 = ug * np.uint64(8)
+    g9 = ug * np.uint64(9)
+    g10 = ug * np.uint64(10)
+    g11 = ug * np.uint64(11)
+    g12 = ug * np.uint64(12)
+    g13 = ug * np.uint64(13)
+    g14 = ug * np.uint64(14)
+    g15 = ug * np.uint64(15)
+    g16 = ug * np.uint64(16)
+    g17 = ug * np.uint64(17)
+    g18 = ug * np.uint64(18)
+    g19 = ug * np.uint64(19)
+    g20 = ug * np.uint64(20)
+    g21 = ug * np.uint64(21)
+    g22 = ug * np.uint64(22)
+    g23 = ug * np.uint64(23)
+    g24 = ug * np.uint64(24)
+    for s in range(0, n, gc):
+        us = np.uint64(s)
+        for j in range(min(gc, n - s)):
+            uj = np.uint64(j)
+            i = us + uj
+            acc[i] = (
+                r1[t0 + i] * wt[uj]
+                + r1[t1 + i] * wt[g1 + uj]
+                + r1[t2 + i] * wt[g2 + uj]
+                + r1[t3 + i] * wt[g3 + uj]
+                + r1[t4 + i] * wt[g4 + uj]
+                + r1[t5 + i] * wt[g5 + uj]
+                + r1[t6 + i] * wt[g6 + uj]
+                + r1[t7 + i] * wt[g7 + uj]
+                + r1[t8 + i] * wt[g8 + uj]
+                + r1[t9 + i] * wt[g9 + uj]
+                + r1[t10 + i] * wt[g10 + uj]
+                + r1[t11 + i] * wt[g11 + uj]
+                + r1[t12 + i] * wt[g12 + uj]
+                + r1[t13 + i] * wt[g13 + uj]
+                + r1[t14 + i] * wt[g14 + uj]
+                + r1[t15 + i] * wt[g15 + uj]
+                + r1[t16 + i] * wt[g16 + uj]
+                + r1[t17 + i] * wt[g17 + uj]
+                + r1[t18 + i] * wt[g18 + uj]
+                + r1[t19 + i] * wt[g19 + uj]
+                + r1[t20 + i] * wt[g20 + uj]
+                + r1[t21 + i] * wt[g21 + uj]
+                + r1[t22 + i] * wt[g22 + uj]
+                + r1[t23 + i] * wt[g23 + uj]
+                + r1[t24 + i] * wt[g24 + uj]
+            )
+
+
 @njit(cache=True, nogil=True)
-def _dw_conv_f32(xp, w, geom, eff, margin, p2r, ip2r, bias_f, bias, m, left, right, zp_out, lo, hi, out):  # pragma: no cover
-    """Depthwise conv (multiplier 1) with exact float32 accumulation over the zero-padded,
-    offset input xp [N,Hp,Wp,C], requantized row by row (`requant_fast2_i8`) while the row's
-    accumulators are in L1: acc[ox, c] = Σ_taps xp[b, oy·sh + ky·dh, ox·sw + kx·dw, c] ·
-    w[ky·KW + kx, c]. Channels are the inner (vectorized) loop; 3x3 kernels sum their nine
-    taps in one pass. geom: stride h/w, dilation h/w, pad top/left, M, KH, KW."""
-    sh, sw, dh, dw, kh, kw = geom[0], geom[1], geom[2], geom[3], geom[7], geom[8]
-    n, hp, wp, c = xp.shape
+def _dw_fill_row(x1, b, iy, h, w, c, zp, pl, sw, wq, r1, dst):  # pragma: no cover - jitted
+    """Padded row iy (image coordinates) of image b, offset by −zp, as float32 into the ring
+    at r1[dst:], split by column phase: plane p holds padded columns q·sw + p (q < wq), so a
+    strided tap reads a contiguous run. Zeros outside the image."""
+    ud = np.uint64(dst)
+    for j in range(sw * wq * c):
+        r1[ud + np.uint64(j)] = 0
+    if iy < 0 or iy >= h:
+        return
+    z = np.float32(zp)
+    for p in range(sw):
+        # ix = q·sw + p − pl in [0, w)
+        q0 = max(0, (pl - p + sw - 1) // sw)
+        q1 = min(wq, (w - 1 + pl - p) // sw + 1)
+        for q in range(q0, q1):
+            src = np.uint64(((b * h + iy) * w + q * sw + p - pl) * c)
+            d = ud + np.uint64((p * wq + q) * c)
+            for k in range(c):
+                r1[d + np.uint64(k)] = np.float32(x1[src + np.uint64(k)]) - z
+
+
+@njit(cache=True, nogil=True, fastmath={'contract'})
+def _dw_taps_any(r1, wt, tb, gc, n, acc):  # pragma: no cover - jitted
+    """`_dw_taps9` for any number of taps (one pass over acc per tap)."""
+    ug = np.uint64(gc)
+    for s in range(0, n, gc):
+        us = np.uint64(s)
+        m = min(gc, n - s)
+        for j in range(m):
+            acc[us + np.uint64(j)] = 0
+        for t in range(tb.size):
+            ut = np.uint64(tb[t])
+            wo = np.uint64(t) * ug
+            for j in range(m):
+                uj = np.uint64(j)
+                acc[us + uj] += r1[ut + us + uj] * wt[wo + uj]
+
+
+@njit(cache=True, nogil=True)
+def _dw_conv_ring(x, zp, wt, gc, geom, eff, margin, p2r, ip2r, bias_f, bias, m, left, right, zp_out, lo, hi, out):  # pragma: no cover
+    """Depthwise conv (multiplier 1) with exact float32 accumulation (every partial sum is an
+    integer below 2^24), row by row: the (KH−1)·dh + 1 padded input rows an output row reads
+    are kept, offset and converted, in a ring (`_dw_fill_row`, column-phase split by the
+    stride), so every tap of an output row is one contiguous run: acc[ox·C + k] += ring[tap
+    base + ox·C + k] · wt[tap, (ox·C + k) mod gc] (weights tiled to gc = G·C at compile
+    time), then the row is requantized (`requant_fast2_i8`) while in L1.
+    geom: stride h/w, dilation h/w, pad top/left, M, KH, KW."""
+    sh, sw, dh, dw, pt, pl, kh, kw = geom[0], geom[1], geom[2], geom[3], geom[4], geom[5], geom[7], geom[8]
+    n, h, w, c = x.shape
     oh, ow = out.shape[1], out.shape[2]
-    x1 = xp.reshape(-1)
-    w1 = w.reshape(-1)
+    x1 = x.reshape(-1)
+    wq = ow + ((kw - 1) * dw) // sw
+    rl = sw * wq * c
+    nr = (kh - 1) * dh + 1
+    r1 = np.empty(nr * rl, np.float32)
     acc = np.empty(ow * c, np.float32)
-    # requantized as [OW / k, k·C] with the tables tiled k times (k = eff.size // C)
     kt = eff.size // c
     acc2 = acc.reshape(ow // kt, kt * c)
-    rs = np.uint64(dh * wp * c)  # one kernel row down
-    cs = np.uint64(dw * c)  # one kernel column right
-    uc = np.uint64(c)
+    tb = np.empty(kh * kw, np.int64)
     for b in range(n):
+        nxt = 0
         for oy in range(oh):
-            xb = np.uint64(((b * hp + oy * sh) * wp) * c)
-            if kh == 3 and kw == 3:
-                for ox in range(ow):
-                    r0 = xb + np.uint64(ox * sw) * uc
-                    r1 = r0 + rs
-                    r2 = r1 + rs
-                    ao = np.uint64(ox) * uc
-                    for k in range(c):
-                        uk = np.uint64(k)
-                        acc[ao + uk] = (
-                            x1[r0 + uk] * w1[uk]
-                            + x1[r0 + cs + uk] * w1[uc + uk]
-                            + x1[r0 + cs + cs + uk] * w1[uc * np.uint64(2) + uk]
-                            + x1[r1 + uk] * w1[uc * np.uint64(3) + uk]
-                            + x1[r1 + cs + uk] * w1[uc * np.uint64(4) + uk]
-                            + x1[r1 + cs + cs + uk] * w1[uc * np.uint64(5) + uk]
-                            + x1[r2 + uk] * w1[uc * np.uint64(6) + uk]
-                            + x1[r2 + cs + uk] * w1[uc * np.uint64(7) + uk]
-                            + x1[r2 + cs + cs + uk] * w1[uc * np.uint64(8) + uk]
-                        )
+            y0 = oy * sh
+            for r in range(max(nxt, y0), y0 + nr):
+                _dw_fill_row(x1, b, r - pt, h, w, c, zp, pl, sw, wq, r1, (r % nr) * rl)
+            nxt = y0 + nr
+            for ky in range(kh):
+                base = ((y0 + ky * dh) % nr) * rl
+                for kx in range(kw):
+                    o = kx * dw
+                    tb[ky * kw + kx] = base + ((o % sw) * wq + o // sw) * c
+            if kh * kw == 9:
+                _dw_taps9(r1, wt, tb, gc, ow * c, acc)
+            elif kh * kw == 25:
+                _dw_taps25(r1, wt, tb, gc, ow * c, acc)
             else:
-                acc[:] = 0
-                for ky in range(kh):
-                    xr = xb + np.uint64(ky) * rs
-                    for kx in range(kw):
-                        wo = np.uint64(ky * kw + kx) * uc
-                        for ox in range(ow):
-                            xo = xr + np.uint64(ox * sw) * uc + np.uint64(kx) * cs
-                            ao = np.uint64(ox) * uc
-                            for k in range(c):
-                                uk = np.uint64(k)
-                                acc[ao + uk] += x1[xo + uk] * w1[wo + uk]
+                _dw_taps_any(r1, wt, tb, gc, ow * c, acc)
             requant_fast2_i8(acc2, eff, margin, p2r, ip2r, bias_f, bias, m, left, right, zp_out,
                              lo, hi, out[b, oy].reshape(acc2.shape))
 
@@ -407,8 +567,15 @@ def _conv_run_vnni(x, params, geom, rows, o, out):
     n, c = x.shape[0], x.shape[3]
     kp = vw.shape[1] * 4
     tile = min(int(params["tile"]), rows)
+    fused = "vrq" in params  # requantization in the micro-kernel's epilogue
+    if fused:
+        vcb, vrq = params["vcorrb"], params["vrq"]
+        lo, hi = params["lo"], params["hi"]  # zp_out is in the vrq tables
+        # no accumulator tile: only the u8 patches need to stay cache-resident (~256 KiB)
+        tile = min(rows, max(tile, (262144 // kp) // 4 * 4))
+    else:
+        acc = np.empty((tile, o), np.float32 if params["w"].dtype == np.float32 else np.int32)
     cols = np.empty((tile, kp), np.uint8)
-    acc = np.empty((tile, o), np.float32 if params["w"].dtype == np.float32 else np.int32)
     pointwise = params["pointwise"]
     if pointwise:
         x1 = x.reshape(-1)
@@ -424,6 +591,9 @@ def _conv_run_vnni(x, params, geom, rows, o, out):
             vnni_rows_u8(x1[r0 * c : r1 * c], c, kp, cb)
         else:
             vnni_im2col(xp, cb, r0, r1, geom)
+        if fused:
+            vnni_gemm_rq(cb, vw, vcb, vrq, o, lo, hi, out[r0:r1])
+            continue
         ab = acc[:nr]
         vnni_gemm(cb, vw, vc, o, ab)
         _conv_requantize(ab, params, out[r0:r1])
@@ -437,12 +607,10 @@ def run_depthwise_conv2d_i8(inputs, params):
     shp = params["out_shape"]
     n = x.shape[0]
     out = np.empty((n, shp[1], shp[2], shp[3]), np.int8)
-    if "wk" in params:  # float32 accumulation on the padded input
-        pad = params["pad"]
-        xp = np.empty((n, int(pad[2]), int(pad[3]), x.shape[3]), np.float32)
-        _conv_pad_offset(x, params["zp_in"], int(pad[0]), int(pad[1]), xp)
-        _dw_conv_f32(xp, params["wk"], params["geom"], *_conv_fast_tables(params, params["rq_k"] > 1),
-                     params["zp_out"], params["lo"], params["hi"], out)
+    if "wt" in params:  # exact float32 accumulation, fused padding and requantization
+        _dw_conv_ring(x, params["zp_in"], params["wt"], int(params["gc"]), params["geom"],
+                      *_conv_fast_tables(params, params["rq_k"] > 1),
+                      params["zp_out"], params["lo"], params["hi"], out)
     else:
         _dw_conv_i8(x, params["w"], params["bias"], params["m"], params["left"],
                     params["right"], params["zp_in"], params["zp_out"], params["lo"],
@@ -621,6 +789,9 @@ def lower_conv2d(op):
         params["pad"] = np.array([pt, pl, hp, wp], np.int64)
         if VNNI_OK:  # also the VNNI form; the runner falls back to "w" without VNNI
             params["vw"], params["vcorr"] = vnni_pack(w_kc, zp_in)
+            rq = vnni_rq_pack(params["vcorr"], bias, m, shift, zp_out)
+            if rq is not None:  # requantization fused into the VNNI micro-kernel
+                params["vcorrb"], params["vrq"] = rq
     return "conv2d_i8", params, [0]
 
 
@@ -661,10 +832,11 @@ def lower_depthwise_conv2d(op):
     params.update(_conv_rq_params(bias, m, shift, row_tile=k if k * oc <= 2048 else 1))
     if f32:
         # float32 accumulation is exact: every partial sum is an integer below 2^24
-        params["wk"] = np.ascontiguousarray(wk.reshape(kh * kw, oc).astype(np.float32))
-        hp = (oh - 1) * sh + (kh - 1) * dh + 1
-        wp = (ow - 1) * sw + (kw - 1) * dw + 1
-        params["pad"] = np.array([pt, pl, hp, wp], np.int64)
+        # weights tiled G times (G·C >= 128 floats): the tap loops run over G pixels' channels
+        g = max(1, min(ow, -(-128 // oc)))
+        wf = wk.reshape(kh * kw, oc).astype(np.float32)
+        params["wt"] = np.ascontiguousarray(np.tile(wf, (1, g)).reshape(-1))
+        params["gc"] = int(g * oc)
     else:
         params["w"] = wk
     return "depthwise_conv2d_i8", params, [0]

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..fixedpoint import add_sub_params, mbqm, quantize_multiplier
+from ..fixedpoint import add_sub_params, fast_mbqm_params, mbqm, quantize_multiplier
 from .int8_lowering import activation_bounds, constant_array, qparams, shape
 from .int8_registry import lowering, runner
 
@@ -118,12 +118,165 @@ def _ew_leaky_relu_loop(x, zp_in, m_id, sh_id, m_alpha, sh_alpha, negate, zpo, o
         out[i] = r
 
 
+# Fast exact paths: a branch-free float32 estimate decides almost every output (blocks of
+# _EW_BLOCK elements, vectorized); a block with an undecided output (a near-tie, see
+# `fast_mbqm_params`) is visited again and those outputs recomputed with the integer code.
+
+_EW_BLOCK = 512
+
+
+@njit(cache=True, nogil=True)
+def _ew_add_sub_one(x, y, sign, zp1, zp2, left_shift, m1, sh1, m2, sh2, mo, sho, zpo, lo, hi):  # pragma: no cover - jitted
+    v1 = mbqm((np.int64(x) - zp1) << left_shift, m1, sh1)
+    v2 = mbqm((np.int64(y) - zp2) << left_shift, m2, sh2)
+    raw = v1 + v2 if sign > 0 else v1 - v2
+    v = mbqm(raw, mo, sho) + zpo
+    return min(max(v, lo), hi)
+
+
+@njit(cache=True, nogil=True)
+def _ew_add_sub_fast(a, b, c1, c2, tol0, off, sign, zp1, zp2, left_shift, m1, sh1, m2, sh2, mo, sho, zpo, lo, hi, out):  # pragma: no cover - jitted
+    """ADD / SUB on same-size flat operands: y = (a − zp1)·c1 + (b − zp2)·c2 estimates the
+    exact z = (v1 ± v2)·m_out·2^(shift_out−31) within (|t1| + |t2|)·4e−7 + tol0 (tol0 covers
+    the roundings of v1, v2: 2·m_out·2^(shift_out−31), plus 1e−7); c2 carries the sign."""
+    n = out.size
+    zf1 = np.float32(zp1)
+    zf2 = np.float32(zp2)
+    zf = np.float32(zpo)
+    lof = np.float32(lo)
+    hif = np.float32(hi)
+    one = np.float32(1.0)
+    rel = np.float32(4e-7)
+    for start in range(0, n, _EW_BLOCK):
+        m = min(_EW_BLOCK, n - start)
+        base = np.uint64(start)
+        cnt = np.int32(0)
+        for j in range(m):
+            i = base + np.uint64(j)
+            t1 = (np.float32(a[i]) - zf1) * c1
+            t2 = (np.float32(b[i]) - zf2) * c2
+            y = t1 + t2
+            ay = abs(y)
+            t = ay + off
+            fa = np.floor(t)
+            fr = t - fa
+            tol = tol0 + (abs(t1) + abs(t2)) * rel
+            cnt += np.int32((fr <= tol) | (fr >= one - tol))
+            q = fa if y >= 0 else -fa
+            out[i] = np.int32(min(max(q + zf, lof), hif))
+        if cnt != 0:
+            for j in range(m):
+                i = start + j
+                t1 = (np.float32(a[i]) - zf1) * c1
+                t2 = (np.float32(b[i]) - zf2) * c2
+                t = abs(t1 + t2) + off
+                fr = t - np.floor(t)
+                tol = tol0 + (abs(t1) + abs(t2)) * rel
+                if (fr <= tol) | (fr >= one - tol):
+                    out[i] = _ew_add_sub_one(a[i], b[i], sign, zp1, zp2, left_shift, m1, sh1, m2, sh2, mo, sho, zpo, lo, hi)
+
+
+@njit(cache=True, nogil=True)
+def _ew_mul_fast(a, b, zp1, zp2, eff, off, m, sh, zpo, lo, hi, out):  # pragma: no cover - jitted
+    """MUL on same-size flat operands: the product (a − zp1)(b − zp2) is exact in float32,
+    y = product·eff estimates z within 4e−7·|y| + 1e−7."""
+    n = out.size
+    zf1 = np.float32(zp1)
+    zf2 = np.float32(zp2)
+    zf = np.float32(zpo)
+    lof = np.float32(lo)
+    hif = np.float32(hi)
+    one = np.float32(1.0)
+    rel = np.float32(4e-7)
+    tiny = np.float32(1e-7)
+    for start in range(0, n, _EW_BLOCK):
+        mm = min(_EW_BLOCK, n - start)
+        base = np.uint64(start)
+        cnt = np.int32(0)
+        for j in range(mm):
+            i = base + np.uint64(j)
+            y = ((np.float32(a[i]) - zf1) * (np.float32(b[i]) - zf2)) * eff
+            ay = abs(y)
+            t = ay + off
+            fa = np.floor(t)
+            fr = t - fa
+            tol = ay * rel + tiny
+            cnt += np.int32((fr <= tol) | (fr >= one - tol))
+            q = fa if y >= 0 else -fa
+            out[i] = np.int32(min(max(q + zf, lof), hif))
+        if cnt != 0:
+            for j in range(mm):
+                i = start + j
+                y = ((np.float32(a[i]) - zf1) * (np.float32(b[i]) - zf2)) * eff
+                ay = abs(y)
+                t = ay + off
+                fr = t - np.floor(t)
+                tol = ay * rel + tiny
+                if (fr <= tol) | (fr >= one - tol):
+                    v = mbqm((np.int64(a[i]) - zp1) * (np.int64(b[i]) - zp2), m, sh) + zpo
+                    out[i] = min(max(v, lo), hi)
+
+
+@njit(cache=True, nogil=True)
+def _ew_mul_chan_fast(a, kq, ec, zp1, off, m, sh, zpo, lo, hi, out):  # pragma: no cover - jitted
+    """MUL of a flat [rows·C] operand by a per-channel (last axis) constant: kq[c] = b[c] − zp2
+    (int32), ec[c] = float32(kq[c]·eff); y = (a − zp1)·ec[c] estimates z within
+    4e−7·|y| + 1e−7 (three float32 roundings)."""
+    c = kq.size
+    rows = out.size // c
+    zf1 = np.float32(zp1)
+    zf = np.float32(zpo)
+    lof = np.float32(lo)
+    hif = np.float32(hi)
+    one = np.float32(1.0)
+    rel = np.float32(4e-7)
+    tiny = np.float32(1e-7)
+    for r in range(rows):
+        base = np.uint64(r * c)
+        cnt = np.int32(0)
+        for k in range(c):
+            i = base + np.uint64(k)
+            y = (np.float32(a[i]) - zf1) * ec[k]
+            ay = abs(y)
+            t = ay + off
+            fa = np.floor(t)
+            fr = t - fa
+            tol = ay * rel + tiny
+            cnt += np.int32((fr <= tol) | (fr >= one - tol))
+            q = fa if y >= 0 else -fa
+            out[i] = np.int32(min(max(q + zf, lof), hif))
+        if cnt != 0:
+            for k in range(c):
+                i = r * c + k
+                y = (np.float32(a[i]) - zf1) * ec[k]
+                ay = abs(y)
+                t = ay + off
+                fr = t - np.floor(t)
+                tol = ay * rel + tiny
+                if (fr <= tol) | (fr >= one - tol):
+                    v = mbqm((np.int64(a[i]) - zp1) * np.int64(kq[k]), m, sh) + zpo
+                    out[i] = min(max(v, lo), hi)
+
+
 @runner("add_i8", "sub_i8")
 def run_add_sub_i8(inputs, params):
     out_shape = tuple(params["out_shape"])
-    a = _ew_broadcast_flat(inputs[0], out_shape)
-    b = _ew_broadcast_flat(inputs[1], out_shape)
+    a = inputs[0]
+    b = inputs[1]
     out = np.empty(out_shape, np.int8)
+    fast = params.get("fast")
+    if fast and a.shape == out_shape and b.shape == out_shape:
+        _ew_add_sub_fast(
+            np.ascontiguousarray(a).reshape(-1), np.ascontiguousarray(b).reshape(-1),
+            np.float32(params["c1"]), np.float32(params["c2"]), np.float32(params["tol0"]),
+            np.float32(params["off"]), params["sign"], params["zp1"], params["zp2"],
+            params["left_shift"], params["m1"], params["shift1"], params["m2"], params["shift2"],
+            params["m_out"], params["shift_out"], params["zp_out"], params["lo"], params["hi"],
+            out.reshape(-1),
+        )
+        return [out]
+    a = _ew_broadcast_flat(a, out_shape)
+    b = _ew_broadcast_flat(b, out_shape)
     _ew_add_sub_loop(
         a, b, params["sign"], params["zp1"], params["zp2"], params["left_shift"],
         params["m1"], params["shift1"], params["m2"], params["shift2"],
@@ -136,9 +289,29 @@ def run_add_sub_i8(inputs, params):
 @runner("mul_i8")
 def run_mul_i8(inputs, params):
     out_shape = tuple(params["out_shape"])
-    a = _ew_broadcast_flat(inputs[0], out_shape)
-    b = _ew_broadcast_flat(inputs[1], out_shape)
     out = np.empty(out_shape, np.int8)
+    a = inputs[0]
+    if "kq" in params:  # the other operand is a per-channel constant (last axis)
+        if params.get("fast") and a.shape == out_shape:
+            _ew_mul_chan_fast(
+                np.ascontiguousarray(a).reshape(-1), params["kq"], params["ec"], params["zp1"],
+                np.float32(params["off"]), params["m"], params["shift"], params["zp_out"],
+                params["lo"], params["hi"], out.reshape(-1),
+            )
+            return [out]
+        b = params["b"]
+    else:
+        b = inputs[1]
+    if params.get("fast") and a.shape == out_shape and b.shape == out_shape:
+        _ew_mul_fast(
+            np.ascontiguousarray(a).reshape(-1), np.ascontiguousarray(b).reshape(-1),
+            params["zp1"], params["zp2"], np.float32(params["eff"]), np.float32(params["off"]),
+            params["m"], params["shift"], params["zp_out"], params["lo"], params["hi"],
+            out.reshape(-1),
+        )
+        return [out]
+    a = _ew_broadcast_flat(a, out_shape)
+    b = _ew_broadcast_flat(b, out_shape)
     _ew_mul_loop(
         a, b, params["zp1"], params["zp2"], params["m"], params["shift"], params["zp_out"],
         params["lo"], params["hi"], out.reshape(-1),
@@ -148,12 +321,100 @@ def run_mul_i8(inputs, params):
 
 @runner("maximum_i8", "minimum_i8")
 def run_max_min_i8(inputs, params):
-    out_shape = tuple(params["out_shape"])
-    a = _ew_broadcast_flat(inputs[0], out_shape)
-    b = _ew_broadcast_flat(inputs[1], out_shape)
-    out = np.empty(out_shape, np.int8)
-    _ew_max_min_loop(a, b, bool(params["is_max"]), out.reshape(-1))
+    out = np.empty(tuple(params["out_shape"]), np.int8)
+    if params["is_max"]:
+        np.maximum(inputs[0], inputs[1], out=out)
+    else:
+        np.minimum(inputs[0], inputs[1], out=out)
     return [out]
+
+
+# Plan-load binding (`PlanRunner` calls `runner.bind(params)` once per step): the returned
+# function takes (inputs, params) like the runner and skips the per-call parameter decoding
+# on the fast paths, deferring to the runner for everything else.
+
+
+def _ew_bind_add_sub(params):
+    if not params.get("fast"):
+        return run_add_sub_i8
+    out_shape = tuple(params["out_shape"])
+    args = (
+        np.float32(params["c1"]), np.float32(params["c2"]), np.float32(params["tol0"]),
+        np.float32(params["off"]), params["sign"], params["zp1"], params["zp2"],
+        params["left_shift"], params["m1"], params["shift1"], params["m2"], params["shift2"],
+        params["m_out"], params["shift_out"], params["zp_out"], params["lo"], params["hi"],
+    )
+    kernel = _ew_add_sub_fast
+    empty = np.empty
+    i8 = np.int8
+
+    def run(inputs, _params):
+        a, b = inputs
+        if a.shape != out_shape or b.shape != out_shape or not (a.flags.c_contiguous and b.flags.c_contiguous):
+            return run_add_sub_i8(inputs, params)
+        out = empty(out_shape, i8)
+        kernel(a.reshape(-1), b.reshape(-1), *args, out.reshape(-1))
+        return [out]
+
+    return run
+
+
+def _ew_bind_mul(params):
+    if not params.get("fast"):
+        return run_mul_i8
+    out_shape = tuple(params["out_shape"])
+    empty = np.empty
+    i8 = np.int8
+    if "kq" in params:
+        kernel = _ew_mul_chan_fast
+        args = (
+            params["kq"], params["ec"], params["zp1"], np.float32(params["off"]), params["m"],
+            params["shift"], params["zp_out"], params["lo"], params["hi"],
+        )
+
+        def run(inputs, _params):
+            a = inputs[0]
+            if a.shape != out_shape or not a.flags.c_contiguous:
+                return run_mul_i8(inputs, params)
+            out = empty(out_shape, i8)
+            kernel(a.reshape(-1), *args, out.reshape(-1))
+            return [out]
+
+        return run
+    kernel2 = _ew_mul_fast
+    args2 = (
+        params["zp1"], params["zp2"], np.float32(params["eff"]), np.float32(params["off"]),
+        params["m"], params["shift"], params["zp_out"], params["lo"], params["hi"],
+    )
+
+    def run2(inputs, _params):
+        a, b = inputs
+        if a.shape != out_shape or b.shape != out_shape or not (a.flags.c_contiguous and b.flags.c_contiguous):
+            return run_mul_i8(inputs, params)
+        out = empty(out_shape, i8)
+        kernel2(a.reshape(-1), b.reshape(-1), *args2, out.reshape(-1))
+        return [out]
+
+    return run2
+
+
+def _ew_bind_max_min(params):
+    out_shape = tuple(params["out_shape"])
+    ufunc = np.maximum if params["is_max"] else np.minimum
+    empty = np.empty
+    i8 = np.int8
+
+    def run(inputs, _params):
+        out = empty(out_shape, i8)
+        ufunc(inputs[0], inputs[1], out=out)
+        return [out]
+
+    return run
+
+
+run_add_sub_i8.bind = _ew_bind_add_sub
+run_mul_i8.bind = _ew_bind_mul
+run_max_min_i8.bind = _ew_bind_max_min
 
 
 @runner("prelu_i8")
@@ -228,6 +489,48 @@ def lower_add_sub(op):
         "lo": lo,
         "hi": hi,
         "out_shape": list(shape(op.output)),
+        **_ew_add_sub_fast_params(p, -1 if not is_add else 1),
+    }
+
+
+def _ew_flag_rate(y, off, tol) -> float:
+    """Share of float32 estimates `y` the fast kernels leave to the integer fix-up (as they
+    test it); many exact ties (scale ratios like 1/2) make the fast path slower than the
+    integer loop."""
+    f32 = np.float32
+    t = np.abs(y).astype(f32) + f32(off)
+    fr = t - np.floor(t)
+    return float(np.mean((fr <= tol) | (fr >= f32(1.0) - tol)))
+
+
+_EW_MAX_FLAG_RATE = 0.01
+
+
+def _ew_add_sub_fast_params(p, sign):
+    """Float-estimate constants of `_ew_add_sub_fast` ({"fast": False} if it cannot serve)."""
+    ls = p["left_shift"]
+    eo, off, ok = fast_mbqm_params(p["m_out"], p["shift_out"], 1 << 30)
+    ok = (
+        ok and p["shift_out"] <= 0 and p["shift1"] <= 0 and p["shift2"] <= 0
+        and p["m1"] >= 0 and p["m2"] >= 0 and (255 << ls) < (1 << 30)
+    )
+    if not ok:
+        return {"fast": False}
+    c1 = p["m1"] * 2.0 ** (ls + p["shift1"] - 31) * eo
+    c2 = sign * p["m2"] * 2.0 ** (ls + p["shift2"] - 31) * eo
+    f32 = np.float32
+    d = np.arange(-255, 256, dtype=f32)
+    t1 = (d * f32(c1))[:, None]
+    t2 = (d * f32(c2))[None, :]
+    tol = f32(2.0 * eo * 1.001 + 1e-7) + (np.abs(t1) + np.abs(t2)) * f32(4e-7)
+    if _ew_flag_rate(t1 + t2, off, tol) > _EW_MAX_FLAG_RATE:
+        return {"fast": False}
+    return {
+        "fast": True,
+        "c1": float(np.float32(c1)),
+        "c2": float(np.float32(c2)),
+        "tol0": float(np.float32(2.0 * eo * 1.001 + 1e-7)),
+        "off": float(np.float32(off)),
     }
 
 
@@ -240,7 +543,13 @@ def lower_mul(op):
     real = np.float32(s1) * np.float32(s2) / np.float32(so)  # float32, as mul.cc
     m, sh = quantize_multiplier(float(real))
     lo, hi = activation_bounds(op)
-    return "mul_i8", {
+    out_shape = list(shape(op.output))
+    eff, off, ok = fast_mbqm_params(m, sh, 1 << 16)
+    f32 = np.float32
+    if ok:
+        y = np.arange(-(1 << 16), (1 << 16) + 1, dtype=f32) * f32(eff)
+        ok = _ew_flag_rate(y, off, np.abs(y) * f32(4e-7) + f32(1e-7)) <= _EW_MAX_FLAG_RATE
+    params = {
         "zp1": zp1,
         "zp2": zp2,
         "m": m,
@@ -248,8 +557,32 @@ def lower_mul(op):
         "zp_out": zpo,
         "lo": lo,
         "hi": hi,
-        "out_shape": list(shape(op.output)),
+        "out_shape": out_shape,
+        "fast": ok,
+        "eff": float(np.float32(eff)),
+        "off": float(np.float32(off)),
     }
+    # A per-channel (last axis) constant operand: folded into per-channel factors.
+    lhs_c, rhs_c = constant_array(op.lhs), constant_array(op.rhs)
+    for const, zp_c, zp_x, idx, other in ((rhs_c, zp2, zp1, 0, op.lhs), (lhs_c, zp1, zp2, 1, op.rhs)):
+        if const is None or constant_array(other) is not None:
+            continue
+        cs = tuple(np.shape(const))
+        while cs and cs[0] == 1:
+            cs = cs[1:]
+        if tuple(shape(other)) != tuple(out_shape) or len(cs) != 1 or not out_shape or cs[0] != out_shape[-1]:
+            continue
+        kq = np.asarray(const, np.int64).reshape(-1) - zp_c
+        params["zp1"], params["zp2"] = zp_x, zp_c
+        params["kq"] = np.ascontiguousarray(kq.astype(np.int32))
+        params["ec"] = np.ascontiguousarray((kq.astype(np.float64) * eff).astype(np.float32))
+        if params["fast"]:
+            y = np.arange(-255, 256, dtype=f32)[:, None] * params["ec"][None, :]
+            rate = _ew_flag_rate(y, off, np.abs(y) * f32(4e-7) + f32(1e-7))
+            params["fast"] = rate <= _EW_MAX_FLAG_RATE
+        params["b"] = np.ascontiguousarray(np.asarray(const, np.int8).reshape(-1))
+        return "mul_i8", params, [idx]
+    return "mul_i8", params
 
 
 @lowering("nn.maximum", "nn.minimum")
