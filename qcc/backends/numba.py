@@ -166,6 +166,127 @@ def _lower(op: Operation):
     return kernel, dict(params), list(indices)
 
 
+_LUT_UNARY = frozenset({"relu_i8", "lut_i8", "logistic_i8", "tanh_i8", "hard_swish_i8"})
+_LUT_BINARY = frozenset({"add_i8", "sub_i8", "maximum_i8", "minimum_i8", "mul_i8"})
+
+
+def _int8_shape(t) -> tuple[int, ...] | None:
+    try:
+        shape, dtype = _spec(t)
+    except Exception:
+        return None
+    if dtype != "int8" or any(d < 0 for d in shape) or not shape:
+        return None
+    return shape
+
+
+def _lut_fusible(s: Step, c: int) -> bool:
+    """True if the step is element-wise on its run-time operands, per channel (last axis)
+    at most, so that its result at a position depends only on the operands there and on the
+    channel."""
+    if s.kernel in _LUT_UNARY:
+        return len(s.inputs) == 1 and len(s.outputs) == 1
+    if s.kernel not in _LUT_BINARY or len(s.outputs) != 1:
+        return False
+    if s.kernel == "mul_i8" and "kq" in s.params:
+        kq = s.params["kq"]
+        return len(s.inputs) == 1 and isinstance(kq, np.ndarray) and kq.size in (1, c)
+    return len(s.inputs) == 2
+
+
+def _fuse_lut_chains(steps: list[Step], slot_types: dict, output_slots: list[int]) -> list[Step]:
+    """Fuse each chain of >= 2 element-wise int8 steps whose only run-time operand is one
+    tensor x, and whose intermediate results have no other reader, into one `lut_chan_i8`
+    step: a per-channel table built by running the chain's own runners on every (channel,
+    stored value) pair, so the fused step computes exactly what the chain computes (e.g. a
+    decomposed PRELU: max(x, mul(x, alpha)), or relu / sub / mul / add)."""
+    runners = reg.RUNNERS
+    if "lut_chan_i8" not in runners:
+        return steps
+    readers: dict[int, list[int]] = {}
+    for i, s in enumerate(steps):
+        for j in s.inputs:
+            readers.setdefault(j, []).append(i)
+    outs_set = set(output_slots)
+    taken: set[int] = set()
+    replace: dict[int, Step] = {}
+    for i, s in enumerate(steps):
+        if i in taken or len(set(s.inputs)) != 1:
+            continue
+        x = s.inputs[0]
+        shape = _int8_shape(slot_types.get(x)) if x in slot_types else None
+        if shape is None:
+            continue
+        c = shape[-1]
+        if not _lut_fusible(s, c):
+            continue
+
+        def same(j: int) -> bool:
+            return j in slot_types and _int8_shape(slot_types[j]) == shape
+
+        if not same(s.outputs[0]):
+            continue
+        group = [i]
+        inside = {s.outputs[0]}
+        for j in range(i + 1, len(steps)):
+            t = steps[j]
+            if j in taken or not _lut_fusible(t, c) or not same(t.outputs[0]):
+                continue
+            if all(k == x or k in inside for k in t.inputs) and any(k in inside for k in t.inputs):
+                group.append(j)
+                inside.add(t.outputs[0])
+        chosen = None
+        for n in range(len(group), 1, -1):
+            g = group[:n]
+            gset = set(g)
+            produced = [steps[k].outputs[0] for k in g]
+            escaped = [o for o in produced
+                       if o in outs_set or any(r not in gset for r in readers.get(o, ()))]
+            if len(escaped) != 1:
+                continue
+            o = escaped[0]
+            if any(r not in gset and r <= g[-1] for r in readers.get(o, ())):
+                continue
+            chosen = (g, o)
+            break
+        if chosen is None:
+            continue
+        g, o = chosen
+        lut = _tabulate_chain([steps[k] for k in g], x, o, shape, runners)
+        if lut is None:
+            continue
+        taken.update(g)
+        label = " + ".join(steps[k].label for k in g)
+        replace[g[-1]] = Step("lut_chan_i8", (x,), (o,), {"lut": lut, "c": int(c)}, (), label)
+    if not replace:
+        return steps
+    return [replace[i] if i in replace else s for i, s in enumerate(steps)
+            if i in replace or i not in taken]
+
+
+def _tabulate_chain(chain: list[Step], x: int, o: int, shape, runners) -> np.ndarray | None:
+    """lut[k·256 + v + 128] = the chain's result for stored value v in channel k."""
+    c = shape[-1]
+    p = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
+    if p == 0 or c == 0:
+        return None
+    lut = np.empty((c, 256), np.int8)
+    runs = -(-256 // p)
+    for r in range(runs):
+        vals = (np.arange(p) + r * p) % 256
+        probe = np.ascontiguousarray(
+            np.broadcast_to((vals - 128).astype(np.int8)[:, None], (p, c))).reshape(shape)
+        env = {x: probe}
+        for s in chain:
+            res = runners[s.kernel]([env[j] for j in s.inputs], s.params)
+            env[s.outputs[0]] = np.asarray(res[0])
+        y = env[o]
+        if y.shape != tuple(shape) or y.dtype != np.int8:
+            return None
+        lut[:, vals] = y.reshape(p, c).T
+    return np.ascontiguousarray(lut.reshape(-1))
+
+
 def build_plan(module_or_func: Operation) -> Plan:
     """Lower `func.func @main` of a (quantized) module to a Plan."""
     reg.load_int8_families()
@@ -233,6 +354,7 @@ def build_plan(module_or_func: Operation) -> Plan:
         raise QccError(f"value {v} is used before it is defined")
 
     steps: list[Step] = []
+    slot_types: dict[int, Any] = {}
     for kernel, ins, outs, params, label in raw_steps:
         if kernel == "__alias__":
             alias[outs[0]] = ins[0]
@@ -240,8 +362,12 @@ def build_plan(module_or_func: Operation) -> Plan:
             continue
         in_slots = tuple(slot_of(v) for v in ins)
         out_slots = tuple(new_slot(v) for v in outs)
+        for j, v in zip(in_slots + out_slots, list(ins) + list(outs)):
+            if j not in slot_types:
+                slot_types[j] = v.type
         steps.append(Step(kernel, in_slots, out_slots, params, (), label))
     output_slots = [slot_of(v) for v in ret.operands]
+    steps = _fuse_lut_chains(steps, slot_types, output_slots)
 
     # Liveness: free a slot after its last reader (never inputs' callers arrays matter: they
     # are only dropped from the environment, not modified), never outputs or constants.

@@ -618,6 +618,74 @@ def run_depthwise_conv2d_i8(inputs, params):
     return [out]
 
 
+def _dw_bind(params):
+    """Plan-load binding of `run_depthwise_conv2d_i8` (see `PlanRunner`): the ring kernel's
+    arguments decoded once."""
+    if "wt" not in params:
+        return run_depthwise_conv2d_i8
+    shp = params["out_shape"]
+    s1, s2, s3 = int(shp[1]), int(shp[2]), int(shp[3])
+    zp, wt, gc, geom = params["zp_in"], params["wt"], int(params["gc"]), params["geom"]
+    tables = tuple(_conv_fast_tables(params, params["rq_k"] > 1))
+    tail = (params["zp_out"], params["lo"], params["hi"])
+    kernel = _dw_conv_ring
+    empty = np.empty
+    i8 = np.int8
+
+    def run(inputs, _params):
+        x = inputs[0]
+        if not x.flags.c_contiguous:
+            return run_depthwise_conv2d_i8(inputs, params)
+        out = empty((x.shape[0], s1, s2, s3), i8)
+        kernel(x, zp, wt, gc, geom, *tables, *tail, out)
+        return [out]
+
+    return run
+
+
+run_depthwise_conv2d_i8.bind = _dw_bind
+
+
+def _conv_bind(params):
+    """Plan-load binding of `run_conv2d_i8` (see `PlanRunner`): the VNNI pointwise path with
+    fused requantization (one tile, the common small-layer case) decoded once; everything
+    else defers to the runner."""
+    w = params["w"]
+    geom = params["geom"]
+    if not (VNNI_OK and "vw" in params and "vrq" in params and w.shape[0] == 1
+            and params["pointwise"]):
+        return run_conv2d_i8
+    oh, ow = int(geom[8]), int(geom[9])
+    o = w.shape[2]
+    vw, vcb, vrq = params["vw"], params["vcorrb"], params["vrq"]
+    lo, hi = params["lo"], params["hi"]
+    kp = vw.shape[1] * 4
+    tile0 = int(params["tile"])
+    rows_u8 = vnni_rows_u8
+    gemm = vnni_gemm_rq
+    empty = np.empty
+
+    def run(inputs, _params):
+        x = inputs[0]
+        if not x.flags.c_contiguous or x.ndim != 4:
+            return run_conv2d_i8(inputs, params)
+        n, c = x.shape[0], x.shape[3]
+        rows = n * oh * ow
+        tile = min(rows, max(min(tile0, rows), (262144 // kp) // 4 * 4))
+        if tile != rows:
+            return run_conv2d_i8(inputs, params)
+        out = empty((rows, o), np.int8)
+        cb = empty((rows, kp), np.uint8)
+        rows_u8(x.reshape(-1)[: rows * c], c, kp, cb)
+        gemm(cb, vw, vcb, vrq, o, lo, hi, out)
+        return [out.reshape(n, oh, ow, o)]
+
+    return run
+
+
+run_conv2d_i8.bind = _conv_bind
+
+
 @runner("fully_connected_i8")
 def run_fully_connected_i8(inputs, params):
     wt = params["w"]  # [D, U]

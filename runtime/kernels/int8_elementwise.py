@@ -413,6 +413,51 @@ def _ew_bind_max_min(params):
 
 
 run_add_sub_i8.bind = _ew_bind_add_sub
+
+
+# Per-channel table (`lut_chan_i8`): a chain of int8 element-wise steps whose only run-time
+# operand is one tensor x (per-channel constants folded into params) computes, per channel
+# k (last axis) and stored value v, one value: the plan builder tabulates the chain by running
+# its steps on every (k, v) and fuses it into one lookup, lut[k·256 + (v + 128)].
+
+
+@njit(cache=True, nogil=True)
+def _ew_lut_chan_loop(x, lut, c, out):  # pragma: no cover - jitted
+    rows = x.size // c
+    for r in range(rows):
+        b = np.uint64(r * c)
+        for k in range(c):
+            i = b + np.uint64(k)
+            out[i] = lut[np.uint64(k) * np.uint64(256) + np.uint64(np.uint8(x[i] ^ np.int8(-128)))]
+
+
+@runner("lut_chan_i8")
+def run_lut_chan_i8(inputs, params):
+    x = np.ascontiguousarray(inputs[0])
+    out = np.empty(x.shape, np.int8)
+    _ew_lut_chan_loop(x.reshape(-1), params["lut"], int(params["c"]), out.reshape(-1))
+    return [out]
+
+
+def _ew_bind_lut_chan(params):
+    lut = params["lut"]
+    c = int(params["c"])
+    kernel = _ew_lut_chan_loop
+    empty = np.empty
+    i8 = np.int8
+
+    def run(inputs, _params):
+        x = inputs[0]
+        if not x.flags.c_contiguous:
+            return run_lut_chan_i8(inputs, params)
+        out = empty(x.shape, i8)
+        kernel(x.reshape(-1), lut, c, out.reshape(-1))
+        return [out]
+
+    return run
+
+
+run_lut_chan_i8.bind = _ew_bind_lut_chan
 run_mul_i8.bind = _ew_bind_mul
 run_max_min_i8.bind = _ew_bind_max_min
 

@@ -126,10 +126,47 @@ def _pool_sum_float_requant(sums, scale, bias, zp_out, out):  # pragma: no cover
         out[i] = v
 
 
+@njit(cache=True, nogil=True)
+def _pool_max_full_i8(x, out, fh, fw, sh, sw, lo, hi):  # pragma: no cover - jitted
+    """MAX pool when every window lies inside the image (no padding): the max of the stored
+    values, clamped to [lo, hi] (what `_pool_nhwc_i8` computes), channel runs contiguous."""
+    n, h, w, c = x.shape
+    oh, ow = out.shape[1], out.shape[2]
+    x1 = x.reshape(-1)
+    o1 = out.reshape(-1)
+    tmp = np.empty(c, np.int8)
+    l8 = np.int8(lo)
+    h8 = np.int8(hi)
+    for b in range(n):
+        for oy in range(oh):
+            for ox in range(ow):
+                s0 = np.uint64(((b * h + oy * sh) * w + ox * sw) * c)
+                for ch in range(c):
+                    tmp[ch] = x1[s0 + np.uint64(ch)]
+                for fy in range(fh):
+                    for fx in range(fw):
+                        s = np.uint64(((b * h + oy * sh + fy) * w + ox * sw + fx) * c)
+                        for ch in range(c):
+                            tmp[ch] = max(tmp[ch], x1[s + np.uint64(ch)])
+                d = np.uint64(((b * oh + oy) * ow + ox) * c)
+                for ch in range(c):
+                    o1[d + np.uint64(ch)] = min(max(tmp[ch], l8), h8)
+
+
 @runner("avg_pool2d_i8", "max_pool2d_i8")
 def run_pool2d_i8(inputs, params):
     x = np.ascontiguousarray(inputs[0])
     out = np.empty(tuple(params["out_shape"]), np.int8)
+    fh, fw, sh, sw = params["filter_h"], params["filter_w"], params["stride_h"], params["stride_w"]
+    if (params["is_max"] and x.ndim == 4 and x.dtype == np.int8 and params["pad_top"] == 0
+            and params["pad_left"] == 0 and fh >= 1 and fw >= 1
+            and -128 <= params["lo"] <= params["hi"] <= 127
+            and out.shape[0] == x.shape[0] and out.shape[3] == x.shape[3]
+            and out.shape[1] >= 1 and out.shape[2] >= 1
+            and (out.shape[1] - 1) * sh + fh <= x.shape[1]
+            and (out.shape[2] - 1) * sw + fw <= x.shape[2]):
+        _pool_max_full_i8(x, out, fh, fw, sh, sw, params["lo"], params["hi"])
+        return [out]
     _pool_nhwc_i8(
         x, out, params["filter_h"], params["filter_w"], params["stride_h"], params["stride_w"],
         params["pad_top"], params["pad_left"], bool(params["is_max"]), params["lo"], params["hi"],

@@ -26,6 +26,7 @@ from numba import njit
 
 from .int8_lowering import constant_array, qparams, quant_type, shape
 from .int8_registry import lowering, runner
+from .int8_vnni import vnni_copy16
 from .resize import nearest_axis
 from .shape import strided_slice_index
 
@@ -117,6 +118,53 @@ def run_gather_i8(inputs, params):
     return [out.reshape(tuple(params["out_shape"]))]
 
 
+@njit(cache=True, nogil=True)
+def _shape_pad_last_axis(x, cin, cout, fill, out):  # pragma: no cover - jitted
+    """out[p, :cin] = x[p], out[p, cin:] = fill for flat [rows·cin] x, [rows·cout] out,
+    cin >= 16: 16-byte block copies (the last one aligned to the row's end)."""
+    rows = x.size // cin
+    xu = x.view(np.uint8)
+    ou = out.view(np.uint8)
+    fu = np.uint8(fill & 255)
+    last = np.uint64(cin - 16)
+    for r in range(rows):
+        s0 = np.uint64(r * cin)
+        d0 = np.uint64(r * cout)
+        j = np.uint64(0)
+        while j < last:
+            vnni_copy16(xu, s0 + j, ou, d0 + j)
+            j += np.uint64(16)
+        vnni_copy16(xu, s0 + last, ou, d0 + last)
+        for k in range(cin, cout):
+            ou[d0 + np.uint64(k)] = fu
+
+
+def _shape_bind_pad(params):
+    """Plan-load binding of `run_pad_i8` (see `PlanRunner`): padding of the last axis only
+    (channel padding) runs as one row-wise copy + fill."""
+    out_shape = tuple(params["out_shape"])
+    before = params["before"]
+    if params["fill_from_input"] or any(int(b) != 0 for b in before) or len(out_shape) < 1:
+        return run_pad_i8
+    cout = out_shape[-1]
+    fill = int(params["fill"])
+    kernel = _shape_pad_last_axis
+    empty = np.empty
+    i8 = np.int8
+
+    def run(inputs, _params):
+        x = inputs[0]
+        cin = x.shape[-1] if x.ndim else 0
+        if (x.dtype != i8 or not x.flags.c_contiguous or x.shape[:-1] != out_shape[:-1]
+                or cin < 16 or cin > cout):
+            return run_pad_i8(inputs, params)
+        out = empty(out_shape, i8)
+        kernel(x.reshape(-1), cin, cout, fill, out.reshape(-1))
+        return [out]
+
+    return run
+
+
 @runner("pad_i8")
 def run_pad_i8(inputs, params):
     x = np.asarray(inputs[0])
@@ -128,6 +176,9 @@ def run_pad_i8(inputs, params):
     before = params["before"]
     out[tuple(slice(b, b + d) for b, d in zip(before, x.shape))] = x
     return [out]
+
+
+run_pad_i8.bind = _shape_bind_pad
 
 
 @runner("resize_bilinear_i8")

@@ -543,6 +543,45 @@ def vnni_pad_u8(x, zp, pt, pl, xp):  # pragma: no cover - jitted
                 p1[dst + np.uint64(j)] = x1[src + np.uint64(j)] ^ np.uint8(0x80)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def vnni_copy16(src, s0, dst, d0):  # pragma: no cover - jitted
+    """dst[d0:d0+16] = src[s0:s0+16], all loads before the stores (one vector move)."""
+    a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15 = (
+        src[s0 + np.uint64(0)],
+        src[s0 + np.uint64(1)],
+        src[s0 + np.uint64(2)],
+        src[s0 + np.uint64(3)],
+        src[s0 + np.uint64(4)],
+        src[s0 + np.uint64(5)],
+        src[s0 + np.uint64(6)],
+        src[s0 + np.uint64(7)],
+        src[s0 + np.uint64(8)],
+        src[s0 + np.uint64(9)],
+        src[s0 + np.uint64(10)],
+        src[s0 + np.uint64(11)],
+        src[s0 + np.uint64(12)],
+        src[s0 + np.uint64(13)],
+        src[s0 + np.uint64(14)],
+        src[s0 + np.uint64(15)],
+    )
+    dst[d0 + np.uint64(0)] = a0
+    dst[d0 + np.uint64(1)] = a1
+    dst[d0 + np.uint64(2)] = a2
+    dst[d0 + np.uint64(3)] = a3
+    dst[d0 + np.uint64(4)] = a4
+    dst[d0 + np.uint64(5)] = a5
+    dst[d0 + np.uint64(6)] = a6
+    dst[d0 + np.uint64(7)] = a7
+    dst[d0 + np.uint64(8)] = a8
+    dst[d0 + np.uint64(9)] = a9
+    dst[d0 + np.uint64(10)] = a10
+    dst[d0 + np.uint64(11)] = a11
+    dst[d0 + np.uint64(12)] = a12
+    dst[d0 + np.uint64(13)] = a13
+    dst[d0 + np.uint64(14)] = a14
+    dst[d0 + np.uint64(15)] = a15
+
+
 @njit(cache=True, nogil=True)
 def vnni_im2col(xp, cols, r0, r1, geom):  # pragma: no cover - jitted
     """Rows r0..r1 of the u8 patch matrix of the padded u8 input xp [N,Hp,Wp,C] into cols
@@ -557,6 +596,36 @@ def vnni_im2col(xp, cols, r0, r1, geom):  # pragma: no cover - jitted
     kp = cols.shape[1]
     seg = kw * c
     k = kh * seg
+    if dw == 1 and seg <= 16 and (kh - 1) * seg + 16 <= kp and r1 > r0:
+        # narrow windows (the stem conv's few channels): walk (b, oy, ox) without divisions
+        # and copy each ky segment as one fixed 16-byte block (the overrun lands in the next
+        # segment, rewritten right after, or in the zeroed tail); exact copies where the
+        # block would read past the input
+        n1 = np.uint64(x1.size)
+        b = r0 // (oh * ow)
+        rem = r0 - b * oh * ow
+        oy = rem // ow
+        ox = rem - oy * ow
+        for r in range(r0, r1):
+            dst0 = np.uint64((r - r0) * kp)
+            for ky in range(kh):
+                src0 = np.uint64(((b * hp + oy * sh + ky * dh) * wp + ox * sw) * c)
+                d0 = dst0 + np.uint64(ky * seg)
+                if src0 + np.uint64(16) <= n1:
+                    vnni_copy16(x1, src0, c1, d0)
+                else:
+                    for j in range(seg):
+                        c1[d0 + np.uint64(j)] = x1[src0 + np.uint64(j)]
+            for j in range(k, kp):
+                c1[dst0 + np.uint64(j)] = 0
+            ox += 1
+            if ox == ow:
+                ox = 0
+                oy += 1
+                if oy == oh:
+                    oy = 0
+                    b += 1
+        return
     for r in range(r0, r1):
         b = r // (oh * ow)
         rem = r - b * oh * ow
