@@ -46,7 +46,7 @@ from ..fixedpoint import (
     round_half_away,
     srdhm,
 )
-from .int8_lowering import qparams
+from .int8_lowering import int8_params
 from .int8_registry import lowering, runner
 
 # ---------------------------------------------------------------------------------------------
@@ -246,23 +246,11 @@ _ACT_RELU_RANGES = {
 }
 
 
-def _act_int8_params(*values):
-    out = []
-    for v in values:
-        try:
-            s, zp = qparams(v)
-        except TypeError:
-            return None
-        t = v.type.get_element_type()
-        if getattr(t, "storage_bits", None) != 8 or not t.is_signed:
-            return None
-        out.append((s, zp))
-    return out
 
 
 @lowering("nn.relu", "nn.relu6", "nn.relu_n1_to_1")
 def lower_relu(op):
-    qp = _act_int8_params(op.input, op.output)
+    qp = int8_params(op.input, op.output)
     if qp is None:
         return None
     (si, zpi), (so, zpo) = qp
@@ -318,7 +306,7 @@ def _act_float_lut(si, zpi, so, zpo, kind):
 
 @lowering("nn.logistic", "nn.tanh")
 def lower_logistic_tanh(op):
-    qp = _act_int8_params(op.input, op.output)
+    qp = int8_params(op.input, op.output)
     if qp is None:
         return None
     (si, zpi), (so, zpo) = qp
@@ -359,7 +347,7 @@ def _act_hard_swish_params(si: float, zpi: int, so: float, zpo: int) -> dict[str
 
 @lowering("nn.hard_swish")
 def lower_hard_swish(op):
-    qp = _act_int8_params(op.input, op.output)
+    qp = int8_params(op.input, op.output)
     if qp is None:
         return None
     (si, zpi), (so, zpo) = qp
@@ -407,7 +395,7 @@ def _act_softmax_tables(beta: float, si: float) -> tuple[np.ndarray, np.ndarray]
 
 @lowering("nn.softmax")
 def lower_softmax(op):
-    qp = _act_int8_params(op.input, op.output)
+    qp = int8_params(op.input, op.output)
     if qp is None:
         return None
     (si, _zpi), (so, zpo) = qp

@@ -28,7 +28,7 @@ import numpy as np
 from numba import njit
 
 from ..fixedpoint import add_sub_params, fast_mbqm_params, mbqm, quantize_multiplier
-from .int8_lowering import activation_bounds, constant_array, qparams, shape
+from .int8_lowering import activation_bounds, constant_array, int8_params, shape
 from .int8_registry import lowering, runner
 
 # ---------------------------------------------------------------------------------------------
@@ -493,24 +493,11 @@ def run_leaky_relu_i8(inputs, params):
 # ---------------------------------------------------------------------------------------------
 
 
-def _ew_int8_params(*values):
-    """(scale, zp) of each value, or None if one is not a per-tensor int8 tensor."""
-    out = []
-    for v in values:
-        try:
-            s, zp = qparams(v)
-        except TypeError:
-            return None
-        t = v.type.get_element_type()
-        if getattr(t, "storage_bits", None) != 8 or not t.is_signed:
-            return None
-        out.append((s, zp))
-    return out
 
 
 @lowering("nn.add", "nn.sub")
 def lower_add_sub(op):
-    qp = _ew_int8_params(op.lhs, op.rhs, op.output)
+    qp = int8_params(op.lhs, op.rhs, op.output)
     if qp is None:
         return None
     (s1, zp1), (s2, zp2), (so, zpo) = qp
@@ -581,7 +568,7 @@ def _ew_add_sub_fast_params(p, sign):
 
 @lowering("nn.mul")
 def lower_mul(op):
-    qp = _ew_int8_params(op.lhs, op.rhs, op.output)
+    qp = int8_params(op.lhs, op.rhs, op.output)
     if qp is None:
         return None
     (s1, zp1), (s2, zp2), (so, zpo) = qp
@@ -632,7 +619,7 @@ def lower_mul(op):
 
 @lowering("nn.maximum", "nn.minimum")
 def lower_max_min(op):
-    if _ew_int8_params(op.lhs, op.rhs, op.output) is None:
+    if int8_params(op.lhs, op.rhs, op.output) is None:
         return None
     is_max = op.name == "nn.maximum"
     return "maximum_i8" if is_max else "minimum_i8", {
@@ -643,7 +630,7 @@ def lower_max_min(op):
 
 @lowering("nn.prelu")
 def lower_prelu(op):
-    qp = _ew_int8_params(op.input, op.alpha, op.output)
+    qp = int8_params(op.input, op.alpha, op.output)
     if qp is None:
         return None
     (si, zpi), (sa, zpa), (so, zpo) = qp
@@ -669,7 +656,7 @@ def lower_prelu(op):
 
 @lowering("nn.leaky_relu")
 def lower_leaky_relu(op):
-    qp = _ew_int8_params(op.input, op.output)
+    qp = int8_params(op.input, op.output)
     if qp is None:
         return None
     (si, zpi), (so, zpo) = qp

@@ -89,3 +89,18 @@ def location(op: Operation) -> str:
     from ..executor import location_text
 
     return location_text(op.location) or op.name
+
+
+def int8_params(*values: SSAValue) -> list[tuple[float, int]] | None:
+    """(scale, zero_point) of each value, or None if one is not a per-tensor int8 tensor."""
+    out = []
+    for v in values:
+        try:
+            s, zp = qparams(v)
+        except TypeError:
+            return None
+        t = v.type.get_element_type()
+        if getattr(t, "storage_bits", None) != 8 or not t.is_signed:
+            return None
+        out.append((s, zp))
+    return out

@@ -28,7 +28,7 @@ from numba import njit
 
 from ..fixedpoint import mbqm, quantize_multiplier
 from .common import same_padding
-from .int8_lowering import activation_bounds, qparams, shape
+from .int8_lowering import activation_bounds, int8_params, shape
 from .int8_registry import lowering, runner
 
 # ---------------------------------------------------------------------------------------------
@@ -211,23 +211,11 @@ def run_sum_i8(inputs, params):
 # ---------------------------------------------------------------------------------------------
 
 
-def _pool_int8_params(*values):
-    out = []
-    for v in values:
-        try:
-            s, zp = qparams(v)
-        except TypeError:
-            return None
-        t = v.type.get_element_type()
-        if getattr(t, "storage_bits", None) != 8 or not t.is_signed:
-            return None
-        out.append((s, zp))
-    return out
 
 
 @lowering("nn.avg_pool2d", "nn.max_pool2d")
 def lower_pool2d(op):
-    if _pool_int8_params(op.input, op.output) is None or op.activation == "TANH":
+    if int8_params(op.input, op.output) is None or op.activation == "TANH":
         return None
     n, h, w, c = shape(op.input)
     _, oh, ow, _ = shape(op.output)
@@ -274,7 +262,7 @@ def _pool_reduce_layout(op) -> dict:
 
 @lowering("nn.mean")
 def lower_mean(op):
-    qp = _pool_int8_params(op.input, op.output)
+    qp = int8_params(op.input, op.output)
     if qp is None:
         return None
     (si, zpi), (so, zpo) = qp
@@ -301,7 +289,7 @@ def lower_mean(op):
 
 @lowering("nn.sum")
 def lower_sum(op):
-    qp = _pool_int8_params(op.input, op.output)
+    qp = int8_params(op.input, op.output)
     if qp is None:
         return None
     (si, zpi), (so, zpo) = qp
