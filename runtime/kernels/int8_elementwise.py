@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..fixedpoint import add_sub_params, fast_mbqm_params, mbqm, quantize_multiplier
+from ..fixedpoint import add_sub_params, fast_mbqm_params, mbqm, mbqm_fast, quantize_multiplier
 from .int8_lowering import activation_bounds, constant_array, int8_params, shape
 from .int8_registry import lowering, runner
 
@@ -176,6 +176,97 @@ def _ew_add_sub_fast(a, b, c1, c2, tol0, off, sign, zp1, zp2, left_shift, m1, sh
                     out[i] = _ew_add_sub_one(a[i], b[i], sign, zp1, zp2, left_shift, m1, sh1, m2, sh2, mo, sho, zpo, lo, hi)
 
 
+# ADD / SUB in round-to-nearest form (`_ew_add_sub_rint`). The exact output is
+# clamp(T + zp_out), T = mbqm(v1 ± v2, m_out, shift_out), a rounding of the real
+# z = (v1 ± v2)·m_out·2^(shift_out−31). With right = −shift_out and e = 2^−(right+1) (e = 0 for
+# right = 0), `fast_mbqm_params` gives |T| = floor(|z| + 1/2 + e − η), where η = 0 for z >= 0
+# and η = 2^−(31+right) for z < 0 (SRDHM rounds a negative tie toward zero). Hence T is the
+# integer nearest to z whenever z is farther than e from every half-integer: for right >= 1
+# because η < e, for right = 0 because z is then a multiple of 2^−31, so that
+# frac(|z|) > 1/2 means frac(|z|) >= 1/2 + η.
+# Let y estimate z + zp_out within tol and r = rint(y). If |y − r| < 1/2 − tol − e, then
+# z + zp_out lies strictly within 1/2 − e of the integer r, so T + zp_out = r exactly, and
+# (lo, hi being within [−128, 127]) the output is clamp(r, lo, hi). Outputs in the band
+# |y − r| >= thr (thr <= 1/2 − tol − e, see `_ew_add_sub_rint_params`) are recomputed with
+# the integer code. ADD's output right shift is typically about 19 (e ≈ 1e−6) and tol about
+# 1e−4, so a few outputs in 10^4 fall in that band, plus the exact ties of the scale ratios.
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _ew_add_sub_rint_pass(a, b, c1, c2, k, thr, lo, hi, out, near_half):  # pragma: no cover - jitted
+    """First pass of `_ew_add_sub_rint`, one straight vectorizable loop: out = clamp(rint(y))
+    with y = a·c1 + (b·c2 + k), and near_half[i] = 1 where |y − rint(y)| >= thr (those
+    outputs are left to `_ew_add_sub_fix_near_half`). The multiply-adds may be fused
+    (`contract`); the tolerance covers either evaluation. The int32 clamp to [−128, 127]
+    compiles to a saturating narrow, the activation bounds to int8 max / min."""
+    lo8 = np.int8(lo)
+    hi8 = np.int8(hi)
+    for i in range(out.size):
+        y = np.float32(a[i]) * c1 + (np.float32(b[i]) * c2 + k)
+        r = np.rint(y)
+        near_half[i] = abs(y - r) >= thr
+        v = np.int8(min(max(np.int32(r), np.int32(-128)), np.int32(127)))
+        v = v if v > lo8 else lo8
+        out[i] = v if v < hi8 else hi8
+
+
+_EW_NEAR_HALF_CHUNK = 512  # flags OR-ed together (as 64 uint64 words) before looking closer
+
+
+@njit(cache=True, nogil=True)
+def _ew_add_sub_exact_one(x, y, sign, zp1, zp2, left_shift, m1, right1, m2, right2, mo, right_out, zpo, lo, hi):  # pragma: no cover - jitted
+    """`_ew_add_sub_one` with branch-free `mbqm_fast`, for multipliers >= 0 and every shift
+    <= 0 (right_i = −shift_i), which `_ew_add_sub_rint` requires; a fix-up of scattered
+    outputs then costs no mispredicted sign branches."""
+    v1 = mbqm_fast((np.int64(x) - zp1) << left_shift, m1, 0, right1)
+    v2 = mbqm_fast((np.int64(y) - zp2) << left_shift, m2, 0, right2)
+    raw = v1 + v2 if sign > 0 else v1 - v2
+    v = mbqm_fast(raw, mo, 0, right_out) + zpo
+    return min(max(v, lo), hi)
+
+
+@njit(cache=True, nogil=True)
+def _ew_add_sub_fix_near_half(a, b, near_half, sign, zp1, zp2, left_shift, m1, sh1, m2, sh2, mo, sho, zpo, lo, hi, out):  # pragma: no cover - jitted
+    """Second pass of `_ew_add_sub_rint`: recompute exactly every output whose near_half flag
+    is set. near_half holds one byte per output, zero-padded to a multiple of
+    _EW_NEAR_HALF_CHUNK, and is read as uint64 words: a chunk at a time (one vectorized OR),
+    then, in a chunk with a flag, word by word, testing bytes only in nonzero words."""
+    n = out.size
+    words = near_half.view(np.uint64)
+    chunk_words = _EW_NEAR_HALF_CHUNK // 8
+    for start in range(0, words.size, chunk_words):
+        chunk = words[start:start + chunk_words]
+        any_set = np.uint64(0)
+        for w in range(chunk_words):
+            any_set |= chunk[w]
+        if any_set == 0:
+            continue
+        for w in range(start, start + chunk_words):
+            if words[w] == 0:
+                continue
+            for i in range(w * 8, min(w * 8 + 8, n)):
+                if near_half[i]:
+                    out[i] = _ew_add_sub_exact_one(
+                        a[i], b[i], sign, zp1, zp2, left_shift, m1, -sh1, m2, -sh2, mo, -sho, zpo, lo, hi
+                    )
+
+
+@njit(cache=True, nogil=True)
+def _ew_add_sub_rint(a, b, c1, c2, k, thr, sign, zp1, zp2, left_shift, m1, sh1, m2, sh2, mo, sho, zpo, lo, hi, out):  # pragma: no cover - jitted
+    """ADD / SUB on same-size flat operands when e is small (see the comment above
+    `_ew_add_sub_rint_pass`; `_ew_add_sub_rint_params` decides): y = a·c1 + (b·c2 + k)
+    estimates z + zp_out (c2 carries the sign, k = zp_out − zp1·c1 − zp2·c2), out =
+    clamp(rint(y), lo, hi), except the outputs with |y − rint(y)| >= thr, which are
+    recomputed with the integer code. m1, m2, m_out >= 0 and sh1, sh2, sho <= 0."""
+    n = out.size
+    padded = (n + _EW_NEAR_HALF_CHUNK - 1) // _EW_NEAR_HALF_CHUNK * _EW_NEAR_HALF_CHUNK
+    near_half = np.empty(padded, np.uint8)
+    for i in range(n, padded):
+        near_half[i] = 0
+    _ew_add_sub_rint_pass(a, b, c1, c2, k, thr, lo, hi, out, near_half)
+    _ew_add_sub_fix_near_half(a, b, near_half, sign, zp1, zp2, left_shift, m1, sh1, m2, sh2, mo, sho, zpo, lo, hi, out)
+
+
 @njit(cache=True, nogil=True)
 def _ew_mul_fast(a, b, zp1, zp2, eff, off, m, sh, zpo, lo, hi, out):  # pragma: no cover - jitted
     """MUL on same-size flat operands: the product (a − zp1)(b − zp2) is exact in float32,
@@ -264,8 +355,14 @@ def run_add_sub_i8(inputs, params):
     a = inputs[0]
     b = inputs[1]
     out = np.empty(out_shape, np.int8)
-    fast = params.get("fast")
-    if fast and a.shape == out_shape and b.shape == out_shape:
+    same_shape = a.shape == out_shape and b.shape == out_shape
+    if params.get("rint") and same_shape:
+        _ew_add_sub_rint(
+            np.ascontiguousarray(a).reshape(-1), np.ascontiguousarray(b).reshape(-1),
+            *_ew_add_sub_rint_args(params), out.reshape(-1),
+        )
+        return [out]
+    if params.get("fast") and same_shape:
         _ew_add_sub_fast(
             np.ascontiguousarray(a).reshape(-1), np.ascontiguousarray(b).reshape(-1),
             np.float32(params["c1"]), np.float32(params["c2"]), np.float32(params["tol0"]),
@@ -334,17 +431,31 @@ def run_max_min_i8(inputs, params):
 # on the fast paths, deferring to the runner for everything else.
 
 
-def _ew_bind_add_sub(params):
-    if not params.get("fast"):
-        return run_add_sub_i8
-    out_shape = tuple(params["out_shape"])
-    args = (
-        np.float32(params["c1"]), np.float32(params["c2"]), np.float32(params["tol0"]),
-        np.float32(params["off"]), params["sign"], params["zp1"], params["zp2"],
+def _ew_add_sub_rint_args(params):
+    """`_ew_add_sub_rint`'s arguments between the operands and `out`."""
+    return (
+        np.float32(params["c1"]), np.float32(params["c2"]), np.float32(params["k"]),
+        np.float32(params["thr"]), params["sign"], params["zp1"], params["zp2"],
         params["left_shift"], params["m1"], params["shift1"], params["m2"], params["shift2"],
         params["m_out"], params["shift_out"], params["zp_out"], params["lo"], params["hi"],
     )
-    kernel = _ew_add_sub_fast
+
+
+def _ew_bind_add_sub(params):
+    if params.get("rint"):
+        kernel = _ew_add_sub_rint
+        args = _ew_add_sub_rint_args(params)
+    elif params.get("fast"):
+        kernel = _ew_add_sub_fast
+        args = (
+            np.float32(params["c1"]), np.float32(params["c2"]), np.float32(params["tol0"]),
+            np.float32(params["off"]), params["sign"], params["zp1"], params["zp2"],
+            params["left_shift"], params["m1"], params["shift1"], params["m2"], params["shift2"],
+            params["m_out"], params["shift_out"], params["zp_out"], params["lo"], params["hi"],
+        )
+    else:
+        return run_add_sub_i8
+    out_shape = tuple(params["out_shape"])
     empty = np.empty
     i8 = np.int8
 
@@ -521,7 +632,7 @@ def lower_add_sub(op):
         "lo": lo,
         "hi": hi,
         "out_shape": list(shape(op.output)),
-        **_ew_add_sub_fast_params(p, -1 if not is_add else 1),
+        **_ew_add_sub_fast_params(p, 1 if is_add else -1, zp1, zp2, zpo),
     }
 
 
@@ -538,8 +649,10 @@ def _ew_flag_rate(y, off, tol) -> float:
 _EW_MAX_FLAG_RATE = 0.01
 
 
-def _ew_add_sub_fast_params(p, sign):
-    """Float-estimate constants of `_ew_add_sub_fast` ({"fast": False} if it cannot serve)."""
+def _ew_add_sub_fast_params(p, sign, zp1, zp2, zpo):
+    """Which fast ADD / SUB kernel serves, with its float constants: {"rint": True, ...} for
+    `_ew_add_sub_rint`, else {"rint": False, "fast": True, ...} for `_ew_add_sub_fast`, else
+    {"rint": False, "fast": False} (the integer loop)."""
     ls = p["left_shift"]
     eo, off, ok = fast_mbqm_params(p["m_out"], p["shift_out"], 1 << 30)
     ok = (
@@ -547,23 +660,77 @@ def _ew_add_sub_fast_params(p, sign):
         and p["m1"] >= 0 and p["m2"] >= 0 and (255 << ls) < (1 << 30)
     )
     if not ok:
-        return {"fast": False}
-    c1 = p["m1"] * 2.0 ** (ls + p["shift1"] - 31) * eo
-    c2 = sign * p["m2"] * 2.0 ** (ls + p["shift2"] - 31) * eo
+        return {"rint": False, "fast": False}
     f32 = np.float32
+    c1 = float(f32(p["m1"] * 2.0 ** (ls + p["shift1"] - 31) * eo))
+    c2 = float(f32(sign * p["m2"] * 2.0 ** (ls + p["shift2"] - 31) * eo))
+    rint = _ew_add_sub_rint_params(c1, c2, eo, p["shift_out"], zp1, zp2, zpo)
+    if rint is not None:
+        return {"rint": True, "c1": c1, "c2": c2, **rint}
     d = np.arange(-255, 256, dtype=f32)
     t1 = (d * f32(c1))[:, None]
     t2 = (d * f32(c2))[None, :]
     tol = f32(2.0 * eo * 1.001 + 1e-7) + (np.abs(t1) + np.abs(t2)) * f32(4e-7)
     if _ew_flag_rate(t1 + t2, off, tol) > _EW_MAX_FLAG_RATE:
-        return {"fast": False}
+        return {"rint": False, "fast": False}
     return {
+        "rint": False,
         "fast": True,
-        "c1": float(np.float32(c1)),
-        "c2": float(np.float32(c2)),
+        "c1": c1,
+        "c2": c2,
         "tol0": float(np.float32(2.0 * eo * 1.001 + 1e-7)),
         "off": float(np.float32(off)),
     }
+
+
+# `_ew_add_sub_rint` costs about 0.15 ns per output plus about 20 ns per flagged output
+# (scattered flags: mispredicted branches and the integer code); the integer loop about 1.5 ns
+# per output. Break-even near 6 % of outputs flagged; the bound leaves room for inputs that
+# meet ties more often than uniform ones.
+_EW_RINT_MAX_FLAG_RATE = 0.03
+
+
+def _ew_add_sub_rint_params(c1, c2, eo, shift_out, zp1, zp2, zpo, max_flag_rate=_EW_RINT_MAX_FLAG_RATE):
+    """{"k", "thr"} of `_ew_add_sub_rint` for the float32 factors c1, c2 (c_i estimates the
+    exact C_i = 2^left·m_i·2^(shift_i−31)·eo, eo = m_out·2^(shift_out−31)), or None when it
+    cannot serve or would send more than `max_flag_rate` of the 256×256 input pairs to the
+    integer fix-up (exact ties, as with s1 = s2 = s_out/2, are always flagged).
+
+    k = zp_out − zp1·c1 − zp2·c2 (float32), so that y = a·c1 + (b·c2 + k) estimates
+    z + zp_out = zp_out + (a − zp1)·C1 ± (b − zp2)·C2 + (ε1 ± ε2)·eo, where |ε_i| <= 1 are the
+    roundings of v1, v2 (SRDHM, then RDBPOT: 1/2 + 2^−(right_i+1)). With |a|, |b| <= 128 and
+    |a − zp1|, |b − zp2| <= 255, the float32 estimate errs by at most
+      * 2·eo, the roundings of v1 and v2;
+      * 255·2^−24·(|c1| + |c2|), c_i being C_i rounded (once in double, once to float32);
+      * 2^−24·|k|, k's rounding;
+      * 2^−24·(256·|c1| + 384·|c2| + 2·|k|), the two float32 products and two sums, each
+        within 2^−24 of its result (fused multiply-adds round less);
+    tol below is their sum, padded by 1 %. An output is then exact unless
+    |y − rint(y)| >= thr = 1/2 − tol − e (float32, rounded down), e = off − 1/2 of
+    `fast_mbqm_params` (see the comment above `_ew_add_sub_rint_pass`). |y| < 2^22 keeps
+    y − rint(y) exact in float32."""
+    f32 = np.float32
+    right = max(-shift_out, 0)
+    e = 2.0 ** -(right + 1) if right >= 1 else 0.0
+    k = float(f32(zpo - zp1 * c1 - zp2 * c2))
+    if 128 * (abs(c1) + abs(c2)) + abs(k) >= 2.0**22:
+        return None
+    tol = 1.01 * (2.0 * eo + 2.0**-24 * (640 * (abs(c1) + abs(c2)) + 4 * abs(k)))
+    thr = 0.5 - tol - e
+    thr32 = f32(thr)
+    if float(thr32) > thr:
+        thr32 = np.nextafter(thr32, f32(0))
+    if thr32 <= 0:
+        return None
+    # y on every input pair, with fused multiply-adds as the kernel compiles on FMA hardware:
+    # each product and sum in double (exact but in extreme scale ratios), then one rounding
+    # to float32 per fma.
+    q = np.arange(-128, 128, dtype=np.float64)
+    u = (q[None, :] * c2 + k).astype(f32).astype(np.float64)
+    y = (q[:, None] * c1 + u).astype(f32)
+    if float(np.mean(np.abs(y - np.rint(y)) >= thr32)) > max_flag_rate:
+        return None
+    return {"k": k, "thr": float(thr32)}
 
 
 @lowering("nn.mul")

@@ -235,8 +235,9 @@ def _vnni_tiles(a, w, corr, o, out, f32):  # pragma: no cover - jitted
                     _vnni_tile(ar, ast, wj, wbs, k4, cj, orr, ost, nl, 1, 1, False)
 
 
-_VNNI_RQ_BLOCK = 9 * 64  # bytes of per-channel requantization table per 16-channel block
-_VNNI_RQ_MAX_RIGHT = 20  # the fused epilogue's 64-bit sums need right shifts <= 20
+_VNNI_RQ_ROWS = 10  # 64-byte rows of per-channel requantization table per 16-channel block
+_VNNI_RQ_BLOCK = _VNNI_RQ_ROWS * 64
+_VNNI_RQ_MAX_RIGHT = 31  # the fused epilogue's 64-bit sums hold for right shifts <= 31
 
 
 def _vnni_emit_requant(builder, acc, rq_p, j, lov, hiv, shl):
@@ -247,15 +248,15 @@ def _vnni_emit_requant(builder, acc, rq_p, j, lov, hiv, shl):
                                                      nudge + truncating division is this floor)
       RDBPOT(s, r) t = floor((s + h − n) / 2^r),  h = 2^(r−1) (0 if r = 0), n = [s < 0]·[r > 0]
     and floor((floor(a / 2^31) + c) / 2^r) = floor((a + c·2^31) / 2^(31+r)), so
-      t + zp = (x·m + K − n·2^31) >> (31 + r),   K = 2^30 + h·2^31 + zp·2^(31+r)
-    in int64 (|x·m| < 2^62, |K| < 2^59 for r <= 20), where n = [x < 0]·[r > 0] (x < 0 with
-    s = 0 gives t = 0 either way). Even and odd int32 lanes go through vpmuldq separately;
+      t = (x·m + K − n·2^31) >> (31 + r),   K = 2^30 + h·2^31
+    in int64 (|x·m| < 2^62, 0 < K <= 2^30 + 2^61 for r <= 31: no overflow), where
+    n = [x < 0]·[r > 0] (x < 0 with s = 0 gives t = 0 either way); then t + zp. Even and odd int32 lanes go through vpmuldq separately;
     each half saturates to int8 (vpmovsqb), the bytes interleave back into channel order,
     then the activation clamp [lo, hi] (within int8, so after the saturation).
 
-    Per-channel table at rq_p + 576·j (`vnni_rq_pack`), nine 64-byte rows: left (16 int32),
+    Per-channel table at rq_p + 640·j (`vnni_rq_pack`), ten 64-byte rows: left (16 int32),
     m (16 int32), then 8 int64 lanes each for even / odd channels: m_odd, K_even, K_odd,
-    N_even, N_odd (N = 2^31·[r > 0]), S_even, S_odd (S = 31 + r)."""
+    N_even, N_odd (N = 2^31·[r > 0]), S_even, S_odd (S = 31 + r), and zp (8 int64)."""
     ir = _vnni_ir
     i8, i32, i64 = ir.IntType(8), ir.IntType(32), ir.IntType(64)
     v16 = ir.VectorType(i32, 16)
@@ -285,7 +286,7 @@ def _vnni_emit_requant(builder, acc, rq_p, j, lov, hiv, shl):
                              (xo, ld(2), 4, 6, 8)):
         prod = builder.mul(sext_lo(xh), sext_lo(mh))  # vpmuldq
         q = builder.sub(builder.add(prod, ld(k)), builder.and_(xh, ld(n)))
-        t = builder.ashr(q, ld(sh))
+        t = builder.add(builder.ashr(q, ld(sh)), ld(9))
         # vpmovsqb (saturate to int8) as the intrinsic: with a generic clamp + trunc LLVM
         # hoists the interleave below above the saturation (two vpermt2q per block)
         halves.append(builder.call(pmovs, [t, ir.Constant(v16b, None), ir.Constant(i8, -1)]))
@@ -366,7 +367,7 @@ def _vnni_tile_rq(typingctx, a_addr, a_stride, w_addr, w_bstride, k4, corr_addr,
 def _vnni_tiles_rq(a, w, corrb, rq, o, lo, hi, out):  # pragma: no cover - jitted
     """int8 out[r, :o] = clamp(MBQM(GEMM + bias, m, shift) + zp, lo, hi): u8 rows a
     [R, K4·4], packed weights w int32 [OB, K4, 16], corrb = corr + bias int32 [OB·16], rq
-    int32 [OB, 9, 16] (`vnni_rq_pack`); out int8 [R, o] with unit channel stride (rows
+    int32 [OB, 10, 16] (`vnni_rq_pack`); out int8 [R, o] with unit channel stride (rows
     may be strided)."""
     shl = False
     for i in range(rq.shape[0]):
@@ -392,7 +393,7 @@ def _vnni_tiles_rq(a, w, corrb, rq, o, lo, hi, out):  # pragma: no cover - jitte
         nl = last if jb + nb == ob else 16
         wj = w0 + jb * wbs
         cj = c0 + jb * 64
-        qj = q0 + jb * 576
+        qj = q0 + jb * _VNNI_RQ_BLOCK
         oj = o0 + jb * 16
         for r in range(0, rfull, 4):
             ar = a0 + r * ast
@@ -444,9 +445,9 @@ def _vnni_tiles_rq(a, w, corrb, rq, o, lo, hi, out):  # pragma: no cover - jitte
 
 def vnni_rq_pack(corr: np.ndarray, bias, m, shift, zp_out: int):
     """Compile time: the fused-requantization tables, (corrb int32 [OB·16] = corr + bias
-    mod 2^32, rq int32 [OB, 9, 16], see `_vnni_emit_requant`), or None when the fused
+    mod 2^32, rq int32 [OB, 10, 16], see `_vnni_emit_requant`), or None when the fused
     epilogue cannot serve the channels (negative multiplier, left shift > 31, right shift
-    > 20: keep the unfused path)."""
+    > 31: keep the unfused path)."""
     ob16 = corr.size
     m = np.asarray(m, np.int64).reshape(-1)
     c = m.size
@@ -464,16 +465,17 @@ def vnni_rq_pack(corr: np.ndarray, bias, m, shift, zp_out: int):
     mm[:c] = m
     right[:c] = np.maximum(-sh, 0)
     h = np.where(right > 0, np.left_shift(1, np.maximum(right - 1, 0)), 0)
-    k = (1 << 30) + h * (1 << 31) + int(zp_out) * np.left_shift(1, 31 + right)
+    k = (1 << 30) + h * (1 << 31)
     n = np.where(right > 0, 1 << 31, 0)
     s = 31 + right
     ob = ob16 // 16
-    rq = np.zeros((ob, 9, 16), np.int32)
+    rq = np.zeros((ob, _VNNI_RQ_ROWS, 16), np.int32)
     rq[:, 0] = left.reshape(ob, 16)
     rq[:, 1] = mm.reshape(ob, 16)
     q64 = rq.view(np.int64)  # [OB, 9, 8]
     for row, v in ((2, mm), (3, k), (4, k), (5, n), (6, n), (7, s), (8, s)):
         q64[:, row] = v.reshape(ob, 8, 2)[:, :, (row - 1) % 2]  # even: 0, odd: 1
+    q64[:, 9] = int(zp_out)
     return corrb, rq
 
 
@@ -497,6 +499,22 @@ def vnni_rows_u8(x, k, kp, out):  # pragma: no cover - jitted
             o1[d + np.uint64(j)] = x1[s + np.uint64(j)] ^ np.uint8(0x80)
         for j in range(k, kp):
             o1[d + np.uint64(j)] = 0
+
+
+@njit(cache=True, nogil=True)
+def vnni_pointwise_rq(x, w, corrb, rq, o, lo, hi):  # pragma: no cover - jitted
+    """A whole 1x1 stride-1 convolution in one call: int8 x [N, H, W, C] (C-contiguous) ->
+    int8 out [N, H, W, o] = clamp(MBQM(Σ_c (x − zp_in)·w + bias, m, shift) + zp, lo, hi),
+    with w, corrb, rq from `vnni_pack` / `vnni_rq_pack`. The u8 rows and the result are
+    allocated here, so a step costs one dispatch."""
+    n, h, wd, c = x.shape
+    rows = n * h * wd
+    kp = w.shape[1] * 4
+    a = np.empty((rows, kp), np.uint8)
+    vnni_rows_u8(x.reshape(-1), c, kp, a)
+    out = np.empty((rows, o), np.int8)
+    _vnni_tiles_rq(a, w, corrb, rq, o, lo, hi, out)
+    return out.reshape((n, h, wd, o))
 
 
 def vnni_pack(w_kc: np.ndarray, zp_in: int) -> tuple[np.ndarray, np.ndarray]:
@@ -543,49 +561,78 @@ def vnni_pad_u8(x, zp, pt, pl, xp):  # pragma: no cover - jitted
                 p1[dst + np.uint64(j)] = x1[src + np.uint64(j)] ^ np.uint8(0x80)
 
 
+@intrinsic
+def _vnni_move16(typingctx, src_addr, dst_addr):
+    """Copy 16 bytes from address src_addr to dst_addr (int64): one unaligned vector load,
+    then one store."""
+    sig = types.void(src_addr, dst_addr)
+
+    def codegen(context, builder, signature, args):
+        ir = _vnni_ir
+        vb = ir.VectorType(ir.IntType(8), 16)
+        src, dst = (builder.inttoptr(_vnni_as64(builder, v), vb.as_pointer()) for v in args)
+        builder.store(builder.load(src, align=1), dst, align=1)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def _vnni_max16(typingctx, a_addr, b_addr, dst_addr):
+    """dst[0:16] = max(a[0:16], b[0:16]) over signed bytes (addresses as int64; dst may
+    be a or b)."""
+    sig = types.void(a_addr, b_addr, dst_addr)
+
+    def codegen(context, builder, signature, args):
+        ir = _vnni_ir
+        vb = ir.VectorType(ir.IntType(8), 16)
+        a, b, dst = (builder.inttoptr(_vnni_as64(builder, v), vb.as_pointer()) for v in args)
+        va = builder.load(a, align=1)
+        vb_ = builder.load(b, align=1)
+        builder.store(builder.select(builder.icmp_signed(">", va, vb_), va, vb_), dst, align=1)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def _vnni_clamp16(typingctx, addr, lo, hi):
+    """x[0:16] = min(max(x[0:16], lo), hi) over signed bytes, in place (address as int64)."""
+    sig = types.void(addr, lo, hi)
+
+    def codegen(context, builder, signature, args):
+        ir = _vnni_ir
+        i8 = ir.IntType(8)
+        vb = ir.VectorType(i8, 16)
+        p = builder.inttoptr(_vnni_as64(builder, args[0]), vb.as_pointer())
+
+        def splat(v):
+            e = builder.insert_element(ir.Constant(vb, ir.Undefined), builder.trunc(v, i8),
+                                       ir.Constant(ir.IntType(32), 0))
+            return builder.shuffle_vector(e, ir.Constant(vb, ir.Undefined),
+                                          ir.Constant(ir.VectorType(ir.IntType(32), 16), None))
+
+        lov, hiv = splat(args[1]), splat(args[2])
+        x = builder.load(p, align=1)
+        x = builder.select(builder.icmp_signed("<", x, lov), lov, x)
+        builder.store(builder.select(builder.icmp_signed(">", x, hiv), hiv, x), p, align=1)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 @njit(cache=True, nogil=True, inline="always")
 def vnni_copy16(src, s0, dst, d0):  # pragma: no cover - jitted
-    """dst[d0:d0+16] = src[s0:s0+16], all loads before the stores (one vector move)."""
-    a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15 = (
-        src[s0 + np.uint64(0)],
-        src[s0 + np.uint64(1)],
-        src[s0 + np.uint64(2)],
-        src[s0 + np.uint64(3)],
-        src[s0 + np.uint64(4)],
-        src[s0 + np.uint64(5)],
-        src[s0 + np.uint64(6)],
-        src[s0 + np.uint64(7)],
-        src[s0 + np.uint64(8)],
-        src[s0 + np.uint64(9)],
-        src[s0 + np.uint64(10)],
-        src[s0 + np.uint64(11)],
-        src[s0 + np.uint64(12)],
-        src[s0 + np.uint64(13)],
-        src[s0 + np.uint64(14)],
-        src[s0 + np.uint64(15)],
-    )
-    dst[d0 + np.uint64(0)] = a0
-    dst[d0 + np.uint64(1)] = a1
-    dst[d0 + np.uint64(2)] = a2
-    dst[d0 + np.uint64(3)] = a3
-    dst[d0 + np.uint64(4)] = a4
-    dst[d0 + np.uint64(5)] = a5
-    dst[d0 + np.uint64(6)] = a6
-    dst[d0 + np.uint64(7)] = a7
-    dst[d0 + np.uint64(8)] = a8
-    dst[d0 + np.uint64(9)] = a9
-    dst[d0 + np.uint64(10)] = a10
-    dst[d0 + np.uint64(11)] = a11
-    dst[d0 + np.uint64(12)] = a12
-    dst[d0 + np.uint64(13)] = a13
-    dst[d0 + np.uint64(14)] = a14
-    dst[d0 + np.uint64(15)] = a15
+    """dst[d0:d0+16] = src[s0:s0+16] (1-D uint8 arrays; the caller keeps both ranges in
+    bounds), as one vector load and store."""
+    _vnni_move16(np.int64(src.ctypes.data) + np.int64(s0), np.int64(dst.ctypes.data) + np.int64(d0))
 
 
 @njit(cache=True, nogil=True)
 def vnni_im2col(xp, cols, r0, r1, geom):  # pragma: no cover - jitted
     """Rows r0..r1 of the u8 patch matrix of the padded u8 input xp [N,Hp,Wp,C] into cols
-    [r1 − r0, Kp] (Kp >= KH·KW·C, the tail zeroed): cols[r − r0, (ky·KW + kx)·C + c] =
+    [r1 − r0, Kp] (Kp >= KH·KW·C; the tail [K, Kp) is zeroed, except on the narrow-window
+    path, where it is unspecified): cols[r − r0, (ky·KW + kx)·C + c] =
     xp[b, oy·sh + ky·dh, ox·sw + kx·dw, c]. geom as `int8_conv`'s conv geom."""
     kh, kw, sh, sw, dh, dw, oh, ow = (
         geom[0], geom[1], geom[2], geom[3], geom[4], geom[5], geom[8], geom[9],
@@ -596,28 +643,34 @@ def vnni_im2col(xp, cols, r0, r1, geom):  # pragma: no cover - jitted
     kp = cols.shape[1]
     seg = kw * c
     k = kh * seg
-    if dw == 1 and seg <= 16 and (kh - 1) * seg + 16 <= kp and r1 > r0:
+    if dw == 1 and seg <= 16 and r1 > r0:
         # narrow windows (the stem conv's few channels): walk (b, oy, ox) without divisions
-        # and copy each ky segment as one fixed 16-byte block (the overrun lands in the next
-        # segment, rewritten right after, or in the zeroed tail); exact copies where the
-        # block would read past the input
-        n1 = np.uint64(x1.size)
+        # and copy each ky segment as one 16-byte vector move. The overrun lands in the next
+        # segment or the next row (both rewritten after it) or in the row's tail [K, Kp),
+        # which is left unspecified here: the packed weights are zero there (`vnni_pack`).
+        # Rows whose last move would read past the input or write past `cols` (the last
+        # few) are copied exactly, after the unchecked loop.
+        xa = np.int64(x1.ctypes.data)
+        ca = np.int64(c1.ctypes.data)
+        r_fast = r1
+        while r_fast > r0:
+            rl = r_fast - 1
+            bl = rl // (oh * ow)
+            oyl = (rl - bl * oh * ow) // ow
+            oxl = rl - bl * oh * ow - oyl * ow
+            src_last = ((bl * hp + oyl * sh + (kh - 1) * dh) * wp + oxl * sw) * c
+            if src_last + 16 <= x1.size and (rl - r0) * kp + (kh - 1) * seg + 16 <= c1.size:
+                break
+            r_fast = rl
         b = r0 // (oh * ow)
         rem = r0 - b * oh * ow
         oy = rem // ow
         ox = rem - oy * ow
-        for r in range(r0, r1):
-            dst0 = np.uint64((r - r0) * kp)
+        for r in range(r0, r_fast):
+            base = xa + ((b * hp + oy * sh) * wp + ox * sw) * c
+            dst = ca + (r - r0) * kp
             for ky in range(kh):
-                src0 = np.uint64(((b * hp + oy * sh + ky * dh) * wp + ox * sw) * c)
-                d0 = dst0 + np.uint64(ky * seg)
-                if src0 + np.uint64(16) <= n1:
-                    vnni_copy16(x1, src0, c1, d0)
-                else:
-                    for j in range(seg):
-                        c1[d0 + np.uint64(j)] = x1[src0 + np.uint64(j)]
-            for j in range(k, kp):
-                c1[dst0 + np.uint64(j)] = 0
+                _vnni_move16(base + ky * dh * wp * c, dst + ky * seg)
             ox += 1
             if ox == ow:
                 ox = 0
@@ -625,8 +678,10 @@ def vnni_im2col(xp, cols, r0, r1, geom):  # pragma: no cover - jitted
                 if oy == oh:
                     oy = 0
                     b += 1
-        return
-    for r in range(r0, r1):
+        r0_exact = r_fast
+    else:
+        r0_exact = r0
+    for r in range(r0_exact, r1):
         b = r // (oh * ow)
         rem = r - b * oh * ow
         oy = rem // ow
