@@ -45,6 +45,7 @@ from .int8_lowering import (
 from .int8_registry import lowering, runner
 from .int8_vnni import (
     VNNI_OK,
+    vnni_conv_rq,
     vnni_gemm,
     vnni_gemm_rq,
     vnni_im2col,
@@ -1194,9 +1195,10 @@ def _conv_bind(params):
     else defers to the runner."""
     w = params["w"]
     geom = params["geom"]
-    if not (VNNI_OK and "vw" in params and "vrq" in params and w.shape[0] == 1
-            and params["pointwise"]):
+    if not (VNNI_OK and "vw" in params and "vrq" in params and w.shape[0] == 1):
         return run_conv2d_i8
+    if not params["pointwise"]:
+        return _conv_bind_windows(params)
     oh, ow = int(geom[8]), int(geom[9])
     o = w.shape[2]
     vw, vcb, vrq = params["vw"], params["vcorrb"], params["vrq"]
@@ -1212,6 +1214,27 @@ def _conv_bind(params):
                 or x.shape[0] * oh * ow > max_rows or not x.flags.c_contiguous):
             return run_conv2d_i8(inputs, params)
         return [kernel(x, vw, vcb, vrq, o, lo, hi)]
+
+    return run
+
+
+def _conv_bind_windows(params):
+    """`_conv_bind` for a convolution with windows (not 1x1 stride 1) on the fused VNNI path:
+    one `vnni_conv_rq` call per step (the padding, patch tiles and GEMM inside it)."""
+    geom = params["geom"]
+    vw, vcb, vrq = params["vw"], params["vcorrb"], params["vrq"]
+    kp = vw.shape[1] * 4
+    # the tile `_conv_run_vnni` picks: ~256 KiB of u8 patch rows
+    tile = max(int(params["tile"]), (262144 // kp) // 4 * 4)
+    args = (int(params["zp_in"]), params["pad"], geom, tile, vw, vcb, vrq,
+            int(params["w"].shape[2]), int(params["lo"]), int(params["hi"]))
+    kernel = vnni_conv_rq
+
+    def run(inputs, _params):
+        x = inputs[0]
+        if x.ndim != 4 or not x.flags.c_contiguous:
+            return run_conv2d_i8(inputs, params)
+        return [kernel(x, *args)]
 
     return run
 

@@ -18,9 +18,8 @@ Only lowering functions may use this module (it imports xdsl and qcc.dialects); 
 from __future__ import annotations
 
 import numpy as np
-from xdsl.ir import Operation, SSAValue
-
 from qcc.dialects.quant import QuantizedType, UniformQuantizedPerAxisType, UniformQuantizedType
+from xdsl.ir import Operation, SSAValue
 
 from ..fixedpoint import activation_range_int8
 from .common import activation_of, constant_value, tensor_dtype, tensor_shape

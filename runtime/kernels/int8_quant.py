@@ -41,6 +41,42 @@ def run_dequantize_i8(inputs, params):
     return [out]
 
 
+def _q_bind_quantize(params):
+    """Plan-load binding of `run_quantize_f32_i8` (see `PlanRunner`): params decoded once."""
+    scale, zp = np.float32(params["scale"]), int(params["zp"])
+    kernel, empty, i8, f32 = quantize_f32_i8, np.empty, np.int8, np.float32
+
+    def run(inputs, _params):
+        x = inputs[0]
+        if x.dtype != f32 or not x.flags.c_contiguous:
+            return run_quantize_f32_i8(inputs, params)
+        out = empty(x.shape, i8)
+        kernel(x, scale, zp, out)
+        return [out]
+
+    return run
+
+
+def _q_bind_dequantize(params):
+    """Plan-load binding of `run_dequantize_i8` (see `PlanRunner`): params decoded once."""
+    scale, zp = params["scale"], params["zp"]
+    kernel, empty, f32 = dequantize_i8, np.empty, np.float32
+
+    def run(inputs, _params):
+        x = inputs[0]
+        if not x.flags.c_contiguous:
+            return run_dequantize_i8(inputs, params)
+        out = empty(x.shape, f32)
+        kernel(x, scale, zp, out)
+        return [out]
+
+    return run
+
+
+run_quantize_f32_i8.bind = _q_bind_quantize
+run_dequantize_i8.bind = _q_bind_dequantize
+
+
 def _is_i8(q) -> bool:
     return q is not None and q.storage_bits == 8 and q.is_signed
 

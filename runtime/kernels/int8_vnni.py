@@ -517,6 +517,30 @@ def vnni_pointwise_rq(x, w, corrb, rq, o, lo, hi):  # pragma: no cover - jitted
     return out.reshape((n, h, wd, o))
 
 
+@njit(cache=True, nogil=True)
+def vnni_conv_rq(x, zp_in, pad, geom, tile, w, corrb, rq, o, lo, hi):  # pragma: no cover - jitted
+    """A whole convolution (groups 1) in one call: int8 x [N, H, W, C] (C-contiguous) ->
+    int8 out [N, OH, OW, o], requantized in the GEMM epilogue: the input padded once as u8
+    (`vnni_pad_u8`; pad = pt, pl, Hp, Wp), then per tile of `tile` output rows the u8 patch
+    rows (`vnni_im2col`) and the fused GEMM (`_vnni_tiles_rq`). w, corrb, rq from
+    `vnni_pack` / `vnni_rq_pack`; geom as `int8_conv`'s conv geom."""
+    n, c = x.shape[0], x.shape[3]
+    oh, ow = geom[8], geom[9]
+    rows = n * oh * ow
+    kp = w.shape[1] * 4
+    xp = np.empty((n, pad[2], pad[3], c), np.uint8)
+    vnni_pad_u8(x, zp_in, pad[0], pad[1], xp)
+    tile = max(1, min(tile, rows))
+    cols = np.empty((tile, kp), np.uint8)
+    out = np.empty((rows, o), np.int8)
+    for r0 in range(0, rows, tile):
+        r1 = min(rows, r0 + tile)
+        cb = cols[: r1 - r0]
+        vnni_im2col(xp, cb, r0, r1, geom)
+        _vnni_tiles_rq(cb, w, corrb, rq, o, lo, hi, out[r0:r1])
+    return out.reshape((n, oh, ow, o))
+
+
 def vnni_pack(w_kc: np.ndarray, zp_in: int) -> tuple[np.ndarray, np.ndarray]:
     """Compile time: integer weights [K, C] -> (packed int32 [OB, K4, 16], corr int32 [OB·16])."""
     k, c = w_kc.shape

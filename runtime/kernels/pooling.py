@@ -7,7 +7,15 @@ from __future__ import annotations
 import numpy as np
 
 from . import kernel
-from .common import ACTIVATION_BOUNDS, F32, activation_of, inplace_activation, ints, same_padding, tensor_shape
+from .common import (
+    ACTIVATION_BOUNDS,
+    F32,
+    activation_of,
+    inplace_activation,
+    ints,
+    same_padding,
+    tensor_shape,
+)
 from .numba_kernels import pool_nhwc
 
 
