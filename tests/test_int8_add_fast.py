@@ -158,30 +158,6 @@ def test_runner_exact(cfg):
     assert np.array_equal(got, want), _report(got.reshape(-1), want.reshape(-1))
 
 
-@pytest.mark.parametrize(
-    "cfg", _TIES + _SMALL_RIGHT + list(_random_configs(99, 40)), ids=lambda c: str(c)
-)
-def test_near_tie_kernel_exact(cfg):
-    """`_ew_add_sub_fast` (the lowering's choice when the rint kernel flags too much, exact
-    sign-dependent offset instead of the e-wide band), flag-rate limit lifted, equals the
-    integer loop on all input pairs."""
-    P = _params(*cfg)
-    if P["shift_out"] > 0 or P["shift1"] > 0 or P["shift2"] > 0:
-        pytest.skip("no float estimate for a left-shifting multiplier")
-    eo, off, _ = fast_mbqm_params(P["m_out"], P["shift_out"], 1 << 30)
-    ls = P["left_shift"]
-    c1 = F32(P["m1"] * 2.0 ** (ls + P["shift1"] - 31) * eo)
-    c2 = F32(P["sign"] * P["m2"] * 2.0 ** (ls + P["shift2"] - 31) * eo)
-    got = np.empty(_A.size, np.int8)
-    ew._ew_add_sub_fast(
-        _A, _B, c1, c2, F32(2.0 * eo * 1.001 + 1e-7), F32(off), P["sign"], P["zp1"], P["zp2"],
-        ls, P["m1"], P["shift1"], P["m2"], P["shift2"], P["m_out"], P["shift_out"],
-        P["zp_out"], P["lo"], P["hi"], got,
-    )
-    want = _exact(P)
-    assert np.array_equal(got, want), _report(got, want)
-
-
 def test_lowering_picks_rint_for_generic_scales():
     """Generic scales with the usual output right shift get the rint kernel, and the
     compile-time flag rate (which evaluates y with fused multiply-adds) predicts what the
@@ -210,8 +186,8 @@ def test_lowering_picks_rint_for_generic_scales():
 
 def test_lowering_rejects_ties_heavy_ratios():
     """s1 = s2 = s_out/2 puts half the input pairs on exact ties: too many flags for the rint
-    kernel (and the older float kernel), so the integer loop serves."""
+    kernel, so the integer loop serves."""
     P = _params(0.05, 0.05, 0.1, 3, -5, 7, 1, -128, 127)
-    assert not P["rint"] and not P["fast"]
+    assert not P["rint"]
     assert _rint_args(P, max_flag_rate=ew._EW_RINT_MAX_FLAG_RATE) is None
     assert _rint_args(P, max_flag_rate=1.0) is not None
