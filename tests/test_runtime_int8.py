@@ -445,6 +445,79 @@ def test_depthwise_f32_ring_kernel_matches_integer_kernel(seed):
     np.testing.assert_array_equal(ic._dw_bind(p)([x], p)[0], ref)
 
 
+@pytest.mark.parametrize("case", range(24))
+def test_depthwise_f32_ring_rint_requant_edge_cases(case):
+    """The rint requantization of the ring kernel (`_dw_rq1`, flag bytes, `_dw_fix` from the
+    ring) against the int32 kernel: ties-heavy multipliers (powers of two: every output of a
+    right = 1 channel sits on a tie of the double rounding), small right shifts (1..3), left
+    shifts (always-exact channels), channels not multiples of 16, strides 1 / 2, kernels 3 / 5,
+    padding, odd and single output heights, and activation bounds that clamp most outputs."""
+    from qcc.runtime.fixedpoint import quantize_multipliers
+    from qcc.runtime.kernels import int8_conv as ic
+
+    rng = np.random.default_rng(7000 + case)
+    k = (3, 5)[case % 2]
+    sh = sw = 1 + (case // 2) % 2
+    c = [5, 17, 24, 33, 48, 70][case % 6]
+    h = [1, 2, 3, 7, 9, 12][(case // 4) % 6] + (k - 1 if case % 3 == 0 else 0)
+    w = int(rng.integers(2, 14))
+    oh, ow = -(-h // sh), -(-w // sw)
+    pt = max(0, (oh - 1) * sh + k - h) // 2
+    pl = max(0, (ow - 1) * sw + k - w) // 2
+    zp_in, zp_out = int(rng.integers(-128, 128)), int(rng.integers(-100, 100))
+    x = rng.integers(-128, 128, size=(1, h, w, c)).astype(np.int8)
+    wk = rng.integers(-127, 128, size=(k, k, c)).astype(np.int32)
+    if case % 4 == 1:
+        wk = rng.integers(-3, 4, size=(k, k, c)).astype(np.int32)  # small sums: many ties
+    bias = rng.integers(-3000, 3000, size=c).astype(np.int32)
+    kind = case % 3
+    if kind == 0:  # powers of two: right = 1, 2, 3 and deeper, exact ties everywhere
+        eff = 2.0 ** -rng.integers(1, 12, size=c).astype(np.float64)
+    elif kind == 1:  # small right shifts with arbitrary mantissas, some left shifts
+        eff = rng.uniform(0.05, 3.0, size=c)
+    else:
+        eff = rng.uniform(1e-4, 2e-2, size=c)
+    m, shift = quantize_multipliers(eff)
+    lo, hi = [(-128, 127), (zp_out, 127), (zp_out, min(127, zp_out + 6)), (-20, 20)][case % 4]
+    geom = np.array([sh, sw, 1, 1, pt, pl, 1, k, k], np.int64)
+    base = {"geom": geom, "out_shape": [1, oh, ow, c], "zp_in": zp_in, "zp_out": zp_out,
+            "lo": lo, "hi": hi}
+    ref = ic.run_depthwise_conv2d_i8([x], dict(base, w=wk, **ic._conv_rq_params(bias, m, shift)))[0]
+    ring = ic._dw_ring_params(wk, bias, m, shift, base)
+    assert ring is not None
+    p = dict(base, **ring)
+    np.testing.assert_array_equal(ic.run_depthwise_conv2d_i8([x], p)[0], ref)
+    np.testing.assert_array_equal(ic._dw_bind(p)([x], p)[0], ref)
+
+
+def test_depthwise_rq1_decides_or_flags_every_accumulator():
+    """`_dw_rq1` on every accumulator in a window around each half-integer of z, for
+    multipliers with right = 0..20 (powers of two and arbitrary): an unflagged output always
+    equals the reference clamp(MBQM(a + bias, m, shift) + zp_out, lo, hi)."""
+    from qcc.runtime.fixedpoint import fast_requant_tables, mbqm, quantize_multipliers
+    from qcc.runtime.kernels import int8_conv as ic
+
+    rng = np.random.default_rng(5)
+    eff = np.concatenate([2.0 ** -np.arange(1, 21), rng.uniform(1e-5, 0.9, size=40)])
+    m, shift = quantize_multipliers(eff)
+    bias = rng.integers(-4000, 4000, size=eff.size)
+    t = fast_requant_tables(m, shift, bias)
+    for zp_out, lo, hi in ((3, -128, 127), (-128, -128, 127), (10, 10, 40)):
+        bf, ef, th, e = ic._dw_rq_rows(t, {"zp_out": zp_out, "lo": lo, "hi": hi})
+        for ch in range(eff.size):
+            centers = (np.arange(-300, 300) + 0.5) / eff[ch] - bias[ch]
+            a = (centers[:, None] + np.arange(-3, 4)[None, :]).round().reshape(-1)
+            a = a[np.abs(a) < 2**24 - 1].astype(np.int64)
+            for ai in a[:: max(1, a.size // 700)]:
+                v, f = ic._dw_rq1(np.float32(ai), bf[ch], ef[ch], th[ch], e[ch],
+                                  np.float32(lo - zp_out), np.float32(hi - zp_out),
+                                  np.float32(zp_out))
+                if not f:
+                    exact = min(max(int(mbqm(int(ai) + int(bias[ch]), int(m[ch]), int(shift[ch])))
+                                    + zp_out, lo), hi)
+                    assert int(v) == exact, (ch, int(ai))
+
+
 def test_depthwise_f32_ring_params_reject_inexact():
     """Float32 accumulation is only used when max_c Σ|w| · max|x − zp_in| < 2^24."""
     from qcc.runtime.kernels import int8_conv as ic
@@ -481,7 +554,9 @@ def test_vnni_fused_requant_exact():
     reference MBQM per channel, + zp, clamp) bit for bit: random shapes (row / block tails),
     multipliers (including tiny and 2^31 − 1), shifts in [−31, 7] (left and right, mixed per
     layer), zero points, activation ranges, int32-wrapping biases and accumulators that
-    saturate the int8 range."""
+    saturate the int8 range; both fused epilogues: the float estimate with exact fix-up
+    (layers without left shifts; clamped, or unclamped when lo/hi = −128/127 and eff <= 1/2)
+    and the integer one."""
     from qcc.runtime.kernels import int8_conv as ic
     from qcc.runtime.kernels import int8_vnni as vn
 
@@ -489,7 +564,7 @@ def test_vnni_fused_requant_exact():
         pytest.skip("no AVX-512 VNNI on this host (or a portable NUMBA_CPU_NAME)")
     rng = np.random.default_rng(1234)
     sat_lo = sat_hi = inside = 0
-    for it in range(60):
+    for it in range(90):
         rows = int(rng.integers(1, 23))
         k = int(rng.integers(1, 80))
         ch = int(rng.integers(1, 90))
@@ -506,6 +581,8 @@ def test_vnni_fused_requant_exact():
         big = it % 4 == 0
         bias = rng.integers(-(1 << 31), 1 << 31, ch) if big else rng.integers(-30000, 30000, ch)
         zp = int(rng.integers(-128, 128))
+        if it % 5 == 1:  # some layers all with eff in (1/2, 1): the clamped float epilogue
+            shift[:] = 0
         lo, hi = (-128, 127) if it % 2 else tuple(sorted(rng.integers(-128, 128, 2).tolist()))
         packed, corr = vn.vnni_pack(w, zp_in)
         tabs = vn.vnni_rq_pack(corr, bias, m, shift, zp)
@@ -525,10 +602,11 @@ def test_vnni_fused_requant_exact():
         ic._conv_requant(acc, bias.astype(np.int64), m.astype(np.int32), left, right, zp, lo, hi, unf)
         assert np.array_equal(unf, want)
         # fused, into a strided destination (bytes past `ch` untouched)
-        out = np.full((rows, ch + 7), 77, np.int8)
-        vn.vnni_gemm_rq(a, packed, corrb, rq, ch, lo, hi, out[:, :ch])
-        assert np.array_equal(out[:, :ch], want), it
-        assert (out[:, ch:] == 77).all()
+        for exact in (False, True):
+            out = np.full((rows, ch + 7), 77, np.int8)
+            vn.vnni_gemm_rq(a, packed, corrb, rq, ch, lo, hi, out[:, :ch], exact)
+            assert np.array_equal(out[:, :ch], want), (it, exact)
+            assert (out[:, ch:] == 77).all()
         sat_lo += int((want == lo).sum())
         sat_hi += int((want == hi).sum())
         inside += int(((want > lo) & (want < hi)).sum())
@@ -551,7 +629,9 @@ def test_vnni_fused_requant_tables_reject():
 def test_vnni_fused_requant_ties():
     """Accumulators placed on the rounding ties of both SRDHM (x·m ≡ 2^30 mod 2^31) and
     RDBPOT (s ≡ 2^(r−1) mod 2^r), positive and negative: acc[r, c] = x[r] + bias[c] with
-    x = −128..127 (K = 1, w = 1), bias[c] centred on a double tie of channel c."""
+    x = −128..127 (K = 1, w = 1), bias[c] centred on a double tie of channel c. With and
+    without a left-shift channel (the integer epilogue / the float one with its fix-up),
+    both fused epilogues forced as well."""
     from qcc.runtime.kernels import int8_vnni as vn
 
     if not vn.VNNI_OK:
@@ -568,22 +648,26 @@ def test_vnni_fused_requant_ties():
                 ms.append(mult)
                 shifts.append(-r)
                 biases.append(sign * v)
-    ms.append(1 << 30)  # a left shift with ties too
-    shifts.append(3)
-    biases.append(-5)
-    ch = len(ms)
     x = np.arange(-128, 128, dtype=np.int64).astype(np.int8).reshape(256, 1)
-    w = np.ones((1, ch), np.int32)
-    m, shift, bias = np.array(ms), np.array(shifts), np.array(biases)
-    for zp, lo, hi in ((0, -128, 127), (-7, -128, 127), (5, -20, 90)):
-        packed, corr = vn.vnni_pack(w, 0)
-        corrb, rq = vn.vnni_rq_pack(corr, bias, m, shift, zp)
-        a = np.empty((256, packed.shape[1] * 4), np.uint8)
-        vn.vnni_rows_u8(x.reshape(-1), 1, a.shape[1], a)
-        out = np.empty((256, ch), np.int8)
-        vn.vnni_gemm_rq(a, packed, corrb, rq, ch, lo, hi, out)
-        acc = (x.astype(np.int64) + bias[None, :]).astype(np.int32)
-        assert np.array_equal(out, _rq_reference(acc, bias * 0, m, shift, zp, lo, hi))
+    for with_left in (False, True):
+        if with_left:
+            ms.append(1 << 30)  # a left shift with ties too
+            shifts.append(3)
+            biases.append(-5)
+        ch = len(ms)
+        w = np.ones((1, ch), np.int32)
+        m, shift, bias = np.array(ms), np.array(shifts), np.array(biases)
+        for zp, lo, hi in ((0, -128, 127), (-7, -128, 127), (5, -20, 90)):
+            packed, corr = vn.vnni_pack(w, 0)
+            corrb, rq = vn.vnni_rq_pack(corr, bias, m, shift, zp)
+            a = np.empty((256, packed.shape[1] * 4), np.uint8)
+            vn.vnni_rows_u8(x.reshape(-1), 1, a.shape[1], a)
+            acc = (x.astype(np.int64) + bias[None, :]).astype(np.int32)
+            want = _rq_reference(acc, bias * 0, m, shift, zp, lo, hi)
+            for exact in (False, True):
+                out = np.empty((256, ch), np.int8)
+                vn.vnni_gemm_rq(a, packed, corrb, rq, ch, lo, hi, out, exact)
+                assert np.array_equal(out, want), (with_left, zp, exact)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -202,78 +202,92 @@ def _conv_offset_rows(x, zp, out):  # pragma: no cover - jitted
 
 
 @njit(cache=True, nogil=True, fastmath={'contract'})
-def _dw_est(a, bf, ef, of, tl, zf, lof, hif):  # pragma: no cover - jitted
-    """Float32 requantization estimate of one exact accumulator a (the single test of
-    `requant_fast2_i8`): y = fl(fl(a + bias_f)·eff) estimates z = (a + bias)·m·2^(shift−31)
-    with error <= 4e−7·|y| + 1e−7 (`fast_requant_tables`). For right = −shift >= 1 the
-    reference's double rounding RDBPOT(SRDHM(·, m), right) is sign(z)·floor(|z| + 1/2 +
-    2^−(right+1)) off its ties, for right = 0 sign(z)·floor(|z| + 1/2): off = 1/2 +
-    2^−(right+1) (or 1/2). Returns (clamp(sign(y)·floor(|y| + off) + zp_out, lo, hi) as float,
-    flag): flag when |y| + off lies within tol + 4e−7·|y| + 1e−7 of an integer (tol = 2 forces
-    it for channels the estimate cannot serve), the output is then recomputed by `_dw_fix`."""
+def _dw_rq1(a, bf, ef, th, e, yl, yh, zf):  # pragma: no cover - jitted
+    """Requantize one exact float32 accumulator a (inlined into the 16-lane loops): returns
+    (int8 output, flag); a flagged output is recomputed exactly by `_dw_fix`.
+
+    The reference result is T = RDBPOT(SRDHM(a + bias, m), right) = R(z) := sign(z)·
+    floor(|z| + 1/2 + e) off its ties (`requant_fast2_i8`), z = (a + bias)·m·2^(shift−31)
+    exactly, e = 2^−(right+1) for right >= 1, 0 for right = 0. The estimate
+    y = fl(fl(a + bias_f)·eff) is within tol0 = 4e−7·|y| + 1e−7 of z (`fast_requant_tables`);
+    y' = y + copysign(e, y) estimates w = z + copysign(e, z), and R(z) is w rounded to
+    nearest (any tie rule: ties are flagged). With the clamp bounds in the z domain
+    yl = lo − zp_out, yh = hi − zp_out (integers), yc = min(max(y', yl), yh), r = rint(yc):
+      * |yc − r| < th = 1/2 − tol: then clamp(T, yl, yh) = r. Unclamped (|y'| <= max(|yl|,
+        |yh|) bounds tol0), |w − y'| <= tol and w rounds to r; if y and z differ in sign,
+        |z|, |y| <= tol0 and T = 0 = r (th > 0 needs tol + e < 1/2, true as e <= 1/4).
+        Clamped (y' > yh say): w > yh − 1/2, so T >= yh (the error of y grows slower than
+        y − yh), and r = yh.
+      * otherwise the flag is set.
+    tol (`_dw_rq_rows`) covers tol0 at the clamp bounds and the rounding of y + copysign(e, y)
+    (a fused multiply-add may replace it: it only rounds less); always-exact channels get
+    th = −1 (always flagged). The output int8(r + zp_out) is exact (an integer in [lo, hi]).
+    rint, min / max and copysign are single 16-lane instructions, unlike floor of |y|."""
     y = (a + bf) * ef
-    ay = abs(y)
-    t = ay + of
-    fa = np.floor(t)
-    fr = t - fa
-    tol = tl + ay * np.float32(4e-7) + np.float32(1e-7)
-    f = (fr <= tol) | (fr >= np.float32(1.0) - tol)
-    v = fa if y >= 0 else -fa
-    return min(max(v + zf, lof), hif), f
+    y = y + np.copysign(e, y)
+    yc = min(max(y, yl), yh)
+    r = np.rint(yc)
+    return np.int8(r + zf), abs(yc - r) >= th
+
+
+@njit(cache=True, nogil=True)
+def _dw_fix(r1, p, tb, nt, kw, shared, gc, q, c, s, m, o1, oa, ob, zq, fl, words):  # pragma: no cover - jitted
+    """Exact fix-up of the chunk [s, s + m) of two output rows (o1[oa + s + j], o1[ob + s + j]):
+    every output whose flag byte fl[r·8·fw + j] is set (fw = ceil(gc / 8)) gets the integer
+    clamp(MBQM(a + bias, m, shift) + zp_out, lo, hi) (branch-free `mbqm_fast`), its
+    accumulator a recomputed from the ring: Σ_t r1[base + s + j] · p[t·gc + j], exact in
+    float32 in any order (integers below 2^24). Tap bases: shared (stride-1 kernels) row r
+    tap t = ky·kw + kx at tb[(ky + r)·kw + kx], else tb[r·nt + t]. The flags are read as
+    uint64 words (words: fl viewed as uint64, made once by the caller, as a view costs
+    ~20 ns), bytes only in nonzero words; bytes past m are stale and skipped."""
+    fw = (gc + 7) // 8
+    for r in range(2):
+        oo = (oa if r == 0 else ob) + s
+        for w in range(fw):
+            if words[r * fw + w] == 0:
+                continue
+            for j in range(w * 8, min(w * 8 + 8, m)):
+                if fl[r * 8 * fw + j]:
+                    a = np.float32(0.0)
+                    for t in range(nt):
+                        if shared:
+                            base = tb[(t // kw + r) * kw + t % kw]
+                        else:
+                            base = tb[r * nt + t]
+                        a += r1[base + s + j] * p[t * gc + j]
+                    k = j % c  # s is a multiple of gc, a multiple of C
+                    v = mbqm_fast(np.int64(a) + q[k], q[c + k], q[2 * c + k], q[3 * c + k]) + zq[0]
+                    o1[oo + j] = min(max(v, zq[1]), zq[2])
 
 
 @njit(cache=True, nogil=True, fastmath={'contract'})
-def _dw_fix(acc, p, q, nt, gc, c, s, m, n, o1, oa, ob, zq, nrow):  # pragma: no cover - jitted
-    """Exact fix-up of the chunk [s, s + m) of the nrow rows (accumulators acc[i], acc[n + i],
-    outputs o1[oa + i], o1[ob + i]): outputs whose estimate `_dw_est` flagged get the integer
-    MBQM(acc + bias, m, shift) + zp_out, clamped. The test is re-run with twice the tolerance
-    (the estimate y and the fraction are the same float operations as in the vector loop, only
-    the tolerance may round differently there), so every flagged output is caught; outputs
-    caught only here are recomputed exactly too, which is harmless."""
-    ug = gc
-    for row in range(nrow):
-        ao = row * n
-        oo = oa if row == 0 else ob
-        for j in range(m):
-            i = s + j
-            a = acc[ao + i]
-            y = (a + p[nt * ug + j]) * p[(nt + 1) * ug + j]
-            ay = abs(y)
-            t = ay + p[(nt + 2) * ug + j]
-            fr = t - np.floor(t)
-            tol = np.float32(2.0) * (p[(nt + 3) * ug + j] + ay * np.float32(4e-7) + np.float32(1e-7))
-            if fr <= tol or fr >= np.float32(1.0) - tol:
-                k = j % c  # s is a multiple of gc, a multiple of C
-                v = mbqm_fast(np.int64(a) + q[k], q[c + k], q[2 * c + k], q[3 * c + k]) + zq[0]
-                o1[oo + i] = min(max(v, zq[1]), zq[2])
-
-
-@njit(cache=True, nogil=True, fastmath={'contract'})
-def _dw_rq_chunk(acc, p, q, nt, gc, c, s, m, n, o1, oa, ob, zq, nrow):  # pragma: no cover - jitted
-    """Requantize the chunk [s, s + m) of the nrow (1 or 2) rows (accumulators acc[i],
-    acc[n + i] -> o1[oa + i], o1[ob + i]): a branch-free vector loop of estimates `_dw_est` per row that
-    also notes whether any output was flagged, then `_dw_fix` only when one was."""
+def _dw_rq_chunk(acc, p, nt, gc, s, m, n, o1, oa, ob, zq, fl):  # pragma: no cover - jitted
+    """Requantize the chunk [s, s + m) of two rows (accumulators acc[i], acc[n + i] ->
+    o1[oa + i], o1[ob + i]) with `_dw_rq1` in one 16-lane loop per row, flags to fl (rows
+    p[nt·gc:] bias_f, eff, thr, e: `_dw_rq_rows`). Returns whether an output was flagged."""
     ug = np.uint64(gc)
     gb = ug * np.uint64(nt)
     ge = gb + ug
-    go = ge + ug
-    gt = go + ug
+    gt = ge + ug
+    gs = gt + ug
     us = np.uint64(s)
     zf = np.float32(zq[0])
-    lof = np.float32(zq[1])
-    hif = np.float32(zq[2])
-    hit = False  # (a boolean OR: an integer count would be widened to int64 lanes)
-    for r in range(nrow):
+    yl = np.float32(zq[1] - zq[0])
+    yh = np.float32(zq[2] - zq[0])
+    fw = (gc + 7) // 8
+    hit = False
+    for r in range(2):
         ua = np.uint64(r * n) + us
         uo = np.uint64(oa if r == 0 else ob) + us
+        uf = np.uint64(r * 8 * fw)
         for j in range(m):
             uj = np.uint64(j)
-            v, f = _dw_est(acc[ua + uj], p[gb + uj], p[ge + uj], p[go + uj], p[gt + uj],
-                           zf, lof, hif)
-            o1[uo + uj] = np.int32(v)
+            v, f = _dw_rq1(acc[ua + uj], p[gb + uj], p[ge + uj], p[gt + uj], p[gs + uj],
+                           yl, yh, zf)
+            o1[uo + uj] = v
+            fl[uf + uj] = f
             hit |= f
-    if hit:
-        _dw_fix(acc, p, q, nt, gc, c, s, m, n, o1, oa, ob, zq, nrow)
+    return hit
 
 
 @njit(cache=True, nogil=True)
@@ -313,10 +327,10 @@ def _dw_fill_row(x1, src, inside, w, c, zp, pl, sw, wq, r1, dst):  # pragma: no 
 
 
 @njit(cache=True, nogil=True, fastmath={'contract'})
-def _dw_rows_any(r1, p, tb, nt, gc, n, acc, o1, oa, ob, q, c, zq):  # pragma: no cover - jitted
+def _dw_rows_any(r1, p, tb, nt, gc, n, acc, o1, oa, ob, q, c, zq, fl, fw64):  # pragma: no cover - jitted
     """Two output rows, any number nt of taps: acc[r·n + i] = Σ_t r1[tb[r·nt + t] + i] ·
-    p[t·gc + i mod gc] (one pass per tap), then per chunk of gc the estimates `_dw_est` and
-    the fix-up `_dw_fix` of flagged outputs."""
+    p[t·gc + i mod gc] (one pass per tap), then per chunk of gc the requantization
+    `_dw_rq_chunk` and, when an output was flagged, `_dw_fix`."""
     ug = np.uint64(gc)
     un = np.uint64(n)
     for s in range(0, n, gc):
@@ -332,14 +346,15 @@ def _dw_rows_any(r1, p, tb, nt, gc, n, acc, o1, oa, ob, q, c, zq):  # pragma: no
                 for j in range(m):
                     uj = np.uint64(j)
                     acc[ur + uj] += r1[ut + uj] * p[wo + uj]
-        _dw_rq_chunk(acc, p, q, nt, gc, c, s, m, n, o1, oa, ob, zq, 2)
+        if _dw_rq_chunk(acc, p, nt, gc, s, m, n, o1, oa, ob, zq, fl):
+            _dw_fix(r1, p, tb, nt, 1, False, gc, q, c, s, m, o1, oa, ob, zq, fl, fw64)
 
 
 @njit(cache=True, nogil=True, fastmath={'contract'})
-def _dw_rows9(r1, p, tb, gc, n, acc, o1, oa, ob, q, c, zq):  # pragma: no cover - jitted
-    """`_dw_rows_any` for 9 taps, unrolled: both rows' accumulators in one
-    vector loop per chunk of gc (weights loaded once for the two rows), then the
-    chunk's requantization `_dw_rq_chunk`."""
+def _dw_rows9(r1, p, tb, gc, n, acc, o1, oa, ob, q, c, zq, fl, fw64):  # pragma: no cover - jitted
+    """`_dw_rows_any` for 9 taps, unrolled: both rows' accumulators (taps tb[t], tb[9 + t])
+    in one vector loop per chunk of gc (weights loaded once for the two rows), requantized
+    in the same loop (`_dw_rq1`), flagged outputs fixed per chunk (`_dw_fix`)."""
     a0 = np.uint64(tb[0])
     a1 = np.uint64(tb[1])
     a2 = np.uint64(tb[2])
@@ -367,10 +382,22 @@ def _dw_rows9(r1, p, tb, gc, n, acc, o1, oa, ob, q, c, zq):  # pragma: no cover 
     g6 = ug * np.uint64(6)
     g7 = ug * np.uint64(7)
     g8 = ug * np.uint64(8)
+    gb = ug * np.uint64(9)
+    ge = gb + ug
+    gt = ge + ug
+    gs = gt + ug
     un = np.uint64(n)
+    ua = np.uint64(oa)
+    ub = np.uint64(ob)
+    zf = np.float32(zq[0])
+    yl = np.float32(zq[1] - zq[0])
+    yh = np.float32(zq[2] - zq[0])
+    fw = (gc + 7) // 8
+    uf = np.uint64(8 * fw)
     for s in range(0, n, gc):
         us = np.uint64(s)
         m = min(gc, n - s)
+        hit = False
         for j in range(m):
             uj = np.uint64(j)
             i = us + uj
@@ -407,64 +434,27 @@ def _dw_rows9(r1, p, tb, gc, n, acc, o1, oa, ob, q, c, zq):  # pragma: no cover 
             )
             acc[i] = x
             acc[un + i] = y
-        _dw_rq_chunk(acc, p, q, 9, gc, c, s, m, n, o1, oa, ob, zq, 2)
+        for r in range(2):
+            ur = np.uint64(r) * un + us
+            uo = (ua if r == 0 else ub) + us
+            ur8 = np.uint64(r) * uf
+            for j in range(m):
+                uj = np.uint64(j)
+                v, f = _dw_rq1(acc[ur + uj], p[gb + uj], p[ge + uj], p[gt + uj], p[gs + uj],
+                               yl, yh, zf)
+                o1[uo + uj] = v
+                fl[ur8 + uj] = f
+                hit |= f
+        if hit:
+            _dw_fix(r1, p, tb, 9, 3, False, gc, q, c, s, m, o1, oa, ob, zq, fl, fw64)
 
 
 @njit(cache=True, nogil=True, fastmath={'contract'})
-def _dw_rows25(r1, p, tb, gc, n, acc, o1, oa, ob, q, c, zq):  # pragma: no cover - jitted
-    """`_dw_rows_any` for 25 taps, unrolled: both rows' accumulators in one
-    vector loop per chunk of gc (weights loaded once for the two rows), then the
-    chunk's requantization `_dw_rq_chunk`."""
-    a0 = np.uint64(tb[0])
-    a1 = np.uint64(tb[1])
-    a2 = np.uint64(tb[2])
-    a3 = np.uint64(tb[3])
-    a4 = np.uint64(tb[4])
-    a5 = np.uint64(tb[5])
-    a6 = np.uint64(tb[6])
-    a7 = np.uint64(tb[7])
-    a8 = np.uint64(tb[8])
-    a9 = np.uint64(tb[9])
-    a10 = np.uint64(tb[10])
-    a11 = np.uint64(tb[11])
-    a12 = np.uint64(tb[12])
-    a13 = np.uint64(tb[13])
-    a14 = np.uint64(tb[14])
-    a15 = np.uint64(tb[15])
-    a16 = np.uint64(tb[16])
-    a17 = np.uint64(tb[17])
-    a18 = np.uint64(tb[18])
-    a19 = np.uint64(tb[19])
-    a20 = np.uint64(tb[20])
-    a21 = np.uint64(tb[21])
-    a22 = np.uint64(tb[22])
-    a23 = np.uint64(tb[23])
-    a24 = np.uint64(tb[24])
-    b0 = np.uint64(tb[25])
-    b1 = np.uint64(tb[26])
-    b2 = np.uint64(tb[27])
-    b3 = np.uint64(tb[28])
-    b4 = np.uint64(tb[29])
-    b5 = np.uint64(tb[30])
-    b6 = np.uint64(tb[31])
-    b7 = np.uint64(tb[32])
-    b8 = np.uint64(tb[33])
-    b9 = np.uint64(tb[34])
-    b10 = np.uint64(tb[35])
-    b11 = np.uint64(tb[36])
-    b12 = np.uint64(tb[37])
-    b13 = np.uint64(tb[38])
-    b14 = np.uint64(tb[39])
-    b15 = np.uint64(tb[40])
-    b16 = np.uint64(tb[41])
-    b17 = np.uint64(tb[42])
-    b18 = np.uint64(tb[43])
-    b19 = np.uint64(tb[44])
-    b20 = np.uint64(tb[45])
-    b21 = np.uint64(tb[46])
-    b22 = np.uint64(tb[47])
-    b23 = np.uint64(tb[48])
-    b24 = np.uint64(tb[49])
+def _dw_rows25(r1, p, tb, gc, n, acc, o1, oa, ob, q, c, zq, fl, fw64):  # pragma: no cover - jitted
+    """`_dw_rows_any` for 25 taps, unrolled: per chunk of gc, each row's accumulator in
+    one vector loop (row r's taps tb[r·25 + t]; one loop over both rows' 50 runs
+    would not vectorize), then both rows requantized (`_dw_rq1`) in one loop each and the
+    flagged outputs fixed (`_dw_fix`)."""
     ug = np.uint64(gc)
     g1 = ug * np.uint64(1)
     g2 = ug * np.uint64(2)
@@ -490,133 +480,104 @@ def _dw_rows25(r1, p, tb, gc, n, acc, o1, oa, ob, q, c, zq):  # pragma: no cover
     g22 = ug * np.uint64(22)
     g23 = ug * np.uint64(23)
     g24 = ug * np.uint64(24)
+    gb = ug * np.uint64(25)
+    ge = gb + ug
+    gt = ge + ug
+    gs = gt + ug
     un = np.uint64(n)
+    ua = np.uint64(oa)
+    ub = np.uint64(ob)
+    zf = np.float32(zq[0])
+    yl = np.float32(zq[1] - zq[0])
+    yh = np.float32(zq[2] - zq[0])
+    fw = (gc + 7) // 8
+    uf = np.uint64(8 * fw)
     for s in range(0, n, gc):
         us = np.uint64(s)
         m = min(gc, n - s)
-        for j in range(m):
-            uj = np.uint64(j)
-            i = us + uj
-            w0 = p[uj]
-            w1 = p[g1 + uj]
-            w2 = p[g2 + uj]
-            w3 = p[g3 + uj]
-            w4 = p[g4 + uj]
-            w5 = p[g5 + uj]
-            w6 = p[g6 + uj]
-            w7 = p[g7 + uj]
-            w8 = p[g8 + uj]
-            w9 = p[g9 + uj]
-            w10 = p[g10 + uj]
-            w11 = p[g11 + uj]
-            w12 = p[g12 + uj]
-            w13 = p[g13 + uj]
-            w14 = p[g14 + uj]
-            w15 = p[g15 + uj]
-            w16 = p[g16 + uj]
-            w17 = p[g17 + uj]
-            w18 = p[g18 + uj]
-            w19 = p[g19 + uj]
-            w20 = p[g20 + uj]
-            w21 = p[g21 + uj]
-            w22 = p[g22 + uj]
-            w23 = p[g23 + uj]
-            w24 = p[g24 + uj]
-            x = (
-                r1[a0 + i] * w0
-                + r1[a1 + i] * w1
-                + r1[a2 + i] * w2
-                + r1[a3 + i] * w3
-                + r1[a4 + i] * w4
-                + r1[a5 + i] * w5
-                + r1[a6 + i] * w6
-                + r1[a7 + i] * w7
-                + r1[a8 + i] * w8
-                + r1[a9 + i] * w9
-                + r1[a10 + i] * w10
-                + r1[a11 + i] * w11
-                + r1[a12 + i] * w12
-                + r1[a13 + i] * w13
-                + r1[a14 + i] * w14
-                + r1[a15 + i] * w15
-                + r1[a16 + i] * w16
-                + r1[a17 + i] * w17
-                + r1[a18 + i] * w18
-                + r1[a19 + i] * w19
-                + r1[a20 + i] * w20
-                + r1[a21 + i] * w21
-                + r1[a22 + i] * w22
-                + r1[a23 + i] * w23
-                + r1[a24 + i] * w24
-            )
-            acc[i] = x
-        for j in range(m):
-            uj = np.uint64(j)
-            i = us + uj
-            w0 = p[uj]
-            w1 = p[g1 + uj]
-            w2 = p[g2 + uj]
-            w3 = p[g3 + uj]
-            w4 = p[g4 + uj]
-            w5 = p[g5 + uj]
-            w6 = p[g6 + uj]
-            w7 = p[g7 + uj]
-            w8 = p[g8 + uj]
-            w9 = p[g9 + uj]
-            w10 = p[g10 + uj]
-            w11 = p[g11 + uj]
-            w12 = p[g12 + uj]
-            w13 = p[g13 + uj]
-            w14 = p[g14 + uj]
-            w15 = p[g15 + uj]
-            w16 = p[g16 + uj]
-            w17 = p[g17 + uj]
-            w18 = p[g18 + uj]
-            w19 = p[g19 + uj]
-            w20 = p[g20 + uj]
-            w21 = p[g21 + uj]
-            w22 = p[g22 + uj]
-            w23 = p[g23 + uj]
-            w24 = p[g24 + uj]
-            y = (
-                r1[b0 + i] * w0
-                + r1[b1 + i] * w1
-                + r1[b2 + i] * w2
-                + r1[b3 + i] * w3
-                + r1[b4 + i] * w4
-                + r1[b5 + i] * w5
-                + r1[b6 + i] * w6
-                + r1[b7 + i] * w7
-                + r1[b8 + i] * w8
-                + r1[b9 + i] * w9
-                + r1[b10 + i] * w10
-                + r1[b11 + i] * w11
-                + r1[b12 + i] * w12
-                + r1[b13 + i] * w13
-                + r1[b14 + i] * w14
-                + r1[b15 + i] * w15
-                + r1[b16 + i] * w16
-                + r1[b17 + i] * w17
-                + r1[b18 + i] * w18
-                + r1[b19 + i] * w19
-                + r1[b20 + i] * w20
-                + r1[b21 + i] * w21
-                + r1[b22 + i] * w22
-                + r1[b23 + i] * w23
-                + r1[b24 + i] * w24
-            )
-            acc[un + i] = y
-        _dw_rq_chunk(acc, p, q, 25, gc, c, s, m, n, o1, oa, ob, zq, 2)
+        hit = False
+        for r in range(2):
+            a0 = np.uint64(tb[r * 25 + 0]) + us
+            a1 = np.uint64(tb[r * 25 + 1]) + us
+            a2 = np.uint64(tb[r * 25 + 2]) + us
+            a3 = np.uint64(tb[r * 25 + 3]) + us
+            a4 = np.uint64(tb[r * 25 + 4]) + us
+            a5 = np.uint64(tb[r * 25 + 5]) + us
+            a6 = np.uint64(tb[r * 25 + 6]) + us
+            a7 = np.uint64(tb[r * 25 + 7]) + us
+            a8 = np.uint64(tb[r * 25 + 8]) + us
+            a9 = np.uint64(tb[r * 25 + 9]) + us
+            a10 = np.uint64(tb[r * 25 + 10]) + us
+            a11 = np.uint64(tb[r * 25 + 11]) + us
+            a12 = np.uint64(tb[r * 25 + 12]) + us
+            a13 = np.uint64(tb[r * 25 + 13]) + us
+            a14 = np.uint64(tb[r * 25 + 14]) + us
+            a15 = np.uint64(tb[r * 25 + 15]) + us
+            a16 = np.uint64(tb[r * 25 + 16]) + us
+            a17 = np.uint64(tb[r * 25 + 17]) + us
+            a18 = np.uint64(tb[r * 25 + 18]) + us
+            a19 = np.uint64(tb[r * 25 + 19]) + us
+            a20 = np.uint64(tb[r * 25 + 20]) + us
+            a21 = np.uint64(tb[r * 25 + 21]) + us
+            a22 = np.uint64(tb[r * 25 + 22]) + us
+            a23 = np.uint64(tb[r * 25 + 23]) + us
+            a24 = np.uint64(tb[r * 25 + 24]) + us
+            ur = np.uint64(r) * un + us
+            for j in range(m):
+                uj = np.uint64(j)
+                acc[ur + uj] = (
+                    r1[a0 + uj] * p[uj]
+                    + r1[a1 + uj] * p[g1 + uj]
+                    + r1[a2 + uj] * p[g2 + uj]
+                    + r1[a3 + uj] * p[g3 + uj]
+                    + r1[a4 + uj] * p[g4 + uj]
+                    + r1[a5 + uj] * p[g5 + uj]
+                    + r1[a6 + uj] * p[g6 + uj]
+                    + r1[a7 + uj] * p[g7 + uj]
+                    + r1[a8 + uj] * p[g8 + uj]
+                    + r1[a9 + uj] * p[g9 + uj]
+                    + r1[a10 + uj] * p[g10 + uj]
+                    + r1[a11 + uj] * p[g11 + uj]
+                    + r1[a12 + uj] * p[g12 + uj]
+                    + r1[a13 + uj] * p[g13 + uj]
+                    + r1[a14 + uj] * p[g14 + uj]
+                    + r1[a15 + uj] * p[g15 + uj]
+                    + r1[a16 + uj] * p[g16 + uj]
+                    + r1[a17 + uj] * p[g17 + uj]
+                    + r1[a18 + uj] * p[g18 + uj]
+                    + r1[a19 + uj] * p[g19 + uj]
+                    + r1[a20 + uj] * p[g20 + uj]
+                    + r1[a21 + uj] * p[g21 + uj]
+                    + r1[a22 + uj] * p[g22 + uj]
+                    + r1[a23 + uj] * p[g23 + uj]
+                    + r1[a24 + uj] * p[g24 + uj]
+                )
+        for r in range(2):
+            ur = np.uint64(r) * un + us
+            uo = (ua if r == 0 else ub) + us
+            ur8 = np.uint64(r) * uf
+            for j in range(m):
+                uj = np.uint64(j)
+                v, f = _dw_rq1(acc[ur + uj], p[gb + uj], p[ge + uj], p[gt + uj], p[gs + uj],
+                               yl, yh, zf)
+                o1[uo + uj] = v
+                fl[ur8 + uj] = f
+                hit |= f
+        if hit:
+            _dw_fix(r1, p, tb, 25, 5, False, gc, q, c, s, m, o1, oa, ob, zq, fl, fw64)
 
 
 @njit(cache=True, nogil=True, fastmath={'contract'})
-def _dw_rows3s1(r1, p, tb, gc, n, acc, o1, oa, ob, q, c, zq, nrow):  # pragma: no cover - jitted
+def _dw_rows3s1(r1, p, tb, gc, n, acc, o1, oa, ob, q, c, zq, fl, fw64):  # pragma: no cover - jitted
     """Two output rows of a 3x3 depthwise conv with vertical stride and dilation 1
     (rows A and B = A + 1 read ring rows 0..2 and 1..3): acc[i] = Σ ring row
     ky + column tap kx · w[ky, kx], acc[n + i] = Σ ring row ky + 1 + tap kx · w[ky, kx],
     for i < n, unrolled; each of the 12 ring runs tb[r·3 + kx] (ring row r, column
-    tap kx) is loaded once for both rows, the weights p[t·gc + i mod gc] once too; then
-    `_dw_rq_chunk` per chunk of gc (nrow = 1: row A only)."""
+    tap kx) is loaded once for both rows, the weights p[t·gc + i mod gc] once too. Both rows
+    are requantized in the same vector loop (`_dw_rq1`, outputs o1[oa + i], o1[ob + i]),
+    flagged outputs fixed per chunk of gc (`_dw_fix`). Only o1 and the flags are stored:
+    LLVM's runtime alias checks give up on more arrays written in one loop.
+    """
     t0_0 = np.uint64(tb[0])
     t0_1 = np.uint64(tb[1])
     t0_2 = np.uint64(tb[2])
@@ -638,10 +599,22 @@ def _dw_rows3s1(r1, p, tb, gc, n, acc, o1, oa, ob, q, c, zq, nrow):  # pragma: n
     g6 = ug * np.uint64(6)
     g7 = ug * np.uint64(7)
     g8 = ug * np.uint64(8)
+    gb = ug * np.uint64(9)
+    ge = gb + ug
+    gt = ge + ug
+    gs = gt + ug
     un = np.uint64(n)
+    ua = np.uint64(oa)
+    ub = np.uint64(ob)
+    zf = np.float32(zq[0])
+    yl = np.float32(zq[1] - zq[0])
+    yh = np.float32(zq[2] - zq[0])
+    fw = (gc + 7) // 8
+    uf = np.uint64(8 * fw)
     for s in range(0, n, gc):
         us = np.uint64(s)
         m = min(gc, n - s)
+        hit = False
         for j in range(m):
             uj = np.uint64(j)
             i = us + uj
@@ -690,17 +663,32 @@ def _dw_rows3s1(r1, p, tb, gc, n, acc, o1, oa, ob, q, c, zq, nrow):  # pragma: n
             )
             acc[i] = x
             acc[un + i] = y
-        _dw_rq_chunk(acc, p, q, 9, gc, c, s, m, n, o1, oa, ob, zq, nrow)
+        for r in range(2):
+            ur = np.uint64(r) * un + us
+            uo = (ua if r == 0 else ub) + us
+            ur8 = np.uint64(r) * uf
+            for j in range(m):
+                uj = np.uint64(j)
+                v, f = _dw_rq1(acc[ur + uj], p[gb + uj], p[ge + uj], p[gt + uj], p[gs + uj],
+                               yl, yh, zf)
+                o1[uo + uj] = v
+                fl[ur8 + uj] = f
+                hit |= f
+        if hit:
+            _dw_fix(r1, p, tb, 9, 3, True, gc, q, c, s, m, o1, oa, ob, zq, fl, fw64)
 
 
 @njit(cache=True, nogil=True, fastmath={'contract'})
-def _dw_rows5s1(r1, p, tb, gc, n, acc, o1, oa, ob, q, c, zq, nrow):  # pragma: no cover - jitted
+def _dw_rows5s1(r1, p, tb, gc, n, acc, o1, oa, ob, q, c, zq, fl, fw64):  # pragma: no cover - jitted
     """Two output rows of a 5x5 depthwise conv with vertical stride and dilation 1
     (rows A and B = A + 1 read ring rows 0..4 and 1..5): acc[i] = Σ ring row
     ky + column tap kx · w[ky, kx], acc[n + i] = Σ ring row ky + 1 + tap kx · w[ky, kx],
     for i < n, unrolled; each of the 30 ring runs tb[r·5 + kx] (ring row r, column
-    tap kx) is loaded once for both rows, the weights p[t·gc + i mod gc] once too; then
-    `_dw_rq_chunk` per chunk of gc (nrow = 1: row A only)."""
+    tap kx) is loaded once for both rows, the weights p[t·gc + i mod gc] once too. Both rows
+    are requantized in the same vector loop (`_dw_rq1`, outputs o1[oa + i], o1[ob + i]),
+    flagged outputs fixed per chunk of gc (`_dw_fix`). Only o1 and the flags are stored:
+    LLVM's runtime alias checks give up on more arrays written in one loop.
+    """
     t0_0 = np.uint64(tb[0])
     t0_1 = np.uint64(tb[1])
     t0_2 = np.uint64(tb[2])
@@ -756,10 +744,22 @@ def _dw_rows5s1(r1, p, tb, gc, n, acc, o1, oa, ob, q, c, zq, nrow):  # pragma: n
     g22 = ug * np.uint64(22)
     g23 = ug * np.uint64(23)
     g24 = ug * np.uint64(24)
+    gb = ug * np.uint64(25)
+    ge = gb + ug
+    gt = ge + ug
+    gs = gt + ug
     un = np.uint64(n)
+    ua = np.uint64(oa)
+    ub = np.uint64(ob)
+    zf = np.float32(zq[0])
+    yl = np.float32(zq[1] - zq[0])
+    yh = np.float32(zq[2] - zq[0])
+    fw = (gc + 7) // 8
+    uf = np.uint64(8 * fw)
     for s in range(0, n, gc):
         us = np.uint64(s)
         m = min(gc, n - s)
+        hit = False
         for j in range(m):
             uj = np.uint64(j)
             i = us + uj
@@ -874,7 +874,19 @@ def _dw_rows5s1(r1, p, tb, gc, n, acc, o1, oa, ob, q, c, zq, nrow):  # pragma: n
             )
             acc[i] = x
             acc[un + i] = y
-        _dw_rq_chunk(acc, p, q, 25, gc, c, s, m, n, o1, oa, ob, zq, nrow)
+        for r in range(2):
+            ur = np.uint64(r) * un + us
+            uo = (ua if r == 0 else ub) + us
+            ur8 = np.uint64(r) * uf
+            for j in range(m):
+                uj = np.uint64(j)
+                v, f = _dw_rq1(acc[ur + uj], p[gb + uj], p[ge + uj], p[gt + uj], p[gs + uj],
+                               yl, yh, zf)
+                o1[uo + uj] = v
+                fl[ur8 + uj] = f
+                hit |= f
+        if hit:
+            _dw_fix(r1, p, tb, 25, 5, True, gc, q, c, s, m, o1, oa, ob, zq, fl, fw64)
 
 
 @njit(cache=True, nogil=True)
@@ -884,8 +896,10 @@ def _dw_conv_ring(x, out, p, q, g):  # pragma: no cover - jitted
     and converted, are kept in a ring of (KH−1)·dh + 1 + sh rows (`_dw_fill_row`, column-phase
     split by the stride), so every tap of an output row is one contiguous run: acc[ox·C + k] =
     Σ_t ring[tap base + ox·C + k] · p[t·gc + (ox·C + k) mod gc] (weights tiled to gc = G·C at
-    compile time); the rows are requantized in the same vector loop (`_dw_est`, fix-up of the
-    rare undecided outputs by `_dw_fix`). 3x3 and 5x5 unrolled (`_dw_rows9`, `_dw_rows25`).
+    compile time); each chunk of gc is requantized right after its taps (`_dw_rq1`: rint of a
+    float32 estimate, fix-up of the rare flagged outputs by `_dw_fix`). 3x3 and 5x5 unrolled
+    (`_dw_rows9`, `_dw_rows25`; stride 1 `_dw_rows3s1`, `_dw_rows5s1` share the ring rows of
+    the two output rows: an odd last row recomputes the row above it).
     p, q, g: see `_dw_ring_params`. x int8 [N,H,W,C] C-contiguous, out int8 [N,OH,OW,C]."""
     sh, sw, dh, dw, pt, pl, kh, kw = g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7]
     zp, gc = g[8], g[12]
@@ -900,35 +914,43 @@ def _dw_conv_ring(x, out, p, q, g):  # pragma: no cover - jitted
     r1 = np.empty(nr * rl, np.float32)
     orl = ow * c
     acc = np.empty(2 * orl, np.float32)
+    fl = np.zeros(2 * 8 * ((gc + 7) // 8), np.uint8)  # flag bytes of `_dw_rq_chunk`
+    fw64 = fl.view(np.uint64)
     tb = np.empty(max(2 * nt, (kh + 1) * kw), np.int64)
     x1 = x.reshape(-1)
     o1 = out.reshape(-1)
     s1 = sh == 1 and dh == 1 and kh == kw and (kh == 3 or kh == 5)
     for b in range(n):
         nxt = 0
-        for oy in range(0, oh, 2):
-            oy2 = min(oy + 1, oh - 1)  # an odd last row: computed twice, or (s1) once
+        for oy0 in range(0, oh, 2):
+            oy = oy0
+            oy2 = min(oy + 1, oh - 1)  # an odd last row: computed twice
+            s1r = s1
+            if s1 and oy2 == oy:  # shared rows: recompute the row above too (or, with a
+                if oy > 0:  # single row, the generic kernel)
+                    oy -= 1
+                else:
+                    s1r = False
             ya = oy * sh
             yb = oy2 * sh
-            top = ya + span + 1 if s1 else yb + span
+            top = ya + span + 1 if s1r else yb + span
             for r in range(max(nxt, ya), top):
                 iy = r - pt
                 _dw_fill_row(x1, (b * h + iy) * w * c, 0 <= iy < h, w, c, zp, pl, sw, wq, r1,
                              (r % nr) * rl)
-            nxt = top
+            nxt = max(nxt, top)
             oa = (b * oh + oy) * orl
             ob = (b * oh + oy2) * orl
-            if s1:  # ring rows ya .. ya + KH, shared by the two output rows
+            if s1r:  # ring rows ya .. ya + KH, shared by the two output rows
                 for r in range(kh + 1):
                     base = ((ya + r) % nr) * rl
                     for kx in range(kw):
                         o = kx * dw
                         tb[r * kw + kx] = base + ((o % sw) * wq + o // sw) * c
-                nrow = 2 if oy2 > oy else 1
                 if kh == 3:
-                    _dw_rows3s1(r1, p, tb, gc, orl, acc, o1, oa, ob, q, c, zq, nrow)
+                    _dw_rows3s1(r1, p, tb, gc, orl, acc, o1, oa, ob, q, c, zq, fl, fw64)
                 else:
-                    _dw_rows5s1(r1, p, tb, gc, orl, acc, o1, oa, ob, q, c, zq, nrow)
+                    _dw_rows5s1(r1, p, tb, gc, orl, acc, o1, oa, ob, q, c, zq, fl, fw64)
                 continue
             for ky in range(kh):
                 ra = ((ya + ky * dh) % nr) * rl
@@ -939,11 +961,11 @@ def _dw_conv_ring(x, out, p, q, g):  # pragma: no cover - jitted
                     tb[ky * kw + kx] = ra + co
                     tb[nt + ky * kw + kx] = rb + co
             if nt == 9:
-                _dw_rows9(r1, p, tb, gc, orl, acc, o1, oa, ob, q, c, zq)
+                _dw_rows9(r1, p, tb, gc, orl, acc, o1, oa, ob, q, c, zq, fl, fw64)
             elif nt == 25:
-                _dw_rows25(r1, p, tb, gc, orl, acc, o1, oa, ob, q, c, zq)
+                _dw_rows25(r1, p, tb, gc, orl, acc, o1, oa, ob, q, c, zq, fl, fw64)
             else:
-                _dw_rows_any(r1, p, tb, nt, gc, orl, acc, o1, oa, ob, q, c, zq)
+                _dw_rows_any(r1, p, tb, nt, gc, orl, acc, o1, oa, ob, q, c, zq, fl, fw64)
 
 
 @njit(cache=True, nogil=True)
@@ -1458,6 +1480,25 @@ def lower_depthwise_conv2d(op):
     return "depthwise_conv2d_i8", params, [0]
 
 
+def _dw_rq_rows(t, params) -> tuple[np.ndarray, ...]:
+    """The per-channel requantization rows of `_dw_rq_chunk`: bias_f, eff (of
+    `fast_requant_tables` t), thr and e. e = 2^−(right+1) (right >= 1) or 0 (right = 0) is
+    the second rounding's offset; thr = 1/2 − tol (float32, rounded down), tol = 1.01 ·
+    (4e−7·Y + 1e−7 + 2^−23·Y) with Y = max(|lo − zp_out|, |hi − zp_out|) + 1 bounding |y'|
+    on unclamped outputs: the estimate's error there plus the rounding of y + copysign(e, y).
+    Always-exact channels (margin 2) get thr = −1, so every output is flagged."""
+    mg = t["margin"].astype(np.float64)
+    zp, lo, hi = int(params["zp_out"]), int(params["lo"]), int(params["hi"])
+    ymax = max(abs(lo - zp), abs(hi - zp)) + 1.0
+    tol = 1.01 * (4e-7 * ymax + 1e-7 + 2.0**-23 * ymax)
+    e = np.where(mg < 0.5, mg, 0.0)
+    thr = np.float32(0.5 - tol)
+    if float(thr) > 0.5 - tol:
+        thr = np.nextafter(thr, np.float32(0))
+    thr = np.where(mg >= 1.0, np.float32(-1.0), thr).astype(np.float32)
+    return t["bias_f"], t["eff"], thr, e.astype(np.float32)
+
+
 def _dw_ring_params(wk, bias, m, shift, params) -> dict[str, np.ndarray] | None:
     """The packed arguments of `_dw_conv_ring` (dwp, dwq, dwg), or None when float32
     accumulation would not be exact: it is when max_c Σ_k |w[k, c]| · max|x − zp_in| < 2^24
@@ -1472,13 +1513,8 @@ def _dw_ring_params(wk, bias, m, shift, params) -> dict[str, np.ndarray] | None:
         return None
     ow = int(params["out_shape"][2])
     t = fast_requant_tables(m, shift, bias)
-    mg = t["margin"].astype(np.float32)
-    # off = 1/2 + 2^-(right+1) (right >= 1), 1/2 (right = 0, a single rounding); tol 2 forces
-    # the exact fix-up (channels the estimate cannot serve, margin 2)
-    off = np.where(mg >= 0.5, np.float32(0.5), np.float32(0.5) + mg).astype(np.float32)
-    tol = np.where(mg >= 1.0, 2.0, 0.0).astype(np.float32)
     rows = np.concatenate([wk.reshape(kh * kw, c).astype(np.float32),
-                           np.stack([t["bias_f"], t["eff"], off, tol]).astype(np.float32)])
+                           np.stack(_dw_rq_rows(t, params)).astype(np.float32)])
     g = max(1, min(ow, -(-128 // c)))
     geom = params["geom"]
     return {

@@ -235,9 +235,20 @@ def _vnni_tiles(a, w, corr, o, out, f32):  # pragma: no cover - jitted
                     _vnni_tile(ar, ast, wj, wbs, k4, cj, orr, ost, nl, 1, 1, False)
 
 
-_VNNI_RQ_ROWS = 10  # 64-byte rows of per-channel requantization table per 16-channel block
+_VNNI_RQ_ROWS = 12  # 64-byte rows of per-channel requantization table per 16-channel block
 _VNNI_RQ_BLOCK = _VNNI_RQ_ROWS * 64
 _VNNI_RQ_MAX_RIGHT = 31  # the fused epilogue's 64-bit sums hold for right shifts <= 31
+# the float epilogue's error bound E (`_vnni_emit_requant_f`): outputs whose estimate lies
+# within E of a rounding boundary are recomputed exactly
+_VNNI_F_ERR = 2.0 ** -13
+
+
+def _vnni_fn(mod, name, ret, args):
+    """The LLVM function `name` of `mod` (declared on first use)."""
+    fn = mod.globals.get(name)
+    if fn is None:
+        fn = _vnni_ir.Function(mod, _vnni_ir.FunctionType(ret, args), name)
+    return fn
 
 
 def _vnni_emit_requant(builder, acc, rq_p, j, lov, hiv, shl):
@@ -254,9 +265,10 @@ def _vnni_emit_requant(builder, acc, rq_p, j, lov, hiv, shl):
     each half saturates to int8 (vpmovsqb), the bytes interleave back into channel order,
     then the activation clamp [lo, hi] (within int8, so after the saturation).
 
-    Per-channel table at rq_p + 640·j (`vnni_rq_pack`), ten 64-byte rows: left (16 int32),
+    Per-channel table at rq_p + 768·j (`vnni_rq_pack`), twelve 64-byte rows: left (16 int32),
     m (16 int32), then 8 int64 lanes each for even / odd channels: m_odd, K_even, K_odd,
-    N_even, N_odd (N = 2^31·[r > 0]), S_even, S_odd (S = 31 + r), and zp (8 int64)."""
+    N_even, N_odd (N = 2^31·[r > 0]), S_even, S_odd (S = 31 + r), zp (8 int64), then the
+    float32 rows of `_vnni_emit_requant_f`: eff (16), eps (16)."""
     ir = _vnni_ir
     i8, i32, i64 = ir.IntType(8), ir.IntType(32), ir.IntType(64)
     v16 = ir.VectorType(i32, 16)
@@ -269,11 +281,9 @@ def _vnni_emit_requant(builder, acc, rq_p, j, lov, hiv, shl):
         return builder.load(p, align=4)
 
     c32 = ir.Constant(v8q, [32] * 8)
-    mod = builder.module
-    pmovs = mod.globals.get("llvm.x86.avx512.mask.pmovs.qb.512")
-    if pmovs is None:
-        pmovs = ir.Function(mod, ir.FunctionType(v16b, [v8q, v16b, i8]),
-                            "llvm.x86.avx512.mask.pmovs.qb.512")
+    # vpmovsqb (saturate to int8) as the intrinsic: with a generic clamp + trunc LLVM
+    # hoists the interleave below above the saturation (two vpermt2q per block)
+    pmovs = _vnni_fn(builder.module, "llvm.x86.avx512.mask.pmovs.qb.512", v16b, [v8q, v16b, i8])
 
     def sext_lo(q):  # sign-extended low dwords: vpmuldq reads only those, so this folds
         return builder.ashr(builder.shl(q, c32), c32)
@@ -287,8 +297,6 @@ def _vnni_emit_requant(builder, acc, rq_p, j, lov, hiv, shl):
         prod = builder.mul(sext_lo(xh), sext_lo(mh))  # vpmuldq
         q = builder.sub(builder.add(prod, ld(k)), builder.and_(xh, ld(n)))
         t = builder.add(builder.ashr(q, ld(sh)), ld(9))
-        # vpmovsqb (saturate to int8) as the intrinsic: with a generic clamp + trunc LLVM
-        # hoists the interleave below above the saturation (two vpermt2q per block)
         halves.append(builder.call(pmovs, [t, ir.Constant(v16b, None), ir.Constant(i8, -1)]))
     b = builder.shuffle_vector(halves[0], halves[1],
                                ir.Constant(v16, [i // 2 + 16 * (i % 2) for i in range(16)]))
@@ -296,60 +304,153 @@ def _vnni_emit_requant(builder, acc, rq_p, j, lov, hiv, shl):
     return builder.select(builder.icmp_signed(">", b, hiv), hiv, b)
 
 
+def _vnni_emit_requant_f(builder, acc, eff, eps, lof, hif, zpf, clamp=True):
+    """Float estimate of `_vnni_emit_requant` for 16 int32 lanes a (bias included) of channels
+    without a left shift: (<16 x i8> result, <16 x float> d) with
+
+      y = fma(float(a), eff, ±eps)   (eps with the sign of a)
+      v = min(max(y, lo − zp), hi − zp) + zp,   out = rint(v),   d = v − rint(v)
+    (float32; eff = float32(m·2^−(31+r)), eps = 2^−(r+1) for r >= 1, 0 for r = 0). The
+    result is exact unless |d| >= 1/2 − E (E = `_VNNI_F_ERR`), which the caller checks.
+
+    Why: the exact z = a·m·2^−(31+r) gives |MBQM| = floor(|z| + 1/2 + eps) with the sign
+    of z, except at its ties (|z| + 1/2 + eps an integer) (`fast_mbqm_params`). So MBQM =
+    round(z + sign(z)·eps) away from the ties, and the output is clamp(round(w), lo, hi) with
+    w = z + sign(z)·eps + zp (the clamp bounds are integers). With u = 2^−24, the float
+    steps give |y − (z ± eps)| <= |z|·((1 + u)^3 − 1) + u·|y| (conversion of a, rounding of
+    eff, the fma) and the + zp adds <= 128u; when v is not clamped |y| <= 256 and |z| <= 257,
+    so |v − w| <= 3.01u·257 + 256u + 128u < 1160u < E = 2048u. Then |d| < 1/2 − E puts w
+    strictly inside the same unit interval around rint(v) (not a tie): rint(v) = round(w).
+    When v is clamped (y beyond hi − zp, say), w > hi − E (|y| large only makes w
+    larger), so round(w) >= hi as well; likewise at lo. If sign(y) != sign(z) then
+    |z|, |y| <= E and both results are 0 (eps <= 1/4). float(a) cannot overflow the
+    conversion back: v is within [lo, hi].
+
+    clamp=False (lo = −128, hi = 127 and every float32(eff) <= 1/2): v = y + zp unclamped,
+    out = sat8(rint(v)) (vpmovsdb). |v| <= 2^30 + 129 converts without overflow; for
+    |v| <= 129 the bound above holds, and beyond it w is on the same side of ±127.5 (the
+    relative error is below 4u), so both saturate alike."""
+    ir = _vnni_ir
+    i8, i16, i32 = ir.IntType(8), ir.IntType(16), ir.IntType(32)
+    f32 = ir.FloatType()
+    vf = ir.VectorType(f32, 16)
+    v16 = ir.VectorType(i32, 16)
+    mod = builder.module
+    fma = _vnni_fn(mod, "llvm.fma.v16f32", vf, [vf, vf, vf])
+    cps = _vnni_fn(mod, "llvm.copysign.v16f32", vf, [vf, vf])
+    red = _vnni_fn(mod, "llvm.x86.avx512.mask.reduce.ps.512", vf, [vf, i32, vf, i16, i32])
+    cvt = _vnni_fn(mod, "llvm.x86.avx512.mask.cvtps2dq.512", v16, [vf, v16, i16, i32])
+    af = builder.sitofp(acc, vf)
+    y = builder.call(fma, [af, eff, builder.call(cps, [eps, af])])
+    if clamp:
+        y = builder.select(builder.fcmp_ordered("<", y, lof), lof, y)
+        y = builder.select(builder.fcmp_ordered(">", y, hif), hif, y)
+    v = builder.fadd(y, zpf)
+    # vreduceps imm 8: v − roundeven(v) (exact); vcvtps2dq {rn-sae}: roundeven(v)
+    d = builder.call(red, [v, ir.Constant(i32, 8), ir.Constant(vf, None), ir.Constant(i16, -1),
+                           ir.Constant(i32, 4)])
+    q = builder.call(cvt, [v, ir.Constant(v16, None), ir.Constant(i16, -1), ir.Constant(i32, 8)])
+    if clamp:
+        return builder.trunc(q, ir.VectorType(i8, 16)), d
+    vb = ir.VectorType(i8, 16)
+    pmovs = _vnni_fn(mod, "llvm.x86.avx512.mask.pmovs.db.512", vb, [v16, vb, i16])
+    return builder.call(pmovs, [q, ir.Constant(vb, None), ir.Constant(i16, -1)]), d
+
+
 @intrinsic(prefer_literal=True)
 def _vnni_tile_rq(typingctx, a_addr, a_stride, w_addr, w_bstride, k4, corr_addr, rq_addr,
-                  o_addr, o_stride, nlast, lo, hi, mr, nb, shl):
+                  o_addr, o_stride, nlast, lo, hi, zp, mr, nb, ep):
     """`_vnni_tile` with the requantization fused into the epilogue: int8 out[r, j·16 + l] =
-    clamp(MBQM(acc, m, shift) + zp, lo, hi) per channel (`_vnni_emit_requant`; corr already
-    holds the bias), the last block storing only its first `nlast` bytes. mr, nb: literal
-    ints; shl: literal bool (some channel has a left shift)."""
+    clamp(MBQM(acc, m, shift) + zp, lo, hi) per channel (corr already holds the bias), the
+    last block storing only its first `nlast` bytes. mr, nb: literal ints; ep: literal int,
+    the epilogue: 0 exact (`_vnni_emit_requant`, no left shifts), 1 exact with left shifts,
+    2 (no left shifts) the float estimate (`_vnni_emit_requant_f`) per row of NB blocks,
+    that row recomputed by the exact epilogue when any of its |d| >= 1/2 − E; 3 as 2
+    without the float clamp (lo = −128, hi = 127, every float32 eff <= 1/2)."""
     if not (isinstance(mr, types.IntegerLiteral) and isinstance(nb, types.IntegerLiteral)
-            and isinstance(shl, (types.BooleanLiteral, types.IntegerLiteral))):
+            and isinstance(ep, types.IntegerLiteral)):
         return None
-    MR, NB, SHL = mr.literal_value, nb.literal_value, bool(shl.literal_value)
+    MR, NB, EP = mr.literal_value, nb.literal_value, ep.literal_value
     sig = types.void(a_addr, a_stride, w_addr, w_bstride, k4, corr_addr, rq_addr, o_addr,
-                     o_stride, nlast, lo, hi, mr, nb, shl)
+                     o_stride, nlast, lo, hi, zp, mr, nb, ep)
 
     def codegen(context, builder, signature, args):
         ir = _vnni_ir
-        i8, i32, i64 = ir.IntType(8), ir.IntType(32), ir.IntType(64)
+        i8, i16, i32, i64 = ir.IntType(8), ir.IntType(16), ir.IntType(32), ir.IntType(64)
         v16 = ir.VectorType(i32, 16)
         vb = ir.VectorType(i8, 16)
+        f32 = ir.FloatType()
+        vf = ir.VectorType(f32, 16)
         mod = builder.module
-        a0, ast, w0, wbs, kk, c0, q0, o0, ost, nl, lo0, hi0 = [
-            _vnni_as64(builder, v) for v in args[:12]]
+        a0, ast, w0, wbs, kk, c0, q0, o0, ost, nl, lo0, hi0, zp0 = [
+            _vnni_as64(builder, v) for v in args[:13]]
         o_p = builder.inttoptr(o0, i8.as_pointer())
         q_p = builder.inttoptr(q0, i8.as_pointer())
         zero16 = ir.Constant(v16, None)
 
-        def splat(v):
-            e = builder.insert_element(ir.Constant(v16, ir.Undefined), builder.trunc(v, i32),
-                                       ir.Constant(i32, 0))
-            return builder.shuffle_vector(e, ir.Constant(v16, ir.Undefined), zero16)
-
-        def splat8(v):
-            e = builder.insert_element(ir.Constant(vb, ir.Undefined), builder.trunc(v, i8),
-                                       ir.Constant(i32, 0))
-            return builder.shuffle_vector(e, ir.Constant(vb, ir.Undefined), zero16)
+        def splat(v, ty=v16):
+            e = builder.insert_element(ir.Constant(ty, ir.Undefined), v, ir.Constant(i32, 0))
+            return builder.shuffle_vector(e, ir.Constant(ty, ir.Undefined), zero16)
 
         new = _vnni_emit_gemm(builder, MR, NB, a0, ast, w0, wbs, kk, c0)
-        lov, hiv = splat8(lo0), splat8(hi0)
-        mask = builder.icmp_signed("<", ir.Constant(v16, list(range(16))), splat(nl))
-        mst = mod.globals.get("llvm.masked.store.v16i8.p0")
-        if mst is None:
-            mst = ir.Function(mod, ir.FunctionType(ir.VoidType(), [vb, vb.as_pointer(), i32,
-                                                                   ir.VectorType(ir.IntType(1), 16)]),
-                              "llvm.masked.store.v16i8.p0")
+        lov, hiv = splat(builder.trunc(lo0, i8), vb), splat(builder.trunc(hi0, i8), vb)
+        if EP >= 2:
+            def ldf(j, row):  # loaded once per tile, before any store
+                p = builder.gep(q_p, [ir.Constant(i64, _VNNI_RQ_BLOCK * j + 64 * row)])
+                return builder.load(builder.bitcast(p, vf.as_pointer()), align=4)
+
+            effs = [ldf(j, 10) for j in range(NB)]
+            epss = [ldf(j, 11) for j in range(NB)]
+            lof = splat(builder.sitofp(builder.sub(lo0, zp0), f32), vf)
+            hif = splat(builder.sitofp(builder.sub(hi0, zp0), f32), vf)
+            zpf = splat(builder.sitofp(zp0, f32), vf)
+            thr = ir.Constant(vf, [0.5 - _VNNI_F_ERR] * 16)
+            # vrangeps imm 0b1011: the operand of larger magnitude, sign cleared
+            rng = _vnni_fn(mod, "llvm.x86.avx512.mask.range.ps.512", vf,
+                           [vf, vf, i32, vf, i16, i32])
+
+            def amax(p, q):
+                return builder.call(rng, [p, q, ir.Constant(i32, 11), ir.Constant(vf, None),
+                                          ir.Constant(i16, -1), ir.Constant(i32, 4)])
+        mask = builder.icmp_signed("<", ir.Constant(v16, list(range(16))),
+                                   splat(builder.trunc(nl, i32)))
+        mst = _vnni_fn(mod, "llvm.masked.store.v16i8.p0", ir.VoidType(),
+                       [vb, vb.as_pointer(), i32, ir.VectorType(ir.IntType(1), 16)])
         lasts = []
         for r in range(MR):
             orow = builder.gep(o_p, [builder.mul(ost, ir.Constant(i64, r))])
+            if EP >= 2:
+                fast, ds = [], []
+                for j in range(NB):
+                    val, d = _vnni_emit_requant_f(builder, new[r][j], effs[j], epss[j], lof,
+                                                  hif, zpf, EP == 2)
+                    fast.append(val)
+                    ds.append(d)
+                mx = amax(ds[0], ds[-1])
+                for d in ds[1:-1]:
+                    mx = amax(mx, d)
+                near = builder.bitcast(builder.fcmp_ordered(">=", mx, thr), i16)
+                pre = builder.block
+                with builder.if_then(builder.icmp_unsigned("!=", near, ir.Constant(i16, 0)),
+                                     likely=False):
+                    exact = [_vnni_emit_requant(builder, new[r][j], q_p, j, lov, hiv, False)
+                             for j in range(NB)]
+                    exb = builder.block
+                vals = []
+                for j in range(NB):
+                    ph = builder.phi(vb)
+                    ph.add_incoming(fast[j], pre)
+                    ph.add_incoming(exact[j], exb)
+                    vals.append(ph)
+            else:
+                vals = [_vnni_emit_requant(builder, new[r][j], q_p, j, lov, hiv, EP == 1)
+                        for j in range(NB)]
             for j in range(NB):
-                val = _vnni_emit_requant(builder, new[r][j], q_p, j, lov, hiv, SHL)
                 p = builder.bitcast(builder.gep(orow, [ir.Constant(i64, 16 * j)]), vb.as_pointer())
                 if j < NB - 1:
-                    builder.store(val, p, align=1)
+                    builder.store(vals[j], p, align=1)
                 else:
-                    lasts.append((val, p))
+                    lasts.append((vals[j], p))
         # the last block: a plain store when it is full (masked byte stores are slow on Zen 4)
         with builder.if_else(builder.icmp_signed("==", nl, ir.Constant(i64, 16))) as (full, part):
             with full:
@@ -363,17 +464,97 @@ def _vnni_tile_rq(typingctx, a_addr, a_stride, w_addr, w_bstride, k4, corr_addr,
     return sig, codegen
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _vnni_rq_call(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, nb, mr4, ep):
+    """One `_vnni_tile_rq` tile (4 or 1 rows, nb blocks, epilogue ep; single rows take 2 for
+    3) with the literal arguments spelled out."""
+    if mr4:
+        if ep == 3:
+            if nb == 4:
+                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 4, 4, 3)
+            elif nb == 3:
+                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 4, 3, 3)
+            elif nb == 2:
+                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 4, 2, 3)
+            else:
+                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 4, 1, 3)
+        elif ep == 2:
+            if nb == 4:
+                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 4, 4, 2)
+            elif nb == 3:
+                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 4, 3, 2)
+            elif nb == 2:
+                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 4, 2, 2)
+            else:
+                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 4, 1, 2)
+        elif ep == 1:
+            if nb == 4:
+                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 4, 4, 1)
+            elif nb == 3:
+                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 4, 3, 1)
+            elif nb == 2:
+                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 4, 2, 1)
+            else:
+                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 4, 1, 1)
+        else:
+            if nb == 4:
+                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 4, 4, 0)
+            elif nb == 3:
+                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 4, 3, 0)
+            elif nb == 2:
+                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 4, 2, 0)
+            else:
+                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 4, 1, 0)
+    else:
+        if ep >= 2:
+            if nb == 4:
+                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 1, 4, 2)
+            elif nb == 3:
+                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 1, 3, 2)
+            elif nb == 2:
+                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 1, 2, 2)
+            else:
+                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 1, 1, 2)
+        elif ep == 1:
+            if nb == 4:
+                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 1, 4, 1)
+            elif nb == 3:
+                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 1, 3, 1)
+            elif nb == 2:
+                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 1, 2, 1)
+            else:
+                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 1, 1, 1)
+        else:
+            if nb == 4:
+                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 1, 4, 0)
+            elif nb == 3:
+                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 1, 3, 0)
+            elif nb == 2:
+                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 1, 2, 0)
+            else:
+                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 1, 1, 0)
+
+
 @njit(cache=True, nogil=True)
-def _vnni_tiles_rq(a, w, corrb, rq, o, lo, hi, out):  # pragma: no cover - jitted
+def _vnni_tiles_rq(a, w, corrb, rq, o, lo, hi, out, exact):  # pragma: no cover - jitted
     """int8 out[r, :o] = clamp(MBQM(GEMM + bias, m, shift) + zp, lo, hi): u8 rows a
     [R, K4·4], packed weights w int32 [OB, K4, 16], corrb = corr + bias int32 [OB·16], rq
-    int32 [OB, 10, 16] (`vnni_rq_pack`); out int8 [R, o] with unit channel stride (rows
-    may be strided)."""
+    int32 [OB, 12, 16] (`vnni_rq_pack`); out int8 [R, o] with unit channel stride (rows
+    may be strided). The float epilogue with exact fix-up (`_vnni_emit_requant_f`) serves
+    layers without left shifts unless `exact` (then, and with left shifts, the integer one)."""
     shl = False
     for i in range(rq.shape[0]):
         for l in range(16):
             if rq[i, 0, l] != 0:
                 shl = True
+    ep = 1 if shl else (0 if exact else 2)
+    if ep == 2 and lo == -128 and hi == 127:
+        ep = 3  # unclamped when float32 eff <= 1/2 everywhere (positive float bits: monotone)
+        for i in range(rq.shape[0]):
+            for l in range(16):
+                if rq[i, 10, l] > 0x3F000000:
+                    ep = 2
+    zp = np.int64(rq[0, 9, 0])  # the low dword of the int64 zero point
     rows = a.shape[0]
     ob, k4 = w.shape[0], w.shape[1]
     a0 = np.int64(a.ctypes.data)
@@ -396,58 +577,18 @@ def _vnni_tiles_rq(a, w, corrb, rq, o, lo, hi, out):  # pragma: no cover - jitte
         qj = q0 + jb * _VNNI_RQ_BLOCK
         oj = o0 + jb * 16
         for r in range(0, rfull, 4):
-            ar = a0 + r * ast
-            orr = oj + r * ost
-            if nb == 4:
-                if shl:
-                    _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, 4, 4, True)
-                else:
-                    _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, 4, 4, False)
-            elif nb == 3:
-                if shl:
-                    _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, 4, 3, True)
-                else:
-                    _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, 4, 3, False)
-            elif nb == 2:
-                if shl:
-                    _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, 4, 2, True)
-                else:
-                    _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, 4, 2, False)
-            else:
-                if shl:
-                    _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, 4, 1, True)
-                else:
-                    _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, 4, 1, False)
+            _vnni_rq_call(a0 + r * ast, ast, wj, wbs, k4, cj, qj, oj + r * ost, ost, nl, lo, hi,
+                          zp, nb, True, ep)
         for r in range(rfull, rows):
-            ar = a0 + r * ast
-            orr = oj + r * ost
-            if nb == 4:
-                if shl:
-                    _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, 1, 4, True)
-                else:
-                    _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, 1, 4, False)
-            elif nb == 3:
-                if shl:
-                    _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, 1, 3, True)
-                else:
-                    _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, 1, 3, False)
-            elif nb == 2:
-                if shl:
-                    _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, 1, 2, True)
-                else:
-                    _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, 1, 2, False)
-            else:
-                if shl:
-                    _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, 1, 1, True)
-                else:
-                    _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, 1, 1, False)
+            _vnni_rq_call(a0 + r * ast, ast, wj, wbs, k4, cj, qj, oj + r * ost, ost, nl, lo, hi,
+                          zp, nb, False, ep)
 
 
 def vnni_rq_pack(corr: np.ndarray, bias, m, shift, zp_out: int):
     """Compile time: the fused-requantization tables, (corrb int32 [OB·16] = corr + bias
-    mod 2^32, rq int32 [OB, 10, 16], see `_vnni_emit_requant`), or None when the fused
-    epilogue cannot serve the channels (negative multiplier, left shift > 31, right shift
-    > 31: keep the unfused path)."""
+    mod 2^32, rq int32 [OB, 12, 16], see `_vnni_emit_requant` / `_vnni_emit_requant_f`), or
+    None when the fused epilogue cannot serve the channels (negative multiplier, left shift
+    > 31, right shift > 31: keep the unfused path)."""
     ob16 = corr.size
     m = np.asarray(m, np.int64).reshape(-1)
     c = m.size
@@ -472,26 +613,37 @@ def vnni_rq_pack(corr: np.ndarray, bias, m, shift, zp_out: int):
     rq = np.zeros((ob, _VNNI_RQ_ROWS, 16), np.int32)
     rq[:, 0] = left.reshape(ob, 16)
     rq[:, 1] = mm.reshape(ob, 16)
-    q64 = rq.view(np.int64)  # [OB, 9, 8]
+    q64 = rq.view(np.int64)  # [OB, 12, 8]
     for row, v in ((2, mm), (3, k), (4, k), (5, n), (6, n), (7, s), (8, s)):
         q64[:, row] = v.reshape(ob, 8, 2)[:, :, (row - 1) % 2]  # even: 0, odd: 1
     q64[:, 9] = int(zp_out)
+    # the float epilogue (channels without left shifts): eff = m·2^−(31+r), eps = 2^−(r+1)
+    eff = (mm.astype(np.float64) * np.exp2(-(31.0 + right))).astype(np.float32)
+    eps = np.where(right > 0, np.exp2(-(right + 1.0)), 0.0).astype(np.float32)
+    rq[:, 10] = eff.view(np.int32).reshape(ob, 16)
+    rq[:, 11] = eps.view(np.int32).reshape(ob, 16)
     return corrb, rq
 
 
 def vnni_gemm_rq(a_u8: np.ndarray, packed: np.ndarray, corrb: np.ndarray, rq: np.ndarray,
-                 o: int, lo: int, hi: int, out: np.ndarray) -> None:
-    """int8 out [R, o] = clamp(MBQM(Σ_k (x − zp_in)·w + bias, m, shift) + zp, lo, hi)."""
-    _vnni_tiles_rq(a_u8, packed, corrb, rq, o, lo, hi, out)
+                 o: int, lo: int, hi: int, out: np.ndarray, exact: bool = False) -> None:
+    """int8 out [R, o] = clamp(MBQM(Σ_k (x − zp_in)·w + bias, m, shift) + zp, lo, hi);
+    `exact` forces the integer epilogue (the float one's fix-up path, for tests)."""
+    _vnni_tiles_rq(a_u8, packed, corrb, rq, o, lo, hi, out, exact)
 
 
 @njit(cache=True, nogil=True)
 def vnni_rows_u8(x, k, kp, out):  # pragma: no cover - jitted
     """out[r, :k] = x[r·k : (r+1)·k] XOR 0x80 (int8 -> u8 = x + 128), out[r, k:kp] = 0.
-    x: 1-D int8 of R·k values; out uint8 [R, kp]."""
+    x: 1-D int8 of R·k values; out uint8 [R, kp]. Without padding (kp == k) one flat loop
+    (vectorized)."""
     rows = out.shape[0]
     x1 = x.view(np.uint8)
     o1 = out.reshape(-1)
+    if kp == k:
+        for i in range(rows * k):
+            o1[i] = x1[i] ^ np.uint8(0x80)
+        return
     for r in range(rows):
         s = np.uint64(r * k)
         d = np.uint64(r * kp)
@@ -513,7 +665,7 @@ def vnni_pointwise_rq(x, w, corrb, rq, o, lo, hi):  # pragma: no cover - jitted
     a = np.empty((rows, kp), np.uint8)
     vnni_rows_u8(x.reshape(-1), c, kp, a)
     out = np.empty((rows, o), np.int8)
-    _vnni_tiles_rq(a, w, corrb, rq, o, lo, hi, out)
+    _vnni_tiles_rq(a, w, corrb, rq, o, lo, hi, out, False)
     return out.reshape((n, h, wd, o))
 
 
@@ -537,7 +689,7 @@ def vnni_conv_rq(x, zp_in, pad, geom, tile, w, corrb, rq, o, lo, hi):  # pragma:
         r1 = min(rows, r0 + tile)
         cb = cols[: r1 - r0]
         vnni_im2col(xp, cb, r0, r1, geom)
-        _vnni_tiles_rq(cb, w, corrb, rq, o, lo, hi, out[r0:r1])
+        _vnni_tiles_rq(cb, w, corrb, rq, o, lo, hi, out[r0:r1], False)
     return out.reshape((n, oh, ow, o))
 
 
