@@ -728,3 +728,34 @@ def test_prelu_form_requires_the_exhaustive_check(tmp_path, monkeypatch):
     monkeypatch.setattr(nb, "_prelu_form", lambda *a: None)
     kernels = [s.kernel for s in compile_module(q.module).plan.steps]
     assert "lut_chan_i8" in kernels and "prelu_chan_i8" not in kernels
+
+
+# ---------------------------------------------------------------------------------------------
+# the portable path: hosts without AVX-512 VNNI (float BLAS GEMM, exact below 2^24)
+
+
+_PORTABLE_CASES = ["conv_2d_same", "conv_2d_stride2", "conv_2d_dilation2", "conv_2d_1x1",
+                   "fully_connected", "transpose_conv_same_stride2", "batch_matmul"]
+
+
+@pytest.mark.parametrize("name", _PORTABLE_CASES + sorted(tm.chained_models()) + sorted(_zoo_cases()))
+def test_portable_gemm_path_bit_exact(name, tmp_path, monkeypatch):
+    """With VNNI switched off (as on a CPU without it, or with a portable NUMBA_CPU_NAME) the
+    convolutions and fully-connected layers lower to the float GEMM path and stay bit-exact."""
+    from qcc.runtime.kernels import int8_conv as ic
+
+    monkeypatch.setattr(ic, "VNNI_OK", False)
+    if name in _zoo_cases():
+        model = qcc.load(_zoo_cases()[name])
+    else:
+        models = {**tm.single_op_models(), **tm.chained_models()}
+        path = tmp_path / f"{name}.tflite"
+        path.write_bytes(models[name])
+        model = qcc.load(path)
+    q, content = _quantize(model)
+    cm = compile_module(q.module)
+    assert not any("vw" in s.params for s in cm.plan.steps)
+    xs = _int8_inputs(content)
+    _, ref = _litert_ref(content, xs)
+    for a, b in zip(cm.run(xs), ref):
+        assert np.array_equal(a, b), name
