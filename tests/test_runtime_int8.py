@@ -759,3 +759,28 @@ def test_portable_gemm_path_bit_exact(name, tmp_path, monkeypatch):
     _, ref = _litert_ref(content, xs)
     for a, b in zip(cm.run(xs), ref):
         assert np.array_equal(a, b), name
+
+
+_BATCHED = {
+    "conv3x3": lambda b, r, i: tm._conv_2d(b, r, i[0], 24, 3, name="y"),
+    "conv3x3_s2": lambda b, r, i: tm._conv_2d(b, r, i[0], 20, 3, name="y", stride=2),
+    "conv1x1": lambda b, r, i: tm._conv_2d(b, r, i[0], 40, 1, name="y"),
+    "dw3x3": lambda b, r, i: tm._depthwise_conv_2d(b, r, i[0], 3, name="y"),
+    "dw5x5_s2": lambda b, r, i: tm._depthwise_conv_2d(b, r, i[0], 5, name="y", stride=2),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(_BATCHED))
+def test_batch_of_three_bit_exact(kind, tmp_path):
+    """Batches > 1 through the whole-conv entry points and the depthwise ring (every batch
+    image its own rows; odd sizes so that row tiles and row pairs have tails)."""
+    name, content = tm._single(kind, [[3, 13, 11, 18]], _BATCHED[kind])
+    path = tmp_path / f"{name}.tflite"
+    path.write_bytes(content)
+    q, qcontent = _quantize(qcc.load(path))
+    cm = compile_module(q.module)
+    xs = _int8_inputs(qcontent)
+    assert xs[0].shape[0] == 3
+    _, ref = _litert_ref(qcontent, xs)
+    (ours,) = cm.run(xs)
+    assert np.array_equal(ours, ref[0])
