@@ -231,12 +231,11 @@ def _act_prelu_chan(x, ec, zx, off, zt, lo, hi):  # pragma: no cover - jitted
     as `fast_mbqm_params` models it): a PRELU decomposed as MUL by a per-channel alpha then
     MAXIMUM, vectorized. Exact only where the plan builder checked it: it runs this kernel on
     every (channel, stored value) pair and compares with the chain's own table
-    (`qcc.backends.numba`), so no input can reach a value it did not verify."""
+    (`qcc.backends.numba`), so no input can reach a value it did not verify. x: flat
+    (1-D) int8, returns the flat result (one compiled kernel whatever the tensor rank)."""
     c = ec.size
-    out = np.empty_like(x)
-    x1 = x.reshape(-1)
-    o1 = out.reshape(-1)
-    rows = x1.size // c
+    o1 = np.empty_like(x)
+    rows = x.size // c
     zxf = np.float32(zx)
     ztf = np.float32(zt)
     lof = np.float32(lo)
@@ -246,21 +245,22 @@ def _act_prelu_chan(x, ec, zx, off, zt, lo, hi):  # pragma: no cover - jitted
         base = np.uint64(r * c)
         for k in range(c):
             i = base + np.uint64(k)
-            xv = np.float32(x1[i])
+            xv = np.float32(x[i])
             y = (xv - zxf) * ec[k]
             q = (np.floor(y + of) if y >= 0 else np.ceil(y - of)) + ztf
             q = q if q > lof else lof
             q = q if q < hif else hif
             q = q if q > xv else xv
             o1[i] = np.int32(q)
-    return out
+    return o1
 
 
 @runner("prelu_chan_i8")
 def run_prelu_chan_i8(inputs, params):
     x = np.ascontiguousarray(inputs[0])
-    return [_act_prelu_chan(x, params["ec"], params["zx"], params["off"], params["zt"],
-                            params["lo"], params["hi"])]
+    out = _act_prelu_chan(x.reshape(-1), params["ec"], params["zx"], params["off"],
+                          params["zt"], params["lo"], params["hi"])
+    return [out.reshape(x.shape)]
 
 
 def _act_bind_prelu_chan(params):
@@ -273,7 +273,7 @@ def _act_bind_prelu_chan(params):
         x = inputs[0]
         if not x.flags.c_contiguous:
             x = np.ascontiguousarray(x)
-        return [kernel(x, *args)]
+        return [kernel(x.reshape(-1), *args).reshape(x.shape)]
 
     return run
 

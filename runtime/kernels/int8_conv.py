@@ -239,7 +239,9 @@ def _dw_fix(r1, p, tb, nt, kw, shared, gc, q, c, s, m, o1, oa, ob, zq, fl, words
     float32 in any order (integers below 2^24). Tap bases: shared (stride-1 kernels) row r
     tap t = ky·kw + kx at tb[(ky + r)·kw + kx], else tb[r·nt + t]. The flags are read as
     uint64 words (words: fl viewed as uint64, made once by the caller, as a view costs
-    ~20 ns), bytes only in nonzero words; bytes past m are stale and skipped."""
+    ~20 ns), bytes only in nonzero words; bytes past m are stale and skipped. Callers pass
+    nt, kw and shared (0 / 1) as int64 values, not literals: one compiled fix-up for every
+    tap kernel (Numba would specialize on literal arguments, ~0.7 s of compile time each)."""
     fw = (gc + 7) // 8
     for r in range(2):
         oo = (oa if r == 0 else ob) + s
@@ -347,7 +349,7 @@ def _dw_rows_any(r1, p, tb, nt, gc, n, acc, o1, oa, ob, q, c, zq, fl, fw64):  # 
                     uj = np.uint64(j)
                     acc[ur + uj] += r1[ut + uj] * p[wo + uj]
         if _dw_rq_chunk(acc, p, nt, gc, s, m, n, o1, oa, ob, zq, fl):
-            _dw_fix(r1, p, tb, nt, 1, False, gc, q, c, s, m, o1, oa, ob, zq, fl, fw64)
+            _dw_fix(r1, p, tb, nt, np.int64(1), np.int64(0), gc, q, c, s, m, o1, oa, ob, zq, fl, fw64)
 
 
 @njit(cache=True, nogil=True, fastmath={'contract'})
@@ -446,7 +448,7 @@ def _dw_rows9(r1, p, tb, gc, n, acc, o1, oa, ob, q, c, zq, fl, fw64):  # pragma:
                 fl[ur8 + uj] = f
                 hit |= f
         if hit:
-            _dw_fix(r1, p, tb, 9, 3, False, gc, q, c, s, m, o1, oa, ob, zq, fl, fw64)
+            _dw_fix(r1, p, tb, np.int64(9), np.int64(3), np.int64(0), gc, q, c, s, m, o1, oa, ob, zq, fl, fw64)
 
 
 @njit(cache=True, nogil=True, fastmath={'contract'})
@@ -564,7 +566,7 @@ def _dw_rows25(r1, p, tb, gc, n, acc, o1, oa, ob, q, c, zq, fl, fw64):  # pragma
                 fl[ur8 + uj] = f
                 hit |= f
         if hit:
-            _dw_fix(r1, p, tb, 25, 5, False, gc, q, c, s, m, o1, oa, ob, zq, fl, fw64)
+            _dw_fix(r1, p, tb, np.int64(25), np.int64(5), np.int64(0), gc, q, c, s, m, o1, oa, ob, zq, fl, fw64)
 
 
 @njit(cache=True, nogil=True, fastmath={'contract'})
@@ -675,7 +677,7 @@ def _dw_rows3s1(r1, p, tb, gc, n, acc, o1, oa, ob, q, c, zq, fl, fw64):  # pragm
                 fl[ur8 + uj] = f
                 hit |= f
         if hit:
-            _dw_fix(r1, p, tb, 9, 3, True, gc, q, c, s, m, o1, oa, ob, zq, fl, fw64)
+            _dw_fix(r1, p, tb, np.int64(9), np.int64(3), np.int64(1), gc, q, c, s, m, o1, oa, ob, zq, fl, fw64)
 
 
 @njit(cache=True, nogil=True, fastmath={'contract'})
@@ -886,7 +888,7 @@ def _dw_rows5s1(r1, p, tb, gc, n, acc, o1, oa, ob, q, c, zq, fl, fw64):  # pragm
                 fl[ur8 + uj] = f
                 hit |= f
         if hit:
-            _dw_fix(r1, p, tb, 25, 5, True, gc, q, c, s, m, o1, oa, ob, zq, fl, fw64)
+            _dw_fix(r1, p, tb, np.int64(25), np.int64(5), np.int64(1), gc, q, c, s, m, o1, oa, ob, zq, fl, fw64)
 
 
 @njit(cache=True, nogil=True)

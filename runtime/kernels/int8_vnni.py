@@ -665,7 +665,7 @@ def vnni_pointwise_rq(x, w, corrb, rq, o, lo, hi):  # pragma: no cover - jitted
     a = np.empty((rows, kp), np.uint8)
     vnni_rows_u8(x.reshape(-1), c, kp, a)
     out = np.empty((rows, o), np.int8)
-    _vnni_tiles_rq(a, w, corrb, rq, o, lo, hi, out, False)
+    _vnni_tiles_rq(a, w, corrb, rq, o, lo, hi, out, o < 0)  # False, see vnni_conv_rq
     return out.reshape((n, h, wd, o))
 
 
@@ -689,7 +689,9 @@ def vnni_conv_rq(x, zp_in, pad, geom, tile, w, corrb, rq, o, lo, hi):  # pragma:
         r1 = min(rows, r0 + tile)
         cb = cols[: r1 - r0]
         vnni_im2col(xp, cb, r0, r1, geom)
-        _vnni_tiles_rq(cb, w, corrb, rq, o, lo, hi, out[r0:r1], False)
+        # `o < 0`: False typed as a run-time bool, not a literal, so that one compiled
+        # _vnni_tiles_rq serves every caller (Numba specializes on literal arguments)
+        _vnni_tiles_rq(cb, w, corrb, rq, o, lo, hi, out[r0:r1], o < 0)
     return out.reshape((n, oh, ow, o))
 
 
