@@ -404,6 +404,7 @@ def test_depthwise_f32_ring_kernel_matches_integer_kernel(seed):
     batches and multipliers (seed 5: left shifts, the always-exact fix-up channels)."""
     from qcc.runtime.fixedpoint import quantize_multipliers
     from qcc.runtime.kernels import int8_conv as ic
+    from qcc.runtime.kernels import int8_depthwise as dwk
 
     rng = np.random.default_rng(1000 + seed)
     kh, kw = [(3, 3), (5, 5), (3, 3), (5, 5), (1, 1), (2, 3)][seed % 6]
@@ -436,13 +437,13 @@ def test_depthwise_f32_ring_kernel_matches_integer_kernel(seed):
     base = {"geom": geom, "out_shape": [n, oh, ow, c], "zp_in": zp_in, "zp_out": zp_out,
             "lo": lo, "hi": hi}
     ref_p = dict(base, w=wk, **ic._conv_rq_params(bias, m, shift))
-    ref = ic.run_depthwise_conv2d_i8([x], ref_p)[0]
-    ring = ic._dw_ring_params(wk, bias, m, shift, base)
+    ref = dwk.run_depthwise_conv2d_i8([x], ref_p)[0]
+    ring = dwk._dw_ring_params(wk, bias, m, shift, base)
     assert ring is not None
     p = dict(base, **ring)
-    got = ic.run_depthwise_conv2d_i8([x], p)[0]
+    got = dwk.run_depthwise_conv2d_i8([x], p)[0]
     np.testing.assert_array_equal(got, ref)
-    np.testing.assert_array_equal(ic._dw_bind(p)([x], p)[0], ref)
+    np.testing.assert_array_equal(dwk._dw_bind(p)([x], p)[0], ref)
 
 
 @pytest.mark.parametrize("case", range(24))
@@ -454,6 +455,7 @@ def test_depthwise_f32_ring_rint_requant_edge_cases(case):
     padding, odd and single output heights, and activation bounds that clamp most outputs."""
     from qcc.runtime.fixedpoint import quantize_multipliers
     from qcc.runtime.kernels import int8_conv as ic
+    from qcc.runtime.kernels import int8_depthwise as dwk
 
     rng = np.random.default_rng(7000 + case)
     k = (3, 5)[case % 2]
@@ -482,12 +484,12 @@ def test_depthwise_f32_ring_rint_requant_edge_cases(case):
     geom = np.array([sh, sw, 1, 1, pt, pl, 1, k, k], np.int64)
     base = {"geom": geom, "out_shape": [1, oh, ow, c], "zp_in": zp_in, "zp_out": zp_out,
             "lo": lo, "hi": hi}
-    ref = ic.run_depthwise_conv2d_i8([x], dict(base, w=wk, **ic._conv_rq_params(bias, m, shift)))[0]
-    ring = ic._dw_ring_params(wk, bias, m, shift, base)
+    ref = dwk.run_depthwise_conv2d_i8([x], dict(base, w=wk, **ic._conv_rq_params(bias, m, shift)))[0]
+    ring = dwk._dw_ring_params(wk, bias, m, shift, base)
     assert ring is not None
     p = dict(base, **ring)
-    np.testing.assert_array_equal(ic.run_depthwise_conv2d_i8([x], p)[0], ref)
-    np.testing.assert_array_equal(ic._dw_bind(p)([x], p)[0], ref)
+    np.testing.assert_array_equal(dwk.run_depthwise_conv2d_i8([x], p)[0], ref)
+    np.testing.assert_array_equal(dwk._dw_bind(p)([x], p)[0], ref)
 
 
 def test_depthwise_rq1_decides_or_flags_every_accumulator():
@@ -495,7 +497,7 @@ def test_depthwise_rq1_decides_or_flags_every_accumulator():
     multipliers with right = 0..20 (powers of two and arbitrary): an unflagged output always
     equals the reference clamp(MBQM(a + bias, m, shift) + zp_out, lo, hi)."""
     from qcc.runtime.fixedpoint import fast_requant_tables, mbqm, quantize_multipliers
-    from qcc.runtime.kernels import int8_conv as ic
+    from qcc.runtime.kernels import int8_depthwise as dwk
 
     rng = np.random.default_rng(5)
     eff = np.concatenate([2.0 ** -np.arange(1, 21), rng.uniform(1e-5, 0.9, size=40)])
@@ -503,13 +505,13 @@ def test_depthwise_rq1_decides_or_flags_every_accumulator():
     bias = rng.integers(-4000, 4000, size=eff.size)
     t = fast_requant_tables(m, shift, bias)
     for zp_out, lo, hi in ((3, -128, 127), (-128, -128, 127), (10, 10, 40)):
-        bf, ef, th, e = ic._dw_rq_rows(t, {"zp_out": zp_out, "lo": lo, "hi": hi})
+        bf, ef, th, e = dwk._dw_rq_rows(t, {"zp_out": zp_out, "lo": lo, "hi": hi})
         for ch in range(eff.size):
             centers = (np.arange(-300, 300) + 0.5) / eff[ch] - bias[ch]
             a = (centers[:, None] + np.arange(-3, 4)[None, :]).round().reshape(-1)
             a = a[np.abs(a) < 2**24 - 1].astype(np.int64)
             for ai in a[:: max(1, a.size // 700)]:
-                v, f = ic._dw_rq1(np.float32(ai), bf[ch], ef[ch], th[ch], e[ch],
+                v, f = dwk._dw_rq1(np.float32(ai), bf[ch], ef[ch], th[ch], e[ch],
                                   np.float32(lo - zp_out), np.float32(hi - zp_out),
                                   np.float32(zp_out))
                 if not f:
@@ -520,15 +522,15 @@ def test_depthwise_rq1_decides_or_flags_every_accumulator():
 
 def test_depthwise_f32_ring_params_reject_inexact():
     """Float32 accumulation is only used when max_c Σ|w| · max|x − zp_in| < 2^24."""
-    from qcc.runtime.kernels import int8_conv as ic
+    from qcc.runtime.kernels import int8_depthwise as dwk
 
     base = {"geom": np.array([1, 1, 1, 1, 1, 1, 1, 5, 5], np.int64), "out_shape": [1, 4, 4, 3],
             "zp_in": -128, "zp_out": 0, "lo": -128, "hi": 127}
     wk = np.full((5, 5, 3), 127, np.int32)
     one = np.ones(3, np.int64)
-    assert ic._dw_ring_params(wk, one * 0, one << 30, -one * 8, base) is not None
+    assert dwk._dw_ring_params(wk, one * 0, one << 30, -one * 8, base) is not None
     wk2 = np.full((23, 23, 3), 127, np.int32)  # 529 · 127 · 255 > 2^24
-    assert ic._dw_ring_params(wk2, one * 0, one << 30, -one * 8, base) is None
+    assert dwk._dw_ring_params(wk2, one * 0, one << 30, -one * 8, base) is None
 
 
 # ---------------------------------------------------------------------------------------------

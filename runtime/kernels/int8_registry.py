@@ -90,6 +90,7 @@ INT8_FAMILIES = (
     "int8_quant",
     "int8_vnni",
     "int8_conv",
+    "int8_depthwise",
     "int8_elementwise",
     "int8_activation",
     "int8_pooling",
