@@ -16,6 +16,13 @@ Every op of `func.func @main` becomes one plan step (see `qcc.runtime.plan`):
 * float ops (float islands between `quant.dcast` and `quant.qcast`, for ops without an int8
   kernel) run in-process through the float executor's kernels (a "callable" step); a plan
   with float islands cannot be written as a self-contained artifact.
+
+After lowering, chains of element-wise steps on one tensor (e.g. decompose-prelu's MUL by a
+per-channel alpha, then MAXIMUM) are fused into one per-channel table step (`lut_chan_i8`),
+tabulated by running the chain's own runners on every (channel, stored value) pair; a
+MUL + MAXIMUM chain becomes the vectorized `prelu_chan_i8` instead when that kernel
+reproduces the table exactly (`_prelu_form`). Either way the fused step computes what the
+chain computes, bit for bit.
 """
 
 from __future__ import annotations
