@@ -90,7 +90,9 @@ def _progress(i: int, n: int, label: str) -> None:
 
 class PlanRunner:
     """Runs a plan; resolves the runners once. The first run prints a progress line on stderr
-    while the kernels compile, when stderr is a terminal.
+    while the kernels compile, when stderr is a terminal, and an `observer` run steps through
+    an environment list; every other run is one generated straight-line function
+    (`_straight_line`).
 
     A runner may carry a ``bind`` attribute: ``runner.bind(params)`` is then called once per
     step, here, and returns the function the step runs (same signature as the runner, same
