@@ -395,13 +395,14 @@ def test_zz_summary(capsys):
         print("\nqcc int8 runtime vs LiteRT BUILTIN_REF (int8 outputs)\n" + "\n".join(lines))
 
 
-@pytest.mark.parametrize("seed", range(30))
+@pytest.mark.parametrize("seed", range(48))
 def test_depthwise_f32_ring_kernel_matches_integer_kernel(seed):
     """The float32 ring depthwise kernel (fused padding, tiled weights, fused requantization)
     against the int32 reference-order kernel on random shapes, strides, dilations, kernel
-    sizes (3x3 / 5x5 unrolled, with the shared-row stride-1 kernels for odd and even output
-    heights; others generic), padding, zero points, channel counts (not multiples of 16),
-    batches and multipliers (seed 5: left shifts, the always-exact fix-up channels)."""
+    sizes (3x3 / 5x5 unrolled, with the shared-row stride-1 and stride-2 kernels for odd and
+    even output heights; dilated and other sizes generic), padding, zero points, channel
+    counts (not multiples of 16), batches and multipliers (seed 5: left shifts, the
+    always-exact fix-up channels)."""
     from qcc.runtime.fixedpoint import quantize_multipliers
     from qcc.runtime.kernels import int8_conv as ic
     from qcc.runtime.kernels import int8_depthwise as dwk
@@ -409,13 +410,17 @@ def test_depthwise_f32_ring_kernel_matches_integer_kernel(seed):
     rng = np.random.default_rng(1000 + seed)
     kh, kw = [(3, 3), (5, 5), (3, 3), (5, 5), (1, 1), (2, 3)][seed % 6]
     sh, sw = int(rng.integers(1, 3)), int(rng.integers(1, 3))
-    if seed >= 12:  # the stride-1 shared-row kernels (3x3, 5x5) more often
+    if 12 <= seed < 30:  # the stride-1 shared-row kernels (3x3, 5x5) more often
         sh = 1
+    elif seed >= 30:  # the stride-2 shared-row kernels (3x3, 5x5)
+        sh = 2
     dh, dw = (1, 1) if seed % 3 else (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
     n, h, w, c = 1 + seed % 2, int(rng.integers(3, 17)), int(rng.integers(3, 17)), int(rng.integers(1, 70))
     if seed in (20, 21):
         c = 16 * (seed - 18)  # 32, 48 channels: no tails
     same = bool(seed % 2)
+    if seed >= 30:  # batch and padding not tied to the kernel size
+        n, same = 1 + (seed // 4) % 2, bool((seed // 2) % 2)
     ekh, ekw = (kh - 1) * dh + 1, (kw - 1) * dw + 1
     if same:
         oh, ow = -(-h // sh), -(-w // sw)

@@ -5,7 +5,8 @@ act), (m, sh) = QuantizeMultiplier(double(s_in)·double(s_w) / double(s_out)).
 
 How (multiplier 1): exact float32 accumulation — compile time checks that every product and
 partial sum is an integer below 2^24 — over a ring of padded input rows (`_dw_conv_ring`), two
-output rows per pass with unrolled 3x3 / 5x5 tap kernels, then a float32 requantization
+output rows per pass with unrolled 3x3 / 5x5 tap kernels (stride 1 and 2: the input rows the
+two output rows share loaded once), then a float32 requantization
 estimate whose rare undecided outputs get the exact integer MBQM (`_dw_rq1`, `_dw_fix`).
 Other depthwise convolutions (multiplier > 1, or sums that could exceed 2^24) run the integer
 loop `_dw_conv_i8`.
@@ -69,11 +70,12 @@ def _dw_fix(r1, p, tb, nt, kw, shared, gc, q, c, s, m, o1, oa, ob, zq, fl, words
     every output whose flag byte fl[r·8·fw + j] is set (fw = ceil(gc / 8)) gets the integer
     clamp(MBQM(a + bias, m, shift) + zp_out, lo, hi) (branch-free `mbqm_fast`), its
     accumulator a recomputed from the ring: Σ_t r1[base + s + j] · p[t·gc + j], exact in
-    float32 in any order (integers below 2^24). Tap bases: shared (stride-1 kernels) row r
-    tap t = ky·kw + kx at tb[(ky + r)·kw + kx], else tb[r·nt + t]. The flags are read as
+    float32 in any order (integers below 2^24). Tap bases: shared = row step (1 / 2: the
+    stride-1 / stride-2 shared-row kernels) row r tap t = ky·kw + kx at
+    tb[(ky + r·shared)·kw + kx], else (shared = 0) tb[r·nt + t]. The flags are read as
     uint64 words (words: fl viewed as uint64, made once by the caller, as a view costs
     ~20 ns), bytes only in nonzero words; bytes past m are stale and skipped. Callers pass
-    nt, kw and shared (0 / 1) as int64 values, not literals: one compiled fix-up for every
+    nt, kw and shared (0 / 1 / 2) as int64 values, not literals: one compiled fix-up for every
     tap kernel (Numba would specialize on literal arguments, ~0.7 s of compile time each)."""
     fw = (gc + 7) // 8
     for r in range(2):
@@ -86,7 +88,7 @@ def _dw_fix(r1, p, tb, nt, kw, shared, gc, q, c, s, m, o1, oa, ob, zq, fl, words
                     a = np.float32(0.0)
                     for t in range(nt):
                         if shared:
-                            base = tb[(t // kw + r) * kw + t % kw]
+                            base = tb[(t // kw + r * shared) * kw + t % kw]
                         else:
                             base = tb[r * nt + t]
                         a += r1[base + s + j] * p[t * gc + j]
@@ -724,6 +726,348 @@ def _dw_rows5s1(r1, p, tb, gc, n, acc, o1, oa, ob, q, c, zq, fl, fw64):  # pragm
             _dw_fix(r1, p, tb, np.int64(25), np.int64(5), np.int64(1), gc, q, c, s, m, o1, oa, ob, zq, fl, fw64)
 
 
+@njit(cache=True, nogil=True, fastmath={'contract'})
+def _dw_rows3s2(r1, p, tb, gc, n, acc, o1, oa, ob, q, c, zq, fl, fw64):  # pragma: no cover - jitted
+    """Two output rows of a 3x3 depthwise conv with vertical stride 2 and dilation 1
+    (rows A and B = A + 1 read ring rows 0..2 and 2..4; 2 shared): acc[i] = Σ ring
+    row ky + column tap kx · w[ky, kx], acc[n + i] = Σ ring row ky + 2 + tap kx · w[ky, kx],
+    for i < n, unrolled; each of the 15 ring runs tb[r·3 + kx] (ring row r, column tap kx,
+    contiguous thanks to the column-phase split of the ring) is loaded once for both rows
+    (18 without sharing), the weights p[t·gc + i mod gc] once too. Same exact float32 sums as
+    `_dw_rows9` (integers below 2^24, any order). Both rows are requantized in the same
+    vector loop (`_dw_rq1`, outputs o1[oa + i], o1[ob + i]), flagged outputs fixed per chunk
+    of gc (`_dw_fix`, row step 2). Only o1 and the flags are stored: LLVM's runtime alias
+    checks give up on more arrays written in one loop.
+    """
+    t0_0 = np.uint64(tb[0])
+    t0_1 = np.uint64(tb[1])
+    t0_2 = np.uint64(tb[2])
+    t1_0 = np.uint64(tb[3])
+    t1_1 = np.uint64(tb[4])
+    t1_2 = np.uint64(tb[5])
+    t2_0 = np.uint64(tb[6])
+    t2_1 = np.uint64(tb[7])
+    t2_2 = np.uint64(tb[8])
+    t3_0 = np.uint64(tb[9])
+    t3_1 = np.uint64(tb[10])
+    t3_2 = np.uint64(tb[11])
+    t4_0 = np.uint64(tb[12])
+    t4_1 = np.uint64(tb[13])
+    t4_2 = np.uint64(tb[14])
+    ug = np.uint64(gc)
+    g1 = ug * np.uint64(1)
+    g2 = ug * np.uint64(2)
+    g3 = ug * np.uint64(3)
+    g4 = ug * np.uint64(4)
+    g5 = ug * np.uint64(5)
+    g6 = ug * np.uint64(6)
+    g7 = ug * np.uint64(7)
+    g8 = ug * np.uint64(8)
+    gb = ug * np.uint64(9)
+    ge = gb + ug
+    gt = ge + ug
+    gs = gt + ug
+    un = np.uint64(n)
+    ua = np.uint64(oa)
+    ub = np.uint64(ob)
+    zf = np.float32(zq[0])
+    yl = np.float32(zq[1] - zq[0])
+    yh = np.float32(zq[2] - zq[0])
+    fw = (gc + 7) // 8
+    uf = np.uint64(8 * fw)
+    for s in range(0, n, gc):
+        us = np.uint64(s)
+        m = min(gc, n - s)
+        hit = False
+        for j in range(m):
+            uj = np.uint64(j)
+            i = us + uj
+            w0 = p[uj]
+            w1 = p[g1 + uj]
+            w2 = p[g2 + uj]
+            w3 = p[g3 + uj]
+            w4 = p[g4 + uj]
+            w5 = p[g5 + uj]
+            w6 = p[g6 + uj]
+            w7 = p[g7 + uj]
+            w8 = p[g8 + uj]
+            v0_0 = r1[t0_0 + i]
+            v0_1 = r1[t0_1 + i]
+            v0_2 = r1[t0_2 + i]
+            v1_0 = r1[t1_0 + i]
+            v1_1 = r1[t1_1 + i]
+            v1_2 = r1[t1_2 + i]
+            v2_0 = r1[t2_0 + i]
+            v2_1 = r1[t2_1 + i]
+            v2_2 = r1[t2_2 + i]
+            v3_0 = r1[t3_0 + i]
+            v3_1 = r1[t3_1 + i]
+            v3_2 = r1[t3_2 + i]
+            v4_0 = r1[t4_0 + i]
+            v4_1 = r1[t4_1 + i]
+            v4_2 = r1[t4_2 + i]
+            x = (
+                v0_0 * w0
+                + v0_1 * w1
+                + v0_2 * w2
+                + v1_0 * w3
+                + v1_1 * w4
+                + v1_2 * w5
+                + v2_0 * w6
+                + v2_1 * w7
+                + v2_2 * w8
+            )
+            y = (
+                v2_0 * w0
+                + v2_1 * w1
+                + v2_2 * w2
+                + v3_0 * w3
+                + v3_1 * w4
+                + v3_2 * w5
+                + v4_0 * w6
+                + v4_1 * w7
+                + v4_2 * w8
+            )
+            acc[i] = x
+            acc[un + i] = y
+        for r in range(2):
+            ur = np.uint64(r) * un + us
+            uo = (ua if r == 0 else ub) + us
+            ur8 = np.uint64(r) * uf
+            for j in range(m):
+                uj = np.uint64(j)
+                v, f = _dw_rq1(acc[ur + uj], p[gb + uj], p[ge + uj], p[gt + uj], p[gs + uj],
+                               yl, yh, zf)
+                o1[uo + uj] = v
+                fl[ur8 + uj] = f
+                hit |= f
+        if hit:
+            _dw_fix(r1, p, tb, np.int64(9), np.int64(3), np.int64(2), gc, q, c, s, m, o1, oa, ob, zq, fl, fw64)
+
+
+@njit(cache=True, nogil=True, fastmath={'contract'})
+def _dw_rows5s2(r1, p, tb, gc, n, acc, o1, oa, ob, q, c, zq, fl, fw64):  # pragma: no cover - jitted
+    """Two output rows of a 5x5 depthwise conv with vertical stride 2 and dilation 1
+    (rows A and B = A + 1 read ring rows 0..4 and 2..6; 4 shared): acc[i] = Σ ring
+    row ky + column tap kx · w[ky, kx], acc[n + i] = Σ ring row ky + 2 + tap kx · w[ky, kx],
+    for i < n, unrolled; each of the 35 ring runs tb[r·5 + kx] (ring row r, column tap kx,
+    contiguous thanks to the column-phase split of the ring) is loaded once for both rows
+    (50 without sharing), the weights p[t·gc + i mod gc] once too. Same exact float32 sums as
+    `_dw_rows25` (integers below 2^24, any order). Both rows are requantized in the same
+    vector loop (`_dw_rq1`, outputs o1[oa + i], o1[ob + i]), flagged outputs fixed per chunk
+    of gc (`_dw_fix`, row step 2). Only o1 and the flags are stored: LLVM's runtime alias
+    checks give up on more arrays written in one loop.
+    """
+    t0_0 = np.uint64(tb[0])
+    t0_1 = np.uint64(tb[1])
+    t0_2 = np.uint64(tb[2])
+    t0_3 = np.uint64(tb[3])
+    t0_4 = np.uint64(tb[4])
+    t1_0 = np.uint64(tb[5])
+    t1_1 = np.uint64(tb[6])
+    t1_2 = np.uint64(tb[7])
+    t1_3 = np.uint64(tb[8])
+    t1_4 = np.uint64(tb[9])
+    t2_0 = np.uint64(tb[10])
+    t2_1 = np.uint64(tb[11])
+    t2_2 = np.uint64(tb[12])
+    t2_3 = np.uint64(tb[13])
+    t2_4 = np.uint64(tb[14])
+    t3_0 = np.uint64(tb[15])
+    t3_1 = np.uint64(tb[16])
+    t3_2 = np.uint64(tb[17])
+    t3_3 = np.uint64(tb[18])
+    t3_4 = np.uint64(tb[19])
+    t4_0 = np.uint64(tb[20])
+    t4_1 = np.uint64(tb[21])
+    t4_2 = np.uint64(tb[22])
+    t4_3 = np.uint64(tb[23])
+    t4_4 = np.uint64(tb[24])
+    t5_0 = np.uint64(tb[25])
+    t5_1 = np.uint64(tb[26])
+    t5_2 = np.uint64(tb[27])
+    t5_3 = np.uint64(tb[28])
+    t5_4 = np.uint64(tb[29])
+    t6_0 = np.uint64(tb[30])
+    t6_1 = np.uint64(tb[31])
+    t6_2 = np.uint64(tb[32])
+    t6_3 = np.uint64(tb[33])
+    t6_4 = np.uint64(tb[34])
+    ug = np.uint64(gc)
+    g1 = ug * np.uint64(1)
+    g2 = ug * np.uint64(2)
+    g3 = ug * np.uint64(3)
+    g4 = ug * np.uint64(4)
+    g5 = ug * np.uint64(5)
+    g6 = ug * np.uint64(6)
+    g7 = ug * np.uint64(7)
+    g8 = ug * np.uint64(8)
+    g9 = ug * np.uint64(9)
+    g10 = ug * np.uint64(10)
+    g11 = ug * np.uint64(11)
+    g12 = ug * np.uint64(12)
+    g13 = ug * np.uint64(13)
+    g14 = ug * np.uint64(14)
+    g15 = ug * np.uint64(15)
+    g16 = ug * np.uint64(16)
+    g17 = ug * np.uint64(17)
+    g18 = ug * np.uint64(18)
+    g19 = ug * np.uint64(19)
+    g20 = ug * np.uint64(20)
+    g21 = ug * np.uint64(21)
+    g22 = ug * np.uint64(22)
+    g23 = ug * np.uint64(23)
+    g24 = ug * np.uint64(24)
+    gb = ug * np.uint64(25)
+    ge = gb + ug
+    gt = ge + ug
+    gs = gt + ug
+    un = np.uint64(n)
+    ua = np.uint64(oa)
+    ub = np.uint64(ob)
+    zf = np.float32(zq[0])
+    yl = np.float32(zq[1] - zq[0])
+    yh = np.float32(zq[2] - zq[0])
+    fw = (gc + 7) // 8
+    uf = np.uint64(8 * fw)
+    for s in range(0, n, gc):
+        us = np.uint64(s)
+        m = min(gc, n - s)
+        hit = False
+        for j in range(m):
+            uj = np.uint64(j)
+            i = us + uj
+            w0 = p[uj]
+            w1 = p[g1 + uj]
+            w2 = p[g2 + uj]
+            w3 = p[g3 + uj]
+            w4 = p[g4 + uj]
+            w5 = p[g5 + uj]
+            w6 = p[g6 + uj]
+            w7 = p[g7 + uj]
+            w8 = p[g8 + uj]
+            w9 = p[g9 + uj]
+            w10 = p[g10 + uj]
+            w11 = p[g11 + uj]
+            w12 = p[g12 + uj]
+            w13 = p[g13 + uj]
+            w14 = p[g14 + uj]
+            w15 = p[g15 + uj]
+            w16 = p[g16 + uj]
+            w17 = p[g17 + uj]
+            w18 = p[g18 + uj]
+            w19 = p[g19 + uj]
+            w20 = p[g20 + uj]
+            w21 = p[g21 + uj]
+            w22 = p[g22 + uj]
+            w23 = p[g23 + uj]
+            w24 = p[g24 + uj]
+            v0_0 = r1[t0_0 + i]
+            v0_1 = r1[t0_1 + i]
+            v0_2 = r1[t0_2 + i]
+            v0_3 = r1[t0_3 + i]
+            v0_4 = r1[t0_4 + i]
+            v1_0 = r1[t1_0 + i]
+            v1_1 = r1[t1_1 + i]
+            v1_2 = r1[t1_2 + i]
+            v1_3 = r1[t1_3 + i]
+            v1_4 = r1[t1_4 + i]
+            v2_0 = r1[t2_0 + i]
+            v2_1 = r1[t2_1 + i]
+            v2_2 = r1[t2_2 + i]
+            v2_3 = r1[t2_3 + i]
+            v2_4 = r1[t2_4 + i]
+            v3_0 = r1[t3_0 + i]
+            v3_1 = r1[t3_1 + i]
+            v3_2 = r1[t3_2 + i]
+            v3_3 = r1[t3_3 + i]
+            v3_4 = r1[t3_4 + i]
+            v4_0 = r1[t4_0 + i]
+            v4_1 = r1[t4_1 + i]
+            v4_2 = r1[t4_2 + i]
+            v4_3 = r1[t4_3 + i]
+            v4_4 = r1[t4_4 + i]
+            v5_0 = r1[t5_0 + i]
+            v5_1 = r1[t5_1 + i]
+            v5_2 = r1[t5_2 + i]
+            v5_3 = r1[t5_3 + i]
+            v5_4 = r1[t5_4 + i]
+            v6_0 = r1[t6_0 + i]
+            v6_1 = r1[t6_1 + i]
+            v6_2 = r1[t6_2 + i]
+            v6_3 = r1[t6_3 + i]
+            v6_4 = r1[t6_4 + i]
+            x = (
+                v0_0 * w0
+                + v0_1 * w1
+                + v0_2 * w2
+                + v0_3 * w3
+                + v0_4 * w4
+                + v1_0 * w5
+                + v1_1 * w6
+                + v1_2 * w7
+                + v1_3 * w8
+                + v1_4 * w9
+                + v2_0 * w10
+                + v2_1 * w11
+                + v2_2 * w12
+                + v2_3 * w13
+                + v2_4 * w14
+                + v3_0 * w15
+                + v3_1 * w16
+                + v3_2 * w17
+                + v3_3 * w18
+                + v3_4 * w19
+                + v4_0 * w20
+                + v4_1 * w21
+                + v4_2 * w22
+                + v4_3 * w23
+                + v4_4 * w24
+            )
+            y = (
+                v2_0 * w0
+                + v2_1 * w1
+                + v2_2 * w2
+                + v2_3 * w3
+                + v2_4 * w4
+                + v3_0 * w5
+                + v3_1 * w6
+                + v3_2 * w7
+                + v3_3 * w8
+                + v3_4 * w9
+                + v4_0 * w10
+                + v4_1 * w11
+                + v4_2 * w12
+                + v4_3 * w13
+                + v4_4 * w14
+                + v5_0 * w15
+                + v5_1 * w16
+                + v5_2 * w17
+                + v5_3 * w18
+                + v5_4 * w19
+                + v6_0 * w20
+                + v6_1 * w21
+                + v6_2 * w22
+                + v6_3 * w23
+                + v6_4 * w24
+            )
+            acc[i] = x
+            acc[un + i] = y
+        for r in range(2):
+            ur = np.uint64(r) * un + us
+            uo = (ua if r == 0 else ub) + us
+            ur8 = np.uint64(r) * uf
+            for j in range(m):
+                uj = np.uint64(j)
+                v, f = _dw_rq1(acc[ur + uj], p[gb + uj], p[ge + uj], p[gt + uj], p[gs + uj],
+                               yl, yh, zf)
+                o1[uo + uj] = v
+                fl[ur8 + uj] = f
+                hit |= f
+        if hit:
+            _dw_fix(r1, p, tb, np.int64(25), np.int64(5), np.int64(2), gc, q, c, s, m, o1, oa, ob, zq, fl, fw64)
+
+
 @njit(cache=True, nogil=True)
 def _dw_conv_ring(x, out, p, q, g):  # pragma: no cover - jitted
     """Depthwise conv (multiplier 1) with exact float32 accumulation (every partial sum is an
@@ -733,8 +1077,10 @@ def _dw_conv_ring(x, out, p, q, g):  # pragma: no cover - jitted
     Σ_t ring[tap base + ox·C + k] · p[t·gc + (ox·C + k) mod gc] (weights tiled to gc = G·C at
     compile time); each chunk of gc is requantized right after its taps (`_dw_rq1`: rint of a
     float32 estimate, fix-up of the rare flagged outputs by `_dw_fix`). 3x3 and 5x5 unrolled
-    (`_dw_rows9`, `_dw_rows25`; stride 1 `_dw_rows3s1`, `_dw_rows5s1` share the ring rows of
-    the two output rows: an odd last row recomputes the row above it).
+    (`_dw_rows9`, `_dw_rows25`; with vertical dilation 1, stride 1 `_dw_rows3s1`,
+    `_dw_rows5s1` and stride 2 `_dw_rows3s2`, `_dw_rows5s2` share the ring rows of the two
+    output rows: rows ya .. ya + KH − 1 + sh, all in the ring of KH + sh rows; an odd last
+    row recomputes the row above it, whose ring rows are still there).
     p, q, g: see `_dw_ring_params`. x int8 [N,H,W,C] C-contiguous, out int8 [N,OH,OW,C]."""
     sh, sw, dh, dw, pt, pl, kh, kw = g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7]
     zp, gc = g[8], g[12]
@@ -751,10 +1097,10 @@ def _dw_conv_ring(x, out, p, q, g):  # pragma: no cover - jitted
     acc = np.empty(2 * orl, np.float32)
     fl = np.zeros(2 * 8 * ((gc + 7) // 8), np.uint8)  # flag bytes of `_dw_rq_chunk`
     fw64 = fl.view(np.uint64)
-    tb = np.empty(max(2 * nt, (kh + 1) * kw), np.int64)
+    tb = np.empty(max(2 * nt, (kh + 2) * kw), np.int64)
     x1 = x.reshape(-1)
     o1 = out.reshape(-1)
-    s1 = sh == 1 and dh == 1 and kh == kw and (kh == 3 or kh == 5)
+    s1 = sh <= 2 and dh == 1 and kh == kw and (kh == 3 or kh == 5)  # shared-row kernels
     for b in range(n):
         nxt = 0
         for oy0 in range(0, oh, 2):
@@ -768,7 +1114,7 @@ def _dw_conv_ring(x, out, p, q, g):  # pragma: no cover - jitted
                     s1r = False
             ya = oy * sh
             yb = oy2 * sh
-            top = ya + span + 1 if s1r else yb + span
+            top = ya + span + sh if s1r else yb + span
             for r in range(max(nxt, ya), top):
                 iy = r - pt
                 _dw_fill_row(x1, (b * h + iy) * w * c, 0 <= iy < h, w, c, zp, pl, sw, wq, r1,
@@ -776,16 +1122,21 @@ def _dw_conv_ring(x, out, p, q, g):  # pragma: no cover - jitted
             nxt = max(nxt, top)
             oa = (b * oh + oy) * orl
             ob = (b * oh + oy2) * orl
-            if s1r:  # ring rows ya .. ya + KH, shared by the two output rows
-                for r in range(kh + 1):
+            if s1r:  # ring rows ya .. ya + KH − 1 + sh, shared by the two output rows
+                for r in range(kh + sh):
                     base = ((ya + r) % nr) * rl
                     for kx in range(kw):
                         o = kx * dw
                         tb[r * kw + kx] = base + ((o % sw) * wq + o // sw) * c
-                if kh == 3:
-                    _dw_rows3s1(r1, p, tb, gc, orl, acc, o1, oa, ob, q, c, zq, fl, fw64)
+                if sh == 1:
+                    if kh == 3:
+                        _dw_rows3s1(r1, p, tb, gc, orl, acc, o1, oa, ob, q, c, zq, fl, fw64)
+                    else:
+                        _dw_rows5s1(r1, p, tb, gc, orl, acc, o1, oa, ob, q, c, zq, fl, fw64)
+                elif kh == 3:
+                    _dw_rows3s2(r1, p, tb, gc, orl, acc, o1, oa, ob, q, c, zq, fl, fw64)
                 else:
-                    _dw_rows5s1(r1, p, tb, gc, orl, acc, o1, oa, ob, q, c, zq, fl, fw64)
+                    _dw_rows5s2(r1, p, tb, gc, orl, acc, o1, oa, ob, q, c, zq, fl, fw64)
                 continue
             for ky in range(kh):
                 ra = ((ya + ky * dh) % nr) * rl
