@@ -188,7 +188,7 @@ def _dw_rows_any(r1, p, tb, nt, gc, n, acc, o1, oa, ob, q, c, zq, fl, fw64):  # 
 
 
 @njit(cache=True, nogil=True, fastmath={'contract'})
-def _dw_rows9(r1, p, tb, gc, n, acc, o1, oa, ob, q, c, zq, fl, fw64):  # pragma: no cover - jitted
+def _dw_rows9(r1, p, tb, nt, gc, n, acc, o1, oa, ob, q, c, zq, fl, fw64):  # pragma: no cover - jitted
     """`_dw_rows_any` for 9 taps, unrolled: both rows' accumulators (taps tb[t], tb[9 + t])
     in one vector loop per chunk of gc (weights loaded once for the two rows), requantized
     in the same loop (`_dw_rq1`), flagged outputs fixed per chunk (`_dw_fix`)."""
@@ -287,7 +287,7 @@ def _dw_rows9(r1, p, tb, gc, n, acc, o1, oa, ob, q, c, zq, fl, fw64):  # pragma:
 
 
 @njit(cache=True, nogil=True, fastmath={'contract'})
-def _dw_rows25(r1, p, tb, gc, n, acc, o1, oa, ob, q, c, zq, fl, fw64):  # pragma: no cover - jitted
+def _dw_rows25(r1, p, tb, nt, gc, n, acc, o1, oa, ob, q, c, zq, fl, fw64):  # pragma: no cover - jitted
     """`_dw_rows_any` for 25 taps, unrolled: per chunk of gc, each row's accumulator in
     one vector loop (row r's taps tb[r·25 + t]; one loop over both rows' 50 runs
     would not vectorize), then both rows requantized (`_dw_rq1`) in one loop each and the
@@ -1068,8 +1068,8 @@ def _dw_rows5s2(r1, p, tb, gc, n, acc, o1, oa, ob, q, c, zq, fl, fw64):  # pragm
             _dw_fix(r1, p, tb, np.int64(25), np.int64(5), np.int64(2), gc, q, c, s, m, o1, oa, ob, zq, fl, fw64)
 
 
-@njit(cache=True, nogil=True)
-def _dw_conv_ring(x, out, p, q, g):  # pragma: no cover - jitted
+@njit(inline="always")
+def _dw_ring_body(x, out, p, q, g, shared, shared_s1, shared_s2, general):  # pragma: no cover - jitted
     """Depthwise conv (multiplier 1) with exact float32 accumulation (every partial sum is an
     integer below 2^24), two output rows per pass: the padded input rows they read, offset
     and converted, are kept in a ring of (KH−1)·dh + 1 + sh rows (`_dw_fill_row`, column-phase
@@ -1081,7 +1081,11 @@ def _dw_conv_ring(x, out, p, q, g):  # pragma: no cover - jitted
     `_dw_rows5s1` and stride 2 `_dw_rows3s2`, `_dw_rows5s2` share the ring rows of the two
     output rows: rows ya .. ya + KH − 1 + sh, all in the ring of KH + sh rows; an odd last
     row recomputes the row above it, whose ring rows are still there).
-    p, q, g: see `_dw_ring_params`. x int8 [N,H,W,C] C-contiguous, out int8 [N,OH,OW,C]."""
+    p, q, g: see `_dw_ring_params`. x int8 [N,H,W,C] C-contiguous, out int8 [N,OH,OW,C].
+    The tap kernels come in as arguments (`shared` says whether the shared-row ones apply):
+    the body is inlined into one driver per kernel size (`_dw_conv_ring3`, `_dw_conv_ring5`,
+    `_dw_conv_ring_any`), so a model compiles only the kernels of the sizes it has (each
+    unrolled kernel costs about a second of compile time)."""
     sh, sw, dh, dw, pt, pl, kh, kw = g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7]
     zp, gc = g[8], g[12]
     zq = g[9:12]
@@ -1100,7 +1104,7 @@ def _dw_conv_ring(x, out, p, q, g):  # pragma: no cover - jitted
     tb = np.empty(max(2 * nt, (kh + 2) * kw), np.int64)
     x1 = x.reshape(-1)
     o1 = out.reshape(-1)
-    s1 = sh <= 2 and dh == 1 and kh == kw and (kh == 3 or kh == 5)  # shared-row kernels
+    s1 = sh <= 2 and dh == 1 and kh == kw and (kh == 3 or kh == 5) and shared  # shared rows
     for b in range(n):
         nxt = 0
         for oy0 in range(0, oh, 2):
@@ -1129,14 +1133,9 @@ def _dw_conv_ring(x, out, p, q, g):  # pragma: no cover - jitted
                         o = kx * dw
                         tb[r * kw + kx] = base + ((o % sw) * wq + o // sw) * c
                 if sh == 1:
-                    if kh == 3:
-                        _dw_rows3s1(r1, p, tb, gc, orl, acc, o1, oa, ob, q, c, zq, fl, fw64)
-                    else:
-                        _dw_rows5s1(r1, p, tb, gc, orl, acc, o1, oa, ob, q, c, zq, fl, fw64)
-                elif kh == 3:
-                    _dw_rows3s2(r1, p, tb, gc, orl, acc, o1, oa, ob, q, c, zq, fl, fw64)
+                    shared_s1(r1, p, tb, gc, orl, acc, o1, oa, ob, q, c, zq, fl, fw64)
                 else:
-                    _dw_rows5s2(r1, p, tb, gc, orl, acc, o1, oa, ob, q, c, zq, fl, fw64)
+                    shared_s2(r1, p, tb, gc, orl, acc, o1, oa, ob, q, c, zq, fl, fw64)
                 continue
             for ky in range(kh):
                 ra = ((ya + ky * dh) % nr) * rl
@@ -1146,12 +1145,45 @@ def _dw_conv_ring(x, out, p, q, g):  # pragma: no cover - jitted
                     co = ((o % sw) * wq + o // sw) * c
                     tb[ky * kw + kx] = ra + co
                     tb[nt + ky * kw + kx] = rb + co
-            if nt == 9:
-                _dw_rows9(r1, p, tb, gc, orl, acc, o1, oa, ob, q, c, zq, fl, fw64)
-            elif nt == 25:
-                _dw_rows25(r1, p, tb, gc, orl, acc, o1, oa, ob, q, c, zq, fl, fw64)
-            else:
-                _dw_rows_any(r1, p, tb, nt, gc, orl, acc, o1, oa, ob, q, c, zq, fl, fw64)
+            general(r1, p, tb, nt, gc, orl, acc, o1, oa, ob, q, c, zq, fl, fw64)
+
+
+@njit(cache=True, nogil=True)
+def _dw_rows_unused(r1, p, tb, gc, n, acc, o1, oa, ob, q, c, zq, fl, fw64):  # pragma: no cover - jitted
+    """Stands for the shared-row kernels in `_dw_conv_ring_any` (never called there)."""
+    return
+
+
+@njit(cache=True, nogil=True)
+def _dw_conv_ring3(x, out, p, q, g):  # pragma: no cover - jitted
+    """`_dw_ring_body` for 3x3 filters."""
+    _dw_ring_body(x, out, p, q, g, True, _dw_rows3s1, _dw_rows3s2, _dw_rows9)
+
+
+@njit(cache=True, nogil=True)
+def _dw_conv_ring5(x, out, p, q, g):  # pragma: no cover - jitted
+    """`_dw_ring_body` for 5x5 filters."""
+    _dw_ring_body(x, out, p, q, g, True, _dw_rows5s1, _dw_rows5s2, _dw_rows25)
+
+
+@njit(cache=True, nogil=True)
+def _dw_conv_ring_any(x, out, p, q, g):  # pragma: no cover - jitted
+    """`_dw_ring_body` for other filter sizes (the generic tap loop)."""
+    _dw_ring_body(x, out, p, q, g, False, _dw_rows_unused, _dw_rows_unused, _dw_rows_any)
+
+
+def _dw_conv_ring(x, out, p, q, g) -> None:
+    """The ring depthwise kernel for the filter size in g (see `_dw_ring_body`)."""
+    _dw_ring_driver(g)(x, out, p, q, g)
+
+
+def _dw_ring_driver(g):
+    kh, kw = int(g[6]), int(g[7])
+    if kh == kw == 3:
+        return _dw_conv_ring3
+    if kh == kw == 5:
+        return _dw_conv_ring5
+    return _dw_conv_ring_any
 
 
 @njit(cache=True, nogil=True)
@@ -1236,7 +1268,7 @@ def _dw_bind(params):
     shp = params["out_shape"]
     s1, s2, s3 = int(shp[1]), int(shp[2]), int(shp[3])
     p, q, g = params["dwp"], params["dwq"], params["dwg"]
-    kernel = _dw_conv_ring
+    kernel = _dw_ring_driver(g)
     empty = np.empty
     i8 = np.int8
 
