@@ -339,15 +339,13 @@ def _is_float_tensor(value: SSAValue) -> bool:
 
 
 def _main(module: ModuleOp) -> FuncOp:
-    funcs = [op for op in module.ops if isinstance(op, FuncOp)]
-    for f in funcs:
-        if f.sym_name.data == "main":
-            return f
-    if len(funcs) == 1:
-        return funcs[0]
     from qcc.errors import QccError
+    from qcc.runtime.executor import find_main
 
-    raise QccError("annotate-ranges: the module has no func.func @main")
+    try:
+        return find_main(module)
+    except ValueError as e:
+        raise QccError(f"annotate-ranges: {e}") from None
 
 
 def declared_range(attrs: Any, index: int) -> tuple[float, float] | None:

@@ -54,15 +54,12 @@ def _numpy_dtype(element_type) -> np.dtype:
 
 def main_function(module: ModuleOp) -> FuncOp:
     """The module's `@main` function (or its only function)."""
-    from xdsl.dialects.func import FuncOp
+    from qcc.runtime.executor import find_main
 
-    funcs = [op for op in module.ops if isinstance(op, FuncOp)]
-    for f in funcs:
-        if f.sym_name.data == "main":
-            return f
-    if len(funcs) == 1:
-        return funcs[0]
-    raise QccError("the module has no func.func @main")
+    try:
+        return find_main(module)
+    except ValueError as e:
+        raise QccError(str(e)) from None
 
 
 def _names(attrs, count: int, prefix: str) -> list[str]:

@@ -68,20 +68,24 @@ def _missing(op: Operation) -> MissingKernelError:
     return MissingKernelError(f"no kernel for {describe_op(op)}{where}", name, loc)
 
 
-def _find_main(module_or_func: Operation) -> FuncOp:
+def find_main(module_or_func: Operation) -> FuncOp:
+    """The function a model runs: `module_or_func` itself if it is a func.func, else the
+    module's `func.func @main`, or its only function. Raises ValueError naming the functions
+    when there is no such function (TypeError for another kind of op)."""
     if isinstance(module_or_func, FuncOp):
         return module_or_func
-    if isinstance(module_or_func, ModuleOp):
-        funcs = [op for op in module_or_func.ops if isinstance(op, FuncOp)]
-        for f in funcs:
-            if f.sym_name.data == "main":
-                return f
-        if len(funcs) == 1:
-            return funcs[0]
-        raise ValueError(
-            f"module has no func.func @main (functions: {[f.sym_name.data for f in funcs]})"
-        )
-    raise TypeError(f"expected a builtin.module or func.func, got '{module_or_func.name}'")
+    if not isinstance(module_or_func, ModuleOp):
+        raise TypeError(f"expected a builtin.module or func.func, got '{module_or_func.name}'")
+    funcs = [op for op in module_or_func.ops if isinstance(op, FuncOp)]
+    for f in funcs:
+        if f.sym_name.data == "main":
+            return f
+    if len(funcs) == 1:
+        return funcs[0]
+    if not funcs:
+        raise ValueError("the module has no func.func")
+    names = ", ".join("@" + f.sym_name.data for f in funcs)
+    raise ValueError(f"no func.func @main among several functions ({names})")
 
 
 @dataclass(frozen=True)
@@ -105,7 +109,7 @@ class Executor:
     """Runs `func.func @main` (of a module, or the func itself) on numpy arrays."""
 
     def __init__(self, module_or_func: Operation):
-        self.func = _find_main(module_or_func)
+        self.func = find_main(module_or_func)
         block = self.func.body.block
         self.input_specs = [_spec(arg.type) for arg in block.args]
         ret = block.last_op

@@ -480,3 +480,22 @@ func.func @main(%x: tensor<1x3xf32>) -> tensor<1x3xf32> {
     x = np.array([[-1.0, 0.5, 2.0]], np.float32)
     (y,) = Executor(parse_ir(text)).run([x])
     np.testing.assert_array_equal(y, np.maximum(x, 0))
+
+
+def test_find_main_names_the_functions():
+    """One lookup of the function a model runs, for the executor, the API, the TFLite backend
+    and annotate-ranges: @main, else the only function, else an error naming them."""
+    from xdsl.dialects.builtin import ModuleOp
+
+    from qcc.runtime.executor import find_main
+
+    def module(*names):
+        body = "\n".join(f"  func.func @{n}() {{\n    func.return\n  }}" for n in names)
+        return parse_ir("builtin.module {\n" + body + "\n}")
+
+    assert find_main(module("main", "helper")).sym_name.data == "main"
+    assert find_main(module("only")).sym_name.data == "only"
+    with pytest.raises(ValueError, match=r"several functions \(@a, @b\)"):
+        find_main(module("a", "b"))
+    with pytest.raises(ValueError, match="has no func.func"):
+        find_main(ModuleOp([]))

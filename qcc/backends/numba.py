@@ -44,7 +44,7 @@ from qcc.dialects.quant import QuantizedType
 from qcc.errors import QccError
 from qcc.runtime import plan as plan_mod
 from qcc.runtime.errors import MissingKernelError
-from qcc.runtime.executor import _find_main, describe_op, location_text
+from qcc.runtime.executor import describe_op, find_main, location_text
 from qcc.runtime.kernels import int8_registry as reg
 from qcc.runtime.kernels.common import decode_dense, element_dtype
 from qcc.runtime.plan import CALLABLE_KERNEL, Plan, PlanRunner, Step
@@ -331,7 +331,7 @@ def _tabulate_chain(chain: list[Step], x: int, o: int, shape, runners) -> np.nda
 def build_plan(module_or_func: Operation) -> Plan:
     """Lower `func.func @main` of a (quantized) module to a Plan."""
     reg.load_int8_families()
-    func: FuncOp = _find_main(module_or_func)
+    func: FuncOp = find_main(module_or_func)
     block = func.body.block
     ret = block.last_op
     if not isinstance(ret, ReturnOp):

@@ -129,16 +129,12 @@ def _write_metadata(model: schema.ModelT, module: ModuleOp) -> None:
 
 
 def _main_function(module: ModuleOp) -> FuncOp:
-    funcs = [op for op in module.ops if isinstance(op, FuncOp)]
-    for f in funcs:
-        if f.sym_name.data == "main":
-            return f
-    if len(funcs) == 1:
-        return funcs[0]
-    if not funcs:
-        raise QccError("cannot export to TFLite: the module has no func.func")
-    names = ", ".join("@" + f.sym_name.data for f in funcs)
-    raise QccError(f"cannot export to TFLite: no @main among several functions ({names})")
+    from qcc.runtime.executor import find_main
+
+    try:
+        return find_main(module)
+    except ValueError as e:
+        raise QccError(f"cannot export to TFLite: {e}") from None
 
 
 # ------------------------------------------------------------------------------------------
