@@ -518,16 +518,32 @@ def _is_i8_tensor(v) -> bool:
     return q is not None and q.storage_bits == 8 and q.is_signed
 
 
-@lowering("nn.conv2d")
-def lower_conv2d(op):
+def _conv_quant(op, channels: int):
+    """What every convolution lowering reads first, or None when the op is not an int8
+    convolution with constant weights: (filter int8 array, int32 bias [channels], zp_in,
+    zp_out, m, shift per channel, activation lo, hi)."""
     if not (_is_i8_tensor(op.input) and _is_i8_tensor(op.output) and _is_i8_tensor(op.filter)):
         return None
     filt = constant_array(op.filter)
-    bias = _conv_bias(op, shape(op.filter)[0])
+    bias = _conv_bias(op, channels)
     if filt is None or bias is None:
         return None
+    s_in, zp_in = qparams(op.input)
+    s_out, zp_out = qparams(op.output)
+    s_w, _, _ = axis_qparams(op.filter)
+    m, shift = _conv_multipliers(s_in, s_w, s_out, channels)
+    lo, hi = activation_bounds(op)
+    return filt, bias, zp_in, zp_out, m, shift, lo, hi
+
+
+@lowering("nn.conv2d")
+def lower_conv2d(op):
     n, h, w, c = shape(op.input)
     _, oh, ow, o = shape(op.output)
+    quant = _conv_quant(op, o)
+    if quant is None:
+        return None
+    filt, bias, zp_in, zp_out, m, shift, lo, hi = quant
     _, kh, kw, ci = filt.shape
     groups = c // ci
     og = o // groups
@@ -535,11 +551,6 @@ def lower_conv2d(op):
     dh, dw = ints(op.dilation)
     pt, _ = same_padding(h, kh, sh, dh, oh)
     pl, _ = same_padding(w, kw, sw, dw, ow)
-    s_in, zp_in = qparams(op.input)
-    s_out, zp_out = qparams(op.output)
-    s_w, _, _ = axis_qparams(op.filter)
-    m, shift = _conv_multipliers(s_in, s_w, s_out, o)
-    lo, hi = activation_bounds(op)
     # OHWI -> per group [KH*KW*I, O/G]
     w_kc = filt.astype(np.int32).transpose(1, 2, 3, 0).reshape(kh * kw * ci, o)
     dtype = _conv_gemm_dtype(w_kc, zp_in)
@@ -621,13 +632,11 @@ def _conv_out_size(size: int, kernel_size: int, stride: int, padding: str) -> in
 
 @lowering("nn.transpose_conv")
 def lower_transpose_conv(op):
-    if not (_is_i8_tensor(op.input) and _is_i8_tensor(op.output) and _is_i8_tensor(op.filter)):
-        return None
-    filt = constant_array(op.filter)
     n, oh, ow, o = shape(op.output)
-    bias = _conv_bias(op, o)
-    if filt is None or bias is None:
+    quant = _conv_quant(op, o)
+    if quant is None:
         return None
+    filt, bias, zp_in, zp_out, m, shift, lo, hi = quant
     _, h, w, c = shape(op.input)
     _, kh, kw, _ = filt.shape
     sh, sw = ints(op.stride)
@@ -635,11 +644,6 @@ def lower_transpose_conv(op):
     # TFLite derives the padding from the output size, as if it were a convolution's input.
     pt, _ = same_padding(oh, kh, sh, 1, _conv_out_size(oh, kh, sh, padding))
     pl, _ = same_padding(ow, kw, sw, 1, _conv_out_size(ow, kw, sw, padding))
-    s_in, zp_in = qparams(op.input)
-    s_out, zp_out = qparams(op.output)
-    s_w, _, _ = axis_qparams(op.filter)
-    m, shift = _conv_multipliers(s_in, s_w, s_out, o)
-    lo, hi = activation_bounds(op)
     # OHWI -> [I, KH*KW*O]
     wt = filt.astype(np.int32).transpose(3, 1, 2, 0).reshape(c, kh * kw * o)
     # exactness bound: an output sums over every (ci, ky, kx) at most once

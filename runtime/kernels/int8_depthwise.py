@@ -19,8 +19,8 @@ from numba import njit
 
 from ..fixedpoint import fast_requant_tables, mbqm_fast
 from .common import ints, same_padding
-from .int8_conv import _conv_bias, _conv_multipliers, _conv_rq_params, _is_i8_tensor
-from .int8_lowering import activation_bounds, axis_qparams, constant_array, qparams, shape
+from .int8_conv import _conv_quant, _conv_rq_params
+from .int8_lowering import shape
 from .int8_registry import lowering, runner
 
 # ---------------------------------------------------------------------------------------------
@@ -1292,13 +1292,11 @@ run_depthwise_conv2d_i8.bind = _dw_bind
 
 @lowering("nn.depthwise_conv2d")
 def lower_depthwise_conv2d(op):
-    if not (_is_i8_tensor(op.input) and _is_i8_tensor(op.output) and _is_i8_tensor(op.filter)):
-        return None
-    filt = constant_array(op.filter)
     _, oh, ow, oc = shape(op.output)
-    bias = _conv_bias(op, oc)
-    if filt is None or bias is None:
+    quant = _conv_quant(op, oc)
+    if quant is None:
         return None
+    filt, bias, zp_in, zp_out, m, shift, lo, hi = quant
     n, h, w, c = shape(op.input)
     _, kh, kw, _ = filt.shape
     mult = oc // c
@@ -1306,11 +1304,6 @@ def lower_depthwise_conv2d(op):
     dh, dw = ints(op.dilation)
     pt, _ = same_padding(h, kh, sh, dh, oh)
     pl, _ = same_padding(w, kw, sw, dw, ow)
-    s_in, zp_in = qparams(op.input)
-    s_out, zp_out = qparams(op.output)
-    s_w, _, _ = axis_qparams(op.filter)
-    m, shift = _conv_multipliers(s_in, s_w, s_out, oc)
-    lo, hi = activation_bounds(op)
     params = {
         "geom": np.array([sh, sw, dh, dw, pt, pl, mult, kh, kw], np.int64),
         "out_shape": [n, oh, ow, oc],
