@@ -48,6 +48,7 @@ from .int8_vnni import (
     vnni_gemm,
     vnni_gemm_rq,
     vnni_im2col,
+    vnni_im2col_rows,
     vnni_pack,
     vnni_pad_u8,
     vnni_pointwise_rq,
@@ -148,40 +149,6 @@ def _conv_pad_offset(x, zp, pt, pl, xp):  # pragma: no cover - jitted
             dst = np.uint64(((b * hp + pt + y) * wp + pl) * c)
             for j in range(w2 * c):
                 p1[dst + np.uint64(j)] = np.int32(x1[src + np.uint64(j)]) - z
-
-
-@njit(cache=True, nogil=True)
-def _conv_im2col_padded(xp, cols, r0, r1, geom):  # pragma: no cover - jitted
-    """Rows r0..r1 of the patch matrix from the zero-padded, offset input xp [N,Hp,Wp,C]:
-    cols[r − r0, (ky·KW + kx)·C + c] = xp[b, oy·sh + ky·dh, ox·sw + kx·dw, c]; with
-    dilation 1 each ky is one contiguous run of KW·C values. Unsigned flat indices (no
-    negative-index wraparound checks) keep the copies vectorized."""
-    kh, kw, sh, sw, dh, dw, oh, ow = (
-        geom[0], geom[1], geom[2], geom[3], geom[4], geom[5], geom[8], geom[9],
-    )
-    hp, wp, c = xp.shape[1], xp.shape[2], xp.shape[3]
-    x1 = xp.reshape(-1)
-    c1 = cols.reshape(-1)
-    seg = kw * c
-    k = kh * seg
-    for r in range(r0, r1):
-        b = r // (oh * ow)
-        rem = r - b * oh * ow
-        oy = rem // ow
-        ox = rem - oy * ow
-        dst0 = np.uint64((r - r0) * k)
-        for ky in range(kh):
-            src0 = np.uint64(((b * hp + oy * sh + ky * dh) * wp + ox * sw) * c)
-            d0 = dst0 + np.uint64(ky * seg)
-            if dw == 1:
-                for j in range(seg):
-                    c1[d0 + np.uint64(j)] = x1[src0 + np.uint64(j)]
-            else:
-                for kx in range(kw):
-                    s0 = src0 + np.uint64(kx * dw * c)
-                    d1 = d0 + np.uint64(kx * c)
-                    for j in range(c):
-                        c1[d1 + np.uint64(j)] = x1[s0 + np.uint64(j)]
 
 
 @njit(cache=True, nogil=True)
@@ -291,7 +258,7 @@ def run_conv2d_i8(inputs, params):
         if pointwise:
             _conv_offset_rows(x1[r0 * c : r1 * c], zp, cb.reshape(-1))
         else:
-            _conv_im2col_padded(xp, cb, r0, r1, geom)
+            vnni_im2col_rows(xp, cb.reshape(-1), r0, r1, r0, cb.shape[1], geom)
         ab = acc[:nr]
         np.matmul(cb, w0, out=ab)
         _conv_requantize(ab, params, out[r0:r1])

@@ -859,7 +859,27 @@ def vnni_im2col(xp, cols, r0, r1, geom):  # pragma: no cover - jitted
         r0_exact = r_fast
     else:
         r0_exact = r0
+    vnni_im2col_rows(xp, c1, r0_exact, r1, r0, kp, geom)
     for r in range(r0_exact, r1):
+        dst0 = np.uint64((r - r0) * kp)
+        for j in range(k, kp):
+            c1[dst0 + np.uint64(j)] = 0
+
+
+@njit(cache=True, nogil=True)
+def vnni_im2col_rows(xp, c1, ra, rb, r0, kp, geom):  # pragma: no cover - jitted
+    """Patch rows ra..rb exactly, into the flat c1 with row stride kp (row r at (r − r0)·kp):
+    c1[(r − r0)·kp + (ky·KW + kx)·C + c] = xp[b, oy·sh + ky·dh, ox·sw + kx·dw, c]; the tail
+    [K, kp) is not touched. Any dtype (the u8 patches here, the offset float patches of
+    `int8_conv`'s BLAS path); with dilation 1 each ky is one contiguous run of KW·C values.
+    Unsigned flat indices (no negative-index wraparound checks) keep the copies vectorized."""
+    kh, kw, sh, sw, dh, dw, oh, ow = (
+        geom[0], geom[1], geom[2], geom[3], geom[4], geom[5], geom[8], geom[9],
+    )
+    hp, wp, c = xp.shape[1], xp.shape[2], xp.shape[3]
+    x1 = xp.reshape(-1)
+    seg = kw * c
+    for r in range(ra, rb):
         b = r // (oh * ow)
         rem = r - b * oh * ow
         oy = rem // ow
@@ -877,5 +897,3 @@ def vnni_im2col(xp, cols, r0, r1, geom):  # pragma: no cover - jitted
                     d1 = d0 + np.uint64(kx * c)
                     for j in range(c):
                         c1[d1 + np.uint64(j)] = x1[s0 + np.uint64(j)]
-        for j in range(k, kp):
-            c1[dst0 + np.uint64(j)] = 0
