@@ -365,63 +365,54 @@ def _ew_add_sub_rint_args(params):
     )
 
 
-def _ew_bind_add_sub(params):
-    if not params.get("rint"):
-        return run_add_sub_i8
-    kernel = _ew_add_sub_rint
-    args = _ew_add_sub_rint_args(params)
+def _ew_flat_runner(kernel, args, params, fallback, binary: bool):
+    """The bound form of a fast element-wise step: when the operands have the output's shape
+    and are C-contiguous, `kernel(*flat operands, *args, flat out)` on a new int8 output;
+    anything else (broadcasting, strided views) goes to `fallback(inputs, params)`."""
     out_shape = tuple(params["out_shape"])
     empty = np.empty
     i8 = np.int8
-
-    def run(inputs, _params):
-        a, b = inputs
-        if a.shape != out_shape or b.shape != out_shape or not (a.flags.c_contiguous and b.flags.c_contiguous):
-            return run_add_sub_i8(inputs, params)
-        out = empty(out_shape, i8)
-        kernel(a.reshape(-1), b.reshape(-1), *args, out.reshape(-1))
-        return [out]
-
+    if binary:
+        def run(inputs, _params):
+            a, b = inputs
+            if (a.shape != out_shape or b.shape != out_shape
+                    or not (a.flags.c_contiguous and b.flags.c_contiguous)):
+                return fallback(inputs, params)
+            out = empty(out_shape, i8)
+            kernel(a.reshape(-1), b.reshape(-1), *args, out.reshape(-1))
+            return [out]
+    else:
+        def run(inputs, _params):
+            a = inputs[0]
+            if a.shape != out_shape or not a.flags.c_contiguous:
+                return fallback(inputs, params)
+            out = empty(out_shape, i8)
+            kernel(a.reshape(-1), *args, out.reshape(-1))
+            return [out]
     return run
+
+
+def _ew_bind_add_sub(params):
+    if not params.get("rint"):
+        return run_add_sub_i8
+    return _ew_flat_runner(_ew_add_sub_rint, _ew_add_sub_rint_args(params), params,
+                           run_add_sub_i8, binary=True)
 
 
 def _ew_bind_mul(params):
     if not params.get("fast"):
         return run_mul_i8
-    out_shape = tuple(params["out_shape"])
-    empty = np.empty
-    i8 = np.int8
     if "kq" in params:
-        kernel = _ew_mul_chan_fast
         args = (
             params["kq"], params["ec"], params["zp1"], np.float32(params["off"]), params["m"],
             params["shift"], params["zp_out"], params["lo"], params["hi"],
         )
-
-        def run(inputs, _params):
-            a = inputs[0]
-            if a.shape != out_shape or not a.flags.c_contiguous:
-                return run_mul_i8(inputs, params)
-            out = empty(out_shape, i8)
-            kernel(a.reshape(-1), *args, out.reshape(-1))
-            return [out]
-
-        return run
-    kernel2 = _ew_mul_fast
-    args2 = (
+        return _ew_flat_runner(_ew_mul_chan_fast, args, params, run_mul_i8, binary=False)
+    args = (
         params["zp1"], params["zp2"], np.float32(params["eff"]), np.float32(params["off"]),
         params["m"], params["shift"], params["zp_out"], params["lo"], params["hi"],
     )
-
-    def run2(inputs, _params):
-        a, b = inputs
-        if a.shape != out_shape or b.shape != out_shape or not (a.flags.c_contiguous and b.flags.c_contiguous):
-            return run_mul_i8(inputs, params)
-        out = empty(out_shape, i8)
-        kernel2(a.reshape(-1), b.reshape(-1), *args2, out.reshape(-1))
-        return [out]
-
-    return run2
+    return _ew_flat_runner(_ew_mul_fast, args, params, run_mul_i8, binary=True)
 
 
 def _ew_bind_max_min(params):
