@@ -6,7 +6,7 @@
 """
 
 from qcc.api import Model, TensorInfo, load, quantize
-from qcc.errors import QccError
+from qcc.errors import QccError, QccWarning
 
-__all__ = ["Model", "QccError", "TensorInfo", "load", "quantize"]
+__all__ = ["Model", "QccError", "QccWarning", "TensorInfo", "load", "quantize"]
 __version__ = "0.1.0"
