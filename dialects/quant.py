@@ -517,10 +517,23 @@ def _verify_cast(op: Operation, float_type: Attribute, quantized_type: Attribute
         raise _op_error(op, "quantized dimension size does not match number of scales")
 
 
+_REQUANTIZE_TARGETS: dict[str, tuple[str, ...]] = {
+    "i8": ("i8", "u8", "i16"),
+    "u8": ("i8", "u8", "i16"),
+    "i16": ("i8", "i16", "i32"),
+    "i32": ("i8", "i16"),
+}
+"""Storage pairs TFLite's QUANTIZE kernel requantizes between (quantize.cc Prepare)."""
+
+
+def _storage_spelling(t: QuantizedType) -> str:
+    return f"{'i' if t.is_signed else 'u'}{t.storage_bits}"
+
+
 def _verify_requantize(op: Operation, input_type: Attribute, result_type: Attribute) -> None:
     """A quantized -> quantized `quant.qcast` (TFLite's requantizing QUANTIZE, e.g. int8 ->
     int8 with new parameters, or uint8 <-> int8 at model boundaries): same shape, same
-    expressed type, both per-tensor."""
+    expressed type, both per-tensor, a storage pair the QUANTIZE kernel supports."""
     if _shape(input_type) != _shape(result_type):
         raise _op_error(
             op,
@@ -535,6 +548,16 @@ def _verify_requantize(op: Operation, input_type: Attribute, result_type: Attrib
         target, UniformQuantizedPerAxisType
     ):
         raise _op_error(op, "requantize supports per-tensor quantized types only")
+    spelling = (_storage_spelling(source), _storage_spelling(target))
+    if spelling[1] not in _REQUANTIZE_TARGETS.get(spelling[0], ()):
+        supported = ", ".join(f"{s} -> {'/'.join(t)}" for s, t in _REQUANTIZE_TARGETS.items())
+        raise _op_error(
+            op,
+            f"requantize from {spelling[0]} to {spelling[1]} is not a TFLite QUANTIZE "
+            f"(supported: {supported})",
+        )
+    if spelling == ("i16", "i16") and (source.zero_point, target.zero_point) != (0, 0):  # type: ignore[attr-defined]
+        raise _op_error(op, "int16 -> int16 requantize needs zero points 0")
 
 
 @irdl_op_definition

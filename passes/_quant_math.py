@@ -6,6 +6,13 @@ Range -> (scale, zero point) follows TF's `FakeQuantSupport.cc::getNudgedScaleAn
 the endpoint with the smaller rounding-error bound, clamped and rounded half away from zero;
 a degenerate range gives scale 1.0 and zero point qmin. Every scale is rounded to float32
 before anything is derived from it, because TFLite stores (and computes from) float32.
+
+What cannot be quantized raises `QuantizationError` (a ValueError) saying why, in words the
+passes put after the op's location: a range or a weight/bias that is not finite, a range too
+wide for a float32 scale, a bias scale that underflows float32. The value-level helpers
+(`symmetric_weight_scales`, `quantize_values`) tolerate inf and NaN (they saturate, NaN
+becomes the zero point) so that an estimate such as bias-correction's never crashes; the
+passes check `non_finite_count` first and report the tensor.
 """
 
 from __future__ import annotations
@@ -21,6 +28,11 @@ from qcc.dialects.quant import QuantizedType, UniformQuantizedPerAxisType, Unifo
 
 INT8_MIN, INT8_MAX = -128, 127
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+F32_MAX = float(np.finfo(np.float32).max)
+
+
+class QuantizationError(ValueError):
+    """Why a range or a constant has no quantized type; the pass adds the op's location."""
 
 ZERO_CHANNEL_SCALE = 2.0**-16
 """Weight scale of an all-zero weight tensor (any positive scale stores zeros exactly; this
@@ -28,8 +40,9 @@ one keeps the bias scale in*w representable and the output multiplier away from 
 
 
 def to_f32(x: float) -> float:
-    """`x` rounded to the nearest float32, as a Python float."""
-    return float(np.float32(x))
+    """`x` rounded to the nearest float32, as a Python float (beyond float32: an infinity)."""
+    with np.errstate(over="ignore"):
+        return float(np.float32(x))
 
 
 def round_half_away(x: np.ndarray | float) -> np.ndarray:
@@ -38,27 +51,50 @@ def round_half_away(x: np.ndarray | float) -> np.ndarray:
     return np.sign(x) * np.floor(np.abs(x) + 0.5)
 
 
+def check_range(rmin: float, rmax: float) -> None:
+    """Raise QuantizationError unless [rmin, rmax] is a finite range."""
+    if not (math.isfinite(rmin) and math.isfinite(rmax)):
+        raise QuantizationError(f"range [{rmin:g}, {rmax:g}] is not finite (inf or NaN)")
+    if rmin > rmax:
+        raise QuantizationError(f"range [{rmin:g}, {rmax:g}] has min > max")
+
+
 def nudged_scale_zero_point(
     rmin: float, rmax: float, qmin: int = INT8_MIN, qmax: int = INT8_MAX
 ) -> tuple[float, int]:
     """(scale, zero point) for the real range [rmin, rmax] and storage [qmin, qmax];
-    the scale is already float32-rounded."""
-    rmin, rmax = min(float(rmin), 0.0), max(float(rmax), 0.0)
+    the scale is already float32-rounded. Raises QuantizationError for a range that is not
+    finite or whose scale does not fit float32."""
+    rmin, rmax = float(rmin), float(rmax)
+    check_range(rmin, rmax)
+    rmin, rmax = min(rmin, 0.0), max(rmax, 0.0)
     if abs(rmax - rmin) < sys.float_info.epsilon:
         return 1.0, qmin
     scale = (rmax - rmin) / (qmax - qmin)
+    if not math.isfinite(to_f32(scale)):
+        raise QuantizationError(
+            f"range [{rmin:g}, {rmax:g}] needs a scale of {scale:g}, beyond float32 "
+            f"({F32_MAX:g})"
+        )
+    return to_f32(scale), zero_point_for_scale(rmin, rmax, scale, qmin, qmax)
+
+
+def zero_point_for_scale(
+    rmin: float, rmax: float, scale: float, qmin: int = INT8_MIN, qmax: int = INT8_MAX
+) -> int:
+    """The nudged zero point of [rmin, rmax] (extended to contain 0) under `scale`: from the
+    endpoint with the smaller rounding-error bound, clamped to [qmin, qmax], rounded."""
+    rmin, rmax = min(float(rmin), 0.0), max(float(rmax), 0.0)
     zp_from_min = qmin - rmin / scale
     zp_from_min_error = abs(qmin) + abs(rmin / scale)
     zp_from_max = qmax - rmax / scale
     zp_from_max_error = abs(qmax) + abs(rmax / scale)
     zp = zp_from_min if zp_from_min_error < zp_from_max_error else zp_from_max
     if zp < qmin:
-        nudged = qmin
-    elif zp > qmax:
-        nudged = qmax
-    else:
-        nudged = int(round_half_away(zp))
-    return to_f32(scale), nudged
+        return qmin
+    if zp > qmax:
+        return qmax
+    return int(round_half_away(zp))
 
 
 def activation_type(rmin: float, rmax: float) -> UniformQuantizedType:
@@ -67,8 +103,31 @@ def activation_type(rmin: float, rmax: float) -> UniformQuantizedType:
     return UniformQuantizedType.get(scale, zp)
 
 
+def widened_type(
+    t: UniformQuantizedType, min_scale: float, rng: tuple[float, float] | None = None
+) -> UniformQuantizedType:
+    """`t` with its scale raised above `min_scale` (the smallest float32 beyond it) and the
+    zero point re-nudged for `rng` (default: the range `t` represents), for an op whose
+    kernel needs a coarser result scale (nn.HardSwishOutputMultiplier, ...)."""
+    scale = to_f32(min_scale)
+    if scale <= min_scale:
+        scale = float(np.nextafter(np.float32(scale), np.float32(np.inf)))
+    if not math.isfinite(scale):
+        raise QuantizationError(f"the result scale would have to exceed {min_scale:g}")
+    lo, hi = range_of(t) if rng is None else rng
+    return UniformQuantizedType.get(
+        scale, zero_point_for_scale(lo, hi, scale, t.storage_min, t.storage_max)
+    )
+
+
+def non_finite_count(values: np.ndarray) -> int:
+    """How many of `values` are inf or NaN."""
+    return int(np.count_nonzero(~np.isfinite(np.asarray(values, dtype=np.float64))))
+
+
 def values_type(values: np.ndarray) -> UniformQuantizedType:
-    """int8 per-tensor asymmetric type covering a constant's values."""
+    """int8 per-tensor asymmetric type covering a constant's values (which must be
+    finite: QuantizationError otherwise)."""
     values = np.asarray(values, dtype=np.float64)
     if values.size == 0:
         return activation_type(0.0, 0.0)
@@ -78,8 +137,10 @@ def values_type(values: np.ndarray) -> UniformQuantizedType:
 def symmetric_weight_scales(values: np.ndarray, axis: int | None) -> list[float]:
     """max|w|/127 per slice along `axis` (one scale for `axis=None`), float32-rounded.
     An all-zero slice takes the smallest positive scale of the others (else
-    `ZERO_CHANNEL_SCALE`), never 0."""
+    `ZERO_CHANNEL_SCALE`), never 0. Non-finite values are left out (callers that quantize
+    check for them first)."""
     values = np.abs(np.asarray(values, dtype=np.float64))
+    values = np.where(np.isfinite(values), values, 0.0)
     if axis is None:
         maxima = [float(values.max()) if values.size else 0.0]
     else:
@@ -108,8 +169,15 @@ def scales_of(t: QuantizedType) -> list[float]:
 
 def bias_type(input_scale: float, weight: QuantizedType) -> QuantizedType:
     """int32 bias: scale[c] = float32(input_scale * weight_scale[c]), zero point 0,
-    with the weight's granularity (per-axis biases use axis 0)."""
+    with the weight's granularity (per-axis biases use axis 0). Raises QuantizationError
+    when a product underflows to 0 or overflows float32."""
     scales = [to_f32(float(input_scale) * s) for s in scales_of(weight)]
+    for s_w, s in zip(scales_of(weight), scales):
+        if not 0.0 < s < math.inf:
+            raise QuantizationError(
+                f"bias scale input scale {input_scale:g} x weight scale {s_w:g} is {s:g} "
+                "in float32"
+            )
     if isinstance(weight, UniformQuantizedPerAxisType):
         return UniformQuantizedPerAxisType.get(scales, axis=0, storage_bits=32)
     return UniformQuantizedType.get(scales[0], 0, storage_bits=32)
@@ -117,7 +185,8 @@ def bias_type(input_scale: float, weight: QuantizedType) -> QuantizedType:
 
 def quantize_values(values: np.ndarray, t: QuantizedType) -> np.ndarray:
     """Storage integers for float `values` under `t`: round half away from zero of x/scale,
-    plus the zero point, clamped to the storage range (int8 or int32 numpy array)."""
+    plus the zero point, clamped to the storage range (int8 or int32 numpy array); an
+    infinity saturates, a NaN becomes the zero point."""
     x = np.asarray(values, dtype=np.float64)
     if isinstance(t, UniformQuantizedPerAxisType):
         shape = [1] * x.ndim
@@ -127,7 +196,9 @@ def quantize_values(values: np.ndarray, t: QuantizedType) -> np.ndarray:
     else:
         assert isinstance(t, UniformQuantizedType)
         scale, zp = np.float64(t.scale), np.float64(t.zero_point)
-    q = round_half_away(x / scale) + zp
+    with np.errstate(invalid="ignore", over="ignore"):
+        q = round_half_away(x / scale) + zp
+    q = np.where(np.isnan(q), np.broadcast_to(zp, q.shape), q)
     q = np.clip(q, t.storage_min, t.storage_max)
     bits = t.storage_bits
     dtype = {8: np.int8, 16: np.int16, 32: np.int32}[bits]

@@ -50,15 +50,25 @@ Options (dataclass fields; CLI spelling `annotate-ranges{calibration=PATH sample
 - `calibration`: representative data, anything `qcc.calibration.load_representative_data`
   reads (a .npz / .npy, a folder of .npy / .npz / images).
 - `method`: `minmax` (default), `percentile` or `mse`.
-- `samples`: use only the first N samples (0 = all).
-- `percentile`: for `method=percentile`, the percentile kept on each tail (default 99.99).
-- `input_range`: `LO,HI` that image pixels 0 and 255 map to (image folders only).
-- `bins`: histogram bins (default 2048; 0 = no histogram, `method=minmax` only).
+- `samples`: use only the first N samples (0 = all; a source whose length is unknown, a
+  generator, stops at `qcc.calibration.DEFAULT_SAMPLE_CAP` = 1000 with a warning).
+- `percentile`: for `method=percentile`, the percentile kept on each tail, in (50, 100]
+  (default 99.99).
+- `input_range`: `LO,HI` (finite, LO < HI) that image pixels 0 and 255 map to (image
+  folders only).
+- `bins`: histogram bins, 2..2^20 (default 2048; 0 = no histogram, `method=minmax` only).
 - `dataset`: Python only, not a CLI option — an iterable of samples, used instead of
   `calibration` (what `qcc.quantize(model, representative_dataset=gen)` passes).
 
+Every option is checked when the pass is built: a bad one is a `ValueError` naming it and
+what it takes (`pass 'annotate-ranges': bins must be ...` from a pipeline).
+
 Progress goes to stderr as `calibrating 12/100 samples` when stderr is a terminal; nothing
-is written otherwise. Bad data (missing file, wrong shapes, no samples) raises `QccError`.
+is written otherwise. Bad data (missing file, wrong shapes, no samples, data far outside the
+input range the model declares, a dataset that is one constant) raises `QccError`, suspicious
+data warns (`QccWarning`; see `qcc.calibration`). A tensor that overflows to infinity on a
+sample, or whose range is beyond float32, cannot be quantized: a `QccError` names the tensor
+(its location) and the sample.
 """
 
 from __future__ import annotations
@@ -81,7 +91,7 @@ from xdsl.dialects.builtin import (
     TensorType,
 )
 from xdsl.dialects.func import FuncOp
-from xdsl.ir import Block, Operation, SSAValue
+from xdsl.ir import Block, BlockArgument, Operation, OpResult, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
@@ -89,6 +99,8 @@ from qcc.dialects import nn, quant
 
 METHODS = ("minmax", "percentile", "mse")
 DEFAULT_BINS = 2048
+MAX_BINS = 1 << 20
+"""The most histogram bins an annotation may hold (2^20; every bin is an i64 in the IR)."""
 
 _MIN_BIN_EXPONENT = -100
 """Smallest bin width 2^e: a constant-zero tensor still gets a (tiny) positive width."""
@@ -125,6 +137,11 @@ def _bin_exponent(lo: float, hi: float, bins: int) -> int:
     return exponent
 
 
+class InfiniteValues(ValueError):
+    """`ValueStats.observe` was given infinite values: a range with an infinite end cannot be
+    quantized (no int8 scale covers it)."""
+
+
 @dataclass
 class ValueStats:
     """Running statistics of one tensor: min, max, count, and a mergeable histogram.
@@ -146,6 +163,11 @@ class ValueStats:
     """How many trailing axes the mean keeps (0: no mean is recorded)."""
     mean_sum: np.ndarray | None = None
     mean_count: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.bins == 1 or self.bins < 0:
+            # one bin cannot cover a range across 0 (0 is always an edge)
+            raise ValueError(f"a histogram needs 0 (none) or at least 2 bins, got {self.bins}")
 
     @property
     def empty(self) -> bool:
@@ -208,16 +230,21 @@ class ValueStats:
             self.mean_count += rows.shape[0]
 
     def observe(self, x: np.ndarray) -> None:
-        """Add the values of `x` (any float array; NaNs are ignored)."""
+        """Add the values of `x` (any float array; NaNs are ignored; infinite values raise
+        `InfiniteValues` and add nothing)."""
         array = np.asarray(x, dtype=np.float64)
-        if self.mean_axes:
-            self._observe_mean(array)
         values = array.ravel()
         if values.size and np.isnan(values).any():
             values = values[~np.isnan(values)]
         if not values.size:
+            if self.mean_axes:
+                self._observe_mean(array)
             return
         lo, hi = float(values.min()), float(values.max())
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise InfiniteValues(f"infinite values ({lo:g}..{hi:g}) have no finite range")
+        if self.mean_axes:
+            self._observe_mean(array)
         new_min, new_max = min(self.min, lo), max(self.max, hi)
         self.count += int(values.size)
         if self.bins > 0:
@@ -458,20 +485,13 @@ class LiteRTRunner:
     (Convolution2DTransposeBias, MaxPoolingWithArgmax2D, MaxUnpooling2D)."""
 
     def __init__(self, func: FuncOp):
-        import warnings
-
-        from ai_edge_litert.interpreter import Interpreter
 
         from qcc.backends.tflite import export_tflite_with_tensor_map
+        from qcc.litert import make_interpreter
 
         model, self.tensor_of = export_tflite_with_tensor_map(func)
-        with warnings.catch_warnings():
-            # "preserve_all_tensors ... is intended for debugging": here it is the point
-            warnings.simplefilter("ignore", UserWarning)
-            self.interpreter = Interpreter(
-                model_content=model, num_threads=1, experimental_preserve_all_tensors=True
-            )
-        self.interpreter.allocate_tensors()
+        # LiteRT's native INFO/error lines are captured, not printed (qcc.litert)
+        self.interpreter = make_interpreter(model, preserve_all_tensors=True)
         self.inputs = [self.tensor_of[a] for a in func.body.block.args]
         self.input_details = {d["index"]: d for d in self.interpreter.get_input_details()}
 
@@ -549,35 +569,46 @@ def collect_stats(
                 s = stats[r] = ValueStats(bins, mean_axes=mean_axes(r))
                 watched.setdefault(op, []).append((i, s))
 
+    done = 0
+    current: Sequence[np.ndarray] = ()
+
+    def observe(value: SSAValue, x: np.ndarray) -> None:
+        try:
+            stats[value].observe(x)
+        except InfiniteValues:
+            raise QccError(_infinite_message(func, value, done, current)) from None
+
     def observer(op: Operation, results: tuple[np.ndarray, ...]) -> None:
-        for i, s in watched.get(op, ()):
-            s.observe(results[i])
+        for i, _ in watched.get(op, ()):
+            observe(op.results[i], results[i])
 
     progress = _Progress(total, progress_stream)
-    done = 0
     try:
         for sample in samples:
+            current = sample
             if litert is not None:
                 try:
                     arrays = litert.check(sample)
                 except ExecutorError as e:
                     raise QccError(f"annotate-ranges: sample {done}: {e}") from None
                 try:
-                    litert.run(arrays)
+                    with np.errstate(over="ignore"):  # an overflow is reported as an error
+                        litert.run(arrays)
                 except Exception:  # LiteRT cannot run the model either
                     assert cannot_run is not None
                     raise cannot_run from None
                 for a in args:
-                    stats[a].observe(sample[a.index])
+                    observe(a, sample[a.index])
                 for op, results in watched.items():
-                    for i, s in results:
-                        s.observe(litert.value(op.results[i]))
+                    for i, _ in results:
+                        observe(op.results[i], litert.value(op.results[i]))
             else:
                 assert executor is not None
                 for a in args:
-                    stats[a].observe(sample[a.index])
+                    observe(a, sample[a.index])
                 try:
-                    executor.run(list(sample), observer=observer)
+                    with np.errstate(over="ignore"):  # an overflow is reported as an error
+                        executor.run(list(sample), observer=observer)
                 except ExecutorError as e:
                     raise QccError(f"annotate-ranges: sample {done}: {e}") from None
             done += 1
@@ -587,22 +618,68 @@ def collect_stats(
     return stats
 
 
+def _value_text(func: FuncOp, value: SSAValue) -> str:
+    """Names a value in a message: `input 'x'`, or `tensor 'loc' (nn.add)`."""
+    from qcc.runtime.executor import location_text
+
+    if isinstance(value, BlockArgument):
+        attrs = func.arg_attrs
+        name = f"input_{value.index}"
+        if attrs is not None and value.index < len(attrs.data):
+            given = attrs.data[value.index].data.get("nn.name")
+            if isinstance(given, StringAttr):
+                name = given.data
+        return f"input '{name}'"
+    assert isinstance(value, OpResult)
+    op = value.op
+    which = f" result {value.index}" if len(op.results) > 1 else ""
+    loc = location_text(op.location)
+    return f"tensor '{loc}' ({op.name}{which})" if loc else f"the {op.name}{which} tensor"
+
+
+def _infinite_message(
+    func: FuncOp, value: SSAValue, index: int, sample: Sequence[np.ndarray]
+) -> str:
+    magnitudes = [
+        float(np.max(np.abs(x)))
+        for x in (np.asarray(v) for v in sample)
+        if x.dtype.kind == "f" and x.size
+    ]
+    reach = f"; the sample's inputs reach {max(magnitudes):.3g} in magnitude" if magnitudes else ""
+    return (
+        f"annotate-ranges: sample {index}: {_value_text(func, value)} overflows to infinity, "
+        f"so its range cannot be quantized (int8 needs a finite range){reach}: check the "
+        "calibration data's scale"
+    )
+
+
 def annotate(
     func: FuncOp, stats: dict[SSAValue, ValueStats], method: str, percentile: float
 ) -> None:
     """Insert `quant.stats` after every value of `stats` and redirect its other uses."""
 
+    from qcc.errors import QccError
+
     def insert(value: SSAValue, where: InsertPoint) -> None:
         s = stats[value]
         if s.empty:
             return
-        lo, hi = (np.float32(v) for v in s.range(method, percentile))
+        rlo, rhi = s.range(method, percentile)
+        with np.errstate(over="ignore"):
+            lo, hi = np.float32(rlo), np.float32(rhi)
+            hlo, hhi = (np.float32(v) for v in s.histogram_range)
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            raise QccError(
+                f"annotate-ranges: {_value_text(func, value)} has the range {rlo:.3g}..{rhi:.3g}, "
+                "beyond float32 (in which ranges and int8 scales are stored), so it cannot be "
+                "quantized: check the calibration data's scale"
+            )
         kwargs: dict[str, Any] = {}
-        if s.counts is not None:
-            hlo, hhi = s.histogram_range
+        # A histogram reaching past float32 (values near its limit) cannot be recorded.
+        if s.counts is not None and np.isfinite(hlo) and np.isfinite(hhi):
             kwargs = {
                 "histogram_counts": [int(c) for c in s.counts],
-                "histogram_min_max": (float(np.float32(hlo)), float(np.float32(hhi))),
+                "histogram_min_max": (float(hlo), float(hhi)),
             }
         mean = s.channel_mean
         if mean is not None:
@@ -630,6 +707,22 @@ def annotate(
 # ------------------------------------------------------------------------------------------
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, bool
+    )
+
+
+def _check_count(option: str, value: object, lo: int, hi: int, allowed: str) -> None:
+    """`value` is an integer in [lo, hi], else a ValueError naming `option` and `allowed`."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, np.integer))
+        or not lo <= int(value) <= hi
+    ):
+        raise ValueError(f"{option} must be {allowed}, got {value!r}")
+
+
 @dataclass(frozen=True)
 class AnnotateRanges(ModulePass):
     """Record each float activation's range as a `quant.stats` (see the module docstring)."""
@@ -645,15 +738,44 @@ class AnnotateRanges(ModulePass):
     dataset: object = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
+        """Every option checked up front: a `ValueError` naming the option and what it
+        takes (the pipeline reports it as `pass 'annotate-ranges': ...`)."""
+        from qcc.calibration import DEFAULT_SAMPLE_CAP
+
+        if not isinstance(self.calibration, str):
+            raise ValueError(f"calibration must be a path, got {self.calibration!r}")
+        if not isinstance(self.method, str) or self.method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
-        if self.samples < 0:
-            raise ValueError(f"samples must be >= 0 (0 = all), got {self.samples}")
-        if not 50.0 < self.percentile <= 100.0:
-            raise ValueError(f"percentile must be in (50, 100], got {self.percentile}")
-        if self.input_range and len(self.input_range) != 2:
-            raise ValueError(f"input-range must be LO,HI, got {self.input_range}")
-        if self.bins < 0 or (self.bins == 0 and self.method != "minmax"):
+        _check_count(
+            "samples", self.samples, 0, sys.maxsize,
+            f"0 (all; at most {DEFAULT_SAMPLE_CAP} from a generator) or a count up to "
+            f"{sys.maxsize}",
+        )
+        if not _is_number(self.percentile) or not 50.0 < self.percentile <= 100.0:
+            raise ValueError(
+                f"percentile must be a number in (50, 100], e.g. 99.99, got {self.percentile!r}"
+            )
+        if self.input_range:
+            try:
+                lo_hi = tuple(self.input_range)
+            except TypeError:
+                lo_hi = (self.input_range,)
+            if (
+                len(lo_hi) != 2
+                or not all(_is_number(v) and math.isfinite(v) for v in lo_hi)
+                or not lo_hi[0] < lo_hi[1]
+            ):
+                raise ValueError(
+                    "input-range must be LO,HI: two finite numbers with LO < HI (e.g. 0,1 or "
+                    f"-1,1), got {','.join(str(v) for v in lo_hi)}"
+                )
+        _check_count("bins", self.bins, 0, MAX_BINS, f"0 (no histogram) or 2..{MAX_BINS}")
+        if self.bins == 1:
+            raise ValueError(
+                f"bins must be 0 (no histogram) or 2..{MAX_BINS}, got 1 (one bin cannot hold "
+                "a range that spans 0)"
+            )
+        if self.bins == 0 and self.method != "minmax":
             raise ValueError(f"method={self.method} needs a histogram (bins > 0), got {self.bins}")
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:

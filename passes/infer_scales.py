@@ -15,12 +15,22 @@ quantization traits declared on the ops (dialects/nn.py), never op names:
     int8 -> int8 `quant.qcast` (TFLite's QUANTIZE); constants are quantized to it directly;
   * `FixedOutputRange` ops: the trait's (scale, zero point), e.g. logistic 1/256:-128;
   * other ops: the result's stats; other float constants (a PRELU alpha, a broadcast ADD
-    operand): int8 per tensor asymmetric from their values. Integer tensors stay.
+    operand): int8 per tensor asymmetric from their values. Integer tensors stay;
+  * kernel preconditions (the `QuantTrait`s of nn.py, `nn.KERNEL_PRECONDITIONS`): a result
+    whose scale breaks one (HARD_SWISH needs input_scale / 128 / output_scale < 1, ADD
+    2 * max(input scales) / (2^20 * output_scale) < 1, ...) is widened past the trait's
+    `min_result_scale` (with `nn.MULTIPLIER_MARGIN` for QuantizeMultiplier's rounding),
+    its zero point re-nudged for the calibrated range; a same-scale consumer never
+    imposes its type on a producer whose preconditions the type would break.
 
 Types change in place; constants keep their float `value` until `quantize`. A `quant.qcast`
 follows each float function argument and a `quant.dcast` precedes each returned value, so
 the signature stays float (`modify-io` changes that). The `quant.stats` ops are erased.
-A float value that has neither stats nor a rule is an error naming the op and location.
+A float value that has neither stats nor a rule is an error naming the op and location, and
+so is anything that cannot be quantized: a constant holding inf or NaN, a calibration range
+that is not finite, a bias scale that underflows float32, a precondition no result scale
+can meet (one line each, e.g. `loc("fc/weights"): 'nn.constant' op: 1 of 8 values are inf
+or NaN (weights of 'nn.fully_connected' at loc("fc")): cannot quantize it`).
 
     %s = quant.stats %x {layer_stats = dense<[-1.0, 1.0]> : tensor<2xf32>} : tensor<4xf32>
     %y = nn.logistic %s : (tensor<4xf32>) -> tensor<4xf32>
@@ -79,6 +89,21 @@ def constant_values(const: nn.ConstantOp) -> np.ndarray:
     return np.asarray(decode_dense(const.value), dtype=np.float64)
 
 
+def finite_constant_values(const: nn.ConstantOp, user: Operation, what: str) -> np.ndarray:
+    """The values of `const`, which `user` takes as `what`; an error naming both unless
+    they are all finite."""
+    values = constant_values(const)
+    bad = qm.non_finite_count(values)
+    if bad:
+        loc = location_text(user.location)
+        at = f' at loc("{loc}")' if loc is not None else ""
+        raise PassFailedException(
+            f"{where(const)}: {bad} of {values.size} values are inf or NaN ({what} of "
+            f"'{user.name}'{at}): cannot quantize it"
+        )
+    return values
+
+
 def functions(module: ModuleOp) -> list[FuncOp]:
     return [op for op in module.walk() if isinstance(op, FuncOp) and op.body.blocks]
 
@@ -119,7 +144,16 @@ class _Driver:
                 f"{where(op)} {what} has no calibration range (quant.stats) and no "
                 "quantization rule fixes it"
             )
-        return qm.activation_type(*self.stats[value])
+        return self.range_type(*self.stats[value], op=op, what=what)
+
+    @staticmethod
+    def range_type(lo: float, hi: float, *, op: Operation, what: str) -> UniformQuantizedType:
+        try:
+            return qm.activation_type(lo, hi)
+        except qm.QuantizationError as e:
+            raise PassFailedException(
+                f"{where(op)} {what}: calibration {e}: cannot quantize it"
+            ) from None
 
     # ---------------------------------------------------------------- decisions
 
@@ -165,14 +199,18 @@ class _Driver:
             self.decide_same_scale(op, acts, consts)
             return
         for i in consts:
-            self.plan.constants[(op, i)] = qm.values_type(constant_values(float_constant(op.operands[i])))  # type: ignore[arg-type]
+            const = float_constant(op.operands[i])
+            assert const is not None
+            values = finite_constant_values(const, op, f"operand #{i}")
+            self.plan.constants[(op, i)] = qm.values_type(values)
         for k, result in enumerate(self.float_results(op)):
             if fixed is not None:
                 self.plan.values[result] = UniformQuantizedType.get(
                     qm.to_f32(fixed.scale), fixed.zero_point
                 )
             else:
-                self.plan.values[result] = self.from_stats(result, op, f"result #{k}")
+                out_t = self.from_stats(result, op, f"result #{k}")
+                self.plan.values[result] = self.satisfy_preconditions(op, result, out_t)
 
     def decide_affine(self, op: Operation, affine: nn.AffineWeights, consts: list[int]) -> list[int]:
         """Weights and bias of a conv/FC; returns the constant operands still undecided."""
@@ -186,7 +224,7 @@ class _Driver:
         axis: int | None = affine.axis
         if affine.per_axis_optional and not self.per_channel_fc:
             axis = None
-        weight_t = qm.weight_type(constant_values(weights), axis)
+        weight_t = qm.weight_type(finite_constant_values(weights, op, "weights"), axis)
         self.plan.constants[(op, affine.weight_operand)] = weight_t
         done = {affine.weight_operand}
         if affine.bias_operand < len(op.operands):
@@ -195,9 +233,14 @@ class _Driver:
                 raise PassFailedException(
                     f"{where(op)} bias (operand #{affine.bias_operand}) must be a float constant"
                 )
+            finite_constant_values(bias, op, "bias")
             input_t = self.type_of(op.operands[affine.input_operand])
             assert isinstance(input_t, UniformQuantizedType)
-            self.plan.constants[(op, affine.bias_operand)] = qm.bias_type(input_t.scale, weight_t)
+            try:
+                bias_t = qm.bias_type(input_t.scale, weight_t)
+            except qm.QuantizationError as e:
+                raise PassFailedException(f"{where(op)} {e}: cannot quantize the bias") from None
+            self.plan.constants[(op, affine.bias_operand)] = bias_t
             done.add(affine.bias_operand)
         return [i for i in consts if i not in done]
 
@@ -215,7 +258,9 @@ class _Driver:
                     else qm.range_of(self.type_of(value))  # type: ignore[arg-type]
                 )
             for i in consts:
-                values = constant_values(float_constant(op.operands[i]))  # type: ignore[arg-type]
+                const = float_constant(op.operands[i])
+                assert const is not None
+                values = finite_constant_values(const, op, f"operand #{i}")
                 if values.size:
                     ranges.append((float(values.min()), float(values.max())))
             if not ranges:
@@ -223,12 +268,12 @@ class _Driver:
                     f"{where(op)} has no calibration range and no quantized input"
                 )
             lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
-            out_t = qm.activation_type(lo, hi)
+            out_t = self.range_type(lo, hi, op=op, what="the shared input/result type")
             for i in acts:
                 value = op.operands[i]
                 if self.type_of(value) == out_t:
                     continue
-                if self.can_retarget(value, op):
+                if self.can_retarget(value, op, out_t):
                     self.plan.values[value] = out_t  # the producer writes the shared type
                 else:
                     self.plan.requantize.append((op, i, out_t))
@@ -237,12 +282,13 @@ class _Driver:
         for result in results:
             self.plan.values[result] = out_t
 
-    def can_retarget(self, value: SSAValue, consumer: Operation) -> bool:
+    def can_retarget(self, value: SSAValue, consumer: Operation, qtype: QuantizedType) -> bool:
         """Whether `value` may take the type a same-scale consumer needs, instead of being
         requantized in front of it (TFLite's quantization driver propagates backwards the
         same way). Its producer must choose its output scale freely (no SameScale or
-        FixedOutputRange trait), and no other user may have derived anything from its
-        current type (an affine op's bias scale, a same-scale op's output)."""
+        FixedOutputRange trait) and keep its kernel preconditions with `qtype`, and no
+        other user may have derived anything from its current type (an affine op's bias
+        scale, a same-scale op's output)."""
         producer = value.owner
         if not isinstance(producer, Operation) or isinstance(producer, nn.ConstantOp):
             return False
@@ -250,6 +296,8 @@ class _Driver:
             return False
         if producer.has_trait(nn.SameScale) or producer.has_trait(nn.FixedOutputRange):
             return False
+        if nn.quant_violations(producer, self.planned_types(producer, {value: qtype})):
+            return False  # e.g. a HARD_SWISH whose kernel needs a coarser output scale
         for use in value.uses:
             user = use.operation
             if user is consumer:
@@ -259,6 +307,36 @@ class _Driver:
             if not isinstance(user, nn.NNOp):
                 return False
         return True
+
+    def planned_types(
+        self, op: Operation, extra: dict[SSAValue, QuantizedType] | None = None
+    ) -> nn.QuantTypes:
+        """`op`'s quantized types as planned so far (constants by use), with `extra`."""
+        planned = {**self.plan.values, **(extra or {})}
+        types = nn.QuantTypes.of(op, planned)
+        operands = tuple(
+            self.plan.constants.get((op, i), t) for i, t in enumerate(types.operands)
+        )
+        return nn.QuantTypes(operands, types.results)
+
+    def satisfy_preconditions(
+        self, op: Operation, result: SSAValue, out_t: UniformQuantizedType
+    ) -> UniformQuantizedType:
+        """`out_t`, widened until `op`'s kernel preconditions hold (its traits'
+        `min_result_scale`); an error naming the op if no wider scale helps."""
+        for _ in range(4):
+            types = self.planned_types(op, {result: out_t})
+            violations = nn.quant_violations(op, types)
+            if not violations:
+                return out_t
+            bound = nn.min_result_scale(op, types)
+            if bound <= out_t.scale:
+                break
+            try:
+                out_t = qm.widened_type(out_t, bound, self.stats.get(result))
+            except qm.QuantizationError as e:
+                raise PassFailedException(f"{where(op)} {violations[0]}: {e}") from None
+        raise PassFailedException(f"{where(op)} {violations[0]}")
 
     # ---------------------------------------------------------------- rewrite
 
@@ -337,3 +415,7 @@ class InferScales(ModulePass):
             driver.take_stats()
             driver.decide()
             driver.apply()
+            for inner in func.walk():
+                # what the verifier would refuse, reported with the op's location
+                for violation in nn.quant_violations(inner):
+                    raise PassFailedException(f"{where(inner)} {violation}")

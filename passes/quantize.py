@@ -7,6 +7,9 @@
   * `quant.qcast` of a constant folds into a quantized constant;
   * leftover `quant.stats` ops are removed.
 
+A constant holding inf or NaN cannot be quantized: the pass fails with one line naming the
+constant's location (infer-scales reports it first in the preset pipelines).
+
 After this pass the module is what `qcc.backends.tflite.export_tflite` writes.
 
     %w = nn.constant {value = dense<[0.5, -1.0]> : tensor<2xf32>}
@@ -24,6 +27,8 @@ import numpy as np
 from xdsl.context import Context
 from xdsl.dialects.builtin import AnyFloat, BytesAttr, DenseIntOrFPElementsAttr, ModuleOp, TensorType
 from xdsl.passes import ModulePass
+from xdsl.utils.exceptions import PassFailedException
+from xdsl.ir import Operation
 from xdsl.pattern_rewriter import (
     GreedyRewritePatternApplier,
     PatternRewriter,
@@ -35,6 +40,7 @@ from xdsl.pattern_rewriter import (
 from qcc.dialects import nn, quant
 from qcc.dialects.quant import QuantizedType
 from qcc.passes import _quant_math as qm
+from qcc.passes.infer_scales import where
 from qcc.runtime.kernels.common import decode_dense
 
 
@@ -43,6 +49,20 @@ def storage_attr(stored: np.ndarray, qtype: QuantizedType) -> DenseIntOrFPElemen
     ttype = TensorType(qtype.storage_type, stored.shape)
     data = np.ascontiguousarray(stored, dtype=stored.dtype.newbyteorder("<")).tobytes()
     return DenseIntOrFPElementsAttr(ttype, BytesAttr(data))
+
+
+def finite_values(const: nn.ConstantOp, qtype: QuantizedType, user: Operation) -> np.ndarray:
+    """The float values of `const`, to be quantized to `qtype` for `user`; an error naming
+    the constant unless they are all finite."""
+    values = np.asarray(decode_dense(const.value), dtype=np.float64)
+    bad = qm.non_finite_count(values)
+    if bad:
+        what = "" if user is const else f" for {where(user)}"
+        raise PassFailedException(
+            f"{where(const)}: {bad} of {values.size} values are inf or NaN: cannot quantize "
+            f"them to {qtype}{what}"
+        )
+    return values
 
 
 def element_of(t: object) -> QuantizedType | None:
@@ -59,8 +79,7 @@ class QuantizeConstantValue(RewritePattern):
         qtype = element_of(op.output.type)
         if qtype is None or not isinstance(op.value.get_element_type(), AnyFloat):
             return
-        values = np.asarray(decode_dense(op.value), dtype=np.float64)
-        stored = qm.quantize_values(values, qtype)
+        stored = qm.quantize_values(finite_values(op, qtype, op), qtype)
         new = nn.ConstantOp(storage_attr(stored, qtype), op.output.type)
         new.location = op.location
         rewriter.replace(op, new)
@@ -76,12 +95,14 @@ class FoldQuantizeOfConstant(RewritePattern):
             return
         qtype = element_of(op.result.type)
         assert qtype is not None
-        values = np.asarray(decode_dense(const.value), dtype=np.float64)
         source = element_of(const.output.type)
         if source is not None:
             if isinstance(const.value.get_element_type(), AnyFloat):
                 return  # quantized by QuantizeConstantValue first
+            values = np.asarray(decode_dense(const.value), dtype=np.float64)
             values = qm.dequantize_values(values, source)
+        else:
+            values = finite_values(const, qtype, op)
         new = nn.ConstantOp(storage_attr(qm.quantize_values(values, qtype), qtype), op.result.type)
         new.location = const.location
         rewriter.replace(op, new)

@@ -118,11 +118,16 @@ class Model:
 
     # -- execution -----------------------------------------------------------------------
     def run(self, inputs) -> list[np.ndarray]:
-        """Run the model on a list of numpy arrays (one per input, in input order).
+        """Run the model on `inputs`: a list of numpy arrays in the model's input order, a
+        dict keyed by input name, or (one-input models) a bare array. Returns one array per
+        model output, in output order.
 
         A quantized module (any `!quant.uniform` type) runs on the Numba integer runtime
         (`qcc.backends.numba`, bit-exact with LiteRT's reference kernels); a float module on
-        the float executor."""
+        the float executor. NaN and infinite inputs propagate as in LiteRT's reference kernels
+        (no floating-point warnings are printed). An input of the wrong count, name, shape or
+        dtype is a `QccError` naming the input."""
+        arrays = self._input_arrays(inputs)
         if self._executor is None:
             from qcc.backends.numba import compile_module, module_is_quantized
 
@@ -132,9 +137,55 @@ class Model:
                 from qcc.runtime.executor import Executor
 
                 self._executor = Executor(self.module)
+        with np.errstate(all="ignore"):  # NaN/inf in, NaN/inf out, as in LiteRT
+            return self._executor.run(arrays)
+
+    def _input_arrays(self, inputs) -> list[np.ndarray]:
+        """`inputs` as a list of arrays in input order, checked against the signature."""
+        specs = self.inputs
+        names = [t.name for t in specs]
         if isinstance(inputs, np.ndarray):
             inputs = [inputs]
-        return self._executor.run(list(inputs))
+        elif isinstance(inputs, dict):
+            unknown = [str(k) for k in inputs if k not in names]
+            if unknown:
+                raise QccError(
+                    f"run: unknown input name {unknown[0]!r} (model inputs: {', '.join(names)})"
+                )
+            missing = [n for n in names if n not in inputs]
+            if missing:
+                raise QccError(f"run: no value for input {missing[0]!r}")
+            inputs = [inputs[n] for n in names]
+        elif isinstance(inputs, (str, bytes)) or not hasattr(inputs, "__iter__"):
+            raise QccError(
+                f"run: expected a list of arrays (one per input: {', '.join(names)}) or a dict "
+                f"keyed by input name, got {type(inputs).__name__}"
+            )
+        inputs = list(inputs)
+        if len(inputs) != len(specs):
+            raise QccError(
+                f"run: expected {len(specs)} input(s) ({', '.join(names)}), got {len(inputs)}"
+            )
+        arrays = []
+        for x, spec in zip(inputs, specs):
+            try:
+                arr = np.asarray(x)
+            except (TypeError, ValueError) as e:
+                raise QccError(f"run: input '{spec.name}': not an array ({e})") from None
+            want = tuple(spec.shape)
+            if len(arr.shape) != len(want) or any(
+                w >= 0 and w != g for w, g in zip(want, arr.shape)
+            ):
+                raise QccError(
+                    f"run: input '{spec.name}': expected shape {list(want)}, got {list(arr.shape)}"
+                )
+            if arr.dtype != spec.dtype:
+                raise QccError(
+                    f"run: input '{spec.name}': expected dtype {spec.dtype}, got {arr.dtype} "
+                    f"(convert with .astype(np.{spec.dtype.name}))"
+                )
+            arrays.append(arr)
+        return arrays
 
     # -- output --------------------------------------------------------------------------
     def to_mlir(self) -> str:
@@ -148,16 +199,29 @@ class Model:
         return export_tflite(self.module)
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write .tflite or .mlir, chosen by the suffix, atomically."""
+        """Write .tflite or .mlir, chosen by the suffix (case-insensitive), by the rules of
+        `qcc.fileio.atomic_write` (atomic; symlinks followed; FIFOs and character devices
+        written through). A .tflite is first loaded and prepared by LiteRT: a file LiteRT
+        refuses is a QccError naming the op, and nothing is written. The file the model was
+        loaded from is never overwritten."""
         from qcc.fileio import atomic_write
 
+        path = _check_path(path, "save")
         suffix = Path(path).suffix.lower()
+        inputs = [self.source] if self.source else []
         if suffix == ".mlir":
-            atomic_write(path, self.to_mlir())
+            atomic_write(path, self.to_mlir(), inputs=inputs)
         elif suffix == ".tflite":
-            atomic_write(path, self.to_tflite())
+            from qcc.backends.litert_check import check_prepares
+            from qcc.fileio import check_not_an_input
+
+            check_not_an_input(path, inputs)
+            data = self.to_tflite()
+            check_prepares(data, label=os.fspath(path))
+            atomic_write(path, data, inputs=inputs)
         else:
-            raise QccError(f"{path}: cannot save as '{suffix}' (use .tflite or .mlir)")
+            what = f"suffix '{Path(path).suffix}'" if suffix else "no suffix"
+            raise QccError(f"{path}: cannot save with {what} (name it .tflite or .mlir)")
 
     def __repr__(self) -> str:
         ins = ", ".join(f"{t.name}:{list(t.shape)}" for t in self.inputs)
@@ -166,7 +230,7 @@ class Model:
 
 
 def quantize(
-    model: Model,
+    model: Model | str | os.PathLike[str],
     representative_dataset=None,
     mode: str = "int8",
     *,
@@ -185,7 +249,8 @@ def quantize(
     `mode` is "int8" (ops without an int8 kernel stay float), "int8-only" (fail on them) or
     "dynamic-range" (int8 weights, float activations; needs no data). `bias_correction`
     folds the mean error of the int8 weights into the biases (the `bias-correction` pass).
-    Returns a new Model; the input model is not modified.
+    `model` is a Model or the path of a model file (as for `load`). Returns a new Model; the
+    input model is not modified.
     """
     import dataclasses
 
@@ -214,18 +279,56 @@ def quantize(
             else p
             for p in passes
         ]
+    if isinstance(model, (str, os.PathLike)):
+        model = load(model)
+    elif not isinstance(model, Model):
+        raise QccError(
+            f"quantize: expected a Model or a model path, got {type(model).__name__}"
+        )
+    refuse_quantized_input(model.module, model.source or "the model")
+    from xdsl.utils.exceptions import DiagnosticException, PassFailedException
+
     module = model.module.clone()
     ctx = make_context()
     for p in passes:
-        p.apply(ctx, module)
-        module.verify()
+        try:
+            p.apply(ctx, module)
+            module.verify()
+        except DiagnosticException as e:  # a pass's diagnostic (PassFailedException) or verifier's
+            text = str(e).strip() or type(e).__name__
+            if not isinstance(e, PassFailedException):
+                text = text.splitlines()[0]
+            raise QccError(f"{p.name}: {text}") from None
     return Model(module, model.source)
+
+
+def refuse_quantized_input(module: ModuleOp, label: str) -> None:
+    """The presets quantize float models: a model with quantized types (an int8 .tflite, a
+    dynamic-range one) is refused with a message saying so, rather than failing deep inside
+    a pass."""
+    from qcc.dialects.quant import QuantizedType
+
+    for op in module.walk():
+        for value in op.results:
+            element = getattr(value.type, "get_element_type", None)
+            if element is not None and isinstance(element(), QuantizedType):
+                raise QccError(
+                    f"{label}: is already quantized ({op.name} yields {element()}); qcc's "
+                    "quantization presets take a float model"
+                )
+
+
+def _check_path(path: object, what: str) -> str | os.PathLike[str]:
+    if not isinstance(path, (str, os.PathLike)):
+        raise QccError(f"{what}: expected a file path (str or os.PathLike), got {type(path).__name__}")
+    return path
 
 
 def load(path: str | os.PathLike[str]) -> Model:
     """Load a .tflite flatbuffer or MLIR text into a Model."""
     from qcc.fileio import read_bytes
 
+    path = _check_path(path, "load")
     data = read_bytes(path)
     suffix = Path(path).suffix.lower()
     if suffix == ".tflite" or data[4:8] == b"TFL3":
@@ -233,7 +336,7 @@ def load(path: str | os.PathLike[str]) -> Model:
 
         return Model(import_tflite(data, name=str(path)), str(path))
     if suffix == ".mlir":
-        from xdsl.utils.exceptions import ParseError
+        from xdsl.utils.exceptions import DiagnosticException, ParseError
 
         from qcc.irtext import parse_ir
 
@@ -244,5 +347,8 @@ def load(path: str | os.PathLike[str]) -> Model:
             raise QccError(f"{path}: not UTF-8 MLIR text") from None
         except ParseError as e:
             raise QccError(f"{e.span.get_location()}: {e.msg}") from None
+        except DiagnosticException as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise QccError(f"{path}: {first}") from None
         return Model(module, str(path))
     raise QccError(f"{path}: unknown model format '{suffix}' (expected .tflite or .mlir)")

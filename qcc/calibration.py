@@ -31,12 +31,31 @@ and matches any size. Dtypes are cast when that is safe: floats of any width and
 float inputs; integers feed integer inputs if every value fits; float data never feeds an
 integer input. NaN or infinite values are an error.
 
-Images are converted to RGB (or L for a 1-channel input), resized with Pillow's bilinear filter
-to the input's height and width, and mapped linearly from [0, 255] onto `input_range`, so that
-black is exactly `lo` and white exactly `hi`. The image input is NHWC `[1, H, W, C]`, or NCHW
-`[1, C, H, W]` when axis 1 has 1 or 3 channels and the last axis does not. The default range is
+Images are converted to RGB (or L for a 1-channel input; palettes and transparency expanded,
+alpha dropped, CMYK converted), resized with Pillow's bilinear filter to the input's height and
+width, and mapped linearly from [0, 255] onto `input_range`, so that black is exactly `lo` and
+white exactly `hi`. 16-bit images map 0..65535 onto the same range (16-bit grayscale exactly;
+Pillow reads 16-bit color PNGs as their high bytes). The image input is NHWC `[1, H, W, C]`, or
+NCHW `[1, C, H, W]` when axis 1 has 1 or 3 channels and the last axis does not. The default range is
 (0, 1) for float inputs, (0, 255) for unsigned and wide integer inputs and (-128, 127) for int8
 inputs; integer inputs get rounded values.
+
+Checks against the model: the first complete pass checks every sample (one min and one max
+per input) against the input range the model declares (`InputSpec.value_range`, from its
+TFLite metadata; for images `input_range` when given):
+
+* float data far outside the declared range — by more than the range's width, or beyond ±2
+  for a range within [-1, 1] (8-bit pixels 0..255 for a model that expects [0, 1]) — is a
+  `QccError` naming the sample, with a hint how to scale it (e.g. `x/255`);
+* data a little outside the range, samples that are constant (every element equal: blank
+  images, zero arrays), and data that covers under 2% of the declared range are one
+  `QccWarning` each for the whole dataset, with the count and the first sample;
+* a dataset that is one constant (every sample, every input: e.g. all zeros) is a `QccError`,
+  raised at the end of the pass: there is nothing to calibrate on.
+
+A source whose number of samples is unknown (a generator) with no `samples` stops after
+`DEFAULT_SAMPLE_CAP` (1000) samples, with one `QccWarning` if it holds more (`samples=N` takes
+N instead); every consumer iterating the data gets at most that many.
 
 Paths, sequences and callables can be iterated any number of times (calibration may make two
 passes; path sources re-read their files each pass). A one-shot iterator such as a generator
@@ -51,8 +70,11 @@ Every problem with the data is a `QccError` whose one-line message names the fil
 from __future__ import annotations
 
 import math
+import operator
 import os
 import re
+import sys
+import warnings
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -64,7 +86,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from qcc.errors import QccError
+from qcc.errors import QccError, QccWarning
 
 Array = npt.NDArray[Any]
 Sample = list[Array]
@@ -74,6 +96,9 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 ITERABLE_WHERE = "representative dataset"
 """How errors name a Python iterable source."""
+
+DEFAULT_SAMPLE_CAP = 1000
+"""Samples taken from a source of unknown length (a generator) when no `samples` is given."""
 
 # What numpy raises on a corrupt, truncated or foreign .npy/.npz file.
 _ARRAY_READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
@@ -111,6 +136,10 @@ class _Source:
     """The number of samples, when known before iterating."""
     one_shot: bool = False
     """True when `open_pass` can run only once (a generator object or other iterator)."""
+    labels: Sequence[str] | None = None
+    """Per sample, the file it comes from (file sources), to name it in messages."""
+    bounded: bool = False
+    """The length is unknown but finite (another `RepresentativeData`, limited or capped)."""
 
 
 class RepresentativeData:
@@ -118,15 +147,35 @@ class RepresentativeData:
     each with the model input's exact shape and dtype. Build one with
     `load_representative_data`."""
 
-    def __init__(self, inputs: Sequence[InputSpec], source: _Source, limit: int | None) -> None:
+    def __init__(
+        self,
+        inputs: Sequence[InputSpec],
+        source: _Source,
+        limit: int | None,
+        expected_ranges: Sequence[tuple[float, float] | None] | None = None,
+        range_origin: str = "the model's metadata",
+    ) -> None:
         self.inputs: tuple[InputSpec, ...] = tuple(inputs)
         self.description: str = source.description
         self._source = source
         self._limit = limit
+        # A source of unknown length (a generator) with no `samples` stops at the default cap.
+        self._capped = limit is None and source.length is None and not source.bounded
+        self._take = DEFAULT_SAMPLE_CAP if self._capped else limit
+        self._cap_warned = False
         self._length = _limited(source.length, limit)
+        self._expected = (
+            tuple(expected_ranges) if expected_ranges is not None else (None,) * len(self.inputs)
+        )
+        # The data checks (`_DataChecks`) run on the first complete pass; what they found
+        # about the whole dataset is kept and re-raised by every later complete pass.
+        self._range_origin = range_origin
+        self._checked = False
+        self._verdict: QccError | None = None
         # One-shot sources: samples seen so far, the live iterator, and how it ended.
         self._replay: list[Sample] = []
         self._live: Iterator[Sample] | None = None
+        self._live_checks: _DataChecks | None = None
         self._exhausted = False
         self._failure: BaseException | None = None
 
@@ -143,28 +192,81 @@ class RepresentativeData:
         return self._length
 
     def __iter__(self) -> Iterator[Sample]:
+        return self._samples(check=True)
+
+    def _samples(self, check: bool) -> Iterator[Sample]:
+        """One pass; `check=False` leaves the data checks to the caller (a
+        `RepresentativeData` built on this one checks against its own inputs)."""
         if self._source.one_shot:
-            return self._replaying_pass()
-        return self._fresh_pass()
+            return self._replaying_pass(check)
+        return self._fresh_pass(check)
 
     def __repr__(self) -> str:
         count = "unknown number of" if self._length is None else str(self._length)
         return f"<RepresentativeData {self.description!r}: {count} samples>"
 
-    def _fresh_pass(self) -> Iterator[Sample]:
+    def _new_checks(self) -> _DataChecks | None:
+        if self._checked:
+            return None
+        return _DataChecks(
+            self.inputs, self._expected, self._range_origin, self.description,
+            self._source.labels,
+        )
+
+    def _finish(self, checks: _DataChecks | None, count: int) -> None:
+        """The end of a complete pass of `count` samples: dataset-level checks (once)."""
+        self._length = count
+        if checks is not None:
+            try:
+                checks.finish(count)
+            except QccError as e:
+                self._verdict = e
+            self._checked = True
+        if self._verdict is not None:
+            raise self._verdict
+
+    def _note_cap(self, stream: Iterator[Sample]) -> None:
+        """The default cap was reached: warn (once) if the source holds more samples."""
+        if self._cap_warned:
+            return
+        try:
+            next(stream)
+        except StopIteration:
+            return
+        except Exception:  # a sample beyond the cap that cannot be read still exists
+            pass
+        self._cap_warned = True
+        warnings.warn(
+            f"{self.description}: used the first {self._take} samples and ignored the rest "
+            f"(the number of samples is unknown, e.g. a generator); to use more (or fewer), "
+            f"give samples=N",
+            QccWarning,
+            stacklevel=3,
+        )
+
+    def _fresh_pass(self, check: bool = True) -> Iterator[Sample]:
+        checks = self._new_checks() if check else None
+        stream = self._source.open_pass()
         count = 0
-        for sample in islice(self._source.open_pass(), self._limit):
+        for sample in islice(stream, self._take):
+            if checks is not None:
+                checks.see(count, sample)
             count += 1
             yield sample
         if count == 0:
             raise QccError(f"{self.description}: no samples")
+        if self._capped and count == self._take:
+            self._note_cap(stream)
+        if check:
+            self._finish(checks, count)
         self._length = count
 
-    def _replaying_pass(self) -> Iterator[Sample]:
+    def _replaying_pass(self, check: bool = True) -> Iterator[Sample]:
         """Replays what earlier passes pulled from the one-shot iterator, then continues it.
         An interrupted pass (a consumer that stops early) loses nothing."""
         if self._live is None:
-            self._live = islice(self._source.open_pass(), self._limit)
+            self._live = self._source.open_pass()
+            self._live_checks = self._new_checks()
         index = 0
         while True:
             if index < len(self._replay):
@@ -175,8 +277,15 @@ class RepresentativeData:
                 raise self._failure
             if self._exhausted:
                 break
+            if self._take is not None and len(self._replay) >= self._take:
+                self._exhausted = True
+                if self._capped:
+                    self._note_cap(self._live)
+                break
             try:
                 sample = next(self._live)
+                if self._live_checks is not None:
+                    self._live_checks.see(len(self._replay), sample)
             except StopIteration:
                 self._exhausted = True
                 break
@@ -188,6 +297,9 @@ class RepresentativeData:
         if not self._replay:
             raise QccError(f"{self.description}: no samples")
         self._length = len(self._replay)
+        if check:
+            checks, self._live_checks = self._live_checks, None
+            self._finish(checks, len(self._replay))
 
 
 RepresentativeSource = (
@@ -218,8 +330,8 @@ def load_representative_data(
     inputs = tuple(inputs)
     if not inputs:
         raise QccError("representative data: the model has no inputs")
-    if samples is not None and (isinstance(samples, bool) or samples < 1):
-        raise QccError(f"representative data: samples must be a positive count, got {samples}")
+    if samples is not None:
+        samples = _check_samples_option(samples)
     if input_range is not None:
         input_range = _check_range(input_range, "input_range")
 
@@ -236,7 +348,25 @@ def load_representative_data(
             built = _from_stacked_arrays(arrays, inputs, ITERABLE_WHERE)
         else:
             built = _from_iterable(source, inputs)
-    return RepresentativeData(inputs, built, samples)
+    expected = [
+        (input_range or spec.value_range) if spec.dtype.kind == "f" else None for spec in inputs
+    ]
+    origin = "input_range" if input_range is not None else "the model's metadata"
+    return RepresentativeData(inputs, built, samples, expected, origin)
+
+
+def _check_samples_option(samples: Any) -> int:
+    """`samples` as a count, or a QccError naming the option and what it takes."""
+    try:
+        count = None if isinstance(samples, bool) else operator.index(samples)
+    except TypeError:
+        count = None
+    if count is None or not 1 <= count <= sys.maxsize:
+        raise QccError(
+            f"representative data: samples must be a positive count, got {samples!r} "
+            f"(at most {sys.maxsize})"
+        )
+    return count
 
 
 def parse_input_range(text: str) -> tuple[float, float]:
@@ -397,6 +527,11 @@ def _from_iterable(source: Any, inputs: tuple[InputSpec, ...]) -> _Source:
         )
     if iter(source) is source:  # an iterator: it can be walked once
         return _Source(where, lambda: conformed(source), None, one_shot=True)
+    if isinstance(source, RepresentativeData):  # limited or capped already; checked here
+        return _Source(
+            where, lambda: conformed(source._samples(check=False)), source.num_samples,
+            bounded=True,
+        )
     try:
         length: int | None = len(source)
     except TypeError:
@@ -496,7 +631,7 @@ def _from_npy_files(files: list[Path], spec: InputSpec, where: str) -> _Source:
         for f in files:
             yield [_conform(_load_npy(f), spec, str(f))]
 
-    return _Source(where, one_pass, len(files))
+    return _Source(where, one_pass, len(files), labels=[str(f) for f in files])
 
 
 def _from_npz_files(files: list[Path], inputs: tuple[InputSpec, ...], where: str) -> _Source:
@@ -511,7 +646,7 @@ def _from_npz_files(files: list[Path], inputs: tuple[InputSpec, ...], where: str
                 for key, spec in zip(keys, inputs)
             ]
 
-    return _Source(where, one_pass, len(files))
+    return _Source(where, one_pass, len(files), labels=[str(f) for f in files])
 
 
 def _from_input_folders(
@@ -554,7 +689,9 @@ def _from_input_folders(
                 for d, spec in zip(chosen, inputs)
             ]
 
-    return _Source(str(folder), one_pass, len(reference))
+    return _Source(
+        str(folder), one_pass, len(reference), labels=[f"{folder}: {n}" for n in reference]
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -704,21 +841,54 @@ def _image_range(
     raise QccError(f"{where}: images cannot feed {dtype} input '{spec.name}'")
 
 
+_WIDE_GRAY_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+"""Pillow's modes for 16-bit grayscale (a 16-bit grayscale PNG opens as I;16, or as I in
+older Pillow): their values run 0..65535, which `convert` to L or RGB would clip at 255."""
+
+
 def _read_image(path: Path, layout: _ImageLayout) -> Array:
-    """The image's pixels as float64 0..255, resized to the layout, shaped HxWxC."""
+    """The image's pixels as float64 0..255, resized to the layout, shaped HxWxC.
+
+    8-bit images of any mode are converted by Pillow (palette and transparency expanded,
+    alpha dropped, CMYK and grayscale to RGB, RGB to luma for a 1-channel input). 16-bit
+    grayscale maps 0..65535 onto 0..255 exactly (resized in float); Pillow reads 16-bit RGB(A)
+    and gray+alpha PNGs as their high bytes (0..65535 -> 0..255, 8 bits kept)."""
     from PIL import Image  # Pillow is needed only for image folders
 
     try:
         with Image.open(path) as im:
-            if im.mode == "P":  # palette (maybe with transparency): expand first
+            if im.mode in _WIDE_GRAY_MODES:
+                return _read_wide_gray(path, im, layout)
+            if im.mode in ("P", "PA"):  # palette (maybe with transparency): expand first
                 im = im.convert("RGBA")
             im = im.convert("L" if layout.channels == 1 else "RGB")
             if im.size != (layout.width, layout.height):
                 im = im.resize((layout.width, layout.height), Image.Resampling.BILINEAR)
             pixels = np.asarray(im, dtype=np.float64)
+    except QccError:
+        raise
     except Exception as e:  # Pillow's decoders raise many types on corrupt data
         raise QccError(f"{path}: cannot read image ({_reason(e)})") from None
     return pixels.reshape(layout.height, layout.width, layout.channels)
+
+
+def _read_wide_gray(path: Path, im: Any, layout: _ImageLayout) -> Array:
+    """A 16-bit grayscale image as float64 0..255, resized, gray repeated per channel."""
+    from PIL import Image
+
+    values = np.asarray(im, dtype=np.float64)
+    if values.size and (values.min() < 0 or values.max() > 65535):
+        raise QccError(
+            f"{path}: {im.mode} image values {values.min():g}..{values.max():g} are not "
+            "16-bit (0..65535)"
+        )
+    gray = values * (255.0 / 65535.0)
+    if im.size != (layout.width, layout.height):
+        resized = Image.fromarray(gray.astype(np.float32)).resize(
+            (layout.width, layout.height), Image.Resampling.BILINEAR
+        )
+        gray = np.clip(np.asarray(resized, dtype=np.float64), 0.0, 255.0)
+    return np.repeat(gray.reshape(layout.height, layout.width, 1), layout.channels, axis=2)
 
 
 def _from_images(
@@ -749,7 +919,183 @@ def _from_images(
         for f in files:
             yield [to_input(_read_image(f, layout))]
 
-    return _Source(where, one_pass, len(files))
+    return _Source(where, one_pass, len(files), labels=[str(f) for f in files])
+
+
+# ----------------------------------------------------------------------------------------------
+# Checking the data against what the model declares
+
+_RANGE_SLACK = 1e-5
+"""Values outside a declared range by at most this fraction of its width are rounding."""
+_NARROW_SPAN = 0.02
+"""Data spanning less than this fraction of a declared range is probably scaled wrongly."""
+
+
+@dataclass
+class _Tally:
+    """What the checks found about one input over one pass."""
+
+    lo: float = math.inf
+    hi: float = -math.inf
+    sized: int = 0
+    """Samples with more than one element (the ones that can be constant)."""
+    constant: int = 0
+    first_constant: int = -1
+    constant_value: float = 0.0
+    outside: int = 0
+    first_outside: int = -1
+    outside_lo: float = math.inf
+    outside_hi: float = -math.inf
+
+    @property
+    def single_valued(self) -> bool:
+        """Every sample constant, all with the same value."""
+        return self.sized > 0 and self.constant == self.sized and self.lo == self.hi
+
+
+class _DataChecks:
+    """Checks conformed samples against what the model declares, at the cost of one min and
+    one max per sample and input.
+
+    Per sample (a `QccError` naming it): float data far outside the input's declared range
+    (by more than the range's width, or beyond ±2 for a range within [-1, 1]: pixels 0..255
+    fed to a model that expects [0, 1]), with a hint how to scale it. Over the pass (one
+    `QccWarning` each, with the count and the first sample): samples a little outside the
+    range, constant samples, data covering a sliver of the range; and a `QccError` when every
+    sample is one and the same constant (all zeros, one blank image): nothing to calibrate."""
+
+    def __init__(
+        self,
+        inputs: tuple[InputSpec, ...],
+        expected: Sequence[tuple[float, float] | None],
+        origin: str,
+        description: str,
+        labels: Sequence[str] | None,
+    ) -> None:
+        self.inputs = inputs
+        self.expected = expected
+        self.origin = origin
+        self.description = description
+        self.labels = labels
+        self.tallies = [_Tally() for _ in inputs]
+
+    def _ref(self, index: int) -> str:
+        """Names a sample at the start of a message."""
+        if self.labels is not None and index < len(self.labels):
+            return f"{self.labels[index]} (sample {index})"
+        return f"{self.description} sample {index}"
+
+    def _first(self, index: int) -> str:
+        """Names a sample inside a message (its file relative to the source)."""
+        if self.labels is not None and index < len(self.labels):
+            label = self.labels[index]
+            for sep in ("/", os.sep, ": "):
+                if label.startswith(self.description + sep):
+                    label = label[len(self.description) + len(sep) :]
+                    break
+            return f"sample {index}, {label}"
+        return f"sample {index}"
+
+    def see(self, index: int, sample: Sample) -> None:
+        """Check sample `index`; a sample that cannot be right raises `QccError`."""
+        for arr, spec, expected, t in zip(sample, self.inputs, self.expected, self.tallies):
+            if arr.dtype.kind not in "iuf" or not arr.size:
+                continue
+            lo, hi = float(arr.min()), float(arr.max())
+            t.lo, t.hi = min(t.lo, lo), max(t.hi, hi)
+            if arr.size > 1:
+                t.sized += 1
+                if lo == hi:
+                    if t.constant == 0:
+                        t.first_constant, t.constant_value = index, lo
+                    t.constant += 1
+            if expected is not None:
+                self._check_range(index, spec, expected, lo, hi, t)
+
+    def _check_range(
+        self, index: int, spec: InputSpec, expected: tuple[float, float], lo: float, hi: float,
+        t: _Tally,
+    ) -> None:
+        rlo, rhi = expected
+        width = rhi - rlo
+        excess = max(rlo - lo, hi - rhi)
+        if excess <= _RANGE_SLACK * width:
+            return
+        normalized = -1.0 <= rlo and rhi <= 1.0
+        if excess > width or (normalized and (hi > 2.0 or lo < -2.0)):
+            raise QccError(
+                f"{self._ref(index)}: input '{spec.name}' has values {lo:.3g}..{hi:.3g}, far "
+                f"outside its declared range [{rlo:g}, {rhi:g}] (from {self.origin}); "
+                + _scaling_hint(lo, hi, rlo, rhi)
+            )
+        if t.outside == 0:
+            t.first_outside = index
+        t.outside += 1
+        t.outside_lo, t.outside_hi = min(t.outside_lo, lo), max(t.outside_hi, hi)
+
+    def finish(self, count: int) -> None:
+        """After a complete pass of `count` samples: one warning per finding, or a
+        `QccError` when the whole dataset is one constant."""
+        watched = [(spec, t) for spec, t in zip(self.inputs, self.tallies) if t.sized]
+        if watched and all(t.single_valued for _, t in watched):
+            values = ", ".join(f"input '{spec.name}' is {t.lo:g}" for spec, t in watched)
+            which = "the only sample is" if count == 1 else f"all {count} samples are"
+            raise QccError(
+                f"{self.description}: {which} one constant ({values} everywhere): there is "
+                "nothing to calibrate on; use data like the model's real inputs (e.g. photos, "
+                "not blank images or zeros)"
+            )
+        for spec, expected, t in zip(self.inputs, self.expected, self.tallies):
+            if t.outside:
+                assert expected is not None
+                _warn(
+                    f"{self.description}: {t.outside} of {count} samples have values outside "
+                    f"the declared range [{expected[0]:g}, {expected[1]:g}] of input "
+                    f"'{spec.name}' (from {self.origin}), reaching "
+                    f"{t.outside_lo:.3g}..{t.outside_hi:.3g} "
+                    f"(first: {self._first(t.first_outside)}); "
+                    "the calibrated ranges will include them: check the data's scaling"
+                )
+            if t.single_valued:
+                _warn(
+                    f"{self.description}: input '{spec.name}' is {t.lo:g} everywhere in all "
+                    f"{count} samples; fine if it is constant in use too (e.g. a zero initial "
+                    "state), else calibrate with data like its real values"
+                )
+            elif t.constant:
+                _warn(
+                    f"{self.description}: {t.constant} of {count} samples are constant for "
+                    f"input '{spec.name}' (first: {self._first(t.first_constant)}, every value "
+                    f"{t.constant_value:g}); blank images or zero-filled arrays tell calibration "
+                    "nothing about real inputs"
+                )
+            elif expected is not None and not t.outside and t.lo < t.hi:
+                width = expected[1] - expected[0]
+                if t.hi - t.lo < _NARROW_SPAN * width:
+                    _warn(
+                        f"{self.description}: over all {count} samples input '{spec.name}' "
+                        f"spans only {t.lo:.3g}..{t.hi:.3g}, {100 * (t.hi - t.lo) / width:.2g}% of "
+                        f"its declared range [{expected[0]:g}, {expected[1]:g}] (from "
+                        f"{self.origin}); check the data's scaling (scaled twice?)"
+                    )
+
+
+def _scaling_hint(lo: float, hi: float, rlo: float, rhi: float) -> str:
+    """How to bring data seen as lo..hi to the declared range [rlo, rhi]."""
+    if lo >= 0.0 and hi <= 255.0:
+        full, what = 255.0, "8-bit pixel values (0..255)"
+    elif lo >= 0.0 and hi <= 65535.0:
+        full, what = 65535.0, "16-bit values (0..65535)"
+    else:
+        return f"scale the data to [{rlo:g}, {rhi:g}]"
+    expr = f"x/{full / (rhi - rlo):g}"
+    if rlo:
+        expr += f" - {-rlo:g}" if rlo < 0 else f" + {rlo:g}"
+    return f"if these are {what}, scale them to the declared range (e.g. {expr})"
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, QccWarning, stacklevel=3)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -16,21 +16,53 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qcc.errors import QccError
+from qcc.errors import QccError, QccWarning
 from qcc.pipeline import IO_DTYPES, MODES
 
 EMIT_CHOICES = ("mlir", "tflite", "numba")
+SUFFIX_KINDS = {".tflite": "tflite", ".mlir": "mlir"}
+"""What an output file's suffix (case-insensitive) says to write, when --emit is not given."""
+
+QUANTIZING_PASSES = frozenset(
+    {"annotate-ranges", "bias-correction", "infer-scales", "legalize-fallback", "verify-int8",
+     "quantize", "modify-io", "dynamic-range"}
+)
+"""Passes that exist to quantize: a pipeline with one of them that leaves the module float
+gets a warning."""
+
+
+class UsageError(Exception):
+    """A command-line argument error (reported as one line, exit code 1, like any bad input)."""
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """argparse, except that an argument error raises UsageError instead of printing the
+    usage block and exiting with 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise UsageError(f"{message} (see qcc --help)")
 
 
 def _build_arg_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _ArgumentParser(
         prog="qcc",
         description="qcc: a post-training quantization compiler for neural networks.",
     )
     p.add_argument(
         "input", nargs="?", help="a .tflite model, or MLIR text (.mlir, or - for stdin)"
     )
-    p.add_argument("-o", "--output", help="output file (default: stdout for MLIR)")
+    p.add_argument(
+        "-o",
+        "--output",
+        help="output file: .tflite or .mlir (the suffix chooses, unless --emit is given), - for "
+        "stdout, or a folder for --emit=numba (default: MLIR on stdout)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="--emit=numba: write into an existing folder that holds other files (only qcc's "
+        "own files are replaced)",
+    )
     p.add_argument(
         "--pass-pipeline",
         "-p",
@@ -164,12 +196,10 @@ def _split_chunks(text: str, split: bool) -> list[tuple[str, int]]:
 
 
 def _parse_chunk(text: str, name: str, line_offset: int):
-    from xdsl.parser import Parser
-
-    from qcc.context import make_context
+    from qcc.irtext import parse_ir
 
     # Pad with newlines so reported line numbers refer to the whole file.
-    return Parser(make_context(), "\n" * line_offset + text, name).parse_module()
+    return parse_ir("\n" * line_offset + text, name)
 
 
 def _run_passes(module, passes, args, timer: PassTimer | None) -> None:
@@ -189,11 +219,30 @@ def _run_passes(module, passes, args, timer: PassTimer | None) -> None:
 
 
 def _emit_kind(args) -> str:
+    """What to write: --emit, else what -o's suffix says (case-insensitive); MLIR on stdout
+    without -o. A suffix that names nothing qcc writes is an error, not a guess."""
+    out = args.output
+    suffix = Path(out).suffix.lower() if out and out != "-" else ""
+    by_suffix = SUFFIX_KINDS.get(suffix)
+    offered = ", ".join(f"--emit={k}" for k in EMIT_CHOICES)
     if args.emit:
+        if args.emit != "numba" and by_suffix is not None and by_suffix != args.emit:
+            raise QccError(f"-o {out}: a {suffix} name, but --emit={args.emit}; make them agree")
         return args.emit
-    if args.output and args.output.endswith(".tflite"):
-        return "tflite"
-    return "mlir"
+    if not out or out == "-":
+        return "mlir"
+    if by_suffix is None:
+        what = f"suffix '{Path(out).suffix}'" if suffix else "no suffix"
+        raise QccError(
+            f"-o {out}: {what}; name the output .tflite or .mlir, or say what to write with "
+            f"{offered}"
+        )
+    return by_suffix
+
+
+def _inputs(args) -> list[str]:
+    """The files the command reads: never to be overwritten."""
+    return [p for p in (args.input, args.calibration) if p and p != "-"]
 
 
 def _write_output(module, args) -> None:
@@ -204,19 +253,24 @@ def _write_output(module, args) -> None:
     if kind == "mlir":
         text = print_ir(module, generic=args.print_op_generic)
         if args.output:
-            atomic_write(args.output, text)
+            atomic_write(args.output, text, inputs=_inputs(args))
         else:
             sys.stdout.write(text)
         return
     if kind == "tflite":
         if not args.output:
-            raise QccError("--emit=tflite needs an output file (-o OUT.tflite)")
+            raise QccError("--emit=tflite needs an output file (-o OUT.tflite, or -o - for stdout)")
+        from qcc.backends.litert_check import check_prepares
         from qcc.backends.tflite import export_tflite
+        from qcc.fileio import check_not_an_input
 
-        atomic_write(args.output, export_tflite(module))
+        check_not_an_input(args.output, _inputs(args))
+        data = export_tflite(module)
+        check_prepares(data, label=args.output if args.output != "-" else "the output")
+        atomic_write(args.output, data, inputs=_inputs(args))
         return
     if kind == "numba":
-        if not args.output:
+        if not args.output or args.output == "-":
             raise QccError("--emit=numba needs an output folder (-o DIR)")
         from qcc.backends.numba import compile_module, module_is_quantized, write_artifact
         from qcc.runtime.errors import ExecutorError
@@ -227,7 +281,13 @@ def _write_output(module, args) -> None:
                 "that quantizes)"
             )
         try:
-            write_artifact(compile_module(module), args.output, source_label=args.input or "")
+            write_artifact(
+                compile_module(module),
+                args.output,
+                source_label=args.input or "",
+                force=args.force,
+                inputs=_inputs(args),
+            )
         except ExecutorError as e:
             raise QccError(f"--emit=numba: {e}") from None
         return
@@ -301,6 +361,31 @@ def _pipeline_text(args) -> str:
     return preset_pipeline_text(options, calibration_placeholder="CALIBRATION")
 
 
+def _warn_if_float(module, passes) -> None:
+    """Say so when a pipeline meant to quantize leaves no quantized type in the module."""
+    import warnings
+
+    from qcc.dialects.quant import QuantizedType
+
+    def quantized(value) -> bool:
+        element = getattr(value.type, "get_element_type", None)
+        return element is not None and isinstance(element(), QuantizedType)
+
+    names = [p.name for p in passes]
+    meant = [n for n in names if n in QUANTIZING_PASSES]
+    if not meant or any(quantized(r) for op in module.walk() for r in op.results):
+        return
+    hint = ""
+    if "quantize" in names and "infer-scales" not in names:
+        hint = " (quantize materializes the types infer-scales chooses: run annotate-ranges " \
+            "and infer-scales before it, or use --calibration for the preset)"
+    warnings.warn(
+        f"the output is a float model: the pipeline ({', '.join(meant)}) quantized nothing{hint}",
+        QccWarning,
+        stacklevel=2,
+    )
+
+
 def _run(args) -> int:
     from xdsl.utils.exceptions import DiagnosticException, ParseError
 
@@ -318,6 +403,14 @@ def _run(args) -> int:
     if args.input is None:
         raise QccError("no input file given (usage: qcc INPUT [-o OUT] [options])")
     passes = build_pipeline(text) if text else []
+    if args.output:  # a bad -o is reported before any work is done
+        from qcc.fileio import check_not_an_input
+
+        check_not_an_input(args.output, _inputs(args))
+        if not (args.split_input_file or args.verify_diagnostics):
+            _emit_kind(args)
+    if args.force and args.emit != "numba":
+        raise QccError("--force applies to --emit=numba output folders only")
     kind, data = _read_input(args.input)
     timer = PassTimer() if args.time_passes else None
 
@@ -339,8 +432,13 @@ def _run(args) -> int:
     if chunks is None:
         assert modules is not None
         module = modules[0][0]
+        if not args.pass_pipeline.strip() and passes:  # a preset: float models only
+            from qcc.api import refuse_quantized_input
+
+            refuse_quantized_input(module, args.input)
         float_module = module.clone() if args.report else None
         _run_passes(module, passes, args, timer)
+        _warn_if_float(module, passes)
         _write_output(module, args)
         if float_module is not None:
             _print_report(float_module, module, data, args)
@@ -354,6 +452,8 @@ def _run(args) -> int:
                 module = _parse_chunk(chunk, name, offset)
                 module.verify()
                 _run_passes(module, passes, args, timer)
+                if not (args.split_input_file or args.verify_diagnostics):
+                    _warn_if_float(module, passes)
                 if args.split_input_file or args.verify_diagnostics:
                     outputs.append(print_ir(module, generic=args.print_op_generic))
                 else:
@@ -367,7 +467,7 @@ def _run(args) -> int:
             if args.output:
                 from qcc.fileio import atomic_write
 
-                atomic_write(args.output, joined)
+                atomic_write(args.output, joined, inputs=_inputs(args))
             else:
                 sys.stdout.write(joined)
     if timer is not None:
@@ -397,9 +497,28 @@ def _error_lines(e: BaseException) -> list[str]:
     return [_one_line(e)]
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as the driver's one-line messages (`qcc: warning: ...`)."""
+    text = " ".join(str(message).split())
+    if not issubclass(category, QccWarning):
+        return  # library chatter (numpy, xDSL deprecations) is not the user's business
+    try:
+        sys.stderr.write(f"qcc: warning: {text}\n")
+    except (OSError, ValueError):
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import warnings
+
     parser = _build_arg_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as e:
+        sys.stderr.write(f"qcc: error: {e}\n")
+        return 1
+    warnings.showwarning = _show_warning
+    warnings.simplefilter("default", QccWarning)
     try:
         return _run(args)
     except KeyboardInterrupt:

@@ -125,20 +125,10 @@ def build_report(
     float_size: int = 0,
 ) -> QuantizationReport:
     """Compare a quantized .tflite with the float module it came from on `samples`."""
-    import warnings
-
-    from ai_edge_litert.interpreter import Interpreter
-
+    from qcc.litert import make_interpreter
     from qcc.runtime.executor import Executor
 
-    with warnings.catch_warnings():  # preserve_all_tensors is exactly what a report needs
-        warnings.simplefilter("ignore", UserWarning)
-        interpreter = Interpreter(
-            model_content=bytes(quantized_tflite),
-            num_threads=1,
-            experimental_preserve_all_tensors=True,
-        )
-    interpreter.allocate_tensors()
+    interpreter = make_interpreter(quantized_tflite, preserve_all_tensors=True)
     details = {d["name"]: d for d in interpreter.get_tensor_details()}
     counts, producer = _op_counts(quantized_tflite)
 

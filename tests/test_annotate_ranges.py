@@ -5,6 +5,7 @@ dataset path, the errors, and the LiteRT fallback for ops the executor has no ke
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import struct
 import subprocess
@@ -23,7 +24,7 @@ from xdsl.parser import Parser
 from qcc.backends.tflite import export_tflite_with_tensor_map
 from qcc.context import make_context
 from qcc.dialects import quant
-from qcc.errors import QccError
+from qcc.errors import QccError, QccWarning
 from qcc.frontends.tflite import import_tflite
 from qcc.passes.annotate_ranges import AnnotateRanges, ValueStats, collect_stats, _main
 from qcc.runtime.errors import MissingKernelError
@@ -217,6 +218,146 @@ def test_errors() -> None:
         AnnotateRanges(method="entropy")
     with pytest.raises(ValueError, match="histogram"):
         AnnotateRanges(method="mse", bins=0)
+
+
+# -- options are checked up front, naming the option -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ("bins=1", r"bins must be 0 \(no histogram\) or 2\.\.1048576, got 1 \(one bin cannot"),
+        ("bins=-3", r"bins must be 0 \(no histogram\) or 2\.\.1048576, got -3"),
+        ("bins=99999999999999999999", r"bins must be .* got 99999999999999999999$"),
+        ("samples=99999999999999999999999",
+         r"samples must be 0 \(all; at most 1000 from a generator\) or a count up to "
+         r"9223372036854775807, got 99999999999999999999999"),
+        ("samples=-1", "samples must be 0 .* got -1"),
+        ("percentile=nan", r"percentile must be a number in \(50, 100\], e\.g\. 99\.99, got nan"),
+        ("percentile=50", r"percentile must be a number in \(50, 100\]"),
+        ("percentile=100.5", r"percentile must be a number in \(50, 100\]"),
+        ("method=entropy", "method must be one of minmax, percentile, mse, got 'entropy'"),
+        ("input-range=1,0", r"input-range must be LO,HI: two finite numbers with LO < HI"),
+        ("input-range=nan,1", r"input-range must be LO,HI: .* got nan,1\.0"),
+        ("input-range=0,1,2", r"input-range must be LO,HI: .* got 0\.0,1\.0,2\.0"),
+        ("method=mse bins=0", r"method=mse needs a histogram \(bins > 0\), got 0"),
+    ],
+)
+def test_options_are_checked_up_front(options: str, message: str) -> None:
+    from qcc.pipeline import build_pipeline
+
+    with pytest.raises(QccError, match="^pass 'annotate-ranges': " + message):
+        build_pipeline(f"annotate-ranges{{{options}}}")
+
+
+def test_options_from_python_are_checked_too() -> None:
+    with pytest.raises(ValueError, match="bins must be"):
+        AnnotateRanges(bins=1)
+    with pytest.raises(ValueError, match="samples must be"):
+        AnnotateRanges(samples=2.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="percentile must be a number"):
+        AnnotateRanges(percentile="high")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="calibration must be a path"):
+        AnnotateRanges(calibration=3)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="at least 2 bins, got 1"):
+        ValueStats(1)
+    AnnotateRanges(samples=np.int64(3), bins=2, percentile=100, input_range=(0, 1))
+
+
+def test_two_bins_hold_any_range() -> None:
+    module = _module()
+    AnnotateRanges(dataset=SAMPLES, bins=2, method="percentile").apply(Context(), module)
+    assert [op.layer_min_max for op in _stats_ops(module)][0] == (-2.0, 3.0)
+    s = ValueStats(2)
+    s.observe(np.array([-3e38, 3e38, 1e-30]))
+    assert int(s.counts.sum()) == 3  # type: ignore[union-attr]
+
+
+# -- ranges that cannot be quantized ---------------------------------------------------------
+
+SUM_MODEL = """
+func.func @main(%arg0: tensor<1x4xf32> {nn.name = "x"}) -> tensor<1x1xf32> {
+  %0 = nn.sum %arg0 {axes = array<i64: 1>, keep_dims = true} : (tensor<1x4xf32>) -> tensor<1x1xf32> loc("model/total")
+  func.return %0 : tensor<1x1xf32>
+}
+"""
+
+
+def test_a_tensor_that_overflows_names_itself_and_the_sample() -> None:
+    """3e38 is a finite float32, but the sum of two is not: say which tensor, on which
+    sample, and why, instead of 'cannot convert float infinity to integer'."""
+    module = Parser(make_context(), SUM_MODEL).parse_module()
+    samples = [[np.array([[1, 2, 3, 4]], np.float32)], [np.array([[3e38, 3e38, 1, 0]], np.float32)]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no numpy overflow warning before the error
+        with pytest.raises(QccError) as info:
+            AnnotateRanges(dataset=samples).apply(Context(), module)
+    assert str(info.value) == (
+        "annotate-ranges: sample 1: tensor 'model/total' (nn.sum) overflows to infinity, so its "
+        "range cannot be quantized (int8 needs a finite range); the sample's inputs reach 3e+38 "
+        "in magnitude: check the calibration data's scale"
+    )
+    func = _main(module)
+    with pytest.raises(QccError, match="sample 0: input 'x' overflows to infinity"):
+        collect_stats(func, [[np.array([[np.inf, 0, 0, 1]], np.float32)]])
+
+
+def test_values_near_the_float32_limit_keep_a_range_without_histogram() -> None:
+    module = _module()
+    big = [[np.array([[3.4e38, -3.4e38, 0, 1]], np.float32)], SAMPLES[0]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        AnnotateRanges(dataset=big).apply(Context(), module)
+    module.verify()
+    first = _stats_ops(module)[0]
+    assert first.layer_min_max == (float(np.float32(-3.4e38)), float(np.float32(3.4e38)))
+    assert first.histogram is None  # its bin edges would reach past float32
+
+
+# -- a generator that never ends ---------------------------------------------------------------
+
+
+def _endless(pulled: list[int]):
+    def gen():
+        rng = np.random.default_rng(0)
+        while True:
+            pulled.append(1)
+            yield [rng.uniform(-1, 1, (1, 4)).astype(np.float32)]
+
+    return gen
+
+
+def test_an_endless_generator_stops_at_samples() -> None:
+    pulled: list[int] = []
+    module = _module()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        AnnotateRanges(dataset=_endless(pulled), samples=7).apply(Context(), module)
+    assert len(pulled) == 7
+    pulled.clear()
+    AnnotateRanges(dataset=_endless(pulled)(), samples=5).apply(Context(), _module())
+    assert len(pulled) == 5  # a generator object too
+
+
+def test_an_endless_generator_without_samples_stops_at_the_cap(monkeypatch) -> None:
+    import qcc.calibration
+
+    monkeypatch.setattr(qcc.calibration, "DEFAULT_SAMPLE_CAP", 25)
+    pulled: list[int] = []
+    with pytest.warns(QccWarning) as caught:
+        AnnotateRanges(dataset=_endless(pulled)).apply(Context(), _module())
+    assert len(pulled) == 26  # the cap, and one more to know there is more
+    (message,) = [str(w.message) for w in caught if issubclass(w.category, QccWarning)]
+    assert message == (
+        "representative dataset: used the first 25 samples and ignored the rest (the number "
+        "of samples is unknown, e.g. a generator); to use more (or fewer), give samples=N"
+    )
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        AnnotateRanges(
+            dataset=lambda: itertools.islice(_endless([])(), 25)
+        ).apply(Context(), _module())  # no more than the cap: nothing ignored, no warning
 
 
 # -- ops the executor has no kernel for: LiteRT runs the float model ----------------------

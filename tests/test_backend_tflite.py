@@ -503,3 +503,61 @@ def test_generic_op_of_zoo_kind_keeps_options():
     (generic2,) = [op for op in module2.walk() if isinstance(op, nn.GenericOp)]
     assert generic2.op_name == generic.op_name
     assert generic2.option_bytes == generic.option_bytes == tm.CUSTOM_OP_OPTIONS
+
+
+_CONV_WEIGHTS = {
+    # op: (weight shape, quantized axis, weight values, extra properties)
+    "conv2d": ("2x2x1x2", 0, "[[[[1, -2]], [[3, 4]]], [[[5, 6]], [[-7, 8]]]]", ""),
+    "depthwise_conv2d": (
+        "1x2x2x2", 3, "[[[[1, -2], [3, 4]], [[5, 6], [-7, 8]]]]", ", depth_multiplier = 1 : i64"
+    ),
+}
+
+
+@pytest.mark.parametrize("op", sorted(_CONV_WEIGHTS))
+@pytest.mark.parametrize("quantized", [False, True])
+def test_convolution_without_bias_gets_a_zero_bias(op: str, quantized: bool) -> None:
+    """LiteRT's CONV_2D / DEPTHWISE_CONV_2D kernels require the bias input; an IR conv without
+    one is written with zeros (int32 at input x weight scale when quantized), and LiteRT's
+    reference kernels then compute what qcc's runtime computes."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    import qcc
+    from qcc.irtext import parse_ir
+
+    shape, axis, nested, extra = _CONV_WEIGHTS[op]
+    if quantized:
+        x = "tensor<1x4x4x2x!quant.uniform<i8:f32, 0.05:3>>"
+        y = "tensor<1x4x4x2x!quant.uniform<i8:f32, 0.1:-5>>"
+        wt = f"tensor<{shape}x!quant.uniform<i8<-127:127>:f32:{axis}, {{0.01, 0.02}}>>"
+        const = f"dense<{nested}> : tensor<{shape}xi8>"
+    else:
+        x, y = "tensor<1x4x4x2xf32>", "tensor<1x4x4x2xf32>"
+        wt = f"tensor<{shape}xf32>"
+        const = f"dense<{nested}> : tensor<{shape}xf32>"
+    text = f"""
+func.func @main(%x: {x}) -> {y} {{
+  %w = nn.constant {{value = {const}}} : {wt}
+  %y = nn.{op} %x, %w {{stride = array<i64: 1, 1>, dilation = array<i64: 1, 1>, padding = "SAME", fused_activation = "NONE"{extra}}} : ({x}, {wt}) -> {y}
+  func.return %y : {y}
+}}"""
+    module = parse_ir(text)
+    module.verify()
+    model = qcc.Model(module)
+    data = model.to_tflite()
+    rng = np.random.default_rng(0)
+    spec = model.inputs[0]
+    if quantized:
+        inp = rng.integers(-128, 128, spec.shape).astype(np.int8)
+    else:
+        inp = rng.uniform(-1, 1, spec.shape).astype(np.float32)
+    interp = Interpreter(model_content=data, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    interp.allocate_tensors()
+    interp.set_tensor(interp.get_input_details()[0]["index"], inp)
+    interp.invoke()
+    want = interp.get_tensor(interp.get_output_details()[0]["index"])
+    (got,) = model.run([inp])
+    if quantized:
+        np.testing.assert_array_equal(got, want)
+    else:
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)

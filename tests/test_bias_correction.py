@@ -21,6 +21,7 @@ from xdsl.utils.exceptions import VerifyException
 from qcc.api import Model, quantize
 from qcc.context import make_context
 from qcc.dialects import nn, quant
+from qcc.errors import QccWarning
 from qcc.frontends.tflite import import_tflite
 from qcc.irtext import parse_ir
 from qcc.passes.annotate_ranges import AnnotateRanges, ValueStats
@@ -279,3 +280,37 @@ def test_channel_mean_of_a_tensor_type_is_the_last_axis() -> None:
     assert isinstance(op.channel_mean.type, TensorType)  # type: ignore[union-attr]
     assert tuple(op.channel_mean.get_shape()) == (3,)  # type: ignore[union-attr]
     assert op.channel_means == (0.5, 0.25, 0.125)
+
+
+def _endless(model: Model, pulled: list[int]):
+    """A representative dataset that never ends (a generator function), counting what it
+    gives."""
+
+    def gen():
+        rng = np.random.default_rng(0)
+        while True:
+            pulled.append(1)
+            yield [rng.uniform(0.0, 1.0, size=t.shape).astype(np.float32) for t in model.inputs]
+
+    return gen
+
+
+def test_an_endless_dataset_is_read_only_up_to_the_limit(monkeypatch) -> None:
+    """bias-correction reads the means annotate-ranges recorded and never the data again: the
+    int8 preset with it takes `samples` items of an endless generator, or the default cap
+    (with a warning) when no `samples` is given."""
+    import qcc.calibration
+
+    model = _model("conv_2d_same")
+    pulled: list[int] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", QccWarning)
+        q = quantize(model, representative_dataset=_endless(model, pulled), samples=6,
+                     bias_correction=True)
+    assert len(pulled) == 6
+    assert _biases(q.module)  # quantized, biases corrected
+    monkeypatch.setattr(qcc.calibration, "DEFAULT_SAMPLE_CAP", 12)
+    pulled.clear()
+    with pytest.warns(QccWarning, match="used the first 12 samples and ignored the rest"):
+        quantize(model, representative_dataset=_endless(model, pulled), bias_correction=True)
+    assert len(pulled) == 13  # the cap, and one more to know there is more

@@ -3,6 +3,7 @@ and dtypes, and every kind of bad data is one QccError naming the file or sample
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from qcc.calibration import (
     load_representative_data,
     parse_input_range,
 )
-from qcc.errors import QccError
+from qcc.errors import QccError, QccWarning
 
 IMG = InputSpec("image", (1, 8, 6, 3), np.float32)  # NHWC, H=8, W=6
 VEC = InputSpec("x", (1, 4), np.float32)
@@ -332,11 +333,16 @@ def test_nchw_and_single_channel_inputs(tmp_path):
     (sample,) = _check_samples(load_representative_data(tmp_path, (nchw,)), (nchw,))
     assert (sample[0][0, 0] == 1.0).all() and (sample[0][0, 1:] == 0.0).all()  # red plane first
 
+    # A second colour: one uniform grey image alone would be a dataset of one constant (an
+    # error); two uniform images are only a warning.
+    _save_image(tmp_path / "b.png", (20, 10), color=(0, 255, 0))
     gray_nhwc = InputSpec("in", (1, 4, 5, 1), np.float32)
     gray_nchw = InputSpec("in", (1, 1, 4, 5), np.float32)
     for spec in (gray_nhwc, gray_nchw):
-        (sample,) = _check_samples(load_representative_data(tmp_path, (spec,)), (spec,))
-        np.testing.assert_allclose(sample[0], 76 / 255, atol=1 / 255)  # luma of pure red
+        with pytest.warns(QccWarning, match="2 of 2 samples are constant"):
+            red, green = _check_samples(load_representative_data(tmp_path, (spec,)), (spec,))
+        np.testing.assert_allclose(red[0], 76 / 255, atol=1 / 255)  # luma of pure red
+        np.testing.assert_allclose(green[0], 150 / 255, atol=1 / 255)
 
 
 def test_dynamic_batch_image_input(tmp_path):
@@ -499,6 +505,49 @@ def test_samples_limit():
         load_representative_data(_vecs(2), (VEC,), samples=0)
 
 
+def test_samples_limit_names_the_option():
+    for bad in (99999999999999999999999, -1, 2.5, True, "3"):
+        with _raises("representative data: samples must be a positive count, got"):
+            load_representative_data(_vecs(2), (VEC,), samples=bad)
+
+
+def test_unknown_length_stops_at_the_default_cap(monkeypatch):
+    """A generator of unknown length, no `samples`: the first DEFAULT_SAMPLE_CAP samples,
+    and one warning (one per dataset, not per pass) when there were more."""
+    import qcc.calibration
+
+    monkeypatch.setattr(qcc.calibration, "DEFAULT_SAMPLE_CAP", 8)
+    pulled = []
+
+    def endless():
+        while True:
+            pulled.append(1)
+            yield [_vecs(1)[0]]
+
+    data = load_representative_data(endless, (VEC,))
+    with pytest.warns(QccWarning, match=(
+        r"^representative dataset: used the first 8 samples and ignored the rest \(the number "
+        r"of samples is unknown, e\.g\. a generator\); to use more \(or fewer\), give samples=N$"
+    )):
+        assert len(list(data)) == 8
+    assert len(pulled) == 9 and len(data) == 8
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", QccWarning)
+        assert len(list(data)) == 8  # a second pass: no second warning
+        one_shot = load_representative_data(endless(), (VEC,))
+    with pytest.warns(QccWarning, match="used the first 8 samples"):
+        assert len(list(one_shot)) == len(list(one_shot)) == 8
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", QccWarning)
+        # exactly the cap, a known length, or an explicit `samples`: nothing ignored unsaid
+        assert len(list(load_representative_data(lambda: iter(_vecs(8)), (VEC,)))) == 8
+        assert len(list(load_representative_data(list(_vecs(20)), (VEC,)))) == 20
+        assert len(list(load_representative_data(endless, (VEC,), samples=30))) == 30
+        # a RepresentativeData passed again keeps its own limit and checks
+        inner = load_representative_data(endless, (VEC,), samples=20)
+        assert len(list(load_representative_data(inner, (VEC,)))) == 20
+
+
 def test_samples_limit_on_paths(tmp_path):
     for i in range(5):
         _save_image(tmp_path / f"{i}.png", (6, 8), color=(i, i, i))
@@ -528,7 +577,8 @@ def test_representative_data_can_be_passed_again():
 
 def test_dynamic_dimensions_match_any_size():
     spec = InputSpec("x", (-1, -1, 4), np.float32)
-    samples = list(load_representative_data([np.zeros((7, 4)), np.zeros((1, 2, 4))], (spec,)))
+    data = [np.arange(28.0).reshape(7, 4), np.arange(8.0).reshape(1, 2, 4)]
+    samples = list(load_representative_data(data, (spec,)))
     assert samples[0][0].shape == (1, 7, 4) and samples[1][0].shape == (1, 2, 4)
 
 

@@ -188,3 +188,110 @@ def test_custom_op_imports_as_generic(tmp_path: Path) -> None:
     assert result.returncode == 0
     assert 'nn.generic' in result.stdout.decode()
     assert 'op_name = "MyCustomOp"' in result.stdout.decode()
+
+
+# -- argument errors and output names -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--bogus"], "unrecognized arguments: --bogus"),
+        (["x.tflite", "--emit=onnx"], "invalid choice: 'onnx'"),
+        (["x.tflite", "--samples=many"], "invalid int value: 'many'"),
+        (["x.tflite", "-o"], "expected one argument"),
+        (["x.tflite", "--mode"], "expected one argument"),
+    ],
+)
+def test_argument_errors_are_one_line_exit_1(args: list[str], fragment: str) -> None:
+    result = run_qcc(*args)
+    assert_one_line_error(result, fragment)
+    assert "usage:" not in result.stderr.decode()
+
+
+@pytest.mark.parametrize("name", ["m.TFLITE", "m.Tflite"])
+def test_output_suffix_is_case_insensitive(conv_model: Path, tmp_path: Path, name: str) -> None:
+    out = tmp_path / name
+    result = run_qcc(str(conv_model), "-o", str(out))
+    assert result.returncode == 0, result.stderr.decode()
+    assert out.read_bytes()[4:8] == b"TFL3"
+
+
+@pytest.mark.parametrize("name", ["x.onnx", "noext", "model.tflite.bak"])
+def test_unknown_output_suffix_is_an_error(conv_model: Path, tmp_path: Path, name: str) -> None:
+    result = run_qcc(str(conv_model), "-o", str(tmp_path / name))
+    assert_one_line_error(result, "--emit=mlir, --emit=tflite, --emit=numba")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_explicit_emit_allows_any_name_but_not_a_contradiction(
+    conv_model: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "model.bin"
+    result = run_qcc(str(conv_model), "--emit=tflite", "-o", str(out))
+    assert result.returncode == 0, result.stderr.decode()
+    assert out.read_bytes()[4:8] == b"TFL3"
+    assert_one_line_error(
+        run_qcc(str(conv_model), "--emit=tflite", "-o", str(tmp_path / "m.mlir")),
+        "but --emit=tflite",
+    )
+
+
+@pytest.mark.parametrize("pipeline", ["quantize", "bias-correction", "builtin.module(quantize)"])
+def test_pipeline_that_quantizes_nothing_says_so(
+    conv_model: Path, tmp_path: Path, pipeline: str
+) -> None:
+    out = tmp_path / "out.tflite"
+    result = run_qcc(str(conv_model), f"--pass-pipeline={pipeline}", "-o", str(out))
+    stderr = result.stderr.decode()
+    if result.returncode == 1:  # bias-correction without stats may refuse outright
+        assert_one_line_error(result, "")
+        return
+    assert result.returncode == 0, stderr
+    assert stderr.startswith("qcc: warning: the output is a float model"), stderr
+    assert stderr.count("\n") == 1
+    assert out.exists()
+
+
+def test_pipeline_without_quantizing_passes_is_quiet(conv_model: Path, tmp_path: Path) -> None:
+    result = run_qcc(str(conv_model), "--pass-pipeline=fuse-activation,cse", "-o",
+                     str(tmp_path / "out.mlir"))
+    assert result.returncode == 0 and result.stderr == b""
+
+
+def test_force_needs_numba(conv_model: Path, tmp_path: Path) -> None:
+    assert_one_line_error(
+        run_qcc(str(conv_model), "--force", "-o", str(tmp_path / "o.mlir")), "--force applies"
+    )
+
+
+# -- the xDSL lexer's exponential backtracking ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '"' + "z" * 40,
+        'builtin.module {\n  %0 = "nn.constant"() {value = dense<"0x' + "A0" * 4000,
+        '"' + "\\\\" * 30 + "q",
+    ],
+)
+def test_unterminated_string_literal_fails_fast(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "u.mlir"
+    path.write_text(text)
+    result = subprocess.run([*QCC, str(path)], capture_output=True, timeout=20, check=False)
+    assert_one_line_error(result, "u.mlir:")
+
+
+def test_dimension_beyond_int32_names_the_value(tmp_path: Path) -> None:
+    """Was "bad number 4294967296 for type int32" (from the flatbuffers packer)."""
+    path = tmp_path / "big.mlir"
+    t = "tensor<4294967296xf32>"
+    path.write_text(
+        f"func.func @main(%x: {t}) -> {t} {{\n  %0 = nn.relu %x : ({t}) -> {t}\n"
+        f"  func.return %0 : {t}\n}}\n"
+    )
+    out = tmp_path / "big.tflite"
+    assert_one_line_error(run_qcc(str(path), "-o", str(out)),
+                          "argument #0 has shape [4294967296]; TFLite dimensions are int32")
+    assert not out.exists()

@@ -499,3 +499,44 @@ def test_find_main_names_the_functions():
         find_main(module("a", "b"))
     with pytest.raises(ValueError, match="has no func.func"):
         find_main(ModuleOp([]))
+
+
+def test_strided_slice_every_begin_end_stride_matches_litert():
+    """1-D STRIDED_SLICE over every begin/end in [-5, 5) and stride in {-2, -1, 1, 2} (and
+    shrink with stride 1), against LiteRT's reference kernel: negative strides with a
+    clamped start of -1 select nothing (a Python slice would wrap around to the end)."""
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    from qcc.dialects.nn import strided_slice_shape
+    from qcc.runtime.kernels.shape import strided_slice_index
+    from qcc.testing.tflite_models import ModelBuilder, Op
+
+    x = np.arange(3, dtype=np.float32)
+    checked = 0
+    for begin in range(-5, 5):
+        for end in range(-5, 5):
+            for stride, shrink in [(-2, 0), (-1, 0), (1, 0), (2, 0), (1, 1)]:
+                args = ((3,), (begin,), (end,), (stride,), 0, 0, 0, 0, shrink, False)
+                try:
+                    shape = strided_slice_shape(*args)
+                except ValueError:  # a shrunk index outside the axis: the verifier refuses it
+                    continue
+                eff, index = strided_slice_index(*args)
+                got = x.reshape(eff)[index].reshape(shape)
+                b = ModelBuilder()
+                xi = b.add_input("x", [3])
+                options = schema.StridedSliceOptionsT()
+                options.shrinkAxisMask = shrink
+                consts = [b.add_constant(n, np.array([v], np.int32))
+                          for n, v in (("b", begin), ("e", end), ("s", stride))]
+                b.mark_output(b.add_op(Op.STRIDED_SLICE, [xi, *consts], list(shape), options, name="y"))
+                interp = Interpreter(model_content=b.build(),
+                                     experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+                interp.allocate_tensors()
+                interp.set_tensor(interp.get_input_details()[0]["index"], x)
+                interp.invoke()
+                want = interp.get_tensor(interp.get_output_details()[0]["index"])
+                assert got.shape == want.shape and np.array_equal(got, want), (begin, end, stride)
+                checked += 1
+    assert checked > 150

@@ -320,7 +320,7 @@ def test_numba_artifact_runs_with_numpy_and_numba_only(tmp_path):
         capture_output=True, text=True,
     )
     assert cli.returncode == 0, cli.stderr
-    assert sorted(p.name for p in out_dir.iterdir()) == ["model.py", "weights.npz"]
+    assert sorted(p.name for p in out_dir.iterdir()) == [".qcc-artifact", "model.py", "weights.npz"]
     import ast
 
     tree = ast.parse((out_dir / "model.py").read_text())

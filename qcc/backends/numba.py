@@ -15,7 +15,11 @@ Every op of `func.func @main` becomes one plan step (see `qcc.runtime.plan`):
   weights folded into a lowering's params are not duplicated);
 * float ops (float islands between `quant.dcast` and `quant.qcast`, for ops without an int8
   kernel) run in-process through the float executor's kernels (a "callable" step); a plan
-  with float islands cannot be written as a self-contained artifact.
+  with float islands cannot be written as a self-contained artifact;
+* an op with a quantized activation that is not per-tensor int8 (an imported .tflite with
+  uint8 or int16 activations) has no int8 kernel: compiling fails with a one-line
+  `MissingKernelError` naming the op (`_storage_mismatch`), as it does when a lowering
+  refuses an op instance (returns None, or raises on types qcc's passes never produce).
 
 After lowering, chains of element-wise steps on one tensor (e.g. decompose-prelu's MUL by a
 per-channel alpha, then MAXIMUM) are fused into one per-channel table step (`lut_chan_i8`),
@@ -30,10 +34,8 @@ from __future__ import annotations
 import ast
 import inspect
 import os
-import shutil
 import sys
-import tempfile
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -146,6 +148,29 @@ def _float_step(op: Operation):
     return run
 
 
+def _storage_mismatch(op: Operation) -> str | None:
+    """The first quantized activation of `op` (a result, or a non-constant operand) that is
+    not per-tensor int8, as text; None when there is none. The int8 kernels are written for
+    per-tensor int8 activations only, and some lowerings (data movement) do not look at the
+    storage type, so a quantized model from elsewhere (a .tflite with uint8 or int16
+    activations) is refused here, naming the op, instead of running with the wrong dtype.
+    Constants keep their own storage (int8 weights, int32 biases): the lowerings check them."""
+    from qcc.dialects.quant import UniformQuantizedPerAxisType
+
+    if op.name in ("quant.qcast", "quant.dcast"):
+        return None  # their lowerings check both sides
+    values = list(op.results) + [v for v in op.operands if not _is_constant(v)]
+    for v in values:
+        if not _is_quant_value(v):
+            continue
+        q = v.type.get_element_type()  # type: ignore[attr-defined]
+        if q.storage_bits != 8 or not q.is_signed:
+            return f"{'u' if not q.is_signed else 'i'}{q.storage_bits} activation {v.type}"
+        if isinstance(q, UniformQuantizedPerAxisType):
+            return f"per-axis activation {v.type}"
+    return None
+
+
 def _lower(op: Operation):
     name = op.name
     if name == "nn.generic":
@@ -155,7 +180,25 @@ def _lower(op: Operation):
         raise MissingKernelError(
             f"no int8 kernel for {describe_op(op)}{_where(op)}", op.name, location_text(op.location)
         )
-    lowered = lower(op)
+    mismatch = _storage_mismatch(op)
+    if mismatch is not None:
+        raise MissingKernelError(
+            f"no int8 kernel for {describe_op(op)}{_where(op)} with a {mismatch} (the int8 "
+            "runtime runs per-tensor int8 activations only)",
+            op.name,
+            location_text(op.location),
+        )
+    try:
+        lowered = lower(op)
+    except (TypeError, ValueError, KeyError, IndexError) as e:
+        # an op instance a lowering does not expect (imported IR may combine types qcc's
+        # passes never produce): one line naming the op rather than a traceback
+        raise MissingKernelError(
+            f"no int8 kernel for {describe_op(op)}{_where(op)}: {type(e).__name__}: "
+            + " ".join(str(e).split()),
+            op.name,
+            location_text(op.location),
+        ) from e
     if lowered is None:
         types = ", ".join(str(v.type) for v in op.operands)
         raise MissingKernelError(
@@ -627,8 +670,15 @@ def _spec_text(specs, names) -> str:
 
 
 def write_artifact(model: CompiledModel | Operation, directory: str | os.PathLike[str],
-                   source_label: str = "a model") -> None:
-    """Write DIR/model.py and DIR/weights.npz atomically (a temp dir renamed into place)."""
+                   source_label: str = "a model", *, force: bool = False,
+                   inputs: Sequence[str | os.PathLike[str] | None] = ()) -> None:
+    """Write DIR/model.py and DIR/weights.npz (and the manifest `.qcc-artifact`) by the rules
+    of `qcc.fileio.write_artifact_folder`: a new folder appears whole; an existing folder must
+    be empty or a qcc artifact (or `force`), and only qcc's own files in it are replaced."""
+    import io
+
+    from qcc.fileio import write_artifact_folder
+
     cm = model if isinstance(model, CompiledModel) else compile_module(model)
     plan = cm.plan
     try:
@@ -640,26 +690,10 @@ def write_artifact(model: CompiledModel | Operation, directory: str | os.PathLik
         _spec_text(plan.input_specs, plan.input_names),
         _spec_text(plan.output_specs, plan.output_names),
     )
-    target = Path(directory)
-    parent = target.absolute().parent
-    if not parent.is_dir():
-        raise QccError(f"{target}: folder {parent} does not exist")
-    if target.exists() and not target.is_dir():
-        raise QccError(f"{target}: exists and is not a folder")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
-    try:
-        (tmp / "model.py").write_text(src)
-        np.savez(tmp / "weights.npz", **arrays)
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=parent))
-            os.rename(target, old / "d")
-            os.rename(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    weights = io.BytesIO()
+    np.savez(weights, **arrays)
+    files = {"model.py": src.encode(), "weights.npz": weights.getvalue()}
+    write_artifact_folder(directory, files, force=force, inputs=inputs)
 
 
 __all__ = [

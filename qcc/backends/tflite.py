@@ -128,6 +128,11 @@ def _write_metadata(model: schema.ModelT, module: ModuleOp) -> None:
     model.metadata = entries
 
 
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return text or type(e).__name__
+
+
 def _main_function(module: ModuleOp) -> FuncOp:
     from qcc.runtime.executor import find_main
 
@@ -431,6 +436,12 @@ class _Writer:
         tensor.name = self._unique(name, value, f"tensor_{len(self.tensors)}")
         self.used_names.add(tensor.name)
         tensor.shape = [int(d) for d in tt.get_shape()]
+        if any(not 0 <= d < 2**31 for d in tensor.shape):
+            where = _where(op) if op is not None else "the function signature"
+            raise QccError(
+                f"cannot export {where} to TFLite: {what} has shape {tensor.shape}; TFLite "
+                "dimensions are int32"
+            )
         tensor.type = code
         tensor.buffer = buffer
         tensor.hasRank = True
@@ -462,6 +473,39 @@ class _Writer:
         tensor.type = TT.INT32
         tensor.buffer = self.add_buffer(arr.tobytes())
         tensor.hasRank = True
+        self.tensors.append(tensor)
+        return len(self.tensors) - 1
+
+    def bias_or_zeros(self, op: Operation, x: int, f: int, channels: int) -> int:
+        """The op's bias tensor, or a zero bias when the IR has none: LiteRT's CONV_2D,
+        DEPTHWISE_CONV_2D and int8 kernels insist on one ("Tensor at index 2 was optional
+        but was expected"). Float: f32 zeros; quantized: int32 zeros with scale
+        input_scale x weight_scale[c], zero point 0, as the quantize pass writes biases."""
+        bias = getattr(op, "bias", None)
+        if bias is not None:
+            return self.tensor_of(bias, op)
+        qx, qf = self.tensors[x].quantization, self.tensors[f].quantization
+        tensor = schema.TensorT()
+        base = _result_names(op)[0] if op.results else None
+        name = f"{base or op.name}/zero_bias"
+        tensor.name = self._unique(name, None, name)
+        self.used_names.add(tensor.name)
+        tensor.shape = [channels]
+        tensor.hasRank = True
+        if self.ttype(x) == TT.FLOAT32 or qx is None or qf is None or not qf.scale:
+            tensor.type = TT.FLOAT32
+            tensor.buffer = self.add_buffer(np.zeros(channels, "<f4").tobytes())
+        else:
+            in_scale = np.float32(qx.scale[0])
+            w_scales = np.asarray(qf.scale, np.float32)
+            scales = (in_scale * np.broadcast_to(w_scales, (channels,))).astype(np.float32)
+            q = schema.QuantizationParametersT()
+            q.scale = [float(v) for v in scales]
+            q.zeroPoint = [0] * channels
+            q.quantizedDimension = 0
+            tensor.type = TT.INT32
+            tensor.quantization = q
+            tensor.buffer = self.add_buffer(np.zeros(channels, "<i4").tobytes())
         self.tensors.append(tensor)
         return len(self.tensors) - 1
 
@@ -516,6 +560,9 @@ class _Writer:
         o.opcodeIndex = self.opcode(e.code, e.custom_code, e.version)
         o.inputs = list(e.inputs)
         o.outputs = list(e.outputs)
+        for options in (e.options, e.options2):
+            if options is not None:  # packed now, so a bad value is reported with its op
+                options.Pack(flatbuffers.Builder(64))
         if e.options is not None:
             o.builtinOptionsType = _union_tag(schema.BuiltinOptions, e.options)
             o.builtinOptions = e.options
@@ -595,7 +642,12 @@ class _Writer:
         exporter = _EXPORTERS.get(op.name)
         if exporter is None:
             raise QccError(f"cannot export {_where(op)} to TFLite: no TFLite operator for it")
-        exporter(self, op)
+        try:
+            exporter(self, op)
+        except (TypeError, ValueError, OverflowError) as e:
+            # a value the flatbuffer field cannot hold ("bad number 4294967296 for type int32"
+            # from flatbuffers, an int32 constant out of range from numpy, ...)
+            raise QccError(f"cannot export {_where(op)} to TFLite: {_one_line(e)}") from None
 
     def constant(self, op: Operation) -> None:
         value = op.properties["value"]
@@ -727,7 +779,7 @@ def _v_int8_16(t: int | None, int8: int = 2, int16: int | None = None) -> int:
 @_exports("nn.conv2d")
 def _conv2d(w: _Writer, op: Operation) -> None:
     x, f = w.tensor_of(op.input, op), w.tensor_of(op.filter, op)  # type: ignore[attr-defined]
-    b = w.tensor_of(op.bias, op)  # type: ignore[attr-defined]
+    b = w.bias_or_zeros(op, x, f, w.tensors[f].shape[0])
     (y,) = w.results(op)
     o = schema.Conv2DOptionsT()
     o.padding = _padding(op)
@@ -753,7 +805,7 @@ def _conv2d(w: _Writer, op: Operation) -> None:
 @_exports("nn.depthwise_conv2d")
 def _depthwise(w: _Writer, op: Operation) -> None:
     x, f = w.tensor_of(op.input, op), w.tensor_of(op.filter, op)  # type: ignore[attr-defined]
-    b = w.tensor_of(op.bias, op)  # type: ignore[attr-defined]
+    b = w.bias_or_zeros(op, x, f, w.tensors[f].shape[3])
     (y,) = w.results(op)
     o = schema.DepthwiseConv2DOptionsT()
     o.padding = _padding(op)

@@ -1,4 +1,5 @@
-"""Import float TFLite flatbuffers (``.tflite``) into the ``nn`` dialect.
+"""Import TFLite flatbuffers (``.tflite``, float or quantized) into the ``nn`` and ``quant``
+dialects.
 
 ``import_tflite(source)`` reads a model (a path or the file's bytes) with LiteRT's own
 flatbuffer schema (``ai_edge_litert.schema_py_generated``, object API) and returns a
@@ -14,9 +15,10 @@ flatbuffer schema (``ai_edge_litert.schema_py_generated``, object API) and retur
 * static configuration inputs (shapes, paddings, axes, permutations, begin/size, ...)
   become properties and must be constant; weights, biases and other data stay operands;
 * a DEQUANTIZE of a constant (float16 weights, or int8/uint8/int16 weights with
-  quantization parameters) is folded into an f32 constant, and a DENSIFY of a sparse
-  constant is densified at import (TFLite's sparsity format, below); the folded op
-  disappears;
+  quantization parameters feeding a float op) is folded into an f32 constant, a QUANTIZE
+  of a float32 constant into a quantized constant (as LiteRT computes it), and a DENSIFY
+  of a sparse constant is densified at import (TFLite's sparsity format, below); the
+  folded op disappears;
 * anything without an nn op (custom ops, other builtins, unsupported option variants)
   becomes ``nn.generic``, keeping the operator name, its version and its raw options:
   a custom op's ``custom_options`` bytes, or a builtin's options table packed alone into a
@@ -29,13 +31,37 @@ The builtin -> nn mapping is the table ``_BUILDERS`` (one small builder function
 family); ``_FOLDERS`` holds the ops evaluated at import.
 
 Every failure is a ``QccError`` whose one-line message names the file and the problem: an
-unreadable, empty or non-TFLite file, a corrupt flatbuffer (every parsing exception is
-wrapped; tensor, buffer and operator-code indices and constant sizes are validated), a
+unreadable, empty or non-TFLite file, a corrupt flatbuffer (the file is verified first, as
+the flatbuffers verifier does: `qcc.frontends.flatbuffers_verifier`, whose message names the
+table and field; tensor, buffer and operator-code indices and constant sizes are validated), a
 non-constant configuration input, or an op the nn verifiers reject (named with its
 operator index, TFLite name and location).
 
-Quantized models are out of scope: a non-constant integer tensor with quantization
-parameters imports with its plain integer element type. Only subgraph 0 is imported.
+Quantized models import as the IR qcc's own ``quantize`` pass produces, so that importing
+what the TFLite backend wrote gives back the same IR:
+
+* an integer tensor (int8, uint8, int16, int32, uint16, uint32) with quantization
+  parameters has a ``!quant.uniform`` element type: storage = the tensor's type, per tensor
+  for one scale, per axis (``quantized_dimension``) for several; the weights and biases of
+  CONV_2D / DEPTHWISE_CONV_2D / TRANSPOSE_CONV / FULLY_CONNECTED are per axis also with one
+  scale when ``quantized_dimension`` is their channel axis (a one-channel per-axis type);
+* constant int8 weights (input 1 of those four ops, and of a BATCH_MATMUL or other op with
+  a float input: dynamic-range "hybrid" weights) with zero points 0 and no stored -128
+  take the narrow storage range ``i8<-127:127>``, as infer-scales and dynamic-range choose
+  it (TFLite does not store the range; the data decides);
+* a quantized constant becomes an ``nn.constant`` whose ``value`` holds the storage
+  integers and whose result type is quantized (what the ``quantize`` pass leaves);
+* QUANTIZE becomes ``quant.qcast`` (float -> int, and int -> int requantize), DEQUANTIZE of
+  a non-constant ``quant.dcast``; either stays ``nn.generic`` when its types do not fit
+  (e.g. a QUANTIZE without output parameters, a per-axis requantize);
+* quantization parameters on float, bool or 64-bit integer tensors are ignored (MLIR's
+  quant types store at most 32 bits: an int64 16x8 bias imports as plain i64).
+
+Malformed quantization parameters are a ``QccError`` naming the tensor: a scale count that
+does not match the zero points or the quantized dimension's size, a scale that is not
+positive and finite, a zero point outside the storage range, a ``quantized_dimension``
+outside the tensor's rank. Types the int8 runtime does not run (uint8 or int16
+activations) import; running them fails then, naming the op. Only subgraph 0 is imported.
 """
 
 from __future__ import annotations
@@ -74,8 +100,9 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 
-from qcc.dialects import nn
+from qcc.dialects import nn, quant
 from qcc.errors import QccError
+from qcc.frontends.flatbuffers_verifier import verify_tflite
 
 __all__ = ["import_tflite"]
 
@@ -121,6 +148,33 @@ _ACTIVATIONS = {
 }
 _PADDINGS = {schema.Padding.SAME: "SAME", schema.Padding.VALID: "VALID"}
 
+# TFLite tensor type -> (storage bits, signed) of a `!quant.uniform` type over it
+_QUANT_STORAGE: dict[int, tuple[int, bool]] = {
+    TT.INT8: (8, True),
+    TT.UINT8: (8, False),
+    TT.INT16: (16, True),
+    TT.UINT16: (16, False),
+    TT.INT32: (32, True),
+    TT.UINT32: (32, False),
+}
+
+# builtin -> (channel axis of its weights, input 1; input index of its bias, per axis along 0)
+_WEIGHT_AXIS = {
+    Op.CONV_2D: (0, 2),
+    Op.DEPTHWISE_CONV_2D: (3, 2),
+    Op.TRANSPOSE_CONV: (0, 3),
+    Op.FULLY_CONNECTED: (0, 2),
+}
+
+
+@dataclass(frozen=True)
+class _QuantParams:
+    """A tensor's validated quantization parameters; `axis` None for per tensor."""
+
+    scales: tuple[float, ...]
+    zero_points: tuple[int, ...]
+    axis: int | None
+
 
 def _one_line(text: object, limit: int = 300) -> str:
     line = " ".join(str(text).split())
@@ -150,7 +204,8 @@ class _Fallback(Exception):
 
 
 def import_tflite(source: str | os.PathLike[str] | bytes, *, name: str | None = None) -> ModuleOp:
-    """Import a float TFLite model (a file path, or the file's bytes) as an nn-dialect module.
+    """Import a TFLite model (a file path, or the file's bytes), float or quantized, as an
+    nn/quant-dialect module.
 
     Raises `QccError` (one line, naming the file — or `name`, for bytes — and the problem) for
     any bad input.
@@ -161,6 +216,9 @@ def import_tflite(source: str | os.PathLike[str] | bytes, *, name: str | None = 
         raise QccError(f"{label}: empty file, not a TFLite model")
     if len(data) < 8 or data[4:8] != _FILE_IDENTIFIER:
         raise QccError(f"{label}: not a TFLite model (file identifier 'TFL3' missing)")
+    # Every offset and length is checked before anything is read (the flatbuffers verifier):
+    # Python's reader would slice past the end of a corrupt file without a word.
+    verify_tflite(data, label)
     try:
         model = schema.ModelT.InitFromPackedBuf(data, 0)
     except Exception as e:
@@ -216,7 +274,11 @@ class _Importer:
         self.folded: dict[int, np.ndarray] = {}
         self._types: dict[int, TensorType] = {}
         self._names: dict[int, str] = {}
+        self._qparams: dict[int, _QuantParams | None] = {}
         self.block = Block()
+        self._channel_axis: dict[int, int] = {}  # weight/bias tensor -> its channel axis
+        self._weights: set[int] = set()  # int8 weights that take the narrow range
+        self._scan_weights()
 
     def error(self, message: str) -> QccError:
         return QccError(f"{self.label}: {_one_line(message, 500)}")
@@ -251,9 +313,121 @@ class _Importer:
         return _ELEMENT_TYPES[ttype]
 
     def type(self, index: int) -> TensorType:
+        """The tensor's type: its element type, or a `!quant.uniform` over it."""
         if index not in self._types:
-            self._types[index] = TensorType(self.element(index)[0], self.shape(index))
+            element = self.quant_type(index) or self.element(index)[0]
+            self._types[index] = TensorType(element, self.shape(index))
         return self._types[index]
+
+    # -- quantization ----------------------------------------------------------------------
+
+    def _scan_weights(self) -> None:
+        """Find the weights (and biases) of the ops with affine weights, before the walk: a
+        constant's type depends on its users (narrow range, one-channel per-axis)."""
+        for operator in self.graph.operators or []:
+            code = operator.opcodeIndex
+            if not 0 <= code < len(self.opcodes):
+                continue  # reported by the walk
+            opcode = self.opcodes[code]
+            builtin = max(opcode.builtinCode, opcode.deprecatedBuiltinCode)
+            inputs = _int_list(operator.inputs)
+            if len(inputs) < 2 or not 0 <= inputs[1] < len(self.tensors):
+                continue
+            weight = inputs[1]
+            if builtin in _WEIGHT_AXIS:
+                axis, bias = _WEIGHT_AXIS[builtin]
+                self._weights.add(weight)
+                self._channel_axis[weight] = axis
+                q = self.tensors[weight].quantization
+                scales = [] if q is None or q.scale is None or isinstance(q.scale, int) else q.scale
+                per_axis = len(scales) > 1 or (len(scales) == 1 and q.quantizedDimension == axis)
+                if per_axis and len(inputs) > bias and 0 <= inputs[bias] < len(self.tensors):
+                    self._channel_axis[inputs[bias]] = 0
+            elif 0 <= inputs[0] < len(self.tensors) and self.tensors[inputs[0]].type in (
+                TT.FLOAT32, TT.FLOAT16
+            ):
+                self._weights.add(weight)  # a hybrid op's int8 weights (BATCH_MATMUL, ...)
+
+    def quant_params(self, index: int) -> _QuantParams | None:
+        """The tensor's quantization parameters, validated; None without a scale."""
+        if index in self._qparams:
+            return self._qparams[index]
+        tensor = self.tensor(index)
+        q = tensor.quantization
+        scale_list = [] if q is None or q.scale is None or isinstance(q.scale, int) else q.scale
+        scales = np.asarray(scale_list, dtype=np.float32).reshape(-1)
+        if scales.size == 0:
+            self._qparams[index] = None
+            return None
+        where = f"tensor '{self.name(index)}'"
+        zero_list = q.zeroPoint
+        zeros = np.asarray(
+            [] if zero_list is None or isinstance(zero_list, int) else zero_list, np.int64
+        ).reshape(-1)
+        if zeros.size == 0:
+            zeros = np.zeros(scales.size, np.int64)
+        if zeros.size != scales.size:
+            raise self.error(f"{where} has malformed quantization: {scales.size} scales but "
+                             f"{zeros.size} zero points")
+        bad = [float(s) for s in scales if not (np.isfinite(s) and s > 0)]
+        if bad:
+            raise self.error(f"{where} has malformed quantization: scale {bad[0]!r} is not a "
+                             "positive finite number")
+        _, dtype = self.element(index)
+        if dtype.kind in "iu":
+            info = np.iinfo(dtype)
+            out = [int(z) for z in zeros if not info.min <= z <= info.max]
+            if out:
+                raise self.error(f"{where} has malformed quantization: zero point {out[0]} is "
+                                 f"outside the {dtype.name} range [{info.min}, {info.max}]")
+        shape = self.shape(index)
+        axis = int(q.quantizedDimension)
+        if axis < 0 or (axis >= len(shape) and (axis != 0 or scales.size > 1)):
+            raise self.error(f"{where} has malformed quantization: quantized_dimension {axis} "
+                             f"is out of range for a tensor of rank {len(shape)}")
+        if scales.size > 1 and shape[axis] != scales.size:
+            raise self.error(f"{where} has malformed quantization: {scales.size} scales for "
+                             f"quantized_dimension {axis} of size {shape[axis]}")
+        per_axis = scales.size > 1 or (
+            self._channel_axis.get(index) == axis and axis < len(shape) and shape[axis] == 1
+        )
+        params = _QuantParams(
+            tuple(float(s) for s in scales.tolist()),
+            tuple(int(z) for z in zeros.tolist()),
+            axis if per_axis else None,
+        )
+        self._qparams[index] = params
+        return params
+
+    def quant_type(self, index: int) -> quant.QuantizedType | None:
+        """The `!quant.uniform` element type of a quantized integer tensor, else None."""
+        ttype = self.tensor(index).type
+        if ttype not in _QUANT_STORAGE:
+            return None  # float, bool and 64-bit tensors keep their plain type
+        params = self.quant_params(index)
+        if params is None:
+            return None
+        bits, signed = _QUANT_STORAGE[ttype]
+        storage_min = None
+        if (bits, signed) == (8, True) and index in self._weights and not any(
+            params.zero_points
+        ):
+            values = self.constant_array(index)
+            if values is not None and (values.size == 0 or int(values.min()) >= -127):
+                storage_min = -127  # symmetric narrow-range weights
+        try:
+            if params.axis is None:
+                return quant.UniformQuantizedType.get(
+                    params.scales[0], params.zero_points[0], storage_bits=bits, signed=signed,
+                    storage_min=storage_min,
+                )
+            return quant.UniformQuantizedPerAxisType.get(
+                params.scales, params.zero_points, axis=params.axis, storage_bits=bits,
+                signed=signed, storage_min=storage_min,
+            )
+        except Exception as e:
+            raise self.error(f"tensor '{self.name(index)}' has malformed quantization: "
+                             f"{_one_line(e)}") from None
 
     def buffer_bytes(self, index: int) -> memoryview | None:
         """The raw data of a tensor's buffer, or None for a tensor without data."""
@@ -313,7 +487,13 @@ class _Importer:
         element = _DTYPE_TO_ELEMENT[array.dtype.newbyteorder("<")]
         ttype = TensorType(element, array.shape)
         data = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
-        const = nn.ConstantOp(DenseIntOrFPElementsAttr(ttype, BytesAttr(data)))
+        result_type = ttype
+        if array.dtype.kind in "iu" and array.dtype == self.element(index)[1]:
+            # a quantized constant: storage integers, quantized result type
+            declared = self.type(index)
+            if isinstance(declared.get_element_type(), quant.QuantizedType):
+                result_type = declared
+        const = nn.ConstantOp(DenseIntOrFPElementsAttr(ttype, BytesAttr(data)), result_type)
         const.location = _location(self.name(index))
         self.block.add_op(const)
         self.values[index] = const.output
@@ -849,7 +1029,33 @@ def _block_rearrange(op_class: type[nn.NNOp], options: type) -> Callable:
     return build
 
 
+def _quantize(op: _OpView) -> Operation:
+    """QUANTIZE -> quant.qcast (float -> int, or a requantize int -> int)."""
+    return _cast(op, quant.QuantizeCastOp)
+
+
+def _dequantize_op(op: _OpView) -> Operation:
+    """DEQUANTIZE of a non-constant -> quant.dcast (constants were folded)."""
+    return _cast(op, quant.DequantizeCastOp)
+
+
+def _cast(op: _OpView, op_class: type[Operation]) -> Operation:
+    """A quant cast, or nn.generic (`_Fallback`) when the TFLite types do not fit one (a
+    QUANTIZE without output parameters, a DEQUANTIZE to float16, a per-axis requantize)."""
+    if len(op.inputs) != 1 or len(op.outputs) != 1 or not op.has(0):
+        raise _Fallback()
+    cast = op_class.build(operands=[op.operand(0)], result_types=op.result_types())
+    try:
+        cast.verify()
+    except Exception:
+        cast.drop_all_references()
+        raise _Fallback() from None
+    return cast
+
+
 _BUILDERS: dict[int, Callable[[_OpView], Operation]] = {
+    Op.QUANTIZE: _quantize,
+    Op.DEQUANTIZE: _dequantize_op,
     Op.CONV_2D: _conv2d,
     Op.DEPTHWISE_CONV_2D: _depthwise_conv2d,
     Op.TRANSPOSE_CONV: _transpose_conv,
@@ -971,37 +1177,57 @@ def _fold_dequantize(op: _OpView) -> bool:
     if array.dtype.kind == "f":
         folded = array.astype(np.float32)
     elif array.dtype.kind in "iu":
-        folded = _dequantize(op, array, op.imp.tensor(src).quantization)
-        if folded is None:
+        params = op.imp.quant_params(src)
+        if params is None:
             return False
+        folded = _dequantize(array, params)
     else:
         return False
     _register_fold(op, folded)
     return True
 
 
-def _dequantize(op: _OpView, array: np.ndarray, q: Any) -> np.ndarray | None:
-    """TFLite's affine dequantization, per tensor or per axis; None without parameters."""
-    scale = np.asarray([] if q is None or q.scale is None else q.scale, dtype=np.float32)
-    if scale.size == 0:
-        return None
-    zero = np.asarray(
-        [] if q.zeroPoint is None or isinstance(q.zeroPoint, int) else q.zeroPoint, np.int64
-    )
-    if zero.size == 0:
-        zero = np.zeros(scale.shape, np.int64)
-    if zero.size != scale.size:
-        raise op.fail("quantization scale and zero_point lengths differ")
+def _dequantize(array: np.ndarray, q: _QuantParams) -> np.ndarray:
+    """TFLite's affine dequantization, per tensor or per axis (validated parameters)."""
+    scale = np.asarray(q.scales, dtype=np.float32)
+    zero = np.asarray(q.zero_points, dtype=np.int64)
     values = array.astype(np.int64)
-    if scale.size == 1:
+    if q.axis is None or scale.size == 1:
         return (values - zero[0]).astype(np.float32) * scale[0]
-    axis = q.quantizedDimension
-    if not 0 <= axis < array.ndim or array.shape[axis] != scale.size:
-        raise op.fail(f"per-axis quantization along dimension {axis} has {scale.size} scales "
-                      f"for shape {list(array.shape)}")
     bshape = [1] * array.ndim
-    bshape[axis] = scale.size
+    bshape[q.axis] = scale.size
     return (values - zero.reshape(bshape)).astype(np.float32) * scale.reshape(bshape)
+
+
+def _fold_quantize(op: _OpView) -> bool:
+    """QUANTIZE of a float32 constant (TFLite's quantizer writes one behind a DENSIFY of
+    sparse float weights) -> a quantized constant holding the storage integers, computed as
+    LiteRT's AffineQuantize does: round half away from zero of x / scale in float32, plus
+    the zero point, clamped to the storage range."""
+    if len(op.inputs) != 1 or len(op.outputs) != 1 or not op.has(0):
+        return False
+    src, out = op.inputs[0], op.outputs[0]
+    array = op.imp.constant_array(src)
+    if array is None or array.dtype != np.float32:
+        return False
+    qtype = op.imp.quant_type(out)
+    params = op.imp.quant_params(out)
+    if qtype is None or params is None:
+        return False
+    scale = np.asarray(params.scales, np.float32)
+    zero = np.asarray(params.zero_points, np.int64)
+    if params.axis is not None:
+        if not 0 <= params.axis < array.ndim:
+            return False
+        bshape = [1] * array.ndim
+        bshape[params.axis] = scale.size
+        scale, zero = scale.reshape(bshape), zero.reshape(bshape)
+    with np.errstate(all="ignore"):
+        scaled = (array / scale).astype(np.float32).astype(np.float64)  # exact in float64
+    rounded = np.nan_to_num(np.sign(scaled) * np.floor(np.abs(scaled) + 0.5), nan=0.0)
+    stored = np.clip(rounded + zero, qtype.storage_min, qtype.storage_max)
+    _register_fold(op, stored.astype(op.imp.element(out)[1]))
+    return True
 
 
 def _fold_densify(op: _OpView) -> bool:
@@ -1026,6 +1252,7 @@ def _register_fold(op: _OpView, array: np.ndarray) -> None:
 
 
 _FOLDERS: dict[int, Callable[[_OpView], bool]] = {
+    Op.QUANTIZE: _fold_quantize,
     Op.DEQUANTIZE: _fold_dequantize,
     Op.DENSIFY: _fold_densify,
 }

@@ -27,7 +27,9 @@ def _unary(loop, *args):
 
 @kernel("nn.relu")
 def relu(op):
-    return _unary(nk.clamp, *ACTIVATION_BOUNDS["RELU"])
+    """max(x, 0) with no upper bound: TFLite's standalone RELU keeps +inf (the fused RELU
+    activation clamps to FLT_MAX)."""
+    return _unary(nk.clamp, 0.0, np.inf)
 
 
 @kernel("nn.relu6")

@@ -148,10 +148,16 @@ def activation_of(op: Operation) -> str:
 # ------------------------------------------------------------------------------------------
 
 
-# (lo, hi) clamp bounds of the clamp-type activations, for kernels that fuse the clamp.
+FLT_MAX = float(np.finfo(np.float32).max)
+
+# (lo, hi) clamp bounds of the clamp-type activations, for kernels that fuse the clamp. They
+# are TFLite's CalculateActivationRange: NONE is [lowest, max] of float32, not [-inf, inf],
+# so the reference kernels turn an infinite result into +-FLT_MAX (a NaN stays NaN: the clamp
+# is std::min(std::max(x, lo), hi), see numba_kernels.clamp). XNNPACK (LiteRT's default
+# delegate) does not clamp NONE; qcc follows the reference kernels, BUILTIN_REF.
 ACTIVATION_BOUNDS: dict[str, tuple[float, float]] = {
-    "NONE": (-np.inf, np.inf),
-    "RELU": (0.0, np.inf),
+    "NONE": (-FLT_MAX, FLT_MAX),
+    "RELU": (0.0, FLT_MAX),
     "RELU6": (0.0, 6.0),
     "RELU_N1_TO_1": (-1.0, 1.0),
 }
@@ -172,11 +178,15 @@ def _tanh(x: np.ndarray) -> np.ndarray:
     return np.tanh(x, out=x)
 
 
-def inplace_activation(op: Operation) -> Callable[[np.ndarray], np.ndarray] | None:
+def inplace_activation(
+    op: Operation, *, clamps_none: bool = True
+) -> Callable[[np.ndarray], np.ndarray] | None:
     """The op's fused activation as a function applied in place to a result buffer the
-    kernel owns (None for NONE)."""
+    kernel owns. NONE clamps to +-FLT_MAX as TFLite's reference kernels do (infinities become
+    finite); ops without a `fused_activation` (MAXIMUM, ...) and ops whose TFLite kernel
+    ignores it (CONCATENATION: `clamps_none=False`) get None for NONE."""
     act = activation_of(op)
-    if act == "NONE":
+    if act == "NONE" and (not clamps_none or "fused_activation" not in op.properties):
         return None
     if act == "TANH":
         return _tanh

@@ -71,11 +71,21 @@ def div(op):
     return _binary(np.divide, op)
 
 
+def _tflite_maximum(a, b):
+    """TFLite's `el1 > el2 ? el1 : el2`: a NaN in `a` yields `b`, a NaN in `b` stays."""
+    return np.where(a > b, a, b)
+
+
+def _tflite_minimum(a, b):
+    """TFLite's `el1 < el2 ? el1 : el2` (NaN handling as in `_tflite_maximum`)."""
+    return np.where(a < b, a, b)
+
+
 @kernel("nn.maximum")
 def maximum(op):
-    return _binary(np.maximum, op)
+    return _binary(_tflite_maximum, op)
 
 
 @kernel("nn.minimum")
 def minimum(op):
-    return _binary(np.minimum, op)
+    return _binary(_tflite_minimum, op)

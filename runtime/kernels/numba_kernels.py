@@ -61,8 +61,8 @@ def depthwise_conv_nhwc(x, w, bias, out, params, lo, hi):  # pragma: no cover - 
             for ox in range(ow):
                 for k in range(oc):
                     v = orow[ox, k]
-                    v = v if v > flo else flo
-                    orow[ox, k] = v if v < fhi else fhi
+                    v = flo if v < flo else v  # std::max(v, lo): NaN stays NaN
+                    orow[ox, k] = fhi if fhi < v else v  # std::min(v, hi)
 
 
 @njit(cache=True, nogil=True)
@@ -104,8 +104,8 @@ def clamp(x, out, lo, hi):  # pragma: no cover - jitted
     fhi = np.float32(hi)
     for i in range(x.size):
         v = x[i]
-        v = v if v > flo else flo
-        out[i] = v if v < fhi else fhi
+        v = flo if v < flo else v  # std::max(v, lo): NaN stays NaN
+        out[i] = fhi if fhi < v else v  # std::min(v, hi)
 
 
 @njit(cache=True, nogil=True)
@@ -117,8 +117,8 @@ def bias_clamp_rows(out, bias, lo, hi):  # pragma: no cover - jitted
     for m in range(rows):
         for k in range(cols):
             v = out[m, k] + bias[k]
-            v = v if v > flo else flo
-            out[m, k] = v if v < fhi else fhi
+            v = flo if v < flo else v  # std::max(v, lo): NaN stays NaN
+            out[m, k] = fhi if fhi < v else v  # std::min(v, hi)
 
 
 @njit(cache=True, nogil=True)
@@ -190,8 +190,8 @@ def pool_nhwc(x, out, params, is_max, lo, hi):  # pragma: no cover - jitted
                                     macc[k] = v
                     for k in range(c):
                         v = macc[k]
-                        v = v if v > flo else flo
-                        out[b, oy, ox, k] = v if v < fhi else fhi
+                        v = flo if v < flo else v  # std::max(v, lo): NaN stays NaN
+                        out[b, oy, ox, k] = fhi if fhi < v else v  # std::min(v, hi)
                 else:
                     for k in range(c):
                         sacc[k] = 0.0
@@ -202,8 +202,8 @@ def pool_nhwc(x, out, params, is_max, lo, hi):  # pragma: no cover - jitted
                     count = (fy1 - fy0) * (fx1 - fx0)
                     for k in range(c):
                         v = np.float32(sacc[k] / count)
-                        v = v if v > flo else flo
-                        out[b, oy, ox, k] = v if v < fhi else fhi
+                        v = flo if v < flo else v  # std::max(v, lo): NaN stays NaN
+                        out[b, oy, ox, k] = fhi if fhi < v else v  # std::min(v, hi)
 
 
 @njit(cache=True, nogil=True)

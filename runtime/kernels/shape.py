@@ -43,7 +43,7 @@ def transpose(op):
 def concatenation(op):
     rank = len(tensor_shape(op.output))
     axis = int_prop(op.axis) % rank
-    act = inplace_activation(op)
+    act = inplace_activation(op, clamps_none=False)
     dtype = tensor_dtype(op.output)
     if dtype is None or dtype.kind != "f":
         act = None
@@ -171,8 +171,9 @@ def strided_slice_index(
         start = clamp(start, 0, size) if stride > 0 else clamp(start, -1, size - 1)
         if (bmask >> i) & 1:
             start = 0 if stride > 0 else size - 1
-        if (smask >> i) & 1:
-            stop = start if start >= size else start + 1
+        if (smask >> i) & 1:  # the one element at `start` (the verifier keeps it in range)
+            index.append(slice(start, start + 1, 1))
+            continue
         else:
             stop = stops[i]
             if offset:
@@ -182,10 +183,14 @@ def strided_slice_index(
             stop = clamp(stop, 0, size) if stride > 0 else clamp(stop, -1, size - 1)
             if (emask >> i) & 1:
                 stop = size if stride > 0 else -1
-        if stride < 0 and stop < 0:
-            index.append(slice(start, None, stride) if start >= 0 else slice(0, 0))
+        # start and stop are clamped (to [0, size], or [-1, size - 1] for a negative stride):
+        # the elements are range(start, stop, stride), never wrapping around like a Python
+        # slice with a negative bound would
+        taken = range(start, stop, stride)
+        if len(taken) == 0:
+            index.append(slice(0, 0))
         else:
-            index.append(slice(start, stop, stride))
+            index.append(slice(taken.start, taken.stop if taken.stop >= 0 else None, stride))
     return tuple(eff_shape), tuple(index)
 
 

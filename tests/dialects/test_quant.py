@@ -424,6 +424,27 @@ def test_cast_verifier_accepts(ctx: Context, body: str):
     parse_module(ctx, body)
 
 
+_REQUANTIZE_PAIRS = {
+    # TFLite's QUANTIZE kernel (quantize.cc Prepare): the storage pairs it requantizes.
+    ("i8", "i8"): True, ("i8", "u8"): True, ("i8", "i16"): True, ("i8", "i32"): False,
+    ("u8", "i8"): True, ("u8", "u8"): True, ("u8", "i16"): True, ("u8", "u16"): False,
+    ("i16", "i8"): True, ("i16", "i16"): True, ("i16", "i32"): True, ("i16", "u8"): False,
+    ("i32", "i8"): True, ("i32", "i16"): True, ("i32", "i32"): False, ("u16", "i8"): False,
+}
+
+
+@pytest.mark.parametrize(("pair", "supported"), sorted(_REQUANTIZE_PAIRS.items()))
+def test_requantize_storage_pairs_are_tflite_quantize(ctx: Context, pair, supported: bool):
+    source, target = (f"tensor<4x!quant.uniform<{s}:f32, 1.0>>" for s in pair)
+    body = f'%q = "test.op"() : () -> {source}\n%0 = quant.qcast %q : {source} to {target}'
+    if supported:
+        parse_module(ctx, body)
+    else:
+        assert _verify_error(ctx, body).startswith(
+            f"'quant.qcast' op requantize from {pair[0]} to {pair[1]} is not a TFLite QUANTIZE"
+        )
+
+
 def _stats(attributes: str, tensor: str = "tensor<4x3xf32>") -> str:
     return (
         f'%x = "test.op"() : () -> {tensor}\n'

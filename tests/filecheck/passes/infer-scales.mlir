@@ -101,3 +101,91 @@ func.func @UncalibratedResultIsAnError(%arg0: tensor<4xf32>) -> tensor<4xf32> {
   %0 = nn.relu %a : (tensor<4xf32>) -> tensor<4xf32> loc("uncalibrated")
   func.return %0 : tensor<4xf32>
 }
+
+// -----
+
+// A HARD_SWISH whose input range is huge (a -7936 bias upstream) needs an output scale above
+// input_scale / 128 (TFLite's output_multiplier_exponent <= 0): infer-scales widens it, the
+// zero point re-nudged for the calibrated range.
+// CHECK-LABEL: func.func @HardSwishWidensOutputScale
+// CHECK:         nn.hard_swish %{{.*}} : (tensor<4x!quant.uniform<i8:f32, 31.160783767700195:127>>) -> tensor<4x!quant.uniform<i8:f32, 0.24344734847545624:-126>> loc("hswish")
+func.func @HardSwishWidensOutputScale(%arg0: tensor<4xf32>) -> tensor<4xf32> {
+  %a = quant.stats %arg0 {layer_stats = dense<[-7936.0, 10.0]> : tensor<2xf32>} : tensor<4xf32>
+  %0 = nn.hard_swish %a : (tensor<4xf32>) -> tensor<4xf32> loc("hswish")
+  %1 = quant.stats %0 {layer_stats = dense<[-0.375, 10.0]> : tensor<2xf32>} : tensor<4xf32>
+  func.return %1 : tensor<4xf32>
+}
+
+// -----
+
+// ADD needs 2 * max(input scales) / (2^20 * output_scale) < 1 (else LiteRT aborts).
+// CHECK-LABEL: func.func @AddWidensOutputScale
+// CHECK:         nn.add {{.*}} -> tensor<4x!quant.uniform<i8:f32, 1.4959825421101414E-5:126>> loc("add")
+func.func @AddWidensOutputScale(%arg0: tensor<4xf32>, %arg1: tensor<4xf32>) -> tensor<4xf32> {
+  %a = quant.stats %arg0 {layer_stats = dense<[-1000.0, 1000.0]> : tensor<2xf32>} : tensor<4xf32>
+  %b = quant.stats %arg1 {layer_stats = dense<[-1000.0, 1000.0]> : tensor<2xf32>} : tensor<4xf32>
+  %0 = nn.add %a, %b {fused_activation = "NONE"} : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32> loc("add")
+  %1 = quant.stats %0 {layer_stats = dense<[-1.0e-5, 1.0e-5]> : tensor<2xf32>} : tensor<4xf32>
+  func.return %1 : tensor<4xf32>
+}
+
+// -----
+
+// A same-scale consumer never imposes a type that breaks its producer's preconditions: the
+// HARD_SWISH keeps its coarse scale and is requantized in front of the concatenation.
+// CHECK-LABEL: func.func @ConcatRequantizesHardSwishInsteadOfRetargeting
+// CHECK:         %[[H:.*]] = nn.hard_swish {{.*}} -> tensor<1x2x!quant.uniform<i8:f32, 0.030944099649786949:-116>> loc("hswish")
+// CHECK-NEXT:    %[[R:.*]] = quant.qcast %[[H]] : tensor<1x2x!quant.uniform<i8:f32, 0.030944099649786949:-116>> to tensor<1x2x!quant.uniform<i8:f32, 0.011764706112444401:-43>> loc("cat")
+// CHECK:         nn.concatenation %[[R]], {{.*}} -> tensor<1x4x!quant.uniform<i8:f32, 0.011764706112444401:-43>> loc("cat")
+func.func @ConcatRequantizesHardSwishInsteadOfRetargeting(%arg0: tensor<1x2xf32>, %arg1: tensor<1x2xf32>) -> tensor<1x4xf32> {
+  %a = quant.stats %arg0 {layer_stats = dense<[-1000.0, 10.0]> : tensor<2xf32>} : tensor<1x2xf32>
+  %b = quant.stats %arg1 {layer_stats = dense<[-1.0, 1.0]> : tensor<2xf32>} : tensor<1x2xf32>
+  %0 = nn.hard_swish %a : (tensor<1x2xf32>) -> tensor<1x2xf32> loc("hswish")
+  %1 = quant.stats %0 {layer_stats = dense<[-0.375, 2.0]> : tensor<2xf32>} : tensor<1x2xf32>
+  %2 = nn.concatenation %1, %b {axis = 1 : i32, fused_activation = "NONE"} : (tensor<1x2xf32>, tensor<1x2xf32>) -> tensor<1x4xf32> loc("cat")
+  %3 = quant.stats %2 {layer_stats = dense<[-1.0, 2.0]> : tensor<2xf32>} : tensor<1x4xf32>
+  func.return %3 : tensor<1x4xf32>
+}
+
+// -----
+
+// CHECK: loc("offset"): 'nn.constant' op: 1 of 2 values are inf or NaN (operand #1 of 'nn.add' at loc("add")): cannot quantize it
+func.func @InfiniteConstantIsAnError(%arg0: tensor<2xf32>) -> tensor<2xf32> {
+  %a = quant.stats %arg0 {layer_stats = dense<[-1.0, 1.0]> : tensor<2xf32>} : tensor<2xf32>
+  %c = nn.constant {value = dense<"0x0000003F0000807F"> : tensor<2xf32>} : tensor<2xf32> loc("offset")
+  %0 = nn.add %a, %c {fused_activation = "NONE"} : (tensor<2xf32>, tensor<2xf32>) -> tensor<2xf32> loc("add")
+  %1 = quant.stats %0 {layer_stats = dense<[-1.0, 2.0]> : tensor<2xf32>} : tensor<2xf32>
+  func.return %1 : tensor<2xf32>
+}
+
+// -----
+
+// CHECK: loc("fc/weights"): 'nn.constant' op: 1 of 4 values are inf or NaN (weights of 'nn.fully_connected' at loc("fc")): cannot quantize it
+func.func @NaNWeightsAreAnError(%arg0: tensor<1x2xf32>) -> tensor<1x2xf32> {
+  %a = quant.stats %arg0 {layer_stats = dense<[-1.0, 1.0]> : tensor<2xf32>} : tensor<1x2xf32>
+  %w = nn.constant {value = dense<"0x0000003F0000C07F0000803F0000803F"> : tensor<2x2xf32>} : tensor<2x2xf32> loc("fc/weights")
+  %0 = nn.fully_connected %a, %w {fused_activation = "NONE", keep_num_dims = false} : (tensor<1x2xf32>, tensor<2x2xf32>) -> tensor<1x2xf32> loc("fc")
+  %1 = quant.stats %0 {layer_stats = dense<[-1.0, 1.0]> : tensor<2xf32>} : tensor<1x2xf32>
+  func.return %1 : tensor<1x2xf32>
+}
+
+// -----
+
+// CHECK: loc("relu"): 'nn.relu' op result #0: calibration range [-inf, 1] is not finite (inf or NaN): cannot quantize it
+func.func @InfiniteCalibrationRangeIsAnError(%arg0: tensor<4xf32>) -> tensor<4xf32> {
+  %a = quant.stats %arg0 {layer_stats = dense<[-1.0, 1.0]> : tensor<2xf32>} : tensor<4xf32>
+  %0 = nn.relu %a : (tensor<4xf32>) -> tensor<4xf32> loc("relu")
+  %1 = quant.stats %0 {layer_stats = dense<"0x000080FF0000803F"> : tensor<2xf32>} : tensor<4xf32>
+  func.return %1 : tensor<4xf32>
+}
+
+// -----
+
+// A range as wide as float32's overflows 2^20 * output_scale inside TFLite's ADD.
+// CHECK: loc("add"): 'nn.add' op 2^20 x output scale 2.352941e+36 overflows float32 (TFLite ADD QuantizeMultiplierSmallerThanOneExp): the output range is too wide
+func.func @RangeTooWideForAddIsAnError(%arg0: tensor<4xf32>) -> tensor<4xf32> {
+  %a = quant.stats %arg0 {layer_stats = dense<[-3.0e38, 3.0e38]> : tensor<2xf32>} : tensor<4xf32>
+  %0 = nn.add %a, %a {fused_activation = "NONE"} : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32> loc("add")
+  %1 = quant.stats %0 {layer_stats = dense<[-3.0e38, 3.0e38]> : tensor<2xf32>} : tensor<4xf32>
+  func.return %1 : tensor<4xf32>
+}

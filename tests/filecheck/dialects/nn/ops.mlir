@@ -208,3 +208,32 @@ func.func @GenericCustomOp(%a: tensor<1x4x4x3xf32>) -> tensor<1x8x8x3xf32> {
   %0 = nn.generic %a {op_name = "Convolution2DTransposeBias", custom = true, options = "0x0102FF"} : (tensor<1x4x4x3xf32>) -> tensor<1x8x8x3xf32>
   func.return %0 : tensor<1x8x8x3xf32>
 }
+
+// -----
+
+// Axes and permutation entries may count from the end, as in TFLite.
+// CHECK-LABEL: func.func @NegativeAxes
+// CHECK-NEXT:    %0 = nn.mean %a {axes = array<i64: -1, 1>, keep_dims = true} : (tensor<2x3x4xf32>) -> tensor<2x1x1xf32>
+// CHECK-NEXT:    %1 = nn.transpose %a {perm = array<i64: -1, 0, 1>} : (tensor<2x3x4xf32>) -> tensor<4x2x3xf32>
+// CHECK-NEXT:    %2 = nn.concatenation %a, %a {axis = -3 : i32, fused_activation = "NONE"} : (tensor<2x3x4xf32>, tensor<2x3x4xf32>) -> tensor<4x3x4xf32>
+func.func @NegativeAxes(%a: tensor<2x3x4xf32>) -> tensor<4x3x4xf32> {
+  %0 = nn.mean %a {axes = array<i64: -1, 1>, keep_dims = true} : (tensor<2x3x4xf32>) -> tensor<2x1x1xf32>
+  %1 = nn.transpose %a {perm = array<i64: -1, 0, 1>} : (tensor<2x3x4xf32>) -> tensor<4x2x3xf32>
+  %2 = nn.concatenation %a, %a {axis = -3 : i32, fused_activation = "NONE"} : (tensor<2x3x4xf32>, tensor<2x3x4xf32>) -> tensor<4x3x4xf32>
+  func.return %2 : tensor<4x3x4xf32>
+}
+
+// -----
+
+// Quantized types that keep every trait: the fixed logistic range, a shared scale, a
+// HARD_SWISH output scale just above input_scale / 128.
+// CHECK-LABEL: func.func @QuantizedOpsKeepTheirTraits
+// CHECK-NEXT:    %0 = nn.logistic %a : (tensor<4x!quant.uniform<i8:f32, 1.000000e-01>>) -> tensor<4x!quant.uniform<i8:f32, 3.906250e-03:-128>>
+// CHECK-NEXT:    %1 = nn.maximum %a, %a : (tensor<4x!quant.uniform<i8:f32, 1.000000e-01>>, tensor<4x!quant.uniform<i8:f32, 1.000000e-01>>) -> tensor<4x!quant.uniform<i8:f32, 1.000000e-01>>
+// CHECK-NEXT:    %2 = nn.hard_swish %a : (tensor<4x!quant.uniform<i8:f32, 1.000000e-01>>) -> tensor<4x!quant.uniform<i8:f32, 7.813000e-04:-100>>
+func.func @QuantizedOpsKeepTheirTraits(%a: tensor<4x!quant.uniform<i8:f32, 0.1>>) -> tensor<4x!quant.uniform<i8:f32, 0.1>> {
+  %0 = nn.logistic %a : (tensor<4x!quant.uniform<i8:f32, 0.1>>) -> tensor<4x!quant.uniform<i8:f32, 0.00390625:-128>>
+  %1 = nn.maximum %a, %a : (tensor<4x!quant.uniform<i8:f32, 0.1>>, tensor<4x!quant.uniform<i8:f32, 0.1>>) -> tensor<4x!quant.uniform<i8:f32, 0.1>>
+  %2 = nn.hard_swish %a : (tensor<4x!quant.uniform<i8:f32, 0.1>>) -> tensor<4x!quant.uniform<i8:f32, 0.0007813:-100>>
+  func.return %1 : tensor<4x!quant.uniform<i8:f32, 0.1>>
+}

@@ -328,3 +328,52 @@ func.func @StatsHistogramRangeMinAboveMax(%x: tensor<4xf32>) {
   func.return
 }
 // CHECK: {{^}}'quant.stats' op histogram_range must have min <= max, got [1, -1]
+
+// -----
+
+func.func @InfiniteScale() {
+  %0 = "test.op"() : () -> !quant.uniform<i8:f32, 0x7FF0000000000000>
+  func.return
+}
+// CHECK: {{^}}illegal scale: 0x7FF0000000000000
+
+// -----
+
+func.func @NaNScale() {
+  %0 = "test.op"() : () -> !quant.uniform<i8:f32, 0x7FF8000000000000>
+  func.return
+}
+// CHECK: {{^}}illegal scale: 0x7FF8000000000000
+
+// -----
+
+func.func @PerAxisInfiniteScale() {
+  %0 = "test.op"() : () -> !quant.uniform<i8:f32:0, {1.0, 0x7FF0000000000000}>
+  func.return
+}
+// CHECK: {{^}}illegal scale: 0x7FF0000000000000
+
+// -----
+
+// A requantizing qcast is TFLite's QUANTIZE: only the storage pairs its kernel supports.
+func.func @RequantizeToUnsupportedStorage(%q: tensor<4x!quant.uniform<i8:f32, 1.0>>) {
+  %0 = quant.qcast %q : tensor<4x!quant.uniform<i8:f32, 1.0>> to tensor<4x!quant.uniform<u16:f32, 0.5>>
+  func.return
+}
+// CHECK: {{^}}'quant.qcast' op requantize from i8 to u16 is not a TFLite QUANTIZE (supported: i8 -> i8/u8/i16, u8 -> i8/u8/i16, i16 -> i8/i16/i32, i32 -> i8/i16)
+
+// -----
+
+func.func @RequantizeInt32ToInt32(%q: tensor<4x!quant.uniform<i32:f32, 1.0>>) {
+  %0 = quant.qcast %q : tensor<4x!quant.uniform<i32:f32, 1.0>> to tensor<4x!quant.uniform<i32:f32, 0.5>>
+  func.return
+}
+// CHECK: {{^}}'quant.qcast' op requantize from i32 to i32 is not a TFLite QUANTIZE (supported: i8 -> i8/u8/i16, u8 -> i8/u8/i16, i16 -> i8/i16/i32, i32 -> i8/i16)
+
+// -----
+
+func.func @RequantizeInt16WithZeroPoint(%q: tensor<4x!quant.uniform<i16:f32, 1.0:3>>) {
+  %0 = quant.qcast %q : tensor<4x!quant.uniform<i16:f32, 1.0:3>> to tensor<4x!quant.uniform<i16:f32, 0.5>>
+  func.return
+}
+// CHECK: {{^}}'quant.qcast' op int16 -> int16 requantize needs zero points 0
