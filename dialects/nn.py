@@ -1589,7 +1589,7 @@ class SliceOp(NNOp):
             raise _err(self, f"result shape does not match expected {list(expected)}")
 
 
-def strided_slice_shape(
+def strided_slice_ranges(
     in_shape: Sequence[int],
     begin: Sequence[int],
     end: Sequence[int],
@@ -1600,11 +1600,14 @@ def strided_slice_shape(
     new_axis_mask: int,
     shrink_axis_mask: int,
     offset: bool,
-) -> tuple[int, ...]:
-    """The result shape of a STRIDED_SLICE, as TFLite's strided_slice.cc computes it
-    (ellipsis expansion and new axes of BuildStridedSliceParams, start/stop clamping of
-    strided_slice_logic.h; shrunk axes removed). Strides must be non-zero; ValueError for
-    a shrunk index outside its axis or an offset slice leaving the input."""
+) -> tuple[tuple[int, ...], tuple[range | int, ...]]:
+    """What a STRIDED_SLICE reads, as TFLite's strided_slice.cc computes it (ellipsis
+    expansion and new axes of BuildStridedSliceParams, start/stop clamping of
+    strided_slice_logic.h): the effective input shape (new axes inserted as 1s) and, per
+    effective axis, the `range` of indices taken or, for a shrunk axis, the one index kept.
+    Strides must be non-zero; ValueError for a shrunk index outside its axis or an offset
+    slice leaving the input. The shape rule (`strided_slice_shape`) and the float kernel
+    (runtime/kernels/shape.py) both read this one definition."""
     input_dims = len(in_shape)
     begin_count = len(begin)
     num_add_axis = sum(
@@ -1631,20 +1634,25 @@ def strided_slice_shape(
         if (new_axis_mask >> (i - expanded_ellipsis)) & 1:
             eff_new_axis |= 1 << i
         i += 1
-    shape: list[int] = []
+    eff_shape: list[int] = []
+    taken: list[range | int] = []
     added_ellipsis = added_axes = 0
     for i in range(effective_dims):
         if (eff_ellipsis >> i) & 1:
             added_ellipsis = max(0, i - ellipsis_start)
-            shape.append(in_shape[i - added_axes])
+            size = in_shape[i - added_axes]
+            eff_shape.append(size)
+            taken.append(range(size))
             continue
         if (eff_new_axis >> i) & 1:
-            shape.append(1)
+            eff_shape.append(1)
+            taken.append(range(1))
             added_axes += 1
             continue
         size = in_shape[i - added_axes]
+        eff_shape.append(size)
         if i >= begin_count + expanded_ellipsis:
-            shape.append(size)
+            taken.append(range(size))
             continue
         orig = i - added_ellipsis
         start, stop, stride = begin[orig], end[orig], strides[orig]
@@ -1656,6 +1664,7 @@ def strided_slice_shape(
         if (shrink_axis_mask >> orig) & 1:
             if not 0 <= start < size:
                 raise ValueError(f"index {begin[orig]} of shrunk axis {orig} is out of range")
+            taken.append(start)
             continue
         if offset:
             # TFLite sizes an offset slice by `end` itself; it must lie inside the input
@@ -1667,8 +1676,16 @@ def strided_slice_shape(
         else:
             stop = stop + size if stop < 0 else stop
             stop = min(max(stop, 0), size) if stride > 0 else min(max(stop, -1), size - 1)
-        shape.append(max(0, -(-(stop - start) // stride)))
-    return tuple(shape)
+        # clamped to [0, size] (or [-1, size - 1] backwards): range() never wraps around
+        taken.append(range(start, stop, stride))
+    return tuple(eff_shape), tuple(taken)
+
+
+def strided_slice_shape(*args, **kwargs) -> tuple[int, ...]:
+    """The result shape of a STRIDED_SLICE (`strided_slice_ranges`' arguments): the lengths
+    of the ranges taken, shrunk axes removed."""
+    _, taken = strided_slice_ranges(*args, **kwargs)
+    return tuple(len(r) for r in taken if isinstance(r, range))
 
 
 @irdl_op_definition

@@ -51,6 +51,9 @@ def _build_arg_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "input", nargs="?", help="a .tflite model, or MLIR text (.mlir, or - for stdin)"
     )
+    from qcc import __version__
+
+    p.add_argument("--version", action="version", version=f"qcc {__version__}")
     p.add_argument(
         "-o",
         "--output",

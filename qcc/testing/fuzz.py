@@ -37,6 +37,7 @@ import random
 import re
 import shutil
 import signal
+import stat
 import struct
 import sys
 import tempfile
@@ -50,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-KINDS = ("tflite", "mlir", "pipeline", "calibration", "api")
+KINDS = ("tflite", "mlir", "pipeline", "calibration", "api", "output")
 """The input kinds the fuzzer mutates."""
 
 GOOD = ("error", "ok")
@@ -168,6 +169,11 @@ class Case:
     argv: list[str] = field(default_factory=list)
     output: str | None = None
     api: Callable[[], Any] | None = None
+    setup: Callable[[Path], None] | None = None
+    """Makes folders, symlinks and hard links in the case folder after `files` are written."""
+    replaceable: frozenset[str] = frozenset()
+    """Entries of the folder qcc may replace when it succeeds (a stale output file); every
+    other entry that existed before must be exactly as it was, success or not."""
 
 
 @dataclass
@@ -696,10 +702,12 @@ def api_case(rng: random.Random, seed: Seed) -> Case:
 
             q = qcc.quantize("model.tflite", representative_dataset="calib.npz")
             data = q.to_tflite()
-            with open("q.tflite", "wb") as f:
-                f.write(data)
-            m = qcc.load("q.tflite")
-            return m.run(list(arrays.values()))
+            with tempfile.TemporaryDirectory() as tmp:  # the case's own file, not qcc's
+                path = os.path.join(tmp, "q.tflite")
+                with open(path, "wb") as f:
+                    f.write(data)
+                m = qcc.load(path)
+                return m.run(list(arrays.values()))
 
         return Case("api", f"{seed.name}: run a quantized .tflite", files, api=call)
 
@@ -713,12 +721,96 @@ def api_case(rng: random.Random, seed: Seed) -> Case:
     return Case("api", f"{seed.name}: quantize(options)", files, api=call)
 
 
+# -- output paths -------------------------------------------------------------------------
+
+
+def _symlink(name: str, target: str) -> Callable[[Path], None]:
+    def make(folder: Path) -> None:
+        (folder / name).symlink_to(target)
+
+    return make
+
+
+def _hardlink(name: str, target: str) -> Callable[[Path], None]:
+    def make(folder: Path) -> None:
+        os.link(folder / target, folder / name)
+
+    return make
+
+
+def _folder(name: str, inside: dict[str, bytes]) -> Callable[[Path], None]:
+    def make(folder: Path) -> None:
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        for child, data in inside.items():
+            (folder / name / child).write_bytes(data)
+
+    return make
+
+
+def output_case(rng: random.Random, seed: Seed) -> Case:
+    """An odd -o: the input itself (by name, symlink or hard link), an existing file or
+    folder, a dangling or looping symlink, a missing parent, odd suffixes, stdout, the
+    current folder for an artifact. Nothing that existed may change unless qcc succeeds and
+    it was a stale regular output."""
+    files = {"model.tflite": seed.tflite, "calib.npz": seed.calibration}
+    quantize = ["--calibration", "calib.npz"] if rng.random() < 0.5 else []
+    setup = None
+    replaceable: frozenset[str] = frozenset()
+    choice = rng.randrange(14)
+    emit: list[str] = []
+    if choice == 0:
+        out = "model.tflite"
+    elif choice == 1:
+        out, setup = "link.tflite", _symlink("link.tflite", "model.tflite")
+    elif choice == 2:
+        out, setup = "hard.tflite", _hardlink("hard.tflite", "model.tflite")
+    elif choice == 3:
+        out, setup = "dangling.tflite", _folder("real", {})
+        inner = setup
+
+        def setup(folder: Path, inner=inner) -> None:  # type: ignore[no-redef]
+            inner(folder)
+            (folder / "dangling.tflite").symlink_to("real/out.tflite")
+    elif choice == 4:
+        out, setup = "loop.tflite", _symlink("loop.tflite", "loop.tflite")
+    elif choice == 5:
+        out, setup = "adir.tflite", _folder("adir.tflite", {"keep.txt": b"user data"})
+    elif choice == 6:
+        out = "missing/out.tflite"
+    elif choice == 7:
+        out = rng.choice(("out.TFLITE", "out.Mlir", "out.onnx", "out", "out.tflite.bak", "o ué.tflite"))
+    elif choice == 8:
+        out = "stale.tflite"
+        files["stale.tflite"] = b"an older output"
+        replaceable = frozenset({"stale.tflite"})
+    elif choice == 9:
+        out, emit = "-", [rng.choice(("--emit=tflite", "--emit=mlir"))]
+    elif choice == 10:
+        out, emit = ".", ["--emit=numba"] + (["--force"] if rng.random() < 0.5 else [])
+        quantize = ["--calibration", "calib.npz"]
+    elif choice == 11:
+        out, emit = "art", ["--emit=numba"]
+        quantize = ["--calibration", "calib.npz"]
+        setup = _folder("art", {"model.py": b'"""qcc Numba artifact: old', "weights.npz": b"old",
+                                "mine.txt": b"user data"})
+        replaceable = frozenset({"art/model.py", "art/weights.npz", "art/.qcc-artifact"})
+    elif choice == 12:  # the calibration file is an input too
+        out, emit = "calib.npz", ["--emit=tflite"]
+        quantize = ["--calibration", "calib.npz"]
+    else:
+        out, emit = "model.tflite", ["--emit=numba"]
+    argv = ["model.tflite", *quantize, *emit, "-o", out]
+    return Case("output", f"{seed.name}: -o {out} {' '.join(emit)}".rstrip(), files, argv, out,
+                setup=setup, replaceable=replaceable)
+
+
 _MAKERS: dict[str, Callable[[random.Random, Seed], Case]] = {
     "tflite": tflite_case,
     "mlir": mlir_case,
     "pipeline": pipeline_case,
     "calibration": calibration_case,
     "api": api_case,
+    "output": output_case,
 }
 
 
@@ -731,8 +823,24 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _tree(folder: Path) -> set[str]:
-    return {str(p.relative_to(folder)) for p in folder.rglob("*")}
+def _snapshot(folder: Path) -> dict[str, tuple[str, str]]:
+    """Every entry under `folder` (symlinks not followed): relative path -> (kind, content
+    digest / link target)."""
+    entries: dict[str, tuple[str, str]] = {}
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        for name in dirs + files:
+            path = Path(root) / name
+            rel = str(path.relative_to(folder))
+            mode = path.lstat().st_mode
+            if stat.S_ISLNK(mode):
+                entries[rel] = ("link", os.readlink(path))
+            elif stat.S_ISDIR(mode):
+                entries[rel] = ("dir", "")
+            elif stat.S_ISREG(mode):
+                entries[rel] = ("file", _digest(path))
+            else:
+                entries[rel] = ("special", str(stat.S_IFMT(mode)))
+    return entries
 
 
 def _child(case: Case, folder: Path, out_path: Path, err_path: Path) -> None:
@@ -756,8 +864,10 @@ def _child(case: Case, folder: Path, out_path: Path, err_path: Path) -> None:
             try:
                 case.api()
                 code = 0
-            except (QccError, ExecutorError) as e:  # the API's documented one-line errors
-                sys.stderr.write(f"qcc: error: {e}\n")
+            except (QccError, ExecutorError) as e:  # the API's documented errors
+                # (verify-int8's lists one line per op, as the driver prints it)
+                for line in str(e).splitlines() or [type(e).__name__]:
+                    sys.stderr.write(f"qcc: error: {line}\n")
                 code = 1
             except BaseException:  # noqa: BLE001 - the point is to see it
                 sys.stderr.write("API-EXCEPTION\n")
@@ -847,8 +957,9 @@ def run_case(case: Case, workdir: Path, timeout: float) -> Outcome:
         path = folder / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
-    inputs = {name: _digest(folder / name) for name in case.files}
-    before = _tree(folder)
+    if case.setup is not None:
+        case.setup(folder)
+    before = _snapshot(folder)
     out_path = workdir / f"{folder.name}.stdout"
     err_path = workdir / f"{folder.name}.stderr"
     start = time.monotonic()
@@ -869,7 +980,7 @@ def run_case(case: Case, workdir: Path, timeout: float) -> Outcome:
             p.unlink()
         except OSError:
             pass
-    outcome = _classify(case, folder, inputs, before, status, hung, stderr)
+    outcome = _classify(case, folder, before, status, hung, stderr)
     outcome.seconds = seconds
     if not outcome.bad:
         shutil.rmtree(folder, ignore_errors=True)
@@ -878,17 +989,19 @@ def run_case(case: Case, workdir: Path, timeout: float) -> Outcome:
     return outcome
 
 
-def _classify(case, folder, inputs, before, status, hung, stderr) -> Outcome:
+def _classify(case, folder, before, status, hung, stderr) -> Outcome:
     if hung:
         return Outcome("hang", "timed out")
     assert status is not None
     if os.WIFSIGNALED(status):
         return Outcome("signal", f"signal {os.WTERMSIG(status)}: {stderr[-300:]}")
     code = os.WEXITSTATUS(status)
-    for name, digest in inputs.items():
-        path = folder / name
-        if not path.exists() or path.is_symlink() or _digest(path) != digest:
-            return Outcome("modified-input", name)
+    after = _snapshot(folder)
+    for name, entry in before.items():
+        if code == 0 and name in case.replaceable:
+            continue
+        if after.get(name) != entry:
+            return Outcome("modified-input", f"{name}: {entry[0]} -> {after.get(name, ('gone',))[0]}")
     lines = [line for line in stderr.splitlines() if line.strip()]
     foreign = [line for line in lines if not line.startswith(("qcc: error: ", "qcc: warning: "))]
     if "API-EXCEPTION" in stderr:
@@ -896,21 +1009,19 @@ def _classify(case, folder, inputs, before, status, hung, stderr) -> Outcome:
     if "Traceback" in stderr or foreign:
         shown = next((ln for ln in reversed(lines) if ln.strip()), "")
         return Outcome("traceback", shown[:300])
-    after = _tree(folder) - before
-    temporaries = [p for p in after if p.endswith(".tmp") or ".tmp" in Path(p).name]
+    new = sorted(set(after) - set(before))
+    temporaries = [p for p in new if ".tmp" in Path(p).name or ".old." in Path(p).name]
     if code == 1:
         if not any(line.startswith("qcc: error: ") for line in lines):
             return Outcome("traceback", "exit 1 without an error line")
-        if temporaries:
-            return Outcome("partial-output", ", ".join(sorted(temporaries)))
-        if case.output and (folder / case.output).exists() and case.output not in case.files:
-            return Outcome("partial-output", case.output)
+        if new:
+            return Outcome("partial-output", ", ".join(new))
         return Outcome("error", next(ln for ln in lines if ln.startswith("qcc: error: "))[12:])
     if code != 0:
         return Outcome("exit-code", f"exit {code}: {stderr[-300:]}")
     if temporaries:
-        return Outcome("partial-output", ", ".join(sorted(temporaries)))
-    if case.output:
+        return Outcome("partial-output", ", ".join(temporaries))
+    if case.output and case.output != "-":
         target = folder / case.output
         if not target.exists():
             return Outcome("unusable-output", f"exit 0 but no {case.output}")
@@ -918,12 +1029,19 @@ def _classify(case, folder, inputs, before, status, hung, stderr) -> Outcome:
             missing = [n for n in ("model.py", "weights.npz") if not (target / n).is_file()]
             if missing:
                 return Outcome("unusable-output", f"artifact without {', '.join(missing)}")
-        elif case.output.lower().endswith(".tflite"):
+        elif "--emit=tflite" in case.argv or case.output.lower().endswith(".tflite"):
             ok, why = litert_prepares(target.read_bytes())
             if not ok:
                 return Outcome("unusable-output", why[:300])
         elif target.stat().st_size == 0:
             return Outcome("unusable-output", "empty output")
+        elif "--emit=mlir" in case.argv or case.output.lower().endswith(".mlir"):
+            try:
+                from qcc.irtext import parse_ir
+
+                parse_ir(target.read_text("utf-8"), case.output).verify()
+            except Exception as e:  # noqa: BLE001 - any failure makes the output unusable
+                return Outcome("unusable-output", f"{case.output} does not parse back: {e}"[:300])
     return Outcome("ok", "")
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from qcc.dialects.nn import strided_slice_ranges
+
 from . import kernel
 from .common import (
     bool_prop,
@@ -84,114 +86,20 @@ def slice_(op):
     return run
 
 
-def strided_slice_index(
-    in_shape: tuple[int, ...],
-    begin: tuple[int, ...],
-    end: tuple[int, ...],
-    strides: tuple[int, ...],
-    begin_mask: int,
-    end_mask: int,
-    ellipsis_mask: int,
-    new_axis_mask: int,
-    shrink_axis_mask: int,
-    offset: bool,
-) -> tuple[tuple[int, ...], tuple[slice, ...]]:
-    """(effective input shape, per-axis slices) of a STRIDED_SLICE, exactly as TFLite's
-    strided_slice.cc (BuildStridedSliceParams: ellipsis expansion, new axes) and
-    strided_slice_logic.h (StridedSliceStartForAxis / StridedSliceEndForAxis) compute it.
-    Shrunk axes are left as length-1 slices; the caller reshapes to the result type."""
-    input_dims = len(in_shape)
-    begin_count = len(begin)
-    num_add_axis = sum(
-        1
-        for i in range(begin_count)
-        if not (ellipsis_mask >> i) & 1 and (new_axis_mask >> i) & 1
-    )
-    effective_dims = input_dims + num_add_axis
-
-    eff_ellipsis = 0
-    eff_new_axis = 0
-    ellipsis_start = effective_dims
-    expanded_ellipsis = 0
-    i = 0
-    while i < effective_dims:
-        if (ellipsis_mask >> i) & 1:
-            ellipsis_start = i
-            ellipsis_end = max(i + 1, min(i + 1 + num_add_axis + input_dims - begin_count, effective_dims))
-            expanded_ellipsis = ellipsis_end - ellipsis_start - 1
-            while i < ellipsis_end:
-                eff_ellipsis |= 1 << i
-                i += 1
-            continue
-        if (new_axis_mask >> (i - expanded_ellipsis)) & 1:
-            eff_new_axis |= 1 << i
-        i += 1
-
-    starts = [0] * effective_dims
-    stops = [0] * effective_dims
-    steps = [1] * effective_dims
-    bmask = emask = smask = 0
-    eff_shape = [0] * effective_dims
-    added_ellipsis = added_axes = 0
-    for i in range(effective_dims):
-        if (eff_ellipsis >> i) & 1:
-            added_ellipsis = max(0, i - ellipsis_start)
-            bmask |= 1 << i
-            emask |= 1 << i
-            eff_shape[i] = in_shape[i - added_axes]
-        elif (eff_new_axis >> i) & 1:
-            starts[i], stops[i] = 0, 1
-            eff_shape[i] = 1
-            added_axes += 1
-        elif i >= begin_count + expanded_ellipsis:
-            bmask |= 1 << i
-            emask |= 1 << i
-            eff_shape[i] = in_shape[i - added_axes]
-        else:
-            orig = i - added_ellipsis
-            starts[i], stops[i], steps[i] = begin[orig], end[orig], strides[orig]
-            if (begin_mask >> orig) & 1:
-                bmask |= 1 << i
-            if (end_mask >> orig) & 1:
-                emask |= 1 << i
-            if (shrink_axis_mask >> orig) & 1:
-                smask |= 1 << i
-            eff_shape[i] = in_shape[i - added_axes]
-
-    def clamp(v: int, lo: int, hi: int) -> int:
-        return hi if v > hi else lo if v < lo else v
-
+def strided_slice_index(*args) -> tuple[tuple[int, ...], tuple[slice, ...]]:
+    """(effective input shape, per-axis slices) of a STRIDED_SLICE: the ranges
+    `nn.strided_slice_ranges` defines (TFLite's rules) as numpy basic slices. Shrunk axes are
+    left as length-1 slices; the caller reshapes to the result type."""
+    eff_shape, taken = strided_slice_ranges(*args)
     index = []
-    for i in range(effective_dims):
-        size = eff_shape[i]
-        stride = steps[i]
-        start = starts[i]
-        if start < 0:
-            start += size
-        start = clamp(start, 0, size) if stride > 0 else clamp(start, -1, size - 1)
-        if (bmask >> i) & 1:
-            start = 0 if stride > 0 else size - 1
-        if (smask >> i) & 1:  # the one element at `start` (the verifier keeps it in range)
-            index.append(slice(start, start + 1, 1))
-            continue
-        else:
-            stop = stops[i]
-            if offset:
-                stop += start
-            if stop < 0:
-                stop += size
-            stop = clamp(stop, 0, size) if stride > 0 else clamp(stop, -1, size - 1)
-            if (emask >> i) & 1:
-                stop = size if stride > 0 else -1
-        # start and stop are clamped (to [0, size], or [-1, size - 1] for a negative stride):
-        # the elements are range(start, stop, stride), never wrapping around like a Python
-        # slice with a negative bound would
-        taken = range(start, stop, stride)
-        if len(taken) == 0:
+    for r in taken:
+        if isinstance(r, int):
+            index.append(slice(r, r + 1))
+        elif len(r) == 0:
             index.append(slice(0, 0))
-        else:
-            index.append(slice(taken.start, taken.stop if taken.stop >= 0 else None, stride))
-    return tuple(eff_shape), tuple(index)
+        else:  # a backward range may end at -1, which a slice spells None
+            index.append(slice(r.start, r.stop if r.stop >= 0 else None, r.step))
+    return eff_shape, tuple(index)
 
 
 @kernel("nn.strided_slice")
