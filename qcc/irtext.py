@@ -9,26 +9,59 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation
 from xdsl.parser import Parser
 from xdsl.printer import Printer
-from xdsl.utils.mlir_lexer import MLIRLexer
+from xdsl.utils.exceptions import ParseError
+from xdsl.utils.lexer import Position, Span, Token
+from xdsl.utils.mlir_lexer import MLIRLexer, MLIRTokenKind, StringLiteral
 
 from qcc.context import make_context
 
 _UNKNOWN_LOC = " loc(unknown)"
 
 
-def _guard_string_literal_lexing() -> None:
-    """Make xDSL's string-literal regex linear on an unterminated literal.
+_STRING_LITERAL = re.compile(r'"(?:[^"\\\n\v\f]++|\\(?:["nt\\]|[0-9A-Fa-f]{2}))*+"')
+"""xDSL's string-literal pattern with possessive quantifiers (see below)."""
 
-    xDSL (0.75) lexes `"..."` with `"(?:[^"\\\n\v\f]+|\\(?:["nt\\]|[0-9A-Fa-f]{2}))*"`: a `+`
-    inside a `*`, so when the closing quote is missing (a .mlir cut inside a `dense<"0x...`
-    constant) the regex engine tries every way to split the run of characters between the
-    two loops, doubling the time with each character: `"` followed by 40 letters never ends.
-    The same pattern with possessive quantifiers (Python >= 3.11) matches exactly the same
-    strings and gives up after one linear scan. Reproducer (tests/test_irtext.py):
-    `Parser(ctx, '"' + 'z' * 40).parse_module()`."""
-    MLIRLexer._unescaped_characters_regex = re.compile(
-        r'"(?:[^"\\\n\v\f]++|\\(?:["nt\\]|[0-9A-Fa-f]{2}))*+"'
-    )
+
+def _lex_string_literal(self: MLIRLexer, start_pos: Position) -> Token:
+    r"""xDSL's `MLIRLexer._lex_string_literal` with two upstream bugs fixed (xDSL 0.75):
+
+    * **exponential time** on an unterminated literal: the pattern
+      `"(?:[^"\\\n\v\f]+|\\(...))*"` nests a `+` inside a `*`, so when the closing quote is
+      missing (a .mlir cut inside a `dense<"0x...` constant) the regex engine tries every way
+      of splitting the characters between the two loops, doubling the time with each one:
+      `"` followed by 40 letters never ends. The same pattern with possessive quantifiers
+      (Python >= 3.11) matches exactly the same strings and fails after one linear scan.
+      Reproducer: `Parser(ctx, '"' + 'z' * 40).parse_module()`.
+    * **non-ASCII strings do not round-trip**: the printer writes every non-ASCII byte as a
+      `\XX` escape, and the lexer then calls the literal bytes (BYTES_LIT) unless the
+      decoded bytes are ASCII, although its docstring says "STRING_LIT when the payload can
+      be decoded as UTF-8": `loc("é/relu")` printed and parsed again is a parse error, a
+      `{name = "é"}` comes back as bytes. Here a literal whose bytes are valid UTF-8 is a
+      STRING_LIT, as documented (and as MLIR treats it).
+
+    Tests: tests/test_irtext.py."""
+    match = _STRING_LITERAL.match(self.input.content, start_pos)
+    if match is None:
+        raise ParseError(
+            Span(start_pos, self.pos, self.input),
+            "End of file reached before closing string literal.",
+        )
+    self.pos = match.end()
+    literal = StringLiteral(start_pos, self.pos, self.input)
+    if "\\" not in literal.text:
+        return Token(MLIRTokenKind.STRING_LIT, literal)
+    try:
+        literal.bytes_contents.decode("utf-8")
+    except UnicodeDecodeError:
+        return Token(MLIRTokenKind.BYTES_LIT, literal)
+    return Token(MLIRTokenKind.STRING_LIT, literal)
+
+
+def _guard_string_literal_lexing() -> None:
+    """Install `_lex_string_literal` in xDSL's lexer (every parse in qcc goes through
+    `parse_ir`, which imports this module first)."""
+    MLIRLexer._unescaped_characters_regex = _STRING_LITERAL
+    MLIRLexer._lex_string_literal = _lex_string_literal  # type: ignore[method-assign]
 
 
 _guard_string_literal_lexing()
