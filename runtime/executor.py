@@ -20,43 +20,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from xdsl.dialects.builtin import FileLineColLoc, ModuleOp, NameLoc, UnknownLoc
-from xdsl.dialects.func import FuncOp, ReturnOp
+from xdsl.dialects.func import ReturnOp
 from xdsl.ir import Attribute, Operation, SSAValue
+
+from qcc.dialects.ir import describe_op, find_main, location_text
 
 from .errors import InputMismatchError, MissingKernelError
 from .kernels import lookup
 from .kernels.common import tensor_dtype
 
 Observer = Callable[[Operation, tuple[np.ndarray, ...]], Any]
-
-
-def location_text(loc: Attribute | None) -> str | None:
-    """The human text of an op location: the tensor name of a NameLoc, file:line:col, or None."""
-    if loc is None or isinstance(loc, UnknownLoc):
-        return None
-    if isinstance(loc, NameLoc):
-        return loc.desc.data
-    if isinstance(loc, FileLineColLoc):
-        return f"{loc.filename.data}:{loc.line.data}:{loc.column.data}"
-    locations = getattr(loc, "locations", None)  # FusedLoc: the first named part
-    if locations is not None:
-        for part in locations.data:
-            text = location_text(part)
-            if text is not None:
-                return text
-    return None
-
-
-def describe_op(op: Operation) -> str:
-    """`custom op 'X'`, `op 'DEQUANTIZE'` (a builtin kept generic) or `op 'nn.foo'`."""
-    if op.name == "nn.generic":
-        name = op.properties["op_name"].data  # type: ignore[attr-defined]
-        custom = op.properties.get("custom")
-        if custom is not None and custom.value.data:  # type: ignore[attr-defined]
-            return f"custom op '{name}'"
-        return f"builtin op '{name}'"
-    return f"op '{op.name}'"
 
 
 def _missing(op: Operation) -> MissingKernelError:
@@ -66,26 +39,6 @@ def _missing(op: Operation) -> MissingKernelError:
     if op.name == "nn.generic":
         name = op.properties["op_name"].data  # type: ignore[attr-defined]
     return MissingKernelError(f"no kernel for {describe_op(op)}{where}", name, loc)
-
-
-def find_main(module_or_func: Operation) -> FuncOp:
-    """The function a model runs: `module_or_func` itself if it is a func.func, else the
-    module's `func.func @main`, or its only function. Raises ValueError naming the functions
-    when there is no such function (TypeError for another kind of op)."""
-    if isinstance(module_or_func, FuncOp):
-        return module_or_func
-    if not isinstance(module_or_func, ModuleOp):
-        raise TypeError(f"expected a builtin.module or func.func, got '{module_or_func.name}'")
-    funcs = [op for op in module_or_func.ops if isinstance(op, FuncOp)]
-    for f in funcs:
-        if f.sym_name.data == "main":
-            return f
-    if len(funcs) == 1:
-        return funcs[0]
-    if not funcs:
-        raise ValueError("the module has no func.func")
-    names = ", ".join("@" + f.sym_name.data for f in funcs)
-    raise ValueError(f"no func.func @main among several functions ({names})")
 
 
 @dataclass(frozen=True)

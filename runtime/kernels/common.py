@@ -6,17 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from xdsl.dialects.builtin import (
-    BFloat16Type,
-    DenseIntOrFPElementsAttr,
-    Float16Type,
-    Float32Type,
-    Float64Type,
-    IndexType,
-    IntegerType,
-    Signedness,
-)
 from xdsl.ir import Attribute, Operation, SSAValue
+
+from qcc.dialects.ir import decode_dense, element_dtype
 
 from . import numba_kernels as nk
 
@@ -25,34 +17,6 @@ F32 = np.float32
 # ------------------------------------------------------------------------------------------
 # Element types
 # ------------------------------------------------------------------------------------------
-
-
-def element_dtype(element_type: Attribute) -> np.dtype | None:
-    """The numpy dtype that holds values of an IR element type at run time (the storage type
-    for quantized types), or None if the runtime cannot hold it."""
-    if isinstance(element_type, Float32Type):
-        return np.dtype(np.float32)
-    if isinstance(element_type, Float16Type):
-        return np.dtype(np.float16)
-    if isinstance(element_type, Float64Type):
-        return np.dtype(np.float64)
-    if isinstance(element_type, BFloat16Type):
-        return np.dtype(np.float32)  # widened when decoded
-    if isinstance(element_type, IndexType):
-        return np.dtype(np.int64)
-    if isinstance(element_type, IntegerType):
-        width = element_type.width.data
-        if width == 1:
-            return np.dtype(np.bool_)
-        if width not in (8, 16, 32, 64):
-            return None
-        unsigned = element_type.signedness.data == Signedness.UNSIGNED
-        return np.dtype(f"{'u' if unsigned else ''}int{width}")
-    # Quantized element types (!quant.uniform<i8:f32, ...>) are held in their storage type.
-    storage = getattr(element_type, "storage_type", None)
-    if isinstance(storage, Attribute) and storage is not element_type:
-        return element_dtype(storage)
-    return None
 
 
 def tensor_shape(value: SSAValue | Attribute) -> tuple[int, ...]:
@@ -71,33 +35,7 @@ def tensor_dtype(value: SSAValue | Attribute) -> np.dtype | None:
 # ------------------------------------------------------------------------------------------
 
 
-def decode_dense(attr: DenseIntOrFPElementsAttr) -> np.ndarray:
-    """The numpy array of a dense elements attribute, straight from its bytes (zero-copy for
-    every type but bf16 and i1, which are widened). Read-only: kernels must not write it."""
-    elt = attr.get_element_type()
-    shape = tuple(int(d) for d in attr.get_shape())
-    raw = attr.data.data
-    if isinstance(elt, BFloat16Type):
-        bits = np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16
-        arr = bits.view(np.float32)
-    else:
-        dtype = element_dtype(elt)
-        if dtype is None:
-            raise TypeError(f"cannot decode a dense constant of element type {elt}")
-        if dtype == np.bool_:
-            arr = np.frombuffer(raw, dtype=np.uint8) != 0
-        else:
-            arr = np.frombuffer(raw, dtype=dtype.newbyteorder("<"))
-            if not dtype.isnative:
-                arr = arr.astype(dtype)
-    n = int(np.prod(shape, dtype=np.int64))
-    if arr.size == 1 and n != 1:
-        arr = np.broadcast_to(arr.reshape(()), shape)  # splat
-    else:
-        arr = arr.reshape(shape)
-    if arr.flags.writeable:
-        arr.flags.writeable = False
-    return arr
+
 
 
 def constant_value(value: SSAValue | None) -> np.ndarray | None:
