@@ -34,16 +34,33 @@ verifies never makes a qcc kernel divide by zero or index out of range, and neve
 
 Ops declare their quantization constraints as traits; passes read the traits instead of
 switching on op names.
+
+The op is the unit. Besides its operands, properties, shape rules and traits, every op class
+declares, in `SPEC: ClassVar[OpSpec]` (see `OpSpec`), everything else about it that is not
+kernel code: its TFLite builtin (name, options-table fields <-> properties, constant inputs
+that are properties, operator version rule), the activation precisions TFLite's kernels
+accept, whether qcc quantizes it (`KERNEL`, which implies the `Int8Kernel` trait) or keeps it
+float (`Fallback(reason)`), its weight operand (dynamic-range, bias-correction) and an
+example instance (the generated single-op test model). The TFLite frontend and backend, those
+passes, `qcc.testing.tflite_models.op_model` and the docs/ir.md op table (`python -m
+qcc.docs --write`) all read the declarations: adding an element-wise TFLite builtin is one
+class here. Kernels register against the class (`@float_kernel(XOp)`, `@int8_lowering(XOp)`,
+runtime/kernels/registry.py); `int8_capable(op)` is the one question whether an op runs in
+int8 (legalize-fallback, verify-int8, the Numba backend); tests/test_conformance.py checks
+every op end to end. Ops are defined with `@nn_op` (`irdl_op_definition` plus the declaration);
+`op_classes()` lists them.
 """
 
 from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import ClassVar
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import ClassVar, TypeVar
 
+import numpy as np
 from xdsl.dialects.builtin import (
     BoolAttr,
     DenseArrayBase,
@@ -132,6 +149,11 @@ SUB (sub.cc PrepareGeneralSubOp)
   hard  the same output multiplier, allowed > 1 (QuantizeMultiplierGreaterThanOne) but not
         in (1 - 2^-32, 1] where QuantizeMultiplier rounds it up to 1 (abort)
         ......................................................... AddSubOutputMultiplier
+SQUARED_DIFFERENCE (squared_difference.cc Prepare)
+  hard  QuantizeMultiplierSmallerThanOneExp(float32(2*max(s1, s2))^2 / (2^14 * s_out)): the
+        output multiplier must be < 1 after rounding (abort)
+        .............................................. SquaredDifferenceOutputMultiplier
+  hard  broadcasting only up to rank 4 (BroadcastBinaryFunction4DSlow) ....... verify_shapes
 MUL (mul.cc Prepare)
   spec  float32(s1 * s2 / s_out) finite: QuantizeMultiplier casts an infinity to int64
         (undefined; 0 on x86, so every output is the zero point) ....... MulOutputMultiplier
@@ -145,6 +167,9 @@ LOGISTIC (activations.cc SigmoidPrepare)
         kernel) ........................................................ FixedOutputRange
 TANH (activations.cc TanhPrepare)
   spec  output scale 1/128, zero point 0 (not checked on the LUT path) ... FixedOutputRange
+GELU (activations.cc GeluPrepare): a 256-entry table (LUTPopulate), no int8 precondition.
+RSQRT (elementwise.cc GenericPrepare): QuantizeMultiplier(1 / (sqrt(s_in) * s_out)), no int8
+  precondition; Eval fails on an input below the zero point (a negative value): data, not IR
 HARD_SWISH (activations.cc HardSwishPrepare)
   hard  QuantizeMultiplier(float32(input_scale / 128) / output_scale) exponent <= 0, i.e.
         input_scale / 128 / output_scale < 1 after rounding ....... HardSwishOutputMultiplier
@@ -431,7 +456,10 @@ class AffineWeights(QuantTrait):
 
 @dataclass(frozen=True)
 class Int8Kernel(QuantTrait):
-    """The op has an int8 kernel in TFLite (it may be quantized at all)."""
+    """qcc quantizes the op to int8 (TFLite and qcc's int8 runtime have a kernel for it).
+    Never listed in `traits`: `nn_op` adds it when the op's declaration says
+    `int8=KERNEL` (see `OpSpec`). Passes and backends ask `int8_capable(op)`, which answers
+    from the same declaration (and explains a no)."""
 
 
 # -- preconditions of TFLite's int8 kernels (KERNEL_PRECONDITIONS) --------------------------
@@ -776,6 +804,437 @@ def _num_elements(shape: Sequence[int]) -> int:
 
 
 # ------------------------------------------------------------------------------------------
+# Op declarations: everything about an op that is not kernel code, on its class (`SPEC`)
+# ------------------------------------------------------------------------------------------
+
+KERNEL = "kernel"
+"""`OpSpec.int8` of an op that qcc quantizes: it runs as int8 (qcc's int8 runtime has a
+kernel for it and LiteRT's reference kernels compute the same numbers)."""
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """`OpSpec.int8` of an op that qcc keeps float (a float island between dequantize and
+    quantize, or an error under verify-int8), and why.
+
+    `imported_int8`: qcc never quantizes the op, but its int8 runtime runs an int8 instance
+    found in a model quantized elsewhere (e.g. by TFLite's own quantizer), with an int8
+    lowering registered for that; without it, registering an int8 lowering for the op is
+    refused."""
+
+    reason: str
+    imported_int8: bool = False
+
+
+@dataclass(frozen=True)
+class Option:
+    """One field of the op's TFLite builtin options table and the property it maps to,
+    both ways (the importer reads the field into the property, the exporter writes it back).
+
+    `field` is the field's name in TFLite's schema.fbs (snake case, as in
+    `fused_activation_function`; two names for kind "pair"). `prop` is the op property
+    (None for kind "fixed"). `kind` says how a value converts:
+
+      "activation"  StringAttr "NONE", "RELU", ... <-> ActivationFunctionType (SIGN_BIT, which
+                    nn cannot express, imports as nn.generic)
+      "padding"     StringAttr "SAME" / "VALID" <-> Padding
+      "f32"         FloatAttr f32 <-> float
+      "i64"         IntegerAttr i64 <-> int
+      "bool"        BoolAttr <-> bool
+      "axis"        IntegerAttr i64 <-> int; at import an axis in [-rank, rank) normalized
+                    into [0, rank), rank of the operator's input 0 (`of_output`: output 0)
+      "axes"        array<i64> <-> [int], each normalized like "axis" (rank of input 0)
+      "pair"        array<i64: h, w> <-> two int fields (height, width), each >= 1 at import
+      "fixed"       no property: only `default` is representable; a model with another
+                    value imports as nn.generic (FULLY_CONNECTED's weights_format)
+
+    `default` is the property value an `Example` may leave out (and what the exporter
+    writes for an absent property). `what` names the value in import errors (default: the
+    property name, "axis" for axes)."""
+
+    field: str | tuple[str, str]
+    prop: str | None
+    kind: str
+    default: object = None
+    of_output: bool = False
+    what: str = ""
+
+    KINDS: ClassVar[tuple[str, ...]] = (
+        "activation", "padding", "f32", "i64", "bool", "axis", "axes", "pair", "fixed"
+    )
+
+    def __post_init__(self) -> None:
+        if self.kind not in self.KINDS:
+            raise ValueError(f"option kind {self.kind!r} is not one of {self.KINDS}")
+        if (self.kind == "pair") != isinstance(self.field, tuple):
+            raise ValueError(f"option {self.field!r}: kind 'pair' and only it takes two fields")
+        if (self.prop is None) != (self.kind == "fixed"):
+            raise ValueError(f"option {self.field!r}: kind 'fixed' and only it has no property")
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return self.field if isinstance(self.field, tuple) else (self.field,)
+
+    @property
+    def label(self) -> str:
+        if self.what:
+            return self.what
+        if self.kind in ("axis", "axes"):
+            return "axis"
+        return (self.prop or self.fields[0]).replace("_", " ")
+
+
+@dataclass(frozen=True)
+class ConstInput:
+    """A TFLite input that is static configuration in nn: it must be a constant tensor at
+    import and is written back as an int32 constant, named "<result name>/<name>".
+
+    `index` is its TFLite input index, `name` its name in the TFLite op reference. `kind`:
+
+      "ints"          property `prop` (array<i64>) <-> an int32 vector
+      "axes"          like "ints", each an axis of input 0 normalized into [0, rank) at import
+      "result_shape"  no property: the result type's shape (TRANSPOSE_CONV's output_shape,
+                      RESHAPE's shape); optional at import
+      "result_hw"     no property: the result's [height, width] (RESIZE_*'s size); optional
+                      at import
+
+    With `check`, a result_shape / result_hw input that is constant must equal what the
+    result type says (RESHAPE's may hold -1: not checked)."""
+
+    index: int
+    name: str
+    kind: str
+    prop: str | None = None
+    check: bool = True
+
+    KINDS: ClassVar[tuple[str, ...]] = ("ints", "axes", "result_shape", "result_hw")
+
+    def __post_init__(self) -> None:
+        if self.kind not in self.KINDS:
+            raise ValueError(f"constant input kind {self.kind!r} is not one of {self.KINDS}")
+        if (self.prop is None) != self.kind.startswith("result"):
+            raise ValueError(f"constant input {self.name!r}: kinds ints and axes need a property")
+
+
+@dataclass(frozen=True)
+class TensorSig:
+    """What TFLite's op_version.cc sees of one tensor of an operator (its OpSignature):
+    `type` is the TFLite tensor type's name in lower case ("float32", "int8", "int16",
+    "int32", "uint8", "bool", "int4", ...), `scales` the quantization scales (empty when the
+    tensor has no quantization parameters)."""
+
+    type: str
+    shape: tuple[int, ...]
+    scales: tuple[float, ...] = ()
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+    @property
+    def quantized(self) -> bool:
+        return bool(self.scales)
+
+    @property
+    def per_channel(self) -> bool:
+        return len(self.scales) > 1
+
+    @property
+    def scale(self) -> float:
+        """The first scale, 0.0 without quantization parameters."""
+        return self.scales[0] if self.scales else 0.0
+
+
+@dataclass(frozen=True)
+class OpSig:
+    """An operator as the exporter writes it, for its version rule: the nn op (its
+    properties) and its TFLite inputs (in TFLite order, None for an omitted optional input)
+    and outputs."""
+
+    op: Operation
+    inputs: tuple[TensorSig | None, ...]
+    outputs: tuple[TensorSig, ...]
+
+    def input_type(self, k: int) -> str | None:
+        t = self.inputs[k] if 0 <= k < len(self.inputs) else None
+        return None if t is None else t.type
+
+    def output_type(self, k: int = 0) -> str | None:
+        return self.outputs[k].type if 0 <= k < len(self.outputs) else None
+
+    def prop_int(self, name: str) -> int:
+        attr = self.op.properties.get(name)
+        return int(attr.value.data) if isinstance(attr, IntegerAttr) else 0
+
+    def prop_bool(self, name: str) -> bool:
+        return self.prop_int(name) != 0  # an i1 true reads -1
+
+    def prop_ints(self, name: str) -> tuple[int, ...]:
+        attr = self.op.properties.get(name)
+        return ints(attr) if isinstance(attr, DenseArrayBase) else ()
+
+    def prop_str(self, name: str, default: str = "") -> str:
+        attr = self.op.properties.get(name)
+        return attr.data if isinstance(attr, StringAttr) else default
+
+
+VersionRule = Mapping[str, int] | Callable[[OpSig], int]
+"""The operator version TFLite's converter writes (op_version.cc): a mapping from the type
+of input 0 to the version (1 for any other type), or a function of the `OpSig`."""
+
+
+@dataclass(frozen=True)
+class Hybrid:
+    """LiteRT runs the op with float activations and int8 weights (dynamic-range, TFLite's
+    "hybrid" kernels), with and without its default XNNPACK delegate. `axis`: the weights
+    are quantized per axis along it (None: one scale); `accepts`: a further condition on
+    the op for LiteRT's hybrid kernel to be right."""
+
+    axis: int | None
+    accepts: Callable[[Operation], bool] | None = None
+
+
+@dataclass(frozen=True)
+class Weights:
+    """The op's weight operand, for the passes that rewrite weights (dynamic-range,
+    bias-correction). `layout` says how the weights are applied (bias-correction's
+    formula):
+
+      "conv"        filter OHWI; out[o] reads input channels of o's group (CONV_2D)
+      "depthwise"   filter 1HW(C*M); output channel c*M + m reads input channel c
+      "dense"       [O, I]; the input is read as rows of I features (FULLY_CONNECTED)
+      "transposed"  filter OHWI, each input pixel scattered over the output (TRANSPOSE_CONV)
+      "matmul"      rhs [..., K, N] of a matrix product (BATCH_MATMUL)
+
+    `hybrid`: LiteRT's hybrid kernel, None if it has none. `may_add_bias`: bias-correction
+    may give the op a bias it lacks (its TFLite kernel takes an optional bias at every
+    version)."""
+
+    operand: int
+    layout: str
+    hybrid: Hybrid | None = None
+    may_add_bias: bool = False
+
+    LAYOUTS: ClassVar[tuple[str, ...]] = ("conv", "depthwise", "dense", "transposed", "matmul")
+
+    def __post_init__(self) -> None:
+        if self.layout not in self.LAYOUTS:
+            raise ValueError(f"weight layout {self.layout!r} is not one of {self.LAYOUTS}")
+
+
+@dataclass(frozen=True)
+class Const:
+    """A constant operand of an `Example`: its shape, element type ("float32", "int32") and
+    values, given or drawn uniformly from [low, high] (seeded by the op's name)."""
+
+    shape: tuple[int, ...]
+    dtype: str = "float32"
+    values: tuple[float, ...] | None = None
+    low: float = -1.0
+    high: float = 1.0
+
+
+@dataclass(frozen=True)
+class Example:
+    """One instance of the op, from which `qcc.testing.tflite_models.op_model` builds a
+    float single-op .tflite model, and `op_inputs` the data it runs on: uniform over
+    `domain` ([-1, 1] unless the op is defined on less of the line: RSQRT's is positive).
+
+    `operands`: one entry per operand, in operand order (a variadic operand's values in a
+    row; omitted optional operands left out at the end): a shape (a float model input) or
+    a `Const`. `results`: the result shapes (default: the first operand's, for element-wise
+    ops). `properties`: property values as Python values (str, bool, int, float, a tuple of
+    ints); a property declared by an `Option` with a default may be left out."""
+
+    operands: tuple[tuple[int, ...] | Const, ...]
+    results: tuple[tuple[int, ...], ...] | None = None
+    properties: Mapping[str, object] = field(default_factory=dict)
+    domain: tuple[float, float] = (-1.0, 1.0)
+
+    def result_shapes(self) -> tuple[tuple[int, ...], ...]:
+        if self.results is not None:
+            return self.results
+        first = self.operands[0]
+        return (first.shape if isinstance(first, Const) else first,)
+
+
+PRECISIONS = ("int8", "int16x8")
+"""Activation precisions of TFLite's quantized kernels: int8 activations (with int8
+weights), and int16 activations with int8 weights ("16x8", for mixed precision)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class OpSpec:
+    """Everything about an nn op that is not kernel code, declared once on its class as
+    `SPEC: ClassVar[OpSpec] = OpSpec(...)`; the TFLite frontend and backend, the passes
+    that rewrite weights, the generated test models and the docs/ir.md op table read it.
+
+    builtin         the TFLite builtin operator's name ("HARD_SWISH"), None if the op is
+                    not an operator (nn.constant) or names it itself (nn.generic); the
+                    frontend and backend resolve it in LiteRT's schema
+    aliases         further builtins that import as this op (PADV2 for nn.pad)
+    options         the builtin options table ("SoftmaxOptions"), None if the operator is
+                    written without one
+    fields          the `Option`s: options-table fields <-> properties
+    const_inputs    the `ConstInput`s: constant TFLite inputs that are properties (or the
+                    result type)
+    operand_inputs  the TFLite input index of each operand, when not simply the inputs
+                    left free by `const_inputs`, in order (TRANSPOSE_CONV: 2, 1, 3)
+    version         the operator version rule (`VersionRule`, after op_version.cc)
+    precisions      the activation precisions TFLite's kernels accept (`PRECISIONS`)
+    int8            KERNEL, or `Fallback(reason)`: whether qcc quantizes the op; it implies
+                    the `Int8Kernel` trait and is what `int8_capable` answers (KERNEL: an int8
+                    lowering must be registered for the class; Fallback: none may be, unless
+                    `imported_int8`); None only for nn.constant (data, not a computation)
+    weights         the weight operand (`Weights`), for dynamic-range and bias-correction
+    example         an `Example` instance, for the generated single-op test model
+
+    Ops whose TFLite form needs logic beyond these tables (CONV_2D's mandatory bias, PAD
+    versus PADV2, SPLIT, ...) also register a codec function against their class in the
+    frontend or backend; their declaration still holds builtin, options and version."""
+
+    builtin: str | None
+    int8: str | Fallback | None
+    precisions: tuple[str, ...]
+    aliases: tuple[str, ...] = ()
+    options: str | None = None
+    fields: tuple[Option, ...] = ()
+    const_inputs: tuple[ConstInput, ...] = ()
+    operand_inputs: tuple[int, ...] | None = None
+    version: VersionRule = field(default_factory=dict)
+    weights: Weights | None = None
+    example: Example | None = None
+
+    def __post_init__(self) -> None:
+        if self.int8 is not None and self.int8 != KERNEL and not isinstance(self.int8, Fallback):
+            raise ValueError(f"int8 must be KERNEL or Fallback(reason), got {self.int8!r}")
+        unknown = [p for p in self.precisions if p not in PRECISIONS]
+        if unknown:
+            raise ValueError(f"unknown precisions {unknown} (expected some of {PRECISIONS})")
+        if self.int8 == KERNEL and "int8" not in self.precisions:
+            raise ValueError("int8=KERNEL needs 'int8' among the precisions TFLite accepts")
+
+    def version_of(self, sig: OpSig) -> int:
+        """The operator version for `sig`."""
+        rule = self.version
+        if isinstance(rule, Mapping):
+            return int(rule.get(sig.input_type(0) or "", 1))
+        return int(rule(sig))
+
+    def tflite_inputs(self, count: int) -> list[int]:
+        """The TFLite input index of each of `count` operands (variadic ones expanded)."""
+        if self.operand_inputs is not None:
+            return list(self.operand_inputs[:count])
+        taken = {c.index for c in self.const_inputs}
+        free: list[int] = []
+        k = 0
+        while len(free) < count:
+            if k not in taken:
+                free.append(k)
+            k += 1
+        return free
+
+    def properties(self) -> tuple[str, ...]:
+        """The properties the declaration maps (options and constant inputs)."""
+        props = [o.prop for o in self.fields if o.prop is not None]
+        props += [c.prop for c in self.const_inputs if c.prop is not None]
+        return tuple(props)
+
+
+def op_spec(op: Operation | type[Operation]) -> OpSpec | None:
+    """The declaration of an nn op (instance or class), None for other ops."""
+    cls = op if isinstance(op, type) else type(op)
+    spec = getattr(cls, "SPEC", None)
+    return spec if isinstance(spec, OpSpec) else None
+
+
+def int8_capable(op: Operation, *, imported: bool = False) -> tuple[bool, str]:
+    """The one capability question: does `op` compute in int8? (True, "") or (False, why),
+    `why` one line for diagnostics. legalize-fallback (False: a float island), verify-int8
+    (False: an error) and the Numba backend (False: no int8 kernel) all ask it.
+
+    The answer is the op's declaration, `SPEC.int8`: KERNEL -> True; `Fallback(reason)` ->
+    False, `reason`. An `nn.generic` is never int8: "custom op" for a custom op, else "no nn
+    op for TFLite builtin <name>". With `imported` (the Numba backend, running a module
+    quantized by anyone: an int8 op there was quantized elsewhere, since qcc's passes keep
+    fallbacks float) an op declared `Fallback(..., imported_int8=True)` is capable (SUM).
+    Ops that are not computations qcc chooses a precision for (nn.constant, ops of other
+    dialects) answer True."""
+    if isinstance(op, GenericOp):
+        if op.custom.value.data:
+            return False, "custom op"
+        return False, f"no nn op for TFLite builtin {op.op_name.data}"
+    spec = op_spec(op)
+    if spec is None or spec.int8 is None or spec.int8 == KERNEL:
+        return True, ""
+    assert isinstance(spec.int8, Fallback)
+    if imported and spec.int8.imported_int8:
+        return True, ""
+    return False, spec.int8.reason
+
+
+_OpT = TypeVar("_OpT", bound=IRDLOperation)
+
+
+def nn_op(cls: type[_OpT]) -> type[_OpT]:
+    """`irdl_op_definition` for an nn op, which also reads the op's declaration (`SPEC`):
+    it must have one, and the traits it implies are added (`Int8Kernel` when
+    `int8=KERNEL`; declare that there, not in `traits`)."""
+    spec = cls.__dict__.get("SPEC")
+    if not isinstance(spec, OpSpec):
+        raise TypeError(f"{cls.__name__} ({cls.name}) declares no SPEC: ClassVar[OpSpec]")
+    if "traits" not in cls.__dict__:
+        cls.traits = traits_def()  # its own trait set, so that adding to it is local
+    op_class = irdl_op_definition(cls)
+    if op_class.has_trait(Int8Kernel):
+        raise TypeError(
+            f"{cls.__name__}: Int8Kernel follows from SPEC.int8 = KERNEL; remove it from traits"
+        )
+    if spec.int8 == KERNEL:
+        op_class.traits.add_trait(Int8Kernel())
+    definition = op_class.get_irdl_definition()
+    missing = [p for p in spec.properties() if p not in definition.properties]
+    if missing:
+        raise TypeError(f"{cls.__name__}: SPEC maps properties {missing} the op does not have")
+    affine = op_class.get_trait(AffineWeights)
+    if affine is not None and (spec.weights is None or spec.weights.operand != affine.weight_operand):
+        raise TypeError(
+            f"{cls.__name__}: AffineWeights names operand #{affine.weight_operand} as weights; "
+            "SPEC.weights must declare the same operand"
+        )
+    return op_class
+
+
+_REGISTERED: list[type[IRDLOperation]] = []
+
+
+def op_classes() -> tuple[type[IRDLOperation], ...]:
+    """Every nn op class: the `NN` dialect's, then any `registered_op` adds."""
+    return (*NN.operations, *_REGISTERED)
+
+
+@contextmanager
+def registered_op(op_class: type[IRDLOperation]) -> Iterator[type[IRDLOperation]]:
+    """Count `op_class` (an `nn_op` defined elsewhere, e.g. in a test) among the nn ops
+    while the block runs: the TFLite frontend and backend then know it."""
+    if op_spec(op_class) is None:
+        raise TypeError(f"{op_class.__name__} has no SPEC: define it with @nn_op")
+    _REGISTERED.append(op_class)
+    try:
+        yield op_class
+    finally:
+        _REGISTERED.remove(op_class)
+
+
+# Declarations shared by several ops.
+_I8_I16X8 = ("int8", "int16x8")
+_OPT_ACTIVATION = Option("fused_activation_function", "fused_activation", "activation", "NONE")
+_OPT_PADDING = Option("padding", "padding", "padding", "SAME")
+_OPT_STRIDE = Option(("stride_h", "stride_w"), "stride", "pair", (1, 1))
+_OPT_DILATION = Option(("dilation_h_factor", "dilation_w_factor"), "dilation", "pair", (1, 1))
+
+
+# ------------------------------------------------------------------------------------------
 # Op families
 # ------------------------------------------------------------------------------------------
 
@@ -840,7 +1299,7 @@ class NNOp(IRDLOperation):
         return act.data if isinstance(act, StringAttr) else "NONE"
 
 
-@irdl_op_definition
+@nn_op
 class ConstantOp(NNOp):
     """A constant tensor (weights, biases, indices). `value` holds the stored data; for a
     quantized result type it holds the integer storage values, or still the float values
@@ -853,6 +1312,7 @@ class ConstantOp(NNOp):
     value = prop_def(DenseIntOrFPElementsAttr)
     output = result_def(TensorType)
     traits = traits_def(Pure())
+    SPEC: ClassVar[OpSpec] = OpSpec(builtin=None, int8=None, precisions=())
     assembly_format = "attr-dict `:` type($output)"
 
     def __init__(self, value: DenseIntOrFPElementsAttr, result_type: Attribute | None = None):
@@ -918,10 +1378,27 @@ class ConvLikeOp(NNOp):
 
 
 # Traits shared by the ops with weights and a bias: AffineWeights is parametrised per op.
-_AFFINE_TRAITS = (Pure(), Int8Kernel(), FusedActivation(), XnnpackRequantizationScale())
+_AFFINE_TRAITS = (Pure(), FusedActivation(), XnnpackRequantizationScale())
 
 
-@irdl_op_definition
+def _conv2d_version(sig: OpSig) -> int:
+    x, f = sig.inputs[0], sig.inputs[1]
+    tx, tf, ty = sig.input_type(0), sig.input_type(1), sig.output_type()
+    assert x is not None and f is not None
+    if x.shape[3] != f.shape[3]:
+        return 6  # grouped convolution
+    if tx == "int16" and tf == "int8":
+        return 4
+    if tx == "int8" and tf == "int8" and ty == "int8":
+        return 3
+    if tx == "int8" and tf == "int4":
+        return 7
+    if tx == "float32" and tf == "int8" and ty == "float32":
+        return 5 if f.per_channel else 2  # hybrid
+    return 1
+
+
+@nn_op
 class Conv2DOp(ConvLikeOp):
     """2-D convolution, filter OHWI. TFLite CONV_2D.
 
@@ -930,6 +1407,21 @@ class Conv2DOp(ConvLikeOp):
 
     name = "nn.conv2d"
     traits = traits_def(*_AFFINE_TRAITS, AffineWeights(0, 1, 2, 0))
+    SPEC: ClassVar[OpSpec] = OpSpec(
+        builtin="CONV_2D",
+        options="Conv2DOptions",
+        fields=(_OPT_PADDING, _OPT_STRIDE, _OPT_DILATION, _OPT_ACTIVATION),
+        version=_conv2d_version,
+        precisions=_I8_I16X8,
+        int8=KERNEL,
+        # CONV_2D v5: hybrid per-channel (conv.cc EvalHybridPerChannel)
+        weights=Weights(1, "conv", Hybrid(axis=0), may_add_bias=True),
+        example=Example(
+            ((1, 8, 8, 3), Const((4, 3, 3, 3)), Const((4,))),
+            ((1, 8, 8, 4),),
+            {"padding": "SAME"},
+        ),
+    )
     OUT_CHANNEL_DIM: ClassVar[int] = 0
 
     def verify_shapes(self) -> None:
@@ -941,7 +1433,24 @@ class Conv2DOp(ConvLikeOp):
             raise _err(self, "output channels must be a multiple of the number of groups")
 
 
-@irdl_op_definition
+def _depthwise_conv2d_version(sig: OpSig) -> int:
+    f = sig.inputs[1]
+    tx, tf, ty = sig.input_type(0), sig.input_type(1), sig.output_type()
+    assert f is not None
+    if tx == "int16" and tf == "int8":
+        return 5
+    if tx == "float32" and tf == "int8" and ty == "float32":
+        return 6 if f.per_channel else 4  # hybrid
+    if tx == "int8" and tf == "int8" and ty == "int8":
+        return 3
+    if tx == "int8" and tf == "int4":
+        return 7
+    if sig.prop_ints("dilation") not in ((1, 1), ()):
+        return 2
+    return 1
+
+
+@nn_op
 class DepthwiseConv2DOp(ConvLikeOp):
     """Depthwise 2-D convolution, filter 1HW(C*M). TFLite DEPTHWISE_CONV_2D.
 
@@ -951,6 +1460,27 @@ class DepthwiseConv2DOp(ConvLikeOp):
     name = "nn.depthwise_conv2d"
     depth_multiplier = prop_def(IntegerAttr)
     traits = traits_def(*_AFFINE_TRAITS, AffineWeights(0, 1, 2, 3))
+    SPEC: ClassVar[OpSpec] = OpSpec(
+        builtin="DEPTHWISE_CONV_2D",
+        options="DepthwiseConv2DOptions",
+        fields=(
+            _OPT_PADDING,
+            _OPT_STRIDE,
+            _OPT_DILATION,
+            Option("depth_multiplier", "depth_multiplier", "i64", 1),
+            _OPT_ACTIVATION,
+        ),
+        version=_depthwise_conv2d_version,
+        precisions=_I8_I16X8,
+        int8=KERNEL,
+        # DEPTHWISE_CONV_2D v6: hybrid per-channel (depthwise_conv.cc EvalHybridPerChannel)
+        weights=Weights(1, "depthwise", Hybrid(axis=3), may_add_bias=True),
+        example=Example(
+            ((1, 8, 8, 4), Const((1, 3, 3, 8)), Const((8,))),
+            ((1, 8, 8, 8),),
+            {"depth_multiplier": 2},
+        ),
+    )
     OUT_CHANNEL_DIM: ClassVar[int] = 3
     MAX_STRIDE: ClassVar[int | None] = INT16_MAX
 
@@ -968,7 +1498,17 @@ class DepthwiseConv2DOp(ConvLikeOp):
             )
 
 
-@irdl_op_definition
+def _transpose_conv_version(sig: OpSig) -> int:
+    if sig.prop_str("fused_activation", "NONE") != "NONE":
+        return 4
+    if sig.input_type(3) is not None:
+        return 3  # with a bias
+    if sig.input_type(1) == "int8":
+        return 2
+    return 1
+
+
+@nn_op
 class TransposeConvOp(NNOp):
     """Transposed 2-D convolution, filter OHWI; the output shape is the result type.
     TFLite TRANSPOSE_CONV.
@@ -985,6 +1525,24 @@ class TransposeConvOp(NNOp):
     padding = prop_def(StringAttr)
     fused_activation = prop_def(StringAttr)
     traits = traits_def(*_AFFINE_TRAITS, AffineWeights(0, 1, 2, 0))
+    SPEC: ClassVar[OpSpec] = OpSpec(
+        builtin="TRANSPOSE_CONV",
+        options="TransposeConvOptions",
+        fields=(_OPT_PADDING, _OPT_STRIDE, _OPT_ACTIVATION),
+        # TFLite inputs: output_shape, weights, input, bias
+        const_inputs=(ConstInput(0, "output_shape", "result_shape"),),
+        operand_inputs=(2, 1, 3),
+        version=_transpose_conv_version,
+        precisions=_I8_I16X8,
+        int8=KERNEL,
+        # hybrid per-channel (transpose_conv.cc EvalHybrid); a bias only from version 3
+        weights=Weights(1, "transposed", Hybrid(axis=0)),
+        example=Example(
+            ((1, 4, 4, 4), Const((3, 3, 3, 4)), Const((3,))),
+            ((1, 8, 8, 3),),
+            {"stride": (2, 2), "padding": "SAME"},
+        ),
+    )
 
     def verify_shapes(self) -> None:
         inp, flt, out = shape_of(self.input), shape_of(self.filter), shape_of(self.output)
@@ -1002,7 +1560,26 @@ class TransposeConvOp(NNOp):
             raise _err(self, "bias must have one element per output channel")
 
 
-@irdl_op_definition
+def _fully_connected_version(sig: OpSig) -> int:
+    f = sig.inputs[1]
+    tx, tf, ty = sig.input_type(0), sig.input_type(1), sig.output_type()
+    assert f is not None
+    if tx == "float32" and tf == "int8" and ty == "float32" and f.per_channel:
+        return 12
+    if tx == "int16" and tf == "int16" and ty == "int16":
+        return 7
+    if sig.prop_bool("keep_num_dims"):
+        return 5
+    if tx == "int8" and tf == "int8" and ty == "int8":
+        return 4
+    if tx == "int8" and tf == "int4" and ty == "int8":
+        return 10
+    if tx == "float32" and tf == "int8" and ty == "float32":
+        return 3
+    return 1
+
+
+@nn_op
 class FullyConnectedOp(NNOp):
     """Fully connected layer: out = in · weightsᵀ + bias, weights [out, in]; inputs of higher
     rank are flattened to [-1, in]. TFLite FULLY_CONNECTED.
@@ -1021,6 +1598,21 @@ class FullyConnectedOp(NNOp):
         *_AFFINE_TRAITS,
         AffineWeights(0, 1, 2, 0, per_axis_optional=True),
         BiasScaleNearProduct(),
+    )
+    SPEC: ClassVar[OpSpec] = OpSpec(
+        builtin="FULLY_CONNECTED",
+        options="FullyConnectedOptions",
+        fields=(
+            _OPT_ACTIVATION,
+            Option("weights_format", None, "fixed", 0),  # DEFAULT; shuffled weights: generic
+            Option("keep_num_dims", "keep_num_dims", "bool", False),
+        ),
+        version=_fully_connected_version,
+        precisions=_I8_I16X8,
+        int8=KERNEL,
+        # FULLY_CONNECTED v12: per-channel hybrid (fully_connected.cc, scales per output row)
+        weights=Weights(1, "dense", Hybrid(axis=0), may_add_bias=True),
+        example=Example(((1, 16), Const((8, 16)), Const((8,))), ((1, 8),)),
     )
 
     def verify_shapes(self) -> None:
@@ -1046,7 +1638,14 @@ class FullyConnectedOp(NNOp):
             raise _err(self, "fused_activation TANH is not supported by FULLY_CONNECTED")
 
 
-@irdl_op_definition
+def _batch_matmul_lhs_rank_at_most_3(op: Operation) -> bool:
+    # Measured with ai-edge-litert 2.3: the builtin hybrid BATCH_MATMUL (no XNNPACK) is wrong
+    # (errors ~50%) for a rank-4 lhs unless the rhs is [1, 1, K, N]; XNNPACK gets it right.
+    # Keep those float rather than depend on the delegate.
+    return len(shape_of(op.operands[0])) <= 3
+
+
+@nn_op
 class BatchMatMulOp(NNOp):
     """Batched matrix product with broadcast batch dimensions. TFLite BATCH_MATMUL.
 
@@ -1059,7 +1658,18 @@ class BatchMatMulOp(NNOp):
     output = result_def(TensorType)
     adj_x = prop_def(BoolAttr)
     adj_y = prop_def(BoolAttr)
-    traits = traits_def(Pure(), Int8Kernel())
+    traits = traits_def(Pure())
+    SPEC: ClassVar[OpSpec] = OpSpec(
+        builtin="BATCH_MATMUL",
+        options="BatchMatMulOptions",
+        fields=(Option("adj_x", "adj_x", "bool", False), Option("adj_y", "adj_y", "bool", False)),
+        version={"int8": 2, "int16": 3},
+        precisions=_I8_I16X8,
+        int8=KERNEL,
+        # hybrid with a constant per-tensor int8 rhs (batch_matmul.cc EvalHybrid)
+        weights=Weights(1, "matmul", Hybrid(axis=None, accepts=_batch_matmul_lhs_rank_at_most_3)),
+        example=Example(((1, 4, 8), (1, 8, 6)), ((1, 4, 6),)),
+    )
 
     def verify_shapes(self) -> None:
         a, b = shape_of(self.lhs), shape_of(self.rhs)
@@ -1096,7 +1706,27 @@ class BinaryActOp(BinaryOp):
     fused_activation = prop_def(StringAttr)
 
 
-@irdl_op_definition
+def _broadcast_5d(sig: OpSig) -> bool:
+    """op_version.cc: NeedBroadcastForBinaryInputs and GetInputMaxDims > 4."""
+    a, b = sig.inputs[0], sig.inputs[1]
+    assert a is not None and b is not None
+    return a.shape != b.shape and max(a.rank, b.rank) > 4
+
+
+def _add_version(sig: OpSig) -> int:
+    a = sig.inputs[0]
+    assert a is not None
+    if a.type == "int16" and not a.quantized:
+        return 5
+    if a.type == "int64":
+        return 4
+    return 2 if a.type == "int8" else 1
+
+
+_BINARY_EXAMPLE = Example(((1, 8, 8, 4), (1, 8, 8, 4)))
+
+
+@nn_op
 class AddOp(BinaryActOp):
     """Element-wise addition. TFLite ADD.
 
@@ -1104,10 +1734,28 @@ class AddOp(BinaryActOp):
     """
 
     name = "nn.add"
-    traits = traits_def(Pure(), Int8Kernel(), AddSubOutputMultiplier(), FusedActivation())
+    traits = traits_def(Pure(), AddSubOutputMultiplier(), FusedActivation())
+    SPEC: ClassVar[OpSpec] = OpSpec(
+        builtin="ADD",
+        options="AddOptions",
+        fields=(_OPT_ACTIVATION,),
+        version=_add_version,
+        precisions=_I8_I16X8,
+        int8=KERNEL,
+        example=_BINARY_EXAMPLE,
+    )
 
 
-@irdl_op_definition
+def _sub_version(sig: OpSig) -> int:
+    t = sig.input_type(0)
+    if t == "int64":
+        return 4
+    if _broadcast_5d(sig):
+        return 3
+    return 2 if t == "int8" else 1
+
+
+@nn_op
 class SubOp(BinaryActOp):
     """Element-wise subtraction. TFLite SUB.
 
@@ -1117,13 +1765,36 @@ class SubOp(BinaryActOp):
     name = "nn.sub"
     traits = traits_def(
         Pure(),
-        Int8Kernel(),
         AddSubOutputMultiplier(greater_than_one_allowed=True),
         FusedActivation(),
     )
+    SPEC: ClassVar[OpSpec] = OpSpec(
+        builtin="SUB",
+        options="SubOptions",
+        fields=(_OPT_ACTIVATION,),
+        version=_sub_version,
+        precisions=_I8_I16X8,
+        int8=KERNEL,
+        example=_BINARY_EXAMPLE,
+    )
 
 
-@irdl_op_definition
+def _mul_version(sig: OpSig) -> int:
+    a, b, y = sig.inputs[0], sig.inputs[1], sig.outputs[0]
+    assert a is not None and b is not None
+    if (a.type == "int16" and not a.quantized) or a.type == "uint32":
+        return 7
+    if a.type == "int64":
+        return 5
+    if a.type == "int16":
+        return 4
+    s1, s2, so = a.scale, b.scale, y.scale
+    if s1 and s2 and so and np.float32(s1) * np.float32(s2) / np.float32(so) >= 1.0:
+        return 3
+    return 2 if a.type == "int8" else 1
+
+
+@nn_op
 class MulOp(BinaryActOp):
     """Element-wise multiplication. TFLite MUL.
 
@@ -1131,21 +1802,127 @@ class MulOp(BinaryActOp):
     """
 
     name = "nn.mul"
-    traits = traits_def(Pure(), Int8Kernel(), MulOutputMultiplier(), FusedActivation())
+    traits = traits_def(Pure(), MulOutputMultiplier(), FusedActivation())
+    SPEC: ClassVar[OpSpec] = OpSpec(
+        builtin="MUL",
+        options="MulOptions",
+        fields=(_OPT_ACTIVATION,),
+        version=_mul_version,
+        precisions=_I8_I16X8,
+        int8=KERNEL,
+        example=_BINARY_EXAMPLE,
+    )
 
 
-@irdl_op_definition
+def _div_version(sig: OpSig) -> int:
+    return 2 if _broadcast_5d(sig) else 1
+
+
+@nn_op
 class DivOp(BinaryActOp):
-    """Element-wise division. TFLite DIV (no int8 kernel in the TFLite int8 spec).
+    """Element-wise division. TFLite DIV (not in the TFLite int8 spec: qcc keeps it float).
 
     See external [documentation](https://www.tensorflow.org/mlir/tfl_ops#tfldiv_tfldivop).
     """
 
     name = "nn.div"
     traits = traits_def(Pure())
+    SPEC: ClassVar[OpSpec] = OpSpec(
+        builtin="DIV",
+        options="DivOptions",
+        fields=(_OPT_ACTIVATION,),
+        version=_div_version,
+        precisions=_I8_I16X8,
+        int8=Fallback(
+            "DIV is not in TFLite's int8 quantization spec (its converter keeps it float) and "
+            "qcc has no int8 DIV kernel; LiteRT 2.3.0's div.cc does run int8 and int16"
+        ),
+        # the divisor is bounded away from zero so that uniform[-1, 1] data stays finite
+        example=Example(((1, 8, 8, 4), Const((4,), low=0.5, high=2.0))),
+    )
 
 
-@irdl_op_definition
+@dataclass(frozen=True)
+class SquaredDifferenceOutputMultiplier(QuantTrait):
+    """SQUARED_DIFFERENCE (squared_difference.cc Prepare): with left_shift 7, the output
+    multiplier twice_max^2 / (2^14 * s_out), twice_max = float32(2 * max(s1, s2)) and
+    2^14 * s_out a float32 product, goes through QuantizeMultiplierSmallerThanOneExp, which
+    aborts the process (TFLITE_CHECK) unless it is in (0, 1) and stays below 1 after
+    QuantizeMultiplier's rounding."""
+
+    ORDER: ClassVar[int] = 1
+
+    @staticmethod
+    def _twice_max(types: QuantTypes) -> float | None:
+        a, b = types.operand(0), types.operand(1)
+        if not _int8_per_tensor(a, b):
+            return None
+        assert isinstance(a, UniformQuantizedType) and isinstance(b, UniformQuantizedType)
+        return to_f32(2.0 * max(to_f32(a.scale), to_f32(b.scale)))
+
+    def violation(self, op: Operation, types: QuantTypes) -> str | None:
+        twice_max, out = self._twice_max(types), types.result()
+        if twice_max is None or not _int8_per_tensor(out):
+            return None
+        assert isinstance(out, UniformQuantizedType)
+        denominator = to_f32(2.0**14 * to_f32(out.scale))
+        real = twice_max * twice_max / denominator if 0.0 < denominator < math.inf else math.inf
+        if 0.0 < real < 1.0 and quantize_multiplier(real)[1] <= 0:
+            return None
+        return (
+            "output multiplier (2 x max(input scales))^2 / (2^14 x output scale) must be in "
+            "(0, 1) after rounding (TFLite SQUARED_DIFFERENCE QuantizeMultiplierSmallerThanOneExp"
+            f"), got {_fmt(twice_max)}^2 / (2^14 x {_fmt(out.scale)}) = {real:.7g}"
+        )
+
+    def min_result_scale(self, op: Operation, types: QuantTypes) -> float:
+        twice_max = self._twice_max(types)
+        if twice_max is None:
+            return 0.0
+        return twice_max * twice_max / 2.0**14 * (1.0 + MULTIPLIER_MARGIN)
+
+
+@nn_op
+class SquaredDifferenceOp(BinaryOp):
+    """(lhs - rhs)², with numpy broadcasting (up to rank 4). TFLite SQUARED_DIFFERENCE.
+
+    See external [documentation](https://www.tensorflow.org/mlir/tfl_ops#tflsquared_difference_tflsquareddifferenceop).
+    """
+
+    name = "nn.squared_difference"
+    traits = traits_def(Pure(), SquaredDifferenceOutputMultiplier())
+    SPEC: ClassVar[OpSpec] = OpSpec(
+        builtin="SQUARED_DIFFERENCE",
+        options="SquaredDifferenceOptions",
+        version={"int8": 2},
+        precisions=("int8",),  # squared_difference.cc Eval: float32, int32, int8
+        int8=KERNEL,
+        example=Example(((1, 8, 8, 4), (1, 1, 1, 4))),
+    )
+
+    MAX_BROADCAST_RANK: ClassVar[int] = 4
+    """BroadcastBinaryFunction4DSlow: operands of different shapes have rank <= 4."""
+
+    def verify_shapes(self) -> None:
+        super().verify_shapes()
+        out = shape_of(self.output)
+        if shape_of(self.lhs) != shape_of(self.rhs) and len(out) > self.MAX_BROADCAST_RANK:
+            raise _err(
+                self,
+                f"broadcasting operands must have rank <= {self.MAX_BROADCAST_RANK}, "
+                f"got a rank-{len(out)} result",
+            )
+
+
+def _maximum_minimum_version(sig: OpSig) -> int:
+    if sig.input_type(0) == "int16" and sig.output_type() == "int16":
+        return 4
+    if _broadcast_5d(sig):
+        return 3
+    return 2 if sig.input_type(0) == "int8" else 1
+
+
+@nn_op
 class MaximumOp(BinaryOp):
     """Element-wise maximum. TFLite MAXIMUM.
 
@@ -1153,10 +1930,18 @@ class MaximumOp(BinaryOp):
     """
 
     name = "nn.maximum"
-    traits = traits_def(Pure(), Int8Kernel(), SameScale())
+    traits = traits_def(Pure(), SameScale())
+    SPEC: ClassVar[OpSpec] = OpSpec(
+        builtin="MAXIMUM",
+        options="MaximumMinimumOptions",
+        version=_maximum_minimum_version,
+        precisions=_I8_I16X8,
+        int8=KERNEL,
+        example=_BINARY_EXAMPLE,
+    )
 
 
-@irdl_op_definition
+@nn_op
 class MinimumOp(BinaryOp):
     """Element-wise minimum. TFLite MINIMUM.
 
@@ -1164,10 +1949,18 @@ class MinimumOp(BinaryOp):
     """
 
     name = "nn.minimum"
-    traits = traits_def(Pure(), Int8Kernel(), SameScale())
+    traits = traits_def(Pure(), SameScale())
+    SPEC: ClassVar[OpSpec] = OpSpec(
+        builtin="MINIMUM",
+        options="MaximumMinimumOptions",
+        version=_maximum_minimum_version,
+        precisions=_I8_I16X8,
+        int8=KERNEL,
+        example=_BINARY_EXAMPLE,
+    )
 
 
-@irdl_op_definition
+@nn_op
 class PReluOp(NNOp):
     """Parametric ReLU: x if x >= 0 else alpha * x, alpha broadcast. TFLite PRELU.
 
@@ -1178,7 +1971,13 @@ class PReluOp(NNOp):
     input = operand_def(TensorType)
     alpha = operand_def(TensorType)
     output = result_def(TensorType)
-    traits = traits_def(Pure(), Int8Kernel())
+    traits = traits_def(Pure())
+    SPEC: ClassVar[OpSpec] = OpSpec(
+        builtin="PRELU",
+        precisions=_I8_I16X8,
+        int8=KERNEL,
+        example=Example(((1, 8, 8, 4), Const((1, 1, 4), low=0.05, high=0.3))),
+    )
 
     def verify_shapes(self) -> None:
         if broadcast_shapes(shape_of(self.input), shape_of(self.alpha)) != shape_of(self.output):
@@ -1198,7 +1997,10 @@ class UnaryOp(NNOp):
             raise _err(self, "result shape must equal the input shape")
 
 
-@irdl_op_definition
+_UNARY_EXAMPLE = Example(((1, 8, 8, 4),))
+
+
+@nn_op
 class ReluOp(UnaryOp):
     """max(x, 0). TFLite RELU.
 
@@ -1206,10 +2008,17 @@ class ReluOp(UnaryOp):
     """
 
     name = "nn.relu"
-    traits = traits_def(Pure(), Int8Kernel())
+    traits = traits_def(Pure())
+    SPEC: ClassVar[OpSpec] = OpSpec(
+        builtin="RELU",
+        version={"uint8": 2, "int8": 2, "int16": 3},
+        precisions=_I8_I16X8,
+        int8=KERNEL,
+        example=_UNARY_EXAMPLE,
+    )
 
 
-@irdl_op_definition
+@nn_op
 class Relu6Op(UnaryOp):
     """min(max(x, 0), 6). TFLite RELU6.
 
@@ -1217,10 +2026,17 @@ class Relu6Op(UnaryOp):
     """
 
     name = "nn.relu6"
-    traits = traits_def(Pure(), Int8Kernel())
+    traits = traits_def(Pure())
+    SPEC: ClassVar[OpSpec] = OpSpec(
+        builtin="RELU6",
+        version={"int8": 2, "int16": 3},
+        precisions=_I8_I16X8,
+        int8=KERNEL,
+        example=_UNARY_EXAMPLE,
+    )
 
 
-@irdl_op_definition
+@nn_op
 class ReluN1To1Op(UnaryOp):
     """min(max(x, -1), 1). TFLite RELU_N1_TO_1.
 
@@ -1228,10 +2044,16 @@ class ReluN1To1Op(UnaryOp):
     """
 
     name = "nn.relu_n1_to_1"
-    traits = traits_def(Pure(), Int8Kernel())
+    traits = traits_def(Pure())
+    SPEC: ClassVar[OpSpec] = OpSpec(
+        builtin="RELU_N1_TO_1",
+        precisions=("int8",),  # activations.cc Relu1Eval: float32, uint8, int8
+        int8=KERNEL,
+        example=_UNARY_EXAMPLE,
+    )
 
 
-@irdl_op_definition
+@nn_op
 class LeakyReluOp(UnaryOp):
     """x if x >= 0 else alpha * x. TFLite LEAKY_RELU.
 
@@ -1240,7 +2062,16 @@ class LeakyReluOp(UnaryOp):
 
     name = "nn.leaky_relu"
     alpha = prop_def(FloatAttr)
-    traits = traits_def(Pure(), Int8Kernel())
+    traits = traits_def(Pure())
+    SPEC: ClassVar[OpSpec] = OpSpec(
+        builtin="LEAKY_RELU",
+        options="LeakyReluOptions",
+        fields=(Option("alpha", "alpha", "f32", 0.0),),
+        version={"int16": 2},
+        precisions=_I8_I16X8,
+        int8=KERNEL,
+        example=Example(((1, 8, 8, 4),), properties={"alpha": 0.2}),
+    )
 
     def verify_shapes(self) -> None:
         super().verify_shapes()
@@ -1248,7 +2079,7 @@ class LeakyReluOp(UnaryOp):
             raise _err(self, f"alpha must be finite, got {self.alpha.value.data}")
 
 
-@irdl_op_definition
+@nn_op
 class LogisticOp(UnaryOp):
     """1 / (1 + exp(-x)). TFLite LOGISTIC; int8 output fixed at 1/256, -128.
 
@@ -1256,10 +2087,17 @@ class LogisticOp(UnaryOp):
     """
 
     name = "nn.logistic"
-    traits = traits_def(Pure(), Int8Kernel(), FixedOutputRange(1.0 / 256.0, -128))
+    traits = traits_def(Pure(), FixedOutputRange(1.0 / 256.0, -128))
+    SPEC: ClassVar[OpSpec] = OpSpec(
+        builtin="LOGISTIC",
+        version={"int8": 2, "int16": 3},
+        precisions=_I8_I16X8,
+        int8=KERNEL,
+        example=_UNARY_EXAMPLE,
+    )
 
 
-@irdl_op_definition
+@nn_op
 class TanhOp(UnaryOp):
     """tanh(x). TFLite TANH; int8 output fixed at 1/128, 0.
 
@@ -1267,10 +2105,17 @@ class TanhOp(UnaryOp):
     """
 
     name = "nn.tanh"
-    traits = traits_def(Pure(), Int8Kernel(), FixedOutputRange(1.0 / 128.0, 0))
+    traits = traits_def(Pure(), FixedOutputRange(1.0 / 128.0, 0))
+    SPEC: ClassVar[OpSpec] = OpSpec(
+        builtin="TANH",
+        version={"int8": 2, "int16": 3},
+        precisions=_I8_I16X8,
+        int8=KERNEL,
+        example=_UNARY_EXAMPLE,
+    )
 
 
-@irdl_op_definition
+@nn_op
 class HardSwishOp(UnaryOp):
     """x * relu6(x + 3) / 6. TFLite HARD_SWISH; the int8 output scale must exceed
     input_scale / 128.
@@ -1279,10 +2124,69 @@ class HardSwishOp(UnaryOp):
     """
 
     name = "nn.hard_swish"
-    traits = traits_def(Pure(), Int8Kernel(), HardSwishOutputMultiplier())
+    traits = traits_def(Pure(), HardSwishOutputMultiplier())
+    SPEC: ClassVar[OpSpec] = OpSpec(
+        builtin="HARD_SWISH",
+        options="HardSwishOptions",
+        precisions=("int8",),  # activations.cc HardSwishEval: float32, uint8, int8
+        int8=KERNEL,
+        example=_UNARY_EXAMPLE,
+    )
 
 
-@irdl_op_definition
+def _rsqrt_version(sig: OpSig) -> int:
+    return {"int8": 2, "int16": 3}.get(sig.input_type(0) or "", 1)
+
+
+@nn_op
+class RsqrtOp(UnaryOp):
+    """1 / sqrt(x). TFLite RSQRT; its int8 kernel fails on inputs below the zero point
+    (negative values), and maps the zero point (0) to 127.
+
+    See external [documentation](https://www.tensorflow.org/mlir/tfl_ops#tflrsqrt_tflrsqrtop).
+    """
+
+    name = "nn.rsqrt"
+    traits = traits_def(Pure())
+    SPEC: ClassVar[OpSpec] = OpSpec(
+        builtin="RSQRT",
+        version=_rsqrt_version,
+        precisions=_I8_I16X8,  # elementwise.cc IsRsqrtSupportedType: float32, int8, int16
+        int8=KERNEL,
+        example=Example(((1, 8, 8, 4),), domain=(0.05, 4.0)),  # defined for x > 0
+    )
+
+
+def _gelu_version(sig: OpSig) -> int:
+    t = sig.input_type(0)
+    if t == "float16":
+        return 3
+    return 2 if t in ("int8", "uint8") else 1
+
+
+@nn_op
+class GeluOp(UnaryOp):
+    """x Φ(x) = 0.5 x erfc(-x / sqrt(2)); with `approximate`, 0.5 x (1 + tanh(sqrt(2 / π)
+    (x + 0.044715 x³))). TFLite GELU.
+
+    See external [documentation](https://www.tensorflow.org/mlir/tfl_ops#tflgelu_tflgeluop).
+    """
+
+    name = "nn.gelu"
+    approximate = prop_def(BoolAttr)
+    traits = traits_def(Pure())
+    SPEC: ClassVar[OpSpec] = OpSpec(
+        builtin="GELU",
+        options="GeluOptions",
+        fields=(Option("approximate", "approximate", "bool", False),),
+        version=_gelu_version,
+        precisions=_I8_I16X8,  # activations.cc GeluPrepare: int8, uint8, int16 tables
+        int8=KERNEL,
+        example=Example(((1, 8, 8, 4),), domain=(-4.0, 4.0)),
+    )
+
+
+@nn_op
 class SoftmaxOp(UnaryOp):
     """softmax(beta * x) over the last axis. TFLite SOFTMAX; int8 output fixed at 1/256, -128.
 
@@ -1291,8 +2195,15 @@ class SoftmaxOp(UnaryOp):
 
     name = "nn.softmax"
     beta = prop_def(FloatAttr)
-    traits = traits_def(
-        Pure(), Int8Kernel(), FixedOutputRange(1.0 / 256.0, -128, tolerance=0.001)
+    traits = traits_def(Pure(), FixedOutputRange(1.0 / 256.0, -128, tolerance=0.001))
+    SPEC: ClassVar[OpSpec] = OpSpec(
+        builtin="SOFTMAX",
+        options="SoftmaxOptions",
+        fields=(Option("beta", "beta", "f32", 0.0),),
+        version={"int8": 2, "int16": 3},
+        precisions=_I8_I16X8,
+        int8=KERNEL,
+        example=Example(((1, 16),), properties={"beta": 1.0}),
     )
 
     def verify_shapes(self) -> None:
@@ -1303,7 +2214,15 @@ class SoftmaxOp(UnaryOp):
             raise _err(self, f"beta must be finite, got {self.beta.value.data}")
 
 
-@irdl_op_definition
+def _pad_version(sig: OpSig) -> int:
+    x = sig.inputs[0]
+    assert x is not None
+    if x.rank > 4:
+        return 4
+    return {"int8": 2, "int16": 3}.get(x.type, 1)
+
+
+@nn_op
 class PadOp(NNOp):
     """Constant padding; `paddings` is [before_0, after_0, before_1, after_1, ...]. The pad
     value is the optional scalar operand (TFLite PADV2), else zero (TFLite PAD).
@@ -1316,7 +2235,18 @@ class PadOp(NNOp):
     pad_value = opt_operand_def(TensorType)
     output = result_def(TensorType)
     paddings = prop_def(DenseArrayBase)
-    traits = traits_def(Pure(), Int8Kernel(), SameScale())
+    traits = traits_def(Pure(), SameScale())
+    SPEC: ClassVar[OpSpec] = OpSpec(
+        builtin="PAD",
+        aliases=("PADV2",),  # with a pad value; the codec picks PAD or PADV2
+        options="PadOptions",
+        version=_pad_version,
+        precisions=_I8_I16X8,
+        int8=KERNEL,
+        example=Example(
+            ((1, 8, 8, 4),), ((1, 10, 11, 4),), {"paddings": (0, 0, 1, 1, 2, 1, 0, 0)}
+        ),
+    )
 
     MAX_RANK: ClassVar[int] = 5
     """TFLite's PadKernelMaxDimensionCount."""
@@ -1363,7 +2293,24 @@ class Pool2DOp(NNOp):
             raise _err(self, f"result shape {list(out)} does not match expected {list(expected)}")
 
 
-@irdl_op_definition
+def _pool2d_version(sig: OpSig) -> int:
+    if sig.input_type(0) == "int16" and sig.output_type() == "int16":
+        return 3
+    return 2 if sig.input_type(0) == "int8" else 1
+
+
+_POOL_FIELDS = (
+    _OPT_PADDING,
+    _OPT_STRIDE,
+    Option(("filter_height", "filter_width"), "filter_size", "pair", (1, 1)),
+    _OPT_ACTIVATION,
+)
+_POOL_EXAMPLE = Example(
+    ((1, 8, 8, 4),), ((1, 4, 4, 4),), {"filter_size": (2, 2), "stride": (2, 2), "padding": "VALID"}
+)
+
+
+@nn_op
 class MaxPool2DOp(Pool2DOp):
     """Max pooling. TFLite MAX_POOL_2D.
 
@@ -1371,10 +2318,19 @@ class MaxPool2DOp(Pool2DOp):
     """
 
     name = "nn.max_pool2d"
-    traits = traits_def(Pure(), Int8Kernel(), SameScale(), FusedActivation())
+    traits = traits_def(Pure(), SameScale(), FusedActivation())
+    SPEC: ClassVar[OpSpec] = OpSpec(
+        builtin="MAX_POOL_2D",
+        options="Pool2DOptions",
+        fields=_POOL_FIELDS,
+        version=_pool2d_version,
+        precisions=_I8_I16X8,
+        int8=KERNEL,
+        example=_POOL_EXAMPLE,
+    )
 
 
-@irdl_op_definition
+@nn_op
 class AvgPool2DOp(Pool2DOp):
     """Average pooling (padding excluded from the average). TFLite AVERAGE_POOL_2D.
 
@@ -1382,7 +2338,16 @@ class AvgPool2DOp(Pool2DOp):
     """
 
     name = "nn.avg_pool2d"
-    traits = traits_def(Pure(), Int8Kernel(), SameScale(), FusedActivation())
+    traits = traits_def(Pure(), SameScale(), FusedActivation())
+    SPEC: ClassVar[OpSpec] = OpSpec(
+        builtin="AVERAGE_POOL_2D",
+        options="Pool2DOptions",
+        fields=_POOL_FIELDS,
+        version=_pool2d_version,
+        precisions=_I8_I16X8,
+        int8=KERNEL,
+        example=_POOL_EXAMPLE,
+    )
 
 
 class ReduceOp(NNOp):
@@ -1402,7 +2367,10 @@ class ReduceOp(NNOp):
             raise _err(self, f"result shape does not match expected {list(expected)}")
 
 
-@irdl_op_definition
+_REDUCE_EXAMPLE = Example(((1, 8, 8, 4),), ((1, 1, 1, 4),), {"axes": (1, 2), "keep_dims": True})
+
+
+@nn_op
 class MeanOp(ReduceOp):
     """Mean over `axes`. TFLite MEAN.
 
@@ -1410,26 +2378,52 @@ class MeanOp(ReduceOp):
     """
 
     name = "nn.mean"
-    traits = traits_def(Pure(), Int8Kernel())
+    traits = traits_def(Pure())
+    SPEC: ClassVar[OpSpec] = OpSpec(
+        builtin="MEAN",
+        options="ReducerOptions",
+        fields=(Option("keep_dims", "keep_dims", "bool", False),),
+        const_inputs=(ConstInput(1, "axes", "axes", "axes"),),
+        version={"int8": 2, "int16": 3},
+        precisions=_I8_I16X8,
+        int8=KERNEL,
+        example=_REDUCE_EXAMPLE,
+    )
 
 
-@irdl_op_definition
+@nn_op
 class SumOp(ReduceOp):
     """Sum over `axes`. TFLite SUM.
 
-    No Int8Kernel trait on purpose: LiteRT's reference (BUILTIN_REF) int8 SUM with rescaling
-    disagrees with its optimized kernel (measured -7.6 dB against float where the default
-    resolver gives 40.7 dB), so qcc keeps SUM a float island and the emitted model is right
-    under every resolver.
+    A float fallback on purpose (`SPEC.int8`): LiteRT's reference (BUILTIN_REF) int8 SUM
+    with rescaling disagrees with its optimized kernel (measured -7.6 dB against float where
+    the default resolver gives 40.7 dB), so qcc keeps SUM a float island and the emitted
+    model is right under every resolver. `imported_int8`: an int8 SUM in a model quantized
+    elsewhere (TFLite's quantizer emits them) still runs on qcc's int8 runtime, with the
+    optimized kernel's arithmetic (`sum_i8`).
 
     See external [documentation](https://www.tensorflow.org/mlir/tfl_ops#tflsum_tflsumop).
     """
 
     name = "nn.sum"
     traits = traits_def(Pure())
+    SPEC: ClassVar[OpSpec] = OpSpec(
+        builtin="SUM",
+        options="ReducerOptions",
+        fields=(Option("keep_dims", "keep_dims", "bool", False),),
+        const_inputs=(ConstInput(1, "axes", "axes", "axes"),),
+        version={"int8": 2},
+        precisions=_I8_I16X8,
+        int8=Fallback(
+            "LiteRT 2.3.0's reference (BUILTIN_REF) int8 SUM reads the int8 bytes as uint8 "
+            "(-7.6 dB against float where the default resolver gives 40.7 dB)",
+            imported_int8=True,
+        ),
+        example=_REDUCE_EXAMPLE,
+    )
 
 
-@irdl_op_definition
+@nn_op
 class ReshapeOp(NNOp):
     """Reshape to the result type's shape. TFLite RESHAPE.
 
@@ -1439,7 +2433,15 @@ class ReshapeOp(NNOp):
     name = "nn.reshape"
     input = operand_def(TensorType)
     output = result_def(TensorType)
-    traits = traits_def(Pure(), Int8Kernel(), SameScale())
+    traits = traits_def(Pure(), SameScale())
+    SPEC: ClassVar[OpSpec] = OpSpec(
+        builtin="RESHAPE",
+        # the new shape is the result type; RESHAPE's shape input may hold -1
+        const_inputs=(ConstInput(1, "shape", "result_shape", check=False),),
+        precisions=_I8_I16X8,
+        int8=KERNEL,
+        example=Example(((1, 8, 8, 4),), ((1, 64, 4),)),
+    )
 
     def verify_shapes(self) -> None:
         if _num_elements(shape_of(self.input)) != _num_elements(shape_of(self.output)):
@@ -1450,7 +2452,7 @@ MAX_SHAPE_RANK = 8
 """The largest rank TFLite's SQUEEZE and TRANSPOSE kernels accept."""
 
 
-@irdl_op_definition
+@nn_op
 class SqueezeOp(NNOp):
     """Remove size-1 dimensions (`squeeze_dims`, or all if empty). TFLite SQUEEZE.
 
@@ -1461,7 +2463,15 @@ class SqueezeOp(NNOp):
     input = operand_def(TensorType)
     output = result_def(TensorType)
     squeeze_dims = prop_def(DenseArrayBase)
-    traits = traits_def(Pure(), Int8Kernel(), SameScale())
+    traits = traits_def(Pure(), SameScale())
+    SPEC: ClassVar[OpSpec] = OpSpec(
+        builtin="SQUEEZE",
+        options="SqueezeOptions",
+        fields=(Option("squeeze_dims", "squeeze_dims", "axes", (), what="squeeze dim"),),
+        precisions=_I8_I16X8,
+        int8=KERNEL,
+        example=Example(((1, 1, 1, 16),), ((1, 16),), {"squeeze_dims": (1, 2)}),
+    )
 
     def verify_shapes(self) -> None:
         inp = shape_of(self.input)
@@ -1477,7 +2487,21 @@ class SqueezeOp(NNOp):
             raise _err(self, f"result shape does not match expected {list(expected)}")
 
 
-@irdl_op_definition
+def _transpose_version(sig: OpSig) -> int:
+    x = sig.inputs[0]
+    assert x is not None
+    if x.rank > 5:
+        return 6
+    if x.type == "int16":
+        return 5
+    if x.rank > 4:
+        return 4
+    if x.type == "bool":
+        return 3
+    return 2 if x.type == "int8" else 1
+
+
+@nn_op
 class TransposeOp(NNOp):
     """Permute dimensions by `perm` (negative entries count from the end). TFLite TRANSPOSE.
 
@@ -1488,7 +2512,16 @@ class TransposeOp(NNOp):
     input = operand_def(TensorType)
     output = result_def(TensorType)
     perm = prop_def(DenseArrayBase)
-    traits = traits_def(Pure(), Int8Kernel(), SameScale())
+    traits = traits_def(Pure(), SameScale())
+    SPEC: ClassVar[OpSpec] = OpSpec(
+        builtin="TRANSPOSE",
+        options="TransposeOptions",
+        const_inputs=(ConstInput(1, "perm", "ints", "perm"),),
+        version=_transpose_version,
+        precisions=_I8_I16X8,
+        int8=KERNEL,
+        example=Example(((1, 8, 6, 4),), ((1, 4, 8, 6),), {"perm": (0, 3, 1, 2)}),
+    )
 
     def verify_shapes(self) -> None:
         inp, perm = shape_of(self.input), ints(self.perm)
@@ -1504,7 +2537,7 @@ class TransposeOp(NNOp):
             raise _err(self, "result shape does not match the permuted input shape")
 
 
-@irdl_op_definition
+@nn_op
 class ConcatenationOp(NNOp):
     """Concatenate along `axis`. TFLite CONCATENATION (which takes no fused activation).
 
@@ -1516,7 +2549,16 @@ class ConcatenationOp(NNOp):
     output = result_def(TensorType)
     axis = prop_def(IntegerAttr)
     fused_activation = prop_def(StringAttr)
-    traits = traits_def(Pure(), Int8Kernel(), SameScale())
+    traits = traits_def(Pure(), SameScale())
+    SPEC: ClassVar[OpSpec] = OpSpec(
+        builtin="CONCATENATION",
+        options="ConcatenationOptions",
+        fields=(Option("axis", "axis", "axis", 0, of_output=True), _OPT_ACTIVATION),
+        version={"int8": 2, "int16": 3},
+        precisions=_I8_I16X8,
+        int8=KERNEL,
+        example=Example(((1, 8, 8, 2), (1, 8, 8, 3)), ((1, 8, 8, 5),), {"axis": 3}),
+    )
 
     def verify_shapes(self) -> None:
         if self.activation != "NONE":
@@ -1535,7 +2577,16 @@ class ConcatenationOp(NNOp):
             raise _err(self, "inputs' sizes along the axis must add up to the result's")
 
 
-@irdl_op_definition
+def _split_version(sig: OpSig) -> int:
+    t = sig.input_type(1)  # input 0 is the axis
+    if t == "int16":
+        return 4
+    if t == "int32":
+        return 3
+    return 2 if t == "int8" else 1
+
+
+@nn_op
 class SplitOp(NNOp):
     """Split into equal parts along `axis`. TFLite SPLIT.
 
@@ -1546,7 +2597,15 @@ class SplitOp(NNOp):
     input = operand_def(TensorType)
     outputs = var_result_def(TensorType)
     axis = prop_def(IntegerAttr)
-    traits = traits_def(Pure(), Int8Kernel(), SameScale())
+    traits = traits_def(Pure(), SameScale())
+    SPEC: ClassVar[OpSpec] = OpSpec(
+        builtin="SPLIT",
+        options="SplitOptions",  # num_splits: the number of results (the codec writes it)
+        version=_split_version,
+        precisions=_I8_I16X8,
+        int8=KERNEL,
+        example=Example(((1, 8, 8, 8),), ((1, 8, 8, 4), (1, 8, 8, 4)), {"axis": 3}),
+    )
 
     def verify_shapes(self) -> None:
         inp = shape_of(self.input)
@@ -1559,7 +2618,17 @@ class SplitOp(NNOp):
             raise _err(self, f"every result must have shape {list(part)}")
 
 
-@irdl_op_definition
+def _slice_version(sig: OpSig) -> int:
+    x = sig.inputs[0]
+    assert x is not None
+    if x.rank > 4:
+        return 5
+    if x.type == "int16":
+        return 4
+    return 2 if x.type == "int8" else 1
+
+
+@nn_op
 class SliceOp(NNOp):
     """Static slice: `begin` and `size` (-1 = to the end). TFLite SLICE.
 
@@ -1571,7 +2640,18 @@ class SliceOp(NNOp):
     output = result_def(TensorType)
     begin = prop_def(DenseArrayBase)
     size = prop_def(DenseArrayBase)
-    traits = traits_def(Pure(), Int8Kernel(), SameScale())
+    traits = traits_def(Pure(), SameScale())
+    SPEC: ClassVar[OpSpec] = OpSpec(
+        builtin="SLICE",
+        options="SliceOptions",
+        const_inputs=(ConstInput(1, "begin", "ints", "begin"), ConstInput(2, "size", "ints", "size")),
+        version=_slice_version,
+        precisions=_I8_I16X8,
+        int8=KERNEL,
+        example=Example(
+            ((1, 8, 8, 6),), ((1, 4, 5, 6),), {"begin": (0, 2, 1, 0), "size": (1, 4, 5, -1)}
+        ),
+    )
 
     def verify_shapes(self) -> None:
         inp, begin, size = shape_of(self.input), ints(self.begin), ints(self.size)
@@ -1688,7 +2768,23 @@ def strided_slice_shape(*args, **kwargs) -> tuple[int, ...]:
     return tuple(len(r) for r in taken if isinstance(r, range))
 
 
-@irdl_op_definition
+def _strided_slice_version(sig: OpSig) -> int:
+    x = sig.inputs[0]
+    assert x is not None
+    if sig.prop_bool("offset"):
+        return 8
+    if x.type == "uint32":
+        return 7
+    if sig.prop_int("ellipsis_mask") or sig.prop_int("new_axis_mask"):
+        return 6
+    if x.rank > 4:
+        return 4
+    if x.type == "bool":
+        return 3
+    return 2 if x.type == "int8" else 1
+
+
+@nn_op
 class StridedSliceOp(NNOp):
     """Strided slice with TFLite's masks. TFLite STRIDED_SLICE.
 
@@ -1707,7 +2803,29 @@ class StridedSliceOp(NNOp):
     new_axis_mask = prop_def(IntegerAttr)
     shrink_axis_mask = prop_def(IntegerAttr)
     offset = prop_def(BoolAttr)
-    traits = traits_def(Pure(), Int8Kernel(), SameScale())
+    traits = traits_def(Pure(), SameScale())
+    SPEC: ClassVar[OpSpec] = OpSpec(
+        builtin="STRIDED_SLICE",
+        options="StridedSliceOptions",
+        fields=tuple(
+            Option(mask, mask, "i64", 0)
+            for mask in ("begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask", "shrink_axis_mask")
+        )
+        + (Option("offset", "offset", "bool", False),),
+        const_inputs=(
+            ConstInput(1, "begin", "ints", "begin"),
+            ConstInput(2, "end", "ints", "end"),
+            ConstInput(3, "strides", "ints", "strides"),
+        ),
+        version=_strided_slice_version,
+        precisions=_I8_I16X8,
+        int8=KERNEL,
+        example=Example(
+            ((1, 8, 8, 6),),
+            ((1, 4, 4, 6),),
+            {"begin": (0, 1, 0, 0), "end": (1, 8, 8, 6), "strides": (1, 2, 2, 1)},
+        ),
+    )
 
     MAX_INDICES: ClassVar[int] = 31
     """TFLite: "StridedSlice op only supports up to 31 indices"."""
@@ -1758,7 +2876,22 @@ class StridedSliceOp(NNOp):
             raise _err(self, f"result shape does not match expected {list(expected)}")
 
 
-@irdl_op_definition
+def _gather_version(sig: OpSig) -> int:
+    tp, ti = sig.input_type(0), sig.input_type(1)
+    if tp == "int4":
+        return 7
+    if ti == "int16":
+        return 6
+    if sig.prop_int("batch_dims") != 0:
+        return 5
+    if tp == "int16":
+        return 4
+    if tp == "bool":
+        return 3
+    return 2 if tp == "int8" else 1
+
+
+@nn_op
 class GatherOp(NNOp):
     """Gather slices of `params` along `axis` at integer `indices`. TFLite GATHER.
 
@@ -1771,7 +2904,19 @@ class GatherOp(NNOp):
     output = result_def(TensorType)
     axis = prop_def(IntegerAttr)
     batch_dims = prop_def(IntegerAttr)
-    traits = traits_def(Pure(), Int8Kernel(), SameScale())
+    traits = traits_def(Pure(), SameScale())
+    SPEC: ClassVar[OpSpec] = OpSpec(
+        builtin="GATHER",
+        options="GatherOptions",
+        # the importer's codec normalizes batch_dims by the indices' rank
+        fields=(Option("axis", "axis", "axis", 0), Option("batch_dims", "batch_dims", "i64", 0)),
+        version=_gather_version,
+        precisions=_I8_I16X8,
+        int8=KERNEL,
+        example=Example(
+            ((1, 8, 8, 4), Const((5,), "int32", (0, 2, 5, 7, 7))), ((1, 5, 8, 4),), {"axis": 1}
+        ),
+    )
 
     def verify_shapes(self) -> None:
         p, i = shape_of(self.params), shape_of(self.indices)
@@ -1814,7 +2959,34 @@ class ResizeOp(NNOp):
             raise _err(self, "align_corners and half_pixel_centers are exclusive")
 
 
-@irdl_op_definition
+def _resize_bilinear_version(sig: OpSig) -> int:
+    t = sig.input_type(0)
+    if t == "int16":
+        return 4
+    if sig.prop_bool("half_pixel_centers"):
+        return 3
+    return 2 if t == "int8" else 1
+
+
+def _resize_nearest_neighbor_version(sig: OpSig) -> int:
+    t = sig.input_type(0)
+    if t == "int16":
+        return 4
+    if sig.prop_bool("half_pixel_centers") or sig.prop_bool("align_corners"):
+        return 3
+    return 2 if t == "int8" else 1
+
+
+_RESIZE_FIELDS = (
+    Option("align_corners", "align_corners", "bool", False),
+    Option("half_pixel_centers", "half_pixel_centers", "bool", False),
+)
+# the target size is the result type; a constant size input must agree with it
+_RESIZE_SIZE = (ConstInput(1, "size", "result_hw"),)
+_RESIZE_EXAMPLE = Example(((1, 8, 8, 3),), ((1, 16, 16, 3),))
+
+
+@nn_op
 class ResizeBilinearOp(ResizeOp):
     """Bilinear resize to the result's height and width. TFLite RESIZE_BILINEAR.
 
@@ -1822,10 +2994,20 @@ class ResizeBilinearOp(ResizeOp):
     """
 
     name = "nn.resize_bilinear"
-    traits = traits_def(Pure(), Int8Kernel(), SameScale())
+    traits = traits_def(Pure(), SameScale())
+    SPEC: ClassVar[OpSpec] = OpSpec(
+        builtin="RESIZE_BILINEAR",
+        options="ResizeBilinearOptions",
+        fields=_RESIZE_FIELDS,
+        const_inputs=_RESIZE_SIZE,
+        version=_resize_bilinear_version,
+        precisions=_I8_I16X8,
+        int8=KERNEL,
+        example=_RESIZE_EXAMPLE,
+    )
 
 
-@irdl_op_definition
+@nn_op
 class ResizeNearestNeighborOp(ResizeOp):
     """Nearest-neighbour resize. TFLite RESIZE_NEAREST_NEIGHBOR.
 
@@ -1833,7 +3015,17 @@ class ResizeNearestNeighborOp(ResizeOp):
     """
 
     name = "nn.resize_nearest_neighbor"
-    traits = traits_def(Pure(), Int8Kernel(), SameScale())
+    traits = traits_def(Pure(), SameScale())
+    SPEC: ClassVar[OpSpec] = OpSpec(
+        builtin="RESIZE_NEAREST_NEIGHBOR",
+        options="ResizeNearestNeighborOptions",
+        fields=_RESIZE_FIELDS,
+        const_inputs=_RESIZE_SIZE,
+        version=_resize_nearest_neighbor_version,
+        precisions=_I8_I16X8,
+        int8=KERNEL,
+        example=_RESIZE_EXAMPLE,
+    )
 
 
 class BlockRearrangeOp(NNOp):
@@ -1859,7 +3051,7 @@ class BlockRearrangeOp(NNOp):
             raise _err(self, f"result shape does not match expected {list(expected)}")
 
 
-@irdl_op_definition
+@nn_op
 class DepthToSpaceOp(BlockRearrangeOp):
     """Move channel blocks into spatial blocks. TFLite DEPTH_TO_SPACE.
 
@@ -1867,7 +3059,18 @@ class DepthToSpaceOp(BlockRearrangeOp):
     """
 
     name = "nn.depth_to_space"
-    traits = traits_def(Pure(), Int8Kernel(), SameScale())
+    traits = traits_def(Pure(), SameScale())
+    SPEC: ClassVar[OpSpec] = OpSpec(
+        builtin="DEPTH_TO_SPACE",
+        options="DepthToSpaceOptions",
+        fields=(Option("block_size", "block_size", "i64", 1),),
+        # op_version.cc gives int8 version 2, but int8 runs at version 1 (the only version
+        # BUILTIN_REF registers); 2 for int16
+        version={"int16": 2},
+        precisions=("int8",),  # depth_to_space.cc Prepare: no int16
+        int8=KERNEL,
+        example=Example(((1, 8, 8, 8),), ((1, 16, 16, 2),), {"block_size": 2}),
+    )
 
     def divisible(self, h: int, w: int, c: int, b: int) -> bool:
         return c % (b * b) == 0
@@ -1876,7 +3079,7 @@ class DepthToSpaceOp(BlockRearrangeOp):
         return (n, h * b, w * b, c // (b * b))
 
 
-@irdl_op_definition
+@nn_op
 class SpaceToDepthOp(BlockRearrangeOp):
     """Move spatial blocks into channels. TFLite SPACE_TO_DEPTH.
 
@@ -1884,7 +3087,16 @@ class SpaceToDepthOp(BlockRearrangeOp):
     """
 
     name = "nn.space_to_depth"
-    traits = traits_def(Pure(), Int8Kernel(), SameScale())
+    traits = traits_def(Pure(), SameScale())
+    SPEC: ClassVar[OpSpec] = OpSpec(
+        builtin="SPACE_TO_DEPTH",
+        options="SpaceToDepthOptions",
+        fields=(Option("block_size", "block_size", "i64", 1),),
+        version={"int8": 2},
+        precisions=("int8",),  # space_to_depth.cc Prepare: no int16
+        int8=KERNEL,
+        example=Example(((1, 8, 8, 3),), ((1, 4, 4, 12),), {"block_size": 2}),
+    )
 
     def divisible(self, h: int, w: int, c: int, b: int) -> bool:
         return h % b == 0 and w % b == 0
@@ -1893,7 +3105,7 @@ class SpaceToDepthOp(BlockRearrangeOp):
         return (n, h // b, w // b, c * b * b)
 
 
-@irdl_op_definition
+@nn_op
 class GenericOp(NNOp):
     """Any operator without a dedicated op: a TFLite custom op (`op_name` is its custom code,
     `custom = true`) or a builtin qcc has no op for (`op_name` is the builtin's name).
@@ -1911,6 +3123,11 @@ class GenericOp(NNOp):
     version = opt_prop_def(IntegerAttr)
     options_type = opt_prop_def(StringAttr)
     traits = traits_def()
+    SPEC: ClassVar[OpSpec] = OpSpec(
+        builtin=None,  # `op_name`; options and version are kept raw on the op
+        precisions=(),
+        int8=Fallback("a custom op or a builtin without an nn op: qcc has no kernel for it"),
+    )
 
     @property
     def option_bytes(self) -> bytes:
@@ -1937,6 +3154,7 @@ NN = Dialect(
         SubOp,
         MulOp,
         DivOp,
+        SquaredDifferenceOp,
         MaximumOp,
         MinimumOp,
         PReluOp,
@@ -1947,6 +3165,8 @@ NN = Dialect(
         LogisticOp,
         TanhOp,
         HardSwishOp,
+        GeluOp,
+        RsqrtOp,
         SoftmaxOp,
         PadOp,
         MaxPool2DOp,

@@ -1,7 +1,8 @@
-"""annotate-ranges: run the float model over representative data and record, in the IR, the
-range of every float activation.
+"""annotate-ranges: attach calibration statistics to the IR, as a `quant.stats` on every float
+activation (the job of TensorFlow's quant-import-stats).
 
     qcc m.mlir --pass-pipeline='annotate-ranges{calibration=calib.npz method=percentile}'
+    qcc m.mlir --pass-pipeline='annotate-ranges{calibration=stats.npz method=mse}'
 
 Every float function argument and every float op result (constants excluded: weights are
 ranged by infer-scales from their data; integer tensors have no range) gets a `quant.stats`
@@ -13,14 +14,29 @@ right after its definition, and all its other uses read the annotation instead:
                          histogram_range = dense<[-2.0, 6.0]> : tensor<2xf32>} : tensor<...>
 
 so the ranges are printable and the rest of a pipeline can be replayed from the text. Stats
-already in the module are dropped and recomputed (re-annotating never stacks annotations).
+already in the module are dropped first (re-annotating never stacks annotations).
+
+The pass only attaches statistics; it never reads files nor runs the model. The statistics
+(a `Statistics`: one `ValueStats` per tensor, keyed by `TensorKey`) are made by the driver's
+calibration component, `qcc.statistics`, which runs representative data through the float
+model (or reads statistics saved with `qcc --save-stats`), and reach the pass through its
+Python-only `statistics` field: a `Statistics`, or a callable `(func, pass) -> Statistics`
+that the pass calls with the IR's main function as it is at this point of the pipeline (the
+driver, `qcc.pipeline.build_pipeline` and `qcc.quantize`, fills it from `calibration`).
+
+Statistics are keyed by what is stable across runs and processes: a function input by its
+name (`nn.name`, else `input_N`), an op result by its location (the source tensor name), the
+op's name, its result index, and an occurrence count for the rare values that share all
+three; each entry records the tensor's shape. Statistics whose keys or shapes do not match
+the IR (another model, or another point of a pipeline) fail the pass with one line naming
+the tensor.
 
 Each annotation also records `channel_mean`, the mean over all but the last axis (the
 per-channel mean of an NHWC tensor), what `bias-correction` needs. A tensor that feeds an
 affine op with an [out, in] weight matrix (fully_connected), which reads it as rows of `in`
 features, keeps as many trailing axes as those rows span (a `1x2x2x3` input of a 12-feature
-FC records a `2x2x3` mean), so the mean of every flattened feature is known too. Means are
-accumulated as float64 sums and counts, so they merge exactly like the histograms.
+FC records a `2x2x3` mean; `mean_axes`), so the mean of every flattened feature is known too.
+Means are accumulated as float64 sums and counts, so they merge exactly like the histograms.
 
 `layer_stats` is the range the chosen `method` keeps:
 
@@ -36,48 +52,37 @@ fits the data in `bins` bins, so statistics gathered in parts and merged (`Value
 equal those gathered in one go, count for count — the same re-binning-by-growth idea as ONNX
 Runtime's `HistogramCollector` and TF's histogram calibrator, made exact.
 
-The float model runs on qcc's executor. Where the executor has no kernel for an op (by
-design, e.g. MediaPipe's custom Convolution2DTransposeBias in selfie_segmentation), it runs
-on LiteRT instead: the function is exported with `export_tflite_with_tensor_map`, run with
-`experimental_preserve_all_tensors` under the default resolver (whose XNNPACK delegate knows
-MediaPipe's custom ops), and each value's statistics are read from the very tensor it was
-written to, the same `ValueStats` as with the executor. If LiteRT cannot run it either, the
-executor's one-line error is raised (`annotate-ranges: cannot run the float model: no kernel
-for custom op 'X' (at "loc")`).
-
 Options (dataclass fields; CLI spelling `annotate-ranges{calibration=PATH samples=100}`):
 
-- `calibration`: representative data, anything `qcc.calibration.load_representative_data`
-  reads (a .npz / .npy, a folder of .npy / .npz / images).
+- `calibration`: representative data (anything `qcc.calibration.load_representative_data`
+  reads: a .npz / .npy, a folder of .npy / .npz / images), or statistics saved by
+  `qcc --save-stats` (see `qcc.statistics` for the file format). The driver reads it.
 - `method`: `minmax` (default), `percentile` or `mse`.
 - `samples`: use only the first N samples (0 = all; a source whose length is unknown, a
-  generator, stops at `qcc.calibration.DEFAULT_SAMPLE_CAP` = 1000 with a warning).
+  generator, stops at `qcc.calibration.DEFAULT_SAMPLE_CAP` with a warning). Ignored for
+  saved statistics, which record how they were gathered.
 - `percentile`: for `method=percentile`, the percentile kept on each tail, in (50, 100]
   (default 99.99).
 - `input_range`: `LO,HI` (finite, LO < HI) that image pixels 0 and 255 map to (image
-  folders only).
+  folders only; ignored for saved statistics).
 - `bins`: histogram bins, 2..2^20 (default 2048; 0 = no histogram, `method=minmax` only).
-- `dataset`: Python only, not a CLI option — an iterable of samples, used instead of
-  `calibration` (what `qcc.quantize(model, representative_dataset=gen)` passes).
+  Saved statistics must hold histograms of as many bins (or the pass keeps none, `bins=0`).
+- `statistics`: Python only, not a CLI option — the statistics, or their provider (above).
 
 Every option is checked when the pass is built: a bad one is a `ValueError` naming it and
-what it takes (`pass 'annotate-ranges': bins must be ...` from a pipeline).
-
-Progress goes to stderr as `calibrating 12/100 samples` when stderr is a terminal; nothing
-is written otherwise. Bad data (missing file, wrong shapes, no samples, data far outside the
-input range the model declares, a dataset that is one constant) raises `QccError`, suspicious
-data warns (`QccWarning`; see `qcc.calibration`). A tensor that overflows to infinity on a
-sample, or whose range is beyond float32, cannot be quantized: a `QccError` names the tensor
-(its location) and the sample.
+what it takes (`pass 'annotate-ranges': bins must be ...` from a pipeline). Errors of the
+pass itself (no statistics, statistics that do not match the IR, a range beyond float32)
+are `PassFailedException`s; errors of the provider (bad data, a model that cannot run)
+are the provider's own.
 """
 
 from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any
 
 import numpy as np
 from xdsl.context import Context
@@ -94,8 +99,10 @@ from xdsl.dialects.func import FuncOp
 from xdsl.ir import Block, BlockArgument, Operation, OpResult, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
+from xdsl.utils.exceptions import PassFailedException
 
 from qcc.dialects import nn, quant
+from qcc.dialects.ir import find_main, location_text
 
 METHODS = ("minmax", "percentile", "mse")
 DEFAULT_BINS = 2048
@@ -353,8 +360,10 @@ class ValueStats:
         raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
 
 
+
+
 # ------------------------------------------------------------------------------------------
-# Collecting statistics by running the float program
+# Which tensors have statistics, and how statistics name them across runs
 # ------------------------------------------------------------------------------------------
 
 
@@ -365,74 +374,155 @@ def _is_float_tensor(value: SSAValue) -> bool:
     )
 
 
-def _main(module: ModuleOp) -> FuncOp:
-    from qcc.errors import QccError
-    from qcc.runtime.executor import find_main
-
-    try:
-        return find_main(module)
-    except ValueError as e:
-        raise QccError(f"annotate-ranges: {e}") from None
-
-
-def declared_range(attrs: Any, index: int) -> tuple[float, float] | None:
-    """The `nn.value_range` the importer recorded for argument `index` (from the model's
-    metadata), if any."""
-    from xdsl.dialects.builtin import DenseArrayBase
-
-    if attrs is None or index >= len(attrs.data):
-        return None
-    value = attrs.data[index].data.get("nn.value_range")
-    if not isinstance(value, DenseArrayBase):
-        return None
-    values = [float(v) for v in value.get_values()]
-    return (values[0], values[1]) if len(values) == 2 and values[0] < values[1] else None
-
-
-def _input_specs(func: FuncOp) -> list[Any]:
-    from qcc.calibration import InputSpec
-    from qcc.runtime.kernels.common import tensor_dtype
-
-    specs = []
+def input_name(func: FuncOp, index: int) -> str:
+    """The name of the function's input `index`: its `nn.name` (the model's tensor name),
+    else `input_<index>`."""
     attrs = func.arg_attrs
-    for i, arg in enumerate(func.body.block.args):
-        name = f"input_{i}"
-        if attrs is not None and i < len(attrs.data):
-            given = attrs.data[i].data.get("nn.name")
-            if isinstance(given, StringAttr):
-                name = given.data
-        shape = tuple(int(d) for d in arg.type.get_shape())  # type: ignore[attr-defined]
-        dtype = tensor_dtype(arg.type)
-        specs.append(
-            InputSpec(
-                name, shape, dtype if dtype is not None else np.float32, declared_range(attrs, i)
+    if attrs is not None and index < len(attrs.data):
+        given = attrs.data[index].data.get("nn.name")
+        if isinstance(given, StringAttr):
+            return given.data
+    return f"input_{index}"
+
+
+@dataclass(frozen=True, order=True)
+class TensorKey:
+    """Names one tensor's statistics, the same way in every run and process.
+
+    A function input: `name` is its name (`input_name`), `op` is empty, `index` its position.
+    An op result: `name` is the op's location text (the source tensor name; empty without
+    one), `op` the op's name (`nn.conv2d`), `index` the result index. `occurrence` counts
+    earlier values with the same name, op and index (0 but for, e.g., ops without a
+    location)."""
+
+    name: str
+    op: str = ""
+    index: int = 0
+    occurrence: int = 0
+
+    def describe(self) -> str:
+        """`input 'x'`, `tensor 'conv/Relu' (nn.conv2d)`, `the nn.add tensor`, ..."""
+        if not self.op:
+            return f"input '{self.name}'"
+        what = self.op + (f" result {self.index}" if self.index else "")
+        again = f", occurrence {self.occurrence + 1}" if self.occurrence else ""
+        if self.name:
+            return f"tensor '{self.name}' ({what}{again})"
+        return f"the {what} tensor" + (f" ({again[2:]})" if again else "")
+
+
+def value_keys(func: FuncOp) -> dict[SSAValue, TensorKey]:
+    """Every value of `func` that gets statistics (its float arguments and the float results
+    of its non-constant ops), in program order, with its key."""
+    keys: dict[SSAValue, TensorKey] = {}
+    seen: dict[tuple[str, str, int], int] = {}
+
+    def add(value: SSAValue, name: str, op: str, index: int) -> None:
+        occurrence = seen.get((name, op, index), 0)
+        seen[(name, op, index)] = occurrence + 1
+        keys[value] = TensorKey(name, op, index, occurrence)
+
+    block = func.body.block
+    for arg in block.args:
+        if _is_float_tensor(arg):
+            add(arg, input_name(func, arg.index), "", arg.index)
+    for op in block.ops:
+        if isinstance(op, nn.ConstantOp):
+            continue
+        for i, r in enumerate(op.results):
+            if _is_float_tensor(r):
+                add(r, location_text(op.location) or "", op.name, i)
+    return keys
+
+
+def value_shape(value: SSAValue) -> tuple[int, ...]:
+    assert isinstance(value.type, TensorType)
+    return tuple(int(d) for d in value.type.get_shape())
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    """`1x8x8x3` (`?` for a dynamic size), as in tensor types; `scalar` for rank 0."""
+    return "x".join("?" if d < 0 else str(d) for d in shape) if shape else "scalar"
+
+
+def value_text(func: FuncOp, value: SSAValue) -> str:
+    """Names a value in a message: `input 'x'`, or `tensor 'loc' (nn.add)`."""
+    if isinstance(value, BlockArgument):
+        return f"input '{input_name(func, value.index)}'"
+    assert isinstance(value, OpResult)
+    op = value.op
+    which = f" result {value.index}" if len(op.results) > 1 else ""
+    loc = location_text(op.location)
+    return f"tensor '{loc}' ({op.name}{which})" if loc else f"the {op.name}{which} tensor"
+
+
+@dataclass
+class TensorStats:
+    """The statistics of one tensor, and the shape of the tensor they were gathered on."""
+
+    shape: tuple[int, ...]
+    stats: ValueStats
+
+
+@dataclass
+class Statistics:
+    """Calibration statistics of a function: what annotate-ranges attaches.
+
+    `tensors` maps each value's `TensorKey` to its statistics; `bins` is the number of
+    histogram bins of every entry (0: none); `samples` how many samples they summarize;
+    `source` names them in messages (a file, or the data they were gathered from);
+    `origin` says what data they were gathered from (kept in saved files).
+    `qcc.statistics` makes them (from data, or from a saved file) and saves them."""
+
+    tensors: dict[TensorKey, TensorStats] = field(default_factory=dict)
+    bins: int = DEFAULT_BINS
+    samples: int = 0
+    source: str = "the statistics"
+    origin: str = ""
+
+    def __iter__(self) -> Iterator[TensorKey]:
+        return iter(self.tensors)
+
+    def __len__(self) -> int:
+        return len(self.tensors)
+
+    def __getitem__(self, key: TensorKey) -> TensorStats:
+        return self.tensors[key]
+
+
+_MISMATCH = (
+    "they were gathered on another model, or at another point of the pipeline (statistics "
+    "fit only the IR they were gathered on)"
+)
+
+
+def match_statistics(func: FuncOp, statistics: Statistics) -> dict[SSAValue, ValueStats]:
+    """The statistics of every value of `func` that gets some (`value_keys`), or a
+    `PassFailedException` naming the first tensor whose statistics are missing, of another
+    shape, or (statistics of a tensor `func` does not have) left over."""
+    found: dict[SSAValue, ValueStats] = {}
+    for value, key in value_keys(func).items():
+        entry = statistics.tensors.get(key)
+        here = value_shape(value)
+        if entry is None:
+            raise PassFailedException(
+                f"annotate-ranges: {statistics.source} has no statistics for {key.describe()} "
+                f"of shape {shape_text(here)}: {_MISMATCH}"
             )
+        if tuple(entry.shape) != here:
+            raise PassFailedException(
+                f"annotate-ranges: {key.describe()} has shape {shape_text(here)} here but "
+                f"{shape_text(tuple(entry.shape))} in {statistics.source}: {_MISMATCH}"
+            )
+        found[value] = entry.stats
+    if len(found) != len(statistics.tensors):
+        known = set(value_keys(func).values())
+        extra = next(k for k in statistics.tensors if k not in known)
+        raise PassFailedException(
+            f"annotate-ranges: {statistics.source} has statistics for {extra.describe()}, "
+            f"which this IR does not have: {_MISMATCH}"
         )
-    return specs
-
-
-class _Progress:
-    """`calibrating i/N samples` on a terminal, rewritten in place; silent otherwise."""
-
-    def __init__(self, total: int | None, stream: TextIO | None = None):
-        self.stream = sys.stderr if stream is None else stream
-        isatty = getattr(self.stream, "isatty", None)
-        self.enabled = bool(isatty and isatty())
-        self.total = total
-        self.shown = False
-
-    def update(self, done: int) -> None:
-        if not self.enabled:
-            return
-        count = f"{done}/{self.total}" if self.total is not None else f"{done}"
-        self.stream.write(f"\rcalibrating {count} samples")
-        self.stream.flush()
-        self.shown = True
-
-    def close(self) -> None:
-        if self.shown:
-            self.stream.write("\n")
-            self.stream.flush()
+    return found
 
 
 def mean_axes(value: SSAValue) -> int:
@@ -474,191 +564,17 @@ def strip_stats(func: FuncOp) -> None:
             Rewriter.erase_op(op)
 
 
-class LiteRTRunner:
-    """The float model run by LiteRT instead of qcc's executor: `func` exported with
-    `export_tflite_with_tensor_map`, so that every value is read back from the very tensor
-    it was written to (never matched by name).
-
-    `experimental_preserve_all_tensors` keeps every intermediate tensor after `invoke`
-    (LiteRT then delegates op by op, so delegated ops write their outputs too); the default
-    resolver is kept on purpose: its XNNPACK delegate is what runs MediaPipe's custom ops
-    (Convolution2DTransposeBias, MaxPoolingWithArgmax2D, MaxUnpooling2D)."""
-
-    def __init__(self, func: FuncOp):
-
-        from qcc.backends.tflite import export_tflite_with_tensor_map
-        from qcc.litert import make_interpreter
-
-        model, self.tensor_of = export_tflite_with_tensor_map(func)
-        # LiteRT's native INFO/error lines are captured, not printed (qcc.litert)
-        self.interpreter = make_interpreter(model, preserve_all_tensors=True)
-        self.inputs = [self.tensor_of[a] for a in func.body.block.args]
-        self.input_details = {d["index"]: d for d in self.interpreter.get_input_details()}
-
-    def check(self, sample: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """The sample as LiteRT takes it, or an error worded like the executor's."""
-        from qcc.runtime.errors import InputMismatchError
-
-        if len(sample) != len(self.inputs):
-            raise InputMismatchError(
-                f"expected {len(self.inputs)} input(s), got {len(sample)}"
-            )
-        arrays = []
-        for i, (x, index) in enumerate(zip(sample, self.inputs)):
-            x = np.asarray(x)
-            detail = self.input_details[index]
-            want = [int(d) for d in detail["shape"]]
-            if list(x.shape) != want:
-                raise InputMismatchError(f"input {i}: expected shape {want}, got {list(x.shape)}")
-            if x.dtype != detail["dtype"]:
-                raise InputMismatchError(
-                    f"input {i}: expected dtype {np.dtype(detail['dtype'])}, got {x.dtype}"
-                )
-            arrays.append(x)
-        return arrays
-
-    def run(self, arrays: Sequence[np.ndarray]) -> None:
-        for index, x in zip(self.inputs, arrays):
-            self.interpreter.set_tensor(index, x)
-        self.interpreter.invoke()
-
-    def value(self, v: SSAValue) -> np.ndarray:
-        return self.interpreter.get_tensor(self.tensor_of[v])
-
-
-def collect_stats(
-    func: FuncOp,
-    samples: Iterable[Sequence[np.ndarray]],
-    *,
-    bins: int = DEFAULT_BINS,
-    total: int | None = None,
-    progress_stream: TextIO | None = None,
-) -> dict[SSAValue, ValueStats]:
-    """Run `func` (no `quant.stats` in it) on every sample; statistics of every float
-    argument and every float non-constant op result.
-
-    The program runs on qcc's float executor. When the executor cannot be built (an op it
-    has no kernel for, e.g. a MediaPipe custom op), it runs on LiteRT instead, and each
-    value's statistics are read from its tensor there (`LiteRTRunner`); if LiteRT cannot
-    run it either, the executor's error is raised."""
-    from qcc.errors import QccError
-    from qcc.runtime.errors import ExecutorError
-    from qcc.runtime.executor import Executor
-
-    executor: Executor | None = None
-    litert: LiteRTRunner | None = None
-    cannot_run: QccError | None = None
-    try:
-        executor = Executor(func)
-    except ExecutorError as e:
-        cannot_run = QccError(f"annotate-ranges: cannot run the float model: {e}")
-        try:
-            litert = LiteRTRunner(func)
-        except Exception:  # not exportable, or LiteRT refuses it: the executor's reason
-            raise cannot_run from None
-    args = [a for a in func.body.block.args if _is_float_tensor(a)]
-    stats: dict[SSAValue, ValueStats] = {
-        a: ValueStats(bins, mean_axes=mean_axes(a)) for a in args
-    }
-    watched: dict[Operation, list[tuple[int, ValueStats]]] = {}
-    for op in func.body.block.ops:
-        if isinstance(op, nn.ConstantOp):
-            continue
-        for i, r in enumerate(op.results):
-            if _is_float_tensor(r):
-                s = stats[r] = ValueStats(bins, mean_axes=mean_axes(r))
-                watched.setdefault(op, []).append((i, s))
-
-    done = 0
-    current: Sequence[np.ndarray] = ()
-
-    def observe(value: SSAValue, x: np.ndarray) -> None:
-        try:
-            stats[value].observe(x)
-        except InfiniteValues:
-            raise QccError(_infinite_message(func, value, done, current)) from None
-
-    def observer(op: Operation, results: tuple[np.ndarray, ...]) -> None:
-        for i, _ in watched.get(op, ()):
-            observe(op.results[i], results[i])
-
-    progress = _Progress(total, progress_stream)
-    try:
-        for sample in samples:
-            current = sample
-            if litert is not None:
-                try:
-                    arrays = litert.check(sample)
-                except ExecutorError as e:
-                    raise QccError(f"annotate-ranges: sample {done}: {e}") from None
-                try:
-                    with np.errstate(over="ignore"):  # an overflow is reported as an error
-                        litert.run(arrays)
-                except Exception:  # LiteRT cannot run the model either
-                    assert cannot_run is not None
-                    raise cannot_run from None
-                for a in args:
-                    observe(a, sample[a.index])
-                for op, results in watched.items():
-                    for i, _ in results:
-                        observe(op.results[i], litert.value(op.results[i]))
-            else:
-                assert executor is not None
-                for a in args:
-                    observe(a, sample[a.index])
-                try:
-                    with np.errstate(over="ignore"):  # an overflow is reported as an error
-                        executor.run(list(sample), observer=observer)
-                except ExecutorError as e:
-                    raise QccError(f"annotate-ranges: sample {done}: {e}") from None
-            done += 1
-            progress.update(done)
-    finally:
-        progress.close()
-    return stats
-
-
-def _value_text(func: FuncOp, value: SSAValue) -> str:
-    """Names a value in a message: `input 'x'`, or `tensor 'loc' (nn.add)`."""
-    from qcc.runtime.executor import location_text
-
-    if isinstance(value, BlockArgument):
-        attrs = func.arg_attrs
-        name = f"input_{value.index}"
-        if attrs is not None and value.index < len(attrs.data):
-            given = attrs.data[value.index].data.get("nn.name")
-            if isinstance(given, StringAttr):
-                name = given.data
-        return f"input '{name}'"
-    assert isinstance(value, OpResult)
-    op = value.op
-    which = f" result {value.index}" if len(op.results) > 1 else ""
-    loc = location_text(op.location)
-    return f"tensor '{loc}' ({op.name}{which})" if loc else f"the {op.name}{which} tensor"
-
-
-def _infinite_message(
-    func: FuncOp, value: SSAValue, index: int, sample: Sequence[np.ndarray]
-) -> str:
-    magnitudes = [
-        float(np.max(np.abs(x)))
-        for x in (np.asarray(v) for v in sample)
-        if x.dtype.kind == "f" and x.size
-    ]
-    reach = f"; the sample's inputs reach {max(magnitudes):.3g} in magnitude" if magnitudes else ""
-    return (
-        f"annotate-ranges: sample {index}: {_value_text(func, value)} overflows to infinity, "
-        f"so its range cannot be quantized (int8 needs a finite range){reach}: check the "
-        "calibration data's scale"
-    )
-
 
 def annotate(
-    func: FuncOp, stats: dict[SSAValue, ValueStats], method: str, percentile: float
+    func: FuncOp,
+    stats: Mapping[SSAValue, ValueStats],
+    method: str,
+    percentile: float,
+    *,
+    histograms: bool = True,
 ) -> None:
-    """Insert `quant.stats` after every value of `stats` and redirect its other uses."""
-
-    from qcc.errors import QccError
+    """Insert `quant.stats` after every value of `stats` and redirect its other uses
+    (`histograms=False`: without the histograms, even if `stats` have them)."""
 
     def insert(value: SSAValue, where: InsertPoint) -> None:
         s = stats[value]
@@ -669,14 +585,14 @@ def annotate(
             lo, hi = np.float32(rlo), np.float32(rhi)
             hlo, hhi = (np.float32(v) for v in s.histogram_range)
         if not (np.isfinite(lo) and np.isfinite(hi)):
-            raise QccError(
-                f"annotate-ranges: {_value_text(func, value)} has the range {rlo:.3g}..{rhi:.3g}, "
+            raise PassFailedException(
+                f"annotate-ranges: {value_text(func, value)} has the range {rlo:.3g}..{rhi:.3g}, "
                 "beyond float32 (in which ranges and int8 scales are stored), so it cannot be "
                 "quantized: check the calibration data's scale"
             )
         kwargs: dict[str, Any] = {}
         # A histogram reaching past float32 (values near its limit) cannot be recorded.
-        if s.counts is not None and np.isfinite(hlo) and np.isfinite(hhi):
+        if histograms and s.counts is not None and np.isfinite(hlo) and np.isfinite(hhi):
             kwargs = {
                 "histogram_counts": [int(c) for c in s.counts],
                 "histogram_min_max": (float(hlo), float(hhi)),
@@ -723,9 +639,16 @@ def _check_count(option: str, value: object, lo: int, hi: int, allowed: str) -> 
         raise ValueError(f"{option} must be {allowed}, got {value!r}")
 
 
+StatisticsProvider = Callable[[FuncOp, "AnnotateRanges"], Statistics]
+"""What the driver puts in `AnnotateRanges.statistics`: called with the function to annotate
+(its old `quant.stats` removed) and the pass (for its options), it returns the function's
+statistics (`qcc.statistics.Calibrator` runs data or reads a saved file)."""
+
+
 @dataclass(frozen=True)
 class AnnotateRanges(ModulePass):
-    """Record each float activation's range as a `quant.stats` (see the module docstring)."""
+    """Attach each float activation's statistics as a `quant.stats` (see the module
+    docstring)."""
 
     name = "annotate-ranges"
 
@@ -735,21 +658,20 @@ class AnnotateRanges(ModulePass):
     percentile: float = 99.99
     input_range: tuple[float, ...] = ()
     bins: int = DEFAULT_BINS
-    dataset: object = field(default=None, compare=False, repr=False)
+    statistics: Statistics | StatisticsProvider | None = field(
+        default=None, compare=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         """Every option checked up front: a `ValueError` naming the option and what it
         takes (the pipeline reports it as `pass 'annotate-ranges': ...`)."""
-        from qcc.calibration import DEFAULT_SAMPLE_CAP
-
         if not isinstance(self.calibration, str):
             raise ValueError(f"calibration must be a path, got {self.calibration!r}")
         if not isinstance(self.method, str) or self.method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
         _check_count(
             "samples", self.samples, 0, sys.maxsize,
-            f"0 (all; at most {DEFAULT_SAMPLE_CAP} from a generator) or a count up to "
-            f"{sys.maxsize}",
+            f"0 (all samples) or a count up to {sys.maxsize}",
         )
         if not _is_number(self.percentile) or not 50.0 < self.percentile <= 100.0:
             raise ValueError(
@@ -779,29 +701,40 @@ class AnnotateRanges(ModulePass):
             raise ValueError(f"method={self.method} needs a histogram (bins > 0), got {self.bins}")
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        from qcc.calibration import load_representative_data
-        from qcc.errors import QccError
-
-        func = _main(op)
-        if self.dataset is not None:
-            source: Any = self.dataset
-        elif self.calibration:
-            source = self.calibration
-        else:
-            raise QccError(
-                "annotate-ranges needs representative data: "
-                "annotate-ranges{calibration=PATH} (or a dataset from Python)"
+        try:
+            func = find_main(op)
+        except (TypeError, ValueError) as e:
+            raise PassFailedException(f"annotate-ranges: {e}") from None
+        source = self.statistics
+        if source is None:
+            if self.calibration:
+                raise PassFailedException(
+                    f"annotate-ranges: calibration={self.calibration} is read by the driver "
+                    "(qcc, qcc.quantize, qcc.pipeline.build_pipeline), which hands the "
+                    "statistics to the pass; a pass built in Python needs statistics= "
+                    "(qcc.statistics.Calibrator)"
+                )
+            raise PassFailedException(
+                "annotate-ranges needs representative data: annotate-ranges{calibration=PATH} "
+                "(data, or statistics saved with --save-stats), or a dataset from Python"
             )
-        data = load_representative_data(
-            source,
-            _input_specs(func),
-            input_range=(
-                (float(self.input_range[0]), float(self.input_range[1]))
-                if self.input_range
-                else None
-            ),
-            samples=self.samples or None,
-        )
         strip_stats(func)
-        stats = collect_stats(func, data, bins=self.bins, total=data.num_samples)
-        annotate(func, stats, self.method, self.percentile)
+        statistics = source(func, self) if callable(source) else source
+        if not isinstance(statistics, Statistics):
+            raise PassFailedException(
+                "annotate-ranges: statistics= must be a Statistics or a callable returning "
+                f"one, got {type(statistics).__name__}"
+            )
+        if self.bins and statistics.bins != self.bins:
+            held = (
+                f"histograms of {statistics.bins} bins" if statistics.bins else "no histograms"
+            )
+            raise PassFailedException(
+                f"annotate-ranges: {statistics.source} holds {held}, not the {self.bins} bins "
+                f"asked for; ask for bins={statistics.bins} (bins=0: no histogram, "
+                "method=minmax only), or gather the statistics again"
+            )
+        annotate(
+            func, match_statistics(func, statistics), self.method, self.percentile,
+            histograms=self.bins > 0,
+        )

@@ -26,7 +26,9 @@ FULLY_CONNECTED granularity: give it the same `per-channel-fc` as infer-scales (
 do). Only bias values change: the bias's quantized type (scale = input_scale ×
 weight_scale[c]) does not depend on them, so infer-scales decides it as before.
 
-Per op (the trait `AffineWeights` says which operands are input, weights and bias):
+Per op (the trait `AffineWeights` says which operands are input, weights and bias; the
+op's declaration `nn.Weights` how its weights are laid out and applied, and whether a new
+bias may be added):
 
   * `nn.conv2d`, weights OHWI: correction[o] = Σ_{h,w,i} ΔW[o,h,w,i] · mean[g(o)·I + i]
     (I = the filter's input channels; grouped convolutions read their group's channels);
@@ -83,10 +85,6 @@ from qcc.dialects import nn, quant
 from qcc.passes import _quant_math as qm
 from qcc.passes.infer_scales import constant_values, float_constant, functions
 
-_MAY_ADD_BIAS = (nn.Conv2DOp, nn.DepthwiseConv2DOp, nn.FullyConnectedOp)
-"""Ops that get a new bias when they have none (their TFLite kernels take one optionally)."""
-
-
 def input_mean(value: SSAValue) -> np.ndarray | None:
     """The recorded mean over the leading axes of `value` (the `channel_mean` of the
     `quant.stats` that defines it), shaped as recorded; None without one."""
@@ -123,16 +121,19 @@ def weight_error(weights: np.ndarray, qtype: quant.QuantizedType) -> np.ndarray:
 
 
 def correction(op: Operation, delta: np.ndarray, mean: np.ndarray) -> np.ndarray | None:
-    """The mean output shift Σ_k ΔW[o, k]·E[x_k] per output channel of `op`, or None when
-    the recorded mean does not fit the op (or the op is not one this pass knows)."""
-    if isinstance(op, nn.DepthwiseConv2DOp):
+    """The mean output shift Σ_k ΔW[o, k]·E[x_k] per output channel of `op`, by the layout
+    its declaration gives its weights (`nn.Weights.layout`), or None when the recorded mean
+    does not fit the op (or the op declares no weights this pass knows)."""
+    spec = nn.op_spec(op)
+    layout = spec.weights.layout if spec is not None and spec.weights is not None else None
+    if layout == "depthwise":
         c = channel_mean(mean)
         out_channels = delta.shape[3]
         if out_channels % c.size:
             return None
         multiplier = out_channels // c.size
         return delta.sum(axis=(0, 1, 2)) * c[np.arange(out_channels) // multiplier]
-    if isinstance(op, nn.Conv2DOp):
+    if layout == "conv":
         c = channel_mean(mean)
         out_channels, in_channels = delta.shape[0], delta.shape[3]
         groups = c.size // in_channels
@@ -141,15 +142,16 @@ def correction(op: Operation, delta: np.ndarray, mean: np.ndarray) -> np.ndarray
         group_of = np.arange(out_channels) // (out_channels // groups)
         per_output = c.reshape(groups, in_channels)[group_of]  # [O, I]
         return np.einsum("ohwi,oi->o", delta, per_output)
-    if isinstance(op, nn.FullyConnectedOp):
+    if layout == "dense":
         f = feature_mean(mean, delta.shape[1])
         return None if f is None else delta @ f
-    if isinstance(op, nn.TransposeConvOp):
+    if layout == "transposed":
         c = channel_mean(mean)
         if c.size != delta.shape[3]:
             return None
-        _, h_in, w_in, _ = nn.shape_of(op.input)
-        _, h_out, w_out, _ = nn.shape_of(op.output)
+        affine = op.get_trait(nn.AffineWeights)
+        _, h_in, w_in, _ = nn.shape_of(op.operands[affine.input_operand if affine else 0])
+        _, h_out, w_out, _ = nn.shape_of(op.results[0])
         return np.einsum("ohwi,i->o", delta, c) * (h_in * w_in) / (h_out * w_out)
     return None
 
@@ -174,8 +176,10 @@ def correct_op(op: Operation, affine: nn.AffineWeights, per_channel_fc: bool) ->
     bias = float_constant(operands[affine.bias_operand]) if has_bias else None
     if has_bias and bias is None:
         return False  # a bias that is not a float constant: infer-scales reports it
-    if not has_bias and not isinstance(op, _MAY_ADD_BIAS):
-        return False
+    spec = nn.op_spec(op)
+    may_add_bias = spec is not None and spec.weights is not None and spec.weights.may_add_bias
+    if not has_bias and not may_add_bias:
+        return False  # only ops whose TFLite kernel takes a bias at every version get one
     # the weight type infer-scales will choose (its `decide_affine`)
     axis: int | None = affine.axis
     if affine.per_axis_optional and not per_channel_fc:

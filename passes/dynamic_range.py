@@ -9,12 +9,15 @@ becomes
     %y = nn.conv2d %x, %w, %b {...} : (tensor<1x8x8x8xf32>, tensor<16x3x3x8x!quant...>, ...)
 
 LiteRT runs such ops with its hybrid kernels: the float input is quantized on the fly, the
-product is integer, the result is float again. Only the weight operand of the ops in
-`HYBRID_WEIGHTS` is quantized, symmetric and narrow-range ([-127, 127], zero point 0, scale
-max|w|/127, per axis where the kernel takes per-axis scales); biases and activations stay
-float. Like TFLite's converter, weights with fewer than `min_elements` elements stay float
-(they cost little and their ops run faster in float). A weight constant shared with another
-use keeps its float copy for that use.
+product is integer, the result is float again. Only the weight operand of the ops that
+declare a hybrid kernel (`nn.Weights.hybrid` in the op's `SPEC`, dialects/nn.py: CONV_2D,
+DEPTHWISE_CONV_2D, FULLY_CONNECTED, TRANSPOSE_CONV, BATCH_MATMUL, as ai-edge-litert 2.3 runs
+them with and without XNNPACK, measured by tests/test_dynamic_range.py) is quantized,
+symmetric and narrow-range ([-127, 127], zero point 0, scale max|w|/127, per axis where the
+kernel takes per-axis scales); biases and activations stay float. Like TFLite's converter,
+weights with fewer than `min_elements` elements stay float (they cost little and their ops
+run faster in float). A weight constant shared with another use keeps its float copy for
+that use.
 
 Size: an int8 weight takes a quarter of its float bytes, plus, per channel, a float32 scale
 and an int64 zero point. LiteRT insists on one zero point per scale, so the TFLite backend
@@ -33,7 +36,6 @@ Options (`dynamic-range{min-elements=1024}`):
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,41 +59,6 @@ from xdsl.pattern_rewriter import (
 
 from qcc.dialects import nn, quant
 from qcc.runtime.kernels.common import decode_dense
-
-
-@dataclass(frozen=True)
-class HybridWeight:
-    """Which operand of an op holds its weights and the axis of their per-axis scales
-    (None: one scale for the tensor)."""
-
-    operand: int
-    axis: int | None
-    accepts: Callable[[Operation], bool] | None = None
-    """Further condition on the op for LiteRT's hybrid kernel to be right."""
-
-
-def _batch_matmul_lhs_rank_at_most_3(op: Operation) -> bool:
-    # Measured with ai-edge-litert 2.3: the builtin hybrid BATCH_MATMUL (no XNNPACK) is wrong
-    # (errors ~50%) for a rank-4 lhs unless the rhs is [1, 1, K, N]; XNNPACK gets it right.
-    # Keep those float rather than depend on the delegate.
-    return len(nn.shape_of(op.operands[0])) <= 3
-
-
-HYBRID_WEIGHTS: dict[type[Operation], HybridWeight] = {
-    # CONV_2D v5: hybrid per-channel (conv.cc EvalHybridPerChannel), filter OHWI
-    nn.Conv2DOp: HybridWeight(1, 0),
-    # DEPTHWISE_CONV_2D v6: hybrid per-channel (depthwise_conv.cc EvalHybridPerChannel)
-    nn.DepthwiseConv2DOp: HybridWeight(1, 3),
-    # FULLY_CONNECTED v12: per-channel hybrid (fully_connected.cc, scales per output row)
-    nn.FullyConnectedOp: HybridWeight(1, 0),
-    # TRANSPOSE_CONV: hybrid per-channel (transpose_conv.cc EvalHybrid), filter OHWI
-    nn.TransposeConvOp: HybridWeight(1, 0),
-    # BATCH_MATMUL: hybrid with a constant per-tensor int8 rhs (batch_matmul.cc EvalHybrid)
-    nn.BatchMatMulOp: HybridWeight(1, None, _batch_matmul_lhs_rank_at_most_3),
-}
-"""Ops LiteRT (ai-edge-litert 2.3) runs with float activations and int8 weights, with and
-without its default XNNPACK delegate (measured by tests/test_dynamic_range.py). Adding an
-op is one entry."""
 
 
 def quantize_symmetric(w: np.ndarray, axis: int | None) -> tuple[np.ndarray, list[float]]:
@@ -119,10 +86,14 @@ class QuantizeHybridWeights(RewritePattern):
     min_elements: int
 
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
-        spec = HYBRID_WEIGHTS.get(type(op))
-        if spec is None or (spec.accepts is not None and not spec.accepts(op)):
+        spec = nn.op_spec(op)
+        weights = spec.weights if spec is not None else None
+        hybrid = weights.hybrid if weights is not None else None
+        if weights is None or hybrid is None:
             return
-        weight = op.operands[spec.operand]
+        if hybrid.accepts is not None and not hybrid.accepts(op):
+            return
+        weight = op.operands[weights.operand]
         const = weight.owner
         if not isinstance(const, nn.ConstantOp):
             return
@@ -137,18 +108,18 @@ class QuantizeHybridWeights(RewritePattern):
         # The input and result must be float: this is the hybrid form, not full int8.
         if any(quant.is_quantized(v.type) for v in (*op.operands, *op.results)):
             return
-        values, scales = quantize_symmetric(decode_dense(const.value), spec.axis)
-        if spec.axis is None:
+        values, scales = quantize_symmetric(decode_dense(const.value), hybrid.axis)
+        if hybrid.axis is None:
             qtype = quant.UniformQuantizedType.get(scales[0], 0, storage_min=-127)
         else:
             qtype = quant.UniformQuantizedPerAxisType.get(
-                scales, axis=spec.axis, storage_min=-127
+                scales, axis=hybrid.axis, storage_min=-127
             )
         data = DenseIntOrFPElementsAttr(TensorType(i8, shape), BytesAttr(values.tobytes()))
         new = nn.ConstantOp(data, TensorType(qtype, shape))
         new.location = const.location
         rewriter.insert(new, InsertPoint.before(op))
-        op.operands[spec.operand] = new.output
+        op.operands[weights.operand] = new.output
         rewriter.notify_op_modified(op)
         if not const.output.uses:
             rewriter.erase(const)

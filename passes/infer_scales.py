@@ -53,10 +53,9 @@ from xdsl.rewriter import InsertPoint, Rewriter
 from xdsl.utils.exceptions import PassFailedException
 
 from qcc.dialects import nn, quant
+from qcc.dialects.ir import decode_dense, location_text
 from qcc.dialects.quant import QuantizedType, UniformQuantizedType
 from qcc.passes import _quant_math as qm
-from qcc.runtime.executor import location_text
-from qcc.runtime.kernels.common import decode_dense
 
 
 def where(op: Operation) -> str:

@@ -1,7 +1,7 @@
 """legalize-fallback: float islands for ops that cannot run in int8.
 
-An op without the `Int8Kernel` trait (a custom `nn.generic`, `nn.div`, ...) keeps computing
-in float: each quantized operand is dequantized in front of it (`quant.dcast`), its results
+An op that does not run in int8 (`nn.int8_capable` says no: its declaration is
+`Fallback(reason)`, e.g. `nn.div`, or it is a custom `nn.generic`) keeps computing in float: each quantized operand is dequantized in front of it (`quant.dcast`), its results
 get float types and are quantized back (`quant.qcast`) to the types infer-scales chose, so
 its int8 neighbours are unchanged. A constant that feeds only float ops goes back to its
 float type. Then `dcast(qcast(x))` pairs on float `x` are folded, so consecutive float ops
@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp, TensorType
-from xdsl.dialects.func import ReturnOp
 from xdsl.ir import Operation
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
@@ -36,12 +35,11 @@ from qcc.passes.infer_scales import functions, with_element
 
 
 def needs_float(op: Operation) -> bool:
-    """Whether `op` must compute in float: it has no int8 kernel (TFLite)."""
-    if isinstance(op, nn.ConstantOp | ReturnOp | quant.QuantizeCastOp | quant.DequantizeCastOp | quant.StatsOp):
+    """Whether `op` must compute in float: an nn op that is not int8-capable
+    (`nn.int8_capable`, the declaration's answer)."""
+    if isinstance(op, nn.ConstantOp) or op.dialect_name() != "nn":
         return False
-    if op.dialect_name() != "nn":
-        return False
-    return not op.has_trait(nn.Int8Kernel)
+    return not nn.int8_capable(op)[0]
 
 
 def is_float_only_constant(op: Operation) -> bool:

@@ -38,10 +38,10 @@ from xdsl.pattern_rewriter import (
 )
 
 from qcc.dialects import nn, quant
+from qcc.dialects.ir import decode_dense
 from qcc.dialects.quant import QuantizedType
 from qcc.passes import _quant_math as qm
 from qcc.passes.infer_scales import where
-from qcc.runtime.kernels.common import decode_dense
 
 
 def storage_attr(stored: np.ndarray, qtype: QuantizedType) -> DenseIntOrFPElementsAttr:

@@ -3,12 +3,12 @@
 Every offending op is reported, not just the first, each on its own line with its location
 and name, in one `PassFailedException` (so `--verify-diagnostics` prints them all):
 
-    verify-int8: 2 ops cannot run in int8
+    verify-int8: 2 problems, the model cannot run in int8 only
     loc("segment"): 'nn.generic' op 'Convolution2DTransposeBias': no int8 kernel (custom op)
-    loc("div"): 'nn.div' op: no int8 kernel
+    loc("div"): 'nn.div' op: no int8 kernel (DIV is not in TFLite's int8 quantization ...)
 
-Offences: an op without the `Int8Kernel` trait; an int8-capable op with a float operand or
-result; a `quant.dcast` / float `quant.qcast` inside the function (a float island edge).
+Offences: an op that is not int8-capable (`nn.int8_capable`, with its declaration's
+reason); an int8-capable op with a float operand or result; a `quant.dcast` / float `quant.qcast` inside the function (a float island edge).
 The `quant.qcast` of a function argument and the `quant.dcast` feeding `func.return` are the
 model's float boundary and are allowed (integer tensors, e.g. gather indices, are fine too).
 """
@@ -25,8 +25,8 @@ from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import PassFailedException
 
 from qcc.dialects import nn, quant
+from qcc.dialects.ir import location_text
 from qcc.passes.infer_scales import functions
-from qcc.runtime.executor import location_text
 
 
 def _is_float(t: object) -> bool:
@@ -55,9 +55,9 @@ def offences(op: Operation) -> list[str]:
         return ["int8 to float dequantize inside the model (float island edge)"]
     if op.dialect_name() != "nn":
         return []
-    if not op.has_trait(nn.Int8Kernel):
-        custom = isinstance(op, nn.GenericOp) and op.custom.value.data
-        return ["no int8 kernel" + (" (custom op)" if custom else "")]
+    capable, why = nn.int8_capable(op)
+    if not capable:
+        return [f"no int8 kernel ({why})"]
     found: list[str] = []
     for i, v in enumerate(op.operands):
         if _is_float(v.type):

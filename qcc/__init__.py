@@ -7,6 +7,6 @@
 
 from qcc.api import Model, TensorInfo, load, quantize
 from qcc.errors import QccError, QccWarning
+from qcc.version import __version__ as __version__
 
 __all__ = ["Model", "QccError", "QccWarning", "TensorInfo", "load", "quantize"]
-__version__ = "0.1.0"

@@ -54,26 +54,12 @@ def _numpy_dtype(element_type) -> np.dtype:
 
 def main_function(module: ModuleOp) -> FuncOp:
     """The module's `@main` function (or its only function)."""
-    from qcc.runtime.executor import find_main
+    from qcc.dialects.ir import find_main
 
     try:
         return find_main(module)
     except ValueError as e:
         raise QccError(str(e)) from None
-
-
-def _names(attrs, count: int, prefix: str) -> list[str]:
-    from xdsl.dialects.builtin import StringAttr
-
-    names = []
-    for i in range(count):
-        name = None
-        if attrs is not None and i < len(attrs.data):
-            value = attrs.data[i].data.get("nn.name")
-            if isinstance(value, StringAttr):
-                name = value.data
-        names.append(name or f"{prefix}{i}")
-    return names
 
 
 class Model:
@@ -91,7 +77,9 @@ class Model:
             types, attrs = func.function_type.inputs.data, func.arg_attrs
         else:
             types, attrs = func.function_type.outputs.data, func.res_attrs
-        names = _names(attrs, len(types), "input_" if which == "inputs" else "output_")
+        from qcc.signature import names as signature_names
+
+        names = signature_names(attrs, len(types), "input_" if which == "inputs" else "output_")
         return [
             TensorInfo(n, tuple(t.get_shape()), _numpy_dtype(t.get_element_type()))
             for n, t in zip(names, types)
@@ -108,7 +96,7 @@ class Model:
     def input_specs(self):
         """The inputs as calibration InputSpecs (with the value range the model declares)."""
         from qcc.calibration import InputSpec
-        from qcc.passes.annotate_ranges import declared_range
+        from qcc.signature import declared_range
 
         attrs = main_function(self.module).arg_attrs
         return [
@@ -241,19 +229,22 @@ def quantize(
     per_channel_fc: bool = True,
     decompose_prelu: bool = True,
     bias_correction: bool = True,
+    save_stats: str | os.PathLike[str] | None = None,
 ) -> Model:
     """Quantize a model, as TFLite's converter does with a representative dataset.
 
-    `representative_dataset` is a path (.npz, folder of .npy, folder of images) or an
-    iterable of input lists (or a callable returning one, like TFLite's generator function).
+    `representative_dataset` is a path (.npz, folder of .npy, folder of images, or
+    statistics saved by `save_stats` / `qcc --save-stats`) or an iterable of input lists (or
+    a callable returning one, like TFLite's generator function). `save_stats` writes the
+    calibration statistics to that file (`qcc.statistics`): the run is then replayable from
+    its pipeline text (`qcc --print-pipeline` with the same options) with
+    `calibration=<that file>`, or `quantize(model, representative_dataset=<that file>)`.
     `mode` is "int8" (ops without an int8 kernel stay float), "int8-only" (fail on them) or
     "dynamic-range" (int8 weights, float activations; needs no data). `bias_correction`
     folds the mean error of the int8 weights into the biases (the `bias-correction` pass).
     `model` is a Model or the path of a model file (as for `load`). Returns a new Model; the
     input model is not modified.
     """
-    import dataclasses
-
     from qcc.context import make_context
     from qcc.pipeline import PresetOptions, build_pipeline, preset_pipeline_text
 
@@ -271,14 +262,16 @@ def quantize(
     )
     if mode != "dynamic-range" and representative_dataset is None:
         raise QccError(f"mode '{mode}' needs a representative_dataset")
-    passes = build_pipeline(preset_pipeline_text(options))
-    if representative_dataset is not None and not is_path:
-        passes = [
-            dataclasses.replace(p, dataset=representative_dataset)
-            if p.name == "annotate-ranges"
-            else p
-            for p in passes
-        ]
+    passes = build_pipeline(
+        preset_pipeline_text(options),
+        dataset=None if is_path else representative_dataset,
+    )
+    if save_stats is not None:
+        from qcc.statistics import calibrators
+
+        if not calibrators(passes):
+            raise QccError(f"save_stats: mode '{mode}' gathers no calibration statistics")
+        _check_path(save_stats, "save_stats")
     if isinstance(model, (str, os.PathLike)):
         model = load(model)
     elif not isinstance(model, Model):
@@ -298,7 +291,16 @@ def quantize(
             text = str(e).strip() or type(e).__name__
             if not isinstance(e, PassFailedException):
                 text = text.splitlines()[0]
-            raise QccError(f"{p.name}: {text}") from None
+            if not text.startswith(f"{p.name}:") and not text.startswith(f"{p.name} "):
+                text = f"{p.name}: {text}"  # the pass's own messages may name it already
+            raise QccError(text) from None
+    if save_stats is not None:
+        from qcc.statistics import calibrators, save
+
+        calibrator = calibrators(passes)[-1]
+        assert calibrator.statistics is not None
+        read = [model.source, representative_dataset if is_path else None]
+        save(calibrator.statistics, save_stats, inputs=read)
     return Model(module, model.source)
 
 

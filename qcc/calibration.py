@@ -65,6 +65,10 @@ and sized iterables from the start, for generators after one full pass.
 
 Every problem with the data is a `QccError` whose one-line message names the file or sample
 (samples are counted from 0) and what is wrong with it.
+
+This module only reads data. Turning it into calibration statistics (running the float model)
+is `qcc.statistics`, which also saves and reloads them; a statistics file given here is a
+`QccError` saying so.
 """
 
 from __future__ import annotations
@@ -99,6 +103,10 @@ ITERABLE_WHERE = "representative dataset"
 
 DEFAULT_SAMPLE_CAP = 1000
 """Samples taken from a source of unknown length (a generator) when no `samples` is given."""
+
+STATISTICS_MEMBER = "qcc_statistics"
+"""The array that marks a file of saved calibration statistics (`qcc.statistics`), which is
+not representative data."""
 
 # What numpy raises on a corrupt, truncated or foreign .npy/.npz file.
 _ARRAY_READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
@@ -576,6 +584,12 @@ def _load_archive(path: Path) -> dict[str, Array]:
             if isinstance(loaded, np.ndarray):
                 return {"arr_0": loaded}
             with loaded:
+                if STATISTICS_MEMBER in loaded.files:
+                    raise QccError(
+                        f"{path}: holds calibration statistics (saved by qcc --save-stats), "
+                        "not representative data; qcc --calibration and annotate-ranges"
+                        "{calibration=...} take either"
+                    )
                 return {key: loaded[key] for key in loaded.files}
     except _ARRAY_READ_ERRORS as e:
         kind = path.suffix or "numpy"

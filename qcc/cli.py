@@ -51,7 +51,7 @@ def _build_arg_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "input", nargs="?", help="a .tflite model, or MLIR text (.mlir, or - for stdin)"
     )
-    from qcc import __version__
+    from qcc.version import __version__
 
     p.add_argument("--version", action="version", version=f"qcc {__version__}")
     p.add_argument(
@@ -103,7 +103,15 @@ def _build_arg_parser() -> argparse.ArgumentParser:
     q.add_argument(
         "--calibration",
         metavar="PATH",
-        help="representative data: an .npz, a folder of .npy files, or a folder of images",
+        help="representative data: an .npz, a folder of .npy files, or a folder of images; or "
+        "calibration statistics saved with --save-stats",
+    )
+    q.add_argument(
+        "--save-stats",
+        metavar="FILE",
+        help="also write the calibration statistics annotate-ranges attached (an .npz, see "
+        "qcc/statistics.py), to give later runs as --calibration FILE or "
+        "annotate-ranges{calibration=FILE}: they reproduce this run's output exactly",
     )
     q.add_argument(
         "--input-range",
@@ -297,6 +305,21 @@ def _write_output(module, args) -> None:
     raise QccError(f"unknown --emit '{kind}'")
 
 
+def _check_report(args) -> None:
+    """--report measures on the calibration data: it needs data, not saved statistics."""
+    if not args.report:
+        return
+    if not args.calibration:
+        raise QccError("--report needs --calibration (the data the SNR is measured on)")
+    from qcc.statistics import is_statistics_file
+
+    if is_statistics_file(args.calibration):
+        raise QccError(
+            f"--report measures the SNR on representative data; {args.calibration} holds "
+            "saved statistics (give the data they were gathered from)"
+        )
+
+
 def _print_report(float_module, module, original: bytes, args) -> None:
     from qcc.api import Model
     from qcc.backends.tflite import export_tflite
@@ -304,8 +327,7 @@ def _print_report(float_module, module, original: bytes, args) -> None:
     from qcc.report import build_report
 
     options = _preset_options(args)
-    if not options.calibration:
-        raise QccError("--report needs --calibration (the data the SNR is measured on)")
+    _check_report(args)
     specs = Model(float_module).input_specs()
     samples = load_representative_data(
         options.calibration, specs, input_range=options.input_range,
@@ -364,6 +386,46 @@ def _pipeline_text(args) -> str:
     return preset_pipeline_text(options, calibration_placeholder="CALIBRATION")
 
 
+def _check_save_stats(args, passes) -> None:
+    """A --save-stats that cannot be honoured is an error before any work is done."""
+    if not args.save_stats:
+        return
+    from qcc.statistics import calibrators
+
+    if args.split_input_file or args.verify_diagnostics:
+        raise QccError("--save-stats applies to one model, not to --split-input-file or "
+                       "--verify-diagnostics")
+    found = len(calibrators(passes))
+    if found != 1:
+        what = "no annotate-ranges with data" if not found else f"annotate-ranges {found} times"
+        raise QccError(
+            f"--save-stats saves the statistics of the pipeline's annotate-ranges, and this "
+            f"pipeline runs {what} (give --calibration, or one annotate-ranges{{calibration=PATH}})"
+        )
+    from qcc.fileio import STDIO, check_not_an_input
+
+    check_not_an_input(args.save_stats, _inputs(args))
+    to_stdout = not args.output or args.output == STDIO
+    if args.save_stats == STDIO and to_stdout:
+        raise QccError("--save-stats -: the output goes to stdout already; give -o FILE")
+    if (
+        args.save_stats != STDIO
+        and not to_stdout
+        and os.path.realpath(args.save_stats) == os.path.realpath(args.output)
+    ):
+        raise QccError(f"--save-stats {args.save_stats}: is the output too; give it another name")
+
+
+def _save_stats(args, passes) -> None:
+    if not args.save_stats:
+        return
+    from qcc.statistics import calibrators, save
+
+    (calibrator,) = calibrators(passes)
+    assert calibrator.statistics is not None
+    save(calibrator.statistics, args.save_stats, inputs=_inputs(args))
+
+
 def _warn_if_float(module, passes) -> None:
     """Say so when a pipeline meant to quantize leaves no quantized type in the module."""
     import warnings
@@ -406,6 +468,8 @@ def _run(args) -> int:
     if args.input is None:
         raise QccError("no input file given (usage: qcc INPUT [-o OUT] [options])")
     passes = build_pipeline(text) if text else []
+    _check_report(args)
+    _check_save_stats(args, passes)
     if args.output:  # a bad -o is reported before any work is done
         from qcc.fileio import check_not_an_input
 
@@ -443,6 +507,7 @@ def _run(args) -> int:
         _run_passes(module, passes, args, timer)
         _warn_if_float(module, passes)
         _write_output(module, args)
+        _save_stats(args, passes)
         if float_module is not None:
             _print_report(float_module, module, data, args)
     else:
@@ -461,6 +526,7 @@ def _run(args) -> int:
                     outputs.append(print_ir(module, generic=args.print_op_generic))
                 else:
                     _write_output(module, args)
+                    _save_stats(args, passes)
             except (ParseError, DiagnosticException, QccError) as e:
                 if not args.verify_diagnostics:
                     raise

@@ -206,7 +206,7 @@ def _unlisted_artifact(folder: Path) -> list[str] | None:
 
 
 def _manifest_bytes(files: Iterable[str]) -> bytes:
-    from qcc import __version__
+    from qcc.version import __version__
 
     body = {"generator": "qcc", "version": __version__, "files": sorted(files)}
     return (json.dumps(body, indent=1) + "\n").encode()

@@ -5,6 +5,10 @@ TensorFlow Lite XNNPACK delegate for CPU.", and the reason when a kernel refuses
 bypassing Python's `sys.stderr`. qcc promises one line per error and nothing else on stderr,
 so every in-process interpreter is built through `make_interpreter`, which routes descriptor
 2 to a temporary file while LiteRT runs and puts what LiteRT said into the exception, if any.
+
+`LiteRTRunner` runs a float function of qcc IR on LiteRT, every value read back from its own
+tensor: the fallback of calibration (`qcc.statistics`) and of the report (`qcc.report`) for
+ops qcc's float executor has no kernel for (MediaPipe's custom ops).
 """
 
 from __future__ import annotations
@@ -13,8 +17,14 @@ import os
 import sys
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+    from xdsl.dialects.func import FuncOp
+    from xdsl.ir import SSAValue
 
 
 class NativeOutput:
@@ -72,3 +82,55 @@ def make_interpreter(model_content: bytes, *, preserve_all_tensors: bool = False
             error = e
     said = " ".join(line.strip() for line in native.text.splitlines() if "INFO:" not in line)
     raise RuntimeError(f"{error} {said}".strip()) from None
+
+
+class LiteRTRunner:
+    """The float model run by LiteRT instead of qcc's executor: `func` exported with
+    `export_tflite_with_tensor_map`, so that every value is read back from the very tensor
+    it was written to (never matched by name).
+
+    `experimental_preserve_all_tensors` keeps every intermediate tensor after `invoke`
+    (LiteRT then delegates op by op, so delegated ops write their outputs too); the default
+    resolver is kept on purpose: its XNNPACK delegate is what runs MediaPipe's custom ops
+    (Convolution2DTransposeBias, MaxPoolingWithArgmax2D, MaxUnpooling2D)."""
+
+    def __init__(self, func: FuncOp):
+        from qcc.backends.tflite import export_tflite_with_tensor_map
+
+        model, self.tensor_of = export_tflite_with_tensor_map(func)
+        # LiteRT's native INFO/error lines are captured, not printed
+        self.interpreter = make_interpreter(model, preserve_all_tensors=True)
+        self.inputs = [self.tensor_of[a] for a in func.body.block.args]
+        self.input_details = {d["index"]: d for d in self.interpreter.get_input_details()}
+
+    def check(self, sample: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """The sample as LiteRT takes it, or an error worded like the executor's."""
+        import numpy as np
+
+        from qcc.runtime.errors import InputMismatchError
+
+        if len(sample) != len(self.inputs):
+            raise InputMismatchError(
+                f"expected {len(self.inputs)} input(s), got {len(sample)}"
+            )
+        arrays = []
+        for i, (x, index) in enumerate(zip(sample, self.inputs)):
+            x = np.asarray(x)
+            detail = self.input_details[index]
+            want = [int(d) for d in detail["shape"]]
+            if list(x.shape) != want:
+                raise InputMismatchError(f"input {i}: expected shape {want}, got {list(x.shape)}")
+            if x.dtype != detail["dtype"]:
+                raise InputMismatchError(
+                    f"input {i}: expected dtype {np.dtype(detail['dtype'])}, got {x.dtype}"
+                )
+            arrays.append(x)
+        return arrays
+
+    def run(self, arrays: Sequence[np.ndarray]) -> None:
+        for index, x in zip(self.inputs, arrays):
+            self.interpreter.set_tensor(index, x)
+        self.interpreter.invoke()
+
+    def value(self, v: SSAValue) -> np.ndarray:
+        return self.interpreter.get_tensor(self.tensor_of[v])

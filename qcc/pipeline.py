@@ -153,8 +153,12 @@ def _convert(value: tuple[str, ...] | None, annotation: object, where: str) -> o
 
 
 def pass_options(pass_class: type[ModulePass]) -> dict[str, dataclasses.Field]:
-    """The CLI option names (dash-spelled) of a pass and their dataclass fields."""
-    return {f.name.replace("_", "-"): f for f in dataclasses.fields(pass_class)}
+    """The CLI option names (dash-spelled) of a pass and their dataclass fields. Fields
+    declared with `repr=False` are Python-only (e.g. annotate-ranges' `statistics`, which
+    the driver fills): they are not options."""
+    return {
+        f.name.replace("_", "-"): f for f in dataclasses.fields(pass_class) if f.repr
+    }
 
 
 def instantiate(spec: PassSpec) -> ModulePass:
@@ -185,9 +189,19 @@ def instantiate(spec: PassSpec) -> ModulePass:
         raise QccError(f"pass '{spec.name}': {e}") from None
 
 
-def build_pipeline(text: str) -> list[ModulePass]:
-    """Parse pipeline text and instantiate every pass (errors are QccErrors)."""
-    return [instantiate(s) for s in parse_pipeline_text(text)]
+def build_pipeline(text: str, *, dataset: object = None) -> list[ModulePass]:
+    """Parse pipeline text and instantiate every pass (errors are QccErrors).
+
+    Passes that need the driver get it here: every `annotate-ranges` whose `calibration`
+    names representative data or saved statistics (or, without one, that `dataset` from
+    Python gives data to) is handed a `qcc.statistics.Calibrator`, which reads the file or
+    runs the data when the pass runs (`qcc.statistics.bind`)."""
+    passes = [instantiate(s) for s in parse_pipeline_text(text)]
+    if any(p.name == "annotate-ranges" for p in passes):
+        from qcc.statistics import bind
+
+        passes = bind(passes, dataset)
+    return passes
 
 
 def _format_value(value: object) -> str:
@@ -210,6 +224,8 @@ def pipeline_text(passes: Sequence[ModulePass], *, wrap: bool = True) -> str:
     for p in passes:
         opts = []
         for f in dataclasses.fields(p):
+            if not f.repr:  # Python-only fields (see pass_options)
+                continue
             value = getattr(p, f.name)
             default = f.default if f.default is not dataclasses.MISSING else None
             if value != default and value is not None:

@@ -139,11 +139,11 @@ def build_report(
         if name is not None and len(results) == 1:
             recorded[name] = np.asarray(results[0])
 
-    from qcc.api import main_function
-    from qcc.passes.annotate_ranges import LiteRTRunner
+    from qcc.dialects.ir import find_main
+    from qcc.litert import LiteRTRunner
     from qcc.runtime.errors import ExecutorError
 
-    func = main_function(float_module)
+    func = find_main(float_module)
     executor: Executor | None = None
     litert: LiteRTRunner | None = None
     try:

@@ -23,6 +23,7 @@ import numpy as np
 from xdsl.dialects.func import ReturnOp
 from xdsl.ir import Attribute, Operation, SSAValue
 
+from qcc.dialects import nn
 from qcc.dialects.ir import describe_op, find_main, location_text
 
 from .errors import InputMismatchError, MissingKernelError
@@ -35,9 +36,7 @@ Observer = Callable[[Operation, tuple[np.ndarray, ...]], Any]
 def _missing(op: Operation) -> MissingKernelError:
     loc = location_text(op.location)
     where = f' (at "{loc}")' if loc is not None else ""
-    name = op.name
-    if op.name == "nn.generic":
-        name = op.properties["op_name"].data  # type: ignore[attr-defined]
+    name = op.op_name.data if isinstance(op, nn.GenericOp) else op.name
     return MissingKernelError(f"no kernel for {describe_op(op)}{where}", name, loc)
 
 

@@ -1,12 +1,13 @@
-"""annotate-ranges: mergeable statistics, range methods, the progress line, the Python
-dataset path, the errors, and the LiteRT fallback for ops the executor has no kernel for
-(the IR output format is in tests/filecheck/passes)."""
+"""annotate-ranges and the statistics it attaches: mergeable statistics, range methods, the
+progress line, the Python dataset path, the errors, and the LiteRT fallback of the
+calibration component (`qcc.statistics`) for ops the executor has no kernel for (the IR
+output format is in tests/filecheck/passes; saving and replaying statistics in
+tests/test_statistics.py)."""
 
 from __future__ import annotations
 
 import io
 import itertools
-import os
 import struct
 import subprocess
 import sys
@@ -15,19 +16,24 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import zoo_images, zoo_parametrize
 from ai_edge_litert import schema_py_generated as schema
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 from xdsl.context import Context
 from xdsl.ir import OpResult
 from xdsl.parser import Parser
+from xdsl.utils.exceptions import PassFailedException
 
 from qcc.backends.tflite import export_tflite_with_tensor_map
 from qcc.context import make_context
 from qcc.dialects import quant
+from qcc.dialects.ir import find_main as _main
 from qcc.errors import QccError, QccWarning
 from qcc.frontends.tflite import import_tflite
-from qcc.passes.annotate_ranges import AnnotateRanges, ValueStats, collect_stats, _main
+from qcc.passes.annotate_ranges import AnnotateRanges, ValueStats
 from qcc.runtime.errors import MissingKernelError
+from qcc.statistics import Calibrator
+from qcc.statistics import collect as collect_stats
 from qcc.testing.tflite_models import ModelBuilder, chained_models, custom_op_model
 
 MODEL = """
@@ -49,6 +55,11 @@ def _module():
 
 def _stats_ops(module) -> list[quant.StatsOp]:
     return [op for op in module.walk() if isinstance(op, quant.StatsOp)]
+
+
+def _annotate(module, dataset, **options) -> None:
+    """annotate-ranges with statistics the driver's component gathers from `dataset`."""
+    AnnotateRanges(statistics=Calibrator(dataset), **options).apply(Context(), module)
 
 
 def _same(a: ValueStats, b: ValueStats) -> None:
@@ -179,20 +190,20 @@ def test_progress_only_on_a_terminal() -> None:
 
 
 def test_quiet_stderr_when_not_a_tty(capsys: pytest.CaptureFixture[str]) -> None:
-    AnnotateRanges(dataset=SAMPLES).apply(Context(), _module())
+    _annotate(_module(), SAMPLES)
     assert capsys.readouterr().err == ""
 
 
 def test_python_dataset_and_reannotation() -> None:
     module = _module()
-    AnnotateRanges(dataset=SAMPLES).apply(Context(), module)
+    _annotate(module, SAMPLES)
     ranges = [op.layer_min_max for op in _stats_ops(module)]
     assert ranges == [(-2.0, 3.0), (0.0, 3.0), (-2.0, 6.0)]
 
     def gen():  # a generator function, as TFLite users write it
         yield from SAMPLES[:1]
 
-    AnnotateRanges(dataset=gen, bins=0).apply(Context(), module)
+    _annotate(module, gen, bins=0)
     module.verify()
     ops = _stats_ops(module)
     assert [op.layer_min_max for op in ops] == [(-1.0, 3.0), (0.0, 3.0), (-1.0, 6.0)]
@@ -203,17 +214,25 @@ def test_calibration_file_and_samples(tmp_path) -> None:
     path = tmp_path / "c.npz"
     np.savez(path, np.stack([s[0] for s in SAMPLES]))
     module = _module()
-    AnnotateRanges(calibration=str(path), samples=1).apply(Context(), module)
+    _annotate(module, str(path), samples=1)
     assert [op.layer_min_max for op in _stats_ops(module)][0] == (-1.0, 3.0)
 
 
 def test_errors() -> None:
-    with pytest.raises(QccError, match="needs representative data"):
+    from qcc.pipeline import build_pipeline
+
+    with pytest.raises(PassFailedException, match="^annotate-ranges needs representative data"):
         AnnotateRanges().apply(Context(), _module())
+    # the pass never reads files: the driver does, and hands it the statistics
+    with pytest.raises(PassFailedException, match="calibration=c.npz is read by the driver"):
+        AnnotateRanges(calibration="c.npz").apply(Context(), _module())
+    (bound,) = build_pipeline("annotate-ranges{calibration=/nonexistent/c.npz}")
     with pytest.raises(QccError, match="no such file"):
-        AnnotateRanges(calibration="/nonexistent/c.npz").apply(Context(), _module())
+        bound.apply(Context(), _module())
     with pytest.raises(QccError, match="shape"):
-        AnnotateRanges(dataset=[[np.zeros((1, 5), np.float32)]]).apply(Context(), _module())
+        _annotate(_module(), [[np.zeros((1, 5), np.float32)]])
+    with pytest.raises(PassFailedException, match="must be a Statistics or a callable"):
+        AnnotateRanges(statistics=lambda func, options: {}).apply(Context(), _module())
     with pytest.raises(ValueError, match="method"):
         AnnotateRanges(method="entropy")
     with pytest.raises(ValueError, match="histogram"):
@@ -230,7 +249,7 @@ def test_errors() -> None:
         ("bins=-3", r"bins must be 0 \(no histogram\) or 2\.\.1048576, got -3"),
         ("bins=99999999999999999999", r"bins must be .* got 99999999999999999999$"),
         ("samples=99999999999999999999999",
-         r"samples must be 0 \(all; at most 1000 from a generator\) or a count up to "
+         r"samples must be 0 \(all samples\) or a count up to "
          r"9223372036854775807, got 99999999999999999999999"),
         ("samples=-1", "samples must be 0 .* got -1"),
         ("percentile=nan", r"percentile must be a number in \(50, 100\], e\.g\. 99\.99, got nan"),
@@ -266,7 +285,7 @@ def test_options_from_python_are_checked_too() -> None:
 
 def test_two_bins_hold_any_range() -> None:
     module = _module()
-    AnnotateRanges(dataset=SAMPLES, bins=2, method="percentile").apply(Context(), module)
+    _annotate(module, SAMPLES, bins=2, method="percentile")
     assert [op.layer_min_max for op in _stats_ops(module)][0] == (-2.0, 3.0)
     s = ValueStats(2)
     s.observe(np.array([-3e38, 3e38, 1e-30]))
@@ -291,7 +310,7 @@ def test_a_tensor_that_overflows_names_itself_and_the_sample() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no numpy overflow warning before the error
         with pytest.raises(QccError) as info:
-            AnnotateRanges(dataset=samples).apply(Context(), module)
+            _annotate(module, samples)
     assert str(info.value) == (
         "annotate-ranges: sample 1: tensor 'model/total' (nn.sum) overflows to infinity, so its "
         "range cannot be quantized (int8 needs a finite range); the sample's inputs reach 3e+38 "
@@ -307,7 +326,7 @@ def test_values_near_the_float32_limit_keep_a_range_without_histogram() -> None:
     big = [[np.array([[3.4e38, -3.4e38, 0, 1]], np.float32)], SAMPLES[0]]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        AnnotateRanges(dataset=big).apply(Context(), module)
+        _annotate(module, big)
     module.verify()
     first = _stats_ops(module)[0]
     assert first.layer_min_max == (float(np.float32(-3.4e38)), float(np.float32(3.4e38)))
@@ -332,10 +351,10 @@ def test_an_endless_generator_stops_at_samples() -> None:
     module = _module()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        AnnotateRanges(dataset=_endless(pulled), samples=7).apply(Context(), module)
+        _annotate(module, _endless(pulled), samples=7)
     assert len(pulled) == 7
     pulled.clear()
-    AnnotateRanges(dataset=_endless(pulled)(), samples=5).apply(Context(), _module())
+    _annotate(_module(), _endless(pulled)(), samples=5)
     assert len(pulled) == 5  # a generator object too
 
 
@@ -345,7 +364,7 @@ def test_an_endless_generator_without_samples_stops_at_the_cap(monkeypatch) -> N
     monkeypatch.setattr(qcc.calibration, "DEFAULT_SAMPLE_CAP", 25)
     pulled: list[int] = []
     with pytest.warns(QccWarning) as caught:
-        AnnotateRanges(dataset=_endless(pulled)).apply(Context(), _module())
+        _annotate(_module(), _endless(pulled))
     assert len(pulled) == 26  # the cap, and one more to know there is more
     (message,) = [str(w.message) for w in caught if issubclass(w.category, QccWarning)]
     assert message == (
@@ -355,9 +374,9 @@ def test_an_endless_generator_without_samples_stops_at_the_cap(monkeypatch) -> N
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        AnnotateRanges(
-            dataset=lambda: itertools.islice(_endless([])(), 25)
-        ).apply(Context(), _module())  # no more than the cap: nothing ignored, no warning
+        _annotate(
+            _module(), lambda: itertools.islice(_endless([])(), 25)
+        )  # no more than the cap: nothing ignored, no warning
 
 
 # -- ops the executor has no kernel for: LiteRT runs the float model ----------------------
@@ -446,17 +465,17 @@ def test_litert_fallback_equals_litert_intermediates() -> None:
         for name, array in _litert_tensors(model, sample).items():
             expected.setdefault(name, ValueStats()).observe(array)
     names = {}
-    for value, s in got.items():
-        name = "image" if value in func.body.block.args else _loc(value)
-        names[name] = value
-        _same(s, expected[name])
+    for key, entry in got.tensors.items():
+        names[key.name] = entry.stats
+        _same(entry.stats, expected[key.name])
     assert set(names) == {"image", "conv", "up", "mask"}
-    assert got[names["up"]].count == 4 * 12 * 12 * 2
+    assert names["up"].count == 4 * 12 * 12 * 2
+    assert got.samples == 4
 
 
 def test_litert_fallback_annotates_the_ir() -> None:
     module = import_tflite(_transpose_bias_model())
-    AnnotateRanges(dataset=_samples()).apply(Context(), module)
+    _annotate(module, _samples())
     module.verify()
     ops = _stats_ops(module)
     stats = {_loc(op.input) if isinstance(op.input, OpResult) else "image": op for op in ops}
@@ -464,6 +483,23 @@ def test_litert_fallback_annotates_the_ir() -> None:
     assert stats["conv"].layer_min_max[0] == 0.0  # the fused RELU
     lo, hi = stats["mask"].layer_min_max
     assert 0.0 < lo < hi < 1.0
+
+
+def test_litert_fallback_statistics_replay(tmp_path: Path) -> None:
+    """Statistics gathered through LiteRT save and attach like any others."""
+    from qcc.irtext import print_ir
+    from qcc.statistics import save
+
+    module = import_tflite(_transpose_bias_model())
+    from_data, from_file = module.clone(), module.clone()
+    calibrator = Calibrator(_samples())
+    AnnotateRanges(method="mse", statistics=calibrator).apply(Context(), from_data)
+    assert calibrator.statistics is not None
+    save(calibrator.statistics, tmp_path / "s.npz")
+    AnnotateRanges(method="mse", statistics=Calibrator(str(tmp_path / "s.npz"))).apply(
+        Context(), from_file
+    )
+    assert print_ir(from_file) == print_ir(from_data)
 
 
 def test_the_tensor_map_is_exact() -> None:
@@ -494,30 +530,30 @@ def test_the_tensor_map_is_exact() -> None:
             by_litert = collect_stats(func, samples)
         finally:
             executor_module.Executor = real  # type: ignore[misc]
-        assert by_litert.keys() == by_executor.keys()
-        for value, e in by_executor.items():
-            l = by_litert[value]  # noqa: E741
+        assert list(by_litert) == list(by_executor)
+        for key, entry in by_executor.tensors.items():
+            e, l = entry.stats, by_litert[key].stats  # noqa: E741
             tol = 1e-4 * max(abs(e.min), abs(e.max), 1e-3)
             assert l.count == e.count, name
             assert l.min == pytest.approx(e.min, abs=tol) and l.max == pytest.approx(e.max, abs=tol), (
-                name, value.owner, (l.min, l.max), (e.min, e.max))
+                name, key.describe(), (l.min, l.max), (e.min, e.max))
 
 
 def test_no_litert_when_the_executor_runs(monkeypatch: pytest.MonkeyPatch) -> None:
-    import qcc.passes.annotate_ranges as ar
+    import qcc.litert
 
     def refuse(*args, **kwargs):
         raise AssertionError("LiteRT must not be used when the executor can run the model")
 
-    monkeypatch.setattr(ar, "LiteRTRunner", refuse)
-    AnnotateRanges(dataset=SAMPLES).apply(Context(), _module())
+    monkeypatch.setattr(qcc.litert, "LiteRTRunner", refuse)
+    _annotate(_module(), SAMPLES)
 
 
 def test_litert_cannot_run_either() -> None:
     """A custom op neither qcc nor LiteRT knows: the executor's one-line error."""
     module = import_tflite(custom_op_model())
     with pytest.raises(QccError) as info:
-        AnnotateRanges(dataset=[[np.zeros((1, 8, 8, 4), np.float32)]]).apply(Context(), module)
+        _annotate(module, [[np.zeros((1, 8, 8, 4), np.float32)]])
     assert str(info.value) == (
         "annotate-ranges: cannot run the float model: no kernel for custom op 'MyCustomOp' "
         '(at "custom")'
@@ -600,19 +636,18 @@ def test_int8_preset_around_the_custom_op(tmp_path: Path) -> None:
 
 # -- the zoo: selfie_segmentation (MediaPipe's Convolution2DTransposeBias) -----------------
 
-_ZOO = os.environ.get("QCC_MODEL_ZOO")
-_SELFIE = Path(_ZOO) / "selfie_segmentation.tflite" if _ZOO else None
-_IMAGES = Path(_ZOO).parent / "data" / "images" if _ZOO else None
-
-
-@pytest.mark.skipif(
-    _SELFIE is None or not _SELFIE.exists() or not (_IMAGES / "calib").is_dir(),  # type: ignore[operator]
-    reason="needs QCC_MODEL_ZOO with selfie_segmentation.tflite and ../data/images",
+@zoo_parametrize(
+    "selfie",
+    select=lambda p: p.stem == "selfie_segmentation" and zoo_images("calib") is not None
+    and zoo_images("eval") is not None,
 )
-def test_selfie_quantizes_from_the_cli(tmp_path: Path) -> None:
+def test_selfie_quantizes_from_the_cli(tmp_path: Path, selfie: Path) -> None:
+    """A zoo-tier test: only a zoo holding selfie_segmentation.tflite and its photos
+    (../data/images/calib and eval) has this case; other zoos (and none) have no item."""
     from qcc.calibration import InputSpec, load_representative_data
 
-    assert _SELFIE is not None and _IMAGES is not None
+    _SELFIE = selfie
+    _IMAGES = zoo_images("calib").parent  # type: ignore[union-attr]
     out = tmp_path / "selfie_int8.tflite"
     result = subprocess.run(
         # The ranges under test come from the LiteRT fallback; bias correction (on in the

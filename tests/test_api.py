@@ -8,24 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ai_edge_litert.interpreter import Interpreter, OpResolverType
+from conftest import REF, run_litert
 
 import qcc
 from qcc.errors import QccError
 from qcc.testing.tflite_models import all_runnable_models, chained_models, multi_io_model
 
 RUNNABLE = all_runnable_models()
-
-
-def _litert(data: bytes, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    interp = Interpreter(
-        model_content=data, num_threads=1, experimental_op_resolver_type=OpResolverType.BUILTIN_REF
-    )
-    interp.allocate_tensors()
-    for d, x in zip(interp.get_input_details(), inputs):
-        interp.set_tensor(d["index"], x)
-    interp.invoke()
-    return [interp.get_tensor(d["index"]) for d in interp.get_output_details()]
 
 
 def _with_non_finite(model: qcc.Model, seed: int = 0) -> list[np.ndarray]:
@@ -40,28 +29,18 @@ def _with_non_finite(model: qcc.Model, seed: int = 0) -> list[np.ndarray]:
     return xs
 
 
-@pytest.fixture
-def model_file(tmp_path: Path):
-    def write(name: str, data: bytes) -> Path:
-        path = tmp_path / f"{name}.tflite"
-        path.write_bytes(data)
-        return path
-
-    return write
-
-
 @pytest.mark.parametrize("name", sorted(RUNNABLE))
-def test_nan_and_inf_propagate_as_in_litert(name: str, model_file) -> None:
+def test_nan_and_inf_propagate_as_in_litert(name: str, write_model) -> None:
     """Same NaN positions, same infinities (the reference kernels clamp NONE activations to
     +-FLT_MAX), same finite values up to float rounding, as LiteRT's BUILTIN_REF."""
     data = RUNNABLE[name]
-    m = qcc.load(model_file(name, data))
+    m = qcc.load(write_model(name, data))
     if any(t.dtype.kind != "f" for t in m.inputs):
         pytest.fail(f"{name}: non-float input; exclude it from this test explicitly")
     xs = _with_non_finite(m)
     with np.errstate(all="raise"):  # Model.run must not let floating-point warnings out
         got = m.run(xs)
-    want = _litert(data, xs)
+    want = run_litert(data, xs, REF)
     for g, w in zip(got, want):
         np.testing.assert_array_equal(np.isnan(g), np.isnan(w))
         np.testing.assert_array_equal(np.isposinf(g), np.isposinf(w))
@@ -70,8 +49,8 @@ def test_nan_and_inf_propagate_as_in_litert(name: str, model_file) -> None:
         np.testing.assert_allclose(g[finite], w[finite], rtol=1e-4, atol=1e-4)
 
 
-def test_nan_input_never_warns(model_file) -> None:
-    m = qcc.load(model_file("rc", chained_models()["residual_classifier"]))
+def test_nan_input_never_warns(write_model) -> None:
+    m = qcc.load(write_model("rc", chained_models()["residual_classifier"]))
     x = np.full(m.inputs[0].shape, np.nan, np.float32)
     import warnings
 
@@ -81,8 +60,8 @@ def test_nan_input_never_warns(model_file) -> None:
     assert np.isnan(y).all()
 
 
-def test_run_accepts_a_dict_keyed_by_input_name(model_file) -> None:
-    m = qcc.load(model_file("multi", multi_io_model()))
+def test_run_accepts_a_dict_keyed_by_input_name(write_model) -> None:
+    m = qcc.load(write_model("multi", multi_io_model()))
     rng = np.random.default_rng(1)
     xs = [rng.uniform(-1, 1, t.shape).astype(t.dtype) for t in m.inputs]
     by_list = m.run(xs)
@@ -101,14 +80,14 @@ def test_run_accepts_a_dict_keyed_by_input_name(model_file) -> None:
         ([], "expected 2 input"),
     ],
 )
-def test_run_bad_inputs_name_the_problem(model_file, bad, message) -> None:
-    m = qcc.load(model_file("multi", multi_io_model()))
+def test_run_bad_inputs_name_the_problem(write_model, bad, message) -> None:
+    m = qcc.load(write_model("multi", multi_io_model()))
     with pytest.raises(QccError, match=message):
         m.run(bad)
 
 
-def test_run_wrong_dtype_and_shape_name_the_input(model_file) -> None:
-    m = qcc.load(model_file("rc", chained_models()["residual_classifier"]))
+def test_run_wrong_dtype_and_shape_name_the_input(write_model) -> None:
+    m = qcc.load(write_model("rc", chained_models()["residual_classifier"]))
     spec = m.inputs[0]
     with pytest.raises(QccError, match=f"input '{spec.name}': expected dtype float32, got float64"):
         m.run([np.zeros(spec.shape)])
@@ -118,8 +97,8 @@ def test_run_wrong_dtype_and_shape_name_the_input(model_file) -> None:
         m.run({})
 
 
-def test_quantize_accepts_a_path(model_file, tmp_path: Path) -> None:
-    path = model_file("rc", chained_models()["residual_classifier"])
+def test_quantize_accepts_a_path(write_model, tmp_path: Path) -> None:
+    path = write_model("rc", chained_models()["residual_classifier"])
     spec = qcc.load(path).inputs[0]
     data = [[np.random.default_rng(i).uniform(-1, 1, spec.shape).astype(np.float32)]
             for i in range(3)]
@@ -137,14 +116,14 @@ def test_load_and_quantize_reject_non_paths(bad) -> None:
         qcc.quantize(bad, representative_dataset=[[np.zeros(1)]])
 
 
-def test_quantize_reports_pass_failures_as_qcc_errors(model_file) -> None:
-    path = model_file("rc", chained_models()["residual_classifier"])
+def test_quantize_reports_pass_failures_as_qcc_errors(write_model) -> None:
+    path = write_model("rc", chained_models()["residual_classifier"])
     with pytest.raises(QccError, match="mode"):
         qcc.quantize(path, representative_dataset=[[np.zeros((1, 1))]], mode="int4")
 
 
-def test_infinite_generator_takes_the_first_samples(model_file) -> None:
-    path = model_file("rc", chained_models()["residual_classifier"])
+def test_infinite_generator_takes_the_first_samples(write_model) -> None:
+    path = write_model("rc", chained_models()["residual_classifier"])
     spec = qcc.load(path).inputs[0]
     pulled = 0
 

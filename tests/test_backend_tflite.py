@@ -15,14 +15,20 @@ Real models: set QCC_MODEL_ZOO to a folder of *.tflite files (e.g. /work/shared/
 from __future__ import annotations
 
 import functools
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from ai_edge_litert import schema_py_generated as schema
-from ai_edge_litert.interpreter import Interpreter, OpResolverType
+from conftest import (
+    REF,
+    litert_input_shapes,
+    litert_inputs,
+    litert_interpreter,
+    run_litert,
+    zoo_parametrize,
+)
 
 from qcc.backends.tflite import export_tflite
 from qcc.dialects import nn
@@ -53,20 +59,6 @@ def _read(data: bytes) -> schema.ModelT:
     return schema.ModelT.InitFromPackedBuf(data, 0)
 
 
-def _run(data: bytes, inputs: list[np.ndarray], resolver=OpResolverType.AUTO) -> list[np.ndarray]:
-    it = Interpreter(model_content=data, experimental_op_resolver_type=resolver)
-    it.allocate_tensors()
-    for detail, x in zip(it.get_input_details(), inputs, strict=True):
-        it.set_tensor(detail["index"], x)
-    it.invoke()
-    return [it.get_tensor(d["index"]).copy() for d in it.get_output_details()]
-
-
-def _input_shapes(data: bytes) -> list[list[int]]:
-    it = Interpreter(model_content=data)
-    return [list(d["shape"]) for d in it.get_input_details()]
-
-
 def _versions(data: bytes) -> dict[str, int]:
     """Builtin (or custom) name -> operator version, as declared by the file."""
     out = {}
@@ -95,10 +87,6 @@ def _round_trip(data: bytes) -> tuple[str, bytes, str]:
     return first, exported, print_ir(import_tflite(exported))
 
 
-def _has_custom_op(text: str) -> bool:
-    return "custom = true" in text
-
-
 # ------------------------------------------------------------------------------------------
 # In-code models: every runnable model round-trips exactly
 # ------------------------------------------------------------------------------------------
@@ -109,8 +97,8 @@ def test_runnable_model_round_trip(name: str):
     original = _runnable()[name]
     first, exported, again = _round_trip(original)
     assert again == first
-    inputs = tm.random_inputs(_input_shapes(original))
-    _assert_same_outputs(_run(original, inputs), _run(exported, inputs))
+    inputs = tm.random_inputs(litert_input_shapes(original))
+    _assert_same_outputs(run_litert(original, inputs), run_litert(exported, inputs))
     # The versions the converter wrote (the in-code models declare them) are the ones chosen.
     expected = {k: v for k, v in _versions(original).items() if getattr(Op, k, None) not in _FOLDED}
     assert _versions(exported) == expected
@@ -121,9 +109,8 @@ def test_reference_kernels_accept_export(name: str):
     """The versions written lie in the reference resolver's registered ranges too."""
     original = _runnable()[name]
     exported = export_tflite(import_tflite(original))
-    inputs = tm.random_inputs(_input_shapes(original))
-    ref = OpResolverType.BUILTIN_REF
-    _assert_same_outputs(_run(original, inputs, ref), _run(exported, inputs, ref))
+    inputs = tm.random_inputs(litert_input_shapes(original))
+    _assert_same_outputs(run_litert(original, inputs, REF), run_litert(exported, inputs, REF))
 
 
 def test_tensor_names_and_io_order():
@@ -163,14 +150,14 @@ def test_custom_op_round_trip():
     assert op.customOptionsFormat == schema.CustomOptionsFormat.FLEXBUFFERS
 
 
-def _gelu_argmax_model() -> bytes:
-    """GELU (approximate, options with a non-default field) -> ARG_MAX (int64 output):
-    two builtins without an nn op, imported as nn.generic with packed options."""
+def _lrn_argmax_model() -> bytes:
+    """LOCAL_RESPONSE_NORMALIZATION (options with non-default fields) -> ARG_MAX (int64
+    output): two builtins without an nn op, imported as nn.generic with packed options."""
     b = tm.ModelBuilder()
     x = b.add_input("x", [1, 8, 8, 4])
-    gelu_options = schema.GeluOptionsT()
-    gelu_options.approximate = True
-    g = b.add_op(Op.GELU, [x], [1, 8, 8, 4], gelu_options, name="gelu")
+    lrn_options = schema.LocalResponseNormalizationOptionsT()
+    lrn_options.radius, lrn_options.bias, lrn_options.alpha, lrn_options.beta = 2, 1.0, 0.5, 0.75
+    g = b.add_op(Op.LOCAL_RESPONSE_NORMALIZATION, [x], [1, 8, 8, 4], lrn_options, name="lrn")
     axis = b.add_constant("axis", np.array([3], dtype=np.int32))
     argmax_options = schema.ArgMaxOptionsT()
     argmax_options.outputType = TT.INT64
@@ -180,17 +167,17 @@ def _gelu_argmax_model() -> bytes:
 
 
 def test_generic_builtin_round_trip():
-    original = _gelu_argmax_model()
+    original = _lrn_argmax_model()
     first, exported, again = _round_trip(original)
     assert again == first
     assert first.count("nn.generic") == 2
     ops = _read(exported).subgraphs[0].operators
-    gelu = [o for o in ops if isinstance(o.builtinOptions, schema.GeluOptionsT)]
-    assert len(gelu) == 1 and gelu[0].builtinOptions.approximate
+    lrn = [o for o in ops if isinstance(o.builtinOptions, schema.LocalResponseNormalizationOptionsT)]
+    assert len(lrn) == 1 and lrn[0].builtinOptions.radius == 2
     argmax = [o for o in ops if isinstance(o.builtinOptions, schema.ArgMaxOptionsT)]
     assert len(argmax) == 1 and argmax[0].builtinOptions.outputType == TT.INT64
-    inputs = tm.random_inputs(_input_shapes(original))
-    _assert_same_outputs(_run(original, inputs), _run(exported, inputs))
+    inputs = tm.random_inputs(litert_input_shapes(original))
+    _assert_same_outputs(run_litert(original, inputs), run_litert(exported, inputs))
 
 
 def test_generic_omitted_inputs_written_as_minus_one():
@@ -235,7 +222,7 @@ func.func @main(%a: tensor<2x3xf32> {nn.name = "out"}) -> (tensor<2x3xf32> {nn.n
     assert "dup" in names  # the first op keeps its location name
     assert "c" in names  # an unnamed value falls back to its SSA name
     x = np.arange(6, dtype=np.float32).reshape(2, 3) - 3
-    y1, y2 = _run(exported, [x])
+    y1, y2 = run_litert(exported, [x])
     assert np.array_equal(y1, np.maximum(x + 1, 0))
     assert np.array_equal(y2, np.minimum(np.maximum(x + 1, 0), 6))
 
@@ -303,7 +290,7 @@ def test_export_is_fast():
         best = min(best, time.perf_counter() - start)
     assert best < 0.5, f"export took {best:.3f} s"
     inputs = tm.random_inputs([[1, 51]])
-    _assert_same_outputs(_run(original, inputs), _run(exported, inputs))
+    _assert_same_outputs(run_litert(original, inputs), run_litert(exported, inputs))
 
 
 # ------------------------------------------------------------------------------------------
@@ -390,12 +377,7 @@ def test_quantized_model_runs_with_reference_kernels():
 
     assert _versions(exported) == {"QUANTIZE": 1, "CONV_2D": 3, "DEPTHWISE_CONV_2D": 3,
                                    "DEQUANTIZE": 2}
-    it = Interpreter(
-        model_content=exported,
-        experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
-        experimental_preserve_all_tensors=True,
-    )
-    it.allocate_tensors()
+    it = litert_interpreter(exported, REF, preserve_all_tensors=True)
     details = {d["name"]: d for d in it.get_tensor_details()}
     assert "x_stats" not in details  # quant.stats is an identity: no tensor, no op
 
@@ -466,16 +448,12 @@ func.func @main() -> tensor<2x!quant.uniform<i8:f32, 1.000000e-01>> {
 # ------------------------------------------------------------------------------------------
 
 
-def _zoo_files() -> list[str]:
-    folder = os.environ.get("QCC_MODEL_ZOO")
-    if not folder:
-        return []
-    return sorted(str(p) for p in Path(folder).glob("*.tflite"))
-
-
-@pytest.mark.parametrize("path", _zoo_files(), ids=lambda p: Path(p).stem)
-def test_zoo_model(path: str):
-    original = Path(path).read_bytes()
+@zoo_parametrize("path")
+def test_zoo_model(path: Path):
+    """Round trip, export time, and the same outputs under LiteRT's default resolver (which
+    also runs selfie_segmentation's custom op Convolution2DTransposeBias: its code and option
+    bytes survive the round trip)."""
+    original = path.read_bytes()
     module = import_tflite(original)
     first = print_ir(module)
     start = time.perf_counter()
@@ -483,15 +461,10 @@ def test_zoo_model(path: str):
     elapsed = time.perf_counter() - start
     again = print_ir(import_tflite(exported))
     assert again == first
-    print(f"{Path(path).name}: exported in {elapsed:.3f} s")
+    print(f"{path.name}: exported in {elapsed:.3f} s")
     assert elapsed < 2.0
-    if _has_custom_op(first):
-        # e.g. selfie_segmentation's Convolution2DTransposeBias: LiteRT has no kernel for it;
-        # the identical re-import above shows its code and option bytes survived.
-        return
-    rng = np.random.default_rng(0)
-    inputs = [rng.uniform(0.0, 1.0, size=s).astype(np.float32) for s in _input_shapes(original)]
-    _assert_same_outputs(_run(original, inputs), _run(exported, inputs))
+    inputs = litert_inputs(original, seed=0)  # uniform [0, 1)
+    _assert_same_outputs(run_litert(original, inputs), run_litert(exported, inputs))
 
 
 def test_generic_op_of_zoo_kind_keeps_options():
@@ -520,8 +493,6 @@ def test_convolution_without_bias_gets_a_zero_bias(op: str, quantized: bool) -> 
     """LiteRT's CONV_2D / DEPTHWISE_CONV_2D kernels require the bias input; an IR conv without
     one is written with zeros (int32 at input x weight scale when quantized), and LiteRT's
     reference kernels then compute what qcc's runtime computes."""
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
     import qcc
     from qcc.irtext import parse_ir
 
@@ -551,11 +522,7 @@ func.func @main(%x: {x}) -> {y} {{
         inp = rng.integers(-128, 128, spec.shape).astype(np.int8)
     else:
         inp = rng.uniform(-1, 1, spec.shape).astype(np.float32)
-    interp = Interpreter(model_content=data, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
-    interp.allocate_tensors()
-    interp.set_tensor(interp.get_input_details()[0]["index"], inp)
-    interp.invoke()
-    want = interp.get_tensor(interp.get_output_details()[0]["index"])
+    (want,) = run_litert(data, [inp], REF)
     (got,) = model.run([inp])
     if quantized:
         np.testing.assert_array_equal(got, want)

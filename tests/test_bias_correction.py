@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 import pytest
-from ai_edge_litert.interpreter import Interpreter
+from conftest import litert_interpreter, litert_invoke, model_samples
 from xdsl.dialects.builtin import ModuleOp, TensorType
 from xdsl.utils.exceptions import VerifyException
 
@@ -25,6 +25,7 @@ from qcc.errors import QccWarning
 from qcc.frontends.tflite import import_tflite
 from qcc.irtext import parse_ir
 from qcc.passes.annotate_ranges import AnnotateRanges, ValueStats
+from qcc.statistics import Calibrator
 from qcc.passes.bias_correction import BiasCorrection
 from qcc.testing.tflite_models import chained_models, single_op_models
 
@@ -42,28 +43,12 @@ def _model(name: str) -> Model:
 def _calibration(model: Model) -> list[list[np.ndarray]]:
     """Non-centred data (uniform [0, 1], like post-ReLU activations or image pixels): with
     zero-mean inputs there would be no mean error to correct."""
-    rng = np.random.default_rng(0)
-    return [
-        [rng.uniform(0.0, 1.0, size=t.shape).astype(np.float32) for t in model.inputs]
-        for _ in range(CALIBRATION_SAMPLES)
-    ]
+    return model_samples(model, CALIBRATION_SAMPLES, seed=0)
 
 
 def _run(content: bytes, samples: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        interpreter = Interpreter(model_content=content, num_threads=1)
-    interpreter.allocate_tensors()
-    outputs = []
-    for sample in samples:
-        for detail, x in zip(interpreter.get_input_details(), sample):
-            interpreter.set_tensor(detail["index"], x)
-        interpreter.invoke()
-        outputs.append(
-            [interpreter.get_tensor(d["index"]).astype(np.float64)
-             for d in interpreter.get_output_details()]
-        )
-    return outputs
+    interpreter = litert_interpreter(content)
+    return [[y.astype(np.float64) for y in litert_invoke(interpreter, sample)] for sample in samples]
 
 
 def _mean_error(reference: list[list[np.ndarray]], got: list[list[np.ndarray]]) -> list[float]:
@@ -145,7 +130,7 @@ def test_fc_without_bias_gets_one_transpose_conv_does_not() -> None:
         model = _model(name)
         module = model.module.clone()
         ctx = make_context()
-        AnnotateRanges(dataset=_calibration(model)).apply(ctx, module)
+        AnnotateRanges(statistics=Calibrator(_calibration(model))).apply(ctx, module)
         BiasCorrection().apply(ctx, module)
         module.verify()
         (op,) = [op for op in module.walk() if op.get_trait(nn.AffineWeights) is not None]
@@ -204,7 +189,7 @@ def test_annotate_ranges_records_what_the_consumers_read() -> None:
     model = _model("fully_connected_4d_input")
     samples = _calibration(model)
     module = model.module.clone()
-    AnnotateRanges(dataset=samples).apply(make_context(), module)
+    AnnotateRanges(statistics=Calibrator(samples)).apply(make_context(), module)
     shapes = {}
     for op in _stats_ops(module):
         assert op.channel_mean is not None

@@ -380,6 +380,7 @@ def _real_photo_folders() -> list[Path]:
     return [folder] if folder.is_dir() else []
 
 
+@pytest.mark.zoo
 @pytest.mark.parametrize("folder", _real_photo_folders())
 def test_real_photos(folder):
     spec = InputSpec("input_1", (1, 64, 64, 3), np.float32)

@@ -3,14 +3,14 @@ XNNPACK delegate) close to the float model, and weight-dominated models shrink ~
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import flatbuffers
 import numpy as np
 import pytest
 from ai_edge_litert import schema_py_generated as schema
-from ai_edge_litert.interpreter import Interpreter, OpResolverType
+from ai_edge_litert.interpreter import OpResolverType
+from conftest import custom_ops, litert_inputs, run_litert, snr_db, zoo_parametrize
 from xdsl.context import Context
 
 from qcc.backends.tflite import export_tflite
@@ -25,23 +25,9 @@ HYBRID_OPS = ("conv_2d", "depthwise_conv_2d", "fully_connected", "transpose_conv
 _GENERATED = {**single_op_models(), **chained_models()}
 GENERATED = sorted(n for n in _GENERATED if n.startswith(HYBRID_OPS) or n in chained_models())
 
-_ZOO = os.environ.get("QCC_MODEL_ZOO")
-ZOO = sorted(Path(_ZOO).glob("*.tflite")) if _ZOO else []
-
-
-def _run(model: bytes, inputs: list[np.ndarray], resolver: OpResolverType) -> list[np.ndarray]:
-    it = Interpreter(model_content=model, experimental_op_resolver_type=resolver)
-    it.allocate_tensors()
-    for detail, x in zip(it.get_input_details(), inputs):
-        it.set_tensor(detail["index"], x)
-    it.invoke()
-    return [it.get_tensor(d["index"]).copy() for d in it.get_output_details()]
-
 
 def _inputs(model: bytes, low: float = -1.0, high: float = 1.0) -> list[np.ndarray]:
-    it = Interpreter(model_content=model)
-    rng = np.random.default_rng(0)
-    return [rng.uniform(low, high, d["shape"]).astype(np.float32) for d in it.get_input_details()]
+    return litert_inputs(model, seed=0, low=low, high=high)
 
 
 def _hybrid(model: bytes, min_elements: int = 1024):
@@ -58,11 +44,6 @@ def _quantized_constants(module) -> list[nn.ConstantOp]:
     ]
 
 
-def _snr_db(ref: np.ndarray, got: np.ndarray) -> float:
-    noise = float(np.sum((ref.astype(np.float64) - got) ** 2))
-    return 10 * np.log10(float(np.sum(ref.astype(np.float64) ** 2)) / max(noise, 1e-30))
-
-
 @pytest.mark.parametrize("resolver", RESOLVERS, ids=["auto", "builtin"])
 @pytest.mark.parametrize("name", GENERATED)
 def test_generated_models_run_hybrid_in_litert(name: str, resolver: OpResolverType) -> None:
@@ -70,10 +51,10 @@ def test_generated_models_run_hybrid_in_litert(name: str, resolver: OpResolverTy
     module = _hybrid(original, min_elements=0)
     hybrid = export_tflite(module)
     inputs = _inputs(original)
-    for ref, got in zip(_run(original, inputs, resolver), _run(hybrid, inputs, resolver)):
+    for ref, got in zip(run_litert(original, inputs, resolver), run_litert(hybrid, inputs, resolver)):
         assert got.dtype == np.float32
         assert float(np.abs(ref - got).max()) <= 0.05 * float(np.abs(ref).max()) + 1e-6
-        assert _snr_db(ref, got) > 30.0
+        assert snr_db(ref, got) > 30.0
     if not name.startswith("batch_matmul"):  # the generated BATCH_MATMULs: variable or rank-4
         assert _quantized_constants(module), "no weight was quantized"
 
@@ -158,7 +139,7 @@ def test_per_axis_zero_points_are_written_once() -> None:
     assert _print(import_tflite(model)) == _print(import_tflite(unshared))
     inputs = _inputs(model)
     for resolver in RESOLVERS:
-        for a, b in zip(_run(model, inputs, resolver), _run(unshared, inputs, resolver)):
+        for a, b in zip(run_litert(model, inputs, resolver), run_litert(unshared, inputs, resolver)):
             np.testing.assert_array_equal(a, b)
 
 
@@ -183,10 +164,10 @@ def test_litert_wants_one_zero_point_per_scale(zero_point) -> None:
     builder = flatbuffers.Builder(0)
     builder.Finish(m.Pack(builder), file_identifier=b"TFL3")
     with pytest.raises((RuntimeError, ValueError), match="zero_point"):
-        _run(bytes(builder.Output()), _inputs(_GENERATED["mobilenet_v3_block"]), RESOLVERS[1])
+        run_litert(bytes(builder.Output()), _inputs(_GENERATED["mobilenet_v3_block"]), RESOLVERS[1])
 
 
-# -- the model zoo (empty when QCC_MODEL_ZOO is unset) -------------------------------------
+# -- the model zoo (no items when QCC_MODEL_ZOO is unset, see conftest.py) -----------------
 
 WEIGHT_DOMINATED = {"iris_landmark.tflite", "hand_landmark_lite.tflite"}
 """Models whose fp32 file is > 90% weights of >= 1024 elements."""
@@ -201,7 +182,7 @@ def _fp32_baseline(original: bytes) -> bytes:
     return original
 
 
-@pytest.mark.parametrize("path", ZOO, ids=[p.name for p in ZOO])
+@zoo_parametrize("path", ids="name")
 def test_zoo_size_and_litert_agreement(path: Path) -> None:
     original = path.read_bytes()
     fp32 = _fp32_baseline(original)
@@ -225,12 +206,12 @@ def test_zoo_size_and_litert_agreement(path: Path) -> None:
     inputs = _inputs(original, 0.0, 1.0)
     for resolver in RESOLVERS:
         try:
-            reference = _run(fp32, inputs, resolver)
+            reference = run_litert(fp32, inputs, resolver)
         except RuntimeError as e:  # a custom op this resolver lacks (selfie without XNNPACK)
-            assert "custom op" in str(e)
+            assert custom_ops(original) and "custom op" in str(e), e
             continue
-        got = _run(hybrid, inputs, resolver)
+        got = run_litert(hybrid, inputs, resolver)
         # the first output is the model's main one (landmarks, boxes, mask); on random inputs
         # the small auxiliary scores are a poor measure. Measured first-output SNR: iris 44 dB,
         # hand 25 dB, selfie 18 dB (a near-empty mask), face ~20+ dB.
-        assert _snr_db(reference[0], got[0]) > 15.0
+        assert snr_db(reference[0], got[0]) > 15.0

@@ -20,7 +20,6 @@
 from __future__ import annotations
 
 import inspect
-import os
 import random
 import re
 import time
@@ -31,6 +30,7 @@ from pathlib import Path
 import flatbuffers
 import pytest
 from ai_edge_litert import schema_py_generated as gen
+from conftest import litert_interpreter, zoo_parametrize
 
 from qcc.errors import QccError
 from qcc.frontends import flatbuffers_verifier as fv
@@ -114,21 +114,14 @@ def test_verify_accepts_bytearray_and_memoryview() -> None:
     verify_tflite(memoryview(b"\0\0\0\0" + data)[4:], LABEL)
 
 
-def _zoo_models() -> list[Path]:
-    zoo = os.environ.get("QCC_MODEL_ZOO")
-    return sorted(Path(zoo).glob("*.tflite")) if zoo else []
-
-
-if _zoo_models():  # no cases at all (rather than a skipped one) without a zoo
-
-    @pytest.mark.parametrize("path", _zoo_models(), ids=lambda p: p.name)
-    def test_zoo_model_verifies_quickly(path: Path) -> None:
-        data = path.read_bytes()
-        tflite_schema()  # the schema is parsed once per process; not part of the timing
-        start = time.perf_counter()
-        verify_tflite(data, path.name)
-        elapsed = time.perf_counter() - start
-        assert elapsed < 0.5, f"{path.name}: verification took {elapsed:.3f} s"
+@zoo_parametrize("path", ids="name")
+def test_zoo_model_verifies_quickly(path: Path) -> None:
+    data = path.read_bytes()
+    tflite_schema()  # the schema is parsed once per process; not part of the timing
+    start = time.perf_counter()
+    verify_tflite(data, path.name)
+    elapsed = time.perf_counter() - start
+    assert elapsed < 0.5, f"{path.name}: verification took {elapsed:.3f} s"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -432,9 +425,7 @@ def _conv_with_external_weights() -> bytes:
 def test_external_buffer_inside_the_file() -> None:
     data = _conv_with_external_weights()
     verify_tflite(data, LABEL)
-    from ai_edge_litert.interpreter import Interpreter
-
-    Interpreter(model_content=data).allocate_tensors()  # LiteRT reads it the same way
+    litert_interpreter(data)  # LiteRT reads it the same way (allocates its tensors)
 
     offset_at = _field(_root(data).Buffers(1), "Buffer", "offset")
     assert _message(data[:-1]) == (

@@ -9,16 +9,14 @@ Real models: set QCC_MODEL_ZOO to a folder of *.tflite files (e.g. /work/shared/
 from __future__ import annotations
 
 import functools
-import os
 import time
-import warnings
 from pathlib import Path
 
 import flatbuffers
 import numpy as np
 import pytest
 from ai_edge_litert import schema_py_generated as schema
-from ai_edge_litert.interpreter import Interpreter, OpResolverType
+from conftest import REF, litert_interpreter, litert_invoke, zoo_parametrize
 from xdsl.dialects import func
 from xdsl.dialects.builtin import (
     Float32Type,
@@ -150,17 +148,8 @@ def _litert_tensor(model: bytes, name: str, inputs: list[np.ndarray]) -> np.ndar
     when run on `inputs` (the default resolver's delegate does not keep DENSIFY's output)."""
     graph = _model_t(model).subgraphs[0]
     (index,) = [i for i, t in enumerate(graph.tensors) if t.name.decode() == name]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "preserve_all_tensors is for debugging"
-        interpreter = Interpreter(
-            model_content=model,
-            experimental_preserve_all_tensors=True,
-            experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
-        )
-    interpreter.allocate_tensors()
-    for detail, value in zip(interpreter.get_input_details(), inputs, strict=True):
-        interpreter.set_tensor(detail["index"], value)
-    interpreter.invoke()
+    interpreter = litert_interpreter(model, REF, preserve_all_tensors=True)
+    litert_invoke(interpreter, inputs)
     return interpreter.get_tensor(index)
 
 
@@ -610,18 +599,23 @@ def test_bit_flips_raise_qcc_error_or_import(name: str):
     assert time.perf_counter() - start < 60
 
 
-def test_bit_flips_in_a_zoo_model():
-    files = _zoo_files()
-    if not files:
-        return
-    data = Path(files[0]).read_bytes()
+@zoo_parametrize("path")
+def test_bit_flips_in_a_zoo_model(path: Path):
+    """As above on a real model: every mutant raises a one-line QccError or imports to IR
+    that verifies; some are refused."""
+    data = path.read_bytes()
+    refused = 0
     for bit in _flip_positions(data, 40, seed=3):
         flipped = bytearray(data)
         flipped[bit // 8] ^= 1 << (bit % 8)
         try:
-            import_tflite(bytes(flipped))
-        except QccError:
-            pass
+            module = import_tflite(bytes(flipped))
+        except QccError as e:
+            assert "\n" not in str(e)
+            refused += 1
+            continue
+        module.verify()
+    assert refused > 0
 
 
 def _edit(model: bytes, edit) -> bytes:
@@ -707,15 +701,8 @@ def test_use_before_definition_is_an_error():
 # ------------------------------------------------------------------------------------------
 
 
-def _zoo_files() -> list[str]:
-    folder = os.environ.get("QCC_MODEL_ZOO")
-    if not folder or not os.path.isdir(folder):
-        return []
-    return sorted(str(p) for p in Path(folder).glob("*.tflite"))
-
-
-@pytest.mark.parametrize("path", _zoo_files(), ids=lambda p: Path(p).stem)
-def test_zoo_model(path: str):
+@zoo_parametrize("path")
+def test_zoo_model(path: Path):
     start = time.perf_counter()
     module = import_tflite(path)
     elapsed = time.perf_counter() - start
@@ -725,5 +712,5 @@ def test_zoo_model(path: str):
     for op in _nn_ops(module):
         if isinstance(op, nn.GenericOp) and op.op_name.data == "DEQUANTIZE":
             assert not isinstance(op.operands[0].owner, nn.ConstantOp), "unfolded DEQUANTIZE"
-    print(f"{Path(path).name}: imported in {elapsed:.3f} s")
+    print(f"{path.name}: imported in {elapsed:.3f} s")
     assert elapsed < 5.0

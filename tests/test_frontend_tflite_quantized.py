@@ -22,7 +22,6 @@ Oracles: qcc's own IR and LiteRT's reference kernels (`OpResolverType.BUILTIN_RE
 from __future__ import annotations
 
 import functools
-import os
 import subprocess
 import sys
 from collections import Counter
@@ -32,7 +31,15 @@ import flatbuffers
 import numpy as np
 import pytest
 from ai_edge_litert import schema_py_generated as schema
-from ai_edge_litert.interpreter import Interpreter, OpResolverType
+from conftest import (
+    REF,
+    custom_ops,
+    litert_input_details,
+    litert_inputs,
+    model_samples,
+    run_litert,
+    zoo_parametrize,
+)
 
 import qcc
 from qcc.api import Model
@@ -57,44 +64,18 @@ def _models() -> dict[str, bytes]:
 
 def _calibration(model: Model, n: int = 2, seed: int = 0) -> list[list[np.ndarray]]:
     """`n` random samples in each input's declared range (else [0, 1))."""
-    rng = np.random.default_rng(seed)
-    specs = model.input_specs()
-    return [
-        [rng.uniform(*(s.value_range or (0.0, 1.0)), size=s.shape).astype(np.float32)
-         for s in specs]
-        for _ in range(n)
-    ]
+    return model_samples(model, n, seed, declared=True)
 
 
 def _inputs(content: bytes, seed: int = 1, ranges=None) -> list[np.ndarray]:
     """Inputs for a file: uniform in the declared range (else [0, 1)); quantized with the
     input's own parameters for an int8 input (realistic codes rather than noise)."""
-    rng = np.random.default_rng(seed)
-    xs = []
-    details = Interpreter(model_content=content).get_input_details()
-    for i, d in enumerate(details):
-        lo, hi = (ranges[i] if ranges and ranges[i] else (0.0, 1.0))
-        x = rng.uniform(lo, hi, size=d["shape"]).astype(np.float32)
-        if d["dtype"] == np.int8:
-            scale, zp = d["quantization"]
-            x = np.clip(np.round(x / scale) + zp, -128, 127).astype(np.int8)
-        xs.append(x)
-    return xs
-
-
-def _litert_ref(content: bytes, xs: list[np.ndarray]) -> list[np.ndarray]:
-    it = Interpreter(model_content=content,
-                     experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
-    it.allocate_tensors()
-    for d, x in zip(it.get_input_details(), xs):
-        it.set_tensor(d["index"], x)
-    it.invoke()
-    return [it.get_tensor(d["index"]) for d in it.get_output_details()]
+    return litert_inputs(content, seed=seed, ranges=ranges)
 
 
 def _assert_bit_exact(model: Model, content: bytes, xs: list[np.ndarray]) -> None:
     ours = model.run(xs)
-    ref = _litert_ref(content, xs)
+    ref = run_litert(content, xs, REF)
     assert len(ours) == len(ref)
     for k, (a, b) in enumerate(zip(ours, ref)):
         assert a.dtype == b.dtype and a.shape == b.shape, (k, a.dtype, b.dtype, a.shape, b.shape)
@@ -306,7 +287,7 @@ def tflite_quantized(tmp_path_factory) -> Path:
         content = _models()[name]
         (folder / f"{name}.float.tflite").write_bytes(content)
         rng = np.random.default_rng(0)
-        details = Interpreter(model_content=content).get_input_details()
+        details = litert_input_details(content)
         np.savez(folder / f"{name}.npz", **{
             f"x{i:02d}": rng.uniform(0, 1, size=(3, *d["shape"])).astype(np.float32)
             for i, d in enumerate(details)})
@@ -524,42 +505,26 @@ def test_quantize_without_output_parameters_stays_generic():
 # 5. real models
 
 
-def _zoo_models() -> dict[str, Path]:
-    folder = os.environ.get("QCC_MODEL_ZOO")
-    return {p.stem: p for p in sorted(Path(folder).glob("*.tflite"))} if folder else {}
-
-
-def _custom_ops(content: bytes) -> list[str]:
-    model = schema.ModelT.InitFromPackedBuf(content, 0)
-    return [
-        c.customCode.decode() if isinstance(c.customCode, bytes) else c.customCode
-        for c in model.operatorCodes
-        if max(c.builtinCode, c.deprecatedBuiltinCode) == Op.CUSTOM
-    ]
-
-
 @functools.cache
-def _zoo_int8(name: str) -> tuple[bytes, list[tuple[float, float] | None]]:
+def _zoo_int8(path: Path) -> tuple[bytes, list[tuple[float, float] | None]]:
     """qcc's int8 preset output for a zoo model (computed once), and its input ranges."""
-    model = qcc.load(_zoo_models()[name])
+    model = qcc.load(path)
     q = qcc.quantize(model, representative_dataset=_calibration(model, n=2), mode="int8")
     return q.to_tflite(), [s.value_range for s in model.input_specs()]
 
 
-if _zoo_models():  # no cases without $QCC_MODEL_ZOO
-
-    @pytest.mark.parametrize("name", sorted(_zoo_models()))
-    def test_zoo_int8_output_imports_and_runs_bit_exact(name):
-        content, ranges = _zoo_int8(name)
-        imported = Model(import_tflite(content, name=f"{name}_int8.tflite"))
-        assert "!quant.uniform" in imported.to_mlir()
-        xs = _inputs(content, ranges=ranges)
-        custom = _custom_ops(content)
-        if custom:
-            # selfie_segmentation: its custom op (Convolution2DTransposeBias) stays a float
-            # island; neither BUILTIN_REF nor qcc has a kernel for it, so there is nothing to
-            # compare: running must fail with one line naming the op.
-            with pytest.raises(MissingKernelError, match=f"custom op '{custom[0]}'"):
-                imported.run(xs)
-            return
-        _assert_bit_exact(imported, content, xs)
+@zoo_parametrize("path")
+def test_zoo_int8_output_imports_and_runs_bit_exact(path: Path):
+    content, ranges = _zoo_int8(path)
+    imported = Model(import_tflite(content, name=f"{path.stem}_int8.tflite"))
+    assert "!quant.uniform" in imported.to_mlir()
+    xs = _inputs(content, ranges=ranges)
+    custom = custom_ops(content)
+    if custom:
+        # selfie_segmentation: its custom op (Convolution2DTransposeBias) stays a float
+        # island; neither BUILTIN_REF nor qcc has a kernel for it, so there is nothing to
+        # compare: running must fail with one line naming the op.
+        with pytest.raises(MissingKernelError, match=f"custom op '{custom[0]}'"):
+            imported.run(xs)
+        return
+    _assert_bit_exact(imported, content, xs)

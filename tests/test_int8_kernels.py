@@ -29,14 +29,14 @@ import zlib
 
 import numpy as np
 import pytest
-from ai_edge_litert.interpreter import Interpreter, OpResolverType
+from ai_edge_litert.interpreter import OpResolverType
+from conftest import add_summary, model_samples, run_litert
 
 import qcc
 from qcc.backends.numba import artifact_source, compile_module
 from qcc.backends.tflite import export_tflite
 from qcc.dialects.nn import conv_output_size
 from qcc.irtext import parse_ir
-from qcc.runtime.kernels import int8_registry as reg
 from qcc.testing import tflite_models as tm
 
 REF = OpResolverType.BUILTIN_REF
@@ -82,15 +82,6 @@ def _sweep(n: int = 1) -> np.ndarray:
     return np.tile(np.arange(-128, 128, dtype=np.int8), (n, 1))
 
 
-def _run_litert(data: bytes, inputs, resolver) -> list[np.ndarray]:
-    it = Interpreter(model_content=bytes(data), experimental_op_resolver_type=resolver)
-    it.allocate_tensors()
-    for detail, x in zip(it.get_input_details(), inputs, strict=True):
-        it.set_tensor(detail["index"], x)
-    it.invoke()
-    return [it.get_tensor(d["index"]).copy() for d in it.get_output_details()]
-
-
 REPORT: dict[str, list[tuple[int, int, int]]] = {}
 """op -> [(equal elements, elements, max |diff|)] over every comparison made."""
 
@@ -102,7 +93,7 @@ def _op_of(module) -> str:
 
 def _check(module, data, inputs, resolver=REF, label: str | None = None) -> None:
     """Our kernels (compiled plan) and LiteRT on the same model and inputs: equal int8."""
-    expected = _run_litert(data, inputs, resolver)
+    expected = run_litert(data, inputs, resolver)
     actual = compile_module(module).run(inputs)
     label = label or _op_of(module)
     assert len(actual) == len(expected)
@@ -116,17 +107,18 @@ def _check(module, data, inputs, resolver=REF, label: str | None = None) -> None
         )
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _summary():
-    yield
-    lines = ["", "int8 kernels vs LiteRT (fraction equal, max |diff|):"]
+def _summary() -> list[str]:
+    lines = []
     for label in sorted(REPORT):
         rows = REPORT[label]
         equal = sum(r[0] for r in rows)
         total = sum(r[1] for r in rows)
         diff = max(r[2] for r in rows)
         lines.append(f"  {label:32s} {equal}/{total} = {equal / max(total, 1):.4f}  max {diff}")
-    print("\n".join(lines))
+    return lines
+
+
+add_summary("int8 kernels vs LiteRT (fraction equal, max |diff|)", _summary)
 
 
 def _scale(rng, lo=-3.0, hi=0.0) -> float:
@@ -158,15 +150,9 @@ def _float_models() -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize("name", sorted(_float_models()))
-def test_quantized_single_op_model(name: str, tmp_path):
-    path = tmp_path / f"{name}.tflite"
-    path.write_bytes(_float_models()[name])
-    model = qcc.load(path)
-    rng = np.random.default_rng(0)
-    dataset = [
-        [rng.uniform(-1.0, 1.0, size=t.shape).astype(np.float32) for t in model.inputs]
-        for _ in range(8)
-    ]
+def test_quantized_single_op_model(name: str, write_model):
+    model = qcc.load(write_model(name, _float_models()[name]))
+    dataset = model_samples(model, 8, seed=0, low=-1.0)
     q = qcc.quantize(model, representative_dataset=dataset, mode="int8", io_dtype="int8")
     data = q.to_tflite()
     for seed in range(2):
@@ -407,7 +393,7 @@ def test_sum_reference_kernel_bug():
     s_in, zp_in, s_out, zp_out = 0.05, 3, 0.2, -5
     module, data = _reduce_module("nn.sum", (2, 3, 4, 5), (1, 2), True, s_in, zp_in, s_out, zp_out)
     x = _i8(rng, (2, 3, 4, 5))
-    (ref,) = _run_litert(data, [x], REF)
+    (ref,) = run_litert(data, [x], REF)
     m, sh = quantize_multiplier(_f32(s_in) / _f32(s_out))
     sums = x.view(np.uint8).astype(np.int64).sum(axis=(1, 2), keepdims=True) - zp_in * 12
     bug = np.array([mbqm(int(v), m, sh) + zp_out for v in sums.ravel()]).reshape(sums.shape)
@@ -415,7 +401,7 @@ def test_sum_reference_kernel_bug():
     # ... while ours (= the optimized kernel) is the int8 sum
     (ours,) = compile_module(module).run([x])
     assert not np.array_equal(ours, ref)
-    assert np.array_equal(ours, _run_litert(data, [x], OPT)[0])
+    assert np.array_equal(ours, run_litert(data, [x], OPT)[0])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -533,7 +519,10 @@ def test_concatenation_split_transpose():
 
 
 def test_registered():
-    reg.load_int8_families()
+    from qcc.dialects import nn
+    from qcc.runtime.kernels.registry import INT8_LOWERINGS
+
+    by_name = {cls.name: cls for cls in nn.op_classes()}
     for op in (
         "nn.add", "nn.sub", "nn.mul", "nn.maximum", "nn.minimum", "nn.prelu", "nn.leaky_relu",
         "nn.relu", "nn.relu6", "nn.relu_n1_to_1", "nn.logistic", "nn.tanh", "nn.hard_swish",
@@ -542,7 +531,7 @@ def test_registered():
         "nn.strided_slice", "nn.gather", "nn.pad", "nn.resize_bilinear",
         "nn.resize_nearest_neighbor", "nn.depth_to_space", "nn.space_to_depth",
     ):
-        assert op in reg.LOWERINGS, op
+        assert by_name[op] in INT8_LOWERINGS, op
 
 
 def test_artifact_source_inlines_these_families():
@@ -577,7 +566,7 @@ def test_instances_tflite_rejects_have_no_kernel():
     )
     data = refused(body, [t((2, 3)), t((2, 1))], [t((2, 4))], "fused_activation")
     with pytest.raises(RuntimeError, match="activation"):
-        _run_litert(data, [np.zeros((2, 3), np.int8), np.zeros((2, 1), np.int8)], REF)
+        run_litert(data, [np.zeros((2, 3), np.int8), np.zeros((2, 1), np.int8)], REF)
     # LOGISTIC's output must be (1/256, -128); SOFTMAX's too.
     for opname in ("nn.logistic", "nn.softmax"):
         ti, to = _qt((4, 8), 0.05, 0), _qt((4, 8), 1 / 128, 0)
@@ -590,16 +579,12 @@ def test_instances_tflite_rejects_have_no_kernel():
 
 
 @pytest.mark.parametrize("name", sorted(tm.chained_models()))
-def test_chained_model(name: str, tmp_path):
+def test_chained_model(name: str, write_model):
     """Small networks (these kernels next to conv/FC/requantize): equal to BUILTIN_REF."""
-    path = tmp_path / f"{name}.tflite"
-    path.write_bytes(tm.chained_models()[name])
-    model = qcc.load(path)
+    model = qcc.load(write_model(name, tm.chained_models()[name]))
     rng = np.random.default_rng(1)
-    dataset = [
-        [rng.uniform(-1.0, 1.0, size=t.shape).astype(np.float32) for t in model.inputs]
-        for _ in range(16)
-    ]
+    dataset = [[rng.uniform(-1.0, 1.0, size=t.shape).astype(np.float32) for t in model.inputs]
+               for _ in range(16)]  # the same generator then draws the int8 inputs
     q = qcc.quantize(model, representative_dataset=dataset, mode="int8", io_dtype="int8")
     inputs = [_i8(rng, t.shape) for t in q.inputs]
     _check(q.module, q.to_tflite(), inputs, label=f"chained:{name}")

@@ -20,7 +20,8 @@ import textwrap
 import numpy as np
 import pytest
 from ai_edge_litert import schema_py_generated as schema
-from ai_edge_litert.interpreter import Interpreter, OpResolverType
+from ai_edge_litert.interpreter import OpResolverType
+from conftest import litert_interpreter, litert_invoke, run_litert
 from xdsl.dialects.builtin import TensorType
 from xdsl.rewriter import Rewriter
 from xdsl.utils.exceptions import PassFailedException, VerifyException
@@ -48,11 +49,9 @@ def _litert_prepares(model: bytes) -> bool:
     its pad value in Eval)."""
     for resolver in RESOLVERS:
         try:
-            interpreter = Interpreter(model_content=model, experimental_op_resolver_type=resolver)
-            interpreter.allocate_tensors()
-            for d in interpreter.get_input_details():
-                interpreter.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
-            interpreter.invoke()
+            interpreter = litert_interpreter(model, resolver)
+            litert_invoke(interpreter, [np.zeros(d["shape"], d["dtype"])
+                                        for d in interpreter.get_input_details()])
         except RuntimeError:
             return False
     return True
@@ -175,12 +174,8 @@ def _hard_swish_scales(model: bytes) -> list[tuple[float, float]]:
 def test_segmentation_model_with_large_depthwise_bias_runs_in_litert(segmentation, resolver):
     _, quantized = segmentation
     model = quantized.to_tflite()
-    interpreter = Interpreter(model_content=model, experimental_op_resolver_type=resolver)
-    interpreter.allocate_tensors()  # refused before: output_multiplier_exponent <= 0
-    x = _samples(1)[0][0]
-    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
-    interpreter.invoke()
-    out = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    # allocating the tensors was refused before: output_multiplier_exponent <= 0
+    (out,) = run_litert(model, _samples(1)[0], resolver)
     assert out.shape == (1, 16, 16, 8) and np.isfinite(out).all()
 
 
@@ -458,9 +453,8 @@ def test_infer_scales_keeps_conv_requantization_below_xnnpack_limit(tmp_path):
     conv = next(op for op in q.module.walk() if isinstance(op, nn.Conv2DOp))
     assert not nn.quant_violations(conv)
     tflite = q.to_tflite()
-    interpreter = Interpreter(model_content=tflite)  # the default resolver: XNNPACK
-    interpreter.allocate_tensors()
-    interpreter.invoke()
+    (y,) = run_litert(tflite, data[0])  # the default resolver: XNNPACK
+    assert y.shape == (1, 4, 4, 8) and np.isfinite(y).all()
 
 
 def test_infer_scales_keeps_calibrated_scales_that_satisfy_the_kernels(segmentation):

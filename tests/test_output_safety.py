@@ -7,35 +7,17 @@ from __future__ import annotations
 import os
 import pty
 import stat
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import assert_one_line_error, run_qcc
 
 import qcc
 from qcc.errors import QccError
 from qcc.fileio import ARTIFACT_MANIFEST, atomic_write, write_artifact_folder
 from qcc.testing.tflite_models import chained_models, single_op_models
-
-QCC = [sys.executable, "-m", "qcc.cli"]
-
-
-def run_qcc(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*QCC, *args], capture_output=True, timeout=600, check=False, cwd=cwd,
-        stdin=subprocess.DEVNULL,
-    )
-
-
-def one_line_error(result: subprocess.CompletedProcess, fragment: str) -> None:
-    stderr = result.stderr.decode()
-    assert result.returncode == 1, stderr
-    assert stderr.count("\n") == 1 and stderr.startswith("qcc: error: "), stderr
-    assert fragment in stderr, stderr
-
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory) -> Path:
@@ -65,7 +47,7 @@ def test_output_equal_to_input_is_refused(model: Path, tmp_path: Path) -> None:
     copy = tmp_path / "m.tflite"
     copy.write_bytes(model.read_bytes())
     before = copy.read_bytes()
-    one_line_error(run_qcc(str(copy), "-o", str(copy)), "is the input")
+    assert_one_line_error(run_qcc(str(copy), "-o", str(copy)), "is the input")
     assert copy.read_bytes() == before
 
 
@@ -76,11 +58,11 @@ def test_output_hard_link_or_symlink_to_input_is_refused(model: Path, tmp_path: 
     (tmp_path / "soft.tflite").symlink_to(copy)
     before = copy.read_bytes()
     for out in ("hard.tflite", "soft.tflite"):
-        one_line_error(
+        assert_one_line_error(
             run_qcc(str(copy), "-o", str(tmp_path / out)), "is the input"
         )
     # the input reached through a symlink is refused as an output too
-    one_line_error(run_qcc(str(tmp_path / "soft.tflite"), "-o", str(copy)), "is the input")
+    assert_one_line_error(run_qcc(str(tmp_path / "soft.tflite"), "-o", str(copy)), "is the input")
     assert copy.read_bytes() == before
     assert (tmp_path / "soft.tflite").is_symlink()
 
@@ -90,7 +72,7 @@ def test_output_equal_to_calibration_file_is_refused(
 ) -> None:
     calib = tmp_path / "c.npz"
     calib.write_bytes(calibration.read_bytes())
-    one_line_error(
+    assert_one_line_error(
         run_qcc(str(model), "--calibration", str(calib), "--emit=tflite", "-o", str(calib)),
         "is the input",
     )
@@ -183,13 +165,13 @@ def test_folder_as_file_output_is_an_error(model: Path, tmp_path: Path) -> None:
     folder = tmp_path / "adir.tflite"
     folder.mkdir()
     (folder / "keep.txt").write_text("mine")
-    one_line_error(run_qcc(str(model), "-o", str(folder)), "is a folder")
+    assert_one_line_error(run_qcc(str(model), "-o", str(folder)), "is a folder")
     assert snapshot(tmp_path) == {"adir.tflite/keep.txt": b"mine"}
 
 
 def test_failed_run_leaves_no_file(model: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.tflite"
-    one_line_error(run_qcc(str(model), "--calibration", str(tmp_path / "missing.npz"), "-o",
+    assert_one_line_error(run_qcc(str(model), "--calibration", str(tmp_path / "missing.npz"), "-o",
                            str(out)), "missing.npz")
     assert list(tmp_path.iterdir()) == []
 
@@ -274,7 +256,7 @@ def test_numba_refuses_a_foreign_folder_and_force_keeps_other_files(
     (out / "sub").mkdir()
     (out / "sub" / "data.bin").write_bytes(b"\x00\x01")
     before = snapshot(out)
-    one_line_error(run_qcc(str(int8_mlir), "--emit=numba", "-o", str(out)), "--force")
+    assert_one_line_error(run_qcc(str(int8_mlir), "--emit=numba", "-o", str(out)), "--force")
     assert snapshot(out) == before
     result = run_qcc(str(int8_mlir), "--emit=numba", "-o", str(out), "--force")
     assert result.returncode == 0, result.stderr.decode()
@@ -298,7 +280,7 @@ def test_numba_current_folder(int8_mlir: Path, tmp_path: Path) -> None:
     work = tmp_path / "cwd"
     work.mkdir()
     (work / "mine.txt").write_text("keep")
-    one_line_error(run_qcc(str(int8_mlir), "--emit=numba", "-o", ".", cwd=work), "--force")
+    assert_one_line_error(run_qcc(str(int8_mlir), "--emit=numba", "-o", ".", cwd=work), "--force")
     assert sorted(p.name for p in work.iterdir()) == ["mine.txt"]
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -13,14 +13,20 @@ random inputs and must load and run in LiteRT.
 
 from __future__ import annotations
 
-import os
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 from ai_edge_litert import schema_py_generated as schema
-from ai_edge_litert.interpreter import Interpreter, OpResolverType
+from ai_edge_litert.interpreter import OpResolverType
+from conftest import (
+    litert_input_shapes,
+    litert_interpreter,
+    litert_invoke,
+    run_litert,
+    snr_db,
+    zoo_parametrize,
+)
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.dialects.func import FuncOp
 
@@ -83,26 +89,6 @@ def snr_floor(name: str) -> float:
     return next(floor for prefix, floor in SNR_FLOOR if name.startswith(prefix))
 
 
-def snr_db(reference: np.ndarray, actual: np.ndarray) -> float:
-    reference = reference.astype(np.float64)
-    noise = reference - actual.astype(np.float64)
-    return float(10 * np.log10((np.sum(reference**2) + 1e-20) / (np.sum(noise**2) + 1e-20)))
-
-
-def litert_run(model: bytes, inputs, resolver=OpResolverType.AUTO) -> list[np.ndarray]:
-    interpreter = Interpreter(model_content=model, experimental_op_resolver_type=resolver)
-    interpreter.allocate_tensors()
-    for detail, x in zip(interpreter.get_input_details(), inputs):
-        interpreter.set_tensor(detail["index"], x)
-    interpreter.invoke()
-    return [interpreter.get_tensor(d["index"]).copy() for d in interpreter.get_output_details()]
-
-
-def input_shapes(model: bytes) -> list[list[int]]:
-    interpreter = Interpreter(model_content=model)
-    return [list(d["shape"]) for d in interpreter.get_input_details()]
-
-
 # ------------------------------------------------------------------------------------------
 # Calibration: annotate-ranges when the float executor can run the model, else ranges read
 # from LiteRT's intermediate tensors (models with custom ops the executor lacks).
@@ -111,9 +97,10 @@ def input_shapes(model: bytes) -> list[list[int]]:
 def annotate(module: ModuleOp, model: bytes, samples: list[list[np.ndarray]]) -> None:
     from qcc.errors import QccError
     from qcc.passes.annotate_ranges import AnnotateRanges
+    from qcc.statistics import Calibrator
 
     try:
-        AnnotateRanges(dataset=samples, bins=0).apply(make_context(), module)
+        AnnotateRanges(bins=0, statistics=Calibrator(samples)).apply(make_context(), module)
     except QccError:
         annotate_with_litert(module, model, samples)
 
@@ -121,13 +108,8 @@ def annotate(module: ModuleOp, model: bytes, samples: list[list[np.ndarray]]) ->
 def annotate_with_litert(module: ModuleOp, model: bytes, samples) -> None:
     ranges: dict[str, tuple[float, float]] = {}
     for sample in samples:
-        with warnings.catch_warnings():  # "intended for debugging": that is the use here
-            warnings.simplefilter("ignore", UserWarning)
-            interpreter = Interpreter(model_content=model, experimental_preserve_all_tensors=True)
-        interpreter.allocate_tensors()
-        for detail, x in zip(interpreter.get_input_details(), sample):
-            interpreter.set_tensor(detail["index"], x)
-        interpreter.invoke()
+        interpreter = litert_interpreter(model, preserve_all_tensors=True)
+        litert_invoke(interpreter, sample)
         for detail in interpreter.get_tensor_details():
             if detail["dtype"] != np.float32:
                 continue
@@ -203,7 +185,7 @@ MODELS = single_op_models() | chained_models()
 def quantized(request):
     name = request.param
     model = MODELS[name]
-    samples = [random_inputs(input_shapes(model), seed=s) for s in range(CALIBRATION_SAMPLES)]
+    samples = [random_inputs(litert_input_shapes(model), seed=s) for s in range(CALIBRATION_SAMPLES)]
     module, qmodel = quantize_model(model, samples)
     return name, model, samples, module, qmodel
 
@@ -214,7 +196,7 @@ def test_int8_model_runs_close_to_float(quantized, resolver):
     worst = min(
         snr_db(ref, got)
         for x in samples
-        for ref, got in zip(litert_run(model, x), litert_run(qmodel, x, resolver))
+        for ref, got in zip(run_litert(model, x), run_litert(qmodel, x, resolver))
     )
     assert worst >= snr_floor(name), f"{name}: SNR {worst:.1f} dB < {snr_floor(name)} dB"
 
@@ -240,13 +222,12 @@ def test_verify_int8_accepts_all_but_float_islands(quantized):
 @pytest.mark.parametrize("name", ["conv_2d_same", "residual_classifier", "concatenation_axis3"])
 def test_modify_io_integer_boundary_runs(name, dtype):
     model = MODELS[name]
-    samples = [random_inputs(input_shapes(model), seed=s) for s in range(CALIBRATION_SAMPLES)]
+    samples = [random_inputs(litert_input_shapes(model), seed=s) for s in range(CALIBRATION_SAMPLES)]
     module, float_io = quantize_model(model, samples)
     ModifyIo(dtype=dtype).apply(make_context(), module)
     module.verify()
     qmodel = export_tflite(module)
-    interpreter = Interpreter(model_content=qmodel)
-    interpreter.allocate_tensors()
+    interpreter = litert_interpreter(qmodel)
     want = np.int8 if dtype == "int8" else np.uint8
     info = np.iinfo(want)
     for detail, x in zip(interpreter.get_input_details(), samples[0]):
@@ -255,7 +236,7 @@ def test_modify_io_integer_boundary_runs(name, dtype):
         q = np.clip(np.floor(x / scale + 0.5) + zp, info.min, info.max).astype(want)
         interpreter.set_tensor(detail["index"], q)
     interpreter.invoke()
-    for detail, reference in zip(interpreter.get_output_details(), litert_run(float_io, samples[0])):
+    for detail, reference in zip(interpreter.get_output_details(), run_litert(float_io, samples[0])):
         assert detail["dtype"] == want
         scale, zp = detail["quantization"]
         y = (interpreter.get_tensor(detail["index"]).astype(np.float64) - zp) * scale
@@ -266,20 +247,15 @@ def test_modify_io_integer_boundary_runs(name, dtype):
 # Model zoo
 
 
-def _zoo() -> list[Path]:
-    folder = os.environ.get("QCC_MODEL_ZOO")
-    return sorted(Path(folder).glob("*.tflite")) if folder else []
-
-
-@pytest.mark.parametrize("path", _zoo(), ids=lambda p: p.stem)
+@zoo_parametrize("path")
 def test_zoo_model_quantizes_and_runs(path: Path):
     model = path.read_bytes()
-    samples = [random_inputs(input_shapes(model), seed=s) for s in range(2)]
+    samples = [random_inputs(litert_input_shapes(model), seed=s) for s in range(2)]
     module, qmodel = quantize_model(model, samples)
     custom = [op for op in module.walk() if isinstance(op, nn.GenericOp) and op.custom.value.data]
     for op in custom:  # a custom op stays a float island
         assert all("f32" in str(v.type) for v in [*op.operands, *op.results])
-    outputs = litert_run(qmodel, samples[0])
-    reference = litert_run(model, samples[0])
+    outputs = run_litert(qmodel, samples[0])
+    reference = run_litert(model, samples[0])
     assert [o.shape for o in outputs] == [r.shape for r in reference]
     assert all(np.isfinite(o).all() for o in outputs)

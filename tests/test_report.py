@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
+from conftest import model_samples, run_qcc
 
 from qcc.testing.tflite_models import chained_models
 
 
-def test_report_on_generated_model(tmp_path: Path) -> None:
-    model = tmp_path / "residual.tflite"
-    model.write_bytes(chained_models()["residual_classifier"])
+def test_report_on_generated_model(tmp_path: Path, write_model) -> None:
+    model = write_model("residual", chained_models()["residual_classifier"])
     import qcc
 
     specs = qcc.load(model).inputs
@@ -24,11 +22,8 @@ def test_report_on_generated_model(tmp_path: Path) -> None:
         **{s.name: rng.uniform(-1, 1, (6, *s.shape)).astype(np.float32) for s in specs},
     )
     out = tmp_path / "q.tflite"
-    result = subprocess.run(
-        [sys.executable, "-m", "qcc.cli", str(model), "--calibration", str(tmp_path / "calib.npz"),
-         "-o", str(out), "--report"],
-        capture_output=True, timeout=300, check=False,
-    )
+    result = run_qcc(str(model), "--calibration", str(tmp_path / "calib.npz"), "-o", str(out),
+                     "--report")
     assert result.returncode == 0, result.stderr.decode()
     text = result.stdout.decode()
     assert "qcc quantization report (6 calibration samples)" in text
@@ -42,17 +37,13 @@ def test_report_on_generated_model(tmp_path: Path) -> None:
     assert "ops: int8" in text and "float 0" in text
 
 
-def test_build_report_counts_float_islands(tmp_path: Path) -> None:
+def test_build_report_counts_float_islands(write_model) -> None:
     import qcc
     from qcc.report import build_report
     from qcc.testing.tflite_models import single_op_models
 
-    path = tmp_path / "div.tflite"
-    path.write_bytes(single_op_models()["div"])
-    model = qcc.load(path)
-    rng = np.random.default_rng(1)
-    samples = [[rng.uniform(-1, 1, t.shape).astype(np.float32) for t in model.inputs]
-               for _ in range(4)]
+    model = qcc.load(write_model("div", single_op_models()["div"]))
+    samples = model_samples(model, 4, seed=1, low=-1.0)
     q = qcc.quantize(model, representative_dataset=samples)
     report = build_report(model.module, q.to_tflite(), samples)
     assert report.op_counts["float"] == 1  # DIV has no int8 kernel: a float island

@@ -2,8 +2,8 @@
 
 * every runnable test model (qcc.testing.tflite_models), imported and run, matches LiteRT on
   the same deterministic inputs, directly and after an MLIR text round trip;
-* the real models of $QCC_MODEL_ZOO on real photos match LiteRT (an empty parametrization
-  when the variable is unset); a model with a custom op fails to compile, naming it;
+* the real models of $QCC_MODEL_ZOO on real photos match LiteRT (the zoo tier: no items when
+  the variable is unset, see conftest.py); a model with a custom op fails to compile, naming it;
 * hand-written IR checks the executor's contract (input checks, observer, memory release,
   missing kernels) and kernels LiteRT's test models do not reach (strided-slice masks,
   resize rounding, gather with batch_dims, grouped convolution, ...).
@@ -11,14 +11,14 @@
 
 from __future__ import annotations
 
-import os
+import re
 import sys
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pytest
-from ai_edge_litert.interpreter import Interpreter
+from conftest import REF, custom_ops, litert_inputs, run_litert, zoo_images, zoo_parametrize
 
 from qcc.frontends.tflite import import_tflite
 from qcc.irtext import parse_ir, print_ir
@@ -32,15 +32,6 @@ RTOL = 1e-4  # max|diff| <= RTOL * max|reference|, per output
 @cache
 def _runnable() -> dict[str, bytes]:
     return tflite_models.all_runnable_models()
-
-
-def _litert(model: bytes, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    interpreter = Interpreter(model_content=model, num_threads=1)
-    interpreter.allocate_tensors()
-    for detail, x in zip(interpreter.get_input_details(), inputs):
-        interpreter.set_tensor(detail["index"], x)
-    interpreter.invoke()
-    return [interpreter.get_tensor(d["index"]).copy() for d in interpreter.get_output_details()]
 
 
 def _inputs_for(executor: Executor, seed: int = 0) -> list[np.ndarray]:
@@ -72,7 +63,7 @@ def test_model_matches_litert(name: str):
     model = _runnable()[name]
     executor = Executor(import_tflite(model))
     inputs = _inputs_for(executor)
-    _assert_close(executor.run(inputs), _litert(model, inputs), name)
+    _assert_close(executor.run(inputs), run_litert(model, inputs), name)
 
 
 @pytest.mark.parametrize("name", sorted(_runnable()))
@@ -81,7 +72,7 @@ def test_model_matches_litert_after_text_round_trip(name: str):
     text = print_ir(import_tflite(model))
     executor = Executor(parse_ir(text))
     inputs = _inputs_for(executor, seed=1)
-    _assert_close(executor.run(inputs), _litert(model, inputs), f"{name} (round trip)")
+    _assert_close(executor.run(inputs), run_litert(model, inputs), f"{name} (round trip)")
 
 
 def test_custom_op_model_names_the_op():
@@ -97,26 +88,11 @@ def test_custom_op_model_names_the_op():
 # ------------------------------------------------------------------------------------------
 
 
-def _zoo_models() -> list[Path]:
-    zoo = os.environ.get("QCC_MODEL_ZOO")
-    if not zoo:
-        return []
-    return sorted(Path(zoo).glob("*.tflite"))
-
-
-_CUSTOM_OPS = {"selfie_segmentation": "Convolution2DTransposeBias"}
-"""Zoo models holding a custom op qcc has no kernel for: compiling them must name it."""
-
-
-def _input_range(name: str) -> tuple[float, float]:
-    # The ranges MediaPipe's graphs feed (see the zoo's README.md).
-    return (-1.0, 1.0) if name.startswith("face_detection") else (0.0, 1.0)
-
-
-def _eval_images(zoo: Path, height: int, width: int, lo: float, hi: float) -> list[np.ndarray]:
+def _eval_images(height: int, width: int, lo: float, hi: float) -> list[np.ndarray]:
     from PIL import Image
 
-    folder = zoo.parent / "data" / "images" / "eval"
+    folder = zoo_images("eval")
+    assert folder is not None
     paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
     assert paths, f"no eval images in {folder}"
     images = []
@@ -128,20 +104,34 @@ def _eval_images(zoo: Path, height: int, width: int, lo: float, hi: float) -> li
     return images
 
 
-@pytest.mark.parametrize("path", _zoo_models(), ids=lambda p: p.stem)
+def _zoo_inputs(path: Path, executor: Executor) -> list[list[np.ndarray]]:
+    """The eval photos (../data/images/eval) scaled to the input range the model declares (the
+    ranges MediaPipe's graphs feed: [-1, 1] for face_detection), else [0, 1]; for a model that
+    photos cannot feed, or without the photos, two generated samples in that range."""
+    from qcc.api import Model
+
+    ranges = [s.value_range for s in Model(import_tflite(path)).input_specs()]
+    specs = executor.input_specs
+    if zoo_images("eval") is not None and len(specs) == 1 and len(specs[0].shape) == 4 \
+            and specs[0].shape[0] == 1 and specs[0].shape[3] == 3:
+        _, height, width, _ = specs[0].shape
+        return [[x] for x in _eval_images(height, width, *(ranges[0] or (0.0, 1.0)))]
+    return [litert_inputs(path, seed=s, ranges=ranges) for s in range(2)]
+
+
+@zoo_parametrize("path")
 def test_zoo_model_matches_litert(path: Path):
     module = import_tflite(path)
-    if path.stem in _CUSTOM_OPS:
-        op = _CUSTOM_OPS[path.stem]
-        with pytest.raises(MissingKernelError, match=f"custom op '{op}'"):
+    custom = custom_ops(path)
+    if custom:  # a custom op qcc has no kernel for (selfie's Convolution2DTransposeBias)
+        names = "|".join(re.escape(name) for name in custom)
+        with pytest.raises(MissingKernelError, match=f"custom op '({names})'"):
             Executor(module)
         return
     executor = Executor(module)
-    (spec,) = executor.input_specs
-    _, height, width, _ = spec.shape
     model = path.read_bytes()
-    for i, image in enumerate(_eval_images(path.parent, height, width, *_input_range(path.stem))):
-        _assert_close(executor.run([image]), _litert(model, [image]), f"{path.stem} image {i}")
+    for i, xs in enumerate(_zoo_inputs(path, executor)):
+        _assert_close(executor.run(xs), run_litert(model, xs), f"{path.stem} input {i}")
 
 
 # ------------------------------------------------------------------------------------------
@@ -506,7 +496,6 @@ def test_strided_slice_every_begin_end_stride_matches_litert():
     shrink with stride 1), against LiteRT's reference kernel: negative strides with a
     clamped start of -1 select nothing (a Python slice would wrap around to the end)."""
     from ai_edge_litert import schema_py_generated as schema
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     from qcc.dialects.nn import strided_slice_shape
     from qcc.runtime.kernels.shape import strided_slice_index
@@ -531,12 +520,7 @@ def test_strided_slice_every_begin_end_stride_matches_litert():
                 consts = [b.add_constant(n, np.array([v], np.int32))
                           for n, v in (("b", begin), ("e", end), ("s", stride))]
                 b.mark_output(b.add_op(Op.STRIDED_SLICE, [xi, *consts], list(shape), options, name="y"))
-                interp = Interpreter(model_content=b.build(),
-                                     experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
-                interp.allocate_tensors()
-                interp.set_tensor(interp.get_input_details()[0]["index"], x)
-                interp.invoke()
-                want = interp.get_tensor(interp.get_output_details()[0]["index"])
+                (want,) = run_litert(b.build(), [x], REF)
                 assert got.shape == want.shape and np.array_equal(got, want), (begin, end, stride)
                 checked += 1
     assert checked > 150

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import flatbuffers
 import numpy as np
-import pytest
 from ai_edge_litert import schema_py_generated as schema
+from conftest import zoo_parametrize
 
 from qcc.frontends.tflite_metadata import input_ranges
 from qcc.testing.tflite_models import single_op_models
@@ -106,30 +105,35 @@ def test_import_records_the_range_and_calibration_uses_it(tmp_path: Path) -> Non
     assert sorted(float(x.max()) for x in explicit) == [0.0, 1.0]
 
 
-def _zoo_models() -> list[Path]:
-    zoo = os.environ.get("QCC_MODEL_ZOO")
-    return sorted(Path(zoo).glob("*.tflite")) if zoo else []
+DECLARED_RANGES = {
+    "face_detection_short_range": [(-1.0, 1.0)],
+    "hand_landmark_lite": [(0.0, 1.0)],
+    "iris_landmark": [None],  # no normalization in its metadata
+    "selfie_segmentation": [(0.0, 1.0)],
+}
+"""The input ranges ../shared/models' files declare (the ranges MediaPipe's graphs feed)."""
 
 
-@pytest.mark.parametrize("model", _zoo_models(), ids=lambda p: p.name)
+@zoo_parametrize("model", ids="name")
 def test_zoo_declared_ranges_are_sane(model: Path) -> None:
     import qcc
 
-    for spec in qcc.load(model).input_specs():
-        if spec.value_range is not None:
-            lo, hi = spec.value_range
+    ranges = [spec.value_range for spec in qcc.load(model).input_specs()]
+    if model.stem in DECLARED_RANGES:
+        assert ranges == DECLARED_RANGES[model.stem]
+    for r in ranges:
+        if r is not None:
+            lo, hi = r
             assert lo < hi and -1.0 <= lo and hi <= 1.0  # image inputs normalized to [-1,1]/[0,1]
 
 
-def test_metadata_survives_quantization(tmp_path: Path) -> None:
+def test_metadata_survives_quantization(write_model) -> None:
     """The TFLITE_METADATA entry is written back by the backend, float or int8, so the
     quantized file still declares its input normalization."""
     import qcc
 
     model = with_metadata(single_op_models()["conv_2d_same"], metadata_with_normalization(127.5, 127.5))
-    path = tmp_path / "conv.tflite"
-    path.write_bytes(model)
-    m = qcc.load(path)
+    m = qcc.load(write_model("conv", model))
     rng = np.random.default_rng(0)
     data = [[rng.uniform(-1, 1, m.inputs[0].shape).astype(np.float32)] for _ in range(4)]
     for out in (m, qcc.quantize(m, representative_dataset=data)):

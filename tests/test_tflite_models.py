@@ -8,7 +8,8 @@ import functools
 import numpy as np
 import pytest
 from ai_edge_litert import schema_py_generated as schema
-from ai_edge_litert.interpreter import Interpreter, OpResolverType
+from ai_edge_litert.interpreter import OpResolverType
+from conftest import litert_interpreter, litert_invoke
 
 from qcc.testing import tflite_models as tm
 
@@ -29,17 +30,11 @@ def _model_t(model: bytes) -> schema.ModelT:
 
 def _run(model: bytes, inputs=None, resolver=OpResolverType.AUTO, seed=0):
     """Run ``model`` in LiteRT; returns (inputs, outputs, output details)."""
-    interpreter = Interpreter(model_content=model, experimental_op_resolver_type=resolver)
-    interpreter.allocate_tensors()
-    in_details = interpreter.get_input_details()
+    interpreter = litert_interpreter(model, resolver)
     if inputs is None:
-        inputs = tm.random_inputs([d["shape"] for d in in_details], seed=seed)
-    for detail, value in zip(in_details, inputs, strict=True):
-        interpreter.set_tensor(detail["index"], value)
-    interpreter.invoke()
-    out_details = interpreter.get_output_details()
-    outputs = [interpreter.get_tensor(d["index"]) for d in out_details]
-    return inputs, outputs, out_details
+        inputs = tm.random_inputs([d["shape"] for d in interpreter.get_input_details()], seed=seed)
+    outputs = litert_invoke(interpreter, inputs)
+    return inputs, outputs, interpreter.get_output_details()
 
 
 def _constant(model: bytes, name: str) -> np.ndarray:
@@ -185,8 +180,7 @@ def test_fp16_weights_are_float16_behind_dequantize():
 
 def test_multi_io_names_and_order():
     model = tm.multi_io_model()
-    interpreter = Interpreter(model_content=model)
-    interpreter.allocate_tensors()
+    interpreter = litert_interpreter(model)
     assert [d["name"] for d in interpreter.get_input_details()] == ["image", "features"]
     assert [d["name"] for d in interpreter.get_output_details()] == ["sum", "concat"]
     (image, features), (_, concat), _ = _run(model)
@@ -200,8 +194,7 @@ def test_multi_io_names_and_order():
 def test_litert_rejects_custom_op(resolver):
     model = tm.custom_op_model()
     with pytest.raises((RuntimeError, ValueError), match="MyCustomOp"):
-        interpreter = Interpreter(model_content=model, experimental_op_resolver_type=resolver)
-        interpreter.allocate_tensors()
+        litert_interpreter(model, resolver)
 
 
 def test_custom_op_is_written_as_asked():

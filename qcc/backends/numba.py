@@ -8,9 +8,13 @@
 Every op of `func.func @main` becomes one plan step (see `qcc.runtime.plan`):
 
 * ops that touch a quantized type (`!quant.uniform`), and `quant.qcast` / `quant.dcast`,
-  are lowered by the int8 registry (`qcc.runtime.kernels.int8_registry.LOWERINGS`): the
-  lowering reads the op's types and constants once and returns (kernel name, params); the
-  runner `RUNNERS[kernel](inputs, params)` runs it with numpy/Numba only;
+  are lowered by the int8 lowering registered for their class
+  (`qcc.runtime.kernels.registry.INT8_LOWERINGS`): the lowering reads the op's types and
+  constants once and returns (kernel name, params); the runner `RUNNERS[kernel](inputs,
+  params)` (`int8_registry`) runs it with numpy/Numba only. Whether an nn op has an int8
+  kernel at all is its declaration's answer (`nn.int8_capable`, asked with
+  `imported=True`: an op qcc keeps float but whose int8 instances it runs, SUM, counts);
+  an op declared int8 without a registered lowering is reported as such;
 * `nn.constant` values become plan constants (only if a step reads them at run time;
   weights folded into a lowering's params are not duplicated);
 * float ops (float islands between `quant.dcast` and `quant.qcast`, for ops without an int8
@@ -23,7 +27,8 @@ Every op of `func.func @main` becomes one plan step (see `qcc.runtime.plan`):
 
 After lowering, chains of element-wise steps on one tensor (e.g. decompose-prelu's MUL by a
 per-channel alpha, then MAXIMUM) are fused into one per-channel table step (`lut_chan_i8`),
-tabulated by running the chain's own runners on every (channel, stored value) pair; a
+tabulated by running the chain's own runners on every (channel, stored value) pair (the
+runners declared `elementwise` in `int8_registry`); a
 MUL + MAXIMUM chain becomes the vectorized `prelu_chan_i8` instead when that kernel
 reproduces the table exactly (`_prelu_form`). Either way the fused step computes what the
 chain computes, bit for bit.
@@ -42,13 +47,14 @@ import numpy as np
 from xdsl.dialects.func import FuncOp, ReturnOp
 from xdsl.ir import Operation, SSAValue
 
+from qcc.dialects import nn, quant
+from qcc.dialects.ir import decode_dense, describe_op, element_dtype, find_main, location_text
 from qcc.dialects.quant import QuantizedType
 from qcc.errors import QccError
 from qcc.runtime import plan as plan_mod
 from qcc.runtime.errors import MissingKernelError
-from qcc.runtime.executor import describe_op, find_main, location_text
 from qcc.runtime.kernels import int8_registry as reg
-from qcc.runtime.kernels.common import decode_dense, element_dtype
+from qcc.runtime.kernels.registry import INT8_LOWERINGS, int8_lowering
 from qcc.runtime.plan import CALLABLE_KERNEL, Plan, PlanRunner, Step
 
 
@@ -57,16 +63,18 @@ def _is_quant_value(v: SSAValue) -> bool:
     return get is not None and isinstance(get(), QuantizedType)
 
 
+_CASTS = (quant.QuantizeCastOp, quant.DequantizeCastOp)
+
+
 def _is_constant(v: SSAValue) -> bool:
-    owner = v.owner
-    return isinstance(owner, Operation) and owner.name == "nn.constant"
+    return isinstance(v.owner, nn.ConstantOp)
 
 
 def op_is_quantized(op: Operation) -> bool:
     """True if the op reads or writes a quantized activation (it runs on the int8 registry).
     An op whose only quantized operands are constants (dynamic-range "hybrid" weights) is a
     float op: it runs on the float kernels with those constants dequantized."""
-    if op.name in ("quant.qcast", "quant.dcast"):
+    if isinstance(op, _CASTS):
         return True
     if any(_is_quant_value(v) for v in op.results):
         return True
@@ -76,7 +84,7 @@ def op_is_quantized(op: Operation) -> bool:
 def module_is_quantized(module: Operation) -> bool:
     """True if any value of the module has a quantized element type."""
     for op in module.walk():
-        if op.name == "nn.constant" or op.name in ("quant.qcast", "quant.dcast"):
+        if isinstance(op, (nn.ConstantOp, *_CASTS)):
             if op_is_quantized(op):
                 return True
             continue
@@ -157,7 +165,7 @@ def _storage_mismatch(op: Operation) -> str | None:
     Constants keep their own storage (int8 weights, int32 biases): the lowerings check them."""
     from qcc.dialects.quant import UniformQuantizedPerAxisType
 
-    if op.name in ("quant.qcast", "quant.dcast"):
+    if isinstance(op, _CASTS):
         return None  # their lowerings check both sides
     values = list(op.results) + [v for v in op.operands if not _is_constant(v)]
     for v in values:
@@ -172,13 +180,21 @@ def _storage_mismatch(op: Operation) -> str | None:
 
 
 def _lower(op: Operation):
-    name = op.name
-    if name == "nn.generic":
-        name = "nn.generic:" + op.properties["op_name"].data  # type: ignore[attr-defined]
-    lower = reg.LOWERINGS.get(name)
-    if lower is None:
+    capable, why = nn.int8_capable(op, imported=True)
+    if not capable:
+        detail = "" if isinstance(op, nn.GenericOp) else f": {why}"  # describe_op says custom
         raise MissingKernelError(
-            f"no int8 kernel for {describe_op(op)}{_where(op)}", op.name, location_text(op.location)
+            f"no int8 kernel for {describe_op(op)}{_where(op)}{detail}", op.name,
+            location_text(op.location),
+        )
+    lower = INT8_LOWERINGS.lookup(op)
+    if lower is None:
+        declared = f" (declared int8, but no int8 lowering is registered for {type(op).__name__})"
+        raise MissingKernelError(
+            f"no int8 kernel for {describe_op(op)}{_where(op)}"
+            + (declared if nn.op_spec(op) is not None else ""),
+            op.name,
+            location_text(op.location),
         )
     mismatch = _storage_mismatch(op)
     if mismatch is not None:
@@ -216,10 +232,6 @@ def _lower(op: Operation):
     return kernel, dict(params), list(indices)
 
 
-_LUT_UNARY = frozenset({"relu_i8", "lut_i8", "logistic_i8", "tanh_i8", "hard_swish_i8"})
-_LUT_BINARY = frozenset({"add_i8", "sub_i8", "maximum_i8", "minimum_i8", "mul_i8"})
-
-
 def _int8_shape(t) -> tuple[int, ...] | None:
     try:
         shape, dtype = _spec(t)
@@ -233,10 +245,11 @@ def _int8_shape(t) -> tuple[int, ...] | None:
 def _lut_fusible(s: Step, c: int) -> bool:
     """True if the step is element-wise on its run-time operands, per channel (last axis)
     at most, so that its result at a position depends only on the operands there and on the
-    channel."""
-    if s.kernel in _LUT_UNARY:
+    channel (its runner is declared `elementwise`)."""
+    kind = reg.ELEMENTWISE.get(s.kernel)
+    if kind == "unary":
         return len(s.inputs) == 1 and len(s.outputs) == 1
-    if s.kernel not in _LUT_BINARY or len(s.outputs) != 1:
+    if kind != "binary" or len(s.outputs) != 1:
         return False
     if s.kernel == "mul_i8" and "kq" in s.params:
         kq = s.params["kq"]
@@ -397,10 +410,10 @@ def build_plan(module_or_func: Operation) -> Plan:
     for op in block.ops:
         if op is ret:
             continue
-        if op.name == "nn.constant":
+        if isinstance(op, nn.ConstantOp):
             const_ops[op.results[0]] = op
             continue
-        if op.name == "quant.stats":
+        if isinstance(op, quant.StatsOp):
             slots[op.results[0]] = None  # type: ignore[assignment]  (alias, resolved below)
             raw_steps.append(("__alias__", [op.operands[0]], [op.results[0]], {}, ""))
             continue
@@ -481,7 +494,7 @@ def build_plan(module_or_func: Operation) -> Plan:
 
 
 def _names(attrs, count: int, prefix: str) -> list[str]:
-    from qcc.api import _names as api_names
+    from qcc.signature import names as api_names
 
     return api_names(attrs, count, prefix)
 
@@ -599,10 +612,12 @@ def _artifact_modules() -> list[Any]:
 
 
 def _strip_module(source: str, module_name: str, inlined: set[str]) -> tuple[str, set[str]]:
-    """Drop imports of qcc/xdsl and relative imports, `__future__` imports and `@lowering`
-    functions; module aliases of inlined modules become the artifact module itself.
+    """Drop imports of qcc/xdsl and relative imports, `__future__` imports and
+    `@int8_lowering` functions; module aliases of inlined modules become the artifact module
+    itself.
     Returns (source, top-level names defined)."""
     tree = ast.parse(source)
+    module = sys.modules.get(module_name)  # its `@int8_lowering` decorator, by identity
     body = []
     names: set[str] = set()
     for node in tree.body:
@@ -623,7 +638,8 @@ def _strip_module(source: str, module_name: str, inlined: set[str]) -> tuple[str
                 continue
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             decos = [d.func if isinstance(d, ast.Call) else d for d in node.decorator_list]
-            if any(isinstance(d, ast.Name) and d.id == "lowering" for d in decos):
+            if any(isinstance(d, ast.Name) and getattr(module, d.id, None) == int8_lowering
+                   for d in decos):
                 continue
         if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)):
             names.add(node.name)

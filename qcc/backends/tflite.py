@@ -8,11 +8,15 @@ value, to read values back from LiteRT exactly (annotate-ranges' LiteRT fallback
 
 What goes where:
 
-  * every `nn` op becomes the TFLite builtin it mirrors (table `_EXPORTERS` below); the
-    static configuration that the IR keeps as properties but TFLite passes as constant
-    tensors is written back as int32 constant inputs (RESHAPE's shape, PAD's paddings,
-    MEAN/SUM's axes, TRANSPOSE's perm, SLICE/STRIDED_SLICE's begin/end/size/strides,
-    SPLIT's axis, TRANSPOSE_CONV's output shape, RESIZE_*'s size);
+  * every `nn` op becomes the TFLite builtin its declaration names (`nn.OpSpec`, the op
+    class's `SPEC`): one generic exporter (`_export_declared`) writes the operands at the
+    TFLite inputs the declaration maps them to, the options table from the properties its
+    option fields name, and the static configuration that the IR keeps as properties but
+    TFLite passes as constant tensors as int32 constant inputs (RESHAPE's shape, MEAN/SUM's
+    axes, TRANSPOSE's perm, SLICE/STRIDED_SLICE's begin/end/size/strides, TRANSPOSE_CONV's
+    output shape, RESIZE_*'s size); CONV_2D/DEPTHWISE_CONV_2D (a mandatory bias), PAD/PADV2
+    and SPLIT (a scalar axis input) have bespoke exporters registered against their class
+    (`_EXPORTERS`);
   * `nn.generic` becomes a CUSTOM operator (custom code and raw option bytes) or the
     builtin of its name, its options table unpacked from the stored bytes;
   * `quant.qcast` becomes QUANTIZE (also int8 -> int8 requantize), `quant.dcast`
@@ -23,7 +27,8 @@ What goes where:
     outputs take the function's `nn.name` argument/result attributes; missing or duplicate
     names are made unique;
   * operator versions follow TFLite's `op_version.cc` for the tensor types in use (int8
-    CONV_2D 3, int8 ADD 2, int8 FULLY_CONNECTED 4, ...), the version the converter writes.
+    CONV_2D 3, int8 ADD 2, int8 FULLY_CONNECTED 4, ...), the version the converter writes:
+    the op's declared rule (`OpSpec.version`) reads the written tensors (`nn.OpSig`).
 
 Anything without a TFLite form (an unknown op, a dynamic shape, an unsupported element
 type) raises `QccError` naming the op and its location.
@@ -31,6 +36,7 @@ type) raises `QccError` naming the op and its location.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,6 +65,7 @@ from xdsl.dialects.builtin import (
 from xdsl.dialects.func import FuncOp, ReturnOp
 from xdsl.ir import Attribute, Operation, SSAValue
 
+from qcc.dialects import nn, quant
 from qcc.errors import QccError
 
 __all__ = ["export_tflite", "export_tflite_with_tensor_map"]
@@ -528,9 +535,24 @@ class _Writer:
         q = self.tensors[index].quantization
         return q is not None and q.scale is not None and len(q.scale) > 1
 
-    def scale(self, index: int) -> float:
-        q = self.tensors[index].quantization if index >= 0 else None
-        return float(q.scale[0]) if q is not None and q.scale else 0.0
+    def tensor_sig(self, index: int) -> nn.TensorSig:
+        """What op_version.cc sees of a written tensor."""
+        tensor = self.tensors[index]
+        q = tensor.quantization
+        scales = tuple(float(v) for v in q.scale) if q is not None and q.scale else ()
+        name = _TENSOR_TYPE_NAMES.get(tensor.type, f"type{tensor.type}")
+        return nn.TensorSig(name, tuple(int(d) for d in tensor.shape), scales)
+
+    def version(self, op: Operation, inputs: Sequence[int], outputs: Sequence[int]) -> int:
+        """The version of the operator `op` is written as, by its declared rule."""
+        spec = nn.op_spec(op)
+        assert spec is not None, op.name
+        sig = nn.OpSig(
+            op,
+            tuple(self.tensor_sig(i) if i >= 0 else None for i in inputs),
+            tuple(self.tensor_sig(i) for i in outputs),
+        )
+        return spec.version_of(sig)
 
     def results(self, op: Operation) -> list[int]:
         names = _result_names(op)
@@ -639,7 +661,7 @@ class _Writer:
             # calibration annotation: an identity, its result is its operand's tensor
             self.value_tensor[op.results[0]] = self.tensor_of(op.operands[0], op)
             return
-        exporter = _EXPORTERS.get(op.name)
+        exporter = _exporter(op)
         if exporter is None:
             raise QccError(f"cannot export {_where(op)} to TFLite: no TFLite operator for it")
         try:
@@ -699,19 +721,148 @@ def _union_tag(union: type, options: Any) -> int:
 
 
 # ------------------------------------------------------------------------------------------
-# Op exporters: nn / quant op -> TFLite builtin
+# Op exporters: nn / quant op -> TFLite builtin, driven by the ops' declarations (nn.OpSpec)
 # ------------------------------------------------------------------------------------------
 
-_EXPORTERS: dict[str, Callable[[_Writer, Operation], None]] = {}
+Exporter = Callable[[_Writer, Operation], None]
+
+_EXPORTERS: dict[type[Operation], Exporter] = {}
+"""Bespoke exporters, registered against the op class: quant casts, nn.generic, and the nn
+ops whose TFLite form needs more than their declaration (CONV_2D's mandatory bias, PAD versus
+PADV2, SPLIT); every other declared nn op goes through `_export_declared`."""
 
 
-def _exports(*names: str):
-    def register(fn: Callable[[_Writer, Operation], None]):
-        for n in names:
-            _EXPORTERS[n] = fn
+def _exports(*op_classes: type[Operation]):
+    def register(fn: Exporter) -> Exporter:
+        for cls in op_classes:
+            _EXPORTERS[cls] = fn
         return fn
 
     return register
+
+
+_TENSOR_TYPE_NAMES = {
+    v: k.lower() for k, v in vars(TT).items() if not k.startswith("_") and isinstance(v, int)
+}
+
+
+def _camel(field_name: str) -> str:
+    """schema.fbs field name -> the object API's attribute (`keep_num_dims` -> `keepNumDims`)."""
+    head, *rest = field_name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+@functools.cache
+def _declared_codec(op_class: type[Operation]) -> tuple[nn.OpSpec, int, type | None]:
+    """(declaration, builtin code, options class) of a declared op, checked against LiteRT's
+    schema: a wrong declaration is a TypeError (a bug), not a user error."""
+    spec = nn.op_spec(op_class)
+    if spec is None or spec.builtin is None:
+        raise TypeError(f"{op_class.__name__} declares no TFLite builtin")
+    code = getattr(Op, spec.builtin, None)
+    if not isinstance(code, int) or spec.builtin == "CUSTOM":
+        raise TypeError(f"{op_class.__name__}: TFLite has no builtin operator {spec.builtin!r}")
+    options_cls = None
+    if spec.options is not None:
+        options_cls = getattr(schema, spec.options + "T", None)
+        if options_cls is None or getattr(schema.BuiltinOptions, spec.options, None) is None:
+            raise TypeError(
+                f"{op_class.__name__}: TFLite has no builtin options table {spec.options!r}"
+            )
+        sample = options_cls()
+        for option in spec.fields:
+            for name in option.fields:
+                if not hasattr(sample, _camel(name)):
+                    raise TypeError(f"{op_class.__name__}: {spec.options} has no field {name!r}")
+    elif spec.fields:
+        raise TypeError(f"{op_class.__name__}: SPEC declares option fields but no options table")
+    return spec, code, options_cls
+
+
+def _exporter(op: Operation) -> Exporter | None:
+    """The exporter of `op`: bespoke, or the generic one of a declared nn op (its declaration
+    checked here, outside the user-error handling)."""
+    exporter = _EXPORTERS.get(type(op))
+    if exporter is not None:
+        return exporter
+    spec = nn.op_spec(op)
+    if spec is None or spec.builtin is None:
+        return None
+    _declared_codec(type(op))
+    return _export_declared
+
+
+def _declared_options(op: Operation) -> Any:
+    """The builtin options object of a declared op, its fields set from the properties."""
+    spec, _, options_cls = _declared_codec(type(op))
+    if options_cls is None:
+        return None
+    o = options_cls()
+    for option in spec.fields:
+        prop, kind = option.prop, option.kind
+        if prop is None:  # "fixed": the default is what nn can express
+            continue
+        names = [_camel(n) for n in option.fields]
+        if kind == "activation":
+            value: Any = _act(op, prop, str(option.default))
+        elif kind == "padding":
+            value = _padding(op, prop, str(option.default))
+        elif kind == "f32":
+            value = _float(op, prop, float(option.default))  # type: ignore[arg-type]
+        elif kind in ("i64", "axis"):
+            value = _int(op, prop, int(option.default))  # type: ignore[call-overload]
+        elif kind == "bool":
+            value = _bool(op, prop)
+        elif kind == "axes":
+            value = _ints(op, prop)
+        elif kind == "pair":
+            value_h, value_w = _ints(op, prop)  # ValueError (a QccError) unless two entries
+            setattr(o, names[0], value_h)
+            setattr(o, names[1], value_w)
+            continue
+        else:
+            raise AssertionError(f"unknown option kind {kind!r}")
+        setattr(o, names[0], value)
+    return o
+
+
+def _operand_values(op: Operation) -> list[SSAValue | None]:
+    """The op's operands, one per operand definition (None for an absent optional one),
+    a variadic one expanded."""
+    values: list[SSAValue | None] = []
+    for name, _ in op.get_irdl_definition().operands:  # type: ignore[attr-defined]
+        value = getattr(op, name)
+        if isinstance(value, SSAValue) or value is None:
+            values.append(value)
+        else:
+            values.extend(value)
+    return values
+
+
+def _const_input_values(op: Operation, const: nn.ConstInput) -> list[int]:
+    if const.kind in ("ints", "axes"):
+        assert const.prop is not None
+        return _ints(op, const.prop)
+    shape = list(op.results[0].type.get_shape())  # type: ignore[attr-defined]
+    return shape if const.kind == "result_shape" else shape[1:3]
+
+
+def _export_declared(w: _Writer, op: Operation) -> None:
+    """The generic export of a declared op: operands at the TFLite inputs the declaration
+    maps them to, constant inputs synthesized from properties (or the result type), options
+    from properties, the version by the declared rule."""
+    spec, code, _ = _declared_codec(type(op))
+    values = _operand_values(op)
+    slots = spec.tflite_inputs(len(values))
+    consts = sorted(spec.const_inputs, key=lambda c: c.index)
+    inputs = [_NO_INPUT] * (max([*slots, *(c.index for c in consts)], default=-1) + 1)
+    for slot, value in zip(slots, values):
+        inputs[slot] = w.tensor_of(value, op)
+    for const in consts:
+        inputs[const.index] = w.add_i32_constant(op, const.name, _const_input_values(op, const))
+    outputs = w.results(op)
+    options = _declared_options(op)
+    w.emit(_Emit(code, inputs, outputs, options, w.version(op, inputs, outputs)))
 
 
 def _p(op: Operation, name: str) -> Attribute | None:
@@ -742,471 +893,65 @@ def _str(op: Operation, name: str, default: str) -> str:
     return default if attr is None else attr.data  # type: ignore[attr-defined]
 
 
-def _act(op: Operation) -> int:
-    name = _str(op, "fused_activation", "NONE")
+def _act(op: Operation, prop: str = "fused_activation", default: str = "NONE") -> int:
+    name = _str(op, prop, default)
     code = getattr(schema.ActivationFunctionType, name, None)
     if code is None:
         raise QccError(f"cannot export {_where(op)} to TFLite: unknown activation {name!r}")
     return code
 
 
-def _padding(op: Operation) -> int:
-    name = _str(op, "padding", "VALID")
+def _padding(op: Operation, prop: str = "padding", default: str = "VALID") -> int:
+    name = _str(op, prop, default)
     if name not in _PADDING:
         raise QccError(f"cannot export {_where(op)} to TFLite: unknown padding {name!r}")
     return _PADDING[name]
 
 
-def _operand(op: Operation, name: str) -> SSAValue | None:
-    return getattr(op, name)
+# -- bespoke exporters ---------------------------------------------------------------------
 
 
-def _rank(w: _Writer, index: int) -> int:
-    return len(w.tensors[index].shape)
-
-
-# Version helpers, following tensorflow/lite/tools/versioning/op_version.cc.
-
-
-def _v_int8_16(t: int | None, int8: int = 2, int16: int | None = None) -> int:
-    if int16 is not None and t == TT.INT16:
-        return int16
-    if t == TT.INT8:
-        return int8
-    return 1
-
-
-@_exports("nn.conv2d")
-def _conv2d(w: _Writer, op: Operation) -> None:
+@_exports(nn.Conv2DOp, nn.DepthwiseConv2DOp)
+def _conv_like(w: _Writer, op: Operation) -> None:
+    """CONV_2D and DEPTHWISE_CONV_2D: LiteRT insists on a bias input (a zero bias when the IR
+    has none)."""
+    _, code, _ = _declared_codec(type(op))
     x, f = w.tensor_of(op.input, op), w.tensor_of(op.filter, op)  # type: ignore[attr-defined]
-    b = w.bias_or_zeros(op, x, f, w.tensors[f].shape[0])
+    channel_dim = op.OUT_CHANNEL_DIM  # type: ignore[attr-defined]
+    b = w.bias_or_zeros(op, x, f, w.tensors[f].shape[channel_dim])
     (y,) = w.results(op)
-    o = schema.Conv2DOptionsT()
-    o.padding = _padding(op)
-    o.strideH, o.strideW = _ints(op, "stride")
-    o.dilationHFactor, o.dilationWFactor = _ints(op, "dilation")
-    o.fusedActivationFunction = _act(op)
-    tx, tf, ty = w.ttype(x), w.ttype(f), w.ttype(y)
-    if w.tensors[x].shape[3] != w.tensors[f].shape[3]:
-        version = 6  # grouped convolution
-    elif tx == TT.INT16 and tf == TT.INT8:
-        version = 4
-    elif tx == TT.INT8 and tf == TT.INT8 and ty == TT.INT8:
-        version = 3
-    elif tx == TT.INT8 and tf == TT.INT4:
-        version = 7
-    elif tx == TT.FLOAT32 and tf == TT.INT8 and ty == TT.FLOAT32:
-        version = 5 if w.is_per_channel(f) else 2
-    else:
-        version = 1
-    w.emit(_Emit(Op.CONV_2D, [x, f, b], [y], o, version))
+    o = _declared_options(op)
+    w.emit(_Emit(code, [x, f, b], [y], o, w.version(op, [x, f, b], [y])))
 
 
-@_exports("nn.depthwise_conv2d")
-def _depthwise(w: _Writer, op: Operation) -> None:
-    x, f = w.tensor_of(op.input, op), w.tensor_of(op.filter, op)  # type: ignore[attr-defined]
-    b = w.bias_or_zeros(op, x, f, w.tensors[f].shape[3])
-    (y,) = w.results(op)
-    o = schema.DepthwiseConv2DOptionsT()
-    o.padding = _padding(op)
-    o.strideH, o.strideW = _ints(op, "stride")
-    o.dilationHFactor, o.dilationWFactor = _ints(op, "dilation")
-    o.depthMultiplier = _int(op, "depth_multiplier", 1)
-    o.fusedActivationFunction = _act(op)
-    tx, tf, ty = w.ttype(x), w.ttype(f), w.ttype(y)
-    if tx == TT.INT16 and tf == TT.INT8:
-        version = 5
-    elif tx == TT.FLOAT32 and tf == TT.INT8 and ty == TT.FLOAT32:
-        version = 6 if w.is_per_channel(f) else 4
-    elif tx == TT.INT8 and tf == TT.INT8 and ty == TT.INT8:
-        version = 3
-    elif tx == TT.INT8 and tf == TT.INT4:
-        version = 7
-    elif o.dilationHFactor != 1 or o.dilationWFactor != 1:
-        version = 2
-    else:
-        version = 1
-    w.emit(_Emit(Op.DEPTHWISE_CONV_2D, [x, f, b], [y], o, version))
-
-
-@_exports("nn.transpose_conv")
-def _transpose_conv(w: _Writer, op: Operation) -> None:
-    x, f = w.tensor_of(op.input, op), w.tensor_of(op.filter, op)  # type: ignore[attr-defined]
-    b = w.tensor_of(op.bias, op)  # type: ignore[attr-defined]
-    out_shape = list(op.results[0].type.get_shape())  # type: ignore[attr-defined]
-    shape_t = w.add_i32_constant(op, "output_shape", out_shape)
-    (y,) = w.results(op)
-    o = schema.TransposeConvOptionsT()
-    o.padding = _padding(op)
-    o.strideH, o.strideW = _ints(op, "stride")
-    o.fusedActivationFunction = _act(op)
-    if o.fusedActivationFunction != schema.ActivationFunctionType.NONE:
-        version = 4
-    elif b >= 0:
-        version = 3
-    elif w.ttype(f) == TT.INT8:
-        version = 2
-    else:
-        version = 1
-    w.emit(_Emit(Op.TRANSPOSE_CONV, [shape_t, f, x, b], [y], o, version))
-
-
-@_exports("nn.fully_connected")
-def _fully_connected(w: _Writer, op: Operation) -> None:
-    x, f = w.tensor_of(op.input, op), w.tensor_of(op.filter, op)  # type: ignore[attr-defined]
-    b = w.tensor_of(op.bias, op)  # type: ignore[attr-defined]
-    (y,) = w.results(op)
-    o = schema.FullyConnectedOptionsT()
-    o.fusedActivationFunction = _act(op)
-    o.keepNumDims = _bool(op, "keep_num_dims")
-    tx, tf, ty = w.ttype(x), w.ttype(f), w.ttype(y)
-    if tx == TT.FLOAT32 and tf == TT.INT8 and ty == TT.FLOAT32 and w.is_per_channel(f):
-        version = 12
-    elif tx == TT.INT16 and tf == TT.INT16 and ty == TT.INT16:
-        version = 7
-    elif o.keepNumDims:
-        version = 5
-    elif tx == TT.INT8 and tf == TT.INT8 and ty == TT.INT8:
-        version = 4
-    elif tx == TT.INT8 and tf == TT.INT4 and ty == TT.INT8:
-        version = 10
-    elif tx == TT.FLOAT32 and tf == TT.INT8 and ty == TT.FLOAT32:
-        version = 3
-    else:
-        version = 1
-    w.emit(_Emit(Op.FULLY_CONNECTED, [x, f, b], [y], o, version))
-
-
-@_exports("nn.batch_matmul")
-def _batch_matmul(w: _Writer, op: Operation) -> None:
-    a, b = w.tensor_of(op.lhs, op), w.tensor_of(op.rhs, op)  # type: ignore[attr-defined]
-    (y,) = w.results(op)
-    o = schema.BatchMatMulOptionsT()
-    o.adjX, o.adjY = _bool(op, "adj_x"), _bool(op, "adj_y")
-    w.emit(_Emit(Op.BATCH_MATMUL, [a, b], [y], o, _v_int8_16(w.ttype(a), 2, 3)))
-
-
-def _binary_version(w: _Writer, code: int, a: int, b: int, y: int, op: Operation) -> int:
-    ta = w.ttype(a)
-    quantized = w.tensors[a].quantization is not None
-    broadcast_5d = w.tensors[a].shape != w.tensors[b].shape and max(
-        _rank(w, a), _rank(w, b)
-    ) > 4
-    if code == Op.ADD:
-        if ta == TT.INT16 and not quantized:
-            return 5
-        if ta == TT.INT64:
-            return 4
-        return 2 if ta == TT.INT8 else 1
-    if code == Op.SUB:
-        if ta == TT.INT64:
-            return 4
-        if broadcast_5d:
-            return 3
-        return 2 if ta == TT.INT8 else 1
-    if code == Op.MUL:
-        if (ta == TT.INT16 and not quantized) or ta == TT.UINT32:
-            return 7
-        if ta == TT.INT64:
-            return 5
-        if ta == TT.INT16:
-            return 4
-        s1, s2, so = w.scale(a), w.scale(b), w.scale(y)
-        if s1 and s2 and so and np.float32(s1) * np.float32(s2) / np.float32(so) >= 1.0:
-            return 3
-        return 2 if ta == TT.INT8 else 1
-    if code == Op.DIV:
-        return 2 if broadcast_5d else 1
-    # MAXIMUM / MINIMUM
-    if ta == TT.INT16 and w.ttype(y) == TT.INT16:
-        return 4
-    if broadcast_5d:
-        return 3
-    return 2 if ta == TT.INT8 else 1
-
-
-_BINARY = {
-    "nn.add": (Op.ADD, schema.AddOptionsT),
-    "nn.sub": (Op.SUB, schema.SubOptionsT),
-    "nn.mul": (Op.MUL, schema.MulOptionsT),
-    "nn.div": (Op.DIV, schema.DivOptionsT),
-    "nn.maximum": (Op.MAXIMUM, schema.MaximumMinimumOptionsT),
-    "nn.minimum": (Op.MINIMUM, schema.MaximumMinimumOptionsT),
-}
-
-
-@_exports(*_BINARY)
-def _binary(w: _Writer, op: Operation) -> None:
-    code, options_cls = _BINARY[op.name]
-    a, b = w.tensor_of(op.lhs, op), w.tensor_of(op.rhs, op)  # type: ignore[attr-defined]
-    (y,) = w.results(op)
-    o = options_cls()
-    if hasattr(o, "fusedActivationFunction"):
-        o.fusedActivationFunction = _act(op)
-    w.emit(_Emit(code, [a, b], [y], o, _binary_version(w, code, a, b, y, op)))
-
-
-@_exports("nn.prelu")
-def _prelu(w: _Writer, op: Operation) -> None:
-    x, a = w.tensor_of(op.input, op), w.tensor_of(op.alpha, op)  # type: ignore[attr-defined]
-    (y,) = w.results(op)
-    w.emit(_Emit(Op.PRELU, [x, a], [y]))
-
-
-# op name -> (builtin, options class or None, version rule(input type) -> int)
-_UNARY: dict[str, tuple[int, Callable[[], Any] | None, Callable[[int | None], int]]] = {
-    "nn.relu": (Op.RELU, None, lambda t: 2 if t == TT.UINT8 else _v_int8_16(t, 2, 3)),
-    "nn.relu6": (Op.RELU6, None, lambda t: _v_int8_16(t, 2, 3)),
-    "nn.relu_n1_to_1": (Op.RELU_N1_TO_1, None, lambda t: 1),
-    "nn.logistic": (Op.LOGISTIC, None, lambda t: _v_int8_16(t, 2, 3)),
-    "nn.tanh": (Op.TANH, None, lambda t: _v_int8_16(t, 2, 3)),
-    "nn.hard_swish": (Op.HARD_SWISH, schema.HardSwishOptionsT, lambda t: 1),
-}
-
-
-@_exports(*_UNARY)
-def _unary(w: _Writer, op: Operation) -> None:
-    code, options_cls, version = _UNARY[op.name]
-    x = w.tensor_of(op.input, op)  # type: ignore[attr-defined]
-    (y,) = w.results(op)
-    w.emit(_Emit(code, [x], [y], options_cls() if options_cls else None, version(w.ttype(x))))
-
-
-@_exports("nn.leaky_relu")
-def _leaky_relu(w: _Writer, op: Operation) -> None:
-    x = w.tensor_of(op.input, op)  # type: ignore[attr-defined]
-    (y,) = w.results(op)
-    o = schema.LeakyReluOptionsT()
-    o.alpha = _float(op, "alpha", 0.2)
-    w.emit(_Emit(Op.LEAKY_RELU, [x], [y], o, 2 if w.ttype(x) == TT.INT16 else 1))
-
-
-@_exports("nn.softmax")
-def _softmax(w: _Writer, op: Operation) -> None:
-    x = w.tensor_of(op.input, op)  # type: ignore[attr-defined]
-    (y,) = w.results(op)
-    o = schema.SoftmaxOptionsT()
-    o.beta = _float(op, "beta", 1.0)
-    w.emit(_Emit(Op.SOFTMAX, [x], [y], o, _v_int8_16(w.ttype(x), 2, 3)))
-
-
-@_exports("nn.pad")
+@_exports(nn.PadOp)
 def _pad(w: _Writer, op: Operation) -> None:
+    """PAD, or PADV2 with a pad value."""
     x = w.tensor_of(op.input, op)  # type: ignore[attr-defined]
     pad_value = op.pad_value  # type: ignore[attr-defined]
     pads = _ints(op, "paddings")
     paddings = w.add_i32_constant(op, "paddings", pads, [len(pads) // 2, 2])
     (y,) = w.results(op)
-    version = 4 if _rank(w, x) > 4 else _v_int8_16(w.ttype(x), 2, 3)
     if pad_value is None:
-        w.emit(_Emit(Op.PAD, [x, paddings], [y], schema.PadOptionsT(), version))
+        inputs, code, options = [x, paddings], Op.PAD, schema.PadOptionsT()
     else:
         v = w.tensor_of(pad_value, op)
-        w.emit(_Emit(Op.PADV2, [x, paddings, v], [y], schema.PadV2OptionsT(), version))
+        inputs, code, options = [x, paddings, v], Op.PADV2, schema.PadV2OptionsT()
+    w.emit(_Emit(code, inputs, [y], options, w.version(op, inputs, [y])))
 
 
-_POOLS = {"nn.max_pool2d": Op.MAX_POOL_2D, "nn.avg_pool2d": Op.AVERAGE_POOL_2D}
-
-
-@_exports(*_POOLS)
-def _pool(w: _Writer, op: Operation) -> None:
-    x = w.tensor_of(op.input, op)  # type: ignore[attr-defined]
-    (y,) = w.results(op)
-    o = schema.Pool2DOptionsT()
-    o.padding = _padding(op)
-    o.strideH, o.strideW = _ints(op, "stride")
-    o.filterHeight, o.filterWidth = _ints(op, "filter_size")
-    o.fusedActivationFunction = _act(op)
-    version = 3 if w.ttype(x) == TT.INT16 and w.ttype(y) == TT.INT16 else _v_int8_16(w.ttype(x))
-    w.emit(_Emit(_POOLS[op.name], [x], [y], o, version))
-
-
-_REDUCERS = {"nn.mean": Op.MEAN, "nn.sum": Op.SUM}
-
-
-@_exports(*_REDUCERS)
-def _reduce(w: _Writer, op: Operation) -> None:
-    x = w.tensor_of(op.input, op)  # type: ignore[attr-defined]
-    axes = w.add_i32_constant(op, "axes", _ints(op, "axes"))
-    (y,) = w.results(op)
-    o = schema.ReducerOptionsT()
-    o.keepDims = _bool(op, "keep_dims")
-    code = _REDUCERS[op.name]
-    if code == Op.MEAN:
-        version = _v_int8_16(w.ttype(x), 2, 3)
-    else:
-        version = _v_int8_16(w.ttype(x), 2)
-    w.emit(_Emit(code, [x, axes], [y], o, version))
-
-
-@_exports("nn.reshape")
-def _reshape(w: _Writer, op: Operation) -> None:
-    x = w.tensor_of(op.input, op)  # type: ignore[attr-defined]
-    new_shape = list(op.results[0].type.get_shape())  # type: ignore[attr-defined]
-    shape = w.add_i32_constant(op, "shape", new_shape)
-    (y,) = w.results(op)
-    w.emit(_Emit(Op.RESHAPE, [x, shape], [y]))
-
-
-@_exports("nn.squeeze")
-def _squeeze(w: _Writer, op: Operation) -> None:
-    x = w.tensor_of(op.input, op)  # type: ignore[attr-defined]
-    (y,) = w.results(op)
-    o = schema.SqueezeOptionsT()
-    o.squeezeDims = _ints(op, "squeeze_dims")
-    w.emit(_Emit(Op.SQUEEZE, [x], [y], o))
-
-
-@_exports("nn.transpose")
-def _transpose(w: _Writer, op: Operation) -> None:
-    x = w.tensor_of(op.input, op)  # type: ignore[attr-defined]
-    perm = w.add_i32_constant(op, "perm", _ints(op, "perm"))
-    (y,) = w.results(op)
-    t, rank = w.ttype(x), _rank(w, x)
-    if rank > 5:
-        version = 6
-    elif t == TT.INT16:
-        version = 5
-    elif rank > 4:
-        version = 4
-    elif t == TT.BOOL:
-        version = 3
-    else:
-        version = _v_int8_16(t)
-    w.emit(_Emit(Op.TRANSPOSE, [x, perm], [y], schema.TransposeOptionsT(), version))
-
-
-@_exports("nn.concatenation")
-def _concatenation(w: _Writer, op: Operation) -> None:
-    xs = [w.tensor_of(v, op) for v in op.operands]
-    (y,) = w.results(op)
-    o = schema.ConcatenationOptionsT()
-    o.axis = _int(op, "axis")
-    o.fusedActivationFunction = _act(op)
-    t = w.ttype(xs[0]) if xs else None
-    w.emit(_Emit(Op.CONCATENATION, xs, [y], o, _v_int8_16(t, 2, 3)))
-
-
-@_exports("nn.split")
+@_exports(nn.SplitOp)
 def _split(w: _Writer, op: Operation) -> None:
+    """SPLIT: the axis is a scalar input 0, num_splits the number of results."""
     x = w.tensor_of(op.input, op)  # type: ignore[attr-defined]
     axis = w.add_i32_constant(op, "axis", _int(op, "axis"), [])
     ys = w.results(op)
     o = schema.SplitOptionsT()
     o.numSplits = len(ys)
-    t = w.ttype(x)
-    version = 4 if t == TT.INT16 else 3 if t == TT.INT32 else _v_int8_16(t)
-    w.emit(_Emit(Op.SPLIT, [axis, x], ys, o, version))
+    w.emit(_Emit(Op.SPLIT, [axis, x], ys, o, w.version(op, [axis, x], ys)))
 
 
-@_exports("nn.slice")
-def _slice(w: _Writer, op: Operation) -> None:
-    x = w.tensor_of(op.input, op)  # type: ignore[attr-defined]
-    begin = w.add_i32_constant(op, "begin", _ints(op, "begin"))
-    size = w.add_i32_constant(op, "size", _ints(op, "size"))
-    (y,) = w.results(op)
-    t = w.ttype(x)
-    version = 5 if _rank(w, x) > 4 else 4 if t == TT.INT16 else _v_int8_16(t)
-    w.emit(_Emit(Op.SLICE, [x, begin, size], [y], schema.SliceOptionsT(), version))
-
-
-@_exports("nn.strided_slice")
-def _strided_slice(w: _Writer, op: Operation) -> None:
-    x = w.tensor_of(op.input, op)  # type: ignore[attr-defined]
-    begin = w.add_i32_constant(op, "begin", _ints(op, "begin"))
-    end = w.add_i32_constant(op, "end", _ints(op, "end"))
-    strides = w.add_i32_constant(op, "strides", _ints(op, "strides"))
-    (y,) = w.results(op)
-    o = schema.StridedSliceOptionsT()
-    o.beginMask = _int(op, "begin_mask")
-    o.endMask = _int(op, "end_mask")
-    o.ellipsisMask = _int(op, "ellipsis_mask")
-    o.newAxisMask = _int(op, "new_axis_mask")
-    o.shrinkAxisMask = _int(op, "shrink_axis_mask")
-    o.offset = _bool(op, "offset")
-    t = w.ttype(x)
-    if o.offset:
-        version = 8
-    elif t == TT.UINT32:
-        version = 7
-    elif o.ellipsisMask or o.newAxisMask:
-        version = 6
-    elif _rank(w, x) > 4:
-        version = 4
-    elif t == TT.BOOL:
-        version = 3
-    else:
-        version = _v_int8_16(t)
-    w.emit(_Emit(Op.STRIDED_SLICE, [x, begin, end, strides], [y], o, version))
-
-
-@_exports("nn.gather")
-def _gather(w: _Writer, op: Operation) -> None:
-    p, i = w.tensor_of(op.params, op), w.tensor_of(op.indices, op)  # type: ignore[attr-defined]
-    (y,) = w.results(op)
-    o = schema.GatherOptionsT()
-    o.axis = _int(op, "axis")
-    o.batchDims = _int(op, "batch_dims")
-    tp, ti = w.ttype(p), w.ttype(i)
-    if tp == TT.INT4:
-        version = 7
-    elif ti == TT.INT16:
-        version = 6
-    elif o.batchDims != 0:
-        version = 5
-    elif tp == TT.INT16:
-        version = 4
-    elif tp == TT.BOOL:
-        version = 3
-    else:
-        version = _v_int8_16(tp)
-    w.emit(_Emit(Op.GATHER, [p, i], [y], o, version))
-
-
-@_exports("nn.resize_bilinear", "nn.resize_nearest_neighbor")
-def _resize(w: _Writer, op: Operation) -> None:
-    x = w.tensor_of(op.input, op)  # type: ignore[attr-defined]
-    hw = list(op.results[0].type.get_shape())[1:3]  # type: ignore[attr-defined]
-    size = w.add_i32_constant(op, "size", hw)
-    (y,) = w.results(op)
-    bilinear = op.name == "nn.resize_bilinear"
-    if bilinear:
-        o = schema.ResizeBilinearOptionsT()
-        code = Op.RESIZE_BILINEAR
-    else:
-        o = schema.ResizeNearestNeighborOptionsT()
-        code = Op.RESIZE_NEAREST_NEIGHBOR
-    o.alignCorners = _bool(op, "align_corners")
-    o.halfPixelCenters = _bool(op, "half_pixel_centers")
-    t = w.ttype(x)
-    if t == TT.INT16:
-        version = 4
-    elif o.halfPixelCenters or (not bilinear and o.alignCorners):
-        version = 3
-    else:
-        version = _v_int8_16(t)
-    w.emit(_Emit(code, [x, size], [y], o, version))
-
-
-@_exports("nn.depth_to_space", "nn.space_to_depth")
-def _block_rearrange(w: _Writer, op: Operation) -> None:
-    x = w.tensor_of(op.input, op)  # type: ignore[attr-defined]
-    (y,) = w.results(op)
-    if op.name == "nn.depth_to_space":
-        o, code = schema.DepthToSpaceOptionsT(), Op.DEPTH_TO_SPACE
-    else:
-        o, code = schema.SpaceToDepthOptionsT(), Op.SPACE_TO_DEPTH
-    o.blockSize = _int(op, "block_size")
-    if code == Op.DEPTH_TO_SPACE:
-        # op_version.cc: DEPTH_TO_SPACE is version 2 only for int16; int8 runs at version 1
-        # (the only version BUILTIN_REF registers).
-        version = 2 if w.ttype(x) == TT.INT16 else 1
-    else:
-        version = _v_int8_16(w.ttype(x))
-    w.emit(_Emit(code, [x], [y], o, version))
-
-
-@_exports("quant.qcast")
+@_exports(quant.QuantizeCastOp)
 def _qcast(w: _Writer, op: Operation) -> None:
     x = w.tensor_of(op.operands[0], op)
     (y,) = w.results(op)
@@ -1224,7 +969,7 @@ def _qcast(w: _Writer, op: Operation) -> None:
     w.emit(_Emit(Op.QUANTIZE, [x], [y], None, version))
 
 
-@_exports("quant.dcast")
+@_exports(quant.DequantizeCastOp)
 def _dcast(w: _Writer, op: Operation) -> None:
     x = w.tensor_of(op.operands[0], op)
     (y,) = w.results(op)
@@ -1240,7 +985,7 @@ def _dcast(w: _Writer, op: Operation) -> None:
     w.emit(_Emit(Op.DEQUANTIZE, [x], [y], None, version))
 
 
-@_exports("nn.generic")
+@_exports(nn.GenericOp)
 def _generic(w: _Writer, op: Operation) -> None:
     name = _str(op, "op_name", "")
     custom = _bool(op, "custom")

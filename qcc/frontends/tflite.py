@@ -27,8 +27,13 @@ flatbuffer schema (``ai_edge_litert.schema_py_generated``, object API) and retur
   optional inputs of a generic op are recorded in the discardable attribute
   ``nn.omitted_inputs`` (their input positions), so the op can be written back unchanged.
 
-The builtin -> nn mapping is the table ``_BUILDERS`` (one small builder function per op
-family); ``_FOLDERS`` holds the ops evaluated at import.
+The builtin -> nn mapping is computed from the nn ops' declarations (``nn.OpSpec``, the
+``SPEC`` of every class in ``nn.op_classes()``): a declared op imports through one generic
+path (``_declared_importer``: operands from the TFLite inputs, properties from the options
+fields and constant inputs the declaration names); the few ops whose TFLite form needs more
+(DEPTHWISE_CONV_2D's multiplier, PAD/PADV2, SPLIT, GATHER's batch_dims) register a bespoke
+builder against their class (``_IMPORTERS``); QUANTIZE and DEQUANTIZE become quant casts.
+``_FOLDERS`` holds the ops evaluated at import.
 
 Every failure is a ``QccError`` whose one-line message names the file and the problem: an
 unreadable, empty or non-TFLite file, a corrupt flatbuffer (the file is verified first, as
@@ -66,6 +71,7 @@ activations) import; running them fails then, naming the op. Only subgraph 0 is 
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -99,6 +105,7 @@ from xdsl.dialects.builtin import (
     i64,
 )
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
+from xdsl.irdl import OptionalDef, VariadicDef
 
 from qcc.dialects import nn, quant
 from qcc.errors import QccError
@@ -158,15 +165,6 @@ _QUANT_STORAGE: dict[int, tuple[int, bool]] = {
     TT.UINT32: (32, False),
 }
 
-# builtin -> (channel axis of its weights, input 1; input index of its bias, per axis along 0)
-_WEIGHT_AXIS = {
-    Op.CONV_2D: (0, 2),
-    Op.DEPTHWISE_CONV_2D: (3, 2),
-    Op.TRANSPOSE_CONV: (0, 3),
-    Op.FULLY_CONNECTED: (0, 2),
-}
-
-
 @dataclass(frozen=True)
 class _QuantParams:
     """A tensor's validated quantization parameters; `axis` None for per tensor."""
@@ -219,6 +217,7 @@ def import_tflite(source: str | os.PathLike[str] | bytes, *, name: str | None = 
     # Every offset and length is checked before anything is read (the flatbuffers verifier):
     # Python's reader would slice past the end of a corrupt file without a word.
     verify_tflite(data, label)
+    codecs = _codecs(nn.op_classes())  # a declaration error is a bug, not a bad file
     try:
         model = schema.ModelT.InitFromPackedBuf(data, 0)
     except Exception as e:
@@ -226,7 +225,7 @@ def import_tflite(source: str | os.PathLike[str] | bytes, *, name: str | None = 
             f"{label}: corrupt TFLite flatbuffer ({type(e).__name__}: {_one_line(e)})"
         ) from e
     try:
-        return _Importer(label, data, model).run()
+        return _Importer(label, data, model, codecs).run()
     except QccError:
         raise
     except Exception as e:
@@ -260,8 +259,9 @@ def _read_source(source: str | os.PathLike[str] | bytes) -> tuple[str, bytes]:
 class _Importer:
     """Walks subgraph 0 once, in operator order, appending ops to the body of @main."""
 
-    def __init__(self, label: str, data: bytes, model: schema.ModelT):
+    def __init__(self, label: str, data: bytes, model: schema.ModelT, codecs: _Codecs):
         self.label = label
+        self.codecs = codecs
         self.data = data
         self.model = model
         if not model.subgraphs:
@@ -334,8 +334,11 @@ class _Importer:
             if len(inputs) < 2 or not 0 <= inputs[1] < len(self.tensors):
                 continue
             weight = inputs[1]
-            if builtin in _WEIGHT_AXIS:
-                axis, bias = _WEIGHT_AXIS[builtin]
+            if builtin in self.codecs.weights:
+                weight_input, axis, bias = self.codecs.weights[builtin]
+                if weight_input >= len(inputs) or not 0 <= inputs[weight_input] < len(self.tensors):
+                    continue
+                weight = inputs[weight_input]
                 self._weights.add(weight)
                 self._channel_axis[weight] = axis
                 q = self.tensors[weight].quantization
@@ -595,7 +598,7 @@ class _Importer:
         if folder is not None and folder(view):
             return
         op: Operation | None = None
-        builder = _BUILDERS.get(builtin) if builtin != Op.CUSTOM else None
+        builder = self.codecs.builders.get(builtin) if builtin != Op.CUSTOM else None
         if builder is not None:
             try:
                 op = builder(view)
@@ -769,22 +772,207 @@ def _axis(op: _OpView, axis: int, rank: int, what: str = "axis") -> int:
 
 
 # ------------------------------------------------------------------------------------------
-# Builders: one per op family, BuiltinOperator -> nn op
+# Builders: BuiltinOperator -> nn op, driven by the ops' declarations (nn.OpSpec)
 # ------------------------------------------------------------------------------------------
 
+Importer = Callable[[_OpView], Operation]
 
-def _conv2d(op: _OpView) -> Operation:
-    o = op.options(schema.Conv2DOptionsT)
-    return op.create(
-        nn.Conv2DOp,
-        [op.operand(0), op.operand(1), op.optional(2)],
-        stride=_hw(op, "stride", o.strideH, o.strideW),
-        dilation=_hw(op, "dilation", o.dilationHFactor, o.dilationWFactor),
-        padding=_padding(op, o.padding),
-        fused_activation=_activation(op, o.fusedActivationFunction),
+_IMPORTERS: dict[type[Operation], Importer] = {}
+"""Bespoke importers, for the ops whose TFLite form the declaration cannot state alone;
+every other declared op goes through `_declared_importer`."""
+
+
+def _imports(*op_classes: type[Operation]) -> Callable[[Importer], Importer]:
+    def register(fn: Importer) -> Importer:
+        for cls in op_classes:
+            _IMPORTERS[cls] = fn
+        return fn
+
+    return register
+
+
+def _camel(field_name: str) -> str:
+    """schema.fbs field name -> the object API's attribute (`keep_num_dims` -> `keepNumDims`)."""
+    head, *rest = field_name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def _options_class(op_class: type[Operation], spec: nn.OpSpec) -> type | None:
+    """The `*OptionsT` class the declaration names, checked against LiteRT's schema."""
+    if spec.options is None:
+        if spec.fields:
+            raise TypeError(f"{op_class.__name__}: SPEC declares option fields but no options table")
+        return None
+    cls = getattr(schema, spec.options + "T", None)
+    in_union = getattr(schema.BuiltinOptions, spec.options, None) or getattr(
+        schema.BuiltinOptions2, spec.options, None
+    )
+    if cls is None or in_union is None:
+        raise TypeError(f"{op_class.__name__}: TFLite has no builtin options table {spec.options!r}")
+    sample = cls()
+    for option in spec.fields:
+        for name in option.fields:
+            if not hasattr(sample, _camel(name)):
+                raise TypeError(f"{op_class.__name__}: {spec.options} has no field {name!r}")
+    return cls
+
+
+def _operand_kinds(op_class: type[Operation]) -> list[str]:
+    """"one", "optional" or "variadic" per operand definition of an IRDL op."""
+    kinds = []
+    for _, definition in op_class.get_irdl_definition().operands:  # type: ignore[attr-defined]
+        if isinstance(definition, OptionalDef):
+            kinds.append("optional")
+        elif isinstance(definition, VariadicDef):
+            kinds.append("variadic")
+        else:
+            kinds.append("one")
+    if "variadic" in kinds and len(kinds) > 1:
+        raise TypeError(f"{op_class.__name__}: a variadic operand needs a bespoke importer")
+    return kinds
+
+
+def _declared_importer(op_class: type[Operation]) -> Importer:
+    """The generic import of a declared op: operands from the TFLite inputs the declaration
+    maps them to, properties from its options fields and constant inputs."""
+    spec = nn.op_spec(op_class)
+    assert spec is not None
+    definition = op_class.get_irdl_definition()  # type: ignore[attr-defined]
+    options_cls = _options_class(op_class, spec)
+    kinds = _operand_kinds(op_class)
+    unmapped = [p for p in definition.properties if p not in spec.properties()]
+    if unmapped:
+        raise TypeError(
+            f"{op_class.__name__}: properties {unmapped} are in no option field or constant "
+            "input of SPEC; declare them, or register a bespoke importer"
+        )
+    variadic_result = len(definition.results) == 1 and isinstance(
+        definition.results[0][1], VariadicDef
     )
 
+    def build(op: _OpView) -> Operation:
+        o = op.options(options_cls) if options_cls is not None else None
+        for option in spec.fields:  # a value nn cannot express: nn.generic, before any read
+            if option.kind == "fixed" and getattr(o, _camel(option.fields[0])) != option.default:
+                raise _Fallback()
+        if kinds == ["variadic"]:
+            operands: list[Any] = [[op.operand(k) for k in spec.tflite_inputs(len(op.inputs))]]
+        else:
+            operands = [
+                op.optional(k) if kind == "optional" else op.operand(k)
+                for kind, k in zip(kinds, spec.tflite_inputs(len(kinds)))
+            ]
+        props: dict[str, Attribute] = {}
+        for const in spec.const_inputs:
+            _import_const_input(op, const, props)
+        for option in spec.fields:
+            _import_option(op, option, o, props)
+        results = op.result_types()
+        return op_class.build(
+            operands=operands,
+            result_types=[results] if variadic_result else results,
+            properties={p: props[p] for p in definition.properties if p in props},
+        )
 
+    return build
+
+
+def _import_const_input(op: _OpView, const: nn.ConstInput, props: dict[str, Attribute]) -> None:
+    if const.kind == "ints":
+        assert const.prop is not None
+        props[const.prop] = nn.i64_array(op.ints(const.index, const.name))
+    elif const.kind == "axes":
+        assert const.prop is not None
+        rank = len(op.in_shape(0))
+        axes = [_axis(op, a, rank) for a in op.ints(const.index, const.name)]
+        props[const.prop] = nn.i64_array(axes)
+    elif op.redundant(const.index) and const.check and op.imp.is_constant(op.inputs[const.index]):
+        # the result type says it: a constant input must agree
+        out = list(op.out_shape())
+        if const.kind == "result_shape":
+            expected = out
+        elif len(out) == 4:
+            expected = out[1:3]
+        else:
+            return  # not NHWC: the op's verifier reports it
+        given = op.ints(const.index, const.name)
+        if given != expected:
+            raise op.fail(f"{const.name} {given} differs from the output shape {out}")
+
+
+def _import_option(
+    op: _OpView, option: nn.Option, o: Any, props: dict[str, Attribute]
+) -> None:
+    values = [getattr(o, _camel(name)) for name in option.fields]
+    value, prop, kind = values[0], option.prop, option.kind
+    if prop is None:  # "fixed": checked before the operands were read
+        return
+    if kind == "activation":
+        props[prop] = _activation(op, value)
+    elif kind == "padding":
+        props[prop] = _padding(op, value)
+    elif kind == "f32":
+        props[prop] = _f32(value)
+    elif kind == "i64":
+        props[prop] = _i64(value)
+    elif kind == "bool":
+        props[prop] = _bool(value)
+    elif kind == "axis":
+        rank = len(op.out_shape()) if option.of_output else len(op.in_shape(0))
+        props[prop] = _i64(_axis(op, value, rank, option.label))
+    elif kind == "axes":
+        rank = len(op.in_shape(0))
+        props[prop] = nn.i64_array([_axis(op, d, rank, option.label) for d in _int_list(value)])
+    elif kind == "pair":
+        props[prop] = _hw(op, option.label, values[0], values[1])
+    else:
+        raise AssertionError(f"unknown option kind {kind!r}")
+
+
+@dataclass(frozen=True)
+class _Codecs:
+    """What the importer knows of the builtins, computed from the nn ops' declarations."""
+
+    builders: dict[int, Importer]
+    # builtin -> (TFLite input of its weights, their channel axis, TFLite input of its bias)
+    # for the ops with affine weights (quantized per axis, their bias per axis along 0)
+    weights: dict[int, tuple[int, int, int]]
+
+
+def _builtin_code(name: str, where: str) -> int:
+    code = getattr(Op, name, None)
+    if not isinstance(code, int) or name == "CUSTOM":
+        raise TypeError(f"{where}: TFLite has no builtin operator {name!r}")
+    return code
+
+
+@functools.cache
+def _codecs(op_classes: tuple[type[Operation], ...]) -> _Codecs:
+    builders: dict[int, Importer] = {Op.QUANTIZE: _quantize, Op.DEQUANTIZE: _dequantize_op}
+    weights: dict[int, tuple[int, int, int]] = {}
+    for cls in op_classes:
+        spec = nn.op_spec(cls)
+        if spec is None or spec.builtin is None:
+            continue
+        builder = _IMPORTERS.get(cls) or _declared_importer(cls)
+        affine = cls.get_trait(nn.AffineWeights)  # type: ignore[attr-defined]
+        for name in (spec.builtin, *spec.aliases):
+            code = _builtin_code(name, cls.__name__)
+            if code in builders:
+                raise TypeError(f"{cls.__name__}: builtin {name} is already imported as another op")
+            builders[code] = builder
+            if affine is not None:
+                inputs = spec.tflite_inputs(len(cls.get_irdl_definition().operands))  # type: ignore[attr-defined]
+                weights[code] = (
+                    inputs[affine.weight_operand], affine.axis, inputs[affine.bias_operand]
+                )
+    return _Codecs(builders, weights)
+
+
+# -- bespoke importers ---------------------------------------------------------------------
+
+
+@_imports(nn.DepthwiseConv2DOp)
 def _depthwise_conv2d(op: _OpView) -> Operation:
     o = op.options(schema.DepthwiseConv2DOptionsT)
     # TFLite kernels derive the multiplier from the shapes (older converters wrote bogus
@@ -804,77 +992,7 @@ def _depthwise_conv2d(op: _OpView) -> Operation:
     )
 
 
-def _transpose_conv(op: _OpView) -> Operation:
-    # TFLite inputs: output_shape, weights, input, bias?; the result type is the shape.
-    o = op.options(schema.TransposeConvOptionsT)
-    if op.redundant(0) and op.imp.is_constant(op.inputs[0]):
-        if op.ints(0, "output_shape") != list(op.out_shape()):
-            raise op.fail(f"output_shape {op.ints(0, 'output_shape')} differs from the output "
-                          f"tensor's shape {list(op.out_shape())}")
-    return op.create(
-        nn.TransposeConvOp,
-        [op.operand(2), op.operand(1), op.optional(3)],
-        stride=_hw(op, "stride", o.strideH, o.strideW),
-        padding=_padding(op, o.padding),
-        fused_activation=_activation(op, o.fusedActivationFunction),
-    )
-
-
-def _fully_connected(op: _OpView) -> Operation:
-    o = op.options(schema.FullyConnectedOptionsT)
-    if o.weightsFormat != schema.FullyConnectedOptionsWeightsFormat.DEFAULT:
-        raise _Fallback()
-    return op.create(
-        nn.FullyConnectedOp,
-        [op.operand(0), op.operand(1), op.optional(2)],
-        fused_activation=_activation(op, o.fusedActivationFunction),
-        keep_num_dims=_bool(o.keepNumDims),
-    )
-
-
-def _batch_matmul(op: _OpView) -> Operation:
-    o = op.options(schema.BatchMatMulOptionsT)
-    return op.create(
-        nn.BatchMatMulOp, [op.operand(0), op.operand(1)], adj_x=_bool(o.adjX), adj_y=_bool(o.adjY)
-    )
-
-
-def _binary_with_activation(op_class: type[nn.NNOp], options: type) -> Callable:
-    def build(op: _OpView) -> Operation:
-        o = op.options(options)
-        return op.create(
-            op_class,
-            [op.operand(0), op.operand(1)],
-            fused_activation=_activation(op, o.fusedActivationFunction),
-        )
-
-    return build
-
-
-def _binary(op_class: type[nn.NNOp]) -> Callable:
-    def build(op: _OpView) -> Operation:
-        return op.create(op_class, [op.operand(0), op.operand(1)])
-
-    return build
-
-
-def _unary(op_class: type[nn.NNOp]) -> Callable:
-    def build(op: _OpView) -> Operation:
-        return op.create(op_class, [op.operand(0)])
-
-    return build
-
-
-def _leaky_relu(op: _OpView) -> Operation:
-    o = op.options(schema.LeakyReluOptionsT)
-    return op.create(nn.LeakyReluOp, [op.operand(0)], alpha=_f32(o.alpha))
-
-
-def _softmax(op: _OpView) -> Operation:
-    o = op.options(schema.SoftmaxOptionsT)
-    return op.create(nn.SoftmaxOp, [op.operand(0)], beta=_f32(o.beta))
-
-
+@_imports(nn.PadOp)
 def _pad(op: _OpView) -> Operation:
     # PAD: input, paddings [rank, 2]; PADV2 adds the scalar pad value.
     rank = len(op.in_shape(0))
@@ -890,63 +1008,7 @@ def _pad(op: _OpView) -> Operation:
     )
 
 
-def _pool2d(op_class: type[nn.NNOp]) -> Callable:
-    def build(op: _OpView) -> Operation:
-        o = op.options(schema.Pool2DOptionsT)
-        return op.create(
-            op_class,
-            [op.operand(0)],
-            filter_size=_hw(op, "filter size", o.filterHeight, o.filterWidth),
-            stride=_hw(op, "stride", o.strideH, o.strideW),
-            padding=_padding(op, o.padding),
-            fused_activation=_activation(op, o.fusedActivationFunction),
-        )
-
-    return build
-
-
-def _reduce(op_class: type[nn.NNOp]) -> Callable:
-    def build(op: _OpView) -> Operation:
-        o = op.options(schema.ReducerOptionsT)
-        rank = len(op.in_shape(0))
-        axes = [_axis(op, a, rank) for a in op.ints(1, "axes")]
-        return op.create(
-            op_class, [op.operand(0)], axes=nn.i64_array(axes), keep_dims=_bool(o.keepDims)
-        )
-
-    return build
-
-
-def _reshape(op: _OpView) -> Operation:
-    # The new shape is the output tensor's shape; the optional shape input is redundant.
-    op.redundant(1)
-    return op.create(nn.ReshapeOp, [op.operand(0)])
-
-
-def _squeeze(op: _OpView) -> Operation:
-    o = op.options(schema.SqueezeOptionsT)
-    rank = len(op.in_shape(0))
-    dims = [_axis(op, d, rank, "squeeze dim") for d in _int_list(o.squeezeDims)]
-    return op.create(nn.SqueezeOp, [op.operand(0)], squeeze_dims=nn.i64_array(dims))
-
-
-def _transpose(op: _OpView) -> Operation:
-    return op.create(
-        nn.TransposeOp, [op.operand(0)], perm=nn.i64_array(op.ints(1, "perm"))
-    )
-
-
-def _concatenation(op: _OpView) -> Operation:
-    o = op.options(schema.ConcatenationOptionsT)
-    operands = [op.operand(k) for k in range(len(op.inputs))]
-    return op.create(
-        nn.ConcatenationOp,
-        [operands],
-        axis=_i64(_axis(op, o.axis, len(op.out_shape()))),
-        fused_activation=_activation(op, o.fusedActivationFunction),
-    )
-
-
+@_imports(nn.SplitOp)
 def _split(op: _OpView) -> Operation:
     # TFLite inputs: axis (scalar), input.
     o = op.options(schema.SplitOptionsT)
@@ -963,33 +1025,9 @@ def _split(op: _OpView) -> Operation:
     )
 
 
-def _slice(op: _OpView) -> Operation:
-    return op.create(
-        nn.SliceOp,
-        [op.operand(0)],
-        begin=nn.i64_array(op.ints(1, "begin")),
-        size=nn.i64_array(op.ints(2, "size")),
-    )
-
-
-def _strided_slice(op: _OpView) -> Operation:
-    o = op.options(schema.StridedSliceOptionsT)
-    return op.create(
-        nn.StridedSliceOp,
-        [op.operand(0)],
-        begin=nn.i64_array(op.ints(1, "begin")),
-        end=nn.i64_array(op.ints(2, "end")),
-        strides=nn.i64_array(op.ints(3, "strides")),
-        begin_mask=_i64(o.beginMask),
-        end_mask=_i64(o.endMask),
-        ellipsis_mask=_i64(o.ellipsisMask),
-        new_axis_mask=_i64(o.newAxisMask),
-        shrink_axis_mask=_i64(o.shrinkAxisMask),
-        offset=_bool(o.offset),
-    )
-
-
+@_imports(nn.GatherOp)
 def _gather(op: _OpView) -> Operation:
+    # batch_dims is kept normalized by the indices' rank (the verifier checks the range)
     o = op.options(schema.GatherOptionsT)
     batch_dims = o.batchDims
     if batch_dims < 0:
@@ -1002,34 +1040,8 @@ def _gather(op: _OpView) -> Operation:
     )
 
 
-def _resize(op_class: type[nn.NNOp], options: type) -> Callable:
-    def build(op: _OpView) -> Operation:
-        # The target size is the result type; a constant size input must agree with it.
-        o = op.options(options)
-        out = op.out_shape()
-        if op.redundant(1) and op.imp.is_constant(op.inputs[1]) and len(out) == 4:
-            if op.ints(1, "size") != list(out[1:3]):
-                raise op.fail(f"size {op.ints(1, 'size')} differs from the output shape "
-                              f"{list(out)}")
-        return op.create(
-            op_class,
-            [op.operand(0)],
-            align_corners=_bool(o.alignCorners),
-            half_pixel_centers=_bool(o.halfPixelCenters),
-        )
-
-    return build
-
-
-def _block_rearrange(op_class: type[nn.NNOp], options: type) -> Callable:
-    def build(op: _OpView) -> Operation:
-        o = op.options(options)
-        return op.create(op_class, [op.operand(0)], block_size=_i64(o.blockSize))
-
-    return build
-
-
 def _quantize(op: _OpView) -> Operation:
+
     """QUANTIZE -> quant.qcast (float -> int, or a requantize int -> int)."""
     return _cast(op, quant.QuantizeCastOp)
 
@@ -1053,50 +1065,6 @@ def _cast(op: _OpView, op_class: type[Operation]) -> Operation:
     return cast
 
 
-_BUILDERS: dict[int, Callable[[_OpView], Operation]] = {
-    Op.QUANTIZE: _quantize,
-    Op.DEQUANTIZE: _dequantize_op,
-    Op.CONV_2D: _conv2d,
-    Op.DEPTHWISE_CONV_2D: _depthwise_conv2d,
-    Op.TRANSPOSE_CONV: _transpose_conv,
-    Op.FULLY_CONNECTED: _fully_connected,
-    Op.BATCH_MATMUL: _batch_matmul,
-    Op.ADD: _binary_with_activation(nn.AddOp, schema.AddOptionsT),
-    Op.SUB: _binary_with_activation(nn.SubOp, schema.SubOptionsT),
-    Op.MUL: _binary_with_activation(nn.MulOp, schema.MulOptionsT),
-    Op.DIV: _binary_with_activation(nn.DivOp, schema.DivOptionsT),
-    Op.MAXIMUM: _binary(nn.MaximumOp),
-    Op.MINIMUM: _binary(nn.MinimumOp),
-    Op.PRELU: _binary(nn.PReluOp),
-    Op.RELU: _unary(nn.ReluOp),
-    Op.RELU6: _unary(nn.Relu6Op),
-    Op.RELU_N1_TO_1: _unary(nn.ReluN1To1Op),
-    Op.LEAKY_RELU: _leaky_relu,
-    Op.LOGISTIC: _unary(nn.LogisticOp),
-    Op.TANH: _unary(nn.TanhOp),
-    Op.HARD_SWISH: _unary(nn.HardSwishOp),
-    Op.SOFTMAX: _softmax,
-    Op.PAD: _pad,
-    Op.PADV2: _pad,
-    Op.MAX_POOL_2D: _pool2d(nn.MaxPool2DOp),
-    Op.AVERAGE_POOL_2D: _pool2d(nn.AvgPool2DOp),
-    Op.MEAN: _reduce(nn.MeanOp),
-    Op.SUM: _reduce(nn.SumOp),
-    Op.RESHAPE: _reshape,
-    Op.SQUEEZE: _squeeze,
-    Op.TRANSPOSE: _transpose,
-    Op.CONCATENATION: _concatenation,
-    Op.SPLIT: _split,
-    Op.SLICE: _slice,
-    Op.STRIDED_SLICE: _strided_slice,
-    Op.GATHER: _gather,
-    Op.RESIZE_BILINEAR: _resize(nn.ResizeBilinearOp, schema.ResizeBilinearOptionsT),
-    Op.RESIZE_NEAREST_NEIGHBOR: _resize(
-        nn.ResizeNearestNeighborOp, schema.ResizeNearestNeighborOptionsT
-    ),
-    Op.DEPTH_TO_SPACE: _block_rearrange(nn.DepthToSpaceOp, schema.DepthToSpaceOptionsT),
-    Op.SPACE_TO_DEPTH: _block_rearrange(nn.SpaceToDepthOp, schema.SpaceToDepthOptionsT),
-}
 
 
 # ------------------------------------------------------------------------------------------

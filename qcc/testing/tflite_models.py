@@ -31,6 +31,11 @@ Public API
     ``single_op_models() | special_models() | chained_models()``; every one of them loads
     and runs in LiteRT with both the default and the reference (``BUILTIN_REF``) resolver.
 
+``op_model(op_class) -> bytes``, ``declared_op_models() -> dict[str, bytes]``
+    A float single-op model of any nn op, generated from the example its declaration holds
+    (``SPEC.example`` in dialects/nn.py) and written by qcc's TFLite backend: a new op gets
+    its test model from its declaration alone. Keyed by op name (``"nn.add"``).
+
 Input data
 ----------
 
@@ -61,8 +66,10 @@ __all__ = [
     "chained_models",
     "csr_sparsity",
     "custom_op_model",
+    "declared_op_models",
     "fp16_weights_model",
     "multi_io_model",
+    "op_model",
     "random_inputs",
     "single_op_models",
     "sparse_weights_model",
@@ -1235,3 +1242,176 @@ def all_runnable_models() -> dict[str, bytes]:
             raise AssertionError(f"duplicate model names {sorted(overlap)}")
         models.update(group)
     return models
+
+
+# ------------------------------------------------------------------------------------------
+# Single-op models generated from the op declarations
+# ------------------------------------------------------------------------------------------
+
+
+def _property_attr(value: object):
+    """A Python property value of an `nn.Example` (or an `nn.Option` default) as an attribute."""
+    from xdsl.dialects.builtin import FloatAttr, IntegerAttr, StringAttr, i64
+
+    from qcc.dialects import nn
+
+    if isinstance(value, bool):
+        return IntegerAttr.from_bool(value)
+    if isinstance(value, int):
+        return IntegerAttr(value, i64)
+    if isinstance(value, float):
+        return FloatAttr(value, 32)
+    if isinstance(value, str):
+        return StringAttr(value)
+    if isinstance(value, (tuple, list)):
+        return nn.i64_array(value)
+    raise TypeError(f"no property attribute for {value!r}")
+
+
+def op_model(op_class: type) -> bytes:
+    """A float single-op ``.tflite`` model of an nn op, built from its declared example
+    (``SPEC.example``, see ``nn.Example``) and written by qcc's TFLite backend.
+
+    Inputs are the example's non-constant operands, named ``x`` (or ``x0``, ``x1``, ...),
+    float32; constants (``nn.Const``) are drawn from a generator seeded by the op's name
+    unless the example gives their values; the outputs are the op's results, ``y`` (or
+    ``y0``, ``y1``, ...). Properties the example leaves out take the defaults of the
+    declared options. Raises ValueError for an op without an example."""
+    from xdsl.dialects import func
+    from xdsl.dialects.builtin import (
+        ArrayAttr,
+        BytesAttr,
+        DenseIntOrFPElementsAttr,
+        DictionaryAttr,
+        ModuleOp,
+        NameLoc,
+        NoneAttr,
+        StringAttr,
+        TensorType,
+        f32,
+        i32,
+    )
+    from xdsl.ir import Block, Region
+    from xdsl.irdl import OptionalDef, VariadicDef
+
+    from qcc.backends.tflite import export_tflite
+    from qcc.dialects import nn
+
+    spec = nn.op_spec(op_class)
+    example = spec.example if spec is not None else None
+    if example is None:
+        raise ValueError(f"{op_class.__name__} declares no example (SPEC.example)")
+
+    def loc(name: str) -> NameLoc:
+        return NameLoc(StringAttr(name), NoneAttr())
+
+    def names(prefix: str, count: int) -> list[str]:
+        return [prefix] if count == 1 else [f"{prefix}{k}" for k in range(count)]
+
+    definition = op_class.get_irdl_definition()
+    operand_names: list[str] = []
+    for name, operand_def in definition.operands:
+        if isinstance(operand_def, VariadicDef) and not isinstance(operand_def, OptionalDef):
+            rest = len(example.operands) - (len(definition.operands) - 1)
+            operand_names += [f"{name}{k}" for k in range(rest)]
+        else:
+            operand_names.append(name)
+
+    rng = _rng(op_class.name)
+    runtime = [s for s in example.operands if not isinstance(s, nn.Const)]
+    block = Block(arg_types=[TensorType(f32, list(s)) for s in runtime])
+    args = iter(block.args)
+    values = []
+    for operand, name in zip(example.operands, operand_names):
+        if not isinstance(operand, nn.Const):
+            values.append(next(args))
+            continue
+        dtype = np.dtype(operand.dtype)
+        if operand.values is not None:
+            array = np.asarray(operand.values, dtype=dtype).reshape(operand.shape)
+        else:
+            array = rng.uniform(operand.low, operand.high, size=operand.shape).astype(dtype)
+        element = {np.dtype(np.float32): f32, np.dtype(np.int32): i32}[dtype]
+        ttype = TensorType(element, list(operand.shape))
+        data = np.ascontiguousarray(array, dtype=dtype.newbyteorder("<")).tobytes()
+        const = nn.ConstantOp(DenseIntOrFPElementsAttr(ttype, BytesAttr(data)))
+        const.location = loc(f"y/{name}")
+        block.add_op(const)
+        values.append(const.output)
+
+    # one entry per operand definition: a value, None (omitted optional), a list (variadic)
+    grouped: list = []
+    rest = list(values)
+    for k, (_, operand_def) in enumerate(definition.operands):
+        if isinstance(operand_def, OptionalDef):
+            grouped.append(rest.pop(0) if rest else None)
+        elif isinstance(operand_def, VariadicDef):
+            take = len(rest) - (len(definition.operands) - 1 - k)
+            grouped.append(rest[:take])
+            rest = rest[take:]
+        else:
+            grouped.append(rest.pop(0))
+
+    properties = {
+        o.prop: _property_attr(o.default)
+        for o in spec.fields
+        if o.prop is not None and o.default is not None
+    }
+    properties.update({k: _property_attr(v) for k, v in example.properties.items()})
+    result_types = [TensorType(f32, list(s)) for s in example.result_shapes()]
+    variadic_result = len(definition.results) == 1 and isinstance(
+        definition.results[0][1], VariadicDef
+    )
+    op = op_class.build(
+        operands=grouped,
+        result_types=[result_types] if variadic_result else result_types,
+        properties=properties,
+    )
+    op.location = loc(names("y", len(op.results))[0])  # as the importer locates it
+    block.add_op(op)
+    block.add_op(func.ReturnOp(*op.results))
+
+    def name_attrs(labels: list[str]) -> ArrayAttr:
+        return ArrayAttr([DictionaryAttr({"nn.name": StringAttr(n)}) for n in labels])
+
+    main = func.FuncOp(
+        "main",
+        ([a.type for a in block.args], [r.type for r in op.results]),
+        Region(block),
+        arg_attrs=name_attrs(names("x", len(block.args))),
+        res_attrs=name_attrs(names("y", len(op.results))),
+    )
+    module = ModuleOp([main])
+    module.verify()
+    return export_tflite(module)
+
+
+def op_inputs(op_class: type, seed: int = 0) -> list[np.ndarray]:
+    """Inputs for ``op_model(op_class)``: one float32 array per model input, uniform over the
+    declared example's ``domain`` (``nn.Example``; [-1, 1] by default), deterministic in
+    `seed`. What tests feed the generated model, and calibrate it with."""
+    from qcc.dialects import nn
+
+    spec = nn.op_spec(op_class)
+    example = spec.example if spec is not None else None
+    if example is None:
+        raise ValueError(f"{op_class.__name__} declares no example (SPEC.example)")
+    low, high = example.domain
+    rng = np.random.default_rng(seed)
+    return [
+        rng.uniform(low, high, size=shape).astype(np.float32)
+        for shape in example.operands
+        if not isinstance(shape, nn.Const)
+    ]
+
+
+def declared_op_models() -> dict[str, bytes]:
+    """``op_model`` of every nn op that declares an example, keyed by op name
+    (``"nn.add"``)."""
+    from qcc.dialects import nn
+
+    return {
+        cls.name: op_model(cls)
+        for cls in nn.op_classes()
+        if (spec := nn.op_spec(cls)) is not None and spec.example is not None
+    }

@@ -1,16 +1,21 @@
 """Activations: nn.relu, nn.relu6, nn.relu_n1_to_1, nn.leaky_relu, nn.prelu, nn.logistic,
-nn.tanh, nn.hard_swish, nn.softmax (TFLite float semantics, float32 throughout).
+nn.tanh, nn.hard_swish, nn.gelu, nn.softmax, and the unary nn.rsqrt (TFLite float
+semantics, float32 throughout).
 
 The element-wise ones are single Numba passes over the flattened tensor (numpy's maximum and
 where are several times slower than one fused loop on float32)."""
 
 from __future__ import annotations
 
-import numpy as np
+import math
 
-from . import kernel
+import numpy as np
+from numba import njit
+from qcc.dialects import nn
+
 from . import numba_kernels as nk
 from .common import ACTIVATION_BOUNDS, F32, constant_value, float_prop, tensor_shape
+from .registry import float_kernel
 
 
 def _unary(loop, *args):
@@ -25,42 +30,72 @@ def _unary(loop, *args):
     return run
 
 
-@kernel("nn.relu")
+@float_kernel(nn.ReluOp)
 def relu(op):
     """max(x, 0) with no upper bound: TFLite's standalone RELU keeps +inf (the fused RELU
     activation clamps to FLT_MAX)."""
     return _unary(nk.clamp, 0.0, np.inf)
 
 
-@kernel("nn.relu6")
+@float_kernel(nn.Relu6Op)
 def relu6(op):
     return _unary(nk.clamp, *ACTIVATION_BOUNDS["RELU6"])
 
 
-@kernel("nn.relu_n1_to_1")
+@float_kernel(nn.ReluN1To1Op)
 def relu_n1_to_1(op):
     return _unary(nk.clamp, *ACTIVATION_BOUNDS["RELU_N1_TO_1"])
 
 
-@kernel("nn.leaky_relu")
+@float_kernel(nn.LeakyReluOp)
 def leaky_relu(op):
     """x > 0 ? x : alpha * x."""
     return _unary(nk.leaky_relu, float_prop(op.alpha))
 
 
-@kernel("nn.hard_swish")
+@float_kernel(nn.HardSwishOp)
 def hard_swish(op):
     """x * relu6(x + 3) / 6, in TFLite's order."""
     return _unary(nk.hard_swish)
 
 
-@kernel("nn.logistic")
+@njit(cache=True, nogil=True)
+def _gelu_loop(x, out, approximate):  # pragma: no cover - jitted
+    """reference_ops::Gelu per element, in double, rounded once to float32 (within an ulp
+    or two of LiteRT's float32 Eigen evaluation): erfc form, or the tanh approximation."""
+    sqrt_2_over_pi = math.sqrt(2.0 / math.pi)
+    for i in range(x.size):
+        v = np.float64(x[i])
+        if approximate:
+            out[i] = 0.5 * v * (1.0 + math.tanh(sqrt_2_over_pi * (v + 0.044715 * v * v * v)))
+        else:
+            out[i] = 0.5 * v * math.erfc(-v * 0.7071067811865476)
+
+
+@float_kernel(nn.GeluOp)
+def gelu(op):
+    """0.5 x erfc(-x / sqrt 2), or 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    return _unary(_gelu_loop, bool(op.approximate.value.data))
+
+
+@float_kernel(nn.RsqrtOp)
+def rsqrt(op):
+    """elementwise.cc: `1.f / std::sqrt(f)` in float32 (NaN below 0, inf at 0)."""
+
+    def run(x):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return F32(1) / np.sqrt(np.asarray(x, F32))
+
+    return run
+
+
+@float_kernel(nn.LogisticOp)
 def logistic(op):
     """1 / (1 + exp(-x))."""
     return _unary(nk.logistic)
 
 
-@kernel("nn.tanh")
+@float_kernel(nn.TanhOp)
 def tanh(op):
     def run(x):
         return np.tanh(x)
@@ -68,7 +103,7 @@ def tanh(op):
     return run
 
 
-@kernel("nn.prelu")
+@float_kernel(nn.PReluOp)
 def prelu(op):
     """x >= 0 ? x : alpha * x, alpha broadcast against x. The common case, one alpha per
     channel (alpha shaped [..., 1, C]), is one Numba pass."""
@@ -99,7 +134,7 @@ def prelu(op):
     return run
 
 
-@kernel("nn.softmax")
+@float_kernel(nn.SoftmaxOp)
 def softmax(op):
     """exp(beta * (x - max)) / sum over the last axis."""
     beta = F32(float_prop(op.beta, 1.0))

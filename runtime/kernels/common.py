@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from xdsl.ir import Attribute, Operation, SSAValue
-
+from qcc.dialects import nn
 from qcc.dialects.ir import decode_dense, element_dtype
+from xdsl.ir import Attribute, Operation, SSAValue
 
 from . import numba_kernels as nk
 
@@ -43,8 +43,8 @@ def constant_value(value: SSAValue | None) -> np.ndarray | None:
     if value is None:
         return None
     owner = value.owner
-    if isinstance(owner, Operation) and owner.name == "nn.constant":
-        return decode_dense(owner.value)  # type: ignore[attr-defined]
+    if isinstance(owner, nn.ConstantOp):
+        return decode_dense(owner.value)
     return None
 
 

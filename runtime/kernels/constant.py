@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+from qcc.dialects import nn
 
-from . import generic_kernel, kernel
 from .common import decode_dense, tensor_dtype
+from .registry import float_kernel
 
 
-@kernel("nn.constant")
+@float_kernel(nn.ConstantOp)
 def constant(op):
     value = decode_dense(op.value)
     want = tensor_dtype(op.output)
@@ -25,7 +26,7 @@ def constant(op):
     return run
 
 
-@generic_kernel("DEQUANTIZE")
+@float_kernel(nn.GenericOp, builtin="DEQUANTIZE")
 def dequantize_fp16(op):
     """DEQUANTIZE of a float16 tensor is a widening cast (TFLite's fp16 weight storage)."""
     if len(op.inputs) != 1 or tensor_dtype(op.inputs[0]) != np.float16:

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
+from qcc.dialects import nn
 
-from . import kernel
 from .common import (
     ACTIVATION_BOUNDS,
     F32,
@@ -28,6 +28,7 @@ from .common import (
     tensor_shape,
 )
 from .numba_kernels import bias_clamp_rows, depthwise_conv_nhwc, im2col_nhwc
+from .registry import float_kernel
 
 _FEW_CHANNELS = 8
 """Below this many input channels im2col is a strided numpy copy, above it a Numba loop."""
@@ -55,7 +56,7 @@ def _conv_out_size(size: int, kernel_size: int, stride: int, padding: str) -> in
     return (size - kernel_size + stride) // stride
 
 
-@kernel("nn.conv2d")
+@float_kernel(nn.Conv2DOp)
 def conv2d(op):
     n, h, w, c = tensor_shape(op.input)
     _, oh, ow, o = tensor_shape(op.output)
@@ -133,7 +134,7 @@ def conv2d(op):
     return run
 
 
-@kernel("nn.depthwise_conv2d")
+@float_kernel(nn.DepthwiseConv2DOp)
 def depthwise_conv2d(op):
     n, h, w, c = tensor_shape(op.input)
     _, oh, ow, oc = tensor_shape(op.output)
@@ -169,7 +170,7 @@ def depthwise_conv2d(op):
     return run
 
 
-@kernel("nn.transpose_conv")
+@float_kernel(nn.TransposeConvOp)
 def transpose_conv(op):
     n, h, w, c = tensor_shape(op.input)
     _, oh, ow, o = tensor_shape(op.output)

@@ -1,4 +1,5 @@
-"""int8 activation kernels: RELU, RELU6, RELU_N1_TO_1, LOGISTIC, TANH, HARD_SWISH, SOFTMAX.
+"""int8 activation kernels: RELU, RELU6, RELU_N1_TO_1, LOGISTIC, TANH, HARD_SWISH, GELU,
+SOFTMAX, and the unary RSQRT.
 
 Bit-exact transcriptions of what LiteRT's reference resolver (`BUILTIN_REF`) runs for int8
 (LRT `tflite/kernels/activations.cc`; TFLITE_INT8_SPEC.md §5):
@@ -15,6 +16,18 @@ Bit-exact transcriptions of what LiteRT's reference resolver (`BUILTIN_REF`) run
   kernels both look this table up (the gemmlowp fixed-point path is only the
   kFixedPointOptimized registration). expf/tanhf come from the C math library when it can
   be loaded (numpy's float32 functions otherwise; both matched LiteRT on every tested table).
+* GELU (`gelu_i8`, a table lookup): `GeluPrepare` fills the table with
+  `LUTPopulate<int8_t>` and `reference_ops::GeluTransform` (float32:
+  `0.5f * x * erfcf(x * float(-M_SQRT1_2))`) or, with `approximate`,
+  `GeluTransformApproximate` (`0.5f * x * (1 + tanhf(float(sqrt(2/pi)) * (x + 0.044715f *
+  x * x * x)))`), both evaluated in float32 with the C library's erfcf / tanhf.
+* RSQRT (`rsqrt_i8`, a table lookup): `elementwise.cc` RsqrtEvalQuantizedInt8 per value:
+  `v = q - zp_in`; v == 0 -> 127; else `GetInvSqrtQuantizedMultiplierExp(v, -1)` (gemmlowp
+  Newton-Raphson in FixedPoint<int32, 3>, `internal/common.h`) gives (m_v, shift_v),
+  `data = mbqm(1, m_v, shift_v + 20)`, `out = clamp(mbqm(data, m, shift - 20) + zp_out)`
+  with `(m, shift) = QuantizeMultiplier(1. / (sqrtf(s_in) * s_out))`. LiteRT fails the
+  invocation on an input below the zero point ("Rsqrt is only defined for positive
+  values"); so does the runner (`PlanInputError`).
 * HARD_SWISH (`hard_swish_i8`, a table lookup too): `reference_ops::HardSwish` on int8, an
   int16 fixed-point computation (`_act_hard_swish_value`) with the `HardSwishPrepare`
   multipliers; its value depends only on the int8 input, so the lowering tabulates it.
@@ -34,8 +47,10 @@ import math
 
 import numpy as np
 from numba import njit
+from qcc.dialects import nn
 
 from ..fixedpoint import (
+    count_leading_zeros_u32,
     exp_on_negative_values,
     get_reciprocal,
     mbqm,
@@ -43,11 +58,15 @@ from ..fixedpoint import (
     quantize_multiplier,
     quantize_multiplier_greater_than_one,
     rdbpot,
+    rescale,
     round_half_away,
     srdhm,
+    wrap_int32,
 )
+from ..plan import PlanInputError
 from .int8_lowering import int8_params
-from .int8_registry import lowering, runner
+from .int8_registry import runner
+from .registry import int8_lowering
 
 # ---------------------------------------------------------------------------------------------
 # Run time
@@ -178,7 +197,7 @@ def _act_hard_swish_value(q, zp_in, zp_out, out_mult16, out_exp, reluish_mult16,
     return v
 
 
-@runner("relu_i8")
+@runner("relu_i8", elementwise="unary")
 def run_relu_i8(inputs, params):
     x = np.ascontiguousarray(inputs[0])
     out = np.empty(x.shape, np.int8)
@@ -216,11 +235,34 @@ def _act_bind_lut(params):
 run_relu_i8.bind = _act_bind_lut
 
 
-@runner("lut_i8", "logistic_i8", "tanh_i8", "hard_swish_i8")
+@runner("lut_i8", "logistic_i8", "tanh_i8", "hard_swish_i8", "gelu_i8", elementwise="unary")
 def run_lut_i8(inputs, params):
     x = np.ascontiguousarray(inputs[0])
     out = np.empty(x.shape, np.int8)
     _act_lut_loop(x.reshape(-1), params["lut"], out.reshape(-1))
+    return [out]
+
+
+@njit(cache=True, nogil=True)
+def _act_lut_loop_from(x, lut, lowest, out):  # pragma: no cover - jitted
+    """out = lut[q + 128]; returns False (at the first offender) if some q < lowest."""
+    for i in range(out.size):
+        q = np.int64(x[i])
+        if q < lowest:
+            return False
+        out[i] = lut[q + 128]
+    return True
+
+
+@runner("rsqrt_i8")
+def run_rsqrt_i8(inputs, params):
+    x = np.ascontiguousarray(inputs[0])
+    out = np.empty(x.shape, np.int8)
+    if not _act_lut_loop_from(x.reshape(-1), params["lut"], params["zp_in"], out.reshape(-1)):
+        raise PlanInputError(
+            f"RSQRT: an int8 input below the zero point {params['zp_in']} (a negative value); "
+            "TFLite fails there too ('Rsqrt is only defined for positive values')"
+        )
     return [out]
 
 
@@ -296,16 +338,11 @@ def run_softmax_i8(inputs, params):
 # Compile time
 # ---------------------------------------------------------------------------------------------
 
-_ACT_RELU_RANGES = {
-    "nn.relu": (0.0, math.inf),
-    "nn.relu6": (0.0, 6.0),
-    "nn.relu_n1_to_1": (-1.0, 1.0),
-}
 
 
 
 
-@lowering("nn.relu", "nn.relu6", "nn.relu_n1_to_1")
+@int8_lowering(nn.ReluOp, nn.Relu6Op, nn.ReluN1To1Op)
 def lower_relu(op):
     qp = int8_params(op.input, op.output)
     if qp is None:
@@ -313,7 +350,9 @@ def lower_relu(op):
     (si, zpi), (so, zpo) = qp
     f32 = np.float32
     m, sh = quantize_multiplier(float(f32(si) / f32(so)))
-    act_min, act_max = _ACT_RELU_RANGES[op.name]
+    act_min, act_max = {
+        nn.ReluOp: (0.0, math.inf), nn.Relu6Op: (0.0, 6.0), nn.ReluN1To1Op: (-1.0, 1.0)
+    }[type(op)]
     lo = max(-128, zpo + int(round_half_away(f32(act_min) / f32(so))))
     hi = 127 if math.isinf(act_max) else min(127, zpo + int(round_half_away(f32(act_max) / f32(so))))
     # every int8 input tabulated with the exact loop: the runner looks the table up
@@ -361,16 +400,117 @@ def _act_float_lut(si, zpi, so, zpo, kind):
     return np.clip(quantized, -128, 127).astype(np.int8)
 
 
-@lowering("nn.logistic", "nn.tanh")
+@int8_lowering(nn.LogisticOp, nn.TanhOp)
 def lower_logistic_tanh(op):
     qp = int8_params(op.input, op.output)
     if qp is None:
         return None
     (si, zpi), (so, zpo) = qp
-    if op.name == "nn.logistic" and so != 1.0 / 256:
+    logistic = isinstance(op, nn.LogisticOp)
+    if logistic and so != 1.0 / 256:
         return None  # SigmoidPrepare requires the output scale 1/256
-    kind = "logistic" if op.name == "nn.logistic" else "tanh"
+    kind = "logistic" if logistic else "tanh"
     return f"{kind}_i8", {"lut": _act_float_lut(si, zpi, so, zpo, kind)}
+
+
+def _act_libm_function(name: str):
+    """The C math library's float function `name` (erfcf, tanhf...), or None."""
+    libm = ctypes.util.find_library("m")
+    if libm is None:
+        return None
+    try:
+        fn = getattr(ctypes.CDLL(libm), name)
+    except (OSError, AttributeError):
+        return None
+    fn.restype = ctypes.c_float
+    fn.argtypes = [ctypes.c_float]
+    return fn
+
+
+def _act_gelu_lut(si, zpi, so, zpo, approximate):
+    """LUTPopulate<int8_t> (`internal/common.h`) of GeluTransform[Approximate]
+    (`internal/reference/gelu.h`), every step a float32 operation as the C++ compiles it."""
+    f32 = np.float32
+    erfc = _act_libm_function("erfcf") or (lambda v: f32(math.erfc(float(v))))
+    tanh = _act_libm_function("tanhf") or (lambda v: f32(math.tanh(float(v))))
+    minus_sqrt1_2 = f32(-0.7071067811865476)  # static_cast<float>(-M_SQRT1_2)
+    sqrt_2_over_pi = f32(1.1283791670955126 * 0.7071067811865476)  # M_2_SQRTPI * M_SQRT1_2
+    half, one, c = f32(0.5), f32(1.0), f32(0.044715)
+    inverse_scale = f32(1.0) / f32(so)
+    lut = np.empty(256, np.int8)
+    for q in range(-128, 128):
+        x = f32(si) * f32(q - zpi)
+        if approximate:
+            cube = f32(f32(f32(c * x) * x) * x)
+            y = f32(half * x) * f32(one + f32(tanh(float(f32(sqrt_2_over_pi * f32(x + cube))))))
+        else:
+            y = f32(half * x) * f32(erfc(float(f32(x * minus_sqrt1_2))))
+        rescaled = round_half_away(f32(f32(y) * inverse_scale))
+        lut[q + 128] = min(max(int(rescaled) + zpo, -128), 127)
+    return lut
+
+
+@int8_lowering(nn.GeluOp)
+def lower_gelu(op):
+    qp = int8_params(op.input, op.output)
+    if qp is None:
+        return None
+    (si, zpi), (so, zpo) = qp
+    approximate = bool(op.approximate.value.data)
+    return "gelu_i8", {"lut": _act_gelu_lut(si, zpi, so, zpo, approximate)}
+
+
+def _act_inv_sqrt_multiplier_exp(value: int) -> tuple[int, int]:
+    """GetInvSqrtQuantizedMultiplierExp(value, kReverseShift = -1) (`internal/common.h`):
+    1 / sqrt(value) as (multiplier, shift), by five Newton-Raphson steps in gemmlowp's
+    FixedPoint<int32, 3> (raw int32 arithmetic: SRDHM products, saturating rescales)."""
+    if value <= 1:
+        return (1 << 31) - 1, 0
+    shift = 11
+    while value >= 1 << 29:
+        value //= 4
+        shift += 1
+    left_shift_bit_pairs = (int(count_leading_zeros_u32(value)) - 1) // 2 - 1
+    shift -= left_shift_bit_pairs
+    value <<= 2 * left_shift_bit_pairs
+    x_in = value >> 1  # F3
+    half_input = int(rdbpot(x_in, 1))  # SaturatingRoundingMultiplyByPOT<-1>
+    half_three = (1 << 28) + (1 << 27)  # F3 1.5
+    x = 1 << 28  # F3 one
+    for _ in range(5):
+        x3 = int(rescale(srdhm(srdhm(x, x), x), 9, 3))  # F3 * F3 * F3 -> F9 -> F3
+        x = int(rescale(wrap_int32(srdhm(half_three, x) - srdhm(half_input, x3)), 6, 3))
+    x = int(srdhm(x, 1518500250))  # times F0 sqrt(2) / 2
+    if shift < 0:
+        x = int(wrap_int32(x << -shift))
+        shift = 0
+    return x, -shift
+
+
+def _act_rsqrt_lut(si, zpi, so, zpo):
+    """RsqrtEvalQuantizedInt8's value for every int8 input q >= zpi (0 below: never read)."""
+    f32 = np.float32
+    m, shift = quantize_multiplier(1.0 / float(f32(np.sqrt(f32(si))) * f32(so)))
+    lut = np.zeros(256, np.int8)
+    for q in range(zpi, 128):
+        value = q - zpi
+        if value == 0:
+            lut[q + 128] = 127
+            continue
+        m_v, shift_v = _act_inv_sqrt_multiplier_exp(value)
+        data = int(mbqm(1, m_v, shift_v + 20))
+        out = int(mbqm(data, m, shift - 20)) + zpo
+        lut[q + 128] = min(max(out, -128), 127)
+    return lut
+
+
+@int8_lowering(nn.RsqrtOp)
+def lower_rsqrt(op):
+    qp = int8_params(op.input, op.output)
+    if qp is None:
+        return None
+    (si, zpi), (so, zpo) = qp
+    return "rsqrt_i8", {"lut": _act_rsqrt_lut(si, zpi, so, zpo), "zp_in": zpi}
 
 
 def _act_downscale_int16(m32: int) -> int:
@@ -402,7 +542,7 @@ def _act_hard_swish_params(si: float, zpi: int, so: float, zpo: int) -> dict[str
     }
 
 
-@lowering("nn.hard_swish")
+@int8_lowering(nn.HardSwishOp)
 def lower_hard_swish(op):
     qp = int8_params(op.input, op.output)
     if qp is None:
@@ -450,7 +590,7 @@ def _act_softmax_tables(beta: float, si: float) -> tuple[np.ndarray, np.ndarray]
     return exp_table, exp_acc_table
 
 
-@lowering("nn.softmax")
+@int8_lowering(nn.SoftmaxOp)
 def lower_softmax(op):
     qp = int8_params(op.input, op.output)
     if qp is None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from qcc.dialects import nn
 
 from ..fixedpoint import (
     fast_requant_tables,
@@ -41,7 +42,7 @@ from .int8_lowering import (
     quant_type,
     shape,
 )
-from .int8_registry import lowering, runner
+from .int8_registry import runner
 from .int8_vnni import (
     VNNI_OK,
     vnni_conv_rq,
@@ -55,6 +56,7 @@ from .int8_vnni import (
     vnni_rows_u8,
     vnni_rq_pack,
 )
+from .registry import int8_lowering
 
 # ---------------------------------------------------------------------------------------------
 # Numba loops
@@ -503,7 +505,7 @@ def _conv_quant(op, channels: int):
     return filt, bias, zp_in, zp_out, m, shift, lo, hi
 
 
-@lowering("nn.conv2d")
+@int8_lowering(nn.Conv2DOp)
 def lower_conv2d(op):
     n, h, w, c = shape(op.input)
     _, oh, ow, o = shape(op.output)
@@ -549,7 +551,7 @@ def lower_conv2d(op):
     return "conv2d_i8", params, [0]
 
 
-@lowering("nn.fully_connected")
+@int8_lowering(nn.FullyConnectedOp)
 def lower_fully_connected(op):
     if not (_is_i8_tensor(op.input) and _is_i8_tensor(op.output) and _is_i8_tensor(op.filter)):
         return None
@@ -597,7 +599,7 @@ def _conv_out_size(size: int, kernel_size: int, stride: int, padding: str) -> in
     return (size - kernel_size + stride) // stride
 
 
-@lowering("nn.transpose_conv")
+@int8_lowering(nn.TransposeConvOp)
 def lower_transpose_conv(op):
     n, oh, ow, o = shape(op.output)
     quant = _conv_quant(op, o)
@@ -631,7 +633,7 @@ def lower_transpose_conv(op):
     )
 
 
-@lowering("nn.batch_matmul")
+@int8_lowering(nn.BatchMatMulOp)
 def lower_batch_matmul(op):
     a, b, out = op.operands[0], op.operands[1], op.results[0]
     if not (_is_i8_tensor(a) and _is_i8_tensor(b) and _is_i8_tensor(out)):

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from qcc.dialects import nn
 
 from ..fixedpoint import fast_requant_tables, mbqm_fast
 from .common import ints, same_padding
 from .int8_conv import _conv_quant, _conv_rq_params
 from .int8_lowering import shape
-from .int8_registry import lowering, runner
+from .int8_registry import runner
+from .registry import int8_lowering
 
 # ---------------------------------------------------------------------------------------------
 # Numba loops
@@ -1290,7 +1292,7 @@ run_depthwise_conv2d_i8.bind = _dw_bind
 # Lowering (compile time)
 
 
-@lowering("nn.depthwise_conv2d")
+@int8_lowering(nn.DepthwiseConv2DOp)
 def lower_depthwise_conv2d(op):
     _, oh, ow, oc = shape(op.output)
     quant = _conv_quant(op, oc)

@@ -1,8 +1,9 @@
-"""int8 element-wise kernels: ADD, SUB, MUL, MAXIMUM, MINIMUM, PRELU, LEAKY_RELU.
+"""int8 element-wise kernels: ADD, SUB, MUL, SQUARED_DIFFERENCE, MAXIMUM, MINIMUM, PRELU,
+LEAKY_RELU.
 
 Each transcribes the kernel LiteRT's reference resolver (`BUILTIN_REF`) runs for int8
 tensors, bit for bit (TFLITE_INT8_SPEC.md §5; LRT `tflite/kernels/add.cc`, `sub.cc`,
-`mul.cc`, `activations.cc` and `internal/reference/integer_ops/add.h`, `mul.h`,
+`mul.cc`, `squared_difference.cc`, `activations.cc` and `internal/reference/integer_ops/add.h`, `mul.h`,
 `reference/sub.h`, `prelu.h`, `leaky_relu.h`):
 
 * ADD / SUB (`add_i8`, `sub_i8`): both inputs are brought to a common scale with 20 bits
@@ -11,6 +12,11 @@ tensors, bit for bit (TFLITE_INT8_SPEC.md §5; LRT `tflite/kernels/add.cc`, `sub
   `fixedpoint.add_sub_params` (double precision, as the C++ Prepare).
 * MUL (`mul_i8`): `out = clamp(zp_out + mbqm((q1 - zp1)(q2 - zp2), m, shift), lo, hi)` with
   `(m, shift) = QuantizeMultiplier(s1 * s2 / s_out)`, the product evaluated in float32.
+* SQUARED_DIFFERENCE (`squared_difference_i8`), `squared_difference.cc`: like ADD/SUB
+  with a left shift of 7, `v_i = mbqm((q_i - zp_i) << 7, m_i, shift_i)`, then
+  `out = clamp(mbqm((v1 - v2)^2, m_out, shift_out) + zp_out)`; twice_max =
+  float32(2·max(s1, s2)), real_i = s_i / twice_max, real_out = twice_max² /
+  float32(2^14·s_out), in double, each through QuantizeMultiplierSmallerThanOneExp.
 * MAXIMUM / MINIMUM (`maximum_i8`, `minimum_i8`): max / min of the stored values (the
   operands share the output's scale and zero point; TFLite does not rescale either).
 * PRELU (`prelu_i8`): two multipliers, `s_in / s_out` for x >= zp_in and
@@ -26,10 +32,20 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from qcc.dialects import nn
 
-from ..fixedpoint import add_sub_params, fast_mbqm_params, mbqm, mbqm_fast, quantize_multiplier
+from ..fixedpoint import (
+    add_sub_params,
+    fast_mbqm_params,
+    mbqm,
+    mbqm_fast,
+    mbqm_smaller_than_one_exp,
+    quantize_multiplier,
+    quantize_multiplier_smaller_than_one_exp,
+)
 from .int8_lowering import activation_bounds, constant_array, int8_params, shape
-from .int8_registry import lowering, runner
+from .int8_registry import runner
+from .registry import int8_lowering
 
 # ---------------------------------------------------------------------------------------------
 # Run time
@@ -69,6 +85,21 @@ def _ew_mul_loop(a, b, zp1, zp2, m, sh, zpo, lo, hi, out):  # pragma: no cover -
             v = lo
         elif v > hi:
             v = hi
+        out[i] = v
+
+
+@njit(cache=True, nogil=True)
+def _ew_squared_difference_loop(a, b, zp1, zp2, m1, sh1, m2, sh2, mo, sho, zpo, out):  # pragma: no cover - jitted
+    """squared_difference.cc SquaredDifference(int8_t, int8_t, ArithmeticParams)."""
+    for i in range(out.size):
+        v1 = mbqm_smaller_than_one_exp((np.int64(a[i]) - zp1) << 7, m1, sh1)
+        v2 = mbqm_smaller_than_one_exp((np.int64(b[i]) - zp2) << 7, m2, sh2)
+        d = v1 - v2
+        v = mbqm_smaller_than_one_exp(d * d, mo, sho) + zpo
+        if v < -128:
+            v = -128
+        elif v > 127:
+            v = 127
         out[i] = v
 
 
@@ -283,7 +314,7 @@ def _ew_mul_chan_fast(a, kq, ec, zp1, off, m, sh, zpo, lo, hi, out):  # pragma: 
                     out[i] = min(max(v, lo), hi)
 
 
-@runner("add_i8", "sub_i8")
+@runner("add_i8", "sub_i8", elementwise="binary")
 def run_add_sub_i8(inputs, params):
     out_shape = tuple(params["out_shape"])
     a = inputs[0]
@@ -307,7 +338,7 @@ def run_add_sub_i8(inputs, params):
     return [out]
 
 
-@runner("mul_i8")
+@runner("mul_i8", elementwise="binary")
 def run_mul_i8(inputs, params):
     out_shape = tuple(params["out_shape"])
     out = np.empty(out_shape, np.int8)
@@ -340,7 +371,20 @@ def run_mul_i8(inputs, params):
     return [out]
 
 
-@runner("maximum_i8", "minimum_i8")
+@runner("squared_difference_i8", elementwise="binary")
+def run_squared_difference_i8(inputs, params):
+    out_shape = tuple(params["out_shape"])
+    out = np.empty(out_shape, np.int8)
+    _ew_squared_difference_loop(
+        _ew_broadcast_flat(inputs[0], out_shape), _ew_broadcast_flat(inputs[1], out_shape),
+        params["zp1"], params["zp2"], params["m1"], params["shift1"], params["m2"],
+        params["shift2"], params["m_out"], params["shift_out"], params["zp_out"],
+        out.reshape(-1),
+    )
+    return [out]
+
+
+@runner("maximum_i8", "minimum_i8", elementwise="binary")
 def run_max_min_i8(inputs, params):
     out = np.empty(tuple(params["out_shape"]), np.int8)
     if params["is_max"]:
@@ -512,17 +556,17 @@ def run_leaky_relu_i8(inputs, params):
 
 
 
-@lowering("nn.add", "nn.sub")
+@int8_lowering(nn.AddOp, nn.SubOp)
 def lower_add_sub(op):
     qp = int8_params(op.lhs, op.rhs, op.output)
     if qp is None:
         return None
     (s1, zp1), (s2, zp2), (so, zpo) = qp
     p = add_sub_params(s1, s2, so, 20)
-    if op.name == "nn.add" and p["shift_out"] > 0:
+    is_add = isinstance(op, nn.AddOp)
+    if is_add and p["shift_out"] > 0:
         return None  # TFLite's ADD Prepare rejects an output multiplier >= 1
     lo, hi = activation_bounds(op)
-    is_add = op.name == "nn.add"
     return "add_i8" if is_add else "sub_i8", {
         "sign": 1 if is_add else -1,
         "zp1": zp1,
@@ -628,7 +672,7 @@ def _ew_add_sub_rint_params(c1, c2, eo, shift_out, zp1, zp2, zpo, max_flag_rate=
     return {"k": k, "thr": float(thr32)}
 
 
-@lowering("nn.mul")
+@int8_lowering(nn.MulOp)
 def lower_mul(op):
     qp = int8_params(op.lhs, op.rhs, op.output)
     if qp is None:
@@ -679,18 +723,41 @@ def lower_mul(op):
     return "mul_i8", params
 
 
-@lowering("nn.maximum", "nn.minimum")
+@int8_lowering(nn.SquaredDifferenceOp)
+def lower_squared_difference(op):
+    qp = int8_params(op.lhs, op.rhs, op.output)
+    if qp is None:
+        return None
+    (s1, zp1), (s2, zp2), (so, zpo) = qp
+    f32 = np.float32
+    twice_max = float(f32(2) * max(f32(s1), f32(s2)))  # 2 * std::max(float, float)
+    real_out = twice_max * twice_max / float(f32(1 << 14) * f32(so))
+    if not 0.0 < real_out < 1.0:
+        return None  # Prepare aborts (QuantizeMultiplierSmallerThanOneExp)
+    m_out, shift_out = quantize_multiplier(real_out)
+    if shift_out > 0:
+        return None
+    m1, shift1 = quantize_multiplier_smaller_than_one_exp(float(f32(s1)) / twice_max)
+    m2, shift2 = quantize_multiplier_smaller_than_one_exp(float(f32(s2)) / twice_max)
+    return "squared_difference_i8", {
+        "zp1": zp1, "zp2": zp2, "m1": m1, "shift1": shift1, "m2": m2, "shift2": shift2,
+        "m_out": m_out, "shift_out": shift_out, "zp_out": zpo,
+        "out_shape": list(shape(op.output)),
+    }
+
+
+@int8_lowering(nn.MaximumOp, nn.MinimumOp)
 def lower_max_min(op):
     if int8_params(op.lhs, op.rhs, op.output) is None:
         return None
-    is_max = op.name == "nn.maximum"
+    is_max = isinstance(op, nn.MaximumOp)
     return "maximum_i8" if is_max else "minimum_i8", {
         "is_max": is_max,
         "out_shape": list(shape(op.output)),
     }
 
 
-@lowering("nn.prelu")
+@int8_lowering(nn.PReluOp)
 def lower_prelu(op):
     qp = int8_params(op.input, op.alpha, op.output)
     if qp is None:
@@ -716,7 +783,7 @@ def lower_prelu(op):
     return "prelu_i8", params
 
 
-@lowering("nn.leaky_relu")
+@int8_lowering(nn.LeakyReluOp)
 def lower_leaky_relu(op):
     qp = int8_params(op.input, op.output)
     if qp is None:

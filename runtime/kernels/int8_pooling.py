@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from qcc.dialects import nn
 
 from ..fixedpoint import mbqm, quantize_multiplier
 from .common import same_padding
 from .int8_lowering import activation_bounds, int8_params, shape
-from .int8_registry import lowering, runner
+from .int8_registry import runner
 from .int8_vnni import _vnni_clamp16, _vnni_max16
+from .registry import int8_lowering
 
 # ---------------------------------------------------------------------------------------------
 # Run time
@@ -247,7 +249,7 @@ def run_sum_i8(inputs, params):
 
 
 
-@lowering("nn.avg_pool2d", "nn.max_pool2d")
+@int8_lowering(nn.AvgPool2DOp, nn.MaxPool2DOp)
 def lower_pool2d(op):
     if int8_params(op.input, op.output) is None or op.activation == "TANH":
         return None
@@ -258,7 +260,7 @@ def lower_pool2d(op):
     pad_t, _ = same_padding(h, fh, sh, 1, oh)
     pad_l, _ = same_padding(w, fw, sw, 1, ow)
     lo, hi = activation_bounds(op)
-    is_max = op.name == "nn.max_pool2d"
+    is_max = isinstance(op, nn.MaxPool2DOp)
     return "max_pool2d_i8" if is_max else "avg_pool2d_i8", {
         "filter_h": fh,
         "filter_w": fw,
@@ -294,7 +296,7 @@ def _pool_reduce_layout(op) -> dict:
     return {"perm": perm, "outer": outer, "reduced": reduced, "inner": inner}
 
 
-@lowering("nn.mean")
+@int8_lowering(nn.MeanOp)
 def lower_mean(op):
     qp = int8_params(op.input, op.output)
     if qp is None:
@@ -321,7 +323,7 @@ def lower_mean(op):
     }
 
 
-@lowering("nn.sum")
+@int8_lowering(nn.SumOp)
 def lower_sum(op):
     qp = int8_params(op.input, op.output)
     if qp is None:

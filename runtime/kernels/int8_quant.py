@@ -11,10 +11,12 @@ Bit-exact with LiteRT's reference kernels (`reference/quantize.h` AffineQuantize
 from __future__ import annotations
 
 import numpy as np
+from qcc.dialects import quant
 
 from ..fixedpoint import dequantize_i8, quantize_f32_i8, quantize_multiplier, requantize_i8
 from .int8_lowering import qparams, quant_type
-from .int8_registry import lowering, runner
+from .int8_registry import runner
+from .registry import int8_lowering
 
 
 @runner("quantize_f32_i8")
@@ -81,7 +83,7 @@ def _is_i8(q) -> bool:
     return q is not None and q.storage_bits == 8 and q.is_signed
 
 
-@lowering("quant.qcast")
+@int8_lowering(quant.QuantizeCastOp)
 def lower_qcast(op):
     src, dst = op.operands[0], op.results[0]
     q_out = quant_type(dst)
@@ -100,7 +102,7 @@ def lower_qcast(op):
     return "requantize_i8", {"m": m, "shift": sh, "zp_in": zp_in, "zp_out": zp}
 
 
-@lowering("quant.dcast")
+@int8_lowering(quant.DequantizeCastOp)
 def lower_dcast(op):
     src = op.operands[0]
     q = quant_type(src)

@@ -1,68 +1,79 @@
-"""The int8 kernel registry: how quantized ops become steps of a compiled plan.
+"""The int8 runners: how the steps of a compiled plan run.
 
 The Numba backend (`qcc/backends/numba.py`) compiles a quantized module into a *plan*: a
-list of steps `(kernel name, input slots, output slots, params)`. Two tables connect an op
-to the code that runs it:
+list of steps `(kernel name, input slots, output slots, params)`. Two registries connect an
+op to the code that runs it:
 
-* ``LOWERINGS``: op name (``"nn.conv2d"``, ``"quant.qcast"``, ...) -> *lowering*
-  ``lower(op) -> (kernel_name, params)`` or ``(kernel_name, params, operand_indices)``.
-  Runs once, at compile time, in-process (it may use xdsl and qcc). It reads everything from
-  the op — shapes, quantized types (float32 scales, zero points), constant operands,
-  properties — and precomputes all that the kernel needs: multipliers and shifts
-  (`qcc.runtime.fixedpoint`), packed weights, padding, clamp bounds. `params` is a flat
-  ``dict[str, value]`` whose values are numpy arrays, ints, floats, bools, strings, or
-  (nested) lists/tuples of those (arrays are stored in the artifact's weights.npz, the rest
-  JSON-encoded; tuples come back as lists). `operand_indices`, if given, lists the op
-  operands passed to the runner at run time (e.g. ``[0]`` when the filter and bias were
-  folded into `params`); by default every operand is passed. Returning ``None`` means "no
-  int8 kernel for this instance" (the backend reports a clear error naming the op).
+* *lowerings*, registered against the op class with ``@int8_lowering(nn.XOp)`` (the protocol
+  shared with the float kernels, `registry.py`): ``lower(op) -> (kernel_name, params)`` or
+  ``(kernel_name, params, operand_indices)``. Runs once, at compile time, in-process (it may
+  use xdsl and qcc). It reads everything from the op — shapes, quantized types (float32
+  scales, zero points), constant operands, properties — and precomputes all that the kernel
+  needs: multipliers and shifts (`qcc.runtime.fixedpoint`), packed weights, padding, clamp
+  bounds. `params` is a flat ``dict[str, value]`` whose values are numpy arrays, ints,
+  floats, bools, strings, or (nested) lists/tuples of those (arrays are stored in the
+  artifact's weights.npz, the rest JSON-encoded; tuples come back as lists).
+  `operand_indices`, if given, lists the op operands passed to the runner at run time (e.g.
+  ``[0]`` when the filter and bias were folded into `params`); by default every operand is
+  passed. Returning ``None`` means "no int8 kernel for this instance" (the backend reports a
+  clear error naming the op).
 
-* ``RUNNERS``: kernel name -> *runner* ``run(inputs, params) -> list[np.ndarray]``.
-  `inputs` is the list of operand arrays (int8 storage values for quantized tensors, in the
-  order of `operand_indices`), `params` the dict the lowering returned (arrays may be
-  read-only: never write them), and the result is one array per op result, in result order,
-  with the storage dtype of the result type (int8, or float32 for `quant.dcast`). A runner
-  must not modify its inputs (they may be live elsewhere). Kernel names are global: prefix
-  them with the family (``"conv2d_i8"``, ``"add_i8"``...).
+* ``RUNNERS`` (this module): kernel name -> *runner* ``run(inputs, params) ->
+  list[np.ndarray]``. `inputs` is the list of operand arrays (int8 storage values for
+  quantized tensors, in the order of `operand_indices`), `params` the dict the lowering
+  returned (arrays may be read-only: never write them), and the result is one array per op
+  result, in result order, with the storage dtype of the result type (int8, or float32 for
+  `quant.dcast`). A runner must not modify its inputs (they may be live elsewhere). Kernel
+  names are global: prefix them with the family (``"conv2d_i8"``, ``"add_i8"``...). Runners
+  are keyed by name, not by op: a plan is data, and the artifact runs it without qcc.
+  ``@runner(..., elementwise="unary" | "binary")`` declares that the kernel's result at a
+  position depends only on its operands' stored values there (and on the channel, the last
+  axis): the backend may then fuse chains of such steps into one table (`ELEMENTWISE`).
 
 Registering, in a family module ``runtime/kernels/int8_<family>.py``::
 
     import numpy as np
     from numba import njit
 
+    from qcc.dialects import nn                                  # lowerings only
     from ..fixedpoint import mbqm, quantize_multiplier          # names, not module aliases
-    from .int8_registry import lowering, runner
+    from .int8_registry import runner
+    from .registry import int8_lowering
     from .int8_lowering import qparams, constant_array          # compile-time helpers
 
     @njit(cache=True, nogil=True)
     def _relu_loop(x, m, shift, zp_in, zp_out, lo, hi, out): ...
 
-    @runner("relu_i8")
+    @runner("relu_i8", elementwise="unary")
     def run_relu(inputs, params):
         x = inputs[0]
         out = np.empty(x.shape, np.int8)
         _relu_loop(x.reshape(-1), params["m"], params["shift"], ..., out.reshape(-1))
         return [out]
 
-    @lowering("nn.relu", "nn.relu6")
+    @int8_lowering(nn.ReluOp, nn.Relu6Op)
     def lower_relu(op):
         s_in, zp_in = qparams(op.operands[0])
         ...
         return "relu_i8", {"m": m, "shift": shift, ...}
 
 and add the family to ``INT8_FAMILIES`` below (a missing module is skipped, so the list may
-name families that do not exist yet).
+name families that do not exist yet). An op declared ``int8=KERNEL`` must have a lowering
+(tests/test_conformance.py checks it bit for bit against LiteRT's reference kernels); one
+declared ``Fallback(...)`` must not (registering it is refused).
 
 Rules that keep the `--emit=numba` artifact self-contained (it inlines this module,
 `runtime/fixedpoint.py`, `runtime/plan.py` and every family module into one model.py):
 
 1. Runner code, and everything it calls, needs only numpy, numba, math and the stdlib.
 2. Top-level imports of ``xdsl``, ``qcc`` and relative imports are stripped from the
-   inlined source, and every function decorated with ``@lowering`` is dropped, so lowering
-   functions (and only they) may use compile-time helpers (``int8_lowering``, ``common``,
-   dialects...). Import helper *names* (``from ..fixedpoint import mbqm``), not module
-   aliases; ``from .. import fixedpoint as fp`` also works (``fp`` becomes the artifact's
-   own module), but nothing else does.
+   inlined source, and every function decorated with ``@int8_lowering`` is dropped, so
+   lowering functions (and only they) may use compile-time helpers (``int8_lowering``,
+   ``common``, the dialects: ``nn.ReluOp``...). Top-level statements outside lowerings must
+   not name those (a table keyed by op class belongs inside the lowering). Import helper
+   *names* (``from ..fixedpoint import mbqm``), not module aliases; ``from .. import
+   fixedpoint as fp`` also works (``fp`` becomes the artifact's own module), but nothing
+   else does.
 3. Top-level names are shared across all inlined modules: prefix private helpers with the
    family (``_conv_im2col``, not ``_im2col``); the artifact writer fails on a clash.
 4. Jitted functions use ``@njit(cache=True)`` (a second process then starts warm; the cache
@@ -75,16 +86,14 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Any
 
-Lowering = Callable[[Any], Any]
 Runner = Callable[[list, dict], list]
-
-LOWERINGS: dict[str, Lowering] = {}
-"""op name -> lowering(op) -> (kernel_name, params[, operand_indices]) | None."""
 
 RUNNERS: dict[str, Runner] = {}
 """kernel name -> runner(inputs, params) -> list of result arrays."""
+
+ELEMENTWISE: dict[str, str] = {}
+"""kernel name -> "unary" or "binary", for the runners declared element-wise (fusible)."""
 
 INT8_FAMILIES = (
     "int8_quant",
@@ -100,27 +109,19 @@ INT8_FAMILIES = (
 the artifact inlines them (a module that does not exist is skipped)."""
 
 
-def lowering(*op_names: str) -> Callable[[Lowering], Lowering]:
-    """Register a lowering for the ops `op_names` (one lowering per op name)."""
-
-    def register(fn: Lowering) -> Lowering:
-        for name in op_names:
-            if name in LOWERINGS and LOWERINGS[name] is not fn:
-                raise AssertionError(f"two int8 lowerings registered for {name!r}")
-            LOWERINGS[name] = fn
-        return fn
-
-    return register
-
-
-def runner(*kernel_names: str) -> Callable[[Runner], Runner]:
-    """Register a runner under the kernel names `kernel_names`."""
+def runner(*kernel_names: str, elementwise: str | None = None) -> Callable[[Runner], Runner]:
+    """Register a runner under the kernel names `kernel_names`; `elementwise` ("unary",
+    "binary") declares it element-wise per channel (see `ELEMENTWISE`)."""
+    if elementwise not in (None, "unary", "binary"):
+        raise ValueError(f"elementwise must be 'unary' or 'binary', got {elementwise!r}")
 
     def register(fn: Runner) -> Runner:
         for name in kernel_names:
             if name in RUNNERS and RUNNERS[name] is not fn:
                 raise AssertionError(f"two int8 runners registered for {name!r}")
             RUNNERS[name] = fn
+            if elementwise is not None:
+                ELEMENTWISE[name] = elementwise
         return fn
 
     return register

@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from qcc.dialects import nn
 
 from .int8_lowering import constant_array, qparams, quant_type, shape
-from .int8_registry import lowering, runner
+from .int8_registry import runner
 from .int8_vnni import vnni_copy16
+from .registry import int8_lowering
 from .resize import nearest_axis
 from .shape import strided_slice_index
 
@@ -233,17 +235,17 @@ def _shp_bool(attr) -> bool:
     return False if attr is None else bool(attr.value.data)
 
 
-@lowering("nn.reshape", "nn.squeeze")
+@int8_lowering(nn.ReshapeOp, nn.SqueezeOp)
 def lower_reshape(op):
     return "reshape_i8", {"out_shape": list(shape(op.output))}
 
 
-@lowering("nn.transpose")
+@int8_lowering(nn.TransposeOp)
 def lower_transpose(op):
     return "transpose_i8", {"perm": _shp_ints(op.perm)}
 
 
-@lowering("nn.concatenation")
+@int8_lowering(nn.ConcatenationOp)
 def lower_concatenation(op):
     if op.activation != "NONE":
         return None  # concatenation.cc: an int8 CONCATENATION with a fused activation fails
@@ -255,13 +257,13 @@ def lower_concatenation(op):
     return "concatenation_i8", {"axis": _shp_int(op.axis) % len(shape(op.output))}
 
 
-@lowering("nn.split")
+@int8_lowering(nn.SplitOp)
 def lower_split(op):
     rank = len(shape(op.input))
     return "split_i8", {"axis": _shp_int(op.axis) % rank, "parts": len(op.outputs)}
 
 
-@lowering("nn.slice")
+@int8_lowering(nn.SliceOp)
 def lower_slice(op):
     in_shape = shape(op.input)
     begin, size = _shp_ints(op.begin), _shp_ints(op.size)
@@ -276,7 +278,7 @@ def lower_slice(op):
     }
 
 
-@lowering("nn.strided_slice")
+@int8_lowering(nn.StridedSliceOp)
 def lower_strided_slice(op):
     eff_shape, index = strided_slice_index(
         shape(op.input),
@@ -300,7 +302,7 @@ def lower_strided_slice(op):
     }
 
 
-@lowering("nn.gather")
+@int8_lowering(nn.GatherOp)
 def lower_gather(op):
     p_shape, i_shape = shape(op.params), shape(op.indices)
     axis = _shp_int(op.axis) % len(p_shape)
@@ -321,7 +323,7 @@ def lower_gather(op):
     return "gather_i8", params
 
 
-@lowering("nn.pad")
+@int8_lowering(nn.PadOp)
 def lower_pad(op):
     in_shape = shape(op.input)
     pads = _shp_ints(op.paddings)
@@ -364,7 +366,7 @@ def _shp_bilinear_axis(in_size: int, out_size: int, align_corners: bool, half_pi
     return scaled, lower, upper
 
 
-@lowering("nn.resize_bilinear")
+@int8_lowering(nn.ResizeBilinearOp)
 def lower_resize_bilinear(op):
     q = quant_type(op.input)
     if q is None or q.storage_bits != 8 or not q.is_signed:
@@ -380,7 +382,7 @@ def lower_resize_bilinear(op):
     }
 
 
-@lowering("nn.resize_nearest_neighbor")
+@int8_lowering(nn.ResizeNearestNeighborOp)
 def lower_resize_nearest(op):
     _, h, w, _ = shape(op.input)
     _, oh, ow, _ = shape(op.output)
@@ -391,11 +393,11 @@ def lower_resize_nearest(op):
     }
 
 
-@lowering("nn.depth_to_space")
+@int8_lowering(nn.DepthToSpaceOp)
 def lower_depth_to_space(op):
     return "depth_to_space_i8", {"block_size": _shp_int(op.block_size)}
 
 
-@lowering("nn.space_to_depth")
+@int8_lowering(nn.SpaceToDepthOp)
 def lower_space_to_depth(op):
     return "space_to_depth_i8", {"block_size": _shp_int(op.block_size)}

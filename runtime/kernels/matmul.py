@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+from qcc.dialects import nn
 
-from . import kernel
 from .common import (
     ACTIVATION_BOUNDS,
     activation_of,
@@ -15,9 +15,10 @@ from .common import (
     tensor_shape,
 )
 from .numba_kernels import bias_clamp_rows
+from .registry import float_kernel
 
 
-@kernel("nn.fully_connected")
+@float_kernel(nn.FullyConnectedOp)
 def fully_connected(op):
     """out = reshape(x, [-1, in]) @ W^T + b; the result type gives the output shape (keeping
     the input's leading dims with keep_num_dims, [batch, out] otherwise)."""
@@ -47,7 +48,7 @@ def fully_connected(op):
     return run
 
 
-@kernel("nn.batch_matmul")
+@float_kernel(nn.BatchMatMulOp)
 def batch_matmul(op):
     """matmul(adj_x ? lhs^T : lhs, adj_y ? rhs^T : rhs) over the last two dims, batch dims
     broadcast (TFLite BATCH_MATMUL)."""

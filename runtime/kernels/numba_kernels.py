@@ -108,6 +108,49 @@ def clamp(x, out, lo, hi):  # pragma: no cover - jitted
         out[i] = fhi if fhi < v else v  # std::min(v, hi)
 
 
+def _binary_clamp_loop(combine):
+    """A jitted `out[i] = clamp(combine(a[i], b[i]), lo, hi)` over flat float32 arrays of one
+    size: a fused activation (NONE clamps to +-FLT_MAX as TFLite's reference kernels do) in
+    the same pass as the arithmetic."""
+
+    @njit(cache=True, nogil=True)
+    def loop(a, b, out, lo, hi):  # pragma: no cover - jitted
+        flo = np.float32(lo)
+        fhi = np.float32(hi)
+        for i in range(out.size):
+            v = combine(a[i], b[i])
+            v = flo if v < flo else v  # std::max(v, lo): NaN stays NaN
+            out[i] = fhi if fhi < v else v  # std::min(v, hi)
+
+    return loop
+
+
+@njit(inline="always")
+def _add(x, y):  # pragma: no cover - jitted
+    return x + y
+
+
+@njit(inline="always")
+def _sub(x, y):  # pragma: no cover - jitted
+    return x - y
+
+
+@njit(inline="always")
+def _mul(x, y):  # pragma: no cover - jitted
+    return x * y
+
+
+@njit(inline="always")
+def _div(x, y):  # pragma: no cover - jitted
+    return x / y
+
+
+add_clamp = _binary_clamp_loop(_add)
+sub_clamp = _binary_clamp_loop(_sub)
+mul_clamp = _binary_clamp_loop(_mul)
+div_clamp = _binary_clamp_loop(_div)
+
+
 @njit(cache=True, nogil=True)
 def bias_clamp_rows(out, bias, lo, hi):  # pragma: no cover - jitted
     """out[m, :] = clamp(out[m, :] + bias) in place, out [M, O] contiguous."""

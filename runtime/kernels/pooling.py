@@ -5,8 +5,8 @@ fused activation included."""
 from __future__ import annotations
 
 import numpy as np
+from qcc.dialects import nn
 
-from . import kernel
 from .common import (
     ACTIVATION_BOUNDS,
     F32,
@@ -17,6 +17,7 @@ from .common import (
     tensor_shape,
 )
 from .numba_kernels import pool_nhwc
+from .registry import float_kernel
 
 
 def _pool(op, is_max: bool):
@@ -41,11 +42,11 @@ def _pool(op, is_max: bool):
     return run
 
 
-@kernel("nn.max_pool2d")
+@float_kernel(nn.MaxPool2DOp)
 def max_pool2d(op):
     return _pool(op, True)
 
 
-@kernel("nn.avg_pool2d")
+@float_kernel(nn.AvgPool2DOp)
 def avg_pool2d(op):
     return _pool(op, False)

@@ -5,10 +5,12 @@ quant.dcast will be one entry each here.)"""
 
 from __future__ import annotations
 
-from . import kernel
+from qcc.dialects import quant
+
+from .registry import float_kernel
 
 
-@kernel("quant.stats")
+@float_kernel(quant.StatsOp)
 def stats(op):
     def run(x):
         return x

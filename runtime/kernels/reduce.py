@@ -4,9 +4,10 @@ the result type."""
 from __future__ import annotations
 
 import numpy as np
+from qcc.dialects import nn
 
-from . import kernel
 from .common import ints, tensor_dtype, tensor_shape
+from .registry import float_kernel
 
 
 def _reduce(op, fn):
@@ -22,11 +23,11 @@ def _reduce(op, fn):
     return run
 
 
-@kernel("nn.mean")
+@float_kernel(nn.MeanOp)
 def mean(op):
     return _reduce(op, np.mean)
 
 
-@kernel("nn.sum")
+@float_kernel(nn.SumOp)
 def sum_(op):
     return _reduce(op, np.sum)

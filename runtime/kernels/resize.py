@@ -5,10 +5,11 @@ resize_nearest_neighbor.h), computed in float32 as TFLite does."""
 from __future__ import annotations
 
 import numpy as np
+from qcc.dialects import nn
 
-from . import kernel
 from .common import F32, bool_prop, tensor_shape
 from .numba_kernels import resize_bilinear_nhwc
+from .registry import float_kernel
 
 
 def _scale(in_size: int, out_size: int, align_corners: bool) -> np.float32:
@@ -50,7 +51,7 @@ def nearest_axis(in_size: int, out_size: int, align_corners: bool, half_pixel: b
     return idx
 
 
-@kernel("nn.resize_bilinear")
+@float_kernel(nn.ResizeBilinearOp)
 def resize_bilinear(op):
     n, h, w, c = tensor_shape(op.input)
     _, oh, ow, _ = tensor_shape(op.output)
@@ -67,7 +68,7 @@ def resize_bilinear(op):
     return run
 
 
-@kernel("nn.resize_nearest_neighbor")
+@float_kernel(nn.ResizeNearestNeighborOp)
 def resize_nearest_neighbor(op):
     n, h, w, c = tensor_shape(op.input)
     _, oh, ow, _ = tensor_shape(op.output)

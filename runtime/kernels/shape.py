@@ -6,10 +6,9 @@ Results may be views of their inputs: no kernel ever writes into an operand."""
 from __future__ import annotations
 
 import numpy as np
-
+from qcc.dialects import nn
 from qcc.dialects.nn import strided_slice_ranges
 
-from . import kernel
 from .common import (
     bool_prop,
     constant_value,
@@ -19,9 +18,10 @@ from .common import (
     tensor_dtype,
     tensor_shape,
 )
+from .registry import float_kernel
 
 
-@kernel("nn.reshape", "nn.squeeze")
+@float_kernel(nn.ReshapeOp, nn.SqueezeOp)
 def reshape(op):
     out_shape = tensor_shape(op.output)
 
@@ -31,7 +31,7 @@ def reshape(op):
     return run
 
 
-@kernel("nn.transpose")
+@float_kernel(nn.TransposeOp)
 def transpose(op):
     perm = ints(op.perm)
 
@@ -41,7 +41,7 @@ def transpose(op):
     return run
 
 
-@kernel("nn.concatenation")
+@float_kernel(nn.ConcatenationOp)
 def concatenation(op):
     rank = len(tensor_shape(op.output))
     axis = int_prop(op.axis) % rank
@@ -59,7 +59,7 @@ def concatenation(op):
     return run
 
 
-@kernel("nn.split")
+@float_kernel(nn.SplitOp)
 def split(op):
     rank = len(tensor_shape(op.input))
     axis = int_prop(op.axis) % rank
@@ -71,7 +71,7 @@ def split(op):
     return run
 
 
-@kernel("nn.slice")
+@float_kernel(nn.SliceOp)
 def slice_(op):
     shape = tensor_shape(op.input)
     begin = ints(op.begin)
@@ -102,7 +102,7 @@ def strided_slice_index(*args) -> tuple[tuple[int, ...], tuple[slice, ...]]:
     return eff_shape, tuple(index)
 
 
-@kernel("nn.strided_slice")
+@float_kernel(nn.StridedSliceOp)
 def strided_slice(op):
     in_shape = tensor_shape(op.input)
     out_shape = tensor_shape(op.output)
@@ -125,7 +125,7 @@ def strided_slice(op):
     return run
 
 
-@kernel("nn.gather")
+@float_kernel(nn.GatherOp)
 def gather(op):
     """out = params[:axis] + indices[batch_dims:] + params[axis+1:], the first batch_dims
     dims of params and indices walked together (TFLite GATHER)."""
@@ -160,7 +160,7 @@ def gather(op):
     return run
 
 
-@kernel("nn.pad")
+@float_kernel(nn.PadOp)
 def pad(op):
     in_shape = tensor_shape(op.input)
     out_shape = tensor_shape(op.output)
@@ -179,7 +179,7 @@ def pad(op):
     return run
 
 
-@kernel("nn.depth_to_space")
+@float_kernel(nn.DepthToSpaceOp)
 def depth_to_space(op):
     """out[b, h*bs + dy, w*bs + dx, c] = in[b, h, w, (dy*bs + dx)*C + c]."""
     n, h, w, c = tensor_shape(op.input)
@@ -193,7 +193,7 @@ def depth_to_space(op):
     return run
 
 
-@kernel("nn.space_to_depth")
+@float_kernel(nn.SpaceToDepthOp)
 def space_to_depth(op):
     """out[b, h, w, (dy*bs + dx)*C + c] = in[b, h*bs + dy, w*bs + dx, c]."""
     n, h, w, c = tensor_shape(op.input)

@@ -2,6 +2,10 @@
 // channel_mean is the mean over all but the last axis: x = [-1.5, 0.75, 1.125, 1.25].
 // RUN: %python -c "import numpy as np; np.savez('%t.npz', np.array([[[-1, 0.5, 2, 3]], [[-2, 1, 0.25, -0.5]]], np.float32))"
 // RUN: qcc %s --pass-pipeline='annotate-ranges{calibration=%t.npz bins=8}' | filecheck %s
+// Statistics saved with --save-stats attach the very same annotations, without the data:
+// RUN: qcc %s --pass-pipeline='annotate-ranges{calibration=%t.npz bins=8}' --save-stats %t.stats.npz -o %t.mlir
+// RUN: qcc %s --pass-pipeline='annotate-ranges{calibration=%t.stats.npz bins=8}' | filecheck %s
+// RUN: not qcc %s --pass-pipeline='annotate-ranges{calibration=%t.stats.npz}' 2>&1 | filecheck %s --check-prefix=BINS
 // RUN: qcc %s --pass-pipeline='annotate-ranges{calibration=%t.npz},annotate-ranges{calibration=%t.npz samples=1 bins=0}' | filecheck %s --check-prefix=AGAIN
 // RUN: not qcc %s --pass-pipeline='annotate-ranges{calibration=%t.missing.npz}' 2>&1 | filecheck %s --check-prefix=MISSING
 // RUN: not qcc %s --pass-pipeline='annotate-ranges' 2>&1 | filecheck %s --check-prefix=NODATA
@@ -26,6 +30,7 @@
 // AGAIN-NOT:     quant.stats
 
 // MISSING: qcc: error: {{.*}}.missing.npz: no such file or folder
+// BINS: qcc: error: annotate-ranges: {{.*}}.stats.npz holds histograms of 8 bins, not the 2048 bins asked for; ask for bins=8
 // NODATA: qcc: error: annotate-ranges needs representative data
 // METHOD: qcc: error: pass 'annotate-ranges': method must be one of minmax, percentile, mse, got 'bogus'
 
