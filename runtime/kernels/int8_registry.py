@@ -130,19 +130,27 @@ def runner(*kernel_names: str, elementwise: str | None = None) -> Callable[[Runn
 _loaded = False
 
 
-def load_int8_families() -> list[str]:
-    """Import every existing family module (registering its lowerings and runners); returns
-    the module names that were found."""
-    global _loaded
+def import_families(families) -> list[str]:
+    """Import the modules `families` of this package (a missing one is skipped); returns
+    those found. (The float kernel registry imports its families with this too.)"""
     found = []
     package = __name__.rsplit(".", 1)[0]
-    for family in INT8_FAMILIES:
+    for family in families:
         try:
             importlib.import_module(f"{package}.{family}")
             found.append(family)
         except ModuleNotFoundError as e:
             if e.name != f"{package}.{family}":
                 raise
+    return found
+
+
+def load_int8_families() -> list[str]:
+    """Import every existing family module (registering its lowerings and runners); returns
+    the module names that were found."""
+    global _loaded
+    package = __name__.rsplit(".", 1)[0]
+    found = import_families(INT8_FAMILIES)
     _loaded = True
     try:
         _flush_stale_caches([importlib.import_module(f"{package}.{f}") for f in found])

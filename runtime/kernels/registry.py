@@ -48,8 +48,7 @@ function in its family's file.
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from qcc.dialects import nn
@@ -152,19 +151,7 @@ class OpRegistry:
         self._entries.pop(key, None)
 
 
-def import_families(families: Sequence[str]) -> list[str]:
-    """Import the modules `families` of this package (a missing one is skipped); returns
-    those found."""
-    package = __name__.rsplit(".", 1)[0]
-    found = []
-    for family in families:
-        try:
-            importlib.import_module(f"{package}.{family}")
-            found.append(family)
-        except ModuleNotFoundError as e:
-            if e.name != f"{package}.{family}":
-                raise
-    return found
+import_families = int8_registry.import_families
 
 
 def _label(key: Key) -> str:
