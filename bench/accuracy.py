@@ -1,20 +1,34 @@
-"""qcc vs TFLite's own post-training quantizer: accuracy, size and latency, side by side.
+"""qcc vs TFLite's quantizer vs ai-edge-quantizer: accuracy, size, XNNPACK latency, partitions.
 
-    python bench/accuracy.py [--zoo DIR] [--calib DIR] [--eval DIR] [--runs 20]
+    python bench/accuracy.py [--zoo DIR] [--calib DIR] [--eval DIR] [--runs 100]
+                             [--tools tflite,aeq,qcc] [MODEL.tflite ...]
 
-Per zoo model (.tflite in $QCC_MODEL_ZOO, default ../shared/models):
+Per zoo model (.tflite in $QCC_MODEL_ZOO, default ../shared/models), three int8 quantizers,
+each run in its own subprocess (one that crashes or refuses the model shows the reason in its
+cells instead of stopping the script):
   * TFLite's quantizer = the calibration wrapper in ai-edge-litert (what
     `TFLiteConverter(optimizations=[DEFAULT], representative_dataset=...)` runs), fed an fp32
-    copy of the model that qcc's own backend writes (the wrapper crashes on fp16-weight files),
-    run in a subprocess because it can crash;
-  * qcc = `qcc.quantize(model, representative_dataset=<calib images>, mode="int8")`;
-  * both calibrate on the same photos (../shared/data/images/calib) and are measured on the
-    held-out photos (../shared/data/images/eval): the SNR (dB) of each output against the float
-    model run by LiteRT, the worst output for each tool and the difference (qcc − TFLite),
-    file sizes as a fraction of the fp32 file, and LiteRT latency (num_threads=1, default
-    resolver, median of --runs) as a fraction of the float model's.
-Targets (issue 3): qcc worst-output SNR >= TFLite's; qcc size <= TFLite's; qcc latency ratio
-<= TFLite's.
+    copy of the model that qcc's own backend writes (the wrapper crashes on fp16-weight files);
+  * ai-edge-quantizer (`pip install -e ".[bench]"`) with its default static int8 recipe
+    (`recipe.static_wi8_ai8()`: int8 per-channel symmetric weights, int8 per-tensor
+    asymmetric activations, min/max calibration), fed the same fp32 copy written with a
+    SignatureDef "serving_default" (it calibrates by signature);
+  * qcc = `qcc.quantize(model, representative_dataset=<calib images>, mode="int8")` (its
+    default preset, whatever the tree's default target is).
+All three calibrate on the same photos (../shared/data/images/calib, scaled to the input range
+the model's metadata declares, else [0, 1]) and are measured on the held-out photos
+(../shared/data/images/eval):
+  * SNR (dB) of each output against the float model run by LiteRT; "worst" is the lowest;
+  * size as a fraction of the fp32 file (qcc's fp32 export, no signature);
+  * latency under LiteRT's default resolver (XNNPACK), num_threads=1, as a fraction of the
+    float model's. The float model and every int8 model are timed interleaved (round robin,
+    one invoke of each per round, the order rotating, --runs rounds after warm-up), and each
+    gets the median of its rounds, so that machine noise hits all of them alike;
+  * XNNPACK delegate partitions in the execution plan, and the ops LiteRT runs outside
+    the delegate (its own kernels) after the slash.
+The CPU flags that decide XNNPACK's int8 speed (AVX-512 VNNI, AVX2) are printed first.
+Targets (issue 10): qcc latency ratio <= both anchors' (within 5 %), <= 0.8 where no float op
+is forced, median <= 0.7; qcc worst-output SNR >= both anchors'.
 """
 
 from __future__ import annotations
@@ -22,6 +36,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -32,6 +47,41 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+TOOLS = {"tflite": "TFLite", "aeq": "ai-edge-quantizer", "qcc": "qcc"}
+
+
+# ------------------------------------------------------------------------------------------
+# The machine
+# ------------------------------------------------------------------------------------------
+
+
+def cpu_summary() -> str:
+    """One line: CPU model, core count, and the SIMD flags XNNPACK's int8 kernels use."""
+    model, flags = "unknown CPU", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and model == "unknown CPU":
+                model = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = set(value.split())
+    except OSError:
+        return "CPU: unknown (no /proc/cpuinfo)"
+
+    def has(*names: str) -> str:
+        return "yes" if any(n in flags for n in names) else "no"
+
+    return (
+        f"CPU: {model}, {os.cpu_count()} cores; AVX-512 VNNI: {has('avx512_vnni')}; "
+        f"AVX-VNNI: {has('avx_vnni')}; AVX-512F/BW: {has('avx512f')}/{has('avx512bw')}; "
+        f"AVX2: {has('avx2')}; FMA: {has('fma')}"
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# LiteRT
+# ------------------------------------------------------------------------------------------
+
 
 def _snr_db(signal: float, noise: float) -> float:
     if noise == 0:
@@ -40,20 +90,20 @@ def _snr_db(signal: float, noise: float) -> float:
 
 
 def _interpreter(content: bytes):
-    from ai_edge_litert.interpreter import Interpreter
+    """LiteRT's default resolver (XNNPACK), one thread, LiteRT's stderr chatter captured."""
+    from qcc.litert import make_interpreter
 
-    interpreter = Interpreter(model_content=content, num_threads=1)
-    interpreter.allocate_tensors()
-    return interpreter
+    return make_interpreter(content)
 
 
-def _run(interpreter, x: np.ndarray) -> list[np.ndarray]:
-    d = interpreter.get_input_details()[0]
-    if d["dtype"] != np.float32:
-        scale, zp = d["quantization"]
-        info = np.iinfo(d["dtype"])
-        x = np.clip(np.round(x / scale) + zp, info.min, info.max).astype(d["dtype"])
-    interpreter.set_tensor(d["index"], x)
+def _run(interpreter, xs: list[np.ndarray]) -> list[np.ndarray]:
+    """Float inputs in, float outputs out (int8 model edges quantized / dequantized here)."""
+    for d, x in zip(interpreter.get_input_details(), xs):
+        if d["dtype"] != np.float32:
+            scale, zp = d["quantization"]
+            info = np.iinfo(d["dtype"])
+            x = np.clip(np.round(x / scale) + zp, info.min, info.max).astype(d["dtype"])
+        interpreter.set_tensor(d["index"], x)
     interpreter.invoke()
     outputs = []
     for o in interpreter.get_output_details():
@@ -65,100 +115,359 @@ def _run(interpreter, x: np.ndarray) -> list[np.ndarray]:
     return outputs
 
 
-def _latency_ms(content: bytes, x: np.ndarray, runs: int) -> float:
-    interpreter = _interpreter(content)
-    _run(interpreter, x)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        _run(interpreter, x)
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+def _own_partitions(interpreter) -> tuple[int, int]:
+    """(XNNPACK partitions, ops outside the delegate) of an interpreter's execution plan.
+
+    LiteRT keeps the original nodes and appends one DELEGATE node per partition. The nodes of
+    a partition are found by walking back from the delegate node's outputs through producers
+    until the delegate node's own inputs; every other original node is run by LiteRT."""
+    ops = interpreter._get_ops_details()
+    delegates = [op for op in ops if op["op_name"] == "DELEGATE"]
+    originals = [op for op in ops if op["op_name"] != "DELEGATE"]
+    producer = {}
+    for op in originals:
+        for t in op["outputs"]:
+            producer[int(t)] = op["index"]
+    by_index = {op["index"]: op for op in originals}
+    covered: set[int] = set()
+    for d in delegates:
+        boundary = {int(t) for t in d["inputs"]}
+        stack = [int(t) for t in d["outputs"]]
+        seen: set[int] = set()
+        while stack:
+            t = stack.pop()
+            if t in seen or t in boundary or t not in producer:
+                continue
+            seen.add(t)
+            node = producer[t]
+            if node in covered:
+                continue
+            covered.add(node)
+            stack.extend(int(u) for u in by_index[node]["inputs"] if u >= 0)
+    return len(delegates), len(originals) - len(covered)
+
+
+def partitions(content: bytes, interpreter) -> tuple[int, int]:
+    """(XNNPACK partitions, ops outside the delegate). The partition count comes from
+    `qcc.targets.partitions(tflite_bytes)` when the tree has it (it must agree with the count
+    here, else both are shown as "theirs~ours"), else from this script's own count."""
+    ours = _own_partitions(interpreter)
+    try:
+        from qcc import targets
+    except ImportError:
+        return ours
+    fn = getattr(targets, "partitions", None)
+    if not callable(fn):
+        return ours
+    try:
+        theirs = fn(content)
+    except Exception:  # noqa: BLE001 (someone else's work in progress: keep ours)
+        return ours
+    count = theirs if isinstance(theirs, int) else getattr(theirs, "count", None)
+    if count is None and hasattr(theirs, "__len__"):
+        count = len(theirs)
+    if isinstance(count, int) and count != ours[0]:
+        return (f"{count}~{ours[0]}", ours[1])  # type: ignore[return-value]
+    return ours
+
+
+def interleaved_latency_ms(contents: dict[str, bytes], x: list[np.ndarray], runs: int,
+                           warmup: int = 5) -> dict[str, float]:
+    """Median invoke time (ms) of each model, timed round robin: every round invokes each
+    model once, the starting model rotating from round to round."""
+    interpreters = {k: _interpreter(c) for k, c in contents.items()}
+    names = list(interpreters)
+    for _ in range(warmup):
+        for k in names:
+            _run(interpreters[k], x)
+    times: dict[str, list[float]] = {k: [] for k in names}
+    for r in range(runs):
+        for j in range(len(names)):
+            k = names[(r + j) % len(names)]
+            interpreter = interpreters[k]
+            start = time.perf_counter()
+            _run(interpreter, x)
+            times[k].append(time.perf_counter() - start)
+    return {k: 1e3 * statistics.median(v) for k, v in times.items()}
+
+
+# ------------------------------------------------------------------------------------------
+# The quantizers, each in a subprocess
+# ------------------------------------------------------------------------------------------
 
 
 _TFLITE_QUANTIZER = r"""
 import sys, numpy as np
 from ai_edge_litert import _pywrap_tensorflow_lite_calibration_wrapper as wrapper
 content = open(sys.argv[1], "rb").read()
-samples = np.load(sys.argv[2])["samples"]
+data = np.load(sys.argv[2])
+inputs = [data[f"input_{i}"] for i in range(len(data.files))]
 calibrator = wrapper.CalibrationWrapper(content, [], [])
-calibrator.Prepare([list(samples[0].shape)])
-for s in samples:
-    calibrator.FeedTensor([s])
+calibrator.Prepare([list(x.shape[1:]) for x in inputs])
+for k in range(len(inputs[0])):
+    calibrator.FeedTensor([x[k] for x in inputs])
 f32, i8, i32 = (np.dtype(t).num for t in (np.float32, np.int8, np.int32))
 out = calibrator.QuantizeModel(f32, f32, True, i8, i32, False, False)
 open(sys.argv[3], "wb").write(bytes(out))
 """
 
+# ai-edge-quantizer's default static int8 recipe, calibrated through the model's signature:
+# signature input names map to tensor indices, which give the subgraph's input order.
+_AEQ_QUANTIZER = r"""
+import sys, numpy as np
+from ai_edge_litert.interpreter import Interpreter
+from ai_edge_quantizer import quantizer, recipe
+content = open(sys.argv[1], "rb").read()
+data = np.load(sys.argv[2])
+inputs = [data[f"input_{i}"] for i in range(len(data.files))]
+key = "serving_default"
+interpreter = Interpreter(model_content=content)
+order = [d["index"] for d in interpreter.get_input_details()]
+by_index = {d["index"]: name for name, d in
+            interpreter.get_signature_runner(key).get_input_details().items()}
+names = [by_index[i] for i in order]
+dataset = [{n: x[k] for n, x in zip(names, inputs)} for k in range(len(inputs[0]))]
+qt = quantizer.Quantizer(bytearray(content), recipe.static_wi8_ai8())
+calibration = qt.calibrate({key: dataset}, num_threads=1)
+result = qt.quantize(calibration, enable_progress_bar=False, enable_progress_report=False)
+open(sys.argv[3], "wb").write(bytes(result.quantized_model))
+"""
 
-def tflite_quantize(fp32: bytes, samples: np.ndarray) -> tuple[bytes | None, str]:
-    """TFLite's quantizer on an fp32 model; (None, reason) if it fails or crashes."""
+_QCC_QUANTIZER = r"""
+import sys
+from pathlib import Path
+import qcc
+model = qcc.load(Path(sys.argv[1]))
+q = qcc.quantize(model, representative_dataset=Path(sys.argv[2]), mode="int8")
+open(sys.argv[3], "wb").write(q.to_tflite())
+"""
+
+
+def _reason(result: subprocess.CompletedProcess) -> str:
+    """A failed quantizer subprocess in a few words: the signal, LiteRT's unresolved custom
+    op, else the exception (its text to the end of stderr), else the last line."""
+    if result.returncode < 0:
+        return f"crashed (signal {-result.returncode})"
+    text = result.stderr.decode(errors="replace")
+    custom = re.search(r"unresolved custom ops?: \[?([\w, ]+)", text)
+    if custom:
+        return f"unresolved custom op {custom.group(1).strip()}"
+    lines = [
+        line.strip() for line in text.splitlines()
+        if line.strip() and not line.startswith(("INFO:", "WARNING:", "W0000", "I0000"))
+    ]
+    starts = [i for i, line in enumerate(lines) if re.match(r"^[\w.]*(Error|Exception)\b", line)]
+    reason = " ".join(lines[starts[-1]:]) if starts else (lines[-1] if lines else "")
+    reason = reason or f"exit code {result.returncode}"
+    return " ".join(reason.replace("|", "/").split())[:160]
+
+
+def _subprocess_quantize(script: str, model: bytes | Path, data: np.ndarray | list | Path,
+                         timeout: float = 1800) -> tuple[bytes | None, str, float]:
+    """Run a quantizer script `script MODEL DATA OUT`; (bytes, "", seconds) or
+    (None, reason, seconds)."""
     with tempfile.TemporaryDirectory() as tmp:
-        model, data, out = (Path(tmp) / n for n in ("m.tflite", "calib.npz", "q.tflite"))
-        model.write_bytes(fp32)
-        np.savez(data, samples=samples)
-        result = subprocess.run(
-            [sys.executable, "-c", _TFLITE_QUANTIZER, str(model), str(data), str(out)],
-            capture_output=True, timeout=1800, check=False,
-        )
+        model_path = Path(tmp) / "m.tflite"
+        if isinstance(model, Path):
+            model_path = model
+        else:
+            model_path.write_bytes(model)
+        if isinstance(data, Path):
+            data_path = data
+        else:
+            data_path = Path(tmp) / "calib.npz"
+            np.savez(data_path, **{f"input_{i}": x for i, x in enumerate(data)})
+        out = Path(tmp) / "q.tflite"
+        start = time.perf_counter()
+        try:
+            result = subprocess.run(
+                [sys.executable, "-c", script, str(model_path), str(data_path), str(out)],
+                capture_output=True, timeout=timeout, check=False, cwd=ROOT,
+            )
+        except subprocess.TimeoutExpired:
+            return None, f"timed out after {timeout:.0f} s", time.perf_counter() - start
+        seconds = time.perf_counter() - start
         if result.returncode != 0 or not out.exists():
-            lines = result.stderr.decode(errors="replace").strip().splitlines()
-            reason = lines[-1] if lines else f"exit code {result.returncode}"
-            if result.returncode < 0:
-                reason = f"crashed (signal {-result.returncode})"
-            return None, reason[:120]
-        return out.read_bytes(), ""
+            return None, _reason(result), seconds
+        return out.read_bytes(), "", seconds
 
 
-def bench_model(path: Path, calib: Path, eval_dir: Path, runs: int) -> dict:
+def custom_ops(content: bytes) -> list[str]:
+    """The custom op codes a .tflite declares (float ops no quantizer can make int8)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    m = schema.Model.GetRootAs(content, 0)
+    codes = (m.OperatorCodes(i) for i in range(m.OperatorCodesLength()))
+    return sorted({c.CustomCode().decode() for c in codes if c.CustomCode()})
+
+
+def _loads(content: bytes) -> str:
+    """"" if LiteRT's default resolver loads and prepares `content`, else why not."""
+    try:
+        _interpreter(content)
+    except (RuntimeError, ValueError) as e:
+        return f"LiteRT refuses it: {' '.join(str(e).split())[:100]}"
+    return ""
+
+
+# ------------------------------------------------------------------------------------------
+# One model
+# ------------------------------------------------------------------------------------------
+
+
+def bench_model(path: Path, calib: Path, eval_dir: Path, runs: int, tools: list[str]) -> dict:
     import qcc
     from qcc.backends.tflite import export_tflite
     from qcc.calibration import load_representative_data
 
     original = path.read_bytes()
     model = qcc.load(path)
-    fp32 = export_tflite(model.module)
-    # Images are scaled to the range the model's metadata declares for its input, else [0, 1]
-    # (the same default qcc's calibration applies).
+    fp32 = export_tflite(model.module)  # fp16 weights folded to f32 by the importer
+    fp32_signed = export_tflite(model.module, signature=True)
     specs = model.input_specs()
-    calib_samples = np.stack([s[0] for s in load_representative_data(calib, specs)])
-    eval_samples = [s[0] for s in load_representative_data(eval_dir, specs)]
+    calib_samples = load_representative_data(calib, specs)
+    calib_inputs = [np.stack([s[i] for s in calib_samples]) for i in range(len(specs))]
+    eval_samples = [list(s) for s in load_representative_data(eval_dir, specs)]
 
-    quantized = {}
-    notes = {}
-    q = qcc.quantize(model, representative_dataset=calib, mode="int8")
-    quantized["qcc"] = q.to_tflite()
-    tfl, reason = tflite_quantize(fp32, calib_samples)
-    if tfl is not None:
-        quantized["tflite"] = tfl
-    else:
-        notes["tflite"] = reason
+    scripts = {
+        "tflite": (_TFLITE_QUANTIZER, fp32, calib_inputs),
+        "aeq": (_AEQ_QUANTIZER, fp32_signed, calib_inputs),
+        "qcc": (_QCC_QUANTIZER, path, calib),
+    }
+    quantized: dict[str, bytes] = {}
+    row: dict = {"model": path.stem, "fp32_size": len(fp32), "notes": {}, "seconds": {},
+                 "custom_ops": custom_ops(original)}
+    for tool in tools:
+        script, m, data = scripts[tool]
+        content, reason, seconds = _subprocess_quantize(script, m, data)
+        row["seconds"][tool] = seconds
+        if content is not None:
+            reason = _loads(content)
+        if content is None or reason:
+            row["notes"][tool] = reason
+        else:
+            quantized[tool] = content
 
     reference = _interpreter(original)
-    row: dict = {"model": path.name, "fp32_size": len(fp32), "notes": notes}
-    float_latency = _latency_ms(original, eval_samples[0], runs)
+    references = [_run(reference, x) for x in eval_samples]
+    row["float_partitions"] = partitions(original, reference)
     for tool, content in quantized.items():
         interpreter = _interpreter(content)
-        n_out = len(reference.get_output_details())
+        n_out = len(references[0])
         signal, noise = np.zeros(n_out), np.zeros(n_out)
-        for x in eval_samples:
-            ref = _run(reference, x)
+        for x, ref in zip(eval_samples, references):
             got = _run(interpreter, x)
             for i, (r, g) in enumerate(zip(ref, got)):
-                signal[i] += float(np.sum(r.astype(np.float64) ** 2))
-                noise[i] += float(np.sum((r.astype(np.float64) - g) ** 2))
+                r64 = r.astype(np.float64)
+                signal[i] += float(np.sum(r64**2))
+                noise[i] += float(np.sum((r64 - g) ** 2))
         snrs = [_snr_db(s, n) for s, n in zip(signal, noise)]
         row[tool] = {
             "snr": snrs,
             "worst": min(snrs),
             "size": len(content) / len(fp32),
-            "latency": _latency_ms(content, eval_samples[0], runs) / float_latency,
+            "partitions": partitions(content, interpreter),
         }
+    latency = interleaved_latency_ms({"float": original, **quantized}, eval_samples[0], runs)
+    row["float_ms"] = latency["float"]
+    for tool in quantized:
+        row[tool]["ms"] = latency[tool]
+        row[tool]["latency"] = latency[tool] / latency["float"]
     return row
 
 
+# ------------------------------------------------------------------------------------------
+# Output
+# ------------------------------------------------------------------------------------------
+
+
 def _fmt(v: float) -> str:
-    return "inf" if math.isinf(v) else f"{v:.2f}"
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    return f"{v:.2f}"
+
+
+def _parts(p) -> str:
+    count, outside = p
+    return f"{count} / {outside}"
+
+
+def print_table(rows: list[dict], tools: list[str], runs: int) -> None:
+    """One row per model and tool (the float model first), then the median latency ratios."""
+    print(
+        "| model | tool | worst SNR (dB) | SNR per output (dB) | size x fp32 | latency x float "
+        "| latency (ms) | XNNPACK partitions / ops outside |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        name = row["model"]
+        print(
+            f"| {name} | float | — | — | 1.000 | 1.00 | {row['float_ms']:.2f} "
+            f"| {_parts(row['float_partitions'])} |"
+        )
+        for tool in tools:
+            r = row.get(tool)
+            if r is None:
+                note = row["notes"].get(tool, "not run")
+                print(f"| {name} | {TOOLS[tool]} | fails: {note} | — | — | — | — | — |")
+                continue
+            print(
+                f"| {name} | {TOOLS[tool]} | {_fmt(r['worst'])} | "
+                f"{', '.join(_fmt(v) for v in r['snr'])} | {r['size']:.3f} | "
+                f"{r['latency']:.2f} | {r['ms']:.2f} | {_parts(r['partitions'])} |"
+            )
+    medians = []
+    for tool in tools:
+        values = [r[tool]["latency"] for r in rows if r.get(tool)]
+        if values:
+            of = f" (of {len(values)})" if len(values) < len(rows) else ""
+            medians.append(f"{TOOLS[tool]} {statistics.median(values):.2f}{of}")
+    print(f"\nMedian latency x float over the models: {'; '.join(medians)}.")
+    print(
+        "\nSNR on the held-out photos against the float model (LiteRT); size as a fraction of "
+        "the fp32 file; latency under LiteRT's default resolver (XNNPACK), num_threads=1, the "
+        f"float and int8 models timed interleaved, median of {runs} rounds; XNNPACK delegate "
+        "partitions in the execution plan / ops LiteRT runs outside the delegate."
+    )
+    print("\nQuantization time (s, subprocess wall time): " + "; ".join(
+        f"{row['model']}: " + ", ".join(
+            f"{TOOLS[t]} {row['seconds'][t]:.1f}" for t in tools if t in row["seconds"]
+        )
+        for row in rows
+    ))
+
+
+def print_targets(rows: list[dict]) -> None:
+    """Issue 10's targets for qcc, per model (needs all three tools)."""
+    print("\nIssue 10 targets for qcc:")
+    ratios = []
+    for row in rows:
+        q = row.get("qcc")
+        if q is None:
+            print(f"- {row['model']}: qcc failed ({row['notes'].get('qcc', '?')})")
+            continue
+        ratios.append(q["latency"])
+        checks = []
+        for tool in ("tflite", "aeq"):
+            a = row.get(tool)
+            if a is None:
+                continue
+            ok_lat = q["latency"] <= 1.05 * a["latency"]
+            ok_snr = q["worst"] >= a["worst"]
+            checks.append(
+                f"latency <= {TOOLS[tool]} {'yes' if ok_lat else 'NO'} "
+                f"({q['latency']:.2f} vs {a['latency']:.2f}), "
+                f"SNR >= {TOOLS[tool]} {'yes' if ok_snr else 'NO'} "
+                f"({_fmt(q['worst'])} vs {_fmt(a['worst'])})"
+            )
+        if row["custom_ops"]:
+            checks.append(f"latency <= 0.8 n/a (custom ops: {', '.join(row['custom_ops'])})")
+        else:
+            checks.append(f"latency <= 0.8 {'yes' if q['latency'] <= 0.8 else 'NO'}")
+        print(f"- {row['model']}: " + "; ".join(checks))
+    if ratios:
+        med = statistics.median(ratios)
+        print(f"- median qcc latency x float {med:.2f} (<= 0.7: {'yes' if med <= 0.7 else 'NO'})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,38 +476,42 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--zoo", default=os.environ.get("QCC_MODEL_ZOO") or shared / "models")
     parser.add_argument("--calib", default=shared / "data" / "images" / "calib")
     parser.add_argument("--eval", default=shared / "data" / "images" / "eval")
-    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=100,
+                        help="interleaved timing rounds per model (default 100)")
+    parser.add_argument("--tools", default="tflite,aeq,qcc",
+                        help="comma-separated subset of tflite, aeq, qcc")
     parser.add_argument("models", nargs="*", help="model files (default: every zoo .tflite)")
     args = parser.parse_args(argv)
+    tools = [t.strip() for t in args.tools.split(",") if t.strip()]
+    unknown = [t for t in tools if t not in TOOLS]
+    if unknown or not tools:
+        parser.error(f"--tools: unknown {unknown}; choose from {', '.join(TOOLS)}")
+    if "aeq" in tools:
+        try:
+            import ai_edge_quantizer  # noqa: F401
+        except ImportError:
+            print("ai-edge-quantizer is not installed (pip install -e \".[bench]\"): "
+                  "its column is left out", file=sys.stderr)
+            tools.remove("aeq")
     paths = [Path(m) for m in args.models] or sorted(Path(args.zoo).glob("*.tflite"))
-    print(
-        "| model | qcc SNR per output (dB) | TFLite SNR per output (dB) | worst qcc | worst TFLite "
-        "| qcc − TFLite | size qcc | size TFLite | latency qcc | latency TFLite |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    if not paths:
+        parser.error(f"no .tflite models in {args.zoo}")
+    print(cpu_summary())
+    import ai_edge_litert
+
+    versions = [f"ai-edge-litert {getattr(ai_edge_litert, '__version__', '?')}"]
+    if "aeq" in tools:
+        from importlib.metadata import version
+
+        versions.append(f"ai-edge-quantizer {version('ai-edge-quantizer')}")
+    print("; ".join(versions) + "\n")
+    rows = []
     for path in paths:
-        row = bench_model(path, Path(args.calib), Path(args.eval), args.runs)
-        q, t = row.get("qcc"), row.get("tflite")
-        qs = ", ".join(_fmt(s) for s in q["snr"])
-        if t is None:
-            note = row["notes"].get("tflite", "failed")
-            print(
-                f"| {row['model']} | {qs} | failed: {note} | {_fmt(q['worst'])} | n/a | n/a | "
-                f"{q['size']:.3f} | n/a | {q['latency']:.2f} | n/a |"
-            )
-            continue
-        ts = ", ".join(_fmt(s) for s in t["snr"])
-        print(
-            f"| {row['model']} | {qs} | {ts} | {_fmt(q['worst'])} | {_fmt(t['worst'])} | "
-            f"{q['worst'] - t['worst']:+.2f} | {q['size']:.3f} | {t['size']:.3f} | "
-            f"{q['latency']:.2f} | {t['latency']:.2f} |"
-        )
-        sys.stdout.flush()
-    print(
-        "\nSNR on the held-out photos against the float model (LiteRT); size as a fraction of "
-        "the fp32 file; latency as a fraction of the float model's (LiteRT, num_threads=1, "
-        f"default resolver, median of {args.runs})."
-    )
+        print(f"... {path.name}", file=sys.stderr, flush=True)
+        rows.append(bench_model(path, Path(args.calib), Path(args.eval), args.runs, tools))
+    print_table(rows, tools, args.runs)
+    if "qcc" in tools:
+        print_targets(rows)
     return 0
 
 

@@ -1,20 +1,22 @@
-"""decompose-prelu: rewrite PRELU with a constant alpha into ops XNNPACK runs in int8.
-
-LiteRT's default CPU path (the XNNPACK delegate) has no int8 PRELU: every int8 PRELU falls
-back to a builtin kernel and splits the delegated graph, which makes PReLU-heavy int8 models
-slower than their float originals (iris_landmark: 4x). When every alpha is at most 1,
+"""decompose-prelu: rewrite PRELU with a constant alpha into MUL and MAXIMUM (or RELU, SUB,
+MUL, ADD). When every alpha is at most 1,
 
     prelu(x) = max(x, alpha * x)
 
-exactly (x >= 0: x >= alpha·x; x < 0: alpha·x >= x), and MUL by a constant plus MAXIMUM are
-int8 ops XNNPACK takes. The identity holds for any alpha <= 1, negative ones included.
-Otherwise (some alpha > 1)
+exactly (x >= 0: x >= alpha·x; x < 0: alpha·x >= x). The identity holds for any alpha <= 1,
+negative ones included. Otherwise (some alpha > 1)
 
     prelu(x) = relu(x) + alpha * (x - relu(x))
 
 with RELU, SUB, MUL and ADD. Both forms are exact in float; in int8 each new op adds one
-rounding, so the pass is part of the int8 presets only when `target=xnnpack` (the default
-LiteRT CPU path).
+rounding. It runs before calibration, so every new tensor gets its own range.
+
+It was written for LiteRT's XNNPACK path, which has no int8 PRELU; but XNNPACK (LiteRT 2.3.0)
+takes int8 MAXIMUM and RELU no more than int8 PRELU (qcc/targets/xnnpack.json), so the
+decomposed model still splits XNNPACK's graph. The `xnnpack` target's preset leaves it out
+and makes PRELU a float island instead (legalize-target). It stays in the presets of the
+`reference`, `numba` and `int8-only` targets (`--keep-prelu` removes it), which produce what
+the int8 presets produced before targets.
 
     %y = nn.prelu %x, %alpha : (...) -> tensor<1x8x8x16xf32> loc("p")
 becomes (every alpha <= 1)

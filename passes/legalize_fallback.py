@@ -16,6 +16,7 @@ becomes
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from xdsl.context import Context
@@ -42,24 +43,30 @@ def needs_float(op: Operation) -> bool:
     return not nn.int8_capable(op)[0]
 
 
-def is_float_only_constant(op: Operation) -> bool:
-    """A quantized-typed constant (float data) whose users all compute in float."""
+def is_float_only_constant(
+    op: Operation, computes_in_float: Callable[[Operation], bool] = needs_float
+) -> bool:
+    """A quantized-typed constant (float data) whose users all compute in float
+    (`computes_in_float`: by default, the ops that must)."""
     return (
         isinstance(op, nn.ConstantOp)
         and quant.is_quantized(op.output.type)
         and not quant.is_quantized(op.value.get_type())
         and bool(op.output.uses)
-        and all(needs_float(use.operation) for use in op.output.uses)
+        and all(computes_in_float(use.operation) for use in op.output.uses)
     )
 
 
-def make_float(op: Operation) -> None:
-    """Wrap `op` in dcast / qcast so that it computes in float."""
+def make_float(
+    op: Operation, computes_in_float: Callable[[Operation], bool] = needs_float
+) -> None:
+    """Wrap `op` in dcast / qcast so that it computes in float. A constant operand whose
+    users all compute in float (`computes_in_float`) goes back to its float type instead."""
     for index, value in enumerate(op.operands):
         if not quant.is_quantized(value.type):
             continue
         owner = value.owner
-        if isinstance(owner, Operation) and is_float_only_constant(owner):
+        if isinstance(owner, Operation) and is_float_only_constant(owner, computes_in_float):
             assert isinstance(owner, nn.ConstantOp)
             Rewriter.replace_value_with_new_type(owner.output, owner.value.get_type())
             continue
@@ -105,8 +112,17 @@ class LegalizeFallback(ModulePass):
     name = "legalize-fallback"
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        for func in functions(op):
-            for inner in list(func.body.blocks[0].ops):
-                if needs_float(inner):
-                    make_float(inner)
-        PatternRewriteWalker(FoldDequantizeOfQuantize(), apply_recursively=False).rewrite_module(op)
+        make_islands(op, needs_float)
+
+
+def make_islands(module: ModuleOp, computes_in_float: Callable[[Operation], bool]) -> None:
+    """Make every op of `module`'s functions for which `computes_in_float` holds a float
+    island (`make_float`), then merge neighbouring islands (`FoldDequantizeOfQuantize`).
+    legalize-fallback and legalize-target both write their islands with it."""
+    for func in functions(module):
+        for inner in list(func.body.blocks[0].ops):
+            if computes_in_float(inner):
+                make_float(inner, computes_in_float)
+    PatternRewriteWalker(FoldDequantizeOfQuantize(), apply_recursively=False).rewrite_module(
+        module
+    )

@@ -222,12 +222,13 @@ def quantize(
     representative_dataset=None,
     mode: str = "int8",
     *,
+    target: str | None = None,
     io_dtype: str = "float",
     method: str = "mse",
     samples: int = 0,
     input_range: tuple[float, float] | None = None,
     per_channel_fc: bool = True,
-    decompose_prelu: bool = True,
+    decompose_prelu: bool | None = None,
     bias_correction: bool = True,
     save_stats: str | os.PathLike[str] | None = None,
 ) -> Model:
@@ -239,8 +240,15 @@ def quantize(
     calibration statistics to that file (`qcc.statistics`): the run is then replayable from
     its pipeline text (`qcc --print-pipeline` with the same options) with
     `calibration=<that file>`, or `quantize(model, representative_dataset=<that file>)`.
-    `mode` is "int8" (ops without an int8 kernel stay float), "int8-only" (fail on them) or
-    "dynamic-range" (int8 weights, float activations; needs no data). `bias_correction`
+    `mode` is "int8" (each op int8 or a float island, as `target` runs it best),
+    "int8-only" (fail on any op without an int8 kernel; it is `target="int8-only"`) or
+    "dynamic-range" (int8 weights, float activations; needs no data). `target` is where the
+    model will run (`qcc.targets.TARGETS`): "xnnpack" (the default: LiteRT's default
+    resolver; an op XNNPACK takes in float but not in int8 becomes a float island),
+    "reference" (LiteRT's BUILTIN_REF: every op with an int8 kernel in int8, as before
+    targets), "int8-only", or "numba" (qcc's own runtime, `Model.run` and `--emit=numba`:
+    no float island where it has an int8 kernel). `decompose_prelu` (None: the target's
+    choice) rewrites PRELU into MUL + MAXIMUM before calibration. `bias_correction`
     folds the mean error of the int8 weights into the biases (the `bias-correction` pass).
     `model` is a Model or the path of a model file (as for `load`). Returns a new Model; the
     input model is not modified.
@@ -251,6 +259,7 @@ def quantize(
     is_path = isinstance(representative_dataset, (str, os.PathLike))
     options = PresetOptions(
         mode=mode,
+        target=target,
         calibration=os.fspath(representative_dataset) if is_path else "",
         method=method,
         samples=samples,

@@ -24,8 +24,8 @@ SUFFIX_KINDS = {".tflite": "tflite", ".mlir": "mlir"}
 """What an output file's suffix (case-insensitive) says to write, when --emit is not given."""
 
 QUANTIZING_PASSES = frozenset(
-    {"annotate-ranges", "bias-correction", "infer-scales", "legalize-fallback", "verify-int8",
-     "quantize", "modify-io", "dynamic-range"}
+    {"annotate-ranges", "bias-correction", "infer-scales", "legalize-fallback", "legalize-target",
+     "verify-int8", "quantize", "modify-io", "dynamic-range"}
 )
 """Passes that exist to quantize: a pipeline with one of them that leaves the module float
 gets a warning."""
@@ -94,11 +94,22 @@ def _build_arg_parser() -> argparse.ArgumentParser:
     p.add_argument("--print-op-generic", action="store_true", help="print ops in generic form")
     p.add_argument("--list-passes", action="store_true", help="list the available passes")
     q = p.add_argument_group("quantization presets (used when --pass-pipeline is not given)")
+    from qcc.targets import TARGETS
+
     q.add_argument(
         "--mode",
         choices=MODES,
-        help="int8 (default when --calibration is given; ops without an int8 kernel stay "
-        "float), int8-only (fail on any such op), dynamic-range (int8 weights only)",
+        help="int8 (default when --calibration is given; each op int8 or float, as the "
+        "target runs it best), int8-only (= --target=int8-only: fail on any op without an "
+        "int8 kernel), dynamic-range (int8 weights only)",
+    )
+    q.add_argument(
+        "--target",
+        choices=TARGETS,
+        help="where the model will run: xnnpack (LiteRT's default resolver; the default, "
+        "float islands where XNNPACK takes an op in float but not in int8), reference "
+        "(LiteRT's BUILTIN_REF kernels: every op with an int8 kernel in int8), int8-only (no "
+        "float op at all), numba (qcc's own runtime; the default for --emit=numba)",
     )
     q.add_argument(
         "--calibration",
@@ -140,8 +151,8 @@ def _build_arg_parser() -> argparse.ArgumentParser:
     q.add_argument(
         "--keep-prelu",
         action="store_true",
-        help="keep PRELU ops as they are (by default they become MUL+MAXIMUM, which LiteRT's "
-        "XNNPACK path runs in int8)",
+        help="keep PRELU ops as they are (by default, for every target but xnnpack, they "
+        "become MUL+MAXIMUM before calibration; xnnpack keeps PRELU and runs it in float)",
     )
     q.add_argument(
         "--bias-correction",
@@ -292,8 +303,15 @@ def _write_output(module, args) -> None:
                 "that quantizes)"
             )
         try:
+            compiled = compile_module(module)
+            if args.target == "xnnpack" and compiled.has_float_islands:
+                raise QccError(
+                    "--emit=numba: --target=xnnpack made float islands (ops XNNPACK runs "
+                    "faster in float), which a Numba artifact cannot hold; its target is "
+                    "--target=numba, the default with --emit=numba"
+                )
             write_artifact(
-                compile_module(module),
+                compiled,
                 args.output,
                 source_label=args.input or "",
                 force=args.force,
@@ -334,7 +352,10 @@ def _print_report(float_module, module, original: bytes, args) -> None:
         samples=options.samples or None,
     )
     float_size = len(export_tflite(float_module))
-    report = build_report(float_module, export_tflite(module), samples, float_size=float_size)
+    report = build_report(
+        float_module, export_tflite(module), samples, float_size=float_size,
+        quantized_module=module, count_partitions=True,
+    )
     sys.stdout.write(report.format())
 
 
@@ -353,15 +374,19 @@ def _preset_options(args):
         from qcc.calibration import parse_input_range
 
         input_range = parse_input_range(args.input_range)
+    target = args.target
+    if target is None and args.emit == "numba" and args.mode in (None, "int8"):
+        target = "numba"  # the artifact runs integer kernels only: no float islands
     return PresetOptions(
         mode=args.mode or "int8",
+        target=target,
         calibration=args.calibration or "",
         method=args.calibration_method,
         samples=args.samples,
         input_range=input_range,
         io_dtype=args.io_dtype,
         per_channel_fc=not args.per_tensor_fc,
-        decompose_prelu=not args.keep_prelu,
+        decompose_prelu=False if args.keep_prelu else None,
         bias_correction=args.bias_correction,
     )
 
@@ -371,10 +396,12 @@ def _pipeline_text(args) -> str:
     from qcc.pipeline import preset_pipeline_text
 
     explicit = args.pass_pipeline.strip()
-    wants_preset = bool(args.mode or args.calibration or args.print_pipeline)
+    wants_preset = bool(args.mode or args.calibration or args.target or args.print_pipeline)
     if explicit:
-        if args.mode or args.calibration:
-            raise QccError("--pass-pipeline replaces --mode/--calibration; give one or the other")
+        if args.mode or args.calibration or args.target:
+            raise QccError(
+                "--pass-pipeline replaces --mode/--calibration/--target; give one or the other"
+            )
         return explicit
     if not wants_preset:
         if args.io_dtype != "float" or args.input_range or args.report:
@@ -382,7 +409,8 @@ def _pipeline_text(args) -> str:
         return ""
     options = _preset_options(args)
     if options.mode != "dynamic-range" and not options.calibration and not args.print_pipeline:
-        raise QccError(f"--mode={options.mode} needs representative data: --calibration PATH")
+        what = f"--target={args.target}" if args.target and not args.mode else f"--mode={options.mode}"
+        raise QccError(f"{what} needs representative data: --calibration PATH")
     return preset_pipeline_text(options, calibration_placeholder="CALIBRATION")
 
 

@@ -9,6 +9,11 @@ so every in-process interpreter is built through `make_interpreter`, which route
 `LiteRTRunner` runs a float function of qcc IR on LiteRT, every value read back from its own
 tensor: the fallback of calibration (`qcc.statistics`) and of the report (`qcc.report`) for
 ops qcc's float executor has no kernel for (MediaPipe's custom ops).
+
+`partitions(model_bytes)` says how LiteRT's default resolver runs a model: how many XNNPACK
+delegate partitions its execution plan has and which operators run outside them on the
+builtin kernels (`Partitions`; `delegation` documents how it is read from the interpreter).
+`qcc --report` and bench/accuracy.py print it; `qcc.targets` re-exports it.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     import numpy as np
@@ -134,3 +140,121 @@ class LiteRTRunner:
 
     def value(self, v: SSAValue) -> np.ndarray:
         return self.interpreter.get_tensor(self.tensor_of[v])
+
+
+# ------------------------------------------------------------------------------------------
+# Delegate partitions: what LiteRT's default resolver hands to XNNPACK, and what it keeps
+# ------------------------------------------------------------------------------------------
+
+
+class OutsideOp(NamedTuple):
+    """An operator of the model that runs outside every delegate partition (on LiteRT's
+    builtin kernels): its index in the model's operator list, its builtin name (a custom
+    op's custom name) and the name of its first output tensor."""
+
+    index: int
+    builtin: str
+    output: str
+
+
+@dataclass(frozen=True)
+class Partitions:
+    """How LiteRT's default resolver runs a model's main subgraph (`partitions`).
+
+    `count` is the number of XNNPACK delegate partitions (delegate kernel nodes in the
+    execution plan); `operators` the number of operators in the model's subgraph 0;
+    `members` the original operator indices each partition runs, in partition order;
+    `outside` the operators no partition runs, in model order. A model that XNNPACK takes
+    whole has `count == 1` and no `outside`; every operator outside splits the graph."""
+
+    count: int
+    operators: int
+    members: tuple[tuple[int, ...], ...]
+    outside: tuple[OutsideOp, ...]
+
+    @property
+    def delegated(self) -> frozenset[int]:
+        """The indices of the operators some partition runs."""
+        return frozenset(i for part in self.members for i in part)
+
+    def summary(self) -> str:
+        """One line: `3 XNNPACK partitions, 2 of 40 operators outside: #5 PRELU (y), ...`."""
+        noun = "partition" if self.count == 1 else "partitions"
+        text = f"{self.count} XNNPACK {noun}, {len(self.outside)} of {self.operators} operators outside"
+        if self.outside:
+            text += ": " + ", ".join(f"#{o.index} {o.builtin} ({o.output})" for o in self.outside)
+        return text
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def subgraph0_operator_count(model_content: bytes) -> int:
+    """The number of operators in the model's first (main) subgraph, read from the file."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAs(bytes(model_content), 0)
+    if model.SubgraphsLength() == 0:
+        return 0
+    return model.Subgraphs(0).OperatorsLength()
+
+
+def delegation(interpreter, operators: int) -> Partitions:
+    """The `Partitions` of an interpreter built with delegates applied (`make_interpreter`),
+    whose model's subgraph 0 has `operators` operators.
+
+    How it is read. ai_edge_litert does not expose the execution plan, but its node list
+    does: `Interpreter._get_ops_details()` lists every node of subgraph 0, the model's
+    operators first (node i is operator i) and then one node per delegate partition,
+    named "DELEGATE", whose inputs and outputs are the partition's boundary tensors (the
+    tensors it reads from outside, constants included, and the ones it writes for the
+    outside or as model outputs). The operators a partition runs are found by walking
+    back from its outputs through the operators that produce them, stopping at its
+    inputs: an operator reached this way computes something the partition writes from
+    what it reads, so the partition replaced it (an operator outside would have written a
+    partition input, and the walk stops there). Operators no partition reaches run on
+    LiteRT's builtin kernels. The default resolver applies only the XNNPACK delegate, so
+    every delegate node is an XNNPACK partition."""
+    details = interpreter._get_ops_details()
+    originals = details[:operators]
+    producer: dict[int, int] = {}
+    for d in originals:
+        for t in d["outputs"]:
+            if t >= 0:
+                producer[int(t)] = d["index"]
+    members: list[tuple[int, ...]] = []
+    for d in details[operators:]:
+        inputs = {int(t) for t in d["inputs"] if t >= 0}
+        found: set[int] = set()
+        stack = [int(t) for t in d["outputs"] if t >= 0]
+        seen: set[int] = set()
+        while stack:
+            t = stack.pop()
+            if t in seen or t in inputs or t not in producer:
+                continue
+            seen.add(t)
+            node = producer[t]
+            if node in found:
+                continue
+            found.add(node)
+            stack.extend(int(u) for u in originals[node]["inputs"] if u >= 0)
+        members.append(tuple(sorted(found)))
+    inside = {i for part in members for i in part}
+    outside = []
+    for d in originals:
+        if d["index"] in inside:
+            continue
+        outs = [int(t) for t in d["outputs"] if t >= 0]
+        name = interpreter._get_tensor_details(outs[0], subgraph_index=0)["name"] if outs else ""
+        outside.append(OutsideOp(d["index"], str(d["op_name"]), name))
+    return Partitions(len(members), len(originals), tuple(members), tuple(outside))
+
+
+def partitions(model_content: bytes) -> Partitions:
+    """Load `model_content` with LiteRT's default resolver (XNNPACK delegate, one thread,
+    in-process, LiteRT's stderr captured: `make_interpreter`) and report its delegate
+    partitions and the operators that run outside them (see `delegation` for how).
+    Only the main subgraph (subgraph 0) is counted: control-flow bodies are not. A model
+    LiteRT refuses raises RuntimeError with LiteRT's explanation."""
+    interpreter = make_interpreter(model_content)
+    return delegation(interpreter, subgraph0_operator_count(model_content))

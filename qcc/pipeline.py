@@ -201,7 +201,41 @@ def build_pipeline(text: str, *, dataset: object = None) -> list[ModulePass]:
         from qcc.statistics import bind
 
         passes = bind(passes, dataset)
-    return passes
+    return bind_targets(passes)
+
+
+TARGET_FIELD = "capabilities"
+"""The Python-only field (`repr=False`) in which a pass that legalizes for a target
+(legalize-target) receives the target's capabilities; its `target` option names it."""
+
+
+def bind_targets(passes: Sequence[ModulePass]) -> list[ModulePass]:
+    """`passes` with the named target's capabilities (`qcc.targets.get_target(target)`) in
+    every pass that has a Python-only `capabilities` field still empty, as `qcc.statistics.bind`
+    hands annotate-ranges its calibrator: passes never import `qcc.targets`."""
+    bound: list[ModulePass] = []
+    for p in passes:
+        fields = {f.name: f for f in dataclasses.fields(p)}
+        slot = fields.get(TARGET_FIELD)
+        if slot is not None and not slot.repr and "target" in fields:
+            if getattr(p, TARGET_FIELD) is None:
+                target = _target(p.target, p.name)  # type: ignore[attr-defined]
+                p = dataclasses.replace(p, **{TARGET_FIELD: target})
+        bound.append(p)
+    return bound
+
+
+def _target(name: object, pass_name: str) -> object:
+    from qcc.targets import TARGETS, get_target
+
+    if not name:
+        raise QccError(
+            f"pass '{pass_name}' needs a target: {pass_name}{{target=NAME}}, NAME one of "
+            f"{', '.join(TARGETS)}"
+        )
+    if name not in TARGETS:
+        raise QccError(f"unknown target '{name}'; targets are: {', '.join(TARGETS)}")
+    return get_target(str(name))
 
 
 def _format_value(value: object) -> str:
@@ -241,6 +275,20 @@ def pipeline_text(passes: Sequence[ModulePass], *, wrap: bool = True) -> str:
 
 MODES = ("int8", "int8-only", "dynamic-range")
 IO_DTYPES = ("float", "int8", "uint8")
+DEFAULT_TARGET = "xnnpack"
+"""The target of the int8 preset when none is named: LiteRT's default resolver, where a
+.tflite runs unless its user says otherwise (`--emit=numba` defaults to `numba`)."""
+
+_LEGALIZE = {
+    "xnnpack": "legalize-target{target=xnnpack}",
+    "reference": "legalize-fallback",
+    "numba": "legalize-fallback",
+    "int8-only": "verify-int8",
+}
+"""Per target, the pass that decides each op's precision in the int8 preset. `reference`
+(LiteRT's BUILTIN_REF) and `numba` (qcc's runtime) run every op that has an int8 kernel in
+int8, as the int8 preset did before targets; `int8-only` allows no float op at all;
+`xnnpack` chooses per op from its measured capabilities (passes/legalize_target.py)."""
 
 
 @dataclass(frozen=True)
@@ -248,18 +296,47 @@ class PresetOptions:
     """The knobs a preset exposes; everything else is the explicit --pass-pipeline form."""
 
     mode: str = "int8"
+    target: str | None = None
+    """Where the model will run (`qcc.targets.TARGETS`); None: `int8-only` for that mode,
+    else `DEFAULT_TARGET`."""
     calibration: str = ""
     method: str = "mse"
     samples: int = 0
     input_range: tuple[float, float] | None = None
     io_dtype: str = "float"
     per_channel_fc: bool = True
-    decompose_prelu: bool = True
+    decompose_prelu: bool | None = None
+    """decompose-prelu before calibration; None: the target's choice (every target but
+    xnnpack, whose legalize-target keeps PRELU and makes it a float island instead)."""
     bias_correction: bool = True
     """bias-correction between annotate-ranges and infer-scales. On the zoo's held-out photos
     it lifts the worst output of hand_landmark by 5.3 dB and face_detection by 2.1 dB, is
     neutral on iris_landmark (-0.1 dB) and costs selfie_segmentation ~1 dB (docs/benchmarks.md);
     turn it off with `--no-bias-correction` / `quantize(..., bias_correction=False)`."""
+
+
+def preset_target(options: PresetOptions) -> str | None:
+    """The target a preset compiles for (None for dynamic-range, which has one pipeline):
+    `options.target`, else `int8-only` for that mode, else `DEFAULT_TARGET`. `--mode=int8-only`
+    is `--target=int8-only`; another target with it is an error."""
+    from qcc.targets import TARGETS
+
+    target = options.target
+    if target is not None and target not in TARGETS:
+        raise QccError(f"unknown target '{target}'; targets are: {', '.join(TARGETS)}")
+    if options.mode == "dynamic-range":
+        if target is not None:
+            raise QccError(
+                f"target '{target}' applies to the int8 modes; dynamic-range has one pipeline"
+            )
+        return None
+    if options.mode == "int8-only":
+        if target not in (None, "int8-only"):
+            raise QccError(
+                f"mode int8-only is target int8-only; it does not combine with target '{target}'"
+            )
+        return "int8-only"
+    return target or DEFAULT_TARGET
 
 
 def preset_pipeline_text(options: PresetOptions, *, calibration_placeholder: str = "") -> str:
@@ -270,7 +347,8 @@ def preset_pipeline_text(options: PresetOptions, *, calibration_placeholder: str
         raise QccError(
             f"unknown io dtype '{options.io_dtype}'; choose one of: {', '.join(IO_DTYPES)}"
         )
-    if options.mode == "dynamic-range":
+    target = preset_target(options)
+    if target is None:
         return "builtin.module(dynamic-range)"
     calibration = options.calibration or calibration_placeholder
     annotate = [f"calibration={_format_value(calibration)}"] if calibration else []
@@ -282,14 +360,17 @@ def preset_pipeline_text(options: PresetOptions, *, calibration_placeholder: str
         lo, hi = options.input_range
         annotate.append(f"input-range={lo!r},{hi!r}")
     steps = ["fuse-activation"]
-    if options.decompose_prelu:
-        steps.append("decompose-prelu")  # XNNPACK has no int8 PRELU (passes/decompose_prelu.py)
+    decompose = options.decompose_prelu
+    if decompose is None:
+        decompose = target != "xnnpack"  # xnnpack: float PRELU islands (legalize-target)
+    if decompose:
+        steps.append("decompose-prelu")  # MUL + MAXIMUM (passes/decompose_prelu.py)
     steps.append("annotate-ranges{" + " ".join(annotate) + "}")
     fc = "" if options.per_channel_fc else "{per-channel-fc=false}"
     if options.bias_correction:
         steps.append("bias-correction" + fc)  # passes/bias_correction.py; same FC choice
     steps.append("infer-scales" + fc)
-    steps.append("verify-int8" if options.mode == "int8-only" else "legalize-fallback")
+    steps.append(_LEGALIZE[target])
     steps.append("quantize")
     if options.io_dtype != "float":
         steps.append(f"modify-io{{dtype={options.io_dtype}}}")

@@ -9,7 +9,10 @@ against the float values, accumulated over the calibration samples:
 The int8 side is LiteRT itself (all intermediate tensors preserved), the float side qcc's float
 executor on the original module, so the numbers describe the file the user ships. The report
 also gives each model output's SNR, the file sizes and the op counts (int8, float fallback,
-quantize/dequantize).
+quantize/dequantize); given the quantized module, each op that is not int8 and why (the
+`qcc.reason` legalize-target writes, else the op's declaration: `nn.int8_capable`); and the
+XNNPACK delegate partitions of the file under LiteRT's default resolver
+(`qcc.targets.partitions`).
 """
 
 from __future__ import annotations
@@ -49,6 +52,15 @@ class LayerRow:
 
 
 @dataclass
+class FloatOp:
+    """An op of the quantized model that computes in float, and why."""
+
+    name: str
+    op: str
+    reason: str
+
+
+@dataclass
 class QuantizationReport:
     layers: list[LayerRow] = field(default_factory=list)
     outputs: list[tuple[str, float]] = field(default_factory=list)
@@ -56,6 +68,10 @@ class QuantizationReport:
     quantized_size: int = 0
     op_counts: dict[str, int] = field(default_factory=dict)
     samples: int = 0
+    float_ops: list[FloatOp] | None = None
+    """Every op not in int8, with its reason (None: the quantized module was not given)."""
+    partitions: str | None = None
+    """The XNNPACK delegate partitions of the file (`Partitions.summary()`), if counted."""
 
     @property
     def worst_output_snr_db(self) -> float:
@@ -78,6 +94,15 @@ class QuantizationReport:
         )
         counts = ", ".join(f"{k} {v}" for k, v in self.op_counts.items())
         lines.append(f"ops: {counts}")
+        if self.float_ops is not None:
+            count = len(self.float_ops)
+            lines.append(f"not int8: {count} op{'s' if count != 1 else ''}")
+            name_width = max([len(f.name) for f in self.float_ops] + [4])
+            op_width = max([len(f.op) for f in self.float_ops] + [4])
+            for f in self.float_ops:
+                lines.append(f"  {f.name:<{name_width}}  {f.op:<{op_width}}  {f.reason}")
+        if self.partitions is not None:
+            lines.append(f"LiteRT default resolver: {self.partitions}")
         return "\n".join(lines) + "\n"
 
 
@@ -117,14 +142,55 @@ def _op_counts(model_bytes: bytes) -> tuple[dict[str, int], dict[int, str]]:
     return counts, producer
 
 
+def float_ops(module) -> list[FloatOp]:
+    """Every computing op of `module`'s main function that computes in float, with why: the
+    ops whose precision legalize-target chose (its `qcc.reason`), and, in a model with
+    quantized values, every other op with a float result (its declaration's reason when it
+    has no int8 kernel, else "float")."""
+    from xdsl.dialects.builtin import AnyFloat, StringAttr, TensorType
+
+    from qcc.dialects import nn
+    from qcc.dialects.ir import find_main
+    from qcc.dialects.quant import QuantizedType
+    from qcc.passes.legalize_target import REASON, describe
+
+    def element(value):
+        return value.type.get_element_type() if isinstance(value.type, TensorType) else None
+
+    main = find_main(module)
+    quantized = any(
+        isinstance(element(r), QuantizedType) for op in main.walk() for r in op.results
+    )
+    found = []
+    for op in main.walk():
+        if op.dialect_name() != "nn" or isinstance(op, nn.ConstantOp):
+            continue
+        if not any(isinstance(element(r), AnyFloat) for r in op.results):
+            continue
+        reason = op.attributes.get(REASON)
+        if isinstance(reason, StringAttr):
+            why = reason.data
+        elif quantized:
+            capable, declared = nn.int8_capable(op)
+            why = "float" if capable else f"no int8 kernel ({declared})"
+        else:
+            continue
+        found.append(FloatOp(_location_name(op) or "?", describe(op), why))
+    return found
+
+
 def build_report(
     float_module,
     quantized_tflite: bytes,
     samples: Iterable[Sequence[np.ndarray]],
     *,
     float_size: int = 0,
+    quantized_module=None,
+    count_partitions: bool = False,
 ) -> QuantizationReport:
-    """Compare a quantized .tflite with the float module it came from on `samples`."""
+    """Compare a quantized .tflite with the float module it came from on `samples`; with
+    `quantized_module` (the module the file was written from), list the ops not in int8;
+    with `count_partitions`, count the file's XNNPACK partitions."""
     from qcc.litert import make_interpreter
     from qcc.runtime.executor import Executor
 
@@ -185,6 +251,12 @@ def build_report(
     report = QuantizationReport(samples=n, float_size=float_size)
     report.quantized_size = len(quantized_tflite)
     report.op_counts = counts
+    if quantized_module is not None:
+        report.float_ops = float_ops(quantized_module)
+    if count_partitions:
+        from qcc.targets import partitions
+
+        report.partitions = partitions(quantized_tflite).summary()
     for name, acc in per_layer.items():
         d = details[name]
         report.layers.append(

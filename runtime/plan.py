@@ -226,9 +226,10 @@ def plan_to_arrays(plan: Plan) -> dict[str, np.ndarray]:
     for i, s in enumerate(plan.steps):
         if s.kernel == CALLABLE_KERNEL:
             raise TypeError(
-                f"step {i} ({s.label or 'float island'}) runs in-process Python (a float island"
-                " of ops without int8 kernels); such a model cannot be emitted as a"
-                " self-contained Numba artifact"
+                f"step {i} ({s.label or 'float island'}) runs in-process Python (a float island:"
+                " an op kept float, e.g. without an int8 kernel or for another target); such a"
+                " model cannot be emitted as a self-contained Numba artifact (quantize for"
+                " --target=numba)"
             )
         params: dict[str, Any] = {}
         array_keys: list[str] = []

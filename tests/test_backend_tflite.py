@@ -128,6 +128,37 @@ def test_tensor_names_and_io_order():
             assert data is not None and len(data) > 0
 
 
+def test_signature_def_on_request():
+    """`signature=True` writes SignatureDef "serving_default" (inputs and outputs keyed by
+    tensor name), which LiteRT's signature API reads and runs like the plain invoke; without
+    it no signature is written and the bytes are those of the default export."""
+    from qcc.backends.tflite import SIGNATURE_KEY
+
+    module = import_tflite(tm.multi_io_model())
+    plain = export_tflite(module)
+    signed = export_tflite(module, signature=True)
+    assert not _read(plain).signatureDefs
+    assert export_tflite(module, signature=False) == plain
+    # the graph itself is unchanged: only the signature table is added
+    assert [t.name for t in _read(signed).subgraphs[0].tensors] == [
+        t.name for t in _read(plain).subgraphs[0].tensors
+    ]
+
+    interpreter = litert_interpreter(signed)
+    signatures = interpreter.get_signature_list()
+    assert list(signatures) == [SIGNATURE_KEY]
+    assert set(signatures[SIGNATURE_KEY]["inputs"]) == {"image", "features"}
+    assert set(signatures[SIGNATURE_KEY]["outputs"]) == {"sum", "concat"}
+    runner = interpreter.get_signature_runner(SIGNATURE_KEY)
+    image, features = tm.random_inputs(litert_input_shapes(signed))
+    got = runner(image=image, features=features)
+    expected = run_litert(plain, [image, features])
+    _assert_same_outputs(expected, [got["sum"], got["concat"]])
+    # opcodes carry the builtin code in both fields, as signature-based tools expect
+    for code in _read(signed).operatorCodes:
+        assert code.builtinCode == max(code.builtinCode, code.deprecatedBuiltinCode)
+
+
 def test_constant_buffers_are_aligned():
     exported = export_tflite(import_tflite(_runnable()["conv_2d_same"]))
     model = _read(exported)

@@ -133,9 +133,9 @@ def _quantize(cls: type, tmp_path, io_dtype: str) -> qcc.Model:
     path = tmp_path / f"{cls.name}.tflite"
     path.write_bytes(_model(cls))
     samples = [tm.op_inputs(cls, seed) for seed in range(CALIBRATION_SAMPLES)]
-    return qcc.quantize(  # the op itself, not its decomposition (PRELU)
+    return qcc.quantize(  # the op itself, not its decomposition (PRELU), in its int8 kernel
         qcc.load(path), representative_dataset=samples, mode="int8", io_dtype=io_dtype,
-        decompose_prelu=False,
+        decompose_prelu=False, target="reference",
     )
 
 

@@ -153,7 +153,8 @@ def _float_models() -> dict[str, bytes]:
 def test_quantized_single_op_model(name: str, write_model):
     model = qcc.load(write_model(name, _float_models()[name]))
     dataset = model_samples(model, 8, seed=0, low=-1.0)
-    q = qcc.quantize(model, representative_dataset=dataset, mode="int8", io_dtype="int8")
+    q = qcc.quantize(model, representative_dataset=dataset, mode="int8", io_dtype="int8",
+                     target="reference")
     data = q.to_tflite()
     for seed in range(2):
         rng = np.random.default_rng(seed)
@@ -585,6 +586,7 @@ def test_chained_model(name: str, write_model):
     rng = np.random.default_rng(1)
     dataset = [[rng.uniform(-1.0, 1.0, size=t.shape).astype(np.float32) for t in model.inputs]
                for _ in range(16)]  # the same generator then draws the int8 inputs
-    q = qcc.quantize(model, representative_dataset=dataset, mode="int8", io_dtype="int8")
+    q = qcc.quantize(model, representative_dataset=dataset, mode="int8", io_dtype="int8",
+                     target="reference")
     inputs = [_i8(rng, t.shape) for t in q.inputs]
     _check(q.module, q.to_tflite(), inputs, label=f"chained:{name}")

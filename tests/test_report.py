@@ -34,7 +34,30 @@ def test_report_on_generated_model(tmp_path: Path, write_model) -> None:
         assert float(line.split()[-1]) > 20.0, line  # every int8 layer tracks float closely
     worst = [l for l in text.splitlines() if l.startswith("model SNR (worst output)")]
     assert worst and float(worst[0].split()[-2]) > 20.0
-    assert "ops: int8" in text and "float 0" in text
+    # The default target (xnnpack) makes SOFTMAX, which XNNPACK takes in float but not in
+    # int8, a float island: the report names it and why, and counts the partitions.
+    assert "ops: int8" in text and "float 1" in text
+    not_int8 = text.splitlines()[text.splitlines().index("not int8: 1 op") + 1]
+    assert "SOFTMAX" in not_int8 and "does not take int8 SOFTMAX (measured)" in not_int8
+    assert "LiteRT default resolver: 1 XNNPACK partition, 0 of" in text
+
+
+def test_report_of_the_reference_target_has_no_float_op(tmp_path: Path, write_model) -> None:
+    model = write_model("residual", chained_models()["residual_classifier"])
+    import qcc
+
+    specs = qcc.load(model).inputs
+    rng = np.random.default_rng(0)
+    np.savez(
+        tmp_path / "calib.npz",
+        **{s.name: rng.uniform(-1, 1, (6, *s.shape)).astype(np.float32) for s in specs},
+    )
+    result = run_qcc(str(model), "--calibration", str(tmp_path / "calib.npz"), "-o",
+                     str(tmp_path / "q.tflite"), "--report", "--target=reference")
+    assert result.returncode == 0, result.stderr.decode()
+    text = result.stdout.decode()
+    assert "float 0" in text and "not int8: 0 ops" in text
+    assert "XNNPACK partitions" in text  # int8 SOFTMAX runs outside XNNPACK
 
 
 def test_build_report_counts_float_islands(write_model) -> None:
@@ -45,8 +68,10 @@ def test_build_report_counts_float_islands(write_model) -> None:
     model = qcc.load(write_model("div", single_op_models()["div"]))
     samples = model_samples(model, 4, seed=1, low=-1.0)
     q = qcc.quantize(model, representative_dataset=samples)
-    report = build_report(model.module, q.to_tflite(), samples)
+    report = build_report(model.module, q.to_tflite(), samples, quantized_module=q.module)
     assert report.op_counts["float"] == 1  # DIV has no int8 kernel: a float island
+    (div,) = report.float_ops
+    assert div.op == "DIV" and div.reason.startswith("no int8 kernel (")
     assert report.samples == 4
     assert not math.isnan(report.worst_output_snr_db)
     assert report.worst_output_snr_db > 40  # the island is float, only I/O is quantized

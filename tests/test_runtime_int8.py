@@ -87,7 +87,7 @@ def _calibration(model: qcc.api.Model, n: int = 4, seed: int = 0) -> list[list[n
 
 def _quantize(float_model: qcc.api.Model) -> tuple[qcc.api.Model, bytes]:
     q = qcc.quantize(float_model, representative_dataset=_calibration(float_model),
-                     mode="int8", io_dtype="int8")
+                     mode="int8", io_dtype="int8", target="reference")  # every op's int8 kernel
     return q, q.to_tflite()
 
 
@@ -160,7 +160,7 @@ def test_fully_connected_per_tensor_bit_exact(write_model):
     """Per-tensor FC weights (`per_channel_fc=False`) take the other reference path."""
     model = qcc.load(write_model("fc", tm.single_op_models()["fully_connected_relu"]))
     q = qcc.quantize(model, representative_dataset=_calibration(model), mode="int8",
-                     io_dtype="int8", per_channel_fc=False)
+                     io_dtype="int8", per_channel_fc=False, target="reference")
     _compare("fully_connected_relu (per-tensor)", q, q.to_tflite())
 
 
@@ -180,7 +180,8 @@ def test_float_io_model_runs_through_qcast_dcast(write_model):
     """Float inputs/outputs: quant.qcast (half-away rounding) and quant.dcast kernels, and
     `Model.run` dispatching a quantized module to the Numba runtime."""
     model = qcc.load(write_model("m", tm.chained_models()["residual_classifier"]))
-    q = qcc.quantize(model, representative_dataset=_calibration(model), mode="int8")
+    q = qcc.quantize(model, representative_dataset=_calibration(model), mode="int8",
+                     target="reference")
     x = _calibration(model, n=1, seed=7)[0]
     ours = q.run(x)
     assert type(q._executor).__name__ == "CompiledModel"
@@ -307,7 +308,8 @@ def test_numba_artifact_runs_with_numpy_and_numba_only(tmp_path, write_model):
     assert not {m for m in imported if m.split(".")[0] in ("qcc", "xdsl", ".", "")}, imported
 
     # the same model through the API: the artifact must reproduce its outputs exactly
-    q = qcc.quantize(model, representative_dataset=str(tmp_path / "calib.npz"), mode="int8")
+    q = qcc.quantize(model, representative_dataset=str(tmp_path / "calib.npz"), mode="int8",
+                     target="numba")  # what --emit=numba compiles for
     x = [c for c in _calibration(model, n=1, seed=3)[0]]
     np.savez(tmp_path / "x.npz", **{f"a{i}": v for i, v in enumerate(x)})
     want = q.run(x)

@@ -29,6 +29,10 @@ What goes where:
   * operator versions follow TFLite's `op_version.cc` for the tensor types in use (int8
     CONV_2D 3, int8 ADD 2, int8 FULLY_CONNECTED 4, ...), the version the converter writes:
     the op's declared rule (`OpSpec.version`) reads the written tensors (`nn.OpSig`).
+  * with `signature=True`, one SignatureDef "serving_default" for the subgraph, its inputs
+    and outputs keyed by their tensor names (what `Interpreter.get_signature_runner()` and
+    tools that take a model by signature, such as ai-edge-quantizer, need); off by default,
+    so the default bytes stay those of earlier versions.
 
 Anything without a TFLite form (an unknown op, a dynamic shape, an unsupported element
 type) raises `QccError` naming the op and its location.
@@ -68,7 +72,7 @@ from xdsl.ir import Attribute, Operation, SSAValue
 from qcc.dialects import nn, quant
 from qcc.errors import QccError
 
-__all__ = ["export_tflite", "export_tflite_with_tensor_map"]
+__all__ = ["SIGNATURE_KEY", "export_tflite", "export_tflite_with_tensor_map"]
 
 Op = schema.BuiltinOperator
 TT = schema.TensorType
@@ -86,13 +90,17 @@ _PADDING = {"SAME": schema.Padding.SAME, "VALID": schema.Padding.VALID}
 # ------------------------------------------------------------------------------------------
 
 
-def export_tflite(module: ModuleOp) -> bytes:
-    """Serialize `module` (its `@main` function) as a `.tflite` flatbuffer."""
-    return export_tflite_with_tensor_map(module)[0]
+def export_tflite(module: ModuleOp, *, signature: bool = False) -> bytes:
+    """Serialize `module` (its `@main` function) as a `.tflite` flatbuffer; `signature=True`
+    also writes a SignatureDef "serving_default" (inputs and outputs keyed by tensor name)."""
+    return export_tflite_with_tensor_map(module, signature=signature)[0]
+
+
+SIGNATURE_KEY = "serving_default"
 
 
 def export_tflite_with_tensor_map(
-    module: ModuleOp | FuncOp,
+    module: ModuleOp | FuncOp, *, signature: bool = False
 ) -> tuple[bytes, dict[SSAValue, int]]:
     """`export_tflite`, plus where each value went: the index, in the subgraph's tensor
     list, of the tensor written for every SSA value of the function (its arguments, every
@@ -106,10 +114,41 @@ def export_tflite_with_tensor_map(
     model = writer.model()
     if isinstance(module, ModuleOp):
         _write_metadata(model, module)
+    if signature:
+        model.signatureDefs = [_signature_def(model.subgraphs[0])]
     total = sum(len(b.data) for b in model.buffers if b.data is not None)
     builder = _Builder(total + 64 * 1024)
     builder.Finish(model.Pack(builder), file_identifier=_FILE_IDENTIFIER)
     return bytes(builder.Output()), dict(writer.value_tensor)
+
+
+def _signature_def(subgraph: schema.SubGraphT) -> schema.SignatureDefT:
+    """The SignatureDef "serving_default" of the (only) subgraph: each input and output under
+    its tensor name (made unique within the inputs, and within the outputs, should one value
+    be returned twice)."""
+
+    def entries(indices: Sequence[int]) -> list[schema.TensorMapT]:
+        used: set[str] = set()
+        out = []
+        for index in indices:
+            base = subgraph.tensors[index].name
+            base = base.decode() if isinstance(base, bytes) else str(base)
+            name, k = base, 1
+            while name in used:
+                name, k = f"{base}_{k}", k + 1
+            used.add(name)
+            entry = schema.TensorMapT()
+            entry.name = name
+            entry.tensorIndex = int(index)
+            out.append(entry)
+        return out
+
+    sig = schema.SignatureDefT()
+    sig.signatureKey = SIGNATURE_KEY
+    sig.subgraphIndex = 0
+    sig.inputs = entries(subgraph.inputs)
+    sig.outputs = entries(subgraph.outputs)
+    return sig
 
 
 def _write_metadata(model: schema.ModelT, module: ModuleOp) -> None:
