@@ -208,6 +208,29 @@ DEQUANTIZE (dequantize.cc Prepare; `quant.dcast`)
   hard  input u8, i8 or i16 (zero point 0): not verified, the quant dialect keeps MLIR's
         rules (f16/bf16 expressed types, any storage); the TFLite backend must refuse the
         rest.
+
+int16 activations with int8 weights ("16x8"; docs/ir.md, "int16 activations")
+  hard  an op with an int16 activation declares "int16x8" (else its Prepare rejects the type,
+        e.g. HARD_SWISH, SQUARED_DIFFERENCE, DEPTH_TO_SPACE) ............. int16_violation
+  hard  every int16 activation has zero point 0: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED,
+        ADD, SUB, MUL (Eval), RELU, RELU6, LEAKY_RELU, LOGISTIC, TANH, SOFTMAX, MEAN,
+        CONCATENATION, BATCH_MATMUL, RSQRT, QUANTIZE int16 -> int16 each TF_LITE_ENSURE it;
+        the other kernels ignore it (spec) ............................... int16_violation
+  hard  int16 in means int16 out: every activation of the op is int16 (weights int8, biases
+        int64, PRELU's alpha int8) ....................................... int16_violation
+  hard  DEPTHWISE_CONV_2D bias int64; CONV_2D and TRANSPOSE_CONV read the bias as int64 unless
+        quantized_bias_type is set (an int32 bias is read wrong: spec); FULLY_CONNECTED
+        int32 or int64 ....................................................... AffineWeights
+  spec  PRELU reads its alpha as int8 data .......................... Int8OperandsIn16x8
+  hard  LOGISTIC output scale == 1/32768 exactly, zero point 0; TANH output scale a power of
+        two == 2^-15, zero point 0; SOFTMAX output zero point 0, |scale - 1/32768| <=
+        0.001/32768 ........................................................ FixedOutputRange
+  hard  ADD, SUB (general-scale kernel, pot_scale_int16 = false, which the backend writes):
+        as for int8 with left_shift 15: 2*max(s1, s2) / (2^15 * s_out) < 1 (abort)
+        ......................................................... AddSubOutputMultiplier
+  spec  MUL: float32(s1 * s2 / s_out) finite ............................ MulOutputMultiplier
+  hard  per-tensor FULLY_CONNECTED with a bias: as for int8 ............. BiasScaleNearProduct
+  hard  fused activation bound fits int32 (bounds clamp to [-32768, 32767]) . FusedActivation
 """
 """The TFLite int8 kernel preconditions, op by op, and where qcc declares each one."""
 
@@ -280,6 +303,22 @@ def _describe(t: QuantizedType) -> str:
 
 def _is_int8(t: QuantizedType) -> bool:
     return t.storage_bits == 8 and t.is_signed
+
+
+def _is_int16(t: QuantizedType) -> bool:
+    return t.storage_bits == 16 and t.is_signed
+
+
+def _same_activation_storage(*types: QuantizedType | None) -> int | None:
+    """8 or 16 when every type is per tensor and all are int8, or all int16 (the op runs its
+    int8 or its 16x8 kernel); None otherwise."""
+    if not all(isinstance(t, UniformQuantizedType) for t in types):
+        return None
+    if all(_is_int8(t) for t in types):  # type: ignore[arg-type]
+        return 8
+    if all(_is_int16(t) for t in types):  # type: ignore[arg-type]
+        return 16
+    return None
 
 
 @dataclass(frozen=True)
@@ -365,11 +404,20 @@ class SameScale(QuantTrait):
 class FixedOutputRange(QuantTrait):
     """The int8 result has fixed parameters, whatever the input range (LOGISTIC: 1/256,
     -128). `tolerance` is the relative scale error the kernel accepts (SOFTMAX: 0.001);
-    0 means the float32 scale must be exactly `scale`."""
+    0 means the float32 scale must be exactly `scale`. An int16 result (16x8) has
+    `int16_scale` and `int16_zero_point` (LOGISTIC, TANH, SOFTMAX: 1/32768, 0)."""
 
     scale: float = 1.0 / 256.0
     zero_point: int = -128
     tolerance: float = 0.0
+    int16_scale: float = 1.0 / 32768.0
+    int16_zero_point: int = 0
+
+    def params(self, bits: int) -> tuple[float, int]:
+        """(scale, zero point) of a result with `bits`-wide storage (8 or 16)."""
+        if bits == 16:
+            return self.int16_scale, self.int16_zero_point
+        return self.scale, self.zero_point
 
     def violation(self, op: Operation, types: QuantTypes) -> str | None:
         t = types.result()
@@ -377,19 +425,20 @@ class FixedOutputRange(QuantTrait):
             return None
         if not isinstance(t, UniformQuantizedType):
             return "result must be quantized per tensor (fixed output range)"
-        if not _is_int8(t):
-            return None  # the fixed parameters are those of int8 results
+        if not (_is_int8(t) or _is_int16(t)):
+            return None  # the fixed parameters are those of int8 and int16 results
+        fixed_scale, fixed_zero_point = self.params(t.storage_bits)
         scale = to_f32(t.scale)
         if self.tolerance:
-            scale_ok = abs(scale - self.scale) <= self.tolerance * self.scale
+            scale_ok = abs(scale - fixed_scale) <= self.tolerance * fixed_scale
         else:
-            scale_ok = scale == to_f32(self.scale)
-        if scale_ok and t.zero_point == self.zero_point:
+            scale_ok = scale == to_f32(fixed_scale)
+        if scale_ok and t.zero_point == fixed_zero_point:
             return None
         within = f" (within {self.tolerance:g} relative)" if self.tolerance else ""
         return (
-            f"int8 result must have scale {_fmt(self.scale)}{within} and zero point "
-            f"{self.zero_point} (fixed output range), got {_describe(t)}"
+            f"int{t.storage_bits} result must have scale {_fmt(fixed_scale)}{within} and "
+            f"zero point {fixed_zero_point} (fixed output range), got {_describe(t)}"
         )
 
 
@@ -400,9 +449,9 @@ class AffineWeights(QuantTrait):
     scale = input_scale * weight_scale[c] (TFLite's AccumulatorUniformScale).
 
     Verified: weight zero points 0 and per-axis weights along `axis` (also for hybrid ops
-    with float activations); bias zero point 0, int32 storage with int8 activations,
-    per-axis along 0, and its scales equal to input_scale * weight_scale[c] up to float32
-    rounding."""
+    with float activations); bias zero point 0, int32 storage with int8 activations (int64,
+    or one of `int16_bias_bits`, with int16 activations: 16x8), per-axis along 0, and its
+    scales equal to input_scale * weight_scale[c] up to float32 rounding."""
 
     input_operand: int
     weight_operand: int
@@ -411,6 +460,11 @@ class AffineWeights(QuantTrait):
     per_axis_optional: bool = False
     """The runtime also accepts per-tensor weights and the TFLite spec table lists
     per-tensor (FULLY_CONNECTED): infer-scales may choose either (`per-channel-fc`)."""
+    int16_bias_bits: tuple[int, ...] = (64,)
+    """The bias storage widths the 16x8 kernel reads correctly: int64 (DEPTHWISE_CONV_2D
+    requires it; CONV_2D and TRANSPOSE_CONV read the bias as int64 unless their
+    quantized_bias_type option says int32); FULLY_CONNECTED picks by the bias type (32, 64).
+    infer-scales writes int64."""
 
     BIAS_SCALE_TOLERANCE: ClassVar[float] = 1e-6
     """Relative difference allowed between a bias scale and input_scale * weight_scale
@@ -436,6 +490,12 @@ class AffineWeights(QuantTrait):
             return f"{b_label} must have zero point 0"
         if x is not None and _is_int8(x) and b.storage_bits != 32:
             return f"{b_label} must be int32 with int8 activations, got {b.storage_bits} bits"
+        if x is not None and _is_int16(x) and b.storage_bits not in self.int16_bias_bits:
+            widths = " or ".join(f"int{bits}" for bits in self.int16_bias_bits)
+            return (
+                f"{b_label} must be {widths} with int16 activations (16x8), got "
+                f"{b.storage_bits} bits"
+            )
         if isinstance(b, UniformQuantizedPerAxisType) and b.axis != 0:
             return f"{b_label} must be quantized per axis along dimension 0, got {b.axis}"
         if x is None or w is None or not isinstance(x, UniformQuantizedType):
@@ -472,37 +532,45 @@ def _int8_per_tensor(*types: QuantizedType | None) -> bool:
 
 @dataclass(frozen=True)
 class AddSubOutputMultiplier(QuantTrait):
-    """ADD / SUB (add.cc Prepare, sub.cc PrepareGeneralSubOp): with left_shift 20,
-    real_out = float32(2 * max(s1, s2)) / float32(2^20 * s_out) goes through
-    QuantizeMultiplierSmallerThanOneExp, which aborts the process (TFLITE_CHECK) unless
-    0 < real_out < 1 and the rounded multiplier keeps shift <= 0. SUB takes the
-    GreaterThanOne path when real_out > 1 (`greater_than_one_allowed`)."""
+    """ADD / SUB (add.cc Prepare, sub.cc PrepareGeneralSubOp): with left_shift 20 (15 for
+    int16 activations: the general-scale 16x8 kernel), real_out = float32(2 * max(s1, s2)) /
+    float32(2^left_shift * s_out) goes through QuantizeMultiplierSmallerThanOneExp, which
+    aborts the process (TFLITE_CHECK) unless 0 < real_out < 1 and the rounded multiplier
+    keeps shift <= 0. SUB takes the GreaterThanOne path when real_out > 1
+    (`greater_than_one_allowed`)."""
 
     ORDER: ClassVar[int] = 1
 
     greater_than_one_allowed: bool = False
 
     @staticmethod
-    def _input_scales(types: QuantTypes) -> tuple[float, float] | None:
+    def left_shift(bits: int) -> int:
+        return 15 if bits == 16 else 20
+
+    @staticmethod
+    def _input_scales(types: QuantTypes) -> tuple[float, float, int] | None:
         a, b, out = types.operand(0), types.operand(1), types.result()
-        if not _int8_per_tensor(a, b, out):
+        bits = _same_activation_storage(a, b, out)
+        if bits is None:
             return None
         assert isinstance(a, UniformQuantizedType) and isinstance(b, UniformQuantizedType)
-        return to_f32(a.scale), to_f32(b.scale)
+        return to_f32(a.scale), to_f32(b.scale), bits
 
     def violation(self, op: Operation, types: QuantTypes) -> str | None:
-        scales = self._input_scales(types)
-        if scales is None:
+        found = self._input_scales(types)
+        if found is None:
             return None
+        *scales, bits = found
+        shift = self.left_shift(bits)
         out = types.result()
         assert isinstance(out, UniformQuantizedType)
         twice_max = to_f32(2.0 * max(scales))
-        denominator = to_f32(2.0**20 * to_f32(out.scale))
+        denominator = to_f32(2.0**shift * to_f32(out.scale))
         kernel = f"TFLite {op.name[3:].upper()} QuantizeMultiplierSmallerThanOneExp"
         if not math.isfinite(denominator):
             return (
-                f"2^20 x output scale {_fmt(out.scale)} overflows float32 ({kernel}): the "
-                "output range is too wide"
+                f"2^{shift} x output scale {_fmt(out.scale)} overflows float32 ({kernel}): "
+                "the output range is too wide"
             )
         real = twice_max / denominator
         if self.greater_than_one_allowed and real > 1.0:
@@ -510,17 +578,19 @@ class AddSubOutputMultiplier(QuantTrait):
         if 0.0 < real < 1.0 and quantize_multiplier(real)[1] <= 0:
             return None
         return (
-            "output multiplier 2 x max(input scales) / (2^20 x output scale) must be in "
-            f"(0, 1) after rounding ({kernel}), got {_fmt(twice_max)} / (2^20 x "
+            f"output multiplier 2 x max(input scales) / (2^{shift} x output scale) must be in "
+            f"(0, 1) after rounding ({kernel}), got {_fmt(twice_max)} / (2^{shift} x "
             f"{_fmt(out.scale)}) = {real:.7g}"
         )
 
     def min_result_scale(self, op: Operation, types: QuantTypes) -> float:
         a, b = types.operand(0), types.operand(1)
-        if not _int8_per_tensor(a, b):
+        bits = _same_activation_storage(a, b)
+        if bits is None:
             return 0.0
         assert isinstance(a, UniformQuantizedType) and isinstance(b, UniformQuantizedType)
-        return 2.0 * max(a.scale, b.scale) / 2.0**20 * (1.0 + MULTIPLIER_MARGIN)
+        shift = self.left_shift(bits)
+        return 2.0 * max(a.scale, b.scale) / 2.0**shift * (1.0 + MULTIPLIER_MARGIN)
 
 
 @dataclass(frozen=True)
@@ -565,7 +635,7 @@ class MulOutputMultiplier(QuantTrait):
 
     def violation(self, op: Operation, types: QuantTypes) -> str | None:
         a, b, out = types.operand(0), types.operand(1), types.result()
-        if not _int8_per_tensor(a, b, out):
+        if _same_activation_storage(a, b, out) is None:  # int8, or int16 (16x8)
             return None
         assert isinstance(a, UniformQuantizedType) and isinstance(b, UniformQuantizedType)
         assert isinstance(out, UniformQuantizedType)
@@ -621,8 +691,8 @@ class FusedActivation(QuantTrait):
 
 @dataclass(frozen=True)
 class BiasScaleNearProduct(QuantTrait):
-    """FULLY_CONNECTED with per-tensor int8 weights and a bias (kernel_util.cc
-    GetQuantizedConvolutionMultipler): TF_LITE_ENSURE
+    """FULLY_CONNECTED with per-tensor int8 weights and a bias, int8 or int16 (16x8)
+    activations (kernel_util.cc GetQuantizedConvolutionMultipler): TF_LITE_ENSURE
     |input_scale * weight_scale - bias_scale| / output_scale <= `tolerance`."""
 
     ORDER: ClassVar[int] = 1
@@ -638,7 +708,7 @@ class BiasScaleNearProduct(QuantTrait):
         if not (
             isinstance(w, UniformQuantizedType)
             and isinstance(b, UniformQuantizedType)
-            and _int8_per_tensor(x, out)
+            and _same_activation_storage(x, out) is not None  # int8, or int16 (16x8)
         ):
             return None
         assert isinstance(x, UniformQuantizedType) and isinstance(out, UniformQuantizedType)
@@ -698,6 +768,108 @@ class XnnpackRequantizationScale(QuantTrait):
         return x.scale * largest / self.limit * (1.0 + MULTIPLIER_MARGIN)
 
 
+@dataclass(frozen=True)
+class Int8OperandsIn16x8(QuantTrait):
+    """With int16 activations (16x8), these operands stay int8: PRELU's alpha
+    (activations.cc PreluEval reads int8 alpha data next to int16 input and output).
+    infer-scales quantizes such a constant to int8, as for an int8 op."""
+
+    operands: tuple[int, ...] = ()
+
+    def violation(self, op: Operation, types: QuantTypes) -> str | None:
+        if not _has_int16_activation(op, types):
+            return None
+        for i in self.operands:
+            t = types.operand(i)
+            if t is not None and not _is_int8(t):
+                return (
+                    f"operand #{i} must be int8 with int16 activations (the 16x8 kernel reads "
+                    f"int8 data), got {'i' if t.is_signed else 'u'}{t.storage_bits}"
+                )
+        return None
+
+
+def _16x8_exempt_operands(op: Operation) -> dict[int, str]:
+    """The operands of `op` that are not activations of its 16x8 kernel, and what they are:
+    the weights and the bias of `AffineWeights` (int8, int64), the operands of
+    `Int8OperandsIn16x8` (int8), the weight operand `SPEC.weights` names (BATCH_MATMUL's
+    rhs: int8 or int16)."""
+    exempt: dict[int, str] = {}
+    if not isinstance(op, IRDLOperation):
+        return exempt
+    spec = op_spec(op)
+    if spec is not None and spec.weights is not None:
+        exempt[spec.weights.operand] = "weights"
+    affine = op.get_trait(AffineWeights)
+    if affine is not None:
+        exempt[affine.weight_operand] = "weights"
+        exempt[affine.bias_operand] = "bias"
+    int8_operands = op.get_trait(Int8OperandsIn16x8)
+    if int8_operands is not None:
+        for i in int8_operands.operands:
+            exempt[i] = "int8 operand"
+    return exempt
+
+
+def _activation_types(
+    op: Operation, types: QuantTypes
+) -> list[tuple[str, QuantizedType]]:
+    """The quantized activations of `op` (results, then operands but the exempt ones),
+    labelled for messages."""
+    exempt = _16x8_exempt_operands(op)
+    found = [(f"result #{i}", t) for i, t in enumerate(types.results) if t is not None]
+    found += [
+        (f"operand #{i}", t)
+        for i, t in enumerate(types.operands)
+        if t is not None and i not in exempt
+    ]
+    return found
+
+
+def _has_int16_activation(op: Operation, types: QuantTypes) -> bool:
+    return any(_is_int16(t) for _, t in _activation_types(op, types))
+
+
+def _storage_text(t: QuantizedType) -> str:
+    return f"{'i' if t.is_signed else 'u'}{t.storage_bits}"
+
+
+def int16_violation(op: Operation, types: QuantTypes) -> str | None:
+    """The rules of TFLite's 16x8 kernels for an nn op with an int16 activation (checked with
+    the traits, by `quant_violations`): the op declares `int16x8` among its precisions; every
+    activation (operands and results but weights, biases and `Int8OperandsIn16x8` operands)
+    is int16, per tensor, with zero point 0 (each kernel's Prepare: TF_LITE_ENSURE_EQ(
+    zero_point, 0), and int16 in means int16 out). None when `op` has no int16 activation."""
+    if not isinstance(op, NNOp) or isinstance(op, ConstantOp | GenericOp):
+        return None
+    activations = _activation_types(op, types)
+    if not any(_is_int16(t) for _, t in activations):
+        return None
+    spec = op_spec(op)
+    if spec is None or "int16x8" not in spec.precisions:
+        what = spec.builtin if spec is not None and spec.builtin else op.name
+        listed = ", ".join(spec.precisions) if spec is not None and spec.precisions else "none"
+        return (
+            f"int16 activations need TFLite's 16x8 kernel, and {what} has none (its declaration "
+            f"lists {listed})"
+        )
+    first_label, first = next((label, t) for label, t in activations if _is_int16(t))
+    for label, t in activations:
+        if not _is_int16(t):
+            return (
+                f"{label} is {_storage_text(t)} but {first_label} is i16: a 16x8 kernel takes "
+                "int16 activations in and out (convert with quant.qcast)"
+            )
+        if not isinstance(t, UniformQuantizedType):
+            return f"int16 {label} must be quantized per tensor"
+        if t.zero_point != 0:
+            return (
+                f"int16 {label} must have zero point 0 (TFLite's 16x8 kernels are symmetric), "
+                f"got {t.zero_point}"
+            )
+    return None
+
+
 def quant_traits(op: Operation) -> list[QuantTrait]:
     """The quantization traits declared on `op`."""
     if not isinstance(op, IRDLOperation):
@@ -707,9 +879,12 @@ def quant_traits(op: Operation) -> list[QuantTrait]:
 
 
 def quant_violations(op: Operation, types: QuantTypes | None = None) -> list[str]:
-    """Why `op`'s quantized types (or the planned `types`) break its traits; empty if none."""
+    """Why `op`'s quantized types (or the planned `types`) break its traits, or the rules of
+    TFLite's 16x8 kernels (`int16_violation`); empty if none."""
     types = QuantTypes.of(op) if types is None else types
-    return [v for t in quant_traits(op) if (v := t.violation(op, types)) is not None]
+    found = [v for t in quant_traits(op) if (v := t.violation(op, types)) is not None]
+    int16 = int16_violation(op, types)
+    return found if int16 is None else [int16, *found]
 
 
 def min_result_scale(op: Operation, types: QuantTypes) -> float:
@@ -1596,7 +1771,7 @@ class FullyConnectedOp(NNOp):
     keep_num_dims = prop_def(BoolAttr)
     traits = traits_def(
         *_AFFINE_TRAITS,
-        AffineWeights(0, 1, 2, 0, per_axis_optional=True),
+        AffineWeights(0, 1, 2, 0, per_axis_optional=True, int16_bias_bits=(32, 64)),
         BiasScaleNearProduct(),
     )
     SPEC: ClassVar[OpSpec] = OpSpec(
@@ -1720,6 +1895,8 @@ def _add_version(sig: OpSig) -> int:
         return 5
     if a.type == "int64":
         return 4
+    if a.type == "int16" and sig.output_type() == "int16":
+        return 3  # the exporter writes pot_scale_int16 = false (the general-scale kernel)
     return 2 if a.type == "int8" else 1
 
 
@@ -1748,6 +1925,9 @@ class AddOp(BinaryActOp):
 
 def _sub_version(sig: OpSig) -> int:
     t = sig.input_type(0)
+    a = sig.inputs[0]
+    if t == "int16" and sig.output_type() == "int16" and a is not None and a.quantized:
+        return 5  # the exporter writes pot_scale_int16 = false (the general-scale kernel)
     if t == "int64":
         return 4
     if _broadcast_5d(sig):
@@ -1971,7 +2151,7 @@ class PReluOp(NNOp):
     input = operand_def(TensorType)
     alpha = operand_def(TensorType)
     output = result_def(TensorType)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), Int8OperandsIn16x8((1,)))
     SPEC: ClassVar[OpSpec] = OpSpec(
         builtin="PRELU",
         precisions=_I8_I16X8,

@@ -2,8 +2,9 @@
 calibration statistics.
 
 The types and the `quant.qcast`/`quant.dcast` ops follow MLIR's quant dialect exactly, in
-text and in verification rules (one extension: a `quant.qcast` may also requantize a
-quantized value), so that any MLIR user can read qcc's IR:
+text and in verification rules (two extensions: a `quant.qcast` may also requantize a
+quantized value, and storage may be 64 bits wide besides MLIR's up to 32, for TFLite's int64
+biases of int16 ("16x8") ops), so that any MLIR user can read qcc's IR:
 
     !quant.uniform<i8:f32, 2.350000e-02:-12>                    per tensor
     !quant.uniform<i8<-127:127>:f32:3, {1.200000e-02,9.000000e-03}>   per axis (axis 3)
@@ -70,7 +71,12 @@ from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
 
 MAX_STORAGE_BITS = 32
-"""Widest storage integer a quantized type may use (MLIR's `QuantizedType::MaxStorageBits`)."""
+"""Storage integers up to this width are allowed, as in MLIR (`QuantizedType::MaxStorageBits`)."""
+
+WIDE_STORAGE_BITS = 64
+"""The one wider storage qcc allows besides MLIR's (an extension, like the requantizing
+`quant.qcast`): TFLite's int64 biases of ops with int16 activations and int8 weights ("16x8",
+e.g. `!quant.uniform<i64:f32:0, {...}>`; docs/ir.md, "int16 activations")."""
 
 ExpressedType: TypeAlias = Float16Type | BFloat16Type | Float32Type | Float64Type
 """The float types a quantized type may stand for."""
@@ -142,7 +148,7 @@ _SCALE_RANGE: dict[type[Attribute], tuple[float, float]] = {
 
 
 def _verify_storage_bits(bits: int) -> None:
-    if not 0 < bits <= MAX_STORAGE_BITS:
+    if not (0 < bits <= MAX_STORAGE_BITS or bits == WIDE_STORAGE_BITS):
         raise VerifyException(f"illegal storage type size: {bits}")
 
 

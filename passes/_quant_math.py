@@ -27,7 +27,12 @@ from xdsl.dialects.builtin import f32
 from qcc.dialects.quant import QuantizedType, UniformQuantizedPerAxisType, UniformQuantizedType
 
 INT8_MIN, INT8_MAX = -128, 127
+INT16_MAX = 32767
+"""int16 activations are symmetric: scale = max|range| / INT16_MAX, zero point 0 (TFLite's
+16x8 scheme, tools/optimize/quantization_utils.cc GetSymmetricQuantizationParams)."""
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+INT16_BITS, BIAS16X8_BITS = 16, 64
+"""Storage of int16 activations, and of the biases of ops with int16 activations (int64)."""
 F32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -103,17 +108,54 @@ def activation_type(rmin: float, rmax: float) -> UniformQuantizedType:
     return UniformQuantizedType.get(scale, zp)
 
 
+def is_int16(t: QuantizedType | None) -> bool:
+    """Whether `t` is an int16 type (qcc's int16 activations: symmetric, zero point 0)."""
+    return t is not None and t.storage_bits == INT16_BITS and t.is_signed
+
+
+def int16_activation_type(rmin: float, rmax: float) -> UniformQuantizedType:
+    """int16 per-tensor symmetric type for an activation (or a constant of an int16 op):
+    scale = float32(max(|rmin|, |rmax|) / 32767), zero point 0; a range of only 0 gets scale
+    1.0. Raises QuantizationError like `nudged_scale_zero_point`."""
+    rmin, rmax = float(rmin), float(rmax)
+    check_range(rmin, rmax)
+    largest = max(abs(rmin), abs(rmax))
+    if largest < sys.float_info.epsilon:
+        return UniformQuantizedType.get(1.0, 0, storage_bits=INT16_BITS)
+    scale = to_f32(largest / INT16_MAX)
+    if not math.isfinite(scale):
+        raise QuantizationError(
+            f"range [{rmin:g}, {rmax:g}] needs a scale of {largest / INT16_MAX:g}, beyond "
+            f"float32 ({F32_MAX:g})"
+        )
+    if scale == 0.0:
+        raise QuantizationError(
+            f"range [{rmin:g}, {rmax:g}] needs a scale of {largest / INT16_MAX:g}, below float32"
+        )
+    return UniformQuantizedType.get(scale, 0, storage_bits=INT16_BITS)
+
+
+def activation_type_of(rmin: float, rmax: float, bits: int) -> UniformQuantizedType:
+    """`activation_type` (bits 8) or `int16_activation_type` (bits 16)."""
+    if bits == INT16_BITS:
+        return int16_activation_type(rmin, rmax)
+    return activation_type(rmin, rmax)
+
+
 def widened_type(
     t: UniformQuantizedType, min_scale: float, rng: tuple[float, float] | None = None
 ) -> UniformQuantizedType:
     """`t` with its scale raised above `min_scale` (the smallest float32 beyond it) and the
     zero point re-nudged for `rng` (default: the range `t` represents), for an op whose
-    kernel needs a coarser result scale (nn.HardSwishOutputMultiplier, ...)."""
+    kernel needs a coarser result scale (nn.HardSwishOutputMultiplier, ...). An int16 type
+    stays symmetric (zero point 0)."""
     scale = to_f32(min_scale)
     if scale <= min_scale:
         scale = float(np.nextafter(np.float32(scale), np.float32(np.inf)))
     if not math.isfinite(scale):
         raise QuantizationError(f"the result scale would have to exceed {min_scale:g}")
+    if is_int16(t):
+        return UniformQuantizedType.get(scale, 0, storage_bits=INT16_BITS)
     lo, hi = range_of(t) if rng is None else rng
     return UniformQuantizedType.get(
         scale, zero_point_for_scale(lo, hi, scale, t.storage_min, t.storage_max)
@@ -125,13 +167,13 @@ def non_finite_count(values: np.ndarray) -> int:
     return int(np.count_nonzero(~np.isfinite(np.asarray(values, dtype=np.float64))))
 
 
-def values_type(values: np.ndarray) -> UniformQuantizedType:
+def values_type(values: np.ndarray, bits: int = 8) -> UniformQuantizedType:
     """int8 per-tensor asymmetric type covering a constant's values (which must be
-    finite: QuantizationError otherwise)."""
+    finite: QuantizationError otherwise); with `bits` 16, the int16 symmetric type."""
     values = np.asarray(values, dtype=np.float64)
     if values.size == 0:
-        return activation_type(0.0, 0.0)
-    return activation_type(float(values.min()), float(values.max()))
+        return activation_type_of(0.0, 0.0, bits)
+    return activation_type_of(float(values.min()), float(values.max()), bits)
 
 
 def symmetric_weight_scales(values: np.ndarray, axis: int | None) -> list[float]:
@@ -167,10 +209,11 @@ def scales_of(t: QuantizedType) -> list[float]:
     return [t.scale]
 
 
-def bias_type(input_scale: float, weight: QuantizedType) -> QuantizedType:
-    """int32 bias: scale[c] = float32(input_scale * weight_scale[c]), zero point 0,
-    with the weight's granularity (per-axis biases use axis 0). Raises QuantizationError
-    when a product underflows to 0 or overflows float32."""
+def bias_type(input_scale: float, weight: QuantizedType, bits: int = 32) -> QuantizedType:
+    """int32 bias (`bits` 64: int64, for int16 activations): scale[c] =
+    float32(input_scale * weight_scale[c]), zero point 0, with the weight's granularity
+    (per-axis biases use axis 0). Raises QuantizationError when a product underflows to 0
+    or overflows float32."""
     scales = [to_f32(float(input_scale) * s) for s in scales_of(weight)]
     for s_w, s in zip(scales_of(weight), scales):
         if not 0.0 < s < math.inf:
@@ -179,14 +222,14 @@ def bias_type(input_scale: float, weight: QuantizedType) -> QuantizedType:
                 "in float32"
             )
     if isinstance(weight, UniformQuantizedPerAxisType):
-        return UniformQuantizedPerAxisType.get(scales, axis=0, storage_bits=32)
-    return UniformQuantizedType.get(scales[0], 0, storage_bits=32)
+        return UniformQuantizedPerAxisType.get(scales, axis=0, storage_bits=bits)
+    return UniformQuantizedType.get(scales[0], 0, storage_bits=bits)
 
 
 def quantize_values(values: np.ndarray, t: QuantizedType) -> np.ndarray:
     """Storage integers for float `values` under `t`: round half away from zero of x/scale,
-    plus the zero point, clamped to the storage range (int8 or int32 numpy array); an
-    infinity saturates, a NaN becomes the zero point."""
+    plus the zero point, clamped to the storage range (an int8, int16, int32 or int64 numpy
+    array); an infinity saturates, a NaN becomes the zero point."""
     x = np.asarray(values, dtype=np.float64)
     if isinstance(t, UniformQuantizedPerAxisType):
         shape = [1] * x.ndim
@@ -199,12 +242,19 @@ def quantize_values(values: np.ndarray, t: QuantizedType) -> np.ndarray:
     with np.errstate(invalid="ignore", over="ignore"):
         q = round_half_away(x / scale) + zp
     q = np.where(np.isnan(q), np.broadcast_to(zp, q.shape), q)
-    q = np.clip(q, t.storage_min, t.storage_max)
     bits = t.storage_bits
-    dtype = {8: np.int8, 16: np.int16, 32: np.int32}[bits]
+    dtype = {8: np.int8, 16: np.int16, 32: np.int32, 64: np.int64}[bits]
     if not t.is_signed:
-        dtype = {8: np.uint8, 16: np.uint16, 32: np.uint32}[bits]
-    return q.astype(dtype)
+        dtype = {8: np.uint8, 16: np.uint16, 32: np.uint32, 64: np.uint64}[bits]
+    if bits < 53:
+        return np.clip(q, t.storage_min, t.storage_max).astype(dtype)
+    # 64 bits: the storage bounds are not float64 values (2^63 - 1 rounds up to 2^63), so
+    # saturate by comparison and convert what lies strictly inside
+    low, high = q <= float(t.storage_min), q >= float(t.storage_max)
+    inside = np.where(low | high, 0.0, q).astype(dtype)
+    inside[low] = t.storage_min
+    inside[high] = t.storage_max
+    return inside
 
 
 def dequantize_values(stored: np.ndarray, t: QuantizedType) -> np.ndarray:

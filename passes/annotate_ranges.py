@@ -44,7 +44,20 @@ Means are accumulated as float64 sums and counts, so they merge exactly like the
 - `percentile`: each tail clipped at `percentile` (e.g. 99.99 keeps [q(0.01%), q(99.99%)]),
   read from the histogram by linear interpolation inside the bin;
 - `mse`: the range, among shrinkings of the observed one, whose int8 asymmetric quantization
-  has the smallest mean squared error over the histogram.
+  has the smallest mean squared error over the histogram;
+- `auto`: per tensor, one of the three above, chosen on samples the ranges never see. The
+  calibration samples are split (`held_out`: every N-th sample, `is_held_out`): each method
+  computes its range from the *fit* samples' statistics alone, each range is scored by the
+  mean squared error of int8 quantization with it (`quantization_error`: the scale and zero
+  point infer-scales derives, rounding error scale²/12 inside the range, the distance to its
+  end outside) over the *held-out* samples' histogram, and the least error wins (ties: mse,
+  percentile, minmax). The annotation records the choice, `range_method = "percentile"`.
+  The range itself comes from the fit samples only (the held-out ones only score), so it
+  summarizes fewer samples than the other methods' ranges, which use all of them. A tensor
+  with no held-out (or no fit) values, e.g. with fewer samples than N, gets `mse` over all
+  samples. Statistics without a split (`held_out=0`, or a version-1 file) are an error.
+  The score is the tensor's own quantization error, not the error it causes downstream:
+  docs/benchmarks.md measures what that buys on the zoo.
 
 The histogram (`bins` counts; `bins=0` records none) always covers the full observed range.
 It is *mergeable*: bins have width 2^e and edges on multiples of it, with the smallest e that
@@ -57,7 +70,7 @@ Options (dataclass fields; CLI spelling `annotate-ranges{calibration=PATH sample
 - `calibration`: representative data (anything `qcc.calibration.load_representative_data`
   reads: a .npz / .npy, a folder of .npy / .npz / images), or statistics saved by
   `qcc --save-stats` (see `qcc.statistics` for the file format). The driver reads it.
-- `method`: `minmax` (default), `percentile` or `mse`.
+- `method`: `minmax` (default), `percentile`, `mse` or `auto`.
 - `samples`: use only the first N samples (0 = all; a source whose length is unknown, a
   generator, stops at `qcc.calibration.DEFAULT_SAMPLE_CAP` with a warning). Ignored for
   saved statistics, which record how they were gathered.
@@ -67,6 +80,10 @@ Options (dataclass fields; CLI spelling `annotate-ranges{calibration=PATH sample
   folders only; ignored for saved statistics).
 - `bins`: histogram bins, 2..2^20 (default 2048; 0 = no histogram, `method=minmax` only).
   Saved statistics must hold histograms of as many bins (or the pass keeps none, `bins=0`).
+- `held_out`: when the statistics are gathered (not for saved statistics, which record
+  their split), every N-th sample is held out for `method=auto` (default 4: samples 3, 7,
+  11, ...; 0 = none; 1 is refused). The other methods read all samples, split or not: their
+  ranges do not depend on it.
 - `statistics`: Python only, not a CLI option — the statistics, or their provider (above).
 
 Every option is checked when the pass is built: a bad one is a `ValueError` naming it and
@@ -104,7 +121,14 @@ from xdsl.utils.exceptions import PassFailedException
 from qcc.dialects import nn, quant
 from qcc.dialects.ir import find_main, location_text
 
-METHODS = ("minmax", "percentile", "mse")
+RANGE_METHODS = ("minmax", "percentile", "mse")
+"""The methods that compute a range from one tensor's statistics (`ValueStats.range`)."""
+METHODS = (*RANGE_METHODS, "auto")
+AUTO_CANDIDATES = ("mse", "percentile", "minmax")
+"""What `method=auto` chooses among, in the order that breaks a tie (the presets' default
+first)."""
+DEFAULT_HELD_OUT = 4
+"""Every 4th calibration sample is held out (`held_out`; see `is_held_out`)."""
 DEFAULT_BINS = 2048
 MAX_BINS = 1 << 20
 """The most histogram bins an annotation may hold (2^20; every bin is an i64 in the IR)."""
@@ -357,9 +381,94 @@ class ValueStats:
             return self.percentile_range(percentile)
         if method == "mse":
             return self.mse_range()
-        raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
+        if method == "auto":
+            raise ValueError(
+                "method 'auto' chooses among the others with held-out statistics "
+                "(choose_range), not from one tensor's"
+            )
+        raise ValueError(
+            f"unknown method {method!r}; expected one of {', '.join(RANGE_METHODS)}"
+        )
 
 
+# ------------------------------------------------------------------------------------------
+# method=auto: a range per tensor, chosen on held-out samples
+# ------------------------------------------------------------------------------------------
+
+
+def is_held_out(index: int, every: int) -> bool:
+    """Whether calibration sample `index` (0-based, in the order the data gives them) is
+    held out when every `every`-th sample is (the last of each group of `every`: samples
+    3, 7, 11, ... for 4); `every=0` holds out none."""
+    return every > 0 and index % every == every - 1
+
+
+def quantization_error(held_out: ValueStats, lo: float, hi: float) -> float:
+    """The mean squared error of int8 per-tensor asymmetric quantization with the range
+    [lo, hi] (scale and zero point as infer-scales derives them: `nudged_scale_zero_point`)
+    over the values `held_out`'s histogram counts: a value inside the representable range
+    costs the rounding error scale²/12, one outside it its distance to the range's end
+    (bin centres stand for their values; a bin's spread adds width²/12)."""
+    from qcc.passes._quant_math import INT8_MAX, INT8_MIN, nudged_scale_zero_point
+
+    edges, counts = held_out._edges_and_counts()
+    nz = counts > 0
+    if not nz.any():
+        return 0.0
+    width = held_out.bin_width
+    centres = ((edges[:-1] + edges[1:]) / 2)[nz]
+    counts = counts[nz]
+    scale, zero_point = nudged_scale_zero_point(lo, hi)
+    low, high = (INT8_MIN - zero_point) * scale, (INT8_MAX - zero_point) * scale
+    clipped = np.clip(centres, low, high)
+    outside = (centres < low) | (centres > high)
+    error = np.where(
+        outside, (centres - clipped) ** 2 + width * width / 12.0, scale * scale / 12.0
+    )
+    return float(np.sum(counts * error) / np.sum(counts))
+
+
+@dataclass(frozen=True)
+class RangeChoice:
+    """What `choose_range` decided for one tensor: the method, its range (from the fit
+    samples), and every candidate's held-out error (empty when nothing was held out)."""
+
+    method: str
+    range: tuple[float, float]
+    errors: dict[str, float]
+
+
+def choose_range(
+    fit: ValueStats | None,
+    held_out: ValueStats | None,
+    percentile: float = 99.99,
+    fallback: ValueStats | None = None,
+) -> RangeChoice:
+    """`method=auto` for one tensor: each of `AUTO_CANDIDATES` computes a range from the
+    `fit` statistics alone, each range is scored by `quantization_error` on the `held_out`
+    histogram, and the least error wins (ties: the earlier candidate). The held-out values
+    only score: no range is computed from them. Without held-out or fit values (fewer
+    samples than the split needs, NaN-only samples) it is `mse` on `fallback` (all
+    samples), with no errors."""
+    usable = (
+        fit is not None and not fit.empty and fit.counts is not None
+        and held_out is not None and not held_out.empty and held_out.counts is not None
+    )
+    if not usable:
+        source = fallback if fallback is not None else fit
+        if source is None or source.empty:
+            raise ValueError("no data observed")
+        return RangeChoice("mse", source.range("mse"), {})
+    assert fit is not None and held_out is not None
+    best: tuple[float, str, tuple[float, float]] | None = None
+    errors: dict[str, float] = {}
+    for method in AUTO_CANDIDATES:
+        rng = fit.range(method, percentile)
+        errors[method] = error = quantization_error(held_out, *rng)
+        if best is None or error < best[0]:
+            best = (error, method, rng)
+    assert best is not None
+    return RangeChoice(best[1], best[2], errors)
 
 
 # ------------------------------------------------------------------------------------------
@@ -458,10 +567,17 @@ def value_text(func: FuncOp, value: SSAValue) -> str:
 
 @dataclass
 class TensorStats:
-    """The statistics of one tensor, and the shape of the tensor they were gathered on."""
+    """The statistics of one tensor, and the shape of the tensor they were gathered on.
+
+    `stats` covers every sample (what every method but `auto` reads, and the channel mean).
+    Where the samples were split (`Statistics.held_out`), `fit` and `held_out` are the
+    statistics of the two parts, without means: `stats` is their merge (`ValueStats.merge`,
+    exact), and `method=auto` chooses a range from `fit` scored on `held_out`."""
 
     shape: tuple[int, ...]
     stats: ValueStats
+    fit: ValueStats | None = None
+    held_out: ValueStats | None = None
 
 
 @dataclass
@@ -472,13 +588,18 @@ class Statistics:
     histogram bins of every entry (0: none); `samples` how many samples they summarize;
     `source` names them in messages (a file, or the data they were gathered from);
     `origin` says what data they were gathered from (kept in saved files).
-    `qcc.statistics` makes them (from data, or from a saved file) and saves them."""
+    `qcc.statistics` makes them (from data, or from a saved file) and saves them.
+    `held_out` is N when every N-th sample was held out (`is_held_out`; every entry then has
+    `fit` and `held_out` statistics), 0 when the samples were not split; `held_out_samples`
+    how many samples were held out."""
 
     tensors: dict[TensorKey, TensorStats] = field(default_factory=dict)
     bins: int = DEFAULT_BINS
     samples: int = 0
     source: str = "the statistics"
     origin: str = ""
+    held_out: int = 0
+    held_out_samples: int = 0
 
     def __iter__(self) -> Iterator[TensorKey]:
         return iter(self.tensors)
@@ -500,7 +621,12 @@ def match_statistics(func: FuncOp, statistics: Statistics) -> dict[SSAValue, Val
     """The statistics of every value of `func` that gets some (`value_keys`), or a
     `PassFailedException` naming the first tensor whose statistics are missing, of another
     shape, or (statistics of a tensor `func` does not have) left over."""
-    found: dict[SSAValue, ValueStats] = {}
+    return {v: entry.stats for v, entry in match_entries(func, statistics).items()}
+
+
+def match_entries(func: FuncOp, statistics: Statistics) -> dict[SSAValue, TensorStats]:
+    """`match_statistics`, with each value's whole entry (its held-out split too)."""
+    found: dict[SSAValue, TensorStats] = {}
     for value, key in value_keys(func).items():
         entry = statistics.tensors.get(key)
         here = value_shape(value)
@@ -514,7 +640,7 @@ def match_statistics(func: FuncOp, statistics: Statistics) -> dict[SSAValue, Val
                 f"annotate-ranges: {key.describe()} has shape {shape_text(here)} here but "
                 f"{shape_text(tuple(entry.shape))} in {statistics.source}: {_MISMATCH}"
             )
-        found[value] = entry.stats
+        found[value] = entry
     if len(found) != len(statistics.tensors):
         known = set(value_keys(func).values())
         extra = next(k for k in statistics.tensors if k not in known)
@@ -572,15 +698,29 @@ def annotate(
     percentile: float,
     *,
     histograms: bool = True,
+    splits: Mapping[SSAValue, TensorStats] | None = None,
 ) -> None:
     """Insert `quant.stats` after every value of `stats` and redirect its other uses
-    (`histograms=False`: without the histograms, even if `stats` have them)."""
+    (`histograms=False`: without the histograms, even if `stats` have them). `method=auto`
+    reads each value's fit and held-out statistics from `splits` (`choose_range`) and
+    records the method it chose as the annotation's `range_method` attribute."""
 
     def insert(value: SSAValue, where: InsertPoint) -> None:
         s = stats[value]
         if s.empty:
             return
-        rlo, rhi = s.range(method, percentile)
+        chosen: str | None = None
+        if method == "auto":
+            entry = splits.get(value) if splits is not None else None
+            choice = choose_range(
+                entry.fit if entry is not None else None,
+                entry.held_out if entry is not None else None,
+                percentile,
+                fallback=s,
+            )
+            chosen, (rlo, rhi) = choice.method, choice.range
+        else:
+            rlo, rhi = s.range(method, percentile)
         with np.errstate(over="ignore"):
             lo, hi = np.float32(rlo), np.float32(rhi)
             hlo, hhi = (np.float32(v) for v in s.histogram_range)
@@ -602,6 +742,8 @@ def annotate(
             kwargs["channel_mean"] = [float(v) for v in mean.astype(np.float32).ravel()]
             kwargs["channel_mean_shape"] = list(mean.shape)
         op = quant.StatsOp(value, (float(lo), float(hi)), **kwargs)
+        if chosen is not None:
+            op.attributes["range_method"] = StringAttr(chosen)
         op.location = value.owner.location if isinstance(value.owner, Operation) else op.location
         Rewriter.insert_op(op, where)
         value.replace_uses_with_if(op.result, lambda use: use.operation is not op)
@@ -658,6 +800,7 @@ class AnnotateRanges(ModulePass):
     percentile: float = 99.99
     input_range: tuple[float, ...] = ()
     bins: int = DEFAULT_BINS
+    held_out: int = DEFAULT_HELD_OUT
     statistics: Statistics | StatisticsProvider | None = field(
         default=None, compare=False, repr=False
     )
@@ -697,6 +840,15 @@ class AnnotateRanges(ModulePass):
                 f"bins must be 0 (no histogram) or 2..{MAX_BINS}, got 1 (one bin cannot hold "
                 "a range that spans 0)"
             )
+        _check_count(
+            "held-out", self.held_out, 0, sys.maxsize,
+            "0 (no sample held out) or N >= 2 (every N-th sample held out)",
+        )
+        if self.held_out == 1:
+            raise ValueError(
+                "held-out must be 0 (no sample held out) or N >= 2 (every N-th sample held "
+                "out), got 1 (it would hold out every sample)"
+            )
         if self.bins == 0 and self.method != "minmax":
             raise ValueError(f"method={self.method} needs a histogram (bins > 0), got {self.bins}")
 
@@ -734,7 +886,15 @@ class AnnotateRanges(ModulePass):
                 f"asked for; ask for bins={statistics.bins} (bins=0: no histogram, "
                 "method=minmax only), or gather the statistics again"
             )
+        if self.method == "auto" and not statistics.held_out:
+            raise PassFailedException(
+                f"annotate-ranges: method=auto scores ranges on held-out samples, and "
+                f"{statistics.source} holds none (gathered with held-out=0, or by a qcc "
+                "before statistics file version 2): gather the statistics again with "
+                "held-out=N (N >= 2)"
+            )
+        entries = match_entries(func, statistics)
         annotate(
-            func, match_statistics(func, statistics), self.method, self.percentile,
-            histograms=self.bins > 0,
+            func, {v: e.stats for v, e in entries.items()}, self.method, self.percentile,
+            histograms=self.bins > 0, splits=entries,
         )

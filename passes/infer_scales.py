@@ -23,6 +23,20 @@ quantization traits declared on the ops (dialects/nn.py), never op names:
     its zero point re-nudged for the calibrated range; a same-scale consumer never
     imposes its type on a producer whose preconditions the type would break.
 
+int16 activations (TFLite's "16x8" kernels; the conventions are docs/ir.md's "int16
+activations" section). An op with the discardable attribute `qcc.precision = "int16"`
+(`request_int16(op)`, or this pass's `int16` option) computes with int16 activations: its
+activations are int16 per tensor, symmetric (scale max|range| / 32767, zero point 0), its
+weights int8 as above, its bias int64 (scale input_scale * weight_scale[c]), a fixed output
+range takes the trait's int16 parameters (LOGISTIC 1/32768, 0), PRELU's alpha stays int8
+(`Int8OperandsIn16x8`), other constants are int16. A `SameScale` op whose activation inputs
+are all int16 follows them (int16, same type) unless it asks for "int8" or TFLite has no
+16x8 kernel for it. Where a value's precision differs from its consumer's, a `quant.qcast`
+converts it (int8 <-> int16, TFLite QUANTIZE), with a type from the value's calibration range,
+one per value and type; a model input feeding int16 ops is quantized to int16 directly. The
+request is refused, one line naming the op, where its declaration lacks "int16x8" or qcc
+keeps the op float. Nothing changes for a module without requests.
+
 Types change in place; constants keep their float `value` until `quantize`. A `quant.qcast`
 follows each float function argument and a `quant.dcast` precedes each returned value, so
 the signature stays float (`modify-io` changes that). The `quant.stats` ops are erased.
@@ -45,9 +59,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from xdsl.context import Context
-from xdsl.dialects.builtin import AnyFloat, ModuleOp, TensorType
+from xdsl.dialects.builtin import (
+    AnyFloat,
+    DictionaryAttr,
+    ModuleOp,
+    NameLoc,
+    NoneAttr,
+    StringAttr,
+    TensorType,
+)
 from xdsl.dialects.func import FuncOp, ReturnOp
-from xdsl.ir import Attribute, Operation, SSAValue
+from xdsl.ir import Attribute, Block, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 from xdsl.utils.exceptions import PassFailedException
@@ -56,6 +78,54 @@ from qcc.dialects import nn, quant
 from qcc.dialects.ir import decode_dense, location_text
 from qcc.dialects.quant import QuantizedType, UniformQuantizedType
 from qcc.passes import _quant_math as qm
+
+
+PRECISION_ATTR = "qcc.precision"
+"""The discardable attribute (a string) in which an nn op asks for its precision: "int16"
+(int16 activations, int8 weights: TFLite's 16x8 kernels) or "int8"."""
+
+PRECISIONS = ("int8", "int16")
+"""The values `PRECISION_ATTR` may take."""
+
+
+def requested_precision(op: Operation) -> str | None:
+    """The precision `op` asks for (`PRECISION_ATTR`), None if it asks for none. Raises
+    ValueError for an attribute that is not one of `PRECISIONS`."""
+    attr = op.attributes.get(PRECISION_ATTR)
+    if attr is None:
+        return None
+    if not isinstance(attr, StringAttr) or attr.data not in PRECISIONS:
+        got = f'"{attr.data}"' if isinstance(attr, StringAttr) else str(attr)
+        raise ValueError(f'{PRECISION_ATTR} must be "int8" or "int16", got {got}')
+    return attr.data
+
+
+def int16_capable(op: Operation) -> tuple[bool, str]:
+    """Can `op` compute with int16 activations and int8 weights? (True, "") or (False, why),
+    `why` one line: the op's declaration must list "int16x8" among the precisions TFLite's
+    kernels accept, and qcc must quantize the op at all (`nn.int8_capable`)."""
+    spec = nn.op_spec(op)
+    if spec is None or spec.builtin is None:
+        return False, f"'{op.name}' is not an nn op that TFLite runs"
+    if "int16x8" not in spec.precisions:
+        listed = ", ".join(spec.precisions) or "none"
+        return False, (
+            f"TFLite has no int16 (16x8) kernel for {spec.builtin} (its declaration lists "
+            f"{listed} only)"
+        )
+    capable, why = nn.int8_capable(op)
+    if not capable:
+        return False, f"qcc keeps {op.name} float ({why})"
+    return True, ""
+
+
+def request_int16(op: Operation) -> None:
+    """Ask for int16 activations on `op` (sets `qcc.precision = "int16"`, which infer-scales
+    honours); ValueError with the reason where `op` cannot have them (`int16_capable`)."""
+    capable, why = int16_capable(op)
+    if not capable:
+        raise ValueError(why)
+    op.attributes[PRECISION_ATTR] = StringAttr("int16")
 
 
 def where(op: Operation) -> str:
@@ -103,17 +173,32 @@ def finite_constant_values(const: nn.ConstantOp, user: Operation, what: str) -> 
     return values
 
 
+def observed_extent(stats: quant.StatsOp) -> tuple[float, float] | None:
+    """The extent of a `quant.stats` histogram's non-empty bins (it covers every observed
+    value), None without a histogram or counts."""
+    counts, rng = stats.histogram_counts, stats.histogram_min_max
+    if counts is None or rng is None or not any(counts):
+        return None
+    nonzero = [i for i, c in enumerate(counts) if c]
+    width = (rng[1] - rng[0]) / len(counts)
+    return float(rng[0] + nonzero[0] * width), float(rng[0] + (nonzero[-1] + 1) * width)
+
+
 def functions(module: ModuleOp) -> list[FuncOp]:
     return [op for op in module.walk() if isinstance(op, FuncOp) and op.body.blocks]
 
 
 @dataclass
 class _Plan:
-    """What the driver decided for one function, applied once decisions are complete."""
+    """What the driver decided for one function, applied once decisions are complete.
+
+    `requantize`: operands that get a `quant.qcast` to another type in front of their op
+    (a same-scale op's shared type, or the op's precision: int8 <-> int16), in the order
+    the ops were decided."""
 
     values: dict[SSAValue, QuantizedType] = field(default_factory=dict)
     constants: dict[tuple[Operation, int], QuantizedType] = field(default_factory=dict)
-    requantize: list[tuple[Operation, int, QuantizedType]] = field(default_factory=list)
+    requantize: dict[tuple[Operation, int], QuantizedType] = field(default_factory=dict)
 
 
 @dataclass
@@ -121,6 +206,9 @@ class _Driver:
     func: FuncOp
     per_channel_fc: bool
     stats: dict[SSAValue, tuple[float, float]] = field(default_factory=dict)
+    observed: dict[SSAValue, tuple[float, float]] = field(default_factory=dict)
+    """The full observed range of a value (its histogram's non-empty extent), where it
+    differs from `stats` (a `percentile` or `mse` range): int16 types use it."""
     plan: _Plan = field(default_factory=_Plan)
 
     # ---------------------------------------------------------------- stats
@@ -134,21 +222,43 @@ class _Driver:
                 old = self.stats[op.input]
                 lo, hi = min(lo, old[0]), max(hi, old[1])
             self.stats[op.input] = (float(lo), float(hi))
+            extent = observed_extent(op)
+            if extent is not None:
+                old = self.observed.get(op.input, extent)
+                self.observed[op.input] = (min(extent[0], old[0]), max(extent[1], old[1]))
             op.result.replace_all_uses_with(op.input)
             Rewriter.erase_op(op)
 
-    def from_stats(self, value: SSAValue, op: Operation, what: str) -> UniformQuantizedType:
-        if value not in self.stats:
+    def from_stats(
+        self, value: SSAValue, op: Operation, what: str, bits: int = 8
+    ) -> UniformQuantizedType:
+        rng = self.range_of(value, bits)
+        if rng is None:
             raise PassFailedException(
                 f"{where(op)} {what} has no calibration range (quant.stats) and no "
                 "quantization rule fixes it"
             )
-        return self.range_type(*self.stats[value], op=op, what=what)
+        return self.range_type(*rng, op=op, what=what, bits=bits)
+
+    def range_of(self, value: SSAValue, bits: int = 8) -> tuple[float, float] | None:
+        """The calibration range of `value` for a type of `bits`-wide storage: the range
+        annotate-ranges chose (`layer_stats`) for int8; for int16 the whole observed range
+        (covering `layer_stats` too), as TFLite's 16x8 quantizer takes min and max: the
+        clipping `percentile` and `mse` trade for int8's 256 steps is no bargain with
+        65536 (at -1.0 / 1.0 and a 0.999 range, clipping costs more than int16 rounding)."""
+        rng = self.stats.get(value)
+        if rng is None or bits != qm.INT16_BITS or value not in self.observed:
+            return rng
+        full = self.observed[value]
+        return min(rng[0], full[0]), max(rng[1], full[1])
 
     @staticmethod
-    def range_type(lo: float, hi: float, *, op: Operation, what: str) -> UniformQuantizedType:
+    def range_type(
+        lo: float, hi: float, *, op: Operation, what: str, bits: int = 8
+    ) -> UniformQuantizedType:
+        """int8 (asymmetric) or, with `bits` 16, int16 (symmetric) for [lo, hi]."""
         try:
-            return qm.activation_type(lo, hi)
+            return qm.activation_type_of(lo, hi, bits)
         except qm.QuantizationError as e:
             raise PassFailedException(
                 f"{where(op)} {what}: calibration {e}: cannot quantize it"
@@ -159,8 +269,59 @@ class _Driver:
     def type_of(self, value: SSAValue) -> QuantizedType:
         return self.plan.values[value]
 
+    def operand_type(self, op: Operation, index: int) -> QuantizedType:
+        """The type operand `index` of `op` will have: its value's, or the type it is
+        requantized to in front of `op`."""
+        requantized = self.plan.requantize.get((op, index))
+        return requantized if requantized is not None else self.type_of(op.operands[index])
+
+    def check_requests(self) -> None:
+        """Every `qcc.precision` attribute is valid, and int16 only where it can be."""
+        for op in self.func.body.blocks[0].ops:
+            try:
+                precision = requested_precision(op)
+            except ValueError as e:
+                raise PassFailedException(f"{where(op)}: {e}") from None
+            if precision != "int16":
+                continue
+            capable, why = int16_capable(op)
+            if not capable:
+                raise PassFailedException(
+                    f'{where(op)}: {PRECISION_ATTR} = "int16" requested, but {why}'
+                )
+
+    def precision(self, op: Operation, acts: list[int]) -> int:
+        """The storage width of `op`'s activations: 16 when it asks for int16, or when it
+        is a same-scale op whose activation inputs are all int16 (it follows its producers)
+        and TFLite has a 16x8 kernel for it, unless it asks for int8; else 8."""
+        requested = requested_precision(op)
+        if requested is not None:
+            return 16 if requested == "int16" else 8
+        if (
+            op.has_trait(nn.SameScale)
+            and acts
+            and all(qm.is_int16(self.type_of(op.operands[i])) for i in acts)
+            and int16_capable(op)[0]
+        ):
+            return 16
+        return 8
+
+    def convert(self, op: Operation, index: int, bits: int) -> None:
+        """Requantize operand `index` of `op` to the op's precision (`bits`), with a type
+        from the value's calibration range (else the range of its current type)."""
+        value = op.operands[index]
+        rng = self.range_of(value, bits)
+        if rng is None:
+            current = self.type_of(value)
+            assert isinstance(current, UniformQuantizedType)
+            rng = qm.range_of(current)
+        self.plan.requantize[(op, index)] = self.range_type(
+            *rng, op=op, what=f"operand #{index}", bits=bits
+        )
+
     def decide(self) -> None:
         block = self.func.body.blocks[0]
+        self.check_requests()
         for i, arg in enumerate(block.args):
             if is_float_tensor(arg.type):
                 self.plan.values[arg] = self.from_stats(arg, self.func, f"argument #{i}")
@@ -192,27 +353,42 @@ class _Driver:
                 )
         affine = op.get_trait(nn.AffineWeights)
         fixed = op.get_trait(nn.FixedOutputRange)
+        bits = self.precision(op, acts)
+        for i in acts:
+            if self.operand_type(op, i).storage_bits != bits:
+                self.convert(op, i, bits)  # int8 <-> int16
         if affine is not None:
-            consts = self.decide_affine(op, affine, consts)
+            consts = self.decide_affine(op, affine, consts, bits)
         if op.has_trait(nn.SameScale):
-            self.decide_same_scale(op, acts, consts)
+            self.decide_same_scale(op, acts, consts, bits)
             return
+        int8_operands = op.get_trait(nn.Int8OperandsIn16x8)
         for i in consts:
             const = float_constant(op.operands[i])
             assert const is not None
             values = finite_constant_values(const, op, f"operand #{i}")
-            self.plan.constants[(op, i)] = qm.values_type(values)
+            int8 = int8_operands is not None and i in int8_operands.operands
+            try:
+                self.plan.constants[(op, i)] = qm.values_type(values, 8 if int8 else bits)
+            except qm.QuantizationError as e:
+                raise PassFailedException(
+                    f"{where(op)} operand #{i}: {e}: cannot quantize it"
+                ) from None
         for k, result in enumerate(self.float_results(op)):
             if fixed is not None:
+                scale, zero_point = fixed.params(bits)
                 self.plan.values[result] = UniformQuantizedType.get(
-                    qm.to_f32(fixed.scale), fixed.zero_point
+                    qm.to_f32(scale), zero_point, storage_bits=bits
                 )
             else:
-                out_t = self.from_stats(result, op, f"result #{k}")
+                out_t = self.from_stats(result, op, f"result #{k}", bits)
                 self.plan.values[result] = self.satisfy_preconditions(op, result, out_t)
 
-    def decide_affine(self, op: Operation, affine: nn.AffineWeights, consts: list[int]) -> list[int]:
-        """Weights and bias of a conv/FC; returns the constant operands still undecided."""
+    def decide_affine(
+        self, op: Operation, affine: nn.AffineWeights, consts: list[int], bits: int = 8
+    ) -> list[int]:
+        """Weights and bias of a conv/FC (an int64 bias with int16 activations, `bits` 16);
+        returns the constant operands still undecided."""
         if affine.weight_operand >= len(op.operands):
             return consts
         weights = float_constant(op.operands[affine.weight_operand])
@@ -233,28 +409,32 @@ class _Driver:
                     f"{where(op)} bias (operand #{affine.bias_operand}) must be a float constant"
                 )
             finite_constant_values(bias, op, "bias")
-            input_t = self.type_of(op.operands[affine.input_operand])
+            input_t = self.operand_type(op, affine.input_operand)
             assert isinstance(input_t, UniformQuantizedType)
+            bias_bits = qm.BIAS16X8_BITS if bits == qm.INT16_BITS else 32
             try:
-                bias_t = qm.bias_type(input_t.scale, weight_t)
+                bias_t = qm.bias_type(input_t.scale, weight_t, bias_bits)
             except qm.QuantizationError as e:
                 raise PassFailedException(f"{where(op)} {e}: cannot quantize the bias") from None
             self.plan.constants[(op, affine.bias_operand)] = bias_t
             done.add(affine.bias_operand)
         return [i for i in consts if i not in done]
 
-    def decide_same_scale(self, op: Operation, acts: list[int], consts: list[int]) -> None:
+    def decide_same_scale(
+        self, op: Operation, acts: list[int], consts: list[int], bits: int = 8
+    ) -> None:
         results = self.float_results(op)
         if len(acts) == 1 and not consts:
-            out_t = self.type_of(op.operands[acts[0]])
+            out_t = self.operand_type(op, acts[0])
         else:
             # One type for every input and the output: it must cover all of them.
-            ranges = [self.stats[r] for r in results if r in self.stats]
+            ranges = [rng for r in results if (rng := self.range_of(r, bits)) is not None]
             for i in acts:
                 value = op.operands[i]
+                rng = self.range_of(value, bits)
                 ranges.append(
-                    self.stats[value] if value in self.stats
-                    else qm.range_of(self.type_of(value))  # type: ignore[arg-type]
+                    rng if rng is not None
+                    else qm.range_of(self.operand_type(op, i))  # type: ignore[arg-type]
                 )
             for i in consts:
                 const = float_constant(op.operands[i])
@@ -267,15 +447,15 @@ class _Driver:
                     f"{where(op)} has no calibration range and no quantized input"
                 )
             lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
-            out_t = self.range_type(lo, hi, op=op, what="the shared input/result type")
+            out_t = self.range_type(lo, hi, op=op, what="the shared input/result type", bits=bits)
             for i in acts:
                 value = op.operands[i]
-                if self.type_of(value) == out_t:
+                if self.operand_type(op, i) == out_t:
                     continue
-                if self.can_retarget(value, op, out_t):
+                if (op, i) not in self.plan.requantize and self.can_retarget(value, op, out_t):
                     self.plan.values[value] = out_t  # the producer writes the shared type
                 else:
-                    self.plan.requantize.append((op, i, out_t))
+                    self.plan.requantize[(op, i)] = out_t
             for i in consts:
                 self.plan.constants[(op, i)] = out_t
         for result in results:
@@ -314,7 +494,8 @@ class _Driver:
         planned = {**self.plan.values, **(extra or {})}
         types = nn.QuantTypes.of(op, planned)
         operands = tuple(
-            self.plan.constants.get((op, i), t) for i, t in enumerate(types.operands)
+            self.plan.constants.get((op, i), self.plan.requantize.get((op, i), t))
+            for i, t in enumerate(types.operands)
         )
         return nn.QuantTypes(operands, types.results)
 
@@ -342,6 +523,7 @@ class _Driver:
     def apply(self) -> None:
         block = self.func.body.blocks[0]
         self.apply_constants()
+        arg_casts: dict[Operation, SSAValue] = {}
         for arg in block.args:
             qtype = self.plan.values.get(arg)
             if qtype is None:
@@ -350,15 +532,33 @@ class _Driver:
             Rewriter.insert_op(cast, InsertPoint.at_start(block))
             arg.replace_all_uses_with(cast.result)
             cast.operands = [arg]
+            arg_casts[cast] = arg
         for value, qtype in self.plan.values.items():
             if value.owner is block:
                 continue
             Rewriter.replace_value_with_new_type(value, with_element(value.type, qtype))
-        for op, index, qtype in self.plan.requantize:
-            cast = quant.QuantizeCastOp(op.operands[index], qtype)
-            cast.location = op.location
-            Rewriter.insert_op(cast, InsertPoint.before(op))
-            op.operands = [*op.operands[:index], cast.result, *op.operands[index + 1 :]]
+        conversions: dict[tuple[SSAValue, QuantizedType], SSAValue] = {}
+        for (op, index), qtype in self.plan.requantize.items():
+            source = op.operands[index]
+            source_t = quant_element(source.type)
+            if source_t is None or source_t.storage_bits == qtype.storage_bits:
+                cast = quant.QuantizeCastOp(source, qtype)  # a same-scale op's shared type
+                cast.location = op.location
+                Rewriter.insert_op(cast, InsertPoint.before(op))
+                result = cast.result
+            else:  # int8 <-> int16: one cast per value and type, a model input's from float
+                if isinstance(source.owner, Operation) and source.owner in arg_casts:
+                    source = arg_casts[source.owner]
+                result = conversions.get((source, qtype))
+                if result is None:
+                    cast = quant.QuantizeCastOp(source, qtype)
+                    cast.location = self.conversion_location(source, qtype, op)
+                    Rewriter.insert_op(cast, InsertPoint.before(op))
+                    result = conversions[(source, qtype)] = cast.result
+            op.operands = [*op.operands[:index], result, *op.operands[index + 1 :]]
+        for cast in arg_casts:
+            if not cast.results[0].uses:
+                Rewriter.erase_op(cast)  # a model input only int16 ops read
         ret = block.last_op
         if isinstance(ret, ReturnOp):
             operands = list(ret.operands)
@@ -368,6 +568,24 @@ class _Driver:
                     Rewriter.insert_op(cast, InsertPoint.before(ret))
                     operands[k] = cast.result
             ret.operands = operands
+
+    def conversion_location(
+        self, value: SSAValue, qtype: QuantizedType, consumer: Operation
+    ) -> Attribute:
+        """`loc("<value's name>/int16")` (or `/int8`) for the cast converting `value` to
+        `qtype`'s precision: the value's producer's location, or a model input's `nn.name`;
+        the consumer's location when the value has no name."""
+        name = None
+        owner = value.owner
+        if isinstance(owner, Operation):
+            name = location_text(owner.location)
+        elif isinstance(owner, Block) and self.func.arg_attrs is not None:
+            attrs = self.func.arg_attrs.data[value.index]  # type: ignore[attr-defined]
+            named = attrs.data.get("nn.name") if isinstance(attrs, DictionaryAttr) else None
+            name = named.data if isinstance(named, StringAttr) else None
+        if not name:
+            return consumer.location
+        return NameLoc(StringAttr(f"{name}/int{qtype.storage_bits}"), NoneAttr())
 
     def apply_constants(self) -> None:
         by_constant: dict[nn.ConstantOp, list[tuple[Operation, int, QuantizedType]]] = {}
@@ -394,6 +612,33 @@ class _Driver:
                 Rewriter.erase_op(const)
 
 
+def quant_element(t: Attribute) -> QuantizedType | None:
+    element = t.get_element_type() if isinstance(t, TensorType) else t
+    return element if isinstance(element, QuantizedType) else None
+
+
+def mark_int16(module: ModuleOp, names: tuple[str, ...]) -> None:
+    """Set `qcc.precision = "int16"` on the nn ops `names` designate: an op's location
+    (`loc("conv")`: its name) or an op kind (`nn.add`: every op of it). A name that matches
+    no computing nn op is an error."""
+    wanted = set(names)
+    matched: set[str] = set()
+    for func in functions(module):
+        for op in func.body.blocks[0].ops:
+            if op.dialect_name() != "nn" or isinstance(op, nn.ConstantOp):
+                continue
+            keys = {op.name, location_text(op.location)} & wanted
+            if keys:
+                matched |= keys
+                op.attributes[PRECISION_ATTR] = StringAttr("int16")
+    missing = [n for n in names if n not in matched]
+    if missing:
+        raise PassFailedException(
+            f"infer-scales{{int16=...}}: no op named {missing[0]!r} (name an op by its "
+            'location, loc("conv"), or a kind, nn.conv2d)'
+        )
+
+
 @dataclass(frozen=True)
 class InferScales(ModulePass):
     """Give every float activation, weight and bias its quantized type, from the calibration
@@ -402,13 +647,19 @@ class InferScales(ModulePass):
     Options:
       per_channel_fc: FULLY_CONNECTED weights per output row (true, default) or per tensor
         (false, the TFLite spec table's choice).
+      int16: ops to compute with int16 activations and int8 weights (TFLite's 16x8
+        kernels), by location (`conv`) or kind (`nn.add`): sets their `qcc.precision`
+        attribute to "int16" (docs/ir.md, "int16 activations").
     """
 
     name = "infer-scales"
 
     per_channel_fc: bool = True
+    int16: tuple[str, ...] = ()
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
+        if self.int16:
+            mark_int16(op, self.int16)
         for func in functions(op):
             driver = _Driver(func, self.per_channel_fc)
             driver.take_stats()

@@ -63,7 +63,13 @@ it is delegated). Rewrites that add tensors (decompose-prelu's MUL + MAXIMUM) ne
 for them, so they run before calibration, not here. bias-correction, earlier in the preset,
 corrects the biases for int8 weights: an op with weights that became a float island would
 keep that correction (XNNPACK takes every op with weights in int8, so the xnnpack preset
-never does this). int16 activations (`allows_int16`) are not a choice the pass makes yet.
+never does this).
+
+int16 activations are not a choice the pass makes: an op infer-scales gave int16
+activations (it asked for them, `qcc.precision = "int16"`, or follows such an op; docs/ir.md
+"int16 activations") stays as it is, where the target allows int16 (`allows_int16`; XNNPACK
+does not delegate int16, LiteRT runs its 16x8 kernels outside the delegate); on a target that
+does not, it is an error naming the op, like a float op on an int8-only target.
 """
 
 from __future__ import annotations
@@ -104,6 +110,7 @@ class Capabilities(Protocol):
 
     name: str
     allows_float: bool
+    allows_int16: bool
     conversion_latency_us: float | None
 
     def int8_delegated(self, op: Operation) -> bool | None: ...
@@ -170,6 +177,16 @@ def _leaky_relu(op: nn.PReluOp, alpha: float) -> Operation:
     )
     leaky.location = op.location
     return leaky
+
+
+def _has_int16(op: Operation) -> bool:
+    """Whether infer-scales gave `op` int16 activations (an operand or result of int16
+    storage): the op is 16x8, which the pass leaves alone."""
+    for value in (*op.operands, *op.results):
+        element = value.type.get_element_type() if hasattr(value.type, "get_element_type") else None
+        if isinstance(element, quant.QuantizedType) and element.storage_bits == 16:
+            return True
+    return False
 
 
 def _int8_rewrites(op: Operation) -> list[tuple[str, Callable[[], Operation]]]:
@@ -289,6 +306,19 @@ def _int8_only_failure(target: Capabilities, ops: list[tuple[Operation, str]]) -
     )
 
 
+def _int16_failure(target: Capabilities, ops: list[tuple[Operation, str]]) -> str:
+    lines = []
+    for op, reason in ops:
+        loc = location_text(op.location)
+        head = f'loc("{loc}"): ' if loc is not None else ""
+        lines.append(f"{head}'{op.name}' op: {reason}")
+    count = f"{len(ops)} op{'s' if len(ops) != 1 else ''}"
+    return (
+        f"legalize-target: {count} with int16 activations, and target {target.name} allows "
+        "no int16\n" + "\n".join(lines)
+    )
+
+
 @dataclass(frozen=True)
 class LegalizeTarget(ModulePass):
     """Make each op int8, a float island, or an int8 rewrite, as the target runs it best."""
@@ -311,9 +341,14 @@ class LegalizeTarget(ModulePass):
             )
         float_ops: set[Operation] = set()
         refused: list[tuple[Operation, str]] = []
+        int16_refused: list[tuple[Operation, str]] = []
         for func in functions(op):
             for inner in list(func.body.blocks[0].ops):
                 if not _computes(inner):
+                    continue
+                if _has_int16(inner):  # 16x8, as infer-scales chose: not this pass's choice
+                    if not getattr(target, "allows_int16", True):
+                        int16_refused.append((inner, "int16 activations (16x8)"))
                     continue
                 decision = decide(inner, target, float_ops)
                 if decision.precision == "float":
@@ -327,6 +362,8 @@ class LegalizeTarget(ModulePass):
                     _replace(inner, decision.rewrite(), decision.reason)
         if refused:
             raise PassFailedException(_int8_only_failure(target, refused))
+        if int16_refused:
+            raise PassFailedException(_int16_failure(target, int16_refused))
         make_islands(op, float_ops.__contains__)
 
 

@@ -168,8 +168,13 @@ def _build_arg_parser() -> argparse.ArgumentParser:
     )
     q.add_argument(
         "--report",
-        action="store_true",
-        help="print per-layer SNR against float on the calibration data, size and op counts",
+        nargs="?",
+        const="-",
+        metavar="FILE",
+        help="print where the model loses accuracy: per op, its own (local) and cumulative SNR "
+        "against float, worst first, its precision and why; size, partitions, and which ops to "
+        "keep in float (sensitivity on held-out calibration samples); --report=FILE writes it "
+        "instead: .json (every number, full names), .csv (the op table) or .txt",
     )
     return p
 
@@ -323,9 +328,13 @@ def _write_output(module, args) -> None:
     raise QccError(f"unknown --emit '{kind}'")
 
 
+REPORT_SUFFIXES = (".json", ".csv", ".txt")
+
+
 def _check_report(args) -> None:
-    """--report measures on the calibration data: it needs data, not saved statistics."""
-    if not args.report:
+    """--report measures on the calibration data: it needs data, not saved statistics;
+    --report=FILE names a report file, never a model or one of the inputs."""
+    if args.report is None:
         return
     if not args.calibration:
         raise QccError("--report needs --calibration (the data the SNR is measured on)")
@@ -336,27 +345,49 @@ def _check_report(args) -> None:
             f"--report measures the SNR on representative data; {args.calibration} holds "
             "saved statistics (give the data they were gathered from)"
         )
+    if args.report != "-":
+        if Path(args.report).suffix.lower() not in REPORT_SUFFIXES:
+            raise QccError(
+                f"--report={args.report}: a report file is .json, .csv or .txt (write "
+                "--report=FILE; --report alone prints the report)"
+            )
+        from qcc.fileio import check_not_an_input
+
+        check_not_an_input(args.report, [*_inputs(args), args.output])
 
 
-def _print_report(float_module, module, original: bytes, args) -> None:
+def _print_report(float_module, module, original: bytes, args, passes) -> None:
     from qcc.api import Model
     from qcc.backends.tflite import export_tflite
     from qcc.calibration import load_representative_data
     from qcc.report import build_report
+    from qcc.sensitivity import Analysis, Stages
 
     options = _preset_options(args)
     _check_report(args)
     specs = Model(float_module).input_specs()
-    samples = load_representative_data(
-        options.calibration, specs, input_range=options.input_range,
-        samples=options.samples or None,
-    )
-    float_size = len(export_tflite(float_module))
+    samples = [
+        list(s)
+        for s in load_representative_data(
+            options.calibration, specs, input_range=options.input_range,
+            samples=options.samples or None,
+        )
+    ]
+    stages = Stages.from_passes(float_module, passes)  # the model written, statistics replayed
+    analysis, note = None, ""
+    try:  # held out: every 4th sample; the analysis calibrates on the others
+        analysis = Analysis.from_passes(float_module, passes, samples)
+    except QccError as e:
+        note = str(e)
     report = build_report(
-        float_module, export_tflite(module), samples, float_size=float_size,
-        quantized_module=module, count_partitions=True,
+        stages, samples, tflite=export_tflite(module), input_size=len(original),
+        analysis=analysis, sensitivity_note=note, count_partitions=True,
+        source=Path(args.input).name,
     )
-    sys.stdout.write(report.format())
+    if args.report == "-":
+        sys.stdout.write(report.format())
+    else:
+        report.write(args.report, inputs=_inputs(args))
 
 
 def _diagnostic_text(e: BaseException) -> str:
@@ -404,7 +435,7 @@ def _pipeline_text(args) -> str:
             )
         return explicit
     if not wants_preset:
-        if args.io_dtype != "float" or args.input_range or args.report:
+        if args.io_dtype != "float" or args.input_range or args.report is not None:
             raise QccError("--io-dtype, --input-range and --report need --calibration or --mode")
         return ""
     options = _preset_options(args)
@@ -531,13 +562,13 @@ def _run(args) -> int:
             from qcc.api import refuse_quantized_input
 
             refuse_quantized_input(module, args.input)
-        float_module = module.clone() if args.report else None
+        float_module = module.clone() if args.report is not None else None
         _run_passes(module, passes, args, timer)
         _warn_if_float(module, passes)
         _write_output(module, args)
         _save_stats(args, passes)
         if float_module is not None:
-            _print_report(float_module, module, data, args)
+            _print_report(float_module, module, data if kind == "tflite" else b"", args, passes)
     else:
         outputs: list[str] = []
         from qcc.irtext import print_ir

@@ -17,7 +17,11 @@ executor's one-line error is raised (`annotate-ranges: cannot run the float mode
 kernel for custom op 'X' (at "loc")`).
 
 The statistics do not depend on the range method: `annotate-ranges{method=...}` chooses the
-range from them when it attaches them, so one statistics file serves every method.
+range from them when it attaches them, so one statistics file serves every method. For
+`method=auto`, `collect` also keeps every N-th sample's statistics apart (`held_out=N`,
+annotate-ranges' option, default 4; `is_held_out`), and those of the others (the fit
+samples): auto chooses each tensor's range from the fit samples, scored on the held-out ones.
+The statistics over all samples are the same with or without the split.
 
 How the driver hands them to the pass: `bind` gives every `annotate-ranges` of a pipeline
 whose `calibration` (or the Python dataset) names data a `Calibrator` in its Python-only
@@ -31,17 +35,27 @@ File format (`save` / `load`; any file name, `.npz` by convention): a zip archiv
 `.npz` layout, each member one `.npy` array, read with `allow_pickle=False`:
 
 - `qcc_statistics`: uint8, the UTF-8 text of a JSON header: `{"format": "qcc-statistics",
-  "version": 1, "bins": B, "samples": S, "data": "<where they were gathered>",
-  "tensors": [{"name", "op", "index", "occurrence", "shape", "mean_axes"}, ...]}`; tensor
-  i's key (`TensorKey`: an input's name, or an op result's location, op name, result index
-  and occurrence) and the shape it was gathered on;
+  "version": 2, "bins": B, "samples": S, "data": "<where they were gathered>",
+  "held_out": {"every": H, "samples": h}, "tensors": [{"name", "op", "index",
+  "occurrence", "shape", "mean_axes"}, ...]}`; tensor i's key (`TensorKey`: an input's
+  name, or an op result's location, op name, result index and occurrence) and the shape it
+  was gathered on. `held_out` (absent when the samples were not split) says that every
+  H-th sample (`is_held_out`), h of the S, was held out;
 - `min_max`: float64 [N, 2], each tensor's observed minimum and maximum;
 - `count`: int64 [N], how many (non-NaN) values each range covers;
 - `grid`: int64 [N, 2], each histogram's bin exponent e and offset k (bin j spans
   [(k + j)·2^e, (k + j + 1)·2^e));
 - `histogram`: int64 [N, B], the counts (absent when B = 0);
 - `mean_sum_<i>` (float64) and `mean_count_<i>` (int64), shaped as tensor i's mean (the last
-  `mean_axes` axes of its shape), for every tensor with a channel mean.
+  `mean_axes` axes of its shape), for every tensor with a channel mean;
+- with `held_out` only: `fit_min_max`, `fit_count`, `fit_grid`, `fit_histogram` and
+  `held_out_min_max`, `held_out_count`, `held_out_grid`, `held_out_histogram`, the same
+  arrays for the fit and for the held-out samples alone (what `method=auto` reads; the
+  unprefixed arrays, over all samples, are their exact merge, and their counts add up).
+
+Versions: 1 had no split (no `held_out`, no prefixed arrays); 2 added it. The unprefixed
+arrays mean the same in both, so this qcc reads version-1 files as before (every method but
+`auto`, which needs the split, works on them).
 
 Everything is stored exactly (float64 sums, int64 counts), so statistics reloaded from a
 file annotate the IR, and quantize the model, exactly as the run that saved them: `qcc M
@@ -73,12 +87,14 @@ from qcc.dialects.ir import element_dtype
 from qcc.errors import QccError
 from qcc.passes.annotate_ranges import (
     DEFAULT_BINS,
+    DEFAULT_HELD_OUT,
     AnnotateRanges,
     InfiniteValues,
     Statistics,
     TensorKey,
     TensorStats,
     ValueStats,
+    is_held_out,
     mean_axes,
     value_keys,
     value_shape,
@@ -95,6 +111,7 @@ __all__ = [
     "calibrators",
     "collect",
     "input_specs",
+    "is_held_out",
     "is_statistics_file",
     "load",
     "save",
@@ -102,7 +119,7 @@ __all__ = [
 ]
 
 FORMAT = "qcc-statistics"
-VERSION = 1
+VERSION = 2
 HEADER = STATISTICS_MEMBER
 """The archive member holding the JSON header (`qcc_statistics.npy`)."""
 
@@ -188,6 +205,7 @@ def collect(
     total: int | None = None,
     progress_stream: TextIO | None = None,
     source: str = "the representative data",
+    held_out: int = DEFAULT_HELD_OUT,
 ) -> Statistics:
     """Run `func` (no `quant.stats` in it) on every sample (arrays in input order, with the
     inputs' shapes and dtypes); the statistics of every value annotate-ranges annotates.
@@ -197,7 +215,13 @@ def collect(
     value's statistics are read from its tensor there (`qcc.litert.LiteRTRunner`); if LiteRT
     cannot run it either, the executor's error is raised. `total` (the number of samples, if
     known) feeds the progress line, written to `progress_stream` (default stderr) when it is
-    a terminal. Problems are `QccError`s naming the sample (and the tensor)."""
+    a terminal. Problems are `QccError`s naming the sample (and the tensor).
+
+    With `held_out` = N > 0, every N-th sample (`is_held_out`) is held out: each tensor's
+    fit and held-out samples are recorded apart (`TensorStats.fit`, `.held_out`, for
+    `method=auto`), and its statistics over all samples are their exact merge, the channel
+    mean accumulated over all samples in order, so they equal those gathered without a
+    split."""
     from qcc.litert import LiteRTRunner
     from qcc.runtime.errors import ExecutorError
     from qcc.runtime.executor import Executor
@@ -214,7 +238,15 @@ def collect(
             litert = LiteRTRunner(func)
         except Exception:  # not exportable, or LiteRT refuses it: the executor's reason
             raise cannot_run from None
-    stats: dict[SSAValue, ValueStats] = {v: ValueStats(bins, mean_axes=mean_axes(v)) for v in keys}
+    split = held_out > 0
+    stats: dict[SSAValue, ValueStats] = {
+        v: ValueStats(0 if split else bins, mean_axes=mean_axes(v)) for v in keys
+    }
+    """Without a split: everything. With one: the mean (and min, max, count) over all
+    samples, in order; the histograms live in `parts`."""
+    parts: dict[SSAValue, tuple[ValueStats, ValueStats]] = (
+        {v: (ValueStats(bins), ValueStats(bins)) for v in keys} if split else {}
+    )
     args = [v for v in keys if isinstance(v, BlockArgument)]
     watched: dict[Operation, list[int]] = {}
     for v in keys:
@@ -227,6 +259,8 @@ def collect(
     def observe(value: SSAValue, x: np.ndarray) -> None:
         try:
             stats[value].observe(x)
+            if split:
+                parts[value][1 if is_held_out(done, held_out) else 0].observe(x)
         except InfiniteValues:
             raise QccError(_infinite_message(func, value, done, current)) from None
 
@@ -267,12 +301,26 @@ def collect(
             progress.update(done)
     finally:
         progress.close()
+    entries: dict[TensorKey, TensorStats] = {}
+    for v, key in keys.items():
+        if not split:
+            entries[key] = TensorStats(value_shape(v), stats[v])
+            continue
+        fit, held = parts[v]
+        whole = ValueStats.merge(fit, held)
+        means = stats[v]
+        whole.mean_axes, whole.mean_sum, whole.mean_count = (
+            means.mean_axes, means.mean_sum, means.mean_count
+        )
+        entries[key] = TensorStats(value_shape(v), whole, fit, held)
     return Statistics(
-        {key: TensorStats(value_shape(v), stats[v]) for v, key in keys.items()},
+        entries,
         bins=bins,
         samples=done,
         source=source,
         origin=source,
+        held_out=held_out,
+        held_out_samples=sum(is_held_out(i, held_out) for i in range(done)),
     )
 
 
@@ -305,21 +353,20 @@ def to_bytes(statistics: Statistics) -> bytes:
             for key, entry in entries
         ],
     }
-    n = len(entries)
+    if statistics.held_out:
+        header["held_out"] = {
+            "every": statistics.held_out, "samples": statistics.held_out_samples,
+        }
     arrays: dict[str, np.ndarray] = {
         HEADER: np.frombuffer(json.dumps(header).encode("utf-8"), np.uint8),
-        "min_max": np.array([[e.stats.min, e.stats.max] for _, e in entries], np.float64)
-        .reshape(n, 2),
-        "count": np.array([e.stats.count for _, e in entries], np.int64).reshape(n),
-        "grid": np.array([[e.stats.exponent, e.stats.offset] for _, e in entries], np.int64)
-        .reshape(n, 2),
+        **_part_arrays("", [e.stats for _, e in entries], bins),
     }
-    if bins > 0:
-        histogram = np.zeros((n, bins), np.int64)
-        for i, (_, e) in enumerate(entries):
-            if e.stats.counts is not None:
-                histogram[i] = e.stats.counts
-        arrays["histogram"] = histogram
+    if statistics.held_out:
+        for prefix, part in (("fit_", "fit"), ("held_out_", "held_out")):
+            values = [getattr(e, part) for _, e in entries]
+            if any(v is None for v in values):
+                raise ValueError(f"statistics split by held_out have an entry without {part}")
+            arrays.update(_part_arrays(prefix, values, bins))
     for i, (_, e) in enumerate(entries):
         if e.stats.mean_sum is not None and e.stats.mean_count is not None:
             arrays[f"mean_sum_{i}"] = np.asarray(e.stats.mean_sum, np.float64)
@@ -334,6 +381,24 @@ def to_bytes(statistics: Statistics) -> bytes:
                     member, np.ascontiguousarray(array), allow_pickle=False
                 )
     return buffer.getvalue()
+
+
+def _part_arrays(prefix: str, stats: Sequence[ValueStats], bins: int) -> dict[str, np.ndarray]:
+    """`<prefix>min_max`, `count`, `grid` (and `histogram` when bins > 0) of `stats`."""
+    n = len(stats)
+    arrays = {
+        f"{prefix}min_max": np.array([[s.min, s.max] for s in stats], np.float64).reshape(n, 2),
+        f"{prefix}count": np.array([s.count for s in stats], np.int64).reshape(n),
+        f"{prefix}grid": np.array([[s.exponent, s.offset] for s in stats], np.int64)
+        .reshape(n, 2),
+    }
+    if bins > 0:
+        histogram = np.zeros((n, bins), np.int64)
+        for i, s in enumerate(stats):
+            if s.counts is not None:
+                histogram[i] = s.counts
+        arrays[f"{prefix}histogram"] = histogram
+    return arrays
 
 
 def save(
@@ -407,10 +472,16 @@ def _parse(archive: Any, label: str) -> Statistics:
     if not isinstance(tensors, list):
         raise _Invalid("the header has no tensor list")
     n = len(tensors)
-    min_max = _array(archive, "min_max", "float64", (n, 2))
-    count = _array(archive, "count", "int64", (n,))
-    grid = _array(archive, "grid", "int64", (n, 2))
-    histogram = _array(archive, "histogram", "int64", (n, bins)) if bins else None
+    held_out, held_out_samples = 0, 0
+    if "held_out" in header:
+        split = header["held_out"]
+        if version < 2 or not isinstance(split, dict):
+            raise _Invalid("'held_out' must be an object (version 2 and later)")
+        held_out = _int(split.get("every"), "held_out every", 2)
+        held_out_samples = _int(split.get("samples"), "held_out samples")
+    parts = [_Part(archive, "", n, bins)]
+    if held_out:
+        parts += [_Part(archive, "fit_", n, bins), _Part(archive, "held_out_", n, bins)]
     found: dict[TensorKey, TensorStats] = {}
     for i, t in enumerate(tensors):
         if not isinstance(t, dict):
@@ -432,27 +503,51 @@ def _parse(archive: Any, label: str) -> Statistics:
         axes = _int(t.get("mean_axes"), f"tensor {i} mean_axes")
         if axes > len(shape):
             raise _Invalid(f"tensor {i} has a mean over more axes than it has")
-        lo, hi = (float(v) for v in min_max[i])
-        n_values = int(count[i])
-        finite = math.isfinite(lo) and math.isfinite(hi) and lo <= hi
-        if n_values < 0 or (n_values and not finite):
-            raise _Invalid(f"{key.describe()} has the invalid range {lo!r}..{hi!r}")
-        s = ValueStats(bins, mean_axes=axes)
-        if n_values:
-            s.min, s.max, s.count = lo, hi, n_values
-            s.exponent, s.offset = int(grid[i, 0]), int(grid[i, 1])
-            if histogram is not None:
-                s.counts = np.array(histogram[i], np.int64)
-                if int(s.counts.sum()) != n_values or (s.counts < 0).any():
-                    raise _Invalid(f"{key.describe()}: the histogram does not count its values")
+        s, *split_stats = (part.stats(i, key) for part in parts)
+        if split_stats and sum(p.count for p in split_stats) != s.count:
+            raise _Invalid(f"{key.describe()}: the fit and held-out counts do not add up")
+        s.mean_axes = axes
         if f"mean_sum_{i}" in archive.files:
             mean_shape = tuple(int(d) for d in shape[len(shape) - axes :]) if axes else None
             if mean_shape is None:
                 raise _Invalid(f"{key.describe()} has a mean but no mean axes")
             s.mean_sum = np.array(_array(archive, f"mean_sum_{i}", "float64", mean_shape))
             s.mean_count = np.array(_array(archive, f"mean_count_{i}", "int64", mean_shape))
-        found[key] = TensorStats(tuple(shape), s)
-    return Statistics(found, bins=bins, samples=samples, source=label, origin=origin)
+        found[key] = TensorStats(tuple(shape), s, *split_stats)
+    return Statistics(
+        found, bins=bins, samples=samples, source=label, origin=origin,
+        held_out=held_out, held_out_samples=held_out_samples,
+    )
+
+
+class _Part:
+    """The `<prefix>min_max`, `count`, `grid` and `histogram` arrays of a file: the
+    statistics of all samples (no prefix), or of the fit or held-out ones."""
+
+    def __init__(self, archive: Any, prefix: str, n: int, bins: int):
+        self.bins = bins
+        self.min_max = _array(archive, f"{prefix}min_max", "float64", (n, 2))
+        self.count = _array(archive, f"{prefix}count", "int64", (n,))
+        self.grid = _array(archive, f"{prefix}grid", "int64", (n, 2))
+        self.histogram = (
+            _array(archive, f"{prefix}histogram", "int64", (n, bins)) if bins else None
+        )
+
+    def stats(self, i: int, key: TensorKey) -> ValueStats:
+        lo, hi = (float(v) for v in self.min_max[i])
+        n_values = int(self.count[i])
+        finite = math.isfinite(lo) and math.isfinite(hi) and lo <= hi
+        if n_values < 0 or (n_values and not finite):
+            raise _Invalid(f"{key.describe()} has the invalid range {lo!r}..{hi!r}")
+        s = ValueStats(self.bins)
+        if n_values:
+            s.min, s.max, s.count = lo, hi, n_values
+            s.exponent, s.offset = int(self.grid[i, 0]), int(self.grid[i, 1])
+            if self.histogram is not None:
+                s.counts = np.array(self.histogram[i], np.int64)
+                if int(s.counts.sum()) != n_values or (s.counts < 0).any():
+                    raise _Invalid(f"{key.describe()}: the histogram does not count its values")
+        return s
 
 
 def load(path: str | os.PathLike[str]) -> Statistics:
@@ -511,6 +606,7 @@ class Calibrator:
             statistics = collect(
                 func, data, bins=options.bins, total=data.num_samples,
                 progress_stream=self.progress_stream, source=data.description,
+                held_out=options.held_out,
             )
         self.statistics = statistics
         return statistics

@@ -30,7 +30,15 @@ from qcc.dialects import quant
 from qcc.dialects.ir import find_main as _main
 from qcc.errors import QccError, QccWarning
 from qcc.frontends.tflite import import_tflite
-from qcc.passes.annotate_ranges import AnnotateRanges, ValueStats
+from qcc.passes import _quant_math as qm
+from qcc.passes.annotate_ranges import (
+    AUTO_CANDIDATES,
+    AnnotateRanges,
+    ValueStats,
+    choose_range,
+    is_held_out,
+    quantization_error,
+)
 from qcc.runtime.errors import MissingKernelError
 from qcc.statistics import Calibrator
 from qcc.statistics import collect as collect_stats
@@ -173,6 +181,159 @@ def test_mse_keeps_a_uniform_range() -> None:
 # -- running the model ---------------------------------------------------------------------
 
 
+# -- method=auto: a range per tensor, chosen on held-out samples -------------------------------
+
+
+def _observed(values: np.ndarray, bins: int = 2048) -> ValueStats:
+    s = ValueStats(bins)
+    s.observe(values)
+    return s
+
+
+def _empirical_error(values: np.ndarray, lo: float, hi: float) -> float:
+    """The mean squared error of actually quantizing `values` to int8 with the range [lo, hi]
+    (infer-scales' scale and zero point, quantize's rounding), sample by sample."""
+    scale, zero_point = qm.nudged_scale_zero_point(lo, hi)
+    q = np.clip(qm.round_half_away(values / scale) + zero_point, -128, 127)
+    return float(np.mean(((q - zero_point) * scale - values) ** 2))
+
+
+def _with_outliers(rng: np.random.Generator, n: int, count: int,
+                   low: float = 40.0, high: float = 60.0) -> np.ndarray:
+    x = rng.normal(size=n)
+    where = rng.choice(n, count, replace=False)
+    x[where] = rng.choice([-1.0, 1.0], count) * rng.uniform(low, high, count)
+    return x
+
+
+# (fit values, held-out values, the method whose range quantizes the held-out values best)
+_AUTO_CASES = {
+    # one glitch of 1000 in the fit samples, none held out: min/max and the mse search
+    # (which shrinks both ends by one factor) keep most of it; the percentile drops it
+    "a_glitch_in_the_fit_samples": (
+        lambda r: np.append(r.normal(size=100_000), 1000.0),
+        lambda r: r.normal(size=100_000), "percentile"),
+    # 5 outliers of |x| ~ 50 per 100k, as often held out: below the 0.01 % tails the
+    # percentile keeps, so it clips them all; mse trades some clipping for resolution
+    "rare_outliers": (lambda r: _with_outliers(r, 100_000, 5),
+                      lambda r: _with_outliers(r, 100_000, 5), "mse"),
+    # outliers of exactly +-50, 5 per 100k in the fit samples but 100 per 100k held out:
+    # the fit data make clipping them look cheap (mse, percentile); held out, it is not
+    "outliers_more_frequent_than_fitted": (
+        lambda r: _with_outliers(r, 100_000, 5, 50.0, 50.0),
+        lambda r: _with_outliers(r, 100_000, 100, 50.0, 50.0), "minmax"),
+}
+
+
+@pytest.mark.parametrize("case", list(_AUTO_CASES))
+def test_auto_chooses_the_least_held_out_error(case: str) -> None:
+    """On constructed tensors with outliers, auto's choice is the method whose (fit) range
+    quantizes the held-out values with the least error, measured sample by sample by
+    quantizing them (not from the histogram auto scores with), with a clear margin."""
+    make_fit, make_held, expected = _AUTO_CASES[case]
+    rng = np.random.default_rng(11)
+    fit_values, held_values = make_fit(rng), make_held(rng)
+    fit, held = _observed(fit_values), _observed(held_values)
+    choice = choose_range(fit, held)
+    empirical = {m: _empirical_error(held_values, *fit.range(m)) for m in AUTO_CANDIDATES}
+    ranked = sorted(empirical, key=empirical.__getitem__)
+    assert ranked[0] == expected, empirical
+    assert empirical[ranked[1]] > 1.02 * empirical[ranked[0]], empirical
+    assert choice.method == expected, choice.errors
+    assert choice.errors == {m: quantization_error(held, *fit.range(m)) for m in AUTO_CANDIDATES}
+    assert choice.range == fit.range(expected)
+
+
+class _NoRangeFromMe(ValueStats):
+    """Held-out statistics that may be scored against but never give a range."""
+
+    def range(self, *args, **kwargs):
+        raise AssertionError("a range was computed from the held-out samples")
+
+    quantile = percentile_range = mse_range = range
+
+
+def _held_out_only(values: np.ndarray) -> _NoRangeFromMe:
+    s = _NoRangeFromMe()
+    s.observe(values)
+    return s
+
+
+def test_auto_never_takes_a_range_from_the_held_out_samples() -> None:
+    """The range is the chosen method's range of the fit samples, whatever the held-out
+    values: they only score (here they are 100x wider than the fit values)."""
+    rng = np.random.default_rng(5)
+    fit_values = rng.normal(size=50_000)
+    fit = _observed(fit_values)
+    for held_values in (rng.normal(size=50_000), 100 * rng.normal(size=50_000),
+                        rng.normal(size=10) + 5):
+        choice = choose_range(fit, _held_out_only(held_values))
+        assert choice.range == fit.range(choice.method)
+        lo, hi = choice.range
+        assert fit_values.min() <= lo and hi <= fit_values.max()
+
+
+def test_auto_without_held_out_values_is_mse_over_all_samples() -> None:
+    whole = _observed(np.linspace(-1, 3, 1000))
+    for fit, held in ((whole, ValueStats()), (ValueStats(), whole), (None, None)):
+        choice = choose_range(fit, held, fallback=whole)
+        assert (choice.method, choice.range, choice.errors) == ("mse", whole.range("mse"), {})
+    with pytest.raises(ValueError, match="held-out statistics"):
+        whole.range("auto")
+
+
+def test_quantization_error_counts_clipping_and_rounding() -> None:
+    s = ValueStats(8)
+    s.observe(np.array([0.25, 0.75, 3.5]))  # bins of 0.5 from 0: centres 0.25, 0.75, 3.75
+    scale = qm.to_f32(1.0 / 255.0)
+    # [0, 1]: two values inside (scale²/12 each), 3.75 clipped to 1 (+ the bin's spread)
+    expected = (2 * scale * scale / 12 + (3.75 - 1.0) ** 2 + 0.5**2 / 12) / 3
+    assert quantization_error(s, 0.0, 1.0) == pytest.approx(expected, rel=1e-6)
+    assert quantization_error(s, 0.0, 4.0) == pytest.approx((4 / 255) ** 2 / 12, rel=1e-6)
+
+
+def test_the_held_out_samples_are_every_nth() -> None:
+    assert [i for i in range(12) if is_held_out(i, 4)] == [3, 7, 11]
+    assert [i for i in range(6) if is_held_out(i, 2)] == [1, 3, 5]
+    assert not any(is_held_out(i, 0) for i in range(10))
+
+
+def test_auto_annotates_the_chosen_method_and_the_fit_range() -> None:
+    """In the pass: each annotation says which method auto chose, and its range is that
+    method's range of the fit samples (samples 0-2, 4-6; 3 and 7 are held out)."""
+    rng = np.random.default_rng(2)
+    samples = [[rng.normal(size=(1, 4)).astype(np.float32) * (1 + 10 * (i == 5))]
+               for i in range(8)]
+    module = _module()
+    _annotate(module, samples, method="auto")
+    fit_only = [s for i, s in enumerate(samples) if not is_held_out(i, 4)]
+    stats = collect_stats(_main(_module()), fit_only, held_out=0)
+    ops = _stats_ops(module)
+    assert len(ops) == len(stats.tensors) == 3
+    for op, entry in zip(ops, stats.tensors.values()):
+        method = op.attributes["range_method"].data
+        assert method in AUTO_CANDIDATES
+        lo, hi = entry.stats.range(method)
+        assert op.layer_min_max == (float(np.float32(lo)), float(np.float32(hi)))
+    # the other methods record no choice, and read every sample
+    plain = _module()
+    _annotate(plain, samples, method="mse")
+    assert all("range_method" not in op.attributes for op in _stats_ops(plain))
+
+
+def test_auto_needs_a_split() -> None:
+    with pytest.raises(PassFailedException, match="method=auto scores ranges on held-out "
+                       "samples, and .* holds none"):
+        _annotate(_module(), SAMPLES, method="auto", held_out=0)
+    # fewer samples than the split needs: every tensor falls back to mse over all samples
+    module, reference = _module(), _module()
+    _annotate(module, SAMPLES, method="auto")
+    _annotate(reference, SAMPLES, method="mse")
+    assert [op.layer_min_max for op in _stats_ops(module)] == [
+        op.layer_min_max for op in _stats_ops(reference)]
+    assert {op.attributes["range_method"].data for op in _stats_ops(module)} == {"mse"}
+
+
 class _Tty(io.StringIO):
     def isatty(self) -> bool:
         return True
@@ -255,11 +416,14 @@ def test_errors() -> None:
         ("percentile=nan", r"percentile must be a number in \(50, 100\], e\.g\. 99\.99, got nan"),
         ("percentile=50", r"percentile must be a number in \(50, 100\]"),
         ("percentile=100.5", r"percentile must be a number in \(50, 100\]"),
-        ("method=entropy", "method must be one of minmax, percentile, mse, got 'entropy'"),
+        ("method=entropy", "method must be one of minmax, percentile, mse, auto, got 'entropy'"),
         ("input-range=1,0", r"input-range must be LO,HI: two finite numbers with LO < HI"),
         ("input-range=nan,1", r"input-range must be LO,HI: .* got nan,1\.0"),
         ("input-range=0,1,2", r"input-range must be LO,HI: .* got 0\.0,1\.0,2\.0"),
         ("method=mse bins=0", r"method=mse needs a histogram \(bins > 0\), got 0"),
+        ("method=auto bins=0", r"method=auto needs a histogram \(bins > 0\), got 0"),
+        ("held-out=1", r"held-out must be 0 \(no sample held out\) or N >= 2 .* got 1"),
+        ("held-out=-2", r"held-out must be 0 \(no sample held out\) or N >= 2 .* got -2"),
     ],
 )
 def test_options_are_checked_up_front(options: str, message: str) -> None:

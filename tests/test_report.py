@@ -26,14 +26,22 @@ def test_report_on_generated_model(tmp_path: Path, write_model) -> None:
                      "--report")
     assert result.returncode == 0, result.stderr.decode()
     text = result.stdout.decode()
-    assert "qcc quantization report (6 calibration samples)" in text
+    assert "qcc quantization report: residual.tflite (6 calibration samples)" in text
     assert out.exists()
-    layer_lines = [l for l in text.splitlines() if "CONV_2D" in l or "FULLY_CONNECTED" in l]
-    assert layer_lines, text
-    for line in layer_lines:
-        assert float(line.split()[-1]) > 20.0, line  # every int8 layer tracks float closely
-    worst = [l for l in text.splitlines() if l.startswith("model SNR (worst output)")]
-    assert worst and float(worst[0].split()[-2]) > 20.0
+    lines = text.splitlines()
+    assert max(map(len, lines)) <= 100, "the report reads in 100 columns"
+    size = next(l for l in lines if l.startswith("size: "))
+    assert f"({(model.stat().st_size):,} bytes)" in size and "the input file" in size
+    table = lines.index(next(l for l in lines if l.startswith("   #  op")))
+    rows = [l.split() for l in lines[table + 1 : table + 8]]
+    layers = [r for r in rows if r[1] in ("CONV_2D+RELU", "FULLY_CONNECTED", "DEPTHWISE_CONV_2D")]
+    assert len(layers) == 3, text
+    for r in layers:
+        assert r[2] == "int8" and float(r[3]) > 20.0, r  # local SNR: every int8 layer is close
+    locals_ = [float(r[3]) for r in rows if r[2] == "int8"]
+    assert locals_ == sorted(locals_), "rows are sorted worst local SNR first"
+    worst = next(l for l in lines if l.strip().startswith("worst "))
+    assert float(worst.split()[1]) > 20.0
     # The default target (xnnpack) makes SOFTMAX, which XNNPACK takes in float but not in
     # int8, a float island: the report names it and why, and counts the partitions.
     assert "ops: int8" in text and "float 1" in text
@@ -56,19 +64,18 @@ def test_report_of_the_reference_target_has_no_float_op(tmp_path: Path, write_mo
                      str(tmp_path / "q.tflite"), "--report", "--target=reference")
     assert result.returncode == 0, result.stderr.decode()
     text = result.stdout.decode()
-    assert "float 0" in text and "not int8: 0 ops" in text
+    assert "float 0" in text and "not int8:" not in text
     assert "XNNPACK partitions" in text  # int8 SOFTMAX runs outside XNNPACK
 
 
 def test_build_report_counts_float_islands(write_model) -> None:
     import qcc
-    from qcc.report import build_report
+    from qcc.report import report as make_report
     from qcc.testing.tflite_models import single_op_models
 
     model = qcc.load(write_model("div", single_op_models()["div"]))
     samples = model_samples(model, 4, seed=1, low=-1.0)
-    q = qcc.quantize(model, representative_dataset=samples)
-    report = build_report(model.module, q.to_tflite(), samples, quantized_module=q.module)
+    report = make_report(model, samples, cache=False, count_partitions=False)
     assert report.op_counts["float"] == 1  # DIV has no int8 kernel: a float island
     (div,) = report.float_ops
     assert div.op == "DIV" and div.reason.startswith("no int8 kernel (")

@@ -10,6 +10,7 @@ every model in $QCC_MODEL_ZOO from generated images.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import zipfile
@@ -81,23 +82,35 @@ def _samples(func, count: int = 5, seed: int = 1) -> list[list[np.ndarray]]:
     ]
 
 
-def _assert_same(a: Statistics, b: Statistics) -> None:
+def _assert_same_values(sx, sy, key) -> None:
+    assert (sx.min, sx.max, sx.count, sx.mean_axes) == (sy.min, sy.max, sy.count, sy.mean_axes)
+    assert (sx.counts is None) == (sy.counts is None), key
+    if sx.counts is not None:
+        assert (sx.exponent, sx.offset) == (sy.exponent, sy.offset)
+        np.testing.assert_array_equal(sx.counts, sy.counts)
+    for u, v in ((sx.mean_sum, sy.mean_sum), (sx.mean_count, sy.mean_count)):
+        assert (u is None) == (v is None)
+        if u is not None:
+            assert u.dtype == v.dtype
+            np.testing.assert_array_equal(u, v)
+
+
+def _assert_same(a: Statistics, b: Statistics, *, split: bool = True) -> None:
+    """The same statistics over all samples; with `split`, the same fit / held-out parts."""
     assert (a.bins, a.samples) == (b.bins, b.samples)
     assert list(a.tensors) == list(b.tensors)
+    if split:
+        assert (a.held_out, a.held_out_samples) == (b.held_out, b.held_out_samples)
     for key in a:
         x, y = a[key], b[key]
         assert x.shape == y.shape, key
-        sx, sy = x.stats, y.stats
-        assert (sx.min, sx.max, sx.count, sx.mean_axes) == (sy.min, sy.max, sy.count, sy.mean_axes)
-        assert (sx.counts is None) == (sy.counts is None), key
-        if sx.counts is not None:
-            assert (sx.exponent, sx.offset) == (sy.exponent, sy.offset)
-            np.testing.assert_array_equal(sx.counts, sy.counts)
-        for u, v in ((sx.mean_sum, sy.mean_sum), (sx.mean_count, sy.mean_count)):
-            assert (u is None) == (v is None)
-            if u is not None:
-                assert u.dtype == v.dtype
-                np.testing.assert_array_equal(u, v)
+        _assert_same_values(x.stats, y.stats, key)
+        if split:
+            for part in ("fit", "held_out"):
+                u, v = getattr(x, part), getattr(y, part)
+                assert (u is None) == (v is None), (key, part)
+                if u is not None:
+                    _assert_same_values(u, v, key)
 
 
 # -- the file ----------------------------------------------------------------------------------
@@ -124,8 +137,9 @@ def test_the_format_is_as_documented(files: dict[str, Path], tmp_path: Path) -> 
     save(stats, path)
     with np.load(path, allow_pickle=False) as archive:
         header = json.loads(archive["qcc_statistics"].tobytes())
-        assert (header["format"], header["version"]) == (FORMAT, VERSION) == ("qcc-statistics", 1)
+        assert (header["format"], header["version"]) == (FORMAT, VERSION) == ("qcc-statistics", 2)
         assert (header["bins"], header["samples"], header["data"]) == (16, 5, "my data")
+        assert header["held_out"] == {"every": 4, "samples": 1}  # sample 3 of 0..4
         n = len(header["tensors"])
         assert header["tensors"][0] == {
             "name": "image", "op": "", "index": 0, "occurrence": 0,
@@ -138,6 +152,36 @@ def test_the_format_is_as_documented(files: dict[str, Path], tmp_path: Path) -> 
         assert archive["histogram"].shape == (n, 16) and archive["histogram"].dtype == np.int64
         assert archive["mean_sum_0"].shape == (3,) and archive["mean_count_0"].dtype == np.int64
         np.testing.assert_array_equal(archive["histogram"].sum(axis=1), archive["count"])
+        for part in ("fit_", "held_out_"):
+            assert archive[f"{part}min_max"].shape == (n, 2)
+            assert archive[f"{part}grid"].shape == (n, 2)
+            assert archive[f"{part}histogram"].shape == (n, 16)
+            np.testing.assert_array_equal(
+                archive[f"{part}histogram"].sum(axis=1), archive[f"{part}count"])
+        np.testing.assert_array_equal(
+            archive["fit_count"] + archive["held_out_count"], archive["count"])
+        assert archive["held_out_count"][0] == 16 * 16 * 3  # one image of the five
+        assert not any(name.startswith(("fit_mean", "held_out_mean")) for name in archive.files)
+
+
+def test_a_split_changes_nothing_but_adds_the_parts(files: dict[str, Path]) -> None:
+    """With the default split, the statistics over all samples are those gathered without
+    one, bit for bit (means included); the parts are those of the fit and the held-out
+    samples gathered alone."""
+    func = find_main(import_tflite(files["residual_classifier"].read_bytes()))
+    samples = _samples(func, 9)
+    split, plain = collect(func, samples), collect(func, samples, held_out=0)
+    assert (split.held_out, split.held_out_samples) == (4, 2)  # samples 3 and 7
+    assert (plain.held_out, plain.held_out_samples) == (0, 0)
+    assert all(e.fit is None and e.held_out is None for e in plain.tensors.values())
+    _assert_same(split, plain, split=False)
+    fit = collect(func, [x for i, x in enumerate(samples) if i not in (3, 7)], held_out=0)
+    held = collect(func, [samples[3], samples[7]], held_out=0)
+    for key, entry in split.tensors.items():
+        for part, alone in ((entry.fit, fit[key].stats), (entry.held_out, held[key].stats)):
+            assert part is not None and part.mean_sum is None
+            alone = dataclasses.replace(alone, mean_axes=0, mean_sum=None, mean_count=None)
+            _assert_same_values(part, alone, key)
 
 
 def test_bad_files_are_one_line_errors(files: dict[str, Path], tmp_path: Path) -> None:
@@ -165,8 +209,12 @@ def test_bad_files_are_one_line_errors(files: dict[str, Path], tmp_path: Path) -
         return path
 
     newer = rewrite("newer.npz", lambda h: h.update(version=VERSION + 1))
-    with pytest.raises(QccError, match=r"newer.npz: statistics file version 2 is newer than"):
+    with pytest.raises(QccError, match=r"newer.npz: statistics file version 3 is newer than"):
         load(newer)
+    split_in_v1 = rewrite("v1split.npz", lambda h: h.update(version=1))
+    with pytest.raises(QccError, match=r"v1split.npz: not a valid qcc statistics file "
+                       r"\('held_out' must be an object \(version 2 and later\)\)"):
+        load(split_in_v1)
     fewer = rewrite("fewer.npz", lambda h: h["tensors"].pop())
     with pytest.raises(
         QccError, match=r"fewer.npz: not a valid qcc statistics file \('min_max' has shape"
@@ -184,6 +232,63 @@ def test_bad_files_are_one_line_errors(files: dict[str, Path], tmp_path: Path) -
     with pytest.raises(QccError, match=r"newer.npz: holds calibration statistics \(saved by qcc "
                        r"--save-stats\), not representative data"):
         load_representative_data(newer, input_specs(func))
+
+
+def _with_header(data: bytes, change) -> bytes:
+    """A statistics file (bytes) with `change(header)` applied to its JSON header."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            member = src.read(info)
+            if info.filename == "qcc_statistics.npy":
+                header = json.loads(np.load(io.BytesIO(member)).tobytes())
+                change(header)
+                buffer = io.BytesIO()
+                np.save(buffer, np.frombuffer(json.dumps(header).encode(), np.uint8))
+                member = buffer.getvalue()
+            dst.writestr(info, member)
+    return out.getvalue()
+
+
+def test_a_version_1_file_still_serves_every_method_but_auto(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    """Version 1 (no split) means what its arrays meant: the statistics over all samples.
+    They annotate as before; method=auto, which needs held-out samples, says so."""
+    module = import_tflite(files["residual_classifier"].read_bytes())
+    func = find_main(module)
+    samples = _samples(func)
+    old = tmp_path / "v1.npz"
+    old.write_bytes(_with_header(to_bytes(collect(func, samples, held_out=0)),
+                                 lambda h: h.update(version=1)))
+    loaded = load(old)
+    assert loaded.held_out == 0
+    _assert_same(loaded, collect(func, samples), split=False)
+    for method in ("minmax", "percentile", "mse"):
+        a, b = module.clone(), module.clone()
+        AnnotateRanges(method=method, statistics=Calibrator(str(old))).apply(Context(), a)
+        AnnotateRanges(method=method, statistics=Calibrator(samples)).apply(Context(), b)
+        assert print_ir(a) == print_ir(b)
+    with pytest.raises(PassFailedException, match=(
+            r"^annotate-ranges: method=auto scores ranges on held-out samples, and .*v1.npz "
+            r"holds none .* gather the statistics again with held-out=N")):
+        AnnotateRanges(method="auto", statistics=Calibrator(str(old))).apply(
+            Context(), module.clone())
+
+
+def test_parts_that_do_not_add_up_are_refused(files: dict[str, Path], tmp_path: Path) -> None:
+    func = find_main(import_tflite(files["residual_classifier"].read_bytes()))
+    stats = collect(func, _samples(func), bins=8)
+    first = next(iter(stats.tensors.values()))
+    assert first.held_out is not None
+    first.held_out.count += 1
+    assert first.held_out.counts is not None
+    first.held_out.counts[0] += 1
+    path = tmp_path / "bad.npz"
+    path.write_bytes(to_bytes(stats))
+    with pytest.raises(QccError, match=r"bad.npz: not a valid qcc statistics file \(input "
+                       r"'image': the fit and held-out counts do not add up\)"):
+        load(path)
 
 
 # -- attaching without running the model -------------------------------------------------------
@@ -204,14 +309,14 @@ def test_annotate_ranges_attaches_and_never_runs_the_model(
     import qcc.runtime.executor
 
     texts = {}
-    for method in ("minmax", "percentile", "mse"):
+    for method in ("minmax", "percentile", "mse", "auto"):
         from_data = module.clone()
         AnnotateRanges(method=method, statistics=Calibrator(samples)).apply(Context(), from_data)
         texts[method] = print_ir(from_data)
     for name in ("Executor",):
         monkeypatch.setattr(qcc.runtime.executor, name, None)
     monkeypatch.setattr(qcc.litert, "LiteRTRunner", None)
-    for method in ("minmax", "percentile", "mse"):
+    for method in ("minmax", "percentile", "mse", "auto"):
         from_file = module.clone()
         AnnotateRanges(method=method, statistics=Calibrator(str(path))).apply(Context(), from_file)
         assert print_ir(from_file) == texts[method], method

@@ -384,8 +384,13 @@ def _tabulate_chain(chain: list[Step], x: int, o: int, shape, runners) -> np.nda
     return np.ascontiguousarray(lut.reshape(-1))
 
 
-def build_plan(module_or_func: Operation) -> Plan:
-    """Lower `func.func @main` of a (quantized) module to a Plan."""
+def build_plan(
+    module_or_func: Operation, *, fuse: bool = True, slots_out: dict | None = None
+) -> Plan:
+    """Lower `func.func @main` of a (quantized) module to a Plan. With `fuse=False`, no
+    element-wise chains are fused: every op (but constants) is one step, in block order.
+    `slots_out`, if given, receives every value's slot ({SSAValue: int}), e.g. to read a
+    value in an observer (`qcc.sensitivity` measures each op's error this way)."""
     reg.load_int8_families()
     func: FuncOp = find_main(module_or_func)
     block = func.body.block
@@ -464,7 +469,11 @@ def build_plan(module_or_func: Operation) -> Plan:
                 slot_types[j] = v.type
         steps.append(Step(kernel, in_slots, out_slots, params, (), label))
     output_slots = [slot_of(v) for v in ret.operands]
-    steps = _fuse_lut_chains(steps, slot_types, output_slots)
+    if fuse:
+        steps = _fuse_lut_chains(steps, slot_types, output_slots)
+    if slots_out is not None:
+        slots_out.update({v: s for v, s in slots.items() if s is not None})
+        slots_out.update({v: slot_of(v) for v in alias})
 
     # Liveness: free a slot after its last reader (never inputs' callers arrays matter: they
     # are only dropped from the environment, not modified), never outputs or constants.

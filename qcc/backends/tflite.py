@@ -29,6 +29,11 @@ What goes where:
   * operator versions follow TFLite's `op_version.cc` for the tensor types in use (int8
     CONV_2D 3, int8 ADD 2, int8 FULLY_CONNECTED 4, ...), the version the converter writes:
     the op's declared rule (`OpSpec.version`) reads the written tensors (`nn.OpSig`).
+  * int16 activations with int8 weights ("16x8", docs/ir.md "int16 activations"): INT16
+    tensors, INT64 biases (a CONV_2D without bias gets an int64 zero bias); an options table
+    with `pot_scale_int16` (ADD, SUB) gets false when the output is quantized int16, which
+    selects the general-scale kernel (the schema's default, true, selects the power-of-two
+    LSTM kernel whenever all scales are powers of two): ADD version 3, SUB 5.
   * with `signature=True`, one SignatureDef "serving_default" for the subgraph, its inputs
     and outputs keyed by their tensor names (what `Interpreter.get_signature_runner()` and
     tools that take a model by signature, such as ai-edge-quantizer, need); off by default,
@@ -525,8 +530,9 @@ class _Writer:
     def bias_or_zeros(self, op: Operation, x: int, f: int, channels: int) -> int:
         """The op's bias tensor, or a zero bias when the IR has none: LiteRT's CONV_2D,
         DEPTHWISE_CONV_2D and int8 kernels insist on one ("Tensor at index 2 was optional
-        but was expected"). Float: f32 zeros; quantized: int32 zeros with scale
-        input_scale x weight_scale[c], zero point 0, as the quantize pass writes biases."""
+        but was expected"). Float: f32 zeros; quantized: int32 zeros (int64 with int16
+        activations, 16x8) with scale input_scale x weight_scale[c], zero point 0, as the
+        quantize pass writes biases."""
         bias = getattr(op, "bias", None)
         if bias is not None:
             return self.tensor_of(bias, op)
@@ -549,9 +555,10 @@ class _Writer:
             q.scale = [float(v) for v in scales]
             q.zeroPoint = [0] * channels
             q.quantizedDimension = 0
-            tensor.type = TT.INT32
+            wide = self.ttype(x) == TT.INT16  # 16x8: int64 bias
+            tensor.type = TT.INT64 if wide else TT.INT32
             tensor.quantization = q
-            tensor.buffer = self.add_buffer(np.zeros(channels, "<i4").tobytes())
+            tensor.buffer = self.add_buffer(np.zeros(channels, "<i8" if wide else "<i4").tobytes())
         self.tensors.append(tensor)
         return len(self.tensors) - 1
 
@@ -831,12 +838,27 @@ def _exporter(op: Operation) -> Exporter | None:
     return _export_declared
 
 
+def _quantized_int16_output(op: Operation) -> bool:
+    """Whether `op`'s first result is quantized with int16 storage (a 16x8 op)."""
+    if not op.results:
+        return False
+    t = op.results[0].type
+    elem = t.get_element_type() if isinstance(t, TensorType) else t
+    return (
+        _is_quantized(elem)
+        and elem.storage_type.width.data == 16  # type: ignore[attr-defined]
+        and elem.is_signed  # type: ignore[attr-defined]
+    )
+
+
 def _declared_options(op: Operation) -> Any:
     """The builtin options object of a declared op, its fields set from the properties."""
     spec, _, options_cls = _declared_codec(type(op))
     if options_cls is None:
         return None
     o = options_cls()
+    if hasattr(o, "potScaleInt16") and _quantized_int16_output(op):
+        o.potScaleInt16 = False  # ADD/SUB: the general-scale 16x8 kernel
     for option in spec.fields:
         prop, kind = option.prop, option.kind
         if prop is None:  # "fixed": the default is what nn can express

@@ -45,7 +45,7 @@ operator index, TFLite name and location).
 Quantized models import as the IR qcc's own ``quantize`` pass produces, so that importing
 what the TFLite backend wrote gives back the same IR:
 
-* an integer tensor (int8, uint8, int16, int32, uint16, uint32) with quantization
+* an integer tensor (int8, uint8, int16, int32, uint16, uint32, int64) with quantization
   parameters has a ``!quant.uniform`` element type: storage = the tensor's type, per tensor
   for one scale, per axis (``quantized_dimension``) for several; the weights and biases of
   CONV_2D / DEPTHWISE_CONV_2D / TRANSPOSE_CONV / FULLY_CONNECTED are per axis also with one
@@ -59,8 +59,14 @@ what the TFLite backend wrote gives back the same IR:
 * QUANTIZE becomes ``quant.qcast`` (float -> int, and int -> int requantize), DEQUANTIZE of
   a non-constant ``quant.dcast``; either stays ``nn.generic`` when its types do not fit
   (e.g. a QUANTIZE without output parameters, a per-axis requantize);
-* quantization parameters on float, bool or 64-bit integer tensors are ignored (MLIR's
-  quant types store at most 32 bits: an int64 16x8 bias imports as plain i64).
+* int16 activations with int8 weights ("16x8", docs/ir.md "int16 activations") import as
+  the IR infer-scales writes for them: INT16 tensors ``i16``, INT64 biases ``i64`` (qcc's
+  one storage width beyond MLIR's 32 bits); an ADD/SUB with int16 outputs and
+  ``pot_scale_int16`` true whose scales are all powers of two (TFLite's LSTM kernel) and a
+  CONV_2D / FULLY_CONNECTED / TRANSPOSE_CONV with int16 activations and
+  ``quantized_bias_type`` set (an int32 bias read as such; int8 kernels ignore the field)
+  import as ``nn.generic``: no nn op computes what they compute;
+* quantization parameters on float, bool or uint64 tensors are ignored.
 
 Malformed quantization parameters are a ``QccError`` naming the tensor: a scale count that
 does not match the zero points or the quantized dimension's size, a scale that is not
@@ -163,6 +169,7 @@ _QUANT_STORAGE: dict[int, tuple[int, bool]] = {
     TT.UINT16: (16, False),
     TT.INT32: (32, True),
     TT.UINT32: (32, False),
+    TT.INT64: (64, True),  # 16x8 biases (quant.WIDE_STORAGE_BITS)
 }
 
 @dataclass(frozen=True)
@@ -855,6 +862,10 @@ def _declared_importer(op_class: type[Operation]) -> Importer:
         for option in spec.fields:  # a value nn cannot express: nn.generic, before any read
             if option.kind == "fixed" and getattr(o, _camel(option.fields[0])) != option.default:
                 raise _Fallback()
+        if getattr(o, "potScaleInt16", False) and _power_of_two_int16(op):
+            raise _Fallback()  # ADD/SUB's LSTM kernel: nn.add computes the general-scale one
+        if getattr(o, "quantizedBiasType", 0) and _int16_input(op):
+            raise _Fallback()  # a 16x8 conv/FC reading an int32 bias: nn's 16x8 biases are int64
         if kinds == ["variadic"]:
             operands: list[Any] = [[op.operand(k) for k in spec.tflite_inputs(len(op.inputs))]]
         else:
@@ -875,6 +886,31 @@ def _declared_importer(op_class: type[Operation]) -> Importer:
         )
 
     return build
+
+
+def _int16_input(op: _OpView) -> bool:
+    """Whether an input of `op` is an int16 tensor (a 16x8 kernel: CONV_2D, FULLY_CONNECTED
+    and TRANSPOSE_CONV read `quantized_bias_type` only then)."""
+    return any(t != -1 and op.imp.tensor(t).type == TT.INT16 for t in op.inputs)
+
+
+def _power_of_two_int16(op: _OpView) -> bool:
+    """Whether every input and output of `op` is a quantized int16 tensor with a
+    power-of-two scale: with `pot_scale_int16` true (the schema's default), TFLite's ADD and
+    SUB then run their power-of-two (LSTM) kernel, not the general-scale one nn.add/nn.sub
+    stand for (add.cc, sub.cc Prepare)."""
+    tensors = [t for t in (*op.inputs, *op.outputs) if t != -1]
+    for t in tensors:
+        if op.imp.tensor(t).type != TT.INT16:
+            return False
+        params = op.imp.quant_params(t)
+        if params is None or len(params.scales) != 1:
+            return False
+        # CheckedLog2 (kernels/internal/quantization_util.h): log2 within 1e-3 of an integer
+        log2 = np.float32(np.log(np.float32(params.scales[0]))) * np.float32(1.0 / np.log(2.0))
+        if abs(float(log2) - float(np.round(log2))) >= 1e-3:
+            return False
+    return bool(tensors)
 
 
 def _import_const_input(op: _OpView, const: nn.ConstInput, props: dict[str, Attribute]) -> None:

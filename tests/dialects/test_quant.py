@@ -39,6 +39,7 @@ from xdsl.utils.exceptions import ParseError, VerifyException
 
 from qcc.dialects.quant import (
     MAX_STORAGE_BITS,
+    WIDE_STORAGE_BITS,
     DequantizeCastOp,
     Quant,
     QuantizeCastOp,
@@ -266,6 +267,8 @@ def test_scale_text_matches_mlir(scale: float, text: str):
         ("!quant.uniform<i8<2:1>:f32, 1.0>", "illegal storage min and storage max: (2:1)"),
         ("!quant.uniform<i8<1:1>:f32, 1.0>", "illegal storage min and storage max: (1:1)"),
         ("!quant.uniform<i33:f32, 1.0>", "illegal storage type size: 33"),
+        ("!quant.uniform<i63:f32, 1.0>", "illegal storage type size: 63"),
+        ("!quant.uniform<i128:f32, 1.0>", "illegal storage type size: 128"),
         ("!quant.uniform<u0:f32, 1.0>", "illegal storage type size: 0"),
         ("!quant.uniform<i8:f32, -1.0>", "illegal scale: -1.000000e+00"),
         ("!quant.uniform<i8:f32, 0.0>", "illegal scale: 0.000000e+00"),
@@ -295,7 +298,8 @@ def test_type_verifier_rejects(ctx: Context, text: str, message: str):
     [
         (lambda: UniformQuantizedType.get(-1.0), "illegal scale: -1.000000e+00"),
         (lambda: UniformQuantizedType.get(0.5, 300), "zero point 300 out of storage range"),
-        (lambda: UniformQuantizedType.get(0.5, storage_bits=64), "illegal storage type size: 64"),
+        (lambda: UniformQuantizedType.get(0.5, storage_bits=48), "illegal storage type size: 48"),
+        (lambda: UniformQuantizedType.get(0.5, storage_bits=65), "illegal storage type size: 65"),
         (lambda: UniformQuantizedType.get(0.5, storage_min=-200),
          "illegal storage min and storage max: (-200:127)"),
         (lambda: UniformQuantizedPerAxisType.get([0.5, 0.25], [0], axis=0),
@@ -568,6 +572,21 @@ def test_storage_element_type_and_is_quantized():
 def test_max_storage_bits_matches_mlir():
     assert MAX_STORAGE_BITS == 32
     UniformQuantizedType.get(1.0, storage_bits=32)
+
+
+def test_64_bit_storage_is_the_one_wider_width(ctx: Context):
+    """qcc's extension for TFLite's int64 biases of 16x8 ops (docs/ir.md, "int16
+    activations"): exactly 64 bits, signed or not, beyond MLIR's 32."""
+    assert WIDE_STORAGE_BITS == 64
+    t = UniformQuantizedType.get(2.0**-20, storage_bits=64)
+    assert (t.storage_min, t.storage_max) == (-(2**63), 2**63 - 1)
+    assert str(t) == "!quant.uniform<i64:f32, 9.5367431640625E-7>"
+    per_axis = UniformQuantizedPerAxisType.get([1e-6, 2e-6], axis=0, storage_bits=64)
+    for text in (str(t), str(per_axis), "!quant.uniform<u64:f32, 1.000000e+00>"):
+        assert str(parse_type(ctx, text)) == text
+    assert str(parse_type(ctx, "!quant.uniform<i64<-5:5>:f32, 1.0>")) == (
+        "!quant.uniform<i64<-5:5>:f32, 1.000000e+00>"
+    )
 
 
 def test_cast_constructors_keep_the_shape():

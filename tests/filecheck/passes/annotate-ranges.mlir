@@ -32,7 +32,7 @@
 // MISSING: qcc: error: {{.*}}.missing.npz: no such file or folder
 // BINS: qcc: error: annotate-ranges: {{.*}}.stats.npz holds histograms of 8 bins, not the 2048 bins asked for; ask for bins=8
 // NODATA: qcc: error: annotate-ranges needs representative data
-// METHOD: qcc: error: pass 'annotate-ranges': method must be one of minmax, percentile, mse, got 'bogus'
+// METHOD: qcc: error: pass 'annotate-ranges': method must be one of minmax, percentile, mse, auto, got 'bogus'
 
 func.func @main(%arg0: tensor<1x4xf32>) -> tensor<1x4xf32> {
   %0 = nn.relu %arg0 : (tensor<1x4xf32>) -> tensor<1x4xf32> loc("relu")

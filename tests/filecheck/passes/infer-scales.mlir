@@ -189,3 +189,72 @@ func.func @RangeTooWideForAddIsAnError(%arg0: tensor<4xf32>) -> tensor<4xf32> {
   %1 = quant.stats %0 {layer_stats = dense<[-3.0e38, 3.0e38]> : tensor<2xf32>} : tensor<4xf32>
   func.return %1 : tensor<4xf32>
 }
+
+// -----
+
+// int16 activations (16x8): the int8 producer's result is converted to int16 in front of
+// the fully_connected (one qcast named after the value), the weights stay int8, the bias is
+// int64 with scale input x weight scale, the result int16 symmetric (max|range| / 32767);
+// the following logistic is int8 again (a conversion back).
+// CHECK-LABEL: func.func @Int16FullyConnectedBetweenInt8Ops
+// CHECK:         %[[R:.*]] = nn.relu {{.*}} -> tensor<1x2x!quant.uniform<i8:f32, 0.0039215688593685627:-128>> loc("relu")
+// CHECK-NEXT:    nn.constant {{.*}} : tensor<2x2x!quant.uniform<i8<-127:127>:f32:0, {0.0078740157186985016,0.0019685039296746254}>>
+// CHECK-NEXT:    nn.constant {{.*}} : tensor<2x!quant.uniform<i64:f32:0, {2.4030322265389259E-7,6.0075805663473147E-8}>>
+// CHECK-NEXT:    %[[C:.*]] = quant.qcast %[[R]] : tensor<1x2x!quant.uniform<i8:f32, 0.0039215688593685627:-128>> to tensor<1x2x!quant.uniform<i16:f32, 3.0518509447574615E-5>> loc("relu/int16")
+// CHECK-NEXT:    %[[F:.*]] = nn.fully_connected %[[C]], {{.*}} -> tensor<1x2x!quant.uniform<i16:f32, 6.1037018895149231E-5>> loc("fc")
+// CHECK-NEXT:    %[[B:.*]] = quant.qcast %[[F]] : tensor<1x2x!quant.uniform<i16:f32, 6.1037018895149231E-5>> to tensor<1x2x!quant.uniform<i8:f32, 0.013725490309298038:18>> loc("fc/int8")
+// CHECK-NEXT:    nn.logistic %[[B]] : {{.*}} -> tensor<1x2x!quant.uniform<i8:f32, 3.906250e-03:-128>> loc("sig")
+func.func @Int16FullyConnectedBetweenInt8Ops(%arg0: tensor<1x2xf32>) -> tensor<1x2xf32> {
+  %a = quant.stats %arg0 {layer_stats = dense<[-1.0, 1.0]> : tensor<2xf32>} : tensor<1x2xf32>
+  %0 = nn.relu %a : (tensor<1x2xf32>) -> tensor<1x2xf32> loc("relu")
+  %r = quant.stats %0 {layer_stats = dense<[0.0, 1.0]> : tensor<2xf32>} : tensor<1x2xf32>
+  %w = nn.constant {value = dense<[[0.5, -1.0], [0.25, 0.125]]> : tensor<2x2xf32>} : tensor<2x2xf32>
+  %b = nn.constant {value = dense<[0.1, -0.05]> : tensor<2xf32>} : tensor<2xf32>
+  %1 = nn.fully_connected %r, %w, %b {fused_activation = "NONE", keep_num_dims = false, qcc.precision = "int16"} : (tensor<1x2xf32>, tensor<2x2xf32>, tensor<2xf32>) -> tensor<1x2xf32> loc("fc")
+  %f = quant.stats %1 {layer_stats = dense<[-2.0, 1.5]> : tensor<2xf32>} : tensor<1x2xf32>
+  %2 = nn.logistic %f : (tensor<1x2xf32>) -> tensor<1x2xf32> loc("sig")
+  %3 = quant.stats %2 {layer_stats = dense<[0.1, 0.9]> : tensor<2xf32>} : tensor<1x2xf32>
+  func.return %3 : tensor<1x2xf32>
+}
+
+// -----
+
+// A model input only int16 ops read is quantized to int16 directly; a same-scale op after
+// an int16 op follows it (same type); LOGISTIC's int16 output is fixed at 1/32768, 0.
+// CHECK-LABEL: func.func @Int16InputFollowerAndFixedRange
+// CHECK-NEXT:    %[[Q:.*]] = quant.qcast %arg0 : tensor<1x4xf32> to tensor<1x4x!quant.uniform<i16:f32, 1.2207403779029846E-4>>
+// CHECK-NEXT:    %[[S:.*]] = nn.logistic %[[Q]] {qcc.precision = "int16"} : {{.*}} -> tensor<1x4x!quant.uniform<i16:f32, 3.0517578125E-5>> loc("sig")
+// CHECK-NEXT:    %[[R:.*]] = nn.reshape %[[S]] : {{.*}} -> tensor<4x!quant.uniform<i16:f32, 3.0517578125E-5>> loc("flat")
+// CHECK-NEXT:    quant.dcast %[[R]] : tensor<4x!quant.uniform<i16:f32, 3.0517578125E-5>> to tensor<4xf32>
+func.func @Int16InputFollowerAndFixedRange(%arg0: tensor<1x4xf32>) -> tensor<4xf32> {
+  %a = quant.stats %arg0 {layer_stats = dense<[-4.0, 2.0]> : tensor<2xf32>} : tensor<1x4xf32>
+  %0 = nn.logistic %a {qcc.precision = "int16"} : (tensor<1x4xf32>) -> tensor<1x4xf32> loc("sig")
+  %1 = quant.stats %0 {layer_stats = dense<[0.01, 0.9]> : tensor<2xf32>} : tensor<1x4xf32>
+  %2 = nn.reshape %1 : (tensor<1x4xf32>) -> tensor<4xf32> loc("flat")
+  %3 = quant.stats %2 {layer_stats = dense<[0.01, 0.9]> : tensor<2xf32>} : tensor<4xf32>
+  func.return %3 : tensor<4xf32>
+}
+
+// -----
+
+// int16 ranges are the whole observed range (the histogram's extent), not the clipped range
+// an int8 method chose (layer_stats [-0.5, 0.5] here); int8 values keep layer_stats.
+// CHECK-LABEL: func.func @Int16TakesTheObservedRange
+// CHECK-NEXT:    quant.qcast %arg0 : tensor<4xf32> to tensor<4x!quant.uniform<i16:f32, 6.1037018895149231E-5>>
+// CHECK-NEXT:    nn.relu {{.*}} -> tensor<4x!quant.uniform<i16:f32, 1.5259254723787308E-5>> loc("relu")
+func.func @Int16TakesTheObservedRange(%arg0: tensor<4xf32>) -> tensor<4xf32> {
+  %a = quant.stats %arg0 {layer_stats = dense<[-0.5, 0.5]> : tensor<2xf32>, histogram = dense<[1, 0, 0, 5, 5, 0, 0, 1]> : tensor<8xi64>, histogram_range = dense<[-2.0, 2.0]> : tensor<2xf32>} : tensor<4xf32>
+  %0 = nn.relu %a {qcc.precision = "int16"} : (tensor<4xf32>) -> tensor<4xf32> loc("relu")
+  %1 = quant.stats %0 {layer_stats = dense<[0.0, 0.5]> : tensor<2xf32>} : tensor<4xf32>
+  func.return %1 : tensor<4xf32>
+}
+
+// -----
+
+// CHECK: loc("hs"): 'nn.hard_swish' op: qcc.precision = "int16" requested, but TFLite has no int16 (16x8) kernel for HARD_SWISH (its declaration lists int8 only)
+func.func @Int16WithoutA16x8KernelIsAnError(%arg0: tensor<4xf32>) -> tensor<4xf32> {
+  %a = quant.stats %arg0 {layer_stats = dense<[-1.0, 1.0]> : tensor<2xf32>} : tensor<4xf32>
+  %0 = nn.hard_swish %a {qcc.precision = "int16"} : (tensor<4xf32>) -> tensor<4xf32> loc("hs")
+  %1 = quant.stats %0 {layer_stats = dense<[-0.4, 1.0]> : tensor<2xf32>} : tensor<4xf32>
+  func.return %1 : tensor<4xf32>
+}

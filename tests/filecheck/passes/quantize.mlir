@@ -38,3 +38,17 @@ func.func @LeftoverStatsAreRemoved(%arg0: tensor<4xf32>) -> tensor<4xf32> {
   %s = quant.stats %arg0 {layer_stats = dense<[-1.0, 1.0]> : tensor<2xf32>} : tensor<4xf32>
   func.return %s : tensor<4xf32>
 }
+
+// -----
+
+// 16x8: an int64 bias becomes i64 storage integers (saturating at the int64 range, as
+// TFLite's SymmetricBiasQuantize clamps), an int16 constant (a broadcast ADD operand of an
+// int16 op) i16 ones, symmetric, rounded half away from zero.
+// CHECK-LABEL: func.func @Int64BiasAndInt16Constant
+// CHECK-NEXT:    nn.constant {value = dense<[416141, -9223372036854775808]> : tensor<2xi64>} : tensor<2x!quant.uniform<i64:f32:0, {2.4030322265389259E-7,6.0075805663473147E-8}>>
+// CHECK-NEXT:    nn.constant {value = dense<[32767, -16384, 8192]> : tensor<3xi16>} : tensor<3x!quant.uniform<i16:f32, 6.1037018895149231E-5>>
+func.func @Int64BiasAndInt16Constant() -> (tensor<2x!quant.uniform<i64:f32:0, {2.4030322265389259E-7,6.0075805663473147E-8}>>, tensor<3x!quant.uniform<i16:f32, 6.1037018895149231E-5>>) {
+  %b = nn.constant {value = dense<[0.1, -1.0e30]> : tensor<2xf32>} : tensor<2x!quant.uniform<i64:f32:0, {2.4030322265389259E-7,6.0075805663473147E-8}>>
+  %c = nn.constant {value = dense<[2.0, -1.0, 0.5]> : tensor<3xf32>} : tensor<3x!quant.uniform<i16:f32, 6.1037018895149231E-5>>
+  func.return %b, %c : tensor<2x!quant.uniform<i64:f32:0, {2.4030322265389259E-7,6.0075805663473147E-8}>>, tensor<3x!quant.uniform<i16:f32, 6.1037018895149231E-5>>
+}
