@@ -83,7 +83,12 @@ from xdsl.rewriter import InsertPoint, Rewriter
 
 from qcc.dialects import nn, quant
 from qcc.passes import _quant_math as qm
-from qcc.passes.infer_scales import constant_values, float_constant, functions
+from qcc.passes.infer_scales import (
+    constant_values,
+    float_constant,
+    functions,
+    requested_precision,
+)
 
 def input_mean(value: SSAValue) -> np.ndarray | None:
     """The recorded mean over the leading axes of `value` (the `channel_mean` of the
@@ -221,7 +226,8 @@ class BiasCorrection(ModulePass):
                 affine = inner.get_trait(nn.AffineWeights)
                 if affine is None or affine.input_operand >= len(inner.operands):
                     continue
-                correct_op(inner, affine, self.per_channel_fc)
+                if requested_precision(inner) != "float":  # an island keeps float weights
+                    correct_op(inner, affine, self.per_channel_fc)
                 stats = inner.operands[affine.input_operand].owner
                 if isinstance(stats, quant.StatsOp) and stats.channel_mean is not None:
                     read.append(stats)

@@ -82,9 +82,11 @@ from qcc.passes import _quant_math as qm
 
 PRECISION_ATTR = "qcc.precision"
 """The discardable attribute (a string) in which an nn op asks for its precision: "int16"
-(int16 activations, int8 weights: TFLite's 16x8 kernels) or "int8"."""
+(int16 activations, int8 weights: TFLite's 16x8 kernels), "int8", or "float" (a float
+island: infer-scales types it as int8, legalize-target / legalize-fallback make it float,
+verify-int8 refuses it, bias-correction leaves its bias alone). `assign-precision` sets it."""
 
-PRECISIONS = ("int8", "int16")
+PRECISIONS = ("int8", "int16", "float")
 """The values `PRECISION_ATTR` may take."""
 
 
@@ -96,7 +98,7 @@ def requested_precision(op: Operation) -> str | None:
         return None
     if not isinstance(attr, StringAttr) or attr.data not in PRECISIONS:
         got = f'"{attr.data}"' if isinstance(attr, StringAttr) else str(attr)
-        raise ValueError(f'{PRECISION_ATTR} must be "int8" or "int16", got {got}')
+        raise ValueError(f'{PRECISION_ATTR} must be "int8", "int16" or "float", got {got}')
     return attr.data
 
 
@@ -618,9 +620,14 @@ def quant_element(t: Attribute) -> QuantizedType | None:
 
 
 def mark_int16(module: ModuleOp, names: tuple[str, ...]) -> None:
-    """Set `qcc.precision = "int16"` on the nn ops `names` designate: an op's location
+    """Set `qcc.precision = "int16"` on the nn ops `names` designate (`mark_precision`)."""
+    mark_precision(module, names, "int16", "infer-scales{int16=...}")
+
+
+def mark_precision(module: ModuleOp, names: tuple[str, ...], precision: str, who: str) -> None:
+    """Set `qcc.precision = precision` on the nn ops `names` designate: an op's location
     (`loc("conv")`: its name) or an op kind (`nn.add`: every op of it). A name that matches
-    no computing nn op is an error."""
+    no computing nn op is an error naming `who` (the pass and option)."""
     wanted = set(names)
     matched: set[str] = set()
     for func in functions(module):
@@ -630,11 +637,11 @@ def mark_int16(module: ModuleOp, names: tuple[str, ...]) -> None:
             keys = {op.name, location_text(op.location)} & wanted
             if keys:
                 matched |= keys
-                op.attributes[PRECISION_ATTR] = StringAttr("int16")
+                op.attributes[PRECISION_ATTR] = StringAttr(precision)
     missing = [n for n in names if n not in matched]
     if missing:
         raise PassFailedException(
-            f"infer-scales{{int16=...}}: no op named {missing[0]!r} (name an op by its "
+            f"{who}: no op named {missing[0]!r} (name an op by its "
             'location, loc("conv"), or a kind, nn.conv2d)'
         )
 

@@ -32,15 +32,16 @@ from xdsl.pattern_rewriter import (
 from xdsl.rewriter import InsertPoint, Rewriter
 
 from qcc.dialects import nn, quant
-from qcc.passes.infer_scales import functions, with_element
+from qcc.passes.infer_scales import functions, requested_precision, with_element
 
 
 def needs_float(op: Operation) -> bool:
     """Whether `op` must compute in float: an nn op that is not int8-capable
-    (`nn.int8_capable`, the declaration's answer)."""
+    (`nn.int8_capable`, the declaration's answer), or that asks for float
+    (`qcc.precision = "float"`, e.g. set by assign-precision)."""
     if isinstance(op, nn.ConstantOp) or op.dialect_name() != "nn":
         return False
-    return not nn.int8_capable(op)[0]
+    return not nn.int8_capable(op)[0] or requested_precision(op) == "float"
 
 
 def is_float_only_constant(

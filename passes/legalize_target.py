@@ -88,7 +88,7 @@ from xdsl.utils.exceptions import PassFailedException
 
 from qcc.dialects import nn, quant
 from qcc.dialects.ir import location_text
-from qcc.passes.infer_scales import functions
+from qcc.passes.infer_scales import functions, requested_precision
 from qcc.passes.legalize_fallback import make_islands
 
 REASON = "qcc.reason"
@@ -251,6 +251,10 @@ def decide(op: Operation, target: Capabilities, float_ops: set[Operation]) -> De
     capable, why = nn.int8_capable(op)
     if not capable:
         return Decision("float", f"no int8 kernel ({why})")
+    if requested_precision(op) == "float":
+        given = op.attributes.get(REASON)
+        text = given.data if isinstance(given, StringAttr) else 'qcc.precision = "float"'
+        return Decision("float", f"kept float: {text}")
     if not target.allows_float:
         return INT8
     int8 = target.int8_delegated(op)

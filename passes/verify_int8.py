@@ -26,7 +26,7 @@ from xdsl.utils.exceptions import PassFailedException
 
 from qcc.dialects import nn, quant
 from qcc.dialects.ir import location_text
-from qcc.passes.infer_scales import functions
+from qcc.passes.infer_scales import functions, requested_precision
 
 
 def _is_float(t: object) -> bool:
@@ -58,6 +58,8 @@ def offences(op: Operation) -> list[str]:
     capable, why = nn.int8_capable(op)
     if not capable:
         return [f"no int8 kernel ({why})"]
+    if requested_precision(op) == "float":
+        return ['qcc.precision = "float" asks for a float island']
     found: list[str] = []
     for i, v in enumerate(op.operands):
         if _is_float(v.type):

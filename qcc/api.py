@@ -68,6 +68,9 @@ class Model:
     def __init__(self, module: ModuleOp, source: str | None = None):
         self.module = module
         self.source = source
+        self.precision_plan = None
+        """The mixed-precision plan (`qcc.mixed_precision.Plan`) when `quantize` was given a
+        `target_snr`."""
         self._executor = None
 
     # -- signature -----------------------------------------------------------------------
@@ -231,6 +234,8 @@ def quantize(
     decompose_prelu: bool | None = None,
     bias_correction: bool = True,
     save_stats: str | os.PathLike[str] | None = None,
+    target_snr: float | None = None,
+    max_float_ops: int | None = None,
 ) -> Model:
     """Quantize a model, as TFLite's converter does with a representative dataset.
 
@@ -252,6 +257,12 @@ def quantize(
     folds the mean error of the int8 weights into the biases (the `bias-correction` pass).
     `model` is a Model or the path of a model file (as for `load`). Returns a new Model; the
     input model is not modified.
+
+    `target_snr` (dB) asks for mixed precision: the fewest, cheapest promotions of ops to
+    int16 activations or float islands (as `target` allows) that bring every output to that
+    SNR against the float model on held-out samples (every 4th of the representative data;
+    qcc/mixed_precision.py); `max_float_ops` bounds the float islands. The plan is
+    `model.precision_plan` (`Plan.summary()`, `Plan.blocking` when the SNR is not reached).
     """
     from qcc.context import make_context
     from qcc.pipeline import PresetOptions, build_pipeline, preset_pipeline_text
@@ -271,10 +282,37 @@ def quantize(
     )
     if mode != "dynamic-range" and representative_dataset is None:
         raise QccError(f"mode '{mode}' needs a representative_dataset")
-    passes = build_pipeline(
-        preset_pipeline_text(options),
-        dataset=None if is_path else representative_dataset,
-    )
+    if max_float_ops is not None and target_snr is None:
+        raise QccError("max_float_ops bounds the target_snr search; give target_snr too")
+    text = preset_pipeline_text(options)
+    dataset = None if is_path else representative_dataset
+    plan = None
+    if target_snr is not None:
+        from qcc.calibration import load_representative_data
+        from qcc.mixed_precision import plan_pipeline
+        from qcc.pipeline import preset_target
+
+        if mode == "dynamic-range":
+            raise QccError("target_snr chooses int8/int16/float activations: not dynamic-range")
+        source = load(model) if isinstance(model, (str, os.PathLike)) else model
+        if not isinstance(source, Model):
+            raise QccError(
+                f"quantize: expected a Model or a model path, got {type(source).__name__}"
+            )
+        data = [
+            list(s)
+            for s in load_representative_data(
+                representative_dataset, source.input_specs(),
+                input_range=input_range if is_path else None, samples=samples or None,
+            )
+        ]
+        plan, text = plan_pipeline(
+            source.module, text, data, preset_target(options) or "", float(target_snr),
+            max_float_ops=max_float_ops,
+        )
+        dataset = None if is_path else data
+        model = source
+    passes = build_pipeline(text, dataset=dataset)
     if save_stats is not None:
         from qcc.statistics import calibrators
 
@@ -310,7 +348,9 @@ def quantize(
         assert calibrator.statistics is not None
         read = [model.source, representative_dataset if is_path else None]
         save(calibrator.statistics, save_stats, inputs=read)
-    return Model(module, model.source)
+    result = Model(module, model.source)
+    result.precision_plan = plan
+    return result
 
 
 def refuse_quantized_input(module: ModuleOp, label: str) -> None:

@@ -162,6 +162,21 @@ def _build_arg_parser() -> argparse.ArgumentParser:
         "data, into the biases (the bias-correction pass; on by default)",
     )
     q.add_argument(
+        "--target-snr",
+        type=float,
+        metavar="DB",
+        help="mixed precision: promote the fewest, cheapest ops to int16 activations or float "
+        "islands (as the target allows) so that every output reaches DB dB SNR against float "
+        "on held-out calibration samples; prints the plan on stderr (--print-pipeline shows "
+        "the pipeline that makes it)",
+    )
+    q.add_argument(
+        "--max-float-ops",
+        type=int,
+        metavar="N",
+        help="with --target-snr: at most N float islands",
+    )
+    q.add_argument(
         "--print-pipeline",
         action="store_true",
         help="print the pipeline text the options select, and exit",
@@ -445,6 +460,63 @@ def _pipeline_text(args) -> str:
     return preset_pipeline_text(options, calibration_placeholder="CALIBRATION")
 
 
+def _check_target_snr(args) -> None:
+    """--target-snr runs a search on representative data with a quantizing preset."""
+    if args.max_float_ops is not None:
+        if args.target_snr is None:
+            raise QccError("--max-float-ops bounds the --target-snr search; give --target-snr")
+        if args.max_float_ops < 0:
+            raise QccError(f"--max-float-ops must be 0 or more, got {args.max_float_ops}")
+    if args.target_snr is None:
+        return
+    import math
+
+    if not math.isfinite(args.target_snr):
+        raise QccError(f"--target-snr must be a finite number of dB, got {args.target_snr}")
+    if args.pass_pipeline.strip():
+        raise QccError("--target-snr applies to the presets; with --pass-pipeline, write "
+                       "assign-precision{int16=... float=...} yourself")
+    if args.mode == "dynamic-range":
+        raise QccError("--target-snr chooses int8/int16/float activations: not dynamic-range")
+    if not args.calibration:
+        raise QccError("--target-snr needs representative data: --calibration PATH")
+    from qcc.statistics import is_statistics_file
+
+    if is_statistics_file(args.calibration):
+        raise QccError(
+            f"--target-snr measures the SNR on representative data; {args.calibration} holds "
+            "saved statistics (give the data they were gathered from)"
+        )
+
+
+def _plan_precision(args, text: str) -> str:
+    """Run the mixed-precision search; print its plan on stderr; the pipeline that makes it."""
+    from qcc.api import Model
+    from qcc.calibration import load_representative_data
+    from qcc.frontends.tflite import import_tflite
+    from qcc.mixed_precision import plan_pipeline
+    from qcc.pipeline import preset_target
+
+    kind, data = _read_input(args.input)
+    if kind != "tflite":
+        raise QccError("--target-snr takes a .tflite model")
+    module = import_tflite(data, name=args.input)
+    from qcc.api import refuse_quantized_input
+
+    refuse_quantized_input(module, args.input)
+    options = _preset_options(args)
+    samples = load_representative_data(
+        options.calibration, Model(module).input_specs(), input_range=options.input_range,
+        samples=options.samples or None,
+    )
+    plan, planned = plan_pipeline(
+        module, text, [list(s) for s in samples], preset_target(options) or "",
+        args.target_snr, max_float_ops=args.max_float_ops, progress_stream=sys.stderr,
+    )
+    sys.stderr.write(plan.summary())
+    return planned
+
+
 def _check_save_stats(args, passes) -> None:
     """A --save-stats that cannot be honoured is an error before any work is done."""
     if not args.save_stats:
@@ -521,11 +593,17 @@ def _run(args) -> int:
         return 0
 
     text = _pipeline_text(args)
-    if args.print_pipeline:
+    _check_target_snr(args)
+    if args.print_pipeline and args.target_snr is None:
         print(text or "builtin.module()")
         return 0
     if args.input is None:
         raise QccError("no input file given (usage: qcc INPUT [-o OUT] [options])")
+    if args.target_snr is not None:
+        text = _plan_precision(args, text)
+        if args.print_pipeline:
+            print(text)
+            return 0
     passes = build_pipeline(text) if text else []
     _check_report(args)
     _check_save_stats(args, passes)

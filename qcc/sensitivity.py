@@ -377,6 +377,12 @@ class Stages:
     """`pre` without bias-correction (None when the pipeline has none): a promoted op takes
     its constants from here, since the correction is for int8 weights and would shift the
     output of the op's float weights."""
+    pre_scales: ModuleOp | None = None
+    """The IR before infer-scales (ranges annotated, float types): where int16 is chosen
+    (`configured`); None when the prefix has no infer-scales."""
+    scales: list[ModulePass] = field(default_factory=list)
+    """The prefix's passes from infer-scales on: `pre_scales` + `scales` = `pre`."""
+    allows_int16: bool = True
 
     @classmethod
     def from_passes(
@@ -390,8 +396,16 @@ class Stages:
         `quantized()` is the model the pipeline made)."""
         prefix, rest = split_pipeline(passes)
         prefix = _calibrated_on(prefix, data) if data is not None else _replayed(prefix)
-        pre = float_module.clone()
-        apply_passes(pre, prefix)
+        at = next((i for i, p in enumerate(prefix) if p.name == "infer-scales"), None)
+        pre_scales = None
+        if at is not None:
+            pre_scales = float_module.clone()
+            apply_passes(pre_scales, prefix[:at])
+            pre = pre_scales.clone()
+            apply_passes(pre, prefix[at:])
+        else:
+            pre = float_module.clone()
+            apply_passes(pre, prefix)
         plain = None
         if any(p.name in CORRECTING_PASSES for p in prefix):
             plain = float_module.clone()
@@ -403,8 +417,19 @@ class Stages:
             capabilities = getattr(p, "capabilities", None)
             if capabilities is not None and not getattr(capabilities, "allows_float", True):
                 allows_float = False
+        allows_int16 = True
+        for p in rest:
+            capabilities = getattr(p, "capabilities", None)
+            if capabilities is not None and not getattr(capabilities, "allows_int16", True):
+                allows_int16 = False
         rest = [p for p in rest if p.name not in OUTSIDE_ANALYSIS]
-        return cls(float_module, pre, rest, allows_float, plain)
+        scales = list(prefix[at:]) if at is not None else []
+        if pre_scales is not None and [op_name(o) for o in nn_ops(pre_scales)] != [
+            op_name(o) for o in nn_ops(pre)
+        ]:
+            pre_scales = None  # the passes from infer-scales on add or remove nn ops
+        return cls(float_module, pre, rest, allows_float, plain, pre_scales, scales,
+                   allows_int16)
 
     def ops(self) -> list[Operation]:
         return nn_ops(self.pre)
@@ -434,6 +459,42 @@ class Stages:
                     _uncorrected(ops[i], plain_ops[i])
             make_islands(module, targets.__contains__)
         apply_passes(module, self.rest, verify=verify)
+        return module
+
+    def configured(
+        self, precisions: dict[int, str], reason: str = PROMOTED_REASON, *, verify: bool = True
+    ) -> ModuleOp:
+        """The quantized model with each op at index i (`nn_ops(pre)`) in
+        `precisions[i]`: "float" (a float island, as `quantized` makes it) or "int16" (int16
+        activations, int8 weights: infer-scales runs again with the op asking for it, as the
+        pipeline `assign-precision{int16=...}` would make it); the other ops as the pipeline
+        chooses."""
+        from qcc.passes.infer_scales import PRECISION_ATTR
+        from qcc.passes.legalize_target import REASON
+
+        int16 = {i for i, p in precisions.items() if p == "int16"}
+        floats = {i for i, p in precisions.items() if p == "float"}
+        unknown = {p for p in precisions.values()} - {"int16", "float", "int8"}
+        if unknown:
+            raise QccError(f"sensitivity: unknown precision {sorted(unknown)[0]!r}")
+        if not int16:
+            return self.quantized(floats, reason, verify=verify)
+        if self.pre_scales is None:
+            raise QccError("sensitivity: this pipeline cannot choose int16 (no infer-scales)")
+        module = self.pre_scales.clone()
+        ops = nn_ops(module)
+        bad = sorted(i for i in precisions if not 0 <= i < len(ops))
+        if bad:
+            raise QccError(f"sensitivity: no op #{bad[0]} (the model has {len(ops)} ops)")
+        plain_ops = nn_ops(self.plain) if self.plain is not None else None
+        for i in int16:
+            ops[i].attributes[PRECISION_ATTR] = StringAttr("int16")
+        for i in floats:
+            ops[i].attributes[PRECISION_ATTR] = StringAttr("float")
+            ops[i].attributes[REASON] = StringAttr(reason)
+            if plain_ops is not None:
+                _uncorrected(ops[i], plain_ops[i])
+        apply_passes(module, [*self.scales, *self.rest], verify=verify)
         return module
 
     def reference(self) -> ModuleOp:
@@ -1154,6 +1215,19 @@ class Analysis:
                 module = self.baseline_module()
             else:  # the baseline verified: its variants are not verified again
                 module = self.stages.quantized(chosen, verify=False)
+            self._sets[key] = self._snrs(module)
+        return list(self._sets[key])
+
+    def evaluate_precisions(self, precisions: dict[int, str]) -> list[float]:
+        """Every output's SNR (dB) on the held-out samples of `stages.configured(precisions)`
+        (ops in "float" or "int16"); cached like `evaluate`."""
+        if all(p == "float" for p in precisions.values()):
+            return self.evaluate(precisions)
+        key = ",".join(f"{i}{precisions[i][0]}" for i in sorted(precisions))
+        if key not in self._sets:
+            self._load_cache()
+        if key not in self._sets:
+            module = self.stages.configured(precisions, verify=False)
             self._sets[key] = self._snrs(module)
         return list(self._sets[key])
 

@@ -282,6 +282,12 @@ def zoo_parametrize(argname: str = "path", *, ids: str | Callable[[Path], str] =
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # qcc's caches (the sensitivity analysis' results) go to a temporary folder: tests write
+    # only inside temporary folders, and a user's cache never changes a test's outcome
+    if "QCC_CACHE_DIR" not in os.environ:
+        import tempfile
+
+        os.environ["QCC_CACHE_DIR"] = tempfile.mkdtemp(prefix="qcc-test-cache-")
     config.addinivalue_line(
         "markers", "zoo: a test of the real-model tier ($QCC_MODEL_ZOO); no items without it"
     )

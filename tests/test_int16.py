@@ -315,24 +315,29 @@ def test_what_qcc_writes_imports_back(cls: type):
 
 
 def test_the_integer_runtime_refuses_int16_naming_the_op():
-    """No int16 kernels yet: one MissingKernelError line naming the first op it cannot run
-    (the QUANTIZE into int16 at the model input, `loc("x/int16")`)."""
-    q = _quantized(nn.Conv2DOp, "int16")
+    """An op without an int16 kernel in qcc's runtime (TRANSPOSE_CONV; the int16 kernels are
+    tests/test_int16_kernels.py): one MissingKernelError line naming the op, after the
+    QUANTIZE into int16 at the model input, which runs."""
+    q = _quantized(nn.TransposeConvOp, "int16")
     with pytest.raises(MissingKernelError) as info:
-        q.run(tm.op_inputs(nn.Conv2DOp, 0))
+        q.run(tm.op_inputs(nn.TransposeConvOp, 0))
     message = str(info.value)
-    assert "\n" not in message and '"x/int16"' in message, message
+    assert "\n" not in message and "'nn.transpose_conv'" in message, message
+    assert "i16 activation" in message, message
     # with quantized model inputs (modify-io: the int16 type itself), the op itself
-    model = qcc.Model(import_tflite(tm.op_model(nn.Conv2DOp)))
-    (op,) = [op for op in _body(model.module) if isinstance(op, nn.Conv2DOp)]
+    model = qcc.Model(import_tflite(tm.op_model(nn.TransposeConvOp)))
+    (op,) = [op for op in _body(model.module) if isinstance(op, nn.TransposeConvOp)]
     request_int16(op)
-    samples = [tm.op_inputs(nn.Conv2DOp, seed) for seed in range(CALIBRATION_SAMPLES)]
+    samples = [tm.op_inputs(nn.TransposeConvOp, seed) for seed in range(CALIBRATION_SAMPLES)]
     q = qcc.quantize(model, representative_dataset=samples, target="reference", io_dtype="int8")
     assert q.inputs[0].dtype == np.int16
     with pytest.raises(MissingKernelError) as info:
-        q.run([np.zeros((1, 8, 8, 3), np.int16)])
+        q.run([np.zeros(q.inputs[0].shape, np.int16)])
     message = str(info.value)
-    assert "\n" not in message and "'nn.conv2d'" in message and "i16 activation" in message
+    assert "\n" not in message and "'nn.transpose_conv'" in message and "i16 activation" in message
+    # CONV_2D has one: it runs
+    q = _quantized(nn.Conv2DOp, "int16")
+    assert q.run(tm.op_inputs(nn.Conv2DOp, 0))[0].dtype == np.float32
 
 
 # ------------------------------------------------------------------------------------------
@@ -482,7 +487,7 @@ def test_int16_on_an_op_without_a_16x8_kernel_is_one_line(tmp_path):
 def test_bad_precision_values_and_float_ops_are_refused():
     module = parse_ir(_HARD_SWISH_MLIR.replace("nn.hard_swish", "nn.relu").replace(
         '"int16"', '"int4"'))
-    with pytest.raises(PassFailedException, match='qcc.precision must be "int8" or "int16", '
+    with pytest.raises(PassFailedException, match='qcc.precision must be "int8", "int16" or "float", '
                                                   'got "int4"'):
         InferScales().apply(make_context(), module)
     with pytest.raises(ValueError, match="qcc keeps nn.div float"):

@@ -5,7 +5,9 @@ The `xnnpack` target reads qcc/targets/xnnpack.json, written by the probe
 loads and covers every nn op, that `Target` answers from it for ops built in IR, that
 `partitions` finds the operators XNNPACK leaves out, and, by re-probing a sample of ops, that
 the installed ai-edge-litert still delegates what the table says (latencies are noisy and are
-not compared; delegation is deterministic).
+not compared; delegation is deterministic). The table has an "int16" cell (int16
+activations, int8 weights: TFLite's 16x8 kernels, which XNNPACK does not take) for every op
+whose declaration lists "int16x8" and that qcc quantizes.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from qcc.api import Model
 from qcc.dialects import nn
 from qcc.errors import QccError
 from qcc.frontends.tflite import import_tflite
+from qcc.passes.infer_scales import int16_capable
 from qcc.targets import (
     TABLE_FORMAT,
     TARGETS,
@@ -68,6 +71,38 @@ def test_table_loads_and_covers_every_op() -> None:
         assert "float" in cells and cells["float"].delegated is not None, name
 
 
+def test_table_has_int16_cells_for_every_int16x8_op() -> None:
+    """Every probed op whose declaration lists "int16x8" (and that qcc quantizes: what
+    `int16_capable` accepts) has measured "int16" cells, one per fused activation where the
+    op has them, all undelegated (XNNPACK has no int16 kernels); no other op has one."""
+    table = load_table()
+    capable = {
+        c.name for c in probe_mod.probed_ops() if int16_capable(c.create())[0]
+    }
+    assert capable == {c.name for c in probe_mod.probed_ops() if probe_mod.can_be_int16(c)}
+    assert {"nn.conv2d", "nn.depthwise_conv2d", "nn.add", "nn.fully_connected"} <= capable
+    for name in capable:
+        keys = [k for k in probe_mod.variant_keys(CLASSES[name]) if k.startswith("int16")]
+        assert keys[0] == "int16", name
+        for key in keys:
+            cell = table.get(name, key)
+            activation = key.partition("+")[2]
+            if activation and table.get(name, f"float+{activation}") is None:
+                assert cell is None, (name, key)  # the op's verifier refuses it (CONCATENATION)
+                continue
+            assert cell is not None, (
+                f"{name} has no {key!r} cell in {XNNPACK_TABLE.name}: re-run "
+                "`python -m qcc.targets.probe --write`"
+            )
+            assert cell.error is None, (name, key, cell.error)
+            assert cell.delegated is False, (name, key)
+            assert cell.latency_us is not None and cell.latency_us > 0, (name, key)
+    for name, cells in table.ops.items():
+        if name not in capable:
+            assert not any(k.startswith("int16") for k in cells), name
+    assert "int16" in table.data["method"]
+
+
 def test_load_table_refuses_another_format(tmp_path) -> None:
     path = tmp_path / "t.json"
     path.write_text(json.dumps({"format": TABLE_FORMAT + 1}))
@@ -105,6 +140,32 @@ def test_xnnpack_answers_for_ops_in_ir() -> None:
             latency = x.latency_us(op, precision)
             assert latency is not None and latency > 0
     assert x.conversion_latency_us > 0
+
+
+def test_xnnpack_answers_int16() -> None:
+    x = get_target("xnnpack")
+    table = load_table()
+    conv = _op("nn.conv2d")
+    conv6 = _op("nn.conv2d", "RELU6")
+    assert precision_key(conv, "int16") == "int16"
+    assert precision_key(conv6, "int16") == "int16+RELU6"
+    assert x.int16_delegated(conv) is False
+    assert x.int16_delegated(conv6) is False
+    assert x.latency_us(conv, "int16") == table.get("nn.conv2d", "int16").latency_us
+    assert x.latency_us(conv6, "int16") == table.get("nn.conv2d", "int16+RELU6").latency_us
+    for name in ("nn.conv2d", "nn.depthwise_conv2d", "nn.add", "nn.fully_connected"):
+        op = _op(name)
+        assert x.int16_delegated(op) is False and x.int16_delegated(name) is False
+        assert x.latency_us(op, "int16") > 0
+    # builtin kernels, not XNNPACK: int16 CONV_2D is slower than its int8 on this table
+    assert x.latency_us(conv, "int16") > x.latency_us(conv, "int8")
+    # no 16x8 kernel (HARD_SWISH), or qcc keeps the op float (DIV): no int16 cell
+    for name in ("nn.hard_swish", "nn.div"):
+        assert x.int16_delegated(_op(name)) is None
+        assert x.latency_us(_op(name), "int16") is None
+    for name in ("reference", "int8-only", "numba"):
+        assert get_target(name).int16_delegated(conv) is None
+        assert get_target(name).latency_us(conv, "int16") is None
 
 
 def test_xnnpack_unknowns_are_none() -> None:
@@ -178,8 +239,8 @@ def test_partitions_of_a_bad_model_is_a_runtime_error() -> None:
 
 RE_PROBE = {
     "nn.prelu": ("float", "int8"),
-    "nn.conv2d": ("int8", "int8+RELU6"),
-    "nn.add": ("int8+RELU",),
+    "nn.conv2d": ("int8", "int8+RELU6", "int16"),
+    "nn.add": ("int8+RELU", "int16+RELU"),
     "nn.maximum": ("int8",),
     "nn.relu": ("int8",),
     "nn.avg_pool2d": ("int8",),
@@ -215,6 +276,7 @@ def test_probe_cli_prints_the_table(capsys, tmp_path) -> None:
     assert probe_mod.main(["--ops", "nn.relu", "--rounds", "1", "--output", str(out)]) == 0
     text = capsys.readouterr().out
     assert "| nn.relu | XNN" in text and "QUANTIZE+DEQUANTIZE" in text
+    assert "| int16 |" in text  # RELU has a 16x8 kernel: its int16 column
     assert not out.exists()
     # --ops with --write merges only into a table of the same LiteRT version
     assert probe_mod.main(["--ops", "nn.relu", "--rounds", "1", "--write",
@@ -231,6 +293,28 @@ def test_probe_cli_writes_a_loadable_table(tmp_path, capsys) -> None:
     table = load_table(out)
     assert set(table.ops) == set(load_table().ops)
     assert table.ops["nn.relu"]["int8"].delegated is False
+
+
+def test_probe_measures_an_int16_op() -> None:
+    """An int16 variant end to end: the op with int16 inputs and outputs (16x8), loaded under
+    the default resolver, not delegated, timed with the op's other variants."""
+    entry = probe_mod.probe_op(nn.AddOp, rounds=3, keys=("int8", "int16", "int16+RELU6"),
+                               scale=1)
+    assert entry["builtin"] == "ADD" and entry["scaled"] is False
+    assert set(entry) >= {"int8", "int16", "int16+RELU6"}
+    for key in ("int16", "int16+RELU6"):
+        cell = entry[key]
+        assert cell["delegated"] is False and "error" not in cell, cell
+        assert cell["latency_us"] > 0 and "operators" not in cell, cell
+    assert entry["int8"]["delegated"] is True
+    instance = probe_mod.build_instance(nn.AddOp, scale=1)
+    loaded = probe_mod.load_variant("int16", probe_mod.build_variant(instance, "int16"), None)
+    assert loaded.operators == ("ADD",) and loaded.delegated is False
+    details = loaded.interpreter.get_input_details() + loaded.interpreter.get_output_details()
+    assert all(np.dtype(d["dtype"]) == np.int16 for d in details)
+    # a variant whose op is not int16 is refused, not measured as if it were
+    with pytest.raises(RuntimeError, match="not int16"):
+        probe_mod.load_variant("int16", probe_mod.build_variant(instance, "int8"), None)
 
 
 def test_probe_keeps_an_op_in_int8_and_pins_scales() -> None:

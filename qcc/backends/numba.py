@@ -20,8 +20,13 @@ Every op of `func.func @main` becomes one plan step (see `qcc.runtime.plan`):
 * float ops (float islands between `quant.dcast` and `quant.qcast`, for ops without an int8
   kernel) run in-process through the float executor's kernels (a "callable" step); a plan
   with float islands cannot be written as a self-contained artifact;
-* an op with a quantized activation that is not per-tensor int8 (an imported .tflite with
-  uint8 or int16 activations) has no int8 kernel: compiling fails with a one-line
+* an op with an int16 activation (TFLite's 16x8 kernels; a `quant.qcast` / `quant.dcast`
+  with int16 on either side) is lowered by its int16 lowering
+  (`qcc.runtime.kernels.int16_lowering.INT16_LOWERINGS`, kernels in `int16_kernels`), same
+  protocol; an op class without one is refused with a one-line `MissingKernelError` naming
+  the op and its i16 activation;
+* an op with any other quantized activation that is not per-tensor int8 (an imported
+  .tflite with uint8 activations) has no int8 kernel: compiling fails with a one-line
   `MissingKernelError` naming the op (`_storage_mismatch`), as it does when a lowering
   refuses an op instance (returns None, or raises on types qcc's passes never produce).
 
@@ -156,9 +161,10 @@ def _float_step(op: Operation):
     return run
 
 
-def _storage_mismatch(op: Operation) -> str | None:
+def _storage_mismatch(op: Operation, int16: bool = False) -> str | None:
     """The first quantized activation of `op` (a result, or a non-constant operand) that is
-    not per-tensor int8, as text; None when there is none. The int8 kernels are written for
+    not per-tensor int8 (or int16, with `int16`: the int16 lowerings' own check), as text;
+    None when there is none. The int8 kernels are written for
     per-tensor int8 activations only, and some lowerings (data movement) do not look at the
     storage type, so a quantized model from elsewhere (a .tflite with uint8 or int16
     activations) is refused here, naming the op, instead of running with the wrong dtype.
@@ -172,11 +178,24 @@ def _storage_mismatch(op: Operation) -> str | None:
         if not _is_quant_value(v):
             continue
         q = v.type.get_element_type()  # type: ignore[attr-defined]
-        if q.storage_bits != 8 or not q.is_signed:
+        if q.storage_bits not in ((8, 16) if int16 else (8,)) or not q.is_signed:
             return f"{'u' if not q.is_signed else 'i'}{q.storage_bits} activation {v.type}"
         if isinstance(q, UniformQuantizedPerAxisType):
             return f"per-axis activation {v.type}"
     return None
+
+
+def _int16_storage(op: Operation) -> bool:
+    """True if `op` reads or writes an int16 activation (a result, a non-constant operand;
+    either side of a `quant.qcast` / `quant.dcast`): it lowers through the int16 registry."""
+    values = list(op.results) + [v for v in op.operands
+                                 if isinstance(op, _CASTS) or not _is_constant(v)]
+    for v in values:
+        if _is_quant_value(v):
+            q = v.type.get_element_type()  # type: ignore[attr-defined]
+            if q.storage_bits == 16 and q.is_signed:
+                return True
+    return False
 
 
 def _lower(op: Operation):
@@ -187,7 +206,22 @@ def _lower(op: Operation):
             f"no int8 kernel for {describe_op(op)}{_where(op)}{detail}", op.name,
             location_text(op.location),
         )
-    lower = INT8_LOWERINGS.lookup(op)
+    int16 = _int16_storage(op)
+    if int16:
+        from qcc.runtime.kernels.int16_lowering import lookup_int16
+
+        lower = lookup_int16(op)
+        mismatch = _storage_mismatch(op, int16=True)
+        if lower is None or mismatch is not None:
+            what = mismatch or _storage_mismatch(op) or "i16 activation"
+            raise MissingKernelError(
+                f"no int8 kernel for {describe_op(op)}{_where(op)} with a {what} (the "
+                "integer runtime has no int16 kernel for it)",
+                op.name,
+                location_text(op.location),
+            )
+    else:
+        lower = INT8_LOWERINGS.lookup(op)
     if lower is None:
         declared = f" (declared int8, but no int8 lowering is registered for {type(op).__name__})"
         raise MissingKernelError(
@@ -196,7 +230,7 @@ def _lower(op: Operation):
             op.name,
             location_text(op.location),
         )
-    mismatch = _storage_mismatch(op)
+    mismatch = None if int16 else _storage_mismatch(op)
     if mismatch is not None:
         raise MissingKernelError(
             f"no int8 kernel for {describe_op(op)}{_where(op)} with a {mismatch} (the int8 "
@@ -620,6 +654,12 @@ def _artifact_modules() -> list[Any]:
     return mods
 
 
+def _lowering_decorators() -> tuple:
+    from qcc.runtime.kernels.int16_lowering import int16_lowering
+
+    return (int8_lowering, int16_lowering)
+
+
 def _strip_module(source: str, module_name: str, inlined: set[str]) -> tuple[str, set[str]]:
     """Drop imports of qcc/xdsl and relative imports, `__future__` imports and
     `@int8_lowering` functions; module aliases of inlined modules become the artifact module
@@ -627,6 +667,7 @@ def _strip_module(source: str, module_name: str, inlined: set[str]) -> tuple[str
     Returns (source, top-level names defined)."""
     tree = ast.parse(source)
     module = sys.modules.get(module_name)  # its `@int8_lowering` decorator, by identity
+    _LOWERING_DECORATORS = _lowering_decorators()  # noqa: N806
     body = []
     names: set[str] = set()
     for node in tree.body:
@@ -647,7 +688,7 @@ def _strip_module(source: str, module_name: str, inlined: set[str]) -> tuple[str
                 continue
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             decos = [d.func if isinstance(d, ast.Call) else d for d in node.decorator_list]
-            if any(isinstance(d, ast.Name) and getattr(module, d.id, None) == int8_lowering
+            if any(isinstance(d, ast.Name) and getattr(module, d.id, None) in _LOWERING_DECORATORS
                    for d in decos):
                 continue
         if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)):

@@ -4,7 +4,9 @@
     target = get_target("xnnpack")
     target.int8_delegated(op)          # True / False / None (not measured)
     target.float_delegated(op)
+    target.int16_delegated(op)         # int16 activations, int8 weights (TFLite "16x8")
     target.latency_us(op, "int8")      # measured single-op latency (µs), or None
+    target.latency_us(op, "int16")     # ... of the op in 16x8 ("float", "int8", "int16")
     target.conversion_latency_us       # one QUANTIZE + DEQUANTIZE pair of a typical tensor
     partitions(tflite_bytes)           # XNNPACK partitions of a model, operators outside
 
@@ -22,7 +24,8 @@ answer fails loudly.
 | `numba` | qcc's own integer runtime (`Model.run`, `--emit=numba`) | yes (in-process) | no (no int16 kernels) | every op qcc has an int8 kernel for in int8 |
 
 Only `xnnpack` has a capability table; for the others `int8_delegated` / `float_delegated` /
-`latency_us` answer None and the passes follow the ops' declarations (`nn.int8_capable`).
+`latency_us` / `int16_delegated` answer None and the passes follow the ops' declarations
+(`nn.int8_capable`, `passes.infer_scales.int16_capable`).
 
 The table (`xnnpack.json`, format 1), as the probe writes it:
 
@@ -37,24 +40,32 @@ The table (`xnnpack.json`, format 1), as the probe writes it:
      "ops": {"nn.prelu": {"builtin": "PRELU",
                           "shapes": [[1, 64, 64, 4]], "elements": 16384, "scaled": true,
                           "properties": {...},     # the example's (what was measured)
-                          "float": {"delegated": true, "latency_us": 14.0},
-                          "int8": {"delegated": false, "latency_us": 82.8}},
-             "nn.conv2d": {..., "int8+RELU6": {"delegated": true, "latency_us": 31.3}, ...}}}
+                          "float": {"delegated": true, "latency_us": 14.2},
+                          "int8": {"delegated": false, "latency_us": 91.3},
+                          "int16": {"delegated": false, "latency_us": 93.9}},
+             "nn.conv2d": {..., "int8+RELU6": {"delegated": true, "latency_us": 31.3}, ...,
+                           "int16+RELU6": {"delegated": false, "latency_us": 598.0}}}}
 
-A precision key is "float" or "int8", plus "+ACT" for an op whose `fused_activation` is ACT
-("int8+RELU6"); an entry that could not be measured has `"delegated": null` and an
-`"error"`. `delegated` is whether the XNNPACK delegate took the op itself (boundary
-QUANTIZE/DEQUANTIZE do not count); `latency_us` the median over interleaved rounds of one
-`invoke()` of the single-op model (the op's declared example, `SPEC.example`, with H and W
-of its 4-D tensors x8 where the op still verifies: `shapes`, `scaled`, and `elements`, the
-result elements, to scale by; int8 models have int8 inputs and outputs), one thread,
-Python's call overhead included (it cancels in float-versus-int8 comparisons;
-`invoke_overhead_us` is its size). Latencies are noisy (a shared 2-core machine); only
-`delegated` is checked by the tests. The answers are per op
-class and fused activation, measured on the example instance: options the example does not
-vary are not measured, and some matter (XNNPACK refuses the example's SLICE, whose size has
-a -1, and its STRIDED_SLICE, strides 2, even in float; it takes both with an explicit size or
-unit strides). `partitions` of the real model is the ground truth.
+A precision key is "float", "int8" or "int16", plus "+ACT" for an op whose
+`fused_activation` is ACT ("int8+RELU6", "int16+RELU6"). "int16" is the op with int16
+activations and int8 weights (TFLite's "16x8" kernels; `passes.infer_scales.request_int16`),
+measured for every op class whose declaration lists "int16x8" in `SPEC.precisions` and that
+qcc quantizes (`SPEC.int8 == KERNEL`); XNNPACK has no int16 kernels, so these cells are
+`"delegated": false` (measured) and their latency is that of LiteRT's builtin 16x8 kernel,
+timed in the same interleaved rounds as the op's float and int8 variants. An entry that
+could not be measured has `"delegated": null` and an `"error"`. `delegated` is whether the
+XNNPACK delegate took the op itself (boundary QUANTIZE/DEQUANTIZE do not count);
+`latency_us` the median over interleaved rounds of one `invoke()` of the single-op model
+(the op's declared example, `SPEC.example`, with H and W of its 4-D tensors x8 where the op
+still verifies: `shapes`, `scaled`, and `elements`, the result elements, to scale by; int8
+models have int8 inputs and outputs, int16 models int16 ones), one thread, Python's call
+overhead included (it cancels in comparisons between precisions; `invoke_overhead_us` is its
+size). Latencies are noisy (a shared 2-core machine); only `delegated` is checked by the
+tests. The answers are per op class and fused activation, measured on the example instance:
+options the example does not vary are not measured, and some matter (XNNPACK refuses the
+example's SLICE, whose size has a -1, and its STRIDED_SLICE, strides 2, even in float; it
+takes both with an explicit size or unit strides). `partitions` of the real model is the
+ground truth.
 
 Passes never import this package: the driver hands the `Target` to the passes that need it
 (`qcc.pipeline`).
@@ -94,7 +105,8 @@ TABLE_FORMAT = 1
 XNNPACK_TABLE = Path(__file__).with_name("xnnpack.json")
 """The checked-in capability table of the `xnnpack` target."""
 
-PRECISIONS = ("float", "int8")
+PRECISIONS = ("float", "int8", "int16")
+"""The precisions of the table's keys (before "+ACT")."""
 
 
 class Measurement(NamedTuple):
@@ -110,7 +122,7 @@ class CapabilityTable:
     """A probe's measurements, as read from its JSON (`load_table`).
 
     `ops` maps an op name ("nn.prelu") to its precision keys ("float", "int8",
-    "int8+RELU6", ...) and their `Measurement`s; `data` is the whole JSON document."""
+    "int8+RELU6", "int16", ...) and their `Measurement`s; `data` is the whole JSON document."""
 
     litert_version: str
     machine: dict[str, Any]
@@ -177,9 +189,9 @@ def _activation(op: Any) -> str:
 
 
 def precision_key(op: Any, precision: str) -> str:
-    """The table key for `op` in `precision` ("float" / "int8"): "+ACT" appended for an op
-    instance whose `fused_activation` is not NONE ("int8+RELU6"). A precision that already
-    names an activation is returned as it is."""
+    """The table key for `op` in `precision` ("float" / "int8" / "int16"): "+ACT" appended
+    for an op instance whose `fused_activation` is not NONE ("int8+RELU6", "int16+RELU6").
+    A precision that already names an activation is returned as it is."""
     if "+" in precision:
         return precision
     if precision not in PRECISIONS:
@@ -228,10 +240,19 @@ class Target:
         cell = self._cell(op, "float")
         return None if cell is None else cell.delegated
 
+    def int16_delegated(self, op: Any) -> bool | None:
+        """The same question for the op with int16 activations and int8 weights (TFLite's
+        16x8 kernels): False for every op `xnnpack` measured (XNNPACK has no int16 kernels;
+        LiteRT's builtin ones run it), None for an op without a 16x8 kernel or not
+        measured."""
+        cell = self._cell(op, "int16")
+        return None if cell is None else cell.delegated
+
     def latency_us(self, op: Any, precision: str) -> float | None:
-        """The measured latency (µs) of the op's single-op model in `precision` ("float" or
-        "int8"; the op's fused activation is added), None when unknown. See the module
-        docstring for what it includes."""
+        """The measured latency (µs) of the op's single-op model in `precision` ("float",
+        "int8" or "int16"; the op's fused activation is added), None when unknown (an op
+        without a 16x8 kernel has no "int16" latency). See the module docstring for what it
+        includes."""
         cell = self._cell(op, precision)
         return None if cell is None else cell.latency_us
 
@@ -246,7 +267,7 @@ class Target:
 _RULES = {
     "xnnpack": (True, True),
     "reference": (True, True),
-    "int8-only": (False, False),
+    "int8-only": (False, True),
     "numba": (True, False),
 }
 """Per target: (allows_float, allows_int16)."""

@@ -8,17 +8,22 @@
 
 For every nn op class with a declared example (`nn.op_classes()`, `SPEC.example`) it builds
 the float single-op model (`qcc.testing.tflite_models.op_model`) and, when the declaration
-says the op can be int8 (`SPEC.int8 == KERNEL`, or TFLite's precisions include int8), an int8
-one: the op model quantized by qcc with int8 inputs and outputs, calibrated on
-`op_inputs` samples (min/max; every input pinned to the example's domain so that inputs
-that must share a scale get the same one and no requantize is added). KERNEL ops go through
+says the op can be int8 (`SPEC.int8 == KERNEL`, or TFLite's precisions include int8), an
+int8 one: the op model quantized by qcc with int8 inputs and outputs, calibrated on
+`op_inputs` samples (min/max; every input pinned to the example's domain so that inputs that
+must share a scale get the same one and no requantize is added). KERNEL ops go through
 `qcc.quantize` (target "reference" when the API has targets; PRELU kept, no bias
 correction); Fallback ops that TFLite runs in int8 (DIV, SUM) through the same passes
-without legalize-fallback, so that the op itself is int8. Ops with a `fused_activation`
-property get one variant per fused activation (RELU, RELU6, RELU_N1_TO_1), in float and in
-int8, set in the IR before export (an op whose verifier refuses one, CONCATENATION, has
-none). Each model is loaded in-process with the default resolver, one thread
-(`qcc.litert.make_interpreter`), and the probe records
+without legalize-fallback, so that the op itself is int8. When the declaration lists
+"int16x8" among TFLite's precisions and qcc quantizes the op (`SPEC.int8 == KERNEL`: the ops
+`passes.infer_scales.int16_capable` accepts) it also builds an int16 one: the same
+quantization with the op asking for int16 activations (`request_int16`; int8 weights, int64
+bias: TFLite's "16x8" kernels), with int16 inputs and outputs. XNNPACK has no int16 kernels,
+so these run LiteRT's builtin 16x8 kernels (`delegated` false, measured, not assumed). Ops
+with a `fused_activation` property get one variant per fused activation (RELU, RELU6,
+RELU_N1_TO_1), in float, int8 and int16, set in the IR before export (an op whose verifier
+refuses one, CONCATENATION, has none). Each model is loaded in-process with the default
+resolver, one thread (`qcc.litert.make_interpreter`), and the probe records
 
   * `delegated`: whether the XNNPACK delegate runs the op itself (`qcc.litert.delegation`:
     the op's node inside a delegate partition; QUANTIZE/DEQUANTIZE nodes are not the op);
@@ -33,7 +38,8 @@ It also times a QUANTIZE + DEQUANTIZE pair on a 1x32x32x64 tensor against the sa
 1x1x1x8 one (the difference is the conversion cost without the dispatch overhead) and an
 operator-free model (`invoke_overhead_us`), and records the ai-edge-litert version, the
 machine and its CPU flags (AVX-512 VNNI, AVX2, NEON, ...). The table's format is documented
-in `qcc.targets`. Progress goes to stderr on a terminal; the table to stdout.
+in `qcc.targets`. Progress goes to stderr on a terminal; the table to stdout. A full run
+(every op, every precision, 31 rounds) takes about 20 s on a 2-core x86-64 machine.
 """
 
 from __future__ import annotations
@@ -179,6 +185,17 @@ def can_be_int8(cls: type) -> bool:
     return spec is not None and (spec.int8 == nn.KERNEL or "int8" in spec.precisions)
 
 
+def can_be_int16(cls: type) -> bool:
+    """Whether the declaration says the op can have int16 activations with int8 weights
+    (TFLite's "16x8" kernels): "int16x8" among its precisions and qcc quantizes it
+    (`SPEC.int8 == KERNEL`), as `passes.infer_scales.int16_capable` decides for an
+    instance."""
+    from qcc.dialects import nn
+
+    spec = nn.op_spec(cls)
+    return spec is not None and spec.int8 == nn.KERNEL and "int16x8" in spec.precisions
+
+
 def has_fused_activation(cls: type) -> bool:
     return "fused_activation" in dict(cls.get_irdl_definition().properties)
 
@@ -190,6 +207,8 @@ def variant_keys(cls: type) -> list[str]:
     keys = ["float", *(f"float+{a}" for a in acts)]
     if can_be_int8(cls):
         keys += ["int8", *(f"int8+{a}" for a in acts)]
+    if can_be_int16(cls):
+        keys += ["int16", *(f"int16+{a}" for a in acts)]
     return keys
 
 
@@ -348,14 +367,22 @@ def _run_passes(module, text: str, dataset) -> None:
             raise QccError(f"{p.name}: {first}") from None
 
 
-def quantize_instance(instance: Instance) -> bytes:
-    """The int8 .tflite (int8 inputs and outputs) of a float single-op instance."""
+def quantize_instance(instance: Instance, precision: str = "int8") -> bytes:
+    """The int8 .tflite (int8 inputs and outputs) of a float single-op instance; with
+    `precision` "int16", the op asks for int16 activations (`request_int16`: int16 inputs
+    and outputs, int8 weights). ValueError when the op cannot have them."""
     import qcc
     from qcc.api import Model
     from qcc.dialects import nn
 
     data = calibration_samples(instance)
     module = instance.module.clone()
+    if precision == "int16":
+        from qcc.passes.infer_scales import request_int16
+
+        request_int16(next(o for o in module.walk() if isinstance(o, instance.cls)))
+    elif precision != "int8":
+        raise ValueError(f"precision must be float, int8 or int16, got {precision!r}")
     if nn.op_spec(instance.cls).int8 == nn.KERNEL:
         kwargs: dict[str, Any] = dict(
             method="minmax", decompose_prelu=False, bias_correction=False, io_dtype="int8"
@@ -372,12 +399,12 @@ def quantize_instance(instance: Instance) -> bytes:
 
 
 def build_variant(instance: Instance, precision: str) -> bytes:
-    """The .tflite of `instance` in `precision` ("float" or "int8")."""
+    """The .tflite of `instance` in `precision` ("float", "int8" or "int16")."""
     if precision == "float":
         from qcc.backends.tflite import export_tflite
 
         return export_tflite(instance.module)
-    return quantize_instance(instance)
+    return quantize_instance(instance, precision)
 
 
 # ------------------------------------------------------------------------------------------
@@ -398,7 +425,7 @@ class Loaded:
 
 
 def _feed(interpreter, floats: Sequence[np.ndarray]) -> None:
-    """Set the inputs: float arrays as they are, quantized for int8 inputs."""
+    """Set the inputs: float arrays as they are, quantized for int8 / int16 inputs."""
     for detail, x in zip(interpreter.get_input_details(), floats):
         dtype = np.dtype(detail["dtype"])
         if dtype == np.float32:
@@ -413,8 +440,8 @@ def _feed(interpreter, floats: Sequence[np.ndarray]) -> None:
 
 def load_variant(key: str, model: bytes, inputs: Sequence[np.ndarray] | None) -> Loaded:
     """Load `model`, find the op's nodes (every operator but boundary QUANTIZE/DEQUANTIZE)
-    and whether all of them are delegated; an int8 variant whose op is not int8 is an
-    error. Raises RuntimeError when LiteRT refuses the model."""
+    and whether all of them are delegated; an int8 (int16) variant whose op does not have
+    int8 (int16) results is an error. Raises RuntimeError when LiteRT refuses the model."""
     from qcc.litert import delegation, make_interpreter, subgraph0_operator_count
 
     interpreter = make_interpreter(model)
@@ -424,10 +451,13 @@ def load_variant(key: str, model: bytes, inputs: Sequence[np.ndarray] | None) ->
     op_nodes = [d for d in details if d["op_name"] not in _BOUNDARY]
     if not op_nodes:
         raise RuntimeError("the model has no operator but QUANTIZE/DEQUANTIZE")
-    if key.startswith("int8"):
+    precision = key.partition("+")[0]
+    if precision in ("int8", "int16"):
         types = {np.dtype(t) for d in op_nodes for t in d["result_types"]}
-        if types != {np.dtype(np.int8)}:
-            raise RuntimeError(f"the op is not int8 in the quantized model ({sorted(map(str, types))})")
+        if types != {np.dtype(precision)}:
+            raise RuntimeError(
+                f"the op is not {precision} in the quantized model ({sorted(map(str, types))})"
+            )
     inside = parts.delegated
     delegated = all(d["index"] in inside for d in op_nodes)
     if inputs is not None:
@@ -589,6 +619,10 @@ def method_text(rounds: int) -> str:
         "round) of the mean of k invoke() calls (k: ~2 ms per round), on the op's declared "
         f"example with H and W of its 4-D tensors x{SCALE} where the op verifies (shapes, "
         "scaled; elements: result elements), int8 models with int8 inputs and outputs; "
+        "int16 (16x8: int16 activations, int8 weights; every op whose "
+        "declaration lists int16x8 and that qcc quantizes) models with int16 inputs and "
+        "outputs, timed in the same interleaved rounds (XNNPACK has no int16 kernels: "
+        "LiteRT's builtin kernels run them); "
         "Python call overhead included (invoke_overhead_us). "
         "conversion.latency_us: QUANTIZE+DEQUANTIZE on "
         "conversion.shape minus the same pair on baseline_shape (dispatch overhead removed). "
@@ -683,7 +717,7 @@ def format_table(doc: dict[str, Any]) -> str:
         f"{doc.get('invoke_overhead_us')} µs",
         "",
     ]
-    columns = ["float", "int8", *(f"int8+{a}" for a in ACTIVATIONS)]
+    columns = ["float", "int8", *(f"int8+{a}" for a in ACTIVATIONS), "int16"]
     rows = ["| op | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for name, entry in doc.get("ops", {}).items():
         rows.append(

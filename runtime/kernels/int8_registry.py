@@ -104,6 +104,7 @@ INT8_FAMILIES = (
     "int8_activation",
     "int8_pooling",
     "int8_shape",
+    "int16_kernels",
 )
 """Modules of `qcc.runtime.kernels` that register int8 lowerings and runners, in the order
 the artifact inlines them (a module that does not exist is skipped)."""
