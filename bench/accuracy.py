@@ -1,7 +1,8 @@
 """qcc vs TFLite's quantizer vs ai-edge-quantizer: accuracy, size, XNNPACK latency, partitions.
 
     python bench/accuracy.py [--zoo DIR] [--calib DIR] [--eval DIR] [--runs 100]
-                             [--tools tflite,aeq,qcc] [MODEL.tflite ...]
+                             [--tools tflite,aeq,qcc] [--target-snr 25 | --no-target-snr]
+                             [MODEL.tflite ...]
 
 Per zoo model (.tflite in $QCC_MODEL_ZOO, default ../shared/models), three int8 quantizers,
 each run in its own subprocess (one that crashes or refuses the model shows the reason in its
@@ -29,6 +30,16 @@ the model's metadata declares, else [0, 1]) and are measured on the held-out pho
 The CPU flags that decide XNNPACK's int8 speed (AVX-512 VNNI, AVX2) are printed first.
 Targets (issue 10): qcc latency ratio <= both anchors' (within 5 %), <= 0.8 where no float op
 is forced, median <= 0.7; qcc worst-output SNR >= both anchors'.
+
+Mixed precision (issue 11, `--target-snr DB`, default 25; `--no-target-snr` or 0 skips it):
+per model without custom ops, two more qcc runs, `qcc.quantize(..., target_snr=DB)` on the
+default target (xnnpack: float islands and int16 activations) and on `target="int8-only"`
+(int16 only), each in its own subprocess, measured like the others (SNR per output on the eval
+photos, XNNPACK latency x float timed in the same interleaved rounds). A second table shows them
+with the default qcc row, whether DB is reached on every output, the promotions (float / int16),
+the search time (`Plan.seconds`); the promoted ops and the plan's `blocking` line follow it.
+The search measures on its own held-out part of the calibration data (every 4th sample), the
+table on the eval photos.
 """
 
 from __future__ import annotations
@@ -48,6 +59,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = {"tflite": "TFLite", "aeq": "ai-edge-quantizer", "qcc": "qcc"}
+MIXED = {"qcc-mp": "xnnpack", "qcc-mp-int8": "int8-only"}
+"""Mixed-precision qcc runs (`--target-snr`): row key -> qcc target."""
 
 
 # ------------------------------------------------------------------------------------------
@@ -242,6 +255,25 @@ q = qcc.quantize(model, representative_dataset=Path(sys.argv[2]), mode="int8")
 open(sys.argv[3], "wb").write(q.to_tflite())
 """
 
+# qcc with --target-snr: argv[4] = target, argv[5] = SNR (dB); the plan goes to OUT.json.
+_QCC_MP_QUANTIZER = r"""
+import json, sys
+from pathlib import Path
+import qcc
+model = qcc.load(Path(sys.argv[1]))
+q = qcc.quantize(model, representative_dataset=Path(sys.argv[2]), mode="int8",
+                 target=sys.argv[4], target_snr=float(sys.argv[5]))
+plan = q.precision_plan
+open(sys.argv[3], "wb").write(q.to_tflite())
+if plan is not None:
+    info = {"reached": bool(plan.reached), "after": [float(v) for v in plan.after],
+            "before": [float(v) for v in plan.before], "blocking": plan.blocking,
+            "seconds": float(plan.seconds), "split": plan.split,
+            "choices": [{"name": c.name, "op": c.op, "precision": c.precision}
+                        for c in plan.choices]}
+    Path(sys.argv[3] + ".json").write_text(json.dumps(info))
+"""
+
 
 def _reason(result: subprocess.CompletedProcess) -> str:
     """A failed quantizer subprocess in a few words: the signal, LiteRT's unresolved custom
@@ -263,9 +295,11 @@ def _reason(result: subprocess.CompletedProcess) -> str:
 
 
 def _subprocess_quantize(script: str, model: bytes | Path, data: np.ndarray | list | Path,
-                         timeout: float = 1800) -> tuple[bytes | None, str, float]:
-    """Run a quantizer script `script MODEL DATA OUT`; (bytes, "", seconds) or
-    (None, reason, seconds)."""
+                         timeout: float = 1800, extra: tuple[str, ...] = (),
+                         side: dict | None = None) -> tuple[bytes | None, str, float]:
+    """Run a quantizer script `script MODEL DATA OUT [EXTRA...]`; (bytes, "", seconds) or
+    (None, reason, seconds). With `side`, a JSON file the script wrote as OUT.json is read
+    into side["json"]."""
     with tempfile.TemporaryDirectory() as tmp:
         model_path = Path(tmp) / "m.tflite"
         if isinstance(model, Path):
@@ -281,7 +315,8 @@ def _subprocess_quantize(script: str, model: bytes | Path, data: np.ndarray | li
         start = time.perf_counter()
         try:
             result = subprocess.run(
-                [sys.executable, "-c", script, str(model_path), str(data_path), str(out)],
+                [sys.executable, "-c", script, str(model_path), str(data_path), str(out),
+                 *extra],
                 capture_output=True, timeout=timeout, check=False, cwd=ROOT,
             )
         except subprocess.TimeoutExpired:
@@ -289,6 +324,11 @@ def _subprocess_quantize(script: str, model: bytes | Path, data: np.ndarray | li
         seconds = time.perf_counter() - start
         if result.returncode != 0 or not out.exists():
             return None, _reason(result), seconds
+        sidecar = Path(str(out) + ".json")
+        if side is not None and sidecar.exists():
+            import json
+
+            side["json"] = json.loads(sidecar.read_text())
         return out.read_bytes(), "", seconds
 
 
@@ -315,7 +355,8 @@ def _loads(content: bytes) -> str:
 # ------------------------------------------------------------------------------------------
 
 
-def bench_model(path: Path, calib: Path, eval_dir: Path, runs: int, tools: list[str]) -> dict:
+def bench_model(path: Path, calib: Path, eval_dir: Path, runs: int, tools: list[str],
+                target_snr: float = 0.0) -> dict:
     import qcc
     from qcc.backends.tflite import export_tflite
     from qcc.calibration import load_representative_data
@@ -347,6 +388,20 @@ def bench_model(path: Path, calib: Path, eval_dir: Path, runs: int, tools: list[
             row["notes"][tool] = reason
         else:
             quantized[tool] = content
+    row["mixed"] = {}
+    if target_snr > 0 and not row["custom_ops"]:
+        for key, target in MIXED.items():
+            side: dict = {}
+            content, reason, seconds = _subprocess_quantize(
+                _QCC_MP_QUANTIZER, path, calib, extra=(target, f"{target_snr:g}"), side=side)
+            row["seconds"][key] = seconds
+            if content is not None:
+                reason = _loads(content)
+            row["mixed"][key] = {"plan": side.get("json"), "wall": seconds}
+            if content is None or reason:
+                row["notes"][key] = reason
+            else:
+                quantized[key] = content
 
     reference = _interpreter(original)
     references = [_run(reference, x) for x in eval_samples]
@@ -470,6 +525,108 @@ def print_targets(rows: list[dict]) -> None:
         print(f"- median qcc latency x float {med:.2f} (<= 0.7: {'yes' if med <= 0.7 else 'NO'})")
 
 
+def _names(names: list[str], width: int = 240) -> str:
+    """Op names (the last two parts of the first location) joined, cut to about `width`
+    characters with how many were left out."""
+    text, shown = "", 0
+    for name in names:
+        # "model_1/model/re_lu_3/Relu6;model_1/..." -> "re_lu_3/Relu6"
+        name = "/".join(name.split(";")[0].split("/")[-2:])
+        name = name if len(name) <= 40 else name[:37] + "..."
+        candidate = f"{text}, {name}" if text else name
+        if len(candidate) > width and shown:
+            break
+        text, shown = candidate, shown + 1
+    return text + (f", ... (+{len(names) - shown} more)" if shown < len(names) else "")
+
+
+def print_mixed(rows: list[dict], target_snr: float, runs: int) -> None:
+    """Issue 11: qcc's default preset and its two --target-snr runs, per model, then the
+    promoted ops and what blocks the SNR where it is not reached."""
+    labels = {"qcc": "qcc", **{k: f"qcc --target-snr {target_snr:g}" + (
+        "" if t == "xnnpack" else f" --target={t}") for k, t in MIXED.items()}}
+    print(f"\nMixed precision (issue 11), --target-snr {target_snr:g}:\n")
+    print(
+        f"| model | tool | worst SNR (dB) | SNR per output (dB) | >= {target_snr:g} dB on every "
+        "output | promotions float / int16 | search (s) | size x fp32 | latency x float "
+        "| latency (ms) | XNNPACK partitions / ops outside |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    details: list[str] = []
+    splits: set[str] = set()
+    for row in rows:
+        name = row["model"]
+        if row["custom_ops"]:
+            print(f"| {name} | qcc --target-snr | skipped: custom op "
+                  f"{', '.join(row['custom_ops'])} | — | — | — | — | — | — | — | — |")
+            continue
+        print(f"| {name} | float | — | — | — | — | — | 1.000 | 1.00 | {row['float_ms']:.2f} "
+              f"| {_parts(row['float_partitions'])} |")
+        for key in ("qcc", *MIXED):
+            r = row.get(key)
+            if r is None:
+                note = row["notes"].get(key, "not run")
+                print(f"| {name} | {labels[key]} | fails: {note} | — | — | — | — | — | — | — | — |")
+                continue
+            reached = "yes" if r["worst"] >= target_snr else "no"
+            promotions = search = "—"
+            if key in MIXED:
+                plan = row["mixed"][key]["plan"]
+                if plan is None:
+                    promotions = "no plan"
+                else:
+                    by = {p: [c["name"] for c in plan["choices"] if c["precision"] == p]
+                          for p in ("float", "int16")}
+                    promotions = f"{len(by['float'])} / {len(by['int16'])}"
+                    search = f"{plan['seconds']:.0f}"
+                    target = MIXED[key]
+                    parts = []
+                    for p in ("float", "int16"):
+                        ops = [c["op"] for c in plan["choices"] if c["precision"] == p]
+                        if ops:
+                            kinds = ", ".join(
+                                f"{k} {ops.count(k)}" for k in sorted(set(ops), key=ops.index))
+                            parts.append(f"{p} ({kinds}): {_names(by[p])}")
+                    splits.add(plan.get("split") or "")
+                    line = (
+                        f"- promotions ({name}, {target}): {'; '.join(parts) or 'none'}. "
+                        f"Search (held-out calibration samples): worst "
+                        f"{_fmt(min(plan['before']))} -> "
+                        f"{_fmt(min(plan['after']))} dB "
+                        f"({'reached' if plan['reached'] else 'not reached'})"
+                    )
+                    if not plan["reached"] and plan.get("blocking"):
+                        line += f"; blocking: {plan['blocking']}"
+                    details.append(line + ".")
+            print(
+                f"| {name} | {labels[key]} | {_fmt(r['worst'])} | "
+                f"{', '.join(_fmt(v) for v in r['snr'])} | {reached} | {promotions} | {search} "
+                f"| {r['size']:.3f} | {r['latency']:.2f} | {r['ms']:.2f} "
+                f"| {_parts(r['partitions'])} |"
+            )
+    medians = []
+    for key in ("qcc", *MIXED):
+        values = [r[key]["latency"] for r in rows if r.get(key) and not r["custom_ops"]]
+        if values:
+            medians.append(f"{labels[key]} {statistics.median(values):.2f}")
+    if medians:
+        print(f"\nMedian latency x float over these models: {'; '.join(medians)}.")
+    print(
+        f"\nSNR and the >= {target_snr:g} dB column on the held-out eval photos; the search "
+        "measures on its own held-out part of the calibration data ("
+        + ("; ".join(sorted(x for x in splits if x)) or "every 4th sample") + "). "
+        f"Latency: XNNPACK, num_threads=1, timed in the same interleaved rounds as the table "
+        f"above, median of {runs}. Search: the plan's own time; the whole quantization "
+        "(subprocess wall time): " + "; ".join(
+            f"{row['model']}: " + ", ".join(
+                f"{MIXED[k]} {row['seconds'][k]:.1f}" for k in MIXED if k in row["seconds"])
+            for row in rows if not row["custom_ops"]
+        ) + "."
+    )
+    if details:
+        print("\n" + "\n".join(details))
+
+
 def main(argv: list[str] | None = None) -> int:
     shared = ROOT.parent / "shared"
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -480,6 +637,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="interleaved timing rounds per model (default 100)")
     parser.add_argument("--tools", default="tflite,aeq,qcc",
                         help="comma-separated subset of tflite, aeq, qcc")
+    parser.add_argument("--target-snr", type=float, default=25.0, metavar="DB",
+                        help="also run qcc --target-snr DB on the xnnpack and int8-only targets "
+                             "(default 25; 0 skips them)")
+    parser.add_argument("--no-target-snr", dest="target_snr", action="store_const", const=0.0,
+                        help="skip the mixed-precision rows")
     parser.add_argument("models", nargs="*", help="model files (default: every zoo .tflite)")
     args = parser.parse_args(argv)
     tools = [t.strip() for t in args.tools.split(",") if t.strip()]
@@ -508,10 +670,13 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for path in paths:
         print(f"... {path.name}", file=sys.stderr, flush=True)
-        rows.append(bench_model(path, Path(args.calib), Path(args.eval), args.runs, tools))
+        rows.append(bench_model(path, Path(args.calib), Path(args.eval), args.runs, tools,
+                                args.target_snr))
     print_table(rows, tools, args.runs)
     if "qcc" in tools:
         print_targets(rows)
+    if args.target_snr > 0:
+        print_mixed(rows, args.target_snr, args.runs)
     return 0
 
 
