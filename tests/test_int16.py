@@ -614,7 +614,7 @@ def test_ai_edge_quantizer_a16w8_imports(tmp_path):
     """A 16x8 model written by ai-edge-quantizer (recipe static_wi8_ai16: int16 model
     inputs and outputs, int64 biases, version-1 operators) imports, verifies, and what qcc
     writes back computes the same under BUILTIN_REF."""
-    pytest.importorskip("ai_edge_quantizer")
+    import ai_edge_quantizer  # noqa: F401 - a test dependency (pyproject [test])
     cls = nn.Conv2DOp
     float_model = tmp_path / "conv.tflite"
     float_model.write_bytes(export_tflite(import_tflite(tm.op_model(cls)), signature=True))
