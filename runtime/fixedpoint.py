@@ -49,6 +49,8 @@ Two kinds of functions:
         int64 or float64 holding exact integers (BLAS accumulators).
   - `requantize_float_per_channel_i8(acc2d, eff[C] f64, zp_out, lo, hi, out_i8)`
         the FULLY_CONNECTED reference requant (LRT 9213607): clamp(round_half_away(acc*eff) + zp)
+  - `quantize_f32_int(x_f32, scale, zp, lo, hi, out)`, `requantize_int(...)`: any storage range
+  - `mbqm64(x_i64, m, shift)`                           the int64 MultiplyByQuantizedMultiplier (16x8)
   - `quantize_f32_i8(x_f32, scale, zp, out_i8)`                TFLite AffineQuantize (reference)
   - `requantize_i8(x_i8, m, shift, zp_in, zp_out, out_i8)`    TFLite Requantize (QUANTIZE i8->i8)
   - `dequantize_i8(x_i8, scale, zp, out_f32)`                 DEQUANTIZE reference
@@ -297,6 +299,21 @@ def mbqm(x, m, shift):  # pragma: no cover - jitted
 
 
 @njit(cache=True)
+def mbqm64(x, m, shift):  # pragma: no cover - jitted
+    """tflite::MultiplyByQuantizedMultiplier(int64 x, int32 m, int shift), the overload the
+    16x8 convolutions use: the multiplier rounded to 16 bits, one rounding shift; the result
+    truncated to int32 as the C++ does."""
+    x = np.int64(x)
+    if m < 0x7FFF0000:
+        reduced = (np.int64(m) + np.int64(32768)) >> np.int64(16)
+    else:
+        reduced = np.int64(0x7FFF)
+    total = np.int64(15) - np.int64(shift)
+    v = (x * reduced + (np.int64(1) << (total - np.int64(1)))) >> total
+    return wrap_int32(v)
+
+
+@njit(cache=True)
 def mbqm_fast(x, m, left, right):  # pragma: no cover - jitted
     """Branch-free `mbqm` for vectorized loops: m >= 0 (every multiplier derived from
     positive scales), left = max(shift, 0), right = max(-shift, 0) precomputed. Equal to
@@ -430,10 +447,11 @@ def requantize_float_per_channel_i8(acc, eff, zp_out, lo, hi, out):  # pragma: n
 
 
 @njit(cache=True, nogil=True)
-def quantize_f32_i8(x, scale, zp, out):  # pragma: no cover - jitted
-    """QUANTIZE f32 -> i8, reference AffineQuantize: q = clamp(round_half_away(x / scale) + zp)
-    with the divide and the rounding in float32. x: f32 array (any shape, contiguous), scale:
-    float32 value, out: int8 array of the same size."""
+def quantize_f32_int(x, scale, zp, lo, hi, out):  # pragma: no cover - jitted
+    """QUANTIZE f32 -> an integer type with storage range [lo, hi] (int8: -128, 127; int16:
+    -32768, 32767), reference AffineQuantize: q = clamp(round_half_away(x / scale) + zp) with
+    the divide and the rounding in float32. x: f32 array (any shape, contiguous), scale:
+    float32 value, out: an integer array of the same size."""
     xs = x.ravel()
     o = out.ravel()
     s = np.float32(scale)
@@ -453,28 +471,41 @@ def quantize_f32_i8(x, scale, zp, out):  # pragma: no cover - jitted
         elif r < np.float32(-1e9):
             r = np.float32(-1e9)
         v = np.int64(r) + zp
-        if v < -128:
-            v = -128
-        elif v > 127:
-            v = 127
+        if v < lo:
+            v = lo
+        elif v > hi:
+            v = hi
+        o[i] = v
+    return out
+
+
+@njit(cache=True, nogil=True)
+def quantize_f32_i8(x, scale, zp, out):  # pragma: no cover - jitted
+    """QUANTIZE f32 -> i8: `quantize_f32_int` with the int8 range."""
+    return quantize_f32_int(x, scale, zp, -128, 127, out)
+
+
+@njit(cache=True, nogil=True)
+def requantize_int(x, m, shift, zp_in, zp_out, lo, hi, out):  # pragma: no cover - jitted
+    """QUANTIZE between integer types (reference Requantize): out = clamp(mbqm(q − zp_in, m,
+    shift) + zp_out, lo, hi) with (m, shift) = QuantizeMultiplier(double(s_in) /
+    double(s_out)) and [lo, hi] the output's storage range."""
+    xs = x.ravel()
+    o = out.ravel()
+    for i in range(xs.size):
+        v = mbqm(np.int64(xs[i]) - zp_in, m, shift) + zp_out
+        if v < lo:
+            v = lo
+        elif v > hi:
+            v = hi
         o[i] = v
     return out
 
 
 @njit(cache=True, nogil=True)
 def requantize_i8(x, m, shift, zp_in, zp_out, out):  # pragma: no cover - jitted
-    """QUANTIZE i8 -> i8 (reference Requantize): out = clamp(mbqm(q − zp_in, m, shift) + zp_out)
-    with (m, shift) = QuantizeMultiplier(double(s_in) / double(s_out))."""
-    xs = x.ravel()
-    o = out.ravel()
-    for i in range(xs.size):
-        v = mbqm(np.int64(xs[i]) - zp_in, m, shift) + zp_out
-        if v < -128:
-            v = -128
-        elif v > 127:
-            v = 127
-        o[i] = v
-    return out
+    """QUANTIZE i8 -> i8: `requantize_int` with the int8 range."""
+    return requantize_int(x, m, shift, zp_in, zp_out, -128, 127, out)
 
 
 @njit(cache=True, nogil=True)

@@ -45,13 +45,16 @@ from ..fixedpoint import (
     add_sub_params,
     dequantize_i8,
     mbqm,
+    mbqm64,
+    quantize_f32_int,
     quantize_multiplier,
+    requantize_int,
     round_half_away,
     wrap_int32,
 )
 from .common import ints, same_padding
 from .int8_lowering import activation_bounds, axis_qparams, constant_array, qparams, quant_type, shape
-from .int8_pooling import _pool_reduce_layout, _pool_reduce_sum
+from .int8_pooling import _pool_nhwc, _pool_reduce_layout, _pool_reduce_sum
 from .int8_registry import runner
 from .int8_shape import _shp_bilinear_axis, _shp_bool
 from .int16_lowering import int16_lowering
@@ -84,62 +87,6 @@ the table of the int16 LOGISTIC and TANH kernels."""
 
 # ---------------------------------------------------------------------------------------------
 # Run time: Numba loops
-
-
-@njit(cache=True)
-def i16_mbqm64(x, m, shift):  # pragma: no cover - jitted
-    """MultiplyByQuantizedMultiplier(int64 x, int32 m, int shift): the multiplier rounded to
-    16 bits, one rounding shift; the result truncated to int32 as the C++ does."""
-    x = np.int64(x)
-    if m < 0x7FFF0000:
-        reduced = (np.int64(m) + np.int64(32768)) >> np.int64(16)
-    else:
-        reduced = np.int64(0x7FFF)
-    total = np.int64(15) - np.int64(shift)
-    v = (x * reduced + (np.int64(1) << (total - np.int64(1)))) >> total
-    return wrap_int32(v)
-
-
-@njit(cache=True, nogil=True)
-def _i16_quantize_f32(x, scale, zp, out):  # pragma: no cover - jitted
-    """QUANTIZE f32 -> i16, reference AffineQuantize (float32 divide and rounding)."""
-    xs = x.ravel()
-    o = out.ravel()
-    s = np.float32(scale)
-    for i in range(xs.size):
-        f = np.float32(xs[i]) / s
-        if f >= 0:
-            r = np.floor(f + np.float32(0.5))
-            if r - f > np.float32(0.5):
-                r -= np.float32(1.0)
-        else:
-            r = -np.floor(-f + np.float32(0.5))
-            if (-r) - (-f) > np.float32(0.5):
-                r += np.float32(1.0)
-        if r > np.float32(1e9):
-            r = np.float32(1e9)
-        elif r < np.float32(-1e9):
-            r = np.float32(-1e9)
-        v = np.int64(r) + zp
-        if v < -32768:
-            v = -32768
-        elif v > 32767:
-            v = 32767
-        o[i] = v
-
-
-@njit(cache=True, nogil=True)
-def _i16_requantize(x, m, shift, zp_in, zp_out, lo, hi, out):  # pragma: no cover - jitted
-    """QUANTIZE between integer types, reference Requantize."""
-    xs = x.ravel()
-    o = out.ravel()
-    for i in range(xs.size):
-        v = mbqm(np.int64(xs[i]) - zp_in, m, shift) + zp_out
-        if v < lo:
-            v = lo
-        elif v > hi:
-            v = hi
-        o[i] = v
 
 
 @njit(cache=True, nogil=True)
@@ -177,7 +124,7 @@ def _i16_requant_acc(acc, bias, m, shift, lo, hi, out):  # pragma: no cover - ji
     rows, cols = acc.shape
     for r in range(rows):
         for c in range(cols):
-            v = i16_mbqm64(np.int64(acc[r, c]) + bias[c], m[c], shift[c])
+            v = mbqm64(np.int64(acc[r, c]) + bias[c], m[c], shift[c])
             if v < lo:
                 v = lo
             elif v > hi:
@@ -238,54 +185,12 @@ def _i16_depthwise(x, w, bias, m, shift, geom, lo, hi, out):  # pragma: no cover
                                 acc[k] += xv * np.int64(wk[k])
                 o = out[b, oy, ox]
                 for k in range(oc):
-                    v = i16_mbqm64(acc[k] + bias[k], m[k], shift[k])
+                    v = mbqm64(acc[k] + bias[k], m[k], shift[k])
                     if v < lo:
                         v = lo
                     elif v > hi:
                         v = hi
                     o[k] = v
-
-
-@njit(cache=True, nogil=True)
-def _i16_pool(x, out, fh, fw, sh, sw, pt, pl, is_max, lo, hi):  # pragma: no cover - jitted
-    """reference_integer_ops::AveragePool / MaxPool (int16)."""
-    n, h, wd, c = x.shape
-    _, oh, ow, _ = out.shape
-    for b in range(n):
-        for oy in range(oh):
-            y0 = oy * sh - pt
-            fy0 = max(0, -y0)
-            fy1 = min(fh, h - y0)
-            for ox in range(ow):
-                x0 = ox * sw - pl
-                fx0 = max(0, -x0)
-                fx1 = min(fw, wd - x0)
-                for ch in range(c):
-                    if is_max:
-                        acc = -32768
-                        for fy in range(fy0, fy1):
-                            for fx in range(fx0, fx1):
-                                v = np.int64(x[b, y0 + fy, x0 + fx, ch])
-                                if v > acc:
-                                    acc = v
-                    else:
-                        acc = 0
-                        cnt = 0
-                        for fy in range(fy0, fy1):
-                            for fx in range(fx0, fx1):
-                                acc += np.int64(x[b, y0 + fy, x0 + fx, ch])
-                                cnt += 1
-                        if cnt == 0:
-                            acc = 0
-                        elif acc > 0:
-                            acc = (acc + cnt // 2) // cnt
-                        else:
-                            acc = -((-acc + cnt // 2) // cnt)  # C truncating division
-                    if acc < lo:
-                        acc = lo
-                    elif acc > hi:
-                        acc = hi
-                    out[b, oy, ox, ch] = acc
 
 
 @njit(cache=True, nogil=True)
@@ -483,7 +388,7 @@ def _i16_broadcast_flat(x, out_shape):
 def run_quantize_f32_i16(inputs, params):
     x = np.ascontiguousarray(inputs[0], dtype=np.float32)
     out = np.empty(x.shape, np.int16)
-    _i16_quantize_f32(x, np.float32(params["scale"]), params["zp"], out)
+    quantize_f32_int(x, np.float32(params["scale"]), params["zp"], -32768, 32767, out)
     return [out]
 
 
@@ -491,7 +396,7 @@ def run_quantize_f32_i16(inputs, params):
 def run_requantize_i16(inputs, params):
     x = np.ascontiguousarray(inputs[0])
     out = np.empty(x.shape, np.dtype(params["dtype"]))
-    _i16_requantize(x, params["m"], params["shift"], params["zp_in"], params["zp_out"],
+    requantize_int(x, params["m"], params["shift"], params["zp_in"], params["zp_out"],
                     params["lo"], params["hi"], out)
     return [out]
 
@@ -596,9 +501,9 @@ def run_max_min_i16(inputs, params):
 def run_pool2d_i16(inputs, params):
     x = np.ascontiguousarray(inputs[0])
     out = np.empty(tuple(params["out_shape"]), np.int16)
-    _i16_pool(x, out, params["filter_h"], params["filter_w"], params["stride_h"],
+    _pool_nhwc(x, out, params["filter_h"], params["filter_w"], params["stride_h"],
               params["stride_w"], params["pad_top"], params["pad_left"], bool(params["is_max"]),
-              params["lo"], params["hi"])
+              params["lo"], params["hi"], -32768)
     return [out]
 
 
@@ -918,7 +823,7 @@ def lower_relu_i16(op):
     hi = 32767 if math.isinf(act_max) else min(
         32767, zpo + int(round_half_away(f32(act_max) / f32(so))))
     lut = np.empty(65536, np.int16)
-    _i16_requantize(_i16_all(), m, sh, zpi, zpo, lo, hi, lut)
+    requantize_int(_i16_all(), m, sh, zpi, zpo, lo, hi, lut)
     return "lut_i16", {"lut": lut}
 
 
@@ -935,8 +840,8 @@ def lower_leaky_relu_i16(op):
     big = 1 << 40
     pos = np.empty(65536, np.int64)
     neg = np.empty(65536, np.int64)
-    _i16_requantize(q, m_id, sh_id, 0, 0, -big, big, pos)
-    _i16_requantize(q, abs(m_a), sh_a, 0, 0, -big, big, neg)  # |m|, the sign after
+    requantize_int(q, m_id, sh_id, 0, 0, -big, big, pos)
+    requantize_int(q, abs(m_a), sh_a, 0, 0, -big, big, neg)  # |m|, the sign after
     if m_a < 0:
         neg = -neg
     r = np.where(q >= 0, pos, neg) + zpo

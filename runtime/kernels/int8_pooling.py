@@ -40,7 +40,9 @@ from .registry import int8_lowering
 
 
 @njit(cache=True, nogil=True)
-def _pool_nhwc_i8(x, out, fh, fw, sh, sw, pad_t, pad_l, is_max, lo, hi):  # pragma: no cover - jitted
+def _pool_nhwc(x, out, fh, fw, sh, sw, pad_t, pad_l, is_max, lo, hi, floor):  # pragma: no cover - jitted
+    """reference_integer_ops::AveragePool / MaxPool on NHWC int8 or int16 `x` (`floor`: the
+    storage minimum, -128 or -32768, where a max starts); int32 sums, clamped to [lo, hi]."""
     n, h, w, c = x.shape
     oh, ow = out.shape[1], out.shape[2]
     acc = np.empty(c, np.int32)
@@ -54,7 +56,7 @@ def _pool_nhwc_i8(x, out, fh, fw, sh, sw, pad_t, pad_l, is_max, lo, hi):  # prag
                 fx_start = max(0, -ix0)
                 fx_end = min(fw, w - ix0)
                 count = (fy_end - fy_start) * (fx_end - fx_start)
-                acc[:] = -128 if is_max else 0
+                acc[:] = floor if is_max else 0
                 for fy in range(fy_start, fy_end):
                     for fx in range(fx_start, fx_end):
                         row = x[b, iy0 + fy, ix0 + fx]
@@ -132,7 +134,7 @@ def _pool_sum_float_requant(sums, scale, bias, zp_out, out):  # pragma: no cover
 @njit(cache=True, nogil=True)
 def _pool_max_full_i8(x, out, fh, fw, sh, sw, lo, hi):  # pragma: no cover - jitted
     """MAX pool when every window lies inside the image (no padding): the max of the stored
-    values, clamped to [lo, hi] (what `_pool_nhwc_i8` computes), channel runs contiguous."""
+    values, clamped to [lo, hi] (what `_pool_nhwc` computes), channel runs contiguous."""
     n, h, w, c = x.shape
     oh, ow = out.shape[1], out.shape[2]
     x1 = x.reshape(-1)
@@ -203,9 +205,10 @@ def run_pool2d_i8(inputs, params):
         else:
             _pool_max_full_i8(x, out, fh, fw, sh, sw, params["lo"], params["hi"])
         return [out]
-    _pool_nhwc_i8(
+    _pool_nhwc(
         x, out, params["filter_h"], params["filter_w"], params["stride_h"], params["stride_w"],
         params["pad_top"], params["pad_left"], bool(params["is_max"]), params["lo"], params["hi"],
+        -128,
     )
     return [out]
 
