@@ -54,9 +54,9 @@ from ..fixedpoint import (
 )
 from .common import ints, same_padding
 from .int8_lowering import activation_bounds, axis_qparams, constant_array, qparams, quant_type, shape
-from .int8_pooling import _pool_nhwc, _pool_reduce_layout, _pool_reduce_sum
+from .int8_pooling import _pool_mean_requant, _pool_nhwc, _pool_reduce_layout, _pool_sums
 from .int8_registry import runner
-from .int8_shape import _shp_bilinear_axis, _shp_bool
+from .int8_shape import _shp_bilinear_axis, _shp_bool, _shp_resize_bilinear_loop
 from .int16_lowering import int16_lowering
 from .registry import INT8_LOWERINGS
 
@@ -194,18 +194,6 @@ def _i16_depthwise(x, w, bias, m, shift, geom, lo, hi, out):  # pragma: no cover
 
 
 @njit(cache=True, nogil=True)
-def _i16_mean_requant(sums, n, zp_in, m, sh, zp_out, lo, hi, out):  # pragma: no cover - jitted
-    for i in range(sums.size):
-        s = wrap_int32(sums[i] - np.int64(zp_in) * n)
-        v = mbqm(s, m, sh) + zp_out
-        if v < lo:
-            v = lo
-        elif v > hi:
-            v = hi
-        out[i] = v
-
-
-@njit(cache=True, nogil=True)
 def _i16_add_sub(a, b, sign, zp1, zp2, left_shift, m1, sh1, m2, sh2, mo, sho, zpo, lo, hi, out):  # pragma: no cover - jitted
     """ADD (sign 1) / SUB (sign -1), reference AddElementwise / SubElementwise (general
     scale, left shift 15)."""
@@ -256,42 +244,6 @@ def _i16_lut(x, lut, out):  # pragma: no cover - jitted
     """out[i] = lut[x[i] + 32768]."""
     for i in range(x.size):
         out[i] = lut[np.int64(x[i]) + 32768]
-
-
-@njit(cache=True, nogil=True)
-def _i16_resize_bilinear(x, ys, y0s, y1s, xs, x0s, x1s, out):  # pragma: no cover - jitted
-    """ResizeBilinearInteger (int16): weights in 1/1024, rounded shift by 20."""
-    n, _, _, c = x.shape
-    oh, ow = out.shape[1], out.shape[2]
-    for b in range(n):
-        for oy in range(oh):
-            iy = np.int64(ys[oy])
-            y0 = y0s[oy]
-            y1 = y1s[oy]
-            wy1 = iy - np.int64(1024) * y0
-            wy0 = np.int64(1024) - wy1
-            for ox in range(ow):
-                ix = np.int64(xs[ox])
-                x0 = x0s[ox]
-                x1 = x1s[ox]
-                wx1 = ix - np.int64(1024) * x0
-                wx0 = np.int64(1024) - wx1
-                for ch in range(c):
-                    acc = (
-                        np.int64(x[b, y0, x0, ch]) * wy0 * wx0
-                        + np.int64(x[b, y1, x0, ch]) * wy1 * wx0
-                        + np.int64(x[b, y0, x1, ch]) * wy0 * wx1
-                        + np.int64(x[b, y1, x1, ch]) * wy1 * wx1
-                    )
-                    if acc > 0:
-                        v = (acc + np.int64(524288)) >> 20
-                    else:
-                        v = -((-(acc - np.int64(524288))) >> 20)
-                    if v < -32768:
-                        v = -32768
-                    elif v > 32767:
-                        v = 32767
-                    out[b, oy, ox, ch] = v
 
 
 @njit(cache=True)
@@ -509,16 +461,11 @@ def run_pool2d_i16(inputs, params):
 
 @runner("mean_i16")
 def run_mean_i16(inputs, params):
-    x = np.asarray(inputs[0])
-    if params["perm"]:
-        x = np.transpose(x, tuple(params["perm"]))
-    x3 = np.ascontiguousarray(x).reshape(params["outer"], params["reduced"], params["inner"])
-    sums = np.empty((params["outer"], params["inner"]), np.int64)
-    _pool_reduce_sum(x3, sums)
+    sums = _pool_sums(np.ascontiguousarray(inputs[0]), params)
     out = np.empty(tuple(params["out_shape"]), np.int16)
-    _i16_mean_requant(sums.reshape(-1), np.int64(params["reduced"]), params["zp_in"],
-                      params["m"], params["shift"], params["zp_out"], params["lo"],
-                      params["hi"], out.reshape(-1))
+    _pool_mean_requant(sums, np.int64(params["reduced"]), params["zp_in"], params["m"],
+                       params["shift"], params["zp_out"], params["lo"], params["hi"],
+                       out.reshape(-1))
     return [out]
 
 
@@ -556,8 +503,8 @@ def run_prelu_i16(inputs, params):
 def run_resize_bilinear_i16(inputs, params):
     x = np.ascontiguousarray(inputs[0])
     out = np.empty(tuple(params["out_shape"]), np.int16)
-    _i16_resize_bilinear(x, params["ys"], params["y0"], params["y1"], params["xs"],
-                         params["x0"], params["x1"], out)
+    _shp_resize_bilinear_loop(x, params["ys"], params["y0"], params["y1"], params["xs"],
+                              params["x0"], params["x1"], -32768, 32767, out)
     return [out]
 
 

@@ -97,15 +97,17 @@ def _pool_reduce_sum(x3, out_sum):  # pragma: no cover - jitted
 
 
 @njit(cache=True, nogil=True)
-def _pool_mean_requant(sums, n, zp_in, m, sh, zp_out, out):  # pragma: no cover - jitted
+def _pool_mean_requant(sums, n, zp_in, m, sh, zp_out, lo, hi, out):  # pragma: no cover - jitted
+    """MEAN's requantization of int64 sums (wrapped to int32 as the C++ accumulates), clamped
+    to the storage range [lo, hi] (int8 or int16)."""
     for i in range(sums.size):
         s = sums[i] - np.int64(zp_in) * n
         s = ((s + np.int64(2147483648)) & np.int64(0xFFFFFFFF)) - np.int64(2147483648)
         v = mbqm(s, m, sh) + zp_out
-        if v < -128:
-            v = -128
-        elif v > 127:
-            v = 127
+        if v < lo:
+            v = lo
+        elif v > hi:
+            v = hi
         out[i] = v
 
 
@@ -229,7 +231,7 @@ def run_mean_i8(inputs, params):
     out = np.empty(tuple(params["out_shape"]), np.int8)
     _pool_mean_requant(
         sums, params["reduced"], params["zp_in"], params["m"], params["shift"],
-        params["zp_out"], out.reshape(-1),
+        params["zp_out"], -128, 127, out.reshape(-1),
     )
     return [out]
 

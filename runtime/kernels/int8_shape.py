@@ -38,7 +38,9 @@ from .shape import strided_slice_index
 
 
 @njit(cache=True, nogil=True)
-def _shp_resize_bilinear_loop(x, ys, y0s, y1s, xs, x0s, x1s, out):  # pragma: no cover - jitted
+def _shp_resize_bilinear_loop(x, ys, y0s, y1s, xs, x0s, x1s, lo, hi, out):  # pragma: no cover - jitted
+    """ResizeBilinearInteger (int8 or int16, [lo, hi] the storage range): weights in 1/1024,
+    rounded shift by 20."""
     n, _, _, c = x.shape
     oh, ow = out.shape[1], out.shape[2]
     for b in range(n):
@@ -65,10 +67,10 @@ def _shp_resize_bilinear_loop(x, ys, y0s, y1s, xs, x0s, x1s, out):  # pragma: no
                         v = (acc + np.int64(524288)) >> 20
                     else:
                         v = -((-(acc - np.int64(524288))) >> 20)  # C truncating division
-                    if v < -128:
-                        v = -128
-                    elif v > 127:
-                        v = 127
+                    if v < lo:
+                        v = lo
+                    elif v > hi:
+                        v = hi
                     out[b, oy, ox, ch] = v
 
 
@@ -188,7 +190,8 @@ def run_resize_bilinear_i8(inputs, params):
     x = np.ascontiguousarray(inputs[0])
     out = np.empty(tuple(params["out_shape"]), np.int8)
     _shp_resize_bilinear_loop(
-        x, params["ys"], params["y0"], params["y1"], params["xs"], params["x0"], params["x1"], out
+        x, params["ys"], params["y0"], params["y1"], params["xs"], params["x0"], params["x1"],
+        -128, 127, out,
     )
     return [out]
 
