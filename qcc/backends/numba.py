@@ -22,7 +22,7 @@ Every op of `func.func @main` becomes one plan step (see `qcc.runtime.plan`):
   with float islands cannot be written as a self-contained artifact;
 * an op with an int16 activation (TFLite's 16x8 kernels; a `quant.qcast` / `quant.dcast`
   with int16 on either side) is lowered by its int16 lowering
-  (`qcc.runtime.kernels.int16_lowering.INT16_LOWERINGS`, kernels in `int16_kernels`), same
+  (`qcc.runtime.kernels.registry.INT16_LOWERINGS`, kernels in `int16_kernels`), same
   protocol; an op class without one is refused with a one-line `MissingKernelError` naming
   the op and its i16 activation;
 * an op with any other quantized activation that is not per-tensor int8 (an imported
@@ -59,7 +59,12 @@ from qcc.errors import QccError
 from qcc.runtime import plan as plan_mod
 from qcc.runtime.errors import MissingKernelError
 from qcc.runtime.kernels import int8_registry as reg
-from qcc.runtime.kernels.registry import INT8_LOWERINGS, int8_lowering
+from qcc.runtime.kernels.registry import (
+    INT8_LOWERINGS,
+    INT16_LOWERINGS,
+    int8_lowering,
+    int16_lowering,
+)
 from qcc.runtime.plan import CALLABLE_KERNEL, Plan, PlanRunner, Step
 
 
@@ -208,9 +213,7 @@ def _lower(op: Operation):
         )
     int16 = _int16_storage(op)
     if int16:
-        from qcc.runtime.kernels.int16_lowering import lookup_int16
-
-        lower = lookup_int16(op)
+        lower = INT16_LOWERINGS.lookup(op)
         mismatch = _storage_mismatch(op, int16=True)
         if lower is None or mismatch is not None:
             what = mismatch or _storage_mismatch(op) or "i16 activation"
@@ -655,8 +658,6 @@ def _artifact_modules() -> list[Any]:
 
 
 def _lowering_decorators() -> tuple:
-    from qcc.runtime.kernels.int16_lowering import int16_lowering
-
     return (int8_lowering, int16_lowering)
 
 

@@ -1,7 +1,7 @@
 """int16 activation (TFLite "16x8") kernels, bit-exact with LiteRT's reference kernels
 (BUILTIN_REF) for the same .tflite (docs/ir.md, "int16 activations (16x8) and mixed
 precision"). int16 activations are symmetric per tensor (zero point 0), weights int8,
-biases int64. Lowerings are registered with ``@int16_lowering`` (`int16_lowering`), runners
+biases int64. Lowerings are registered with ``@int16_lowering`` (`registry.INT16_LOWERINGS`), runners
 with ``@runner`` like the int8 families.
 
   * QUANTIZE   f32 -> i16 `AffineQuantize` (divide and round in float32); i8 <-> i16 and
@@ -57,8 +57,7 @@ from .int8_lowering import activation_bounds, axis_qparams, constant_array, qpar
 from .int8_pooling import _pool_mean_requant, _pool_nhwc, _pool_reduce_layout, _pool_sums
 from .int8_registry import runner
 from .int8_shape import _shp_bilinear_axis, _shp_bool, _shp_resize_bilinear_loop
-from .int16_lowering import int16_lowering
-from .registry import INT8_LOWERINGS
+from .registry import INT8_LOWERINGS, int16_lowering
 
 I16_SIGMOID_TABLE = np.array([
     32768, 33451, 34133, 34813, 35493, 36169, 36843, 37513, 38180, 38841, 39498, 40149, 40794,
@@ -756,7 +755,7 @@ def _i16_all() -> np.ndarray:
     return np.arange(-32768, 32768, dtype=np.int64)
 
 
-@int16_lowering(nn.ReluOp, nn.Relu6Op, nn.ReluN1To1Op)
+@int16_lowering(nn.ReluOp, nn.Relu6Op)  # RELU_N1_TO_1: TFLite has no 16x8 kernel
 def lower_relu_i16(op):
     if not _i16_acts(op.input, op.output):
         return None
@@ -764,7 +763,7 @@ def lower_relu_i16(op):
     f32 = np.float32
     m, sh = quantize_multiplier(float(f32(si) / f32(so)))
     act_min, act_max = {
-        nn.ReluOp: (0.0, math.inf), nn.Relu6Op: (0.0, 6.0), nn.ReluN1To1Op: (-1.0, 1.0)
+        nn.ReluOp: (0.0, math.inf), nn.Relu6Op: (0.0, 6.0)
     }[type(op)]
     lo = max(-32768, zpo + int(round_half_away(f32(act_min) / f32(so))))
     hi = 32767 if math.isinf(act_max) else min(

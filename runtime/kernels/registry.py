@@ -186,12 +186,37 @@ INT8_LOWERINGS = OpRegistry(
 )
 """op class -> int8 lowering."""
 
+def _check_int16_declaration(cls: type) -> None:
+    """An nn op gets an int16 lowering only if its declaration lists TFLite's 16x8 kernel
+    (`int16x8` in SPEC.precisions); quant.qcast / quant.dcast convert to and from int16."""
+    spec = nn.op_spec(cls)
+    if spec is None:
+        return  # quant.qcast, quant.dcast
+    if "int16x8" not in spec.precisions:
+        raise TypeError(
+            f"{cls.__name__} ({cls.name}) declares no int16x8 precision (SPEC.precisions = "
+            f"{spec.precisions}): TFLite has no 16x8 kernel for it to match"
+        )
+
+
+INT16_LOWERINGS = OpRegistry(
+    "int16 lowering", int8_registry.load_int8_families, check=_check_int16_declaration
+)
+"""op class -> int16 (16x8) lowering: the backend lowers an op with an int16 activation (a
+result, or a non-constant operand; a qcast / dcast with int16 on either side) through this
+registry instead of `INT8_LOWERINGS`, with the same protocol (docs/ir.md, "int16
+activations"); an op class without one is refused with one line naming the op."""
+
 float_kernel = FLOAT_KERNELS.register
 """``@float_kernel(nn.XOp, ...)``: register a float kernel factory."""
 
 int8_lowering = INT8_LOWERINGS.register
 """``@int8_lowering(nn.XOp, ...)``: register an int8 lowering (compile time, stripped from
 the ``--emit=numba`` artifact)."""
+
+int16_lowering = INT16_LOWERINGS.register
+"""``@int16_lowering(nn.XOp, ...)``: register an int16 lowering (compile time, stripped from
+the ``--emit=numba`` artifact like the int8 ones)."""
 
 
 def lookup(op: Operation) -> Factory | None:
