@@ -92,18 +92,29 @@ def make_float(
 
 
 class FoldDequantizeOfQuantize(RewritePattern):
-    """`dcast(qcast(x))` with float `x` -> `x`: neighbouring float ops share one island."""
+    """`dcast(qcast(x))` with float `x` -> `x`: neighbouring float ops share one island. The
+    qcast may be a chain (`dcast(qcast_b(qcast_a(x)))`: a requantization infer-scales put in
+    front of a same-scale op, e.g. a CONCATENATION input, int8 <-> int16): between two float
+    ops it only rounds, so it goes too."""
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: quant.DequantizeCastOp, rewriter: PatternRewriter) -> None:
+        chain: list[quant.QuantizeCastOp] = []
         producer = op.input.owner
-        if not isinstance(producer, quant.QuantizeCastOp):
+        while isinstance(producer, quant.QuantizeCastOp):
+            chain.append(producer)
+            if not quant.is_quantized(producer.input.type):
+                break
+            producer = producer.input.owner
+        if not chain or quant.is_quantized(chain[-1].input.type):
             return
-        if quant.is_quantized(producer.input.type) or producer.input.type != op.result.type:
+        if chain[-1].input.type != op.result.type:
             return
-        rewriter.replace(op, [], [producer.input])
-        if not producer.result.uses:
-            rewriter.erase(producer)
+        rewriter.replace(op, [], [chain[-1].input])
+        for cast in chain:  # outermost first: each is erased once nothing reads it
+            if cast.result.uses:
+                break
+            rewriter.erase(cast)
 
 
 @dataclass(frozen=True)
