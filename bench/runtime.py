@@ -80,7 +80,8 @@ def bench_one(name: str, float_model, runs: int, lo: float = 0.0, hi: float = 1.
     ]
     row: dict = {"name": name}
     try:
-        q = qcc.quantize(float_model, representative_dataset=calib, mode="int8")
+        # the runtime's own target: every op with an int8 kernel in int8 (no float island)
+        q = qcc.quantize(float_model, representative_dataset=calib, mode="int8", target="numba")
         content = q.to_tflite()
         cm = compile_module(q.module)
     except Exception as e:  # noqa: BLE001 - a benchmark reports and goes on
@@ -181,6 +182,18 @@ def main(argv=None) -> int:
     if args.only:
         cases = [c for c in cases if c[0] in args.only]
 
+    from numba.core import config as numba_config
+
+    from qcc.runtime.kernels.int8_vnni import VNNI_OK
+    from qcc.targets.probe import machine_info
+
+    info = machine_info()
+    flags = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in info["flags"].items()
+                      if k in ("avx512_vnni", "avx_vnni", "avx512bw", "avx2", "fma", "neon",
+                               "arm_dotprod"))
+    print(f"CPU: {info.get('cpu') or 'unknown'}, {info.get('cores')} cores; {flags}")
+    print(f"Numba compiles for: {numba_config.CPU_NAME or 'host'}; qcc's int8 GEMM path: "
+          f"{'AVX-512 VNNI' if VNNI_OK else 'portable (BLAS)'}")
     print(f"latency, median of {runs} runs, µs (1 thread); LiteRT on the qcc-emitted .tflite")
     header = f"{'model':<42} {'qcc int8':>9} {'qcc float':>9} {'LRT int8':>9} {'LRT ref':>9} {'int8/LRT':>8} {'float/int8':>10}  note"
     print(header)
