@@ -284,6 +284,13 @@ def quantize(
         raise QccError(f"mode '{mode}' needs a representative_dataset")
     if max_float_ops is not None and target_snr is None:
         raise QccError("max_float_ops bounds the target_snr search; give target_snr too")
+    if isinstance(model, (str, os.PathLike)):
+        model = load(model)
+    elif not isinstance(model, Model):
+        raise QccError(
+            f"quantize: expected a Model or a model path, got {type(model).__name__}"
+        )
+    refuse_quantized_input(model.module, model.source or "the model")
     text = preset_pipeline_text(options)
     dataset = None if is_path else representative_dataset
     plan = None
@@ -294,24 +301,19 @@ def quantize(
 
         if mode == "dynamic-range":
             raise QccError("target_snr chooses int8/int16/float activations: not dynamic-range")
-        source = load(model) if isinstance(model, (str, os.PathLike)) else model
-        if not isinstance(source, Model):
-            raise QccError(
-                f"quantize: expected a Model or a model path, got {type(source).__name__}"
-            )
         data = [
             list(s)
             for s in load_representative_data(
-                representative_dataset, source.input_specs(),
+                representative_dataset, model.input_specs(),
                 input_range=input_range if is_path else None, samples=samples or None,
             )
         ]
         plan, text = plan_pipeline(
-            source.module, text, data, preset_target(options) or "", float(target_snr),
+            model.module, text, data, preset_target(options) or "", float(target_snr),
             max_float_ops=max_float_ops,
         )
-        dataset = None if is_path else data
-        model = source
+        if not is_path:  # an iterable or generator is read once: the search's copy serves
+            dataset = data
     passes = build_pipeline(text, dataset=dataset)
     if save_stats is not None:
         from qcc.statistics import calibrators
@@ -319,13 +321,6 @@ def quantize(
         if not calibrators(passes):
             raise QccError(f"save_stats: mode '{mode}' gathers no calibration statistics")
         _check_path(save_stats, "save_stats")
-    if isinstance(model, (str, os.PathLike)):
-        model = load(model)
-    elif not isinstance(model, Model):
-        raise QccError(
-            f"quantize: expected a Model or a model path, got {type(model).__name__}"
-        )
-    refuse_quantized_input(model.module, model.source or "the model")
     from xdsl.utils.exceptions import DiagnosticException, PassFailedException
 
     module = model.module.clone()

@@ -18,16 +18,28 @@ ordinary preset calibrated on all the data, and `--print-pipeline` shows how to 
   allows int16 and the op's declaration lists "int16x8" (`int16_capable`).
 `max_float_ops` bounds the number of float islands.
 
-**The search** is greedy and measured: each step evaluates (`Analysis.evaluate_precisions`)
-a shortlist of one-op additions to the current plan — the ops whose single promotion helped
-the worst output most (`Analysis.scan`, when float is allowed), the ops with the worst local
-SNR (their own int8 error with exact inputs), and the neighbours of ops already promoted
-(a promotion next to another removes the int8 rounding between them: a region grows) — and
-keeps the addition that raises the worst output the most; among additions within
-`TIE_DB` of the best it takes the cheapest. It stops at the target, or when
-`STALL_STEPS` steps in a row gain nothing. Then it prunes: each chosen op whose removal
-keeps the target is removed (latest first). The result is a small set, not a proven
-minimum (the exact problem is a subset search over every op).
+**The search** is measured, in three phases.
+1. Greedy: each step evaluates (`Analysis.evaluate_precisions`) a shortlist of one-op
+   additions to the current plan — the ops whose single promotion helped the worst output
+   most (`Analysis.scan`, when float is allowed), the ops with the worst local SNR (their own
+   int8 error with exact inputs), and the neighbours of the latest promotions (a promotion
+   next to another removes the int8 rounding between them: a region grows) — and keeps the
+   addition that raises the worst output the most; among additions within `TIE_DB` of the
+   best it takes the cheapest. At most `GREEDY_STEPS` steps; `STALL_STEPS` steps in a row
+   that gain nothing end it.
+2. Suffix: if the greedy phase stalls short of the target (errors that only a whole region
+   removes, e.g. a sigmoid output near 0 that needs its logit exact), every op from index k
+   on is promoted, k found by bisection as the largest that reaches the target.
+3. Pruning: each chosen op whose removal keeps the target is removed, the costliest first.
+The result is a small set, not a proven minimum (the exact problem is a subset search over
+every op).
+
+**Held-out data.** With `FOLDS_BELOW` samples or more, the SNRs come from one held-out
+quarter of them (`Analysis`). With fewer, one quarter is two or three images, too few to
+trust: the search measures on every fold (`Folds`: each sample held out once, ranges from
+the others, an output counted at its worst fold; candidates are ranked on the first fold,
+the one kept is measured on all) and aims `FEW_SAMPLES_MARGIN_DB` above the target, or at
+the target itself when the margin is out of reach.
 
 **Cost** (for ties and for the report) is the target's measured latency of the op in that
 precision over its int8 latency (qcc/targets/xnnpack.json: `Target.latency_us`), scaled by
@@ -52,7 +64,7 @@ from typing import Any, TextIO
 from xdsl.ir import Operation
 
 from qcc.errors import QccError
-from qcc.sensitivity import Analysis, _Progress, nn_ops, op_kind, op_name, worst
+from qcc.sensitivity import HOLDOUT_EVERY, Analysis, _Progress, nn_ops, op_kind, op_name, worst
 
 __all__ = ["Choice", "Plan", "search", "TIE_DB", "STALL_STEPS", "DEFAULT_COST_RATIO"]
 
@@ -64,8 +76,9 @@ GREEDY_STEPS = 12
 """At most this many greedy steps; then the suffix phase."""
 MIN_GAIN_DB = 0.05
 SHORTLIST = 6
-"""Ops taken per step from each ranking (single-op gain, local SNR), besides neighbours."""
-DETAILED_PLANS = 16
+"""Ops taken per step from each ranking (single-op gain, local SNR, neighbours of the latest
+promotions)."""
+DETAILED_PLANS = 8
 """Plans up to this many promotions list the worst output after each (one model each)."""
 DEFAULT_COST_RATIO = {"float": 1.0, "int16": 2.0}
 """Cost of a promotion per result element, relative to the op's int8 latency, where the
@@ -99,6 +112,8 @@ class Plan:
     choices: list[Choice] = field(default_factory=list)
     blocking: str = ""
     """Empty when the target is reached; else why not (the op that blocks it)."""
+    margin_db: float = 0.0
+    """How far above `target_snr` the search aimed (few samples: `FEW_SAMPLES_MARGIN_DB`)."""
     split: str = ""
     evaluations: int = 0
     seconds: float = 0.0
@@ -111,12 +126,15 @@ class Plan:
         return {c.index: c.precision for c in self.choices}
 
     def pipeline_option(self) -> str:
-        """The `assign-precision{...}` pass that makes this plan ('' for an empty plan)."""
+        """The `assign-precision{...}` pass that makes this plan ('' for an empty plan), op
+        names quoted where the pipeline syntax needs it."""
+        from qcc.pipeline import _format_value
+
         groups = []
         for precision in ("int16", "float"):
-            names = [c.name for c in self.choices if c.precision == precision]
+            names = list(dict.fromkeys(c.name for c in self.choices if c.precision == precision))
             if names:
-                groups.append(f"{precision}={','.join(names)}")
+                groups.append(f"{precision}={','.join(_format_value(n) for n in names)}")
         return f"assign-precision{{{' '.join(groups)}}}" if groups else ""
 
     def summary(self) -> str:
@@ -126,6 +144,9 @@ class Plan:
             f"{_db(worst(self.after))} dB ({_worst_output(self)}), on held-out samples"
         )
         lines = [head[:100]]
+        if self.margin_db:
+            lines.append(f"  aiming {self.margin_db:g} dB above the target: few samples, a noisy "
+                         "estimate")
         if self.split:
             import textwrap
 
@@ -216,17 +237,19 @@ def _neighbours(ops: Sequence[Operation]) -> list[set[int]]:
 
 
 def search(
-    analysis: Analysis,
+    analysis: Analysis | Folds,
     target: Any,
     target_snr: float,
     *,
     max_float_ops: int | None = None,
     progress_stream: TextIO | None = None,
     max_steps: int = 200,
+    margin_db: float = 0.0,
 ) -> Plan:
     """The promotions that bring every output of `analysis`'s model to `target_snr` dB on
-    its held-out samples (module docstring). `target` answers `allows_float`,
-    `allows_int16` and (optionally) `latency_us(op, precision)`."""
+    its held-out samples (module docstring), aiming `margin_db` above it (an estimate from
+    few samples is noisy). `target` answers `allows_float`, `allows_int16` and (optionally)
+    `latency_us(op, precision)`."""
     if max_float_ops is not None and max_float_ops < 0:
         raise QccError(f"max_float_ops must be 0 or more, got {max_float_ops}")
     from qcc.passes.infer_scales import int16_capable
@@ -238,7 +261,8 @@ def search(
         target_snr, list(analysis.output_names), list(baseline), list(baseline),
         split=analysis.describe_split(),
     )
-    if worst(baseline) >= target_snr:
+    plan.margin_db = margin_db
+    if worst(baseline) >= target_snr + margin_db:
         plan.seconds = time.perf_counter() - start
         return plan
     ops = nn_ops(stages.pre)
@@ -295,7 +319,8 @@ def search(
     stall = 0
     steps = 0
     progress = _Progress(max(len(options), 1), progress_stream)
-    goal = target_snr
+    goal = target_snr + margin_db
+    rank = getattr(analysis, "evaluate_quick", analysis.evaluate_precisions)
     try:
         while worst(current) < goal and steps < min(max_steps, GREEDY_STEPS):
             steps += 1
@@ -303,8 +328,10 @@ def search(
             pool: list[int] = []
             for ranking in (by_gain, by_local):
                 pool += [i for i in ranking if i not in chosen][:SHORTLIST]
-            for j in list(chosen):
-                pool += [k for k in sorted(neighbours[j]) if k in options and k not in chosen]
+            near_chosen: list[int] = []
+            for j in reversed(list(chosen)):  # the latest promotions' neighbours first
+                near_chosen += [k for k in sorted(neighbours[j]) if k in options and k not in chosen]
+            pool += list(dict.fromkeys(near_chosen))[:SHORTLIST]
             pool = list(dict.fromkeys(pool))
             results = []
             for i in pool:
@@ -316,7 +343,7 @@ def search(
                     if p == "float" and not measures[i].island_differs and not near:
                         continue  # alone, its float island computes what int8 does
                     trial = {**chosen, i: p}
-                    snrs = analysis.evaluate_precisions(trial)
+                    snrs = rank(trial)
                     plan.evaluations += 1
                     w = worst(snrs)
                     if not math.isnan(w):
@@ -327,6 +354,9 @@ def search(
             best = max(r[0] for r in results)
             ties = [r for r in results if r[0] >= best - TIE_DB]
             _, w, i, p, snrs = min(ties, key=lambda r: (costs[(r[2], r[3])], -r[1]))
+            if rank is not analysis.evaluate_precisions:  # ranked on one fold: measure on all
+                snrs = analysis.evaluate_precisions({**chosen, i: p})
+                w = worst(snrs)
             gain = w - worst(current)
             stall = stall + 1 if gain < MIN_GAIN_DB else 0
             chosen[i] = p
@@ -334,8 +364,12 @@ def search(
             if stall >= STALL_STEPS:
                 break
         if worst(current) < goal:  # greedy stalled: the smallest promoted suffix that reaches
+            greedy = (dict(chosen), list(current))
             chosen, current = _suffix(analysis, plan, options, chosen, current, goal,
                                       max_float_ops)
+            if worst(current) < goal and margin_db > 0:  # the margin is out of reach: the target
+                goal = target_snr
+                chosen, current = _suffix(analysis, plan, options, *greedy, goal, max_float_ops)
         if worst(current) >= goal:
             order = sorted(chosen, key=lambda k: -costs[(k, chosen[k])])
             for i in order:  # prune: the costliest first
@@ -434,24 +468,73 @@ def _worst_output(plan: Plan) -> str:
 
 
 
+class Folds:
+    """A cross-validated `Analysis` for the search: fold f calibrates the ranges on every
+    sample but the ones i % k == f and measures on those, so each sample is held out once;
+    an output's SNR for a set of promotions is its worst over the folds (a plan must hold on
+    every held-out set, not on one lucky pair of samples). It answers what `search` asks;
+    the rankings (`measure`, `scan`) come from the first fold."""
+
+    def __init__(self, folds: Sequence[Analysis]):
+        if not folds:
+            raise QccError("mixed precision: no fold to measure on")
+        self.folds = list(folds)
+        self.stages = self.folds[0].stages
+        self.output_names = self.folds[0].output_names
+
+    def evaluate_precisions(self, precisions: dict[int, str]) -> list[float]:
+        per_fold = [a.evaluate_precisions(precisions) for a in self.folds]
+        return [worst(values) for values in zip(*per_fold)]
+
+    def evaluate_quick(self, precisions: dict[int, str]) -> list[float]:
+        """The first fold's SNRs: what the greedy phase ranks its candidates by (a quarter
+        of the cost); the addition it keeps is then measured on every fold."""
+        return self.folds[0].evaluate_precisions(precisions)
+
+    def baseline(self) -> list[float]:
+        return self.evaluate_precisions({})
+
+    def measure(self):
+        return self.folds[0].measure()
+
+    def scan(self):
+        return self.folds[0].scan()
+
+    def describe_split(self) -> str:
+        held = sum(len(a.heldout) for a in self.folds)
+        first = self.folds[0].split
+        per = len(self.folds[0].heldout)
+        total = held if first is None else len(first.ranges) + len(first.heldout)
+        return (
+            f"{len(self.folds)} folds of {total} samples ({per} held out in each, ranges from the "
+            "others; an output counts at its worst fold)"
+        )
+
+    def _save_cache(self) -> None:
+        for a in self.folds:
+            a._save_cache()
+
+
+FOLDS_BELOW = 16
+"""With fewer representative samples than this (4 held out per split), the search measures
+on every fold (`Folds`) rather than on one held-out quarter, and aims
+`FEW_SAMPLES_MARGIN_DB` above the target: an SNR estimated from a few images is noisy
+(on the shared models, 8 calibration photos, plans that reached 25 dB on every fold gave
+22-25 dB on other photos)."""
+FEW_SAMPLES_MARGIN_DB = 3.0
+
+
 def with_plan(pipeline: str, plan: Plan) -> str:
     """`pipeline` (a preset's text) with the plan's `assign-precision` pass in front of its
     first annotate-ranges (after the structural rewrites, so the op names are the ones the
     search saw)."""
-    from qcc.pipeline import _format_value
-
-    groups = []
-    for precision in ("int16", "float"):
-        names = list(dict.fromkeys(c.name for c in plan.choices if c.precision == precision))
-        if names:
-            groups.append(f"{precision}={','.join(_format_value(n) for n in names)}")
-    if not groups:
+    step = plan.pipeline_option()
+    if not step:
         return pipeline
-    step = f"assign-precision{{{' '.join(groups)}}},"
     at = pipeline.find("annotate-ranges")
     if at < 0:
         raise QccError("--target-snr needs a pipeline that calibrates (annotate-ranges)")
-    return pipeline[:at] + step + pipeline[at:]
+    return pipeline[:at] + step + "," + pipeline[at:]
 
 
 def plan_pipeline(
@@ -482,8 +565,17 @@ def plan_pipeline(
             f"samples (got {len(data)})"
         )
     passes = build_pipeline(pipeline, dataset=data)
-    analysis = Analysis.from_passes(module, passes, data, cache=cache,
-                                    progress_stream=progress_stream)
+    if len(data) < FOLDS_BELOW and len(data) >= HOLDOUT_EVERY:
+        analysis: Analysis | Folds = Folds([
+            Analysis.from_passes(module, passes, data, fold=f, cache=cache,
+                                 progress_stream=progress_stream)
+            for f in range(HOLDOUT_EVERY)
+        ])
+    else:
+        analysis = Analysis.from_passes(module, passes, data, cache=cache,
+                                        progress_stream=progress_stream)
+    few = len(data) < FOLDS_BELOW
     plan = search(analysis, get_target(target_name), target_snr, max_float_ops=max_float_ops,
-                  progress_stream=progress_stream)
+                  progress_stream=progress_stream,
+                  margin_db=FEW_SAMPLES_MARGIN_DB if few else 0.0)
     return plan, with_plan(pipeline, plan)

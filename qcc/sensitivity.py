@@ -44,8 +44,8 @@ qcc's runtime cannot run (a custom op without a float kernel) is run by LiteRT i
 
 **Cache.** `scan` results and set evaluations are kept in
 `$QCC_CACHE_DIR/sensitivity/<key>.json` (default `$XDG_CACHE_HOME/qcc`, else `~/.cache/qcc`),
-`<key>` the SHA-256 of the IR at the cut, the rest of the pipeline, the held-out samples and
-the float model's outputs on them (`cache=False` turns it off; a file that cannot be written
+`<key>` the SHA-256 of qcc's sources (`code_digest`), the IR at the cut, the rest of the
+pipeline, the held-out samples and the float model's outputs on them (`cache=False` turns it off; a file that cannot be written
 or read is ignored). A terminal on stderr shows `sensitivity: 12/48 ops`; a pipe shows nothing.
 
 SNR, here and in the report: 10·log10(Σ float² / Σ (float − quantized)²), sums over all
@@ -168,9 +168,12 @@ class DataSplit:
         held = f"{n} held-out sample{'s' if n != 1 else ''}"
         if self.every:
             total = len(self.ranges) + n
+            first = self.heldout_indices[0] if self.heldout_indices else self.every - 1
             how = (
                 f"every {_ordinal(self.every)} of {total}" if self.every > 1 else f"1 of {total}"
             )
+            if first != self.every - 1:
+                how += f" from sample {first}"
             text = f"{held} ({how}; ranges from the other {len(self.ranges)})"
         else:
             text = f"{held} (given separately; ranges from {len(self.ranges)} samples)"
@@ -184,9 +187,13 @@ def _ordinal(k: int) -> str:
     return f"{k}{suffix}"
 
 
-def split_samples(samples: Sequence[Sample], every: int = HOLDOUT_EVERY) -> DataSplit:
+def split_samples(
+    samples: Sequence[Sample], every: int = HOLDOUT_EVERY, fold: int | None = None
+) -> DataSplit:
     """Hold out every `every`-th sample (indices every-1, 2·every-1, ...); with fewer
-    samples than `every`, the last one. Needs at least 2 samples."""
+    samples than `every`, the last one. `fold` f in [0, every) holds out the samples
+    i % every == f instead (the folds of a cross-validation: each sample held out once).
+    Needs at least 2 samples."""
     items = [list(s) for s in samples]
     n = len(items)
     if every < 2:
@@ -197,8 +204,11 @@ def split_samples(samples: Sequence[Sample], every: int = HOLDOUT_EVERY) -> Data
             f"on, one held out to measure on); got {n}"
         )
     k = min(every, n)
-    held = tuple(i for i in range(n) if i % k == k - 1)
-    kept = tuple(i for i in range(n) if i % k != k - 1)
+    pick = k - 1 if fold is None else fold
+    if not 0 <= pick < k:
+        raise QccError(f"sensitivity: fold must be in [0, {k}), got {fold}")
+    held = tuple(i for i in range(n) if i % k == pick)
+    kept = tuple(i for i in range(n) if i % k != pick)
     return DataSplit(
         [items[i] for i in kept], [items[i] for i in held], kept, held, k
     )
@@ -1124,6 +1134,30 @@ def cache_dir() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "qcc"
 
 
+_CODE_DIGEST: str | None = None
+
+
+def code_digest() -> str:
+    """SHA-256 of qcc's Python sources (the packages qcc, qcc.passes, qcc.dialects,
+    qcc.runtime): part of every cache key, so results measured by other code are not
+    reused."""
+    global _CODE_DIGEST
+    if _CODE_DIGEST is None:
+        import importlib
+
+        h = hashlib.sha256()
+        roots = sorted({
+            Path(importlib.import_module(name).__file__).parent  # type: ignore[arg-type]
+            for name in ("qcc", "qcc.passes", "qcc.dialects", "qcc.runtime")
+        })
+        for root in roots:
+            for path in sorted(root.rglob("*.py")):
+                h.update(str(path.relative_to(root)).encode())
+                h.update(path.read_bytes())
+        _CODE_DIGEST = h.hexdigest()
+    return _CODE_DIGEST
+
+
 class Analysis:
     """The sensitivity of a quantization pipeline's model, measured on held-out data.
 
@@ -1169,6 +1203,7 @@ class Analysis:
         *,
         heldout: Sequence[Sample] | None = None,
         every: int = HOLDOUT_EVERY,
+        fold: int | None = None,
         cache: bool = True,
         progress_stream: TextIO | None = None,
     ) -> Analysis:
@@ -1180,7 +1215,7 @@ class Analysis:
             held = [list(s) for s in heldout]
             split = DataSplit(items, held, tuple(range(len(items))), (), 0)
         else:
-            split = split_samples(samples, every)
+            split = split_samples(samples, every, fold)
         stages = Stages.from_passes(float_module, passes, split.ranges)
         return cls(
             stages, split.heldout, split=split, cache=cache, progress_stream=progress_stream
@@ -1367,7 +1402,7 @@ class Analysis:
             from qcc.pipeline import pipeline_text
 
             h = hashlib.sha256()
-            h.update(f"qcc-sensitivity {CACHE_FORMAT}\n".encode())
+            h.update(f"qcc-sensitivity {CACHE_FORMAT} {code_digest()}\n".encode())
             h.update(print_ir(self.stages.pre).encode())
             h.update(pipeline_text(self.stages.rest).encode())
             h.update(f"allows_float={self.stages.allows_float}\n".encode())

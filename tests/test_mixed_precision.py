@@ -278,3 +278,45 @@ def test_zoo_report_predicts_what_promoting_its_ops_gains(path: Path) -> None:
     before = worst_on_eval(quantized(text))
     after = worst_on_eval(quantized(promoted_text))
     assert abs((after - before) - predicted_gain) <= 2.0, (before, after, predicted_gain)
+
+
+def test_folds_hold_out_every_sample_once_and_never_calibrate_on_it() -> None:
+    from qcc.sensitivity import split_samples
+
+    samples = [[np.full((1,), float(i), np.float32)] for i in range(10)]
+    seen: list[int] = []
+    for fold in range(4):
+        split = split_samples(samples, 4, fold)
+        assert not set(split.heldout_indices) & set(split.range_indices)
+        assert sorted(split.heldout_indices + split.range_indices) == list(range(10))
+        seen += split.heldout_indices
+    assert sorted(seen) == list(range(10))
+    assert split_samples(samples, 4).heldout_indices == (3, 7)  # the default: every 4th
+    with pytest.raises(QccError, match="fold must be in"):
+        split_samples(samples, 4, 4)
+
+
+def test_few_samples_search_on_every_fold_with_a_margin(residual) -> None:
+    path, samples = residual  # 8 samples: fewer than FOLDS_BELOW
+    from qcc.mixed_precision import FEW_SAMPLES_MARGIN_DB, FOLDS_BELOW
+
+    assert len(samples) < FOLDS_BELOW
+    plan = qcc.quantize(path, samples, target_snr=-50.0).precision_plan
+    assert plan.split.startswith("4 folds of 8 samples")
+    assert plan.margin_db == FEW_SAMPLES_MARGIN_DB
+    assert "aiming 3 dB above the target" in plan.summary()
+
+
+def test_the_sensitivity_cache_is_keyed_by_qcc_s_code(residual, monkeypatch, tmp_path) -> None:
+    """Results measured by other code (another qcc version, a local edit) are not reused."""
+    import qcc.sensitivity as sensitivity
+    from qcc.pipeline import PresetOptions, build_pipeline, preset_pipeline_text
+
+    path, samples = residual
+    monkeypatch.setenv("QCC_CACHE_DIR", str(tmp_path))
+    model = qcc.load(path)
+    passes = build_pipeline(preset_pipeline_text(PresetOptions(calibration="")), dataset=samples)
+    first = sensitivity.Analysis.from_passes(model.module, passes, samples).cache_key()
+    monkeypatch.setattr(sensitivity, "_CODE_DIGEST", "0" * 64)
+    other = sensitivity.Analysis.from_passes(model.module, passes, samples).cache_key()
+    assert first != other
