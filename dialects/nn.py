@@ -3306,7 +3306,10 @@ class GenericOp(NNOp):
     SPEC: ClassVar[OpSpec] = OpSpec(
         builtin=None,  # `op_name`; options and version are kept raw on the op
         precisions=(),
-        int8=Fallback("a custom op or a builtin without an nn op: qcc has no kernel for it"),
+        int8=Fallback(
+            "a custom op or a builtin without an nn op: no int8 kernel (MediaPipe's custom ops "
+            "run as float islands on their float kernels)"
+        ),
     )
 
     @property

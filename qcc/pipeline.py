@@ -359,7 +359,8 @@ def preset_pipeline_text(options: PresetOptions, *, calibration_placeholder: str
     if options.input_range is not None:
         lo, hi = options.input_range
         annotate.append(f"input-range={lo!r},{hi!r}")
-    steps = ["fuse-activation"]
+    # canonicalize-custom-ops: MediaPipe's Convolution2DTransposeBias -> TRANSPOSE_CONV (bias)
+    steps = ["canonicalize-custom-ops", "fuse-activation"]
     decompose = options.decompose_prelu
     if decompose is None:
         decompose = target != "xnnpack"  # xnnpack: float PRELU islands (legalize-target)

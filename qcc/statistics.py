@@ -223,7 +223,7 @@ def collect(
     mean accumulated over all samples in order, so they equal those gathered without a
     split."""
     from qcc.litert import LiteRTRunner
-    from qcc.runtime.errors import ExecutorError
+    from qcc.runtime.errors import ExecutorError, MissingKernelError
     from qcc.runtime.executor import Executor
 
     keys = value_keys(func)
@@ -234,6 +234,8 @@ def collect(
         executor = Executor(func)
     except ExecutorError as e:
         cannot_run = QccError(f"annotate-ranges: cannot run the float model: {e}")
+        if not isinstance(e, MissingKernelError):  # an op its kernel refuses: malformed
+            raise cannot_run from None
         try:
             litert = LiteRTRunner(func)
         except Exception:  # not exportable, or LiteRT refuses it: the executor's reason

@@ -21,3 +21,9 @@ class MissingKernelError(ExecutorError, NotImplementedError):
 class InputMismatchError(ExecutorError, ValueError):
     """`Executor.run` was given the wrong number of inputs, or an input of the wrong shape or
     element type."""
+
+
+class InvalidOpError(ExecutorError, ValueError):
+    """An op's kernel refused the op as written in the model: options it cannot decode, or
+    shapes its definition rejects (e.g. a custom op's malformed flexbuffer options). Raised
+    when the program is compiled, with the op's location."""

@@ -9,8 +9,9 @@ Compilation turns the function body into a flat plan: one step per op, holding t
 by the op's factory), the environment slots it reads and writes, and the slots whose values
 die after it (their last use, computed once), which the run loop releases at once so that
 only live activations are kept. Constants are decoded once into the initial environment.
-Any op without a kernel (a custom op, an unknown op) fails compilation with
-`MissingKernelError` naming it and its location.
+Any op without a kernel (an unknown custom op, an unknown op) fails compilation with
+`MissingKernelError` naming it and its location; a kernel that refuses the op as written
+(malformed custom options, shapes its definition rejects) with `InvalidOpError`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from xdsl.ir import Attribute, Operation, SSAValue
 from qcc.dialects import nn
 from qcc.dialects.ir import describe_op, find_main, location_text
 
-from .errors import InputMismatchError, MissingKernelError
+from .errors import InputMismatchError, InvalidOpError, MissingKernelError
 from .kernels import lookup
 from .kernels.common import tensor_dtype
 
@@ -88,7 +89,12 @@ class Executor:
         for op in body:
             factory = lookup(op)
             assert factory is not None
-            fn = factory(op)
+            try:
+                fn = factory(op)
+            except ValueError as e:  # the kernel's one-line refusal of this instance
+                loc = location_text(op.location)
+                where = f' (at "{loc}")' if loc is not None else ""
+                raise InvalidOpError(f"{e}{where}") from None
             if fn is None:
                 raise _missing(op)
             prepared.append((op, fn))

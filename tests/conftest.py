@@ -10,7 +10,8 @@ loads this file; keep it the only conftest.py, so that `conftest` names one modu
   one thread, a resolver: `AUTO`, LiteRT's default with XNNPACK, or `REF`, `BUILTIN_REF`, the
   reference kernels), `litert_invoke` (set the inputs, invoke, copies of the outputs),
   `run_litert` (both at once), `litert_input_details`, `litert_input_shapes`, `custom_ops`
-  (the custom op names a .tflite uses).
+  (the custom op names a .tflite uses), `custom_ops_kept` (those qcc's presets keep: the ones
+  canonicalize-custom-ops does not rewrite into a builtin).
 * Data: `litert_inputs` (deterministic inputs for a .tflite, uniform in a range; int8/uint8
   inputs quantized with their own parameters), `model_samples` (deterministic samples for a
   `qcc.Model`: calibration data or inputs, optionally in the ranges the model declares),
@@ -45,6 +46,7 @@ test works on any file, with per-model expectations only for the models it knows
 
 from __future__ import annotations
 
+import functools
 import operator
 import os
 import subprocess
@@ -159,6 +161,27 @@ def custom_ops(content: bytes | Path) -> list[str]:
         for c in model.operatorCodes or []
         if max(c.builtinCode, c.deprecatedBuiltinCode) == schema.BuiltinOperator.CUSTOM
     ]
+
+
+def custom_ops_kept(path: str | os.PathLike[str]) -> list[str]:
+    """The custom ops of a .tflite that stay custom ops in qcc's presets: those left after
+    canonicalize-custom-ops (MediaPipe's Convolution2DTransposeBias becomes TRANSPOSE_CONV)."""
+    return _custom_ops_kept(str(path))
+
+
+@functools.cache
+def _custom_ops_kept(path: str) -> list[str]:
+    from qcc.dialects import nn
+    from qcc.frontends.tflite import import_tflite
+    from qcc.pipeline import build_pipeline
+
+    if not custom_ops(Path(path)):
+        return []
+    module = import_tflite(path)
+    for p in build_pipeline("builtin.module(canonicalize-custom-ops)"):
+        p.apply(None, module)  # type: ignore[arg-type]  # the pass needs no context
+    return sorted({op.op_name.data for op in module.walk()
+                   if isinstance(op, nn.GenericOp) and op.custom.value.data})
 
 
 def snr_db(reference: np.ndarray, actual: np.ndarray) -> float:

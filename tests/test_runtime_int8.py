@@ -5,7 +5,7 @@ outputs), emitted as .tflite, and run on the same int8 inputs by qcc's runtime a
 with `OpResolverType.BUILTIN_REF`; the int8 outputs must be equal, element for element.
 Cases: the generated single-op models of the conv / depthwise / fully-connected /
 transpose-conv / batch-matmul families, the generated chained models, and every
-$QCC_MODEL_ZOO model without a custom op (no zoo cases when it is unset).
+$QCC_MODEL_ZOO model without a custom op left after canonicalize-custom-ops (no zoo cases when it is unset).
 
 A mismatch names the first op whose output differs (compared tensor by tensor with LiteRT's
 preserved intermediates) and, for ops known to differ, the reason (`KNOWN_INEXACT`). The table
@@ -27,7 +27,7 @@ import pytest
 from conftest import (
     REF,
     add_summary,
-    custom_ops,
+    custom_ops_kept,
     litert_input_details,
     litert_inputs,
     litert_interpreter,
@@ -70,7 +70,7 @@ def _single_op_cases() -> dict[str, bytes]:
 
 
 def _no_custom_op(path) -> bool:
-    return not custom_ops(path)  # a custom op: BUILTIN_REF cannot run the file
+    return not custom_ops_kept(path)  # a custom op left: BUILTIN_REF cannot run the file
 
 
 _ZOO = zoo_models(select=_no_custom_op)

@@ -29,6 +29,7 @@ from conftest import (
     REF,
     add_summary,
     custom_ops,
+    custom_ops_kept,
     litert_interpreter,
     litert_invoke,
     model_samples,
@@ -172,8 +173,9 @@ def test_int8_quantization_runs_in_litert(model: Path, tmp_path: Path) -> None:
     result = run_qcc(str(model), "--calibration", str(calibration), "-o", str(out), timeout=900)
     assert result.returncode == 0, result.stderr.decode()
     content = out.read_bytes()
-    custom = custom_ops(model)
-    if not custom:  # a custom op only the default resolver knows (selfie's) has no REF kernel
+    custom = custom_ops(content)
+    assert custom == custom_ops_kept(model)  # MediaPipe's Convolution2DTransposeBias: a builtin
+    if not custom:  # a custom op only the default resolver knows has no REF kernel
         assert all(np.isfinite(o).all() for o in run_litert(content, held_out[0], REF))
     counts = _op_counts(content)
     assert counts["int8"] > 0
@@ -199,7 +201,7 @@ def test_int8_only_mode(model: Path, tmp_path: Path) -> None:
     out = tmp_path / "only.tflite"
     result = run_qcc(str(model), "--calibration", str(calibration), "--mode=int8-only",
                      "-o", str(out), timeout=900)
-    custom = custom_ops(model)
+    custom = custom_ops_kept(model)
     stderr = result.stderr.decode()
     if custom:
         # exit 1; a summary line, then one line per op without an int8 kernel

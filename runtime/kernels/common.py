@@ -146,3 +146,28 @@ def same_padding(in_size: int, kernel: int, stride: int, dilation: int, out_size
     effective = (kernel - 1) * dilation + 1
     total = max((out_size - 1) * stride + effective - in_size, 0)
     return total // 2, total - total // 2
+
+
+def custom_options(op: Operation) -> dict:
+    """A custom op's options as a dict, decoded from the flexbuffer map its operator carries
+    (how MediaPipe's custom ops read theirs: `flexbuffers::GetRoot(...).AsMap()`); an empty
+    dict when the op has none. Raises ValueError naming the op when the bytes are not a
+    flexbuffer map (the executor reports it as the op's own failure)."""
+    from flatbuffers import flexbuffers
+
+    assert isinstance(op, nn.GenericOp)
+    raw = op.option_bytes
+    if not raw:
+        return {}
+    try:
+        value = flexbuffers.Loads(raw)
+    except Exception as e:  # a malformed flexbuffer: IndexError, struct.error, ...
+        raise ValueError(
+            f"custom op '{op.op_name.data}': its options are not a flexbuffer map ({e})"
+        ) from None
+    if not isinstance(value, dict):
+        raise ValueError(
+            f"custom op '{op.op_name.data}': its options are not a flexbuffer map "
+            f"(a {type(value).__name__})"
+        )
+    return value

@@ -172,15 +172,32 @@ def depthwise_conv2d(op):
 
 @float_kernel(nn.TransposeConvOp)
 def transpose_conv(op):
-    n, h, w, c = tensor_shape(op.input)
-    _, oh, ow, o = tensor_shape(op.output)
+    _, oh, ow, _ = tensor_shape(op.output)
     _, kh, kw, _ = tensor_shape(op.filter)
     sh, sw = ints(op.stride)
     padding = op.padding.data
     # TFLite computes the padding from the *output* size, as if it were a convolution's input.
     pt, _ = same_padding(oh, kh, sh, 1, _conv_out_size(oh, kh, sh, padding))
     pl, _ = same_padding(ow, kw, sw, 1, _conv_out_size(ow, kw, sw, padding))
-    act = inplace_activation(op)
+    return transpose_conv_kernel(
+        tensor_shape(op.input), tensor_shape(op.output), tensor_shape(op.filter), (sh, sw),
+        (pt, pl), constant_value(op.filter), constant_value(op.bias), inplace_activation(op),
+    )
+
+
+def transpose_conv_kernel(in_shape, out_shape, filter_shape, stride, pad_top_left,
+                          const_filter, const_bias, act=None):
+    """The float transposed convolution (filter OHWI): every input pixel scatters
+    `input · filter` into the output at `(in_y * stride - pad_top, in_x * stride - pad_left)`
+    plus the tap offset, taps outside the output dropped; then the bias and `act` (in place).
+    Returns `run(x, filter=None, bias=None)`; constant filter / bias are prepared once.
+    (TRANSPOSE_CONV, and MediaPipe's Convolution2DTransposeBias, which is the same with a
+    bias: runtime/kernels/mediapipe_transpose_conv.py.)"""
+    n, h, w, c = in_shape
+    _, oh, ow, o = out_shape
+    _, kh, kw, _ = filter_shape
+    sh, sw = stride
+    pt, pl = pad_top_left
     full_h = max((h - 1) * sh + kh, pt + oh)
     full_w = max((w - 1) * sw + kw, pl + ow)
 
@@ -188,10 +205,8 @@ def transpose_conv(op):
         # OHWI -> [I, KH*KW*O]
         return np.ascontiguousarray(as_f32(filt).transpose(3, 1, 2, 0).reshape(c, kh * kw * o))
 
-    const_w = constant_value(op.filter)
-    weights = prep_w(const_w) if const_w is not None else None
-    const_b = constant_value(op.bias)
-    bias_c = as_f32(const_b) if const_b is not None else None
+    weights = prep_w(const_filter) if const_filter is not None else None
+    bias_c = as_f32(const_bias) if const_bias is not None else None
 
     def run(x, filt=None, b=None):
         wt = weights if weights is not None else prep_w(filt)

@@ -40,8 +40,10 @@ found in a model quantized elsewhere", e.g. SUM from TFLite's own quantizer).
 
 Keys are op classes, registered once each (a second registration is an error). The ops
 without a class of their own, builtins imported as ``nn.generic``, register by builtin name:
-``@float_kernel(nn.GenericOp, builtin="DEQUANTIZE")``; a custom op (``custom = true``) never
-has a kernel. Lookups load the family modules on first use (``FLOAT_FAMILIES`` here,
+``@float_kernel(nn.GenericOp, builtin="DEQUANTIZE")``, and custom ops (``custom = true``) by
+their custom code: ``@float_kernel(nn.GenericOp, custom="TransformLandmarks")`` (MediaPipe's
+custom ops, runtime/kernels/mediapipe_*.py; float only: a custom op is never quantized). An
+unknown custom op has no kernel, and the executor reports it by name. Lookups load the family modules on first use (``FLOAT_FAMILIES`` here,
 ``int8_registry.INT8_FAMILIES`` for int8), so adding an op's kernel is one decorated
 function in its family's file.
 """
@@ -62,7 +64,8 @@ Lowering = Callable[[Operation], Any]
 """An int8 lowering: lower(op) -> (kernel_name, params[, operand_indices]) | None."""
 
 Key = type | tuple[type, str]
-"""An op class, or (nn.GenericOp, builtin name) for a builtin without an nn op."""
+"""An op class, or (nn.GenericOp, builtin name) for a builtin without an nn op, or
+(nn.GenericOp, "custom:" + custom code) for a custom op."""
 
 FLOAT_FAMILIES = (
     "constant",
@@ -75,6 +78,9 @@ FLOAT_FAMILIES = (
     "shape",
     "resize",
     "quant",
+    "mediapipe_transpose_conv",
+    "mediapipe_transform",
+    "mediapipe_pooling",
 )
 """Modules of `qcc.runtime.kernels` that register float kernels (a missing one is skipped)."""
 
@@ -95,9 +101,11 @@ class OpRegistry:
         self._entries: dict[Key, Callable] = {}
         self._loaded = False
 
-    def register(self, *op_classes: type, builtin: str | None = None) -> Callable[[Callable], Callable]:
+    def register(self, *op_classes: type, builtin: str | None = None,
+                 custom: str | None = None) -> Callable[[Callable], Callable]:
         """Register the decorated function for `op_classes` (with `builtin`: for the
-        nn.generic ops of that TFLite builtin)."""
+        nn.generic ops of that TFLite builtin; with `custom`: for the custom ops of that
+        custom code)."""
         if not op_classes:
             raise TypeError(f"register a {self.what} for at least one op class")
         for cls in op_classes:
@@ -106,9 +114,17 @@ class OpRegistry:
                     f"a {self.what} is registered against the op class (nn.ReluOp), "
                     f"not {cls!r}"
                 )
-        if builtin is not None and op_classes != (nn.GenericOp,):
-            raise TypeError("builtin= names the builtin of an nn.generic op: register nn.GenericOp")
-        keys: list[Key] = [(nn.GenericOp, builtin)] if builtin is not None else list(op_classes)
+        if (builtin is not None or custom is not None) and op_classes != (nn.GenericOp,):
+            raise TypeError(
+                "builtin= / custom= name the operator of an nn.generic op: register nn.GenericOp"
+            )
+        if builtin is not None and custom is not None:
+            raise TypeError("give builtin= or custom=, not both")
+        keys: list[Key] = list(op_classes)
+        if builtin is not None:
+            keys = [(nn.GenericOp, builtin)]
+        elif custom is not None:
+            keys = [(nn.GenericOp, "custom:" + custom)]
 
         def register(fn: Callable) -> Callable:
             for cls, key in zip(op_classes, keys):
@@ -129,13 +145,12 @@ class OpRegistry:
         self._loader()
 
     def lookup(self, op: Operation) -> Callable | None:
-        """The code registered for `op` (by its class; an nn.generic by its builtin name,
-        never for a custom op), or None."""
+        """The code registered for `op` (by its class; an nn.generic by its builtin name or,
+        for a custom op, its custom code), or None."""
         self.load()
         if isinstance(op, nn.GenericOp):
-            if op.custom.value.data:
-                return None
-            return self._entries.get((nn.GenericOp, op.op_name.data))
+            prefix = "custom:" if op.custom.value.data else ""
+            return self._entries.get((nn.GenericOp, prefix + op.op_name.data))
         return self._entries.get(type(op))
 
     def op_classes(self) -> frozenset[type]:
@@ -156,7 +171,7 @@ import_families = int8_registry.import_families
 
 def _label(key: Key) -> str:
     if isinstance(key, tuple):
-        return f"nn.generic {key[1]}"
+        return f"nn.generic {key[1].removeprefix('custom:')}"
     return f"{getattr(key, 'name', key.__name__)} ({key.__name__})"
 
 
