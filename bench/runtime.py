@@ -184,7 +184,7 @@ def main(argv=None) -> int:
 
     from numba.core import config as numba_config
 
-    from qcc.runtime.kernels.int8_vnni import VNNI_OK
+    from qcc.runtime.kernels.simd import INT8_GEMM_PATHS, TARGET_FEATURES, int8_gemm_path
     from qcc.targets.probe import machine_info
 
     info = machine_info()
@@ -192,8 +192,10 @@ def main(argv=None) -> int:
                       if k in ("avx512_vnni", "avx_vnni", "avx512bw", "avx2", "fma", "neon",
                                "arm_dotprod"))
     print(f"CPU: {info.get('cpu') or 'unknown'}, {info.get('cores')} cores; {flags}")
-    print(f"Numba compiles for: {numba_config.CPU_NAME or 'host'}; qcc's int8 GEMM path: "
-          f"{'AVX-512 VNNI' if VNNI_OK else 'portable (BLAS)'}")
+    isa = ", ".join(f for f in ("avx512vnni", "avx512bw", "avx2", "neon", "dotprod")
+                    if f in TARGET_FEATURES) or "none of avx512vnni, avx2, neon"
+    print(f"Numba compiles for: {numba_config.CPU_NAME or 'host'} ({isa}); qcc's int8 GEMM "
+          f"path: {int8_gemm_path()} (available: {', '.join(INT8_GEMM_PATHS)})")
     print(f"latency, median of {runs} runs, µs (1 thread); LiteRT on the qcc-emitted .tflite")
     header = f"{'model':<42} {'qcc int8':>9} {'qcc float':>9} {'LRT int8':>9} {'LRT ref':>9} {'int8/LRT':>8} {'float/int8':>10}  note"
     print(header)

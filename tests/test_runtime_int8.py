@@ -40,6 +40,7 @@ from conftest import (
 )
 
 import qcc
+from qcc.runtime.kernels.simd import INT8_GEMM_PATHS, int8_gemm_path
 from qcc.backends.numba import compile_module, module_is_quantized
 from qcc.testing import tflite_models as tm
 
@@ -704,24 +705,27 @@ def test_prelu_form_requires_the_exhaustive_check(write_model, monkeypatch):
 
 
 # ---------------------------------------------------------------------------------------------
-# the portable path: hosts without AVX-512 VNNI (float BLAS GEMM, exact below 2^24)
+# every integer GEMM path this host can run (simd.INT8_GEMM_PATHS: vnni, avx2, portable),
+# forced one at a time with QCC_INT8_GEMM, as on CPUs that only have the others
 
 
-_PORTABLE_CASES = ["conv_2d_same", "conv_2d_stride2", "conv_2d_dilation2", "conv_2d_1x1",
-                   "fully_connected", "transpose_conv_same_stride2", "batch_matmul"]
+_GEMM_CASES = ["conv_2d_same", "conv_2d_stride2", "conv_2d_dilation2", "conv_2d_1x1",
+               "fully_connected", "transpose_conv_same_stride2", "batch_matmul"]
 
 
+@pytest.mark.parametrize("path", INT8_GEMM_PATHS)
 @pytest.mark.parametrize(
     "name",
-    _PORTABLE_CASES + sorted(tm.chained_models())
+    _GEMM_CASES + sorted(tm.chained_models())
     + [pytest.param(p, id=p.stem, marks=pytest.mark.zoo) for p in _ZOO],
 )
-def test_portable_gemm_path_bit_exact(name, write_model, monkeypatch):
-    """With VNNI switched off (as on a CPU without it, or with a portable NUMBA_CPU_NAME) the
-    convolutions and fully-connected layers lower to the float GEMM path and stay bit-exact."""
+def test_every_gemm_path_bit_exact(name, path, write_model, monkeypatch):
+    """Each path the host can execute, the others switched off: the convolutions and
+    fully-connected layers bind to it (their params hold only the int8 weights; the packed
+    forms are made when the plan is bound) and stay bit-exact with BUILTIN_REF."""
     from qcc.runtime.kernels import int8_conv as ic
 
-    monkeypatch.setattr(ic, "VNNI_OK", False)
+    monkeypatch.setenv("QCC_INT8_GEMM", path)
     if name in _ZOO:
         model = qcc.load(name)
     else:
@@ -729,11 +733,22 @@ def test_portable_gemm_path_bit_exact(name, write_model, monkeypatch):
         model = qcc.load(write_model(name, models[name]))
     q, content = _quantize(model)
     cm = compile_module(q.module)
-    assert not any("vw" in s.params for s in cm.plan.steps)
+    for step in cm.plan.steps:
+        assert not {"vw", "mw", "w"} & set(step.params) or step.kernel not in (
+            "conv2d_i8", "fully_connected_i8"), step.kernel
+        if step.kernel == "conv2d_i8" and step.params["w8"].shape[0] == 1:
+            assert ic._conv_prepared(step.params)["path"] == path
     xs = _int8_inputs(content)
     ref = run_litert(content, xs, REF)
     for a, b in zip(cm.run(xs), ref):
         assert np.array_equal(a, b), name
+
+
+def test_an_unavailable_gemm_path_is_one_clear_error(monkeypatch):
+    monkeypatch.setenv("QCC_INT8_GEMM", "sve2")
+    with pytest.raises(ValueError, match=r"QCC_INT8_GEMM=sve2: this CPU runs the integer GEMM "
+                       r"paths .*portable"):
+        int8_gemm_path()
 
 
 _BATCHED = {

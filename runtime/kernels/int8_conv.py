@@ -43,8 +43,8 @@ from .int8_lowering import (
     shape,
 )
 from .int8_registry import runner
+from .int8_madd import madd_gemm, madd_gemm_rq, madd_pack, madd_rows_i16, madd_rq_pack
 from .int8_vnni import (
-    VNNI_OK,
     vnni_conv_rq,
     vnni_gemm,
     vnni_gemm_rq,
@@ -57,6 +57,7 @@ from .int8_vnni import (
     vnni_rq_pack,
 )
 from .registry import int8_lowering
+from .simd import INT8_GEMM_PATHS, MADD_ISA, int8_gemm_path
 
 # ---------------------------------------------------------------------------------------------
 # Numba loops
@@ -215,61 +216,89 @@ def _conv_requantize(acc, params, out):
         requant_fast2_i8(acc[full:], *_conv_fast_tables(params, False), zp, lo, hi, out[full:])
 
 
-@runner("conv2d_i8")
-def run_conv2d_i8(inputs, params):
-    x = np.ascontiguousarray(inputs[0])
-    w = params["w"]  # [G, K, O/G], float32 or float64
-    geom = params["geom"]
-    kh, kw, oh, ow = int(geom[0]), int(geom[1]), int(geom[8]), int(geom[9])
-    n, c = x.shape[0], x.shape[3]
-    rows = n * oh * ow
-    groups = w.shape[0]
-    o = groups * w.shape[2]
-    zp = params["zp_in"]
-    out = np.empty((rows, o), np.int8)
+def _conv_prepared(params) -> dict:
+    """Bind time: the step's compact params (int8 weights, bias, multipliers) plus what the
+    GEMM path of this host reads, packed from them (`_conv_pack`), and the requantization
+    tables of `_conv_requantize`."""
+    w8 = params["w8"]  # [G, K, O/G] int8
+    groups, k, og = w8.shape
+    o = groups * og
+    zp_in = int(params["zp_in"])
+    m = np.asarray(params["m"], np.int64)
+    shift = np.asarray(params["shift"], np.int64)
+    bias = np.asarray(params["bias"], np.int32)
+    prepared = {**params, **_conv_rq_params(bias, m, shift)}
+    w_kc = w8[0].astype(np.int32) if groups == 1 else None
+    path = int8_gemm_path()
+    dtype = _conv_gemm_dtype(w8.reshape(groups * k, og) if groups > 1 else w_kc, zp_in)
+    prepared["path"] = path if groups == 1 else "blas"
     if groups > 1:
-        cols = np.empty((rows, kh * kw * c), w.dtype)
-        _conv_im2col_i8(x, cols, np.int32(zp), geom)
-        ci = c // groups
-        og = w.shape[2]
-        acc = np.empty((rows, o), w.dtype)
-        c3 = cols.reshape(rows, kh * kw, c)
-        for g in range(groups):
-            part = np.ascontiguousarray(c3[:, :, g * ci : (g + 1) * ci]).reshape(rows, -1)
-            np.matmul(part, w[g], out=acc[:, g * og : (g + 1) * og])
-        _conv_requantize(acc, params, out)
-        return [out.reshape(n, oh, ow, o)]
-    if VNNI_OK and "vw" in params:
-        return _conv_run_vnni(x, params, geom, rows, o, out)
-    # Row tiles: patches -> GEMM -> requantize, each tile staying in cache.
-    tile = min(int(params["tile"]), rows)
-    w0 = w[0]
-    cols = np.empty((tile, w0.shape[0]), w.dtype)
-    acc = np.empty((tile, o), w.dtype)
-    pointwise = params["pointwise"]
-    if pointwise:
-        x1 = x.reshape(-1)
+        prepared["w"] = np.ascontiguousarray(w8, dtype=dtype)
+    elif path == "vnni":
+        prepared["vw"], prepared["vcorr"] = vnni_pack(w_kc, zp_in)
+        prepared["acc_f32"] = dtype == np.float32
+        rq = vnni_rq_pack(prepared["vcorr"], bias, m, shift, int(params["zp_out"]))
+        if rq is not None:  # requantization fused into the VNNI micro-kernel
+            prepared["vcorrb"], prepared["vrq"] = rq
     else:
+        prepared["mw"] = madd_pack(w_kc)
+        prepared["isa"] = MADD_ISA[path]
+        prepared["mt"], prepared["mm"], prepared["ml"], prepared["mr"] = madd_rq_pack(
+            bias, m, shift)
+    return prepared
+
+
+def _conv_run_blas(x, params, geom, rows, o, out):
+    """Grouped convolutions: float patches (exact: `_conv_gemm_dtype`) -> one BLAS matmul per
+    group -> requantize."""
+    w = params["w"]  # [G, K, O/G], float32 or float64
+    kh, kw = int(geom[0]), int(geom[1])
+    n, c = x.shape[0], x.shape[3]
+    groups, og = w.shape[0], w.shape[2]
+    cols = np.empty((rows, kh * kw * c), w.dtype)
+    _conv_im2col_i8(x, cols, np.int32(params["zp_in"]), geom)
+    ci = c // groups
+    acc = np.empty((rows, o), w.dtype)
+    c3 = cols.reshape(rows, kh * kw, c)
+    for g in range(groups):
+        part = np.ascontiguousarray(c3[:, :, g * ci : (g + 1) * ci]).reshape(rows, -1)
+        np.matmul(part, w[g], out=acc[:, g * og : (g + 1) * og])
+    _conv_requantize(acc, params, out)
+
+
+def _conv_run_madd(x, params, geom, rows, o, out):
+    """groups == 1 without VNNI (`int8_madd`, AVX2 or portable): int16 patches x − zp_in
+    (zero-padded to an even K) -> exact int16 multiply-add GEMM requantized in its epilogue
+    (`madd_gemm_rq`), tile by tile."""
+    mw, isa = params["mw"], params["isa"]
+    mt, mm, ml, mr = params["mt"], params["mm"], params["ml"], params["mr"]
+    zp_out, lo, hi = int(params["zp_out"]), int(params["lo"]), int(params["hi"])
+    n, c = x.shape[0], x.shape[3]
+    k = int(geom[0]) * int(geom[1]) * c
+    kp = mw.shape[1] * 2
+    # ~256 KiB of int16 patch rows per tile (no accumulator tile)
+    tile = min(rows, max(int(params["tile"]), (131072 // kp) // 4 * 4))
+    cols = np.zeros((tile, kp), np.int16)  # the tail column [k, kp) stays 0
+    zp = params["zp_in"]
+    if not params["pointwise"]:
         pad = params["pad"]  # pt, pl, Hp, Wp
-        xp = np.empty((n, int(pad[2]), int(pad[3]), c), w.dtype)
+        xp = np.empty((n, int(pad[2]), int(pad[3]), c), np.int16)
         _conv_pad_offset(x, zp, int(pad[0]), int(pad[1]), xp)
+    x1 = x.reshape(-1)
     for r0 in range(0, rows, tile):
         r1 = min(rows, r0 + tile)
-        nr = r1 - r0
-        cb = cols[:nr]
-        if pointwise:
-            _conv_offset_rows(x1[r0 * c : r1 * c], zp, cb.reshape(-1))
+        cb = cols[: r1 - r0]
+        if params["pointwise"]:
+            madd_rows_i16(x1[r0 * c : r1 * c], zp, k, kp, cb)
         else:
-            vnni_im2col_rows(xp, cb.reshape(-1), r0, r1, r0, cb.shape[1], geom)
-        ab = acc[:nr]
-        np.matmul(cb, w0, out=ab)
-        _conv_requantize(ab, params, out[r0:r1])
-    return [out.reshape(n, oh, ow, o)]
+            vnni_im2col_rows(xp, cb.reshape(-1), r0, r1, r0, kp, geom)
+        madd_gemm_rq(cb, mw, mt, mm, ml, mr, o, zp_out, lo, hi, out[r0:r1], isa)
 
 
 def _conv_run_vnni(x, params, geom, rows, o, out):
     """groups == 1 on AVX-512 VNNI (`int8_vnni`): u8 patches -> exact int8 GEMM (float32
-    accumulators when w is float32, i.e. below 2^24; int32 otherwise) -> requantize."""
+    accumulators below 2^24; int32 otherwise) -> requantize, or requantized in the GEMM's
+    epilogue (`vnni_gemm_rq`) when the step's multipliers allow it."""
     vw, vc = params["vw"], params["vcorr"]
     n, c = x.shape[0], x.shape[3]
     kp = vw.shape[1] * 4
@@ -281,7 +310,7 @@ def _conv_run_vnni(x, params, geom, rows, o, out):
         # no accumulator tile: only the u8 patches need to stay cache-resident (~256 KiB)
         tile = min(rows, max(tile, (262144 // kp) // 4 * 4))
     else:
-        acc = np.empty((tile, o), np.float32 if params["w"].dtype == np.float32 else np.int32)
+        acc = np.empty((tile, o), np.float32 if params["acc_f32"] else np.int32)
     cols = np.empty((tile, kp), np.uint8)
     pointwise = params["pointwise"]
     if pointwise:
@@ -304,84 +333,126 @@ def _conv_run_vnni(x, params, geom, rows, o, out):
         ab = acc[:nr]
         vnni_gemm(cb, vw, vc, o, ab)
         _conv_requantize(ab, params, out[r0:r1])
+
+
+_CONV_PATHS = {"blas": _conv_run_blas, "vnni": _conv_run_vnni, "avx2": _conv_run_madd,
+               "portable": _conv_run_madd}
+
+
+def _conv_run_prepared(x, params):
+    x = np.ascontiguousarray(x)
+    geom = params["geom"]
     oh, ow = int(geom[8]), int(geom[9])
+    n = x.shape[0]
+    rows = n * oh * ow
+    w8 = params["w8"]
+    o = w8.shape[0] * w8.shape[2]
+    out = np.empty((rows, o), np.int8)
+    _CONV_PATHS[params["path"]](x, params, geom, rows, o, out)
     return [out.reshape(n, oh, ow, o)]
 
 
+@runner("conv2d_i8")
+def run_conv2d_i8(inputs, params):
+    """CONV_2D: the step bound on the fly (a plan binds it once: `_conv_bind`)."""
+    return _conv_bind(params)(inputs, params)
 
 
 def _conv_bind(params):
-    """Plan-load binding of `run_conv2d_i8` (see `PlanRunner`): the VNNI pointwise path with
-    fused requantization (one tile, the common small-layer case) decoded once; everything
-    else defers to the runner."""
-    w = params["w"]
-    geom = params["geom"]
-    if not (VNNI_OK and "vw" in params and "vrq" in params and w.shape[0] == 1):
-        return run_conv2d_i8
-    if not params["pointwise"]:
-        return _conv_bind_windows(params)
+    """Plan-load binding of `run_conv2d_i8` (see `PlanRunner`): the weights packed for this
+    host's GEMM path (`simd.int8_gemm_path`); on VNNI with the requantization fused, one
+    whole-step kernel call (`vnni_pointwise_rq`, `vnni_conv_rq`) when the input allows."""
+    prepared = _conv_prepared(params)
+
+    def run_any(inputs, _params):
+        return _conv_run_prepared(inputs[0], prepared)
+
+    if not (prepared["path"] == "vnni" and "vrq" in prepared):
+        return run_any
+    geom = prepared["geom"]
     oh, ow = int(geom[8]), int(geom[9])
-    o = w.shape[2]
-    vw, vcb, vrq = params["vw"], params["vcorrb"], params["vrq"]
-    lo, hi = params["lo"], params["hi"]
+    o = prepared["w8"].shape[2]
+    vw, vcb, vrq = prepared["vw"], prepared["vcorrb"], prepared["vrq"]
+    lo, hi = int(prepared["lo"]), int(prepared["hi"])
     kp = vw.shape[1] * 4
-    # `_conv_run_vnni` runs one tile (no row loop) up to this many rows
-    max_rows = max(int(params["tile"]), (262144 // kp) // 4 * 4)
-    kernel = vnni_pointwise_rq
+    # `_conv_run_vnni` runs one tile (no row loop) up to this many rows: ~256 KiB of u8 rows
+    tile = max(int(prepared["tile"]), (262144 // kp) // 4 * 4)
+    if prepared["pointwise"]:
+        def run(inputs, _params):
+            x = inputs[0]
+            if (x.ndim != 4 or x.shape[1] != oh or x.shape[2] != ow
+                    or x.shape[0] * oh * ow > tile or not x.flags.c_contiguous):
+                return run_any(inputs, _params)
+            return [vnni_pointwise_rq(x, vw, vcb, vrq, o, lo, hi)]
 
-    def run(inputs, _params):
-        x = inputs[0]
-        if (x.ndim != 4 or x.shape[1] != oh or x.shape[2] != ow
-                or x.shape[0] * oh * ow > max_rows or not x.flags.c_contiguous):
-            return run_conv2d_i8(inputs, params)
-        return [kernel(x, vw, vcb, vrq, o, lo, hi)]
+        return run
+    args = (int(prepared["zp_in"]), prepared["pad"], geom, tile, vw, vcb, vrq, o, lo, hi)
 
-    return run
-
-
-def _conv_bind_windows(params):
-    """`_conv_bind` for a convolution with windows (not 1x1 stride 1) on the fused VNNI path:
-    one `vnni_conv_rq` call per step (the padding, patch tiles and GEMM inside it)."""
-    geom = params["geom"]
-    vw, vcb, vrq = params["vw"], params["vcorrb"], params["vrq"]
-    kp = vw.shape[1] * 4
-    # the tile `_conv_run_vnni` picks: ~256 KiB of u8 patch rows
-    tile = max(int(params["tile"]), (262144 // kp) // 4 * 4)
-    args = (int(params["zp_in"]), params["pad"], geom, tile, vw, vcb, vrq,
-            int(params["w"].shape[2]), int(params["lo"]), int(params["hi"]))
-    kernel = vnni_conv_rq
-
-    def run(inputs, _params):
+    def run_windows(inputs, _params):
         x = inputs[0]
         if x.ndim != 4 or not x.flags.c_contiguous:
-            return run_conv2d_i8(inputs, params)
-        return [kernel(x, *args)]
+            return run_any(inputs, _params)
+        return [vnni_conv_rq(x, *args)]
 
-    return run
+    return run_windows
 
 
 run_conv2d_i8.bind = _conv_bind
 
 
+def _fc_prepared(params) -> dict:
+    """Bind time: the FULLY_CONNECTED weights [D, U] packed for this host's GEMM path."""
+    w = params["w8"]  # int8, or int16 when a per-tensor weight zero point was folded in
+    zp_in = int(params["zp_in"])
+    path = int8_gemm_path()
+    if path == "vnni" and w.dtype != np.int8:
+        path = "avx2" if "avx2" in INT8_GEMM_PATHS else "portable"  # vpdpbusd reads s8
+    prepared = dict(params, path=path)
+    w32 = w.astype(np.int32)
+    if path == "vnni":
+        prepared["vw"], prepared["vcorr"] = vnni_pack(w32, zp_in)
+    else:
+        prepared["mw"], prepared["isa"] = madd_pack(w32), MADD_ISA[path]
+    return prepared
+
+
+def _fc_run_prepared(x, params):
+    d, u = params["w8"].shape
+    x = np.ascontiguousarray(x).reshape(-1)
+    rows = x.size // d
+    acc = np.empty((rows, u), np.int32)
+    if params["path"] == "vnni":
+        vw = params["vw"]
+        a = np.empty((rows, vw.shape[1] * 4), np.uint8)
+        vnni_rows_u8(x, d, a.shape[1], a)
+        vnni_gemm(a, vw, params["vcorr"], u, acc)
+    else:
+        mw = params["mw"]
+        a = np.empty((rows, mw.shape[1] * 2), np.int16)
+        madd_rows_i16(x, params["zp_in"], d, a.shape[1], a)
+        madd_gemm(a, mw, u, acc, params["isa"])
+    out = np.empty(acc.shape, np.int8)
+    _fc_requant(acc, params["bias"], params["eff"], params["zp_out"], params["lo"], params["hi"],
+                out)
+    return [out.reshape(params["out_shape"])]
+
+
 @runner("fully_connected_i8")
 def run_fully_connected_i8(inputs, params):
-    wt = params["w"]  # [D, U]
-    d = wt.shape[0]
-    x = np.ascontiguousarray(inputs[0]).reshape(-1)
-    if VNNI_OK and "vw" in params:
-        vw = params["vw"]
-        kp = vw.shape[1] * 4
-        a = np.empty((x.size // d, kp), np.uint8)
-        vnni_rows_u8(x, d, kp, a)
-        acc = np.empty((a.shape[0], wt.shape[1]), np.int32)
-        vnni_gemm(a, vw, params["vcorr"], wt.shape[1], acc)
-    else:
-        cols = np.empty(x.size, wt.dtype)
-        _conv_offset_rows(x, params["zp_in"], cols)
-        acc = cols.reshape(-1, d) @ wt
-    out = np.empty(acc.shape, np.int8)
-    _fc_requant(acc, params["bias"], params["eff"], params["zp_out"], params["lo"], params["hi"], out)
-    return [out.reshape(params["out_shape"])]
+    """FULLY_CONNECTED: the step bound on the fly (a plan binds it once: `_fc_bind`)."""
+    return _fc_bind(params)(inputs, params)
+
+
+def _fc_bind(params):
+    prepared = _fc_prepared(params)
+
+    def run(inputs, _params):
+        return _fc_run_prepared(inputs[0], prepared)
+
+    return run
+
+
+run_fully_connected_i8.bind = _fc_bind
 
 
 @runner("transpose_conv_i8")
@@ -521,33 +592,26 @@ def lower_conv2d(op):
     pt, _ = same_padding(h, kh, sh, dh, oh)
     pl, _ = same_padding(w, kw, sw, dw, ow)
     # OHWI -> per group [KH*KW*I, O/G]
-    w_kc = filt.astype(np.int32).transpose(1, 2, 3, 0).reshape(kh * kw * ci, o)
-    dtype = _conv_gemm_dtype(w_kc, zp_in)
-    packed = np.stack(
-        [np.ascontiguousarray(w_kc[:, g * og : (g + 1) * og], dtype=dtype) for g in range(groups)]
-    )
+    w_kc = filt.astype(np.int8).transpose(1, 2, 3, 0).reshape(kh * kw * ci, o)
+    w8 = np.stack([np.ascontiguousarray(w_kc[:, g * og : (g + 1) * og]) for g in range(groups)])
     pointwise = kh == 1 and kw == 1 and sh == 1 and sw == 1 and pt == 0 and pl == 0
+    # compact: the GEMM path's packed forms are derived when the plan is bound (`_conv_bind`)
     params = {
-        "w": packed,
+        "w8": w8,
+        "bias": bias,
+        "m": np.asarray(m, np.int32),
+        "shift": np.asarray(shift, np.int32),
         "geom": np.array([kh, kw, sh, sw, dh, dw, pt, pl, oh, ow], np.int64),
         "pointwise": bool(pointwise),
         "zp_in": zp_in,
         "zp_out": zp_out,
         "lo": lo,
         "hi": hi,
-    }
-    params.update(_conv_rq_params(bias, m, shift))
-    if groups == 1:
-        params["tile"] = _conv_tile(n * oh * ow, kh * kw * ci, o)
+        "tile": _conv_tile(n * oh * ow, kh * kw * ci, o),
         # padded input extent: exactly what the output windows read
-        hp = (oh - 1) * sh + (kh - 1) * dh + 1
-        wp = (ow - 1) * sw + (kw - 1) * dw + 1
-        params["pad"] = np.array([pt, pl, hp, wp], np.int64)
-        if VNNI_OK:  # also the VNNI form; the runner falls back to "w" without VNNI
-            params["vw"], params["vcorr"] = vnni_pack(w_kc, zp_in)
-            rq = vnni_rq_pack(params["vcorr"], bias, m, shift, zp_out)
-            if rq is not None:  # requantization fused into the VNNI micro-kernel
-                params["vcorrb"], params["vrq"] = rq
+        "pad": np.array([pt, pl, (oh - 1) * sh + (kh - 1) * dh + 1,
+                         (ow - 1) * sw + (kw - 1) * dw + 1], np.int64),
+    }
     return "conv2d_i8", params, [0]
 
 
@@ -571,16 +635,13 @@ def lower_fully_connected(op):
     s_w = np.broadcast_to(s_w, (units,))
     eff = np.array([float(s_in) * float(s) / float(s_out) for s in s_w.tolist()], np.float64)
     wt = w.T  # [D, U]
-    dtype = _conv_gemm_dtype(wt, zp_in)
+    fits8 = not wt.size or (-128 <= int(wt.min()) and int(wt.max()) <= 127)
     lo, hi = activation_bounds(op)
-    extra = {}
-    if VNNI_OK and wt.size and -128 <= int(wt.min()) and int(wt.max()) <= 127:  # s8 (weights_offset)
-        extra["vw"], extra["vcorr"] = vnni_pack(wt, zp_in)
     return (
         "fully_connected_i8",
         {
-            **extra,
-            "w": np.ascontiguousarray(wt, dtype=dtype),
+            # compact: packed for the host's GEMM path when the plan is bound (`_fc_bind`)
+            "w8": np.ascontiguousarray(wt, dtype=np.int8 if fits8 else np.int16),
             "bias": bias,
             "eff": eff,
             "zp_in": zp_in,

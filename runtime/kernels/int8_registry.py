@@ -97,6 +97,8 @@ ELEMENTWISE: dict[str, str] = {}
 
 INT8_FAMILIES = (
     "int8_quant",
+    "simd",
+    "int8_madd",
     "int8_vnni",
     "int8_conv",
     "int8_depthwise",

@@ -33,22 +33,10 @@ from llvmlite import ir as _vnni_ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-
-def _vnni_host_ok() -> bool:
-    """True when the host CPU has AVX-512 VNNI (and AVX-512BW) and Numba compiles for it."""
-    try:
-        import llvmlite.binding as llb
-        from numba.core import config
-
-        if config.CPU_NAME not in (None, "host") or config.CPU_FEATURES:
-            return False  # portable cache / explicit target: do not assume the host's ISA
-        feats = llb.get_host_cpu_features()
-        return bool(feats.get("avx512vnni")) and bool(feats.get("avx512bw"))
-    except Exception:  # pragma: no cover - any failure: the BLAS path
-        return False
+from .simd import HAS_VNNI
 
 
-VNNI_OK = _vnni_host_ok()
+VNNI_OK = HAS_VNNI  # the host runs vpdpbusd and Numba compiles for the host (simd.py)
 
 _VNNI_MR = 4  # rows per micro-tile
 _VNNI_NB = 4  # 16-channel blocks per micro-tile

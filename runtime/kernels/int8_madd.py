@@ -1,0 +1,388 @@
+"""Exact int8 GEMM with 16-bit multiply-adds: the integer path of CPUs without AVX-512 VNNI.
+
+acc[r, c] = Σ_k (x[r, k] − zp_in)·w[k, c] for int8 x and w, as int32. The activations go in
+as int16 a = x − zp_in (|a| <= 255) and the weights as int16, so every product pair
+a[k]·w[k] + a[k+1]·w[k+1] (<= 2·255·128) is exact in an int32 lane, and the int32 sums wrap
+only past 2^31 (never, for K below 2^16): no correction term, no saturation. This is what
+XNNPACK's and ruy's AVX2 int8 kernels do (`vpmovsxbw` + `vpmaddwd`).
+
+Weights are packed once as int16 [OB, K2, 16]: per block of 8 output channels (zero-padded)
+and pair of consecutive k (K padded to even with zeros), the 8 channels' (w[k], w[k+1])
+pairs. Activations are int16 rows padded to K2·2 values (`madd_rows_i16`, `madd_pad_i16` +
+`im2col_rows`): a padded tap is 0 (x = zp_in) and adds nothing.
+
+The micro-kernel (`_madd_tile`, LLVM IR through a Numba intrinsic) keeps MR rows × NB blocks
+of <8 x i32> accumulators in registers over the K2 loop: per step it loads each block's
+<16 x i16> weights, broadcasts each row's (a[k], a[k+1]) pair, and multiply-adds them with
+`simd.madd_i16` (vpmaddwd on x86 with AVX2; generic vector IR that LLVM lowers for the host
+elsewhere, e.g. NEON on aarch64). It stores float32 (exact below 2^24, for the requantization
+pass `requant_fast2_i8`) or int32. `madd_gemm` walks the tiles.
+
+Only numpy, numba and llvmlite are used: the `--emit=numba` artifact inlines this module.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from llvmlite import ir as _madd_ir
+from numba import njit, types
+from numba.extending import intrinsic
+
+from ..fixedpoint import fast_requant_tables, mbqm_fast
+from .simd import HAS_AVX2, MADD_ISA, simd_as64, simd_madd_i16, simd_splat
+
+_MADD_MR = 4  # rows per micro-tile
+_MADD_NB = 2  # 8-channel blocks per micro-tile
+
+
+_MADD_I32, _MADD_F32, _MADD_RQ = 0, 1, 2
+"""`_madd_tile` modes: store the int32 accumulators, store them as float32, or requantize
+them in the epilogue (int8 out, `_madd_emit_requant`)."""
+_MADD_RQ_BLOCK = 128  # bytes of requantization table per 8-channel block: 4 rows of 8 lanes
+
+
+def _madd_emit_tile(builder, MR, NB, a0, ast, w0, wbs, kk, isa, init):
+    """The K2 loop of an MR × NB tile, accumulators from init[j] (<8 x i32>) in phi nodes;
+    returns the final accumulators [MR][NB], the builder after the loop."""
+    ir = _madd_ir
+    i8, i32, i64 = ir.IntType(8), ir.IntType(32), ir.IntType(64)
+    v8 = ir.VectorType(i32, 8)
+    v16h = ir.VectorType(ir.IntType(16), 16)
+    i8p = i8.as_pointer()
+    a_p = builder.inttoptr(a0, i8p)
+    w_p = builder.inttoptr(w0, i8p)
+    arows = [builder.gep(a_p, [builder.mul(ast, ir.Constant(i64, r))]) for r in range(MR)]
+    wblks = [builder.gep(w_p, [builder.mul(wbs, ir.Constant(i64, j))]) for j in range(NB)]
+    pre = builder.block
+    loop = builder.append_basic_block("madd_loop")
+    done = builder.append_basic_block("madd_done")
+    builder.branch(loop)
+    builder.position_at_end(loop)
+    iv = builder.phi(i64)
+    iv.add_incoming(ir.Constant(i64, 0), pre)
+    accs = []
+    for _ in range(MR):
+        row = []
+        for j in range(NB):
+            ph = builder.phi(v8)
+            ph.add_incoming(init[j], pre)
+            row.append(ph)
+        accs.append(row)
+    woff = builder.mul(iv, ir.Constant(i64, 32))
+    wv = [builder.load(builder.bitcast(builder.gep(wblks[j], [woff]), v16h.as_pointer()),
+                       align=2) for j in range(NB)]
+    aoff = builder.mul(iv, ir.Constant(i64, 4))
+    new = []
+    for r in range(MR):
+        pair = builder.load(builder.bitcast(builder.gep(arows[r], [aoff]), i32.as_pointer()),
+                            align=2)
+        b = builder.bitcast(simd_splat(builder, pair, v8), v16h)
+        new.append([builder.add(accs[r][j], simd_madd_i16(builder, b, wv[j], isa))
+                    for j in range(NB)])
+    iv2 = builder.add(iv, ir.Constant(i64, 1))
+    cur = builder.block
+    iv.add_incoming(iv2, cur)
+    for r in range(MR):
+        for j in range(NB):
+            accs[r][j].add_incoming(new[r][j], cur)
+    builder.cbranch(builder.icmp_signed("<", iv2, kk), loop, done)
+    builder.position_at_end(done)
+    return new
+
+
+def _madd_store_last(builder, lasts, nl, width):
+    """Store each (vector, pointer) of `lasts` whole when nl == 8, else its first nl lanes."""
+    ir = _madd_ir
+    i32, i64 = ir.IntType(32), ir.IntType(64)
+    with builder.if_else(builder.icmp_signed("==", nl, ir.Constant(i64, 8))) as (full, part):
+        with full:
+            for val, p in lasts:
+                builder.store(val, builder.bitcast(p, val.type.as_pointer()), align=width)
+        with part:
+            for val, p in lasts:
+                ep = builder.bitcast(p, val.type.element.as_pointer())
+                for lane in range(8):
+                    with builder.if_then(builder.icmp_signed(">", nl, ir.Constant(i64, lane))):
+                        builder.store(builder.extract_element(val, ir.Constant(i32, lane)),
+                                      builder.gep(ep, [ir.Constant(i64, lane)]), align=width)
+
+
+def _madd_emit_store(builder, new, o0, ost, nl, F32):
+    """Store the tile's accumulators (float32 or int32) at o0 (row stride ost bytes)."""
+    ir = _madd_ir
+    i8, i64 = ir.IntType(8), ir.IntType(64)
+    o_p = builder.inttoptr(o0, i8.as_pointer())
+    lasts = []
+    for r, row in enumerate(new):
+        orow = builder.gep(o_p, [builder.mul(ost, ir.Constant(i64, r))])
+        for j, acc in enumerate(row):
+            val = builder.sitofp(acc, ir.VectorType(ir.FloatType(), 8)) if F32 else acc
+            p = builder.gep(orow, [ir.Constant(i64, 32 * j)])
+            if j < len(row) - 1:
+                builder.store(val, builder.bitcast(p, val.type.as_pointer()), align=4)
+            else:
+                lasts.append((val, p))
+    _madd_store_last(builder, lasts, nl, 4)
+
+
+def _madd_emit_requant(builder, acc, tj, lof, hif, zf):
+    """int8 estimate of clamp(MBQM(acc, m, shift) + zp, lo, hi) for 8 lanes (the bias is in
+    acc) and the lanes it does not decide, as `requant_fast2_i8` computes them:
+    y = float(acc)·eff, t = |y| + off, out = clamp(±floor(t) + zp); undecided when frac(t)
+    is within tol = tol0 + 4e−7·|y| + 1e−7 of an integer (tol0 = 2 for always-exact
+    channels). float(acc) may round (|acc| >= 2^24): that and the rounding of eff and of the
+    product stay within 3·2^−24 relative, inside the tolerance. Returns (<8 x i8>, <8 x i1>)."""
+    ir = _madd_ir
+    f32 = ir.FloatType()
+    vf = ir.VectorType(f32, 8)
+    mod = builder.module
+
+    def row(k):
+        p = builder.gep(tj, [ir.Constant(ir.IntType(64), 32 * k)])
+        return builder.load(builder.bitcast(p, vf.as_pointer()), align=4)
+
+    eff, off, tol0 = row(1), row(2), row(3)
+    fabs = _madd_fn(mod, "llvm.fabs.v8f32", vf, [vf])
+    floor = _madd_fn(mod, "llvm.floor.v8f32", vf, [vf])
+    y = builder.fmul(builder.sitofp(acc, vf), eff)
+    ay = builder.call(fabs, [y])
+    t = builder.fadd(ay, off)
+    fa = builder.call(floor, [t])
+    fr = builder.fsub(t, fa)
+    tol = builder.fadd(tol0, builder.fadd(builder.fmul(ay, ir.Constant(vf, [4e-7] * 8)),
+                                          ir.Constant(vf, [1e-7] * 8)))
+    flag = builder.or_(builder.fcmp_ordered("<=", fr, tol),
+                       builder.fcmp_ordered(">=", fr, builder.fsub(ir.Constant(vf, [1.0] * 8),
+                                                                   tol)))
+    q = builder.select(builder.fcmp_ordered(">=", y, ir.Constant(vf, None)), fa,
+                       builder.fneg(fa))
+    v = builder.fadd(q, zf)
+    v = builder.select(builder.fcmp_ordered("<", v, lof), lof, v)
+    v = builder.select(builder.fcmp_ordered(">", v, hif), hif, v)
+    out = builder.trunc(builder.fptosi(v, ir.VectorType(ir.IntType(32), 8)),
+                        ir.VectorType(ir.IntType(8), 8))
+    return out, flag
+
+
+def _madd_fn(module, name, ret, args):
+    fn = module.globals.get(name)
+    if fn is None:
+        fn = _madd_ir.Function(module, _madd_ir.FunctionType(ret, args), name)
+    return fn
+
+
+def _madd_emit_rq_tile(builder, MR, NB, a0, ast, w0, wbs, kk, isa, t0, o0, ost, nl, fx0, fxs,
+                       fl0, fls, lo, hi, zp):
+    """A tile requantized in its epilogue: int8 rows at o0 (stride ost bytes); for a (row,
+    block) with an undecided lane, its accumulators go to fx0 (row stride fxs bytes, column
+    block·8) and flag byte fl0[row·fls + block] is set, for `_madd_fix`."""
+    ir = _madd_ir
+    i8, i32, i64 = ir.IntType(8), ir.IntType(32), ir.IntType(64)
+    v8 = ir.VectorType(i32, 8)
+    vf = ir.VectorType(ir.FloatType(), 8)
+    t_p = builder.inttoptr(t0, i8.as_pointer())
+    tjs = [builder.gep(t_p, [ir.Constant(i64, _MADD_RQ_BLOCK * j)]) for j in range(NB)]
+    init = [builder.load(builder.bitcast(tj, v8.as_pointer()), align=4) for tj in tjs]  # bias
+    new = _madd_emit_tile(builder, MR, NB, a0, ast, w0, wbs, kk, isa, init)
+    zf = simd_splat(builder, builder.sitofp(zp, ir.FloatType()), vf)
+    lof = simd_splat(builder, builder.sitofp(lo, ir.FloatType()), vf)
+    hif = simd_splat(builder, builder.sitofp(hi, ir.FloatType()), vf)
+    o_p = builder.inttoptr(o0, i8.as_pointer())
+    fx_p = builder.inttoptr(fx0, i8.as_pointer())
+    fl_p = builder.inttoptr(fl0, i8.as_pointer())
+    lasts = []
+    for r in range(MR):
+        orow = builder.gep(o_p, [builder.mul(ost, ir.Constant(i64, r))])
+        for j in range(NB):
+            out, flag = _madd_emit_requant(builder, new[r][j], tjs[j], lof, hif, zf)
+            p = builder.gep(orow, [ir.Constant(i64, 8 * j)])
+            if j < NB - 1:
+                builder.store(out, builder.bitcast(p, out.type.as_pointer()), align=1)
+            else:
+                lasts.append((out, p))
+            undecided = builder.icmp_unsigned("!=", builder.bitcast(flag, i8),
+                                              ir.Constant(i8, 0))
+            with builder.if_then(undecided, likely=False):
+                fp = builder.gep(fx_p, [builder.add(builder.mul(fxs, ir.Constant(i64, r)),
+                                                    ir.Constant(i64, 32 * j))])
+                builder.store(new[r][j], builder.bitcast(fp, v8.as_pointer()), align=4)
+                gp = builder.gep(fl_p, [builder.add(builder.mul(fls, ir.Constant(i64, r)),
+                                                    ir.Constant(i64, j))])
+                builder.store(ir.Constant(i8, 1), gp)
+    _madd_store_last(builder, lasts, nl, 1)
+
+
+_MADD_SHAPES = tuple((mr, nb) for mr in (_MADD_MR, 1) for nb in range(_MADD_NB, 0, -1))
+"""The (rows, blocks) tile shapes `_madd_tile` is compiled for: full tiles and the edges."""
+
+
+@intrinsic
+def _madd_tile(typingctx, a_addr, a_stride, w_addr, w_bstride, k2, o_addr, o_stride, nlast,
+               mr, nb, mode, isa, t_addr, fx_addr, fx_stride, fl_addr, fl_stride, lo, hi, zp):
+    """An mr × nb tile of Σ_{i<k2} madd(a[r, 2i:2i+2], w[j, i, 2l:2l+2]) (byte addresses and
+    strides; the last block stores only its first `nlast` lanes), in `mode`: `_MADD_I32` /
+    `_MADD_F32` store the accumulators (int32 / float32) at o_addr; `_MADD_RQ` starts them
+    at the bias of the table at t_addr and stores int8 (`_madd_emit_rq_tile`, the fix-up
+    buffers at fx_addr / fl_addr). One compiled function holds every tile shape of
+    `_MADD_SHAPES` in every mode for each isa the target can run (`simd.MADD_ISA`: 0
+    portable, 1 avx2); the run-time (mr, nb, mode, isa) selects one (others: nothing)."""
+    sig = types.void(a_addr, a_stride, w_addr, w_bstride, k2, o_addr, o_stride, nlast, mr, nb,
+                     mode, isa, t_addr, fx_addr, fx_stride, fl_addr, fl_stride, lo, hi, zp)
+    isas = [name for name, code in sorted(MADD_ISA.items(), key=lambda kv: kv[1])
+            if name == "portable" or HAS_AVX2]
+
+    def codegen(context, builder, signature, args):
+        ir = _madd_ir
+        i64 = ir.IntType(64)
+        v8 = ir.VectorType(ir.IntType(32), 8)
+        (a0, ast, w0, wbs, kk, o0, ost, nl, m, n, md, q, t0, fx0, fxs, fl0, fls, lo, hi,
+         zp) = [simd_as64(builder, v) for v in args]
+        # key = ((isa·4 + mode)·16 + mr)·16 + nb
+        c = ir.Constant
+        key = builder.add(builder.mul(builder.add(builder.mul(builder.add(builder.mul(
+            q, c(i64, 4)), md), c(i64, 16)), m), c(i64, 16)), n)
+        end = builder.append_basic_block("madd_end")
+        switch = builder.switch(key, end)
+        for name in isas:
+            for mode in (_MADD_I32, _MADD_F32, _MADD_RQ):
+                for MR, NB in _MADD_SHAPES:
+                    case = builder.append_basic_block(f"madd_{name}_{mode}_{MR}x{NB}")
+                    switch.add_case(c(i64, ((MADD_ISA[name] * 4 + mode) * 16 + MR) * 16 + NB),
+                                    case)
+                    builder.position_at_end(case)
+                    if mode == _MADD_RQ:
+                        _madd_emit_rq_tile(builder, MR, NB, a0, ast, w0, wbs, kk, name, t0, o0,
+                                           ost, nl, fx0, fxs, fl0, fls, lo, hi, zp)
+                    else:
+                        new = _madd_emit_tile(builder, MR, NB, a0, ast, w0, wbs, kk, name,
+                                              [c(v8, None)] * NB)
+                        _madd_emit_store(builder, new, o0, ost, nl, mode == _MADD_F32)
+                    builder.branch(end)
+        builder.position_at_end(end)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(cache=True, nogil=True)
+def _madd_tiles(a, w, o, out, mode, isa, t, fx, fl, lo, hi, zp):  # pragma: no cover - jitted
+    """Every tile of the GEMM of int16 rows a [R, K2·2] by packed weights w int16 [OB, K2, 16]
+    into out [R, o] (C-contiguous: int32 / float32 accumulators, or int8 with mode
+    `_MADD_RQ`, tables t [OB, 4, 8], fix-up buffers fx int32 [R, OB·8], fl uint8 [R, OB]);
+    mode and isa as `_madd_tile`'s."""
+    rows = a.shape[0]
+    ob, k2 = w.shape[0], w.shape[1]
+    a0 = np.int64(a.ctypes.data)
+    w0 = np.int64(w.ctypes.data)
+    o0 = np.int64(out.ctypes.data)
+    t0 = np.int64(t.ctypes.data)
+    fx0 = np.int64(fx.ctypes.data)
+    fl0 = np.int64(fl.ctypes.data)
+    ast = np.int64(a.shape[1] * 2)
+    ost = np.int64(out.shape[1] * out.itemsize)
+    bst = np.int64(8 * out.itemsize)  # bytes of one 8-channel block of output
+    fxs = np.int64(fx.shape[1] * 4)
+    fls = np.int64(fl.shape[1])
+    wbs = np.int64(k2 * 32)
+    last = o - (ob - 1) * 8
+    for jb in range(0, ob, _MADD_NB):
+        nb = min(_MADD_NB, ob - jb)
+        nl = last if jb + nb == ob else 8
+        r = 0
+        while r < rows:
+            mr = _MADD_MR if r + _MADD_MR <= rows else 1
+            _madd_tile(a0 + r * ast, ast, w0 + jb * wbs, wbs, k2, o0 + jb * bst + r * ost, ost,
+                       nl, mr, nb, mode, isa, t0 + jb * _MADD_RQ_BLOCK, fx0 + r * fxs + jb * 32,
+                       fxs, fl0 + r * fls + jb, fls, lo, hi, zp)
+            r += mr
+
+
+@njit(cache=True, nogil=True)
+def _madd_fix(fx, fl, m, left, right, o, zp, lo, hi, out):  # pragma: no cover - jitted
+    """The exact requantization of every flagged (row, block) of a `_MADD_RQ` GEMM:
+    out[r, c] = clamp(MBQM(fx[r, c], m[c], shift[c]) + zp, lo, hi) (fx holds the bias)."""
+    rows, ob = fl.shape
+    for r in range(rows):
+        for jb in range(ob):
+            if fl[r, jb] == 0:
+                continue
+            for c in range(jb * 8, min(jb * 8 + 8, o)):
+                v = mbqm_fast(fx[r, c], m[c], left[c], right[c]) + zp
+                out[r, c] = min(max(v, lo), hi)
+
+
+@njit(cache=True, nogil=True)
+def madd_gemm_rq(a, w, t, m, left, right, o, zp, lo, hi, out, isa):  # pragma: no cover - jitted
+    """int8 out [R, o] = clamp(MBQM(Σ_k a[r, k]·w[k, c] + bias[c], m[c], shift[c]) + zp, lo,
+    hi) for int16 rows a [R, K2·2], w from `madd_pack`, t from `madd_rq_pack` (bias, float
+    tables), m / left / right int32 per channel; exact (undecided outputs are recomputed
+    with the integer MBQM)."""
+    rows, ob = a.shape[0], w.shape[0]
+    fx = np.empty((rows, ob * 8), np.int32)
+    fl = np.zeros((rows, ob), np.uint8)
+    _madd_tiles(a, w, o, out, _MADD_RQ, isa, t, fx, fl, lo, hi, zp)
+    _madd_fix(fx, fl, m, left, right, o, zp, lo, hi, out)
+
+
+def madd_rq_pack(bias, m, shift) -> tuple[np.ndarray, ...]:
+    """Bind time: (t float32 [OB, 4, 8], m, left, right int32) for `madd_gemm_rq`. t's rows
+    per 8-channel block: the int32 bias (its bits), eff = float32(m·2^(shift−31)), off and
+    tol0 of `requant_fast2_i8` (always-exact channels: tol0 = 2; padding lanes: 0)."""
+    ft = fast_requant_tables(m, shift, bias)
+    c = ft["m"].size
+    ob = -(-c // 8)
+    t = np.zeros((ob * 8, 4), np.float32)
+    t[:c, 0] = ft["bias"].view(np.float32)
+    t[:c, 1] = ft["eff"]
+    margin = ft["margin"]
+    t[:, 2] = 0.5
+    t[:c, 2] = np.where(margin >= 0.5, 0.5, 0.5 + margin)
+    t[:c, 3] = np.where(margin >= 1.0, 2.0, 0.0)
+    t = np.ascontiguousarray(t.reshape(ob, 8, 4).transpose(0, 2, 1))
+    return t, ft["m"], ft["left"], ft["right"]
+
+
+def madd_pack(w_kc: np.ndarray) -> np.ndarray:
+    """Integer weights [K, C] (within int16) -> packed int16 [OB, K2, 16]."""
+    k, c = w_kc.shape
+    k2 = -(-k // 2)
+    ob = -(-c // 8)
+    wp = np.zeros((k2 * 2, ob * 8), np.int16)
+    wp[:k, :c] = w_kc
+    # [K2, 2, OB, 8] -> [OB, K2, 8, 2]
+    return np.ascontiguousarray(wp.reshape(k2, 2, ob, 8).transpose(2, 0, 3, 1)).reshape(
+        ob, k2, 16)
+
+
+_MADD_NONE_T = np.zeros((1, 4, 8), np.float32)
+_MADD_NONE_FX = np.zeros((1, 8), np.int32)
+_MADD_NONE_FL = np.zeros((1, 1), np.uint8)
+
+
+def madd_gemm(a_i16: np.ndarray, packed: np.ndarray, o: int, out: np.ndarray,
+              isa: int) -> None:
+    """out [R, o] (float32 or int32, C-contiguous) = Σ_k a[r, k]·w[k, c] for the int16 rows
+    a_i16 [R, K2·2] (x − zp_in, zero-padded); isa: `simd.MADD_ISA[path]`."""
+    mode = _MADD_F32 if out.dtype == np.float32 else _MADD_I32
+    _madd_tiles(a_i16, packed, o, out, mode, isa, _MADD_NONE_T, _MADD_NONE_FX, _MADD_NONE_FL,
+                0, 0, 0)
+
+
+@njit(cache=True, nogil=True)
+def madd_rows_i16(x, zp, k, kp, out):  # pragma: no cover - jitted
+    """out[r, :k] = x[r·k : (r+1)·k] − zp, out[r, k:kp] = 0 (x: 1-D int8 of R·k values; out
+    int16 [R, kp])."""
+    rows = out.shape[0]
+    o1 = out.reshape(-1)
+    z = np.int16(zp)
+    if kp == k:
+        for i in range(rows * k):
+            o1[i] = np.int16(x[i]) - z
+        return
+    for r in range(rows):
+        s = np.uint64(r * k)
+        d = np.uint64(r * kp)
+        for j in range(k):
+            o1[d + np.uint64(j)] = np.int16(x[s + np.uint64(j)]) - z
+        for j in range(k, kp):
+            o1[d + np.uint64(j)] = 0

@@ -1,0 +1,108 @@
+"""The int16 multiply-add GEMM (runtime/kernels/int8_madd.py), on every isa this host can run
+(`simd.MADD_ISA`: the portable generic-IR form always, vpmaddwd where the target has AVX2):
+its accumulators equal numpy's int64 matmul, and its fused requantization equals TFLite's
+integer MultiplyByQuantizedMultiplier (the `_conv_requant` loop) for every output, including
+the shapes at the tile edges (rows not a multiple of 4, channels not a multiple of 8, odd K),
+accumulators beyond 2^24, channels with a left shift (always recomputed exactly) and outputs
+at the rounding ties the float estimate cannot decide."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qcc.runtime.fixedpoint import quantize_multipliers
+from qcc.runtime.kernels.int8_conv import _conv_requant
+from qcc.runtime.kernels.int8_madd import (
+    madd_gemm,
+    madd_gemm_rq,
+    madd_pack,
+    madd_rows_i16,
+    madd_rq_pack,
+)
+from qcc.runtime.kernels.simd import HAS_AVX2, INT8_GEMM_PATHS, MADD_ISA, simd_as64
+
+ISAS = [isa for isa in ("portable", "avx2") if isa in INT8_GEMM_PATHS]
+SHAPES = [(1, 1, 1), (3, 5, 7), (4, 16, 8), (5, 27, 24), (9, 33, 17), (13, 64, 40),
+          (64, 144, 32), (7, 1200, 9)]
+
+
+def _case(rows, k, o, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-128, 128, (rows, k)).astype(np.int8)
+    w = rng.integers(-127, 128, (k, o)).astype(np.int32)
+    zp = int(rng.integers(-128, 128))
+    return x, w, zp
+
+
+def _rows(x, zp, kp):
+    a = np.empty((x.shape[0], kp), np.int16)
+    madd_rows_i16(x.reshape(-1), zp, x.shape[1], kp, a)
+    return a
+
+
+def test_the_isas_this_host_runs():
+    assert "portable" in ISAS
+    assert ("avx2" in ISAS) == HAS_AVX2
+    assert MADD_ISA == {"portable": 0, "avx2": 1}
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("rows,k,o", SHAPES)
+def test_accumulators_equal_int64_matmul(isa, rows, k, o):
+    x, w, zp = _case(rows, k, o, seed=rows * 1000 + k)
+    packed = madd_pack(w)
+    a = _rows(x, zp, packed.shape[1] * 2)
+    assert (a[:, k:] == 0).all()
+    want = (x.astype(np.int64) - zp) @ w.astype(np.int64)
+    for dtype in (np.int32, np.float32):
+        out = np.full((rows, o), 77, dtype)
+        madd_gemm(a, packed, o, out, MADD_ISA[isa])
+        if dtype == np.int32 or np.abs(want).max() < 2**24:
+            np.testing.assert_array_equal(out.astype(np.int64), want)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("rows,k,o", SHAPES)
+@pytest.mark.parametrize("kind", ["typical", "left_shift", "ties", "huge"])
+def test_fused_requantization_is_exact(isa, rows, k, o, kind):
+    x, w, zp = _case(rows, k, o, seed=rows + 7 * k + o)
+    rng = np.random.default_rng(k + o)
+    acc = (x.astype(np.int64) - zp) @ w.astype(np.int64)
+    bias = rng.integers(-5000, 5000, o).astype(np.int32)
+    if kind == "typical":
+        eff = rng.uniform(1e-4, 2e-2, o)
+    elif kind == "left_shift":  # multipliers above 1: the estimate never decides
+        eff = rng.uniform(1.0, 3.0, o)
+    elif kind == "ties":  # 2^-n multipliers put many outputs exactly on a rounding tie
+        eff = 2.0 ** -rng.integers(1, 8, o).astype(np.float64)
+    else:  # accumulators far beyond 2^24 (float(acc) rounds): K large, weights at the bounds
+        x = np.full_like(x, 127)
+        w = np.where(rng.random(w.shape) < 0.5, -127, 127).astype(np.int32)
+        zp = -128
+        acc = (x.astype(np.int64) - zp) @ w.astype(np.int64)
+        eff = rng.uniform(1e-7, 1e-5, o)
+    m, shift = quantize_multipliers([float(e) for e in eff])
+    m, shift = np.asarray(m, np.int64), np.asarray(shift, np.int64)
+    zp_out, lo, hi = int(rng.integers(-20, 20)), -128, int(rng.integers(0, 128))
+    want = np.empty((rows, o), np.int8)
+    left, right = np.maximum(shift, 0).astype(np.int32), np.maximum(-shift, 0).astype(np.int32)
+    _conv_requant(acc.astype(np.int32), bias, m.astype(np.int32), left, right, zp_out, lo, hi,
+                  want)
+
+    packed = madd_pack(w)
+    a = _rows(x, zp, packed.shape[1] * 2)
+    t, mm, ml, mr = madd_rq_pack(bias, m, shift)
+    out = np.full((rows, o), 99, np.int8)
+    madd_gemm_rq(a, packed, t, mm, ml, mr, o, zp_out, lo, hi, out, MADD_ISA[isa])
+    np.testing.assert_array_equal(out, want)
+
+
+def test_a_boolean_argument_widens_to_one():
+    from llvmlite import ir
+
+    module = ir.Module()
+    fn = ir.Function(module, ir.FunctionType(ir.IntType(64), [ir.IntType(1)]), "f")
+    builder = ir.IRBuilder(fn.append_basic_block())
+    builder.ret(simd_as64(builder, fn.args[0]))
+    assert "zext i1" in str(module)
