@@ -222,7 +222,6 @@ def _conv_prepared(params) -> dict:
     tables of `_conv_requantize`."""
     w8 = params["w8"]  # [G, K, O/G] int8
     groups, k, og = w8.shape
-    o = groups * og
     zp_in = int(params["zp_in"])
     m = np.asarray(params["m"], np.int64)
     shift = np.asarray(params["shift"], np.int64)
@@ -253,7 +252,7 @@ def _conv_run_blas(x, params, geom, rows, o, out):
     group -> requantize."""
     w = params["w"]  # [G, K, O/G], float32 or float64
     kh, kw = int(geom[0]), int(geom[1])
-    n, c = x.shape[0], x.shape[3]
+    c = x.shape[3]
     groups, og = w.shape[0], w.shape[2]
     cols = np.empty((rows, kh * kw * c), w.dtype)
     _conv_im2col_i8(x, cols, np.int32(params["zp_in"]), geom)

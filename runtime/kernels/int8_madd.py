@@ -29,7 +29,16 @@ from numba import njit, types
 from numba.extending import intrinsic
 
 from ..fixedpoint import fast_requant_tables, mbqm_fast
-from .simd import HAS_AVX2, MADD_ISA, simd_as64, simd_madd_i16, simd_splat
+from .simd import (
+    HAS_AVX2,
+    MADD_ISA,
+    simd_as64,
+    simd_cases,
+    simd_dot_loop,
+    simd_fn,
+    simd_madd_i16,
+    simd_splat,
+)
 
 _MADD_MR = 4  # rows per micro-tile
 _MADD_NB = 2  # 8-channel blocks per micro-tile
@@ -41,53 +50,26 @@ them in the epilogue (int8 out, `_madd_emit_requant`)."""
 _MADD_RQ_BLOCK = 128  # bytes of requantization table per 8-channel block: 4 rows of 8 lanes
 
 
+class _MaddDot:
+    """`simd_dot_loop`'s step for int16 pairs: 8 int32 lanes, weights <16 x i16> (32 bytes a
+    step), acc + madd(row pair, weights)."""
+
+    lanes = 8
+    wbytes = 32
+    wtype = _madd_ir.VectorType(_madd_ir.IntType(16), 16)
+
+    def __init__(self, isa: str):
+        self.isa = isa
+
+    def __call__(self, builder, acc, row, w):
+        b = builder.bitcast(row, self.wtype)
+        return builder.add(acc, simd_madd_i16(builder, b, w, self.isa))
+
+
 def _madd_emit_tile(builder, MR, NB, a0, ast, w0, wbs, kk, isa, init):
-    """The K2 loop of an MR × NB tile, accumulators from init[j] (<8 x i32>) in phi nodes;
-    returns the final accumulators [MR][NB], the builder after the loop."""
-    ir = _madd_ir
-    i8, i32, i64 = ir.IntType(8), ir.IntType(32), ir.IntType(64)
-    v8 = ir.VectorType(i32, 8)
-    v16h = ir.VectorType(ir.IntType(16), 16)
-    i8p = i8.as_pointer()
-    a_p = builder.inttoptr(a0, i8p)
-    w_p = builder.inttoptr(w0, i8p)
-    arows = [builder.gep(a_p, [builder.mul(ast, ir.Constant(i64, r))]) for r in range(MR)]
-    wblks = [builder.gep(w_p, [builder.mul(wbs, ir.Constant(i64, j))]) for j in range(NB)]
-    pre = builder.block
-    loop = builder.append_basic_block("madd_loop")
-    done = builder.append_basic_block("madd_done")
-    builder.branch(loop)
-    builder.position_at_end(loop)
-    iv = builder.phi(i64)
-    iv.add_incoming(ir.Constant(i64, 0), pre)
-    accs = []
-    for _ in range(MR):
-        row = []
-        for j in range(NB):
-            ph = builder.phi(v8)
-            ph.add_incoming(init[j], pre)
-            row.append(ph)
-        accs.append(row)
-    woff = builder.mul(iv, ir.Constant(i64, 32))
-    wv = [builder.load(builder.bitcast(builder.gep(wblks[j], [woff]), v16h.as_pointer()),
-                       align=2) for j in range(NB)]
-    aoff = builder.mul(iv, ir.Constant(i64, 4))
-    new = []
-    for r in range(MR):
-        pair = builder.load(builder.bitcast(builder.gep(arows[r], [aoff]), i32.as_pointer()),
-                            align=2)
-        b = builder.bitcast(simd_splat(builder, pair, v8), v16h)
-        new.append([builder.add(accs[r][j], simd_madd_i16(builder, b, wv[j], isa))
-                    for j in range(NB)])
-    iv2 = builder.add(iv, ir.Constant(i64, 1))
-    cur = builder.block
-    iv.add_incoming(iv2, cur)
-    for r in range(MR):
-        for j in range(NB):
-            accs[r][j].add_incoming(new[r][j], cur)
-    builder.cbranch(builder.icmp_signed("<", iv2, kk), loop, done)
-    builder.position_at_end(done)
-    return new
+    """The K2 loop of an MR × NB tile, accumulators from init[j] (<8 x i32>); returns the
+    final accumulators [MR][NB], the builder after the loop."""
+    return simd_dot_loop(builder, MR, NB, a0, ast, w0, wbs, kk, init, _MaddDot(isa))
 
 
 def _madd_store_last(builder, lasts, nl, width):
@@ -142,8 +124,8 @@ def _madd_emit_requant(builder, acc, tj, lof, hif, zf):
         return builder.load(builder.bitcast(p, vf.as_pointer()), align=4)
 
     eff, off, tol0 = row(1), row(2), row(3)
-    fabs = _madd_fn(mod, "llvm.fabs.v8f32", vf, [vf])
-    floor = _madd_fn(mod, "llvm.floor.v8f32", vf, [vf])
+    fabs = simd_fn(mod, "llvm.fabs.v8f32", vf, [vf])
+    floor = simd_fn(mod, "llvm.floor.v8f32", vf, [vf])
     y = builder.fmul(builder.sitofp(acc, vf), eff)
     ay = builder.call(fabs, [y])
     t = builder.fadd(ay, off)
@@ -162,13 +144,6 @@ def _madd_emit_requant(builder, acc, tj, lof, hif, zf):
     out = builder.trunc(builder.fptosi(v, ir.VectorType(ir.IntType(32), 8)),
                         ir.VectorType(ir.IntType(8), 8))
     return out, flag
-
-
-def _madd_fn(module, name, ret, args):
-    fn = module.globals.get(name)
-    if fn is None:
-        fn = _madd_ir.Function(module, _madd_ir.FunctionType(ret, args), name)
-    return fn
 
 
 def _madd_emit_rq_tile(builder, MR, NB, a0, ast, w0, wbs, kk, isa, t0, o0, ost, nl, fx0, fxs,
@@ -241,24 +216,21 @@ def _madd_tile(typingctx, a_addr, a_stride, w_addr, w_bstride, k2, o_addr, o_str
         c = ir.Constant
         key = builder.add(builder.mul(builder.add(builder.mul(builder.add(builder.mul(
             q, c(i64, 4)), md), c(i64, 16)), m), c(i64, 16)), n)
-        end = builder.append_basic_block("madd_end")
-        switch = builder.switch(key, end)
-        for name in isas:
-            for mode in (_MADD_I32, _MADD_F32, _MADD_RQ):
-                for MR, NB in _MADD_SHAPES:
-                    case = builder.append_basic_block(f"madd_{name}_{mode}_{MR}x{NB}")
-                    switch.add_case(c(i64, ((MADD_ISA[name] * 4 + mode) * 16 + MR) * 16 + NB),
-                                    case)
-                    builder.position_at_end(case)
-                    if mode == _MADD_RQ:
-                        _madd_emit_rq_tile(builder, MR, NB, a0, ast, w0, wbs, kk, name, t0, o0,
-                                           ost, nl, fx0, fxs, fl0, fls, lo, hi, zp)
-                    else:
-                        new = _madd_emit_tile(builder, MR, NB, a0, ast, w0, wbs, kk, name,
-                                              [c(v8, None)] * NB)
-                        _madd_emit_store(builder, new, o0, ost, nl, mode == _MADD_F32)
-                    builder.branch(end)
-        builder.position_at_end(end)
+
+        def case(name, mode, MR, NB):
+            def emit(builder):
+                if mode == _MADD_RQ:
+                    _madd_emit_rq_tile(builder, MR, NB, a0, ast, w0, wbs, kk, name, t0, o0,
+                                       ost, nl, fx0, fxs, fl0, fls, lo, hi, zp)
+                else:
+                    new = _madd_emit_tile(builder, MR, NB, a0, ast, w0, wbs, kk, name,
+                                          [c(v8, None)] * NB)
+                    _madd_emit_store(builder, new, o0, ost, nl, mode == _MADD_F32)
+            return ((MADD_ISA[name] * 4 + mode) * 16 + MR) * 16 + NB, emit
+
+        simd_cases(builder, key, [case(name, mode, MR, NB) for name in isas
+                                  for mode in (_MADD_I32, _MADD_F32, _MADD_RQ)
+                                  for MR, NB in _MADD_SHAPES])
         return context.get_dummy_value()
 
     return sig, codegen

@@ -33,7 +33,7 @@ from llvmlite import ir as _vnni_ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-from .simd import HAS_VNNI
+from .simd import HAS_VNNI, simd_as64, simd_cases, simd_dot_loop, simd_fn
 
 
 VNNI_OK = HAS_VNNI  # the host runs vpdpbusd and Numba compiles for the host (simd.py)
@@ -42,120 +42,97 @@ _VNNI_MR = 4  # rows per micro-tile
 _VNNI_NB = 4  # 16-channel blocks per micro-tile
 
 
-def _vnni_as64(builder, v):
-    return builder.sext(v, _vnni_ir.IntType(64)) if v.type.width < 64 else v
+class _VnniDot:
+    """`simd_dot_loop`'s step for bytes: 16 int32 lanes, weights <16 x i32> (64 bytes a
+    step, 4 s8 per lane), acc = vpdpbusd(acc, 4 u8 of the row, weights)."""
+
+    lanes = 16
+    wbytes = 64
+    wtype = _vnni_ir.VectorType(_vnni_ir.IntType(32), 16)
+
+    def __call__(self, builder, acc, row, w):
+        fn = simd_fn(builder.module, "llvm.x86.avx512.vpdpbusd.512", self.wtype,
+                     [self.wtype] * 3)
+        return builder.call(fn, [acc, row, w])
 
 
 def _vnni_emit_gemm(builder, MR, NB, a0, ast, w0, wbs, kk, c0):
-    """Emit the K4 loop of an MR × NB tile (accumulators start at corr, kept in phi nodes);
-    return the final accumulators [MR][NB] (<16 x i32>), the builder left after the loop."""
+    """The K4 loop of an MR × NB tile, accumulators starting at the correction vectors at c0
+    (64 bytes a block); returns the final accumulators [MR][NB] (<16 x i32>)."""
     ir = _vnni_ir
-    i8, i32, i64 = ir.IntType(8), ir.IntType(32), ir.IntType(64)
-    v16 = ir.VectorType(i32, 16)
-    v16p = v16.as_pointer()
-    mod = builder.module
-    fn = mod.globals.get("llvm.x86.avx512.vpdpbusd.512")
-    if fn is None:
-        fn = ir.Function(mod, ir.FunctionType(v16, [v16, v16, v16]),
-                         "llvm.x86.avx512.vpdpbusd.512")
-    i8p = i8.as_pointer()
-    a_p = builder.inttoptr(a0, i8p)
-    w_p = builder.inttoptr(w0, i8p)
-    c_p = builder.inttoptr(c0, i8p)
-    # initial accumulators: the correction vectors
-    init = []
-    for j in range(NB):
-        p = builder.bitcast(builder.gep(c_p, [ir.Constant(i64, 64 * j)]), v16p)
-        init.append(builder.load(p, align=4))
-    arows = [builder.gep(a_p, [builder.mul(ast, ir.Constant(i64, r))]) for r in range(MR)]
-    wblks = [builder.gep(w_p, [builder.mul(wbs, ir.Constant(i64, j))]) for j in range(NB)]
-    pre = builder.block
-    loop = builder.append_basic_block("vnni_loop")
-    done = builder.append_basic_block("vnni_done")
-    builder.branch(loop)
-    builder.position_at_end(loop)
-    iv = builder.phi(i64)
-    iv.add_incoming(ir.Constant(i64, 0), pre)
-    accs = []
-    for r in range(MR):
-        row = []
-        for j in range(NB):
-            ph = builder.phi(v16)
-            ph.add_incoming(init[j], pre)
-            row.append(ph)
-        accs.append(row)
-    woff = builder.mul(iv, ir.Constant(i64, 64))
-    wv = [builder.load(builder.bitcast(builder.gep(wblks[j], [woff]), v16p), align=4)
-          for j in range(NB)]
-    aoff = builder.mul(iv, ir.Constant(i64, 4))
-    zero16 = ir.Constant(ir.VectorType(i32, 16), None)
-    new = []
-    for r in range(MR):
-        s = builder.load(builder.bitcast(builder.gep(arows[r], [aoff]), i32.as_pointer()),
-                         align=1)
-        v = builder.insert_element(ir.Constant(v16, ir.Undefined), s, ir.Constant(i32, 0))
-        b = builder.shuffle_vector(v, ir.Constant(v16, ir.Undefined), zero16)
-        new.append([builder.call(fn, [accs[r][j], b, wv[j]]) for j in range(NB)])
-    iv2 = builder.add(iv, ir.Constant(i64, 1))
-    cur = builder.block
-    iv.add_incoming(iv2, cur)
-    for r in range(MR):
-        for j in range(NB):
-            accs[r][j].add_incoming(new[r][j], cur)
-    builder.cbranch(builder.icmp_signed("<", iv2, kk), loop, done)
-    builder.position_at_end(done)
-    return new
+    v16 = ir.VectorType(ir.IntType(32), 16)
+    c_p = builder.inttoptr(c0, ir.IntType(8).as_pointer())
+    init = [builder.load(builder.bitcast(builder.gep(c_p, [ir.Constant(ir.IntType(64), 64 * j)]),
+                                         v16.as_pointer()), align=4) for j in range(NB)]
+    return simd_dot_loop(builder, MR, NB, a0, ast, w0, wbs, kk, init, _VnniDot())
 
 
-@intrinsic(prefer_literal=True)
+_VNNI_SHAPES = tuple((mr, nb) for mr in (4, 1) for nb in (4, 3, 2, 1))
+"""(rows, 16-channel blocks) of the VNNI tiles: full tiles and the edges."""
+
+
+@intrinsic
 def _vnni_tile(typingctx, a_addr, a_stride, w_addr, w_bstride, k4, corr_addr, o_addr, o_stride,
                nlast, mr, nb, f32):
-    """MR rows × NB blocks: out[r, j·16 + l] = corr[j·16 + l] + Σ_{i<k4} dpbusd(a[r, i], w[j, i])
-    (r < MR, j < NB; byte addresses/strides; the last block stores only its first `nlast`
-    lanes). mr, nb: literal ints; f32: literal bool (float32 or int32 output)."""
-    if not (isinstance(mr, types.IntegerLiteral) and isinstance(nb, types.IntegerLiteral)
-            and isinstance(f32, (types.BooleanLiteral, types.IntegerLiteral))):
-        return None
-    MR, NB, F32 = mr.literal_value, nb.literal_value, bool(f32.literal_value)
+    """mr rows × nb blocks: out[r, j·16 + l] = corr[j·16 + l] + Σ_{i<k4} dpbusd(a[r, i],
+    w[j, i]) (byte addresses/strides; the last block stores only its first `nlast` lanes), as
+    float32 (f32 true) or int32. One compiled function holds every shape of `_VNNI_SHAPES`
+    for both output types; the run-time (mr, nb, f32) selects one."""
     sig = types.void(a_addr, a_stride, w_addr, w_bstride, k4, corr_addr, o_addr, o_stride,
                      nlast, mr, nb, f32)
 
     def codegen(context, builder, signature, args):
-        ir = _vnni_ir
-        i8, i32, i64 = ir.IntType(8), ir.IntType(32), ir.IntType(64)
-        v16 = ir.VectorType(i32, 16)
-        vf = ir.VectorType(ir.FloatType(), 16)
-        mod = builder.module
-        a0, ast, w0, wbs, kk, c0, o0, ost, nl = [_vnni_as64(builder, v) for v in args[:9]]
-        o_p = builder.inttoptr(o0, i8.as_pointer())
-        new = _vnni_emit_gemm(builder, MR, NB, a0, ast, w0, wbs, kk, c0)
-        zero16 = ir.Constant(v16, None)
-        # masked store of the last block: lanes < nlast
-        lanes = ir.Constant(v16, list(range(16)))
-        nls = builder.insert_element(ir.Constant(v16, ir.Undefined), builder.trunc(nl, i32),
-                                     ir.Constant(i32, 0))
-        nls = builder.shuffle_vector(nls, ir.Constant(v16, ir.Undefined), zero16)
-        mask = builder.icmp_signed("<", lanes, nls)
-        ety = vf if F32 else v16
-        mst = mod.globals.get(f"llvm.masked.store.v16{'f32' if F32 else 'i32'}.p0")
-        if mst is None:
-            mst = ir.Function(mod, ir.FunctionType(ir.VoidType(), [ety, ety.as_pointer(), i32,
-                                                                   ir.VectorType(ir.IntType(1), 16)]),
-                              f"llvm.masked.store.v16{'f32' if F32 else 'i32'}.p0")
-        for r in range(MR):
-            orow = builder.gep(o_p, [builder.mul(ost, ir.Constant(i64, r))])
-            for j in range(NB):
-                val = new[r][j]
-                if F32:
-                    val = builder.sitofp(val, vf)
-                p = builder.bitcast(builder.gep(orow, [ir.Constant(i64, 64 * j)]), ety.as_pointer())
-                if j < NB - 1:
-                    builder.store(val, p, align=4)
-                else:
-                    builder.call(mst, [val, p, ir.Constant(i32, 4), mask])
+        a0, ast, w0, wbs, kk, c0, o0, ost, nl, m, n, f = [simd_as64(builder, v) for v in args]
+        i64 = _vnni_ir.IntType(64)
+        key = builder.add(builder.mul(builder.add(builder.mul(f, _vnni_ir.Constant(i64, 16)),
+                                                  m), _vnni_ir.Constant(i64, 16)), n)
+
+        def case(MR, NB, F32):
+            return ((F32 * 16 + MR) * 16 + NB,
+                    lambda b: _vnni_emit_tile_store(b, MR, NB, F32, a0, ast, w0, wbs, kk, c0,
+                                                    o0, ost, nl))
+
+        simd_cases(builder, key, [case(MR, NB, F32) for MR, NB in _VNNI_SHAPES
+                                  for F32 in (True, False)])
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+def _vnni_emit_tile_store(builder, MR, NB, F32, a0, ast, w0, wbs, kk, c0, o0, ost, nl):
+    """One `_vnni_tile` shape: the K4 loop, then the accumulators stored (the last block
+    masked to its first `nl` lanes)."""
+    ir = _vnni_ir
+    i8, i32, i64 = ir.IntType(8), ir.IntType(32), ir.IntType(64)
+    v16 = ir.VectorType(i32, 16)
+    vf = ir.VectorType(ir.FloatType(), 16)
+    mod = builder.module
+    o_p = builder.inttoptr(o0, i8.as_pointer())
+    new = _vnni_emit_gemm(builder, MR, NB, a0, ast, w0, wbs, kk, c0)
+    zero16 = ir.Constant(v16, None)
+    # masked store of the last block: lanes < nlast
+    lanes = ir.Constant(v16, list(range(16)))
+    nls = builder.insert_element(ir.Constant(v16, ir.Undefined), builder.trunc(nl, i32),
+                                 ir.Constant(i32, 0))
+    nls = builder.shuffle_vector(nls, ir.Constant(v16, ir.Undefined), zero16)
+    mask = builder.icmp_signed("<", lanes, nls)
+    ety = vf if F32 else v16
+    mst = mod.globals.get(f"llvm.masked.store.v16{'f32' if F32 else 'i32'}.p0")
+    if mst is None:
+        mst = ir.Function(mod, ir.FunctionType(ir.VoidType(), [ety, ety.as_pointer(), i32,
+                                                               ir.VectorType(ir.IntType(1), 16)]),
+                          f"llvm.masked.store.v16{'f32' if F32 else 'i32'}.p0")
+    for r in range(MR):
+        orow = builder.gep(o_p, [builder.mul(ost, ir.Constant(i64, r))])
+        for j in range(NB):
+            val = new[r][j]
+            if F32:
+                val = builder.sitofp(val, vf)
+            p = builder.bitcast(builder.gep(orow, [ir.Constant(i64, 64 * j)]), ety.as_pointer())
+            if j < NB - 1:
+                builder.store(val, p, align=4)
+            else:
+                builder.call(mst, [val, p, ir.Constant(i32, 4), mask])
 
 
 @njit(cache=True, nogil=True)
@@ -172,55 +149,15 @@ def _vnni_tiles(a, w, corr, o, out, f32):  # pragma: no cover - jitted
     ost = np.int64(out.shape[1] * 4)
     wbs = np.int64(k4 * 64)
     last = o - (ob - 1) * 16
-    rfull = rows - rows % 4
     for jb in range(0, ob, 4):
         nb = min(4, ob - jb)
         nl = last if jb + nb == ob else 16
-        wj = w0 + jb * wbs
-        cj = c0 + jb * 64
-        oj = o0 + jb * 64
-        for r in range(0, rfull, 4):
-            ar = a0 + r * ast
-            orr = oj + r * ost
-            if f32:
-                if nb == 4:
-                    _vnni_tile(ar, ast, wj, wbs, k4, cj, orr, ost, nl, 4, 4, True)
-                elif nb == 3:
-                    _vnni_tile(ar, ast, wj, wbs, k4, cj, orr, ost, nl, 4, 3, True)
-                elif nb == 2:
-                    _vnni_tile(ar, ast, wj, wbs, k4, cj, orr, ost, nl, 4, 2, True)
-                else:
-                    _vnni_tile(ar, ast, wj, wbs, k4, cj, orr, ost, nl, 4, 1, True)
-            else:
-                if nb == 4:
-                    _vnni_tile(ar, ast, wj, wbs, k4, cj, orr, ost, nl, 4, 4, False)
-                elif nb == 3:
-                    _vnni_tile(ar, ast, wj, wbs, k4, cj, orr, ost, nl, 4, 3, False)
-                elif nb == 2:
-                    _vnni_tile(ar, ast, wj, wbs, k4, cj, orr, ost, nl, 4, 2, False)
-                else:
-                    _vnni_tile(ar, ast, wj, wbs, k4, cj, orr, ost, nl, 4, 1, False)
-        for r in range(rfull, rows):
-            ar = a0 + r * ast
-            orr = oj + r * ost
-            if f32:
-                if nb == 4:
-                    _vnni_tile(ar, ast, wj, wbs, k4, cj, orr, ost, nl, 1, 4, True)
-                elif nb == 3:
-                    _vnni_tile(ar, ast, wj, wbs, k4, cj, orr, ost, nl, 1, 3, True)
-                elif nb == 2:
-                    _vnni_tile(ar, ast, wj, wbs, k4, cj, orr, ost, nl, 1, 2, True)
-                else:
-                    _vnni_tile(ar, ast, wj, wbs, k4, cj, orr, ost, nl, 1, 1, True)
-            else:
-                if nb == 4:
-                    _vnni_tile(ar, ast, wj, wbs, k4, cj, orr, ost, nl, 1, 4, False)
-                elif nb == 3:
-                    _vnni_tile(ar, ast, wj, wbs, k4, cj, orr, ost, nl, 1, 3, False)
-                elif nb == 2:
-                    _vnni_tile(ar, ast, wj, wbs, k4, cj, orr, ost, nl, 1, 2, False)
-                else:
-                    _vnni_tile(ar, ast, wj, wbs, k4, cj, orr, ost, nl, 1, 1, False)
+        r = 0
+        while r < rows:
+            mr = 4 if r + 4 <= rows else 1
+            _vnni_tile(a0 + r * ast, ast, w0 + jb * wbs, wbs, k4, c0 + jb * 64,
+                       o0 + jb * 64 + r * ost, ost, nl, mr, nb, f32)
+            r += mr
 
 
 _VNNI_RQ_ROWS = 12  # 64-byte rows of per-channel requantization table per 16-channel block
@@ -229,14 +166,6 @@ _VNNI_RQ_MAX_RIGHT = 31  # the fused epilogue's 64-bit sums hold for right shift
 # the float epilogue's error bound E (`_vnni_emit_requant_f`): outputs whose estimate lies
 # within E of a rounding boundary are recomputed exactly
 _VNNI_F_ERR = 2.0 ** -13
-
-
-def _vnni_fn(mod, name, ret, args):
-    """The LLVM function `name` of `mod` (declared on first use)."""
-    fn = mod.globals.get(name)
-    if fn is None:
-        fn = _vnni_ir.Function(mod, _vnni_ir.FunctionType(ret, args), name)
-    return fn
 
 
 def _vnni_emit_requant(builder, acc, rq_p, j, lov, hiv, shl):
@@ -271,7 +200,7 @@ def _vnni_emit_requant(builder, acc, rq_p, j, lov, hiv, shl):
     c32 = ir.Constant(v8q, [32] * 8)
     # vpmovsqb (saturate to int8) as the intrinsic: with a generic clamp + trunc LLVM
     # hoists the interleave below above the saturation (two vpermt2q per block)
-    pmovs = _vnni_fn(builder.module, "llvm.x86.avx512.mask.pmovs.qb.512", v16b, [v8q, v16b, i8])
+    pmovs = simd_fn(builder.module, "llvm.x86.avx512.mask.pmovs.qb.512", v16b, [v8q, v16b, i8])
 
     def sext_lo(q):  # sign-extended low dwords: vpmuldq reads only those, so this folds
         return builder.ashr(builder.shl(q, c32), c32)
@@ -324,10 +253,10 @@ def _vnni_emit_requant_f(builder, acc, eff, eps, lof, hif, zpf, clamp=True):
     vf = ir.VectorType(f32, 16)
     v16 = ir.VectorType(i32, 16)
     mod = builder.module
-    fma = _vnni_fn(mod, "llvm.fma.v16f32", vf, [vf, vf, vf])
-    cps = _vnni_fn(mod, "llvm.copysign.v16f32", vf, [vf, vf])
-    red = _vnni_fn(mod, "llvm.x86.avx512.mask.reduce.ps.512", vf, [vf, i32, vf, i16, i32])
-    cvt = _vnni_fn(mod, "llvm.x86.avx512.mask.cvtps2dq.512", v16, [vf, v16, i16, i32])
+    fma = simd_fn(mod, "llvm.fma.v16f32", vf, [vf, vf, vf])
+    cps = simd_fn(mod, "llvm.copysign.v16f32", vf, [vf, vf])
+    red = simd_fn(mod, "llvm.x86.avx512.mask.reduce.ps.512", vf, [vf, i32, vf, i16, i32])
+    cvt = simd_fn(mod, "llvm.x86.avx512.mask.cvtps2dq.512", v16, [vf, v16, i16, i32])
     af = builder.sitofp(acc, vf)
     y = builder.call(fma, [af, eff, builder.call(cps, [eps, af])])
     if clamp:
@@ -341,186 +270,127 @@ def _vnni_emit_requant_f(builder, acc, eff, eps, lof, hif, zpf, clamp=True):
     if clamp:
         return builder.trunc(q, ir.VectorType(i8, 16)), d
     vb = ir.VectorType(i8, 16)
-    pmovs = _vnni_fn(mod, "llvm.x86.avx512.mask.pmovs.db.512", vb, [v16, vb, i16])
+    pmovs = simd_fn(mod, "llvm.x86.avx512.mask.pmovs.db.512", vb, [v16, vb, i16])
     return builder.call(pmovs, [q, ir.Constant(vb, None), ir.Constant(i16, -1)]), d
 
 
-@intrinsic(prefer_literal=True)
+@intrinsic
 def _vnni_tile_rq(typingctx, a_addr, a_stride, w_addr, w_bstride, k4, corr_addr, rq_addr,
                   o_addr, o_stride, nlast, lo, hi, zp, mr, nb, ep):
     """`_vnni_tile` with the requantization fused into the epilogue: int8 out[r, j·16 + l] =
     clamp(MBQM(acc, m, shift) + zp, lo, hi) per channel (corr already holds the bias), the
-    last block storing only its first `nlast` bytes. mr, nb: literal ints; ep: literal int,
-    the epilogue: 0 exact (`_vnni_emit_requant`, no left shifts), 1 exact with left shifts,
-    2 (no left shifts) the float estimate (`_vnni_emit_requant_f`) per row of NB blocks,
-    that row recomputed by the exact epilogue when any of its |d| >= 1/2 − E; 3 as 2
-    without the float clamp (lo = −128, hi = 127, every float32 eff <= 1/2)."""
-    if not (isinstance(mr, types.IntegerLiteral) and isinstance(nb, types.IntegerLiteral)
-            and isinstance(ep, types.IntegerLiteral)):
-        return None
-    MR, NB, EP = mr.literal_value, nb.literal_value, ep.literal_value
+    last block storing only its first `nlast` bytes. ep, the epilogue: 0 exact
+    (`_vnni_emit_requant`, no left shifts), 1 exact with left shifts, 2 (no left shifts) the
+    float estimate (`_vnni_emit_requant_f`) per row of NB blocks, that row recomputed by the
+    exact epilogue when any of its |d| >= 1/2 − E; 3 as 2 without the float clamp (lo = −128,
+    hi = 127, every float32 eff <= 1/2; single rows take 2 for it). One compiled function
+    holds every (mr, nb) of `_VNNI_SHAPES` with every epilogue, selected at run time."""
     sig = types.void(a_addr, a_stride, w_addr, w_bstride, k4, corr_addr, rq_addr, o_addr,
                      o_stride, nlast, lo, hi, zp, mr, nb, ep)
 
     def codegen(context, builder, signature, args):
-        ir = _vnni_ir
-        i8, i16, i32, i64 = ir.IntType(8), ir.IntType(16), ir.IntType(32), ir.IntType(64)
-        v16 = ir.VectorType(i32, 16)
-        vb = ir.VectorType(i8, 16)
-        f32 = ir.FloatType()
-        vf = ir.VectorType(f32, 16)
-        mod = builder.module
-        a0, ast, w0, wbs, kk, c0, q0, o0, ost, nl, lo0, hi0, zp0 = [
-            _vnni_as64(builder, v) for v in args[:13]]
-        o_p = builder.inttoptr(o0, i8.as_pointer())
-        q_p = builder.inttoptr(q0, i8.as_pointer())
-        zero16 = ir.Constant(v16, None)
+        vals = [simd_as64(builder, v) for v in args]
+        m, n, e = vals[13:]
+        i64 = _vnni_ir.IntType(64)
+        key = builder.add(builder.mul(builder.add(builder.mul(e, _vnni_ir.Constant(i64, 16)),
+                                                  m), _vnni_ir.Constant(i64, 16)), n)
 
-        def splat(v, ty=v16):
-            e = builder.insert_element(ir.Constant(ty, ir.Undefined), v, ir.Constant(i32, 0))
-            return builder.shuffle_vector(e, ir.Constant(ty, ir.Undefined), zero16)
+        def case(MR, NB, EP):
+            return ((EP * 16 + MR) * 16 + NB,
+                    lambda b: _vnni_emit_rq_tile(b, MR, NB, EP, vals[:13]))
 
-        new = _vnni_emit_gemm(builder, MR, NB, a0, ast, w0, wbs, kk, c0)
-        lov, hiv = splat(builder.trunc(lo0, i8), vb), splat(builder.trunc(hi0, i8), vb)
-        if EP >= 2:
-            def ldf(j, row):  # loaded once per tile, before any store
-                p = builder.gep(q_p, [ir.Constant(i64, _VNNI_RQ_BLOCK * j + 64 * row)])
-                return builder.load(builder.bitcast(p, vf.as_pointer()), align=4)
-
-            effs = [ldf(j, 10) for j in range(NB)]
-            epss = [ldf(j, 11) for j in range(NB)]
-            lof = splat(builder.sitofp(builder.sub(lo0, zp0), f32), vf)
-            hif = splat(builder.sitofp(builder.sub(hi0, zp0), f32), vf)
-            zpf = splat(builder.sitofp(zp0, f32), vf)
-            thr = ir.Constant(vf, [0.5 - _VNNI_F_ERR] * 16)
-            # vrangeps imm 0b1011: the operand of larger magnitude, sign cleared
-            rng = _vnni_fn(mod, "llvm.x86.avx512.mask.range.ps.512", vf,
-                           [vf, vf, i32, vf, i16, i32])
-
-            def amax(p, q):
-                return builder.call(rng, [p, q, ir.Constant(i32, 11), ir.Constant(vf, None),
-                                          ir.Constant(i16, -1), ir.Constant(i32, 4)])
-        mask = builder.icmp_signed("<", ir.Constant(v16, list(range(16))),
-                                   splat(builder.trunc(nl, i32)))
-        mst = _vnni_fn(mod, "llvm.masked.store.v16i8.p0", ir.VoidType(),
-                       [vb, vb.as_pointer(), i32, ir.VectorType(ir.IntType(1), 16)])
-        lasts = []
-        for r in range(MR):
-            orow = builder.gep(o_p, [builder.mul(ost, ir.Constant(i64, r))])
-            if EP >= 2:
-                fast, ds = [], []
-                for j in range(NB):
-                    val, d = _vnni_emit_requant_f(builder, new[r][j], effs[j], epss[j], lof,
-                                                  hif, zpf, EP == 2)
-                    fast.append(val)
-                    ds.append(d)
-                mx = amax(ds[0], ds[-1])
-                for d in ds[1:-1]:
-                    mx = amax(mx, d)
-                near = builder.bitcast(builder.fcmp_ordered(">=", mx, thr), i16)
-                pre = builder.block
-                with builder.if_then(builder.icmp_unsigned("!=", near, ir.Constant(i16, 0)),
-                                     likely=False):
-                    exact = [_vnni_emit_requant(builder, new[r][j], q_p, j, lov, hiv, False)
-                             for j in range(NB)]
-                    exb = builder.block
-                vals = []
-                for j in range(NB):
-                    ph = builder.phi(vb)
-                    ph.add_incoming(fast[j], pre)
-                    ph.add_incoming(exact[j], exb)
-                    vals.append(ph)
-            else:
-                vals = [_vnni_emit_requant(builder, new[r][j], q_p, j, lov, hiv, EP == 1)
-                        for j in range(NB)]
-            for j in range(NB):
-                p = builder.bitcast(builder.gep(orow, [ir.Constant(i64, 16 * j)]), vb.as_pointer())
-                if j < NB - 1:
-                    builder.store(vals[j], p, align=1)
-                else:
-                    lasts.append((vals[j], p))
-        # the last block: a plain store when it is full (masked byte stores are slow on Zen 4)
-        with builder.if_else(builder.icmp_signed("==", nl, ir.Constant(i64, 16))) as (full, part):
-            with full:
-                for val, p in lasts:
-                    builder.store(val, p, align=1)
-            with part:
-                for val, p in lasts:
-                    builder.call(mst, [val, p, ir.Constant(i32, 1), mask])
+        simd_cases(builder, key, [case(MR, NB, EP) for MR, NB in _VNNI_SHAPES
+                                  for EP in (0, 1, 2, 3) if not (MR == 1 and EP == 3)])
         return context.get_dummy_value()
 
     return sig, codegen
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _vnni_rq_call(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, nb, mr4, ep):
-    """One `_vnni_tile_rq` tile (4 or 1 rows, nb blocks, epilogue ep; single rows take 2 for
-    3) with the literal arguments spelled out."""
-    if mr4:
-        if ep == 3:
-            if nb == 4:
-                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 4, 4, 3)
-            elif nb == 3:
-                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 4, 3, 3)
-            elif nb == 2:
-                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 4, 2, 3)
-            else:
-                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 4, 1, 3)
-        elif ep == 2:
-            if nb == 4:
-                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 4, 4, 2)
-            elif nb == 3:
-                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 4, 3, 2)
-            elif nb == 2:
-                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 4, 2, 2)
-            else:
-                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 4, 1, 2)
-        elif ep == 1:
-            if nb == 4:
-                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 4, 4, 1)
-            elif nb == 3:
-                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 4, 3, 1)
-            elif nb == 2:
-                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 4, 2, 1)
-            else:
-                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 4, 1, 1)
+def _vnni_emit_rq_tile(builder, MR, NB, EP, vals):
+    """One `_vnni_tile_rq` tile shape and epilogue; vals: its first 13 arguments as i64."""
+    ir = _vnni_ir
+    i8, i16, i32, i64 = ir.IntType(8), ir.IntType(16), ir.IntType(32), ir.IntType(64)
+    v16 = ir.VectorType(i32, 16)
+    vb = ir.VectorType(i8, 16)
+    f32 = ir.FloatType()
+    vf = ir.VectorType(f32, 16)
+    mod = builder.module
+    a0, ast, w0, wbs, kk, c0, q0, o0, ost, nl, lo0, hi0, zp0 = vals
+    o_p = builder.inttoptr(o0, i8.as_pointer())
+    q_p = builder.inttoptr(q0, i8.as_pointer())
+    zero16 = ir.Constant(v16, None)
+
+    def splat(v, ty=v16):
+        e = builder.insert_element(ir.Constant(ty, ir.Undefined), v, ir.Constant(i32, 0))
+        return builder.shuffle_vector(e, ir.Constant(ty, ir.Undefined), zero16)
+
+    new = _vnni_emit_gemm(builder, MR, NB, a0, ast, w0, wbs, kk, c0)
+    lov, hiv = splat(builder.trunc(lo0, i8), vb), splat(builder.trunc(hi0, i8), vb)
+    if EP >= 2:
+        def ldf(j, row):  # loaded once per tile, before any store
+            p = builder.gep(q_p, [ir.Constant(i64, _VNNI_RQ_BLOCK * j + 64 * row)])
+            return builder.load(builder.bitcast(p, vf.as_pointer()), align=4)
+
+        effs = [ldf(j, 10) for j in range(NB)]
+        epss = [ldf(j, 11) for j in range(NB)]
+        lof = splat(builder.sitofp(builder.sub(lo0, zp0), f32), vf)
+        hif = splat(builder.sitofp(builder.sub(hi0, zp0), f32), vf)
+        zpf = splat(builder.sitofp(zp0, f32), vf)
+        thr = ir.Constant(vf, [0.5 - _VNNI_F_ERR] * 16)
+        # vrangeps imm 0b1011: the operand of larger magnitude, sign cleared
+        rng = simd_fn(mod, "llvm.x86.avx512.mask.range.ps.512", vf,
+                       [vf, vf, i32, vf, i16, i32])
+
+        def amax(p, q):
+            return builder.call(rng, [p, q, ir.Constant(i32, 11), ir.Constant(vf, None),
+                                      ir.Constant(i16, -1), ir.Constant(i32, 4)])
+    mask = builder.icmp_signed("<", ir.Constant(v16, list(range(16))),
+                               splat(builder.trunc(nl, i32)))
+    mst = simd_fn(mod, "llvm.masked.store.v16i8.p0", ir.VoidType(),
+                   [vb, vb.as_pointer(), i32, ir.VectorType(ir.IntType(1), 16)])
+    lasts = []
+    for r in range(MR):
+        orow = builder.gep(o_p, [builder.mul(ost, ir.Constant(i64, r))])
+        if EP >= 2:
+            fast, ds = [], []
+            for j in range(NB):
+                val, d = _vnni_emit_requant_f(builder, new[r][j], effs[j], epss[j], lof,
+                                              hif, zpf, EP == 2)
+                fast.append(val)
+                ds.append(d)
+            mx = amax(ds[0], ds[-1])
+            for d in ds[1:-1]:
+                mx = amax(mx, d)
+            near = builder.bitcast(builder.fcmp_ordered(">=", mx, thr), i16)
+            pre = builder.block
+            with builder.if_then(builder.icmp_unsigned("!=", near, ir.Constant(i16, 0)),
+                                 likely=False):
+                exact = [_vnni_emit_requant(builder, new[r][j], q_p, j, lov, hiv, False)
+                         for j in range(NB)]
+                exb = builder.block
+            vals = []
+            for j in range(NB):
+                ph = builder.phi(vb)
+                ph.add_incoming(fast[j], pre)
+                ph.add_incoming(exact[j], exb)
+                vals.append(ph)
         else:
-            if nb == 4:
-                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 4, 4, 0)
-            elif nb == 3:
-                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 4, 3, 0)
-            elif nb == 2:
-                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 4, 2, 0)
+            vals = [_vnni_emit_requant(builder, new[r][j], q_p, j, lov, hiv, EP == 1)
+                    for j in range(NB)]
+        for j in range(NB):
+            p = builder.bitcast(builder.gep(orow, [ir.Constant(i64, 16 * j)]), vb.as_pointer())
+            if j < NB - 1:
+                builder.store(vals[j], p, align=1)
             else:
-                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 4, 1, 0)
-    else:
-        if ep >= 2:
-            if nb == 4:
-                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 1, 4, 2)
-            elif nb == 3:
-                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 1, 3, 2)
-            elif nb == 2:
-                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 1, 2, 2)
-            else:
-                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 1, 1, 2)
-        elif ep == 1:
-            if nb == 4:
-                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 1, 4, 1)
-            elif nb == 3:
-                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 1, 3, 1)
-            elif nb == 2:
-                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 1, 2, 1)
-            else:
-                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 1, 1, 1)
-        else:
-            if nb == 4:
-                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 1, 4, 0)
-            elif nb == 3:
-                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 1, 3, 0)
-            elif nb == 2:
-                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 1, 2, 0)
-            else:
-                _vnni_tile_rq(ar, ast, wj, wbs, k4, cj, qj, orr, ost, nl, lo, hi, zp, 1, 1, 0)
+                lasts.append((vals[j], p))
+    # the last block: a plain store when it is full (masked byte stores are slow on Zen 4)
+    with builder.if_else(builder.icmp_signed("==", nl, ir.Constant(i64, 16))) as (full, part):
+        with full:
+            for val, p in lasts:
+                builder.store(val, p, align=1)
+        with part:
+            for val, p in lasts:
+                builder.call(mst, [val, p, ir.Constant(i32, 1), mask])
 
 
 @njit(cache=True, nogil=True)
@@ -565,11 +435,11 @@ def _vnni_tiles_rq(a, w, corrb, rq, o, lo, hi, out, exact):  # pragma: no cover 
         qj = q0 + jb * _VNNI_RQ_BLOCK
         oj = o0 + jb * 16
         for r in range(0, rfull, 4):
-            _vnni_rq_call(a0 + r * ast, ast, wj, wbs, k4, cj, qj, oj + r * ost, ost, nl, lo, hi,
-                          zp, nb, True, ep)
+            _vnni_tile_rq(a0 + r * ast, ast, wj, wbs, k4, cj, qj, oj + r * ost, ost, nl, lo,
+                          hi, zp, 4, nb, ep)
         for r in range(rfull, rows):
-            _vnni_rq_call(a0 + r * ast, ast, wj, wbs, k4, cj, qj, oj + r * ost, ost, nl, lo, hi,
-                          zp, nb, False, ep)
+            _vnni_tile_rq(a0 + r * ast, ast, wj, wbs, k4, cj, qj, oj + r * ost, ost, nl, lo,
+                          hi, zp, 1, nb, 2 if ep == 3 else ep)
 
 
 def vnni_rq_pack(corr: np.ndarray, bias, m, shift, zp_out: int):
@@ -736,7 +606,7 @@ def _vnni_move16(typingctx, src_addr, dst_addr):
     def codegen(context, builder, signature, args):
         ir = _vnni_ir
         vb = ir.VectorType(ir.IntType(8), 16)
-        src, dst = (builder.inttoptr(_vnni_as64(builder, v), vb.as_pointer()) for v in args)
+        src, dst = (builder.inttoptr(simd_as64(builder, v), vb.as_pointer()) for v in args)
         builder.store(builder.load(src, align=1), dst, align=1)
         return context.get_dummy_value()
 
@@ -752,7 +622,7 @@ def _vnni_max16(typingctx, a_addr, b_addr, dst_addr):
     def codegen(context, builder, signature, args):
         ir = _vnni_ir
         vb = ir.VectorType(ir.IntType(8), 16)
-        a, b, dst = (builder.inttoptr(_vnni_as64(builder, v), vb.as_pointer()) for v in args)
+        a, b, dst = (builder.inttoptr(simd_as64(builder, v), vb.as_pointer()) for v in args)
         va = builder.load(a, align=1)
         vb_ = builder.load(b, align=1)
         builder.store(builder.select(builder.icmp_signed(">", va, vb_), va, vb_), dst, align=1)
@@ -770,7 +640,7 @@ def _vnni_clamp16(typingctx, addr, lo, hi):
         ir = _vnni_ir
         i8 = ir.IntType(8)
         vb = ir.VectorType(i8, 16)
-        p = builder.inttoptr(_vnni_as64(builder, args[0]), vb.as_pointer())
+        p = builder.inttoptr(simd_as64(builder, args[0]), vb.as_pointer())
 
         def splat(v):
             e = builder.insert_element(ir.Constant(vb, ir.Undefined), builder.trunc(v, i8),

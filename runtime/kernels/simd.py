@@ -11,6 +11,16 @@ here, never a target intrinsic by name, so every path has a portable form:
                                                   which LLVM lowers for any target, with
                                                   "portable")
     simd_as64(builder, value)                     an integer argument widened to i64
+    simd_fn(module, name, ret, args)              an LLVM intrinsic, declared on first use
+    simd_cases(builder, key, cases)               a switch on an i64 key: one block per
+                                                  (value, emit) of `cases`, each emitted by
+                                                  emit(builder); other keys do nothing
+    simd_dot_loop(builder, MR, NB, a, ast, w, wbs, kk, init, dot)
+                                                  the K loop of an MR x NB GEMM tile: per
+                                                  step each row's next 4 bytes broadcast,
+                                                  each block's next weights vector loaded,
+                                                  acc = dot(acc, row, weights); returns the
+                                                  accumulators [MR][NB]
 
 What the codegen target can run (`TARGET_ARCH`, `TARGET_FEATURES`: Numba's JIT target, its
 host CPU features unless NUMBA_CPU_FEATURES names others) decides which forms a kernel
@@ -110,7 +120,8 @@ def simd_splat(builder, scalar, vector_type):
     return builder.shuffle_vector(one, ir.Constant(vector_type, ir.Undefined), zeros)
 
 
-def _simd_fn(module, name, ret, args):
+def simd_fn(module, name, ret, args):
+    """The LLVM function `name` of `module` (an intrinsic), declared on first use."""
     fn = module.globals.get(name)
     if fn is None:
         fn = _simd_ir.Function(module, _simd_ir.FunctionType(ret, args), name)
@@ -127,7 +138,7 @@ def simd_madd_i16(builder, a, b, isa: str):
     v8 = ir.VectorType(i32, 8)
     if isa == "avx2":
         v16h = ir.VectorType(ir.IntType(16), 16)
-        fn = _simd_fn(builder.module, "llvm.x86.avx2.pmadd.wd", v8, [v16h, v16h])
+        fn = simd_fn(builder.module, "llvm.x86.avx2.pmadd.wd", v8, [v16h, v16h])
         return builder.call(fn, [a, b])
     even = ir.Constant(ir.VectorType(i32, 8), [2 * i for i in range(8)])
     odd = ir.Constant(ir.VectorType(i32, 8), [2 * i + 1 for i in range(8)])
@@ -139,3 +150,69 @@ def simd_madd_i16(builder, a, b, isa: str):
         return builder.mul(x, y)
 
     return builder.add(part(even), part(odd))
+
+
+def simd_cases(builder, key, cases):
+    """Emit `switch key` with one block per (value, emit) of `cases` (emit(builder) writes
+    the case's body, the builder positioned in it); every case, and the default, continue
+    after the switch. How one compiled intrinsic holds all its tile shapes, selected at run
+    time, instead of one Numba specialization (and one dispatch branch) per literal."""
+    ir = _simd_ir
+    end = builder.append_basic_block("cases_end")
+    switch = builder.switch(key, end)
+    for value, emit in cases:
+        block = builder.append_basic_block(f"case_{value}")
+        switch.add_case(ir.Constant(ir.IntType(64), value), block)
+        builder.position_at_end(block)
+        emit(builder)
+        builder.branch(end)
+    builder.position_at_end(end)
+
+
+def simd_dot_loop(builder, MR, NB, a0, ast, w0, wbs, kk, init, dot):
+    """The K loop of an MR × NB GEMM tile over kk steps, accumulators from init[j] in phi
+    nodes. Step i: row r's 4 bytes at a0 + r·ast + 4i are broadcast to every 32-bit lane of
+    the accumulator type (`dot.lanes` lanes), block j's weights vector (`dot.wtype`) loaded at
+    w0 + j·wbs + i·`dot.wbytes`; acc[r][j] = dot(builder, acc, row, weights). Returns the
+    final accumulators [MR][NB], the builder after the loop."""
+    ir = _simd_ir
+    i8, i32, i64 = ir.IntType(8), ir.IntType(32), ir.IntType(64)
+    vacc = ir.VectorType(i32, dot.lanes)
+    a_p = builder.inttoptr(a0, i8.as_pointer())
+    w_p = builder.inttoptr(w0, i8.as_pointer())
+    arows = [builder.gep(a_p, [builder.mul(ast, ir.Constant(i64, r))]) for r in range(MR)]
+    wblks = [builder.gep(w_p, [builder.mul(wbs, ir.Constant(i64, j))]) for j in range(NB)]
+    pre = builder.block
+    loop = builder.append_basic_block("dot_loop")
+    done = builder.append_basic_block("dot_done")
+    builder.branch(loop)
+    builder.position_at_end(loop)
+    iv = builder.phi(i64)
+    iv.add_incoming(ir.Constant(i64, 0), pre)
+    accs = []
+    for _ in range(MR):
+        row = []
+        for j in range(NB):
+            ph = builder.phi(vacc)
+            ph.add_incoming(init[j], pre)
+            row.append(ph)
+        accs.append(row)
+    woff = builder.mul(iv, ir.Constant(i64, dot.wbytes))
+    wv = [builder.load(builder.bitcast(builder.gep(wblks[j], [woff]), dot.wtype.as_pointer()),
+                       align=2) for j in range(NB)]
+    aoff = builder.mul(iv, ir.Constant(i64, 4))
+    new = []
+    for r in range(MR):
+        word = builder.load(builder.bitcast(builder.gep(arows[r], [aoff]), i32.as_pointer()),
+                            align=1)
+        b = simd_splat(builder, word, vacc)
+        new.append([dot(builder, accs[r][j], b, wv[j]) for j in range(NB)])
+    iv2 = builder.add(iv, ir.Constant(i64, 1))
+    cur = builder.block
+    iv.add_incoming(iv2, cur)
+    for r in range(MR):
+        for j in range(NB):
+            accs[r][j].add_incoming(new[r][j], cur)
+    builder.cbranch(builder.icmp_signed("<", iv2, kk), loop, done)
+    builder.position_at_end(done)
+    return new
