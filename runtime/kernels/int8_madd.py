@@ -111,8 +111,8 @@ def _madd_emit_requant(builder, acc, tj, lof, hif, zf):
     """int8 estimate of clamp(MBQM(acc, m, shift) + zp, lo, hi) for 8 lanes (the bias is in
     acc) and the lanes it does not decide, as `requant_fast2_i8` computes them:
     y = float(acc)·eff, t = |y| + off, out = clamp(±floor(t) + zp); undecided when frac(t)
-    is within tol = tol0 + 4e−7·|y| + 1e−7 of an integer (tol0 = 2 for always-exact
-    channels). float(acc) may round (|acc| >= 2^24): that and the rounding of eff and of the
+    is within tol = 4e−7·|y| + tol1 of an integer (tol1 = tol0 + 1e−7 in the table; tol0 = 2
+    for always-exact channels). float(acc) may round (|acc| >= 2^24): that and the rounding of eff and of the
     product stay within 3·2^−24 relative, inside the tolerance. Returns (<8 x i8>, <8 x i1>)."""
     ir = _madd_ir
     f32 = ir.FloatType()
@@ -123,21 +123,23 @@ def _madd_emit_requant(builder, acc, tj, lof, hif, zf):
         p = builder.gep(tj, [ir.Constant(ir.IntType(64), 32 * k)])
         return builder.load(builder.bitcast(p, vf.as_pointer()), align=4)
 
-    eff, off, tol0 = row(1), row(2), row(3)
+    eff, off, tol1 = row(1), row(2), row(3)  # tol1 = tol0 + 1e−7
     fabs = simd_fn(mod, "llvm.fabs.v8f32", vf, [vf])
     floor = simd_fn(mod, "llvm.floor.v8f32", vf, [vf])
+    fma = simd_fn(mod, "llvm.fmuladd.v8f32", vf, [vf, vf, vf])
     y = builder.fmul(builder.sitofp(acc, vf), eff)
     ay = builder.call(fabs, [y])
     t = builder.fadd(ay, off)
     fa = builder.call(floor, [t])
     fr = builder.fsub(t, fa)
-    tol = builder.fadd(tol0, builder.fadd(builder.fmul(ay, ir.Constant(vf, [4e-7] * 8)),
-                                          ir.Constant(vf, [1e-7] * 8)))
+    tol = builder.call(fma, [ay, ir.Constant(vf, [4e-7] * 8), tol1])
     flag = builder.or_(builder.fcmp_ordered("<=", fr, tol),
                        builder.fcmp_ordered(">=", fr, builder.fsub(ir.Constant(vf, [1.0] * 8),
                                                                    tol)))
-    q = builder.select(builder.fcmp_ordered(">=", y, ir.Constant(vf, None)), fa,
-                       builder.fneg(fa))
+    # ±floor(t) with y's sign (fa >= 0): its sign bit or'ed in
+    vi = ir.VectorType(ir.IntType(32), 8)
+    sign = builder.and_(builder.bitcast(y, vi), ir.Constant(vi, [-(2**31)] * 8))
+    q = builder.bitcast(builder.or_(builder.bitcast(fa, vi), sign), vf)
     v = builder.fadd(q, zf)
     v = builder.select(builder.fcmp_ordered("<", v, lof), lof, v)
     v = builder.select(builder.fcmp_ordered(">", v, hif), hif, v)
@@ -299,7 +301,7 @@ def madd_gemm_rq(a, w, t, m, left, right, o, zp, lo, hi, out, isa):  # pragma: n
 def madd_rq_pack(bias, m, shift) -> tuple[np.ndarray, ...]:
     """Bind time: (t float32 [OB, 4, 8], m, left, right int32) for `madd_gemm_rq`. t's rows
     per 8-channel block: the int32 bias (its bits), eff = float32(m·2^(shift−31)), off and
-    tol0 of `requant_fast2_i8` (always-exact channels: tol0 = 2; padding lanes: 0)."""
+    tol0 + 1e−7 of `requant_fast2_i8` (always-exact channels: tol0 = 2; padding lanes: 0)."""
     ft = fast_requant_tables(m, shift, bias)
     c = ft["m"].size
     ob = -(-c // 8)
@@ -309,7 +311,7 @@ def madd_rq_pack(bias, m, shift) -> tuple[np.ndarray, ...]:
     margin = ft["margin"]
     t[:, 2] = 0.5
     t[:c, 2] = np.where(margin >= 0.5, 0.5, 0.5 + margin)
-    t[:c, 3] = np.where(margin >= 1.0, 2.0, 0.0)
+    t[:c, 3] = np.where(margin >= 1.0, 2.0, 0.0) + np.float32(1e-7)  # tol0 + the 1e−7 term
     t = np.ascontiguousarray(t.reshape(ob, 8, 4).transpose(0, 2, 1))
     return t, ft["m"], ft["left"], ft["right"]
 
