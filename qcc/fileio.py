@@ -16,7 +16,11 @@ The rules every qcc output follows (`qcc -o`, `Model.save`, `--emit=numba`):
   appears whole (a temporary folder renamed into place); an existing folder is written into
   file by file, each atomically, and only if it is empty or holds a qcc artifact (a manifest,
   `.qcc-artifact`, lists the files qcc wrote); anything else needs `force`, and even then
-  only qcc's own files are replaced. A folder is never deleted or renamed.
+  only qcc's own files are replaced. An artifact file may sit one subfolder deep
+  (``numba-cache-x86-64-v3/model.f-12.py311.nbi``: a carried Numba cache): the manifest lists
+  it by that relative path, and the subfolder follows the same rules (never a symlink; only
+  the files qcc listed in it are replaced or removed; it is removed only when that leaves it
+  empty). The artifact folder itself is never deleted or renamed.
 """
 
 from __future__ import annotations
@@ -177,6 +181,17 @@ def atomic_write(
 # ------------------------------------------------------------------------------------------
 
 
+def artifact_name_ok(name: object) -> bool:
+    """True for a file name an artifact may hold: ``name`` or ``folder/name`` (one subfolder
+    deep), no empty, ``.`` or ``..`` part, no backslash or NUL."""
+    if not isinstance(name, str) or not name or "\\" in name or "\0" in name:
+        return False
+    parts = name.split("/")
+    return len(parts) <= 2 and all(p and p not in (".", "..") for p in parts) and (
+        len(parts) == 1 or parts[0] != ARTIFACT_MANIFEST
+    )
+
+
 def _manifest(folder: Path) -> list[str] | None:
     """The file names a qcc manifest in `folder` lists, or None if there is none."""
     try:
@@ -187,7 +202,7 @@ def _manifest(folder: Path) -> list[str] | None:
     files = data.get("files") if isinstance(data, dict) else None
     if not isinstance(files, list) or data.get("generator") != "qcc":
         return None
-    return [f for f in files if isinstance(f, str) and f and "/" not in f and f not in (".", "..")]
+    return [f for f in files if artifact_name_ok(f)]
 
 
 _LEGACY_ARTIFACT_HEADER = b'"""qcc Numba artifact:'
@@ -225,8 +240,13 @@ def write_artifact_folder(
     manifest); with `force`, any folder is accepted. In an existing folder only the files in
     `files`, the manifest, and files an earlier qcc run listed in its manifest are touched:
     each of `files` is replaced atomically, stale files of the old manifest are removed, every
-    other file stays as it was."""
+    other file stays as it was. A name may be ``folder/name`` (one subfolder deep,
+    `artifact_name_ok`): the subfolder is created, and removed only when the stale files qcc
+    listed in it were its last ones."""
     names = list(files)
+    for name in names:
+        if not artifact_name_ok(name) or name == ARTIFACT_MANIFEST:
+            raise ValueError(f"not an artifact file name: {name!r}")
     inputs = list(inputs)
     link = Path(directory)
     target = Path(os.path.realpath(link)) if link.is_symlink() else link
@@ -253,6 +273,8 @@ def write_artifact_folder(
             raise QccError(f"{directory}: cannot write in {parent} ({e.strerror or e})") from None
         try:
             for name, payload in payloads.items():
+                if "/" in name:
+                    (tmp / name).parent.mkdir(exist_ok=True)
                 (tmp / name).write_bytes(payload)
             umask = os.umask(0)
             os.umask(umask)
@@ -266,10 +288,9 @@ def write_artifact_folder(
         return
 
     old = _manifest(target)
+    ours = {n.split("/")[0] for n in list(payloads) + list(old or [])}
     try:
-        others = [
-            e.name for e in target.iterdir() if e.name not in payloads and e.name not in (old or [])
-        ]
+        others = [e.name for e in target.iterdir() if e.name not in ours]
     except OSError as e:
         raise QccError(f"{directory}: cannot list folder ({e.strerror or e})") from None
     if old is None and others and not force:
@@ -278,19 +299,40 @@ def write_artifact_folder(
             f"{directory}: folder is not empty and holds no qcc artifact ({shown}); choose a "
             "new or empty folder, or pass --force to write qcc's files beside what is there"
         )
+    subfolders = sorted({n.split("/")[0] for n in payloads if "/" in n})
+    for sub in subfolders:
+        existing = target / sub
+        if existing.is_symlink() or (existing.exists() and not existing.is_dir()):
+            raise QccError(f"{existing}: exists and is not a folder; qcc will not write into it")
     for name in payloads:
         existing = target / name
         if existing.is_symlink() or (existing.exists() and not existing.is_file()):
             raise QccError(f"{existing}: exists and is not a regular file; qcc will not replace it")
+    for sub in subfolders:
+        try:
+            (target / sub).mkdir(exist_ok=True)
+        except OSError as e:
+            raise QccError(f"{target / sub}: cannot create ({e.strerror or e})") from None
     # Data files first, the manifest last: a folder with a manifest is always complete.
     for name, payload in payloads.items():
         if name != ARTIFACT_MANIFEST:
             atomic_write(target / name, payload)
+    emptied = set()
     for stale in sorted(set(old or []) - set(payloads)):
         path = target / stale
+        if "/" in stale:
+            parent = path.parent
+            if parent.is_symlink() or not parent.is_dir():
+                continue  # never reach through a link, nor into what is not a folder
+            emptied.add(parent)
         if path.is_file() and not path.is_symlink():
             try:
                 path.unlink()
             except OSError:
                 pass
+    for parent in sorted(emptied):
+        try:
+            parent.rmdir()  # only an empty folder: a user's file in it keeps it
+        except OSError:
+            pass
     atomic_write(target / ARTIFACT_MANIFEST, payloads[ARTIFACT_MANIFEST])

@@ -13,12 +13,21 @@ A step is ``Step(kernel, inputs, outputs, params, free, label)``: the runner
 Serialization (`plan_to_arrays` / `plan_from_arrays`): every numpy array in a step's params
 and every constant goes into a flat dict of arrays (an .npz), everything else into one
 JSON document stored in that dict as a uint8 array under "__plan__".
+
+The first run compiles the kernels (Numba, on their first call). With a `compiler`
+(`PlanRunner(plan, runners, compiler)`, see `ParallelCompiler`) that allows it, and the
+plan's `slot_specs`, helper processes forked for that run compile kernels alongside it: the
+run takes the plan's kernels (grouped by kernel name) from the front, each helper from the
+back, running a group's steps on zero inputs of their shapes, so that each group compiles in
+one process only and the run loads the helpers' groups from the on-disk cache (`_Helpers`).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,6 +66,21 @@ class Plan:
     output_specs: list[tuple[tuple[int, ...], str]]
     input_names: list[str] = field(default_factory=list)
     output_names: list[str] = field(default_factory=list)
+    slot_specs: dict[int, tuple[tuple[int, ...], str]] = field(default_factory=dict)
+    """(shape, numpy dtype name) of the slots steps read and write, where known and static:
+    a step can then run alone on zero inputs (to compile its kernels ahead of the run)."""
+
+
+class ParallelCompiler:
+    """What `PlanRunner` needs to compile a plan's kernels in helper processes during the
+    first run (the Numba side is `int8_registry.NumbaParallelCompile`)."""
+
+    def workers(self, runners: list[Callable]) -> int:
+        """How many helper processes to fork for a first run calling `runners` (0: none)."""
+        return 0
+
+    def prepare(self) -> None:
+        """Called once before the helpers are forked."""
 
 
 def check_inputs(plan: Plan, inputs: Sequence[Any], specs=None) -> list[np.ndarray]:
@@ -96,10 +120,16 @@ class PlanRunner:
 
     A runner may carry a ``bind`` attribute: ``runner.bind(params)`` is then called once per
     step, here, and returns the function the step runs (same signature as the runner, same
-    results), typically with its params decoded and its kernel arguments prepared."""
+    results), typically with its params decoded and its kernel arguments prepared.
 
-    def __init__(self, plan: Plan, runners: dict[str, Callable]):
+    With a `compiler` (`ParallelCompiler`) that allows helpers and the plan's `slot_specs`,
+    the first run is a step loop with helper processes compiling kernel groups alongside it
+    (`_Helpers`); every later run is the straight-line function."""
+
+    def __init__(self, plan: Plan, runners: dict[str, Callable],
+                 compiler: ParallelCompiler | None = None):
         self.plan = plan
+        self._compiler = compiler
         missing = sorted({s.kernel for s in plan.steps if s.kernel != CALLABLE_KERNEL
                           and s.kernel not in runners})
         if missing:
@@ -129,10 +159,22 @@ class PlanRunner:
         the list of its result arrays (it must not modify them)."""
         plan = self.plan
         arrays = check_inputs(plan, inputs, self._specs)
-        show = not self._warm and _isatty()
-        if observer is None and not show:
-            self._warm = True
+        first = not self._warm
+        show = first and _isatty()
+        helpers = None
+        if first:
+            self._warm = True  # whatever happens below, try the parallel compile once only
+            helpers = _Helpers.start(self)
+        if observer is None and not show and helpers is None:
             return self._straight(*arrays)
+        try:
+            return self._stepwise(arrays, observer, show, helpers)
+        finally:
+            if helpers is not None:
+                helpers.stop()
+
+    def _stepwise(self, arrays, observer, show, helpers) -> list[np.ndarray]:
+        plan = self.plan
         env = list(self._initial)
         for slot, x in zip(plan.input_slots, arrays):
             env[slot] = x
@@ -140,6 +182,8 @@ class PlanRunner:
         for i, (fn, ins, outs, params, free) in enumerate(self._steps):
             if show:
                 _progress(i, n, plan.steps[i].kernel)
+            if helpers is not None:
+                helpers.claim(i)
             results = fn([env[j] for j in ins], params)
             if observer is not None:
                 observer(plan.steps[i], results)
@@ -149,10 +193,153 @@ class PlanRunner:
                 env[d] = None
         if show:
             _progress(n - 1, n, "")
-        self._warm = True
         return [env[j] for j in plan.output_slots]
 
     __call__ = run
+
+
+class _Helpers:
+    """The helper processes of a parallel first run (see the module docstring).
+
+    Groups (one per kernel name, in order of first use) are claimed in a shared anonymous
+    mapping, one byte each: 0 free, 1 taken by the run, 2 compiled by a helper, 3 + k taken
+    by helper k. The run claims a group when it reaches its first step; while a live helper
+    compiles it, the run compiles the first free group on zeros meanwhile (or waits), then
+    loads the helper's kernels from the cache. Each helper claims the last free group. A
+    claim is not atomic: two processes may rarely compile one group, which costs time only
+    (the compiler's `prepare` makes concurrent cache writes safe)."""
+
+    FREE, RUN, DONE, HELPER = 0, 1, 2, 3
+    WAIT_S = 300.0
+    MAX_HELPERS = 8
+
+    def __init__(self, runner: PlanRunner, group_of: list[int], state, pids: list[int]):
+        self.runner = runner
+        self.group_of = group_of
+        self.state = state
+        self.pids = pids
+
+    @classmethod
+    def start(cls, runner: PlanRunner) -> _Helpers | None:
+        compiler, plan = runner._compiler, runner.plan
+        if compiler is None or not plan.slot_specs or not hasattr(os, "fork"):
+            return None
+        import threading
+
+        if threading.active_count() != 1:
+            return None  # forking a process with other threads risks their locks
+        kernels: list[str] = []
+        group_of = []
+        for s in plan.steps:
+            if s.kernel not in kernels:
+                kernels.append(s.kernel)
+            group_of.append(kernels.index(s.kernel))
+        fns = [f for f, *_ in runner._steps]
+        try:
+            n = min(compiler.workers(fns), len(kernels) - 1, cls.MAX_HELPERS)
+        except Exception:
+            return None
+        if n <= 0:
+            return None
+        import mmap
+
+        state = mmap.mmap(-1, len(kernels))
+        for s in plan.steps:  # in-process steps stay with the run
+            if s.kernel == CALLABLE_KERNEL:
+                state[kernels.index(s.kernel)] = cls.RUN
+        compiler.prepare()
+        sys.stderr.flush()
+        sys.stdout.flush()
+        pids = []
+        for k in range(n):
+            pid = os.fork()
+            if pid == 0:  # a helper: compile groups, never return into the caller's code
+                code = 0
+                try:
+                    devnull = os.open(os.devnull, os.O_WRONLY)
+                    os.dup2(devnull, 1)
+                    os.dup2(devnull, 2)
+                    _helper_loop(runner, group_of, state, cls.HELPER + k)
+                except BaseException:
+                    code = 1
+                os._exit(code)
+            pids.append(pid)
+        return cls(runner, group_of, state, pids)
+
+    def claim(self, i: int) -> None:
+        g = self.group_of[i]
+        st = self.state[g]
+        if st == self.FREE:
+            self.state[g] = self.RUN
+            return
+        if st < self.HELPER:
+            return
+        pid = self.pids[st - self.HELPER]
+        t0 = time.monotonic()
+        while self.state[g] == st and time.monotonic() - t0 < self.WAIT_S:
+            if not self._alive(pid):
+                return  # the helper died: the run compiles what it needs itself
+            free = [h for h in range(len(self.state)) if self.state[h] == self.FREE]
+            if free:  # meanwhile compile the next free group, as a helper would
+                self.state[free[0]] = self.RUN
+                _compile_group(self.runner, self.group_of, free[0])
+                continue
+            time.sleep(0.005)
+
+    def _alive(self, pid: int) -> bool:
+        try:
+            return os.waitpid(pid, os.WNOHANG) == (0, 0)
+        except ChildProcessError:
+            return False
+
+    def stop(self) -> None:
+        """End the helpers (their work left is of no use to this run) and reap them."""
+        import signal
+
+        for pid in self.pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        for pid in self.pids:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+        self.state.close()
+
+
+def _helper_loop(runner: PlanRunner, group_of: list[int], state, me: int) -> None:
+    """A helper's work: claim the last free group, compile it (`_compile_group`), mark it
+    compiled; until no group is free."""
+    while True:
+        free = [g for g in range(len(state)) if state[g] == _Helpers.FREE]
+        if not free:
+            return
+        g = free[-1]
+        state[g] = me
+        _compile_group(runner, group_of, g)
+        state[g] = _Helpers.DONE
+
+
+def _compile_group(runner: PlanRunner, group_of: list[int], g: int) -> None:
+    """Run the steps of group `g` on zero inputs of their shapes (constants as they are), so
+    that their kernels compile (and land in the on-disk cache); errors are ignored."""
+    plan = runner.plan
+    specs = plan.slot_specs
+    for i, gi in enumerate(group_of):
+        if gi != g:
+            continue
+        fn, ins, _, params, _ = runner._steps[i]
+        try:
+            xs = [plan.constants[j] if j in plan.constants
+                  else np.zeros(specs[j][0], specs[j][1]) for j in ins]
+        except (KeyError, TypeError, ValueError):
+            continue  # a slot without a static spec: the run compiles this step
+        try:
+            fn(xs, params)
+        except Exception:  # zeros a kernel refuses: whatever compiled is cached anyway
+            pass
 
 
 def _straight_line(plan: Plan, steps: list) -> Callable:
@@ -264,6 +451,7 @@ def plan_to_arrays(plan: Plan) -> dict[str, np.ndarray]:
         "output_specs": [[list(s), d] for s, d in plan.output_specs],
         "input_names": plan.input_names,
         "output_names": plan.output_names,
+        "slot_specs": [[k, list(sh), d] for k, (sh, d) in sorted(plan.slot_specs.items())],
     }
     arrays["__plan__"] = np.frombuffer(json.dumps(doc).encode("utf-8"), np.uint8)
     return arrays
@@ -294,4 +482,5 @@ def plan_from_arrays(arrays: Any) -> Plan:
         [(tuple(s), d) for s, d in doc["output_specs"]],
         list(doc.get("input_names", [])),
         list(doc.get("output_names", [])),
+        {int(k): (tuple(sh), d) for k, sh, d in doc.get("slot_specs", [])},
     )

@@ -70,3 +70,45 @@ def test_arrays_round_trip():
     assert back.steps[2].params["k"] == 3.0
     np.testing.assert_array_equal(back.constants[1], plan.constants[1])
     assert back.output_names == ["y", "z", "x"]
+
+
+def test_parallel_first_run_forks_helpers(tmp_path):
+    """With a compiler that allows helpers and the plan's slot specs, the first run forks
+    helpers that run kernel groups from the back on zero inputs (here: plain-Python runners
+    that note their process); the run's results are those of the straight-line path, and
+    the helpers are gone when it returns."""
+    import os
+    import time
+
+    from qcc.runtime.plan import ParallelCompiler
+
+    seen = tmp_path / "pids"
+    main = os.getpid()
+
+    def noting(fn):
+        def run(xs, p):
+            with open(seen, "a") as f:
+                f.write(f"{os.getpid()}\n")
+            if os.getpid() == main:
+                time.sleep(0.2)  # a compile, long enough for the helper to claim a group
+            return fn(xs, p)
+        return run
+
+    class Two(ParallelCompiler):
+        def workers(self, runners):
+            return 1
+
+    plan = _plan()
+    plan.slot_specs = {0: ((4,), "float32"), 2: ((4,), "float32"), 3: ((2,), "float32"),
+                       5: ((2,), "float32"), 1: ((2,), "float32")}
+    runner = PlanRunner(plan, {k: noting(v) for k, v in RUNNERS.items()}, Two())
+    x = np.array([1, 2, 3, 4], np.float32)
+    first = runner.run([x])
+    again = runner.run([x])
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+    pids = {int(line) for line in seen.read_text().split()}
+    assert os.getpid() in pids and len(pids) == 2  # the run and one helper
+    (helper,) = pids - {os.getpid()}
+    with pytest.raises(ChildProcessError):
+        os.waitpid(helper, os.WNOHANG)  # reaped

@@ -550,7 +550,7 @@ class CompiledModel:
 
     def __init__(self, plan: Plan):
         self.plan = plan
-        self._runner = PlanRunner(plan, reg.RUNNERS)
+        self._runner = PlanRunner(plan, reg.RUNNERS, reg.NumbaParallelCompile())
 
     @property
     def has_float_islands(self) -> bool:
@@ -573,8 +573,25 @@ class CompiledModel:
 
 
 def compile_module(module: Operation) -> CompiledModel:
-    """Compile `func.func @main` of a quantized module (or the func) to a CompiledModel."""
-    return CompiledModel(build_plan(module))
+    """Compile `func.func @main` of a quantized module (or the func) to a CompiledModel.
+
+    Nothing compiles here but the kernels of fused element-wise chains (their tables are
+    tabulated by running them): the plan's kernels compile on its first run, exactly those it
+    calls, with helper processes compiling some of them alongside when the cache is empty
+    (`int8_registry.NumbaParallelCompile`); the plan records each slot's static shape and dtype
+    (`Plan.slot_specs`) so that a helper can run a step alone."""
+    slots: dict = {}
+    plan = build_plan(module, slots_out=slots)
+    specs: dict[int, tuple[tuple[int, ...], str]] = {}
+    for v, slot in slots.items():
+        try:
+            shape, dtype = _spec(v.type)
+        except Exception:  # not a tensor of a storage type numpy has
+            continue
+        if all(d >= 0 for d in shape):
+            specs[slot] = (shape, dtype)
+    plan.slot_specs = specs
+    return CompiledModel(plan)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -592,13 +609,105 @@ Needs only numpy and numba:
 
 Inputs: {inputs}
 Outputs: {outputs}
-"""
+
+First run: Numba compiles the kernels this plan uses when they are first called (the first
+`run`: typically 10-40 s for a MediaPipe-sized model on a 2-core x86 machine; a progress line
+on stderr when it is a terminal; with an empty cache, forked helper processes compile some
+kernels alongside: QCC_COMPILE_WORKERS=N sets how many, 0 none) and keeps them in its on-disk
+cache (NUMBA_CACHE_DIR if set, else __pycache__ beside this file, else the user's cache
+folder); a later process with the same cache starts in about 1 s (import, load, first run).
+{carried}"""
 
 from __future__ import annotations
 
 import sys as _qcc_sys
 
 _qcc_this = _qcc_sys.modules[__name__]
+'''
+
+_ARTIFACT_CARRIED_DOC = '''
+This artifact carries that cache compiled for the CPU baseline {name} ({folder}/, for
+numba {numba} on CPython {python}). Importing this file on a CPU that has {name}
+({features}) sets NUMBA_CPU_NAME={cpu} and the matching NUMBA_CPU_FEATURES (before numba
+is imported; they stay set for the whole process and its children) and copies the carried
+cache into Numba's cache for this file: the first run then loads the kernels instead of
+compiling them (about 1 s). The baseline's kernels are portable ones: a host with more (e.g.
+AVX-512 VNNI) runs faster kernels compiled for itself. Numba compiles for the host, as above,
+when the CPU lacks {name}, with another numba or Python, when numba was imported before this
+file with another CPU target, or with QCC_ARTIFACT_CACHE=host in the environment.
+'''
+
+_ARTIFACT_PRELUDE = '''
+# ---------------------------------------------------------------------------------------------
+# the carried Numba cache (see the docstring): decided before numba is imported
+
+_QCC_BASELINE = {baseline!r}
+"""The CPU baseline the carried cache was compiled for (folder, Numba CPU name and feature
+string), or None: this artifact carries no cache."""
+
+
+def _qcc_carried_cache():
+    """The carried cache folder when Numba compiles for its baseline in this process (set up
+    here, before numba is imported, when the host has the baseline), else None."""
+    import hashlib
+    import json
+    import os
+
+    b = _QCC_BASELINE
+    if b is None or os.environ.get("QCC_ARTIFACT_CACHE", "").strip().lower() in (
+            "0", "no", "off", "false", "host"):
+        return None
+    here = os.path.dirname(os.path.abspath(__file__))
+    folder = os.path.join(here, b["folder"])
+    try:
+        with open(os.path.join(folder, "cache.json"), encoding="utf-8") as f:
+            info = json.load(f)
+        with open(os.path.abspath(__file__), "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+    except (OSError, ValueError):
+        return None
+    python = "py%d%d%s" % (_qcc_sys.version_info[0], _qcc_sys.version_info[1],
+                           getattr(_qcc_sys, "abiflags", ""))
+    if not isinstance(info, dict) or any(info.get(k) != v for k, v in (
+            ("model_sha256", digest), ("python", python), ("cpu", b["cpu"]),
+            ("features", b["features"]), ("arch", b["arch"]))):
+        return None
+    wanted = (b["cpu"], b["features"])
+    if "numba" in _qcc_sys.modules:
+        # too late to choose Numba's target: usable only if it is the baseline already
+        config = _qcc_sys.modules.get("numba.core.config")
+        ok = config is not None and (config.CPU_NAME, config.CPU_FEATURES) == wanted
+        version = getattr(_qcc_sys.modules["numba"], "__version__", None)
+        return folder if ok and version == info.get("numba") else None
+    given = (os.environ.get("NUMBA_CPU_NAME"), os.environ.get("NUMBA_CPU_FEATURES"))
+    pinned = False
+    if given != (None, None):
+        if given != wanted:
+            return None  # the user chose Numba's target
+    else:
+        try:
+            import llvmlite.binding as llb
+
+            arch = llb.get_process_triple().split("-", 1)[0]
+            host = llb.get_host_cpu_features()
+        except Exception:
+            return None
+        needed = [f[1:] for f in b["features"].split(",") if f.startswith("+")]
+        if arch != b["arch"] or not all(host.get(f) for f in needed):
+            return None
+        os.environ["NUMBA_CPU_NAME"], os.environ["NUMBA_CPU_FEATURES"] = wanted
+        pinned = True
+    import numba
+
+    if numba.__version__ != info.get("numba"):
+        if pinned:  # the cache is of no use with this numba: compile for the host after all
+            del os.environ["NUMBA_CPU_NAME"], os.environ["NUMBA_CPU_FEATURES"]
+            numba.core.config.reload_config()
+        return None
+    return folder
+
+
+_QCC_CARRIED = _qcc_carried_cache()
 '''
 
 _ARTIFACT_FOOTER = '''
@@ -611,10 +720,100 @@ import os as _qcc_os
 _QCC_DEFAULT_WEIGHTS = _qcc_os.path.join(_qcc_os.path.dirname(_qcc_os.path.abspath(__file__)), "weights.npz")
 
 
+def _qcc_seed_cache():
+    """Copy the entries of the carried cache that Numba's cache for this file lacks into it
+    (where Numba looks: NUMBA_CACHE_DIR, __pycache__ or the user's cache folder), with this
+    file's source stamp, so that the first run loads them; never fails (then the kernels
+    compile as usual)."""
+    import pickle
+
+    import numba
+
+    try:
+        from numba.core.serialize import dumps
+
+        cache = None
+        for v in list(globals().values()):
+            c = getattr(v, "_cache", None)
+            if (getattr(getattr(v, "py_func", None), "__module__", None) == __name__
+                    and hasattr(c, "_cache_file") and hasattr(c, "_cache_path")):
+                cache = c
+                break
+        if cache is None:
+            return
+        target = cache._cache_path
+        stamp = cache._cache_file._source_stamp
+        _qcc_os.makedirs(target, exist_ok=True)
+        version = numba.__version__
+
+        def read(path):
+            with open(path, "rb") as f:
+                found = pickle.load(f)
+                if found != version:
+                    return None, {}
+                return pickle.loads(f.read())
+
+        def put(path, write):
+            tmp = "%s.tmp.qcc%d" % (path, _qcc_os.getpid())
+            try:
+                with open(tmp, "wb") as f:
+                    write(f)
+                _qcc_os.replace(tmp, path)
+            except BaseException:
+                try:
+                    _qcc_os.unlink(tmp)
+                except OSError:
+                    pass
+                raise
+
+        for name in sorted(_qcc_os.listdir(_QCC_CARRIED)):
+            if not name.endswith(".nbi"):
+                continue
+            carried_stamp, carried = read(_qcc_os.path.join(_QCC_CARRIED, name))
+            if not carried:
+                continue
+            index = _qcc_os.path.join(target, name)
+            try:
+                have_stamp, have = read(index)
+                if have_stamp != stamp:
+                    have = {}
+            except Exception:  # absent or unreadable: Numba would start it afresh too
+                have = {}
+            missing = [k for k in carried if k not in have]
+            if not missing:
+                continue
+            have = dict(have)
+            used = set(have.values())
+            base = name[:-len(".nbi")]
+            number = 1
+            for key in missing:
+                while "%s.%d.nbc" % (base, number) in used:
+                    number += 1
+                data_name = "%s.%d.nbc" % (base, number)
+                with open(_qcc_os.path.join(_QCC_CARRIED, carried[key]), "rb") as f:
+                    data = f.read()
+                put(_qcc_os.path.join(target, data_name), lambda f: f.write(data))
+                have[key] = data_name
+                used.add(data_name)
+            payload = dumps((stamp, have))
+
+            def write_index(f):
+                pickle.dump(version, f, protocol=-1)
+                f.write(payload)
+
+            put(index, write_index)
+    except Exception:  # a cache that cannot be seeded only costs the compile
+        return
+
+
+if _QCC_CARRIED is not None:
+    _qcc_seed_cache()
+
+
 class CompiledArtifact:
     def __init__(self, plan):
         self.plan = plan
-        self._runner = PlanRunner(plan, RUNNERS)
+        self._runner = PlanRunner(plan, RUNNERS, NumbaParallelCompile())
 
     def run(self, inputs):
         return self._runner.run(inputs)
@@ -705,15 +904,34 @@ def _strip_module(source: str, module_name: str, inlined: set[str]) -> tuple[str
     return f"# ---- {module_name} ----\n" + ast.unparse(tree) + "\n", names
 
 
-def artifact_source(source_label: str = "a model", inputs: str = "", outputs: str = "") -> str:
-    """The generated model.py: fixedpoint, plan, the registry and every int8 family inlined."""
+def artifact_source(source_label: str = "a model", inputs: str = "", outputs: str = "",
+                    cache_baseline: str | None = None) -> str:
+    """The generated model.py: fixedpoint, plan, the registry and every int8 family inlined.
+    `cache_baseline` (a `CACHE_BASELINES` name) makes it use the Numba cache carried in its
+    folder for that baseline (`write_artifact` builds it)."""
     def clean(text: str) -> str:
         return "".join(ch if ch.isprintable() and ch not in '\\"' else "_" for ch in text)
 
     source_label, inputs, outputs = clean(source_label), clean(inputs), clean(outputs)
+    chosen = _baseline(cache_baseline) if cache_baseline is not None else None
+    carried = ""
+    baseline = None
+    if chosen is not None:
+        import numba
+
+        name, baseline = chosen
+        import textwrap
+
+        carried = "\n" + textwrap.fill(" ".join(_ARTIFACT_CARRIED_DOC.format(
+            name=name, folder=baseline["folder"], cpu=baseline["cpu"],
+            numba=numba.__version__, python="%d.%d" % sys.version_info[:2],
+            features=baseline["summary"]).split()), 92, break_on_hyphens=False,
+            break_long_words=False) + "\n"
     mods = _artifact_modules()
     inlined = {m.__name__.rsplit(".", 1)[-1] for m in mods}
-    parts = [_ARTIFACT_HEADER.format(source=source_label, inputs=inputs, outputs=outputs)]
+    parts = [_ARTIFACT_HEADER.format(source=source_label, inputs=inputs, outputs=outputs,
+                                     carried=carried),
+             _ARTIFACT_PRELUDE.replace("{baseline!r}", repr(baseline))]
     seen: dict[str, str] = {}
     shared_ok = {"annotations", "np", "njit"}
     for m in mods:
@@ -736,12 +954,176 @@ def _spec_text(specs, names) -> str:
     )
 
 
+CACHE_BASELINES: dict[str, dict[str, str]] = {
+    "x86-64-v2": {"arch": "x86_64", "cpu": "x86-64-v2",
+                  "features": "+64bit,+cmov,+crc32,+cx16,+cx8,+fxsr,+mmx,+popcnt,+sahf,+sse,"
+                              "+sse2,+sse3,+sse4.1,+sse4.2,+ssse3",
+                  "summary": "SSE4.2, SSSE3, POPCNT, CX16"},
+    "x86-64-v3": {"arch": "x86_64", "cpu": "x86-64-v3",
+                  "features": "+64bit,+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,"
+                              "+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,"
+                              "+sse4.2,+ssse3,+xsave",
+                  "summary": "AVX2, FMA, BMI1/2, F16C, LZCNT, MOVBE"},
+    "x86-64-v4": {"arch": "x86_64", "cpu": "x86-64-v4",
+                  "features": "+64bit,+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,"
+                              "+avx512vl,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,"
+                              "+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,"
+                              "+ssse3,+xsave",
+                  "summary": "AVX-512 F/BW/CD/DQ/VL, AVX2, FMA, BMI1/2"},
+}
+"""The named CPU baselines an artifact can carry its compiled Numba cache for: Numba's CPU
+name and the exact feature string it compiles with (`NUMBA_CPU_NAME`, `NUMBA_CPU_FEATURES`;
+both are part of the cache's key, so both are fixed: with the CPU name alone Numba would use
+the host's feature string). x86-64-v2/v3/v4 are the x86-64 psABI levels (v3: AVX2, FMA, BMI2,
+F16C, MOVBE...; v4: + AVX-512 F/BW/CD/DQ/VL). No baseline has AVX-512 VNNI: qcc's VNNI GEMM
+runs only when Numba compiles for the host itself."""
+
+BASELINE_ENV = "QCC_ARTIFACT_BASELINE"
+"""`write_artifact`'s default `cache_baseline` (e.g. ``x86-64-v3``; empty or ``none``: no
+carried cache), so that `qcc --emit=numba` can carry one."""
+
+
+def _cache_folder(name: str) -> str:
+    return f"numba-cache-{name}"
+
+
+def _baseline(name: str | None) -> tuple[str, dict[str, str]] | None:
+    if name is None:
+        name = os.environ.get(BASELINE_ENV, "")
+    name = name.strip()
+    if not name or name.lower() == "none":
+        return None
+    if name not in CACHE_BASELINES:
+        raise QccError(f"unknown CPU baseline {name!r} for the carried Numba cache; known: "
+                       + ", ".join(CACHE_BASELINES))
+    return name, dict(CACHE_BASELINES[name], folder=_cache_folder(name))
+
+
+def host_has_baseline(name: str) -> bool:
+    """True if this CPU runs code compiled for the baseline `name` (`CACHE_BASELINES`)."""
+    import llvmlite.binding as llb
+
+    b = CACHE_BASELINES[name]
+    if llb.get_process_triple().split("-", 1)[0] != b["arch"]:
+        return False
+    host = llb.get_host_cpu_features()
+    return all(host.get(f[1:]) for f in b["features"].split(",") if f.startswith("+"))
+
+
+_CACHE_BUILD = r"""
+import json, sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+import model
+from numba.core import config
+if (config.CPU_NAME, config.CPU_FEATURES) != (sys.argv[3], sys.argv[4]):
+    raise SystemExit(f"Numba compiles for {config.CPU_NAME!r}, not the baseline")
+m = model.load()
+with np.load(sys.argv[2]) as z:
+    sets = {}
+    for k in z.files:
+        s, i = k.split("_")
+        sets.setdefault(int(s), {})[int(i)] = z[k]
+for s in sorted(sets):
+    try:
+        m.run([sets[s][i] for i in sorted(sets[s])])
+    except Exception:
+        if s == 0:
+            raise
+import numba
+print(json.dumps({"numba": numba.__version__, "python": "py%d%d%s" % (
+    sys.version_info[0], sys.version_info[1], getattr(sys, "abiflags", ""))}))
+"""
+
+
+def _sample_inputs(plan: Plan) -> list[list[np.ndarray]]:
+    """Inputs that run every kernel the plan calls (its data-dependent fix-up paths too):
+    zeros, then random values over the dtype's range (floats in [-1, 1], int8/int16 full
+    range; other integers are indices or sizes, zeros only)."""
+    rng = np.random.default_rng(0)
+    shapes = [(tuple(max(int(d), 1) for d in s), np.dtype(d)) for s, d in plan.input_specs]
+    sets = [[np.zeros(s, d) for s, d in shapes]]
+    for _ in range(2):
+        xs = []
+        for s, d in shapes:
+            if d.kind == "f":
+                xs.append(rng.uniform(-1.0, 1.0, s).astype(d))
+            elif d in (np.dtype(np.int8), np.dtype(np.int16)):
+                info = np.iinfo(d)
+                xs.append(rng.integers(info.min, info.max + 1, s).astype(d))
+            else:
+                xs.append(np.zeros(s, d))
+        sets.append(xs)
+    return sets
+
+
+def _carried_cache(files: dict[str, bytes], plan: Plan, name: str, b: dict[str, str],
+                   samples: Sequence[Sequence[np.ndarray]] | None) -> dict[str, bytes]:
+    """Build the artifact's Numba cache for the baseline: in a fresh process that compiles
+    for it (empty NUMBA_CACHE_DIR), import the artifact and run its plan on sample inputs, so
+    that exactly the kernels the plan calls compile; returns the cache folder's files."""
+    import hashlib
+    import json
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    if not host_has_baseline(name):
+        raise QccError(
+            f"cannot build the Numba cache for {name}: this CPU does not have it (the cache "
+            "is built by running the model compiled for it)")
+    with tempfile.TemporaryDirectory(prefix="qcc-cache-") as tmp:
+        tmp_path = Path(tmp)
+        art = tmp_path / "artifact"
+        art.mkdir()
+        for fname, payload in files.items():
+            (art / fname).write_bytes(payload)
+        arrays = {}
+        for s, xs in enumerate(list(samples or []) + _sample_inputs(plan)):
+            for i, x in enumerate(xs):
+                arrays[f"{s}_{i}"] = np.asarray(x)
+        np.savez(tmp_path / "inputs.npz", **arrays)
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("NUMBA_", "PYTHON", "QCC_ARTIFACT"))}
+        env.update(NUMBA_CACHE_DIR=str(tmp_path / "cache"), NUMBA_CPU_NAME=b["cpu"],
+                   NUMBA_CPU_FEATURES=b["features"])
+        r = subprocess.run(
+            [sys.executable, "-I", "-c", _CACHE_BUILD, str(art), str(tmp_path / "inputs.npz"),
+             b["cpu"], b["features"]],
+            capture_output=True, text=True, env=env, cwd=tmp,
+        )
+        if r.returncode != 0:
+            last = (r.stderr.strip().splitlines() or ["(no message)"])[-1]
+            raise QccError(f"building the Numba cache for {name} failed: {last}")
+        built = json.loads(r.stdout.strip().splitlines()[-1])
+        out: dict[str, bytes] = {}
+        for f in sorted((tmp_path / "cache").glob("*/model.*")):
+            if f.suffix in (".nbi", ".nbc"):
+                out[f"{b['folder']}/{f.name}"] = f.read_bytes()
+    if not any(k.endswith(".nbi") for k in out):
+        raise QccError(f"building the Numba cache for {name} failed: Numba cached nothing")
+    info = {"generator": "qcc", "baseline": name, "arch": b["arch"], "cpu": b["cpu"],
+            "features": b["features"], "numba": built["numba"], "python": built["python"],
+            "model_sha256": hashlib.sha256(files["model.py"]).hexdigest()}
+    out[f"{b['folder']}/cache.json"] = (json.dumps(info, indent=1) + "\n").encode()
+    return out
+
+
 def write_artifact(model: CompiledModel | Operation, directory: str | os.PathLike[str],
                    source_label: str = "a model", *, force: bool = False,
-                   inputs: Sequence[str | os.PathLike[str] | None] = ()) -> None:
+                   inputs: Sequence[str | os.PathLike[str] | None] = (),
+                   cache_baseline: str | None = None,
+                   cache_inputs: Sequence[Sequence[np.ndarray]] | None = None) -> None:
     """Write DIR/model.py and DIR/weights.npz (and the manifest `.qcc-artifact`) by the rules
     of `qcc.fileio.write_artifact_folder`: a new folder appears whole; an existing folder must
-    be empty or a qcc artifact (or `force`), and only qcc's own files in it are replaced."""
+    be empty or a qcc artifact (or `force`), and only qcc's own files in it are replaced.
+
+    `cache_baseline` (a `CACHE_BASELINES` name, e.g. ``"x86-64-v3"``; default
+    ``$QCC_ARTIFACT_BASELINE``, else none) also writes DIR/numba-cache-<baseline>/: Numba's
+    compiled cache of exactly the kernels the plan calls, built for that CPU baseline in a
+    fresh process (it runs the plan on zeros, random inputs and `cache_inputs`; this CPU must
+    have the baseline), so that the artifact's first run on a CPU with the baseline loads its
+    kernels instead of compiling them (model.py's docstring says how)."""
     import io
 
     from qcc.fileio import write_artifact_folder
@@ -752,14 +1134,18 @@ def write_artifact(model: CompiledModel | Operation, directory: str | os.PathLik
         arrays = plan_mod.plan_to_arrays(plan)
     except TypeError as e:
         raise QccError(f"--emit=numba: {e}") from None
+    chosen = _baseline(cache_baseline)
     src = artifact_source(
         source_label,
         _spec_text(plan.input_specs, plan.input_names),
         _spec_text(plan.output_specs, plan.output_names),
+        cache_baseline=chosen[0] if chosen else None,
     )
     weights = io.BytesIO()
     np.savez(weights, **arrays)
     files = {"model.py": src.encode(), "weights.npz": weights.getvalue()}
+    if chosen is not None:
+        files.update(_carried_cache(files, plan, chosen[0], chosen[1], cache_inputs))
     write_artifact_folder(directory, files, force=force, inputs=inputs)
 
 
@@ -771,5 +1157,7 @@ __all__ = [
     "op_is_quantized",
     "write_artifact",
     "artifact_source",
+    "CACHE_BASELINES",
+    "host_has_baseline",
 ]
 

@@ -79,12 +79,20 @@ Rules that keep the `--emit=numba` artifact self-contained (it inlines this modu
 4. Jitted functions use ``@njit(cache=True)`` (a second process then starts warm; the cache
    honours ``NUMBA_CACHE_DIR``).
 
+Start-up: a kernel compiles when a plan first calls it, so a plan compiles exactly the
+kernels it uses. `NumbaParallelCompile` is the plan runner's `compiler`: on a first run with
+an empty cache it lets helper processes compile the plan's kernel groups alongside the run
+(`runtime/plan.py`), with Numba's cache writes made safe between processes
+(`_lock_cache_saves`).
+
 This module imports nothing beyond the standard library.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from collections.abc import Callable
 
 Runner = Callable[[list, dict], list]
@@ -206,3 +214,104 @@ def _flush_stale_caches(modules: list) -> None:
                 f.write(digest)
         except OSError:
             pass
+
+
+# ---------------------------------------------------------------------------------------------
+# start-up: compiling a plan's kernels in parallel (see runtime/plan.py's `ParallelCompiler`)
+
+
+class NumbaParallelCompile:
+    """How many helper processes compile a plan's Numba kernels during its first run:
+    ``$QCC_COMPILE_WORKERS`` if set (0: none), else one per CPU beyond the first (at most 3),
+    on Linux (the helpers are forked), and only when the on-disk cache of the runners'
+    modules has no entry yet (a fresh NUMBA_CACHE_DIR or __pycache__: with entries the run
+    mostly loads, and forking would only add work)."""
+
+    def workers(self, runners: list) -> int:
+        text = os.environ.get("QCC_COMPILE_WORKERS", "").strip()
+        if text:
+            try:
+                n = int(text)
+            except ValueError:
+                n = 0
+        else:
+            try:
+                cpus = len(os.sched_getaffinity(0))
+            except (AttributeError, OSError):
+                cpus = os.cpu_count() or 1
+            n = min(cpus - 1, 3)
+        if n <= 0 or not sys.platform.startswith("linux"):
+            return 0
+        caches = _runner_caches(runners)
+        if not caches or any(_cache_has_entries(path, base) for path, base in caches):
+            return 0
+        return n
+
+    def prepare(self) -> None:
+        if not _lock_cache_saves():
+            raise RuntimeError("cannot make Numba's cache writes safe between processes")
+
+
+def _runner_caches(runners: list) -> set:
+    """(cache folder, file name base) of the on-disk Numba caches of the modules that define
+    `runners` (those with a jitted, cached function)."""
+    found = set()
+    for name in {getattr(fn, "__module__", None) for fn in runners}:
+        module = sys.modules.get(name) if name else None
+        path = getattr(module, "__file__", None)
+        if module is None or not path:
+            continue
+        base = os.path.splitext(os.path.basename(path))[0]
+        for v in list(vars(module).values()):
+            cache = getattr(v, "_cache", None)
+            if getattr(getattr(v, "py_func", None), "__module__", None) == name and hasattr(
+                    cache, "_cache_file") and getattr(cache, "_cache_path", None):
+                found.add((cache._cache_path, base))
+                break
+    return found
+
+
+def _cache_has_entries(path: str, base: str) -> bool:
+    """True if Numba's cache folder `path` holds an index with entries for the file `base`
+    (an index flushed empty, e.g. by `_flush_stale_caches`, is a small file)."""
+    try:
+        with os.scandir(path) as it:
+            return any(e.name.startswith(base + ".") and e.name.endswith(".nbi")
+                       and e.stat().st_size > 200 for e in it)
+    except OSError:
+        return False
+
+
+def _lock_cache_saves() -> bool:
+    """Make Numba's cache writes safe between processes: `IndexDataCacheFile.save` reads the
+    index, picks a data file name, writes both; two processes saving two signatures of one
+    function at once could leave an index naming the other's data. Each save holds an
+    exclusive lock (flock) on the cache folder. Idempotent; False if it cannot be done."""
+    try:
+        import fcntl
+
+        from numba.core import caching
+    except ImportError:
+        return False
+    cls = getattr(caching, "IndexDataCacheFile", None)
+    if cls is None or not hasattr(cls, "save"):
+        return False
+    if getattr(cls, "_qcc_locked_save", False):
+        return True
+    unlocked = cls.save
+
+    def save(self, key, data):
+        path = getattr(self, "_cache_path", None)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except (OSError, TypeError):
+            return unlocked(self, key, data)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            return unlocked(self, key, data)
+        finally:
+            os.close(fd)
+
+    cls.save = save
+    cls._qcc_locked_save = True
+    return True

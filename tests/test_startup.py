@@ -1,0 +1,180 @@
+"""Start-up of the `--emit=numba` artifact: the Numba cache it can carry for a CPU baseline.
+
+An artifact written with `cache_baseline="x86-64-v3"` holds numba-cache-x86-64-v3/ (listed in
+its manifest); copied elsewhere (new mtimes, another path) and run in a fresh process with an
+empty NUMBA_CACHE_DIR, it loads its kernels (Numba's NUMBA_DEBUG_CACHE log: data loaded, none
+saved) and gives the in-process model's outputs; on a CPU without the baseline it compiles
+for the host as an artifact without a cache does. Small generated models, tmp_path only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import qcc
+from qcc.backends.numba import (
+    CACHE_BASELINES,
+    compile_module,
+    host_has_baseline,
+    write_artifact,
+)
+from qcc.fileio import ARTIFACT_MANIFEST, write_artifact_folder
+from qcc.testing import tflite_models as tm
+
+BASELINE = "x86-64-v3"
+FOLDER = f"numba-cache-{BASELINE}"
+
+needs_baseline = pytest.mark.skipif(
+    not host_has_baseline(BASELINE), reason=f"this CPU cannot run code built for {BASELINE}"
+)
+
+# A fresh process: optionally hide CPU features from the carried cache's host check (a CPU
+# without the baseline), import the artifact, run it, save the outputs and what Numba
+# compiled for.
+_RUN = r"""
+import json, sys
+hide = [f for f in sys.argv[4].split(",") if f]
+if hide:
+    import llvmlite.binding as llb
+    real = llb.get_host_cpu_features
+    def fewer():
+        feats = real()
+        for f in hide:
+            feats[f] = False
+        return feats
+    llb.get_host_cpu_features = fewer
+sys.path.insert(0, sys.argv[1])
+import numpy as np
+import model
+from numba.core import config
+with np.load(sys.argv[2]) as z:
+    xs = [z[k] for k in sorted(z.files)]
+out = model.run(xs)
+np.savez(sys.argv[3], *out)
+print("QCC-TARGET " + json.dumps([config.CPU_NAME, config.CPU_FEATURES,
+                                  model._QCC_CARRIED is not None]))
+"""
+
+
+def _run(art: Path, x: Path, out: Path, cache: Path, hide: str = "",
+         workers: str = "0") -> tuple[str, list]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("NUMBA_", "PYTHON", "QCC_ARTIFACT", "QCC_COMPILE"))}
+    env.update(NUMBA_CACHE_DIR=str(cache), NUMBA_DEBUG_CACHE="1", QCC_COMPILE_WORKERS=workers)
+    r = subprocess.run([sys.executable, "-I", "-B", "-c", _RUN, str(art), str(x), str(out), hide],
+                       capture_output=True, text=True, env=env, cwd=art.parent, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    target = [line for line in r.stdout.splitlines() if line.startswith("QCC-TARGET ")]
+    with np.load(out) as z:
+        outputs = [z[f"arr_{i}"] for i in range(len(z.files))]
+    return r.stdout, [json.loads(target[-1].split(" ", 1)[1]), outputs]
+
+
+def _files(folder: Path) -> set[str]:
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """(in-process CompiledModel, its outputs, input file, artifact folder with a carried
+    cache for BASELINE)."""
+    tmp = tmp_path_factory.mktemp("startup")
+    path = tmp / "m.tflite"
+    path.write_bytes(tm.chained_models()["residual_classifier"])
+    model = qcc.load(path)
+    rng = np.random.default_rng(0)
+    calib = [[rng.uniform(-1, 1, size=t.shape).astype(np.float32) for t in model.inputs]
+             for _ in range(4)]
+    q = qcc.quantize(model, representative_dataset=calib, mode="int8", target="numba")
+    cm = compile_module(q.module)
+    xs = calib[1]
+    expected = cm.run(xs)
+    x = tmp / "x.npz"
+    np.savez(x, **{f"a{i}": v for i, v in enumerate(xs)})
+    art = tmp / "art"
+    write_artifact(cm, art, "residual_classifier", cache_baseline=BASELINE)
+    return cm, expected, x, art
+
+
+@needs_baseline
+def test_artifact_lists_its_carried_cache(built):
+    _, _, _, art = built
+    manifest = json.loads((art / ARTIFACT_MANIFEST).read_text())
+    assert _files(art) == set(manifest["files"]) | {ARTIFACT_MANIFEST}
+    cached = [f for f in manifest["files"] if f.startswith(FOLDER + "/")]
+    assert any(f.endswith(".nbi") for f in cached) and any(f.endswith(".nbc") for f in cached)
+    info = json.loads((art / FOLDER / "cache.json").read_text())
+    assert info["cpu"] == BASELINE and info["features"] == CACHE_BASELINES[BASELINE]["features"]
+    doc = (art / "model.py").read_text().split('"""', 2)[1]
+    assert "First run:" in doc and f"CPU baseline {BASELINE}" in doc and FOLDER in doc
+
+
+@needs_baseline
+def test_copied_artifact_loads_its_cache_without_compiling(built, tmp_path):
+    _, expected, x, art = built
+    copied = tmp_path / "elsewhere" / "copy"
+    shutil.copytree(art, copied)
+    for p in copied.rglob("*"):
+        os.utime(p, (1_000_000_000, 1_000_000_000))  # other mtimes than the build's
+    log, (target, outputs) = _run(copied, x, tmp_path / "out.npz", tmp_path / "cache")
+    assert target == [BASELINE, CACHE_BASELINES[BASELINE]["features"], True]
+    assert "[cache] data loaded" in log
+    assert "[cache] data saved" not in log, "a kernel compiled despite the carried cache"
+    assert len(outputs) == len(expected)
+    for got, want in zip(outputs, expected):
+        assert got.dtype == want.dtype and np.array_equal(got, want)
+    # the artifact folder is only read: nothing beside the manifest's files appeared in it
+    assert _files(copied) == _files(art)
+
+
+@needs_baseline
+def test_host_without_the_baseline_compiles_for_itself(built, tmp_path):
+    """A CPU without AVX2/FMA (AVX-512 hidden too: LLVM drops the features that imply the
+    hidden ones) compiles for the host, with a helper process compiling kernel groups
+    alongside the first run (its work, compiled into the empty cache, is what the run
+    loads: the helper's own log goes to /dev/null)."""
+    _, expected, x, art = built
+    log, (target, outputs) = _run(art, x, tmp_path / "out.npz", tmp_path / "cache",
+                                  hide="avx2,fma,avx512f,avx512bw,avx512vnni", workers="1")
+    assert target[0] is None and target[2] is False  # Numba left on the host CPU
+    assert "[cache] data saved" in log  # the kernels compiled
+    assert "[cache] data loaded" in log  # ... some of them in the helper
+    for got, want in zip(outputs, expected):
+        assert np.array_equal(got, want)
+
+
+def test_cache_subfolder_follows_the_artifact_rules(tmp_path):
+    out = tmp_path / "a"
+    write_artifact_folder(out, {"model.py": b"1", f"{FOLDER}/k.nbi": b"2",
+                                f"{FOLDER}/k.1.nbc": b"3"})
+    manifest = json.loads((out / ARTIFACT_MANIFEST).read_text())["files"]
+    assert sorted(manifest) == sorted(["model.py", f"{FOLDER}/k.nbi", f"{FOLDER}/k.1.nbc"])
+    # rewritten without a cache: qcc's cache files go, and the emptied subfolder with them
+    write_artifact_folder(out, {"model.py": b"4"})
+    assert _files(out) == {"model.py", ARTIFACT_MANIFEST} and not (out / FOLDER).exists()
+    # a user's file in the subfolder stays, and keeps the subfolder
+    write_artifact_folder(out, {"model.py": b"5", f"{FOLDER}/k.nbi": b"6"})
+    (out / FOLDER / "mine.txt").write_text("keep")
+    write_artifact_folder(out, {"model.py": b"7"})
+    assert (out / FOLDER / "mine.txt").read_text() == "keep"
+    assert not (out / FOLDER / "k.nbi").exists()
+    # a manifest never makes qcc reach outside the folder or through a link
+    (tmp_path / "victim").write_text("v")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "f").write_text("v")
+    (out / "link").symlink_to(outside)
+    (out / ARTIFACT_MANIFEST).write_text(json.dumps(
+        {"generator": "qcc", "files": ["model.py", "../victim", "link/f", "/etc/x"]}))
+    write_artifact_folder(out, {"model.py": b"8"})
+    assert (tmp_path / "victim").exists() and (outside / "f").exists()
+    with pytest.raises(ValueError):
+        write_artifact_folder(out, {"../x": b""})
