@@ -67,6 +67,13 @@ def _build_arg_parser() -> argparse.ArgumentParser:
         "own files are replaced)",
     )
     p.add_argument(
+        "--artifact-baseline",
+        metavar="CPU",
+        help="--emit=numba: carry the Numba cache compiled for this CPU baseline (x86-64-v2, "
+        "x86-64-v3, x86-64-v4), so the artifact's first run on such a CPU loads instead of "
+        "compiling (default: $QCC_ARTIFACT_BASELINE, else none)",
+    )
+    p.add_argument(
         "--pass-pipeline",
         "-p",
         dest="pass_pipeline",
@@ -336,6 +343,7 @@ def _write_output(module, args) -> None:
                 source_label=args.input or "",
                 force=args.force,
                 inputs=_inputs(args),
+                cache_baseline=args.artifact_baseline,
             )
         except ExecutorError as e:
             raise QccError(f"--emit=numba: {e}") from None
@@ -615,6 +623,14 @@ def _run(args) -> int:
             _emit_kind(args)
     if args.force and args.emit != "numba":
         raise QccError("--force applies to --emit=numba output folders only")
+    if args.artifact_baseline is not None:
+        if args.emit != "numba":
+            raise QccError("--artifact-baseline applies to --emit=numba output folders only")
+        from qcc.backends.numba import CACHE_BASELINES
+
+        if args.artifact_baseline not in (*CACHE_BASELINES, "none"):
+            raise QccError(f"unknown --artifact-baseline '{args.artifact_baseline}'; choose one "
+                           f"of: {', '.join(CACHE_BASELINES)}, none")
     kind, data = _read_input(args.input)
     timer = PassTimer() if args.time_passes else None
 

@@ -178,3 +178,17 @@ def test_cache_subfolder_follows_the_artifact_rules(tmp_path):
     assert (tmp_path / "victim").exists() and (outside / "f").exists()
     with pytest.raises(ValueError):
         write_artifact_folder(out, {"../x": b""})
+
+
+def test_artifact_baseline_option_is_checked_in_one_line(tmp_path):
+    from conftest import assert_one_line_error, run_qcc
+
+    model = tmp_path / "m.tflite"
+    model.write_bytes(next(iter(tm.chained_models().values())))
+    result = run_qcc(str(model), "--emit=numba", "-o", str(tmp_path / "out"),
+                     "--artifact-baseline=pentium")
+    assert_one_line_error(result, "unknown --artifact-baseline 'pentium'; choose one of: "
+                          "x86-64-v2, x86-64-v3, x86-64-v4, none")
+    result = run_qcc(str(model), "-o", str(tmp_path / "m.mlir"), "--artifact-baseline=x86-64-v3")
+    assert_one_line_error(result, "--artifact-baseline applies to --emit=numba output folders")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "m.mlir").exists()
