@@ -842,18 +842,31 @@ def run(inputs):
 '''
 
 
-def _artifact_modules() -> list[Any]:
+def _artifact_modules(kernels: set[str] | None = None) -> list[Any]:
+    """The modules model.py inlines, in `INT8_FAMILIES` order: fixedpoint, plan, the
+    registry, and the kernel families — all of them, or with `kernels` (the plan's kernel
+    names) only those defining one of its runners and the families they import."""
     import importlib
 
     from qcc.runtime import fixedpoint
 
     reg.load_int8_families()
-    mods = [fixedpoint, plan_mod, reg]
-    for family in reg.INT8_FAMILIES:
-        name = f"qcc.runtime.kernels.{family}"
-        if name in sys.modules:
-            mods.append(importlib.import_module(name))
-    return mods
+    families = [importlib.import_module(f"qcc.runtime.kernels.{f}") for f in reg.INT8_FAMILIES
+                if f"qcc.runtime.kernels.{f}" in sys.modules]
+    if kernels is not None:
+        by_name = {m.__name__: m for m in families}
+        wanted = {reg.RUNNERS[k].__module__ for k in kernels if k in reg.RUNNERS}
+        todo = list(wanted)
+        while todo:  # the families they import (relative imports inside the package)
+            tree = ast.parse(inspect.getsource(by_name[todo.pop()]))
+            for node in ast.walk(tree):
+                if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+                    dep = f"qcc.runtime.kernels.{node.module}"
+                    if dep in by_name and dep not in wanted:
+                        wanted.add(dep)
+                        todo.append(dep)
+        families = [m for m in families if m.__name__ in wanted]
+    return [fixedpoint, plan_mod, reg, *families]
 
 
 def _lowering_decorators() -> tuple:
@@ -900,13 +913,27 @@ def _strip_module(source: str, module_name: str, inlined: set[str]) -> tuple[str
                     names.add(t.id)
         body.append(node)
     tree.body = body
-    # Keep the module docstring as a comment header.
+    _drop_docstrings(tree)  # the artifact is code; qcc's sources document it
     return f"# ---- {module_name} ----\n" + ast.unparse(tree) + "\n", names
 
 
+def _drop_docstrings(tree: ast.AST) -> None:
+    """Remove the docstring of every module, class and function in `tree` (a body left empty
+    gets `pass`): they are a third of the kernels' source, and the artifact's model.py
+    carries that source."""
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        body = node.body
+        if (body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+
+
 def artifact_source(source_label: str = "a model", inputs: str = "", outputs: str = "",
-                    cache_baseline: str | None = None) -> str:
-    """The generated model.py: fixedpoint, plan, the registry and every int8 family inlined.
+                    cache_baseline: str | None = None, kernels: set[str] | None = None) -> str:
+    """The generated model.py: fixedpoint, plan, the registry and the int8 families inlined
+    (with `kernels`, a plan's kernel names: only the families its runners need).
     `cache_baseline` (a `CACHE_BASELINES` name) makes it use the Numba cache carried in its
     folder for that baseline (`write_artifact` builds it)."""
     def clean(text: str) -> str:
@@ -927,7 +954,7 @@ def artifact_source(source_label: str = "a model", inputs: str = "", outputs: st
             numba=numba.__version__, python="%d.%d" % sys.version_info[:2],
             features=baseline["summary"]).split()), 92, break_on_hyphens=False,
             break_long_words=False) + "\n"
-    mods = _artifact_modules()
+    mods = _artifact_modules(kernels)
     inlined = {m.__name__.rsplit(".", 1)[-1] for m in mods}
     parts = [_ARTIFACT_HEADER.format(source=source_label, inputs=inputs, outputs=outputs,
                                      carried=carried),
@@ -1140,9 +1167,10 @@ def write_artifact(model: CompiledModel | Operation, directory: str | os.PathLik
         _spec_text(plan.input_specs, plan.input_names),
         _spec_text(plan.output_specs, plan.output_names),
         cache_baseline=chosen[0] if chosen else None,
+        kernels={s.kernel for s in plan.steps},
     )
     weights = io.BytesIO()
-    np.savez(weights, **arrays)
+    np.savez_compressed(weights, **arrays)
     files = {"model.py": src.encode(), "weights.npz": weights.getvalue()}
     if chosen is not None:
         files.update(_carried_cache(files, plan, chosen[0], chosen[1], cache_inputs))
