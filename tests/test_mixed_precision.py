@@ -304,7 +304,7 @@ def test_few_samples_search_on_every_fold_with_a_margin(residual) -> None:
     plan = qcc.quantize(path, samples, target_snr=-50.0).precision_plan
     assert plan.split.startswith("4 folds of 8 samples")
     assert plan.margin_db == FEW_SAMPLES_MARGIN_DB
-    assert "aiming 3 dB above the target" in plan.summary()
+    assert f"aiming {FEW_SAMPLES_MARGIN_DB:g} dB above the target" in plan.summary()
 
 
 def test_the_sensitivity_cache_is_keyed_by_qcc_s_code(residual, monkeypatch, tmp_path) -> None:
