@@ -67,12 +67,15 @@ HAS_AVX2 = X86 and "avx2" in TARGET_FEATURES
 
 
 def _simd_vnni_ok() -> bool:
-    """AVX-512 VNNI (and BW) on the host, and Numba compiling for the host CPU itself."""
+    """AVX-512 VNNI (and BW) in what Numba compiles for: the host CPU itself, or an explicit
+    NUMBA_CPU_FEATURES that names them (a carried cache for such a baseline). A NUMBA_CPU_NAME
+    without NUMBA_CPU_FEATURES (e.g. haswell: Numba then keeps the host's feature string)
+    counts as a portable target: VNNI is not assumed."""
     try:
         from numba.core import config
 
-        if config.CPU_NAME not in (None, "host") or config.CPU_FEATURES:
-            return False  # a portable cache / explicit target: do not assume the host's ISA
+        if config.CPU_NAME not in (None, "host") and not config.CPU_FEATURES:
+            return False
     except Exception:  # pragma: no cover
         return False
     return X86 and {"avx512vnni", "avx512bw"} <= TARGET_FEATURES
