@@ -1,15 +1,30 @@
 """int8 DEPTHWISE_CONV_2D, bit-exact with LiteRT's reference kernel (BUILTIN_REF)
-`reference_integer_ops::DepthwiseConvPerChannel`: per output channel c·M + m,
-acc = Σ w·(x − zp_in) over the in-image taps (+ bias), out = clamp(MBQM(acc, m, sh) + zp_out,
-act), (m, sh) = QuantizeMultiplier(double(s_in)·double(s_w) / double(s_out)).
+`reference_integer_ops::DepthwiseConvPerChannel`.
 
-How (multiplier 1): exact float32 accumulation — compile time checks that every product and
-partial sum is an integer below 2^24 — over a ring of padded input rows (`_dw_conv_ring`), two
-output rows per pass with unrolled 3x3 / 5x5 tap kernels (stride 1 and 2: the input rows the
-two output rows share loaded once), then a float32 requantization
-estimate whose rare undecided outputs get the exact integer MBQM (`_dw_rq1`, `_dw_fix`).
-Other depthwise convolutions (multiplier > 1, or sums that could exceed 2^24) run the integer
-loop `_dw_conv_i8`.
+The specification is `_dw_conv_i8`, the integer loop right below: per output channel c·M + m,
+acc = bias + Σ w·(x − zp_in) over the in-image taps (int32), out = clamp(MBQM(acc, m, shift)
++ zp_out, lo, hi), (m, shift) = QuantizeMultiplier(double(s_in)·double(s_w) / double(s_out)).
+It also runs every depthwise convolution the fast path does not take (multiplier > 1, or
+sums that could reach 2^24).
+
+The fast path (multiplier 1, the ring drivers `_dw_make_ring` makes) computes the same sums
+in float32, exactly: the lowering checks that every product and partial sum is an integer
+below 2^24 (`_dw_ring_params`), so any summation order gives the spec's acc. Padded input
+rows, offset by −zp_in, go into a ring of rows (`_dw_fill_row`); two output rows per pass,
+every tap of a row one contiguous run of the ring (`_dw_ring_body`). Each chunk of outputs
+is requantized with a float32 estimate that either provably equals the spec's integer result
+or is flagged and recomputed with the spec's integer MBQM (`_dw_rq1`, `_dw_rq_chunk`,
+`_dw_fix`). The outputs are the spec's, bit for bit (tests/test_runtime_int8.py checks them
+against `_dw_conv_i8` on random shapes and against LiteRT on models).
+
+The fast tap loops are one template, `_dw_rows`: filter kh x kw and the row step rs between
+the two output rows' ring rows (1 or 2 when they share ring rows, kh when they do not) are
+compile-time constants, the closure constants of the driver `_dw_make_ring(kh, kw)` returns
+(a cached njit closure per size, 3x3 and 5x5), so LLVM fully unrolls the tap loops into one
+vector loop over a row's channels (tests/test_int8_depthwise_variants.py checks it does).
+Other filter sizes and horizontal strides above 2 run the per-tap loop `_dw_rows_any`. The step params are compact (int8 weights, int32
+requantization, int64 geometry); the ring's float32 tables are derived when the plan is
+loaded (`_dw_bind`).
 """
 
 from __future__ import annotations
@@ -20,26 +35,90 @@ from qcc.dialects import nn
 
 from ..fixedpoint import fast_requant_tables, mbqm_fast
 from .common import ints, same_padding
-from .int8_conv import _conv_quant, _conv_rq_params
+from .int8_conv import _conv_quant
 from .int8_lowering import shape
 from .int8_registry import runner
 from .registry import int8_lowering
 
 # ---------------------------------------------------------------------------------------------
-# Numba loops
+# The specification
 
 
-# Depthwise (multiplier 1) with exact float32 accumulation. Compile-time packed arguments
-# (`_dw_ring_params`):
+@njit(cache=True, nogil=True)
+def _dw_conv_i8(x, w, bias, m, left, right, zp_in, zp_out, lo, hi, out, geom):  # pragma: no cover
+    """Depthwise conv, int32 accumulation: the specification of this module. x int8
+    [N,H,W,C]; w int8 (or int32) [KH,KW,C·M]; bias, m, left, right [C·M] (shift = left −
+    right); out int8 [N,OH,OW,C·M]; geom: stride h/w, dilation h/w, pad top/left, M.
+    Row by row: per tap, the valid output-x range is computed once, so the inner loop is a
+    branch-free multiply-add over channels."""
+    sh, sw, dh, dw, pt, pl, mult = geom[0], geom[1], geom[2], geom[3], geom[4], geom[5], geom[6]
+    n, h, wd, c = x.shape
+    oh, ow, oc = out.shape[1], out.shape[2], out.shape[3]
+    kh, kw = w.shape[0], w.shape[1]
+    acc = np.empty((ow, oc), np.int32)
+    for b in range(n):
+        for oy in range(oh):
+            for ox in range(ow):
+                for k in range(oc):
+                    acc[ox, k] = bias[k]
+            iy0 = oy * sh - pt
+            for ky in range(kh):
+                iy = iy0 + ky * dh
+                if iy < 0 or iy >= h:
+                    continue
+                xrow = x[b, iy]
+                for kx in range(kw):
+                    off = kx * dw - pl
+                    lo_x = 0
+                    if off < 0:
+                        lo_x = (-off + sw - 1) // sw
+                    hi_x = (wd - 1 - off) // sw + 1
+                    if hi_x > ow:
+                        hi_x = ow
+                    wk = w[ky, kx]
+                    if mult == 1:
+                        for ox in range(lo_x, hi_x):
+                            px = xrow[ox * sw + off]
+                            a = acc[ox]
+                            for k in range(oc):
+                                a[k] += (np.int32(px[k]) - zp_in) * np.int32(wk[k])
+                    else:
+                        for ox in range(lo_x, hi_x):
+                            px = xrow[ox * sw + off]
+                            a = acc[ox]
+                            for ci in range(c):
+                                v = np.int32(px[ci]) - zp_in
+                                for mm in range(mult):
+                                    a[ci * mult + mm] += v * np.int32(wk[ci * mult + mm])
+            orow = out[b, oy]
+            for ox in range(ow):
+                a = acc[ox]
+                o = orow[ox]
+                for k in range(oc):
+                    v = mbqm_fast(a[k], m[k], left[k], right[k]) + zp_out
+                    v = min(max(v, lo), hi)
+                    o[k] = v
+
+
+# ---------------------------------------------------------------------------------------------
+# The fast path: exact float32 accumulation over a ring of padded input rows
+#
+# Arguments (made at plan-load time by `_dw_ring_tables` from the step params):
 #   p float32 [(T + 4)·gc]: the T = KH·KW tap weights, each tap's C channels tiled G times
-#     over gc = G·C floats, then the requantization rows bias_f, eff, off, tol (tiled alike);
+#     over gc = G·C floats, then the requantization rows bias_f, eff, thr, e (tiled alike);
 #   q int64 [4·C]: bias, m, left, right (the exact integer MBQM of the fix-up);
-#   g int64: stride h/w, dilation h/w, pad top/left, KH, KW, zp_in, zp_out, lo, hi, gc.
+#   g int64 (step param "dwg"): stride h/w, dilation h/w, pad top/left, KH, KW, zp_in,
+#     zp_out, lo, hi, gc.
+# Ring addresses: padded input row y lives in ring slot y mod nr, at r1[(y mod nr)·rl:], its
+# columns split by phase (`_dw_fill_row`: plane ph holds the padded columns qc·sw + ph, wq of
+# them); tap column kx starts cb[kx] = ((kx·dw mod sw)·wq + kx·dw div sw)·C floats into a row.
+# The two output rows of a pass read, for tap row ky, ring rows y0 + ky·d and y1 + ky·d (y0
+# reduced mod nr, y1 too or y0 + rs: the sums stay below 2·nr, and `_dw_slot` reduces them).
 
 
 @njit(cache=True, nogil=True, fastmath={'contract'})
 def _dw_rq1(a, bf, ef, th, e, yl, yh, zf):  # pragma: no cover - jitted
-    """Requantize one exact float32 accumulator a (inlined into the 16-lane loops): returns
+    """Requantize one exact float32 accumulator a (inlined into the vector loops): returns
     (int8 output, flag); a flagged output is recomputed exactly by `_dw_fix`.
 
     The reference result is T = RDBPOT(SRDHM(a + bias, m), right) = R(z) := sign(z)·
@@ -66,44 +145,59 @@ def _dw_rq1(a, bf, ef, th, e, yl, yh, zf):  # pragma: no cover - jitted
     return np.int8(r + zf), abs(yc - r) >= th
 
 
+@njit(inline="always")
+def _dw_empty64(n):  # pragma: no cover - jitted
+    """float32 [n], 64-byte aligned: a 16-lane load of an aligned run then reads one cache
+    line, not two (np.empty aligns to 32 bytes)."""
+    buf = np.empty(n + 16, np.float32)
+    off = (-(buf.ctypes.data // 4)) % 16
+    return buf[off:off + n]
+
+
+@njit(inline="always")
+def _dw_slot(y, nr, rl):  # pragma: no cover - jitted
+    """Ring offset of padded row y (uint64, y < 2·nr; the branch-free y mod nr, times rl)."""
+    return min(y, y - nr) * rl
+
+
 @njit(cache=True, nogil=True)
-def _dw_fix(r1, p, tb, nt, kw, shared, gc, q, c, s, m, o1, oa, ob, zq, fl, words):  # pragma: no cover - jitted
+def _dw_fix(r1, p, q, cb, kh, kw, y0, y1, d, nr, rl, gc, c, s, m, o1, oa, ob, zq, fl, words):  # pragma: no cover - jitted
     """Exact fix-up of the chunk [s, s + m) of two output rows (o1[oa + s + j], o1[ob + s + j]):
     every output whose flag byte fl[r·8·fw + j] is set (fw = ceil(gc / 8)) gets the integer
     clamp(MBQM(a + bias, m, shift) + zp_out, lo, hi) (branch-free `mbqm_fast`), its
-    accumulator a recomputed from the ring: Σ_t r1[base + s + j] · p[t·gc + j], exact in
-    float32 in any order (integers below 2^24). Tap bases: shared = row step (1 / 2: the
-    stride-1 / stride-2 shared-row kernels) row r tap t = ky·kw + kx at
-    tb[(ky + r·shared)·kw + kx], else (shared = 0) tb[r·nt + t]. The flags are read as
-    uint64 words (words: fl viewed as uint64, made once by the caller, as a view costs
-    ~20 ns), bytes only in nonzero words; bytes past m are stale and skipped. Callers pass
-    nt, kw and shared (0 / 1 / 2) as int64 values, not literals: one compiled fix-up for every
-    tap kernel (Numba would specialize on literal arguments, ~0.7 s of compile time each)."""
+    accumulator a recomputed from the ring: Σ_t ring[tap base + s + j] · p[t·gc + j], exact in
+    float32 in any order (integers below 2^24); row r's tap (ky, kx) reads ring row
+    (y0 or y1) + ky·d at column cb[kx] (see above). The flags are read as uint64 words (words:
+    fl viewed as uint64, made once by the caller, as a view costs ~20 ns), bytes only in
+    nonzero words; bytes past m are stale and skipped. Callers pass kh and kw as int64 values,
+    not literals: one compiled fix-up for every tap loop (Numba would specialize on literal
+    arguments, ~0.7 s of compile time each)."""
     fw = (gc + 7) // 8
+    unr, url = np.uint64(nr), np.uint64(rl)
     for r in range(2):
         oo = (oa if r == 0 else ob) + s
+        yr = np.uint64(y0 if r == 0 else y1)
         for w in range(fw):
             if words[r * fw + w] == 0:
                 continue
             for j in range(w * 8, min(w * 8 + 8, m)):
                 if fl[r * 8 * fw + j]:
                     a = np.float32(0.0)
-                    for t in range(nt):
-                        if shared:
-                            base = tb[(t // kw + r * shared) * kw + t % kw]
-                        else:
-                            base = tb[r * nt + t]
-                        a += r1[base + s + j] * p[t * gc + j]
+                    for t in range(kh * kw):
+                        row = _dw_slot(yr + np.uint64(t // kw) * np.uint64(d), unr, url)
+                        a += r1[row + np.uint64(cb[t % kw] + s + j)] * p[t * gc + j]
                     k = j % c  # s is a multiple of gc, a multiple of C
                     v = mbqm_fast(np.int64(a) + q[k], q[c + k], q[2 * c + k], q[3 * c + k]) + zq[0]
                     o1[oo + j] = min(max(v, zq[1]), zq[2])
 
 
-@njit(cache=True, nogil=True, fastmath={'contract'})
+@njit(inline="always")
 def _dw_rq_chunk(acc, p, nt, gc, s, m, n, o1, oa, ob, zq, fl):  # pragma: no cover - jitted
     """Requantize the chunk [s, s + m) of two rows (accumulators acc[i], acc[n + i] ->
-    o1[oa + i], o1[ob + i]) with `_dw_rq1` in one 16-lane loop per row, flags to fl (rows
-    p[nt·gc:] bias_f, eff, thr, e: `_dw_rq_rows`). Returns whether an output was flagged."""
+    o1[oa + i], o1[ob + i]) with `_dw_rq1` in one vector loop per row, flags to fl (rows
+    p[nt·gc:] bias_f, eff, thr, e: `_dw_rq_rows`), inlined into the tap loops' chunk loop.
+    Returns whether an output was flagged. Only o1 and the flags are stored: LLVM's runtime
+    alias checks give up on more arrays written in one loop."""
     ug = np.uint64(gc)
     gb = ug * np.uint64(nt)
     ge = gb + ug
@@ -165,948 +259,140 @@ def _dw_fill_row(x1, src, inside, w, c, zp, pl, sw, wq, r1, dst):  # pragma: no 
             r1[d2 + np.uint64(j)] = 0
 
 
-@njit(cache=True, nogil=True, fastmath={'contract'})
-def _dw_rows_any(r1, p, tb, nt, gc, n, acc, o1, oa, ob, q, c, zq, fl, fw64):  # pragma: no cover - jitted
-    """Two output rows, any number nt of taps: acc[r·n + i] = Σ_t r1[tb[r·nt + t] + i] ·
-    p[t·gc + i mod gc] (one pass per tap), then per chunk of gc the requantization
-    `_dw_rq_chunk` and, when an output was flagged, `_dw_fix`."""
+@njit(inline="always")
+def _dw_rows(kh, kw, rs, r1, p, q, cb, ya, yb, dh, dw, sw, wq, nr, rl, gc, n, c, acc, o1, oa, ob, zq, fl, fw64):  # pragma: no cover - jitted
+    """The tap-loop template: two output rows (outputs o1[oa + i], o1[ob + i], i < n) of a
+    kh x kw filter, kh, kw and rs compile-time constants (a `_dw_make_ring` driver's closure
+    constants), horizontal stride sw <= 2. Row A reads ring rows ya + ky·dh, row B ring rows
+    yb + ky·dh (padded row indices); shared rows (rs < kh: vertical stride rs, dilation 1):
+    yb = ya + rs, written with constants, so the loads of a ring run both rows read are one
+    load (12 runs instead of 18 for 3x3 stride 1). Per chunk of gc outputs:
+    acc[i] = Σ_t ring[base_A(t) + i] · p[t·gc + i mod gc] and acc[n + i] likewise for row B
+    in one vector loop (the weights loaded once for both rows) or, with more than 40 ring
+    runs (5x5 unshared: that loop would not vectorize), one loop per row; then the
+    requantization (`_dw_rq_chunk`) and, when an output was flagged, `_dw_fix`.
+
+    Written for LLVM, which must fully unroll the tap loops early (before its load CSE and
+    vectorizer run): the tap bases are arithmetic on registers (ring rows by `_dw_slot`,
+    columns cb[kx] by shifts, sw <= 2), never loads in the loop (they could alias acc for
+    LLVM, and the loop would not vectorize) nor tuple indexing (a switch per access, too
+    costly to unroll); the tap rows are summed in two loops (rows below kh2, then the rest),
+    each within LLVM's full-unroll budget (one loop over the 50 taps of two 5x5 rows is
+    unrolled only after vectorization); and no helper function or closure is called in them
+    (an inlined helper taking arrays leaves reference counting in the loop, a closure
+    defeated the load CSE). tests/test_int8_depthwise_variants.py checks the loops
+    vectorize."""
+    shared = rs < kh
+    d = np.uint64(1) if shared else np.uint64(dh)
+    unr, url = np.uint64(nr), np.uint64(rl)
+    y0 = np.uint64(ya % nr)
+    y1 = y0 + np.uint64(rs) if shared else np.uint64(yb % nr)
+    udw, us1, upp, uc = np.uint64(dw), np.uint64(sw - 1), np.uint64(wq * c), np.uint64(c)
     ug = np.uint64(gc)
     un = np.uint64(n)
+    two = (kh + rs) * kw <= 40  # both rows in one loop
+    kh2 = (kh + 1) // 2
+    for s in range(0, n, gc):
+        us = np.uint64(s)
+        m = min(gc, n - s)
+        for r in range(1 if two else 2):
+            yr = y0 if r == 0 else y1  # row A, or the row of this pass
+            ur = np.uint64(r) * un + us
+            for j in range(m):
+                uj = np.uint64(j)
+                i = us + uj
+                a = np.float32(0.0)
+                b = np.float32(0.0)
+                for ky in range(kh2):
+                    ra = _dw_slot(yr + np.uint64(ky) * d, unr, url) + i
+                    rb = _dw_slot(y1 + np.uint64(ky) * d, unr, url) + i
+                    for kx in range(kw):
+                        wt = p[np.uint64(ky * kw + kx) * ug + uj]
+                        o = np.uint64(kx) * udw
+                        co = (o & us1) * upp + (o >> us1) * uc  # cb[kx]
+                        a += r1[ra + co] * wt
+                        if two:
+                            b += r1[rb + co] * wt
+                for ky in range(kh2, kh):  # the same, for the other tap rows
+                    ra = _dw_slot(yr + np.uint64(ky) * d, unr, url) + i
+                    rb = _dw_slot(y1 + np.uint64(ky) * d, unr, url) + i
+                    for kx in range(kw):
+                        wt = p[np.uint64(ky * kw + kx) * ug + uj]
+                        o = np.uint64(kx) * udw
+                        co = (o & us1) * upp + (o >> us1) * uc
+                        a += r1[ra + co] * wt
+                        if two:
+                            b += r1[rb + co] * wt
+                acc[ur + uj] = a
+                if two:
+                    acc[un + i] = b
+        if _dw_rq_chunk(acc, p, kh * kw, gc, s, m, n, o1, oa, ob, zq, fl):
+            _dw_fix(r1, p, q, cb, np.int64(kh), np.int64(kw), y0, y1, d, nr, rl, gc, c, s, m,
+                    o1, oa, ob, zq, fl, fw64)
+
+
+@njit(cache=True, nogil=True, fastmath={'contract'})
+def _dw_rows_any(kh, kw, r1, p, q, cb, ya, yb, dh, nr, rl, gc, n, c, acc, o1, oa, ob, zq, fl, fw64):  # pragma: no cover - jitted
+    """`_dw_rows` for any filter size and stride, kh and kw run-time values, rows unshared:
+    one pass over the chunk per tap, acc[r·n + i] += ring[base_r(t) + i] · p[t·gc + i mod gc]
+    (tap bases from cb, loaded outside the vector loop)."""
+    nt = kh * kw
+    unr, url = np.uint64(nr), np.uint64(rl)
+    ug = np.uint64(gc)
+    un = np.uint64(n)
+    y0 = np.uint64(ya % nr)
+    y1 = np.uint64(yb % nr)
     for s in range(0, n, gc):
         us = np.uint64(s)
         m = min(gc, n - s)
         for r in range(2):
             ur = np.uint64(r) * un + us
+            yr = y0 if r == 0 else y1
             for j in range(m):
                 acc[ur + np.uint64(j)] = 0
             for t in range(nt):
-                ut = np.uint64(tb[r * nt + t]) + us
+                ut = _dw_slot(yr + np.uint64(t // kw * dh), unr, url) + np.uint64(cb[t % kw]) + us
                 wo = np.uint64(t) * ug
                 for j in range(m):
                     uj = np.uint64(j)
                     acc[ur + uj] += r1[ut + uj] * p[wo + uj]
         if _dw_rq_chunk(acc, p, nt, gc, s, m, n, o1, oa, ob, zq, fl):
-            _dw_fix(r1, p, tb, nt, np.int64(1), np.int64(0), gc, q, c, s, m, o1, oa, ob, zq, fl, fw64)
-
-
-@njit(cache=True, nogil=True, fastmath={'contract'})
-def _dw_rows9(r1, p, tb, nt, gc, n, acc, o1, oa, ob, q, c, zq, fl, fw64):  # pragma: no cover - jitted
-    """`_dw_rows_any` for 9 taps, unrolled: both rows' accumulators (taps tb[t], tb[9 + t])
-    in one vector loop per chunk of gc (weights loaded once for the two rows), requantized
-    in the same loop (`_dw_rq1`), flagged outputs fixed per chunk (`_dw_fix`)."""
-    a0 = np.uint64(tb[0])
-    a1 = np.uint64(tb[1])
-    a2 = np.uint64(tb[2])
-    a3 = np.uint64(tb[3])
-    a4 = np.uint64(tb[4])
-    a5 = np.uint64(tb[5])
-    a6 = np.uint64(tb[6])
-    a7 = np.uint64(tb[7])
-    a8 = np.uint64(tb[8])
-    b0 = np.uint64(tb[9])
-    b1 = np.uint64(tb[10])
-    b2 = np.uint64(tb[11])
-    b3 = np.uint64(tb[12])
-    b4 = np.uint64(tb[13])
-    b5 = np.uint64(tb[14])
-    b6 = np.uint64(tb[15])
-    b7 = np.uint64(tb[16])
-    b8 = np.uint64(tb[17])
-    ug = np.uint64(gc)
-    g1 = ug * np.uint64(1)
-    g2 = ug * np.uint64(2)
-    g3 = ug * np.uint64(3)
-    g4 = ug * np.uint64(4)
-    g5 = ug * np.uint64(5)
-    g6 = ug * np.uint64(6)
-    g7 = ug * np.uint64(7)
-    g8 = ug * np.uint64(8)
-    gb = ug * np.uint64(9)
-    ge = gb + ug
-    gt = ge + ug
-    gs = gt + ug
-    un = np.uint64(n)
-    ua = np.uint64(oa)
-    ub = np.uint64(ob)
-    zf = np.float32(zq[0])
-    yl = np.float32(zq[1] - zq[0])
-    yh = np.float32(zq[2] - zq[0])
-    fw = (gc + 7) // 8
-    uf = np.uint64(8 * fw)
-    for s in range(0, n, gc):
-        us = np.uint64(s)
-        m = min(gc, n - s)
-        hit = False
-        for j in range(m):
-            uj = np.uint64(j)
-            i = us + uj
-            w0 = p[uj]
-            w1 = p[g1 + uj]
-            w2 = p[g2 + uj]
-            w3 = p[g3 + uj]
-            w4 = p[g4 + uj]
-            w5 = p[g5 + uj]
-            w6 = p[g6 + uj]
-            w7 = p[g7 + uj]
-            w8 = p[g8 + uj]
-            x = (
-                r1[a0 + i] * w0
-                + r1[a1 + i] * w1
-                + r1[a2 + i] * w2
-                + r1[a3 + i] * w3
-                + r1[a4 + i] * w4
-                + r1[a5 + i] * w5
-                + r1[a6 + i] * w6
-                + r1[a7 + i] * w7
-                + r1[a8 + i] * w8
-            )
-            y = (
-                r1[b0 + i] * w0
-                + r1[b1 + i] * w1
-                + r1[b2 + i] * w2
-                + r1[b3 + i] * w3
-                + r1[b4 + i] * w4
-                + r1[b5 + i] * w5
-                + r1[b6 + i] * w6
-                + r1[b7 + i] * w7
-                + r1[b8 + i] * w8
-            )
-            acc[i] = x
-            acc[un + i] = y
-        for r in range(2):
-            ur = np.uint64(r) * un + us
-            uo = (ua if r == 0 else ub) + us
-            ur8 = np.uint64(r) * uf
-            for j in range(m):
-                uj = np.uint64(j)
-                v, f = _dw_rq1(acc[ur + uj], p[gb + uj], p[ge + uj], p[gt + uj], p[gs + uj],
-                               yl, yh, zf)
-                o1[uo + uj] = v
-                fl[ur8 + uj] = f
-                hit |= f
-        if hit:
-            _dw_fix(r1, p, tb, np.int64(9), np.int64(3), np.int64(0), gc, q, c, s, m, o1, oa, ob, zq, fl, fw64)
-
-
-@njit(cache=True, nogil=True, fastmath={'contract'})
-def _dw_rows25(r1, p, tb, nt, gc, n, acc, o1, oa, ob, q, c, zq, fl, fw64):  # pragma: no cover - jitted
-    """`_dw_rows_any` for 25 taps, unrolled: per chunk of gc, each row's accumulator in
-    one vector loop (row r's taps tb[r·25 + t]; one loop over both rows' 50 runs
-    would not vectorize), then both rows requantized (`_dw_rq1`) in one loop each and the
-    flagged outputs fixed (`_dw_fix`)."""
-    ug = np.uint64(gc)
-    g1 = ug * np.uint64(1)
-    g2 = ug * np.uint64(2)
-    g3 = ug * np.uint64(3)
-    g4 = ug * np.uint64(4)
-    g5 = ug * np.uint64(5)
-    g6 = ug * np.uint64(6)
-    g7 = ug * np.uint64(7)
-    g8 = ug * np.uint64(8)
-    g9 = ug * np.uint64(9)
-    g10 = ug * np.uint64(10)
-    g11 = ug * np.uint64(11)
-    g12 = ug * np.uint64(12)
-    g13 = ug * np.uint64(13)
-    g14 = ug * np.uint64(14)
-    g15 = ug * np.uint64(15)
-    g16 = ug * np.uint64(16)
-    g17 = ug * np.uint64(17)
-    g18 = ug * np.uint64(18)
-    g19 = ug * np.uint64(19)
-    g20 = ug * np.uint64(20)
-    g21 = ug * np.uint64(21)
-    g22 = ug * np.uint64(22)
-    g23 = ug * np.uint64(23)
-    g24 = ug * np.uint64(24)
-    gb = ug * np.uint64(25)
-    ge = gb + ug
-    gt = ge + ug
-    gs = gt + ug
-    un = np.uint64(n)
-    ua = np.uint64(oa)
-    ub = np.uint64(ob)
-    zf = np.float32(zq[0])
-    yl = np.float32(zq[1] - zq[0])
-    yh = np.float32(zq[2] - zq[0])
-    fw = (gc + 7) // 8
-    uf = np.uint64(8 * fw)
-    for s in range(0, n, gc):
-        us = np.uint64(s)
-        m = min(gc, n - s)
-        hit = False
-        for r in range(2):
-            a0 = np.uint64(tb[r * 25 + 0]) + us
-            a1 = np.uint64(tb[r * 25 + 1]) + us
-            a2 = np.uint64(tb[r * 25 + 2]) + us
-            a3 = np.uint64(tb[r * 25 + 3]) + us
-            a4 = np.uint64(tb[r * 25 + 4]) + us
-            a5 = np.uint64(tb[r * 25 + 5]) + us
-            a6 = np.uint64(tb[r * 25 + 6]) + us
-            a7 = np.uint64(tb[r * 25 + 7]) + us
-            a8 = np.uint64(tb[r * 25 + 8]) + us
-            a9 = np.uint64(tb[r * 25 + 9]) + us
-            a10 = np.uint64(tb[r * 25 + 10]) + us
-            a11 = np.uint64(tb[r * 25 + 11]) + us
-            a12 = np.uint64(tb[r * 25 + 12]) + us
-            a13 = np.uint64(tb[r * 25 + 13]) + us
-            a14 = np.uint64(tb[r * 25 + 14]) + us
-            a15 = np.uint64(tb[r * 25 + 15]) + us
-            a16 = np.uint64(tb[r * 25 + 16]) + us
-            a17 = np.uint64(tb[r * 25 + 17]) + us
-            a18 = np.uint64(tb[r * 25 + 18]) + us
-            a19 = np.uint64(tb[r * 25 + 19]) + us
-            a20 = np.uint64(tb[r * 25 + 20]) + us
-            a21 = np.uint64(tb[r * 25 + 21]) + us
-            a22 = np.uint64(tb[r * 25 + 22]) + us
-            a23 = np.uint64(tb[r * 25 + 23]) + us
-            a24 = np.uint64(tb[r * 25 + 24]) + us
-            ur = np.uint64(r) * un + us
-            for j in range(m):
-                uj = np.uint64(j)
-                acc[ur + uj] = (
-                    r1[a0 + uj] * p[uj]
-                    + r1[a1 + uj] * p[g1 + uj]
-                    + r1[a2 + uj] * p[g2 + uj]
-                    + r1[a3 + uj] * p[g3 + uj]
-                    + r1[a4 + uj] * p[g4 + uj]
-                    + r1[a5 + uj] * p[g5 + uj]
-                    + r1[a6 + uj] * p[g6 + uj]
-                    + r1[a7 + uj] * p[g7 + uj]
-                    + r1[a8 + uj] * p[g8 + uj]
-                    + r1[a9 + uj] * p[g9 + uj]
-                    + r1[a10 + uj] * p[g10 + uj]
-                    + r1[a11 + uj] * p[g11 + uj]
-                    + r1[a12 + uj] * p[g12 + uj]
-                    + r1[a13 + uj] * p[g13 + uj]
-                    + r1[a14 + uj] * p[g14 + uj]
-                    + r1[a15 + uj] * p[g15 + uj]
-                    + r1[a16 + uj] * p[g16 + uj]
-                    + r1[a17 + uj] * p[g17 + uj]
-                    + r1[a18 + uj] * p[g18 + uj]
-                    + r1[a19 + uj] * p[g19 + uj]
-                    + r1[a20 + uj] * p[g20 + uj]
-                    + r1[a21 + uj] * p[g21 + uj]
-                    + r1[a22 + uj] * p[g22 + uj]
-                    + r1[a23 + uj] * p[g23 + uj]
-                    + r1[a24 + uj] * p[g24 + uj]
-                )
-        for r in range(2):
-            ur = np.uint64(r) * un + us
-            uo = (ua if r == 0 else ub) + us
-            ur8 = np.uint64(r) * uf
-            for j in range(m):
-                uj = np.uint64(j)
-                v, f = _dw_rq1(acc[ur + uj], p[gb + uj], p[ge + uj], p[gt + uj], p[gs + uj],
-                               yl, yh, zf)
-                o1[uo + uj] = v
-                fl[ur8 + uj] = f
-                hit |= f
-        if hit:
-            _dw_fix(r1, p, tb, np.int64(25), np.int64(5), np.int64(0), gc, q, c, s, m, o1, oa, ob, zq, fl, fw64)
-
-
-@njit(cache=True, nogil=True, fastmath={'contract'})
-def _dw_rows3s1(r1, p, tb, gc, n, acc, o1, oa, ob, q, c, zq, fl, fw64):  # pragma: no cover - jitted
-    """Two output rows of a 3x3 depthwise conv with vertical stride and dilation 1
-    (rows A and B = A + 1 read ring rows 0..2 and 1..3): acc[i] = Σ ring row
-    ky + column tap kx · w[ky, kx], acc[n + i] = Σ ring row ky + 1 + tap kx · w[ky, kx],
-    for i < n, unrolled; each of the 12 ring runs tb[r·3 + kx] (ring row r, column
-    tap kx) is loaded once for both rows, the weights p[t·gc + i mod gc] once too. Both rows
-    are requantized in the same vector loop (`_dw_rq1`, outputs o1[oa + i], o1[ob + i]),
-    flagged outputs fixed per chunk of gc (`_dw_fix`). Only o1 and the flags are stored:
-    LLVM's runtime alias checks give up on more arrays written in one loop.
-    """
-    t0_0 = np.uint64(tb[0])
-    t0_1 = np.uint64(tb[1])
-    t0_2 = np.uint64(tb[2])
-    t1_0 = np.uint64(tb[3])
-    t1_1 = np.uint64(tb[4])
-    t1_2 = np.uint64(tb[5])
-    t2_0 = np.uint64(tb[6])
-    t2_1 = np.uint64(tb[7])
-    t2_2 = np.uint64(tb[8])
-    t3_0 = np.uint64(tb[9])
-    t3_1 = np.uint64(tb[10])
-    t3_2 = np.uint64(tb[11])
-    ug = np.uint64(gc)
-    g1 = ug * np.uint64(1)
-    g2 = ug * np.uint64(2)
-    g3 = ug * np.uint64(3)
-    g4 = ug * np.uint64(4)
-    g5 = ug * np.uint64(5)
-    g6 = ug * np.uint64(6)
-    g7 = ug * np.uint64(7)
-    g8 = ug * np.uint64(8)
-    gb = ug * np.uint64(9)
-    ge = gb + ug
-    gt = ge + ug
-    gs = gt + ug
-    un = np.uint64(n)
-    ua = np.uint64(oa)
-    ub = np.uint64(ob)
-    zf = np.float32(zq[0])
-    yl = np.float32(zq[1] - zq[0])
-    yh = np.float32(zq[2] - zq[0])
-    fw = (gc + 7) // 8
-    uf = np.uint64(8 * fw)
-    for s in range(0, n, gc):
-        us = np.uint64(s)
-        m = min(gc, n - s)
-        hit = False
-        for j in range(m):
-            uj = np.uint64(j)
-            i = us + uj
-            w0 = p[uj]
-            w1 = p[g1 + uj]
-            w2 = p[g2 + uj]
-            w3 = p[g3 + uj]
-            w4 = p[g4 + uj]
-            w5 = p[g5 + uj]
-            w6 = p[g6 + uj]
-            w7 = p[g7 + uj]
-            w8 = p[g8 + uj]
-            v0_0 = r1[t0_0 + i]
-            v0_1 = r1[t0_1 + i]
-            v0_2 = r1[t0_2 + i]
-            v1_0 = r1[t1_0 + i]
-            v1_1 = r1[t1_1 + i]
-            v1_2 = r1[t1_2 + i]
-            v2_0 = r1[t2_0 + i]
-            v2_1 = r1[t2_1 + i]
-            v2_2 = r1[t2_2 + i]
-            v3_0 = r1[t3_0 + i]
-            v3_1 = r1[t3_1 + i]
-            v3_2 = r1[t3_2 + i]
-            x = (
-                v0_0 * w0
-                + v0_1 * w1
-                + v0_2 * w2
-                + v1_0 * w3
-                + v1_1 * w4
-                + v1_2 * w5
-                + v2_0 * w6
-                + v2_1 * w7
-                + v2_2 * w8
-            )
-            y = (
-                v1_0 * w0
-                + v1_1 * w1
-                + v1_2 * w2
-                + v2_0 * w3
-                + v2_1 * w4
-                + v2_2 * w5
-                + v3_0 * w6
-                + v3_1 * w7
-                + v3_2 * w8
-            )
-            acc[i] = x
-            acc[un + i] = y
-        for r in range(2):
-            ur = np.uint64(r) * un + us
-            uo = (ua if r == 0 else ub) + us
-            ur8 = np.uint64(r) * uf
-            for j in range(m):
-                uj = np.uint64(j)
-                v, f = _dw_rq1(acc[ur + uj], p[gb + uj], p[ge + uj], p[gt + uj], p[gs + uj],
-                               yl, yh, zf)
-                o1[uo + uj] = v
-                fl[ur8 + uj] = f
-                hit |= f
-        if hit:
-            _dw_fix(r1, p, tb, np.int64(9), np.int64(3), np.int64(1), gc, q, c, s, m, o1, oa, ob, zq, fl, fw64)
-
-
-@njit(cache=True, nogil=True, fastmath={'contract'})
-def _dw_rows5s1(r1, p, tb, gc, n, acc, o1, oa, ob, q, c, zq, fl, fw64):  # pragma: no cover - jitted
-    """Two output rows of a 5x5 depthwise conv with vertical stride and dilation 1
-    (rows A and B = A + 1 read ring rows 0..4 and 1..5): acc[i] = Σ ring row
-    ky + column tap kx · w[ky, kx], acc[n + i] = Σ ring row ky + 1 + tap kx · w[ky, kx],
-    for i < n, unrolled; each of the 30 ring runs tb[r·5 + kx] (ring row r, column
-    tap kx) is loaded once for both rows, the weights p[t·gc + i mod gc] once too. Both rows
-    are requantized in the same vector loop (`_dw_rq1`, outputs o1[oa + i], o1[ob + i]),
-    flagged outputs fixed per chunk of gc (`_dw_fix`). Only o1 and the flags are stored:
-    LLVM's runtime alias checks give up on more arrays written in one loop.
-    """
-    t0_0 = np.uint64(tb[0])
-    t0_1 = np.uint64(tb[1])
-    t0_2 = np.uint64(tb[2])
-    t0_3 = np.uint64(tb[3])
-    t0_4 = np.uint64(tb[4])
-    t1_0 = np.uint64(tb[5])
-    t1_1 = np.uint64(tb[6])
-    t1_2 = np.uint64(tb[7])
-    t1_3 = np.uint64(tb[8])
-    t1_4 = np.uint64(tb[9])
-    t2_0 = np.uint64(tb[10])
-    t2_1 = np.uint64(tb[11])
-    t2_2 = np.uint64(tb[12])
-    t2_3 = np.uint64(tb[13])
-    t2_4 = np.uint64(tb[14])
-    t3_0 = np.uint64(tb[15])
-    t3_1 = np.uint64(tb[16])
-    t3_2 = np.uint64(tb[17])
-    t3_3 = np.uint64(tb[18])
-    t3_4 = np.uint64(tb[19])
-    t4_0 = np.uint64(tb[20])
-    t4_1 = np.uint64(tb[21])
-    t4_2 = np.uint64(tb[22])
-    t4_3 = np.uint64(tb[23])
-    t4_4 = np.uint64(tb[24])
-    t5_0 = np.uint64(tb[25])
-    t5_1 = np.uint64(tb[26])
-    t5_2 = np.uint64(tb[27])
-    t5_3 = np.uint64(tb[28])
-    t5_4 = np.uint64(tb[29])
-    ug = np.uint64(gc)
-    g1 = ug * np.uint64(1)
-    g2 = ug * np.uint64(2)
-    g3 = ug * np.uint64(3)
-    g4 = ug * np.uint64(4)
-    g5 = ug * np.uint64(5)
-    g6 = ug * np.uint64(6)
-    g7 = ug * np.uint64(7)
-    g8 = ug * np.uint64(8)
-    g9 = ug * np.uint64(9)
-    g10 = ug * np.uint64(10)
-    g11 = ug * np.uint64(11)
-    g12 = ug * np.uint64(12)
-    g13 = ug * np.uint64(13)
-    g14 = ug * np.uint64(14)
-    g15 = ug * np.uint64(15)
-    g16 = ug * np.uint64(16)
-    g17 = ug * np.uint64(17)
-    g18 = ug * np.uint64(18)
-    g19 = ug * np.uint64(19)
-    g20 = ug * np.uint64(20)
-    g21 = ug * np.uint64(21)
-    g22 = ug * np.uint64(22)
-    g23 = ug * np.uint64(23)
-    g24 = ug * np.uint64(24)
-    gb = ug * np.uint64(25)
-    ge = gb + ug
-    gt = ge + ug
-    gs = gt + ug
-    un = np.uint64(n)
-    ua = np.uint64(oa)
-    ub = np.uint64(ob)
-    zf = np.float32(zq[0])
-    yl = np.float32(zq[1] - zq[0])
-    yh = np.float32(zq[2] - zq[0])
-    fw = (gc + 7) // 8
-    uf = np.uint64(8 * fw)
-    for s in range(0, n, gc):
-        us = np.uint64(s)
-        m = min(gc, n - s)
-        hit = False
-        for j in range(m):
-            uj = np.uint64(j)
-            i = us + uj
-            w0 = p[uj]
-            w1 = p[g1 + uj]
-            w2 = p[g2 + uj]
-            w3 = p[g3 + uj]
-            w4 = p[g4 + uj]
-            w5 = p[g5 + uj]
-            w6 = p[g6 + uj]
-            w7 = p[g7 + uj]
-            w8 = p[g8 + uj]
-            w9 = p[g9 + uj]
-            w10 = p[g10 + uj]
-            w11 = p[g11 + uj]
-            w12 = p[g12 + uj]
-            w13 = p[g13 + uj]
-            w14 = p[g14 + uj]
-            w15 = p[g15 + uj]
-            w16 = p[g16 + uj]
-            w17 = p[g17 + uj]
-            w18 = p[g18 + uj]
-            w19 = p[g19 + uj]
-            w20 = p[g20 + uj]
-            w21 = p[g21 + uj]
-            w22 = p[g22 + uj]
-            w23 = p[g23 + uj]
-            w24 = p[g24 + uj]
-            v0_0 = r1[t0_0 + i]
-            v0_1 = r1[t0_1 + i]
-            v0_2 = r1[t0_2 + i]
-            v0_3 = r1[t0_3 + i]
-            v0_4 = r1[t0_4 + i]
-            v1_0 = r1[t1_0 + i]
-            v1_1 = r1[t1_1 + i]
-            v1_2 = r1[t1_2 + i]
-            v1_3 = r1[t1_3 + i]
-            v1_4 = r1[t1_4 + i]
-            v2_0 = r1[t2_0 + i]
-            v2_1 = r1[t2_1 + i]
-            v2_2 = r1[t2_2 + i]
-            v2_3 = r1[t2_3 + i]
-            v2_4 = r1[t2_4 + i]
-            v3_0 = r1[t3_0 + i]
-            v3_1 = r1[t3_1 + i]
-            v3_2 = r1[t3_2 + i]
-            v3_3 = r1[t3_3 + i]
-            v3_4 = r1[t3_4 + i]
-            v4_0 = r1[t4_0 + i]
-            v4_1 = r1[t4_1 + i]
-            v4_2 = r1[t4_2 + i]
-            v4_3 = r1[t4_3 + i]
-            v4_4 = r1[t4_4 + i]
-            v5_0 = r1[t5_0 + i]
-            v5_1 = r1[t5_1 + i]
-            v5_2 = r1[t5_2 + i]
-            v5_3 = r1[t5_3 + i]
-            v5_4 = r1[t5_4 + i]
-            x = (
-                v0_0 * w0
-                + v0_1 * w1
-                + v0_2 * w2
-                + v0_3 * w3
-                + v0_4 * w4
-                + v1_0 * w5
-                + v1_1 * w6
-                + v1_2 * w7
-                + v1_3 * w8
-                + v1_4 * w9
-                + v2_0 * w10
-                + v2_1 * w11
-                + v2_2 * w12
-                + v2_3 * w13
-                + v2_4 * w14
-                + v3_0 * w15
-                + v3_1 * w16
-                + v3_2 * w17
-                + v3_3 * w18
-                + v3_4 * w19
-                + v4_0 * w20
-                + v4_1 * w21
-                + v4_2 * w22
-                + v4_3 * w23
-                + v4_4 * w24
-            )
-            y = (
-                v1_0 * w0
-                + v1_1 * w1
-                + v1_2 * w2
-                + v1_3 * w3
-                + v1_4 * w4
-                + v2_0 * w5
-                + v2_1 * w6
-                + v2_2 * w7
-                + v2_3 * w8
-                + v2_4 * w9
-                + v3_0 * w10
-                + v3_1 * w11
-                + v3_2 * w12
-                + v3_3 * w13
-                + v3_4 * w14
-                + v4_0 * w15
-                + v4_1 * w16
-                + v4_2 * w17
-                + v4_3 * w18
-                + v4_4 * w19
-                + v5_0 * w20
-                + v5_1 * w21
-                + v5_2 * w22
-                + v5_3 * w23
-                + v5_4 * w24
-            )
-            acc[i] = x
-            acc[un + i] = y
-        for r in range(2):
-            ur = np.uint64(r) * un + us
-            uo = (ua if r == 0 else ub) + us
-            ur8 = np.uint64(r) * uf
-            for j in range(m):
-                uj = np.uint64(j)
-                v, f = _dw_rq1(acc[ur + uj], p[gb + uj], p[ge + uj], p[gt + uj], p[gs + uj],
-                               yl, yh, zf)
-                o1[uo + uj] = v
-                fl[ur8 + uj] = f
-                hit |= f
-        if hit:
-            _dw_fix(r1, p, tb, np.int64(25), np.int64(5), np.int64(1), gc, q, c, s, m, o1, oa, ob, zq, fl, fw64)
-
-
-@njit(cache=True, nogil=True, fastmath={'contract'})
-def _dw_rows3s2(r1, p, tb, gc, n, acc, o1, oa, ob, q, c, zq, fl, fw64):  # pragma: no cover - jitted
-    """Two output rows of a 3x3 depthwise conv with vertical stride 2 and dilation 1
-    (rows A and B = A + 1 read ring rows 0..2 and 2..4; 2 shared): acc[i] = Σ ring
-    row ky + column tap kx · w[ky, kx], acc[n + i] = Σ ring row ky + 2 + tap kx · w[ky, kx],
-    for i < n, unrolled; each of the 15 ring runs tb[r·3 + kx] (ring row r, column tap kx,
-    contiguous thanks to the column-phase split of the ring) is loaded once for both rows
-    (18 without sharing), the weights p[t·gc + i mod gc] once too. Same exact float32 sums as
-    `_dw_rows9` (integers below 2^24, any order). Both rows are requantized in the same
-    vector loop (`_dw_rq1`, outputs o1[oa + i], o1[ob + i]), flagged outputs fixed per chunk
-    of gc (`_dw_fix`, row step 2). Only o1 and the flags are stored: LLVM's runtime alias
-    checks give up on more arrays written in one loop.
-    """
-    t0_0 = np.uint64(tb[0])
-    t0_1 = np.uint64(tb[1])
-    t0_2 = np.uint64(tb[2])
-    t1_0 = np.uint64(tb[3])
-    t1_1 = np.uint64(tb[4])
-    t1_2 = np.uint64(tb[5])
-    t2_0 = np.uint64(tb[6])
-    t2_1 = np.uint64(tb[7])
-    t2_2 = np.uint64(tb[8])
-    t3_0 = np.uint64(tb[9])
-    t3_1 = np.uint64(tb[10])
-    t3_2 = np.uint64(tb[11])
-    t4_0 = np.uint64(tb[12])
-    t4_1 = np.uint64(tb[13])
-    t4_2 = np.uint64(tb[14])
-    ug = np.uint64(gc)
-    g1 = ug * np.uint64(1)
-    g2 = ug * np.uint64(2)
-    g3 = ug * np.uint64(3)
-    g4 = ug * np.uint64(4)
-    g5 = ug * np.uint64(5)
-    g6 = ug * np.uint64(6)
-    g7 = ug * np.uint64(7)
-    g8 = ug * np.uint64(8)
-    gb = ug * np.uint64(9)
-    ge = gb + ug
-    gt = ge + ug
-    gs = gt + ug
-    un = np.uint64(n)
-    ua = np.uint64(oa)
-    ub = np.uint64(ob)
-    zf = np.float32(zq[0])
-    yl = np.float32(zq[1] - zq[0])
-    yh = np.float32(zq[2] - zq[0])
-    fw = (gc + 7) // 8
-    uf = np.uint64(8 * fw)
-    for s in range(0, n, gc):
-        us = np.uint64(s)
-        m = min(gc, n - s)
-        hit = False
-        for j in range(m):
-            uj = np.uint64(j)
-            i = us + uj
-            w0 = p[uj]
-            w1 = p[g1 + uj]
-            w2 = p[g2 + uj]
-            w3 = p[g3 + uj]
-            w4 = p[g4 + uj]
-            w5 = p[g5 + uj]
-            w6 = p[g6 + uj]
-            w7 = p[g7 + uj]
-            w8 = p[g8 + uj]
-            v0_0 = r1[t0_0 + i]
-            v0_1 = r1[t0_1 + i]
-            v0_2 = r1[t0_2 + i]
-            v1_0 = r1[t1_0 + i]
-            v1_1 = r1[t1_1 + i]
-            v1_2 = r1[t1_2 + i]
-            v2_0 = r1[t2_0 + i]
-            v2_1 = r1[t2_1 + i]
-            v2_2 = r1[t2_2 + i]
-            v3_0 = r1[t3_0 + i]
-            v3_1 = r1[t3_1 + i]
-            v3_2 = r1[t3_2 + i]
-            v4_0 = r1[t4_0 + i]
-            v4_1 = r1[t4_1 + i]
-            v4_2 = r1[t4_2 + i]
-            x = (
-                v0_0 * w0
-                + v0_1 * w1
-                + v0_2 * w2
-                + v1_0 * w3
-                + v1_1 * w4
-                + v1_2 * w5
-                + v2_0 * w6
-                + v2_1 * w7
-                + v2_2 * w8
-            )
-            y = (
-                v2_0 * w0
-                + v2_1 * w1
-                + v2_2 * w2
-                + v3_0 * w3
-                + v3_1 * w4
-                + v3_2 * w5
-                + v4_0 * w6
-                + v4_1 * w7
-                + v4_2 * w8
-            )
-            acc[i] = x
-            acc[un + i] = y
-        for r in range(2):
-            ur = np.uint64(r) * un + us
-            uo = (ua if r == 0 else ub) + us
-            ur8 = np.uint64(r) * uf
-            for j in range(m):
-                uj = np.uint64(j)
-                v, f = _dw_rq1(acc[ur + uj], p[gb + uj], p[ge + uj], p[gt + uj], p[gs + uj],
-                               yl, yh, zf)
-                o1[uo + uj] = v
-                fl[ur8 + uj] = f
-                hit |= f
-        if hit:
-            _dw_fix(r1, p, tb, np.int64(9), np.int64(3), np.int64(2), gc, q, c, s, m, o1, oa, ob, zq, fl, fw64)
-
-
-@njit(cache=True, nogil=True, fastmath={'contract'})
-def _dw_rows5s2(r1, p, tb, gc, n, acc, o1, oa, ob, q, c, zq, fl, fw64):  # pragma: no cover - jitted
-    """Two output rows of a 5x5 depthwise conv with vertical stride 2 and dilation 1
-    (rows A and B = A + 1 read ring rows 0..4 and 2..6; 4 shared): acc[i] = Σ ring
-    row ky + column tap kx · w[ky, kx], acc[n + i] = Σ ring row ky + 2 + tap kx · w[ky, kx],
-    for i < n, unrolled; each of the 35 ring runs tb[r·5 + kx] (ring row r, column tap kx,
-    contiguous thanks to the column-phase split of the ring) is loaded once for both rows
-    (50 without sharing), the weights p[t·gc + i mod gc] once too. Same exact float32 sums as
-    `_dw_rows25` (integers below 2^24, any order). Both rows are requantized in the same
-    vector loop (`_dw_rq1`, outputs o1[oa + i], o1[ob + i]), flagged outputs fixed per chunk
-    of gc (`_dw_fix`, row step 2). Only o1 and the flags are stored: LLVM's runtime alias
-    checks give up on more arrays written in one loop.
-    """
-    t0_0 = np.uint64(tb[0])
-    t0_1 = np.uint64(tb[1])
-    t0_2 = np.uint64(tb[2])
-    t0_3 = np.uint64(tb[3])
-    t0_4 = np.uint64(tb[4])
-    t1_0 = np.uint64(tb[5])
-    t1_1 = np.uint64(tb[6])
-    t1_2 = np.uint64(tb[7])
-    t1_3 = np.uint64(tb[8])
-    t1_4 = np.uint64(tb[9])
-    t2_0 = np.uint64(tb[10])
-    t2_1 = np.uint64(tb[11])
-    t2_2 = np.uint64(tb[12])
-    t2_3 = np.uint64(tb[13])
-    t2_4 = np.uint64(tb[14])
-    t3_0 = np.uint64(tb[15])
-    t3_1 = np.uint64(tb[16])
-    t3_2 = np.uint64(tb[17])
-    t3_3 = np.uint64(tb[18])
-    t3_4 = np.uint64(tb[19])
-    t4_0 = np.uint64(tb[20])
-    t4_1 = np.uint64(tb[21])
-    t4_2 = np.uint64(tb[22])
-    t4_3 = np.uint64(tb[23])
-    t4_4 = np.uint64(tb[24])
-    t5_0 = np.uint64(tb[25])
-    t5_1 = np.uint64(tb[26])
-    t5_2 = np.uint64(tb[27])
-    t5_3 = np.uint64(tb[28])
-    t5_4 = np.uint64(tb[29])
-    t6_0 = np.uint64(tb[30])
-    t6_1 = np.uint64(tb[31])
-    t6_2 = np.uint64(tb[32])
-    t6_3 = np.uint64(tb[33])
-    t6_4 = np.uint64(tb[34])
-    ug = np.uint64(gc)
-    g1 = ug * np.uint64(1)
-    g2 = ug * np.uint64(2)
-    g3 = ug * np.uint64(3)
-    g4 = ug * np.uint64(4)
-    g5 = ug * np.uint64(5)
-    g6 = ug * np.uint64(6)
-    g7 = ug * np.uint64(7)
-    g8 = ug * np.uint64(8)
-    g9 = ug * np.uint64(9)
-    g10 = ug * np.uint64(10)
-    g11 = ug * np.uint64(11)
-    g12 = ug * np.uint64(12)
-    g13 = ug * np.uint64(13)
-    g14 = ug * np.uint64(14)
-    g15 = ug * np.uint64(15)
-    g16 = ug * np.uint64(16)
-    g17 = ug * np.uint64(17)
-    g18 = ug * np.uint64(18)
-    g19 = ug * np.uint64(19)
-    g20 = ug * np.uint64(20)
-    g21 = ug * np.uint64(21)
-    g22 = ug * np.uint64(22)
-    g23 = ug * np.uint64(23)
-    g24 = ug * np.uint64(24)
-    gb = ug * np.uint64(25)
-    ge = gb + ug
-    gt = ge + ug
-    gs = gt + ug
-    un = np.uint64(n)
-    ua = np.uint64(oa)
-    ub = np.uint64(ob)
-    zf = np.float32(zq[0])
-    yl = np.float32(zq[1] - zq[0])
-    yh = np.float32(zq[2] - zq[0])
-    fw = (gc + 7) // 8
-    uf = np.uint64(8 * fw)
-    for s in range(0, n, gc):
-        us = np.uint64(s)
-        m = min(gc, n - s)
-        hit = False
-        for j in range(m):
-            uj = np.uint64(j)
-            i = us + uj
-            w0 = p[uj]
-            w1 = p[g1 + uj]
-            w2 = p[g2 + uj]
-            w3 = p[g3 + uj]
-            w4 = p[g4 + uj]
-            w5 = p[g5 + uj]
-            w6 = p[g6 + uj]
-            w7 = p[g7 + uj]
-            w8 = p[g8 + uj]
-            w9 = p[g9 + uj]
-            w10 = p[g10 + uj]
-            w11 = p[g11 + uj]
-            w12 = p[g12 + uj]
-            w13 = p[g13 + uj]
-            w14 = p[g14 + uj]
-            w15 = p[g15 + uj]
-            w16 = p[g16 + uj]
-            w17 = p[g17 + uj]
-            w18 = p[g18 + uj]
-            w19 = p[g19 + uj]
-            w20 = p[g20 + uj]
-            w21 = p[g21 + uj]
-            w22 = p[g22 + uj]
-            w23 = p[g23 + uj]
-            w24 = p[g24 + uj]
-            v0_0 = r1[t0_0 + i]
-            v0_1 = r1[t0_1 + i]
-            v0_2 = r1[t0_2 + i]
-            v0_3 = r1[t0_3 + i]
-            v0_4 = r1[t0_4 + i]
-            v1_0 = r1[t1_0 + i]
-            v1_1 = r1[t1_1 + i]
-            v1_2 = r1[t1_2 + i]
-            v1_3 = r1[t1_3 + i]
-            v1_4 = r1[t1_4 + i]
-            v2_0 = r1[t2_0 + i]
-            v2_1 = r1[t2_1 + i]
-            v2_2 = r1[t2_2 + i]
-            v2_3 = r1[t2_3 + i]
-            v2_4 = r1[t2_4 + i]
-            v3_0 = r1[t3_0 + i]
-            v3_1 = r1[t3_1 + i]
-            v3_2 = r1[t3_2 + i]
-            v3_3 = r1[t3_3 + i]
-            v3_4 = r1[t3_4 + i]
-            v4_0 = r1[t4_0 + i]
-            v4_1 = r1[t4_1 + i]
-            v4_2 = r1[t4_2 + i]
-            v4_3 = r1[t4_3 + i]
-            v4_4 = r1[t4_4 + i]
-            v5_0 = r1[t5_0 + i]
-            v5_1 = r1[t5_1 + i]
-            v5_2 = r1[t5_2 + i]
-            v5_3 = r1[t5_3 + i]
-            v5_4 = r1[t5_4 + i]
-            v6_0 = r1[t6_0 + i]
-            v6_1 = r1[t6_1 + i]
-            v6_2 = r1[t6_2 + i]
-            v6_3 = r1[t6_3 + i]
-            v6_4 = r1[t6_4 + i]
-            x = (
-                v0_0 * w0
-                + v0_1 * w1
-                + v0_2 * w2
-                + v0_3 * w3
-                + v0_4 * w4
-                + v1_0 * w5
-                + v1_1 * w6
-                + v1_2 * w7
-                + v1_3 * w8
-                + v1_4 * w9
-                + v2_0 * w10
-                + v2_1 * w11
-                + v2_2 * w12
-                + v2_3 * w13
-                + v2_4 * w14
-                + v3_0 * w15
-                + v3_1 * w16
-                + v3_2 * w17
-                + v3_3 * w18
-                + v3_4 * w19
-                + v4_0 * w20
-                + v4_1 * w21
-                + v4_2 * w22
-                + v4_3 * w23
-                + v4_4 * w24
-            )
-            y = (
-                v2_0 * w0
-                + v2_1 * w1
-                + v2_2 * w2
-                + v2_3 * w3
-                + v2_4 * w4
-                + v3_0 * w5
-                + v3_1 * w6
-                + v3_2 * w7
-                + v3_3 * w8
-                + v3_4 * w9
-                + v4_0 * w10
-                + v4_1 * w11
-                + v4_2 * w12
-                + v4_3 * w13
-                + v4_4 * w14
-                + v5_0 * w15
-                + v5_1 * w16
-                + v5_2 * w17
-                + v5_3 * w18
-                + v5_4 * w19
-                + v6_0 * w20
-                + v6_1 * w21
-                + v6_2 * w22
-                + v6_3 * w23
-                + v6_4 * w24
-            )
-            acc[i] = x
-            acc[un + i] = y
-        for r in range(2):
-            ur = np.uint64(r) * un + us
-            uo = (ua if r == 0 else ub) + us
-            ur8 = np.uint64(r) * uf
-            for j in range(m):
-                uj = np.uint64(j)
-                v, f = _dw_rq1(acc[ur + uj], p[gb + uj], p[ge + uj], p[gt + uj], p[gs + uj],
-                               yl, yh, zf)
-                o1[uo + uj] = v
-                fl[ur8 + uj] = f
-                hit |= f
-        if hit:
-            _dw_fix(r1, p, tb, np.int64(25), np.int64(5), np.int64(2), gc, q, c, s, m, o1, oa, ob, zq, fl, fw64)
+            _dw_fix(r1, p, q, cb, kh, kw, y0, y1, np.uint64(dh), nr, rl, gc, c, s, m,
+                    o1, oa, ob, zq, fl, fw64)
 
 
 @njit(inline="always")
-def _dw_ring_body(x, out, p, q, g, shared, shared_s1, shared_s2, general):  # pragma: no cover - jitted
-    """Depthwise conv (multiplier 1) with exact float32 accumulation (every partial sum is an
-    integer below 2^24), two output rows per pass: the padded input rows they read, offset
-    and converted, are kept in a ring of (KH−1)·dh + 1 + sh rows (`_dw_fill_row`, column-phase
-    split by the stride), so every tap of an output row is one contiguous run: acc[ox·C + k] =
-    Σ_t ring[tap base + ox·C + k] · p[t·gc + (ox·C + k) mod gc] (weights tiled to gc = G·C at
-    compile time); each chunk of gc is requantized right after its taps (`_dw_rq1`: rint of a
-    float32 estimate, fix-up of the rare flagged outputs by `_dw_fix`). 3x3 and 5x5 unrolled
-    (`_dw_rows9`, `_dw_rows25`; with vertical dilation 1, stride 1 `_dw_rows3s1`,
-    `_dw_rows5s1` and stride 2 `_dw_rows3s2`, `_dw_rows5s2` share the ring rows of the two
-    output rows: rows ya .. ya + KH − 1 + sh, all in the ring of KH + sh rows; an odd last
-    row recomputes the row above it, whose ring rows are still there).
-    p, q, g: see `_dw_ring_params`. x int8 [N,H,W,C] C-contiguous, out int8 [N,OH,OW,C].
-    The tap kernels come in as arguments (`shared` says whether the shared-row ones apply):
-    the body is inlined into one driver per kernel size (`_dw_conv_ring3`, `_dw_conv_ring5`,
-    `_dw_conv_ring_any`), so a model compiles only the kernels of the sizes it has (each
-    unrolled kernel costs about a second of compile time)."""
+def _dw_ring_body(x, out, p, q, g, kh_c, kw_c):  # pragma: no cover - jitted
+    """Depthwise conv (multiplier 1) with exact float32 accumulation, two output rows per
+    pass: the padded input rows they read, offset and converted, are kept in a ring of
+    nr = (KH−1)·dh + 1 + sh rows (`_dw_fill_row`, column-phase split by the stride), so every
+    tap of an output row is one contiguous run. Tap loops: the template `_dw_rows` for the
+    driver's unrolled size kh_c x kw_c (0 x 0: none) and sw <= 2 (with vertical dilation 1
+    and stride 1 or 2 the shared-row instances, rs = sh: the two output rows read ring rows
+    ya .. ya + KH − 1 + sh, all in the ring; an odd last row recomputes the row above it,
+    whose ring rows are still there), else `_dw_rows_any`. p, q, g: see above. x int8
+    [N,H,W,C] C-contiguous, out int8 [N,OH,OW,C]."""
     sh, sw, dh, dw, pt, pl, kh, kw = g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7]
     zp, gc = g[8], g[12]
     zq = g[9:12]
     n, h, w, c = x.shape
     oh, ow = out.shape[1], out.shape[2]
-    nt = kh * kw
     wq = ow + ((kw - 1) * dw) // sw
     rl = sw * wq * c
     span = (kh - 1) * dh + 1
     nr = span + sh
-    r1 = np.empty(nr * rl, np.float32)
+    r1 = _dw_empty64(nr * rl)
     orl = ow * c
-    acc = np.empty(2 * orl, np.float32)
+    acc = _dw_empty64(2 * orl)
     fl = np.zeros(2 * 8 * ((gc + 7) // 8), np.uint8)  # flag bytes of `_dw_rq_chunk`
     fw64 = fl.view(np.uint64)
-    tb = np.empty(max(2 * nt, (kh + 2) * kw), np.int64)
+    cb = np.empty(kw, np.int64)  # tap column kx: phase plane, then column in the plane
+    for kx in range(kw):
+        cb[kx] = (((kx * dw) % sw) * wq + (kx * dw) // sw) * c
     x1 = x.reshape(-1)
     o1 = out.reshape(-1)
-    s1 = sh <= 2 and dh == 1 and kh == kw and (kh == 3 or kh == 5) and shared  # shared rows
+    unrolled = kh == kh_c and kw == kw_c and sw <= 2
+    s1 = unrolled and sh <= 2 and dh == 1  # shared rows
     for b in range(n):
         nxt = 0
         for oy0 in range(0, oh, 2):
@@ -1114,7 +400,7 @@ def _dw_ring_body(x, out, p, q, g, shared, shared_s1, shared_s2, general):  # pr
             oy2 = min(oy + 1, oh - 1)  # an odd last row: computed twice
             s1r = s1
             if s1 and oy2 == oy:  # shared rows: recompute the row above too (or, with a
-                if oy > 0:  # single row, the generic kernel)
+                if oy > 0:  # single row, the unshared kernel)
                     oy -= 1
                 else:
                     s1r = False
@@ -1128,119 +414,63 @@ def _dw_ring_body(x, out, p, q, g, shared, shared_s1, shared_s2, general):  # pr
             nxt = max(nxt, top)
             oa = (b * oh + oy) * orl
             ob = (b * oh + oy2) * orl
-            if s1r:  # ring rows ya .. ya + KH − 1 + sh, shared by the two output rows
-                for r in range(kh + sh):
-                    base = ((ya + r) % nr) * rl
-                    for kx in range(kw):
-                        o = kx * dw
-                        tb[r * kw + kx] = base + ((o % sw) * wq + o // sw) * c
-                if sh == 1:
-                    shared_s1(r1, p, tb, gc, orl, acc, o1, oa, ob, q, c, zq, fl, fw64)
-                else:
-                    shared_s2(r1, p, tb, gc, orl, acc, o1, oa, ob, q, c, zq, fl, fw64)
-                continue
-            for ky in range(kh):
-                ra = ((ya + ky * dh) % nr) * rl
-                rb = ((yb + ky * dh) % nr) * rl
-                for kx in range(kw):
-                    o = kx * dw
-                    co = ((o % sw) * wq + o // sw) * c
-                    tb[ky * kw + kx] = ra + co
-                    tb[nt + ky * kw + kx] = rb + co
-            general(r1, p, tb, nt, gc, orl, acc, o1, oa, ob, q, c, zq, fl, fw64)
+            if not unrolled:
+                _dw_rows_any(kh, kw, r1, p, q, cb, ya, yb, dh, nr, rl, gc, orl, c, acc, o1,
+                             oa, ob, zq, fl, fw64)
+            elif s1r and sh == 1:
+                _dw_rows(kh_c, kw_c, 1, r1, p, q, cb, ya, yb, dh, dw, sw, wq, nr, rl, gc, orl, c,
+                         acc, o1, oa, ob, zq, fl, fw64)
+            elif s1r:
+                _dw_rows(kh_c, kw_c, 2, r1, p, q, cb, ya, yb, dh, dw, sw, wq, nr, rl, gc, orl, c,
+                         acc, o1, oa, ob, zq, fl, fw64)
+            else:
+                _dw_rows(kh_c, kw_c, kh_c, r1, p, q, cb, ya, yb, dh, dw, sw, wq, nr, rl, gc, orl,
+                         c, acc, o1, oa, ob, zq, fl, fw64)
 
 
-@njit(cache=True, nogil=True)
-def _dw_rows_unused(r1, p, tb, gc, n, acc, o1, oa, ob, q, c, zq, fl, fw64):  # pragma: no cover - jitted
-    """Stands for the shared-row kernels in `_dw_conv_ring_any` (never called there)."""
-    return
+def _dw_make_ring(kh, kw):
+    """The ring driver (`_dw_ring_body`) with the `_dw_rows` instances for kh x kw filters,
+    or none (kh = kw = 0: `_dw_rows_any` only). kh and kw are closure constants: Numba
+    compiles them as constants, and caches each closure by their values."""
+
+    @njit(cache=True, nogil=True, fastmath={'contract'})
+    def ring(x, out, p, q, g):  # pragma: no cover - jitted
+        _dw_ring_body(x, out, p, q, g, kh, kw)
+
+    return ring
 
 
-@njit(cache=True, nogil=True)
-def _dw_conv_ring3(x, out, p, q, g):  # pragma: no cover - jitted
-    """`_dw_ring_body` for 3x3 filters."""
-    _dw_ring_body(x, out, p, q, g, True, _dw_rows3s1, _dw_rows3s2, _dw_rows9)
-
-
-@njit(cache=True, nogil=True)
-def _dw_conv_ring5(x, out, p, q, g):  # pragma: no cover - jitted
-    """`_dw_ring_body` for 5x5 filters."""
-    _dw_ring_body(x, out, p, q, g, True, _dw_rows5s1, _dw_rows5s2, _dw_rows25)
-
-
-@njit(cache=True, nogil=True)
-def _dw_conv_ring_any(x, out, p, q, g):  # pragma: no cover - jitted
-    """`_dw_ring_body` for other filter sizes (the generic tap loop)."""
-    _dw_ring_body(x, out, p, q, g, False, _dw_rows_unused, _dw_rows_unused, _dw_rows_any)
-
-
-def _dw_conv_ring(x, out, p, q, g) -> None:
-    """The ring depthwise kernel for the filter size in g (see `_dw_ring_body`)."""
-    _dw_ring_driver(g)(x, out, p, q, g)
+# Each unrolled size costs seconds of compile time (once, then cached); a model compiles
+# only the drivers of its filter sizes.
+_dw_ring3 = _dw_make_ring(3, 3)
+_dw_ring5 = _dw_make_ring(5, 5)
+_dw_ring_any = _dw_make_ring(0, 0)
+_DW_RINGS = {(3, 3): _dw_ring3, (5, 5): _dw_ring5}
 
 
 def _dw_ring_driver(g):
-    kh, kw = int(g[6]), int(g[7])
-    if kh == kw == 3:
-        return _dw_conv_ring3
-    if kh == kw == 5:
-        return _dw_conv_ring5
-    return _dw_conv_ring_any
+    """The ring driver for the filter size in g (`_dw_make_ring`)."""
+    return _DW_RINGS.get((int(g[6]), int(g[7])), _dw_ring_any)
 
 
-@njit(cache=True, nogil=True)
-def _dw_conv_i8(x, w, bias, m, left, right, zp_in, zp_out, lo, hi, out, geom):  # pragma: no cover
-    """Depthwise conv, int32 accumulation. x int8 [N,H,W,C]; w int32 [KH,KW,C·M];
-    out int8 [N,OH,OW,C·M]; geom: stride h/w, dilation h/w, pad top/left, M.
-    Row by row: per tap, the valid output-x range is computed once, so the inner loop is a
-    branch-free multiply-add over channels."""
-    sh, sw, dh, dw, pt, pl, mult = geom[0], geom[1], geom[2], geom[3], geom[4], geom[5], geom[6]
-    n, h, wd, c = x.shape
-    oh, ow, oc = out.shape[1], out.shape[2], out.shape[3]
-    kh, kw = w.shape[0], w.shape[1]
-    acc = np.empty((ow, oc), np.int32)
-    for b in range(n):
-        for oy in range(oh):
-            for ox in range(ow):
-                for k in range(oc):
-                    acc[ox, k] = bias[k]
-            iy0 = oy * sh - pt
-            for ky in range(kh):
-                iy = iy0 + ky * dh
-                if iy < 0 or iy >= h:
-                    continue
-                xrow = x[b, iy]
-                for kx in range(kw):
-                    off = kx * dw - pl
-                    lo_x = 0
-                    if off < 0:
-                        lo_x = (-off + sw - 1) // sw
-                    hi_x = (wd - 1 - off) // sw + 1
-                    if hi_x > ow:
-                        hi_x = ow
-                    wk = w[ky, kx]
-                    if mult == 1:
-                        for ox in range(lo_x, hi_x):
-                            px = xrow[ox * sw + off]
-                            a = acc[ox]
-                            for k in range(oc):
-                                a[k] += (np.int32(px[k]) - zp_in) * wk[k]
-                    else:
-                        for ox in range(lo_x, hi_x):
-                            px = xrow[ox * sw + off]
-                            a = acc[ox]
-                            for ci in range(c):
-                                v = np.int32(px[ci]) - zp_in
-                                for mm in range(mult):
-                                    a[ci * mult + mm] += v * wk[ci * mult + mm]
-            orow = out[b, oy]
-            for ox in range(ow):
-                a = acc[ox]
-                o = orow[ox]
-                for k in range(oc):
-                    v = mbqm_fast(a[k], m[k], left[k], right[k]) + zp_out
-                    v = min(max(v, lo), hi)
-                    o[k] = v
+def _dw_ring_tables(params) -> tuple[np.ndarray, np.ndarray]:
+    """The ring kernel's p and q (see above) from the step params: the int8 weights w
+    [KH, KW, C] and the integer requantization (bias, m, left, right). The weights and the
+    requantization rows are tiled G = gc / C times (`_dw_ring_params` picks G) so the vector
+    loops run over gc contiguous floats of a row; p is 64-byte aligned."""
+    w = np.asarray(params["w"])
+    kh, kw, c = w.shape
+    bias, m = params["bias"], params["m"]
+    left = np.asarray(params["left"], np.int64)
+    right = np.asarray(params["right"], np.int64)
+    t = fast_requant_tables(m, left - right, bias)
+    rows = np.concatenate([w.reshape(kh * kw, c).astype(np.float32),
+                           np.stack(_dw_rq_rows(t, params)).astype(np.float32)])
+    tiled = np.tile(rows, (1, int(params["dwg"][12]) // c))
+    p = _dw_empty64.py_func(tiled.size)  # 64-byte aligned (plain numpy here)
+    p[:] = tiled.reshape(-1)
+    q = np.concatenate([t["bias"], t["m"], t["left"], t["right"]]).astype(np.int64)
+    return p, q
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1249,35 +479,35 @@ def _dw_conv_i8(x, w, bias, m, left, right, zp_in, zp_out, lo, hi, out, geom):  
 
 @runner("depthwise_conv2d_i8")
 def run_depthwise_conv2d_i8(inputs, params):
+    if "dwg" in params:  # exact float32 accumulation: bound on the fly
+        return _dw_bind(params)(inputs, params)
     x = np.ascontiguousarray(inputs[0])
     shp = params["out_shape"]
-    n = x.shape[0]
-    out = np.empty((n, shp[1], shp[2], shp[3]), np.int8)
-    if "dwp" in params:  # exact float32 accumulation, fused padding and requantization
-        _dw_conv_ring(x, out, params["dwp"], params["dwq"], params["dwg"])
-    else:
-        _dw_conv_i8(x, params["w"], params["bias"], params["m"], params["left"],
-                    params["right"], params["zp_in"], params["zp_out"], params["lo"],
-                    params["hi"], out, params["geom"])
+    out = np.empty((x.shape[0], shp[1], shp[2], shp[3]), np.int8)
+    _dw_conv_i8(x, params["w"], params["bias"], params["m"], params["left"], params["right"],
+                params["zp_in"], params["zp_out"], params["lo"], params["hi"], out,
+                params["geom"])
     return [out]
 
 
 def _dw_bind(params):
     """Plan-load binding of `run_depthwise_conv2d_i8` (see `PlanRunner`): the ring kernel's
-    five arguments (input, output and the three packed parameter arrays) prepared once."""
-    if "dwp" not in params:
+    packed arguments derived from the compact params once (`_dw_ring_tables`)."""
+    if "dwg" not in params:
         return run_depthwise_conv2d_i8
     shp = params["out_shape"]
     s1, s2, s3 = int(shp[1]), int(shp[2]), int(shp[3])
-    p, q, g = params["dwp"], params["dwq"], params["dwg"]
+    g = np.ascontiguousarray(params["dwg"], np.int64)
+    p, q = _dw_ring_tables(params)
     kernel = _dw_ring_driver(g)
     empty = np.empty
+    contiguous = np.ascontiguousarray
     i8 = np.int8
 
     def run(inputs, _params):
         x = inputs[0]
         if not x.flags.c_contiguous:
-            return run_depthwise_conv2d_i8(inputs, params)
+            x = contiguous(x)
         out = empty((x.shape[0], s1, s2, s3), i8)
         kernel(x, out, p, q, g)
         return [out]
@@ -1314,14 +544,18 @@ def lower_depthwise_conv2d(op):
         "lo": lo,
         "hi": hi,
     }
-    wk = np.ascontiguousarray(filt.reshape(kh, kw, oc), dtype=np.int32)
+    wk = filt.reshape(kh, kw, oc)
     ring = _dw_ring_params(wk, bias, m, shift, params) if mult == 1 else None
-    params.update(_conv_rq_params(bias, m, shift, row_tile=1))
-    if ring is not None:
-        params.update(ring)
-    else:
-        params["w"] = wk
+    params.update(ring if ring is not None else _dw_int_params(wk, bias, m, shift))
     return "depthwise_conv2d_i8", params, [0]
+
+
+def _dw_int_params(wk, bias, m, shift) -> dict[str, np.ndarray]:
+    """The compact step params every path reads: the weights w int8 [KH, KW, C·M] and the
+    integer requantization bias, m, left = max(shift, 0), right = max(−shift, 0) (int32)."""
+    t = fast_requant_tables(m, shift, bias)
+    return {"w": np.ascontiguousarray(wk, dtype=np.int8), "bias": t["bias"], "m": t["m"],
+            "left": t["left"], "right": t["right"]}
 
 
 def _dw_rq_rows(t, params) -> tuple[np.ndarray, ...]:
@@ -1344,26 +578,22 @@ def _dw_rq_rows(t, params) -> tuple[np.ndarray, ...]:
 
 
 def _dw_ring_params(wk, bias, m, shift, params) -> dict[str, np.ndarray] | None:
-    """The packed arguments of `_dw_conv_ring` (dwp, dwq, dwg), or None when float32
-    accumulation would not be exact: it is when max_c Σ_k |w[k, c]| · max|x − zp_in| < 2^24
-    (every product and partial sum is then an integer float32 represents exactly).
-    wk int32 [KH, KW, C]; params: geom, out_shape, zp_in, zp_out, lo, hi of the step.
-    The weights and the requantization rows are tiled G times (G·C >= 128 floats, G <= OW)
-    so the vector loops run over gc = G·C contiguous floats of a row."""
+    """The step params of the ring kernel (`_dw_int_params` and the ring geometry dwg, see
+    above), or None when float32 accumulation would not be exact: it is when
+    max_c Σ_k |w[k, c]| · max|x − zp_in| < 2^24 (every product and partial sum is then an
+    integer float32 represents exactly). wk [KH, KW, C] int8 values; params: geom,
+    out_shape, zp_in, zp_out, lo, hi of the step. The chunk gc = G·C of the vector loops:
+    G·C >= 128 floats, G <= OW, and G·C a multiple of 16 (no scalar tail in a chunk's
+    16- or 8-lane loops) when a G up to twice the least does it."""
     kh, kw, c = wk.shape
     zp_in = int(params["zp_in"])
     xmax = max(127 - zp_in, zp_in + 128)
-    if int(np.abs(wk).sum(axis=(0, 1)).max(initial=0)) * xmax >= (1 << 24):
+    if int(np.abs(wk.astype(np.int64)).sum(axis=(0, 1)).max(initial=0)) * xmax >= (1 << 24):
         return None
     ow = int(params["out_shape"][2])
-    t = fast_requant_tables(m, shift, bias)
-    rows = np.concatenate([wk.reshape(kh * kw, c).astype(np.float32),
-                           np.stack(_dw_rq_rows(t, params)).astype(np.float32)])
-    g = max(1, min(ow, -(-128 // c)))
+    g0 = max(1, min(ow, -(-128 // c)))
+    g = next((g for g in range(g0, min(ow, 2 * g0) + 1) if g * c % 16 == 0), g0)
     geom = params["geom"]
-    return {
-        "dwp": np.ascontiguousarray(np.tile(rows, (1, g)).reshape(-1)),
-        "dwq": np.concatenate([t["bias"], t["m"], t["left"], t["right"]]).astype(np.int64),
-        "dwg": np.array([*geom[:6], kh, kw, zp_in, params["zp_out"], params["lo"], params["hi"],
-                         g * c], np.int64),
-    }
+    return dict(_dw_int_params(wk, bias, m, shift),
+                dwg=np.array([*geom[:6], kh, kw, zp_in, params["zp_out"], params["lo"],
+                              params["hi"], g * c], np.int64))

@@ -1,0 +1,135 @@
+"""The int8 depthwise fast path against its specification, `_dw_conv_i8`.
+
+The tap loops of every filter size and stride are instances of one template, `_dw_rows`,
+specialized by closure constants (`_dw_make_ring`): these tests run the drivers on shapes
+that reach each instance and the generic loop (sizes without a driver, horizontal strides
+above 2), check the step params stay compact, and check that LLVM still unrolls and
+vectorizes the template's loops (what the template's shape is for: an innocent-looking edit
+can silently make a depthwise convolution several times slower)."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from numba import njit
+
+from qcc.runtime.fixedpoint import quantize_multipliers
+from qcc.runtime.kernels import int8_depthwise as dwk
+
+
+def _case(rng, kh, kw, sh, sw, dh, dw, n, h, w, c, same=True):
+    ekh, ekw = (kh - 1) * dh + 1, (kw - 1) * dw + 1
+    if same:
+        oh, ow = -(-h // sh), -(-w // sw)
+        pt = max(0, (oh - 1) * sh + ekh - h) // 2
+        pl = max(0, (ow - 1) * sw + ekw - w) // 2
+    else:
+        h, w = max(h, ekh), max(w, ekw)
+        oh, ow = (h - ekh) // sh + 1, (w - ekw) // sw + 1
+        pt = pl = 0
+    zp_in, zp_out = int(rng.integers(-128, 128)), int(rng.integers(-100, 100))
+    x = rng.integers(-128, 128, size=(n, h, w, c)).astype(np.int8)
+    wk = rng.integers(-127, 128, size=(kh, kw, c)).astype(np.int8)
+    bias = rng.integers(-5000, 5000, size=c).astype(np.int32)
+    m, shift = quantize_multipliers(rng.uniform(1e-4, 3e-2, size=c))
+    base = {"geom": np.array([sh, sw, dh, dw, pt, pl, 1, kh, kw], np.int64),
+            "out_shape": [n, oh, ow, c], "zp_in": zp_in, "zp_out": zp_out,
+            "lo": int(rng.integers(-128, -60)), "hi": int(rng.integers(60, 128))}
+    return x, wk, bias, m, shift, base
+
+
+# (kh, kw, sh, sw, dh, dw, n, h, w, c): every `_dw_rows` instance (3x3 and 5x5, shared
+# rows at vertical stride 1 and 2 with odd, even and single output heights, unshared with
+# dilation or stride 3), the generic loop (other sizes, horizontal stride 3), channel counts
+# off multiples of 16, batches.
+CASES = [
+    (3, 3, 1, 1, 1, 1, 1, 9, 11, 24),
+    (3, 3, 1, 1, 1, 1, 2, 1, 7, 5),
+    (3, 3, 2, 2, 1, 1, 1, 12, 9, 40),
+    (3, 3, 2, 1, 1, 2, 1, 7, 10, 17),
+    (3, 3, 1, 2, 2, 1, 2, 10, 10, 33),
+    (3, 3, 3, 1, 1, 1, 1, 13, 8, 16),
+    (3, 3, 1, 3, 1, 1, 1, 8, 13, 20),
+    (5, 5, 1, 1, 1, 1, 1, 10, 9, 19),
+    (5, 5, 2, 2, 1, 1, 2, 11, 12, 48),
+    (5, 5, 2, 1, 1, 1, 1, 2, 6, 7),
+    (5, 5, 1, 1, 2, 2, 1, 14, 14, 21),
+    (5, 5, 3, 3, 1, 1, 1, 15, 16, 64),
+    (1, 1, 1, 1, 1, 1, 1, 6, 6, 70),
+    (3, 5, 1, 1, 1, 1, 1, 8, 9, 12),
+    (7, 7, 2, 2, 1, 1, 1, 13, 13, 10),
+]
+
+
+@pytest.mark.parametrize("case", range(len(CASES)))
+def test_ring_drivers_match_the_specification(case):
+    rng = np.random.default_rng(300 + case)
+    kh, kw, sh, sw, dh, dw, n, h, w, c = CASES[case]
+    x, wk, bias, m, shift, base = _case(rng, kh, kw, sh, sw, dh, dw, n, h, w, c,
+                                        same=bool(case % 3))
+    ref = dwk.run_depthwise_conv2d_i8([x], dict(base, **dwk._dw_int_params(wk, bias, m, shift)))[0]
+    ring = dwk._dw_ring_params(wk, bias, m, shift, base)
+    assert ring is not None
+    p = dict(base, **ring)
+    np.testing.assert_array_equal(dwk._dw_bind(p)([x], p)[0], ref)
+    np.testing.assert_array_equal(dwk.run_depthwise_conv2d_i8([x], p)[0], ref)  # unbound
+
+
+def test_bound_runner_takes_a_non_contiguous_input():
+    rng = np.random.default_rng(9)
+    x, wk, bias, m, shift, base = _case(rng, 3, 3, 1, 1, 1, 1, 1, 8, 8, 24)
+    p = dict(base, **dwk._dw_ring_params(wk, bias, m, shift, base))
+    wide = np.zeros(x.shape[:3] + (2 * x.shape[3],), np.int8)
+    wide[..., ::2] = x
+    wide = wide[..., ::2]
+    assert not wide.flags.c_contiguous
+    np.testing.assert_array_equal(dwk._dw_bind(p)([wide], p)[0], dwk._dw_bind(p)([x], p)[0])
+
+
+def test_step_params_are_compact():
+    """What the artifact's weights.npz stores for a step: the int8 weights, the int32
+    requantization and small int64 geometry, no float32 tables (those are made at bind)."""
+    rng = np.random.default_rng(2)
+    x, wk, bias, m, shift, base = _case(rng, 5, 5, 1, 1, 1, 1, 1, 14, 14, 96)
+    ring = dwk._dw_ring_params(wk, bias, m, shift, base)
+    assert ring["w"].dtype == np.int8 and ring["w"].shape == (5, 5, 96)
+    for k in ("bias", "m", "left", "right"):
+        assert ring[k].dtype == np.int32 and ring[k].shape == (96,)
+    assert ring["dwg"].dtype == np.int64 and ring["dwg"].size == 13
+    assert not any(np.asarray(v).dtype.kind == "f" for v in ring.values())
+    assert sum(v.nbytes for v in ring.values()) == 25 * 96 + 4 * 4 * 96 + 13 * 8
+
+
+def _template_instance(kh, kw, rs):
+    @njit(nogil=True, fastmath={"contract"})  # not cached: compiled here, LLVM IR kept
+    def rows(r1, p, q, cb, ya, yb, dh, dw, sw, wq, nr, rl, gc, n, c, acc, o1, oa, ob, zq, fl, fw64):
+        dwk._dw_rows(kh, kw, rs, r1, p, q, cb, ya, yb, dh, dw, sw, wq, nr, rl, gc, n, c, acc,
+                     o1, oa, ob, zq, fl, fw64)
+
+    return rows
+
+
+@pytest.mark.parametrize("kh,rs", [(3, 1), (3, 2), (3, 3), (5, 1), (5, 2), (5, 5)])
+def test_template_tap_loops_unroll_and_vectorize(kh, rs):
+    """The LLVM IR of each `_dw_rows` instance: one basic block holds the unrolled tap loop
+    on vectors (2·KH·KW vector multiplies per vector step, KH·KW per row when the rows are
+    summed apart), each ring run and weight loaded once per step: (KH + rs)·KW + KH·KW
+    loads with shared rows, 2·KH·KW + KH·KW without, 2·KH·KW per row apart."""
+    rows = _template_instance(kh, kh, rs)
+    a1 = "float32[::1]"
+    rows.compile(f"({a1}, {a1}, int64[::1], int64[::1], " + "int64, " * 11
+                 + f"{a1}, int8[::1], int64, int64, int64[::1], uint8[::1], uint64[::1])")
+    ir = rows.inspect_llvm(rows.signatures[0])
+    nt = kh * kh
+    two = (kh + rs) * kh <= 40
+    muls, loads = 0, 0
+    for block in re.split(r"\n(?=[\w.]+:)", ir):
+        bm = len(re.findall(r"fmul contract <\d+ x float>", block))
+        if bm > muls:
+            muls, loads = bm, len(re.findall(r"= load <\d+ x float>", block))
+    per_step = 2 * nt if two else nt
+    runs = ((kh + rs) * kh if rs < kh else per_step) + nt  # ring runs, then weights
+    assert muls >= per_step and muls % per_step == 0, (muls, per_step)
+    assert loads == runs * (muls // per_step), (loads, runs)
