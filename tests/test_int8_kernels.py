@@ -544,6 +544,21 @@ def test_artifact_source_inlines_these_families():
     assert "def lower_softmax(" not in src
 
 
+def test_artifact_source_for_a_plan_keeps_only_what_its_runners_use():
+    """With a plan's kernel names, model.py inlines the families those runners need, and of
+    them only the definitions something reachable uses, without docstrings."""
+    whole = artifact_source()
+    src = artifact_source(kernels={"conv2d_i8", "quantize_f32_i8", "dequantize_i8"})
+    compile(src, "model.py", "exec")
+    assert len(src) < len(whole) * 0.8
+    for name in ("run_conv2d_i8", "_conv_bind", "madd_gemm_rq", "vnni_conv_rq",
+                 "run_quantize_f32_i8", "PlanRunner", "load"):
+        assert f"def {name}(" in src or f"class {name}" in src, name
+    for name in ("run_softmax_i8", "run_mean_i8", "run_resize_bilinear_i8"):
+        assert f"def {name}(" not in src, name
+    assert "Plan-load binding of `run_conv2d_i8`" not in src  # docstrings dropped
+
+
 def test_instances_tflite_rejects_have_no_kernel():
     """Where TFLite's Prepare fails (or aborts), the op's verifier refuses the IR (its kernel
     preconditions, dialects/nn.py) and, behind it, the lowering declines too, so the backend

@@ -961,6 +961,7 @@ def artifact_source(source_label: str = "a model", inputs: str = "", outputs: st
              _ARTIFACT_PRELUDE.replace("{baseline!r}", repr(baseline))]
     seen: dict[str, str] = {}
     shared_ok = {"annotations", "np", "njit"}
+    texts = []
     for m in mods:
         text, names = _strip_module(inspect.getsource(m), m.__name__, inlined)
         for n in names:
@@ -970,9 +971,76 @@ def artifact_source(source_label: str = "a model", inputs: str = "", outputs: st
                     f"{m.__name__}; rename one (see int8_registry's rules)"
                 )
             seen.setdefault(n, m.__name__)
-        parts.append(text)
+        texts.append(text)
+    if kernels is not None:
+        texts = _shake(texts, kernels, "\n".join(parts) + _ARTIFACT_FOOTER)
+    parts.extend(texts)
     parts.append(_ARTIFACT_FOOTER)
     return "\n".join(parts)
+
+
+def _runner_kernels(node: ast.AST) -> set[str] | None:
+    """The kernel names of a `@runner("a", "b", ...)` function (None if it is not one)."""
+    for d in getattr(node, "decorator_list", []):
+        if (isinstance(d, ast.Call) and isinstance(d.func, ast.Name) and d.func.id == "runner"):
+            return {a.value for a in d.args if isinstance(a, ast.Constant)}
+    return None
+
+
+def _shake(texts: list[str], kernels: set[str], fixed: str) -> list[str]:
+    """Drop from the inlined modules (`texts`) every top-level function or class nothing
+    reachable uses: reachable are the statements that are not definitions, the runners of
+    the plan's `kernels`, the names the header and footer (`fixed`) use, and whatever those
+    name, transitively. A statement setting an attribute of a dropped function
+    (`run_x.bind = ...`) goes with it."""
+    trees = [ast.parse(t) for t in texts]
+    defs: dict[str, ast.AST] = {}
+    for tree in trees:
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                defs[node.name] = node
+
+    def used(node: ast.AST) -> set[str]:
+        return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+
+    def attr_owner(node: ast.AST) -> str | None:  # `f.attr = ...` -> "f"
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            t = node.targets[0]
+            if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name):
+                return t.value.id
+        return None
+
+    roots = used(ast.parse(fixed))
+    for tree in trees:
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                ks = _runner_kernels(node)
+                if ks is not None and ks & kernels:
+                    roots.add(node.name)
+            elif attr_owner(node) not in defs:
+                roots |= used(node)
+    live: set[str] = set()
+    todo = [n for n in roots if n in defs]
+    while todo:
+        name = todo.pop()
+        if name in live:
+            continue
+        live.add(name)
+        todo.extend(n for n in used(defs[name]) if n in defs and n not in live)
+        # attribute assignments of a live function (`run_x.bind = _x_bind`) are live too
+        for tree in trees:
+            for node in tree.body:
+                if attr_owner(node) == name:
+                    todo.extend(n for n in used(node) if n in defs and n not in live)
+    out = []
+    for text, tree in zip(texts, trees):
+        header = text.split("\n", 1)[0]  # "# ---- module ----"
+        tree.body = [node for node in tree.body
+                     if not (isinstance(node, (ast.FunctionDef, ast.ClassDef))
+                             and node.name not in live)
+                     and not (attr_owner(node) in defs and attr_owner(node) not in live)]
+        out.append(header + "\n" + ast.unparse(tree) + "\n")
+    return out
 
 
 def _spec_text(specs, names) -> str:
