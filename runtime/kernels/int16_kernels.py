@@ -54,6 +54,7 @@ from ..fixedpoint import (
 )
 from .common import ints, same_padding
 from .int8_lowering import activation_bounds, axis_qparams, constant_array, qparams, quant_type, shape
+from .int8_elementwise import _ew_add_sub_loop, _ew_broadcast_flat, _ew_mul_loop, _ew_prelu_loop
 from .int8_pooling import _pool_mean_requant, _pool_nhwc, _pool_reduce_layout, _pool_sums
 from .int8_registry import runner
 from .int8_shape import _shp_bilinear_axis, _shp_bool, _shp_resize_bilinear_loop
@@ -193,52 +194,6 @@ def _i16_depthwise(x, w, bias, m, shift, geom, lo, hi, out):  # pragma: no cover
 
 
 @njit(cache=True, nogil=True)
-def _i16_add_sub(a, b, sign, zp1, zp2, left_shift, m1, sh1, m2, sh2, mo, sho, zpo, lo, hi, out):  # pragma: no cover - jitted
-    """ADD (sign 1) / SUB (sign -1), reference AddElementwise / SubElementwise (general
-    scale, left shift 15)."""
-    for i in range(out.size):
-        v1 = mbqm((np.int64(a[i]) - zp1) << left_shift, m1, sh1)
-        v2 = mbqm((np.int64(b[i]) - zp2) << left_shift, m2, sh2)
-        raw = v1 + v2 if sign > 0 else v1 - v2
-        v = mbqm(raw, mo, sho) + zpo
-        if v < lo:
-            v = lo
-        elif v > hi:
-            v = hi
-        out[i] = v
-
-
-@njit(cache=True, nogil=True)
-def _i16_mul(a, b, zp1, zp2, m, sh, zpo, lo, hi, out):  # pragma: no cover - jitted
-    """MUL, reference_integer_ops::MulElementwise (int16)."""
-    for i in range(out.size):
-        p = wrap_int32((np.int64(a[i]) - zp1) * (np.int64(b[i]) - zp2))
-        v = mbqm(p, m, sh) + zpo
-        if v < lo:
-            v = lo
-        elif v > hi:
-            v = hi
-        out[i] = v
-
-
-@njit(cache=True, nogil=True)
-def _i16_prelu(x, alpha, zp_in, zp_alpha, m1, sh1, m2, sh2, zpo, out):  # pragma: no cover - jitted
-    """PRELU, reference_ops::BroadcastPrelu4DSlow (alpha already broadcast), int16 output."""
-    for i in range(out.size):
-        v = np.int64(x[i]) - zp_in
-        if v >= 0:
-            r = mbqm(v, m1, sh1)
-        else:
-            r = mbqm(v * (np.int64(alpha[i]) - zp_alpha), m2, sh2)
-        r += zpo
-        if r < -32768:
-            r = -32768
-        elif r > 32767:
-            r = 32767
-        out[i] = r
-
-
-@njit(cache=True, nogil=True)
 def _i16_lut(x, lut, out):  # pragma: no cover - jitted
     """out[i] = lut[x[i] + 32768]."""
     for i in range(x.size):
@@ -328,13 +283,6 @@ def i16_logistic_tanh_table(multiplier: int, left_shift: int, tanh: bool) -> np.
 # Runners
 
 
-def _i16_broadcast_flat(x, out_shape):
-    x = np.asarray(x)
-    if x.shape != tuple(out_shape):
-        x = np.broadcast_to(x.reshape((1,) * (len(out_shape) - x.ndim) + x.shape), out_shape)
-    return np.ascontiguousarray(x).reshape(-1)
-
-
 @runner("quantize_f32_i16")
 def run_quantize_f32_i16(inputs, params):
     x = np.ascontiguousarray(inputs[0], dtype=np.float32)
@@ -417,8 +365,8 @@ def run_fully_connected_i16(inputs, params):
 def run_add_sub_i16(inputs, params):
     out_shape = tuple(params["out_shape"])
     out = np.empty(out_shape, np.int16)
-    _i16_add_sub(
-        _i16_broadcast_flat(inputs[0], out_shape), _i16_broadcast_flat(inputs[1], out_shape),
+    _ew_add_sub_loop(
+        _ew_broadcast_flat(inputs[0], out_shape), _ew_broadcast_flat(inputs[1], out_shape),
         params["sign"], params["zp1"], params["zp2"], params["left_shift"], params["m1"],
         params["shift1"], params["m2"], params["shift2"], params["m_out"], params["shift_out"],
         params["zp_out"], params["lo"], params["hi"], out.reshape(-1),
@@ -430,8 +378,8 @@ def run_add_sub_i16(inputs, params):
 def run_mul_i16(inputs, params):
     out_shape = tuple(params["out_shape"])
     out = np.empty(out_shape, np.int16)
-    _i16_mul(
-        _i16_broadcast_flat(inputs[0], out_shape), _i16_broadcast_flat(inputs[1], out_shape),
+    _ew_mul_loop(
+        _ew_broadcast_flat(inputs[0], out_shape), _ew_broadcast_flat(inputs[1], out_shape),
         params["zp1"], params["zp2"], params["m"], params["shift"], params["zp_out"],
         params["lo"], params["hi"], out.reshape(-1),
     )
@@ -489,12 +437,12 @@ def run_softmax_i16(inputs, params):
 @runner("prelu_i16")
 def run_prelu_i16(inputs, params):
     out_shape = tuple(params["out_shape"])
-    x = _i16_broadcast_flat(inputs[0], out_shape)
+    x = _ew_broadcast_flat(inputs[0], out_shape)
     alpha = params["alpha"] if "alpha" in params else inputs[1]
-    alpha = _i16_broadcast_flat(alpha, out_shape)
+    alpha = _ew_broadcast_flat(alpha, out_shape)
     out = np.empty(out_shape, np.int16)
-    _i16_prelu(x, alpha, params["zp_in"], params["zp_alpha"], params["m1"], params["shift1"],
-               params["m2"], params["shift2"], params["zp_out"], out.reshape(-1))
+    _ew_prelu_loop(x, alpha, params["zp_in"], params["zp_alpha"], params["m1"], params["shift1"],
+                   params["m2"], params["shift2"], params["zp_out"], -32768, 32767, out.reshape(-1))
     return [out]
 
 

@@ -42,6 +42,7 @@ from ..fixedpoint import (
     mbqm_smaller_than_one_exp,
     quantize_multiplier,
     quantize_multiplier_smaller_than_one_exp,
+    wrap_int32,
 )
 from .int8_lowering import activation_bounds, constant_array, int8_params, shape
 from .int8_registry import runner
@@ -78,9 +79,11 @@ def _ew_add_sub_loop(a, b, sign, zp1, zp2, left_shift, m1, sh1, m2, sh2, mo, sho
 
 @njit(cache=True, nogil=True)
 def _ew_mul_loop(a, b, zp1, zp2, m, sh, zpo, lo, hi, out):  # pragma: no cover - jitted
-    """MUL, reference integer_ops::MulElementwise."""
+    """MUL, reference integer_ops::MulElementwise, int8 or int16 (the product is the
+    reference's int32, which only int16 operands can wrap)."""
     for i in range(out.size):
-        v = mbqm((np.int64(a[i]) - zp1) * (np.int64(b[i]) - zp2), m, sh) + zpo
+        p = wrap_int32((np.int64(a[i]) - zp1) * (np.int64(b[i]) - zp2))
+        v = mbqm(p, m, sh) + zpo
         if v < lo:
             v = lo
         elif v > hi:
@@ -115,8 +118,9 @@ def _ew_max_min_loop(a, b, is_max, out):  # pragma: no cover - jitted
 
 
 @njit(cache=True, nogil=True)
-def _ew_prelu_loop(x, alpha, zp_in, zp_alpha, m1, sh1, m2, sh2, zpo, out):  # pragma: no cover - jitted
-    """PRELU, reference_ops::Prelu / BroadcastPrelu4DSlow (alpha already broadcast)."""
+def _ew_prelu_loop(x, alpha, zp_in, zp_alpha, m1, sh1, m2, sh2, zpo, lo, hi, out):  # pragma: no cover - jitted
+    """PRELU, reference_ops::Prelu / BroadcastPrelu4DSlow (alpha already broadcast), output
+    clamped to the storage range [lo, hi] (int8 or int16)."""
     for i in range(out.size):
         v = np.int64(x[i]) - zp_in
         if v >= 0:
@@ -124,10 +128,10 @@ def _ew_prelu_loop(x, alpha, zp_in, zp_alpha, m1, sh1, m2, sh2, zpo, out):  # pr
         else:
             r = mbqm(v * (np.int64(alpha[i]) - zp_alpha), m2, sh2)
         r += zpo
-        if r < -128:
-            r = -128
-        elif r > 127:
-            r = 127
+        if r < lo:
+            r = lo
+        elif r > hi:
+            r = hi
         out[i] = r
 
 
@@ -532,7 +536,7 @@ def run_prelu_i8(inputs, params):
     out = np.empty(out_shape, np.int8)
     _ew_prelu_loop(
         x, alpha, params["zp_in"], params["zp_alpha"], params["m1"], params["shift1"],
-        params["m2"], params["shift2"], params["zp_out"], out.reshape(-1),
+        params["m2"], params["shift2"], params["zp_out"], -128, 127, out.reshape(-1),
     )
     return [out]
 
