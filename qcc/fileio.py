@@ -288,7 +288,8 @@ def write_artifact_folder(
         return
 
     old = _manifest(target)
-    ours = {n.split("/")[0] for n in list(payloads) + list(old or [])}
+    # what qcc wrote here: the files its manifest lists (and the subfolders they sit in)
+    ours = {n.split("/")[0] for n in old or []}
     try:
         others = [e.name for e in target.iterdir() if e.name not in ours]
     except OSError as e:
@@ -299,6 +300,13 @@ def write_artifact_folder(
             f"{directory}: folder is not empty and holds no qcc artifact ({shown}); choose a "
             "new or empty folder, or pass --force to write qcc's files beside what is there"
         )
+    mine = set(old or []) | ({ARTIFACT_MANIFEST} if old is not None else set())
+    for name in payloads:
+        if name not in mine and os.path.lexists(target / name):
+            raise QccError(
+                f"{target / name}: exists and qcc did not write it (its manifest does not list "
+                "it); qcc will not replace it, even with --force"
+            )
     subfolders = sorted({n.split("/")[0] for n in payloads if "/" in n})
     for sub in subfolders:
         existing = target / sub

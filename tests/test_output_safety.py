@@ -307,3 +307,18 @@ def test_artifact_folder_rules_in_python(tmp_path: Path) -> None:
     link.symlink_to(out)
     write_artifact_folder(link, {"model.py": b"5"})
     assert link.is_symlink() and (out / "model.py").read_bytes() == b"5"
+
+
+def test_numba_never_replaces_a_same_named_file_it_did_not_write(int8_mlir, tmp_path):
+    """A folder holding the user's own model.py (or .qcc-artifact) is not an artifact: qcc
+    refuses it, and with --force still leaves those files alone rather than replace them."""
+    for name in ("model.py", ".qcc-artifact"):
+        out = tmp_path / name.strip(".")
+        out.mkdir()
+        (out / name).write_text("mine\n")
+        assert_one_line_error(run_qcc(str(int8_mlir), "--emit=numba", "-o", str(out)),
+                              "holds no qcc artifact")
+        assert_one_line_error(run_qcc(str(int8_mlir), "--emit=numba", "-o", str(out), "--force"),
+                              "qcc did not write it")
+        assert (out / name).read_text() == "mine\n"
+        assert sorted(p.name for p in out.iterdir()) == [name]
