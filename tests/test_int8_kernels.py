@@ -551,7 +551,7 @@ def test_artifact_source_for_a_plan_keeps_only_what_its_runners_use():
     src = artifact_source(kernels={"conv2d_i8", "quantize_f32_i8", "dequantize_i8"})
     compile(src, "model.py", "exec")
     assert len(src) < len(whole) * 0.8
-    for name in ("run_conv2d_i8", "_conv_bind", "madd_gemm_rq", "vnni_conv_rq",
+    for name in ("run_conv2d_i8", "_conv_bind", "madd_gemm_rq", "_vnni_make_conv_rq",
                  "run_quantize_f32_i8", "PlanRunner", "load"):
         assert f"def {name}(" in src or f"class {name}" in src, name
     for name in ("run_softmax_i8", "run_mean_i8", "run_resize_bilinear_i8"):

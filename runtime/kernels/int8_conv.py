@@ -45,15 +45,14 @@ from .int8_lowering import (
 from .int8_registry import runner
 from .int8_madd import madd_gemm, madd_gemm_rq, madd_pack, madd_rows_i16, madd_rq_pack
 from .int8_vnni import (
-    vnni_conv_rq,
+    vnni_conv_rq_kernel,
     vnni_gemm,
-    vnni_gemm_rq,
     vnni_im2col,
     vnni_im2col_rows,
     vnni_pack,
     vnni_pad_u8,
-    vnni_pointwise_rq,
     vnni_rows_u8,
+    vnni_rq_epilogue,
     vnni_rq_pack,
 )
 from .registry import int8_lowering
@@ -295,21 +294,18 @@ def _conv_run_madd(x, params, geom, rows, o, out):
 
 
 def _conv_run_vnni(x, params, geom, rows, o, out):
-    """groups == 1 on AVX-512 VNNI (`int8_vnni`): u8 patches -> exact int8 GEMM (float32
-    accumulators below 2^24; int32 otherwise) -> requantize, or requantized in the GEMM's
-    epilogue (`vnni_gemm_rq`) when the step's multipliers allow it."""
+    """groups == 1 on AVX-512 VNNI (`int8_vnni`): with the requantization fused into the
+    GEMM's epilogue (the step's multipliers allow it), the whole-convolution kernel;
+    else u8 patches -> exact int8 GEMM (float32 accumulators below 2^24; int32 otherwise) ->
+    requantize, tile by tile."""
     vw, vc = params["vw"], params["vcorr"]
     n, c = x.shape[0], x.shape[3]
     kp = vw.shape[1] * 4
+    if "vrq" in params:
+        out[:] = _conv_vnni_fused(params)(x).reshape(rows, o)
+        return
     tile = min(int(params["tile"]), rows)
-    fused = "vrq" in params  # requantization in the micro-kernel's epilogue
-    if fused:
-        vcb, vrq = params["vcorrb"], params["vrq"]
-        lo, hi = params["lo"], params["hi"]  # zp_out is in the vrq tables
-        # no accumulator tile: only the u8 patches need to stay cache-resident (~256 KiB)
-        tile = min(rows, max(tile, (262144 // kp) // 4 * 4))
-    else:
-        acc = np.empty((tile, o), np.float32 if params["acc_f32"] else np.int32)
+    acc = np.empty((tile, o), np.float32 if params["acc_f32"] else np.int32)
     cols = np.empty((tile, kp), np.uint8)
     pointwise = params["pointwise"]
     if pointwise:
@@ -326,12 +322,25 @@ def _conv_run_vnni(x, params, geom, rows, o, out):
             vnni_rows_u8(x1[r0 * c : r1 * c], c, kp, cb)
         else:
             vnni_im2col(xp, cb, r0, r1, geom)
-        if fused:
-            vnni_gemm_rq(cb, vw, vcb, vrq, o, lo, hi, out[r0:r1])
-            continue
         ab = acc[:nr]
         vnni_gemm(cb, vw, vc, o, ab)
         _conv_requantize(ab, params, out[r0:r1])
+
+
+def _conv_vnni_fused(prepared):
+    """The VNNI whole-convolution call of a prepared step with fused requantization: x int8
+    [N, H, W, C] C-contiguous (pointwise: the step's input shape) -> int8 [N, OH, OW, O]
+    (`vnni_conv_rq_kernel` for the step's epilogue, `vnni_rq_epilogue`)."""
+    vw, vcb, vrq = prepared["vw"], prepared["vcorrb"], prepared["vrq"]
+    lo, hi = int(prepared["lo"]), int(prepared["hi"])
+    kernel = vnni_conv_rq_kernel(vnni_rq_epilogue(vrq, lo, hi))
+    kp = vw.shape[1] * 4
+    # u8 patch rows per tile: ~256 KiB (no accumulator tile)
+    tile = max(int(prepared["tile"]), (262144 // kp) // 4 * 4)
+    pointwise = bool(prepared["pointwise"])
+    args = (int(prepared["zp_in"]), prepared["pad"], prepared["geom"], tile, vw, vcb, vrq,
+            prepared["w8"].shape[2], lo, hi, pointwise)
+    return lambda x: kernel(x, *args)
 
 
 _CONV_PATHS = {"blas": _conv_run_blas, "vnni": _conv_run_vnni, "avx2": _conv_run_madd,
@@ -360,7 +369,8 @@ def run_conv2d_i8(inputs, params):
 def _conv_bind(params):
     """Plan-load binding of `run_conv2d_i8` (see `PlanRunner`): the weights packed for this
     host's GEMM path (`simd.int8_gemm_path`); on VNNI with the requantization fused, one
-    whole-step kernel call (`vnni_pointwise_rq`, `vnni_conv_rq`) when the input allows."""
+    whole-step kernel call (`_conv_vnni_fused`) for a C-contiguous input of the step's
+    shape."""
     prepared = _conv_prepared(params)
 
     def run_any(inputs, _params):
@@ -370,30 +380,17 @@ def _conv_bind(params):
         return run_any
     geom = prepared["geom"]
     oh, ow = int(geom[8]), int(geom[9])
-    o = prepared["w8"].shape[2]
-    vw, vcb, vrq = prepared["vw"], prepared["vcorrb"], prepared["vrq"]
-    lo, hi = int(prepared["lo"]), int(prepared["hi"])
-    kp = vw.shape[1] * 4
-    # `_conv_run_vnni` runs one tile (no row loop) up to this many rows: ~256 KiB of u8 rows
-    tile = max(int(prepared["tile"]), (262144 // kp) // 4 * 4)
-    if prepared["pointwise"]:
-        def run(inputs, _params):
-            x = inputs[0]
-            if (x.ndim != 4 or x.shape[1] != oh or x.shape[2] != ow
-                    or x.shape[0] * oh * ow > tile or not x.flags.c_contiguous):
-                return run_any(inputs, _params)
-            return [vnni_pointwise_rq(x, vw, vcb, vrq, o, lo, hi)]
+    fused = _conv_vnni_fused(prepared)
+    pointwise = bool(prepared["pointwise"])
 
-        return run
-    args = (int(prepared["zp_in"]), prepared["pad"], geom, tile, vw, vcb, vrq, o, lo, hi)
-
-    def run_windows(inputs, _params):
+    def run(inputs, _params):
         x = inputs[0]
-        if x.ndim != 4 or not x.flags.c_contiguous:
+        if (x.ndim != 4 or not x.flags.c_contiguous
+                or (pointwise and (x.shape[1] != oh or x.shape[2] != ow))):
             return run_any(inputs, _params)
-        return [vnni_conv_rq(x, *args)]
+        return [fused(x)]
 
-    return run_windows
+    return run
 
 
 run_conv2d_i8.bind = _conv_bind

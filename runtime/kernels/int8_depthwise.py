@@ -19,12 +19,13 @@ against `_dw_conv_i8` on random shapes and against LiteRT on models).
 
 The fast tap loops are one template, `_dw_rows`: filter kh x kw and the row step rs between
 the two output rows' ring rows (1 or 2 when they share ring rows, kh when they do not) are
-compile-time constants, the closure constants of the driver `_dw_make_ring(kh, kw)` returns
-(a cached njit closure per size, 3x3 and 5x5), so LLVM fully unrolls the tap loops into one
-vector loop over a row's channels (tests/test_int8_depthwise_variants.py checks it does).
-Other filter sizes and horizontal strides above 2 run the per-tap loop `_dw_rows_any`. The step params are compact (int8 weights, int32
-requantization, int64 geometry); the ring's float32 tables are derived when the plan is
-loaded (`_dw_bind`).
+compile-time constants, the closure constants of the driver `_dw_make_ring(kh, kw, rs)`
+(3x3 and 5x5; `_dw_variant` picks a layer's variant when the plan is bound, so a model
+compiles only the drivers its layers use, each holding one instance), so LLVM fully unrolls
+the tap loops into one vector loop over a row's channels (tests/test_int8_depthwise_variants.py
+checks it does). Other filter sizes and horizontal strides above 2 run the per-tap loop
+`_dw_rows_any`. The step params are compact (int8 weights, int32 requantization, int64
+geometry); the ring's float32 tables are derived when the plan is loaded (`_dw_bind`).
 """
 
 from __future__ import annotations
@@ -361,96 +362,94 @@ def _dw_rows_any(kh, kw, r1, p, q, cb, ya, yb, dh, nr, rl, gc, n, c, acc, o1, oa
                     o1, oa, ob, zq, fl, fw64)
 
 
-@njit(inline="always")
-def _dw_ring_body(x, out, p, q, g, kh_c, kw_c):  # pragma: no cover - jitted
-    """Depthwise conv (multiplier 1) with exact float32 accumulation, two output rows per
-    pass: the padded input rows they read, offset and converted, are kept in a ring of
-    nr = (KH−1)·dh + 1 + sh rows (`_dw_fill_row`, column-phase split by the stride), so every
-    tap of an output row is one contiguous run. Tap loops: the template `_dw_rows` for the
-    driver's unrolled size kh_c x kw_c (0 x 0: none) and sw <= 2 (with vertical dilation 1
-    and stride 1 or 2 the shared-row instances, rs = sh: the two output rows read ring rows
-    ya .. ya + KH − 1 + sh, all in the ring; an odd last row recomputes the row above it,
-    whose ring rows are still there), else `_dw_rows_any`. p, q, g: see above. x int8
-    [N,H,W,C] C-contiguous, out int8 [N,OH,OW,C]."""
-    sh, sw, dh, dw, pt, pl, kh, kw = g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7]
-    zp, gc = g[8], g[12]
-    zq = g[9:12]
-    n, h, w, c = x.shape
-    oh, ow = out.shape[1], out.shape[2]
-    wq = ow + ((kw - 1) * dw) // sw
-    rl = sw * wq * c
-    span = (kh - 1) * dh + 1
-    nr = span + sh
-    r1 = _dw_empty64(nr * rl)
-    orl = ow * c
-    acc = _dw_empty64(2 * orl)
-    fl = np.zeros(2 * 8 * ((gc + 7) // 8), np.uint8)  # flag bytes of `_dw_rq_chunk`
-    fw64 = fl.view(np.uint64)
-    cb = np.empty(kw, np.int64)  # tap column kx: phase plane, then column in the plane
-    for kx in range(kw):
-        cb[kx] = (((kx * dw) % sw) * wq + (kx * dw) // sw) * c
-    x1 = x.reshape(-1)
-    o1 = out.reshape(-1)
-    unrolled = kh == kh_c and kw == kw_c and sw <= 2
-    s1 = unrolled and sh <= 2 and dh == 1  # shared rows
-    for b in range(n):
-        nxt = 0
-        for oy0 in range(0, oh, 2):
-            oy = oy0
-            oy2 = min(oy + 1, oh - 1)  # an odd last row: computed twice
-            s1r = s1
-            if s1 and oy2 == oy:  # shared rows: recompute the row above too (or, with a
-                if oy > 0:  # single row, the unshared kernel)
-                    oy -= 1
-                else:
-                    s1r = False
-            ya = oy * sh
-            yb = oy2 * sh
-            top = ya + span + sh if s1r else yb + span
-            for r in range(max(nxt, ya), top):
-                iy = r - pt
-                _dw_fill_row(x1, (b * h + iy) * w * c, 0 <= iy < h, w, c, zp, pl, sw, wq, r1,
-                             (r % nr) * rl)
-            nxt = max(nxt, top)
-            oa = (b * oh + oy) * orl
-            ob = (b * oh + oy2) * orl
-            if not unrolled:
-                _dw_rows_any(kh, kw, r1, p, q, cb, ya, yb, dh, nr, rl, gc, orl, c, acc, o1,
-                             oa, ob, zq, fl, fw64)
-            elif s1r and sh == 1:
-                _dw_rows(kh_c, kw_c, 1, r1, p, q, cb, ya, yb, dh, dw, sw, wq, nr, rl, gc, orl, c,
-                         acc, o1, oa, ob, zq, fl, fw64)
-            elif s1r:
-                _dw_rows(kh_c, kw_c, 2, r1, p, q, cb, ya, yb, dh, dw, sw, wq, nr, rl, gc, orl, c,
-                         acc, o1, oa, ob, zq, fl, fw64)
-            else:
-                _dw_rows(kh_c, kw_c, kh_c, r1, p, q, cb, ya, yb, dh, dw, sw, wq, nr, rl, gc, orl,
-                         c, acc, o1, oa, ob, zq, fl, fw64)
-
-
-def _dw_make_ring(kh, kw):
-    """The ring driver (`_dw_ring_body`) with the `_dw_rows` instances for kh x kw filters,
-    or none (kh = kw = 0: `_dw_rows_any` only). kh and kw are closure constants: Numba
-    compiles them as constants, and caches each closure by their values."""
+def _dw_make_ring(kh_c, kw_c, rs_c):
+    """The ring driver of one tap-loop variant: depthwise conv (multiplier 1) with exact
+    float32 accumulation, two output rows per pass. The padded input rows they read, offset
+    and converted, are kept in a ring of nr = (KH−1)·dh + 1 + sh rows (`_dw_fill_row`,
+    column-phase split by the stride), so every tap of an output row is one contiguous run.
+    Tap loops: the template `_dw_rows` for kh_c x kw_c filters with row step rs_c
+    (`_dw_variant` picks it: rs_c = sh < kh_c, the shared-row instance, when vertical
+    dilation is 1, sh <= 2 and there are two output rows or more: the two rows of a pass read
+    ring rows ya .. ya + KH − 1 + sh, all in the ring, and an odd last row recomputes the row
+    above it, whose ring rows are still there; rs_c = kh_c, unshared, otherwise), or with
+    kh_c = 0 the per-tap loop `_dw_rows_any` for any size and stride. kh_c, kw_c and rs_c are
+    closure constants: Numba compiles them as constants (the template's loops unroll), caches
+    each driver by their values, and a plan compiles only the drivers its layers use (each
+    a few hundred ms). x int8 [N,H,W,C] C-contiguous, out int8 [N,OH,OW,C]; p, q, g: see
+    above."""
 
     @njit(cache=True, nogil=True, fastmath={'contract'})
     def ring(x, out, p, q, g):  # pragma: no cover - jitted
-        _dw_ring_body(x, out, p, q, g, kh, kw)
+        sh, sw, dh, dw, pt, pl, kh, kw = g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7]
+        zp, gc = g[8], g[12]
+        zq = g[9:12]
+        n, h, w, c = x.shape
+        oh, ow = out.shape[1], out.shape[2]
+        wq = ow + ((kw - 1) * dw) // sw
+        rl = sw * wq * c
+        span = (kh - 1) * dh + 1
+        nr = span + sh
+        r1 = _dw_empty64(nr * rl)
+        orl = ow * c
+        acc = _dw_empty64(2 * orl)
+        fl = np.zeros(2 * 8 * ((gc + 7) // 8), np.uint8)  # flag bytes of `_dw_rq_chunk`
+        fw64 = fl.view(np.uint64)
+        cb = np.empty(kw, np.int64)  # tap column kx: phase plane, then column in the plane
+        for kx in range(kw):
+            cb[kx] = (((kx * dw) % sw) * wq + (kx * dw) // sw) * c
+        x1 = x.reshape(-1)
+        o1 = out.reshape(-1)
+        for b in range(n):
+            nxt = 0
+            for oy0 in range(0, oh, 2):
+                oy = oy0
+                oy2 = min(oy + 1, oh - 1)  # an odd last row: computed twice
+                if rs_c < kh_c and oy2 == oy:  # shared rows: recompute the row above too
+                    oy -= 1
+                ya = oy * sh
+                yb = oy2 * sh
+                top = ya + span + sh if rs_c < kh_c else yb + span
+                for r in range(max(nxt, ya), top):
+                    iy = r - pt
+                    _dw_fill_row(x1, (b * h + iy) * w * c, 0 <= iy < h, w, c, zp, pl, sw, wq,
+                                 r1, (r % nr) * rl)
+                nxt = max(nxt, top)
+                oa = (b * oh + oy) * orl
+                ob = (b * oh + oy2) * orl
+                if kh_c == 0:
+                    _dw_rows_any(kh, kw, r1, p, q, cb, ya, yb, dh, nr, rl, gc, orl, c, acc, o1,
+                                 oa, ob, zq, fl, fw64)
+                else:
+                    _dw_rows(kh_c, kw_c, rs_c, r1, p, q, cb, ya, yb, dh, dw, sw, wq, nr, rl,
+                             gc, orl, c, acc, o1, oa, ob, zq, fl, fw64)
 
     return ring
 
 
-# Each unrolled size costs seconds of compile time (once, then cached); a model compiles
-# only the drivers of its filter sizes.
-_dw_ring3 = _dw_make_ring(3, 3)
-_dw_ring5 = _dw_make_ring(5, 5)
-_dw_ring_any = _dw_make_ring(0, 0)
-_DW_RINGS = {(3, 3): _dw_ring3, (5, 5): _dw_ring5}
+_DW_UNROLLED = ((3, 3), (5, 5))
+"""The filter sizes with unrolled tap loops (`_dw_rows` instances); others run
+`_dw_rows_any`."""
+
+_DW_RINGS: dict = {}
 
 
-def _dw_ring_driver(g):
-    """The ring driver for the filter size in g (`_dw_make_ring`)."""
-    return _DW_RINGS.get((int(g[6]), int(g[7])), _dw_ring_any)
+def _dw_variant(g, oh: int) -> tuple[int, int, int]:
+    """The `_dw_make_ring` variant (kh_c, kw_c, rs_c) for ring geometry g and output height
+    oh (see there): (0, 0, 0) for the generic loop."""
+    sh, sw, dh, kh, kw = (int(g[i]) for i in (0, 1, 2, 6, 7))
+    if (kh, kw) not in _DW_UNROLLED or sw > 2:
+        return 0, 0, 0
+    shared = sh <= 2 and dh == 1 and oh > 1
+    return kh, kw, sh if shared else kh
+
+
+def _dw_ring_driver(g, oh: int):
+    """The ring driver for geometry g and output height oh (`_dw_variant`), made once per
+    variant."""
+    key = _dw_variant(g, oh)
+    if key not in _DW_RINGS:
+        _DW_RINGS[key] = _dw_make_ring(*key)
+    return _DW_RINGS[key]
 
 
 def _dw_ring_tables(params) -> tuple[np.ndarray, np.ndarray]:
@@ -499,7 +498,7 @@ def _dw_bind(params):
     s1, s2, s3 = int(shp[1]), int(shp[2]), int(shp[3])
     g = np.ascontiguousarray(params["dwg"], np.int64)
     p, q = _dw_ring_tables(params)
-    kernel = _dw_ring_driver(g)
+    kernel = _dw_ring_driver(g, s1)
     empty = np.empty
     contiguous = np.ascontiguousarray
     i8 = np.int8

@@ -16,11 +16,15 @@ The micro-kernel (`_vnni_tile`, a Numba intrinsic emitting LLVM IR) keeps MR row
 blocks of accumulators in registers (phi nodes) over the K4 loop and stores them as float32
 (exact below 2^24, for `requant_fast2_i8`) or int32. `_vnni_gemm` walks the tiles.
 
-`_vnni_tile_rq` / `vnni_gemm_rq` (CONV_2D) instead requantize the accumulators while they are
-still in registers: TFLite's exact double-rounding MultiplyByQuantizedMultiplier per channel
+`_vnni_tile_rq` / `vnni_conv_rq_kernel` (CONV_2D) instead requantize the accumulators while
+they are still in registers: TFLite's exact double-rounding MultiplyByQuantizedMultiplier per channel
 (vpmuldq 64-bit products, see `_vnni_emit_requant`), + zero point, clamp, int8 stores; the
 bias is folded into the correction vector and the per-channel constants into a table
 (`vnni_rq_pack`). This removes the separate requantization pass (~0.3–0.6 ns per output).
+The epilogue variant is chosen when a plan is bound (`vnni_rq_epilogue`) and is a
+compile-time constant of the kernel that runs it: each whole-convolution kernel
+(`vnni_conv_rq_kernel`, pointwise or windowed, any row count) holds one epilogue's tiles,
+compiled once (compile time is what a cold start pays).
 
 Only numpy, numba and llvmlite (numba's own dependency) are used: the `--emit=numba`
 artifact inlines this module.
@@ -33,7 +37,7 @@ from llvmlite import ir as _vnni_ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-from .simd import HAS_VNNI, simd_as64, simd_cases, simd_dot_loop, simd_fn
+from .simd import HAS_VNNI, simd_as64, simd_cases, simd_dot_loop, simd_fn, simd_literal
 
 
 VNNI_OK = HAS_VNNI  # the host runs vpdpbusd and Numba compiles for the host (simd.py)
@@ -274,19 +278,22 @@ def _vnni_emit_requant_f(builder, acc, eff, eps, lof, hif, zpf, clamp=True):
     return builder.call(pmovs, [q, ir.Constant(vb, None), ir.Constant(i16, -1)]), d
 
 
-@intrinsic
+@intrinsic(prefer_literal=True)
 def _vnni_tile_rq(typingctx, a_addr, a_stride, w_addr, w_bstride, k4, corr_addr, rq_addr,
                   o_addr, o_stride, nlast, lo, hi, zp, mr, nb, ep):
     """`_vnni_tile` with the requantization fused into the epilogue: int8 out[r, j·16 + l] =
     clamp(MBQM(acc, m, shift) + zp, lo, hi) per channel (corr already holds the bias), the
-    last block storing only its first `nlast` bytes. ep, the epilogue: 0 exact
-    (`_vnni_emit_requant`, no left shifts), 1 exact with left shifts, 2 (no left shifts) the
-    float estimate (`_vnni_emit_requant_f`) per row of NB blocks, that row recomputed by the
-    exact epilogue when any of its |d| >= 1/2 − E; 3 as 2 without the float clamp (lo = −128,
-    hi = 127, every float32 eff <= 1/2; single rows take 2 for it). One compiled function
-    holds every (mr, nb) of `_VNNI_SHAPES` with every epilogue, selected at run time."""
+    last block storing only its first `nlast` bytes. ep, the epilogue (`vnni_rq_epilogue`):
+    0 exact (`_vnni_emit_requant`, no left shifts), 1 exact with left shifts, 2 (no left
+    shifts) the float estimate (`_vnni_emit_requant_f`) per row of NB blocks, that row
+    recomputed by the exact epilogue when any of its |d| >= 1/2 − E; 3 as 2 without the
+    float clamp (lo = −128, hi = 127, every float32 eff <= 1/2; single rows take 2 for it).
+    The cases of `_VNNI_SHAPES` x epilogues are selected at run time, except that a
+    compile-time constant mr, nb or ep (`simd_literal`) keeps only the cases it selects: the
+    callers pass ep as one, so a kernel compiles only its own epilogue."""
     sig = types.void(a_addr, a_stride, w_addr, w_bstride, k4, corr_addr, rq_addr, o_addr,
                      o_stride, nlast, lo, hi, zp, mr, nb, ep)
+    fixed = [simd_literal(t) for t in (mr, nb, ep)]
 
     def codegen(context, builder, signature, args):
         vals = [simd_as64(builder, v) for v in args]
@@ -296,11 +303,14 @@ def _vnni_tile_rq(typingctx, a_addr, a_stride, w_addr, w_bstride, k4, corr_addr,
                                                   m), _vnni_ir.Constant(i64, 16)), n)
 
         def case(MR, NB, EP):
+            emitted = 2 if (MR == 1 and EP == 3) else EP  # single rows: clamped float
             return ((EP * 16 + MR) * 16 + NB,
-                    lambda b: _vnni_emit_rq_tile(b, MR, NB, EP, vals[:13]))
+                    lambda b: _vnni_emit_rq_tile(b, MR, NB, emitted, vals[:13]))
 
         simd_cases(builder, key, [case(MR, NB, EP) for MR, NB in _VNNI_SHAPES
-                                  for EP in (0, 1, 2, 3) if not (MR == 1 and EP == 3)])
+                                  for EP in (0, 1, 2, 3)
+                                  if all(f is None or f == v
+                                         for f, v in zip(fixed, (MR, NB, EP)))])
         return context.get_dummy_value()
 
     return sig, codegen
@@ -393,25 +403,13 @@ def _vnni_emit_rq_tile(builder, MR, NB, EP, vals):
                 builder.call(mst, [val, p, ir.Constant(i32, 1), mask])
 
 
-@njit(cache=True, nogil=True)
-def _vnni_tiles_rq(a, w, corrb, rq, o, lo, hi, out, exact):  # pragma: no cover - jitted
+@njit(nogil=True, inline="always")
+def _vnni_tiles_rq(a, w, corrb, rq, o, lo, hi, out, ep):  # pragma: no cover - jitted
     """int8 out[r, :o] = clamp(MBQM(GEMM + bias, m, shift) + zp, lo, hi): u8 rows a
     [R, K4·4], packed weights w int32 [OB, K4, 16], corrb = corr + bias int32 [OB·16], rq
     int32 [OB, 12, 16] (`vnni_rq_pack`); out int8 [R, o] with unit channel stride (rows
-    may be strided). The float epilogue with exact fix-up (`_vnni_emit_requant_f`) serves
-    layers without left shifts unless `exact` (then, and with left shifts, the integer one)."""
-    shl = False
-    for i in range(rq.shape[0]):
-        for l in range(16):
-            if rq[i, 0, l] != 0:
-                shl = True
-    ep = 1 if shl else (0 if exact else 2)
-    if ep == 2 and lo == -128 and hi == 127:
-        ep = 3  # unclamped when float32 eff <= 1/2 everywhere (positive float bits: monotone)
-        for i in range(rq.shape[0]):
-            for l in range(16):
-                if rq[i, 10, l] > 0x3F000000:
-                    ep = 2
+    may be strided). ep: the epilogue (`vnni_rq_epilogue`), a compile-time constant of the
+    caller (inlined into it: the tiles are compiled once, in the kernel that runs them)."""
     zp = np.int64(rq[0, 9, 0])  # the low dword of the int64 zero point
     rows = a.shape[0]
     ob, k4 = w.shape[0], w.shape[1]
@@ -439,7 +437,21 @@ def _vnni_tiles_rq(a, w, corrb, rq, o, lo, hi, out, exact):  # pragma: no cover 
                           hi, zp, 4, nb, ep)
         for r in range(rfull, rows):
             _vnni_tile_rq(a0 + r * ast, ast, wj, wbs, k4, cj, qj, oj + r * ost, ost, nl, lo,
-                          hi, zp, 1, nb, 2 if ep == 3 else ep)
+                          hi, zp, 1, nb, ep)
+
+
+def vnni_rq_epilogue(rq: np.ndarray, lo: int, hi: int, exact: bool = False) -> int:
+    """Bind time: the fused epilogue for tables rq (`vnni_rq_pack`) and clamp [lo, hi]
+    (`_vnni_tile_rq`): 1 with left shifts, else 0 if `exact` (tests: the float epilogue's
+    fix-up path), else 3 when unclamped (lo = −128, hi = 127) and every float32 eff <= 1/2
+    (positive float bits order like the floats), else 2."""
+    if (rq[:, 0] != 0).any():
+        return 1
+    if exact:
+        return 0
+    if int(lo) == -128 and int(hi) == 127 and not (rq[:, 10] > 0x3F000000).any():
+        return 3
+    return 2
 
 
 def vnni_rq_pack(corr: np.ndarray, bias, m, shift, zp_out: int):
@@ -483,11 +495,25 @@ def vnni_rq_pack(corr: np.ndarray, bias, m, shift, zp_out: int):
     return corrb, rq
 
 
+def _vnni_make_gemm_rq(ep: int):
+    """`_vnni_tiles_rq` compiled on its own for epilogue ep (a closure constant)."""
+
+    @njit(cache=True, nogil=True)
+    def gemm_rq(a, w, corrb, rq, o, lo, hi, out):  # pragma: no cover - jitted
+        _vnni_tiles_rq(a, w, corrb, rq, o, lo, hi, out, ep)
+
+    return gemm_rq
+
+
+_VNNI_GEMM_RQ = tuple(_vnni_make_gemm_rq(ep) for ep in range(4))
+
+
 def vnni_gemm_rq(a_u8: np.ndarray, packed: np.ndarray, corrb: np.ndarray, rq: np.ndarray,
                  o: int, lo: int, hi: int, out: np.ndarray, exact: bool = False) -> None:
     """int8 out [R, o] = clamp(MBQM(Σ_k (x − zp_in)·w + bias, m, shift) + zp, lo, hi);
-    `exact` forces the integer epilogue (the float one's fix-up path, for tests)."""
-    _vnni_tiles_rq(a_u8, packed, corrb, rq, o, lo, hi, out, exact)
+    `exact` forces the integer epilogue (the float one's fix-up path, for tests). Convolution
+    steps run `vnni_conv_rq_kernel` instead, which also makes the u8 rows."""
+    _VNNI_GEMM_RQ[vnni_rq_epilogue(rq, lo, hi, exact)](a_u8, packed, corrb, rq, o, lo, hi, out)
 
 
 @njit(cache=True, nogil=True)
@@ -511,46 +537,50 @@ def vnni_rows_u8(x, k, kp, out):  # pragma: no cover - jitted
             o1[d + np.uint64(j)] = 0
 
 
-@njit(cache=True, nogil=True)
-def vnni_pointwise_rq(x, w, corrb, rq, o, lo, hi):  # pragma: no cover - jitted
-    """A whole 1x1 stride-1 convolution in one call: int8 x [N, H, W, C] (C-contiguous) ->
-    int8 out [N, H, W, o] = clamp(MBQM(Σ_c (x − zp_in)·w + bias, m, shift) + zp, lo, hi),
-    with w, corrb, rq from `vnni_pack` / `vnni_rq_pack`. The u8 rows and the result are
-    allocated here, so a step costs one dispatch."""
-    n, h, wd, c = x.shape
-    rows = n * h * wd
-    kp = w.shape[1] * 4
-    a = np.empty((rows, kp), np.uint8)
-    vnni_rows_u8(x.reshape(-1), c, kp, a)
-    out = np.empty((rows, o), np.int8)
-    _vnni_tiles_rq(a, w, corrb, rq, o, lo, hi, out, o < 0)  # False, see vnni_conv_rq
-    return out.reshape((n, h, wd, o))
+def _vnni_make_conv_rq(ep: int):
+    """The whole-convolution kernel (`vnni_conv_rq_kernel`) for epilogue ep."""
+
+    @njit(cache=True, nogil=True)
+    def conv_rq(x, zp_in, pad, geom, tile, w, corrb, rq, o, lo, hi, pointwise):  # pragma: no cover - jitted
+        n, h, wd, c = x.shape
+        oh, ow = (h, wd) if pointwise else (geom[8], geom[9])
+        rows = n * oh * ow
+        kp = w.shape[1] * 4
+        if pointwise:
+            xp = np.empty((0, 0, 0, 0), np.uint8)
+        else:
+            xp = np.empty((n, pad[2], pad[3], c), np.uint8)
+            vnni_pad_u8(x, zp_in, pad[0], pad[1], xp)
+        x1 = x.reshape(-1)
+        tile = max(1, min(tile, rows))
+        cols = np.empty((tile, kp), np.uint8)
+        out = np.empty((rows, o), np.int8)
+        for r0 in range(0, rows, tile):
+            r1 = min(rows, r0 + tile)
+            cb = cols[: r1 - r0]
+            if pointwise:
+                vnni_rows_u8(x1[r0 * c : r1 * c], c, kp, cb)
+            else:
+                vnni_im2col(xp, cb, r0, r1, geom)
+            _vnni_tiles_rq(cb, w, corrb, rq, o, lo, hi, out[r0:r1], ep)
+        return out.reshape((n, oh, ow, o))
+
+    return conv_rq
 
 
-@njit(cache=True, nogil=True)
-def vnni_conv_rq(x, zp_in, pad, geom, tile, w, corrb, rq, o, lo, hi):  # pragma: no cover - jitted
-    """A whole convolution (groups 1) in one call: int8 x [N, H, W, C] (C-contiguous) ->
-    int8 out [N, OH, OW, o], requantized in the GEMM epilogue: the input padded once as u8
-    (`vnni_pad_u8`; pad = pt, pl, Hp, Wp), then per tile of `tile` output rows the u8 patch
-    rows (`vnni_im2col`) and the fused GEMM (`_vnni_tiles_rq`). w, corrb, rq from
-    `vnni_pack` / `vnni_rq_pack`; geom as `int8_conv`'s conv geom."""
-    n, c = x.shape[0], x.shape[3]
-    oh, ow = geom[8], geom[9]
-    rows = n * oh * ow
-    kp = w.shape[1] * 4
-    xp = np.empty((n, pad[2], pad[3], c), np.uint8)
-    vnni_pad_u8(x, zp_in, pad[0], pad[1], xp)
-    tile = max(1, min(tile, rows))
-    cols = np.empty((tile, kp), np.uint8)
-    out = np.empty((rows, o), np.int8)
-    for r0 in range(0, rows, tile):
-        r1 = min(rows, r0 + tile)
-        cb = cols[: r1 - r0]
-        vnni_im2col(xp, cb, r0, r1, geom)
-        # `o < 0`: False typed as a run-time bool, not a literal, so that one compiled
-        # _vnni_tiles_rq serves every caller (Numba specializes on literal arguments)
-        _vnni_tiles_rq(cb, w, corrb, rq, o, lo, hi, out[r0:r1], o < 0)
-    return out.reshape((n, oh, ow, o))
+_VNNI_CONV_RQ = tuple(_vnni_make_conv_rq(ep) for ep in range(4))
+
+
+def vnni_conv_rq_kernel(ep: int):
+    """A whole convolution (groups 1) in one jitted call, requantized in the GEMM epilogue
+    ep (`vnni_rq_epilogue`): kernel(x, zp_in, pad, geom, tile, w, corrb, rq, o, lo, hi,
+    pointwise) maps int8 x [N, H, W, C] (C-contiguous) to int8 out [N, OH, OW, o]. A 1x1
+    stride-1 convolution (pointwise, output rows = input pixels) takes its u8 rows from x
+    (`vnni_rows_u8`); any other is padded once as u8 (`vnni_pad_u8`; pad = pt, pl, Hp, Wp)
+    and unrolled per tile of `tile` output rows (`vnni_im2col`; geom as `int8_conv`'s). w,
+    corrb, rq from `vnni_pack` / `vnni_rq_pack`. One kernel per epilogue, so a model
+    compiles only the epilogues its layers use, each once."""
+    return _VNNI_CONV_RQ[ep]
 
 
 def vnni_pack(w_kc: np.ndarray, zp_in: int) -> tuple[np.ndarray, np.ndarray]:

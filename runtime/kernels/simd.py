@@ -15,6 +15,12 @@ here, never a target intrinsic by name, so every path has a portable form:
     simd_cases(builder, key, cases)               a switch on an i64 key: one block per
                                                   (value, emit) of `cases`, each emitted by
                                                   emit(builder); other keys do nothing
+    simd_literal(numba_type)                      the value of a literal argument, else None:
+                                                  an intrinsic declared
+                                                  `@intrinsic(prefer_literal=True)` sees a
+                                                  caller's compile-time constant (a closure
+                                                  constant, a literal) as a literal type and
+                                                  emits only the cases it selects
     simd_dot_loop(builder, MR, NB, a, ast, w, wbs, kk, init, dot)
                                                   the K loop of an MR x NB GEMM tile: per
                                                   step each row's next 4 bytes broadcast,
@@ -170,6 +176,15 @@ def simd_cases(builder, key, cases):
         emit(builder)
         builder.branch(end)
     builder.position_at_end(end)
+
+
+def simd_literal(numba_type):
+    """The value of `numba_type` when it is a literal type (an intrinsic declared with
+    `prefer_literal=True` is typed with literals for its callers' compile-time constants:
+    literal numbers, closure constants, module constants), else None. Intrinsics that hold
+    several tile shapes or epilogues behind `simd_cases` emit only the cases a literal
+    selects: every case costs LLVM time in every function the intrinsic is compiled into."""
+    return getattr(numba_type, "literal_value", None)
 
 
 def simd_dot_loop(builder, MR, NB, a0, ast, w0, wbs, kk, init, dot):
