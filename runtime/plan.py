@@ -17,8 +17,9 @@ JSON document stored in that dict as a uint8 array under "__plan__".
 The first run compiles the kernels (Numba, on their first call). With a `compiler`
 (`PlanRunner(plan, runners, compiler)`, see `ParallelCompiler`) that allows it, and the
 plan's `slot_specs`, helper processes forked for that run compile kernels alongside it: the
-run takes the plan's kernels (grouped by kernel name) from the front, each helper from the
-back, running a group's steps on zero inputs of their shapes, so that each group compiles in
+run takes the plan's kernels (grouped by what compiles: a bound step function's
+`compile_key`, e.g. the depthwise driver variant or the GEMM epilogue it runs, else its kernel
+name) from the front, each helper from the back, running a group's steps on zero inputs of their shapes, so that each group compiles in
 one process only and the run loads the helpers' groups from the on-disk cache (`_Helpers`).
 """
 
@@ -201,7 +202,7 @@ class PlanRunner:
 class _Helpers:
     """The helper processes of a parallel first run (see the module docstring).
 
-    Groups (one per kernel name, in order of first use) are claimed in a shared anonymous
+    Groups (one per compile key, see the module docstring, in order of first use) are claimed in a shared anonymous
     mapping, one byte each: 0 free, 1 taken by the run, 2 compiled by a helper, 3 + k taken
     by helper k. The run claims a group when it reaches its first step; while a live helper
     compiles it, the run compiles the first free group on zeros meanwhile (or waits), then
@@ -228,13 +229,14 @@ class _Helpers:
 
         if threading.active_count() != 1:
             return None  # forking a process with other threads risks their locks
-        kernels: list[str] = []
-        group_of = []
-        for s in plan.steps:
-            if s.kernel not in kernels:
-                kernels.append(s.kernel)
-            group_of.append(kernels.index(s.kernel))
         fns = [f for f, *_ in runner._steps]
+        kernels: list = []
+        group_of = []
+        for s, fn in zip(plan.steps, fns):
+            key = getattr(fn, "compile_key", None) or s.kernel
+            if key not in kernels:
+                kernels.append(key)
+            group_of.append(kernels.index(key))
         try:
             n = min(compiler.workers(fns), len(kernels) - 1, cls.MAX_HELPERS)
         except Exception:
@@ -244,9 +246,9 @@ class _Helpers:
         import mmap
 
         state = mmap.mmap(-1, len(kernels))
-        for s in plan.steps:  # in-process steps stay with the run
+        for i, s in enumerate(plan.steps):  # in-process steps stay with the run
             if s.kernel == CALLABLE_KERNEL:
-                state[kernels.index(s.kernel)] = cls.RUN
+                state[group_of[i]] = cls.RUN
         compiler.prepare()
         sys.stderr.flush()
         sys.stdout.flush()

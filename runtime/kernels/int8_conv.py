@@ -376,6 +376,7 @@ def _conv_bind(params):
     def run_any(inputs, _params):
         return _conv_run_prepared(inputs[0], prepared)
 
+    run_any.compile_key = ("conv2d_i8", prepared["path"])  # PlanRunner's compile groups
     if not (prepared["path"] == "vnni" and "vrq" in prepared):
         return run_any
     geom = prepared["geom"]
@@ -390,6 +391,8 @@ def _conv_bind(params):
             return run_any(inputs, _params)
         return [fused(x)]
 
+    run.compile_key = ("conv2d_i8", "vnni", vnni_rq_epilogue(prepared["vrq"], prepared["lo"],
+                                                            prepared["hi"]))
     return run
 
 

@@ -511,6 +511,7 @@ def _dw_bind(params):
         kernel(x, out, p, q, g)
         return [out]
 
+    run.compile_key = ("depthwise_conv2d_i8", *_dw_variant(g, s1))  # PlanRunner's groups
     return run
 
 

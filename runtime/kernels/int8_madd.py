@@ -36,6 +36,7 @@ from .simd import (
     simd_cases,
     simd_dot_loop,
     simd_fn,
+    simd_literal,
     simd_madd_i16,
     simd_splat,
 )
@@ -193,20 +194,23 @@ _MADD_SHAPES = tuple((mr, nb) for mr in (_MADD_MR, 1) for nb in range(_MADD_NB, 
 """The (rows, blocks) tile shapes `_madd_tile` is compiled for: full tiles and the edges."""
 
 
-@intrinsic
+@intrinsic(prefer_literal=True)
 def _madd_tile(typingctx, a_addr, a_stride, w_addr, w_bstride, k2, o_addr, o_stride, nlast,
                mr, nb, mode, isa, t_addr, fx_addr, fx_stride, fl_addr, fl_stride, lo, hi, zp):
     """An mr × nb tile of Σ_{i<k2} madd(a[r, 2i:2i+2], w[j, i, 2l:2l+2]) (byte addresses and
     strides; the last block stores only its first `nlast` lanes), in `mode`: `_MADD_I32` /
     `_MADD_F32` store the accumulators (int32 / float32) at o_addr; `_MADD_RQ` starts them
     at the bias of the table at t_addr and stores int8 (`_madd_emit_rq_tile`, the fix-up
-    buffers at fx_addr / fl_addr). One compiled function holds every tile shape of
-    `_MADD_SHAPES` in every mode for each isa the target can run (`simd.MADD_ISA`: 0
-    portable, 1 avx2); the run-time (mr, nb, mode, isa) selects one (others: nothing)."""
+    buffers at fx_addr / fl_addr). The cases are the tile shapes of `_MADD_SHAPES` in every
+    mode for each isa the target can run (`simd.MADD_ISA`: 0 portable, 1 avx2), the run-time
+    (mr, nb, mode, isa) selecting one (others: nothing); a compile-time constant mr, nb, mode
+    or isa (`simd_literal`: the kernels pass mode and isa as closure constants) keeps only
+    the cases it selects."""
     sig = types.void(a_addr, a_stride, w_addr, w_bstride, k2, o_addr, o_stride, nlast, mr, nb,
                      mode, isa, t_addr, fx_addr, fx_stride, fl_addr, fl_stride, lo, hi, zp)
     isas = [name for name, code in sorted(MADD_ISA.items(), key=lambda kv: kv[1])
             if name == "portable" or HAS_AVX2]
+    fixed = [simd_literal(t) for t in (mr, nb, mode, isa)]
 
     def codegen(context, builder, signature, args):
         ir = _madd_ir
@@ -232,18 +236,21 @@ def _madd_tile(typingctx, a_addr, a_stride, w_addr, w_bstride, k2, o_addr, o_str
 
         simd_cases(builder, key, [case(name, mode, MR, NB) for name in isas
                                   for mode in (_MADD_I32, _MADD_F32, _MADD_RQ)
-                                  for MR, NB in _MADD_SHAPES])
+                                  for MR, NB in _MADD_SHAPES
+                                  if all(f is None or f == v for f, v in
+                                         zip(fixed, (MR, NB, mode, MADD_ISA[name])))])
         return context.get_dummy_value()
 
     return sig, codegen
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True, inline="always")
 def _madd_tiles(a, w, o, out, mode, isa, t, fx, fl, lo, hi, zp):  # pragma: no cover - jitted
     """Every tile of the GEMM of int16 rows a [R, K2·2] by packed weights w int16 [OB, K2, 16]
     into out [R, o] (C-contiguous: int32 / float32 accumulators, or int8 with mode
     `_MADD_RQ`, tables t [OB, 4, 8], fix-up buffers fx int32 [R, OB·8], fl uint8 [R, OB]);
-    mode and isa as `_madd_tile`'s."""
+    mode and isa as `_madd_tile`'s, compile-time constants of the kernel this is inlined
+    into (`_madd_make_gemm`, `_madd_make_gemm_rq`): it compiles one mode of one isa."""
     rows = a.shape[0]
     ob, k2 = w.shape[0], w.shape[1]
     a0 = np.int64(a.ctypes.data)
@@ -285,17 +292,41 @@ def _madd_fix(fx, fl, m, left, right, o, zp, lo, hi, out):  # pragma: no cover -
                 out[r, c] = min(max(v, lo), hi)
 
 
-@njit(cache=True, nogil=True)
-def madd_gemm_rq(a, w, t, m, left, right, o, zp, lo, hi, out, isa):  # pragma: no cover - jitted
+def _madd_make_gemm_rq(isa: int):
+    """`madd_gemm_rq`'s kernel for one isa (a closure constant)."""
+
+    @njit(cache=True, nogil=True)
+    def gemm_rq(a, w, t, m, left, right, o, zp, lo, hi, out):  # pragma: no cover - jitted
+        rows, ob = a.shape[0], w.shape[0]
+        fx = np.empty((rows, ob * 8), np.int32)
+        fl = np.zeros((rows, ob), np.uint8)
+        _madd_tiles(a, w, o, out, _MADD_RQ, isa, t, fx, fl, lo, hi, zp)
+        _madd_fix(fx, fl, m, left, right, o, zp, lo, hi, out)
+
+    return gemm_rq
+
+
+def _madd_make_gemm(mode: int, isa: int):
+    """`madd_gemm`'s kernel for one accumulator type (mode) and isa (closure constants)."""
+
+    @njit(cache=True, nogil=True)
+    def gemm(a, w, o, out, t, fx, fl):  # pragma: no cover - jitted
+        _madd_tiles(a, w, o, out, mode, isa, t, fx, fl, 0, 0, 0)
+
+    return gemm
+
+
+_MADD_GEMM_RQ = {code: _madd_make_gemm_rq(code) for code in MADD_ISA.values()}
+_MADD_GEMM = {(mode, code): _madd_make_gemm(mode, code) for mode in (_MADD_I32, _MADD_F32)
+              for code in MADD_ISA.values()}
+
+
+def madd_gemm_rq(a, w, t, m, left, right, o, zp, lo, hi, out, isa: int) -> None:
     """int8 out [R, o] = clamp(MBQM(Σ_k a[r, k]·w[k, c] + bias[c], m[c], shift[c]) + zp, lo,
     hi) for int16 rows a [R, K2·2], w from `madd_pack`, t from `madd_rq_pack` (bias, float
     tables), m / left / right int32 per channel; exact (undecided outputs are recomputed
-    with the integer MBQM)."""
-    rows, ob = a.shape[0], w.shape[0]
-    fx = np.empty((rows, ob * 8), np.int32)
-    fl = np.zeros((rows, ob), np.uint8)
-    _madd_tiles(a, w, o, out, _MADD_RQ, isa, t, fx, fl, lo, hi, zp)
-    _madd_fix(fx, fl, m, left, right, o, zp, lo, hi, out)
+    with the integer MBQM). isa: `simd.MADD_ISA[path]`."""
+    _MADD_GEMM_RQ[isa](a, w, t, m, left, right, o, zp, lo, hi, out)
 
 
 def madd_rq_pack(bias, m, shift) -> tuple[np.ndarray, ...]:
@@ -338,8 +369,7 @@ def madd_gemm(a_i16: np.ndarray, packed: np.ndarray, o: int, out: np.ndarray,
     """out [R, o] (float32 or int32, C-contiguous) = Σ_k a[r, k]·w[k, c] for the int16 rows
     a_i16 [R, K2·2] (x − zp_in, zero-padded); isa: `simd.MADD_ISA[path]`."""
     mode = _MADD_F32 if out.dtype == np.float32 else _MADD_I32
-    _madd_tiles(a_i16, packed, o, out, mode, isa, _MADD_NONE_T, _MADD_NONE_FX, _MADD_NONE_FL,
-                0, 0, 0)
+    _MADD_GEMM[mode, isa](a_i16, packed, o, out, _MADD_NONE_T, _MADD_NONE_FX, _MADD_NONE_FL)
 
 
 @njit(cache=True, nogil=True)
