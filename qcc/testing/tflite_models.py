@@ -708,14 +708,19 @@ def _transpose_conv(
 
 def _transpose_conv_models() -> Iterator[tuple[str, bytes]]:
     x = [[1, 8, 8, 8]]
+    # (out channels, kernel, stride, options); kernel == stride: the taps do not overlap
+    # (an upsampling head, e.g. selfie segmentation's 2x2 stride-2 single-channel output)
     variants = {
-        "transpose_conv_same_stride2": dict(padding=SAME, bias=False),
-        "transpose_conv_valid_stride2": dict(padding=VALID, bias=False),
-        "transpose_conv_same_stride2_bias": dict(padding=SAME, bias=True),
+        "transpose_conv_same_stride2": (4, 3, 2, dict(padding=SAME, bias=False)),
+        "transpose_conv_valid_stride2": (4, 3, 2, dict(padding=VALID, bias=False)),
+        "transpose_conv_same_stride2_bias": (4, 3, 2, dict(padding=SAME, bias=True)),
+        "transpose_conv_k2_stride2_one_channel": (1, 2, 2, dict(padding=SAME, bias=True)),
     }
-    for name, kw in variants.items():
+    for name, (o, k, st, kw) in variants.items():
         yield _single(
-            name, x, lambda b, r, i, kw=kw: _transpose_conv(b, r, i[0], 4, 3, 2, name="y", **kw)
+            name, x,
+            lambda b, r, i, o=o, k=k, st=st, kw=kw: _transpose_conv(b, r, i[0], o, k, st,
+                                                                   name="y", **kw)
         )
 
 

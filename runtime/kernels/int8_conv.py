@@ -415,7 +415,9 @@ def _fc_prepared(params) -> dict:
     return prepared
 
 
-def _fc_run_prepared(x, params):
+def _int_gemm_rows(x, params) -> np.ndarray:
+    """int32 acc [R, U] = Σ_d (x[r, d] − zp_in)·w8[d, u], exact, for the rows of x (its
+    values in C order, R·D of them) on the GEMM path `_fc_prepared` packed w8 [D, U] for."""
     d, u = params["w8"].shape
     x = np.ascontiguousarray(x).reshape(-1)
     rows = x.size // d
@@ -430,6 +432,11 @@ def _fc_run_prepared(x, params):
         a = np.empty((rows, mw.shape[1] * 2), np.int16)
         madd_rows_i16(x, params["zp_in"], d, a.shape[1], a)
         madd_gemm(a, mw, u, acc, params["isa"])
+    return acc
+
+
+def _fc_run_prepared(x, params):
+    acc = _int_gemm_rows(x, params)
     out = np.empty(acc.shape, np.int8)
     _fc_requant(acc, params["bias"], params["eff"], params["zp_out"], params["lo"], params["hi"],
                 out)
@@ -456,21 +463,108 @@ run_fully_connected_i8.bind = _fc_bind
 
 @runner("transpose_conv_i8")
 def run_transpose_conv_i8(inputs, params):
-    x = np.ascontiguousarray(inputs[0])
-    wt = params["w"]  # [C, KH*KW*O]
+    """TRANSPOSE_CONV: the step bound on the fly (a plan binds it once: `_tconv_bind`)."""
+    return _tconv_bind(params)(inputs, params)
+
+
+def _tconv_bind(params):
+    """Plan-load binding of `run_transpose_conv_i8`. Every input pixel's taps are one row of
+    an integer GEMM, taps[p, (ky, kx, o)] = Σ_c (x[p, c] − zp_in)·w[o, ky, kx, c] (exact
+    int32, on this host's GEMM path: `_fc_prepared` packs w8 [C, KH·KW·O]), summed into the
+    output pixels they reach (`_tconv_scatter`) and requantized per output channel.
+
+    When the taps do not overlap and tile the output exactly (kernel == stride, no padding,
+    OH = H·KH, OW = W·KW: an upsampling head), output row iy·KH + ky is, pixel by pixel,
+    the taps (kx, o) of input row iy for that ky: a 1x1 convolution with KW·O output
+    channels. With KW·O >= 16 each ky runs as one (`_conv_bind`: the requantization fused
+    into the GEMM on every path) and its rows are copied into place; with fewer (a one- or
+    two-channel head, where the GEMM's partial blocks would store bytes under masks) the
+    int32 taps are requantized as they are and each (kx, o) run moved into place."""
     geom = params["geom"]  # sh, sw, pt, pl, kh, kw
-    n, h, wd, c = x.shape
-    kh, kw = int(geom[4]), int(geom[5])
-    shp = params["out_shape"]
-    o = shp[3]
-    cols = np.empty(x.size, wt.dtype)
-    _conv_offset_rows(x.reshape(-1), params["zp_in"], cols)
-    taps = (cols.reshape(n * h * wd, c) @ wt).reshape(n, h, wd, kh, kw, o)
-    acc = np.zeros((n, shp[1], shp[2], o), wt.dtype)
-    _tconv_scatter(taps, acc, geom)
-    out = np.empty((n * shp[1] * shp[2], o), np.int8)
-    _conv_requantize(acc.reshape(-1, o), params, out)
-    return [out.reshape(n, shp[1], shp[2], o)]
+    sh, sw, pt, pl, kh, kw = (int(v) for v in geom)
+    n, oh, ow, o = (int(v) for v in params["out_shape"])
+    _, h, wd, c = (int(v) for v in params["in_shape"])
+    disjoint = sh == kh and sw == kw and pt == 0 and pl == 0 and oh == h * kh and ow == wd * kw
+    if disjoint and kw * o >= 16:  # whole 16-channel blocks: the fused GEMM epilogue pays
+        rows = [_conv_bind(_tconv_row_params(params, ky)) for ky in range(kh)]
+
+        def run_rows(inputs, _params):
+            x = inputs[0]
+            b = x.shape[0]
+            out = np.empty((b, oh, ow, o), np.int8)
+            by_ky = out.reshape(b, h, kh, wd * kw * o)
+            for ky in range(kh):
+                by_ky[:, :, ky, :] = rows[ky]([x], None)[0].reshape(b, h, wd * kw * o)
+            return [out]
+
+        return run_rows
+    prepared = _fc_prepared(params)
+    rq = _conv_rq_params(params["bias"], params["m"], params["shift"])
+    bias, m, left, right = rq["bias"], rq["m"], rq["left"], rq["right"]
+    zp, lo, hi = params["zp_out"], params["lo"], params["hi"]
+
+    if disjoint:  # few output channels: int32 taps, requantized, then moved into place
+        tiled = [np.tile(rq[k], kh * kw) for k in ("bias", "m", "left", "right")]
+        run_bytes = kw * o  # one (kx, o) run, moved as one unsigned integer when it can be
+        unit = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}.get(run_bytes)
+
+        def run_taps(inputs, _params):
+            x = inputs[0]
+            b = x.shape[0]
+            taps = _int_gemm_rows(x, prepared)  # [N·H·W, KH·KW·O]
+            q = np.empty(taps.shape, np.int8)
+            _conv_requant(taps, *tiled, zp, lo, hi, q)
+            out = np.empty((b, oh, ow, o), np.int8)
+            if unit is not None:
+                src = q.reshape(b, h, wd, kh * run_bytes).view(unit)
+                dst = out.reshape(b, h, kh, wd * run_bytes).view(unit)
+                np.copyto(dst, src.transpose(0, 1, 3, 2))
+            else:
+                src = q.reshape(b, h, wd, kh, run_bytes)
+                np.copyto(out.reshape(b, h, kh, wd, run_bytes), src.transpose(0, 1, 3, 2, 4))
+            return [out]
+
+        return run_taps
+
+    def run(inputs, _params):
+        x = inputs[0]
+        b, hx, wx, _ = x.shape
+        taps = _int_gemm_rows(x, prepared)  # [N·H·W, KH·KW·O]
+        acc = np.zeros((b, oh, ow, o), np.int32)
+        _tconv_scatter(taps.reshape(b, hx, wx, kh, kw, o), acc, geom)
+        out = np.empty((b * oh * ow, o), np.int8)
+        _conv_requant(acc.reshape(-1, o), bias, m, left, right, zp, lo, hi, out)
+        return [out.reshape(b, oh, ow, o)]
+
+    return run
+
+
+def _tconv_row_params(params, ky: int) -> dict:
+    """The CONV_2D step params (as `lower_conv2d` makes them) of the 1x1 convolution giving
+    the output rows iy·KH + ky of a non-overlapping transpose convolution: output channels
+    (kx, o), weights w8[:, (ky, ·, ·)], per-channel requantization tiled KW times."""
+    w8 = params["w8"]
+    _, h, wd, c = (int(v) for v in params["in_shape"])
+    n = int(params["out_shape"][0])
+    kw, o = int(params["geom"][5]), int(params["out_shape"][3])
+    cols = w8[:, ky * kw * o:(ky + 1) * kw * o]
+    return {
+        "w8": np.ascontiguousarray(cols).reshape(1, c, kw * o),
+        "bias": np.tile(params["bias"], kw),
+        "m": np.tile(params["m"], kw),
+        "shift": np.tile(params["shift"], kw),
+        "geom": np.array([1, 1, 1, 1, 1, 1, 0, 0, h, wd], np.int64),
+        "pointwise": True,
+        "zp_in": params["zp_in"],
+        "zp_out": params["zp_out"],
+        "lo": params["lo"],
+        "hi": params["hi"],
+        "tile": _conv_tile(n * h * wd, c, kw * o),
+        "pad": np.array([0, 0, h, wd], np.int64),
+    }
+
+
+run_transpose_conv_i8.bind = _tconv_bind
 
 
 @runner("batch_matmul_i8")
@@ -673,16 +767,17 @@ def lower_transpose_conv(op):
     # TFLite derives the padding from the output size, as if it were a convolution's input.
     pt, _ = same_padding(oh, kh, sh, 1, _conv_out_size(oh, kh, sh, padding))
     pl, _ = same_padding(ow, kw, sw, 1, _conv_out_size(ow, kw, sw, padding))
-    # OHWI -> [I, KH*KW*O]
-    wt = filt.astype(np.int32).transpose(3, 1, 2, 0).reshape(c, kh * kw * o)
-    # exactness bound: an output sums over every (ci, ky, kx) at most once
-    dtype = _conv_gemm_dtype(filt.astype(np.int32).reshape(o, -1).T, zp_in)
+    # OHWI -> [I, KH*KW*O]: one GEMM column per tap (ky, kx, o)
+    w8 = filt.transpose(3, 1, 2, 0).reshape(c, kh * kw * o)
     return (
         "transpose_conv_i8",
         {
-            "w": np.ascontiguousarray(wt, dtype=dtype),
-            **_conv_rq_params(bias, m, shift),
+            "w8": np.ascontiguousarray(w8, dtype=np.int8),
+            "bias": np.asarray(bias, np.int32),
+            "m": np.asarray(m, np.int32),
+            "shift": np.asarray(shift, np.int32),
             "geom": np.array([sh, sw, pt, pl, kh, kw], np.int64),
+            "in_shape": [n, h, w, c],
             "out_shape": [n, oh, ow, o],
             "zp_in": zp_in,
             "zp_out": zp_out,
