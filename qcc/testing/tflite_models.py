@@ -715,6 +715,7 @@ def _transpose_conv_models() -> Iterator[tuple[str, bytes]]:
         "transpose_conv_valid_stride2": (4, 3, 2, dict(padding=VALID, bias=False)),
         "transpose_conv_same_stride2_bias": (4, 3, 2, dict(padding=SAME, bias=True)),
         "transpose_conv_k2_stride2_one_channel": (1, 2, 2, dict(padding=SAME, bias=True)),
+        "transpose_conv_k2_stride2_valid": (8, 2, 2, dict(padding=VALID, bias=True)),
     }
     for name, (o, k, st, kw) in variants.items():
         yield _single(
