@@ -1204,6 +1204,25 @@ def _carried_cache(files: dict[str, bytes], plan: Plan, name: str, b: dict[str, 
     return out
 
 
+def _lzma_npz(arrays: dict[str, np.ndarray]) -> bytes:
+    """An .npz (a zip of .npy files, as np.savez writes) whose entries are LZMA-compressed
+    (zip method 14: np.load reads it through zipfile; ~4% smaller than deflate on a plan's
+    weights), with fixed timestamps: the same plan gives the same bytes."""
+    import io
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_LZMA) as z:
+        for name, array in arrays.items():
+            npy = io.BytesIO()
+            np.lib.format.write_array(npy, np.asarray(array), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_LZMA
+            info.external_attr = 0o644 << 16
+            z.writestr(info, npy.getvalue())
+    return out.getvalue()
+
+
 def write_artifact(model: CompiledModel | Operation, directory: str | os.PathLike[str],
                    source_label: str = "a model", *, force: bool = False,
                    inputs: Sequence[str | os.PathLike[str] | None] = (),
@@ -1219,8 +1238,6 @@ def write_artifact(model: CompiledModel | Operation, directory: str | os.PathLik
     fresh process (it runs the plan on zeros, random inputs and `cache_inputs`; this CPU must
     have the baseline), so that the artifact's first run on a CPU with the baseline loads its
     kernels instead of compiling them (model.py's docstring says how)."""
-    import io
-
     from qcc.fileio import write_artifact_folder
 
     cm = model if isinstance(model, CompiledModel) else compile_module(model)
@@ -1237,9 +1254,7 @@ def write_artifact(model: CompiledModel | Operation, directory: str | os.PathLik
         cache_baseline=chosen[0] if chosen else None,
         kernels={s.kernel for s in plan.steps},
     )
-    weights = io.BytesIO()
-    np.savez_compressed(weights, **arrays)
-    files = {"model.py": src.encode(), "weights.npz": weights.getvalue()}
+    files = {"model.py": src.encode(), "weights.npz": _lzma_npz(arrays)}
     if chosen is not None:
         files.update(_carried_cache(files, plan, chosen[0], chosen[1], cache_inputs))
     write_artifact_folder(directory, files, force=force, inputs=inputs)
