@@ -84,7 +84,8 @@ def _build_arg_parser() -> argparse.ArgumentParser:
         "--emit",
         choices=EMIT_CHOICES,
         help="what to write: MLIR text, a .tflite flatbuffer, or (numba) a folder with a "
-        "self-contained Numba program, model.py + weights.npz (default: from -o's suffix)",
+        "self-contained Numba program, model.py + kernels.py.xz + weights.npz (default: from "
+        "-o's suffix)",
     )
     p.add_argument("--print-ir-after-all", action="store_true", help="print IR after each pass")
     p.add_argument("--time-passes", action="store_true", help="report the time of each pass")

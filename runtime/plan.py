@@ -10,9 +10,12 @@ A step is ``Step(kernel, inputs, outputs, params, free, label)``: the runner
 `outputs`; the slots in `free` die after the step (their last use) and are released at once.
 `constants` pre-fills slots (quantized constants that a kernel takes at run time).
 
-Serialization (`plan_to_arrays` / `plan_from_arrays`): every numpy array in a step's params
-and every constant goes into a flat dict of arrays (an .npz), everything else into one
-JSON document stored in that dict as a uint8 array under "__plan__".
+Serialization (`plan_to_arrays` / `plan_from_arrays`): the numpy arrays of the steps' params
+and the constants are packed into one flat array per dtype (named by the dtype: "int8",
+"int32", "int64", "float32"...), each array at a 64-byte aligned offset; everything else,
+and each array's (dtype, offset, shape), goes into one JSON document stored as a uint8 array
+under "__plan__". A handful of arrays instead of one per param: the artifact's weights.npz
+then has a few entries, not 240-400 (each entry of a zip costs ~230 bytes of headers).
 
 The first run compiles the kernels (Numba, on their first call). With a `compiler`
 (`PlanRunner(plan, runners, compiler)`, see `ParallelCompiler`) that allows it, and the
@@ -35,7 +38,11 @@ from typing import Any
 
 import numpy as np
 
-PLAN_FORMAT = 1
+PLAN_FORMAT = 2
+"""Version of `plan_to_arrays`' layout (2: arrays packed per dtype; 1: one entry per array)."""
+PACK_ALIGN = 64
+"""Bytes: every array starts at a multiple of this in its dtype's pack, so that a view of it
+is as aligned as the pack itself (a fresh numpy allocation: 16 bytes or more)."""
 CALLABLE_KERNEL = "__callable__"
 """Kernel name of an in-process step whose params hold a Python callable under "fn"
 (`fn(inputs) -> list`): float islands. Such a plan cannot be serialized."""
@@ -409,8 +416,45 @@ def _jsonable(v: Any, where: str) -> Any:
     raise TypeError(f"{where}: cannot serialize a {type(v).__name__} in a plan")
 
 
+class _Packer:
+    """The per-dtype packs of `plan_to_arrays`: `add(array)` appends a C-contiguous copy of
+    the array (native byte order) to its dtype's pack, at a `PACK_ALIGN`-byte boundary, and
+    returns its record [dtype name, offset in elements, shape]."""
+
+    def __init__(self):
+        self.packs: dict[str, list[bytes]] = {}
+        self.sizes: dict[str, int] = {}
+
+    def add(self, v: np.ndarray, where: str) -> list:
+        dtype = v.dtype
+        if dtype.kind not in "biufc" or dtype.fields is not None:
+            raise TypeError(f"{where}: cannot serialize a {dtype} array in a plan")
+        dtype = dtype.newbyteorder("=")
+        name = dtype.name
+        chunks = self.packs.setdefault(name, [])
+        used = self.sizes.get(name, 0)
+        pad = -used % PACK_ALIGN
+        if pad:
+            chunks.append(bytes(pad))
+            used += pad
+        data = np.ascontiguousarray(v, dtype=dtype).tobytes()
+        chunks.append(data)
+        self.sizes[name] = used + len(data)
+        return [name, used // dtype.itemsize, list(v.shape)]
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The packs (writable, as np.load's arrays are: Numba types a read-only array
+        apart, and would compile its kernels again for it)."""
+        return {name: np.frombuffer(bytearray(b"".join(chunks)), np.dtype(name))
+                for name, chunks in self.packs.items()}
+
+
 def plan_to_arrays(plan: Plan) -> dict[str, np.ndarray]:
-    arrays: dict[str, np.ndarray] = {}
+    """The plan as a few flat arrays (an .npz's worth): one pack per dtype of the steps'
+    array params and the constants, and "__plan__" (the JSON document of everything else,
+    with each array's [dtype, offset, shape] in its pack). Raises TypeError for what a plan
+    file cannot hold (a float island's callable, an object array)."""
+    packer = _Packer()
     steps = []
     for i, s in enumerate(plan.steps):
         if s.kernel == CALLABLE_KERNEL:
@@ -421,14 +465,13 @@ def plan_to_arrays(plan: Plan) -> dict[str, np.ndarray]:
                 " --target=numba)"
             )
         params: dict[str, Any] = {}
-        array_keys: list[str] = []
+        packed: dict[str, list] = {}
         for k, v in s.params.items():
+            where = f"step {i} ({s.kernel}) param {k!r}"
             if isinstance(v, np.ndarray):
-                key = f"s{i}/{k}"
-                arrays[key] = v
-                array_keys.append(k)
+                packed[k] = packer.add(v, where)
             else:
-                params[k] = _jsonable(v, f"step {i} ({s.kernel}) param {k!r}")
+                params[k] = _jsonable(v, where)
         steps.append(
             {
                 "kernel": s.kernel,
@@ -437,16 +480,16 @@ def plan_to_arrays(plan: Plan) -> dict[str, np.ndarray]:
                 "free": list(s.free),
                 "label": s.label,
                 "params": params,
-                "arrays": array_keys,
+                "arrays": packed,
             }
         )
-    for slot, v in plan.constants.items():
-        arrays[f"c/{slot}"] = np.asarray(v)
+    constants = [[slot, *packer.add(np.asarray(v), f"constant {slot}")]
+                 for slot, v in sorted(plan.constants.items())]
     doc = {
         "format": PLAN_FORMAT,
         "n_slots": plan.n_slots,
         "steps": steps,
-        "constants": sorted(plan.constants),
+        "constants": constants,
         "input_slots": plan.input_slots,
         "output_slots": plan.output_slots,
         "input_specs": [[list(s), d] for s, d in plan.input_specs],
@@ -455,25 +498,51 @@ def plan_to_arrays(plan: Plan) -> dict[str, np.ndarray]:
         "output_names": plan.output_names,
         "slot_specs": [[k, list(sh), d] for k, (sh, d) in sorted(plan.slot_specs.items())],
     }
-    arrays["__plan__"] = np.frombuffer(json.dumps(doc).encode("utf-8"), np.uint8)
+    arrays = packer.arrays()
+    arrays["__plan__"] = np.frombuffer(json.dumps(doc, separators=(",", ":")).encode("utf-8"),
+                                       np.uint8)
     return arrays
 
 
 def plan_from_arrays(arrays: Any) -> Plan:
-    """Inverse of `plan_to_arrays` (`arrays` may be an open NpzFile)."""
+    """Inverse of `plan_to_arrays` (`arrays` may be an open NpzFile): every array param and
+    constant is a C-contiguous view of its dtype's pack, with its dtype and shape (aligned
+    as the pack is: see `PACK_ALIGN`). A record that does not fit its pack raises
+    ValueError."""
     doc = json.loads(bytes(np.asarray(arrays["__plan__"])).decode("utf-8"))
     if doc.get("format") != PLAN_FORMAT:
-        raise ValueError(f"unsupported plan format {doc.get('format')!r}")
+        raise ValueError(f"unsupported plan format {doc.get('format')!r} (this runtime reads "
+                         f"format {PLAN_FORMAT}: write the plan again with the same qcc)")
+    packs: dict[str, np.ndarray] = {}
+
+    def unpack(record: list, where: str) -> np.ndarray:
+        name, offset, shape = record
+        pack = packs.get(name)
+        if pack is None:
+            pack = np.asarray(arrays[name])
+            if pack.ndim != 1 or pack.dtype != np.dtype(name):
+                raise ValueError(f"plan pack {name!r} is a {pack.dtype} array of shape "
+                                 f"{list(pack.shape)}, not a flat {name} array")
+            packs[name] = pack
+        size = 1
+        for d in shape:
+            size *= d
+        if offset < 0 or min(shape, default=0) < 0 or offset + size > pack.size:
+            raise ValueError(f"{where}: [{offset}, {offset + size}) is outside the {name} "
+                             f"pack of {pack.size} elements")
+        return pack[offset:offset + size].reshape(shape)
+
     steps = []
     for i, s in enumerate(doc["steps"]):
         params = dict(s["params"])
-        for k in s["arrays"]:
-            params[k] = np.asarray(arrays[f"s{i}/{k}"])
+        for k, record in s["arrays"].items():
+            params[k] = unpack(record, f"step {i} ({s['kernel']}) param {k!r}")
         steps.append(
             Step(s["kernel"], tuple(s["inputs"]), tuple(s["outputs"]), params,
                  tuple(s["free"]), s["label"])
         )
-    constants = {int(k): np.asarray(arrays[f"c/{k}"]) for k in doc["constants"]}
+    constants = {int(slot): unpack(record, f"constant {slot}")
+                 for slot, *record in doc["constants"]}
     return Plan(
         steps,
         doc["n_slots"],

@@ -13,6 +13,7 @@ int16.
 from __future__ import annotations
 
 import functools
+import lzma
 import subprocess
 import sys
 
@@ -250,7 +251,7 @@ def test_artifact_runs_int16(tmp_path):
     from qcc.backends.numba import write_artifact
 
     write_artifact(q.module, out)
-    source = (out / "model.py").read_text()
+    source = lzma.decompress((out / "kernels.py.xz").read_bytes()).decode()
     assert "def run_conv2d_i16" in source and "def lower_conv2d_i16" not in source
     x = _chain_inputs(100)
     np.savez(tmp_path / "x.npz", *x)

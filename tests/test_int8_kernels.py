@@ -537,26 +537,29 @@ def test_registered():
 
 def test_artifact_source_inlines_these_families():
     """The `--emit=numba` artifact inlines these modules without name clashes."""
-    src = artifact_source()
-    compile(src, "model.py", "exec")
+    src = artifact_source().kernels
+    compile(src, "kernels.py", "exec")
     for name in ("run_add_sub_i8", "run_softmax_i8", "run_mean_i8", "run_resize_bilinear_i8"):
         assert f"def {name}(" in src
     assert "def lower_softmax(" not in src
 
 
 def test_artifact_source_for_a_plan_keeps_only_what_its_runners_use():
-    """With a plan's kernel names, model.py inlines the families those runners need, and of
-    them only the definitions something reachable uses, without docstrings."""
-    whole = artifact_source()
-    src = artifact_source(kernels={"conv2d_i8", "quantize_f32_i8", "dequantize_i8"})
-    compile(src, "model.py", "exec")
+    """With a plan's kernel names, the artifact's kernels.py inlines the families those
+    runners need, and of them only the definitions something reachable uses (the runners,
+    what model.py takes from the module), without docstrings; model.py holds none of them."""
+    whole = artifact_source().kernels
+    model, src = artifact_source(kernels={"conv2d_i8", "quantize_f32_i8", "dequantize_i8"})
+    compile(model, "model.py", "exec")
     assert len(src) < len(whole) * 0.8
     for name in ("run_conv2d_i8", "_conv_bind", "madd_gemm_rq", "_vnni_make_conv_rq",
                  "run_quantize_f32_i8", "PlanRunner", "load"):
-        assert f"def {name}(" in src or f"class {name}" in src, name
+        assert f"def {name}(" in src + model or f"class {name}" in src, name
     for name in ("run_softmax_i8", "run_mean_i8", "run_resize_bilinear_i8"):
         assert f"def {name}(" not in src, name
     assert "Plan-load binding of `run_conv2d_i8`" not in src  # docstrings dropped
+    compile(src, "kernels.py", "exec")
+    assert "def plan_from_arrays(" in src and "def run_conv2d_i8(" not in model
 
 
 def test_instances_tflite_rejects_have_no_kernel():

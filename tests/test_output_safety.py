@@ -243,7 +243,7 @@ def test_numba_new_folder(int8_mlir: Path, tmp_path: Path) -> None:
     result = run_qcc(str(int8_mlir), "--emit=numba", "-o", str(out))
     assert result.returncode == 0, result.stderr.decode()
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [ARTIFACT_MANIFEST, "model.py", "weights.npz"]
+        [ARTIFACT_MANIFEST, "kernels.py.xz", "model.py", "weights.npz"]
     )
 
 
@@ -262,7 +262,7 @@ def test_numba_refuses_a_foreign_folder_and_force_keeps_other_files(
     assert result.returncode == 0, result.stderr.decode()
     after = snapshot(out)
     assert {k: v for k, v in after.items() if k in before} == before
-    assert {"model.py", "weights.npz", ARTIFACT_MANIFEST} <= set(after)
+    assert {"model.py", "kernels.py.xz", "weights.npz", ARTIFACT_MANIFEST} <= set(after)
 
 
 def test_numba_rewrites_its_own_artifact_only(int8_mlir: Path, tmp_path: Path) -> None:

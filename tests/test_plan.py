@@ -1,7 +1,10 @@
 """runtime/plan.py: the plan runner (straight-line fast path, observer/progress path) and the
-plan's array serialization, with plain-Python runners (no Numba)."""
+plan's array serialization (packed per dtype; the artifact's weights.npz), with plain-Python
+runners (no Numba)."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
@@ -70,6 +73,91 @@ def test_arrays_round_trip():
     assert back.steps[2].params["k"] == 3.0
     np.testing.assert_array_equal(back.constants[1], plan.constants[1])
     assert back.output_names == ["y", "z", "x"]
+
+
+def _typed_plan() -> Plan:
+    """A plan whose steps carry arrays of several dtypes, shapes and layouts (what
+    plan_to_arrays packs)."""
+    rng = np.random.default_rng(0)
+    w = rng.integers(-128, 128, (3, 5, 7)).astype(np.int8)
+    params = {
+        "w": w,
+        "w_t": w.transpose(2, 0, 1),  # not C-contiguous: stored C-ordered
+        "bias": rng.integers(-2**31, 2**31, 7).astype(np.int32),
+        "big": np.arange(6, dtype=">i4").reshape(2, 3),  # big-endian: stored native
+        "geom": np.array(9, np.int64),  # 0-d
+        "none": np.zeros((0, 4), np.float32),
+        "mask": np.array([True, False, True]),
+        "ec": rng.standard_normal(13).astype(np.float32),
+        "at": 2,
+    }
+    steps = [Step("scale", (0,), (1,), params, (), "a"),
+             Step("add", (1, 2), (3,), {"lut": np.arange(256, dtype=np.int8)}, (1,), "b")]
+    return Plan(steps, 4, {2: np.full((4,), 7, np.int16)}, [0], [3], [((4,), "float32")],
+                [((4,), "float32")])
+
+
+def test_arrays_are_packed_per_dtype():
+    """One flat array per dtype (and the JSON document), whatever the number of params;
+    each param comes back with its values, dtype (native byte order), shape, C-contiguous,
+    writable, at a multiple of PACK_ALIGN bytes from its pack's start."""
+    from qcc.runtime.plan import PACK_ALIGN
+
+    plan = _typed_plan()
+    arrays = plan_to_arrays(plan)
+    assert sorted(arrays) == ["__plan__", "bool", "float32", "int16", "int32", "int64", "int8"]
+    back = plan_from_arrays(arrays)
+    want = {**plan.steps[0].params, **plan.steps[1].params}
+    got = {**back.steps[0].params, **back.steps[1].params}
+    assert got["at"] == 2
+    for k, v in want.items():
+        if not isinstance(v, np.ndarray):
+            continue
+        g = got[k]
+        assert g.dtype == v.dtype.newbyteorder("=") and g.dtype.isnative, k
+        assert g.shape == v.shape and g.flags.c_contiguous and g.flags.writeable, k
+        np.testing.assert_array_equal(g, v)
+        pack = arrays[g.dtype.name]
+        assert np.shares_memory(g, pack) or g.size == 0
+        assert (g.ctypes.data - pack.ctypes.data) % PACK_ALIGN == 0, k
+    np.testing.assert_array_equal(back.constants[2], plan.constants[2])
+    assert back.constants[2].dtype == np.int16
+
+
+def test_weights_npz_is_lzma_and_loads_with_numpy(tmp_path):
+    """The artifact's weights.npz: a real .npz (np.load reads it) of LZMA-compressed
+    entries, one per pack, that gives the plan back."""
+    import zipfile
+
+    from qcc.backends.numba import _lzma_npz
+
+    plan = _typed_plan()
+    path = tmp_path / "weights.npz"
+    path.write_bytes(_lzma_npz(plan_to_arrays(plan)))
+    with zipfile.ZipFile(path) as z:
+        assert {i.compress_type for i in z.infolist()} == {zipfile.ZIP_LZMA}
+        assert len(z.infolist()) == 7
+    with np.load(path, allow_pickle=False) as z:
+        back = plan_from_arrays({k: z[k] for k in z.files})
+    np.testing.assert_array_equal(back.steps[0].params["w_t"], plan.steps[0].params["w_t"])
+    np.testing.assert_array_equal(back.steps[1].params["lut"], plan.steps[1].params["lut"])
+    assert _lzma_npz(plan_to_arrays(plan)) == path.read_bytes()  # the same bytes every time
+
+
+def test_plan_arrays_errors_are_one_line():
+    bad = _plan()
+    bad.steps[0].params["o"] = np.array([object()])
+    with pytest.raises(TypeError, match=r"step 0 \(add\) param 'o': cannot serialize a object"):
+        plan_to_arrays(bad)
+    arrays = plan_to_arrays(_typed_plan())
+    doc = json.loads(bytes(arrays["__plan__"]))
+    old = dict(arrays, __plan__=np.frombuffer(json.dumps(dict(doc, format=1)).encode(), np.uint8))
+    with pytest.raises(ValueError, match="unsupported plan format 1 .this runtime reads format 2"):
+        plan_from_arrays(old)
+    doc["steps"][1]["arrays"]["lut"][1] = arrays["int8"].size - 10  # runs past the pack
+    corrupt = dict(arrays, __plan__=np.frombuffer(json.dumps(doc).encode(), np.uint8))
+    with pytest.raises(ValueError, match=r"step 1 \(add\) param 'lut': .* outside the int8 pack"):
+        plan_from_arrays(corrupt)
 
 
 def test_parallel_first_run_forks_helpers(tmp_path):

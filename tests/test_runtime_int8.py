@@ -300,7 +300,8 @@ def test_numba_artifact_runs_with_numpy_and_numba_only(tmp_path, write_model):
     cli = run_qcc(str(src), "--calibration", str(tmp_path / "calib.npz"), "--emit=numba",
                   "-o", str(out_dir))
     assert cli.returncode == 0, cli.stderr.decode()
-    assert sorted(p.name for p in out_dir.iterdir()) == [".qcc-artifact", "model.py", "weights.npz"]
+    assert sorted(p.name for p in out_dir.iterdir()) == [".qcc-artifact", "kernels.py.xz", "model.py",
+                                                         "weights.npz"]
     import ast
 
     tree = ast.parse((out_dir / "model.py").read_text())
@@ -317,9 +318,13 @@ def test_numba_artifact_runs_with_numpy_and_numba_only(tmp_path, write_model):
 
     guard = tmp_path / "guard.py"
     guard.write_text(_GUARD)
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    # no NUMBA_CACHE_DIR: a shared one may hold these kernels already (artifacts with the same
+    # kernels share their extracted kernels.py and its cache there)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "PYTHONHOME", "NUMBA_CACHE_DIR")}
     times = []
-    for _ in range(2):  # cold (compiles, fills the cache next to model.py), then warm
+    for _ in range(2):  # cold (extracts kernels.py into __pycache__ beside model.py, compiles
+        # into the cache beside it), then warm
         run = subprocess.run(
             [sys.executable, "-I", str(guard), str(out_dir), str(tmp_path / "x.npz"),
              str(tmp_path / "y.npz")],
@@ -332,6 +337,64 @@ def test_numba_artifact_runs_with_numpy_and_numba_only(tmp_path, write_model):
             assert np.array_equal(got[f"arr_{i}"], w)
     print(f"artifact: cold {times[0]:.2f} s, warm {times[1]:.2f} s")
     assert times[1] < times[0]
+
+
+ARTIFACT_SIZE_LIMIT = 1.2
+"""Issue 12: an `--emit=numba` folder (without a carried Numba cache) is at most this many times
+the int8 .tflite of the same quantized model."""
+
+ARTIFACT_SIZES: list[str] = []
+add_summary("--emit=numba folder vs the int8 .tflite", lambda: ARTIFACT_SIZES)
+
+
+def _artifact_ratio(q: qcc.api.Model, folder) -> tuple[float, str]:
+    """(folder bytes / int8 .tflite bytes, a line saying it) for `q`'s artifact written to
+    `folder` (for the Numba target, without a carried cache)."""
+    from qcc.backends.numba import write_artifact
+
+    write_artifact(compile_module(q.module), folder, cache_baseline="none")
+    sizes = {p.name: p.stat().st_size for p in folder.iterdir()}
+    tflite = len(q.to_tflite())
+    ratio = sum(sizes.values()) / tflite
+    files = ", ".join(f"{k} {v}" for k, v in sorted(sizes.items()))
+    return ratio, f"{sum(sizes.values())} bytes ({files}) vs {tflite} int8 .tflite: {ratio:.2f}x"
+
+
+def _backbone() -> bytes:
+    """A small convolutional backbone (~230 KB int8 .tflite, gaussian weights: less
+    compressible than trained ones): big enough that the artifact's fixed part (model.py,
+    kernels.py.xz; ~35 KB) is measured against a realistic model size, as small as the
+    MediaPipe models the 1.2x bound was set for."""
+    rng = tm._rng("artifact_backbone")
+    b = tm.ModelBuilder()
+    x = b.add_input("x", [1, 16, 16, 32])
+    h = tm._conv_2d(b, rng, x, 128, 3, name="c1", activation=tm.Act.RELU6)
+    h = tm._depthwise_conv_2d(b, rng, h, 3, name="dw", activation=tm.Act.RELU6)
+    h = tm._conv_2d(b, rng, h, 256, 1, name="c2", activation=tm.Act.RELU6)
+    h = tm._conv_2d(b, rng, h, 64, 3, name="c3", stride=2, activation=tm.Act.RELU6)
+    b.mark_output(tm._conv_2d(b, rng, h, 32, 1, name="head"))
+    return b.build()
+
+
+def test_artifact_folder_is_at_most_1_2x_the_int8_tflite(tmp_path, write_model):
+    """model.py, kernels.py.xz (the kernels' source, xz) and weights.npz (the plan's arrays
+    packed per dtype, LZMA entries) of a generated backbone: at most 1.2x its int8 .tflite
+    (one npz entry per step array and model.py's inlined source made it ~1.3x)."""
+    model = qcc.load(write_model("backbone", _backbone()))
+    q = qcc.quantize(model, representative_dataset=_calibration(model), target="numba")
+    ratio, text = _artifact_ratio(q, tmp_path / "art")
+    assert len(q.to_tflite()) > 200_000, text
+    assert ratio <= ARTIFACT_SIZE_LIMIT, text
+
+
+@zoo_parametrize("path", select=_no_custom_op)
+def test_zoo_artifact_folder_is_at_most_1_2x_the_int8_tflite(path, tmp_path):
+    """Issue 12's size bound on every zoo model (the shared MediaPipe models: 0.9-1.0x)."""
+    model = qcc.load(path)
+    q = qcc.quantize(model, representative_dataset=_calibration(model), target="numba")
+    ratio, text = _artifact_ratio(q, tmp_path / "art")
+    ARTIFACT_SIZES.append(f"{path.stem}: {text}")
+    assert ratio <= ARTIFACT_SIZE_LIMIT, f"{path.stem}: {text}"
 
 
 def test_emit_numba_rejects_float_islands(tmp_path):

@@ -1,15 +1,24 @@
-"""Start-up of the `--emit=numba` artifact: the Numba cache it can carry for a CPU baseline.
+"""Start-up of the `--emit=numba` artifact: its kernels.py.xz, and the Numba cache it can
+carry for a CPU baseline.
+
+model.py extracts kernels.py.xz to a real kernels.py (checked against the sha256 it records)
+under NUMBA_CACHE_DIR, else in __pycache__ beside it, else in the user's cache folder, and
+never writes anything else into the artifact folder; a damaged extracted copy is written
+again, and kernels that do not match model.py fail the import in one line.
 
 An artifact written with `cache_baseline="x86-64-v3"` holds numba-cache-x86-64-v3/ (listed in
 its manifest); copied elsewhere (new mtimes, another path) and run in a fresh process with an
-empty NUMBA_CACHE_DIR, it loads its kernels (Numba's NUMBA_DEBUG_CACHE log: data loaded, none
-saved) and gives the in-process model's outputs; on a CPU without the baseline it compiles
-for the host as an artifact without a cache does. Small generated models, tmp_path only.
+empty NUMBA_CACHE_DIR (or none, the folder unwritable), it loads its kernels (Numba's
+NUMBA_DEBUG_CACHE log: data loaded, none saved) and gives the in-process model's outputs; on a
+CPU without the baseline it compiles for the host as an artifact without a cache does. Small
+generated models, tmp_path only.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import lzma
 import os
 import shutil
 import subprocess
@@ -64,11 +73,22 @@ print("QCC-TARGET " + json.dumps([config.CPU_NAME, config.CPU_FEATURES,
 """
 
 
-def _run(art: Path, x: Path, out: Path, cache: Path, hide: str = "",
-         workers: str = "0") -> tuple[str, list]:
+def _env(cache: Path | None, home: Path | None = None) -> dict[str, str]:
+    """The environment of a fresh artifact process: NUMBA_CACHE_DIR=cache (None: unset), and
+    with `home` the user's cache folder there ($XDG_CACHE_HOME, $HOME)."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("NUMBA_", "PYTHON", "QCC_ARTIFACT", "QCC_COMPILE"))}
-    env.update(NUMBA_CACHE_DIR=str(cache), NUMBA_DEBUG_CACHE="1", QCC_COMPILE_WORKERS=workers)
+    if cache is not None:
+        env["NUMBA_CACHE_DIR"] = str(cache)
+    if home is not None:
+        env.update(HOME=str(home), XDG_CACHE_HOME=str(home / "xdg"))
+    return env
+
+
+def _run(art: Path, x: Path, out: Path, cache: Path | None, hide: str = "",
+         workers: str = "0", home: Path | None = None) -> tuple[str, list]:
+    env = _env(cache, home)
+    env.update(NUMBA_DEBUG_CACHE="1", QCC_COMPILE_WORKERS=workers)
     r = subprocess.run([sys.executable, "-I", "-B", "-c", _RUN, str(art), str(x), str(out), hide],
                        capture_output=True, text=True, env=env, cwd=art.parent, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -136,6 +156,42 @@ def test_copied_artifact_loads_its_cache_without_compiling(built, tmp_path):
 
 
 @needs_baseline
+def test_read_only_artifact_extracts_to_the_user_cache_and_loads_its_cache(built, tmp_path):
+    """Without NUMBA_CACHE_DIR, in a folder where __pycache__ cannot be made (a file of that
+    name: tests run as root, whom permission bits do not stop), model.py extracts kernels.py
+    into the user's cache folder, seeds Numba's cache beside it, and loads every kernel."""
+    _, expected, x, art = built
+    copied = tmp_path / "copy"
+    shutil.copytree(art, copied)
+    (copied / "__pycache__").write_text("not a folder")
+    before = _files(copied)
+    log, (target, outputs) = _run(copied, x, tmp_path / "out.npz", None, home=tmp_path / "home")
+    assert target[2] is True and "[cache] data loaded" in log
+    assert "[cache] data saved" not in log, "a kernel compiled despite the carried cache"
+    for got, want in zip(outputs, expected):
+        assert np.array_equal(got, want)
+    assert _files(copied) == before
+    (extracted,) = (tmp_path / "home" / "xdg" / "qcc").glob("qcc-kernels-*/kernels.py")
+    assert list(extracted.parent.glob("__pycache__/kernels.*.nbi"))
+
+
+@needs_baseline
+def test_carried_cache_is_for_these_kernels_only(built, tmp_path):
+    """cache.json names the kernels' sha256: a cache recorded for other kernels is not used
+    (Numba then compiles for the host)."""
+    _, _, _, art = built
+    copied = tmp_path / "copy"
+    shutil.copytree(art, copied)
+    info_path = copied / FOLDER / "cache.json"
+    info = json.loads(info_path.read_text())
+    assert info["kernels_sha256"] == hashlib.sha256(
+        lzma.decompress((art / "kernels.py.xz").read_bytes())).hexdigest()
+    assert _import(copied, tmp_path / "nb", "print(model._QCC_CARRIED is not None)") == "True"
+    info_path.write_text(json.dumps(dict(info, kernels_sha256="0" * 64)))
+    assert _import(copied, tmp_path / "nb", "print(model._QCC_CARRIED is not None)") == "False"
+
+
+@needs_baseline
 def test_host_without_the_baseline_compiles_for_itself(built, tmp_path):
     """A CPU without AVX2/FMA (AVX-512 hidden too: LLVM drops the features that imply the
     hidden ones) compiles for the host, with a helper process compiling kernel groups
@@ -149,6 +205,106 @@ def test_host_without_the_baseline_compiles_for_itself(built, tmp_path):
     assert "[cache] data loaded" in log  # ... some of them in the helper
     for got, want in zip(outputs, expected):
         assert np.array_equal(got, want)
+
+
+# ---------------------------------------------------------------------------------------------
+# kernels.py.xz: where model.py extracts it, and what it checks (import only: nothing compiles)
+
+
+def _import(art: Path, cache: Path | None, code: str = "", home: Path | None = None,
+            ok: bool = True) -> str:
+    """Import the artifact in a fresh process and run `code` (default: print the kernels
+    module's file); its stdout, or with `ok=False` (the import must fail) its stderr."""
+    script = f"import sys; sys.path.insert(0, {str(art)!r}); import model\n" + (
+        code or "print(model.kernels.__file__)")
+    r = subprocess.run([sys.executable, "-I", "-B", "-c", script], capture_output=True,
+                       text=True, env=_env(cache, home), cwd=art.parent, timeout=300)
+    assert (r.returncode == 0) == ok, r.stderr[-3000:]
+    return (r.stdout if ok else r.stderr).strip()
+
+
+@pytest.fixture(scope="module")
+def plain(tmp_path_factory):
+    """An artifact without a carried cache (a small generated model) and its kernels' text."""
+    tmp = tmp_path_factory.mktemp("plain")
+    path = tmp / "m.tflite"
+    path.write_bytes(tm.chained_models()["mobilenet_v3_block"])
+    model = qcc.load(path)
+    rng = np.random.default_rng(0)
+    calib = [[rng.uniform(0, 1, size=t.shape).astype(np.float32) for t in model.inputs]
+             for _ in range(2)]
+    q = qcc.quantize(model, representative_dataset=calib, target="numba")
+    art = tmp / "art"
+    write_artifact(compile_module(q.module), art, cache_baseline="none")
+    return art, lzma.decompress((art / "kernels.py.xz").read_bytes())
+
+
+def _folder(kernels: bytes) -> str:
+    return "qcc-kernels-" + hashlib.sha256(kernels).hexdigest()[:16]
+
+
+def test_kernels_extract_under_numba_cache_dir(plain, tmp_path):
+    """With NUMBA_CACHE_DIR, kernels.py goes there (atomically, with the fixed mtime that
+    keeps Numba's stamp the same for every copy) and the artifact folder is only read."""
+    art, kernels = plain
+    copied = tmp_path / "art"
+    shutil.copytree(art, copied)
+    before = _files(copied)
+    where = Path(_import(copied, tmp_path / "nb", home=tmp_path / "home"))
+    assert where == tmp_path / "nb" / _folder(kernels) / "kernels.py"
+    assert where.read_bytes() == kernels and where.stat().st_mtime == 1_000_000_000
+    assert sorted(p.name for p in where.parent.iterdir()) == ["kernels.py"]  # no temporary left
+    assert _files(copied) == before
+
+
+def test_kernels_extract_beside_the_model_then_to_the_user_cache(plain, tmp_path):
+    """Without NUMBA_CACHE_DIR: into __pycache__ beside model.py (nothing else is written in
+    the folder); where that cannot be made, into $XDG_CACHE_HOME/qcc."""
+    art, kernels = plain
+    copied = tmp_path / "art"
+    shutil.copytree(art, copied)
+    before = _files(copied)
+    where = Path(_import(copied, None, home=tmp_path / "home"))
+    assert where == copied / "__pycache__" / _folder(kernels) / "kernels.py"
+    assert _files(copied) - before == {f"__pycache__/{_folder(kernels)}/kernels.py"}
+    shutil.rmtree(copied / "__pycache__")
+    (copied / "__pycache__").write_text("not a folder")  # root ignores permission bits
+    where = Path(_import(copied, None, home=tmp_path / "home"))
+    assert where == tmp_path / "home" / "xdg" / "qcc" / _folder(kernels) / "kernels.py"
+    assert where.read_bytes() == kernels
+
+
+def test_a_changed_extracted_file_is_written_again(plain, tmp_path):
+    """The extracted kernels.py is checked against model.py's sha256 at every import: an
+    edited or truncated copy is replaced by kernels.py.xz's."""
+    art, kernels = plain
+    cache = tmp_path / "nb"
+    where = Path(_import(art, cache))
+    for damaged in (kernels.replace(b"def ", b"def  ", 1), kernels[:100], b""):
+        where.write_bytes(damaged)
+        assert Path(_import(art, cache)) == where
+        assert where.read_bytes() == kernels and where.stat().st_mtime == 1_000_000_000
+
+
+def test_kernels_that_do_not_match_model_py_fail_in_one_line(plain, tmp_path):
+    """A kernels.py.xz that is not the one model.py was written with (or is not xz, or is
+    missing) makes the import fail with one line naming the file; nothing is extracted."""
+    art, _ = plain
+    for name, payload in (
+        ("other", lzma.compress(b"print('other kernels')\n")),
+        ("garbage", b"not xz at all"),
+        ("missing", None),
+    ):
+        copied = tmp_path / name
+        shutil.copytree(art, copied)
+        if payload is None:
+            (copied / "kernels.py.xz").unlink()
+        else:
+            (copied / "kernels.py.xz").write_bytes(payload)
+        err = _import(copied, tmp_path / "nb", ok=False).splitlines()[-1]
+        assert err.startswith("ImportError: ") and "kernels.py.xz" in err, err
+        assert "write the artifact again with qcc" in err, err
+        assert not list((tmp_path / "nb").glob("*/kernels.py"))
 
 
 def test_cache_subfolder_follows_the_artifact_rules(tmp_path):

@@ -1026,7 +1026,8 @@ def _classify(case, folder, before, status, hung, stderr) -> Outcome:
         if not target.exists():
             return Outcome("unusable-output", f"exit 0 but no {case.output}")
         if target.is_dir():
-            missing = [n for n in ("model.py", "weights.npz") if not (target / n).is_file()]
+            missing = [n for n in ("model.py", "kernels.py.xz", "weights.npz")
+                       if not (target / n).is_file()]
             if missing:
                 return Outcome("unusable-output", f"artifact without {', '.join(missing)}")
         elif "--emit=tflite" in case.argv or case.output.lower().endswith(".tflite"):

@@ -12,7 +12,8 @@ op to the code that runs it:
   needs: multipliers and shifts (`qcc.runtime.fixedpoint`), packed weights, padding, clamp
   bounds. `params` is a flat ``dict[str, value]`` whose values are numpy arrays, ints,
   floats, bools, strings, or (nested) lists/tuples of those (arrays are stored in the
-  artifact's weights.npz, the rest JSON-encoded; tuples come back as lists).
+  artifact's weights.npz, packed per dtype: they come back as C-contiguous views; the rest
+  JSON-encoded; tuples come back as lists).
   `operand_indices`, if given, lists the op operands passed to the runner at run time (e.g.
   ``[0]`` when the filter and bias were folded into `params`); by default every operand is
   passed. Returning ``None`` means "no int8 kernel for this instance" (the backend reports a
@@ -63,7 +64,8 @@ name families that do not exist yet). An op declared ``int8=KERNEL`` must have a
 declared ``Fallback(...)`` must not (registering it is refused).
 
 Rules that keep the `--emit=numba` artifact self-contained (it inlines this module,
-`runtime/fixedpoint.py`, `runtime/plan.py` and every family module into one model.py):
+`runtime/fixedpoint.py`, `runtime/plan.py` and the family modules into one module, the
+artifact's kernels.py, shipped as kernels.py.xz and imported by its model.py):
 
 1. Runner code, and everything it calls, needs only numpy, numba, math and the stdlib.
 2. Top-level imports of ``xdsl``, ``qcc`` and relative imports are stripped from the
