@@ -767,11 +767,18 @@ def vnni_im2col_rows(xp, c1, ra, rb, r0, kp, geom):  # pragma: no cover - jitted
     hp, wp, c = xp.shape[1], xp.shape[2], xp.shape[3]
     x1 = xp.reshape(-1)
     seg = kw * c
+    b = ra // (oh * ow)  # the output pixel of row ra, then stepped (no division per row)
+    rem = ra - b * oh * ow
+    oy = rem // ow
+    ox = rem - oy * ow - 1
     for r in range(ra, rb):
-        b = r // (oh * ow)
-        rem = r - b * oh * ow
-        oy = rem // ow
-        ox = rem - oy * ow
+        ox += 1
+        if ox == ow:
+            ox = 0
+            oy += 1
+            if oy == oh:
+                oy = 0
+                b += 1
         dst0 = np.uint64((r - r0) * kp)
         for ky in range(kh):
             src0 = np.uint64(((b * hp + oy * sh + ky * dh) * wp + ox * sw) * c)
