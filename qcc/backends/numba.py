@@ -801,18 +801,25 @@ def _qcc_unpack():
 
 
 def _qcc_extract(folder, path, data):
-    """Write `data` to `path` in `folder` atomically (a temporary file renamed over it), with
-    the mtime _QCC_MTIME where the file system allows it; raises OSError if the folder cannot
-    be written. (A copy cut short by a crash fails the next import's check: written again.)"""
+    """Write `data` to `path` in `folder` atomically (`_qcc_write_atomic`), with the mtime
+    _QCC_MTIME where the file system allows it; raises OSError if the folder cannot be
+    written. (A copy cut short by a crash fails the next import's check: written again.)"""
     _qcc_os.makedirs(folder, exist_ok=True)
+    _qcc_write_atomic(path, data, _QCC_MTIME)
+
+
+def _qcc_write_atomic(path, data, mtime=None):
+    """Write the bytes `data` to `path` through a temporary file renamed over it (never a
+    half-written file), with the given mtime where the file system allows it."""
     tmp = "%s.tmp.qcc%d" % (path, _qcc_os.getpid())
     try:
         with open(tmp, "wb") as f:
             f.write(data)
-        try:
-            _qcc_os.utime(tmp, (_QCC_MTIME, _QCC_MTIME))
-        except OSError:  # only costs a recompile when two processes extract at once
-            pass
+        if mtime is not None:
+            try:
+                _qcc_os.utime(tmp, (mtime, mtime))
+            except OSError:  # only costs a recompile when two processes extract at once
+                pass
         _qcc_os.replace(tmp, path)
     except BaseException:
         try:
@@ -920,19 +927,6 @@ def _qcc_seed_cache():
                     return None, {}
                 return pickle.loads(f.read())
 
-        def put(path, write):
-            tmp = "%s.tmp.qcc%d" % (path, _qcc_os.getpid())
-            try:
-                with open(tmp, "wb") as f:
-                    write(f)
-                _qcc_os.replace(tmp, path)
-            except BaseException:
-                try:
-                    _qcc_os.unlink(tmp)
-                except OSError:
-                    pass
-                raise
-
         for name in sorted(_qcc_os.listdir(_QCC_CARRIED)):
             if not name.endswith(".nbi"):
                 continue
@@ -959,16 +953,10 @@ def _qcc_seed_cache():
                 data_name = "%s.%d.nbc" % (base, number)
                 with open(_qcc_os.path.join(_QCC_CARRIED, carried[key]), "rb") as f:
                     data = f.read()
-                put(_qcc_os.path.join(target, data_name), lambda f: f.write(data))
+                _qcc_write_atomic(_qcc_os.path.join(target, data_name), data)
                 have[key] = data_name
                 used.add(data_name)
-            payload = dumps((stamp, have))
-
-            def write_index(f):
-                pickle.dump(version, f, protocol=-1)
-                f.write(payload)
-
-            put(index, write_index)
+            _qcc_write_atomic(index, pickle.dumps(version, protocol=-1) + dumps((stamp, have)))
     except Exception:  # a cache that cannot be seeded only costs the compile
         return
 

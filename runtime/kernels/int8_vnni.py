@@ -694,6 +694,28 @@ def vnni_copy16(src, s0, dst, d0):  # pragma: no cover - jitted
     _vnni_move16(np.int64(src.ctypes.data) + np.int64(s0), np.int64(dst.ctypes.data) + np.int64(d0))
 
 
+@njit(inline="always")
+def _vnni_pixel(r, oh, ow):  # pragma: no cover - jitted
+    """(b, oy, ox) of patch row r (output pixel r of an [N, OH, OW] image)."""
+    b = r // (oh * ow)
+    rem = r - b * oh * ow
+    oy = rem // ow
+    return b, oy, rem - oy * ow
+
+
+@njit(inline="always")
+def _vnni_next_pixel(b, oy, ox, oh, ow):  # pragma: no cover - jitted
+    """The output pixel after (b, oy, ox) in [N, OH, OW] order."""
+    ox += 1
+    if ox == ow:
+        ox = 0
+        oy += 1
+        if oy == oh:
+            oy = 0
+            b += 1
+    return b, oy, ox
+
+
 @njit(cache=True, nogil=True)
 def vnni_im2col(xp, cols, r0, r1, geom):  # pragma: no cover - jitted
     """Rows r0..r1 of the u8 patch matrix of the padded u8 input xp [N,Hp,Wp,C] into cols
@@ -728,22 +750,13 @@ def vnni_im2col(xp, cols, r0, r1, geom):  # pragma: no cover - jitted
             if src_last + 16 <= x1.size and (rl - r0) * kp + (kh - 1) * seg + 16 <= c1.size:
                 break
             r_fast = rl
-        b = r0 // (oh * ow)
-        rem = r0 - b * oh * ow
-        oy = rem // ow
-        ox = rem - oy * ow
+        b, oy, ox = _vnni_pixel(r0, oh, ow)
         for r in range(r0, r_fast):
             base = xa + ((b * hp + oy * sh) * wp + ox * sw) * c
             dst = ca + (r - r0) * kp
             for ky in range(kh):
                 _vnni_move16(base + ky * dh * wp * c, dst + ky * seg)
-            ox += 1
-            if ox == ow:
-                ox = 0
-                oy += 1
-                if oy == oh:
-                    oy = 0
-                    b += 1
+            b, oy, ox = _vnni_next_pixel(b, oy, ox, oh, ow)
         r0_exact = r_fast
     else:
         r0_exact = r0
@@ -767,18 +780,10 @@ def vnni_im2col_rows(xp, c1, ra, rb, r0, kp, geom):  # pragma: no cover - jitted
     hp, wp, c = xp.shape[1], xp.shape[2], xp.shape[3]
     x1 = xp.reshape(-1)
     seg = kw * c
-    b = ra // (oh * ow)  # the output pixel of row ra, then stepped (no division per row)
-    rem = ra - b * oh * ow
-    oy = rem // ow
-    ox = rem - oy * ow - 1
+    b, oy, ox = _vnni_pixel(ra, oh, ow)  # then stepped: no division per row
     for r in range(ra, rb):
-        ox += 1
-        if ox == ow:
-            ox = 0
-            oy += 1
-            if oy == oh:
-                oy = 0
-                b += 1
+        if r > ra:
+            b, oy, ox = _vnni_next_pixel(b, oy, ox, oh, ow)
         dst0 = np.uint64((r - r0) * kp)
         for ky in range(kh):
             src0 = np.uint64(((b * hp + oy * sh + ky * dh) * wp + ox * sw) * c)
