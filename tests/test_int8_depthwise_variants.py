@@ -133,3 +133,27 @@ def test_template_tap_loops_unroll_and_vectorize(kh, rs):
     runs = ((kh + rs) * kh if rs < kh else per_step) + nt  # ring runs, then weights
     assert muls >= per_step and muls % per_step == 0, (muls, per_step)
     assert loads == runs * (muls // per_step), (loads, runs)
+
+
+@pytest.mark.parametrize("kh,kw,sh,sw,dh,oh,variant", [
+    (3, 3, 1, 1, 1, 8, (3, 3, 1)),  # shared rows, stride 1
+    (5, 5, 2, 2, 1, 8, (5, 5, 2)),  # shared rows, stride 2
+    (3, 3, 1, 1, 1, 1, (3, 3, 3)),  # a single output row: unshared
+    (3, 3, 1, 1, 2, 8, (3, 3, 3)),  # vertical dilation: unshared
+    (3, 3, 3, 1, 1, 8, (3, 3, 3)),  # vertical stride 3: unshared
+    (5, 5, 1, 3, 1, 8, (0, 0, 0)),  # horizontal stride 3: the generic loop
+    (7, 7, 1, 1, 1, 8, (0, 0, 0)),  # no unrolled instance for 7x7
+])
+def test_a_layer_binds_exactly_one_driver_variant(kh, kw, sh, sw, dh, oh, variant):
+    """Each layer binds one ring driver, (filter, row step) or the generic loop, so a model
+    compiles only the variants its layers use (cold start); the bound runner names it as its
+    compile group (`compile_key`, for the first run's helper processes)."""
+    g = np.array([sh, sw, dh, 1, 0, 0, kh, kw, 0, 0, -128, 127, 128], np.int64)
+    assert dwk._dw_variant(g, oh) == variant
+    assert dwk._dw_ring_driver(g, oh) is dwk._dw_ring_driver(g, oh)  # made once
+    rng = np.random.default_rng(5)
+    x, wk, bias, m, shift, base = _case(rng, kh, kw, sh, sw, dh, 1, 1, max(oh * sh, 2), 9, 16)
+    p = dict(base, **dwk._dw_ring_params(wk, bias, m, shift, base))
+    run = dwk._dw_bind(p)
+    assert run.compile_key == ("depthwise_conv2d_i8",
+                               *dwk._dw_variant(p["dwg"], p["out_shape"][1]))

@@ -200,3 +200,50 @@ def test_parallel_first_run_forks_helpers(tmp_path):
     (helper,) = pids - {os.getpid()}
     with pytest.raises(ChildProcessError):
         os.waitpid(helper, os.WNOHANG)  # reaped
+
+
+def test_parallel_first_run_groups_steps_by_compile_key(tmp_path):
+    """Helpers split the work by what compiles, not by kernel name: steps of one kernel whose
+    bound functions carry different `compile_key`s (e.g. two depthwise driver variants) are
+    two groups, so a helper is forked for them and compiles only its own group's steps."""
+    import os
+    import time
+
+    from qcc.runtime.plan import ParallelCompiler
+
+    seen = tmp_path / "calls"
+    main = os.getpid()
+
+    def scale_bind(params):
+        def run(xs, p):
+            with open(seen, "a") as f:
+                f.write(f"{os.getpid()} {params['variant']}\n")
+            if os.getpid() == main:
+                time.sleep(0.2)  # a compile, long enough for the helper to claim a group
+            return [xs[0] * params["k"]]
+
+        run.compile_key = ("scale", params["variant"])
+        return run
+
+    def scale(xs, p):
+        return scale_bind(p)(xs, p)
+
+    scale.bind = scale_bind
+
+    class Two(ParallelCompiler):
+        def workers(self, runners):
+            return 1
+
+    k = np.float32(2.0)
+    steps = [Step("scale", (0,), (1,), {"k": k, "variant": "a"}, (), "s0"),
+             Step("scale", (1,), (2,), {"k": k, "variant": "a"}, (1,), "s1"),
+             Step("scale", (2,), (3,), {"k": k, "variant": "b"}, (2,), "s2")]
+    plan = Plan(steps, 4, {}, [0], [3], [((2,), "float32")], [((2,), "float32")], ["x"], ["y"])
+    plan.slot_specs = {i: ((2,), "float32") for i in range(4)}
+    runner = PlanRunner(plan, {"scale": scale}, Two())
+    y = runner.run([np.array([1, 2], np.float32)])[0]
+    np.testing.assert_array_equal(y, np.array([8, 16], np.float32))
+    calls = [line.split() for line in seen.read_text().splitlines()]
+    helper = {variant for pid, variant in calls if int(pid) != main}
+    assert helper == {"b"}  # the helper took the last group, variant b only
+    assert [variant for pid, variant in calls if int(pid) == main] == ["a", "a", "b"]

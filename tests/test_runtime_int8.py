@@ -835,3 +835,33 @@ def test_batch_of_three_bit_exact(kind, write_model):
     ref = run_litert(qcontent, xs, REF)
     (ours,) = cm.run(xs)
     assert np.array_equal(ours, ref[0])
+
+
+def test_fused_epilogue_is_chosen_at_bind_and_compiled_alone():
+    """The VNNI epilogue of a step is decided when its plan is bound (`vnni_rq_epilogue`):
+    integer with left shifts (1), integer when forced (0), float without the clamp when the
+    activation is the full int8 range and every eff <= 1/2 (3), else float (2). It is a
+    compile-time constant of the kernel that runs it (`simd_literal` on the intrinsic's
+    literal argument), one kernel per epilogue."""
+    from numba import types
+
+    from qcc.runtime.kernels import int8_vnni as vn
+    from qcc.runtime.kernels.simd import simd_literal
+
+    corr = np.zeros(32, np.int32)
+    bias = np.zeros(20, np.int32)
+    m = np.full(20, 1 << 30, np.int64)
+
+    def ep(shift, lo=-128, hi=127, exact=False, mult=m):
+        _, rq = vn.vnni_rq_pack(corr, bias, mult, np.full(20, shift, np.int64), 3)
+        return vn.vnni_rq_epilogue(rq, lo, hi, exact)
+
+    assert ep(2) == 1 and ep(2, exact=True) == 1  # left shifts: the integer epilogue
+    assert ep(-8, exact=True) == 0
+    assert ep(-8) == 3  # eff = 2^-9
+    assert ep(-8, lo=-100) == 2  # a clamp inside the int8 range
+    assert ep(0) == 3  # eff = m·2^-31 = 1/2
+    assert ep(0, mult=np.full(20, (1 << 31) - 1, np.int64)) == 2  # eff ~ 1: clamped
+    assert simd_literal(types.literal(3)) == 3 and simd_literal(types.int64) is None
+    assert vn.vnni_conv_rq_kernel(2) is vn.vnni_conv_rq_kernel(2)
+    assert vn.vnni_conv_rq_kernel(2) is not vn.vnni_conv_rq_kernel(3)
