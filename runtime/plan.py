@@ -128,7 +128,10 @@ class PlanRunner:
 
     A runner may carry a ``bind`` attribute: ``runner.bind(params)`` is then called once per
     step, here, and returns the function the step runs (same signature as the runner, same
-    results), typically with its params decoded and its kernel arguments prepared.
+    results), typically with its params decoded and its kernel arguments prepared. That
+    function may carry a ``compile_key`` (hashable): steps with equal keys compile the same
+    kernels, the unit of work of the first run's helper processes (default: the kernel
+    name).
 
     With a `compiler` (`ParallelCompiler`) that allows helpers and the plan's `slot_specs`,
     the first run is a step loop with helper processes compiling kernel groups alongside it

@@ -164,8 +164,10 @@ def simd_madd_i16(builder, a, b, isa: str):
 def simd_cases(builder, key, cases):
     """Emit `switch key` with one block per (value, emit) of `cases` (emit(builder) writes
     the case's body, the builder positioned in it); every case, and the default, continue
-    after the switch. How one compiled intrinsic holds all its tile shapes, selected at run
-    time, instead of one Numba specialization (and one dispatch branch) per literal."""
+    after the switch. How one compiled intrinsic holds the tile shapes a kernel meets at run
+    time (the edge tiles of a GEMM); what a kernel knows when it is bound (its epilogue, its
+    isa) it passes as a literal instead, and the intrinsic leaves the other cases out
+    (`simd_literal`)."""
     ir = _simd_ir
     end = builder.append_basic_block("cases_end")
     switch = builder.switch(key, end)
