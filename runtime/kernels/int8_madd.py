@@ -278,15 +278,30 @@ def _madd_tiles(a, w, o, out, mode, isa, t, fx, fl, lo, hi, zp):  # pragma: no c
             r += mr
 
 
+_MADD_FIX_CHUNK = 512  # flag bytes OR-ed together (as 64 words) before looking closer
+
+
 @njit(cache=True, nogil=True)
-def _madd_fix(fx, fl, m, left, right, o, zp, lo, hi, out):  # pragma: no cover - jitted
+def _madd_fix(fx, flags, ob, m, left, right, o, zp, lo, hi, out):  # pragma: no cover - jitted
     """The exact requantization of every flagged (row, block) of a `_MADD_RQ` GEMM:
-    out[r, c] = clamp(MBQM(fx[r, c], m[c], shift[c]) + zp, lo, hi) (fx holds the bias)."""
-    rows, ob = fl.shape
-    for r in range(rows):
-        for jb in range(ob):
-            if fl[r, jb] == 0:
+    out[r, c] = clamp(MBQM(fx[r, c], m[c], shift[c]) + zp, lo, hi) (fx holds the bias).
+    flags: the [R, OB] flag bytes flat, zero-padded to a multiple of `_MADD_FIX_CHUNK`, read
+    a chunk at a time as uint64 words (one vectorized OR): flags are rare, and a byte-wise
+    scan of them cost as much as a third of a short-K GEMM."""
+    words = flags.view(np.uint64)
+    cw = _MADD_FIX_CHUNK // 8
+    n = fx.shape[0] * ob
+    for start in range(0, words.size, cw):
+        any_set = np.uint64(0)
+        for w in range(start, start + cw):
+            any_set |= words[w]
+        if any_set == 0:
+            continue
+        for i in range(start * 8, min((start + cw) * 8, n)):
+            if flags[i] == 0:
                 continue
+            r = i // ob
+            jb = i - r * ob
             for c in range(jb * 8, min(jb * 8 + 8, o)):
                 v = mbqm_fast(fx[r, c], m[c], left[c], right[c]) + zp
                 out[r, c] = min(max(v, lo), hi)
@@ -299,9 +314,11 @@ def _madd_make_gemm_rq(isa: int):
     def gemm_rq(a, w, t, m, left, right, o, zp, lo, hi, out):  # pragma: no cover - jitted
         rows, ob = a.shape[0], w.shape[0]
         fx = np.empty((rows, ob * 8), np.int32)
-        fl = np.zeros((rows, ob), np.uint8)
+        chunk = _MADD_FIX_CHUNK
+        flags = np.zeros((rows * ob + chunk - 1) // chunk * chunk, np.uint8)
+        fl = flags[: rows * ob].reshape(rows, ob)
         _madd_tiles(a, w, o, out, _MADD_RQ, isa, t, fx, fl, lo, hi, zp)
-        _madd_fix(fx, fl, m, left, right, o, zp, lo, hi, out)
+        _madd_fix(fx, flags, ob, m, left, right, o, zp, lo, hi, out)
 
     return gemm_rq
 
