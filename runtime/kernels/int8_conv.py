@@ -43,7 +43,14 @@ from .int8_lowering import (
     shape,
 )
 from .int8_registry import runner
-from .int8_madd import madd_gemm, madd_gemm_rq, madd_pack, madd_rows_i16, madd_rq_pack
+from .int8_madd import (
+    madd_fix_buffers,
+    madd_gemm,
+    madd_pack,
+    madd_rows_i16,
+    madd_rq_pack,
+    madd_tiles_rq,
+)
 from .int8_vnni import (
     vnni_conv_rq_kernel,
     vnni_gemm,
@@ -264,33 +271,66 @@ def _conv_run_blas(x, params, geom, rows, o, out):
     _conv_requantize(acc, params, out)
 
 
+def _madd_make_conv(isa: int):
+    """The whole-convolution kernel of the int16 multiply-add path for one isa (a closure
+    constant; `_conv_madd_kernel`)."""
+
+    @njit(cache=True, nogil=True)
+    def conv(x, zp_in, pad, geom, tile, w, t, m, left, right, o, zp, lo, hi, pointwise):  # pragma: no cover - jitted
+        n, h, wd, c = x.shape
+        oh, ow = (h, wd) if pointwise else (geom[8], geom[9])
+        rows = n * oh * ow
+        kp = w.shape[1] * 2
+        k = geom[0] * geom[1] * c
+        if pointwise:
+            xp = np.empty((0, 0, 0, 0), np.int16)
+        else:
+            xp = np.empty((n, pad[2], pad[3], c), np.int16)
+            _conv_pad_offset(x, zp_in, pad[0], pad[1], xp)
+        x1 = x.reshape(-1)
+        tile = max(1, min(tile, rows))
+        cols = np.zeros((tile, kp), np.int16)  # the tail columns [k, kp) stay 0
+        fx, flags = madd_fix_buffers(tile, w.shape[0])
+        out = np.empty((rows, o), np.int8)
+        for r0 in range(0, rows, tile):
+            r1 = min(rows, r0 + tile)
+            cb = cols[: r1 - r0]
+            if pointwise:
+                madd_rows_i16(x1[r0 * c : r1 * c], zp_in, k, kp, cb)
+            else:
+                vnni_im2col_rows(xp, cb.reshape(-1), r0, r1, r0, kp, geom)
+            madd_tiles_rq(cb, w, t, m, left, right, o, zp, lo, hi, out[r0:r1], fx, flags, isa)
+        return out.reshape((n, oh, ow, o))
+
+    return conv
+
+
+_MADD_CONV: dict = {}
+
+
+def _conv_madd_kernel(prepared):
+    """The int16 multiply-add path's whole-convolution call of a prepared step (one jitted
+    call: patches, GEMM, requantization, tile by tile): x int8 [N, H, W, C] C-contiguous
+    (pointwise: any H, W) -> int8 [N, OH, OW, O]."""
+    isa = int(prepared["isa"])
+    if isa not in _MADD_CONV:
+        _MADD_CONV[isa] = _madd_make_conv(isa)
+    kernel = _MADD_CONV[isa]
+    kp = prepared["mw"].shape[1] * 2
+    # ~256 KiB of int16 patch rows per tile (no accumulator tile)
+    tile = max(int(prepared["tile"]), (131072 // kp) // 4 * 4)
+    args = (int(prepared["zp_in"]), prepared["pad"], prepared["geom"], tile, prepared["mw"],
+            prepared["mt"], prepared["mm"], prepared["ml"], prepared["mr"],
+            prepared["w8"].shape[2], int(prepared["zp_out"]), int(prepared["lo"]),
+            int(prepared["hi"]), bool(prepared["pointwise"]))
+    return lambda x: kernel(x, *args)
+
+
 def _conv_run_madd(x, params, geom, rows, o, out):
     """groups == 1 without VNNI (`int8_madd`, AVX2 or portable): int16 patches x − zp_in
-    (zero-padded to an even K) -> exact int16 multiply-add GEMM requantized in its epilogue
-    (`madd_gemm_rq`), tile by tile."""
-    mw, isa = params["mw"], params["isa"]
-    mt, mm, ml, mr = params["mt"], params["mm"], params["ml"], params["mr"]
-    zp_out, lo, hi = int(params["zp_out"]), int(params["lo"]), int(params["hi"])
-    n, c = x.shape[0], x.shape[3]
-    k = int(geom[0]) * int(geom[1]) * c
-    kp = mw.shape[1] * 2
-    # ~256 KiB of int16 patch rows per tile (no accumulator tile)
-    tile = min(rows, max(int(params["tile"]), (131072 // kp) // 4 * 4))
-    cols = np.zeros((tile, kp), np.int16)  # the tail column [k, kp) stays 0
-    zp = params["zp_in"]
-    if not params["pointwise"]:
-        pad = params["pad"]  # pt, pl, Hp, Wp
-        xp = np.empty((n, int(pad[2]), int(pad[3]), c), np.int16)
-        _conv_pad_offset(x, zp, int(pad[0]), int(pad[1]), xp)
-    x1 = x.reshape(-1)
-    for r0 in range(0, rows, tile):
-        r1 = min(rows, r0 + tile)
-        cb = cols[: r1 - r0]
-        if params["pointwise"]:
-            madd_rows_i16(x1[r0 * c : r1 * c], zp, k, kp, cb)
-        else:
-            vnni_im2col_rows(xp, cb.reshape(-1), r0, r1, r0, kp, geom)
-        madd_gemm_rq(cb, mw, mt, mm, ml, mr, o, zp_out, lo, hi, out[r0:r1], isa)
+    (zero-padded to an even K) -> exact int16 multiply-add GEMM requantized in its epilogue,
+    tile by tile, in one jitted call (`_conv_madd_kernel`)."""
+    out[:] = _conv_madd_kernel(params)(x).reshape(rows, o)
 
 
 def _conv_run_vnni(x, params, geom, rows, o, out):
@@ -377,6 +417,17 @@ def _conv_bind(params):
         return _conv_run_prepared(inputs[0], prepared)
 
     run_any.compile_key = ("conv2d_i8", prepared["path"])  # PlanRunner's compile groups
+    if prepared["path"] in ("avx2", "portable"):
+        whole = _conv_madd_kernel(prepared)
+
+        def run_madd(inputs, _params):
+            x = inputs[0]
+            if x.ndim != 4 or not x.flags.c_contiguous:
+                return run_any(inputs, _params)
+            return [whole(x)]
+
+        run_madd.compile_key = run_any.compile_key
+        return run_madd
     if not (prepared["path"] == "vnni" and "vrq" in prepared):
         return run_any
     geom = prepared["geom"]

@@ -307,18 +307,33 @@ def _madd_fix(fx, flags, ob, m, left, right, o, zp, lo, hi, out):  # pragma: no 
                 out[r, c] = min(max(v, lo), hi)
 
 
+@njit(nogil=True, inline="always")
+def madd_fix_buffers(rows, ob):  # pragma: no cover - jitted
+    """The fix-up buffers of `madd_tiles_rq` for up to `rows` rows of OB blocks: (fx int32
+    [rows, OB·8], flags uint8, zero, padded to whole `_MADD_FIX_CHUNK`s)."""
+    chunk = _MADD_FIX_CHUNK
+    return (np.empty((rows, ob * 8), np.int32),
+            np.zeros((rows * ob + chunk - 1) // chunk * chunk, np.uint8))
+
+
+@njit(nogil=True, inline="always")
+def madd_tiles_rq(a, w, t, m, left, right, o, zp, lo, hi, out, fx, flags, isa):  # pragma: no cover - jitted
+    """`madd_gemm_rq` into caller-made buffers (`madd_fix_buffers` for at least a's rows;
+    flags left zero again), isa a compile-time constant of the caller."""
+    rows, ob = a.shape[0], w.shape[0]
+    fl = flags[: rows * ob].reshape(rows, ob)
+    _madd_tiles(a, w, o, out, _MADD_RQ, isa, t, fx, fl, lo, hi, zp)
+    _madd_fix(fx, flags, ob, m, left, right, o, zp, lo, hi, out)
+    fl[:] = 0
+
+
 def _madd_make_gemm_rq(isa: int):
     """`madd_gemm_rq`'s kernel for one isa (a closure constant)."""
 
     @njit(cache=True, nogil=True)
     def gemm_rq(a, w, t, m, left, right, o, zp, lo, hi, out):  # pragma: no cover - jitted
-        rows, ob = a.shape[0], w.shape[0]
-        fx = np.empty((rows, ob * 8), np.int32)
-        chunk = _MADD_FIX_CHUNK
-        flags = np.zeros((rows * ob + chunk - 1) // chunk * chunk, np.uint8)
-        fl = flags[: rows * ob].reshape(rows, ob)
-        _madd_tiles(a, w, o, out, _MADD_RQ, isa, t, fx, fl, lo, hi, zp)
-        _madd_fix(fx, flags, ob, m, left, right, o, zp, lo, hi, out)
+        fx, flags = madd_fix_buffers(a.shape[0], w.shape[0])
+        madd_tiles_rq(a, w, t, m, left, right, o, zp, lo, hi, out, fx, flags, isa)
 
     return gemm_rq
 
