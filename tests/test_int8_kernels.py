@@ -552,7 +552,8 @@ def test_artifact_source_for_a_plan_keeps_only_what_its_runners_use():
     model, src = artifact_source(kernels={"conv2d_i8", "quantize_f32_i8", "dequantize_i8"})
     compile(model, "model.py", "exec")
     assert len(src) < len(whole) * 0.8
-    for name in ("run_conv2d_i8", "_conv_bind", "madd_gemm_rq", "_vnni_make_conv_rq",
+    for name in ("run_conv2d_i8", "_conv_bind", "_madd_make_conv", "madd_tiles_rq",
+                 "_vnni_make_conv_rq",
                  "run_quantize_f32_i8", "PlanRunner", "load"):
         assert f"def {name}(" in src + model or f"class {name}" in src, name
     for name in ("run_softmax_i8", "run_mean_i8", "run_resize_bilinear_i8"):
