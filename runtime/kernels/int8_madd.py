@@ -16,7 +16,11 @@ of <8 x i32> accumulators in registers over the K2 loop: per step it loads each 
 <16 x i16> weights, broadcasts each row's (a[k], a[k+1]) pair, and multiply-adds them with
 `simd.madd_i16` (vpmaddwd on x86 with AVX2; generic vector IR that LLVM lowers for the host
 elsewhere, e.g. NEON on aarch64). It stores float32 (exact below 2^24, for the requantization
-pass `requant_fast2_i8`) or int32. `madd_gemm` walks the tiles.
+pass `requant_fast2_i8`) or int32 (`madd_gemm` walks the tiles), or requantizes in its
+epilogue (`madd_tiles_rq`, `madd_gemm_rq`: a float estimate, the undecided outputs flagged
+and recomputed exactly by `_madd_fix`); CONV_2D runs the latter inside one whole-convolution
+kernel per isa (`int8_conv._conv_madd_kernel`). The isa and the mode are closure constants of
+the kernels that call the tiles, so each compiles only its own cases.
 
 Only numpy, numba and llvmlite are used: the `--emit=numba` artifact inlines this module.
 """
