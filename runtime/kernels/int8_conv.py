@@ -55,7 +55,6 @@ from .int8_vnni import (
     vnni_conv_rq_kernel,
     vnni_gemm,
     vnni_im2col,
-    vnni_im2col_rows,
     vnni_pack,
     vnni_pad_u8,
     vnni_rows_u8,
@@ -289,7 +288,7 @@ def _madd_make_conv(isa: int):
             _conv_pad_offset(x, zp_in, pad[0], pad[1], xp)
         x1 = x.reshape(-1)
         tile = max(1, min(tile, rows))
-        cols = np.zeros((tile, kp), np.int16)  # the tail columns [k, kp) stay 0
+        cols = np.zeros((tile, kp), np.int16)  # the tail [k, kp): 0, or what `vnni_im2col` left
         fx, flags = madd_fix_buffers(tile, w.shape[0])
         out = np.empty((rows, o), np.int8)
         for r0 in range(0, rows, tile):
@@ -298,7 +297,7 @@ def _madd_make_conv(isa: int):
             if pointwise:
                 madd_rows_i16(x1[r0 * c : r1 * c], zp_in, k, kp, cb)
             else:
-                vnni_im2col_rows(xp, cb.reshape(-1), r0, r1, r0, kp, geom)
+                vnni_im2col(xp, cb, r0, r1, geom)
             madd_tiles_rq(cb, w, t, m, left, right, o, zp, lo, hi, out[r0:r1], fx, flags, isa)
         return out.reshape((n, oh, ow, o))
 

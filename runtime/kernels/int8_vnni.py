@@ -718,10 +718,11 @@ def _vnni_next_pixel(b, oy, ox, oh, ow):  # pragma: no cover - jitted
 
 @njit(cache=True, nogil=True)
 def vnni_im2col(xp, cols, r0, r1, geom):  # pragma: no cover - jitted
-    """Rows r0..r1 of the u8 patch matrix of the padded u8 input xp [N,Hp,Wp,C] into cols
-    [r1 − r0, Kp] (Kp >= KH·KW·C; the tail [K, Kp) is zeroed, except on the narrow-window
-    path, where it is unspecified): cols[r − r0, (ky·KW + kx)·C + c] =
-    xp[b, oy·sh + ky·dh, ox·sw + kx·dw, c]. geom as `int8_conv`'s conv geom."""
+    """Rows r0..r1 of the patch matrix of the padded input xp [N,Hp,Wp,C] (u8 here, the
+    int16 offset patches of `int8_conv`'s multiply-add path) into cols [r1 − r0, Kp]
+    (Kp >= KH·KW·C; the tail [K, Kp) is zeroed, except on the narrow-window path, where it
+    is unspecified): cols[r − r0, (ky·KW + kx)·C + c] = xp[b, oy·sh + ky·dh, ox·sw + kx·dw, c].
+    geom as `int8_conv`'s conv geom."""
     kh, kw, sh, sw, dh, dw, oh, ow = (
         geom[0], geom[1], geom[2], geom[3], geom[4], geom[5], geom[8], geom[9],
     )
@@ -731,31 +732,36 @@ def vnni_im2col(xp, cols, r0, r1, geom):  # pragma: no cover - jitted
     kp = cols.shape[1]
     seg = kw * c
     k = kh * seg
-    if dw == 1 and seg <= 16 and r1 > r0:
+    isz = x1.itemsize
+    sb = seg * isz  # bytes of one ky segment
+    if dw == 1 and sb <= 32 and r1 > r0:
         # narrow windows (the stem conv's few channels): walk (b, oy, ox) without divisions
-        # and copy each ky segment as one 16-byte vector move. The overrun lands in the next
-        # segment or the next row (both rewritten after it) or in the row's tail [K, Kp),
-        # which is left unspecified here: the packed weights are zero there (`vnni_pack`).
-        # Rows whose last move would read past the input or write past `cols` (the last
-        # few) are copied exactly, after the unchecked loop.
+        # and copy each ky segment as one or two 16-byte vector moves. The overrun lands in
+        # the next segment or the next row (both rewritten after it) or in the row's tail
+        # [K, Kp), which is left unspecified here: the packed weights are zero there
+        # (`vnni_pack`, `madd_pack`). Rows whose last move would read past the input or
+        # write past `cols` (the last few) are copied exactly, after the unchecked loop.
+        nm = 1 if sb <= 16 else 2
         xa = np.int64(x1.ctypes.data)
         ca = np.int64(c1.ctypes.data)
         r_fast = r1
         while r_fast > r0:
-            rl = r_fast - 1
-            bl = rl // (oh * ow)
-            oyl = (rl - bl * oh * ow) // ow
-            oxl = rl - bl * oh * ow - oyl * ow
+            bl, oyl, oxl = _vnni_pixel(r_fast - 1, oh, ow)
             src_last = ((bl * hp + oyl * sh + (kh - 1) * dh) * wp + oxl * sw) * c
-            if src_last + 16 <= x1.size and (rl - r0) * kp + (kh - 1) * seg + 16 <= c1.size:
+            dst_last = (r_fast - 1 - r0) * kp + (kh - 1) * seg
+            if (src_last * isz + nm * 16 <= x1.size * isz
+                    and dst_last * isz + nm * 16 <= c1.size * isz):
                 break
-            r_fast = rl
+            r_fast -= 1
         b, oy, ox = _vnni_pixel(r0, oh, ow)
+        row_b = wp * c * isz
         for r in range(r0, r_fast):
-            base = xa + ((b * hp + oy * sh) * wp + ox * sw) * c
-            dst = ca + (r - r0) * kp
+            base = xa + ((b * hp + oy * sh) * wp + ox * sw) * c * isz
+            dst = ca + (r - r0) * kp * isz
             for ky in range(kh):
-                _vnni_move16(base + ky * dh * wp * c, dst + ky * seg)
+                _vnni_move16(base + ky * dh * row_b, dst + ky * sb)
+                if nm == 2:
+                    _vnni_move16(base + ky * dh * row_b + 16, dst + ky * sb + 16)
             b, oy, ox = _vnni_next_pixel(b, oy, ox, oh, ow)
         r0_exact = r_fast
     else:
