@@ -325,24 +325,14 @@ def _conv_madd_kernel(prepared):
     return lambda x: kernel(x, *args)
 
 
-def _conv_run_madd(x, params, geom, rows, o, out):
-    """groups == 1 without VNNI (`int8_madd`, AVX2 or portable): int16 patches x − zp_in
-    (zero-padded to an even K) -> exact int16 multiply-add GEMM requantized in its epilogue,
-    tile by tile, in one jitted call (`_conv_madd_kernel`)."""
-    out[:] = _conv_madd_kernel(params)(x).reshape(rows, o)
-
-
 def _conv_run_vnni(x, params, geom, rows, o, out):
-    """groups == 1 on AVX-512 VNNI (`int8_vnni`): with the requantization fused into the
-    GEMM's epilogue (the step's multipliers allow it), the whole-convolution kernel;
-    else u8 patches -> exact int8 GEMM (float32 accumulators below 2^24; int32 otherwise) ->
-    requantize, tile by tile."""
+    """groups == 1 on AVX-512 VNNI (`int8_vnni`) when the requantization cannot be fused
+    into the GEMM's epilogue (`vnni_rq_pack` declined the multipliers): u8 patches -> exact
+    int8 GEMM (float32 accumulators below 2^24; int32 otherwise) -> requantize, tile by
+    tile."""
     vw, vc = params["vw"], params["vcorr"]
     n, c = x.shape[0], x.shape[3]
     kp = vw.shape[1] * 4
-    if "vrq" in params:
-        out[:] = _conv_vnni_fused(params)(x).reshape(rows, o)
-        return
     tile = min(int(params["tile"]), rows)
     acc = np.empty((tile, o), np.float32 if params["acc_f32"] else np.int32)
     cols = np.empty((tile, kp), np.uint8)
@@ -367,23 +357,37 @@ def _conv_run_vnni(x, params, geom, rows, o, out):
 
 
 def _conv_vnni_fused(prepared):
-    """The VNNI whole-convolution call of a prepared step with fused requantization: x int8
-    [N, H, W, C] C-contiguous (pointwise: the step's input shape) -> int8 [N, OH, OW, O]
-    (`vnni_conv_rq_kernel` for the step's epilogue, `vnni_rq_epilogue`)."""
+    """The VNNI whole-convolution call of a prepared step with fused requantization
+    (`vnni_conv_rq_kernel` for the step's epilogue, `vnni_rq_epilogue`) and its compile key;
+    see `_conv_whole`."""
     vw, vcb, vrq = prepared["vw"], prepared["vcorrb"], prepared["vrq"]
     lo, hi = int(prepared["lo"]), int(prepared["hi"])
-    kernel = vnni_conv_rq_kernel(vnni_rq_epilogue(vrq, lo, hi))
+    ep = vnni_rq_epilogue(vrq, lo, hi)
+    kernel = vnni_conv_rq_kernel(ep)
     kp = vw.shape[1] * 4
     # u8 patch rows per tile: ~256 KiB (no accumulator tile)
     tile = max(int(prepared["tile"]), (262144 // kp) // 4 * 4)
     pointwise = bool(prepared["pointwise"])
     args = (int(prepared["zp_in"]), prepared["pad"], prepared["geom"], tile, vw, vcb, vrq,
             prepared["w8"].shape[2], lo, hi, pointwise)
-    return lambda x: kernel(x, *args)
+    return (lambda x: kernel(x, *args)), ("conv2d_i8", "vnni", ep)
 
 
-_CONV_PATHS = {"blas": _conv_run_blas, "vnni": _conv_run_vnni, "avx2": _conv_run_madd,
-               "portable": _conv_run_madd}
+def _conv_whole(prepared):
+    """The step's whole-convolution call, one jitted kernel: x int8 [N, H, W, C]
+    C-contiguous -> int8 [N, OH, OW, O] (a pointwise step takes any H, W), and its compile
+    key (`PlanRunner`'s groups); None where the step runs tile by tile from Python
+    (`_conv_run_prepared`: grouped convolutions, or VNNI without the fused requantization)."""
+    path = prepared["path"]
+    if path in ("avx2", "portable"):
+        return _conv_madd_kernel(prepared), ("conv2d_i8", path)
+    if path == "vnni" and "vrq" in prepared:
+        return _conv_vnni_fused(prepared)
+    return None
+
+
+_CONV_PATHS = {"blas": _conv_run_blas, "vnni": _conv_run_vnni}
+"""The tile-by-tile paths of `_conv_run_prepared` (the others run `_conv_whole`)."""
 
 
 def _conv_run_prepared(x, params):
@@ -407,42 +411,24 @@ def run_conv2d_i8(inputs, params):
 
 def _conv_bind(params):
     """Plan-load binding of `run_conv2d_i8` (see `PlanRunner`): the weights packed for this
-    host's GEMM path (`simd.int8_gemm_path`); on VNNI with the requantization fused, one
-    whole-step kernel call (`_conv_vnni_fused`) for a C-contiguous input of the step's
-    shape."""
+    host's GEMM path (`simd.int8_gemm_path`), then one whole-convolution kernel call
+    (`_conv_whole`) where the path has one, else the tile loop (`_conv_run_prepared`)."""
     prepared = _conv_prepared(params)
+    whole = _conv_whole(prepared)
+    if whole is None:
+        def run_tiles(inputs, _params):
+            return _conv_run_prepared(inputs[0], prepared)
 
-    def run_any(inputs, _params):
-        return _conv_run_prepared(inputs[0], prepared)
-
-    run_any.compile_key = ("conv2d_i8", prepared["path"])  # PlanRunner's compile groups
-    if prepared["path"] in ("avx2", "portable"):
-        whole = _conv_madd_kernel(prepared)
-
-        def run_madd(inputs, _params):
-            x = inputs[0]
-            if x.ndim != 4 or not x.flags.c_contiguous:
-                return run_any(inputs, _params)
-            return [whole(x)]
-
-        run_madd.compile_key = run_any.compile_key
-        return run_madd
-    if not (prepared["path"] == "vnni" and "vrq" in prepared):
-        return run_any
-    geom = prepared["geom"]
-    oh, ow = int(geom[8]), int(geom[9])
-    fused = _conv_vnni_fused(prepared)
-    pointwise = bool(prepared["pointwise"])
+        run_tiles.compile_key = ("conv2d_i8", prepared["path"])
+        return run_tiles
+    kernel, key = whole
+    contiguous = np.ascontiguousarray
 
     def run(inputs, _params):
         x = inputs[0]
-        if (x.ndim != 4 or not x.flags.c_contiguous
-                or (pointwise and (x.shape[1] != oh or x.shape[2] != ow))):
-            return run_any(inputs, _params)
-        return [fused(x)]
+        return [kernel(x if x.flags.c_contiguous else contiguous(x))]
 
-    run.compile_key = ("conv2d_i8", "vnni", vnni_rq_epilogue(prepared["vrq"], prepared["lo"],
-                                                            prepared["hi"]))
+    run.compile_key = key
     return run
 
 
