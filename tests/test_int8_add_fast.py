@@ -171,7 +171,7 @@ def test_lowering_picks_rint_for_generic_scales():
             continue
         picked += 1
         args = _rint_args(P, max_flag_rate=1.0)
-        c1, c2, k, thr = args[:4]
+        c1, c2, k, thr = args[0]
         u = (_B.astype(np.float64) * float(c2) + float(k)).astype(F32)
         y = (_A.astype(np.float64) * float(c1) + u).astype(F32)
         predicted = int(np.count_nonzero(np.abs(y - np.rint(y)) >= thr))

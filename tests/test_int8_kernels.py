@@ -609,3 +609,36 @@ def test_chained_model(name: str, write_model):
                      target="reference")
     inputs = [_i8(rng, t.shape) for t in q.inputs]
     _check(q.module, q.to_tflite(), inputs, label=f"chained:{name}")
+
+
+def test_direct_call_skips_the_dispatcher_after_the_first_call():
+    """`DirectCall` (the bound steps' kernel calls): the first call goes through the Numba
+    dispatcher, later ones straight to the compiled overload of those argument types, with
+    the same results; an argument Numba converts (no overload of exactly its type) keeps
+    every call on the dispatcher."""
+    from numba import njit
+
+    from qcc.runtime.kernels.int8_registry import DirectCall
+
+    @njit
+    def scaled_sum(x, k, out):
+        for i in range(x.size):
+            out[i] = x[i] * k
+        return out.sum()
+
+    direct = DirectCall(scaled_sum)
+    x = np.arange(5, dtype=np.int32)
+    out = np.empty(5, np.int64)
+    assert direct.call(x, 3, out) == 30
+    entry = direct.call
+    assert entry is not direct._first and type(entry).__name__ == "builtin_function_or_method"
+    assert direct.call(x + 1, 2, out) == 30 and list(out) == [2, 4, 6, 8, 10]
+    assert direct.call is entry
+
+    @njit("float64(float64)")
+    def twice(v):
+        return 2 * v
+
+    converted = DirectCall(twice)
+    assert converted.call(np.float32(1.5)) == 3.0  # float32 -> the float64 overload
+    assert converted.call == converted._first

@@ -65,7 +65,7 @@ from ..fixedpoint import (
 )
 from ..plan import PlanInputError
 from .int8_lowering import int8_params
-from .int8_registry import runner
+from .int8_registry import DirectCall, runner
 from .registry import int8_lowering
 
 # ---------------------------------------------------------------------------------------------
@@ -217,7 +217,7 @@ def _act_bind_lut(params):
     if "lut" not in params:
         return run_relu_i8
     lut = params["lut"]
-    kernel = _act_lut_loop
+    direct = DirectCall(_act_lut_loop)
     empty = np.empty
     i8 = np.int8
 
@@ -226,7 +226,7 @@ def _act_bind_lut(params):
         if not x.flags.c_contiguous:
             return run_relu_i8(inputs, params)
         out = empty(x.shape, i8)
-        kernel(x.reshape(-1), lut, out.reshape(-1))
+        direct.call(x.ravel(), lut, out.ravel())
         return [out]
 
     return run
@@ -309,13 +309,13 @@ def _act_bind_prelu_chan(params):
     """Plan-load binding of `run_prelu_chan_i8`: the kernel's arguments decoded once."""
     args = (params["ec"], int(params["zx"]), float(params["off"]), int(params["zt"]),
             int(params["lo"]), int(params["hi"]))
-    kernel = _act_prelu_chan
+    direct = DirectCall(_act_prelu_chan)
 
     def run(inputs, _params):
         x = inputs[0]
         if not x.flags.c_contiguous:
             x = np.ascontiguousarray(x)
-        return [kernel(x.reshape(-1), *args).reshape(x.shape)]
+        return [direct.call(x.ravel(), *args).reshape(x.shape)]
 
     return run
 

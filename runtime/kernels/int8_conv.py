@@ -42,7 +42,7 @@ from .int8_lowering import (
     quant_type,
     shape,
 )
-from .int8_registry import runner
+from .int8_registry import DirectCall, runner
 from .int8_madd import (
     madd_fix_buffers,
     madd_gemm,
@@ -308,9 +308,10 @@ _MADD_CONV: dict = {}
 
 
 def _conv_madd_kernel(prepared):
-    """The int16 multiply-add path's whole-convolution call of a prepared step (one jitted
-    call: patches, GEMM, requantization, tile by tile): x int8 [N, H, W, C] C-contiguous
-    (pointwise: any H, W) -> int8 [N, OH, OW, O]."""
+    """The int16 multiply-add path's whole-convolution kernel of a prepared step and its
+    arguments after x (one jitted call: patches, GEMM, requantization, tile by tile):
+    kernel(x, *args), x int8 [N, H, W, C] C-contiguous (pointwise: any H, W) -> int8
+    [N, OH, OW, O]."""
     isa = int(prepared["isa"])
     if isa not in _MADD_CONV:
         _MADD_CONV[isa] = _madd_make_conv(isa)
@@ -322,7 +323,7 @@ def _conv_madd_kernel(prepared):
             prepared["mt"], prepared["mm"], prepared["ml"], prepared["mr"],
             prepared["w8"].shape[2], int(prepared["zp_out"]), int(prepared["lo"]),
             int(prepared["hi"]), bool(prepared["pointwise"]))
-    return lambda x: kernel(x, *args)
+    return kernel, args
 
 
 def _conv_run_vnni(x, params, geom, rows, o, out):
@@ -357,9 +358,9 @@ def _conv_run_vnni(x, params, geom, rows, o, out):
 
 
 def _conv_vnni_fused(prepared):
-    """The VNNI whole-convolution call of a prepared step with fused requantization
-    (`vnni_conv_rq_kernel` for the step's epilogue, `vnni_rq_epilogue`) and its compile key;
-    see `_conv_whole`."""
+    """The VNNI whole-convolution kernel of a prepared step with fused requantization
+    (`vnni_conv_rq_kernel` for the step's epilogue, `vnni_rq_epilogue`), its arguments after
+    x and its compile key; see `_conv_whole`."""
     vw, vcb, vrq = prepared["vw"], prepared["vcorrb"], prepared["vrq"]
     lo, hi = int(prepared["lo"]), int(prepared["hi"])
     ep = vnni_rq_epilogue(vrq, lo, hi)
@@ -370,17 +371,18 @@ def _conv_vnni_fused(prepared):
     pointwise = bool(prepared["pointwise"])
     args = (int(prepared["zp_in"]), prepared["pad"], prepared["geom"], tile, vw, vcb, vrq,
             prepared["w8"].shape[2], lo, hi, pointwise)
-    return (lambda x: kernel(x, *args)), ("conv2d_i8", "vnni", ep)
+    return kernel, args, ("conv2d_i8", "vnni", ep)
 
 
 def _conv_whole(prepared):
-    """The step's whole-convolution call, one jitted kernel: x int8 [N, H, W, C]
-    C-contiguous -> int8 [N, OH, OW, O] (a pointwise step takes any H, W), and its compile
-    key (`PlanRunner`'s groups); None where the step runs tile by tile from Python
-    (`_conv_run_prepared`: grouped convolutions, or VNNI without the fused requantization)."""
+    """The step's whole-convolution call, one jitted kernel: (kernel, args, compile key),
+    kernel(x, *args) taking x int8 [N, H, W, C] C-contiguous -> int8 [N, OH, OW, O] (a
+    pointwise step takes any H, W), the key naming `PlanRunner`'s groups; None where the
+    step runs tile by tile from Python (`_conv_run_prepared`: grouped convolutions, or VNNI
+    without the fused requantization)."""
     path = prepared["path"]
     if path in ("avx2", "portable"):
-        return _conv_madd_kernel(prepared), ("conv2d_i8", path)
+        return (*_conv_madd_kernel(prepared), ("conv2d_i8", path))
     if path == "vnni" and "vrq" in prepared:
         return _conv_vnni_fused(prepared)
     return None
@@ -421,12 +423,13 @@ def _conv_bind(params):
 
         run_tiles.compile_key = ("conv2d_i8", prepared["path"])
         return run_tiles
-    kernel, key = whole
+    kernel, args, key = whole
+    direct = DirectCall(kernel)
     contiguous = np.ascontiguousarray
 
     def run(inputs, _params):
         x = inputs[0]
-        return [kernel(x if x.flags.c_contiguous else contiguous(x))]
+        return [direct.call(x if x.flags.c_contiguous else contiguous(x), *args)]
 
     run.compile_key = key
     return run

@@ -38,7 +38,7 @@ from ..fixedpoint import fast_requant_tables, mbqm_fast
 from .common import ints, same_padding
 from .int8_conv import _conv_quant
 from .int8_lowering import shape
-from .int8_registry import runner
+from .int8_registry import DirectCall, runner
 from .registry import int8_lowering
 
 # ---------------------------------------------------------------------------------------------
@@ -498,7 +498,7 @@ def _dw_bind(params):
     s1, s2, s3 = int(shp[1]), int(shp[2]), int(shp[3])
     g = np.ascontiguousarray(params["dwg"], np.int64)
     p, q = _dw_ring_tables(params)
-    kernel = _dw_ring_driver(g, s1)
+    direct = DirectCall(_dw_ring_driver(g, s1))
     empty = np.empty
     contiguous = np.ascontiguousarray
     i8 = np.int8
@@ -508,7 +508,7 @@ def _dw_bind(params):
         if not x.flags.c_contiguous:
             x = contiguous(x)
         out = empty((x.shape[0], s1, s2, s3), i8)
-        kernel(x, out, p, q, g)
+        direct.call(x, out, p, q, g)
         return [out]
 
     run.compile_key = ("depthwise_conv2d_i8", *_dw_variant(g, s1))  # PlanRunner's groups

@@ -45,7 +45,7 @@ from ..fixedpoint import (
     wrap_int32,
 )
 from .int8_lowering import activation_bounds, constant_array, int8_params, shape
-from .int8_registry import runner
+from .int8_registry import DirectCall, runner
 from .registry import int8_lowering
 
 # ---------------------------------------------------------------------------------------------
@@ -221,19 +221,24 @@ def _ew_add_sub_fix_near_half(a, b, near_half, sign, zp1, zp2, left_shift, m1, s
 
 
 @njit(cache=True, nogil=True)
-def _ew_add_sub_rint(a, b, c1, c2, k, thr, sign, zp1, zp2, left_shift, m1, sh1, m2, sh2, mo, sho, zpo, lo, hi, out):  # pragma: no cover - jitted
+def _ew_add_sub_rint(a, b, fp, ip, out):  # pragma: no cover - jitted
     """ADD / SUB on same-size flat operands when e is small (see the comment above
     `_ew_add_sub_rint_pass`; `_ew_add_sub_rint_params` decides): y = a·c1 + (b·c2 + k)
     estimates z + zp_out (c2 carries the sign, k = zp_out − zp1·c1 − zp2·c2), out =
     clamp(rint(y), lo, hi), except the outputs with |y − rint(y)| >= thr, which are
-    recomputed with the integer code. m1, m2, m_out >= 0 and sh1, sh2, sho <= 0."""
+    recomputed with the integer code. fp = float32 [c1, c2, k, thr]; ip = int64 [sign, zp1,
+    zp2, left_shift, m1, shift1, m2, shift2, m_out, shift_out, zp_out, lo, hi] with m1, m2,
+    m_out >= 0 and every shift <= 0 (`_ew_add_sub_rint_args`: two arrays, not 17 scalars,
+    as each argument costs the call ~25 ns to unbox)."""
     n = out.size
     padded = (n + _EW_NEAR_HALF_CHUNK - 1) // _EW_NEAR_HALF_CHUNK * _EW_NEAR_HALF_CHUNK
     near_half = np.empty(padded, np.uint8)
     for i in range(n, padded):
         near_half[i] = 0
-    _ew_add_sub_rint_pass(a, b, c1, c2, k, thr, lo, hi, out, near_half)
-    _ew_add_sub_fix_near_half(a, b, near_half, sign, zp1, zp2, left_shift, m1, sh1, m2, sh2, mo, sho, zpo, lo, hi, out)
+    lo, hi = ip[11], ip[12]
+    _ew_add_sub_rint_pass(a, b, fp[0], fp[1], fp[2], fp[3], lo, hi, out, near_half)
+    _ew_add_sub_fix_near_half(a, b, near_half, ip[0], ip[1], ip[2], ip[3], ip[4], ip[5], ip[6],
+                              ip[7], ip[8], ip[9], ip[10], lo, hi, out)
 
 
 @njit(cache=True, nogil=True)
@@ -404,13 +409,12 @@ def run_max_min_i8(inputs, params):
 
 
 def _ew_add_sub_rint_args(params):
-    """`_ew_add_sub_rint`'s arguments between the operands and `out`."""
-    return (
-        np.float32(params["c1"]), np.float32(params["c2"]), np.float32(params["k"]),
-        np.float32(params["thr"]), params["sign"], params["zp1"], params["zp2"],
-        params["left_shift"], params["m1"], params["shift1"], params["m2"], params["shift2"],
-        params["m_out"], params["shift_out"], params["zp_out"], params["lo"], params["hi"],
-    )
+    """`_ew_add_sub_rint`'s arguments between the operands and `out`: (fp, ip)."""
+    fp = np.array([params[k] for k in ("c1", "c2", "k", "thr")], np.float32)
+    ip = np.array([params[k] for k in ("sign", "zp1", "zp2", "left_shift", "m1", "shift1", "m2",
+                                       "shift2", "m_out", "shift_out", "zp_out", "lo", "hi")],
+                  np.int64)
+    return fp, ip
 
 
 def _ew_flat_runner(kernel, args, params, fallback, binary: bool):
@@ -420,6 +424,7 @@ def _ew_flat_runner(kernel, args, params, fallback, binary: bool):
     out_shape = tuple(params["out_shape"])
     empty = np.empty
     i8 = np.int8
+    direct = DirectCall(kernel)
     if binary:
         def run(inputs, _params):
             a, b = inputs
@@ -427,7 +432,7 @@ def _ew_flat_runner(kernel, args, params, fallback, binary: bool):
                     or not (a.flags.c_contiguous and b.flags.c_contiguous)):
                 return fallback(inputs, params)
             out = empty(out_shape, i8)
-            kernel(a.reshape(-1), b.reshape(-1), *args, out.reshape(-1))
+            direct.call(a.ravel(), b.ravel(), *args, out.ravel())
             return [out]
     else:
         def run(inputs, _params):
@@ -435,7 +440,7 @@ def _ew_flat_runner(kernel, args, params, fallback, binary: bool):
             if a.shape != out_shape or not a.flags.c_contiguous:
                 return fallback(inputs, params)
             out = empty(out_shape, i8)
-            kernel(a.reshape(-1), *args, out.reshape(-1))
+            direct.call(a.ravel(), *args, out.ravel())
             return [out]
     return run
 
@@ -507,7 +512,7 @@ def run_lut_chan_i8(inputs, params):
 def _ew_bind_lut_chan(params):
     lut = params["lut"]
     c = int(params["c"])
-    kernel = _ew_lut_chan_loop
+    direct = DirectCall(_ew_lut_chan_loop)
     empty = np.empty
     i8 = np.int8
 
@@ -516,7 +521,7 @@ def _ew_bind_lut_chan(params):
         if not x.flags.c_contiguous:
             return run_lut_chan_i8(inputs, params)
         out = empty(x.shape, i8)
-        kernel(x.reshape(-1), lut, c, out.reshape(-1))
+        direct.call(x.ravel(), lut, c, out.ravel())
         return [out]
 
     return run

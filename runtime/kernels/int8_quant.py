@@ -15,7 +15,7 @@ from qcc.dialects import quant
 
 from ..fixedpoint import dequantize_i8, quantize_f32_i8, quantize_multiplier, requantize_i8
 from .int8_lowering import qparams, quant_type
-from .int8_registry import runner
+from .int8_registry import DirectCall, runner
 from .registry import int8_lowering
 
 
@@ -46,14 +46,14 @@ def run_dequantize_i8(inputs, params):
 def _q_bind_quantize(params):
     """Plan-load binding of `run_quantize_f32_i8` (see `PlanRunner`): params decoded once."""
     scale, zp = np.float32(params["scale"]), int(params["zp"])
-    kernel, empty, i8, f32 = quantize_f32_i8, np.empty, np.int8, np.float32
+    direct, empty, i8, f32 = DirectCall(quantize_f32_i8), np.empty, np.int8, np.float32
 
     def run(inputs, _params):
         x = inputs[0]
         if x.dtype != f32 or not x.flags.c_contiguous:
             return run_quantize_f32_i8(inputs, params)
         out = empty(x.shape, i8)
-        kernel(x, scale, zp, out)
+        direct.call(x, scale, zp, out)
         return [out]
 
     return run
@@ -62,14 +62,14 @@ def _q_bind_quantize(params):
 def _q_bind_dequantize(params):
     """Plan-load binding of `run_dequantize_i8` (see `PlanRunner`): params decoded once."""
     scale, zp = params["scale"], params["zp"]
-    kernel, empty, f32 = dequantize_i8, np.empty, np.float32
+    direct, empty, f32 = DirectCall(dequantize_i8), np.empty, np.float32
 
     def run(inputs, _params):
         x = inputs[0]
         if not x.flags.c_contiguous:
             return run_dequantize_i8(inputs, params)
         out = empty(x.shape, f32)
-        kernel(x, scale, zp, out)
+        direct.call(x, scale, zp, out)
         return [out]
 
     return run

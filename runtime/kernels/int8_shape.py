@@ -26,7 +26,7 @@ from numba import njit
 from qcc.dialects import nn
 
 from .int8_lowering import constant_array, qparams, quant_type, shape
-from .int8_registry import runner
+from .int8_registry import DirectCall, runner
 from .int8_vnni import vnni_copy16
 from .registry import int8_lowering
 from .resize import nearest_axis
@@ -152,7 +152,7 @@ def _shape_bind_pad(params):
         return run_pad_i8
     cout = out_shape[-1]
     fill = int(params["fill"])
-    kernel = _shape_pad_last_axis
+    direct = DirectCall(_shape_pad_last_axis)
     empty = np.empty
     i8 = np.int8
 
@@ -163,7 +163,7 @@ def _shape_bind_pad(params):
                 or cin < 16 or cin > cout):
             return run_pad_i8(inputs, params)
         out = empty(out_shape, i8)
-        kernel(x.reshape(-1), cin, cout, fill, out.reshape(-1))
+        direct.call(x.ravel(), cin, cout, fill, out.ravel())
         return [out]
 
     return run
