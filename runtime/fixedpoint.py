@@ -446,32 +446,39 @@ def requantize_float_per_channel_i8(acc, eff, zp_out, lo, hi, out):  # pragma: n
             out[r, c] = v
 
 
+@njit(inline="always")
+def quantize_value(f, zp, lo, hi):  # pragma: no cover - jitted
+    """One AffineQuantize output from the float32 quotient f = x / scale:
+    clamp(round_half_away(f) + zp, lo, hi), the rounding in float32 as the reference's
+    std::round; NaN gives lo (the x86 conversion of NaN is INT_MIN before the clamp).
+    Branch-free, vectorizes on any target: round half away from zero of |f| (floor of
+    |f| + 1/2, less 1 when that sum rounded up in float32: r − 1/2 > |f|, exact, where the
+    test r − |f| > 1/2 misses |f| = 1/2 − 2^−25, whose r − |f| rounds to 1/2), f's sign back, then the clamp in
+    float32 to [lo − zp, hi − zp] (integers: the same as clamping r + zp; NaN fails the
+    first test), zp added in float32 (exact) and one int32 conversion: no 64-bit lanes."""
+    half = np.float32(0.5)
+    a = abs(f)
+    r = np.floor(a + half)
+    r = r - np.float32(1.0) if r - half > a else r  # exact test (r − 1/2 is a float32)
+    r = np.float32(np.copysign(r, f))
+    low = np.float32(lo - zp)
+    high = np.float32(hi - zp)
+    r = r if r > low else low
+    r = r if r < high else high
+    return np.int32(r + np.float32(zp))  # exact: an integer in [lo, hi]
+
+
 @njit(cache=True, nogil=True)
 def quantize_f32_int(x, scale, zp, lo, hi, out):  # pragma: no cover - jitted
     """QUANTIZE f32 -> an integer type with storage range [lo, hi] (int8: -128, 127; int16:
     -32768, 32767), reference AffineQuantize: q = clamp(round_half_away(x / scale) + zp) with
-    the divide and the rounding in float32. x: f32 array (any shape, contiguous), scale:
-    float32 value, out: an integer array of the same size."""
+    the divide and the rounding in float32 (`quantize_value`). x: f32 array (any shape,
+    contiguous), scale: float32 value, out: an integer array of the same size."""
     xs = x.ravel()
     o = out.ravel()
     s = np.float32(scale)
-    half = np.float32(0.5)
-    big = np.float32(1e9)
     for i in range(xs.size):
-        # branch-free (vectorizes on any target): round half away from zero of |f| — floor
-        # of |f| + 1/2, less 1 when that sum rounded up in float32 — with f's sign back
-        f = np.float32(xs[i]) / s
-        a = abs(f)
-        r = np.floor(a + half)
-        r = r - np.float32(1.0) if r - a > half else r
-        r = np.float32(np.copysign(r, f))
-        # C: static_cast<int32_t>(round) + zp, then clamp; NaN/huge saturate here
-        r = big if r > big else r
-        r = -big if r < -big else r
-        v = np.int64(r) + zp
-        v = lo if v < lo else v
-        v = hi if v > hi else v
-        o[i] = v
+        o[i] = quantize_value(np.float32(xs[i]) / s, zp, lo, hi)
     return out
 
 

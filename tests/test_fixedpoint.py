@@ -11,6 +11,7 @@ import math
 from fractions import Fraction
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -237,6 +238,30 @@ def test_quantize_dequantize_requantize():
     r = np.empty(q.shape, np.int8)
     fp.requantize_i8(q, m, s, 4, -7, r)
     assert r.tolist() == [max(-128, min(127, mbqm_exact(int(v) - 4, m, s) - 7)) for v in q]
+
+
+@pytest.mark.parametrize("lo, hi", [(-128, 127), (-32768, 32767)])
+def test_quantize_f32_int_matches_the_reference_formula(lo, hi):
+    """`quantize_f32_int` (`quantize_value`: float32 clamp, no 64-bit lanes) against
+    AffineQuantize written out in float64: q = clamp(round_half_away(fl32(x / scale)) + zp),
+    on quotients at and next to every rounding boundary, huge values, ±inf and NaN (-> lo)."""
+    rng = np.random.default_rng(7)
+    for _ in range(40):
+        scale = np.float32(rng.uniform(0.5, 2.0) * 10.0 ** rng.integers(-5, 3))
+        zp = int(rng.integers(lo, hi + 1))
+        k = np.concatenate([np.arange(-300, 300), np.arange(-70000, 70000, 97)]) + 0.5
+        x = (k * float(scale)).astype(np.float32)
+        x = np.concatenate([x, np.nextafter(x, np.float32(np.inf)), np.nextafter(x, np.float32(-np.inf)),
+                            (rng.standard_normal(500) * 1e12).astype(np.float32),
+                            np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 3e9, -3e9], np.float32),
+                            np.float32([0.49999997, -0.49999997]) * scale])
+        out = np.empty(x.size, np.int32)
+        fp.quantize_f32_int(x, scale, zp, lo, hi, out)
+        f = (x / scale).astype(np.float64)  # numpy's float32 division: correctly rounded
+        with np.errstate(invalid="ignore"):
+            r = np.sign(f) * np.floor(np.abs(f) + 0.5)
+            want = np.where(np.isnan(r), lo, np.clip(np.nan_to_num(r, posinf=1e30, neginf=-1e30) + zp, lo, hi))
+        assert np.array_equal(out, want.astype(np.int32)), (scale, zp)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -865,3 +865,42 @@ def test_fused_epilogue_is_chosen_at_bind_and_compiled_alone():
     assert simd_literal(types.literal(3)) == 3 and simd_literal(types.int64) is None
     assert vn.vnni_conv_rq_kernel(2) is vn.vnni_conv_rq_kernel(2)
     assert vn.vnni_conv_rq_kernel(2) is not vn.vnni_conv_rq_kernel(3)
+
+
+@pytest.mark.parametrize("scale", [2.0**-7, 0.0039198324, 0.75])
+def test_quantize_rounds_as_the_reference_next_to_ties(scale):
+    """QUANTIZE f32 -> int8 (the plan's bound step and the unbound runner) against LiteRT's
+    reference kernel on a one-op model, for quotients x / scale at, just above and just below
+    every half-integer in range, ±(1/2 − 2^−25) among them (|f| + 1/2 rounds up to 1 in
+    float32 there: std::round still gives 0); ±inf and huge values saturate."""
+    from qcc.runtime.kernels.int8_registry import RUNNERS, load_int8_families
+    from qcc.testing.tflite_models import ModelBuilder, Op, schema
+
+    load_int8_families()
+    scale = np.float32(scale)
+    zp = 3
+    b = ModelBuilder()
+    values = np.arange(-140, 140, dtype=np.float32) + np.float32(0.5)
+    exact = np.concatenate([values, np.float32([0.49999997, -0.49999997, 0.49999994])]) * scale
+    x = np.concatenate([exact, np.nextafter(exact, np.float32(np.inf)),
+                        np.nextafter(exact, np.float32(-np.inf)),
+                        np.float32([np.inf, -np.inf, 1e30, -1e30, 0.0, -0.0])]).astype(np.float32)
+    t_in = b.add_input("x", [x.size])
+    t_out = b.add_tensor("q", [x.size], np.int8)
+    qp = schema.QuantizationParametersT()
+    qp.scale, qp.zeroPoint = [float(scale)], [zp]
+    b._tensors[t_out].quantization = qp
+    b.add_operator(Op.QUANTIZE, [t_in], [t_out])
+    b.mark_output(t_out)
+    (want,) = run_litert(b.build(), [x], REF)
+    params = {"scale": float(scale), "zp": zp}
+    (unbound,) = RUNNERS["quantize_f32_i8"]([x], params)
+    bound = RUNNERS["quantize_f32_i8"].bind(params)
+    (got,) = bound([x], params)
+    (again,) = bound([x], params)
+    for out in (unbound, got, again):
+        # the finite quotients in range: LiteRT's reference exactly
+        assert np.array_equal(out[:-6], want[:-6])
+        # ±inf, ±1e30: the reference casts them to int32 (undefined in C++: INT_MIN on x86,
+        # saturation on ARM); qcc saturates, as ARM does
+        assert out[-6:].tolist() == [127, -128, 127, -128, zp, zp]

@@ -125,22 +125,30 @@ def run_gather_i8(inputs, params):
 @njit(cache=True, nogil=True)
 def _shape_pad_last_axis(x, cin, cout, fill, out):  # pragma: no cover - jitted
     """out[p, :cin] = x[p], out[p, cin:] = fill for flat [rows·cin] x, [rows·cout] out,
-    cin >= 16: 16-byte block copies (the last one aligned to the row's end)."""
+    cin >= 16, only 16-byte moves: per row, first the fill, as 16-byte blocks of the fill
+    byte from the row's end down to cin (the lowest may reach below cin), then x's 16-byte
+    blocks (the last one aligned to cin), which overwrite what the fill put below cin."""
     rows = x.size // cin
     xu = x.view(np.uint8)
     ou = out.view(np.uint8)
-    fu = np.uint8(fill & 255)
+    pattern = np.full(16, np.uint8(fill & 255))
     last = np.uint64(cin - 16)
+    ucin = np.uint64(cin)
+    ufill = np.uint64(cout - 16)
+    sixteen = np.uint64(16)
     for r in range(rows):
         s0 = np.uint64(r * cin)
         d0 = np.uint64(r * cout)
+        k = ufill
+        vnni_copy16(pattern, 0, ou, d0 + k)
+        while k > ucin:
+            k = max(k - sixteen, last)  # last = cin − 16 >= 0: never below the row
+            vnni_copy16(pattern, 0, ou, d0 + k)
         j = np.uint64(0)
         while j < last:
             vnni_copy16(xu, s0 + j, ou, d0 + j)
-            j += np.uint64(16)
+            j += sixteen
         vnni_copy16(xu, s0 + last, ou, d0 + last)
-        for k in range(cin, cout):
-            ou[d0 + np.uint64(k)] = fu
 
 
 def _shape_bind_pad(params):
