@@ -17,6 +17,7 @@ from numba import njit
 
 from qcc.runtime.fixedpoint import quantize_multipliers
 from qcc.runtime.kernels import int8_depthwise as dwk
+from qcc.runtime.kernels.simd import INT8_GEMM_PATHS
 
 
 def _case(rng, kh, kw, sh, sw, dh, dw, n, h, w, c, same=True):
@@ -63,10 +64,30 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", range(len(CASES)))
-def test_ring_drivers_match_the_specification(case):
+# with C >= 16, which the VNNI path (`_dw_make_u8`) takes on an AVX-512 VNNI host: filter
+# widths over 4 (two 4-tap groups) up to 8, heights up to 7, stride 2 with dilation, one
+# output column or row, C off multiples of 16, batches
+U8_CASES = [
+    (3, 3, 1, 1, 1, 1, 1, 7, 1, 16),
+    (2, 2, 2, 2, 1, 1, 1, 9, 9, 31),
+    (3, 8, 1, 1, 1, 1, 2, 6, 12, 18),
+    (7, 6, 1, 2, 1, 1, 1, 12, 15, 20),
+    (3, 3, 2, 2, 2, 2, 1, 13, 13, 17),
+    (5, 5, 1, 2, 1, 2, 1, 9, 17, 50),
+    (4, 1, 1, 1, 1, 1, 1, 5, 3, 16),
+    (5, 5, 2, 2, 1, 1, 2, 7, 7, 96),
+]
+PATHS = INT8_GEMM_PATHS
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("case", range(len(CASES) + len(U8_CASES)))
+def test_ring_drivers_match_the_specification(case, path, monkeypatch):
+    """Every driver, on every path this host runs (`QCC_INT8_GEMM`): the u8 `vpdpbusd` ring
+    on the VNNI path, the float ring on the others."""
+    monkeypatch.setenv("QCC_INT8_GEMM", path)
     rng = np.random.default_rng(300 + case)
-    kh, kw, sh, sw, dh, dw, n, h, w, c = CASES[case]
+    kh, kw, sh, sw, dh, dw, n, h, w, c = (CASES + U8_CASES)[case]
     x, wk, bias, m, shift, base = _case(rng, kh, kw, sh, sw, dh, dw, n, h, w, c,
                                         same=bool(case % 3))
     ref = dwk.run_depthwise_conv2d_i8([x], dict(base, **dwk._dw_int_params(wk, bias, m, shift)))[0]
@@ -144,10 +165,12 @@ def test_template_tap_loops_unroll_and_vectorize(kh, rs):
     (5, 5, 1, 3, 1, 8, (0, 0, 0)),  # horizontal stride 3: the generic loop
     (7, 7, 1, 1, 1, 8, (0, 0, 0)),  # no unrolled instance for 7x7
 ])
-def test_a_layer_binds_exactly_one_driver_variant(kh, kw, sh, sw, dh, oh, variant):
+def test_a_layer_binds_exactly_one_driver_variant(kh, kw, sh, sw, dh, oh, variant, monkeypatch):
     """Each layer binds one ring driver, (filter, row step) or the generic loop, so a model
     compiles only the variants its layers use (cold start); the bound runner names it as its
-    compile group (`compile_key`, for the first run's helper processes)."""
+    compile group (`compile_key`, for the first run's helper processes). (The float ring:
+    a path without VNNI.)"""
+    monkeypatch.setenv("QCC_INT8_GEMM", PATHS[-1])
     g = np.array([sh, sw, dh, 1, 0, 0, kh, kw, 0, 0, -128, 127, 128], np.int64)
     assert dwk._dw_variant(g, oh) == variant
     assert dwk._dw_ring_driver(g, oh) is dwk._dw_ring_driver(g, oh)  # made once
@@ -157,3 +180,36 @@ def test_a_layer_binds_exactly_one_driver_variant(kh, kw, sh, sw, dh, oh, varian
     run = dwk._dw_bind(p)
     assert run.compile_key == ("depthwise_conv2d_i8",
                                *dwk._dw_variant(p["dwg"], p["out_shape"][1]))
+
+
+@pytest.mark.parametrize("kh,kw,sh,sw,dh,dw,oh,c,variant", [
+    (3, 3, 1, 1, 1, 1, 8, 24, (3, 1, 1)),  # shared rows, stride 1
+    (5, 5, 2, 2, 1, 1, 8, 24, (5, 2, 2)),  # shared rows, stride 2, two 4-tap groups
+    (3, 3, 1, 1, 1, 1, 1, 24, (3, 1, 3)),  # a single output row: unshared
+    (3, 3, 1, 1, 2, 1, 8, 24, (3, 1, 3)),  # vertical dilation: unshared
+    (7, 8, 3, 1, 1, 1, 8, 24, (7, 2, 7)),  # vertical stride 3: unshared
+    (3, 3, 1, 3, 1, 1, 8, 24, None),  # horizontal stride 3: the float ring
+    (3, 3, 1, 1, 1, 1, 8, 8, None),  # fewer than 16 channels: the float ring
+    (3, 9, 1, 1, 1, 1, 8, 24, None),  # more than 8 columns: the float ring
+])
+def test_the_vnni_path_binds_one_u8_variant(kh, kw, sh, sw, dh, dw, oh, c, variant, monkeypatch):
+    """On the VNNI path a layer with C >= 16 binds one u8 ring variant (rows, 4-tap groups,
+    row step), its compile group; other layers and other paths bind the float ring (on a
+    host without AVX-512 VNNI, every layer does)."""
+    rng = np.random.default_rng(11)
+    x, wk, bias, m, shift, base = _case(rng, kh, kw, sh, sw, dh, dw, 1, oh * sh, 9, c)
+    assert base["out_shape"][1] == oh
+    p = dict(base, **dwk._dw_ring_params(wk, bias, m, shift, base))
+    if "vnni" not in PATHS:
+        assert dwk._dw_u8_variant(p["dwg"], oh) is None
+        assert dwk._dw_bind(p).compile_key[1] != "u8"
+        return
+    monkeypatch.setenv("QCC_INT8_GEMM", "vnni")
+    run = dwk._dw_bind(p)
+    if variant is None:
+        assert run.compile_key[1] != "u8"
+    else:
+        assert dwk._dw_u8_variant(p["dwg"], p["out_shape"][1]) == variant
+        assert run.compile_key == ("depthwise_conv2d_i8", "u8", *variant)
+    monkeypatch.setenv("QCC_INT8_GEMM", "avx2")
+    assert dwk._dw_bind(p).compile_key[1] != "u8"

@@ -26,6 +26,11 @@ the tap loops into one vector loop over a row's channels (tests/test_int8_depthw
 checks it does). Other filter sizes and horizontal strides above 2 run the per-tap loop
 `_dw_rows_any`. The step params are compact (int8 weights, int32 requantization, int64
 geometry); the ring's float32 tables are derived when the plan is loaded (`_dw_bind`).
+
+On the AVX-512 VNNI path (layers with C >= 16, horizontal stride <= 2, up to 7x8 filters)
+the tap sums are exact integers instead: a ring of u8 rows whose 32-bit lanes hold a
+channel's four horizontal taps, summed with `vpdpbusd` (`_dw_make_u8`, `vnni_dw_taps`), then
+the same requantization; 1.2-1.6x faster than the float ring (5x5: 1.5x), same outputs.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ from .common import ints, same_padding
 from .int8_conv import _conv_quant
 from .int8_lowering import shape
 from .int8_registry import DirectCall, runner
+from .int8_vnni import VNNI_OK, vnni_dw_interleave4, vnni_dw_taps
+from .simd import int8_gemm_path
 from .registry import int8_lowering
 
 # ---------------------------------------------------------------------------------------------
@@ -426,6 +433,185 @@ def _dw_make_ring(kh_c, kw_c, rs_c):
     return ring
 
 
+# ---------------------------------------------------------------------------------------------
+# The AVX-512 VNNI path: exact integer tap sums with `vpdpbusd` over a ring of u8 rows
+#
+# Ring row y holds, for each output column ox of the row (and gsh = 4·dw / sw columns more
+# when KW > 4) and each channel, the four taps x[y, ox·sw + t·dw] + 128 (t < 4) as u8 in one
+# 32-bit lane (`vnni_dw_interleave4`; padding holds zp_in + 128): output index i = ox·C + c
+# is at byte 4i, so a chunk of outputs is one contiguous run of every row it reads, as in
+# the float ring, and a 4-tap group g of column ox is group 0 of column ox + g·gsh.
+# `vnni_dw_taps` sums them with the weights wt [KH, NG, gcp·4] (s8, taps kx >= KW zero,
+# tiled over the chunk) from corr = −(zp_in + 128)·Σ w per channel, which leaves
+# Σ (x − zp_in)·w over the in-image taps, exact in int32 (and below 2^24: float32 exact).
+# The requantization is the float ring's (`_dw_rq_chunk` on the same rows, `_dw_fix_acc`
+# for flagged outputs from the stored sums): the outputs are the same, bit for bit. Per 32
+# outputs of a 3x3 stride-1 pass this is 4 ring loads, 3 weight loads and 6 `vpdpbusd`,
+# where the float loop has 21 loads and 18 multiply-adds.
+
+
+@njit(cache=True, nogil=True)
+def _dw_fill_u8(x1, src, inside, w, c, zp, pl, sw, dw, owx, xrow, ring, dst):  # pragma: no cover - jitted
+    """Ring row at ring[dst:] (u8 layout above) from the input row at x1[src:] (not inside:
+    every byte zp + 128): the padded row goes to xrow first (zp outside the image), then
+    every output column's 16-channel groups are interleaved (the last group overlaps the one
+    before it when C is not a multiple of 16: it rewrites the same bytes)."""
+    ud = np.uint64(dst)
+    if not inside:
+        fill = np.uint8((zp + 128) & 0xFF)
+        for j in range(owx * c * 4):
+            ring[ud + np.uint64(j)] = fill
+        return
+    wp = xrow.size // c
+    z = np.int8(zp)
+    lo = min(pl, wp)
+    hi = min(pl + w, wp)
+    for j in range(lo * c):
+        xrow[j] = z
+    us = np.uint64(src)
+    d1 = np.uint64(lo * c)
+    for j in range((hi - lo) * c):
+        xrow[d1 + np.uint64(j)] = x1[us + np.uint64(j)]
+    for j in range(hi * c, wp * c):
+        xrow[j] = z
+    xa = np.int64(xrow.ctypes.data)
+    ra = np.int64(ring.ctypes.data) + np.int64(dst)
+    chunks = (c + 15) // 16
+    for ox in range(owx):
+        s0 = xa + ox * sw * c
+        d0 = ra + ox * c * 4
+        for k in range(chunks):
+            cs = min(16 * k, c - 16)
+            vnni_dw_interleave4(s0 + cs, dw * c, d0 + 4 * cs)
+
+
+@njit(cache=True, nogil=True)
+def _dw_fix_acc(acc, q, gc, c, s, m, n, o1, oa, ob, zq, fl, words):  # pragma: no cover - jitted
+    """`_dw_fix` for the u8 ring: the flagged outputs of the chunk [s, s + m) of both rows
+    from their stored exact sums acc[r·n + s + j]."""
+    fw = (gc + 7) // 8
+    for r in range(2):
+        oo = (oa if r == 0 else ob) + s
+        for w in range(fw):
+            if words[r * fw + w] == 0:
+                continue
+            for j in range(w * 8, min(w * 8 + 8, m)):
+                if fl[r * 8 * fw + j]:
+                    a = acc[r * n + s + j]
+                    k = j % c  # s is a multiple of gc, a multiple of C
+                    v = mbqm_fast(np.int64(a) + q[k], q[c + k], q[2 * c + k], q[3 * c + k]) + zq[0]
+                    o1[oo + j] = min(max(v, zq[1]), zq[2])
+
+
+def _dw_make_u8(kh_c, ng_c, rs_c):
+    """The VNNI ring driver of one variant: filter rows kh_c, 4-tap groups ng_c =
+    ceil(KW / 4), row step rs_c (`_dw_variant`'s rule: rs_c = sh < kh_c shares the ring
+    rows of the two output rows of a pass; rs_c = kh_c does not). Passes of two output rows
+    as `_dw_make_ring`'s drivers; per chunk of gc outputs `vnni_dw_taps`, then the float
+    ring's requantization. x int8 [N,H,W,C] C-contiguous (C >= 16), out int8 [N,OH,OW,C];
+    wt, corr (`_dw_u8_tables`), prq (the requantization rows of p), q, g as the float
+    ring's."""
+
+    @njit(cache=True, nogil=True)
+    def ring_u8(x, out, wt, corr, prq, q, g):  # pragma: no cover - jitted
+        sh, sw, dh, dw, pt, pl, kh = g[0], g[1], g[2], g[3], g[4], g[5], g[6]
+        zp, gc = g[8], g[12]
+        zq = g[9:12]
+        n, h, w, c = x.shape
+        oh, ow = out.shape[1], out.shape[2]
+        gsh = (4 * dw) // sw
+        owx = ow + (ng_c - 1) * gsh
+        rl = owx * c * 4 + 64 * ng_c  # + the over-read of a chunk's last vectors
+        rl = (rl + 63) // 64 * 64
+        span = (kh - 1) * dh + 1
+        nr = span + sh
+        ring = np.empty(nr * rl + 64, np.uint8)
+        xrow = np.empty(((owx - 1) * sw + 3 * dw + 1) * c, np.int8)
+        orl = ow * c
+        npad = (orl + 15) // 16 * 16 + 16
+        acc = np.empty(2 * npad + 16, np.float32)
+        fl = np.zeros(2 * 8 * ((gc + 7) // 8), np.uint8)
+        fw64 = fl.view(np.uint64)
+        nrows = kh_c + rs_c if rs_c < kh_c else 2 * kh_c
+        rows = np.empty(nrows, np.int64)
+        ring_a = np.int64(ring.ctypes.data)
+        acc_a = np.int64(acc.ctypes.data)
+        wt_a = np.int64(wt.ctypes.data)
+        corr_a = np.int64(corr.ctypes.data)
+        rows_a = np.int64(rows.ctypes.data)
+        wst = wt.shape[2]
+        gbytes = gsh * c * 4
+        x1 = x.reshape(-1)
+        o1 = out.reshape(-1)
+        for b in range(n):
+            nxt = 0
+            for oy0 in range(0, oh, 2):
+                oy = oy0
+                oy2 = min(oy + 1, oh - 1)  # an odd last row: computed twice
+                if rs_c < kh_c and oy2 == oy:  # shared rows: recompute the row above too
+                    oy -= 1
+                ya = oy * sh
+                yb = oy2 * sh
+                top = ya + span + sh if rs_c < kh_c else yb + span
+                for r in range(max(nxt, ya), top):
+                    iy = r - pt
+                    _dw_fill_u8(x1, (b * h + iy) * w * c, 0 <= iy < h, w, c, zp, pl, sw, dw,
+                                owx, xrow, ring, (r % nr) * rl)
+                nxt = max(nxt, top)
+                oa = (b * oh + oy) * orl
+                ob = (b * oh + oy2) * orl
+                for s in range(0, orl, gc):
+                    m = min(gc, orl - s)
+                    if rs_c < kh_c:
+                        for r in range(nrows):
+                            rows[r] = ring_a + ((ya + r) % nr) * rl + 4 * s
+                    else:
+                        for ky in range(kh_c):
+                            rows[ky] = ring_a + ((ya + ky * dh) % nr) * rl + 4 * s
+                            rows[kh_c + ky] = ring_a + ((yb + ky * dh) % nr) * rl + 4 * s
+                    vnni_dw_taps(rows_a, wt_a, wst, gbytes, corr_a, (m + 15) // 16,
+                                 acc_a + 4 * s, acc_a + 4 * (npad + s), kh_c, ng_c, rs_c)
+                    if _dw_rq_chunk(acc, prq, 0, gc, s, m, npad, o1, oa, ob, zq, fl):
+                        _dw_fix_acc(acc, q, gc, c, s, m, npad, o1, oa, ob, zq, fl, fw64)
+
+    return ring_u8
+
+
+def _dw_u8_variant(g, oh: int) -> tuple[int, int, int] | None:
+    """The `_dw_make_u8` variant (kh, ng, rs) for ring geometry g and output height oh, or
+    None where the float ring runs: the host's GEMM path is not VNNI (`int8_gemm_path`),
+    fewer than 16 channels, horizontal stride above 2 (or 4·dw not a multiple of it), more
+    than 8 filter columns or 7 rows."""
+    sh, sw, dh, dw, kh, kw = (int(g[i]) for i in (0, 1, 2, 3, 6, 7))
+    c_ok = int(g[12]) >= 16  # gc = G·C >= 16 with C >= 16 checked by the caller
+    if not (VNNI_OK and int8_gemm_path() == "vnni" and c_ok and sw <= 2 and (4 * dw) % sw == 0
+            and kw <= 8 and kh <= 7):
+        return None
+    shared = sh <= 2 and dh == 1 and oh > 1 and sh < kh
+    return kh, (kw + 3) // 4, sh if shared else kh
+
+
+_DW_U8: dict = {}
+
+
+def _dw_u8_tables(params, p) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The VNNI ring's weight tiles wt s8 [KH, NG, gcp·4] (gcp: gc rounded up to 16 lanes;
+    output j of a chunk is channel j mod C), corr int32 [gcp] = −(zp_in + 128)·Σ_taps w, and
+    prq: the requantization rows of the float ring's p (bias_f, eff, thr, e; gc each)."""
+    w = np.asarray(params["w"]).astype(np.int64)
+    kh, kw, c = w.shape
+    gc = int(params["dwg"][12])
+    ng = (kw + 3) // 4
+    gcp = (gc + 15) // 16 * 16
+    chans = np.arange(gcp) % c
+    wt = np.zeros((kh, ng * 4, gcp), np.int8)
+    wt[:, :kw, :] = w[:, :, chans]
+    wt = np.ascontiguousarray(wt.reshape(kh, ng, 4, gcp).transpose(0, 1, 3, 2)).reshape(kh, ng, gcp * 4)
+    corr = (-(int(params["zp_in"]) + 128) * w.sum(axis=(0, 1)))[chans].astype(np.int32)
+    prq = np.ascontiguousarray(p[kh * kw * gc:])
+    return wt, corr, prq
+
+
 _DW_UNROLLED = ((3, 3), (5, 5))
 """The filter sizes with unrolled tap loops (`_dw_rows` instances); others run
 `_dw_rows_any`."""
@@ -498,7 +684,17 @@ def _dw_bind(params):
     s1, s2, s3 = int(shp[1]), int(shp[2]), int(shp[3])
     g = np.ascontiguousarray(params["dwg"], np.int64)
     p, q = _dw_ring_tables(params)
-    direct = DirectCall(_dw_ring_driver(g, s1))
+    u8 = _dw_u8_variant(g, s1) if s3 >= 16 else None
+    if u8 is not None:
+        if u8 not in _DW_U8:
+            _DW_U8[u8] = _dw_make_u8(*u8)
+        direct = DirectCall(_DW_U8[u8])
+        args = (*_dw_u8_tables(params, p), q, g)
+        key = ("depthwise_conv2d_i8", "u8", *u8)
+    else:
+        direct = DirectCall(_dw_ring_driver(g, s1))
+        args = (p, q, g)
+        key = ("depthwise_conv2d_i8", *_dw_variant(g, s1))
     empty = np.empty
     contiguous = np.ascontiguousarray
     i8 = np.int8
@@ -508,10 +704,10 @@ def _dw_bind(params):
         if not x.flags.c_contiguous:
             x = contiguous(x)
         out = empty((x.shape[0], s1, s2, s3), i8)
-        direct.call(x, out, p, q, g)
+        direct.call(x, out, *args)
         return [out]
 
-    run.compile_key = ("depthwise_conv2d_i8", *_dw_variant(g, s1))  # PlanRunner's groups
+    run.compile_key = key  # PlanRunner's groups
     return run
 
 

@@ -687,6 +687,111 @@ def _vnni_clamp16(typingctx, addr, lo, hi):
     return sig, codegen
 
 
+@intrinsic
+def vnni_dw_interleave4(typingctx, src_addr, tap_bytes, dst_addr):
+    """The depthwise u8 ring's 64 bytes for 16 channels of one output column: dst[4l + t] =
+    u8(src[t·tap_bytes + l] + 128) for lanes l < 16 and taps t < 4 (int8 in, the XOR with 0x80
+    makes x + 128), so that one `vpdpbusd` lane holds a channel's four horizontal taps."""
+    sig = types.void(src_addr, tap_bytes, dst_addr)
+
+    def codegen(context, builder, signature, args):
+        ir = _vnni_ir
+        i8, i16, i32 = ir.IntType(8), ir.IntType(16), ir.IntType(32)
+        v16b = ir.VectorType(i8, 16)
+        src, step, dst = (simd_as64(builder, v) for v in args)
+        flip = ir.Constant(v16b, [0x80] * 16)
+        taps = []
+        for t in range(4):
+            a = builder.add(src, builder.mul(step, ir.Constant(ir.IntType(64), t)))
+            v = builder.load(builder.inttoptr(a, v16b.as_pointer()), align=1)
+            taps.append(builder.xor(v, flip))
+        pairs = ir.Constant(ir.VectorType(i32, 32), [k for l in range(16) for k in (l, 16 + l)])
+        ab = builder.shuffle_vector(taps[0], taps[1], pairs)  # a0 b0 a1 b1 ...
+        cd = builder.shuffle_vector(taps[2], taps[3], pairs)
+        v16h = ir.VectorType(i16, 16)
+        ab = builder.bitcast(ab, v16h)
+        cd = builder.bitcast(cd, v16h)
+        out = builder.shuffle_vector(ab, cd, pairs)  # (a0 b0) (c0 d0) (a1 b1) (c1 d1) ...
+        p = builder.inttoptr(dst, ir.VectorType(i16, 32).as_pointer())
+        builder.store(out, p, align=1)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic(prefer_literal=True)
+def vnni_dw_taps(typingctx, rows_addr, w_addr, w_stride, g_bytes, corr_addr, n16, acc_a, acc_b,
+                 kh, ng, rs):
+    """The depthwise tap sums of two output rows, 16 outputs (channels) a step, as exact
+    float32: for v < n16, acc_a[16v + l] = corr[16v + l] + Σ_ky Σ_g Σ_t u[rowA_ky][g·g_bytes +
+    64v + 4l + t] · w[(ky·ng + g)·w_stride + 64v + 4l + t] (`vpdpbusd`), likewise acc_b with
+    row B's rows. rows_addr: int64 addresses of the u8 ring rows (`vnni_dw_interleave4`
+    layout), already at the chunk's first output: row A's tap row ky is rows[ky]; row B's is
+    rows[rs + ky] (shared rows, rs < kh: B's rows start rs below A's) or rows[kh + ky] (rs =
+    kh). kh, ng (4-tap groups: ceil(KW / 4)) and rs must be compile-time constants: the
+    loop body loads each ring row once per group for both rows and holds the accumulators in
+    registers. The sums are integers below 2^24 (the lowering checks it): the conversion to
+    float32 is exact."""
+    sig = types.void(rows_addr, w_addr, w_stride, g_bytes, corr_addr, n16, acc_a, acc_b, kh, ng,
+                     rs)
+    KH, NG, RS = (simd_literal(t) for t in (kh, ng, rs))
+    if KH is None or NG is None or RS is None:
+        raise TypeError("vnni_dw_taps: kh, ng and rs must be compile-time constants")
+
+    def codegen(context, builder, signature, args):
+        ir = _vnni_ir
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        v16 = ir.VectorType(i32, 16)
+        f16 = ir.VectorType(ir.FloatType(), 16)
+        rows_p, w0, wst, gb, c0, n, a0, b0 = (simd_as64(builder, v) for v in args[:8])
+        rows_ptr = builder.inttoptr(rows_p, i64.as_pointer())
+        nrows = KH + RS if RS < KH else 2 * KH
+        rows = [builder.load(builder.gep(rows_ptr, [ir.Constant(i64, r)])) for r in range(nrows)]
+        dot = simd_fn(builder.module, "llvm.x86.avx512.vpdpbusd.512", v16, [v16] * 3)
+
+        def at(base, off):
+            return builder.inttoptr(builder.add(base, off), v16.as_pointer())
+
+        pre = builder.block
+        loop = builder.append_basic_block("dw_loop")
+        done = builder.append_basic_block("dw_done")
+        builder.cbranch(builder.icmp_signed(">", n, ir.Constant(i64, 0)), loop, done)
+        builder.position_at_end(loop)
+        iv = builder.phi(i64)
+        iv.add_incoming(ir.Constant(i64, 0), pre)
+        off = builder.mul(iv, ir.Constant(i64, 64))
+        corr = builder.load(at(c0, off), align=4)
+        wts = [[builder.load(at(builder.add(w0, builder.mul(wst, ir.Constant(i64, ky * NG + g))),
+                                off), align=1) for g in range(NG)] for ky in range(KH)]
+        acc_a_v, acc_b_v = corr, corr
+        for r in range(nrows):
+            for g in range(NG):
+                goff = builder.add(off, builder.mul(gb, ir.Constant(i64, g)))
+                ky_a = r if r < KH else None
+                if RS < KH:
+                    ky_b = r - RS if RS <= r < RS + KH else None
+                else:
+                    ky_b = r - KH if r >= KH else None
+                    if r >= KH:
+                        ky_a = None
+                u = builder.load(at(rows[r], goff), align=1)
+                if ky_a is not None:
+                    acc_a_v = builder.call(dot, [acc_a_v, u, wts[ky_a][g]])
+                if ky_b is not None:
+                    acc_b_v = builder.call(dot, [acc_b_v, u, wts[ky_b][g]])
+        fa = builder.inttoptr(builder.add(a0, off), f16.as_pointer())
+        fb = builder.inttoptr(builder.add(b0, off), f16.as_pointer())
+        builder.store(builder.sitofp(acc_a_v, f16), fa, align=4)
+        builder.store(builder.sitofp(acc_b_v, f16), fb, align=4)
+        iv2 = builder.add(iv, ir.Constant(i64, 1))
+        iv.add_incoming(iv2, builder.block)
+        builder.cbranch(builder.icmp_signed("<", iv2, n), loop, done)
+        builder.position_at_end(done)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 @njit(cache=True, nogil=True, inline="always")
 def vnni_copy16(src, s0, dst, d0):  # pragma: no cover - jitted
     """dst[d0:d0+16] = src[s0:s0+16] (1-D uint8 arrays; the caller keeps both ranges in
