@@ -146,7 +146,13 @@ def _dw_rq1(a, bf, ef, th, e, yl, yh, zf):  # pragma: no cover - jitted
     (a fused multiply-add may replace it: it only rounds less); always-exact channels get
     th = −1 (always flagged). The output int8(r + zp_out) is exact (an integer in [lo, hi]).
     rint, min / max and copysign are single 16-lane instructions, unlike floor of |y|."""
-    y = (a + bf) * ef
+    return _dw_rq1y((a + bf) * ef, th, e, yl, yh, zf)
+
+
+@njit(cache=True, nogil=True, fastmath={'contract'})
+def _dw_rq1y(y, th, e, yl, yh, zf):  # pragma: no cover - jitted
+    """`_dw_rq1` from the estimate y (the VNNI ring's y = fl(float(acc + bias)·eff): its
+    sum is exact in int32 and rounded once, within the same error bound)."""
     y = y + np.copysign(e, y)
     yc = min(max(y, yl), yh)
     r = np.rint(yc)
@@ -442,10 +448,11 @@ def _dw_make_ring(kh_c, kw_c, rs_c):
 # is at byte 4i, so a chunk of outputs is one contiguous run of every row it reads, as in
 # the float ring, and a 4-tap group g of column ox is group 0 of column ox + g·gsh.
 # `vnni_dw_taps` sums them with the weights wt [KH, NG, gcp·4] (s8, taps kx >= KW zero,
-# tiled over the chunk) from corr = −(zp_in + 128)·Σ w per channel, which leaves
-# Σ (x − zp_in)·w over the in-image taps, exact in int32 (and below 2^24: float32 exact).
-# The requantization is the float ring's (`_dw_rq_chunk` on the same rows, `_dw_fix_acc`
-# for flagged outputs from the stored sums): the outputs are the same, bit for bit. Per 32
+# tiled over the chunk) from corr = bias − (zp_in + 128)·Σ w per channel, which leaves
+# bias + Σ (x − zp_in)·w over the in-image taps, exact in int32. The requantization is the
+# float ring's test on y = fl(float(that)·eff), rounded twice, within the same error bound
+# (`_dw_rq_chunk_u8`; `_dw_fix_acc` for flagged outputs, from the stored sums): the outputs
+# are the same, bit for bit. Per 32
 # outputs of a 3x3 stride-1 pass this is 4 ring loads, 3 weight loads and 6 `vpdpbusd`,
 # where the float loop has 21 loads and 18 multiply-adds.
 
@@ -485,10 +492,36 @@ def _dw_fill_u8(x1, src, inside, w, c, zp, pl, sw, dw, owx, xrow, ring, dst):  #
             vnni_dw_interleave4(s0 + cs, dw * c, d0 + 4 * cs)
 
 
+@njit(inline="always")
+def _dw_rq_chunk_u8(acc, prq, gc, s, m, n, o1, oa, ob, zq, fl):  # pragma: no cover - jitted
+    """`_dw_rq_chunk` for the VNNI ring: int32 sums that include the bias (acc[i] for row A,
+    acc[n + i] for row B; prq: eff, thr, e), the estimate y = fl(float(acc)·eff)
+    (`_dw_rq1y`), one vector loop per row."""
+    ug = np.uint64(gc)
+    us = np.uint64(s)
+    zf = np.float32(zq[0])
+    yl = np.float32(zq[1] - zq[0])
+    yh = np.float32(zq[2] - zq[0])
+    fw = (gc + 7) // 8
+    hit = False
+    for r in range(2):
+        ua = np.uint64(r * n) + us
+        uo = np.uint64(oa if r == 0 else ob) + us
+        uf = np.uint64(r * 8 * fw)
+        for j in range(m):
+            uj = np.uint64(j)
+            v, f = _dw_rq1y(np.float32(acc[ua + uj]) * prq[uj], prq[ug + uj],
+                            prq[ug + ug + uj], yl, yh, zf)
+            o1[uo + uj] = v
+            fl[uf + uj] = f
+            hit |= f
+    return hit
+
+
 @njit(cache=True, nogil=True)
 def _dw_fix_acc(acc, q, gc, c, s, m, n, o1, oa, ob, zq, fl, words):  # pragma: no cover - jitted
-    """`_dw_fix` for the u8 ring: the flagged outputs of the chunk [s, s + m) of both rows
-    from their stored exact sums acc[r·n + s + j]."""
+    """`_dw_fix` for the VNNI ring: the flagged outputs of the chunk [s, s + m) of both rows
+    from their stored exact sums acc[r·n + s + j] (bias included)."""
     fw = (gc + 7) // 8
     for r in range(2):
         oo = (oa if r == 0 else ob) + s
@@ -499,7 +532,7 @@ def _dw_fix_acc(acc, q, gc, c, s, m, n, o1, oa, ob, zq, fl, words):  # pragma: n
                 if fl[r * 8 * fw + j]:
                     a = acc[r * n + s + j]
                     k = j % c  # s is a multiple of gc, a multiple of C
-                    v = mbqm_fast(np.int64(a) + q[k], q[c + k], q[2 * c + k], q[3 * c + k]) + zq[0]
+                    v = mbqm_fast(np.int64(a), q[c + k], q[2 * c + k], q[3 * c + k]) + zq[0]
                     o1[oo + j] = min(max(v, zq[1]), zq[2])
 
 
@@ -529,7 +562,7 @@ def _dw_make_u8(kh_c, ng_c, rs_c):
         xrow = np.empty(((owx - 1) * sw + 3 * dw + 1) * c, np.int8)
         orl = ow * c
         npad = (orl + 15) // 16 * 16 + 16
-        acc = np.empty(2 * npad + 16, np.float32)
+        acc = np.empty(2 * npad + 16, np.int32)
         fl = np.zeros(2 * 8 * ((gc + 7) // 8), np.uint8)
         fw64 = fl.view(np.uint64)
         nrows = kh_c + rs_c if rs_c < kh_c else 2 * kh_c
@@ -571,7 +604,7 @@ def _dw_make_u8(kh_c, ng_c, rs_c):
                             rows[kh_c + ky] = ring_a + ((yb + ky * dh) % nr) * rl + 4 * s
                     vnni_dw_taps(rows_a, wt_a, wst, gbytes, corr_a, (m + 15) // 16,
                                  acc_a + 4 * s, acc_a + 4 * (npad + s), kh_c, ng_c, rs_c)
-                    if _dw_rq_chunk(acc, prq, 0, gc, s, m, npad, o1, oa, ob, zq, fl):
+                    if _dw_rq_chunk_u8(acc, prq, gc, s, m, npad, o1, oa, ob, zq, fl):
                         _dw_fix_acc(acc, q, gc, c, s, m, npad, o1, oa, ob, zq, fl, fw64)
 
     return ring_u8
@@ -596,8 +629,8 @@ _DW_U8: dict = {}
 
 def _dw_u8_tables(params, p) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The VNNI ring's weight tiles wt s8 [KH, NG, gcp·4] (gcp: gc rounded up to 16 lanes;
-    output j of a chunk is channel j mod C), corr int32 [gcp] = −(zp_in + 128)·Σ_taps w, and
-    prq: the requantization rows of the float ring's p (bias_f, eff, thr, e; gc each)."""
+    output j of a chunk is channel j mod C), corr int32 [gcp] = bias − (zp_in + 128)·Σ_taps w,
+    and prq: the requantization rows eff, thr, e of the float ring's p (gc each)."""
     w = np.asarray(params["w"]).astype(np.int64)
     kh, kw, c = w.shape
     gc = int(params["dwg"][12])
@@ -607,8 +640,9 @@ def _dw_u8_tables(params, p) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     wt = np.zeros((kh, ng * 4, gcp), np.int8)
     wt[:, :kw, :] = w[:, :, chans]
     wt = np.ascontiguousarray(wt.reshape(kh, ng, 4, gcp).transpose(0, 1, 3, 2)).reshape(kh, ng, gcp * 4)
-    corr = (-(int(params["zp_in"]) + 128) * w.sum(axis=(0, 1)))[chans].astype(np.int32)
-    prq = np.ascontiguousarray(p[kh * kw * gc:])
+    bias = np.asarray(params["bias"], np.int64)
+    corr = (bias - (int(params["zp_in"]) + 128) * w.sum(axis=(0, 1)))[chans].astype(np.int32)
+    prq = np.ascontiguousarray(p[(kh * kw + 1) * gc:])  # eff, thr, e (no bias_f)
     return wt, corr, prq
 
 

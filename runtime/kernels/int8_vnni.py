@@ -722,16 +722,14 @@ def vnni_dw_interleave4(typingctx, src_addr, tap_bytes, dst_addr):
 @intrinsic(prefer_literal=True)
 def vnni_dw_taps(typingctx, rows_addr, w_addr, w_stride, g_bytes, corr_addr, n16, acc_a, acc_b,
                  kh, ng, rs):
-    """The depthwise tap sums of two output rows, 16 outputs (channels) a step, as exact
-    float32: for v < n16, acc_a[16v + l] = corr[16v + l] + Σ_ky Σ_g Σ_t u[rowA_ky][g·g_bytes +
-    64v + 4l + t] · w[(ky·ng + g)·w_stride + 64v + 4l + t] (`vpdpbusd`), likewise acc_b with
-    row B's rows. rows_addr: int64 addresses of the u8 ring rows (`vnni_dw_interleave4`
+    """The depthwise tap sums of two output rows, 16 outputs (channels) a step, int32: for
+    v < n16, acc_a[16v + l] = corr[16v + l] + Σ_ky Σ_g Σ_t u[rowA_ky][g·g_bytes + 64v + 4l + t]
+    · w[(ky·ng + g)·w_stride + 64v + 4l + t] (`vpdpbusd`), likewise acc_b with row B's rows. rows_addr: int64 addresses of the u8 ring rows (`vnni_dw_interleave4`
     layout), already at the chunk's first output: row A's tap row ky is rows[ky]; row B's is
     rows[rs + ky] (shared rows, rs < kh: B's rows start rs below A's) or rows[kh + ky] (rs =
     kh). kh, ng (4-tap groups: ceil(KW / 4)) and rs must be compile-time constants: the
     loop body loads each ring row once per group for both rows and holds the accumulators in
-    registers. The sums are integers below 2^24 (the lowering checks it): the conversion to
-    float32 is exact."""
+    registers."""
     sig = types.void(rows_addr, w_addr, w_stride, g_bytes, corr_addr, n16, acc_a, acc_b, kh, ng,
                      rs)
     KH, NG, RS = (simd_literal(t) for t in (kh, ng, rs))
@@ -742,7 +740,6 @@ def vnni_dw_taps(typingctx, rows_addr, w_addr, w_stride, g_bytes, corr_addr, n16
         ir = _vnni_ir
         i32, i64 = ir.IntType(32), ir.IntType(64)
         v16 = ir.VectorType(i32, 16)
-        f16 = ir.VectorType(ir.FloatType(), 16)
         rows_p, w0, wst, gb, c0, n, a0, b0 = (simd_as64(builder, v) for v in args[:8])
         rows_ptr = builder.inttoptr(rows_p, i64.as_pointer())
         nrows = KH + RS if RS < KH else 2 * KH
@@ -779,10 +776,8 @@ def vnni_dw_taps(typingctx, rows_addr, w_addr, w_stride, g_bytes, corr_addr, n16
                     acc_a_v = builder.call(dot, [acc_a_v, u, wts[ky_a][g]])
                 if ky_b is not None:
                     acc_b_v = builder.call(dot, [acc_b_v, u, wts[ky_b][g]])
-        fa = builder.inttoptr(builder.add(a0, off), f16.as_pointer())
-        fb = builder.inttoptr(builder.add(b0, off), f16.as_pointer())
-        builder.store(builder.sitofp(acc_a_v, f16), fa, align=4)
-        builder.store(builder.sitofp(acc_b_v, f16), fb, align=4)
+        builder.store(acc_a_v, at(a0, off), align=4)
+        builder.store(acc_b_v, at(b0, off), align=4)
         iv2 = builder.add(iv, ir.Constant(i64, 1))
         iv.add_incoming(iv2, builder.block)
         builder.cbranch(builder.icmp_signed("<", iv2, n), loop, done)
