@@ -460,27 +460,28 @@ def _dw_make_ring(kh_c, kw_c, rs_c):
 @njit(cache=True, nogil=True)
 def _dw_fill_u8(x1, src, inside, w, c, zp, pl, sw, dw, owx, xrow, ring, dst):  # pragma: no cover - jitted
     """Ring row at ring[dst:] (u8 layout above) from the input row at x1[src:] (not inside:
-    every byte zp + 128): the padded row goes to xrow first (zp outside the image), then
-    every output column's 16-channel groups are interleaved (the last group overlaps the one
-    before it when C is not a multiple of 16: it rewrites the same bytes)."""
+    every byte zp + 128): the padded row goes to xrow first, as u8 x + 128 (x XOR 0x80; zp +
+    128 outside the image), then every output column's 16-channel groups are interleaved
+    (the last group overlaps the one before it when C is not a multiple of 16: it rewrites
+    the same bytes)."""
     ud = np.uint64(dst)
+    fill = np.uint8((zp + 128) & 0xFF)
     if not inside:
-        fill = np.uint8((zp + 128) & 0xFF)
         for j in range(owx * c * 4):
             ring[ud + np.uint64(j)] = fill
         return
     wp = xrow.size // c
-    z = np.int8(zp)
     lo = min(pl, wp)
     hi = min(pl + w, wp)
     for j in range(lo * c):
-        xrow[j] = z
+        xrow[j] = fill
     us = np.uint64(src)
     d1 = np.uint64(lo * c)
+    flip = np.uint8(0x80)
     for j in range((hi - lo) * c):
-        xrow[d1 + np.uint64(j)] = x1[us + np.uint64(j)]
+        xrow[d1 + np.uint64(j)] = x1[us + np.uint64(j)] ^ flip
     for j in range(hi * c, wp * c):
-        xrow[j] = z
+        xrow[j] = fill
     xa = np.int64(xrow.ctypes.data)
     ra = np.int64(ring.ctypes.data) + np.int64(dst)
     chunks = (c + 15) // 16
@@ -496,7 +497,8 @@ def _dw_fill_u8(x1, src, inside, w, c, zp, pl, sw, dw, owx, xrow, ring, dst):  #
 def _dw_rq_chunk_u8(acc, prq, gc, s, m, n, o1, oa, ob, zq, fl):  # pragma: no cover - jitted
     """`_dw_rq_chunk` for the VNNI ring: int32 sums that include the bias (acc[i] for row A,
     acc[n + i] for row B; prq: eff, thr, e), the estimate y = fl(float(acc)·eff)
-    (`_dw_rq1y`), one vector loop per row."""
+    (`_dw_rq1y`), one vector loop per row that stores only the outputs and ORs the flags;
+    only when one is set (rare) a second pass stores the flag bytes for `_dw_fix_acc`."""
     ug = np.uint64(gc)
     us = np.uint64(s)
     zf = np.float32(zq[0])
@@ -507,14 +509,21 @@ def _dw_rq_chunk_u8(acc, prq, gc, s, m, n, o1, oa, ob, zq, fl):  # pragma: no co
     for r in range(2):
         ua = np.uint64(r * n) + us
         uo = np.uint64(oa if r == 0 else ob) + us
-        uf = np.uint64(r * 8 * fw)
         for j in range(m):
             uj = np.uint64(j)
             v, f = _dw_rq1y(np.float32(acc[ua + uj]) * prq[uj], prq[ug + uj],
                             prq[ug + ug + uj], yl, yh, zf)
             o1[uo + uj] = v
-            fl[uf + uj] = f
             hit |= f
+    if hit:
+        for r in range(2):
+            ua = np.uint64(r * n) + us
+            uf = np.uint64(r * 8 * fw)
+            for j in range(m):
+                uj = np.uint64(j)
+                v, f = _dw_rq1y(np.float32(acc[ua + uj]) * prq[uj], prq[ug + uj],
+                                prq[ug + ug + uj], yl, yh, zf)
+                fl[uf + uj] = f
     return hit
 
 
@@ -559,7 +568,7 @@ def _dw_make_u8(kh_c, ng_c, rs_c):
         span = (kh - 1) * dh + 1
         nr = span + sh
         ring = np.empty(nr * rl + 64, np.uint8)
-        xrow = np.empty(((owx - 1) * sw + 3 * dw + 1) * c, np.int8)
+        xrow = np.empty(((owx - 1) * sw + 3 * dw + 1) * c, np.uint8)
         orl = ow * c
         npad = (orl + 15) // 16 * 16 + 16
         acc = np.empty(2 * npad + 16, np.int32)
@@ -574,7 +583,7 @@ def _dw_make_u8(kh_c, ng_c, rs_c):
         rows_a = np.int64(rows.ctypes.data)
         wst = wt.shape[2]
         gbytes = gsh * c * 4
-        x1 = x.reshape(-1)
+        x1 = x.reshape(-1).view(np.uint8)
         o1 = out.reshape(-1)
         for b in range(n):
             nxt = 0

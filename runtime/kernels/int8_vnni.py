@@ -690,8 +690,8 @@ def _vnni_clamp16(typingctx, addr, lo, hi):
 @intrinsic
 def vnni_dw_interleave4(typingctx, src_addr, tap_bytes, dst_addr):
     """The depthwise u8 ring's 64 bytes for 16 channels of one output column: dst[4l + t] =
-    u8(src[t·tap_bytes + l] + 128) for lanes l < 16 and taps t < 4 (int8 in, the XOR with 0x80
-    makes x + 128), so that one `vpdpbusd` lane holds a channel's four horizontal taps."""
+    src[t·tap_bytes + l] for lanes l < 16 and taps t < 4 (bytes), so that one `vpdpbusd`
+    lane holds a channel's four horizontal taps."""
     sig = types.void(src_addr, tap_bytes, dst_addr)
 
     def codegen(context, builder, signature, args):
@@ -699,12 +699,10 @@ def vnni_dw_interleave4(typingctx, src_addr, tap_bytes, dst_addr):
         i8, i16, i32 = ir.IntType(8), ir.IntType(16), ir.IntType(32)
         v16b = ir.VectorType(i8, 16)
         src, step, dst = (simd_as64(builder, v) for v in args)
-        flip = ir.Constant(v16b, [0x80] * 16)
         taps = []
         for t in range(4):
             a = builder.add(src, builder.mul(step, ir.Constant(ir.IntType(64), t)))
-            v = builder.load(builder.inttoptr(a, v16b.as_pointer()), align=1)
-            taps.append(builder.xor(v, flip))
+            taps.append(builder.load(builder.inttoptr(a, v16b.as_pointer()), align=1))
         pairs = ir.Constant(ir.VectorType(i32, 32), [k for l in range(16) for k in (l, 16 + l)])
         ab = builder.shuffle_vector(taps[0], taps[1], pairs)  # a0 b0 a1 b1 ...
         cd = builder.shuffle_vector(taps[2], taps[3], pairs)
