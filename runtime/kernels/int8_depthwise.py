@@ -210,8 +210,9 @@ def _dw_rq_chunk(acc, p, nt, gc, s, m, n, o1, oa, ob, zq, fl):  # pragma: no cov
     """Requantize the chunk [s, s + m) of two rows (accumulators acc[i], acc[n + i] ->
     o1[oa + i], o1[ob + i]) with `_dw_rq1` in one vector loop per row, flags to fl (rows
     p[nt·gc:] bias_f, eff, thr, e: `_dw_rq_rows`), inlined into the tap loops' chunk loop.
-    Returns whether an output was flagged. Only o1 and the flags are stored: LLVM's runtime
-    alias checks give up on more arrays written in one loop."""
+    Returns whether an output was flagged. The vector loop stores only o1 and ORs the flags
+    (a second array stored in it costs ~10 %); only a chunk with a flagged output (rare) is
+    visited again to store the flag bytes."""
     ug = np.uint64(gc)
     gb = ug * np.uint64(nt)
     ge = gb + ug
@@ -226,14 +227,21 @@ def _dw_rq_chunk(acc, p, nt, gc, s, m, n, o1, oa, ob, zq, fl):  # pragma: no cov
     for r in range(2):
         ua = np.uint64(r * n) + us
         uo = np.uint64(oa if r == 0 else ob) + us
-        uf = np.uint64(r * 8 * fw)
         for j in range(m):
             uj = np.uint64(j)
             v, f = _dw_rq1(acc[ua + uj], p[gb + uj], p[ge + uj], p[gt + uj], p[gs + uj],
                            yl, yh, zf)
             o1[uo + uj] = v
-            fl[uf + uj] = f
             hit |= f
+    if hit:
+        for r in range(2):
+            ua = np.uint64(r * n) + us
+            uf = np.uint64(r * 8 * fw)
+            for j in range(m):
+                uj = np.uint64(j)
+                v, f = _dw_rq1(acc[ua + uj], p[gb + uj], p[ge + uj], p[gt + uj], p[gs + uj],
+                               yl, yh, zf)
+                fl[uf + uj] = f
     return hit
 
 
