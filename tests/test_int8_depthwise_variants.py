@@ -17,6 +17,7 @@ from numba import njit
 
 from qcc.runtime.fixedpoint import quantize_multipliers
 from qcc.runtime.kernels import int8_depthwise as dwk
+from qcc.runtime.kernels.int8_vnni import VNNI_DW_SHAPES
 from qcc.runtime.kernels.simd import INT8_GEMM_PATHS
 
 
@@ -64,17 +65,18 @@ CASES = [
 ]
 
 
-# with C >= 16, which the VNNI path (`_dw_make_u8`) takes on an AVX-512 VNNI host: filter
+# with C >= 16, which the VNNI path (`_dw_ring_u8`) takes on an AVX-512 VNNI host: filter
 # widths over 4 (two 4-tap groups) up to 8, heights up to 7, stride 2 with dilation, one
 # output column or row, C off multiples of 16, batches
 U8_CASES = [
     (3, 3, 1, 1, 1, 1, 1, 7, 1, 16),
-    (2, 2, 2, 2, 1, 1, 1, 9, 9, 31),
+    (2, 2, 2, 2, 1, 1, 1, 9, 9, 31),  # 2 rows: the float ring
     (3, 8, 1, 1, 1, 1, 2, 6, 12, 18),
     (7, 6, 1, 2, 1, 1, 1, 12, 15, 20),
     (3, 3, 2, 2, 2, 2, 1, 13, 13, 17),
     (5, 5, 1, 2, 1, 2, 1, 9, 17, 50),
-    (4, 1, 1, 1, 1, 1, 1, 5, 3, 16),
+    (4, 1, 1, 1, 1, 1, 1, 5, 3, 16),  # 4 rows: the float ring
+    (7, 3, 2, 1, 1, 1, 1, 15, 6, 16),
     (5, 5, 2, 2, 1, 1, 2, 7, 7, 96),
 ]
 PATHS = INT8_GEMM_PATHS
@@ -195,11 +197,12 @@ def test_a_layer_binds_exactly_one_driver_variant(kh, kw, sh, sw, dh, oh, varian
     (3, 3, 1, 3, 1, 1, 8, 24, None),  # horizontal stride 3: the float ring
     (3, 3, 1, 1, 1, 1, 8, 8, None),  # fewer than 16 channels: the float ring
     (3, 9, 1, 1, 1, 1, 8, 24, None),  # more than 8 columns: the float ring
+    (4, 4, 1, 1, 1, 1, 8, 24, None),  # 4 rows: no case, the float ring
 ])
 def test_the_vnni_path_binds_one_u8_variant(kh, kw, sh, sw, dh, dw, oh, c, variant, monkeypatch):
-    """On the VNNI path a layer with C >= 16 binds one u8 ring variant (rows, 4-tap groups,
-    row step), its compile group; other layers and other paths bind the float ring (on a
-    host without AVX-512 VNNI, every layer does)."""
+    """On the VNNI path a layer with C >= 16 binds the u8 ring, which runs one case (rows,
+    4-tap groups, row step) of its tap intrinsic; other layers and other paths bind the
+    float ring (on a host without AVX-512 VNNI, every layer does)."""
     rng = np.random.default_rng(11)
     x, wk, bias, m, shift, base = _case(rng, kh, kw, sh, sw, dh, dw, 1, oh * sh, 9, c)
     assert base["out_shape"][1] == oh
@@ -214,6 +217,7 @@ def test_the_vnni_path_binds_one_u8_variant(kh, kw, sh, sw, dh, dw, oh, c, varia
         assert run.compile_key[1] != "u8"
     else:
         assert dwk._dw_u8_variant(p["dwg"], p["out_shape"][1]) == variant
-        assert run.compile_key == ("depthwise_conv2d_i8", "u8", *variant)
+        assert variant in VNNI_DW_SHAPES  # a case of the one compiled VNNI driver
+        assert run.compile_key == ("depthwise_conv2d_i8", "u8")
     monkeypatch.setenv("QCC_INT8_GEMM", "avx2")
     assert dwk._dw_bind(p).compile_key[1] != "u8"

@@ -717,72 +717,91 @@ def vnni_dw_interleave4(typingctx, src_addr, tap_bytes, dst_addr):
     return sig, codegen
 
 
+VNNI_DW_SHAPES = tuple((kh, ng, rs) for kh in (3, 5, 7) for ng in (1, 2)
+                       for rs in (1, 2, kh))
+"""The (filter rows, 4-tap groups, row step) cases of `vnni_dw_taps`: 3, 5 or 7 rows, up to
+8 columns; two output rows sharing ring rows at vertical stride 1 or 2 (rs < kh), or not
+(rs = kh). Each case costs ~30 ms of compiling: other row counts run the float ring."""
+
+
+def vnni_dw_key(kh: int, ng: int, rs: int) -> int:
+    """`vnni_dw_taps`'s case key of (kh, ng, rs)."""
+    return (kh * 4 + ng) * 16 + rs
+
+
 @intrinsic(prefer_literal=True)
 def vnni_dw_taps(typingctx, rows_addr, w_addr, w_stride, g_bytes, corr_addr, n16, acc_a, acc_b,
-                 kh, ng, rs):
+                 key):
     """The depthwise tap sums of two output rows, 16 outputs (channels) a step, int32: for
     v < n16, acc_a[16v + l] = corr[16v + l] + Σ_ky Σ_g Σ_t u[rowA_ky][g·g_bytes + 64v + 4l + t]
-    · w[(ky·ng + g)·w_stride + 64v + 4l + t] (`vpdpbusd`), likewise acc_b with row B's rows. rows_addr: int64 addresses of the u8 ring rows (`vnni_dw_interleave4`
-    layout), already at the chunk's first output: row A's tap row ky is rows[ky]; row B's is
-    rows[rs + ky] (shared rows, rs < kh: B's rows start rs below A's) or rows[kh + ky] (rs =
-    kh). kh, ng (4-tap groups: ceil(KW / 4)) and rs must be compile-time constants: the
-    loop body loads each ring row once per group for both rows and holds the accumulators in
-    registers."""
-    sig = types.void(rows_addr, w_addr, w_stride, g_bytes, corr_addr, n16, acc_a, acc_b, kh, ng,
-                     rs)
-    KH, NG, RS = (simd_literal(t) for t in (kh, ng, rs))
-    if KH is None or NG is None or RS is None:
-        raise TypeError("vnni_dw_taps: kh, ng and rs must be compile-time constants")
+    · w[(ky·ng + g)·w_stride + 64v + 4l + t] (`vpdpbusd`), likewise acc_b with row B's rows.
+    rows_addr: int64 addresses of the u8 ring rows (`vnni_dw_interleave4` layout), already
+    at the chunk's first output: row A's tap row ky is rows[ky]; row B's is rows[rs + ky]
+    (shared rows, rs < kh: B's rows start rs below A's) or rows[kh + ky] (rs = kh). key =
+    `vnni_dw_key(kh, ng, rs)` (ng 4-tap groups: ceil(KW / 4)) selects one of the cases of
+    `VNNI_DW_SHAPES` (others do nothing); each is a loop that loads every ring row once
+    per group for both output rows and holds the accumulators in registers. One compiled
+    function serves every depthwise layer (a literal key keeps only its own case)."""
+    sig = types.void(rows_addr, w_addr, w_stride, g_bytes, corr_addr, n16, acc_a, acc_b, key)
+    fixed = simd_literal(key)
 
     def codegen(context, builder, signature, args):
-        ir = _vnni_ir
-        i32, i64 = ir.IntType(32), ir.IntType(64)
-        v16 = ir.VectorType(i32, 16)
-        rows_p, w0, wst, gb, c0, n, a0, b0 = (simd_as64(builder, v) for v in args[:8])
-        rows_ptr = builder.inttoptr(rows_p, i64.as_pointer())
-        nrows = KH + RS if RS < KH else 2 * KH
-        rows = [builder.load(builder.gep(rows_ptr, [ir.Constant(i64, r)])) for r in range(nrows)]
-        dot = simd_fn(builder.module, "llvm.x86.avx512.vpdpbusd.512", v16, [v16] * 3)
-
-        def at(base, off):
-            return builder.inttoptr(builder.add(base, off), v16.as_pointer())
-
-        pre = builder.block
-        loop = builder.append_basic_block("dw_loop")
-        done = builder.append_basic_block("dw_done")
-        builder.cbranch(builder.icmp_signed(">", n, ir.Constant(i64, 0)), loop, done)
-        builder.position_at_end(loop)
-        iv = builder.phi(i64)
-        iv.add_incoming(ir.Constant(i64, 0), pre)
-        off = builder.mul(iv, ir.Constant(i64, 64))
-        corr = builder.load(at(c0, off), align=4)
-        wts = [[builder.load(at(builder.add(w0, builder.mul(wst, ir.Constant(i64, ky * NG + g))),
-                                off), align=1) for g in range(NG)] for ky in range(KH)]
-        acc_a_v, acc_b_v = corr, corr
-        for r in range(nrows):
-            for g in range(NG):
-                goff = builder.add(off, builder.mul(gb, ir.Constant(i64, g)))
-                ky_a = r if r < KH else None
-                if RS < KH:
-                    ky_b = r - RS if RS <= r < RS + KH else None
-                else:
-                    ky_b = r - KH if r >= KH else None
-                    if r >= KH:
-                        ky_a = None
-                u = builder.load(at(rows[r], goff), align=1)
-                if ky_a is not None:
-                    acc_a_v = builder.call(dot, [acc_a_v, u, wts[ky_a][g]])
-                if ky_b is not None:
-                    acc_b_v = builder.call(dot, [acc_b_v, u, wts[ky_b][g]])
-        builder.store(acc_a_v, at(a0, off), align=4)
-        builder.store(acc_b_v, at(b0, off), align=4)
-        iv2 = builder.add(iv, ir.Constant(i64, 1))
-        iv.add_incoming(iv2, builder.block)
-        builder.cbranch(builder.icmp_signed("<", iv2, n), loop, done)
-        builder.position_at_end(done)
+        vals = [simd_as64(builder, v) for v in args]
+        cases = [(vnni_dw_key(*shape), lambda b, shape=shape: _vnni_emit_dw(b, *shape, vals[:8]))
+                 for shape in VNNI_DW_SHAPES
+                 if fixed is None or vnni_dw_key(*shape) == fixed]
+        simd_cases(builder, vals[8], cases)
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+def _vnni_emit_dw(builder, KH, NG, RS, vals):
+    """One case of `vnni_dw_taps`."""
+    ir = _vnni_ir
+    i32, i64 = ir.IntType(32), ir.IntType(64)
+    v16 = ir.VectorType(i32, 16)
+    rows_p, w0, wst, gb, c0, n, a0, b0 = vals
+    rows_ptr = builder.inttoptr(rows_p, i64.as_pointer())
+    nrows = KH + RS if RS < KH else 2 * KH
+    rows = [builder.load(builder.gep(rows_ptr, [ir.Constant(i64, r)])) for r in range(nrows)]
+    dot = simd_fn(builder.module, "llvm.x86.avx512.vpdpbusd.512", v16, [v16] * 3)
+
+    def at(base, off):
+        return builder.inttoptr(builder.add(base, off), v16.as_pointer())
+
+    pre = builder.block
+    loop = builder.append_basic_block("dw_loop")
+    done = builder.append_basic_block("dw_done")
+    builder.cbranch(builder.icmp_signed(">", n, ir.Constant(i64, 0)), loop, done)
+    builder.position_at_end(loop)
+    iv = builder.phi(i64)
+    iv.add_incoming(ir.Constant(i64, 0), pre)
+    off = builder.mul(iv, ir.Constant(i64, 64))
+    corr = builder.load(at(c0, off), align=4)
+    wts = [[builder.load(at(builder.add(w0, builder.mul(wst, ir.Constant(i64, ky * NG + g))),
+                            off), align=1) for g in range(NG)] for ky in range(KH)]
+    acc_a_v, acc_b_v = corr, corr
+    for r in range(nrows):
+        if RS < KH:
+            ky_a = r if r < KH else None
+            ky_b = r - RS if RS <= r < RS + KH else None
+        else:
+            ky_a = r if r < KH else None
+            ky_b = r - KH if r >= KH else None
+        for g in range(NG):
+            goff = builder.add(off, builder.mul(gb, ir.Constant(i64, g)))
+            u = builder.load(at(rows[r], goff), align=1)
+            if ky_a is not None:
+                acc_a_v = builder.call(dot, [acc_a_v, u, wts[ky_a][g]])
+            if ky_b is not None:
+                acc_b_v = builder.call(dot, [acc_b_v, u, wts[ky_b][g]])
+    builder.store(acc_a_v, at(a0, off), align=4)
+    builder.store(acc_b_v, at(b0, off), align=4)
+    iv2 = builder.add(iv, ir.Constant(i64, 1))
+    iv.add_incoming(iv2, builder.block)
+    builder.cbranch(builder.icmp_signed("<", iv2, n), loop, done)
+    builder.position_at_end(done)
 
 
 @njit(cache=True, nogil=True, inline="always")
