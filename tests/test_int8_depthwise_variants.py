@@ -71,12 +71,13 @@ CASES = [
 U8_CASES = [
     (3, 3, 1, 1, 1, 1, 1, 7, 1, 16),
     (2, 2, 2, 2, 1, 1, 1, 9, 9, 31),  # 2 rows: the float ring
-    (3, 8, 1, 1, 1, 1, 2, 6, 12, 18),
+    (3, 8, 1, 1, 1, 1, 2, 6, 12, 18),  # 3x8: the float ring
+    (5, 8, 1, 1, 1, 1, 2, 6, 12, 18),
     (7, 6, 1, 2, 1, 1, 1, 12, 15, 20),
     (3, 3, 2, 2, 2, 2, 1, 13, 13, 17),
     (5, 5, 1, 2, 1, 2, 1, 9, 17, 50),
     (4, 1, 1, 1, 1, 1, 1, 5, 3, 16),  # 4 rows: the float ring
-    (7, 3, 2, 1, 1, 1, 1, 15, 6, 16),
+    (7, 5, 2, 1, 1, 1, 1, 15, 6, 16),
     (5, 5, 2, 2, 1, 1, 2, 7, 7, 96),
 ]
 PATHS = INT8_GEMM_PATHS
@@ -194,6 +195,7 @@ def test_a_layer_binds_exactly_one_driver_variant(kh, kw, sh, sw, dh, oh, varian
     (3, 3, 1, 1, 1, 1, 1, 24, (3, 1, 3)),  # a single output row: unshared
     (3, 3, 1, 1, 2, 1, 8, 24, (3, 1, 3)),  # vertical dilation: unshared
     (7, 8, 3, 1, 1, 1, 8, 24, (7, 2, 7)),  # vertical stride 3: unshared
+    (3, 5, 1, 1, 1, 1, 8, 24, None),  # 3x5: no case, the float ring
     (3, 3, 1, 3, 1, 1, 8, 24, None),  # horizontal stride 3: the float ring
     (3, 3, 1, 1, 1, 1, 8, 8, None),  # fewer than 16 channels: the float ring
     (3, 9, 1, 1, 1, 1, 8, 24, None),  # more than 8 columns: the float ring

@@ -27,8 +27,8 @@ checks it does). Other filter sizes and horizontal strides above 2 run the per-t
 `_dw_rows_any`. The step params are compact (int8 weights, int32 requantization, int64
 geometry); the ring's float32 tables are derived when the plan is loaded (`_dw_bind`).
 
-On the AVX-512 VNNI path (layers with C >= 16, horizontal stride <= 2, 3, 5 or 7 filter rows
-and up to 8 columns)
+On the AVX-512 VNNI path (layers with C >= 16, horizontal stride <= 2, 3x3, 5x5 or 7x7-like
+filters: `VNNI_DW_SHAPES`)
 the tap sums are exact integers instead: a ring of u8 rows whose 32-bit lanes hold a
 channel's four horizontal taps, summed with `vpdpbusd` (`_dw_ring_u8`, `vnni_dw_taps`), then
 the same requantization; 1.2-1.6x faster than the float ring (5x5: 1.5x), same outputs.
@@ -668,8 +668,8 @@ def _dw_u8_variant(g, oh: int) -> tuple[int, int, int] | None:
     """The `vnni_dw_taps` case (kh, ng, rs) `_dw_ring_u8` runs for ring geometry g and
     output height oh, or None where the float ring runs: the host's GEMM path is not VNNI
     (`int8_gemm_path`), fewer than 16 channels, horizontal stride above 2 (or 4·dw not a
-    multiple of it), a filter that is no case of `VNNI_DW_SHAPES` (3, 5 or 7 rows, up to 8
-    columns)."""
+    multiple of it), a filter that is no case of `VNNI_DW_SHAPES` (3 rows and up to 4
+    columns, 5 or 7 rows and 5 to 8)."""
     sh, sw, dh, dw, kh, kw = (int(g[i]) for i in (0, 1, 2, 3, 6, 7))
     c_ok = int(g[12]) >= 16  # gc = G·C >= 16 with C >= 16 checked by the caller
     if not (VNNI_OK and int8_gemm_path() == "vnni" and c_ok and sw <= 2 and (4 * dw) % sw == 0
