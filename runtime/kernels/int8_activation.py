@@ -267,16 +267,15 @@ def run_rsqrt_i8(inputs, params):
 
 
 @njit(cache=True, nogil=True)
-def _act_prelu_chan(x, ec, zx, off, zt, lo, hi):  # pragma: no cover - jitted
-    """out = max(x, clamp(zt + R((x − zx)·ec[k]), lo, hi)) per element, k the channel (last
+def _act_prelu_chan(x, ec, zx, off, zt, lo, hi, o1):  # pragma: no cover - jitted
+    """o1 = max(x, clamp(zt + R((x − zx)·ec[k]), lo, hi)) per element, k the channel (last
     axis, ec.size channels), in float32, R(y) = sign(y)·floor(|y| + off) (MBQM's rounding
     as `fast_mbqm_params` models it): a PRELU decomposed as MUL by a per-channel alpha then
     MAXIMUM, vectorized. Exact only where the plan builder checked it: it runs this kernel on
     every (channel, stored value) pair and compares with the chain's own table
-    (`qcc.backends.numba`), so no input can reach a value it did not verify. x: flat
-    (1-D) int8, returns the flat result (one compiled kernel whatever the tensor rank)."""
+    (`qcc.backends.numba`), so no input can reach a value it did not verify. x, o1: flat
+    (1-D) int8 (one compiled kernel whatever the tensor rank)."""
     c = ec.size
-    o1 = np.empty_like(x)
     rows = x.size // c
     zxf = np.float32(zx)
     ztf = np.float32(zt)
@@ -289,20 +288,20 @@ def _act_prelu_chan(x, ec, zx, off, zt, lo, hi):  # pragma: no cover - jitted
             i = base + np.uint64(k)
             xv = np.float32(x[i])
             y = (xv - zxf) * ec[k]
-            q = (np.floor(y + of) if y >= 0 else np.ceil(y - of)) + ztf
+            q = np.float32(np.copysign(np.floor(abs(y) + of), y)) + ztf
             q = q if q > lof else lof
             q = q if q < hif else hif
             q = q if q > xv else xv
             o1[i] = np.int32(q)
-    return o1
 
 
 @runner("prelu_chan_i8")
 def run_prelu_chan_i8(inputs, params):
     x = np.ascontiguousarray(inputs[0])
-    out = _act_prelu_chan(x.reshape(-1), params["ec"], params["zx"], params["off"],
-                          params["zt"], params["lo"], params["hi"])
-    return [out.reshape(x.shape)]
+    out = np.empty(x.shape, np.int8)
+    _act_prelu_chan(x.reshape(-1), params["ec"], params["zx"], params["off"], params["zt"],
+                    params["lo"], params["hi"], out.reshape(-1))
+    return [out]
 
 
 def _act_bind_prelu_chan(params):
@@ -310,12 +309,15 @@ def _act_bind_prelu_chan(params):
     args = (params["ec"], int(params["zx"]), float(params["off"]), int(params["zt"]),
             int(params["lo"]), int(params["hi"]))
     direct = DirectCall(_act_prelu_chan)
+    empty, i8 = np.empty, np.int8
 
     def run(inputs, _params):
         x = inputs[0]
         if not x.flags.c_contiguous:
             x = np.ascontiguousarray(x)
-        return [direct.call(x.ravel(), *args).reshape(x.shape)]
+        out = empty(x.shape, i8)
+        direct.call(x.ravel(), *args, out.ravel())
+        return [out]
 
     return run
 
