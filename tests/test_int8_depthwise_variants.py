@@ -65,7 +65,7 @@ CASES = [
 ]
 
 
-# with C >= 16, which the VNNI path (`_dw_ring_u8`) takes on an AVX-512 VNNI host: filter
+# with C >= 16, which the VNNI path (`_dw_make_u8`) takes on an AVX-512 VNNI host: filter
 # widths over 4 (two 4-tap groups) up to 8, heights up to 7, stride 2 with dilation, one
 # output column or row, C off multiples of 16, batches
 U8_CASES = [
@@ -202,9 +202,9 @@ def test_a_layer_binds_exactly_one_driver_variant(kh, kw, sh, sw, dh, oh, varian
     (4, 4, 1, 1, 1, 1, 8, 24, None),  # 4 rows: no case, the float ring
 ])
 def test_the_vnni_path_binds_one_u8_variant(kh, kw, sh, sw, dh, dw, oh, c, variant, monkeypatch):
-    """On the VNNI path a layer with C >= 16 binds the u8 ring, which runs one case (rows,
-    4-tap groups, row step) of its tap intrinsic; other layers and other paths bind the
-    float ring (on a host without AVX-512 VNNI, every layer does)."""
+    """On the VNNI path a layer with C >= 16 binds the u8 ring driver of its case (rows,
+    4-tap groups, row step), its compile group, made once; other layers and other paths bind
+    the float ring (on a host without AVX-512 VNNI, every layer does)."""
     rng = np.random.default_rng(11)
     x, wk, bias, m, shift, base = _case(rng, kh, kw, sh, sw, dh, dw, 1, oh * sh, 9, c)
     assert base["out_shape"][1] == oh
@@ -219,7 +219,10 @@ def test_the_vnni_path_binds_one_u8_variant(kh, kw, sh, sw, dh, dw, oh, c, varia
         assert run.compile_key[1] != "u8"
     else:
         assert dwk._dw_u8_variant(p["dwg"], p["out_shape"][1]) == variant
-        assert variant in VNNI_DW_SHAPES  # a case of the one compiled VNNI driver
-        assert run.compile_key == ("depthwise_conv2d_i8", "u8")
+        assert variant in VNNI_DW_SHAPES  # a case of the tap intrinsic
+        assert run.compile_key == ("depthwise_conv2d_i8", "u8", *variant)
+        made = dict(dwk._DW_U8)
+        dwk._dw_bind(p)
+        assert variant in made and dwk._DW_U8 == made  # one driver per case, made once
     monkeypatch.setenv("QCC_INT8_GEMM", "avx2")
     assert dwk._dw_bind(p).compile_key[1] != "u8"

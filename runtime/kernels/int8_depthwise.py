@@ -30,7 +30,7 @@ geometry); the ring's float32 tables are derived when the plan is loaded (`_dw_b
 On the AVX-512 VNNI path (layers with C >= 16, horizontal stride <= 2, 3x3, 5x5 or 7x7-like
 filters: `VNNI_DW_SHAPES`)
 the tap sums are exact integers instead: a ring of u8 rows whose 32-bit lanes hold a
-channel's four horizontal taps, summed with `vpdpbusd` (`_dw_ring_u8`, `vnni_dw_taps`), then
+channel's four horizontal taps, summed with `vpdpbusd` (`_dw_make_u8`, `vnni_dw_taps`), then
 the same requantization; 1.2-1.6x faster than the float ring (5x5: 1.5x), same outputs.
 """
 
@@ -45,7 +45,7 @@ from .common import ints, same_padding
 from .int8_conv import _conv_quant
 from .int8_lowering import shape
 from .int8_registry import DirectCall, runner
-from .int8_vnni import VNNI_DW_SHAPES, VNNI_OK, vnni_dw_interleave4, vnni_dw_taps
+from .int8_vnni import VNNI_DW_SHAPES, VNNI_OK, vnni_dw_interleave4, vnni_dw_key, vnni_dw_taps
 from .simd import int8_gemm_path
 from .registry import int8_lowering
 
@@ -562,18 +562,6 @@ def _dw_rq_flags_u8(acc, prq, gc, s, m, n, zq, fl):  # pragma: no cover - jitted
 
 
 @njit(cache=True, nogil=True)
-def _dw_rq_rows_u8(acc, prq, q, gc, c, n, npad, o1, oa, ob, zq, fl, fw64):  # pragma: no cover - jitted
-    """Requantize the two output rows of a pass of the VNNI ring (acc[i], acc[npad + i] ->
-    o1[oa + i], o1[ob + i], i < n), chunk by chunk (`_dw_rq_chunk_u8`, flagged outputs by
-    `_dw_fix_acc`). One function every variant calls once per pass, not inlined into them:
-    each variant compiles only its tap loop."""
-    for s in range(0, n, gc):
-        m = min(gc, n - s)
-        if _dw_rq_chunk_u8(acc, prq, gc, s, m, npad, o1, oa, ob, zq, fl):
-            _dw_fix_acc(acc, q, gc, c, s, m, npad, o1, oa, ob, zq, fl, fw64)
-
-
-@njit(cache=True, nogil=True)
 def _dw_fix_acc(acc, q, gc, c, s, m, n, o1, oa, ob, zq, fl, words):  # pragma: no cover - jitted
     """`_dw_fix` for the VNNI ring: the flagged outputs of the chunk [s, s + m) of both rows
     from their stored exact sums acc[r·n + s + j] (bias included)."""
@@ -591,81 +579,88 @@ def _dw_fix_acc(acc, q, gc, c, s, m, n, o1, oa, ob, zq, fl, words):  # pragma: n
                     o1[oo + j] = min(max(v, zq[1]), zq[2])
 
 
-@njit(cache=True, nogil=True)
-def _dw_ring_u8(x, out, wt, corr, prq, q, g):  # pragma: no cover - jitted
-    """The VNNI ring driver: passes of two output rows as `_dw_make_ring`'s drivers; per
-    chunk of gc outputs `vnni_dw_taps` (its case: filter rows, 4-tap groups ng = ceil(KW /
-    4) and row step rs, the rule of `_dw_variant`: rs = sh < KH shares the ring rows of the
-    two output rows of a pass, rs = KH does not), then per pass the float ring's
-    requantization (`_dw_rq_rows_u8`). One compiled driver for every layer. x int8
-    [N,H,W,C] C-contiguous (C >= 16), out int8 [N,OH,OW,C]; wt, corr (`_dw_u8_tables`), prq
-    (the requantization rows eff, thr, e of p), q, g as the float ring's."""
-    sh, sw, dh, dw, pt, pl, kh, kw = g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7]
-    zp, gc = g[8], g[12]
-    zq = g[9:12]
-    n, h, w, c = x.shape
-    oh, ow = out.shape[1], out.shape[2]
-    ng = (kw + 3) // 4
-    shared = sh <= 2 and dh == 1 and oh > 1 and sh < kh
-    rs = sh if shared else kh
-    key = (kh * 4 + ng) * 16 + rs  # int8_vnni.vnni_dw_key(kh, ng, rs)
-    gsh = (4 * dw) // sw
-    owx = ow + (ng - 1) * gsh
-    rl = owx * c * 4 + 64 * ng  # + the over-read of a chunk's last vectors
-    rl = (rl + 63) // 64 * 64
-    span = (kh - 1) * dh + 1
-    nr = span + sh
-    ring = np.empty(nr * rl + 64, np.uint8)
-    xrow = np.empty(((owx - 1) * sw + 3 * dw + 1) * c, np.uint8)
-    orl = ow * c
-    npad = (orl + 15) // 16 * 16 + 16
-    acc = np.empty(2 * npad + 16, np.int32)
-    fl = np.zeros(2 * 8 * ((gc + 7) // 8), np.uint8)
-    fw64 = fl.view(np.uint64)
-    nrows = kh + rs if shared else 2 * kh
-    rows = np.empty(nrows, np.int64)
-    ring_a = np.int64(ring.ctypes.data)
-    acc_a = np.int64(acc.ctypes.data)
-    wt_a = np.int64(wt.ctypes.data)
-    corr_a = np.int64(corr.ctypes.data)
-    rows_a = np.int64(rows.ctypes.data)
-    wst = wt.shape[2]
-    gbytes = gsh * c * 4
-    x1 = x.reshape(-1).view(np.uint8)
-    o1 = out.reshape(-1)
-    for b in range(n):
-        nxt = 0
-        for oy0 in range(0, oh, 2):
-            oy = oy0
-            oy2 = min(oy + 1, oh - 1)  # an odd last row: computed twice
-            if shared and oy2 == oy:  # shared rows: recompute the row above too
-                oy -= 1
-            ya = oy * sh
-            yb = oy2 * sh
-            top = ya + span + sh if shared else yb + span
-            for r in range(max(nxt, ya), top):
-                iy = r - pt
-                _dw_fill_u8(x1, (b * h + iy) * w * c, 0 <= iy < h, w, c, zp, pl, sw, dw,
-                            owx, xrow, ring, (r % nr) * rl)
-            nxt = max(nxt, top)
-            oa = (b * oh + oy) * orl
-            ob = (b * oh + oy2) * orl
-            for s in range(0, orl, gc):
-                m = min(gc, orl - s)
-                if shared:
-                    for r in range(nrows):
-                        rows[r] = ring_a + ((ya + r) % nr) * rl + 4 * s
-                else:
-                    for ky in range(kh):
-                        rows[ky] = ring_a + ((ya + ky * dh) % nr) * rl + 4 * s
-                        rows[kh + ky] = ring_a + ((yb + ky * dh) % nr) * rl + 4 * s
-                vnni_dw_taps(rows_a, wt_a, wst, gbytes, corr_a, (m + 15) // 16,
-                             acc_a + 4 * s, acc_a + 4 * (npad + s), key)
-            _dw_rq_rows_u8(acc, prq, q, gc, c, orl, npad, o1, oa, ob, zq, fl, fw64)
+def _dw_make_u8(kh_c, ng_c, rs_c):
+    """The VNNI ring driver of one `vnni_dw_taps` case (filter rows kh_c, 4-tap groups ng_c =
+    ceil(KW / 4), row step rs_c: `_dw_u8_variant`), closure constants, so that the driver
+    compiles only its own case: passes of two output rows as `_dw_make_ring`'s drivers; per
+    chunk of gc outputs `vnni_dw_taps`, then the requantization of the chunk while its sums
+    are in L1 (`_dw_rq_chunk_u8`, flagged outputs by `_dw_fix_acc`). x int8 [N,H,W,C]
+    C-contiguous (C >= 16), out int8 [N,OH,OW,C]; wt, corr (`_dw_u8_tables`), prq (the
+    requantization rows eff, thr, e of p), q, g as the float ring's."""
+    key_c = vnni_dw_key(kh_c, ng_c, rs_c)
+    shared_c = rs_c < kh_c
+
+    @njit(cache=True, nogil=True)
+    def ring_u8(x, out, wt, corr, prq, q, g):  # pragma: no cover - jitted
+        sh, sw, dh, dw, pt, pl, kh = g[0], g[1], g[2], g[3], g[4], g[5], g[6]
+        zp, gc = g[8], g[12]
+        zq = g[9:12]
+        n, h, w, c = x.shape
+        oh, ow = out.shape[1], out.shape[2]
+        gsh = (4 * dw) // sw
+        owx = ow + (ng_c - 1) * gsh
+        rl = owx * c * 4 + 64 * ng_c  # + the over-read of a chunk's last vectors
+        rl = (rl + 63) // 64 * 64
+        span = (kh - 1) * dh + 1
+        nr = span + sh
+        ring = np.empty(nr * rl + 64, np.uint8)
+        xrow = np.empty(((owx - 1) * sw + 3 * dw + 1) * c, np.uint8)
+        orl = ow * c
+        npad = (orl + 15) // 16 * 16 + 16
+        acc = np.empty(2 * npad + 16, np.int32)
+        fl = np.zeros(2 * 8 * ((gc + 7) // 8), np.uint8)
+        fw64 = fl.view(np.uint64)
+        nrows = kh_c + rs_c if shared_c else 2 * kh_c
+        rows = np.empty(nrows, np.int64)
+        ring_a = np.int64(ring.ctypes.data)
+        acc_a = np.int64(acc.ctypes.data)
+        wt_a = np.int64(wt.ctypes.data)
+        corr_a = np.int64(corr.ctypes.data)
+        rows_a = np.int64(rows.ctypes.data)
+        wst = wt.shape[2]
+        gbytes = gsh * c * 4
+        x1 = x.reshape(-1).view(np.uint8)
+        o1 = out.reshape(-1)
+        for b in range(n):
+            nxt = 0
+            for oy0 in range(0, oh, 2):
+                oy = oy0
+                oy2 = min(oy + 1, oh - 1)  # an odd last row: computed twice
+                if shared_c and oy2 == oy:  # shared rows: recompute the row above too
+                    oy -= 1
+                ya = oy * sh
+                yb = oy2 * sh
+                top = ya + span + sh if shared_c else yb + span
+                for r in range(max(nxt, ya), top):
+                    iy = r - pt
+                    _dw_fill_u8(x1, (b * h + iy) * w * c, 0 <= iy < h, w, c, zp, pl, sw, dw,
+                                owx, xrow, ring, (r % nr) * rl)
+                nxt = max(nxt, top)
+                oa = (b * oh + oy) * orl
+                ob = (b * oh + oy2) * orl
+                for s in range(0, orl, gc):
+                    m = min(gc, orl - s)
+                    if shared_c:
+                        for r in range(nrows):
+                            rows[r] = ring_a + ((ya + r) % nr) * rl + 4 * s
+                    else:
+                        for ky in range(kh_c):
+                            rows[ky] = ring_a + ((ya + ky * dh) % nr) * rl + 4 * s
+                            rows[kh_c + ky] = ring_a + ((yb + ky * dh) % nr) * rl + 4 * s
+                    vnni_dw_taps(rows_a, wt_a, wst, gbytes, corr_a, (m + 15) // 16,
+                                 acc_a + 4 * s, acc_a + 4 * (npad + s), key_c)
+                    if _dw_rq_chunk_u8(acc, prq, gc, s, m, npad, o1, oa, ob, zq, fl):
+                        _dw_fix_acc(acc, q, gc, c, s, m, npad, o1, oa, ob, zq, fl, fw64)
+
+    return ring_u8
+
+
+_DW_U8: dict = {}
+"""The VNNI ring drivers made so far, by case (`_dw_make_u8`)."""
 
 
 def _dw_u8_variant(g, oh: int) -> tuple[int, int, int] | None:
-    """The `vnni_dw_taps` case (kh, ng, rs) `_dw_ring_u8` runs for ring geometry g and
+    """The `vnni_dw_taps` case (kh, ng, rs) of the `_dw_make_u8` driver for ring geometry g and
     output height oh, or None where the float ring runs: the host's GEMM path is not VNNI
     (`int8_gemm_path`), fewer than 16 channels, horizontal stride above 2 (or 4·dw not a
     multiple of it), a filter that is no case of `VNNI_DW_SHAPES` (3 rows and up to 4
@@ -773,9 +768,11 @@ def _dw_bind(params):
     p, q = _dw_ring_tables(params)
     u8 = _dw_u8_variant(g, s1) if s3 >= 16 else None
     if u8 is not None:
-        direct = DirectCall(_dw_ring_u8)
+        if u8 not in _DW_U8:
+            _DW_U8[u8] = _dw_make_u8(*u8)
+        direct = DirectCall(_DW_U8[u8])
         args = (*_dw_u8_tables(params, p), q, g)
-        key = ("depthwise_conv2d_i8", "u8")
+        key = ("depthwise_conv2d_i8", "u8", *u8)
     else:
         direct = DirectCall(_dw_ring_driver(g, s1))
         args = (p, q, g)

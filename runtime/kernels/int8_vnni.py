@@ -740,8 +740,8 @@ def vnni_dw_taps(typingctx, rows_addr, w_addr, w_stride, g_bytes, corr_addr, n16
     (shared rows, rs < kh: B's rows start rs below A's) or rows[kh + ky] (rs = kh). key =
     `vnni_dw_key(kh, ng, rs)` (ng 4-tap groups: ceil(KW / 4)) selects one of the cases of
     `VNNI_DW_SHAPES` (others do nothing); each is a loop that loads every ring row once
-    per group for both output rows and holds the accumulators in registers. One compiled
-    function serves every depthwise layer (a literal key keeps only its own case)."""
+    per group for both output rows and holds the accumulators in registers. A literal key
+    (the drivers pass their case as a closure constant) emits only its own case."""
     sig = types.void(rows_addr, w_addr, w_stride, g_bytes, corr_addr, n16, acc_a, acc_b, key)
     fixed = simd_literal(key)
 
