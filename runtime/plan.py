@@ -19,11 +19,14 @@ then has a few entries, not 240-400 (each entry of a zip costs ~230 bytes of hea
 
 The first run compiles the kernels (Numba, on their first call). With a `compiler`
 (`PlanRunner(plan, runners, compiler)`, see `ParallelCompiler`) that allows it, and the
-plan's `slot_specs`, helper processes forked for that run compile kernels alongside it: the
-run takes the plan's kernels (grouped by what compiles: a bound step function's
-`compile_key`, e.g. the depthwise driver variant or the GEMM epilogue it runs, else its kernel
-name) from the front, each helper from the back, running a group's steps on zero inputs of their shapes, so that each group compiles in
-one process only and the run loads the helpers' groups from the on-disk cache (`_Helpers`).
+plan's `slot_specs`, helper processes forked for that run compile kernels alongside it. The
+work is split into units, in order of first use (`_Units`): those a bound step function
+declares (`compile_units`: e.g. a depthwise driver's callees, the driver, the layer's tap
+leaf, each with a function that compiles it), else one per `compile_key` (default: the
+kernel name), compiled by running its steps on zero inputs of their shapes. The run takes
+the units of the step it is at; each helper takes the first free unit; a run waiting for a
+helper's unit compiles free units of later steps meanwhile, then loads the helper's work
+from the on-disk cache (`_Helpers`).
 """
 
 from __future__ import annotations
@@ -131,11 +134,11 @@ class PlanRunner:
     results), typically with its params decoded and its kernel arguments prepared. That
     function may carry a ``compile_key`` (hashable): steps with equal keys compile the same
     kernels, the unit of work of the first run's helper processes (default: the kernel
-    name).
+    name), or ``compile_units``, its units of compile work (`_Units`).
 
     With a `compiler` (`ParallelCompiler`) that allows helpers and the plan's `slot_specs`,
-    the first run is a step loop with helper processes compiling kernel groups alongside it
-    (`_Helpers`); every later run is the straight-line function."""
+    the first run is a step loop with helper processes compiling units of its kernels
+    alongside it (`_Helpers`); every later run is the straight-line function."""
 
     def __init__(self, plan: Plan, runners: dict[str, Callable],
                  compiler: ParallelCompiler | None = None):
@@ -212,21 +215,22 @@ class PlanRunner:
 class _Helpers:
     """The helper processes of a parallel first run (see the module docstring).
 
-    Groups (one per compile key, see the module docstring, in order of first use) are claimed in a shared anonymous
-    mapping, one byte each: 0 free, 1 taken by the run, 2 compiled by a helper, 3 + k taken
-    by helper k. The run claims a group when it reaches its first step; while a live helper
-    compiles it, the run compiles the first free group on zeros meanwhile (or waits), then
-    loads the helper's kernels from the cache. Each helper claims the last free group. A
-    claim is not atomic: two processes may rarely compile one group, which costs time only
-    (the compiler's `prepare` makes concurrent cache writes safe)."""
+    Units of compile work (`_Units`, see the module docstring) are claimed in a shared
+    anonymous mapping, one byte each: 0 free, 1 taken by the run, 2 compiled by a helper,
+    3 + k taken by helper k. The run claims a step's units when it reaches the step; while a
+    live helper compiles one, the run compiles the first free unit of another step meanwhile
+    (or waits), then loads the helper's kernels from the cache. Each helper claims the first
+    free unit (the one the run needs soonest but has not reached). A claim is not atomic:
+    two processes may rarely compile one unit, which costs time only (the compiler's
+    `prepare` makes concurrent cache writes safe)."""
 
     FREE, RUN, DONE, HELPER = 0, 1, 2, 3
     WAIT_S = 300.0
     MAX_HELPERS = 8
 
-    def __init__(self, runner: PlanRunner, group_of: list[int], state, pids: list[int]):
+    def __init__(self, runner: PlanRunner, work: _Units, state, pids: list[int]):
         self.runner = runner
-        self.group_of = group_of
+        self.work = work
         self.state = state
         self.pids = pids
 
@@ -240,46 +244,47 @@ class _Helpers:
         if threading.active_count() != 1:
             return None  # forking a process with other threads risks their locks
         fns = [f for f, *_ in runner._steps]
-        kernels: list = []
-        group_of = []
-        for s, fn in zip(plan.steps, fns):
-            key = getattr(fn, "compile_key", None) or s.kernel
-            if key not in kernels:
-                kernels.append(key)
-            group_of.append(kernels.index(key))
+        work = _Units(plan, fns)
         try:
-            n = min(compiler.workers(fns), len(kernels) - 1, cls.MAX_HELPERS)
+            n = min(compiler.workers(fns), len(work.keys) - 1, cls.MAX_HELPERS)
         except Exception:
             return None
         if n <= 0:
             return None
         import mmap
 
-        state = mmap.mmap(-1, len(kernels))
+        state = mmap.mmap(-1, len(work.keys))
         for i, s in enumerate(plan.steps):  # in-process steps stay with the run
             if s.kernel == CALLABLE_KERNEL:
-                state[group_of[i]] = cls.RUN
+                for g in work.of_step[i]:
+                    state[g] = cls.RUN
         compiler.prepare()
         sys.stderr.flush()
         sys.stdout.flush()
         pids = []
         for k in range(n):
             pid = os.fork()
-            if pid == 0:  # a helper: compile groups, never return into the caller's code
+            if pid == 0:  # a helper: compile units, never return into the caller's code
                 code = 0
                 try:
                     devnull = os.open(os.devnull, os.O_WRONLY)
                     os.dup2(devnull, 1)
                     os.dup2(devnull, 2)
-                    _helper_loop(runner, group_of, state, cls.HELPER + k)
+                    _helper_loop(runner, work, state, cls.HELPER + k)
                 except BaseException:
                     code = 1
                 os._exit(code)
             pids.append(pid)
-        return cls(runner, group_of, state, pids)
+        return cls(runner, work, state, pids)
 
     def claim(self, i: int) -> None:
-        g = self.group_of[i]
+        """Before step i runs: its units are taken by the run, or compiled by a helper (the
+        run waits for a helper's unit, compiling free units meanwhile)."""
+        units = self.work.of_step[i]
+        for g in units:
+            self._claim_unit(g, units)
+
+    def _claim_unit(self, g: int, mine: list[int]) -> None:
         st = self.state[g]
         if st == self.FREE:
             self.state[g] = self.RUN
@@ -291,10 +296,11 @@ class _Helpers:
         while self.state[g] == st and time.monotonic() - t0 < self.WAIT_S:
             if not self._alive(pid):
                 return  # the helper died: the run compiles what it needs itself
-            free = [h for h in range(len(self.state)) if self.state[h] == self.FREE]
-            if free:  # meanwhile compile the next free group, as a helper would
+            free = [h for h in range(len(self.state))
+                    if self.state[h] == self.FREE and h not in mine]
+            if free:  # meanwhile compile the next free unit of a later step
                 self.state[free[0]] = self.RUN
-                _compile_group(self.runner, self.group_of, free[0])
+                self.work.compile(self.runner, free[0])
                 continue
             time.sleep(0.005)
 
@@ -321,37 +327,72 @@ class _Helpers:
         self.state.close()
 
 
-def _helper_loop(runner: PlanRunner, group_of: list[int], state, me: int) -> None:
-    """A helper's work: claim the last free group, compile it (`_compile_group`), mark it
-    compiled; until no group is free."""
+class _Units:
+    """The units of compile work of a plan's first run, in order of first use. A bound step
+    function may declare its units, ``fn.compile_units = ((key, compile), ...)``: compile()
+    compiles (or loads) that part of its kernels without running the step, equal keys the
+    same work (a driver several steps share, each step's leaf kernel), so that helpers
+    compile the parts of one step in parallel. Otherwise the step is one unit, its
+    ``compile_key`` (default: the kernel name), compiled by running the steps of that key on
+    zero inputs of their shapes."""
+
+    def __init__(self, plan: Plan, fns: list[Callable]):
+        self.plan = plan
+        self.keys: list = []
+        self.compilers: list = []  # per unit: its compile() or None (run its steps)
+        self.of_step: list[list[int]] = []
+        index: dict = {}
+        for s, fn in zip(plan.steps, fns):
+            declared = getattr(fn, "compile_units", None)
+            if declared is None:
+                declared = ((getattr(fn, "compile_key", None) or s.kernel, None),)
+            units = []
+            for key, compile_fn in declared:
+                if key not in index:
+                    index[key] = len(self.keys)
+                    self.keys.append(key)
+                    self.compilers.append(compile_fn)
+                units.append(index[key])
+            self.of_step.append(units)
+
+    def compile(self, runner: PlanRunner, g: int) -> None:
+        """Compile unit g (its compile(), else its steps run on zero inputs of their shapes,
+        constants as they are, so that their kernels compile and land in the on-disk cache);
+        errors are ignored (the run meets them again)."""
+        if self.compilers[g] is not None:
+            try:
+                self.compilers[g]()
+            except Exception:
+                pass
+            return
+        plan = self.plan
+        specs = plan.slot_specs
+        for i, units in enumerate(self.of_step):
+            if g not in units:
+                continue
+            fn, ins, _, params, _ = runner._steps[i]
+            try:
+                xs = [plan.constants[j] if j in plan.constants
+                      else np.zeros(specs[j][0], specs[j][1]) for j in ins]
+            except (KeyError, TypeError, ValueError):
+                continue  # a slot without a static spec: the run compiles this step
+            try:
+                fn(xs, params)
+            except Exception:  # zeros a kernel refuses: whatever compiled is cached anyway
+                pass
+
+
+def _helper_loop(runner: PlanRunner, work: _Units, state, me: int) -> None:
+    """A helper's work: claim the last free unit, compile it, mark it compiled; until no
+    unit is free."""
     while True:
         free = [g for g in range(len(state)) if state[g] == _Helpers.FREE]
         if not free:
             return
-        g = free[-1]
+        g = free[0]
         state[g] = me
-        _compile_group(runner, group_of, g)
+        work.compile(runner, g)
         state[g] = _Helpers.DONE
-
-
-def _compile_group(runner: PlanRunner, group_of: list[int], g: int) -> None:
-    """Run the steps of group `g` on zero inputs of their shapes (constants as they are), so
-    that their kernels compile (and land in the on-disk cache); errors are ignored."""
-    plan = runner.plan
-    specs = plan.slot_specs
-    for i, gi in enumerate(group_of):
-        if gi != g:
-            continue
-        fn, ins, _, params, _ = runner._steps[i]
-        try:
-            xs = [plan.constants[j] if j in plan.constants
-                  else np.zeros(specs[j][0], specs[j][1]) for j in ins]
-        except (KeyError, TypeError, ValueError):
-            continue  # a slot without a static spec: the run compiles this step
-        try:
-            fn(xs, params)
-        except Exception:  # zeros a kernel refuses: whatever compiled is cached anyway
-            pass
 
 
 def _straight_line(plan: Plan, steps: list) -> Callable:

@@ -1,7 +1,7 @@
 """The int8 depthwise fast path against its specification, `_dw_conv_i8`.
 
-The tap loops of every filter size and stride are instances of one template, `_dw_rows`,
-specialized by closure constants (`_dw_make_ring`): these tests run the drivers on shapes
+The tap loops of every filter size and stride are leaves of one template, `_dw_taps`,
+specialized by closure constants, called by one driver (`_dw_ring`): these tests run it on shapes
 that reach each instance and the generic loop (sizes without a driver, horizontal strides
 above 2), check the step params stay compact, and check that LLVM still unrolls and
 vectorizes the template's loops (what the template's shape is for: an innocent-looking edit
@@ -13,7 +13,6 @@ import re
 
 import numpy as np
 import pytest
-from numba import njit
 
 from qcc.runtime.fixedpoint import quantize_multipliers
 from qcc.runtime.kernels import int8_depthwise as dwk
@@ -42,7 +41,7 @@ def _case(rng, kh, kw, sh, sw, dh, dw, n, h, w, c, same=True):
     return x, wk, bias, m, shift, base
 
 
-# (kh, kw, sh, sw, dh, dw, n, h, w, c): every `_dw_rows` instance (3x3 and 5x5, shared
+# (kh, kw, sh, sw, dh, dw, n, h, w, c): every `_dw_taps` leaf (3x3 and 5x5, shared
 # rows at vertical stride 1 and 2 with odd, even and single output heights, unshared with
 # dilation or stride 3), the generic loop (other sizes, horizontal stride 3), channel counts
 # off multiples of 16, batches.
@@ -65,7 +64,7 @@ CASES = [
 ]
 
 
-# with C >= 16, which the VNNI path (`_dw_make_u8`) takes on an AVX-512 VNNI host: filter
+# with C >= 16, which the VNNI path (`_dw_ring_u8`) takes on an AVX-512 VNNI host: filter
 # widths over 4 (two 4-tap groups) up to 8, heights up to 7, stride 2 with dilation, one
 # output column or row, C off multiples of 16, batches
 U8_CASES = [
@@ -130,26 +129,13 @@ def test_step_params_are_compact():
     assert sum(v.nbytes for v in ring.values()) == 25 * 96 + 4 * 4 * 96 + 13 * 8
 
 
-def _template_instance(kh, kw, rs):
-    @njit(nogil=True, fastmath={"contract"})  # not cached: compiled here, LLVM IR kept
-    def rows(r1, p, q, cb, ya, yb, dh, dw, sw, wq, nr, rl, gc, n, c, acc, o1, oa, ob, zq, fl, fw64):
-        dwk._dw_rows(kh, kw, rs, r1, p, q, cb, ya, yb, dh, dw, sw, wq, nr, rl, gc, n, c, acc,
-                     o1, oa, ob, zq, fl, fw64)
-
-    return rows
-
-
 @pytest.mark.parametrize("kh,rs", [(3, 1), (3, 2), (3, 3), (5, 1), (5, 2), (5, 5)])
 def test_template_tap_loops_unroll_and_vectorize(kh, rs):
-    """The LLVM IR of each `_dw_rows` instance: one basic block holds the unrolled tap loop
+    """The LLVM IR of each `_dw_taps` leaf: one basic block holds the unrolled tap loop
     on vectors (2·KH·KW vector multiplies per vector step, KH·KW per row when the rows are
     summed apart), each ring run and weight loaded once per step: (KH + rs)·KW + KH·KW
     loads with shared rows, 2·KH·KW + KH·KW without, 2·KH·KW per row apart."""
-    rows = _template_instance(kh, kh, rs)
-    a1 = "float32[::1]"
-    rows.compile(f"({a1}, {a1}, int64[::1], int64[::1], " + "int64, " * 11
-                 + f"{a1}, int8[::1], int64, int64, int64[::1], uint8[::1], uint64[::1])")
-    ir = rows.inspect_llvm(rows.signatures[0])
+    ir = dwk._dw_taps(kh, kh, rs, cache=False).inspect_llvm()
     nt = kh * kh
     two = (kh + rs) * kh <= 40
     muls, loads = 0, 0
@@ -173,20 +159,25 @@ def test_template_tap_loops_unroll_and_vectorize(kh, rs):
     (7, 7, 1, 1, 1, 8, (0, 0, 0)),  # no unrolled instance for 7x7
 ])
 def test_a_layer_binds_exactly_one_driver_variant(kh, kw, sh, sw, dh, oh, variant, monkeypatch):
-    """Each layer binds one ring driver, (filter, row step) or the generic loop, so a model
-    compiles only the variants its layers use (cold start); the bound runner names it as its
-    compile group (`compile_key`, for the first run's helper processes). (The float ring:
-    a path without VNNI.)"""
+    """Each layer binds the one float ring driver and the tap leaf of its variant, (filter,
+    row step) or the generic loop, so a model compiles only the leaves its layers use, each
+    once (cold start); the bound runner declares them as units of compile work
+    (`compile_units`, for the first run's helper processes): the driver's callees, the
+    driver, the leaf. (The float ring: a path without VNNI.)"""
     monkeypatch.setenv("QCC_INT8_GEMM", PATHS[-1])
     g = np.array([sh, sw, dh, 1, 0, 0, kh, kw, 0, 0, -128, 127, 128], np.int64)
     assert dwk._dw_variant(g, oh) == variant
-    assert dwk._dw_ring_driver(g, oh) is dwk._dw_ring_driver(g, oh)  # made once
+    assert dwk._dw_taps_leaf(variant) == dwk._dw_taps_leaf(variant)  # made once
+    assert (dwk._dw_taps_leaf(variant) == 0) == (variant[0] == 0)  # 0: the generic loop
     rng = np.random.default_rng(5)
     x, wk, bias, m, shift, base = _case(rng, kh, kw, sh, sw, dh, 1, 1, max(oh * sh, 2), 9, 16)
     p = dict(base, **dwk._dw_ring_params(wk, bias, m, shift, base))
     run = dwk._dw_bind(p)
-    assert run.compile_key == ("depthwise_conv2d_i8",
-                               *dwk._dw_variant(p["dwg"], p["out_shape"][1]))
+    bound = dwk._dw_variant(p["dwg"], p["out_shape"][1])
+    assert run.compile_key == ("depthwise_conv2d_i8", "ring", *bound)
+    assert [k for k, _ in run.compile_units] == [("depthwise_conv2d_i8", "ring", "callees"),
+                                                 ("depthwise_conv2d_i8", "ring"),
+                                                 run.compile_key]
 
 
 @pytest.mark.parametrize("kh,kw,sh,sw,dh,dw,oh,c,variant", [
@@ -202,9 +193,9 @@ def test_a_layer_binds_exactly_one_driver_variant(kh, kw, sh, sw, dh, oh, varian
     (4, 4, 1, 1, 1, 1, 8, 24, None),  # 4 rows: no case, the float ring
 ])
 def test_the_vnni_path_binds_one_u8_variant(kh, kw, sh, sw, dh, dw, oh, c, variant, monkeypatch):
-    """On the VNNI path a layer with C >= 16 binds the u8 ring driver of its case (rows,
-    4-tap groups, row step), its compile group, made once; other layers and other paths bind
-    the float ring (on a host without AVX-512 VNNI, every layer does)."""
+    """On the VNNI path a layer with C >= 16 binds the u8 ring driver and the tap leaf of its
+    case (rows, 4-tap groups, row step), made once; other layers and other paths bind the
+    float ring (on a host without AVX-512 VNNI, every layer does)."""
     rng = np.random.default_rng(11)
     x, wk, bias, m, shift, base = _case(rng, kh, kw, sh, sw, dh, dw, 1, oh * sh, 9, c)
     assert base["out_shape"][1] == oh
@@ -221,8 +212,38 @@ def test_the_vnni_path_binds_one_u8_variant(kh, kw, sh, sw, dh, dw, oh, c, varia
         assert dwk._dw_u8_variant(p["dwg"], p["out_shape"][1]) == variant
         assert variant in VNNI_DW_SHAPES  # a case of the tap intrinsic
         assert run.compile_key == ("depthwise_conv2d_i8", "u8", *variant)
+        assert [k for k, _ in run.compile_units][:2] == [("depthwise_conv2d_i8", "u8", "callees"),
+                                                         ("depthwise_conv2d_i8", "u8")]
+        run.compile_units[2][1]()  # the leaf unit makes the case's leaf
         made = dict(dwk._DW_U8)
-        dwk._dw_bind(p)
-        assert variant in made and dwk._DW_U8 == made  # one driver per case, made once
+        dwk._dw_bind(p)([x], p)
+        assert variant in made and dwk._DW_U8 == made  # one leaf per case, made once
     monkeypatch.setenv("QCC_INT8_GEMM", "avx2")
     assert dwk._dw_bind(p).compile_key[1] != "u8"
+
+
+@pytest.mark.parametrize("kind", ["ring", "u8"])
+def test_the_callees_unit_compiles_what_the_driver_calls(kind, monkeypatch):
+    """The callees unit (`_DW_CALLEES`) compiles each function the driver calls for the very
+    argument types the driver passes: after it and a real run, each has one compiled
+    signature (a mismatch would compile a second one, and the unit would save nothing)."""
+    callees = {"ring": [dwk._dw_fill_row, dwk._dw_taps_any, dwk._dw_rq_flags, dwk._dw_fix],
+               "u8": [dwk._dw_fill_u8, dwk._dw_rq_flags_u8, dwk._dw_fix_acc]}[kind]
+    if kind == "u8" and "vnni" not in PATHS:
+        dwk._DW_CALLEES[kind]()  # compiles on any host; only the VNNI path calls it
+        assert all(len(f.signatures) == 1 for f in callees)
+        return
+    monkeypatch.setenv("QCC_INT8_GEMM", "vnni" if kind == "u8" else PATHS[-1])
+    dwk._DW_CALLEES[kind]()
+    assert all(len(f.signatures) == 1 for f in callees)
+    rng = np.random.default_rng(13)
+    # 3x5 unshared (the generic loop on the float ring), |bias| >= 2^24 (the fix-up runs)
+    x, wk, bias, m, shift, base = _case(rng, 3, 3 if kind == "u8" else 5, 1, 1, 1, 1, 1, 8, 9, 24)
+    bias[::3] = (1 << 24) + 7
+    m[::3], shift[::3] = quantize_multipliers(np.full(m[::3].size, 1.5e-6))
+    p = dict(base, **dwk._dw_ring_params(wk, bias, m, shift, base))
+    run = dwk._dw_bind(p)
+    assert run.compile_key[1] == kind
+    ref = dwk.run_depthwise_conv2d_i8([x], dict(base, **dwk._dw_int_params(wk, bias, m, shift)))[0]
+    np.testing.assert_array_equal(run([x], p)[0], ref)
+    assert [len(f.signatures) for f in callees] == [1] * len(callees)

@@ -247,3 +247,57 @@ def test_parallel_first_run_groups_steps_by_compile_key(tmp_path):
     helper = {variant for pid, variant in calls if int(pid) != main}
     assert helper == {"b"}  # the helper took the last group, variant b only
     assert [variant for pid, variant in calls if int(pid) == main] == ["a", "a", "b"]
+
+
+def test_parallel_first_run_compiles_declared_units_once(tmp_path):
+    """A bound function may declare its units of compile work (`compile_units`: a driver
+    several steps share, each step's leaf): a helper compiles a unit by calling its
+    compile(), without running the step; each unit compiles once, and the units of the
+    step the run is at stay with the run."""
+    import os
+    import time
+
+    from qcc.runtime.plan import ParallelCompiler
+
+    seen = tmp_path / "calls"
+    main = os.getpid()
+
+    def note(what):
+        with open(seen, "a") as f:
+            f.write(f"{os.getpid()} {what}\n")
+
+    def scale_bind(params):
+        variant = params["variant"]
+
+        def run(xs, p):
+            if os.getpid() == main:
+                time.sleep(0.2)  # a compile, long enough for the helper to claim units
+            return [xs[0] * params["k"]]
+
+        run.compile_units = ((("driver",), lambda: note("driver")),
+                             (("leaf", variant), lambda: note(f"leaf-{variant}")))
+        return run
+
+    def scale(xs, p):
+        return scale_bind(p)(xs, p)
+
+    scale.bind = scale_bind
+
+    class Two(ParallelCompiler):
+        def workers(self, runners):
+            return 1
+
+    k = np.float32(2.0)
+    steps = [Step("scale", (i,), (i + 1,), {"k": k, "variant": v}, (), f"s{i}")
+             for i, v in enumerate("abc")]
+    plan = Plan(steps, 4, {}, [0], [3], [((2,), "float32")], [((2,), "float32")], ["x"], ["y"])
+    plan.slot_specs = {i: ((2,), "float32") for i in range(4)}
+    runner = PlanRunner(plan, {"scale": scale}, Two())
+    y = runner.run([np.array([1, 2], np.float32)])[0]
+    np.testing.assert_array_equal(y, np.array([8, 16], np.float32))
+    calls = [line.split() for line in seen.read_text().splitlines()]
+    units = [what for _, what in calls]
+    assert len(units) == len(set(units))  # each unit once
+    assert "driver" not in units and "leaf-a" not in units  # step 0's: the run's own
+    helper = {what for pid, what in calls if int(pid) != main}
+    assert "leaf-b" in helper  # the helper took the first free unit

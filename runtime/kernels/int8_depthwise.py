@@ -7,37 +7,44 @@ acc = bias + Σ w·(x − zp_in) over the in-image taps (int32), out = clamp(MBQ
 It also runs every depthwise convolution the fast path does not take (multiplier > 1, or
 sums that could reach 2^24).
 
-The fast path (multiplier 1, the ring drivers `_dw_make_ring` makes) computes the same sums
-in float32, exactly: the lowering checks that every product and partial sum is an integer
-below 2^24 (`_dw_ring_params`), so any summation order gives the spec's acc. Padded input
-rows, offset by −zp_in, go into a ring of rows (`_dw_fill_row`); two output rows per pass,
-every tap of a row one contiguous run of the ring (`_dw_ring_body`). Each chunk of outputs
-is requantized with a float32 estimate that either provably equals the spec's integer result
-or is flagged and recomputed with the spec's integer MBQM (`_dw_rq1`, `_dw_rq_chunk`,
-`_dw_fix`). The outputs are the spec's, bit for bit (tests/test_runtime_int8.py checks them
-against `_dw_conv_i8` on random shapes and against LiteRT on models).
+The fast path (multiplier 1, the ring driver `_dw_ring`) computes the same sums in float32,
+exactly: the lowering checks that every product and partial sum is an integer below 2^24
+(`_dw_ring_params`), so any summation order gives the spec's acc. Padded input rows, offset
+by −zp_in, go into a ring of rows (`_dw_fill_row`); two output rows per pass, every tap of a
+row one contiguous run of the ring. Each chunk of outputs is requantized with a float32
+estimate that either provably equals the spec's integer result or is flagged and recomputed
+with the spec's integer MBQM (`_dw_rq1`, `_dw_rq_chunk`, `_dw_fix`). The outputs are the
+spec's, bit for bit (tests/test_runtime_int8.py checks them against `_dw_conv_i8` on random
+shapes and against LiteRT on models).
 
-The fast tap loops are one template, `_dw_rows`: filter kh x kw and the row step rs between
-the two output rows' ring rows (1 or 2 when they share ring rows, kh when they do not) are
-compile-time constants, the closure constants of the driver `_dw_make_ring(kh, kw, rs)`
-(3x3 and 5x5; `_dw_variant` picks a layer's variant when the plan is bound, so a model
-compiles only the drivers its layers use, each holding one instance), so LLVM fully unrolls
-the tap loops into one vector loop over a row's channels (tests/test_int8_depthwise_variants.py
-checks it does). Other filter sizes and horizontal strides above 2 run the per-tap loop
-`_dw_rows_any`. The step params are compact (int8 weights, int32 requantization, int64
-geometry); the ring's float32 tables are derived when the plan is loaded (`_dw_bind`).
+One driver, compiled once, runs every filter size; what differs per size is a small leaf
+kernel it calls through its address (`simd_call`): the fast tap loops are one template,
+`_dw_taps`, whose filter kh x kw and row step rs between the two output rows' ring rows (1 or
+2 when they share ring rows, kh when they do not) are the closure constants of a `cfunc`
+(3x3 and 5x5; `_dw_variant` picks a layer's variant when the plan is bound), so LLVM fully
+unrolls the tap loops into one vector loop over a row's channels
+(tests/test_int8_depthwise_variants.py checks it does). A model compiles the driver and the
+leaves its layers use (~0.7 s each; before, one whole driver per variant, ~2-3 s each: Numba
+compiles every callee again inside each caller). Other filter sizes and horizontal strides
+above 2 run the per-tap loop `_dw_taps_any` inside the driver. The step params are compact
+(int8 weights, int32 requantization, int64 geometry); the ring's float32 tables are derived
+when the plan is loaded (`_dw_bind`).
 
 On the AVX-512 VNNI path (layers with C >= 16, horizontal stride <= 2, 3x3, 5x5 or 7x7-like
-filters: `VNNI_DW_SHAPES`)
-the tap sums are exact integers instead: a ring of u8 rows whose 32-bit lanes hold a
-channel's four horizontal taps, summed with `vpdpbusd` (`_dw_make_u8`, `vnni_dw_taps`), then
-the same requantization; 1.2-1.6x faster than the float ring (5x5: 1.5x), same outputs.
+filters: `VNNI_DW_SHAPES`) the tap sums are exact integers instead: a ring of u8 rows whose
+32-bit lanes hold a channel's four horizontal taps, summed with `vpdpbusd` (the driver
+`_dw_ring_u8`, a leaf per case, `_dw_u8_taps`, around the intrinsic `vnni_dw_taps`), then the
+same requantization; 1.2-1.6x faster than the float ring (5x5: 1.5x), same outputs.
+
+The first run compiles a layer's kernels as three units of work (`compile_units`, see
+runtime/plan.py): the driver's callees (`_DW_CALLEES`), the driver, the leaf; the first
+run's helper processes take them apart.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import carray, njit
 from qcc.dialects import nn
 
 from ..fixedpoint import fast_requant_tables, mbqm_fast
@@ -46,7 +53,8 @@ from .int8_conv import _conv_quant
 from .int8_lowering import shape
 from .int8_registry import DirectCall, runner
 from .int8_vnni import VNNI_DW_SHAPES, VNNI_OK, vnni_dw_interleave4, vnni_dw_key, vnni_dw_taps
-from .simd import int8_gemm_path
+from .simd import (int8_gemm_path, leaf_cfunc, simd_call, simd_f32_ptr, simd_i8_ptr,
+                   simd_i64_ptr)
 from .registry import int8_lowering
 
 # ---------------------------------------------------------------------------------------------
@@ -207,13 +215,13 @@ def _dw_fix(r1, p, q, cb, kh, kw, y0, y1, d, nr, rl, gc, c, s, m, o1, oa, ob, zq
 
 
 @njit(inline="always")
-def _dw_rq_chunk(acc, p, nt, gc, s, m, n, o1, oa, ob, zq, fl):  # pragma: no cover - jitted
+def _dw_rq_chunk(acc, p, nt, gc, s, m, n, o1, oa, ob, zq):  # pragma: no cover - jitted
     """Requantize the chunk [s, s + m) of two rows (accumulators acc[i], acc[n + i] ->
-    o1[oa + i], o1[ob + i]) with `_dw_rq1` in one vector loop per row, flags to fl (rows
-    p[nt·gc:] bias_f, eff, thr, e: `_dw_rq_rows`), inlined into the tap loops' chunk loop.
-    Returns whether an output was flagged. The vector loop stores only o1 and ORs the flags
-    (a second array stored in it costs ~10 %); only a chunk with a flagged output (rare) is
-    visited again to store the flag bytes."""
+    o1[oa + i], o1[ob + i]) with `_dw_rq1` in one vector loop per row (rows p[nt·gc:]
+    bias_f, eff, thr, e: `_dw_rq_rows`), inlined into the tap loops' chunk loop. Returns
+    whether an output was flagged. The vector loop stores only o1 and ORs the flags (a
+    second array stored in it costs ~10 %); only a chunk with a flagged output (rare) is
+    visited again to store the flag bytes (`_dw_rq_flags`) for `_dw_fix`."""
     ug = np.uint64(gc)
     gb = ug * np.uint64(nt)
     ge = gb + ug
@@ -233,16 +241,13 @@ def _dw_rq_chunk(acc, p, nt, gc, s, m, n, o1, oa, ob, zq, fl):  # pragma: no cov
                            yl, yh, zf)
             o1[uo + uj] = v
             hit |= f
-    if hit:
-        _dw_rq_flags(acc, p, nt, gc, s, m, n, zq, fl)
     return hit
 
 
 @njit(cache=True, nogil=True, fastmath={'contract'})
 def _dw_rq_flags(acc, p, nt, gc, s, m, n, zq, fl):  # pragma: no cover - jitted
     """The flag bytes of `_dw_rq_chunk`'s chunk (fl[r·8·fw + j]: row r's output s + j is
-    flagged), computed again when it had one: one function every tap-loop variant calls (it
-    is not inlined into them: less to compile)."""
+    flagged), computed again when it had one (rare: not inlined, less to compile)."""
     ug = np.uint64(gc)
     gb = ug * np.uint64(nt)
     us = np.uint64(s)
@@ -296,18 +301,18 @@ def _dw_fill_row(x1, src, inside, w, c, zp, pl, sw, wq, r1, dst):  # pragma: no 
             r1[d2 + np.uint64(j)] = 0
 
 
-@njit(inline="always")
-def _dw_rows(kh, kw, rs, r1, p, q, cb, ya, yb, dh, dw, sw, wq, nr, rl, gc, n, c, acc, o1, oa, ob, zq, fl, fw64):  # pragma: no cover - jitted
-    """The tap-loop template: two output rows (outputs o1[oa + i], o1[ob + i], i < n) of a
-    kh x kw filter, kh, kw and rs compile-time constants (a `_dw_make_ring` driver's closure
-    constants), horizontal stride sw <= 2. Row A reads ring rows ya + ky·dh, row B ring rows
-    yb + ky·dh (padded row indices); shared rows (rs < kh: vertical stride rs, dilation 1):
-    yb = ya + rs, written with constants, so the loads of a ring run both rows read are one
-    load (12 runs instead of 18 for 3x3 stride 1). Per chunk of gc outputs:
-    acc[i] = Σ_t ring[base_A(t) + i] · p[t·gc + i mod gc] and acc[n + i] likewise for row B
-    in one vector loop (the weights loaded once for both rows) or, with more than 40 ring
-    runs (5x5 unshared: that loop would not vectorize), one loop per row; then the
-    requantization (`_dw_rq_chunk`) and, when an output was flagged, `_dw_fix`.
+def _dw_taps(kh_c, kw_c, rs_c, cache=True):
+    """The tap-loop template, a leaf (`leaf_cfunc`) per instance: the tap sums of the chunk
+    [s, s + m) of two output rows (acc[i], acc[n + i] for outputs s <= i < s + m), kh_c x
+    kw_c filter with row step rs_c, closure constants (LLVM unrolls the tap loops), horizontal
+    stride sw <= 2: acc[i] = Σ_t ring[base_A(t) + i] · p[t·gc + i − s] and acc[n + i] likewise
+    for row B. Row A reads ring rows y0 + ky·d (y0 reduced mod nr), row B ring rows y1 + ky·d;
+    shared rows (rs_c < kh_c: vertical stride rs_c, dilation 1, d = 1): y1 = y0 + rs_c,
+    written with constants, so the loads of a ring run both rows read are one load (12 runs
+    instead of 18 for 3x3 stride 1). Both rows in one vector loop (the weights loaded once
+    for both) or, with more than 40 ring runs (5x5 unshared: that loop would not vectorize),
+    one loop per row. Arguments (int64, as `_dw_ring` passes them): the addresses of the ring
+    r1, of p and of acc, then y0, y1, d, nr, rl, gc, n, s, m, dw, sw, wq, c.
 
     Written for LLVM, which must fully unroll the tap loops early (before its load CSE and
     vectorizer run): the tap bases are arithmetic on registers (ring rows by `_dw_slot`,
@@ -315,151 +320,174 @@ def _dw_rows(kh, kw, rs, r1, p, q, cb, ya, yb, dh, dw, sw, wq, nr, rl, gc, n, c,
     LLVM, and the loop would not vectorize) nor tuple indexing (a switch per access, too
     costly to unroll); the tap rows are summed in two loops (rows below kh2, then the rest),
     each within LLVM's full-unroll budget (one loop over the 50 taps of two 5x5 rows is
-    unrolled only after vectorization); and no helper function or closure is called in them
-    (an inlined helper taking arrays leaves reference counting in the loop, a closure
-    defeated the load CSE). tests/test_int8_depthwise_variants.py checks the loops
-    vectorize."""
-    shared = rs < kh
-    d = np.uint64(1) if shared else np.uint64(dh)
-    unr, url = np.uint64(nr), np.uint64(rl)
-    y0 = np.uint64(ya % nr)
-    y1 = y0 + np.uint64(rs) if shared else np.uint64(yb % nr)
-    udw, us1, upp, uc = np.uint64(dw), np.uint64(sw - 1), np.uint64(wq * c), np.uint64(c)
-    ug = np.uint64(gc)
-    un = np.uint64(n)
-    two = (kh + rs) * kw <= 40  # both rows in one loop
-    kh2 = (kh + 1) // 2
-    for s in range(0, n, gc):
-        us = np.uint64(s)
-        m = min(gc, n - s)
-        for r in range(1 if two else 2):
-            yr = y0 if r == 0 else y1  # row A, or the row of this pass
-            ur = np.uint64(r) * un + us
-            for j in range(m):
-                uj = np.uint64(j)
-                i = us + uj
-                a = np.float32(0.0)
-                b = np.float32(0.0)
-                for ky in range(kh2):
-                    ra = _dw_slot(yr + np.uint64(ky) * d, unr, url) + i
-                    rb = _dw_slot(y1 + np.uint64(ky) * d, unr, url) + i
-                    for kx in range(kw):
-                        wt = p[np.uint64(ky * kw + kx) * ug + uj]
-                        o = np.uint64(kx) * udw
-                        co = (o & us1) * upp + (o >> us1) * uc  # cb[kx]
-                        a += r1[ra + co] * wt
-                        if two:
-                            b += r1[rb + co] * wt
-                for ky in range(kh2, kh):  # the same, for the other tap rows
-                    ra = _dw_slot(yr + np.uint64(ky) * d, unr, url) + i
-                    rb = _dw_slot(y1 + np.uint64(ky) * d, unr, url) + i
-                    for kx in range(kw):
-                        wt = p[np.uint64(ky * kw + kx) * ug + uj]
-                        o = np.uint64(kx) * udw
-                        co = (o & us1) * upp + (o >> us1) * uc
-                        a += r1[ra + co] * wt
-                        if two:
-                            b += r1[rb + co] * wt
-                acc[ur + uj] = a
-                if two:
-                    acc[un + i] = b
-        if _dw_rq_chunk(acc, p, kh * kw, gc, s, m, n, o1, oa, ob, zq, fl):
-            _dw_fix(r1, p, q, cb, np.int64(kh), np.int64(kw), y0, y1, d, nr, rl, gc, c, s, m,
-                    o1, oa, ob, zq, fl, fw64)
+    unrolled only after vectorization); and no helper taking arrays is called in them.
+    tests/test_int8_depthwise_variants.py checks the loops vectorize (`cache=False`: the
+    leaf's LLVM IR kept for that)."""
+    shared_c = rs_c < kh_c
+    two_c = (kh_c + rs_c) * kw_c <= 40  # both rows in one loop
+    kh2_c = (kh_c + 1) // 2
+
+    @leaf_cfunc(19, cache, fastmath={'contract'})
+    def taps(r1a, pa, acca, o1a, zqa, hitsa, y0, y1, d, nr, rl, gc, n, oa, ob, dw, sw, wq, c):  # pragma: no cover - jitted
+        r1 = carray(simd_f32_ptr(r1a), (nr * rl,))
+        p = carray(simd_f32_ptr(pa), ((kh_c * kw_c + 4) * gc,))
+        acc = carray(simd_f32_ptr(acca), (2 * n,))
+        o1 = carray(simd_i8_ptr(o1a), (max(oa, ob) + n,))
+        zq = carray(simd_i64_ptr(zqa), (3,))
+        hits = carray(simd_i64_ptr(hitsa), ((n + gc - 1) // gc + 1,))
+        unr, url = np.uint64(nr), np.uint64(rl)
+        ua = np.uint64(y0)
+        ub = ua + np.uint64(rs_c) if shared_c else np.uint64(y1)
+        ud = np.uint64(1) if shared_c else np.uint64(d)
+        udw, us1, upp, uc = np.uint64(dw), np.uint64(sw - 1), np.uint64(wq * c), np.uint64(c)
+        ug = np.uint64(gc)
+        un = np.uint64(n)
+        nh = 0
+        for s in range(0, n, gc):
+            us = np.uint64(s)
+            m = min(gc, n - s)
+            for r in range(1 if two_c else 2):
+                yr = ua if r == 0 else ub  # row A, or the row of this pass
+                ur = np.uint64(r) * un + us
+                for j in range(m):
+                    uj = np.uint64(j)
+                    i = us + uj
+                    a = np.float32(0.0)
+                    b = np.float32(0.0)
+                    for ky in range(kh2_c):
+                        ra = _dw_slot(yr + np.uint64(ky) * ud, unr, url) + i
+                        rb = _dw_slot(ub + np.uint64(ky) * ud, unr, url) + i
+                        for kx in range(kw_c):
+                            wt = p[np.uint64(ky * kw_c + kx) * ug + uj]
+                            o = np.uint64(kx) * udw
+                            co = (o & us1) * upp + (o >> us1) * uc  # cb[kx]
+                            a += r1[ra + co] * wt
+                            if two_c:
+                                b += r1[rb + co] * wt
+                    for ky in range(kh2_c, kh_c):  # the same, for the other tap rows
+                        ra = _dw_slot(yr + np.uint64(ky) * ud, unr, url) + i
+                        rb = _dw_slot(ub + np.uint64(ky) * ud, unr, url) + i
+                        for kx in range(kw_c):
+                            wt = p[np.uint64(ky * kw_c + kx) * ug + uj]
+                            o = np.uint64(kx) * udw
+                            co = (o & us1) * upp + (o >> us1) * uc
+                            a += r1[ra + co] * wt
+                            if two_c:
+                                b += r1[rb + co] * wt
+                    acc[ur + uj] = a
+                    if two_c:
+                        acc[un + i] = b
+            if _dw_rq_chunk(acc, p, kh_c * kw_c, gc, s, m, n, o1, oa, ob, zq):
+                hits[1 + nh] = s
+                nh += 1
+        hits[0] = nh
+
+    return taps
 
 
 @njit(cache=True, nogil=True, fastmath={'contract'})
-def _dw_rows_any(kh, kw, r1, p, q, cb, ya, yb, dh, nr, rl, gc, n, c, acc, o1, oa, ob, zq, fl, fw64):  # pragma: no cover - jitted
-    """`_dw_rows` for any filter size and stride, kh and kw run-time values, rows unshared:
-    one pass over the chunk per tap, acc[r·n + i] += ring[base_r(t) + i] · p[t·gc + i mod gc]
+def _dw_taps_any(r1, p, cb, kh, kw, y0, y1, d, nr, rl, gc, n, s, m, acc):  # pragma: no cover - jitted
+    """`_dw_taps` for any filter size and stride, kh and kw run-time values, rows unshared:
+    one pass over the chunk per tap, acc[r·n + i] += ring[base_r(t) + i] · p[t·gc + i − s]
     (tap bases from cb, loaded outside the vector loop)."""
-    nt = kh * kw
     unr, url = np.uint64(nr), np.uint64(rl)
     ug = np.uint64(gc)
     un = np.uint64(n)
-    y0 = np.uint64(ya % nr)
-    y1 = np.uint64(yb % nr)
-    for s in range(0, n, gc):
-        us = np.uint64(s)
-        m = min(gc, n - s)
-        for r in range(2):
-            ur = np.uint64(r) * un + us
-            yr = y0 if r == 0 else y1
+    us = np.uint64(s)
+    for r in range(2):
+        ur = np.uint64(r) * un + us
+        yr = np.uint64(y0) if r == 0 else np.uint64(y1)
+        for j in range(m):
+            acc[ur + np.uint64(j)] = 0
+        for t in range(kh * kw):
+            ut = _dw_slot(yr + np.uint64(t // kw * d), unr, url) + np.uint64(cb[t % kw]) + us
+            wo = np.uint64(t) * ug
             for j in range(m):
-                acc[ur + np.uint64(j)] = 0
-            for t in range(nt):
-                ut = _dw_slot(yr + np.uint64(t // kw * dh), unr, url) + np.uint64(cb[t % kw]) + us
-                wo = np.uint64(t) * ug
-                for j in range(m):
-                    uj = np.uint64(j)
-                    acc[ur + uj] += r1[ut + uj] * p[wo + uj]
-        if _dw_rq_chunk(acc, p, nt, gc, s, m, n, o1, oa, ob, zq, fl):
-            _dw_fix(r1, p, q, cb, kh, kw, y0, y1, np.uint64(dh), nr, rl, gc, c, s, m,
-                    o1, oa, ob, zq, fl, fw64)
+                uj = np.uint64(j)
+                acc[ur + uj] += r1[ut + uj] * p[wo + uj]
 
 
-def _dw_make_ring(kh_c, kw_c, rs_c):
-    """The ring driver of one tap-loop variant: depthwise conv (multiplier 1) with exact
-    float32 accumulation, two output rows per pass. The padded input rows they read, offset
-    and converted, are kept in a ring of nr = (KH−1)·dh + 1 + sh rows (`_dw_fill_row`,
+@njit(cache=True, nogil=True, fastmath={'contract'})
+def _dw_ring(x, out, p, q, g, taps, rs):  # pragma: no cover - jitted
+    """The float ring driver, one for every tap loop: depthwise conv (multiplier 1) with
+    exact float32 accumulation, two output rows per pass. The padded input rows they read,
+    offset and converted, are kept in a ring of nr = (KH−1)·dh + 1 + sh rows (`_dw_fill_row`,
     column-phase split by the stride), so every tap of an output row is one contiguous run.
-    Tap loops: the template `_dw_rows` for kh_c x kw_c filters with row step rs_c
-    (`_dw_variant` picks it: rs_c = sh < kh_c, the shared-row instance, when vertical
-    dilation is 1, sh <= 2 and there are two output rows or more: the two rows of a pass read
-    ring rows ya .. ya + KH − 1 + sh, all in the ring, and an odd last row recomputes the row
-    above it, whose ring rows are still there; rs_c = kh_c, unshared, otherwise), or with
-    kh_c = 0 the per-tap loop `_dw_rows_any` for any size and stride. kh_c, kw_c and rs_c are
-    closure constants: Numba compiles them as constants (the template's loops unroll), caches
-    each driver by their values, and a plan compiles only the drivers its layers use (each
-    a few hundred ms). x int8 [N,H,W,C] C-contiguous, out int8 [N,OH,OW,C]; p, q, g: see
-    above."""
-
-    @njit(cache=True, nogil=True, fastmath={'contract'})
-    def ring(x, out, p, q, g):  # pragma: no cover - jitted
-        sh, sw, dh, dw, pt, pl, kh, kw = g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7]
-        zp, gc = g[8], g[12]
-        zq = g[9:12]
-        n, h, w, c = x.shape
-        oh, ow = out.shape[1], out.shape[2]
-        wq = ow + ((kw - 1) * dw) // sw
-        rl = sw * wq * c
-        span = (kh - 1) * dh + 1
-        nr = span + sh
-        r1 = _dw_empty64(nr * rl)
-        orl = ow * c
-        acc = _dw_empty64(2 * orl)
-        fl = np.zeros(2 * 8 * ((gc + 7) // 8), np.uint8)  # flag bytes of `_dw_rq_chunk`
-        fw64 = fl.view(np.uint64)
-        cb = np.empty(kw, np.int64)  # tap column kx: phase plane, then column in the plane
-        for kx in range(kw):
-            cb[kx] = (((kx * dw) % sw) * wq + (kx * dw) // sw) * c
-        x1 = x.reshape(-1)
-        o1 = out.reshape(-1)
-        for b in range(n):
-            nxt = 0
-            for oy0 in range(0, oh, 2):
-                oy = oy0
-                oy2 = min(oy + 1, oh - 1)  # an odd last row: computed twice
-                if rs_c < kh_c and oy2 == oy:  # shared rows: recompute the row above too
-                    oy -= 1
-                ya = oy * sh
-                yb = oy2 * sh
-                top = ya + span + sh if rs_c < kh_c else yb + span
-                for r in range(max(nxt, ya), top):
-                    iy = r - pt
-                    _dw_fill_row(x1, (b * h + iy) * w * c, 0 <= iy < h, w, c, zp, pl, sw, wq,
-                                 r1, (r % nr) * rl)
-                nxt = max(nxt, top)
-                oa = (b * oh + oy) * orl
-                ob = (b * oh + oy2) * orl
-                if kh_c == 0:
-                    _dw_rows_any(kh, kw, r1, p, q, cb, ya, yb, dh, nr, rl, gc, orl, c, acc, o1,
-                                 oa, ob, zq, fl, fw64)
-                else:
-                    _dw_rows(kh_c, kw_c, rs_c, r1, p, q, cb, ya, yb, dh, dw, sw, wq, nr, rl,
-                             gc, orl, c, acc, o1, oa, ob, zq, fl, fw64)
-
-    return ring
+    Per chunk of gc outputs the tap sums come from the leaf at address `taps` (`_dw_taps`
+    for 3x3 and 5x5 filters with row step rs, `_dw_variant` picks it: rs = sh < KH, shared
+    rows, when vertical dilation is 1, sh <= 2 and there are two output rows or more: the
+    two rows of a pass read ring rows ya .. ya + KH − 1 + sh, all in the ring, and an odd
+    last row recomputes the row above it, whose ring rows are still there; rs = KH,
+    unshared, otherwise) or, with taps = 0, from `_dw_taps_any` (any size and stride); then
+    the requantization (`_dw_rq_chunk`) and, when an output was flagged, `_dw_fix`. x int8
+    [N,H,W,C] C-contiguous, out int8 [N,OH,OW,C]; p, q, g: see above."""
+    sh, sw, dh, dw, pt, pl, kh, kw = g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7]
+    zp, gc = g[8], g[12]
+    zq = g[9:12]
+    shared = rs < kh
+    n, h, w, c = x.shape
+    oh, ow = out.shape[1], out.shape[2]
+    wq = ow + ((kw - 1) * dw) // sw
+    rl = sw * wq * c
+    span = (kh - 1) * dh + 1
+    nr = span + sh
+    r1 = _dw_empty64(nr * rl)
+    orl = ow * c
+    acc = _dw_empty64(2 * orl)
+    fl = np.zeros(2 * 8 * ((gc + 7) // 8), np.uint8)  # flag bytes of `_dw_rq_chunk`
+    fw64 = fl.view(np.uint64)
+    cb = np.empty(kw, np.int64)  # tap column kx: phase plane, then column in the plane
+    for kx in range(kw):
+        cb[kx] = (((kx * dw) % sw) * wq + (kx * dw) // sw) * c
+    hits = np.empty((orl + gc - 1) // gc + 1, np.int64)  # flagged chunks: count, starts
+    zqc = np.ascontiguousarray(zq)
+    d = 1 if shared else dh
+    x1 = x.reshape(-1)
+    o1 = out.reshape(-1)
+    r1a = np.int64(r1.ctypes.data)
+    pa = np.int64(p.ctypes.data)
+    acca = np.int64(acc.ctypes.data)
+    o1a = np.int64(o1.ctypes.data)
+    zqa = np.int64(zqc.ctypes.data)
+    hitsa = np.int64(hits.ctypes.data)
+    for b in range(n):
+        nxt = 0
+        for oy0 in range(0, oh, 2):
+            oy = oy0
+            oy2 = min(oy + 1, oh - 1)  # an odd last row: computed twice
+            if shared and oy2 == oy:  # shared rows: recompute the row above too
+                oy -= 1
+            ya = oy * sh
+            yb = oy2 * sh
+            top = ya + span + sh if shared else yb + span
+            for r in range(max(nxt, ya), top):
+                iy = r - pt
+                _dw_fill_row(x1, (b * h + iy) * w * c, 0 <= iy < h, w, c, zp, pl, sw, wq,
+                             r1, (r % nr) * rl)
+            nxt = max(nxt, top)
+            oa = (b * oh + oy) * orl
+            ob = (b * oh + oy2) * orl
+            y0 = ya % nr
+            y1 = y0 + rs if shared else yb % nr
+            if taps == 0:
+                nh = 0
+                for s in range(0, orl, gc):
+                    _dw_taps_any(r1, p, cb, kh, kw, y0, y1, d, nr, rl, gc, orl, s,
+                                 min(gc, orl - s), acc)
+                    if _dw_rq_chunk(acc, p, kh * kw, gc, s, min(gc, orl - s), orl, o1, oa, ob,
+                                    zq):
+                        hits[1 + nh] = s
+                        nh += 1
+                hits[0] = nh
+            else:
+                simd_call(taps, (r1a, pa, acca, o1a, zqa, hitsa, y0, y1, d, nr, rl, gc, orl,
+                                 oa, ob, dw, sw, wq, c))
+            for k in range(hits[0]):  # the chunks with a flagged output
+                s = hits[1 + k]
+                m = min(gc, orl - s)
+                _dw_rq_flags(acc, p, kh * kw, gc, s, m, orl, zq, fl)
+                _dw_fix(r1, p, q, cb, kh, kw, np.uint64(y0), np.uint64(y1), np.uint64(d), nr,
+                        rl, gc, c, s, m, o1, oa, ob, zq, fl, fw64)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -579,88 +607,105 @@ def _dw_fix_acc(acc, q, gc, c, s, m, n, o1, oa, ob, zq, fl, words):  # pragma: n
                     o1[oo + j] = min(max(v, zq[1]), zq[2])
 
 
-def _dw_make_u8(kh_c, ng_c, rs_c):
-    """The VNNI ring driver of one `vnni_dw_taps` case (filter rows kh_c, 4-tap groups ng_c =
-    ceil(KW / 4), row step rs_c: `_dw_u8_variant`), closure constants, so that the driver
-    compiles only its own case: passes of two output rows as `_dw_make_ring`'s drivers; per
-    chunk of gc outputs `vnni_dw_taps`, then the requantization of the chunk while its sums
-    are in L1 (`_dw_rq_chunk_u8`, flagged outputs by `_dw_fix_acc`). x int8 [N,H,W,C]
-    C-contiguous (C >= 16), out int8 [N,OH,OW,C]; wt, corr (`_dw_u8_tables`), prq (the
-    requantization rows eff, thr, e of p), q, g as the float ring's."""
+def _dw_u8_taps(kh_c, ng_c, rs_c):
+    """The leaf of one `vnni_dw_taps` case (filter rows kh_c, 4-tap groups ng_c = ceil(KW /
+    4), row step rs_c: `_dw_u8_variant`), its key a closure constant, so the leaf compiles
+    only its own case (~0.1 s): `_dw_ring_u8` calls it through its address."""
     key_c = vnni_dw_key(kh_c, ng_c, rs_c)
-    shared_c = rs_c < kh_c
 
-    @njit(cache=True, nogil=True)
-    def ring_u8(x, out, wt, corr, prq, q, g):  # pragma: no cover - jitted
-        sh, sw, dh, dw, pt, pl, kh = g[0], g[1], g[2], g[3], g[4], g[5], g[6]
-        zp, gc = g[8], g[12]
-        zq = g[9:12]
-        n, h, w, c = x.shape
-        oh, ow = out.shape[1], out.shape[2]
-        gsh = (4 * dw) // sw
-        owx = ow + (ng_c - 1) * gsh
-        rl = owx * c * 4 + 64 * ng_c  # + the over-read of a chunk's last vectors
-        rl = (rl + 63) // 64 * 64
-        span = (kh - 1) * dh + 1
-        nr = span + sh
-        ring = np.empty(nr * rl + 64, np.uint8)
-        xrow = np.empty(((owx - 1) * sw + 3 * dw + 1) * c, np.uint8)
-        orl = ow * c
-        npad = (orl + 15) // 16 * 16 + 16
-        acc = np.empty(2 * npad + 16, np.int32)
-        fl = np.zeros(2 * 8 * ((gc + 7) // 8), np.uint8)
-        fw64 = fl.view(np.uint64)
-        nrows = kh_c + rs_c if shared_c else 2 * kh_c
-        rows = np.empty(nrows, np.int64)
-        ring_a = np.int64(ring.ctypes.data)
-        acc_a = np.int64(acc.ctypes.data)
-        wt_a = np.int64(wt.ctypes.data)
-        corr_a = np.int64(corr.ctypes.data)
-        rows_a = np.int64(rows.ctypes.data)
-        wst = wt.shape[2]
-        gbytes = gsh * c * 4
-        x1 = x.reshape(-1).view(np.uint8)
-        o1 = out.reshape(-1)
-        for b in range(n):
-            nxt = 0
-            for oy0 in range(0, oh, 2):
-                oy = oy0
-                oy2 = min(oy + 1, oh - 1)  # an odd last row: computed twice
-                if shared_c and oy2 == oy:  # shared rows: recompute the row above too
-                    oy -= 1
-                ya = oy * sh
-                yb = oy2 * sh
-                top = ya + span + sh if shared_c else yb + span
-                for r in range(max(nxt, ya), top):
-                    iy = r - pt
-                    _dw_fill_u8(x1, (b * h + iy) * w * c, 0 <= iy < h, w, c, zp, pl, sw, dw,
-                                owx, xrow, ring, (r % nr) * rl)
-                nxt = max(nxt, top)
-                oa = (b * oh + oy) * orl
-                ob = (b * oh + oy2) * orl
-                for s in range(0, orl, gc):
-                    m = min(gc, orl - s)
-                    if shared_c:
-                        for r in range(nrows):
-                            rows[r] = ring_a + ((ya + r) % nr) * rl + 4 * s
-                    else:
-                        for ky in range(kh_c):
-                            rows[ky] = ring_a + ((ya + ky * dh) % nr) * rl + 4 * s
-                            rows[kh_c + ky] = ring_a + ((yb + ky * dh) % nr) * rl + 4 * s
-                    vnni_dw_taps(rows_a, wt_a, wst, gbytes, corr_a, (m + 15) // 16,
-                                 acc_a + 4 * s, acc_a + 4 * (npad + s), key_c)
-                    if _dw_rq_chunk_u8(acc, prq, gc, s, m, npad, o1, oa, ob, zq, fl):
-                        _dw_fix_acc(acc, q, gc, c, s, m, npad, o1, oa, ob, zq, fl, fw64)
+    @leaf_cfunc(8)
+    def taps(rows_a, wt_a, wst, gbytes, corr_a, n16, acc_a, acc_b):  # pragma: no cover - jitted
+        vnni_dw_taps(rows_a, wt_a, wst, gbytes, corr_a, n16, acc_a, acc_b, key_c)
 
-    return ring_u8
+    return taps
+
+
+@njit(cache=True, nogil=True)
+def _dw_ring_u8(x, out, wt, corr, prq, q, g, taps, rs):  # pragma: no cover - jitted
+    """The VNNI ring driver, one for every case: passes of two output rows as the float
+    ring's (`_dw_ring`), rows sharing ring rows when the row step rs < KH; per chunk of
+    gc outputs the tap sums by the case's leaf at address `taps` (`_dw_u8_taps`: the
+    addresses of the chunk's ring rows, row A's then row B's, in `rows`), then the
+    requantization of the chunk while its sums are in L1 (`_dw_rq_chunk_u8`, flagged outputs
+    by `_dw_fix_acc`). x int8 [N,H,W,C] C-contiguous (C >= 16), out int8 [N,OH,OW,C]; wt,
+    corr (`_dw_u8_tables`), prq (the requantization rows eff, thr, e of p), q, g as the
+    float ring's."""
+    sh, sw, dh, dw, pt, pl, kh = g[0], g[1], g[2], g[3], g[4], g[5], g[6]
+    zp, gc = g[8], g[12]
+    zq = g[9:12]
+    ng = wt.shape[1]
+    shared = rs < kh
+    n, h, w, c = x.shape
+    oh, ow = out.shape[1], out.shape[2]
+    gsh = (4 * dw) // sw
+    owx = ow + (ng - 1) * gsh
+    rl = owx * c * 4 + 64 * ng  # + the over-read of a chunk's last vectors
+    rl = (rl + 63) // 64 * 64
+    span = (kh - 1) * dh + 1
+    nr = span + sh
+    ring = np.empty(nr * rl + 64, np.uint8)
+    xrow = np.empty(((owx - 1) * sw + 3 * dw + 1) * c, np.uint8)
+    orl = ow * c
+    npad = (orl + 15) // 16 * 16 + 16
+    acc = np.empty(2 * npad + 16, np.int32)
+    fl = np.zeros(2 * 8 * ((gc + 7) // 8), np.uint8)
+    fw64 = fl.view(np.uint64)
+    nrows = kh + rs if shared else 2 * kh
+    rows = np.empty(nrows, np.int64)
+    ring_a = np.int64(ring.ctypes.data)
+    acc_a = np.int64(acc.ctypes.data)
+    wt_a = np.int64(wt.ctypes.data)
+    corr_a = np.int64(corr.ctypes.data)
+    rows_a = np.int64(rows.ctypes.data)
+    wst = np.int64(wt.shape[2])
+    gbytes = np.int64(gsh * c * 4)
+    x1 = x.reshape(-1).view(np.uint8)
+    o1 = out.reshape(-1)
+    for b in range(n):
+        nxt = 0
+        for oy0 in range(0, oh, 2):
+            oy = oy0
+            oy2 = min(oy + 1, oh - 1)  # an odd last row: computed twice
+            if shared and oy2 == oy:  # shared rows: recompute the row above too
+                oy -= 1
+            ya = oy * sh
+            yb = oy2 * sh
+            top = ya + span + sh if shared else yb + span
+            for r in range(max(nxt, ya), top):
+                iy = r - pt
+                _dw_fill_u8(x1, (b * h + iy) * w * c, 0 <= iy < h, w, c, zp, pl, sw, dw,
+                            owx, xrow, ring, (r % nr) * rl)
+            nxt = max(nxt, top)
+            oa = (b * oh + oy) * orl
+            ob = (b * oh + oy2) * orl
+            for s in range(0, orl, gc):
+                m = min(gc, orl - s)
+                if shared:
+                    for r in range(nrows):
+                        rows[r] = ring_a + ((ya + r) % nr) * rl + 4 * s
+                else:
+                    for ky in range(kh):
+                        rows[ky] = ring_a + ((ya + ky * dh) % nr) * rl + 4 * s
+                        rows[kh + ky] = ring_a + ((yb + ky * dh) % nr) * rl + 4 * s
+                simd_call(taps, (rows_a, wt_a, wst, gbytes, corr_a, np.int64((m + 15) // 16),
+                                 acc_a + 4 * s, acc_a + 4 * (npad + s)))
+                if _dw_rq_chunk_u8(acc, prq, gc, s, m, npad, o1, oa, ob, zq, fl):
+                    _dw_fix_acc(acc, q, gc, c, s, m, npad, o1, oa, ob, zq, fl, fw64)
 
 
 _DW_U8: dict = {}
-"""The VNNI ring drivers made so far, by case (`_dw_make_u8`)."""
+"""The VNNI tap leaves made so far, by case (`_dw_u8_taps`)."""
+
+
+def _dw_u8_leaf(case) -> int:
+    """The address of case's tap leaf, made (compiled or loaded) on first use."""
+    if case not in _DW_U8:
+        _DW_U8[case] = _dw_u8_taps(*case)
+    return _DW_U8[case].address
 
 
 def _dw_u8_variant(g, oh: int) -> tuple[int, int, int] | None:
-    """The `vnni_dw_taps` case (kh, ng, rs) of the `_dw_make_u8` driver for ring geometry g and
+    """The `vnni_dw_taps` case (kh, ng, rs) of the `_dw_u8_taps` leaf for ring geometry g and
     output height oh, or None where the float ring runs: the host's GEMM path is not VNNI
     (`int8_gemm_path`), fewer than 16 channels, horizontal stride above 2 (or 4·dw not a
     multiple of it), a filter that is no case of `VNNI_DW_SHAPES` (3 rows and up to 4
@@ -695,15 +740,16 @@ def _dw_u8_tables(params, p) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 _DW_UNROLLED = ((3, 3), (5, 5))
-"""The filter sizes with unrolled tap loops (`_dw_rows` instances); others run
-`_dw_rows_any`."""
+"""The filter sizes with unrolled tap loops (`_dw_taps` leaves); others run
+`_dw_taps_any`."""
 
-_DW_RINGS: dict = {}
+_DW_TAPS: dict = {}
+"""The float ring's tap leaves made so far, by variant (`_dw_taps`)."""
 
 
 def _dw_variant(g, oh: int) -> tuple[int, int, int]:
-    """The `_dw_make_ring` variant (kh_c, kw_c, rs_c) for ring geometry g and output height
-    oh (see there): (0, 0, 0) for the generic loop."""
+    """The tap-leaf variant (kh_c, kw_c, rs_c) of `_dw_taps` for ring geometry g and output
+    height oh (see `_dw_ring`): (0, 0, 0) for the generic loop."""
     sh, sw, dh, kh, kw = (int(g[i]) for i in (0, 1, 2, 6, 7))
     if (kh, kw) not in _DW_UNROLLED or sw > 2:
         return 0, 0, 0
@@ -711,13 +757,14 @@ def _dw_variant(g, oh: int) -> tuple[int, int, int]:
     return kh, kw, sh if shared else kh
 
 
-def _dw_ring_driver(g, oh: int):
-    """The ring driver for geometry g and output height oh (`_dw_variant`), made once per
-    variant."""
-    key = _dw_variant(g, oh)
-    if key not in _DW_RINGS:
-        _DW_RINGS[key] = _dw_make_ring(*key)
-    return _DW_RINGS[key]
+def _dw_taps_leaf(variant) -> int:
+    """The address of the tap leaf of `variant` (`_dw_variant`; 0: `_dw_taps_any`, in the
+    driver), made (compiled or loaded) on first use."""
+    if variant[0] == 0:
+        return 0
+    if variant not in _DW_TAPS:
+        _DW_TAPS[variant] = _dw_taps(*variant)
+    return _DW_TAPS[variant].address
 
 
 def _dw_ring_tables(params) -> tuple[np.ndarray, np.ndarray]:
@@ -768,29 +815,72 @@ def _dw_bind(params):
     p, q = _dw_ring_tables(params)
     u8 = _dw_u8_variant(g, s1) if s3 >= 16 else None
     if u8 is not None:
-        if u8 not in _DW_U8:
-            _DW_U8[u8] = _dw_make_u8(*u8)
-        direct = DirectCall(_DW_U8[u8])
-        args = (*_dw_u8_tables(params, p), q, g)
-        key = ("depthwise_conv2d_i8", "u8", *u8)
+        driver, leaf = _dw_ring_u8, _dw_u8_leaf
+        fixed = (*_dw_u8_tables(params, p), q, g)
+        variant, rs = u8, u8[2]
+        kind = "u8"
     else:
-        direct = DirectCall(_dw_ring_driver(g, s1))
-        args = (p, q, g)
-        key = ("depthwise_conv2d_i8", *_dw_variant(g, s1))
+        driver, leaf = _dw_ring, _dw_taps_leaf
+        fixed = (p, q, g)
+        variant = _dw_variant(g, s1)
+        rs = variant[2] or int(g[6])
+        kind = "ring"
+    direct = DirectCall(driver)
+    args = None  # the fixed arguments and the tap leaf's address, made at the first run
     empty = np.empty
     contiguous = np.ascontiguousarray
     i8 = np.int8
 
     def run(inputs, _params):
+        nonlocal args
         x = inputs[0]
         if not x.flags.c_contiguous:
             x = contiguous(x)
         out = empty((x.shape[0], s1, s2, s3), i8)
+        if args is None:
+            args = (*fixed, leaf(variant), rs)
         direct.call(x, out, *args)
         return [out]
 
-    run.compile_key = key  # PlanRunner's groups
+    def compile_driver():  # its types, on an empty batch (nothing runs, no leaf is called)
+        driver(np.zeros((0, 1, 1, s3), i8), empty((0, s1, s2, s3), i8), *fixed, 0, rs)
+
+    run.compile_key = ("depthwise_conv2d_i8", kind, *variant)
+    # PlanRunner's units of compile work, in order: the driver's callees and the driver,
+    # one for every layer (a helper process compiles the callees while another process
+    # compiles something else; the driver's compile then loads them), and the leaf
+    run.compile_units = ((("depthwise_conv2d_i8", kind, "callees"), _DW_CALLEES[kind]),
+                         (("depthwise_conv2d_i8", kind), compile_driver),
+                         (run.compile_key, lambda: leaf(variant)))
     return run
+
+
+def _dw_ring_callees() -> None:
+    """Compile (or load) the functions `_dw_ring` calls, for the argument types it passes,
+    on empty arrays (nothing runs): a unit of compile work apart from the driver's (~2 s of
+    its ~3). tests/test_int8_depthwise_variants.py checks the types match."""
+    i8, u8, i64 = (np.empty(0, t) for t in (np.int8, np.uint8, np.int64))
+    r1 = _dw_empty64.py_func(0)
+    u = np.uint64(0)
+    _dw_fill_row(i8, 0, False, 0, 0, 0, 0, 1, 0, r1, 0)
+    _dw_taps_any(r1, r1, i64, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, r1)
+    _dw_rq_flags(r1, r1, 0, 0, 0, 0, 0, i64, u8)
+    _dw_fix(r1, r1, i64, i64, 0, 0, u, u, u, 1, 0, 0, 1, 0, 0, i8, 0, 0, i64, u8,
+            u8.view(np.uint64))
+
+
+def _dw_u8_callees() -> None:
+    """`_dw_ring_callees` for `_dw_ring_u8`."""
+    i8, u8, f32, i32, i64 = (np.empty(0, t) for t in (np.int8, np.uint8, np.float32, np.int32,
+                                                       np.int64))
+    _dw_fill_u8(u8, 0, False, 0, 0, 0, 0, 1, 1, 0, u8, u8, 0)
+    _dw_rq_flags_u8(i32, f32, 0, 0, 0, 0, i64, u8)
+    _dw_fix_acc(i32, i64, 0, 1, 0, 0, 0, i8, 0, 0, i64, u8, u8.view(np.uint64))
+
+
+_DW_CALLEES = {"ring": _dw_ring_callees, "u8": _dw_u8_callees}
+"""The callees unit of each driver kind."""
+
 
 
 run_depthwise_conv2d_i8.bind = _dw_bind

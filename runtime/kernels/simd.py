@@ -21,6 +21,18 @@ here, never a target intrinsic by name, so every path has a portable form:
                                                   caller's compile-time constant (a closure
                                                   constant, a literal) as a literal type and
                                                   emits only the cases it selects
+    simd_call(address, args)                      (in jitted code) call the native function at
+                                                  `address` (an int64, a `cfunc`'s address)
+                                                  with the integers of the tuple `args`, as
+                                                  void f(int64, ...): how a driver compiled
+                                                  once runs per-case leaf kernels compiled
+                                                  apart (`leaf_cfunc`)
+    leaf_cfunc(n_args)                            the decorator of such a leaf: a cached
+                                                  `cfunc` void(int64 x n_args)
+    simd_f32_ptr(address), simd_i64_ptr(address), simd_i8_ptr(address)
+                                                  (in jitted code) an int64 address as a
+                                                  float32* / int64* / int8* (for
+                                                  `numba.carray`: a leaf's arrays)
     simd_dot_loop(builder, MR, NB, a, ast, w, wbs, kk, init, dot)
                                                   the K loop of an MR x NB GEMM tile: per
                                                   step each row's next 4 bytes broadcast,
@@ -48,6 +60,8 @@ from __future__ import annotations
 import os
 
 from llvmlite import ir as _simd_ir
+from numba import cfunc, types
+from numba.extending import intrinsic
 
 
 def _simd_target() -> tuple[str, frozenset[str]]:
@@ -187,6 +201,56 @@ def simd_literal(numba_type):
     several tile shapes or epilogues behind `simd_cases` emit only the cases a literal
     selects: every case costs LLVM time in every function the intrinsic is compiled into."""
     return getattr(numba_type, "literal_value", None)
+
+
+@intrinsic
+def simd_call(typingctx, address, args):
+    """Call the native function at `address` (int64) with the integers of the tuple `args`,
+    each widened to int64: void f(int64, ...), the C signature of a `leaf_cfunc`. A kernel
+    whose hot loop differs per case (a filter size, an epilogue) is then one driver,
+    compiled once, and a small leaf per case, compiled apart (Numba links every jitted
+    callee into its caller and optimizes and compiles it again there: helpers shared by the
+    cases would cost their compile time in every case). The call is indirect: ~2 ns."""
+    sig = types.void(address, args)
+
+    def codegen(context, builder, signature, values):
+        ir = _simd_ir
+        i64 = ir.IntType(64)
+        n = len(signature.args[1])
+        vals = [simd_as64(builder, builder.extract_value(values[1], i)) for i in range(n)]
+        fnty = ir.FunctionType(ir.VoidType(), [i64] * n)
+        builder.call(builder.inttoptr(simd_as64(builder, values[0]), fnty.as_pointer()), vals)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+def _simd_pointer(pointee):
+    @intrinsic
+    def to_pointer(typingctx, address):
+        sig = types.CPointer(pointee)(address)
+
+        def codegen(context, builder, signature, values):
+            target = context.get_value_type(pointee).as_pointer()
+            return builder.inttoptr(simd_as64(builder, values[0]), target)
+
+        return sig, codegen
+
+    return to_pointer
+
+
+simd_f32_ptr = _simd_pointer(types.float32)
+simd_i64_ptr = _simd_pointer(types.int64)
+simd_i8_ptr = _simd_pointer(types.int8)
+
+
+def leaf_cfunc(n_args: int, cache: bool = True, fastmath=False):
+    """Decorator: a leaf kernel for `simd_call`, a `cfunc` void(int64 x n_args) in Numba's
+    on-disk cache (a closure's constants are part of its cache key; `cache=False`: not
+    cached, its LLVM IR kept for inspection; `fastmath` as `njit`'s). It compiles when
+    decorated: make leaves when a step first runs, not when it is bound (the first run's
+    helper processes then compile them in parallel)."""
+    return cfunc(types.void(*(types.int64,) * n_args), cache=cache, fastmath=fastmath)
 
 
 def simd_dot_loop(builder, MR, NB, a0, ast, w0, wbs, kk, init, dot):
