@@ -130,23 +130,22 @@ def test_step_params_are_compact():
 
 
 @pytest.mark.parametrize("kh,rs", [(3, 1), (3, 2), (3, 3), (5, 1), (5, 2), (5, 5)])
-def test_template_tap_loops_unroll_and_vectorize(kh, rs):
-    """The LLVM IR of each `_dw_taps` leaf: one basic block holds the unrolled tap loop
-    on vectors (2·KH·KW vector multiplies per vector step, KH·KW per row when the rows are
-    summed apart), each ring run and weight loaded once per step: (KH + rs)·KW + KH·KW
-    loads with shared rows, 2·KH·KW + KH·KW without, 2·KH·KW per row apart."""
+def test_tap_leaf_main_loop_is_one_block_of_vector_fmas(kh, rs):
+    """The LLVM IR of each `_dw_taps` leaf: one basic block (the main loop of
+    `dw_float_chunk`) holds 2·KH·KW multiply-adds on `_DW_LANES`-float vectors, each ring run
+    and weight loaded once per step: (KH + rs)·KW runs with shared rows (rs < KH), 2·KH·KW
+    without, then KH·KW weight vectors and the 4 requantization rows."""
+    lanes = dwk._DW_LANES
     ir = dwk._dw_taps(kh, kh, rs, cache=False).inspect_llvm()
-    nt = kh * kh
-    two = (kh + rs) * kh <= 40
-    muls, loads = 0, 0
+    fmas, loads = 0, 0
     for block in re.split(r"\n(?=[\w.]+:)", ir):
-        bm = len(re.findall(r"fmul contract <\d+ x float>", block))
-        if bm > muls:
-            muls, loads = bm, len(re.findall(r"= load <\d+ x float>", block))
-    per_step = 2 * nt if two else nt
-    runs = ((kh + rs) * kh if rs < kh else per_step) + nt  # ring runs, then weights
-    assert muls >= per_step and muls % per_step == 0, (muls, per_step)
-    assert loads == runs * (muls // per_step), (loads, runs)
+        bf = len(re.findall(rf"@llvm\.fma\.v{lanes}f32\(", block))
+        if bf > fmas:
+            fmas, loads = bf, len(re.findall(rf"= load <{lanes} x float>", block))
+    nt = kh * kh
+    runs = (kh + rs) * kh if rs < kh else 2 * nt
+    assert fmas == 2 * nt, (fmas, nt)
+    assert loads == runs + nt + 4, (loads, runs)
 
 
 @pytest.mark.parametrize("kh,kw,sh,sw,dh,oh,variant", [

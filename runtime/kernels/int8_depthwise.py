@@ -18,17 +18,19 @@ spec's, bit for bit (tests/test_runtime_int8.py checks them against `_dw_conv_i8
 shapes and against LiteRT on models).
 
 One driver, compiled once, runs every filter size; what differs per size is a small leaf
-kernel it calls through its address (`simd_call`): the fast tap loops are one template,
-`_dw_taps`, whose filter kh x kw and row step rs between the two output rows' ring rows (1 or
-2 when they share ring rows, kh when they do not) are the closure constants of a `cfunc`
-(3x3 and 5x5; `_dw_variant` picks a layer's variant when the plan is bound), so LLVM fully
-unrolls the tap loops into one vector loop over a row's channels
-(tests/test_int8_depthwise_variants.py checks it does). A model compiles the driver and the
-leaves its layers use (~0.7 s each; before, one whole driver per variant, ~2-3 s each: Numba
-compiles every callee again inside each caller). Other filter sizes and horizontal strides
-above 2 run the per-tap loop `_dw_taps_any` inside the driver. The step params are compact
-(int8 weights, int32 requantization, int64 geometry); the ring's float32 tables are derived
-when the plan is loaded (`_dw_bind`).
+kernel it calls through its address (`simd_call`) once per pass: the template of the fast tap
+loops is the vector-IR emitter `dw_float_chunk` (tap sums of a chunk of outputs for two
+rows, then their requantization), whose filter kh x kw and row step rs between the two
+output rows' ring rows (1 or 2 when they share ring rows: each shared ring run is loaded
+once; kh when they do not) are a literal case key in the leaf `_dw_taps` (a `cfunc`: 3x3
+and 5x5; `_dw_variant` picks a layer's variant when the plan is bound). A model compiles the
+driver and the leaves its layers use (0.2-0.4 s each; before, one whole Numba driver per
+variant, ~2-3 s each: Numba compiles every callee again inside each caller, and the
+unrolled loops were LLVM's to vectorize; the explicit 16-float vectors are also 15-35 %
+faster on AVX2). Other filter sizes and horizontal strides above 2 run the per-tap loop
+`_dw_taps_any` inside the driver. The step params are compact (int8 weights, int32
+requantization, int64 geometry); the ring's float32 tables are derived when the plan is
+loaded (`_dw_bind`).
 
 On the AVX-512 VNNI path (layers with C >= 16, horizontal stride <= 2, 3x3, 5x5 or 7x7-like
 filters: `VNNI_DW_SHAPES`) the tap sums are exact integers instead: a ring of u8 rows whose
@@ -44,7 +46,10 @@ run's helper processes take them apart.
 from __future__ import annotations
 
 import numpy as np
-from numba import carray, njit
+from llvmlite import ir as _dw_ir
+from numba import carray, njit, types
+from numba.core.errors import TypingError
+from numba.extending import intrinsic
 from qcc.dialects import nn
 
 from ..fixedpoint import fast_requant_tables, mbqm_fast
@@ -53,8 +58,8 @@ from .int8_conv import _conv_quant
 from .int8_lowering import shape
 from .int8_registry import DirectCall, runner
 from .int8_vnni import VNNI_DW_SHAPES, VNNI_OK, vnni_dw_interleave4, vnni_dw_key, vnni_dw_taps
-from .simd import (int8_gemm_path, leaf_cfunc, simd_call, simd_f32_ptr, simd_i8_ptr,
-                   simd_i64_ptr)
+from .simd import (int8_gemm_path, leaf_cfunc, simd_as64, simd_call, simd_fn, simd_i64_ptr,
+                   simd_literal, simd_splat)
 from .registry import int8_lowering
 
 # ---------------------------------------------------------------------------------------------
@@ -302,87 +307,186 @@ def _dw_fill_row(x1, src, inside, w, c, zp, pl, sw, wq, r1, dst):  # pragma: no 
 
 
 def _dw_taps(kh_c, kw_c, rs_c, cache=True):
-    """The tap-loop template, a leaf (`leaf_cfunc`) per instance: the tap sums of the chunk
-    [s, s + m) of two output rows (acc[i], acc[n + i] for outputs s <= i < s + m), kh_c x
-    kw_c filter with row step rs_c, closure constants (LLVM unrolls the tap loops), horizontal
-    stride sw <= 2: acc[i] = Σ_t ring[base_A(t) + i] · p[t·gc + i − s] and acc[n + i] likewise
-    for row B. Row A reads ring rows y0 + ky·d (y0 reduced mod nr), row B ring rows y1 + ky·d;
-    shared rows (rs_c < kh_c: vertical stride rs_c, dilation 1, d = 1): y1 = y0 + rs_c,
-    written with constants, so the loads of a ring run both rows read are one load (12 runs
-    instead of 18 for 3x3 stride 1). Both rows in one vector loop (the weights loaded once
-    for both) or, with more than 40 ring runs (5x5 unshared: that loop would not vectorize),
-    one loop per row. Arguments (int64, as `_dw_ring` passes them): the addresses of the ring
-    r1, of p and of acc, then y0, y1, d, nr, rl, gc, n, s, m, dw, sw, wq, c.
+    """The tap leaf of one variant, a `leaf_cfunc` `_dw_ring` calls through its address, per
+    pass of two output rows: for every chunk of gc outputs `dw_float_chunk` (the template:
+    kh_c x kw_c filter, row step rs_c, the case key a closure constant, so only this case is
+    emitted, ~0.1 s of compiling) sums the taps and requantizes; the starts of the chunks
+    with a flagged output go to hits[1:], their count to hits[0] (`_dw_ring` fixes them).
+    Arguments (int64, as `_dw_ring` passes them): the addresses of the ring r1, of p, acc, o1,
+    zq and hits, then y0, y1, d, nr, rl, gc, n, oa, ob, dw, sw, wq, c (see `dw_float_chunk`).
+    `cache=False`: not cached, its LLVM IR kept (tests/test_int8_depthwise_variants.py
+    checks the loop)."""
+    key_c = dw_float_key(kh_c, kw_c, rs_c)
 
-    Written for LLVM, which must fully unroll the tap loops early (before its load CSE and
-    vectorizer run): the tap bases are arithmetic on registers (ring rows by `_dw_slot`,
-    columns cb[kx] by shifts, sw <= 2), never loads in the loop (they could alias acc for
-    LLVM, and the loop would not vectorize) nor tuple indexing (a switch per access, too
-    costly to unroll); the tap rows are summed in two loops (rows below kh2, then the rest),
-    each within LLVM's full-unroll budget (one loop over the 50 taps of two 5x5 rows is
-    unrolled only after vectorization); and no helper taking arrays is called in them.
-    tests/test_int8_depthwise_variants.py checks the loops vectorize (`cache=False`: the
-    leaf's LLVM IR kept for that)."""
-    shared_c = rs_c < kh_c
-    two_c = (kh_c + rs_c) * kw_c <= 40  # both rows in one loop
-    kh2_c = (kh_c + 1) // 2
-
-    @leaf_cfunc(19, cache, fastmath={'contract'})
+    @leaf_cfunc(19, cache)
     def taps(r1a, pa, acca, o1a, zqa, hitsa, y0, y1, d, nr, rl, gc, n, oa, ob, dw, sw, wq, c):  # pragma: no cover - jitted
-        r1 = carray(simd_f32_ptr(r1a), (nr * rl,))
-        p = carray(simd_f32_ptr(pa), ((kh_c * kw_c + 4) * gc,))
-        acc = carray(simd_f32_ptr(acca), (2 * n,))
-        o1 = carray(simd_i8_ptr(o1a), (max(oa, ob) + n,))
-        zq = carray(simd_i64_ptr(zqa), (3,))
         hits = carray(simd_i64_ptr(hitsa), ((n + gc - 1) // gc + 1,))
-        unr, url = np.uint64(nr), np.uint64(rl)
-        ua = np.uint64(y0)
-        ub = ua + np.uint64(rs_c) if shared_c else np.uint64(y1)
-        ud = np.uint64(1) if shared_c else np.uint64(d)
-        udw, us1, upp, uc = np.uint64(dw), np.uint64(sw - 1), np.uint64(wq * c), np.uint64(c)
-        ug = np.uint64(gc)
-        un = np.uint64(n)
         nh = 0
         for s in range(0, n, gc):
-            us = np.uint64(s)
-            m = min(gc, n - s)
-            for r in range(1 if two_c else 2):
-                yr = ua if r == 0 else ub  # row A, or the row of this pass
-                ur = np.uint64(r) * un + us
-                for j in range(m):
-                    uj = np.uint64(j)
-                    i = us + uj
-                    a = np.float32(0.0)
-                    b = np.float32(0.0)
-                    for ky in range(kh2_c):
-                        ra = _dw_slot(yr + np.uint64(ky) * ud, unr, url) + i
-                        rb = _dw_slot(ub + np.uint64(ky) * ud, unr, url) + i
-                        for kx in range(kw_c):
-                            wt = p[np.uint64(ky * kw_c + kx) * ug + uj]
-                            o = np.uint64(kx) * udw
-                            co = (o & us1) * upp + (o >> us1) * uc  # cb[kx]
-                            a += r1[ra + co] * wt
-                            if two_c:
-                                b += r1[rb + co] * wt
-                    for ky in range(kh2_c, kh_c):  # the same, for the other tap rows
-                        ra = _dw_slot(yr + np.uint64(ky) * ud, unr, url) + i
-                        rb = _dw_slot(ub + np.uint64(ky) * ud, unr, url) + i
-                        for kx in range(kw_c):
-                            wt = p[np.uint64(ky * kw_c + kx) * ug + uj]
-                            o = np.uint64(kx) * udw
-                            co = (o & us1) * upp + (o >> us1) * uc
-                            a += r1[ra + co] * wt
-                            if two_c:
-                                b += r1[rb + co] * wt
-                    acc[ur + uj] = a
-                    if two_c:
-                        acc[un + i] = b
-            if _dw_rq_chunk(acc, p, kh_c * kw_c, gc, s, m, n, o1, oa, ob, zq):
+            if dw_float_chunk(r1a, pa, acca, o1a, zqa, y0, y1, d, nr, rl, gc, n, s,
+                              min(gc, n - s), oa, ob, dw, sw, wq, c, key_c):
                 hits[1 + nh] = s
                 nh += 1
         hits[0] = nh
 
     return taps
+
+
+_DW_LANES = 16
+"""float32 lanes of `dw_float_chunk`'s main loop: two 8-lane FMA chains per row on AVX2
+(one 8-lane vector: latency-bound, ~20 % slower; 32: long tails), four NEON registers; the
+tail takes an 8-lane step, then single lanes."""
+
+
+def dw_float_key(kh: int, kw: int, rs: int) -> int:
+    """`dw_float_chunk`'s case key of a (kh, kw, rs) tap-leaf variant."""
+    return (kh * 16 + kw) * 16 + rs
+
+
+@intrinsic(prefer_literal=True)
+def dw_float_chunk(typingctx, r1a, pa, acca, o1a, zqa, y0, y1, d, nr, rl, gc, n, s, m, oa, ob,
+                   dw, sw, wq, c, key):
+    """The tap sums and the requantization of the chunk [s, s + m) of two output rows, one
+    case of the tap-leaf template per literal key (`dw_float_key(kh, kw, rs)`), emitted as
+    vector IR: per outputs j, acc_A = Σ_ky Σ_kx ring[slot(yA + ky·d)·rl + cb(kx) + s + j]
+    · p[(ky·kw + kx)·gc + j] (each ring run read once for both rows when they share rows:
+    rs < kh, yB = yA + rs, d = 1), likewise acc_B; the sums (exact integers, any order)
+    stored to acc[s + j] and acc[n + s + j]; then `_dw_rq1` on both, the int8 outputs to
+    o1[oa + s + j] and o1[ob + s + j] (`_DW_LANES` outputs a step, then the tail).
+    Returns whether an output was flagged. Arguments are int64 (addresses: the ring r1, p,
+    acc, o1, zq = [zp_out, lo, hi]; then the geometry as `_dw_ring` passes it); slot(y) =
+    y − nr when y >= nr; cb(kx) = ((kx·dw) mod sw · wq + (kx·dw) div sw)·c, sw <= 2."""
+    sig = types.boolean(r1a, pa, acca, o1a, zqa, y0, y1, d, nr, rl, gc, n, s, m, oa, ob, dw, sw,
+                        wq, c, key)
+    fixed = simd_literal(key)
+    if fixed is None:
+        raise TypingError("dw_float_chunk: the key must be a compile-time constant")
+    kh_c, kw_c, rs_c = fixed // 256, fixed // 16 % 16, fixed % 16
+
+    def codegen(context, builder, signature, args):
+        vals = [simd_as64(builder, v) for v in args[:20]]
+        return _dw_emit_chunk(builder, kh_c, kw_c, rs_c, vals)
+
+    return sig, codegen
+
+
+def _dw_emit_chunk(builder, KH, KW, RS, vals):
+    """`dw_float_chunk`'s body for one (KH, KW, RS); returns the i1 flag."""
+    ir = _dw_ir
+    i1, i8, i64, f32 = ir.IntType(1), ir.IntType(8), ir.IntType(64), ir.FloatType()
+    r1a, pa, acca, o1a, zqa, y0, y1, d, nr, rl, gc, n, s, m, oa, ob, dw, sw, wq, c = vals
+    k = lambda v: ir.Constant(i64, v)  # noqa: E731
+    shared = RS < KH
+    mod = builder.module
+
+    def slot(y):  # ring row y (< 2·nr) -> its float offset
+        wrapped = builder.select(builder.icmp_unsigned(">=", y, nr), builder.sub(y, nr), y)
+        return builder.mul(wrapped, rl)
+
+    ud = k(1) if shared else d
+    yb = builder.add(y0, k(RS)) if shared else y1
+    rows_a = [slot(builder.add(y0, builder.mul(k(ky), ud))) for ky in range(KH)]
+    if shared:
+        ring_rows = [slot(builder.add(y0, k(r))) for r in range(KH + RS)]
+        rows_a = ring_rows[:KH]
+        rows_b = ring_rows[RS:RS + KH]
+    else:
+        rows_b = [slot(builder.add(yb, builder.mul(k(ky), ud))) for ky in range(KH)]
+    s1 = builder.sub(sw, k(1))
+    cols = []
+    for kx in range(KW):
+        o = builder.mul(k(kx), dw)
+        plane = builder.mul(builder.and_(o, s1), builder.mul(wq, c))
+        cols.append(builder.add(plane, builder.mul(builder.lshr(o, s1), c)))
+    nt = KH * KW
+    zq = builder.inttoptr(zqa, i64.as_pointer())
+    zp, lo, hi = (builder.load(builder.gep(zq, [k(i)])) for i in range(3))
+    zf = builder.sitofp(zp, f32)
+    yl = builder.sitofp(builder.sub(lo, zp), f32)
+    yh = builder.sitofp(builder.sub(hi, zp), f32)
+    # the taps' float offsets from the chunk start s (row bases + columns), per row
+    base_a = [[builder.add(builder.add(ra, cols[kx]), s) for kx in range(KW)] for ra in rows_a]
+    base_b = [[builder.add(builder.add(rb, cols[kx]), s) for kx in range(KW)] for rb in rows_b]
+    sa = builder.add(oa, s)
+    sb = builder.add(ob, s)
+    full = builder.mul(builder.udiv(m, k(_DW_LANES)), k(_DW_LANES))
+    half = _DW_LANES // 2
+    part = builder.mul(builder.udiv(m, k(half)), k(half))
+
+    def body(lanes, j):
+        vt = ir.VectorType(f32, lanes)
+        fma = simd_fn(mod, f"llvm.fma.v{lanes}f32", vt, [vt, vt, vt])
+
+        def load(addr_f32, off):  # float offset -> <lanes x float>
+            byte = builder.add(addr_f32, builder.mul(builder.add(off, j), k(4)))
+            return builder.load(builder.inttoptr(byte, vt.as_pointer()), align=4)
+
+        def store(val, addr, off, width):
+            byte = builder.add(addr, builder.mul(builder.add(off, j), k(width)))
+            builder.store(val, builder.inttoptr(byte, val.type.as_pointer()), align=width)
+
+        acc_a = ir.Constant(vt, None)
+        acc_b = ir.Constant(vt, None)
+        runs = {}  # ring runs loaded, by (ring row, kx): shared rows read each once
+
+        def run(row, ky, kx):
+            key = (ky + (RS if row else 0), kx) if shared else (row, ky, kx)
+            if key not in runs:
+                runs[key] = load(r1a, (base_b if row else base_a)[ky][kx])
+            return runs[key]
+
+        for ky in range(KH):
+            for kx in range(KW):
+                w = load(pa, builder.mul(k(ky * KW + kx), gc))
+                acc_a = builder.call(fma, [run(0, ky, kx), w, acc_a])
+                acc_b = builder.call(fma, [run(1, ky, kx), w, acc_b])
+        bf = load(pa, builder.mul(k(nt), gc))
+        ef = load(pa, builder.mul(k(nt + 1), gc))
+        th = load(pa, builder.mul(k(nt + 2), gc))
+        e = load(pa, builder.mul(k(nt + 3), gc))
+        copysign = simd_fn(mod, f"llvm.copysign.v{lanes}f32", vt, [vt, vt])
+        rint = simd_fn(mod, f"llvm.rint.v{lanes}f32", vt, [vt])
+        fabs = simd_fn(mod, f"llvm.fabs.v{lanes}f32", vt, [vt])
+        splat = lambda v: simd_splat(builder, v, vt)  # noqa: E731
+        vyl, vyh, vzf = splat(yl), splat(yh), splat(zf)
+        flags = ir.Constant(ir.VectorType(i1, lanes), None)
+        for acc, out_off, acc_off in ((acc_a, sa, s), (acc_b, sb, builder.add(n, s))):
+            store(acc, acca, acc_off, 4)
+            y = builder.fmul(builder.fadd(acc, bf), ef)
+            y = builder.fadd(y, builder.call(copysign, [e, y]))
+            y = builder.select(builder.fcmp_ordered(">", y, vyl), y, vyl)
+            y = builder.select(builder.fcmp_ordered("<", y, vyh), y, vyh)
+            r = builder.call(rint, [y])
+            flags = builder.or_(flags, builder.fcmp_ordered(
+                ">=", builder.call(fabs, [builder.fsub(y, r)]), th))
+            q = builder.fptosi(builder.fadd(r, vzf), ir.VectorType(i8, lanes))
+            store(q, o1a, out_off, 1)
+        bits = builder.bitcast(flags, ir.IntType(lanes))
+        return builder.icmp_unsigned("!=", bits, ir.Constant(ir.IntType(lanes), 0))
+
+    def loop(name, start, stop, step, lanes, hit0):
+        pre = builder.block
+        head = builder.append_basic_block(f"{name}_head")
+        body_b = builder.append_basic_block(f"{name}_body")
+        done = builder.append_basic_block(f"{name}_done")
+        builder.branch(head)
+        builder.position_at_end(head)
+        j = builder.phi(i64)
+        hit = builder.phi(i1)
+        j.add_incoming(start, pre)
+        hit.add_incoming(hit0, pre)
+        builder.cbranch(builder.icmp_signed("<", j, stop), body_b, done)
+        builder.position_at_end(body_b)
+        h = builder.or_(hit, body(lanes, j))
+        j.add_incoming(builder.add(j, k(step)), builder.block)
+        hit.add_incoming(h, builder.block)
+        builder.branch(head)
+        builder.position_at_end(done)
+        return hit
+
+    hit = loop("dw_vec", k(0), full, _DW_LANES, _DW_LANES, ir.Constant(i1, 0))
+    hit = loop("dw_half", full, part, half, half, hit)
+    return loop("dw_tail", part, m, 1, 1, hit)
 
 
 @njit(cache=True, nogil=True, fastmath={'contract'})
