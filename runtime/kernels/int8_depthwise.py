@@ -28,7 +28,7 @@ driver and the leaves its layers use (0.2-0.4 s each; before, one whole Numba dr
 variant, ~2-3 s each: Numba compiles every callee again inside each caller, and the
 unrolled loops were LLVM's to vectorize; the explicit 16-float vectors are also 15-35 %
 faster on AVX2). Other filter sizes and horizontal strides above 2 run the per-tap loop
-`_dw_taps_any` inside the driver. The step params are compact (int8 weights, int32
+`_dw_taps_any` (its own leaf). The step params are compact (int8 weights, int32
 requantization, int64 geometry); the ring's float32 tables are derived when the plan is
 loaded (`_dw_bind`).
 
@@ -58,8 +58,8 @@ from .int8_conv import _conv_quant
 from .int8_lowering import shape
 from .int8_registry import DirectCall, runner
 from .int8_vnni import VNNI_DW_SHAPES, VNNI_OK, vnni_dw_interleave4, vnni_dw_key, vnni_dw_taps
-from .simd import (int8_gemm_path, leaf_cfunc, simd_as64, simd_call, simd_fn, simd_i64_ptr,
-                   simd_literal, simd_splat)
+from .simd import (int8_gemm_path, leaf_cfunc, simd_as64, simd_call, simd_f32_ptr, simd_fn,
+                   simd_i8_ptr, simd_i64_ptr, simd_literal, simd_splat)
 from .registry import int8_lowering
 
 # ---------------------------------------------------------------------------------------------
@@ -313,13 +313,15 @@ def _dw_taps(kh_c, kw_c, rs_c, cache=True):
     emitted, ~0.1 s of compiling) sums the taps and requantizes; the starts of the chunks
     with a flagged output go to hits[1:], their count to hits[0] (`_dw_ring` fixes them).
     Arguments (int64, as `_dw_ring` passes them): the addresses of the ring r1, of p, acc, o1,
-    zq and hits, then y0, y1, d, nr, rl, gc, n, oa, ob, dw, sw, wq, c (see `dw_float_chunk`).
+    zq and hits, then y0, y1, d, nr, rl, gc, n, oa, ob, dw, sw, wq, c (see `dw_float_chunk`),
+    and three `_dw_taps_any_leaf` takes (cb's address, kh, kw).
     `cache=False`: not cached, its LLVM IR kept (tests/test_int8_depthwise_variants.py
     checks the loop)."""
     key_c = dw_float_key(kh_c, kw_c, rs_c)
 
-    @leaf_cfunc(19, cache)
-    def taps(r1a, pa, acca, o1a, zqa, hitsa, y0, y1, d, nr, rl, gc, n, oa, ob, dw, sw, wq, c):  # pragma: no cover - jitted
+    @leaf_cfunc(22, cache)
+    def taps(r1a, pa, acca, o1a, zqa, hitsa, y0, y1, d, nr, rl, gc, n, oa, ob, dw, sw, wq, c,
+             cba, kh, kw):  # pragma: no cover - jitted
         hits = carray(simd_i64_ptr(hitsa), ((n + gc - 1) // gc + 1,))
         nh = 0
         for s in range(0, n, gc):
@@ -511,6 +513,34 @@ def _dw_taps_any(r1, p, cb, kh, kw, y0, y1, d, nr, rl, gc, n, s, m, acc):  # pra
                 acc[ur + uj] += r1[ut + uj] * p[wo + uj]
 
 
+def _dw_taps_any_leaf():
+    """The tap leaf of the generic variant (any filter size and stride): `_dw_taps`'
+    arguments and loop, the chunk's sums by `_dw_taps_any` (tap column offsets cb at address
+    cba, kh x kw run-time values) and `_dw_rq_chunk`. A leaf too, so that the driver holds
+    no tap loop: models without such layers never compile it."""
+
+    @leaf_cfunc(22, fastmath={'contract'})
+    def taps_any(r1a, pa, acca, o1a, zqa, hitsa, y0, y1, d, nr, rl, gc, n, oa, ob, dw, sw, wq, c,
+                 cba, kh, kw):  # pragma: no cover - jitted
+        r1 = carray(simd_f32_ptr(r1a), (nr * rl,))
+        p = carray(simd_f32_ptr(pa), ((kh * kw + 4) * gc,))
+        acc = carray(simd_f32_ptr(acca), (2 * n,))
+        o1 = carray(simd_i8_ptr(o1a), (max(oa, ob) + n,))
+        zq = carray(simd_i64_ptr(zqa), (3,))
+        hits = carray(simd_i64_ptr(hitsa), ((n + gc - 1) // gc + 1,))
+        cb = carray(simd_i64_ptr(cba), (kw,))
+        nh = 0
+        for s in range(0, n, gc):
+            m = min(gc, n - s)
+            _dw_taps_any(r1, p, cb, kh, kw, y0, y1, d, nr, rl, gc, n, s, m, acc)
+            if _dw_rq_chunk(acc, p, kh * kw, gc, s, m, n, o1, oa, ob, zq):
+                hits[1 + nh] = s
+                nh += 1
+        hits[0] = nh
+
+    return taps_any
+
+
 @njit(cache=True, nogil=True, fastmath={'contract'})
 def _dw_ring(x, out, p, q, g, taps, rs):  # pragma: no cover - jitted
     """The float ring driver, one for every tap loop: depthwise conv (multiplier 1) with
@@ -522,8 +552,8 @@ def _dw_ring(x, out, p, q, g, taps, rs):  # pragma: no cover - jitted
     rows, when vertical dilation is 1, sh <= 2 and there are two output rows or more: the
     two rows of a pass read ring rows ya .. ya + KH − 1 + sh, all in the ring, and an odd
     last row recomputes the row above it, whose ring rows are still there; rs = KH,
-    unshared, otherwise) or, with taps = 0, from `_dw_taps_any` (any size and stride); then
-    the requantization (`_dw_rq_chunk`) and, when an output was flagged, `_dw_fix`. x int8
+    unshared, otherwise) or `_dw_taps_any_leaf` (any size and stride), which also
+    requantize; the chunks with a flagged output are fixed here (`_dw_rq_flags`, `_dw_fix`). x int8
     [N,H,W,C] C-contiguous, out int8 [N,OH,OW,C]; p, q, g: see above."""
     sh, sw, dh, dw, pt, pl, kh, kw = g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7]
     zp, gc = g[8], g[12]
@@ -554,6 +584,7 @@ def _dw_ring(x, out, p, q, g, taps, rs):  # pragma: no cover - jitted
     o1a = np.int64(o1.ctypes.data)
     zqa = np.int64(zqc.ctypes.data)
     hitsa = np.int64(hits.ctypes.data)
+    cba = np.int64(cb.ctypes.data)
     for b in range(n):
         nxt = 0
         for oy0 in range(0, oh, 2):
@@ -573,19 +604,8 @@ def _dw_ring(x, out, p, q, g, taps, rs):  # pragma: no cover - jitted
             ob = (b * oh + oy2) * orl
             y0 = ya % nr
             y1 = y0 + rs if shared else yb % nr
-            if taps == 0:
-                nh = 0
-                for s in range(0, orl, gc):
-                    _dw_taps_any(r1, p, cb, kh, kw, y0, y1, d, nr, rl, gc, orl, s,
-                                 min(gc, orl - s), acc)
-                    if _dw_rq_chunk(acc, p, kh * kw, gc, s, min(gc, orl - s), orl, o1, oa, ob,
-                                    zq):
-                        hits[1 + nh] = s
-                        nh += 1
-                hits[0] = nh
-            else:
-                simd_call(taps, (r1a, pa, acca, o1a, zqa, hitsa, y0, y1, d, nr, rl, gc, orl,
-                                 oa, ob, dw, sw, wq, c))
+            simd_call(taps, (r1a, pa, acca, o1a, zqa, hitsa, y0, y1, d, nr, rl, gc, orl, oa, ob,
+                             dw, sw, wq, c, cba, kh, kw))
             for k in range(hits[0]):  # the chunks with a flagged output
                 s = hits[1 + k]
                 m = min(gc, orl - s)
@@ -862,12 +882,10 @@ def _dw_variant(g, oh: int) -> tuple[int, int, int]:
 
 
 def _dw_taps_leaf(variant) -> int:
-    """The address of the tap leaf of `variant` (`_dw_variant`; 0: `_dw_taps_any`, in the
-    driver), made (compiled or loaded) on first use."""
-    if variant[0] == 0:
-        return 0
+    """The address of the tap leaf of `variant` (`_dw_variant`: `_dw_taps`, or
+    `_dw_taps_any_leaf` for (0, 0, 0)), made (compiled or loaded) on first use."""
     if variant not in _DW_TAPS:
-        _DW_TAPS[variant] = _dw_taps(*variant)
+        _DW_TAPS[variant] = _dw_taps(*variant) if variant[0] else _dw_taps_any_leaf()
     return _DW_TAPS[variant].address
 
 
@@ -967,7 +985,6 @@ def _dw_ring_callees() -> None:
     r1 = _dw_empty64.py_func(0)
     u = np.uint64(0)
     _dw_fill_row(i8, 0, False, 0, 0, 0, 0, 1, 0, r1, 0)
-    _dw_taps_any(r1, r1, i64, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, r1)
     _dw_rq_flags(r1, r1, 0, 0, 0, 0, 0, i64, u8)
     _dw_fix(r1, r1, i64, i64, 0, 0, u, u, u, 1, 0, 0, 1, 0, 0, i8, 0, 0, i64, u8,
             u8.view(np.uint64))
