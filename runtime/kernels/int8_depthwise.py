@@ -188,6 +188,22 @@ def _dw_slot(y, nr, rl):  # pragma: no cover - jitted
     return min(y, y - nr) * rl
 
 
+@njit(inline="always")
+def _dw_pass(oy0, oh, sh, span, shared):  # pragma: no cover - jitted
+    """The pass of both ring drivers that starts at output row oy0: its two output rows (oy,
+    oy2; an odd last row is computed twice, and with shared ring rows the row above it is
+    recomputed instead, so that the pair keeps the row step), their first padded input rows
+    ya and yb, and `top`: the pass reads padded rows below it."""
+    oy = oy0
+    oy2 = min(oy + 1, oh - 1)
+    if shared and oy2 == oy:
+        oy -= 1
+    ya = oy * sh
+    yb = oy2 * sh
+    top = ya + span + sh if shared else yb + span
+    return oy, oy2, ya, yb, top
+
+
 @njit(cache=True, nogil=True)
 def _dw_fix(r1, p, q, cb, kh, kw, y0, y1, d, nr, rl, gc, c, s, m, o1, oa, ob, zq, fl, words):  # pragma: no cover - jitted
     """Exact fix-up of the chunk [s, s + m) of two output rows (o1[oa + s + j], o1[ob + s + j]):
@@ -588,13 +604,7 @@ def _dw_ring(x, out, p, q, g, taps, rs):  # pragma: no cover - jitted
     for b in range(n):
         nxt = 0
         for oy0 in range(0, oh, 2):
-            oy = oy0
-            oy2 = min(oy + 1, oh - 1)  # an odd last row: computed twice
-            if shared and oy2 == oy:  # shared rows: recompute the row above too
-                oy -= 1
-            ya = oy * sh
-            yb = oy2 * sh
-            top = ya + span + sh if shared else yb + span
+            oy, oy2, ya, yb, top = _dw_pass(oy0, oh, sh, span, shared)
             for r in range(max(nxt, ya), top):
                 iy = r - pt
                 _dw_fill_row(x1, (b * h + iy) * w * c, 0 <= iy < h, w, c, zp, pl, sw, wq,
@@ -788,13 +798,7 @@ def _dw_ring_u8(x, out, wt, corr, prq, q, g, taps, rs):  # pragma: no cover - ji
     for b in range(n):
         nxt = 0
         for oy0 in range(0, oh, 2):
-            oy = oy0
-            oy2 = min(oy + 1, oh - 1)  # an odd last row: computed twice
-            if shared and oy2 == oy:  # shared rows: recompute the row above too
-                oy -= 1
-            ya = oy * sh
-            yb = oy2 * sh
-            top = ya + span + sh if shared else yb + span
+            oy, oy2, ya, yb, top = _dw_pass(oy0, oh, sh, span, shared)
             for r in range(max(nxt, ya), top):
                 iy = r - pt
                 _dw_fill_u8(x1, (b * h + iy) * w * c, 0 <= iy < h, w, c, zp, pl, sw, dw,
