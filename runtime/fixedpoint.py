@@ -468,7 +468,7 @@ def quantize_value(f, zp, lo, hi):  # pragma: no cover - jitted
     return np.int32(r + np.float32(zp))  # exact: an integer in [lo, hi]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def quantize_f32_int(x, scale, zp, lo, hi, out):  # pragma: no cover - jitted
     """QUANTIZE f32 -> an integer type with storage range [lo, hi] (int8: -128, 127; int16:
     -32768, 32767), reference AffineQuantize: q = clamp(round_half_away(x / scale) + zp) with
@@ -488,7 +488,7 @@ def quantize_f32_i8(x, scale, zp, out):  # pragma: no cover - jitted
     return quantize_f32_int(x, scale, zp, -128, 127, out)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def requantize_int(x, m, shift, zp_in, zp_out, lo, hi, out):  # pragma: no cover - jitted
     """QUANTIZE between integer types (reference Requantize): out = clamp(mbqm(q − zp_in, m,
     shift) + zp_out, lo, hi) with (m, shift) = QuantizeMultiplier(double(s_in) /
@@ -507,7 +507,8 @@ def requantize_int(x, m, shift, zp_in, zp_out, lo, hi, out):  # pragma: no cover
 
 @njit(cache=True, nogil=True)
 def requantize_i8(x, m, shift, zp_in, zp_out, out):  # pragma: no cover - jitted
-    """QUANTIZE i8 -> i8: `requantize_int` with the int8 range."""
+    """QUANTIZE i8 -> i8: `requantize_int` with the int8 range (inlined, `inline="always"`:
+    one compile, not two; `quantize_f32_i8` inlines `quantize_f32_int` likewise)."""
     return requantize_int(x, m, shift, zp_in, zp_out, -128, 127, out)
 
 
