@@ -890,7 +890,7 @@ def vnni_im2col(xp, cols, r0, r1, geom):  # pragma: no cover - jitted
             c1[dst0 + np.uint64(j)] = 0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def vnni_im2col_rows(xp, c1, ra, rb, r0, kp, geom):  # pragma: no cover - jitted
     """Patch rows ra..rb exactly, into the flat c1 with row stride kp (row r at (r − r0)·kp):
     c1[(r − r0)·kp + (ky·KW + kx)·C + c] = xp[b, oy·sh + ky·dh, ox·sw + kx·dw, c]; the tail
