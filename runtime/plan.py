@@ -220,18 +220,21 @@ class _Helpers:
     3 + k taken by helper k. The run claims a step's units when it reaches the step; while a
     live helper compiles one, the run compiles the first free unit of another step meanwhile
     (or waits), then loads the helper's kernels from the cache. Each helper claims the first
-    free unit (the one the run needs soonest but has not reached). A claim is not atomic:
-    two processes may rarely compile one unit, which costs time only (the compiler's
-    `prepare` makes concurrent cache writes safe)."""
+    free unit (the one the run needs soonest but has not reached). The units of the first
+    step are the run's before the helpers start. A claim is atomic (`take`, under a lock
+    the processes share), so no unit is compiled twice; the compiler's `prepare` makes
+    concurrent cache writes safe."""
 
     FREE, RUN, DONE, HELPER = 0, 1, 2, 3
     WAIT_S = 300.0
+    LOCK_S = 5.0
     MAX_HELPERS = 8
 
-    def __init__(self, runner: PlanRunner, work: _Units, state, pids: list[int]):
+    def __init__(self, runner: PlanRunner, work: _Units, state, lock, pids: list[int]):
         self.runner = runner
         self.work = work
         self.state = state
+        self.lock = lock
         self.pids = pids
 
     @classmethod
@@ -253,11 +256,16 @@ class _Helpers:
             return None
         import mmap
 
+        import multiprocessing
+
         state = mmap.mmap(-1, len(work.keys))
+        lock = multiprocessing.get_context("fork").Lock()
         for i, s in enumerate(plan.steps):  # in-process steps stay with the run
             if s.kernel == CALLABLE_KERNEL:
                 for g in work.of_step[i]:
                     state[g] = cls.RUN
+        for g in work.of_step[0]:  # so do the first step's: the run starts on them
+            state[g] = cls.RUN
         compiler.prepare()
         sys.stderr.flush()
         sys.stdout.flush()
@@ -270,12 +278,29 @@ class _Helpers:
                     devnull = os.open(os.devnull, os.O_WRONLY)
                     os.dup2(devnull, 1)
                     os.dup2(devnull, 2)
-                    _helper_loop(runner, work, state, cls.HELPER + k)
+                    _helper_loop(runner, work, cls(runner, work, state, lock, []),
+                                 cls.HELPER + k)
                 except BaseException:
                     code = 1
                 os._exit(code)
             pids.append(pid)
-        return cls(runner, work, state, pids)
+        return cls(runner, work, state, lock, pids)
+
+    def take(self, g: int | None, who: int) -> int | None:
+        """Atomically mark unit g (None: the first free unit) as `who`'s if it is free;
+        return the unit taken, or None."""
+        if not self.lock.acquire(timeout=self.LOCK_S):
+            return None  # a helper died holding it (held for microseconds otherwise)
+        try:
+            if g is None:
+                g = next((h for h in range(len(self.state)) if self.state[h] == self.FREE),
+                         None)
+            if g is None or self.state[g] != self.FREE:
+                return None
+            self.state[g] = who
+            return g
+        finally:
+            self.lock.release()
 
     def claim(self, i: int) -> None:
         """Before step i runs: its units are taken by the run, or compiled by a helper (the
@@ -285,10 +310,9 @@ class _Helpers:
             self._claim_unit(g, units)
 
     def _claim_unit(self, g: int, mine: list[int]) -> None:
-        st = self.state[g]
-        if st == self.FREE:
-            self.state[g] = self.RUN
+        if self.take(g, self.RUN) is not None:
             return
+        st = self.state[g]
         if st < self.HELPER:
             return
         pid = self.pids[st - self.HELPER]
@@ -298,9 +322,8 @@ class _Helpers:
                 return  # the helper died: the run compiles what it needs itself
             free = [h for h in range(len(self.state))
                     if self.state[h] == self.FREE and h not in mine]
-            if free:  # meanwhile compile the next free unit of a later step
-                self.state[free[0]] = self.RUN
-                self.work.compile(self.runner, free[0])
+            if free and self.take(free[0], self.RUN) is not None:
+                self.work.compile(self.runner, free[0])  # meanwhile, a later step's unit
                 continue
             time.sleep(0.005)
 
@@ -382,17 +405,15 @@ class _Units:
                 pass
 
 
-def _helper_loop(runner: PlanRunner, work: _Units, state, me: int) -> None:
-    """A helper's work: claim the last free unit, compile it, mark it compiled; until no
+def _helper_loop(runner: PlanRunner, work: _Units, helpers: _Helpers, me: int) -> None:
+    """A helper's work: take the first free unit, compile it, mark it compiled; until no
     unit is free."""
     while True:
-        free = [g for g in range(len(state)) if state[g] == _Helpers.FREE]
-        if not free:
+        g = helpers.take(None, me)
+        if g is None:
             return
-        g = free[0]
-        state[g] = me
         work.compile(runner, g)
-        state[g] = _Helpers.DONE
+        helpers.state[g] = _Helpers.DONE
 
 
 def _straight_line(plan: Plan, steps: list) -> Callable:
