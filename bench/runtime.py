@@ -227,6 +227,11 @@ def main(argv=None) -> int:
                     if f in TARGET_FEATURES) or "none of avx512vnni, avx2, neon"
     print(f"Numba compiles for: {numba_config.CPU_NAME or 'host'} ({isa}); qcc's int8 GEMM "
           f"path: {int8_gemm_path()} (available: {', '.join(INT8_GEMM_PATHS)})")
+    if numba_config.CPU_NAME not in (None, "host") and numba_config.CPU_FEATURES is None:
+        print(f"note: NUMBA_CPU_NAME={numba_config.CPU_NAME} without NUMBA_CPU_FEATURES keeps this "
+              "host's feature string, so LLVM may still emit the host's wider instructions "
+              "(e.g. AVX-512 forms of AVX2 code); for a strict build also set "
+              "NUMBA_CPU_FEATURES (e.g. x86-64-v3's, qcc.backends.numba.CACHE_BASELINES)")
     print(f"latency, median of {runs} runs, µs (1 thread); LiteRT on the qcc-emitted .tflite")
     header = f"{'model':<42} {'qcc int8':>9} {'qcc float':>9} {'LRT int8':>9} {'LRT ref':>9} {'int8/LRT':>8} {'float/int8':>10}  note"
     print(header)

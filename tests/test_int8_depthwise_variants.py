@@ -161,8 +161,8 @@ def test_a_layer_binds_exactly_one_driver_variant(kh, kw, sh, sw, dh, oh, varian
     """Each layer binds the one float ring driver and the tap leaf of its variant, (filter,
     row step) or the generic loop, so a model compiles only the leaves its layers use, each
     once (cold start); the bound runner declares them as units of compile work
-    (`compile_units`, for the first run's helper processes): the driver's callees, the
-    driver, the leaf. (The float ring: a path without VNNI.)"""
+    (`compile_units`, for the first run's helper processes): the driver, its fill and fix
+    leaves, the tap leaf. (The float ring: a path without VNNI.)"""
     monkeypatch.setenv("QCC_INT8_GEMM", PATHS[-1])
     g = np.array([sh, sw, dh, 1, 0, 0, kh, kw, 0, 0, -128, 127, 128], np.int64)
     assert dwk._dw_variant(g, oh) == variant
@@ -174,8 +174,9 @@ def test_a_layer_binds_exactly_one_driver_variant(kh, kw, sh, sw, dh, oh, varian
     run = dwk._dw_bind(p)
     bound = dwk._dw_variant(p["dwg"], p["out_shape"][1])
     assert run.compile_key == ("depthwise_conv2d_i8", "ring", *bound)
-    assert [k for k, _ in run.compile_units] == [("depthwise_conv2d_i8", "ring", "callees"),
-                                                 ("depthwise_conv2d_i8", "ring"),
+    assert [k for k, _ in run.compile_units] == [("depthwise_conv2d_i8", "ring"),
+                                                 ("depthwise_conv2d_i8", "ring", "fill"),
+                                                 ("depthwise_conv2d_i8", "ring", "fix"),
                                                  run.compile_key]
 
 
@@ -211,9 +212,11 @@ def test_the_vnni_path_binds_one_u8_variant(kh, kw, sh, sw, dh, dw, oh, c, varia
         assert dwk._dw_u8_variant(p["dwg"], p["out_shape"][1]) == variant
         assert variant in VNNI_DW_SHAPES  # a case of the tap intrinsic
         assert run.compile_key == ("depthwise_conv2d_i8", "u8", *variant)
-        assert [k for k, _ in run.compile_units][:2] == [("depthwise_conv2d_i8", "u8", "callees"),
-                                                         ("depthwise_conv2d_i8", "u8")]
-        run.compile_units[2][1]()  # the leaf unit makes the case's leaf
+        assert [k for k, _ in run.compile_units] == [("depthwise_conv2d_i8", "u8"),
+                                                     ("depthwise_conv2d_i8", "u8", "fill"),
+                                                     ("depthwise_conv2d_i8", "u8", "fix"),
+                                                     run.compile_key]
+        run.compile_units[3][1]()  # the leaf unit makes the case's leaf
         made = dict(dwk._DW_U8)
         dwk._dw_bind(p)([x], p)
         assert variant in made and dwk._DW_U8 == made  # one leaf per case, made once
@@ -222,27 +225,48 @@ def test_the_vnni_path_binds_one_u8_variant(kh, kw, sh, sw, dh, dw, oh, c, varia
 
 
 @pytest.mark.parametrize("kind", ["ring", "u8"])
-def test_the_callees_unit_compiles_what_the_driver_calls(kind, monkeypatch):
-    """The callees unit (`_DW_CALLEES`) compiles each function the driver calls for the very
-    argument types the driver passes: after it and a real run, each has one compiled
-    signature (a mismatch would compile a second one, and the unit would save nothing)."""
-    callees = {"ring": [dwk._dw_fill_row, dwk._dw_rq_flags, dwk._dw_fix],
-               "u8": [dwk._dw_fill_u8, dwk._dw_rq_flags_u8, dwk._dw_fix_acc]}[kind]
+def test_fill_and_fix_run_as_leaves(kind, monkeypatch):
+    """The driver fills ring rows and fixes flagged chunks through leaves called by address
+    (`_dw_leaf`): one of each per driver kind, made once and shared by every layer, their
+    code not compiled into the driver (Numba would compile a jitted callee again inside
+    it); a run whose fix-up runs is exact."""
+    from numba import njit
+
+    driver = dwk._dw_ring_u8 if kind == "u8" else dwk._dw_ring
     if kind == "u8" and "vnni" not in PATHS:
-        dwk._DW_CALLEES[kind]()  # compiles on any host; only the VNNI path calls it
-        assert all(len(f.signatures) == 1 for f in callees)
-        return
-    monkeypatch.setenv("QCC_INT8_GEMM", "vnni" if kind == "u8" else PATHS[-1])
-    dwk._DW_CALLEES[kind]()
-    assert all(len(f.signatures) == 1 for f in callees)
-    rng = np.random.default_rng(13)
-    # 3x5 unshared (the generic loop on the float ring), |bias| >= 2^24 (the fix-up runs)
-    x, wk, bias, m, shift, base = _case(rng, 3, 3 if kind == "u8" else 5, 1, 1, 1, 1, 1, 8, 9, 24)
-    bias[::3] = (1 << 24) + 7
-    m[::3], shift[::3] = quantize_multipliers(np.full(m[::3].size, 1.5e-6))
-    p = dict(base, **dwk._dw_ring_params(wk, bias, m, shift, base))
-    run = dwk._dw_bind(p)
-    assert run.compile_key[1] == kind
-    ref = dwk.run_depthwise_conv2d_i8([x], dict(base, **dwk._dw_int_params(wk, bias, m, shift)))[0]
-    np.testing.assert_array_equal(run([x], p)[0], ref)
-    assert [len(f.signatures) for f in callees] == [1] * len(callees)
+        for name in ("fill", "fix"):  # they compile on any host; only the VNNI path runs them
+            assert dwk._dw_leaf(kind, name) == dwk._dw_leaf(kind, name) != 0
+    else:
+        monkeypatch.setenv("QCC_INT8_GEMM", "vnni" if kind == "u8" else PATHS[-1])
+        rng = np.random.default_rng(13)
+        # 3x5 unshared (the generic loop on the float ring), |bias| >= 2^24 (the fix-up runs)
+        x, wk, bias, m, shift, base = _case(rng, 3, 3 if kind == "u8" else 5, 1, 1, 1, 1, 1, 8,
+                                            9, 24)
+        bias[::3] = (1 << 24) + 7
+        m[::3], shift[::3] = quantize_multipliers(np.full(m[::3].size, 1.5e-6))
+        p = dict(base, **dwk._dw_ring_params(wk, bias, m, shift, base))
+        run = dwk._dw_bind(p)
+        assert run.compile_key[1] == kind
+        ref = dwk.run_depthwise_conv2d_i8([x], dict(base, **dwk._dw_int_params(wk, bias, m,
+                                                                             shift)))[0]
+        np.testing.assert_array_equal(run([x], p)[0], ref)
+        made = {k: v for k, v in dwk._DW_LEAVES.items() if k[0] == kind}
+        assert set(made) == {(kind, "fill"), (kind, "fix")}
+        np.testing.assert_array_equal(dwk._dw_bind(p)([x], p)[0], ref)
+        assert {k: v for k, v in dwk._DW_LEAVES.items() if k[0] == kind} == made  # made once
+    # the driver's own code, compiled afresh (not from the cache) for its argument types
+    fresh = njit(nogil=True)(driver.py_func)
+    g = np.array([1, 1, 1, 1, 0, 0, 3, 3, 0, 0, -128, 127, 16], np.int64)  # on an empty batch
+    i8 = np.zeros((0, 1, 1, 16), np.int8)
+    if kind == "u8":
+        fresh(i8, i8, np.zeros((1, 1, 64), np.int8), np.zeros(16, np.int32),
+              np.zeros(48, np.float32), np.zeros(64, np.int64), g, 0, 3, 0, 0)
+    else:
+        fresh(i8, i8, np.zeros(16, np.float32), np.zeros(64, np.int64), g, 0, 3, 0, 0)
+    text = "\n".join(fresh.inspect_llvm().values())
+    defined = set(re.findall(r"^define [^@]*@\"?([^\"(]+)", text, re.M))
+    nrt = {name for name in defined if name.startswith("NRT_")}  # Numba's refcount helpers
+    assert defined - nrt and all("_dw_ring" in name or "_dw_rq1y" in name
+                                 for name in defined - nrt)
+    for callee in ("_dw_fill_row", "_dw_fill_u8", "_dw_fix", "_dw_rq_flags"):
+        assert callee not in text

@@ -23,7 +23,7 @@ and picks float32 when that bound is below 2^24 (any summation order is then exa
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import carray, njit
 from qcc.dialects import nn
 
 from ..fixedpoint import (
@@ -45,6 +45,7 @@ from .int8_lowering import (
 from .int8_registry import DirectCall, runner
 from .int8_madd import (
     madd_fix_buffers,
+    madd_fix_leaf,
     madd_gemm,
     madd_pack,
     madd_rows_i16,
@@ -62,7 +63,8 @@ from .int8_vnni import (
     vnni_rq_pack,
 )
 from .registry import int8_lowering
-from .simd import INT8_GEMM_PATHS, MADD_ISA, int8_gemm_path
+from .simd import (INT8_GEMM_PATHS, MADD_ISA, int8_gemm_path, leaf_cfunc, simd_call,
+                   simd_i8_ptr, simd_i16_ptr, simd_i64_ptr, simd_u8_ptr)
 
 # ---------------------------------------------------------------------------------------------
 # Numba loops
@@ -139,7 +141,7 @@ def _fc_requant(acc, bias, eff, zp_out, lo, hi, out):  # pragma: no cover - jitt
             o[c] = v
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _conv_pad_offset(x, zp, pt, pl, xp):  # pragma: no cover - jitted
     """xp[b, pt + y, pl + x, c] = x[b, y, x, c] − zp for the part of x that fits in xp, 0 in
     the border (padded taps then contribute nothing, as TFLite skips them)."""
@@ -275,7 +277,7 @@ def _madd_make_conv(isa: int):
     constant; `_conv_madd_kernel`)."""
 
     @njit(cache=True, nogil=True)
-    def conv(x, zp_in, pad, geom, tile, w, t, m, left, right, o, zp, lo, hi, pointwise):  # pragma: no cover - jitted
+    def conv(x, zp_in, pad, geom, tile, w, t, m, left, right, o, zp, lo, hi, pointwise, leaves):  # pragma: no cover - jitted
         n, h, wd, c = x.shape
         oh, ow = (h, wd) if pointwise else (geom[8], geom[9])
         rows = n * oh * ow
@@ -285,22 +287,25 @@ def _madd_make_conv(isa: int):
             xp = np.empty((0, 0, 0, 0), np.int16)
         else:
             xp = np.empty((n, pad[2], pad[3], c), np.int16)
-            _conv_pad_offset(x, zp_in, pad[0], pad[1], xp)
+            simd_call(leaves[0], (x, n, h, wd, c, zp_in, pad[0], pad[1], xp, pad[2], pad[3]))
         x1 = x.reshape(-1)
         tile = max(1, min(tile, rows))
         cols = np.empty((tile, kp), np.int16)
         if k < kp and not pointwise:  # the tail [k, kp): 0, or what `vnni_im2col` left
             cols[:, k:] = 0  # (`madd_rows_i16` writes every column; zeroing all: ~1 µs a call)
-        fx, flags = madd_fix_buffers(tile, w.shape[0])
+        fx, hits = madd_fix_buffers(tile, w.shape[0])
         out = np.empty((rows, o), np.int8)
         for r0 in range(0, rows, tile):
             r1 = min(rows, r0 + tile)
             cb = cols[: r1 - r0]
             if pointwise:
-                madd_rows_i16(x1[r0 * c : r1 * c], zp_in, k, kp, cb)
+                simd_call(leaves[2], (x1[r0 * c : r1 * c], (r1 - r0) * c, zp_in, k, kp, cb,
+                                      r1 - r0))
             else:
-                vnni_im2col(xp, cb, r0, r1, geom)
-            madd_tiles_rq(cb, w, t, m, left, right, o, zp, lo, hi, out[r0:r1], fx, flags, isa)
+                simd_call(leaves[1], (xp, n, pad[2], pad[3], c, cb, r1 - r0, kp, r0, r1, geom,
+                                      geom.size))
+            madd_tiles_rq(cb, w, t, m, left, right, o, zp, lo, hi, out[r0:r1], fx, hits, isa,
+                          leaves[3])
         return out.reshape((n, oh, ow, o))
 
     return conv
@@ -311,9 +316,9 @@ _MADD_CONV: dict = {}
 
 def _conv_madd_kernel(prepared):
     """The int16 multiply-add path's whole-convolution kernel of a prepared step and its
-    arguments after x (one jitted call: patches, GEMM, requantization, tile by tile):
-    kernel(x, *args), x int8 [N, H, W, C] C-contiguous (pointwise: any H, W) -> int8
-    [N, OH, OW, O]."""
+    arguments after x but the leaves (one jitted call: patches, GEMM, requantization, tile
+    by tile): kernel(x, *args, conv_leaves(path)), x int8 [N, H, W, C] C-contiguous
+    (pointwise: any H, W) -> int8 [N, OH, OW, O]."""
     isa = int(prepared["isa"])
     if isa not in _MADD_CONV:
         _MADD_CONV[isa] = _madd_make_conv(isa)
@@ -326,6 +331,84 @@ def _conv_madd_kernel(prepared):
             prepared["w8"].shape[2], int(prepared["zp_out"]), int(prepared["lo"]),
             int(prepared["hi"]), bool(prepared["pointwise"]))
     return kernel, args
+
+
+# The whole-convolution kernels' leaves (`simd.leaf_cfunc`, called by address with
+# `simd.simd_call`): the padded copy of the input, the patch rows of a tile, a pointwise
+# tile's rows. Numba would compile a jitted callee again inside every kernel that calls it;
+# a leaf compiles once, apart (a unit of the first run's parallel compile of its own).
+
+
+def _leaf_pad_u8():
+    @leaf_cfunc(11)
+    def pad_u8(xa, n, h, w, c, zp, pt, pl, pa, hp, wp):  # pragma: no cover - jitted
+        vnni_pad_u8(carray(simd_i8_ptr(xa), (n, h, w, c)), zp, pt, pl,
+                    carray(simd_u8_ptr(pa), (n, hp, wp, c)))
+    return pad_u8
+
+
+def _leaf_pad_i16():
+    @leaf_cfunc(11)
+    def pad_i16(xa, n, h, w, c, zp, pt, pl, pa, hp, wp):  # pragma: no cover - jitted
+        _conv_pad_offset(carray(simd_i8_ptr(xa), (n, h, w, c)), zp, pt, pl,
+                         carray(simd_i16_ptr(pa), (n, hp, wp, c)))
+    return pad_i16
+
+
+def _leaf_im2col_u8():
+    @leaf_cfunc(12)
+    def im2col_u8(pa, n, hp, wp, c, ca, rows, kp, r0, r1, ga, ng):  # pragma: no cover - jitted
+        vnni_im2col(carray(simd_u8_ptr(pa), (n, hp, wp, c)), carray(simd_u8_ptr(ca), (rows, kp)),
+                    r0, r1, carray(simd_i64_ptr(ga), (ng,)))
+    return im2col_u8
+
+
+def _leaf_im2col_i16():
+    @leaf_cfunc(12)
+    def im2col_i16(pa, n, hp, wp, c, ca, rows, kp, r0, r1, ga, ng):  # pragma: no cover - jitted
+        vnni_im2col(carray(simd_i16_ptr(pa), (n, hp, wp, c)),
+                    carray(simd_i16_ptr(ca), (rows, kp)), r0, r1, carray(simd_i64_ptr(ga), (ng,)))
+    return im2col_i16
+
+
+def _leaf_rows_u8():
+    @leaf_cfunc(6)
+    def rows_u8(xa, nx, k, kp, oa, rows):  # pragma: no cover - jitted
+        vnni_rows_u8(carray(simd_i8_ptr(xa), (nx,)), k, kp, carray(simd_u8_ptr(oa), (rows, kp)))
+    return rows_u8
+
+
+def _leaf_rows_i16():
+    @leaf_cfunc(7)
+    def rows_i16(xa, nx, zp, k, kp, oa, rows):  # pragma: no cover - jitted
+        madd_rows_i16(carray(simd_i8_ptr(xa), (nx,)), zp, k, kp,
+                      carray(simd_i16_ptr(oa), (rows, kp)))
+    return rows_i16
+
+
+_CONV_LEAF_MAKERS = {"pad_u8": _leaf_pad_u8, "pad_i16": _leaf_pad_i16,
+                     "im2col_u8": _leaf_im2col_u8, "im2col_i16": _leaf_im2col_i16,
+                     "rows_u8": _leaf_rows_u8, "rows_i16": _leaf_rows_i16}
+_CONV_LEAVES: dict = {}
+CONV_LEAF_NAMES = {"vnni": ("pad_u8", "im2col_u8", "rows_u8"),
+                   "madd": ("pad_i16", "im2col_i16", "rows_i16", "madd_fix")}
+"""The leaves each kind of whole-convolution kernel takes, in its `leaves` argument's order."""
+
+
+def conv_leaf(name: str) -> int:
+    """The address of the whole-convolution kernels' leaf `name`, made (compiled or loaded)
+    on first use."""
+    if name == "madd_fix":
+        return madd_fix_leaf()
+    if name not in _CONV_LEAVES:
+        _CONV_LEAVES[name] = _CONV_LEAF_MAKERS[name]()
+    return _CONV_LEAVES[name].address
+
+
+def conv_leaves(kind: str) -> np.ndarray:
+    """The `leaves` argument (int64 addresses) of kind's ("vnni", "madd") whole-convolution
+    kernel; made when a step first runs, so that the first run's helpers compile them."""
+    return np.array([conv_leaf(name) for name in CONV_LEAF_NAMES[kind]], np.int64)
 
 
 def _conv_run_vnni(x, params, geom, rows, o, out):
@@ -362,7 +445,7 @@ def _conv_run_vnni(x, params, geom, rows, o, out):
 def _conv_vnni_fused(prepared):
     """The VNNI whole-convolution kernel of a prepared step with fused requantization
     (`vnni_conv_rq_kernel` for the step's epilogue, `vnni_rq_epilogue`), its arguments after
-    x and its compile key; see `_conv_whole`."""
+    x but the leaves, its compile key; see `_conv_whole`."""
     vw, vcb, vrq = prepared["vw"], prepared["vcorrb"], prepared["vrq"]
     lo, hi = int(prepared["lo"]), int(prepared["hi"])
     ep = vnni_rq_epilogue(vrq, lo, hi)
@@ -377,16 +460,17 @@ def _conv_vnni_fused(prepared):
 
 
 def _conv_whole(prepared):
-    """The step's whole-convolution call, one jitted kernel: (kernel, args, compile key),
-    kernel(x, *args) taking x int8 [N, H, W, C] C-contiguous -> int8 [N, OH, OW, O] (a
-    pointwise step takes any H, W), the key naming `PlanRunner`'s groups; None where the
-    step runs tile by tile from Python (`_conv_run_prepared`: grouped convolutions, or VNNI
-    without the fused requantization)."""
+    """The step's whole-convolution call, one jitted kernel: (kernel, args, compile key,
+    leaves kind), kernel(x, *args, conv_leaves(kind)) taking x int8 [N, H, W, C]
+    C-contiguous -> int8 [N, OH, OW, O] (a pointwise step takes any H, W), the key naming
+    `PlanRunner`'s units; None where the step runs tile by tile from Python
+    (`_conv_run_prepared`: grouped convolutions, or VNNI without the fused
+    requantization)."""
     path = prepared["path"]
     if path in ("avx2", "portable"):
-        return (*_conv_madd_kernel(prepared), ("conv2d_i8", path))
+        return (*_conv_madd_kernel(prepared), ("conv2d_i8", path), "madd")
     if path == "vnni" and "vrq" in prepared:
-        return _conv_vnni_fused(prepared)
+        return (*_conv_vnni_fused(prepared), "vnni")
     return None
 
 
@@ -425,15 +509,28 @@ def _conv_bind(params):
 
         run_tiles.compile_key = ("conv2d_i8", prepared["path"])
         return run_tiles
-    kernel, args, key = whole
+    kernel, fixed, key, kind = whole
     direct = DirectCall(kernel)
     contiguous = np.ascontiguousarray
+    args = None  # the fixed arguments and the leaves' addresses, made at the first run
 
     def run(inputs, _params):
+        nonlocal args
         x = inputs[0]
+        if args is None:
+            args = (*fixed, conv_leaves(kind))
         return [direct.call(x if x.flags.c_contiguous else contiguous(x), *args)]
 
+    def compile_kernel():  # for the run's argument types, without running it
+        example = (np.zeros((1, 1, 1, 1), np.int8), *fixed, np.zeros(1, np.int64))
+        kernel.compile(tuple(kernel.typeof_pyval(a) for a in example))
+
     run.compile_key = key
+    # PlanRunner's units of compile work: the kernel (shared by the steps of its key), then
+    # each leaf (shared by every whole-convolution kernel of its kind)
+    run.compile_units = ((key, compile_kernel),
+                         *((("conv2d_i8", "leaf", name), lambda name=name: conv_leaf(name))
+                           for name in CONV_LEAF_NAMES[kind]))
     return run
 
 

@@ -38,8 +38,8 @@ filters: `VNNI_DW_SHAPES`) the tap sums are exact integers instead: a ring of u8
 `_dw_ring_u8`, a leaf per case, `_dw_u8_taps`, around the intrinsic `vnni_dw_taps`), then the
 same requantization; 1.2-1.6x faster than the float ring (5x5: 1.5x), same outputs.
 
-The first run compiles a layer's kernels as three units of work (`compile_units`, see
-runtime/plan.py): the driver's callees (`_DW_CALLEES`), the driver, the leaf; the first
+The first run compiles a layer's kernels as four units of work (`compile_units`, see
+runtime/plan.py): the driver, its fill and fix leaves (`_dw_leaf`), the tap leaf; the first
 run's helper processes take them apart.
 """
 
@@ -59,7 +59,8 @@ from .int8_lowering import shape
 from .int8_registry import DirectCall, runner
 from .int8_vnni import VNNI_DW_SHAPES, VNNI_OK, vnni_dw_interleave4, vnni_dw_key, vnni_dw_taps
 from .simd import (int8_gemm_path, leaf_cfunc, simd_as64, simd_call, simd_f32_ptr, simd_fn,
-                   simd_i8_ptr, simd_i64_ptr, simd_literal, simd_splat)
+                   simd_i8_ptr, simd_i32_ptr, simd_i64_ptr, simd_literal, simd_splat,
+                   simd_u8_ptr)
 from .registry import int8_lowering
 
 # ---------------------------------------------------------------------------------------------
@@ -204,7 +205,7 @@ def _dw_pass(oy0, oh, sh, span, shared):  # pragma: no cover - jitted
     return oy, oy2, ya, yb, top
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _dw_fix(r1, p, q, cb, kh, kw, y0, y1, d, nr, rl, gc, c, s, m, o1, oa, ob, zq, fl, words):  # pragma: no cover - jitted
     """Exact fix-up of the chunk [s, s + m) of two output rows (o1[oa + s + j], o1[ob + s + j]):
     every output whose flag byte fl[r·8·fw + j] is set (fw = ceil(gc / 8)) gets the integer
@@ -286,7 +287,7 @@ def _dw_rq_flags(acc, p, nt, gc, s, m, n, zq, fl):  # pragma: no cover - jitted
             fl[uf + uj] = f
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _dw_fill_row(x1, src, inside, w, c, zp, pl, sw, wq, r1, dst):  # pragma: no cover - jitted
     """One padded input row (x1[src:] its first pixel), offset by −zp, as float32 into the
     ring at r1[dst:], split by column phase: plane ph holds padded columns qc·sw + ph
@@ -558,7 +559,7 @@ def _dw_taps_any_leaf():
 
 
 @njit(cache=True, nogil=True, fastmath={'contract'})
-def _dw_ring(x, out, p, q, g, taps, rs):  # pragma: no cover - jitted
+def _dw_ring(x, out, p, q, g, taps, rs, fill, fix):  # pragma: no cover - jitted
     """The float ring driver, one for every tap loop: depthwise conv (multiplier 1) with
     exact float32 accumulation, two output rows per pass. The padded input rows they read,
     offset and converted, are kept in a ring of nr = (KH−1)·dh + 1 + sh rows (`_dw_fill_row`,
@@ -569,8 +570,9 @@ def _dw_ring(x, out, p, q, g, taps, rs):  # pragma: no cover - jitted
     two rows of a pass read ring rows ya .. ya + KH − 1 + sh, all in the ring, and an odd
     last row recomputes the row above it, whose ring rows are still there; rs = KH,
     unshared, otherwise) or `_dw_taps_any_leaf` (any size and stride), which also
-    requantize; the chunks with a flagged output are fixed here (`_dw_rq_flags`, `_dw_fix`). x int8
-    [N,H,W,C] C-contiguous, out int8 [N,OH,OW,C]; p, q, g: see above."""
+    requantize; the chunks with a flagged output are fixed by the leaf at `fix`
+    (`_dw_rq_flags`, `_dw_fix`), the ring rows filled by the one at `fill` (`_DW_LEAF_MAKERS`).
+    x int8 [N,H,W,C] C-contiguous, out int8 [N,OH,OW,C]; p, q, g: see above."""
     sh, sw, dh, dw, pt, pl, kh, kw = g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7]
     zp, gc = g[8], g[12]
     zq = g[9:12]
@@ -585,7 +587,6 @@ def _dw_ring(x, out, p, q, g, taps, rs):  # pragma: no cover - jitted
     orl = ow * c
     acc = _dw_empty64(2 * orl)
     fl = np.zeros(2 * 8 * ((gc + 7) // 8), np.uint8)  # flag bytes of `_dw_rq_chunk`
-    fw64 = fl.view(np.uint64)
     cb = np.empty(kw, np.int64)  # tap column kx: phase plane, then column in the plane
     for kx in range(kw):
         cb[kx] = (((kx * dw) % sw) * wq + (kx * dw) // sw) * c
@@ -607,8 +608,8 @@ def _dw_ring(x, out, p, q, g, taps, rs):  # pragma: no cover - jitted
             oy, oy2, ya, yb, top = _dw_pass(oy0, oh, sh, span, shared)
             for r in range(max(nxt, ya), top):
                 iy = r - pt
-                _dw_fill_row(x1, (b * h + iy) * w * c, 0 <= iy < h, w, c, zp, pl, sw, wq,
-                             r1, (r % nr) * rl)
+                simd_call(fill, (x1, x1.size, (b * h + iy) * w * c, 0 <= iy < h, w, c, zp, pl,
+                                 sw, wq, r1, r1.size, (r % nr) * rl))
             nxt = max(nxt, top)
             oa = (b * oh + oy) * orl
             ob = (b * oh + oy2) * orl
@@ -619,9 +620,8 @@ def _dw_ring(x, out, p, q, g, taps, rs):  # pragma: no cover - jitted
             for k in range(hits[0]):  # the chunks with a flagged output
                 s = hits[1 + k]
                 m = min(gc, orl - s)
-                _dw_rq_flags(acc, p, kh * kw, gc, s, m, orl, zq, fl)
-                _dw_fix(r1, p, q, cb, kh, kw, np.uint64(y0), np.uint64(y1), np.uint64(d), nr,
-                        rl, gc, c, s, m, o1, oa, ob, zq, fl, fw64)
+                simd_call(fix, (acc, r1, p, p.size, q, cb, kh, kw, y0, y1, d, nr, rl, gc, c, s,
+                                m, orl, o1, o1.size, oa, ob, zqc, fl))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -642,7 +642,7 @@ def _dw_ring(x, out, p, q, g, taps, rs):  # pragma: no cover - jitted
 # where the float loop has 21 loads and 18 multiply-adds.
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _dw_fill_u8(x1, src, inside, w, c, zp, pl, sw, dw, owx, xrow, ring, dst):  # pragma: no cover - jitted
     """Ring row at ring[dst:] (u8 layout above) from the input row at x1[src:] (not inside:
     every byte zp + 128): the padded row goes to xrow first, as u8 x + 128 (x XOR 0x80; zp +
@@ -679,11 +679,12 @@ def _dw_fill_u8(x1, src, inside, w, c, zp, pl, sw, dw, owx, xrow, ring, dst):  #
 
 
 @njit(inline="always")
-def _dw_rq_chunk_u8(acc, prq, gc, s, m, n, o1, oa, ob, zq, fl):  # pragma: no cover - jitted
+def _dw_rq_chunk_u8(acc, prq, gc, s, m, n, o1, oa, ob, zq):  # pragma: no cover - jitted
     """`_dw_rq_chunk` for the VNNI ring: int32 sums that include the bias (acc[i] for row A,
     acc[n + i] for row B; prq: eff, thr, e), the estimate y = fl(float(acc)·eff)
     (`_dw_rq1y`), one vector loop per row that stores only the outputs and ORs the flags;
-    only when one is set (rare) a second pass stores the flag bytes for `_dw_fix_acc`."""
+    only when one is set (rare) the driver's fix leaf stores the flag bytes
+    (`_dw_rq_flags_u8`) for `_dw_fix_acc`."""
     ug = np.uint64(gc)
     us = np.uint64(s)
     zf = np.float32(zq[0])
@@ -699,8 +700,6 @@ def _dw_rq_chunk_u8(acc, prq, gc, s, m, n, o1, oa, ob, zq, fl):  # pragma: no co
                             prq[ug + ug + uj], yl, yh, zf)
             o1[uo + uj] = v
             hit |= f
-    if hit:
-        _dw_rq_flags_u8(acc, prq, gc, s, m, n, zq, fl)
     return hit
 
 
@@ -723,7 +722,7 @@ def _dw_rq_flags_u8(acc, prq, gc, s, m, n, zq, fl):  # pragma: no cover - jitted
             fl[uf + uj] = f
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _dw_fix_acc(acc, q, gc, c, s, m, n, o1, oa, ob, zq, fl, words):  # pragma: no cover - jitted
     """`_dw_fix` for the VNNI ring: the flagged outputs of the chunk [s, s + m) of both rows
     from their stored exact sums acc[r·n + s + j] (bias included)."""
@@ -755,13 +754,14 @@ def _dw_u8_taps(kh_c, ng_c, rs_c):
 
 
 @njit(cache=True, nogil=True)
-def _dw_ring_u8(x, out, wt, corr, prq, q, g, taps, rs):  # pragma: no cover - jitted
+def _dw_ring_u8(x, out, wt, corr, prq, q, g, taps, rs, fill, fix):  # pragma: no cover - jitted
     """The VNNI ring driver, one for every case: passes of two output rows as the float
     ring's (`_dw_ring`), rows sharing ring rows when the row step rs < KH; per chunk of
     gc outputs the tap sums by the case's leaf at address `taps` (`_dw_u8_taps`: the
     addresses of the chunk's ring rows, row A's then row B's, in `rows`), then the
     requantization of the chunk while its sums are in L1 (`_dw_rq_chunk_u8`, flagged outputs
-    by `_dw_fix_acc`). x int8 [N,H,W,C] C-contiguous (C >= 16), out int8 [N,OH,OW,C]; wt,
+    by the leaf at `fix`: `_dw_rq_flags_u8`, `_dw_fix_acc`; ring rows by the one at `fill`:
+    `_dw_fill_u8`). x int8 [N,H,W,C] C-contiguous (C >= 16), out int8 [N,OH,OW,C]; wt,
     corr (`_dw_u8_tables`), prq (the requantization rows eff, thr, e of p), q, g as the
     float ring's."""
     sh, sw, dh, dw, pt, pl, kh = g[0], g[1], g[2], g[3], g[4], g[5], g[6]
@@ -783,7 +783,6 @@ def _dw_ring_u8(x, out, wt, corr, prq, q, g, taps, rs):  # pragma: no cover - ji
     npad = (orl + 15) // 16 * 16 + 16
     acc = np.empty(2 * npad + 16, np.int32)
     fl = np.zeros(2 * 8 * ((gc + 7) // 8), np.uint8)
-    fw64 = fl.view(np.uint64)
     nrows = kh + rs if shared else 2 * kh
     rows = np.empty(nrows, np.int64)
     ring_a = np.int64(ring.ctypes.data)
@@ -801,8 +800,8 @@ def _dw_ring_u8(x, out, wt, corr, prq, q, g, taps, rs):  # pragma: no cover - ji
             oy, oy2, ya, yb, top = _dw_pass(oy0, oh, sh, span, shared)
             for r in range(max(nxt, ya), top):
                 iy = r - pt
-                _dw_fill_u8(x1, (b * h + iy) * w * c, 0 <= iy < h, w, c, zp, pl, sw, dw,
-                            owx, xrow, ring, (r % nr) * rl)
+                simd_call(fill, (x1, x1.size, (b * h + iy) * w * c, 0 <= iy < h, w, c, zp, pl,
+                                 sw, dw, owx, xrow, xrow.size, ring, ring.size, (r % nr) * rl))
             nxt = max(nxt, top)
             oa = (b * oh + oy) * orl
             ob = (b * oh + oy2) * orl
@@ -817,8 +816,9 @@ def _dw_ring_u8(x, out, wt, corr, prq, q, g, taps, rs):  # pragma: no cover - ji
                         rows[kh + ky] = ring_a + ((yb + ky * dh) % nr) * rl + 4 * s
                 simd_call(taps, (rows_a, wt_a, wst, gbytes, corr_a, np.int64((m + 15) // 16),
                                  acc_a + 4 * s, acc_a + 4 * (npad + s)))
-                if _dw_rq_chunk_u8(acc, prq, gc, s, m, npad, o1, oa, ob, zq, fl):
-                    _dw_fix_acc(acc, q, gc, c, s, m, npad, o1, oa, ob, zq, fl, fw64)
+                if _dw_rq_chunk_u8(acc, prq, gc, s, m, npad, o1, oa, ob, zq):
+                    simd_call(fix, (acc, acc.size, prq, q, gc, c, s, m, npad, o1, o1.size, oa,
+                                    ob, zq, fl))
 
 
 _DW_U8: dict = {}
@@ -964,47 +964,86 @@ def _dw_bind(params):
             x = contiguous(x)
         out = empty((x.shape[0], s1, s2, s3), i8)
         if args is None:
-            args = (*fixed, leaf(variant), rs)
+            args = (*fixed, leaf(variant), rs, _dw_leaf(kind, "fill"), _dw_leaf(kind, "fix"))
         direct.call(x, out, *args)
         return [out]
 
     def compile_driver():  # its types, on an empty batch (nothing runs, no leaf is called)
-        driver(np.zeros((0, 1, 1, s3), i8), empty((0, s1, s2, s3), i8), *fixed, 0, rs)
+        driver(np.zeros((0, 1, 1, s3), i8), empty((0, s1, s2, s3), i8), *fixed, 0, rs, 0, 0)
 
     run.compile_key = ("depthwise_conv2d_i8", kind, *variant)
-    # PlanRunner's units of compile work, in order: the driver's callees and the driver,
-    # one for every layer (a helper process compiles the callees while another process
-    # compiles something else; the driver's compile then loads them), and the leaf
-    run.compile_units = ((("depthwise_conv2d_i8", kind, "callees"), _DW_CALLEES[kind]),
-                         (("depthwise_conv2d_i8", kind), compile_driver),
+    # PlanRunner's units of compile work, in order: the driver and its fill and fix leaves,
+    # one for every layer of the kind, and the layer's tap leaf
+    run.compile_units = ((("depthwise_conv2d_i8", kind), compile_driver),
+                         *((("depthwise_conv2d_i8", kind, name), lambda name=name: _dw_leaf(kind, name))
+                           for name in ("fill", "fix")),
                          (run.compile_key, lambda: leaf(variant)))
     return run
 
 
-def _dw_ring_callees() -> None:
-    """Compile (or load) the functions `_dw_ring` calls, for the argument types it passes,
-    on empty arrays (nothing runs): a unit of compile work apart from the driver's (~2 s of
-    its ~3). tests/test_int8_depthwise_variants.py checks the types match."""
-    i8, u8, i64 = (np.empty(0, t) for t in (np.int8, np.uint8, np.int64))
-    r1 = _dw_empty64.py_func(0)
-    u = np.uint64(0)
-    _dw_fill_row(i8, 0, False, 0, 0, 0, 0, 1, 0, r1, 0)
-    _dw_rq_flags(r1, r1, 0, 0, 0, 0, 0, i64, u8)
-    _dw_fix(r1, r1, i64, i64, 0, 0, u, u, u, 1, 0, 0, 1, 0, 0, i8, 0, 0, i64, u8,
-            u8.view(np.uint64))
+# The drivers' leaves besides the tap loops (`simd.leaf_cfunc`, called by address): a ring
+# row's fill, and the exact fix-up of a chunk with a flagged output. Numba would compile a
+# jitted callee again inside its caller; a leaf compiles once, apart, a unit of the first
+# run's parallel compile of its own. The fix-ups keep `_dw_rq_flags` / `_dw_rq_flags_u8`
+# compiled as their own functions (fastmath contract: the same flags as the tap loops).
 
 
-def _dw_u8_callees() -> None:
-    """`_dw_ring_callees` for `_dw_ring_u8`."""
-    i8, u8, f32, i32, i64 = (np.empty(0, t) for t in (np.int8, np.uint8, np.float32, np.int32,
-                                                       np.int64))
-    _dw_fill_u8(u8, 0, False, 0, 0, 0, 0, 1, 1, 0, u8, u8, 0)
-    _dw_rq_flags_u8(i32, f32, 0, 0, 0, 0, i64, u8)
-    _dw_fix_acc(i32, i64, 0, 1, 0, 0, 0, i8, 0, 0, i64, u8, u8.view(np.uint64))
+def _dw_leaf_fill_ring():
+    @leaf_cfunc(13)
+    def fill_ring(xa, nx, src, inside, w, c, zp, pl, sw, wq, ra, nring, dst):  # pragma: no cover - jitted
+        _dw_fill_row(carray(simd_i8_ptr(xa), (nx,)), src, inside != 0, w, c, zp, pl, sw, wq,
+                     carray(simd_f32_ptr(ra), (nring,)), dst)
+    return fill_ring
 
 
-_DW_CALLEES = {"ring": _dw_ring_callees, "u8": _dw_u8_callees}
-"""The callees unit of each driver kind."""
+def _dw_leaf_fix_ring():
+    @leaf_cfunc(24)
+    def fix_ring(acca, ra, pa, npf, qa, cba, kh, kw, y0, y1, d, nr, rl, gc, c, s, m, n, oa1,
+                 no1, oa, ob, zqa, fla):  # pragma: no cover - jitted
+        acc = carray(simd_f32_ptr(acca), (2 * n,))
+        p = carray(simd_f32_ptr(pa), (npf,))
+        zq = carray(simd_i64_ptr(zqa), (3,))
+        fl = carray(simd_u8_ptr(fla), (16 * ((gc + 7) // 8),))
+        _dw_rq_flags(acc, p, kh * kw, gc, s, m, n, zq, fl)
+        _dw_fix(carray(simd_f32_ptr(ra), (nr * rl,)), p, carray(simd_i64_ptr(qa), (4 * c,)),
+                carray(simd_i64_ptr(cba), (kw,)), kh, kw, np.uint64(y0), np.uint64(y1),
+                np.uint64(d), nr, rl, gc, c, s, m, carray(simd_i8_ptr(oa1), (no1,)), oa, ob, zq,
+                fl, fl.view(np.uint64))
+    return fix_ring
+
+
+def _dw_leaf_fill_u8():
+    @leaf_cfunc(16)
+    def fill_u8(xa, nx, src, inside, w, c, zp, pl, sw, dw, owx, xra, nxrow, ra, nring, dst):  # pragma: no cover - jitted
+        _dw_fill_u8(carray(simd_u8_ptr(xa), (nx,)), src, inside != 0, w, c, zp, pl, sw, dw,
+                    owx, carray(simd_u8_ptr(xra), (nxrow,)), carray(simd_u8_ptr(ra), (nring,)),
+                    dst)
+    return fill_u8
+
+
+def _dw_leaf_fix_u8():
+    @leaf_cfunc(15)
+    def fix_u8(acca, nacc, prqa, qa, gc, c, s, m, n, oa1, no1, oa, ob, zqa, fla):  # pragma: no cover - jitted
+        acc = carray(simd_i32_ptr(acca), (nacc,))
+        zq = carray(simd_i64_ptr(zqa), (3,))
+        fl = carray(simd_u8_ptr(fla), (16 * ((gc + 7) // 8),))
+        _dw_rq_flags_u8(acc, carray(simd_f32_ptr(prqa), (3 * gc,)), gc, s, m, n, zq, fl)
+        _dw_fix_acc(acc, carray(simd_i64_ptr(qa), (4 * c,)), gc, c, s, m, n,
+                    carray(simd_i8_ptr(oa1), (no1,)), oa, ob, zq, fl, fl.view(np.uint64))
+    return fix_u8
+
+
+_DW_LEAF_MAKERS = {("ring", "fill"): _dw_leaf_fill_ring, ("ring", "fix"): _dw_leaf_fix_ring,
+                   ("u8", "fill"): _dw_leaf_fill_u8, ("u8", "fix"): _dw_leaf_fix_u8}
+_DW_LEAVES: dict = {}
+
+
+def _dw_leaf(kind: str, name: str) -> int:
+    """The address of the `kind` driver's leaf `name` ("fill", "fix"), made (compiled or
+    loaded) on first use."""
+    if (kind, name) not in _DW_LEAVES:
+        _DW_LEAVES[kind, name] = _DW_LEAF_MAKERS[kind, name]()
+    return _DW_LEAVES[kind, name].address
 
 
 

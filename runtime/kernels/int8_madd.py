@@ -18,7 +18,7 @@ of <8 x i32> accumulators in registers over the K2 loop: per step it loads each 
 elsewhere, e.g. NEON on aarch64). It stores float32 (exact below 2^24, for the requantization
 pass `requant_fast2_i8`) or int32 (`madd_gemm` walks the tiles), or requantizes in its
 epilogue (`madd_tiles_rq`, `madd_gemm_rq`: a float estimate, the undecided outputs flagged
-and recomputed exactly by `_madd_fix`); CONV_2D runs the latter inside one whole-convolution
+and recomputed exactly by `_madd_fix`, a leaf called by address: `madd_fix_leaf`); CONV_2D runs the latter inside one whole-convolution
 kernel per isa (`int8_conv._conv_madd_kernel`). The isa and the mode are closure constants of
 the kernels that call the tiles, so each compiles only its own cases.
 
@@ -29,17 +29,22 @@ from __future__ import annotations
 
 import numpy as np
 from llvmlite import ir as _madd_ir
-from numba import njit, types
+from numba import carray, njit, types
 from numba.extending import intrinsic
 
 from ..fixedpoint import fast_requant_tables, mbqm_fast
 from .simd import (
     HAS_AVX2,
     MADD_ISA,
+    leaf_cfunc,
     simd_as64,
+    simd_call,
     simd_cases,
     simd_dot_loop,
     simd_fn,
+    simd_i8_ptr,
+    simd_i32_ptr,
+    simd_i64_ptr,
     simd_literal,
     simd_madd_i16,
     simd_splat,
@@ -154,10 +159,11 @@ def _madd_emit_requant(builder, acc, tj, lof, hif, zf):
 
 
 def _madd_emit_rq_tile(builder, MR, NB, a0, ast, w0, wbs, kk, isa, t0, o0, ost, nl, fx0, fxs,
-                       fl0, fls, lo, hi, zp):
+                       h0, hs, hb, lo, hi, zp):
     """A tile requantized in its epilogue: int8 rows at o0 (stride ost bytes); for a (row,
     block) with an undecided lane, its accumulators go to fx0 (row stride fxs bytes, column
-    block·8) and flag byte fl0[row·fls + block] is set, for `_madd_fix`."""
+    block·8) and its index hb + row·hs + block is appended to the hits list at h0 (int64:
+    the count, then the indices), for `_madd_fix`."""
     ir = _madd_ir
     i8, i32, i64 = ir.IntType(8), ir.IntType(32), ir.IntType(64)
     v8 = ir.VectorType(i32, 8)
@@ -171,7 +177,7 @@ def _madd_emit_rq_tile(builder, MR, NB, a0, ast, w0, wbs, kk, isa, t0, o0, ost, 
     hif = simd_splat(builder, builder.sitofp(hi, ir.FloatType()), vf)
     o_p = builder.inttoptr(o0, i8.as_pointer())
     fx_p = builder.inttoptr(fx0, i8.as_pointer())
-    fl_p = builder.inttoptr(fl0, i8.as_pointer())
+    h_p = builder.inttoptr(h0, i64.as_pointer())
     lasts = []
     for r in range(MR):
         orow = builder.gep(o_p, [builder.mul(ost, ir.Constant(i64, r))])
@@ -188,9 +194,11 @@ def _madd_emit_rq_tile(builder, MR, NB, a0, ast, w0, wbs, kk, isa, t0, o0, ost, 
                 fp = builder.gep(fx_p, [builder.add(builder.mul(fxs, ir.Constant(i64, r)),
                                                     ir.Constant(i64, 32 * j))])
                 builder.store(new[r][j], builder.bitcast(fp, v8.as_pointer()), align=4)
-                gp = builder.gep(fl_p, [builder.add(builder.mul(fls, ir.Constant(i64, r)),
-                                                    ir.Constant(i64, j))])
-                builder.store(ir.Constant(i8, 1), gp)
+                count = builder.load(h_p)
+                index = builder.add(hb, builder.add(builder.mul(hs, ir.Constant(i64, r)),
+                                                    ir.Constant(i64, j)))
+                builder.store(index, builder.gep(h_p, [builder.add(count, ir.Constant(i64, 1))]))
+                builder.store(builder.add(count, ir.Constant(i64, 1)), h_p)
     _madd_store_last(builder, lasts, nl, 1)
 
 
@@ -200,18 +208,19 @@ _MADD_SHAPES = tuple((mr, nb) for mr in (_MADD_MR, 1) for nb in range(_MADD_NB, 
 
 @intrinsic(prefer_literal=True)
 def _madd_tile(typingctx, a_addr, a_stride, w_addr, w_bstride, k2, o_addr, o_stride, nlast,
-               mr, nb, mode, isa, t_addr, fx_addr, fx_stride, fl_addr, fl_stride, lo, hi, zp):
+               mr, nb, mode, isa, t_addr, fx_addr, fx_stride, h_addr, h_stride, h_base, lo, hi,
+               zp):
     """An mr × nb tile of Σ_{i<k2} madd(a[r, 2i:2i+2], w[j, i, 2l:2l+2]) (byte addresses and
     strides; the last block stores only its first `nlast` lanes), in `mode`: `_MADD_I32` /
     `_MADD_F32` store the accumulators (int32 / float32) at o_addr; `_MADD_RQ` starts them
     at the bias of the table at t_addr and stores int8 (`_madd_emit_rq_tile`, the fix-up
-    buffers at fx_addr / fl_addr). The cases are the tile shapes of `_MADD_SHAPES` in every
+    buffers at fx_addr / h_addr). The cases are the tile shapes of `_MADD_SHAPES` in every
     mode for each isa the target can run (`simd.MADD_ISA`: 0 portable, 1 avx2), the run-time
     (mr, nb, mode, isa) selecting one (others: nothing); a compile-time constant mr, nb, mode
     or isa (`simd_literal`: the kernels pass mode and isa as closure constants) keeps only
     the cases it selects."""
     sig = types.void(a_addr, a_stride, w_addr, w_bstride, k2, o_addr, o_stride, nlast, mr, nb,
-                     mode, isa, t_addr, fx_addr, fx_stride, fl_addr, fl_stride, lo, hi, zp)
+                     mode, isa, t_addr, fx_addr, fx_stride, h_addr, h_stride, h_base, lo, hi, zp)
     isas = [name for name, code in sorted(MADD_ISA.items(), key=lambda kv: kv[1])
             if name == "portable" or HAS_AVX2]
     fixed = [simd_literal(t) for t in (mr, nb, mode, isa)]
@@ -220,7 +229,7 @@ def _madd_tile(typingctx, a_addr, a_stride, w_addr, w_bstride, k2, o_addr, o_str
         ir = _madd_ir
         i64 = ir.IntType(64)
         v8 = ir.VectorType(ir.IntType(32), 8)
-        (a0, ast, w0, wbs, kk, o0, ost, nl, m, n, md, q, t0, fx0, fxs, fl0, fls, lo, hi,
+        (a0, ast, w0, wbs, kk, o0, ost, nl, m, n, md, q, t0, fx0, fxs, h0, hs, hb, lo, hi,
          zp) = [simd_as64(builder, v) for v in args]
         # key = ((isa·4 + mode)·16 + mr)·16 + nb
         c = ir.Constant
@@ -231,7 +240,7 @@ def _madd_tile(typingctx, a_addr, a_stride, w_addr, w_bstride, k2, o_addr, o_str
             def emit(builder):
                 if mode == _MADD_RQ:
                     _madd_emit_rq_tile(builder, MR, NB, a0, ast, w0, wbs, kk, name, t0, o0,
-                                       ost, nl, fx0, fxs, fl0, fls, lo, hi, zp)
+                                       ost, nl, fx0, fxs, h0, hs, hb, lo, hi, zp)
                 else:
                     new = _madd_emit_tile(builder, MR, NB, a0, ast, w0, wbs, kk, name,
                                           [c(v8, None)] * NB)
@@ -249,10 +258,11 @@ def _madd_tile(typingctx, a_addr, a_stride, w_addr, w_bstride, k2, o_addr, o_str
 
 
 @njit(nogil=True, inline="always")
-def _madd_tiles(a, w, o, out, mode, isa, t, fx, fl, lo, hi, zp):  # pragma: no cover - jitted
+def _madd_tiles(a, w, o, out, mode, isa, t, fx, hits, lo, hi, zp):  # pragma: no cover - jitted
     """Every tile of the GEMM of int16 rows a [R, K2·2] by packed weights w int16 [OB, K2, 16]
     into out [R, o] (C-contiguous: int32 / float32 accumulators, or int8 with mode
-    `_MADD_RQ`, tables t [OB, 4, 8], fix-up buffers fx int32 [R, OB·8], fl uint8 [R, OB]);
+    `_MADD_RQ`, tables t [OB, 4, 8], fix-up buffers fx int32 [R, OB·8] and the hits list
+    (`madd_fix_buffers`));
     mode and isa as `_madd_tile`'s, compile-time constants of the kernel this is inlined
     into (`_madd_make_gemm`, `_madd_make_gemm_rq`): it compiles one mode of one isa."""
     rows = a.shape[0]
@@ -262,12 +272,11 @@ def _madd_tiles(a, w, o, out, mode, isa, t, fx, fl, lo, hi, zp):  # pragma: no c
     o0 = np.int64(out.ctypes.data)
     t0 = np.int64(t.ctypes.data)
     fx0 = np.int64(fx.ctypes.data)
-    fl0 = np.int64(fl.ctypes.data)
+    h0 = np.int64(hits.ctypes.data)
     ast = np.int64(a.shape[1] * 2)
     ost = np.int64(out.shape[1] * out.itemsize)
     bst = np.int64(8 * out.itemsize)  # bytes of one 8-channel block of output
     fxs = np.int64(fx.shape[1] * 4)
-    fls = np.int64(fl.shape[1])
     wbs = np.int64(k2 * 32)
     last = o - (ob - 1) * 8
     for jb in range(0, ob, _MADD_NB):
@@ -278,66 +287,74 @@ def _madd_tiles(a, w, o, out, mode, isa, t, fx, fl, lo, hi, zp):  # pragma: no c
             mr = _MADD_MR if r + _MADD_MR <= rows else 1
             _madd_tile(a0 + r * ast, ast, w0 + jb * wbs, wbs, k2, o0 + jb * bst + r * ost, ost,
                        nl, mr, nb, mode, isa, t0 + jb * _MADD_RQ_BLOCK, fx0 + r * fxs + jb * 32,
-                       fxs, fl0 + r * fls + jb, fls, lo, hi, zp)
+                       fxs, h0, ob, r * ob + jb, lo, hi, zp)
             r += mr
 
 
-_MADD_FIX_CHUNK = 512  # flag bytes OR-ed together (as 64 words) before looking closer
-
-
-@njit(cache=True, nogil=True)
-def _madd_fix(fx, flags, ob, m, left, right, o, zp, lo, hi, out):  # pragma: no cover - jitted
-    """The exact requantization of every flagged (row, block) of a `_MADD_RQ` GEMM:
+@njit(cache=True, nogil=True, inline="always")
+def _madd_fix(fx, hits, ob, m, left, right, o, zp, lo, hi, out):  # pragma: no cover - jitted
+    """The exact requantization of every (row, block) of a `_MADD_RQ` GEMM in the hits list
+    (hits[0] of them, indices row·OB + block from hits[1]), which it empties:
     out[r, c] = clamp(MBQM(fx[r, c], m[c], shift[c]) + zp, lo, hi) (fx holds the bias).
-    flags: the [R, OB] flag bytes flat, zero-padded to a multiple of `_MADD_FIX_CHUNK`, read
-    a chunk at a time as uint64 words (one vectorized OR): flags are rare, and a byte-wise
-    scan of them cost as much as a third of a short-K GEMM."""
-    words = flags.view(np.uint64)
-    cw = _MADD_FIX_CHUNK // 8
-    n = fx.shape[0] * ob
-    for start in range(0, words.size, cw):
-        any_set = np.uint64(0)
-        for w in range(start, start + cw):
-            any_set |= words[w]
-        if any_set == 0:
-            continue
-        for i in range(start * 8, min((start + cw) * 8, n)):
-            if flags[i] == 0:
-                continue
-            r = i // ob
-            jb = i - r * ob
-            for c in range(jb * 8, min(jb * 8 + 8, o)):
-                v = mbqm_fast(fx[r, c], m[c], left[c], right[c]) + zp
-                out[r, c] = min(max(v, lo), hi)
+    Undecided blocks are rare; a list of them costs nothing to read when it is empty,
+    where flags per block had to be scanned (a third of a short-K GEMM, byte by byte)."""
+    for k in range(hits[0]):
+        i = hits[1 + k]
+        r = i // ob
+        jb = i - r * ob
+        for c in range(jb * 8, min(jb * 8 + 8, o)):
+            v = mbqm_fast(fx[r, c], m[c], left[c], right[c]) + zp
+            out[r, c] = min(max(v, lo), hi)
+    hits[0] = 0
 
 
 @njit(nogil=True, inline="always")
 def madd_fix_buffers(rows, ob):  # pragma: no cover - jitted
     """The fix-up buffers of `madd_tiles_rq` for up to `rows` rows of OB blocks: (fx int32
-    [rows, OB·8], flags uint8, zero, padded to whole `_MADD_FIX_CHUNK`s)."""
-    chunk = _MADD_FIX_CHUNK
-    return (np.empty((rows, ob * 8), np.int32),
-            np.zeros((rows * ob + chunk - 1) // chunk * chunk, np.uint8))
+    [rows, OB·8], the hits list int64 [1 + rows·OB], empty)."""
+    return np.empty((rows, ob * 8), np.int32), np.zeros(1 + rows * ob, np.int64)
+
+
+_MADD_FIX_LEAF: list = []
+
+
+def madd_fix_leaf() -> int:
+    """The address of `_madd_fix` as a leaf (`simd.leaf_cfunc`), made (compiled or loaded) on
+    first use: the kernels that requantize in the GEMM epilogue call it by address, so it
+    compiles once, not again inside each of them. Its arguments: fx [tile, OB·8] int32,
+    tile, OB, the hits list and its size, m, left, right int32 [C], C, o, zp, lo, hi, out
+    int8 with row stride ost, its row count."""
+    if not _MADD_FIX_LEAF:
+        @leaf_cfunc(16)
+        def madd_fix(fa, tile, ob, ha, nh, ma, la, ra, nc, o, zp, lo, hi, oa, ost, rows):  # pragma: no cover - jitted
+            _madd_fix(carray(simd_i32_ptr(fa), (tile, ob * 8)), carray(simd_i64_ptr(ha), (nh,)),
+                      ob, carray(simd_i32_ptr(ma), (nc,)), carray(simd_i32_ptr(la), (nc,)),
+                      carray(simd_i32_ptr(ra), (nc,)), o, zp, lo, hi,
+                      carray(simd_i8_ptr(oa), (rows, ost)))
+
+        _MADD_FIX_LEAF.append(madd_fix)
+    return _MADD_FIX_LEAF[0].address
 
 
 @njit(nogil=True, inline="always")
-def madd_tiles_rq(a, w, t, m, left, right, o, zp, lo, hi, out, fx, flags, isa):  # pragma: no cover - jitted
+def madd_tiles_rq(a, w, t, m, left, right, o, zp, lo, hi, out, fx, hits, isa, fix):  # pragma: no cover - jitted
     """`madd_gemm_rq` into caller-made buffers (`madd_fix_buffers` for at least a's rows;
-    flags left zero again), isa a compile-time constant of the caller."""
+    the hits list left empty again), isa a compile-time constant of the caller, fix the
+    address of `madd_fix_leaf` (called only when a block is undecided)."""
     rows, ob = a.shape[0], w.shape[0]
-    fl = flags[: rows * ob].reshape(rows, ob)
-    _madd_tiles(a, w, o, out, _MADD_RQ, isa, t, fx, fl, lo, hi, zp)
-    _madd_fix(fx, flags, ob, m, left, right, o, zp, lo, hi, out)
-    fl[:] = 0
+    _madd_tiles(a, w, o, out, _MADD_RQ, isa, t, fx, hits, lo, hi, zp)
+    if hits[0]:
+        simd_call(fix, (fx, fx.shape[0], ob, hits, hits.size, m, left, right, m.size, o, zp,
+                        lo, hi, out, out.strides[0], rows))
 
 
 def _madd_make_gemm_rq(isa: int):
     """`madd_gemm_rq`'s kernel for one isa (a closure constant)."""
 
     @njit(cache=True, nogil=True)
-    def gemm_rq(a, w, t, m, left, right, o, zp, lo, hi, out):  # pragma: no cover - jitted
-        fx, flags = madd_fix_buffers(a.shape[0], w.shape[0])
-        madd_tiles_rq(a, w, t, m, left, right, o, zp, lo, hi, out, fx, flags, isa)
+    def gemm_rq(a, w, t, m, left, right, o, zp, lo, hi, out, fix):  # pragma: no cover - jitted
+        fx, hits = madd_fix_buffers(a.shape[0], w.shape[0])
+        madd_tiles_rq(a, w, t, m, left, right, o, zp, lo, hi, out, fx, hits, isa, fix)
 
     return gemm_rq
 
@@ -346,8 +363,8 @@ def _madd_make_gemm(mode: int, isa: int):
     """`madd_gemm`'s kernel for one accumulator type (mode) and isa (closure constants)."""
 
     @njit(cache=True, nogil=True)
-    def gemm(a, w, o, out, t, fx, fl):  # pragma: no cover - jitted
-        _madd_tiles(a, w, o, out, mode, isa, t, fx, fl, 0, 0, 0)
+    def gemm(a, w, o, out, t, fx, hits):  # pragma: no cover - jitted
+        _madd_tiles(a, w, o, out, mode, isa, t, fx, hits, 0, 0, 0)
 
     return gemm
 
@@ -362,7 +379,7 @@ def madd_gemm_rq(a, w, t, m, left, right, o, zp, lo, hi, out, isa: int) -> None:
     hi) for int16 rows a [R, K2·2], w from `madd_pack`, t from `madd_rq_pack` (bias, float
     tables), m / left / right int32 per channel; exact (undecided outputs are recomputed
     with the integer MBQM). isa: `simd.MADD_ISA[path]`."""
-    _MADD_GEMM_RQ[isa](a, w, t, m, left, right, o, zp, lo, hi, out)
+    _MADD_GEMM_RQ[isa](a, w, t, m, left, right, o, zp, lo, hi, out, madd_fix_leaf())
 
 
 def madd_rq_pack(bias, m, shift) -> tuple[np.ndarray, ...]:
@@ -397,7 +414,7 @@ def madd_pack(w_kc: np.ndarray) -> np.ndarray:
 
 _MADD_NONE_T = np.zeros((1, 4, 8), np.float32)
 _MADD_NONE_FX = np.zeros((1, 8), np.int32)
-_MADD_NONE_FL = np.zeros((1, 1), np.uint8)
+_MADD_NONE_HITS = np.zeros(1, np.int64)
 
 
 def madd_gemm(a_i16: np.ndarray, packed: np.ndarray, o: int, out: np.ndarray,
@@ -405,10 +422,10 @@ def madd_gemm(a_i16: np.ndarray, packed: np.ndarray, o: int, out: np.ndarray,
     """out [R, o] (float32 or int32, C-contiguous) = Σ_k a[r, k]·w[k, c] for the int16 rows
     a_i16 [R, K2·2] (x − zp_in, zero-padded); isa: `simd.MADD_ISA[path]`."""
     mode = _MADD_F32 if out.dtype == np.float32 else _MADD_I32
-    _MADD_GEMM[mode, isa](a_i16, packed, o, out, _MADD_NONE_T, _MADD_NONE_FX, _MADD_NONE_FL)
+    _MADD_GEMM[mode, isa](a_i16, packed, o, out, _MADD_NONE_T, _MADD_NONE_FX, _MADD_NONE_HITS)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def madd_rows_i16(x, zp, k, kp, out):  # pragma: no cover - jitted
     """out[r, :k] = x[r·k : (r+1)·k] − zp, out[r, k:kp] = 0 (x: 1-D int8 of R·k values; out
     int16 [R, kp])."""

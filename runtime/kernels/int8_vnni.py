@@ -37,7 +37,8 @@ from llvmlite import ir as _vnni_ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-from .simd import HAS_VNNI, simd_as64, simd_cases, simd_dot_loop, simd_fn, simd_literal
+from .simd import (HAS_VNNI, simd_as64, simd_call, simd_cases, simd_copy, simd_dot_loop,
+                   simd_fn, simd_literal)
 
 
 VNNI_OK = HAS_VNNI  # the host runs vpdpbusd and Numba compiles for the host (simd.py)
@@ -516,7 +517,7 @@ def vnni_gemm_rq(a_u8: np.ndarray, packed: np.ndarray, corrb: np.ndarray, rq: np
     _VNNI_GEMM_RQ[vnni_rq_epilogue(rq, lo, hi, exact)](a_u8, packed, corrb, rq, o, lo, hi, out)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def vnni_rows_u8(x, k, kp, out):  # pragma: no cover - jitted
     """out[r, :k] = x[r·k : (r+1)·k] XOR 0x80 (int8 -> u8 = x + 128), out[r, k:kp] = 0.
     x: 1-D int8 of R·k values; out uint8 [R, kp]. Without padding (kp == k) one flat loop
@@ -541,7 +542,7 @@ def _vnni_make_conv_rq(ep: int):
     """The whole-convolution kernel (`vnni_conv_rq_kernel`) for epilogue ep."""
 
     @njit(cache=True, nogil=True)
-    def conv_rq(x, zp_in, pad, geom, tile, w, corrb, rq, o, lo, hi, pointwise):  # pragma: no cover - jitted
+    def conv_rq(x, zp_in, pad, geom, tile, w, corrb, rq, o, lo, hi, pointwise, leaves):  # pragma: no cover - jitted
         n, h, wd, c = x.shape
         oh, ow = (h, wd) if pointwise else (geom[8], geom[9])
         rows = n * oh * ow
@@ -550,7 +551,7 @@ def _vnni_make_conv_rq(ep: int):
             xp = np.empty((0, 0, 0, 0), np.uint8)
         else:
             xp = np.empty((n, pad[2], pad[3], c), np.uint8)
-            vnni_pad_u8(x, zp_in, pad[0], pad[1], xp)
+            simd_call(leaves[0], (x, n, h, wd, c, zp_in, pad[0], pad[1], xp, pad[2], pad[3]))
         x1 = x.reshape(-1)
         tile = max(1, min(tile, rows))
         cols = np.empty((tile, kp), np.uint8)
@@ -559,9 +560,10 @@ def _vnni_make_conv_rq(ep: int):
             r1 = min(rows, r0 + tile)
             cb = cols[: r1 - r0]
             if pointwise:
-                vnni_rows_u8(x1[r0 * c : r1 * c], c, kp, cb)
+                simd_call(leaves[2], (x1[r0 * c : r1 * c], (r1 - r0) * c, c, kp, cb, r1 - r0))
             else:
-                vnni_im2col(xp, cb, r0, r1, geom)
+                simd_call(leaves[1], (xp, n, pad[2], pad[3], c, cb, r1 - r0, kp, r0, r1, geom,
+                                      geom.size))
             _vnni_tiles_rq(cb, w, corrb, rq, o, lo, hi, out[r0:r1], ep)
         return out.reshape((n, oh, ow, o))
 
@@ -574,12 +576,14 @@ _VNNI_CONV_RQ = tuple(_vnni_make_conv_rq(ep) for ep in range(4))
 def vnni_conv_rq_kernel(ep: int):
     """A whole convolution (groups 1) in one jitted call, requantized in the GEMM epilogue
     ep (`vnni_rq_epilogue`): kernel(x, zp_in, pad, geom, tile, w, corrb, rq, o, lo, hi,
-    pointwise) maps int8 x [N, H, W, C] (C-contiguous) to int8 out [N, OH, OW, o]. A 1x1
-    stride-1 convolution (pointwise, output rows = input pixels) takes its u8 rows from x
-    (`vnni_rows_u8`); any other is padded once as u8 (`vnni_pad_u8`; pad = pt, pl, Hp, Wp)
-    and unrolled per tile of `tile` output rows (`vnni_im2col`; geom as `int8_conv`'s). w,
-    corrb, rq from `vnni_pack` / `vnni_rq_pack`. One kernel per epilogue, so a model
-    compiles only the epilogues its layers use, each once."""
+    pointwise, leaves) maps int8 x [N, H, W, C] (C-contiguous) to int8 out [N, OH, OW, o].
+    A 1x1 stride-1 convolution (pointwise, output rows = input pixels) takes its u8 rows
+    from x (`vnni_rows_u8`); any other is padded once as u8 (`vnni_pad_u8`; pad = pt, pl,
+    Hp, Wp) and unrolled per tile of `tile` output rows (`vnni_im2col`; geom as
+    `int8_conv`'s). Those three run as leaves called by address (`simd.simd_call`; leaves
+    int64 [pad, im2col, rows], `int8_conv.conv_leaves`), compiled once, not inside each
+    kernel. w, corrb, rq from `vnni_pack` / `vnni_rq_pack`. One kernel per epilogue, so a
+    model compiles only the epilogues its layers use, each once."""
     return _VNNI_CONV_RQ[ep]
 
 
@@ -606,7 +610,7 @@ def vnni_gemm(a_u8: np.ndarray, packed: np.ndarray, corr: np.ndarray, o: int,
     _vnni_tiles(a_u8, packed, corr, o, out, out.dtype == np.float32)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def vnni_pad_u8(x, zp, pt, pl, xp):  # pragma: no cover - jitted
     """xp[b, pt + y, pl + x, c] = u8(x[b, y, x, c] + 128) for the part of x that fits in xp,
     u8(zp + 128) in the border (a padded tap is x = zp: it contributes nothing)."""
@@ -833,7 +837,7 @@ def _vnni_next_pixel(b, oy, ox, oh, ow):  # pragma: no cover - jitted
     return b, oy, ox
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def vnni_im2col(xp, cols, r0, r1, geom):  # pragma: no cover - jitted
     """Rows r0..r1 of the patch matrix of the padded input xp [N,Hp,Wp,C] (u8 here, the
     int16 offset patches of `int8_conv`'s multiply-add path) into cols [r1 − r0, Kp]
@@ -895,28 +899,27 @@ def vnni_im2col_rows(xp, c1, ra, rb, r0, kp, geom):  # pragma: no cover - jitted
     """Patch rows ra..rb exactly, into the flat c1 with row stride kp (row r at (r − r0)·kp):
     c1[(r − r0)·kp + (ky·KW + kx)·C + c] = xp[b, oy·sh + ky·dh, ox·sw + kx·dw, c]; the tail
     [K, kp) is not touched. Any dtype (the u8 patches here, the offset float patches of
-    `int8_conv`'s BLAS path); with dilation 1 each ky is one contiguous run of KW·C values.
-    Unsigned flat indices (no negative-index wraparound checks) keep the copies vectorized."""
+    `int8_conv`'s BLAS path; xp and c1 of one dtype, xp C-contiguous); with dilation 1 each
+    ky is one contiguous run of KW·C values, else KW runs of C: each run one memcpy
+    (`simd_copy`: no copy loop for LLVM to vectorize, ~0.6 s less to compile)."""
     kh, kw, sh, sw, dh, dw, oh, ow = (
         geom[0], geom[1], geom[2], geom[3], geom[4], geom[5], geom[8], geom[9],
     )
     hp, wp, c = xp.shape[1], xp.shape[2], xp.shape[3]
-    x1 = xp.reshape(-1)
+    isz = c1.itemsize
+    xa = np.int64(xp.ctypes.data)
+    ca = np.int64(c1.ctypes.data)
     seg = kw * c
     b, oy, ox = _vnni_pixel(ra, oh, ow)  # then stepped: no division per row
     for r in range(ra, rb):
         if r > ra:
             b, oy, ox = _vnni_next_pixel(b, oy, ox, oh, ow)
-        dst0 = np.uint64((r - r0) * kp)
+        dst0 = (r - r0) * kp
         for ky in range(kh):
-            src0 = np.uint64(((b * hp + oy * sh + ky * dh) * wp + ox * sw) * c)
-            d0 = dst0 + np.uint64(ky * seg)
+            src0 = ((b * hp + oy * sh + ky * dh) * wp + ox * sw) * c
+            d0 = dst0 + ky * seg
             if dw == 1:
-                for j in range(seg):
-                    c1[d0 + np.uint64(j)] = x1[src0 + np.uint64(j)]
+                simd_copy(ca + d0 * isz, xa + src0 * isz, seg * isz)
             else:
                 for kx in range(kw):
-                    s0 = src0 + np.uint64(kx * dw * c)
-                    d1 = d0 + np.uint64(kx * c)
-                    for j in range(c):
-                        c1[d1 + np.uint64(j)] = x1[s0 + np.uint64(j)]
+                    simd_copy(ca + (d0 + kx * c) * isz, xa + (src0 + kx * dw * c) * isz, c * isz)

@@ -23,15 +23,18 @@ here, never a target intrinsic by name, so every path has a portable form:
                                                   emits only the cases it selects
     simd_call(address, args)                      (in jitted code) call the native function at
                                                   `address` (an int64, a `cfunc`'s address)
-                                                  with the integers of the tuple `args`, as
+                                                  with the integers of the tuple `args` (an
+                                                  array: its data address), as
                                                   void f(int64, ...): how a driver compiled
                                                   once runs per-case leaf kernels compiled
                                                   apart (`leaf_cfunc`)
+    simd_copy(dst, src, nbytes)                   (in jitted code) memcpy between int64
+                                                  addresses
     leaf_cfunc(n_args)                            the decorator of such a leaf: a cached
                                                   `cfunc` void(int64 x n_args)
-    simd_f32_ptr(address), simd_i64_ptr(address), simd_i8_ptr(address)
-                                                  (in jitted code) an int64 address as a
-                                                  float32* / int64* / int8* (for
+    simd_f32_ptr(address), simd_i64_ptr, simd_i32_ptr, simd_i16_ptr, simd_i8_ptr,
+    simd_u8_ptr                                   (in jitted code) an int64 address as a
+                                                  float32* / int64* / ... / uint8* (for
                                                   `numba.carray`: a leaf's arrays)
     simd_dot_loop(builder, MR, NB, a, ast, w, wbs, kk, init, dot)
                                                   the K loop of an MR x NB GEMM tile: per
@@ -206,7 +209,8 @@ def simd_literal(numba_type):
 @intrinsic
 def simd_call(typingctx, address, args):
     """Call the native function at `address` (int64) with the integers of the tuple `args`,
-    each widened to int64: void f(int64, ...), the C signature of a `leaf_cfunc`. A kernel
+    each widened to int64 (an array passes its data address, and the tuple keeps the array
+    alive through the call): void f(int64, ...), the C signature of a `leaf_cfunc`. A kernel
     whose hot loop differs per case (a filter size, an epilogue) is then one driver,
     compiled once, and a small leaf per case, compiled apart (Numba links every jitted
     callee into its caller and optimizes and compiles it again there: helpers shared by the
@@ -217,9 +221,34 @@ def simd_call(typingctx, address, args):
         ir = _simd_ir
         i64 = ir.IntType(64)
         n = len(signature.args[1])
-        vals = [simd_as64(builder, builder.extract_value(values[1], i)) for i in range(n)]
+        vals = []
+        for i, ty in enumerate(signature.args[1]):
+            v = builder.extract_value(values[1], i)
+            if isinstance(ty, types.Array):
+                v = builder.ptrtoint(context.make_array(ty)(context, builder, value=v).data, i64)
+            vals.append(simd_as64(builder, v))
         fnty = ir.FunctionType(ir.VoidType(), [i64] * n)
         builder.call(builder.inttoptr(simd_as64(builder, values[0]), fnty.as_pointer()), vals)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def simd_copy(typingctx, dst_addr, src_addr, nbytes):
+    """(In jitted code) copy nbytes bytes from src_addr to dst_addr (int64 addresses; the
+    ranges do not overlap): `llvm.memcpy`, which compiles in no time where a copy loop is
+    vectorized, versioned and unrolled by LLVM (a few tenths of a second per loop)."""
+    sig = types.void(dst_addr, src_addr, nbytes)
+
+    def codegen(context, builder, signature, values):
+        ir = _simd_ir
+        i8p = ir.IntType(8).as_pointer()
+        i64 = ir.IntType(64)
+        fn = builder.module.declare_intrinsic("llvm.memcpy", [i8p, i8p, i64])
+        dst, src, n = (simd_as64(builder, v) for v in values)
+        builder.call(fn, [builder.inttoptr(dst, i8p), builder.inttoptr(src, i8p), n,
+                          ir.Constant(ir.IntType(1), 0)])
         return context.get_dummy_value()
 
     return sig, codegen
@@ -242,6 +271,9 @@ def _simd_pointer(pointee):
 simd_f32_ptr = _simd_pointer(types.float32)
 simd_i64_ptr = _simd_pointer(types.int64)
 simd_i8_ptr = _simd_pointer(types.int8)
+simd_u8_ptr = _simd_pointer(types.uint8)
+simd_i16_ptr = _simd_pointer(types.int16)
+simd_i32_ptr = _simd_pointer(types.int32)
 
 
 def leaf_cfunc(n_args: int, cache: bool = True, fastmath=False):
