@@ -405,6 +405,13 @@ def conv_leaf(name: str) -> int:
     return _CONV_LEAVES[name].address
 
 
+def conv_leaf_call(name: str, *args: int) -> None:
+    """Call the leaf `name` from Python (through ctypes, ~1 µs): steps that run outside a
+    whole-convolution kernel (FULLY_CONNECTED's rows) share its compiled code."""
+    conv_leaf(name)
+    _CONV_LEAVES[name].ctypes(*args)
+
+
 def conv_leaves(kind: str) -> np.ndarray:
     """The `leaves` argument (int64 addresses) of kind's ("vnni", "madd") whole-convolution
     kernel; made when a step first runs, so that the first run's helpers compile them."""
@@ -563,12 +570,15 @@ def _int_gemm_rows(x, params) -> np.ndarray:
     if params["path"] == "vnni":
         vw = params["vw"]
         a = np.empty((rows, vw.shape[1] * 4), np.uint8)
-        vnni_rows_u8(x, d, a.shape[1], a)
+        if rows:  # the convolutions' rows leaf (compiled once for both), called by address
+            conv_leaf_call("rows_u8", x.ctypes.data, x.size, d, a.shape[1], a.ctypes.data, rows)
         vnni_gemm(a, vw, params["vcorr"], u, acc)
     else:
         mw = params["mw"]
         a = np.empty((rows, mw.shape[1] * 2), np.int16)
-        madd_rows_i16(x, params["zp_in"], d, a.shape[1], a)
+        if rows:
+            conv_leaf_call("rows_i16", x.ctypes.data, x.size, int(params["zp_in"]), d,
+                           a.shape[1], a.ctypes.data, rows)
         madd_gemm(a, mw, u, acc, params["isa"])
     return acc
 
@@ -589,10 +599,25 @@ def run_fully_connected_i8(inputs, params):
 
 def _fc_bind(params):
     prepared = _fc_prepared(params)
+    d, u = prepared["w8"].shape
+    vnni = prepared["path"] == "vnni"
 
     def run(inputs, _params):
         return _fc_run_prepared(inputs[0], prepared)
 
+    def compile_gemm():  # the GEMM kernel for the run's argument types, on no rows
+        _int_gemm_rows(np.empty(0, np.int8), prepared)
+
+    def compile_requant():
+        _fc_requant(np.empty((0, u), np.int32), prepared["bias"], prepared["eff"],
+                    prepared["zp_out"], prepared["lo"], prepared["hi"], np.empty((0, u), np.int8))
+
+    rows = "rows_u8" if vnni else "rows_i16"
+    # PlanRunner's units of compile work: the GEMM, the requantization, the rows leaf (shared
+    # with the convolutions)
+    run.compile_units = ((("fully_connected_i8", prepared["path"], "gemm"), compile_gemm),
+                         (("fully_connected_i8", "requant"), compile_requant),
+                         (("conv2d_i8", "leaf", rows), lambda: conv_leaf(rows)))
     return run
 
 
