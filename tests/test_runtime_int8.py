@@ -801,6 +801,18 @@ def test_every_gemm_path_bit_exact(name, path, write_model, monkeypatch):
             "conv2d_i8", "fully_connected_i8"), step.kernel
         if step.kernel == "conv2d_i8" and step.params["w8"].shape[0] == 1:
             assert ic._conv_prepared(step.params)["path"] == path
+            # the leaves follow the layer: 16-byte moves for narrow windows (3 channels)
+            run = ic._conv_bind(step.params)
+            leaves = {k[2] for k, _ in getattr(run, "compile_units", ()) if k[1] == "leaf"}
+            if name == "conv_2d_same":
+                assert leaves & {"narrow_u8", "narrow_i16"}, leaves
+                assert not leaves & {"im2col_u8", "im2col_i16"}, leaves
+            if name == "conv_2d_dilation2":
+                assert leaves & {"im2col_u8", "im2col_i16"}, leaves
+                assert not leaves & {"narrow_u8", "narrow_i16"}, leaves
+            if name == "conv_2d_1x1":  # pointwise: its rows only (no padded copy, no patches)
+                assert leaves & {"rows_u8", "rows_i16"}, leaves
+                assert leaves <= {"rows_u8", "rows_i16", "madd_fix"}, leaves
     xs = _int8_inputs(content)
     ref = run_litert(content, xs, REF)
     for a, b in zip(cm.run(xs), ref):

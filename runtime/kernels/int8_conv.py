@@ -56,6 +56,8 @@ from .int8_vnni import (
     vnni_conv_rq_kernel,
     vnni_gemm,
     vnni_im2col,
+    vnni_im2col_is_narrow,
+    vnni_im2col_narrow,
     vnni_pack,
     vnni_pad_u8,
     vnni_rows_u8,
@@ -285,12 +287,13 @@ def _madd_make_conv(isa: int):
         k = geom[0] * geom[1] * c
         if pointwise:
             xp = np.empty((0, 0, 0, 0), np.int16)
-        else:
-            xp = np.empty((n, pad[2], pad[3], c), np.int16)
+        else:  # 32 bytes of slack after xp and cols: the narrow leaf's moves overrun
+            size = n * pad[2] * pad[3] * c
+            xp = np.empty(size + 16, np.int16)[:size].reshape((n, pad[2], pad[3], c))
             simd_call(leaves[0], (x, n, h, wd, c, zp_in, pad[0], pad[1], xp, pad[2], pad[3]))
         x1 = x.reshape(-1)
         tile = max(1, min(tile, rows))
-        cols = np.empty((tile, kp), np.int16)
+        cols = np.empty(tile * kp + 16, np.int16)[: tile * kp].reshape((tile, kp))
         if k < kp and not pointwise:  # the tail [k, kp): 0, or what `vnni_im2col` left
             cols[:, k:] = 0  # (`madd_rows_i16` writes every column; zeroing all: ~1 µs a call)
         fx, hits = madd_fix_buffers(tile, w.shape[0])
@@ -317,7 +320,7 @@ _MADD_CONV: dict = {}
 def _conv_madd_kernel(prepared):
     """The int16 multiply-add path's whole-convolution kernel of a prepared step and its
     arguments after x but the leaves (one jitted call: patches, GEMM, requantization, tile
-    by tile): kernel(x, *args, conv_leaves(path)), x int8 [N, H, W, C] C-contiguous
+    by tile): kernel(x, *args, conv_leaves(names)), x int8 [N, H, W, C] C-contiguous
     (pointwise: any H, W) -> int8 [N, OH, OW, O]."""
     isa = int(prepared["isa"])
     if isa not in _MADD_CONV:
@@ -371,6 +374,24 @@ def _leaf_im2col_i16():
     return im2col_i16
 
 
+def _leaf_narrow_u8():
+    @leaf_cfunc(12)
+    def narrow_u8(pa, n, hp, wp, c, ca, rows, kp, r0, r1, ga, ng):  # pragma: no cover - jitted
+        vnni_im2col_narrow(carray(simd_u8_ptr(pa), (n, hp, wp, c)),
+                           carray(simd_u8_ptr(ca), (rows * kp,)), r0, r1, r0, kp,
+                           carray(simd_i64_ptr(ga), (ng,)))
+    return narrow_u8
+
+
+def _leaf_narrow_i16():
+    @leaf_cfunc(12)
+    def narrow_i16(pa, n, hp, wp, c, ca, rows, kp, r0, r1, ga, ng):  # pragma: no cover - jitted
+        vnni_im2col_narrow(carray(simd_i16_ptr(pa), (n, hp, wp, c)),
+                           carray(simd_i16_ptr(ca), (rows * kp,)), r0, r1, r0, kp,
+                           carray(simd_i64_ptr(ga), (ng,)))
+    return narrow_i16
+
+
 def _leaf_rows_u8():
     @leaf_cfunc(6)
     def rows_u8(xa, nx, k, kp, oa, rows):  # pragma: no cover - jitted
@@ -388,11 +409,25 @@ def _leaf_rows_i16():
 
 _CONV_LEAF_MAKERS = {"pad_u8": _leaf_pad_u8, "pad_i16": _leaf_pad_i16,
                      "im2col_u8": _leaf_im2col_u8, "im2col_i16": _leaf_im2col_i16,
+                     "narrow_u8": _leaf_narrow_u8, "narrow_i16": _leaf_narrow_i16,
                      "rows_u8": _leaf_rows_u8, "rows_i16": _leaf_rows_i16}
 _CONV_LEAVES: dict = {}
 CONV_LEAF_NAMES = {"vnni": ("pad_u8", "im2col_u8", "rows_u8"),
                    "madd": ("pad_i16", "im2col_i16", "rows_i16", "madd_fix")}
-"""The leaves each kind of whole-convolution kernel takes, in its `leaves` argument's order."""
+"""The leaves each kind of whole-convolution kernel takes, in its `leaves` argument's order
+(a step with narrow windows takes "narrow_u8" / "narrow_i16" for the im2col one:
+`conv_leaf_names`)."""
+
+
+def conv_leaf_names(kind: str, pointwise: bool, narrow: bool) -> tuple[str | None, ...]:
+    """The leaves a step of `kind` ("vnni", "madd") calls, None for those it does not (a
+    pointwise step: the padded copy and the patch rows; any other: the pointwise rows), the
+    patch rows by 16-byte moves for narrow windows (`vnni_im2col_is_narrow`): a model then
+    compiles only the leaves its layers use."""
+    pad, im2col, rows, *rest = CONV_LEAF_NAMES[kind]
+    if pointwise:
+        return (None, None, rows, *rest)
+    return (pad, im2col.replace("im2col", "narrow") if narrow else im2col, None, *rest)
 
 
 def conv_leaf(name: str) -> int:
@@ -412,10 +447,11 @@ def conv_leaf_call(name: str, *args: int) -> None:
     _CONV_LEAVES[name].ctypes(*args)
 
 
-def conv_leaves(kind: str) -> np.ndarray:
-    """The `leaves` argument (int64 addresses) of kind's ("vnni", "madd") whole-convolution
-    kernel; made when a step first runs, so that the first run's helpers compile them."""
-    return np.array([conv_leaf(name) for name in CONV_LEAF_NAMES[kind]], np.int64)
+def conv_leaves(names: tuple[str | None, ...]) -> np.ndarray:
+    """The `leaves` argument (int64 addresses, 0 for None) of a whole-convolution kernel
+    (`conv_leaf_names`); made when a step first runs, so that the first run's helpers
+    compile them."""
+    return np.array([conv_leaf(name) if name else 0 for name in names], np.int64)
 
 
 def _conv_run_vnni(x, params, geom, rows, o, out):
@@ -468,16 +504,23 @@ def _conv_vnni_fused(prepared):
 
 def _conv_whole(prepared):
     """The step's whole-convolution call, one jitted kernel: (kernel, args, compile key,
-    leaves kind), kernel(x, *args, conv_leaves(kind)) taking x int8 [N, H, W, C]
+    leaf names), kernel(x, *args, conv_leaves(names)) taking x int8 [N, H, W, C]
     C-contiguous -> int8 [N, OH, OW, O] (a pointwise step takes any H, W), the key naming
     `PlanRunner`'s units; None where the step runs tile by tile from Python
     (`_conv_run_prepared`: grouped convolutions, or VNNI without the fused
     requantization)."""
     path = prepared["path"]
+    geom, w8 = prepared["geom"], prepared["w8"]
+    c = w8.shape[1] // (int(geom[0]) * int(geom[1]))
+
+    def names(kind, itemsize):
+        pointwise = bool(prepared["pointwise"])
+        return conv_leaf_names(kind, pointwise, vnni_im2col_is_narrow(geom, c, itemsize))
+
     if path in ("avx2", "portable"):
-        return (*_conv_madd_kernel(prepared), ("conv2d_i8", path), "madd")
+        return (*_conv_madd_kernel(prepared), ("conv2d_i8", path), names("madd", 2))
     if path == "vnni" and "vrq" in prepared:
-        return (*_conv_vnni_fused(prepared), "vnni")
+        return (*_conv_vnni_fused(prepared), names("vnni", 1))
     return None
 
 
@@ -516,7 +559,7 @@ def _conv_bind(params):
 
         run_tiles.compile_key = ("conv2d_i8", prepared["path"])
         return run_tiles
-    kernel, fixed, key, kind = whole
+    kernel, fixed, key, leaf_names = whole
     direct = DirectCall(kernel)
     contiguous = np.ascontiguousarray
     args = None  # the fixed arguments and the leaves' addresses, made at the first run
@@ -525,7 +568,7 @@ def _conv_bind(params):
         nonlocal args
         x = inputs[0]
         if args is None:
-            args = (*fixed, conv_leaves(kind))
+            args = (*fixed, conv_leaves(leaf_names))
         return [direct.call(x if x.flags.c_contiguous else contiguous(x), *args)]
 
     def compile_kernel():  # for the run's argument types, without running it
@@ -537,7 +580,7 @@ def _conv_bind(params):
     # each leaf (shared by every whole-convolution kernel of its kind)
     run.compile_units = ((key, compile_kernel),
                          *((("conv2d_i8", "leaf", name), lambda name=name: conv_leaf(name))
-                           for name in CONV_LEAF_NAMES[kind]))
+                           for name in leaf_names if name))
     return run
 
 

@@ -549,12 +549,13 @@ def _vnni_make_conv_rq(ep: int):
         kp = w.shape[1] * 4
         if pointwise:
             xp = np.empty((0, 0, 0, 0), np.uint8)
-        else:
-            xp = np.empty((n, pad[2], pad[3], c), np.uint8)
+        else:  # 32 bytes of slack after xp and cols: the narrow leaf's moves overrun
+            size = n * pad[2] * pad[3] * c
+            xp = np.empty(size + 32, np.uint8)[:size].reshape((n, pad[2], pad[3], c))
             simd_call(leaves[0], (x, n, h, wd, c, zp_in, pad[0], pad[1], xp, pad[2], pad[3]))
         x1 = x.reshape(-1)
         tile = max(1, min(tile, rows))
-        cols = np.empty((tile, kp), np.uint8)
+        cols = np.empty(tile * kp + 32, np.uint8)[: tile * kp].reshape((tile, kp))
         out = np.empty((rows, o), np.int8)
         for r0 in range(0, rows, tile):
             r1 = min(rows, r0 + tile)
@@ -579,8 +580,9 @@ def vnni_conv_rq_kernel(ep: int):
     pointwise, leaves) maps int8 x [N, H, W, C] (C-contiguous) to int8 out [N, OH, OW, o].
     A 1x1 stride-1 convolution (pointwise, output rows = input pixels) takes its u8 rows
     from x (`vnni_rows_u8`); any other is padded once as u8 (`vnni_pad_u8`; pad = pt, pl,
-    Hp, Wp) and unrolled per tile of `tile` output rows (`vnni_im2col`; geom as
-    `int8_conv`'s). Those three run as leaves called by address (`simd.simd_call`; leaves
+    Hp, Wp) and unrolled per tile of `tile` output rows (`vnni_im2col`, or
+    `vnni_im2col_narrow` for narrow windows: xp and cols have 32 bytes of slack for it; geom
+    as `int8_conv`'s). Those three run as leaves called by address (`simd.simd_call`; leaves
     int64 [pad, im2col, rows], `int8_conv.conv_leaves`), compiled once, not inside each
     kernel. w, corrb, rq from `vnni_pack` / `vnni_rq_pack`. One kernel per epilogue, so a
     model compiles only the epilogues its layers use, each once."""
@@ -856,15 +858,9 @@ def vnni_im2col(xp, cols, r0, r1, geom):  # pragma: no cover - jitted
     isz = x1.itemsize
     sb = seg * isz  # bytes of one ky segment
     if dw == 1 and sb <= 32 and r1 > r0:
-        # narrow windows (the stem conv's few channels): walk (b, oy, ox) without divisions
-        # and copy each ky segment as one or two 16-byte vector moves. The overrun lands in
-        # the next segment or the next row (both rewritten after it) or in the row's tail
-        # [K, Kp), which is left unspecified here: the packed weights are zero there
-        # (`vnni_pack`, `madd_pack`). Rows whose last move would read past the input or
-        # write past `cols` (the last few) are copied exactly, after the unchecked loop.
+        # narrow windows (`vnni_im2col_narrow`); rows whose last move would read past the
+        # input or write past `cols` (the last few) are copied exactly, after it
         nm = 1 if sb <= 16 else 2
-        xa = np.int64(x1.ctypes.data)
-        ca = np.int64(c1.ctypes.data)
         r_fast = r1
         while r_fast > r0:
             bl, oyl, oxl = _vnni_pixel(r_fast - 1, oh, ow)
@@ -874,16 +870,7 @@ def vnni_im2col(xp, cols, r0, r1, geom):  # pragma: no cover - jitted
                     and dst_last * isz + nm * 16 <= c1.size * isz):
                 break
             r_fast -= 1
-        b, oy, ox = _vnni_pixel(r0, oh, ow)
-        row_b = wp * c * isz
-        for r in range(r0, r_fast):
-            base = xa + ((b * hp + oy * sh) * wp + ox * sw) * c * isz
-            dst = ca + (r - r0) * kp * isz
-            for ky in range(kh):
-                _vnni_move16(base + ky * dh * row_b, dst + ky * sb)
-                if nm == 2:
-                    _vnni_move16(base + ky * dh * row_b + 16, dst + ky * sb + 16)
-            b, oy, ox = _vnni_next_pixel(b, oy, ox, oh, ow)
+        vnni_im2col_narrow(xp, c1, r0, r_fast, r0, kp, geom)
         r0_exact = r_fast
     else:
         r0_exact = r0
@@ -892,6 +879,41 @@ def vnni_im2col(xp, cols, r0, r1, geom):  # pragma: no cover - jitted
         dst0 = np.uint64((r - r0) * kp)
         for j in range(k, kp):
             c1[dst0 + np.uint64(j)] = 0
+
+
+def vnni_im2col_is_narrow(geom, c: int, itemsize: int) -> bool:
+    """Whether `vnni_im2col_narrow` serves the windows of conv geom over C channels of
+    `itemsize` bytes: dilation-1 columns, a KW·C-value segment of at most 32 bytes."""
+    return int(geom[5]) == 1 and int(geom[1]) * c * itemsize <= 32
+
+
+@njit(cache=True, nogil=True, inline="always")
+def vnni_im2col_narrow(xp, c1, ra, rb, r0, kp, geom):  # pragma: no cover - jitted
+    """Patch rows ra..rb of narrow windows (`vnni_im2col_is_narrow`: the stem conv's few
+    channels) into the flat c1 with row stride kp (row r at (r − r0)·kp): walk (b, oy, ox)
+    without divisions and copy each ky segment as one or two 16-byte vector moves. The
+    moves overrun, reading and writing up to 32 bytes past what they need: the overrun
+    lands in the next segment or row (rewritten after it) or in the row's tail [K, kp),
+    left unspecified (the packed weights are zero there: `vnni_pack`, `madd_pack`), and the
+    caller guarantees 32 bytes past xp and past the last row are in its buffers
+    (`vnni_im2col` copies its last few rows exactly instead; the whole-convolution kernels
+    allocate the slack)."""
+    kh, kw, sh, sw, dh, oh, ow = geom[0], geom[1], geom[2], geom[3], geom[4], geom[8], geom[9]
+    hp, wp, c = xp.shape[1], xp.shape[2], xp.shape[3]
+    isz = c1.itemsize
+    sb = kw * c * isz  # bytes of one ky segment
+    xa = np.int64(xp.ctypes.data)
+    ca = np.int64(c1.ctypes.data)
+    b, oy, ox = _vnni_pixel(ra, oh, ow)
+    row_b = wp * c * isz
+    for r in range(ra, rb):
+        base = xa + ((b * hp + oy * sh) * wp + ox * sw) * c * isz
+        dst = ca + (r - r0) * kp * isz
+        for ky in range(kh):
+            _vnni_move16(base + ky * dh * row_b, dst + ky * sb)
+            if sb > 16:
+                _vnni_move16(base + ky * dh * row_b + 16, dst + ky * sb + 16)
+        b, oy, ox = _vnni_next_pixel(b, oy, ox, oh, ow)
 
 
 @njit(cache=True, nogil=True, inline="always")
