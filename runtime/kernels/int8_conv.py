@@ -56,6 +56,7 @@ from .int8_vnni import (
     vnni_conv_rq_kernel,
     vnni_gemm,
     vnni_im2col,
+    vnni_im2col_exact,
     vnni_im2col_is_narrow,
     vnni_im2col_narrow,
     vnni_pack,
@@ -361,16 +362,18 @@ def _leaf_pad_i16():
 def _leaf_im2col_u8():
     @leaf_cfunc(12)
     def im2col_u8(pa, n, hp, wp, c, ca, rows, kp, r0, r1, ga, ng):  # pragma: no cover - jitted
-        vnni_im2col(carray(simd_u8_ptr(pa), (n, hp, wp, c)), carray(simd_u8_ptr(ca), (rows, kp)),
-                    r0, r1, carray(simd_i64_ptr(ga), (ng,)))
+        vnni_im2col_exact(carray(simd_u8_ptr(pa), (n, hp, wp, c)),
+                          carray(simd_u8_ptr(ca), (rows * kp,)), r0, r1, r0, kp,
+                          carray(simd_i64_ptr(ga), (ng,)))
     return im2col_u8
 
 
 def _leaf_im2col_i16():
     @leaf_cfunc(12)
     def im2col_i16(pa, n, hp, wp, c, ca, rows, kp, r0, r1, ga, ng):  # pragma: no cover - jitted
-        vnni_im2col(carray(simd_i16_ptr(pa), (n, hp, wp, c)),
-                    carray(simd_i16_ptr(ca), (rows, kp)), r0, r1, carray(simd_i64_ptr(ga), (ng,)))
+        vnni_im2col_exact(carray(simd_i16_ptr(pa), (n, hp, wp, c)),
+                          carray(simd_i16_ptr(ca), (rows * kp,)), r0, r1, r0, kp,
+                          carray(simd_i64_ptr(ga), (ng,)))
     return im2col_i16
 
 

@@ -854,7 +854,6 @@ def vnni_im2col(xp, cols, r0, r1, geom):  # pragma: no cover - jitted
     c1 = cols.reshape(-1)
     kp = cols.shape[1]
     seg = kw * c
-    k = kh * seg
     isz = x1.itemsize
     sb = seg * isz  # bytes of one ky segment
     if dw == 1 and sb <= 32 and r1 > r0:
@@ -874,11 +873,20 @@ def vnni_im2col(xp, cols, r0, r1, geom):  # pragma: no cover - jitted
         r0_exact = r_fast
     else:
         r0_exact = r0
-    vnni_im2col_rows(xp, c1, r0_exact, r1, r0, kp, geom)
-    for r in range(r0_exact, r1):
-        dst0 = np.uint64((r - r0) * kp)
-        for j in range(k, kp):
-            c1[dst0 + np.uint64(j)] = 0
+    vnni_im2col_exact(xp, c1, r0_exact, r1, r0, kp, geom)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def vnni_im2col_exact(xp, c1, ra, rb, r0, kp, geom):  # pragma: no cover - jitted
+    """Patch rows ra..rb exactly (`vnni_im2col_rows`), their tails [K, kp) zeroed: what the
+    whole-convolution kernels run for windows that are not narrow."""
+    k = geom[0] * geom[1] * xp.shape[3]
+    vnni_im2col_rows(xp, c1, ra, rb, r0, kp, geom)
+    if k < kp:
+        for r in range(ra, rb):
+            dst0 = np.uint64((r - r0) * kp)
+            for j in range(k, kp):
+                c1[dst0 + np.uint64(j)] = 0
 
 
 def vnni_im2col_is_narrow(geom, c: int, itemsize: int) -> bool:
