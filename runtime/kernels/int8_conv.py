@@ -67,7 +67,7 @@ from .int8_vnni import (
 )
 from .registry import int8_lowering
 from .simd import (INT8_GEMM_PATHS, MADD_ISA, int8_gemm_path, leaf_cfunc, simd_call,
-                   simd_i8_ptr, simd_i16_ptr, simd_i64_ptr, simd_u8_ptr)
+                   simd_i8_ptr, simd_i16_ptr, simd_i64_ptr, simd_ptr, simd_u8_ptr)
 
 # ---------------------------------------------------------------------------------------------
 # Numba loops
@@ -359,40 +359,19 @@ def _leaf_pad_i16():
     return pad_i16
 
 
-def _leaf_im2col_u8():
+def _leaf_patches(narrow: bool, dtype: str):
+    """The patch-rows leaf for `dtype` ("u8", "i16"): `vnni_im2col_narrow` or
+    `vnni_im2col_exact` (the closure constants select one; each leaf compiles only it)."""
     @leaf_cfunc(12)
-    def im2col_u8(pa, n, hp, wp, c, ca, rows, kp, r0, r1, ga, ng):  # pragma: no cover - jitted
-        vnni_im2col_exact(carray(simd_u8_ptr(pa), (n, hp, wp, c)),
-                          carray(simd_u8_ptr(ca), (rows * kp,)), r0, r1, r0, kp,
-                          carray(simd_i64_ptr(ga), (ng,)))
-    return im2col_u8
-
-
-def _leaf_im2col_i16():
-    @leaf_cfunc(12)
-    def im2col_i16(pa, n, hp, wp, c, ca, rows, kp, r0, r1, ga, ng):  # pragma: no cover - jitted
-        vnni_im2col_exact(carray(simd_i16_ptr(pa), (n, hp, wp, c)),
-                          carray(simd_i16_ptr(ca), (rows * kp,)), r0, r1, r0, kp,
-                          carray(simd_i64_ptr(ga), (ng,)))
-    return im2col_i16
-
-
-def _leaf_narrow_u8():
-    @leaf_cfunc(12)
-    def narrow_u8(pa, n, hp, wp, c, ca, rows, kp, r0, r1, ga, ng):  # pragma: no cover - jitted
-        vnni_im2col_narrow(carray(simd_u8_ptr(pa), (n, hp, wp, c)),
-                           carray(simd_u8_ptr(ca), (rows * kp,)), r0, r1, r0, kp,
-                           carray(simd_i64_ptr(ga), (ng,)))
-    return narrow_u8
-
-
-def _leaf_narrow_i16():
-    @leaf_cfunc(12)
-    def narrow_i16(pa, n, hp, wp, c, ca, rows, kp, r0, r1, ga, ng):  # pragma: no cover - jitted
-        vnni_im2col_narrow(carray(simd_i16_ptr(pa), (n, hp, wp, c)),
-                           carray(simd_i16_ptr(ca), (rows * kp,)), r0, r1, r0, kp,
-                           carray(simd_i64_ptr(ga), (ng,)))
-    return narrow_i16
+    def patches(pa, n, hp, wp, c, ca, rows, kp, r0, r1, ga, ng):  # pragma: no cover - jitted
+        xp = carray(simd_ptr(pa, dtype), (n, hp, wp, c))
+        c1 = carray(simd_ptr(ca, dtype), (rows * kp,))
+        geom = carray(simd_i64_ptr(ga), (ng,))
+        if narrow:
+            vnni_im2col_narrow(xp, c1, r0, r1, r0, kp, geom)
+        else:
+            vnni_im2col_exact(xp, c1, r0, r1, r0, kp, geom)
+    return patches
 
 
 def _leaf_rows_u8():
@@ -411,8 +390,10 @@ def _leaf_rows_i16():
 
 
 _CONV_LEAF_MAKERS = {"pad_u8": _leaf_pad_u8, "pad_i16": _leaf_pad_i16,
-                     "im2col_u8": _leaf_im2col_u8, "im2col_i16": _leaf_im2col_i16,
-                     "narrow_u8": _leaf_narrow_u8, "narrow_i16": _leaf_narrow_i16,
+                     "im2col_u8": lambda: _leaf_patches(False, "u8"),
+                     "im2col_i16": lambda: _leaf_patches(False, "i16"),
+                     "narrow_u8": lambda: _leaf_patches(True, "u8"),
+                     "narrow_i16": lambda: _leaf_patches(True, "i16"),
                      "rows_u8": _leaf_rows_u8, "rows_i16": _leaf_rows_i16}
 _CONV_LEAVES: dict = {}
 CONV_LEAF_NAMES = {"vnni": ("pad_u8", "im2col_u8", "rows_u8"),

@@ -36,6 +36,9 @@ here, never a target intrinsic by name, so every path has a portable form:
     simd_u8_ptr                                   (in jitted code) an int64 address as a
                                                   float32* / int64* / ... / uint8* (for
                                                   `numba.carray`: a leaf's arrays)
+    simd_ptr(address, dtype)                      the same for a compile-time dtype name
+                                                  ("u8", "i16", ...: one leaf template,
+                                                  a leaf per dtype)
     simd_dot_loop(builder, MR, NB, a, ast, w, wbs, kk, init, dot)
                                                   the K loop of an MR x NB GEMM tile: per
                                                   step each row's next 4 bytes broadcast,
@@ -266,6 +269,27 @@ def _simd_pointer(pointee):
         return sig, codegen
 
     return to_pointer
+
+
+_SIMD_POINTEES = {"u8": types.uint8, "i8": types.int8, "i16": types.int16, "i32": types.int32,
+                  "i64": types.int64, "f32": types.float32}
+
+
+@intrinsic(prefer_literal=True)
+def simd_ptr(typingctx, address, dtype):
+    """(In jitted code) the int64 address as a pointer to `dtype`, a compile-time string
+    ("u8", "i8", "i16", "i32", "i64", "f32"; e.g. a closure constant of a leaf made per
+    dtype from one template)."""
+    pointee = _SIMD_POINTEES.get(simd_literal(dtype))
+    if pointee is None:
+        return None
+    sig = types.CPointer(pointee)(address, dtype)
+
+    def codegen(context, builder, signature, values):
+        target = context.get_value_type(pointee).as_pointer()
+        return builder.inttoptr(simd_as64(builder, values[0]), target)
+
+    return sig, codegen
 
 
 simd_f32_ptr = _simd_pointer(types.float32)
