@@ -295,8 +295,6 @@ def _madd_make_conv(isa: int):
         x1 = x.reshape(-1)
         tile = max(1, min(tile, rows))
         cols = np.empty(tile * kp + 16, np.int16)[: tile * kp].reshape((tile, kp))
-        if k < kp and not pointwise:  # the tail [k, kp): 0, or what `vnni_im2col` left
-            cols[:, k:] = 0  # (`madd_rows_i16` writes every column; zeroing all: ~1 µs a call)
         fx, hits = madd_fix_buffers(tile, w.shape[0])
         out = np.empty((rows, o), np.int8)
         for r0 in range(0, rows, tile):

@@ -595,13 +595,6 @@ def _dw_ring(x, out, p, q, g, taps, rs, fill, fix):  # pragma: no cover - jitted
     d = 1 if shared else dh
     x1 = x.reshape(-1)
     o1 = out.reshape(-1)
-    r1a = np.int64(r1.ctypes.data)
-    pa = np.int64(p.ctypes.data)
-    acca = np.int64(acc.ctypes.data)
-    o1a = np.int64(o1.ctypes.data)
-    zqa = np.int64(zqc.ctypes.data)
-    hitsa = np.int64(hits.ctypes.data)
-    cba = np.int64(cb.ctypes.data)
     for b in range(n):
         nxt = 0
         for oy0 in range(0, oh, 2):
@@ -615,8 +608,8 @@ def _dw_ring(x, out, p, q, g, taps, rs, fill, fix):  # pragma: no cover - jitted
             ob = (b * oh + oy2) * orl
             y0 = ya % nr
             y1 = y0 + rs if shared else yb % nr
-            simd_call(taps, (r1a, pa, acca, o1a, zqa, hitsa, y0, y1, d, nr, rl, gc, orl, oa, ob,
-                             dw, sw, wq, c, cba, kh, kw))
+            simd_call(taps, (r1, p, acc, o1, zqc, hits, y0, y1, d, nr, rl, gc, orl, oa, ob, dw,
+                             sw, wq, c, cb, kh, kw))
             for k in range(hits[0]):  # the chunks with a flagged output
                 s = hits[1 + k]
                 m = min(gc, orl - s)

@@ -257,16 +257,20 @@ def simd_copy(typingctx, dst_addr, src_addr, nbytes):
     return sig, codegen
 
 
+def _simd_to_pointer(pointee):
+    """The codegen of an address (the first argument) as a pointer to `pointee`."""
+
+    def codegen(context, builder, signature, values):
+        target = context.get_value_type(pointee).as_pointer()
+        return builder.inttoptr(simd_as64(builder, values[0]), target)
+
+    return codegen
+
+
 def _simd_pointer(pointee):
     @intrinsic
     def to_pointer(typingctx, address):
-        sig = types.CPointer(pointee)(address)
-
-        def codegen(context, builder, signature, values):
-            target = context.get_value_type(pointee).as_pointer()
-            return builder.inttoptr(simd_as64(builder, values[0]), target)
-
-        return sig, codegen
+        return types.CPointer(pointee)(address), _simd_to_pointer(pointee)
 
     return to_pointer
 
@@ -283,13 +287,7 @@ def simd_ptr(typingctx, address, dtype):
     pointee = _SIMD_POINTEES.get(simd_literal(dtype))
     if pointee is None:
         return None
-    sig = types.CPointer(pointee)(address, dtype)
-
-    def codegen(context, builder, signature, values):
-        target = context.get_value_type(pointee).as_pointer()
-        return builder.inttoptr(simd_as64(builder, values[0]), target)
-
-    return sig, codegen
+    return types.CPointer(pointee)(address, dtype), _simd_to_pointer(pointee)
 
 
 simd_f32_ptr = _simd_pointer(types.float32)
