@@ -21,8 +21,8 @@ The first run compiles the kernels (Numba, on their first call). With a `compile
 (`PlanRunner(plan, runners, compiler)`, see `ParallelCompiler`) that allows it, and the
 plan's `slot_specs`, helper processes forked for that run compile kernels alongside it. The
 work is split into units, in order of first use (`_Units`): those a bound step function
-declares (`compile_units`: e.g. a depthwise driver's callees, the driver, the layer's tap
-leaf, each with a function that compiles it), else one per `compile_key` (default: the
+declares (`compile_units`: e.g. a depthwise driver, its fill and fix leaves, the layer's
+tap leaf, each with a function that compiles it), else one per `compile_key` (default: the
 kernel name), compiled by running its steps on zero inputs of their shapes. The run takes
 the units of the step it is at; each helper takes the first free unit; a run waiting for a
 helper's unit compiles free units of later steps meanwhile, then loads the helper's work
@@ -278,8 +278,7 @@ class _Helpers:
                     devnull = os.open(os.devnull, os.O_WRONLY)
                     os.dup2(devnull, 1)
                     os.dup2(devnull, 2)
-                    _helper_loop(runner, work, cls(runner, work, state, lock, []),
-                                 cls.HELPER + k)
+                    _helper_loop(cls(runner, work, state, lock, []), cls.HELPER + k)
                 except BaseException:
                     code = 1
                 os._exit(code)
@@ -405,14 +404,14 @@ class _Units:
                 pass
 
 
-def _helper_loop(runner: PlanRunner, work: _Units, helpers: _Helpers, me: int) -> None:
+def _helper_loop(helpers: _Helpers, me: int) -> None:
     """A helper's work: take the first free unit, compile it, mark it compiled; until no
     unit is free."""
     while True:
         g = helpers.take(None, me)
         if g is None:
             return
-        work.compile(runner, g)
+        helpers.work.compile(helpers.runner, g)
         helpers.state[g] = _Helpers.DONE
 
 
