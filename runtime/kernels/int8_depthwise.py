@@ -13,8 +13,8 @@ exactly: the lowering checks that every product and partial sum is an integer be
 by −zp_in, go into a ring of rows (`_dw_fill_row`); two output rows per pass, every tap of a
 row one contiguous run of the ring. Each chunk of outputs is requantized with a float32
 estimate that either provably equals the spec's integer result or is flagged and recomputed
-with the spec's integer MBQM (`_dw_rq1`, `_dw_rq_chunk`, `_dw_fix`). The outputs are the
-spec's, bit for bit (tests/test_runtime_int8.py checks them against `_dw_conv_i8` on random
+with the spec's integer MBQM from the sums the tap loop stored (`_dw_rq1`, `_dw_rq_chunk`,
+`_dw_fix_acc`). The outputs are the spec's, bit for bit (tests/test_runtime_int8.py checks them against `_dw_conv_i8` on random
 shapes and against LiteRT on models).
 
 One driver, compiled once, runs every filter size; what differs per size is a small leaf
@@ -142,7 +142,7 @@ def _dw_conv_i8(x, w, bias, m, left, right, zp_in, zp_out, lo, hi, out, geom):  
 @njit(cache=True, nogil=True, fastmath={'contract'})
 def _dw_rq1(a, bf, ef, th, e, yl, yh, zf):  # pragma: no cover - jitted
     """Requantize one exact float32 accumulator a (inlined into the vector loops): returns
-    (int8 output, flag); a flagged output is recomputed exactly by `_dw_fix`.
+    (int8 output, flag); a flagged output is recomputed exactly by `_dw_fix_acc`.
 
     The reference result is T = RDBPOT(SRDHM(a + bias, m), right) = R(z) := sign(z)·
     floor(|z| + 1/2 + e) off its ties (`requant_fast2_i8`), z = (a + bias)·m·2^(shift−31)
@@ -205,37 +205,6 @@ def _dw_pass(oy0, oh, sh, span, shared):  # pragma: no cover - jitted
     return oy, oy2, ya, yb, top
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _dw_fix(r1, p, q, cb, kh, kw, y0, y1, d, nr, rl, gc, c, s, m, o1, oa, ob, zq, fl, words):  # pragma: no cover - jitted
-    """Exact fix-up of the chunk [s, s + m) of two output rows (o1[oa + s + j], o1[ob + s + j]):
-    every output whose flag byte fl[r·8·fw + j] is set (fw = ceil(gc / 8)) gets the integer
-    clamp(MBQM(a + bias, m, shift) + zp_out, lo, hi) (branch-free `mbqm_fast`), its
-    accumulator a recomputed from the ring: Σ_t ring[tap base + s + j] · p[t·gc + j], exact in
-    float32 in any order (integers below 2^24); row r's tap (ky, kx) reads ring row
-    (y0 or y1) + ky·d at column cb[kx] (see above). The flags are read as uint64 words (words:
-    fl viewed as uint64, made once by the caller, as a view costs ~20 ns), bytes only in
-    nonzero words; bytes past m are stale and skipped. Callers pass kh and kw as int64 values,
-    not literals: one compiled fix-up for every tap loop (Numba would specialize on literal
-    arguments, ~0.7 s of compile time each)."""
-    fw = (gc + 7) // 8
-    unr, url = np.uint64(nr), np.uint64(rl)
-    for r in range(2):
-        oo = (oa if r == 0 else ob) + s
-        yr = np.uint64(y0 if r == 0 else y1)
-        for w in range(fw):
-            if words[r * fw + w] == 0:
-                continue
-            for j in range(w * 8, min(w * 8 + 8, m)):
-                if fl[r * 8 * fw + j]:
-                    a = np.float32(0.0)
-                    for t in range(kh * kw):
-                        row = _dw_slot(yr + np.uint64(t // kw) * np.uint64(d), unr, url)
-                        a += r1[row + np.uint64(cb[t % kw] + s + j)] * p[t * gc + j]
-                    k = j % c  # s is a multiple of gc, a multiple of C
-                    v = mbqm_fast(np.int64(a) + q[k], q[c + k], q[2 * c + k], q[3 * c + k]) + zq[0]
-                    o1[oo + j] = min(max(v, zq[1]), zq[2])
-
-
 @njit(inline="always")
 def _dw_rq_chunk(acc, p, nt, gc, s, m, n, o1, oa, ob, zq):  # pragma: no cover - jitted
     """Requantize the chunk [s, s + m) of two rows (accumulators acc[i], acc[n + i] ->
@@ -243,7 +212,7 @@ def _dw_rq_chunk(acc, p, nt, gc, s, m, n, o1, oa, ob, zq):  # pragma: no cover -
     bias_f, eff, thr, e: `_dw_rq_rows`), inlined into the tap loops' chunk loop. Returns
     whether an output was flagged. The vector loop stores only o1 and ORs the flags (a
     second array stored in it costs ~10 %); only a chunk with a flagged output (rare) is
-    visited again to store the flag bytes (`_dw_rq_flags`) for `_dw_fix`."""
+    visited again to store the flag bytes (`_dw_rq_flags`) for `_dw_fix_acc`."""
     ug = np.uint64(gc)
     gb = ug * np.uint64(nt)
     ge = gb + ug
@@ -571,7 +540,7 @@ def _dw_ring(x, out, p, q, g, taps, rs, fill, fix):  # pragma: no cover - jitted
     last row recomputes the row above it, whose ring rows are still there; rs = KH,
     unshared, otherwise) or `_dw_taps_any_leaf` (any size and stride), which also
     requantize; the chunks with a flagged output are fixed by the leaf at `fix`
-    (`_dw_rq_flags`, `_dw_fix`), the ring rows filled by the one at `fill` (`_DW_LEAF_MAKERS`).
+    (`_dw_rq_flags`, `_dw_fix_acc`), the ring rows filled by the one at `fill` (`_DW_LEAF_MAKERS`).
     x int8 [N,H,W,C] C-contiguous, out int8 [N,OH,OW,C]; p, q, g: see above."""
     sh, sw, dh, dw, pt, pl, kh, kw = g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7]
     zp, gc = g[8], g[12]
@@ -613,8 +582,8 @@ def _dw_ring(x, out, p, q, g, taps, rs, fill, fix):  # pragma: no cover - jitted
             for k in range(hits[0]):  # the chunks with a flagged output
                 s = hits[1 + k]
                 m = min(gc, orl - s)
-                simd_call(fix, (acc, r1, p, p.size, q, cb, kh, kw, y0, y1, d, nr, rl, gc, c, s,
-                                m, orl, o1, o1.size, oa, ob, zqc, fl))
+                simd_call(fix, (acc, p, p.size, q, kh * kw, gc, c, s, m, orl, o1, o1.size, oa,
+                                ob, zqc, fl))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -716,9 +685,15 @@ def _dw_rq_flags_u8(acc, prq, gc, s, m, n, zq, fl):  # pragma: no cover - jitted
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _dw_fix_acc(acc, q, gc, c, s, m, n, o1, oa, ob, zq, fl, words):  # pragma: no cover - jitted
-    """`_dw_fix` for the VNNI ring: the flagged outputs of the chunk [s, s + m) of both rows
-    from their stored exact sums acc[r·n + s + j] (bias included)."""
+def _dw_fix_acc(acc, q, gc, c, s, m, n, o1, oa, ob, zq, fl, words, add_bias):  # pragma: no cover - jitted
+    """The exact fix-up of both rings: every output of the chunk [s, s + m) of two output rows
+    (o1[oa + s + j], o1[ob + s + j]) whose flag byte fl[r·8·fw + j] is set (fw = ceil(gc /
+    8)) gets the spec's integer clamp(MBQM(a, m, shift) + zp_out, lo, hi) (branch-free
+    `mbqm_fast`), from the exact sum the tap loop stored, acc[r·n + s + j]: an int32 that
+    includes the bias (the VNNI ring), or an integer-valued float32 without it (the float
+    ring, add_bias: q's bias added). The flags are read as uint64 words (words: fl viewed as
+    uint64, made once by the caller, as a view costs ~20 ns), bytes only in nonzero words;
+    bytes past m are stale and skipped."""
     fw = (gc + 7) // 8
     for r in range(2):
         oo = (oa if r == 0 else ob) + s
@@ -727,9 +702,9 @@ def _dw_fix_acc(acc, q, gc, c, s, m, n, o1, oa, ob, zq, fl, words):  # pragma: n
                 continue
             for j in range(w * 8, min(w * 8 + 8, m)):
                 if fl[r * 8 * fw + j]:
-                    a = acc[r * n + s + j]
                     k = j % c  # s is a multiple of gc, a multiple of C
-                    v = mbqm_fast(np.int64(a), q[c + k], q[2 * c + k], q[3 * c + k]) + zq[0]
+                    a = np.int64(acc[r * n + s + j]) + (q[k] if add_bias else 0)
+                    v = mbqm_fast(a, q[c + k], q[2 * c + k], q[3 * c + k]) + zq[0]
                     o1[oo + j] = min(max(v, zq[1]), zq[2])
 
 
@@ -990,18 +965,14 @@ def _dw_leaf_fill_ring():
 
 
 def _dw_leaf_fix_ring():
-    @leaf_cfunc(24)
-    def fix_ring(acca, ra, pa, npf, qa, cba, kh, kw, y0, y1, d, nr, rl, gc, c, s, m, n, oa1,
-                 no1, oa, ob, zqa, fla):  # pragma: no cover - jitted
+    @leaf_cfunc(16)
+    def fix_ring(acca, pa, npf, qa, nt, gc, c, s, m, n, oa1, no1, oa, ob, zqa, fla):  # pragma: no cover - jitted
         acc = carray(simd_f32_ptr(acca), (2 * n,))
-        p = carray(simd_f32_ptr(pa), (npf,))
         zq = carray(simd_i64_ptr(zqa), (3,))
         fl = carray(simd_u8_ptr(fla), (16 * ((gc + 7) // 8),))
-        _dw_rq_flags(acc, p, kh * kw, gc, s, m, n, zq, fl)
-        _dw_fix(carray(simd_f32_ptr(ra), (nr * rl,)), p, carray(simd_i64_ptr(qa), (4 * c,)),
-                carray(simd_i64_ptr(cba), (kw,)), kh, kw, np.uint64(y0), np.uint64(y1),
-                np.uint64(d), nr, rl, gc, c, s, m, carray(simd_i8_ptr(oa1), (no1,)), oa, ob, zq,
-                fl, fl.view(np.uint64))
+        _dw_rq_flags(acc, carray(simd_f32_ptr(pa), (npf,)), nt, gc, s, m, n, zq, fl)
+        _dw_fix_acc(acc, carray(simd_i64_ptr(qa), (4 * c,)), gc, c, s, m, n,
+                    carray(simd_i8_ptr(oa1), (no1,)), oa, ob, zq, fl, fl.view(np.uint64), True)
     return fix_ring
 
 
@@ -1022,7 +993,7 @@ def _dw_leaf_fix_u8():
         fl = carray(simd_u8_ptr(fla), (16 * ((gc + 7) // 8),))
         _dw_rq_flags_u8(acc, carray(simd_f32_ptr(prqa), (3 * gc,)), gc, s, m, n, zq, fl)
         _dw_fix_acc(acc, carray(simd_i64_ptr(qa), (4 * c,)), gc, c, s, m, n,
-                    carray(simd_i8_ptr(oa1), (no1,)), oa, ob, zq, fl, fl.view(np.uint64))
+                    carray(simd_i8_ptr(oa1), (no1,)), oa, ob, zq, fl, fl.view(np.uint64), False)
     return fix_u8
 
 

@@ -82,8 +82,9 @@ def _madd_emit_tile(builder, MR, NB, a0, ast, w0, wbs, kk, isa, init):
     return simd_dot_loop(builder, MR, NB, a0, ast, w0, wbs, kk, init, _MaddDot(isa))
 
 
-def _madd_store_last(builder, lasts, nl, width):
-    """Store each (vector, pointer) of `lasts` whole when nl == 8, else its first nl lanes."""
+def _madd_store_last(builder, lasts, nl, width, lead=0):
+    """Store each (vector, pointer) of `lasts` whole when nl == 8, else its first lead + nl
+    lanes (lead: the lanes of full blocks before the last, stored whole either way)."""
     ir = _madd_ir
     i32, i64 = ir.IntType(32), ir.IntType(64)
     with builder.if_else(builder.icmp_signed("==", nl, ir.Constant(i64, 8))) as (full, part):
@@ -93,10 +94,16 @@ def _madd_store_last(builder, lasts, nl, width):
         with part:
             for val, p in lasts:
                 ep = builder.bitcast(p, val.type.element.as_pointer())
-                for lane in range(8):
-                    with builder.if_then(builder.icmp_signed(">", nl, ir.Constant(i64, lane))):
+                for lane in range(lead + 8):
+                    def put(lane=lane, val=val, ep=ep):
                         builder.store(builder.extract_element(val, ir.Constant(i32, lane)),
                                       builder.gep(ep, [ir.Constant(i64, lane)]), align=width)
+                    if lane < lead:
+                        put()
+                        continue
+                    with builder.if_then(builder.icmp_signed(">", nl,
+                                                             ir.Constant(i64, lane - lead))):
+                        put()
 
 
 def _madd_emit_store(builder, new, o0, ost, nl, F32):
@@ -117,23 +124,28 @@ def _madd_emit_store(builder, new, o0, ost, nl, F32):
     _madd_store_last(builder, lasts, nl, 4)
 
 
-def _madd_emit_requant(builder, acc, tj, lof, hif, zf):
-    """int8 estimate of clamp(MBQM(acc, m, shift) + zp, lo, hi) for 8 lanes (the bias is in
-    acc) and the lanes it does not decide, as `requant_fast2_i8` computes them:
-    y = float(acc)·eff, t = |y| + off, out = clamp(±floor(t) + zp); undecided when frac(t)
-    is within tol = 4e−7·|y| + tol1 of an integer (tol1 = tol0 + 1e−7 in the table; tol0 = 2
-    for always-exact channels). float(acc) may round (|acc| >= 2^24): that and the rounding of eff and of the
-    product stay within 3·2^−24 relative, inside the tolerance. Returns (<8 x i8>, <8 x i1>)."""
+def _madd_emit_requant(builder, acc, tj):
+    """The rounded requantization of 8 lanes, before the zero point and the clamp, and the
+    lanes it does not decide, as `requant_fast2_i8` computes them (the bias is in acc):
+    y = float(acc)·eff, t = |y| + off, q = ±floor(t) with y's sign; undecided when frac(t)
+    is within tol = 4e−7·|y| + tol1 of an integer (tol1 = tol0 + 1e−7; tol0 = 2 for
+    always-exact channels), tested as |frac(t) − 0.5| >= 0.5 − tol, with the table's row
+    0.5 − tol1 − 2^−22 (the 2^−22 covers the rounding of this form: it flags a little more,
+    never less). float(acc) may round (|acc| >= 2^24): that and the rounding of eff and of
+    the product stay within 3·2^−24 relative, inside the tolerance. q is converted to int32
+    exactly where it is decided (|y| < 2^23: from there on tol > 1 flags every lane).
+    Returns (q <8 x i32>, undecided <8 x i1>)."""
     ir = _madd_ir
     f32 = ir.FloatType()
     vf = ir.VectorType(f32, 8)
+    vi = ir.VectorType(ir.IntType(32), 8)
     mod = builder.module
 
     def row(k):
         p = builder.gep(tj, [ir.Constant(ir.IntType(64), 32 * k)])
         return builder.load(builder.bitcast(p, vf.as_pointer()), align=4)
 
-    eff, off, tol1 = row(1), row(2), row(3)  # tol1 = tol0 + 1e−7
+    eff, off, half = row(1), row(2), row(3)  # half = 0.5 − tol1 − 2^−22
     fabs = simd_fn(mod, "llvm.fabs.v8f32", vf, [vf])
     floor = simd_fn(mod, "llvm.floor.v8f32", vf, [vf])
     fma = simd_fn(mod, "llvm.fmuladd.v8f32", vf, [vf, vf, vf])
@@ -141,21 +153,49 @@ def _madd_emit_requant(builder, acc, tj, lof, hif, zf):
     ay = builder.call(fabs, [y])
     t = builder.fadd(ay, off)
     fa = builder.call(floor, [t])
-    fr = builder.fsub(t, fa)
-    tol = builder.call(fma, [ay, ir.Constant(vf, [4e-7] * 8), tol1])
-    flag = builder.or_(builder.fcmp_ordered("<=", fr, tol),
-                       builder.fcmp_ordered(">=", fr, builder.fsub(ir.Constant(vf, [1.0] * 8),
-                                                                   tol)))
+    d = builder.call(fabs, [builder.fsub(builder.fsub(t, fa), ir.Constant(vf, [0.5] * 8))])
+    flag = builder.fcmp_ordered(">=", d, builder.call(fma, [ay, ir.Constant(vf, [-4e-7] * 8),
+                                                            half]))
     # ±floor(t) with y's sign (fa >= 0): its sign bit or'ed in
-    vi = ir.VectorType(ir.IntType(32), 8)
     sign = builder.and_(builder.bitcast(y, vi), ir.Constant(vi, [-(2**31)] * 8))
     q = builder.bitcast(builder.or_(builder.bitcast(fa, vi), sign), vf)
-    v = builder.fadd(q, zf)
-    v = builder.select(builder.fcmp_ordered("<", v, lof), lof, v)
-    v = builder.select(builder.fcmp_ordered(">", v, hif), hif, v)
-    out = builder.trunc(builder.fptosi(v, ir.VectorType(ir.IntType(32), 8)),
-                        ir.VectorType(ir.IntType(8), 8))
-    return out, flag
+    return builder.fptosi(q, vi), flag
+
+
+def _madd_emit_saturate(builder, v, bits):
+    """v (an integer vector) clamped to the range of a `bits`-bit integer and truncated to
+    it: the pattern LLVM lowers to a saturating pack (vpackssdw, vpacksswb; sqxtn on NEON)."""
+    ir = _madd_ir
+    n, wide = v.type.count, v.type.element
+    lo = ir.Constant(ir.VectorType(wide, n), [-(1 << (bits - 1))] * n)
+    hi = ir.Constant(ir.VectorType(wide, n), [(1 << (bits - 1)) - 1] * n)
+    v = builder.select(builder.icmp_signed("<", v, lo), lo, v)
+    v = builder.select(builder.icmp_signed(">", v, hi), hi, v)
+    return builder.trunc(v, ir.VectorType(ir.IntType(bits), n))
+
+
+def _madd_emit_row_out(builder, qs, zp, lo, hi):
+    """A tile row's int8 outputs from its blocks' q (`_madd_emit_requant`): clamp(q + zp,
+    lo, hi) over all of them at once, through saturating packs: int16 (q saturated, + zp
+    saturating), then int8, then the clamp on bytes. Saturating first changes nothing:
+    lo and hi are int8, and a saturated sum keeps its side of them."""
+    ir = _madd_ir
+    i16, i8 = ir.IntType(16), ir.IntType(8)
+    v = qs[0]
+    if len(qs) > 1:
+        n = 8 * len(qs)
+        v = builder.shuffle_vector(qs[0], qs[1],
+                                   ir.Constant(ir.VectorType(ir.IntType(32), n), list(range(n))))
+    n = v.type.count
+    v16 = _madd_emit_saturate(builder, v, 16)
+    sadd = simd_fn(builder.module, f"llvm.sadd.sat.v{n}i16", v16.type, [v16.type, v16.type])
+    v16 = builder.call(sadd, [v16, simd_splat(builder, builder.trunc(zp, i16), v16.type)])
+    v8 = _madd_emit_saturate(builder, v16, 8)
+    vt = v8.type
+    lo8 = simd_splat(builder, builder.trunc(lo, i8), vt)
+    hi8 = simd_splat(builder, builder.trunc(hi, i8), vt)
+    v8 = builder.select(builder.icmp_signed("<", v8, lo8), lo8, v8)
+    return builder.select(builder.icmp_signed(">", v8, hi8), hi8, v8)
 
 
 def _madd_emit_rq_tile(builder, MR, NB, a0, ast, w0, wbs, kk, isa, t0, o0, ost, nl, fx0, fxs,
@@ -164,30 +204,23 @@ def _madd_emit_rq_tile(builder, MR, NB, a0, ast, w0, wbs, kk, isa, t0, o0, ost, 
     block) with an undecided lane, its accumulators go to fx0 (row stride fxs bytes, column
     block·8) and its index hb + row·hs + block is appended to the hits list at h0 (int64:
     the count, then the indices), for `_madd_fix`."""
+    assert NB <= 2, "_madd_emit_row_out joins at most two blocks"
     ir = _madd_ir
     i8, i32, i64 = ir.IntType(8), ir.IntType(32), ir.IntType(64)
     v8 = ir.VectorType(i32, 8)
-    vf = ir.VectorType(ir.FloatType(), 8)
     t_p = builder.inttoptr(t0, i8.as_pointer())
     tjs = [builder.gep(t_p, [ir.Constant(i64, _MADD_RQ_BLOCK * j)]) for j in range(NB)]
     init = [builder.load(builder.bitcast(tj, v8.as_pointer()), align=4) for tj in tjs]  # bias
     new = _madd_emit_tile(builder, MR, NB, a0, ast, w0, wbs, kk, isa, init)
-    zf = simd_splat(builder, builder.sitofp(zp, ir.FloatType()), vf)
-    lof = simd_splat(builder, builder.sitofp(lo, ir.FloatType()), vf)
-    hif = simd_splat(builder, builder.sitofp(hi, ir.FloatType()), vf)
     o_p = builder.inttoptr(o0, i8.as_pointer())
     fx_p = builder.inttoptr(fx0, i8.as_pointer())
     h_p = builder.inttoptr(h0, i64.as_pointer())
     lasts = []
     for r in range(MR):
-        orow = builder.gep(o_p, [builder.mul(ost, ir.Constant(i64, r))])
+        qs = []
         for j in range(NB):
-            out, flag = _madd_emit_requant(builder, new[r][j], tjs[j], lof, hif, zf)
-            p = builder.gep(orow, [ir.Constant(i64, 8 * j)])
-            if j < NB - 1:
-                builder.store(out, builder.bitcast(p, out.type.as_pointer()), align=1)
-            else:
-                lasts.append((out, p))
+            q, flag = _madd_emit_requant(builder, new[r][j], tjs[j])
+            qs.append(q)
             undecided = builder.icmp_unsigned("!=", builder.bitcast(flag, i8),
                                               ir.Constant(i8, 0))
             with builder.if_then(undecided, likely=False):
@@ -199,7 +232,9 @@ def _madd_emit_rq_tile(builder, MR, NB, a0, ast, w0, wbs, kk, isa, t0, o0, ost, 
                                                     ir.Constant(i64, j)))
                 builder.store(index, builder.gep(h_p, [builder.add(count, ir.Constant(i64, 1))]))
                 builder.store(builder.add(count, ir.Constant(i64, 1)), h_p)
-    _madd_store_last(builder, lasts, nl, 1)
+        out = _madd_emit_row_out(builder, qs, zp, lo, hi)
+        lasts.append((out, builder.gep(o_p, [builder.mul(ost, ir.Constant(i64, r))])))
+    _madd_store_last(builder, lasts, nl, 1, lead=8 * (NB - 1))
 
 
 _MADD_SHAPES = tuple((mr, nb) for mr in (_MADD_MR, 1) for nb in range(_MADD_NB, 0, -1))
@@ -384,8 +419,9 @@ def madd_gemm_rq(a, w, t, m, left, right, o, zp, lo, hi, out, isa: int) -> None:
 
 def madd_rq_pack(bias, m, shift) -> tuple[np.ndarray, ...]:
     """Bind time: (t float32 [OB, 4, 8], m, left, right int32) for `madd_gemm_rq`. t's rows
-    per 8-channel block: the int32 bias (its bits), eff = float32(m·2^(shift−31)), off and
-    tol0 + 1e−7 of `requant_fast2_i8` (always-exact channels: tol0 = 2; padding lanes: 0)."""
+    per 8-channel block: the int32 bias (its bits), eff = float32(m·2^(shift−31)), off of
+    `requant_fast2_i8`, and 0.5 − tol1 − 2^−22 (`_madd_emit_requant`; tol1 = tol0 + 1e−7,
+    always-exact channels: tol0 = 2; padding lanes: tol1 = 0)."""
     ft = fast_requant_tables(m, shift, bias)
     c = ft["m"].size
     ob = -(-c // 8)
@@ -395,7 +431,9 @@ def madd_rq_pack(bias, m, shift) -> tuple[np.ndarray, ...]:
     margin = ft["margin"]
     t[:, 2] = 0.5
     t[:c, 2] = np.where(margin >= 0.5, 0.5, 0.5 + margin)
-    t[:c, 3] = np.where(margin >= 1.0, 2.0, 0.0) + np.float32(1e-7)  # tol0 + the 1e−7 term
+    tol1 = np.where(margin >= 1.0, 2.0, 0.0) + 1e-7  # tol0 + the 1e−7 term
+    t[:, 3] = 0.5 - 2.0**-22
+    t[:c, 3] = 0.5 - tol1 - 2.0**-22  # `_madd_emit_requant`'s form of the tolerance
     t = np.ascontiguousarray(t.reshape(ob, 8, 4).transpose(0, 2, 1))
     return t, ft["m"], ft["left"], ft["right"]
 
