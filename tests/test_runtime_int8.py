@@ -485,9 +485,9 @@ def test_depthwise_f32_ring_kernel_matches_integer_kernel(seed):
 
 @pytest.mark.parametrize("case", range(24))
 def test_depthwise_f32_ring_rint_requant_edge_cases(case):
-    """The rint requantization of the ring kernel (`_dw_rq1`, flag bytes, `_dw_fix_acc` from the
-    stored sums) against the int32 kernel: ties-heavy multipliers (powers of two: every output of a
-    right = 1 channel sits on a tie of the double rounding), small right shifts (1..3), left
+    """The rint requantization of the ring kernel (`_dw_rq1`, the hits list, `_dw_fix_steps`
+    from the stored sums) against the int32 kernel: ties-heavy multipliers (powers of two:
+    every output of a right = 1 channel sits on a tie of the double rounding), small right shifts (1..3), left
     shifts (always-exact channels), channels not multiples of 16, strides 1 / 2, kernels 3 / 5,
     padding, odd and single output heights, and activation bounds that clamp most outputs."""
     from qcc.runtime.fixedpoint import quantize_multipliers

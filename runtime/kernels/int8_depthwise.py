@@ -14,7 +14,7 @@ by −zp_in, go into a ring of rows (`_dw_fill_row`); two output rows per pass, 
 row one contiguous run of the ring. Each chunk of outputs is requantized with a float32
 estimate that either provably equals the spec's integer result or is flagged and recomputed
 with the spec's integer MBQM from the sums the tap loop stored (`_dw_rq1`, `_dw_rq_chunk`,
-`_dw_fix_acc`). The outputs are the spec's, bit for bit (tests/test_runtime_int8.py checks them against `_dw_conv_i8` on random
+`_dw_fix_steps`). The outputs are the spec's, bit for bit (tests/test_runtime_int8.py checks them against `_dw_conv_i8` on random
 shapes and against LiteRT on models).
 
 One driver, compiled once, runs every filter size; what differs per size is a small leaf
@@ -142,7 +142,7 @@ def _dw_conv_i8(x, w, bias, m, left, right, zp_in, zp_out, lo, hi, out, geom):  
 @njit(cache=True, nogil=True, fastmath={'contract'})
 def _dw_rq1(a, bf, ef, th, e, yl, yh, zf):  # pragma: no cover - jitted
     """Requantize one exact float32 accumulator a (inlined into the vector loops): returns
-    (int8 output, flag); a flagged output is recomputed exactly by `_dw_fix_acc`.
+    (int8 output, flag); a flagged output is recomputed exactly by `_dw_fix_steps`.
 
     The reference result is T = RDBPOT(SRDHM(a + bias, m), right) = R(z) := sign(z)·
     floor(|z| + 1/2 + e) off its ties (`requant_fast2_i8`), z = (a + bias)·m·2^(shift−31)
@@ -211,8 +211,8 @@ def _dw_rq_chunk(acc, p, nt, gc, s, m, n, o1, oa, ob, zq):  # pragma: no cover -
     o1[oa + i], o1[ob + i]) with `_dw_rq1` in one vector loop per row (rows p[nt·gc:]
     bias_f, eff, thr, e: `_dw_rq_rows`), inlined into the tap loops' chunk loop. Returns
     whether an output was flagged. The vector loop stores only o1 and ORs the flags (a
-    second array stored in it costs ~10 %); only a chunk with a flagged output (rare) is
-    visited again to store the flag bytes (`_dw_rq_flags`) for `_dw_fix_acc`."""
+    second array stored in it costs ~10 %); a chunk with a flagged output goes to the hits
+    list as its `_DW_LANES`-output steps, for `_dw_fix_steps`."""
     ug = np.uint64(gc)
     gb = ug * np.uint64(nt)
     ge = gb + ug
@@ -235,25 +235,40 @@ def _dw_rq_chunk(acc, p, nt, gc, s, m, n, o1, oa, ob, zq):  # pragma: no cover -
     return hit
 
 
+@njit(inline="always")
+def _dw_exact_out(a, q, k, c, zq):  # pragma: no cover - jitted
+    """The spec's output of channel k from its exact sum a (int64, bias included):
+    clamp(MBQM(a, m, shift) + zp_out, lo, hi) with branch-free `mbqm_fast` (q: bias, m,
+    left, right per channel; zq: zp_out, lo, hi)."""
+    v = mbqm_fast(a, q[c + k], q[2 * c + k], q[3 * c + k]) + zq[0]
+    return min(max(v, zq[1]), zq[2])
+
+
 @njit(cache=True, nogil=True, fastmath={'contract'})
-def _dw_rq_flags(acc, p, nt, gc, s, m, n, zq, fl):  # pragma: no cover - jitted
-    """The flag bytes of `_dw_rq_chunk`'s chunk (fl[r·8·fw + j]: row r's output s + j is
-    flagged), computed again when it had one (rare: not inlined, less to compile)."""
+def _dw_fix_steps(acc, p, q, nt, gc, c, hits, n, o1, oa, ob, zq):  # pragma: no cover - jitted
+    """The exact fix-up of the float ring's flagged outputs: for each step in the hits list
+    (hits[0] of them, starts i0 from hits[1]), the outputs i0 .. i0 + 15 (< n) of both rows
+    of the pass get their flag again (`_dw_rq1` on the stored sum acc[r·n + i], the tables
+    at p[nt·gc + i mod gc]: chunks start at multiples of gc, and as the tap loop computed it)
+    and, when it is set, the spec's integer clamp(MBQM(acc + bias, m, shift) + zp_out, lo,
+    hi) (branch-free `mbqm_fast`; the sum is an exact integer in float32). A few dozen
+    outputs a hit, where a whole chunk's flag bytes were recomputed (up to 2·gc)."""
     ug = np.uint64(gc)
     gb = ug * np.uint64(nt)
-    us = np.uint64(s)
     zf = np.float32(zq[0])
     yl = np.float32(zq[1] - zq[0])
     yh = np.float32(zq[2] - zq[0])
-    fw = (gc + 7) // 8
-    for r in range(2):
-        ua = np.uint64(r * n) + us
-        uf = np.uint64(r * 8 * fw)
-        for j in range(m):
-            uj = np.uint64(j)
-            _, f = _dw_rq1(acc[ua + uj], p[gb + uj], p[gb + ug + uj], p[gb + 2 * ug + uj],
-                           p[gb + 3 * ug + uj], yl, yh, zf)
-            fl[uf + uj] = f
+    for h in range(hits[0]):
+        i0 = hits[1 + h]
+        for r in range(2):
+            oo = oa if r == 0 else ob
+            for i in range(i0, min(i0 + _DW_LANES, n)):
+                uj = np.uint64(i % gc)
+                a = acc[r * n + i]
+                _, f = _dw_rq1(a, p[gb + uj], p[gb + ug + uj], p[gb + 2 * ug + uj],
+                               p[gb + 3 * ug + uj], yl, yh, zf)
+                if f:
+                    o1[oo + i] = _dw_exact_out(np.int64(a) + q[i % c], q, i % c, c, zq)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -296,7 +311,7 @@ def _dw_taps(kh_c, kw_c, rs_c, cache=True):
     """The tap leaf of one variant, a `leaf_cfunc` `_dw_ring` calls through its address, per
     pass of two output rows: for every chunk of gc outputs `dw_float_chunk` (the template:
     kh_c x kw_c filter, row step rs_c, the case key a closure constant, so only this case is
-    emitted, ~0.1 s of compiling) sums the taps and requantizes; the starts of the chunks
+    emitted, ~0.1 s of compiling) sums the taps and requantizes; the starts of the steps
     with a flagged output go to hits[1:], their count to hits[0] (`_dw_ring` fixes them).
     Arguments (int64, as `_dw_ring` passes them): the addresses of the ring r1, of p, acc, o1,
     zq and hits, then y0, y1, d, nr, rl, gc, n, oa, ob, dw, sw, wq, c (see `dw_float_chunk`),
@@ -308,14 +323,10 @@ def _dw_taps(kh_c, kw_c, rs_c, cache=True):
     @leaf_cfunc(22, cache)
     def taps(r1a, pa, acca, o1a, zqa, hitsa, y0, y1, d, nr, rl, gc, n, oa, ob, dw, sw, wq, c,
              cba, kh, kw):  # pragma: no cover - jitted
-        hits = carray(simd_i64_ptr(hitsa), ((n + gc - 1) // gc + 1,))
-        nh = 0
+        carray(simd_i64_ptr(hitsa), (1,))[0] = 0
         for s in range(0, n, gc):
-            if dw_float_chunk(r1a, pa, acca, o1a, zqa, y0, y1, d, nr, rl, gc, n, s,
-                              min(gc, n - s), oa, ob, dw, sw, wq, c, key_c):
-                hits[1 + nh] = s
-                nh += 1
-        hits[0] = nh
+            dw_float_chunk(r1a, pa, acca, o1a, zqa, hitsa, y0, y1, d, nr, rl, gc, n, s,
+                           min(gc, n - s), oa, ob, dw, sw, wq, c, key_c)
 
     return taps
 
@@ -332,37 +343,40 @@ def dw_float_key(kh: int, kw: int, rs: int) -> int:
 
 
 @intrinsic(prefer_literal=True)
-def dw_float_chunk(typingctx, r1a, pa, acca, o1a, zqa, y0, y1, d, nr, rl, gc, n, s, m, oa, ob,
-                   dw, sw, wq, c, key):
+def dw_float_chunk(typingctx, r1a, pa, acca, o1a, zqa, hitsa, y0, y1, d, nr, rl, gc, n, s, m,
+                   oa, ob, dw, sw, wq, c, key):
     """The tap sums and the requantization of the chunk [s, s + m) of two output rows, one
     case of the tap-leaf template per literal key (`dw_float_key(kh, kw, rs)`), emitted as
     vector IR: per outputs j, acc_A = Σ_ky Σ_kx ring[slot(yA + ky·d)·rl + cb(kx) + s + j]
     · p[(ky·kw + kx)·gc + j] (each ring run read once for both rows when they share rows:
     rs < kh, yB = yA + rs, d = 1), likewise acc_B; the sums (exact integers, any order)
     stored to acc[s + j] and acc[n + s + j]; then `_dw_rq1` on both, the int8 outputs to
-    o1[oa + s + j] and o1[ob + s + j] (`_DW_LANES` outputs a step, then the tail).
-    Returns whether an output was flagged. Arguments are int64 (addresses: the ring r1, p,
-    acc, o1, zq = [zp_out, lo, hi]; then the geometry as `_dw_ring` passes it); slot(y) =
+    o1[oa + s + j] and o1[ob + s + j] (`_DW_LANES` outputs a step, then the tail); a step
+    with a flagged output appends its start s + j to the hits list (int64: the count, then
+    the starts), for the fix-up (`_dw_fix_steps`). Arguments are int64 (addresses: the
+    ring r1, p, acc, o1, zq = [zp_out, lo, hi], the hits list; then the geometry as
+    `_dw_ring` passes it); slot(y) =
     y − nr when y >= nr; cb(kx) = ((kx·dw) mod sw · wq + (kx·dw) div sw)·c, sw <= 2."""
-    sig = types.boolean(r1a, pa, acca, o1a, zqa, y0, y1, d, nr, rl, gc, n, s, m, oa, ob, dw, sw,
-                        wq, c, key)
+    sig = types.void(r1a, pa, acca, o1a, zqa, hitsa, y0, y1, d, nr, rl, gc, n, s, m, oa, ob, dw,
+                     sw, wq, c, key)
     fixed = simd_literal(key)
     if fixed is None:
         raise TypingError("dw_float_chunk: the key must be a compile-time constant")
     kh_c, kw_c, rs_c = fixed // 256, fixed // 16 % 16, fixed % 16
 
     def codegen(context, builder, signature, args):
-        vals = [simd_as64(builder, v) for v in args[:20]]
-        return _dw_emit_chunk(builder, kh_c, kw_c, rs_c, vals)
+        vals = [simd_as64(builder, v) for v in args[:21]]
+        _dw_emit_chunk(builder, kh_c, kw_c, rs_c, vals)
+        return context.get_dummy_value()
 
     return sig, codegen
 
 
 def _dw_emit_chunk(builder, KH, KW, RS, vals):
-    """`dw_float_chunk`'s body for one (KH, KW, RS); returns the i1 flag."""
+    """`dw_float_chunk`'s body for one (KH, KW, RS)."""
     ir = _dw_ir
     i1, i8, i64, f32 = ir.IntType(1), ir.IntType(8), ir.IntType(64), ir.FloatType()
-    r1a, pa, acca, o1a, zqa, y0, y1, d, nr, rl, gc, n, s, m, oa, ob, dw, sw, wq, c = vals
+    r1a, pa, acca, o1a, zqa, hitsa, y0, y1, d, nr, rl, gc, n, s, m, oa, ob, dw, sw, wq, c = vals
     k = lambda v: ir.Constant(i64, v)  # noqa: E731
     shared = RS < KH
     mod = builder.module
@@ -450,9 +464,13 @@ def _dw_emit_chunk(builder, KH, KW, RS, vals):
             q = builder.fptosi(builder.fadd(r, vzf), ir.VectorType(i8, lanes))
             store(q, o1a, out_off, 1)
         bits = builder.bitcast(flags, ir.IntType(lanes))
-        return builder.icmp_unsigned("!=", bits, ir.Constant(ir.IntType(lanes), 0))
+        with builder.if_then(builder.icmp_unsigned("!=", bits, ir.Constant(ir.IntType(lanes), 0)),
+                             likely=False):  # rare: this step's start to the hits list
+            count = builder.load(hits_p)
+            builder.store(builder.add(s, j), builder.gep(hits_p, [builder.add(count, k(1))]))
+            builder.store(builder.add(count, k(1)), hits_p)
 
-    def loop(name, start, stop, step, lanes, hit0):
+    def loop(name, start, stop, step, lanes):
         pre = builder.block
         head = builder.append_basic_block(f"{name}_head")
         body_b = builder.append_basic_block(f"{name}_body")
@@ -460,21 +478,18 @@ def _dw_emit_chunk(builder, KH, KW, RS, vals):
         builder.branch(head)
         builder.position_at_end(head)
         j = builder.phi(i64)
-        hit = builder.phi(i1)
         j.add_incoming(start, pre)
-        hit.add_incoming(hit0, pre)
         builder.cbranch(builder.icmp_signed("<", j, stop), body_b, done)
         builder.position_at_end(body_b)
-        h = builder.or_(hit, body(lanes, j))
+        body(lanes, j)
         j.add_incoming(builder.add(j, k(step)), builder.block)
-        hit.add_incoming(h, builder.block)
         builder.branch(head)
         builder.position_at_end(done)
-        return hit
 
-    hit = loop("dw_vec", k(0), full, _DW_LANES, _DW_LANES, ir.Constant(i1, 0))
-    hit = loop("dw_half", full, part, half, half, hit)
-    return loop("dw_tail", part, m, 1, 1, hit)
+    hits_p = builder.inttoptr(hitsa, i64.as_pointer())
+    loop("dw_vec", k(0), full, _DW_LANES, _DW_LANES)
+    loop("dw_half", full, part, half, half)
+    loop("dw_tail", part, m, 1, 1)
 
 
 @njit(cache=True, nogil=True, fastmath={'contract'})
@@ -513,15 +528,16 @@ def _dw_taps_any_leaf():
         acc = carray(simd_f32_ptr(acca), (2 * n,))
         o1 = carray(simd_i8_ptr(o1a), (max(oa, ob) + n,))
         zq = carray(simd_i64_ptr(zqa), (3,))
-        hits = carray(simd_i64_ptr(hitsa), ((n + gc - 1) // gc + 1,))
+        hits = carray(simd_i64_ptr(hitsa), (n + 1,))
         cb = carray(simd_i64_ptr(cba), (kw,))
         nh = 0
         for s in range(0, n, gc):
             m = min(gc, n - s)
             _dw_taps_any(r1, p, cb, kh, kw, y0, y1, d, nr, rl, gc, n, s, m, acc)
             if _dw_rq_chunk(acc, p, kh * kw, gc, s, m, n, o1, oa, ob, zq):
-                hits[1 + nh] = s
-                nh += 1
+                for i in range(s, s + m, _DW_LANES):  # the chunk's steps, as the template's
+                    hits[1 + nh] = i
+                    nh += 1
         hits[0] = nh
 
     return taps_any
@@ -540,7 +556,7 @@ def _dw_ring(x, out, p, q, g, taps, rs, fill, fix):  # pragma: no cover - jitted
     last row recomputes the row above it, whose ring rows are still there; rs = KH,
     unshared, otherwise) or `_dw_taps_any_leaf` (any size and stride), which also
     requantize; the chunks with a flagged output are fixed by the leaf at `fix`
-    (`_dw_rq_flags`, `_dw_fix_acc`), the ring rows filled by the one at `fill` (`_DW_LEAF_MAKERS`).
+    (`_dw_fix_steps`), the ring rows filled by the one at `fill` (`_DW_LEAF_MAKERS`).
     x int8 [N,H,W,C] C-contiguous, out int8 [N,OH,OW,C]; p, q, g: see above."""
     sh, sw, dh, dw, pt, pl, kh, kw = g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7]
     zp, gc = g[8], g[12]
@@ -555,11 +571,10 @@ def _dw_ring(x, out, p, q, g, taps, rs, fill, fix):  # pragma: no cover - jitted
     r1 = _dw_empty64(nr * rl)
     orl = ow * c
     acc = _dw_empty64(2 * orl)
-    fl = np.zeros(2 * 8 * ((gc + 7) // 8), np.uint8)  # flag bytes of `_dw_rq_chunk`
     cb = np.empty(kw, np.int64)  # tap column kx: phase plane, then column in the plane
     for kx in range(kw):
         cb[kx] = (((kx * dw) % sw) * wq + (kx * dw) // sw) * c
-    hits = np.empty((orl + gc - 1) // gc + 1, np.int64)  # flagged chunks: count, starts
+    hits = np.empty(orl + 1, np.int64)  # the steps with a flagged output: count, starts
     zqc = np.ascontiguousarray(zq)
     d = 1 if shared else dh
     x1 = x.reshape(-1)
@@ -579,11 +594,9 @@ def _dw_ring(x, out, p, q, g, taps, rs, fill, fix):  # pragma: no cover - jitted
             y1 = y0 + rs if shared else yb % nr
             simd_call(taps, (r1, p, acc, o1, zqc, hits, y0, y1, d, nr, rl, gc, orl, oa, ob, dw,
                              sw, wq, c, cb, kh, kw))
-            for k in range(hits[0]):  # the chunks with a flagged output
-                s = hits[1 + k]
-                m = min(gc, orl - s)
-                simd_call(fix, (acc, p, p.size, q, kh * kw, gc, c, s, m, orl, o1, o1.size, oa,
-                                ob, zqc, fl))
+            if hits[0]:
+                simd_call(fix, (acc, p, p.size, q, kh * kw, gc, c, hits, orl, o1, o1.size, oa,
+                                ob, zqc))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -685,15 +698,13 @@ def _dw_rq_flags_u8(acc, prq, gc, s, m, n, zq, fl):  # pragma: no cover - jitted
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _dw_fix_acc(acc, q, gc, c, s, m, n, o1, oa, ob, zq, fl, words, add_bias):  # pragma: no cover - jitted
-    """The exact fix-up of both rings: every output of the chunk [s, s + m) of two output rows
-    (o1[oa + s + j], o1[ob + s + j]) whose flag byte fl[r·8·fw + j] is set (fw = ceil(gc /
-    8)) gets the spec's integer clamp(MBQM(a, m, shift) + zp_out, lo, hi) (branch-free
-    `mbqm_fast`), from the exact sum the tap loop stored, acc[r·n + s + j]: an int32 that
-    includes the bias (the VNNI ring), or an integer-valued float32 without it (the float
-    ring, add_bias: q's bias added). The flags are read as uint64 words (words: fl viewed as
-    uint64, made once by the caller, as a view costs ~20 ns), bytes only in nonzero words;
-    bytes past m are stale and skipped."""
+def _dw_fix_acc(acc, q, gc, c, s, m, n, o1, oa, ob, zq, fl, words):  # pragma: no cover - jitted
+    """The exact fix-up of the VNNI ring: every output of the chunk [s, s + m) of two output
+    rows (o1[oa + s + j], o1[ob + s + j]) whose flag byte fl[r·8·fw + j] is set (fw =
+    ceil(gc / 8)) gets the spec's integer result (`_dw_exact_out`) from the exact int32 sum
+    the tap loop stored, acc[r·n + s + j] (bias included). The flags are read as uint64
+    words (words: fl viewed as uint64, made once by the caller, as a view costs ~20 ns),
+    bytes only in nonzero words; bytes past m are stale and skipped."""
     fw = (gc + 7) // 8
     for r in range(2):
         oo = (oa if r == 0 else ob) + s
@@ -703,9 +714,7 @@ def _dw_fix_acc(acc, q, gc, c, s, m, n, o1, oa, ob, zq, fl, words, add_bias):  #
             for j in range(w * 8, min(w * 8 + 8, m)):
                 if fl[r * 8 * fw + j]:
                     k = j % c  # s is a multiple of gc, a multiple of C
-                    a = np.int64(acc[r * n + s + j]) + (q[k] if add_bias else 0)
-                    v = mbqm_fast(a, q[c + k], q[2 * c + k], q[3 * c + k]) + zq[0]
-                    o1[oo + j] = min(max(v, zq[1]), zq[2])
+                    o1[oo + j] = _dw_exact_out(np.int64(acc[r * n + s + j]), q, k, c, zq)
 
 
 def _dw_u8_taps(kh_c, ng_c, rs_c):
@@ -950,10 +959,11 @@ def _dw_bind(params):
 
 
 # The drivers' leaves besides the tap loops (`simd.leaf_cfunc`, called by address): a ring
-# row's fill, and the exact fix-up of a chunk with a flagged output. Numba would compile a
-# jitted callee again inside its caller; a leaf compiles once, apart, a unit of the first
-# run's parallel compile of its own. The fix-ups keep `_dw_rq_flags` / `_dw_rq_flags_u8`
-# compiled as their own functions (fastmath contract: the same flags as the tap loops).
+# row's fill, and the exact fix-up of the flagged outputs. Numba would compile a jitted
+# callee again inside its caller; a leaf compiles once, apart, a unit of the first run's
+# parallel compile of its own. The fix-ups compute the flags again as the loops did: the
+# float ring's per step in its hits list (`_dw_fix_steps`), the VNNI ring's per flagged chunk
+# (`_dw_rq_flags_u8`, then `_dw_fix_acc`), both with fastmath contract.
 
 
 def _dw_leaf_fill_ring():
@@ -965,14 +975,13 @@ def _dw_leaf_fill_ring():
 
 
 def _dw_leaf_fix_ring():
-    @leaf_cfunc(16)
-    def fix_ring(acca, pa, npf, qa, nt, gc, c, s, m, n, oa1, no1, oa, ob, zqa, fla):  # pragma: no cover - jitted
-        acc = carray(simd_f32_ptr(acca), (2 * n,))
-        zq = carray(simd_i64_ptr(zqa), (3,))
-        fl = carray(simd_u8_ptr(fla), (16 * ((gc + 7) // 8),))
-        _dw_rq_flags(acc, carray(simd_f32_ptr(pa), (npf,)), nt, gc, s, m, n, zq, fl)
-        _dw_fix_acc(acc, carray(simd_i64_ptr(qa), (4 * c,)), gc, c, s, m, n,
-                    carray(simd_i8_ptr(oa1), (no1,)), oa, ob, zq, fl, fl.view(np.uint64), True)
+    @leaf_cfunc(14)
+    def fix_ring(acca, pa, npf, qa, nt, gc, c, hitsa, n, oa1, no1, oa, ob, zqa):  # pragma: no cover - jitted
+        _dw_fix_steps(carray(simd_f32_ptr(acca), (2 * n,)), carray(simd_f32_ptr(pa), (npf,)),
+                      carray(simd_i64_ptr(qa), (4 * c,)), nt, gc, c,
+                      carray(simd_i64_ptr(hitsa), (n + 1,)), n,
+                      carray(simd_i8_ptr(oa1), (no1,)), oa, ob,
+                      carray(simd_i64_ptr(zqa), (3,)))
     return fix_ring
 
 
@@ -993,7 +1002,7 @@ def _dw_leaf_fix_u8():
         fl = carray(simd_u8_ptr(fla), (16 * ((gc + 7) // 8),))
         _dw_rq_flags_u8(acc, carray(simd_f32_ptr(prqa), (3 * gc,)), gc, s, m, n, zq, fl)
         _dw_fix_acc(acc, carray(simd_i64_ptr(qa), (4 * c,)), gc, c, s, m, n,
-                    carray(simd_i8_ptr(oa1), (no1,)), oa, ob, zq, fl, fl.view(np.uint64), False)
+                    carray(simd_i8_ptr(oa1), (no1,)), oa, ob, zq, fl, fl.view(np.uint64))
     return fix_u8
 
 
