@@ -375,7 +375,7 @@ def dw_float_chunk(typingctx, r1a, pa, acca, o1a, zqa, hitsa, y0, y1, d, nr, rl,
 def _dw_emit_chunk(builder, KH, KW, RS, vals):
     """`dw_float_chunk`'s body for one (KH, KW, RS)."""
     ir = _dw_ir
-    i1, i8, i64, f32 = ir.IntType(1), ir.IntType(8), ir.IntType(64), ir.FloatType()
+    i64, f32 = ir.IntType(64), ir.FloatType()
     r1a, pa, acca, o1a, zqa, hitsa, y0, y1, d, nr, rl, gc, n, s, m, oa, ob, dw, sw, wq, c = vals
     k = lambda v: ir.Constant(i64, v)  # noqa: E731
     shared = RS < KH
@@ -411,9 +411,6 @@ def _dw_emit_chunk(builder, KH, KW, RS, vals):
     base_b = [[builder.add(builder.add(rb, cols[kx]), s) for kx in range(KW)] for rb in rows_b]
     sa = builder.add(oa, s)
     sb = builder.add(ob, s)
-    full = builder.mul(builder.udiv(m, k(_DW_LANES)), k(_DW_LANES))
-    half = _DW_LANES // 2
-    part = builder.mul(builder.udiv(m, k(half)), k(half))
 
     def body(lanes, j):
         vt = ir.VectorType(f32, lanes)
@@ -446,31 +443,65 @@ def _dw_emit_chunk(builder, KH, KW, RS, vals):
         ef = load(pa, builder.mul(k(nt + 1), gc))
         th = load(pa, builder.mul(k(nt + 2), gc))
         e = load(pa, builder.mul(k(nt + 3), gc))
-        copysign = simd_fn(mod, f"llvm.copysign.v{lanes}f32", vt, [vt, vt])
-        rint = simd_fn(mod, f"llvm.rint.v{lanes}f32", vt, [vt])
-        fabs = simd_fn(mod, f"llvm.fabs.v{lanes}f32", vt, [vt])
-        splat = lambda v: simd_splat(builder, v, vt)  # noqa: E731
-        vyl, vyh, vzf = splat(yl), splat(yh), splat(zf)
-        flags = ir.Constant(ir.VectorType(i1, lanes), None)
+        flags = []
         for acc, out_off, acc_off in ((acc_a, sa, s), (acc_b, sb, builder.add(n, s))):
             store(acc, acca, acc_off, 4)
-            y = builder.fmul(builder.fadd(acc, bf), ef)
-            y = builder.fadd(y, builder.call(copysign, [e, y]))
-            y = builder.select(builder.fcmp_ordered(">", y, vyl), y, vyl)
-            y = builder.select(builder.fcmp_ordered("<", y, vyh), y, vyh)
-            r = builder.call(rint, [y])
-            flags = builder.or_(flags, builder.fcmp_ordered(
-                ">=", builder.call(fabs, [builder.fsub(y, r)]), th))
-            q = builder.fptosi(builder.fadd(r, vzf), ir.VectorType(i8, lanes))
+            q, flag = _dw_emit_rq(builder, builder.fmul(builder.fadd(acc, bf), ef), th, e, yl,
+                                  yh, zf)
             store(q, o1a, out_off, 1)
-        bits = builder.bitcast(flags, ir.IntType(lanes))
-        with builder.if_then(builder.icmp_unsigned("!=", bits, ir.Constant(ir.IntType(lanes), 0)),
-                             likely=False):  # rare: this step's start to the hits list
-            count = builder.load(hits_p)
-            builder.store(builder.add(s, j), builder.gep(hits_p, [builder.add(count, k(1))]))
-            builder.store(builder.add(count, k(1)), hits_p)
+            flags.append(flag)
+        _dw_emit_hit(builder, flags, hitsa, builder.add(s, j))
 
-    def loop(name, start, stop, step, lanes):
+    _dw_emit_steps(builder, m, body)
+
+
+def _dw_emit_rq(builder, y, th, e, yl, yh, zf):
+    """`_dw_rq1y` on a vector: the estimate y (<lanes x float>), the tables th and e
+    (vectors), yl, yh, zf (float scalars) -> (int8 outputs, flags <lanes x i1>)."""
+    ir = _dw_ir
+    vt = y.type
+    lanes = vt.count
+    mod = builder.module
+    copysign = simd_fn(mod, f"llvm.copysign.v{lanes}f32", vt, [vt, vt])
+    rint = simd_fn(mod, f"llvm.rint.v{lanes}f32", vt, [vt])
+    fabs = simd_fn(mod, f"llvm.fabs.v{lanes}f32", vt, [vt])
+    vyl, vyh, vzf = (simd_splat(builder, v, vt) for v in (yl, yh, zf))
+    y = builder.fadd(y, builder.call(copysign, [e, y]))
+    y = builder.select(builder.fcmp_ordered(">", y, vyl), y, vyl)
+    y = builder.select(builder.fcmp_ordered("<", y, vyh), y, vyh)
+    r = builder.call(rint, [y])
+    flag = builder.fcmp_ordered(">=", builder.call(fabs, [builder.fsub(y, r)]), th)
+    return builder.fptosi(builder.fadd(r, vzf), ir.VectorType(ir.IntType(8), lanes)), flag
+
+
+def _dw_emit_hit(builder, flags, hitsa, start):
+    """When a lane of `flags` (<lanes x i1> vectors, one per row) is set (rare), append
+    `start` to the hits list at address hitsa (int64: the count, then the starts)."""
+    ir = _dw_ir
+    i64 = ir.IntType(64)
+    bits = ir.IntType(flags[0].type.count)
+    any_set = builder.bitcast(flags[0], bits)
+    for f in flags[1:]:
+        any_set = builder.or_(any_set, builder.bitcast(f, bits))
+    with builder.if_then(builder.icmp_unsigned("!=", any_set, ir.Constant(bits, 0)),
+                         likely=False):
+        hits_p = builder.inttoptr(hitsa, i64.as_pointer())
+        count = builder.add(builder.load(hits_p), ir.Constant(i64, 1))
+        builder.store(start, builder.gep(hits_p, [count]))
+        builder.store(count, hits_p)
+
+
+def _dw_emit_steps(builder, m, body):
+    """The step loops over outputs j in [0, m): body(lanes, j) for `_DW_LANES` outputs a
+    step, then one 8-output step, then single outputs."""
+    ir = _dw_ir
+    i64 = ir.IntType(64)
+    k = lambda v: ir.Constant(i64, v)  # noqa: E731
+    half = _DW_LANES // 2
+    full = builder.mul(builder.udiv(m, k(_DW_LANES)), k(_DW_LANES))
+    part = builder.mul(builder.udiv(m, k(half)), k(half))
+    for name, start, stop, lanes in (("dw_vec", k(0), full, _DW_LANES),
+                                     ("dw_half", full, part, half), ("dw_tail", part, m, 1)):
         pre = builder.block
         head = builder.append_basic_block(f"{name}_head")
         body_b = builder.append_basic_block(f"{name}_body")
@@ -482,14 +513,9 @@ def _dw_emit_chunk(builder, KH, KW, RS, vals):
         builder.cbranch(builder.icmp_signed("<", j, stop), body_b, done)
         builder.position_at_end(body_b)
         body(lanes, j)
-        j.add_incoming(builder.add(j, k(step)), builder.block)
+        j.add_incoming(builder.add(j, k(lanes)), builder.block)
         builder.branch(head)
         builder.position_at_end(done)
-
-    hits_p = builder.inttoptr(hitsa, i64.as_pointer())
-    loop("dw_vec", k(0), full, _DW_LANES, _DW_LANES)
-    loop("dw_half", full, part, half, half)
-    loop("dw_tail", part, m, 1, 1)
 
 
 @njit(cache=True, nogil=True, fastmath={'contract'})
@@ -611,7 +637,7 @@ def _dw_ring(x, out, p, q, g, taps, rs, fill, fix):  # pragma: no cover - jitted
 # tiled over the chunk) from corr = bias − (zp_in + 128)·Σ w per channel, which leaves
 # bias + Σ (x − zp_in)·w over the in-image taps, exact in int32. The requantization is the
 # float ring's test on y = fl(float(that)·eff), rounded twice, within the same error bound
-# (`_dw_rq_chunk_u8`; `_dw_fix_acc` for flagged outputs, from the stored sums): the outputs
+# (`dw_u8_rq_chunk`; `_dw_fix_steps_u8` for flagged outputs, from the stored sums): the outputs
 # are the same, bit for bit. Per 32
 # outputs of a 3x3 stride-1 pass this is 4 ring loads, 3 weight loads and 6 `vpdpbusd`,
 # where the float loop has 21 loads and 18 multiply-adds.
@@ -653,68 +679,79 @@ def _dw_fill_u8(x1, src, inside, w, c, zp, pl, sw, dw, owx, xrow, ring, dst):  #
             vnni_dw_interleave4(s0 + cs, dw * c, d0 + 4 * cs)
 
 
-@njit(inline="always")
-def _dw_rq_chunk_u8(acc, prq, gc, s, m, n, o1, oa, ob, zq):  # pragma: no cover - jitted
-    """`_dw_rq_chunk` for the VNNI ring: int32 sums that include the bias (acc[i] for row A,
-    acc[n + i] for row B; prq: eff, thr, e), the estimate y = fl(float(acc)·eff)
-    (`_dw_rq1y`), one vector loop per row that stores only the outputs and ORs the flags;
-    only when one is set (rare) the driver's fix leaf stores the flag bytes
-    (`_dw_rq_flags_u8`) for `_dw_fix_acc`."""
+@intrinsic
+def dw_u8_rq_chunk(typingctx, acca, prqa, o1a, zqa, hitsa, gc, s, m, n, oa, ob):
+    """The VNNI ring's requantization of the chunk [s, s + m) of two output rows, as vector
+    IR: int32 sums that include the bias (row A's at acc[s + j], row B's at acc[n + s + j]),
+    the estimate y = fl(float(acc)·eff) and `_dw_rq1y`'s test (prq rows eff, thr, e, each
+    gc floats), the outputs to o1[oa + s + j] and o1[ob + s + j], `_DW_LANES` a step as the
+    float ring's tap loop; a step with a flagged output appends its start s + j to the hits
+    list, for `_dw_fix_steps_u8`. Arguments are int64: the addresses of acc, prq, o1, zq =
+    [zp_out, lo, hi] and the hits list, then gc, s, m, n, oa, ob."""
+    sig = types.void(acca, prqa, o1a, zqa, hitsa, gc, s, m, n, oa, ob)
+
+    def codegen(context, builder, signature, args):
+        _dw_emit_rq_u8(builder, [simd_as64(builder, v) for v in args])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+def _dw_emit_rq_u8(builder, vals):
+    """`dw_u8_rq_chunk`'s body."""
+    ir = _dw_ir
+    i64, f32 = ir.IntType(64), ir.FloatType()
+    acca, prqa, o1a, zqa, hitsa, gc, s, m, n, oa, ob = vals
+    k = lambda v: ir.Constant(i64, v)  # noqa: E731
+    zq = builder.inttoptr(zqa, i64.as_pointer())
+    zp, lo, hi = (builder.load(builder.gep(zq, [k(i)])) for i in range(3))
+    zf = builder.sitofp(zp, f32)
+    yl = builder.sitofp(builder.sub(lo, zp), f32)
+    yh = builder.sitofp(builder.sub(hi, zp), f32)
+
+    def body(lanes, j):
+        vt = ir.VectorType(f32, lanes)
+
+        def at(addr, off, width):  # element offset off + j of width bytes -> a pointer
+            return builder.add(addr, builder.mul(builder.add(off, j), k(width)))
+
+        def load(addr, off, ty):
+            return builder.load(builder.inttoptr(at(addr, off, 4), ty.as_pointer()), align=4)
+
+        eff, th, e = (load(prqa, builder.mul(gc, k(r)), vt) for r in range(3))
+        flags = []
+        for acc_off, out_off in ((s, builder.add(oa, s)), (builder.add(n, s), builder.add(ob, s))):
+            acc = load(acca, acc_off, ir.VectorType(ir.IntType(32), lanes))
+            q, flag = _dw_emit_rq(builder, builder.fmul(builder.sitofp(acc, vt), eff), th, e,
+                                  yl, yh, zf)
+            builder.store(q, builder.inttoptr(at(o1a, out_off, 1), q.type.as_pointer()), align=1)
+            flags.append(flag)
+        _dw_emit_hit(builder, flags, hitsa, builder.add(s, j))
+
+    _dw_emit_steps(builder, m, body)
+
+
+@njit(cache=True, nogil=True)
+def _dw_fix_steps_u8(acc, prq, q, gc, c, hits, na, n, o1, oa, ob, zq):  # pragma: no cover - jitted
+    """`_dw_fix_steps` for the VNNI ring: the outputs i0 .. i0 + 15 (< n, the row's) of both
+    rows at each start i0 of the hits list get their flag again, as `dw_u8_rq_chunk`
+    computed it, and the flagged ones the spec's integer result from their int32 sums
+    (bias included; row r's at acc[r·na + i])."""
     ug = np.uint64(gc)
-    us = np.uint64(s)
     zf = np.float32(zq[0])
     yl = np.float32(zq[1] - zq[0])
     yh = np.float32(zq[2] - zq[0])
-    hit = False
-    for r in range(2):
-        ua = np.uint64(r * n) + us
-        uo = np.uint64(oa if r == 0 else ob) + us
-        for j in range(m):
-            uj = np.uint64(j)
-            v, f = _dw_rq1y(np.float32(acc[ua + uj]) * prq[uj], prq[ug + uj],
-                            prq[ug + ug + uj], yl, yh, zf)
-            o1[uo + uj] = v
-            hit |= f
-    return hit
-
-
-@njit(cache=True, nogil=True, fastmath={'contract'})
-def _dw_rq_flags_u8(acc, prq, gc, s, m, n, zq, fl):  # pragma: no cover - jitted
-    """`_dw_rq_flags` for `_dw_rq_chunk_u8`."""
-    ug = np.uint64(gc)
-    us = np.uint64(s)
-    zf = np.float32(zq[0])
-    yl = np.float32(zq[1] - zq[0])
-    yh = np.float32(zq[2] - zq[0])
-    fw = (gc + 7) // 8
-    for r in range(2):
-        ua = np.uint64(r * n) + us
-        uf = np.uint64(r * 8 * fw)
-        for j in range(m):
-            uj = np.uint64(j)
-            _, f = _dw_rq1y(np.float32(acc[ua + uj]) * prq[uj], prq[ug + uj],
-                            prq[ug + ug + uj], yl, yh, zf)
-            fl[uf + uj] = f
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _dw_fix_acc(acc, q, gc, c, s, m, n, o1, oa, ob, zq, fl, words):  # pragma: no cover - jitted
-    """The exact fix-up of the VNNI ring: every output of the chunk [s, s + m) of two output
-    rows (o1[oa + s + j], o1[ob + s + j]) whose flag byte fl[r·8·fw + j] is set (fw =
-    ceil(gc / 8)) gets the spec's integer result (`_dw_exact_out`) from the exact int32 sum
-    the tap loop stored, acc[r·n + s + j] (bias included). The flags are read as uint64
-    words (words: fl viewed as uint64, made once by the caller, as a view costs ~20 ns),
-    bytes only in nonzero words; bytes past m are stale and skipped."""
-    fw = (gc + 7) // 8
-    for r in range(2):
-        oo = (oa if r == 0 else ob) + s
-        for w in range(fw):
-            if words[r * fw + w] == 0:
-                continue
-            for j in range(w * 8, min(w * 8 + 8, m)):
-                if fl[r * 8 * fw + j]:
-                    k = j % c  # s is a multiple of gc, a multiple of C
-                    o1[oo + j] = _dw_exact_out(np.int64(acc[r * n + s + j]), q, k, c, zq)
+    for h in range(hits[0]):
+        i0 = hits[1 + h]
+        for r in range(2):
+            oo = oa if r == 0 else ob
+            for i in range(i0, min(i0 + _DW_LANES, n)):
+                uj = np.uint64(i % gc)
+                a = acc[r * na + i]
+                _, f = _dw_rq1y(np.float32(a) * prq[uj], prq[ug + uj], prq[ug + ug + uj], yl,
+                                yh, zf)
+                if f:
+                    o1[oo + i] = _dw_exact_out(np.int64(a), q, i % c, c, zq)
 
 
 def _dw_u8_taps(kh_c, ng_c, rs_c):
@@ -736,8 +773,8 @@ def _dw_ring_u8(x, out, wt, corr, prq, q, g, taps, rs, fill, fix):  # pragma: no
     ring's (`_dw_ring`), rows sharing ring rows when the row step rs < KH; per chunk of
     gc outputs the tap sums by the case's leaf at address `taps` (`_dw_u8_taps`: the
     addresses of the chunk's ring rows, row A's then row B's, in `rows`), then the
-    requantization of the chunk while its sums are in L1 (`_dw_rq_chunk_u8`, flagged outputs
-    by the leaf at `fix`: `_dw_rq_flags_u8`, `_dw_fix_acc`; ring rows by the one at `fill`:
+    requantization of the chunk while its sums are in L1 (`dw_u8_rq_chunk`, flagged outputs
+    by the leaf at `fix`: `_dw_fix_steps_u8`; ring rows by the one at `fill`:
     `_dw_fill_u8`). x int8 [N,H,W,C] C-contiguous (C >= 16), out int8 [N,OH,OW,C]; wt,
     corr (`_dw_u8_tables`), prq (the requantization rows eff, thr, e of p), q, g as the
     float ring's."""
@@ -759,7 +796,11 @@ def _dw_ring_u8(x, out, wt, corr, prq, q, g, taps, rs, fill, fix):  # pragma: no
     orl = ow * c
     npad = (orl + 15) // 16 * 16 + 16
     acc = np.empty(2 * npad + 16, np.int32)
-    fl = np.zeros(2 * 8 * ((gc + 7) // 8), np.uint8)
+    hits = np.empty(orl + 1, np.int64)  # the steps with a flagged output: count, starts
+    hits_a = np.int64(hits.ctypes.data)
+    o1_a = np.int64(out.ctypes.data)
+    prq_a = np.int64(prq.ctypes.data)
+    zq_a = np.int64(zq.ctypes.data)
     nrows = kh + rs if shared else 2 * kh
     rows = np.empty(nrows, np.int64)
     ring_a = np.int64(ring.ctypes.data)
@@ -782,6 +823,7 @@ def _dw_ring_u8(x, out, wt, corr, prq, q, g, taps, rs, fill, fix):  # pragma: no
             nxt = max(nxt, top)
             oa = (b * oh + oy) * orl
             ob = (b * oh + oy2) * orl
+            hits[0] = 0
             for s in range(0, orl, gc):
                 m = min(gc, orl - s)
                 if shared:
@@ -793,9 +835,10 @@ def _dw_ring_u8(x, out, wt, corr, prq, q, g, taps, rs, fill, fix):  # pragma: no
                         rows[kh + ky] = ring_a + ((yb + ky * dh) % nr) * rl + 4 * s
                 simd_call(taps, (rows_a, wt_a, wst, gbytes, corr_a, np.int64((m + 15) // 16),
                                  acc_a + 4 * s, acc_a + 4 * (npad + s)))
-                if _dw_rq_chunk_u8(acc, prq, gc, s, m, npad, o1, oa, ob, zq):
-                    simd_call(fix, (acc, acc.size, prq, q, gc, c, s, m, npad, o1, o1.size, oa,
-                                    ob, zq, fl))
+                dw_u8_rq_chunk(acc_a, prq_a, o1_a, zq_a, hits_a, gc, s, m, npad, oa, ob)
+            if hits[0]:
+                simd_call(fix, (acc, acc.size, prq, q, gc, c, hits, npad, orl, o1, o1.size, oa,
+                                ob, zq))
 
 
 _DW_U8: dict = {}
@@ -961,9 +1004,10 @@ def _dw_bind(params):
 # The drivers' leaves besides the tap loops (`simd.leaf_cfunc`, called by address): a ring
 # row's fill, and the exact fix-up of the flagged outputs. Numba would compile a jitted
 # callee again inside its caller; a leaf compiles once, apart, a unit of the first run's
-# parallel compile of its own. The fix-ups compute the flags again as the loops did: the
-# float ring's per step in its hits list (`_dw_fix_steps`), the VNNI ring's per flagged chunk
-# (`_dw_rq_flags_u8`, then `_dw_fix_acc`), both with fastmath contract.
+# parallel compile of its own. The fix-ups (`_dw_fix_steps`, `_dw_fix_steps_u8`) compute the
+# flags of the steps in the hits list again, as the vector loops did (a fused multiply-add
+# where the loop has none changes nothing: the threshold's margin covers either), and the
+# exact result of the flagged outputs.
 
 
 def _dw_leaf_fill_ring():
@@ -995,14 +1039,12 @@ def _dw_leaf_fill_u8():
 
 
 def _dw_leaf_fix_u8():
-    @leaf_cfunc(15)
-    def fix_u8(acca, nacc, prqa, qa, gc, c, s, m, n, oa1, no1, oa, ob, zqa, fla):  # pragma: no cover - jitted
-        acc = carray(simd_i32_ptr(acca), (nacc,))
-        zq = carray(simd_i64_ptr(zqa), (3,))
-        fl = carray(simd_u8_ptr(fla), (16 * ((gc + 7) // 8),))
-        _dw_rq_flags_u8(acc, carray(simd_f32_ptr(prqa), (3 * gc,)), gc, s, m, n, zq, fl)
-        _dw_fix_acc(acc, carray(simd_i64_ptr(qa), (4 * c,)), gc, c, s, m, n,
-                    carray(simd_i8_ptr(oa1), (no1,)), oa, ob, zq, fl, fl.view(np.uint64))
+    @leaf_cfunc(14)
+    def fix_u8(acca, nacc, prqa, qa, gc, c, hitsa, na, n, oa1, no1, oa, ob, zqa):  # pragma: no cover - jitted
+        _dw_fix_steps_u8(carray(simd_i32_ptr(acca), (nacc,)),
+                         carray(simd_f32_ptr(prqa), (3 * gc,)), carray(simd_i64_ptr(qa), (4 * c,)),
+                         gc, c, carray(simd_i64_ptr(hitsa), (n + 1,)), na, n,
+                         carray(simd_i8_ptr(oa1), (no1,)), oa, ob, carray(simd_i64_ptr(zqa), (3,)))
     return fix_u8
 
 
