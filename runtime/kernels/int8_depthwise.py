@@ -581,7 +581,7 @@ def _dw_ring(x, out, p, q, g, taps, rs, fill, fix):  # pragma: no cover - jitted
     two rows of a pass read ring rows ya .. ya + KH − 1 + sh, all in the ring, and an odd
     last row recomputes the row above it, whose ring rows are still there; rs = KH,
     unshared, otherwise) or `_dw_taps_any_leaf` (any size and stride), which also
-    requantize; the chunks with a flagged output are fixed by the leaf at `fix`
+    requantize; the steps with a flagged output are fixed by the leaf at `fix`
     (`_dw_fix_steps`), the ring rows filled by the one at `fill` (`_DW_LEAF_MAKERS`).
     x int8 [N,H,W,C] C-contiguous, out int8 [N,OH,OW,C]; p, q, g: see above."""
     sh, sw, dh, dw, pt, pl, kh, kw = g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7]
@@ -800,7 +800,8 @@ def _dw_ring_u8(x, out, wt, corr, prq, q, g, taps, rs, fill, fix):  # pragma: no
     hits_a = np.int64(hits.ctypes.data)
     o1_a = np.int64(out.ctypes.data)
     prq_a = np.int64(prq.ctypes.data)
-    zq_a = np.int64(zq.ctypes.data)
+    zqc = np.ascontiguousarray(zq)
+    zq_a = np.int64(zqc.ctypes.data)
     nrows = kh + rs if shared else 2 * kh
     rows = np.empty(nrows, np.int64)
     ring_a = np.int64(ring.ctypes.data)
@@ -838,7 +839,7 @@ def _dw_ring_u8(x, out, wt, corr, prq, q, g, taps, rs, fill, fix):  # pragma: no
                 dw_u8_rq_chunk(acc_a, prq_a, o1_a, zq_a, hits_a, gc, s, m, npad, oa, ob)
             if hits[0]:
                 simd_call(fix, (acc, acc.size, prq, q, gc, c, hits, npad, orl, o1, o1.size, oa,
-                                ob, zq))
+                                ob, zqc))
 
 
 _DW_U8: dict = {}
