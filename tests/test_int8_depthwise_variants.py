@@ -268,5 +268,5 @@ def test_fill_and_fix_run_as_leaves(kind, monkeypatch):
     nrt = {name for name in defined if name.startswith("NRT_")}  # Numba's refcount helpers
     assert defined - nrt and all("_dw_ring" in name or "_dw_rq1y" in name
                                  for name in defined - nrt)
-    for callee in ("_dw_fill_row", "_dw_fill_u8", "_dw_fix_steps", "_dw_fix_steps_u8"):
+    for callee in ("_dw_fill_row", "_dw_fill_u8", "_dw_fix_steps"):
         assert callee not in text

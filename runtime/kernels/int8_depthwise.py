@@ -245,16 +245,19 @@ def _dw_exact_out(a, q, k, c, zq):  # pragma: no cover - jitted
 
 
 @njit(cache=True, nogil=True, fastmath={'contract'})
-def _dw_fix_steps(acc, p, q, nt, gc, c, hits, n, o1, oa, ob, zq):  # pragma: no cover - jitted
-    """The exact fix-up of the float ring's flagged outputs: for each step in the hits list
-    (hits[0] of them, starts i0 from hits[1]), the outputs i0 .. i0 + 15 (< n) of both rows
-    of the pass get their flag again (`_dw_rq1` on the stored sum acc[r·n + i], the tables
-    at p[nt·gc + i mod gc]: chunks start at multiples of gc, and as the tap loop computed it)
-    and, when it is set, the spec's integer clamp(MBQM(acc + bias, m, shift) + zp_out, lo,
-    hi) (branch-free `mbqm_fast`; the sum is an exact integer in float32). A few dozen
-    outputs a hit, where a whole chunk's flag bytes were recomputed (up to 2·gc)."""
+def _dw_fix_steps(acc, t, q, tb, gc, c, hits, na, n, o1, oa, ob, zq, float_ring):  # pragma: no cover - jitted
+    """The exact fix-up of both rings' flagged outputs: for each step in the hits list
+    (hits[0] of them, starts i0 from hits[1]), the outputs i0 .. i0 + 15 (< n, the row's)
+    of both rows of the pass get their flag again from the sum the loop stored (row r's at
+    acc[r·na + i]) and the tables at t[tb·gc + i mod gc] (chunks start at multiples of gc),
+    as the loop computed it: the float ring's y = (acc + bias_f)·eff (rows bias_f, eff, thr,
+    e: `_dw_rq1`), the VNNI ring's y = float(acc)·eff (its int32 sums include the bias; rows
+    eff, thr, e). A flagged output gets the spec's integer result (`_dw_exact_out`; the float
+    ring's sum is an exact integer in float32, its bias added from q). A few dozen outputs
+    a hit, where a whole chunk's flags were computed again (up to 2·gc). float_ring is a
+    compile-time constant of each ring's fix leaf."""
     ug = np.uint64(gc)
-    gb = ug * np.uint64(nt)
+    gb = ug * np.uint64(tb)
     zf = np.float32(zq[0])
     yl = np.float32(zq[1] - zq[0])
     yh = np.float32(zq[2] - zq[0])
@@ -263,12 +266,19 @@ def _dw_fix_steps(acc, p, q, nt, gc, c, hits, n, o1, oa, ob, zq):  # pragma: no 
         for r in range(2):
             oo = oa if r == 0 else ob
             for i in range(i0, min(i0 + _DW_LANES, n)):
-                uj = np.uint64(i % gc)
-                a = acc[r * n + i]
-                _, f = _dw_rq1(a, p[gb + uj], p[gb + ug + uj], p[gb + 2 * ug + uj],
-                               p[gb + 3 * ug + uj], yl, yh, zf)
+                uj = gb + np.uint64(i % gc)
+                a = acc[r * na + i]
+                k = i % c
+                if float_ring:
+                    y = (np.float32(a) + t[uj]) * t[ug + uj]
+                    uj += ug
+                    exact = np.int64(a) + q[k]
+                else:
+                    y = np.float32(a) * t[uj]
+                    exact = np.int64(a)
+                _, f = _dw_rq1y(y, t[ug + uj], t[ug + ug + uj], yl, yh, zf)
                 if f:
-                    o1[oo + i] = _dw_exact_out(np.int64(a) + q[i % c], q, i % c, c, zq)
+                    o1[oo + i] = _dw_exact_out(exact, q, k, c, zq)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -637,7 +647,7 @@ def _dw_ring(x, out, p, q, g, taps, rs, fill, fix):  # pragma: no cover - jitted
 # tiled over the chunk) from corr = bias − (zp_in + 128)·Σ w per channel, which leaves
 # bias + Σ (x − zp_in)·w over the in-image taps, exact in int32. The requantization is the
 # float ring's test on y = fl(float(that)·eff), rounded twice, within the same error bound
-# (`dw_u8_rq_chunk`; `_dw_fix_steps_u8` for flagged outputs, from the stored sums): the outputs
+# (`dw_u8_rq_chunk`; `_dw_fix_steps` for flagged outputs, from the stored sums): the outputs
 # are the same, bit for bit. Per 32
 # outputs of a 3x3 stride-1 pass this is 4 ring loads, 3 weight loads and 6 `vpdpbusd`,
 # where the float loop has 21 loads and 18 multiply-adds.
@@ -686,7 +696,7 @@ def dw_u8_rq_chunk(typingctx, acca, prqa, o1a, zqa, hitsa, gc, s, m, n, oa, ob):
     the estimate y = fl(float(acc)·eff) and `_dw_rq1y`'s test (prq rows eff, thr, e, each
     gc floats), the outputs to o1[oa + s + j] and o1[ob + s + j], `_DW_LANES` a step as the
     float ring's tap loop; a step with a flagged output appends its start s + j to the hits
-    list, for `_dw_fix_steps_u8`. Arguments are int64: the addresses of acc, prq, o1, zq =
+    list, for `_dw_fix_steps`. Arguments are int64: the addresses of acc, prq, o1, zq =
     [zp_out, lo, hi] and the hits list, then gc, s, m, n, oa, ob."""
     sig = types.void(acca, prqa, o1a, zqa, hitsa, gc, s, m, n, oa, ob)
 
@@ -731,29 +741,6 @@ def _dw_emit_rq_u8(builder, vals):
     _dw_emit_steps(builder, m, body)
 
 
-@njit(cache=True, nogil=True)
-def _dw_fix_steps_u8(acc, prq, q, gc, c, hits, na, n, o1, oa, ob, zq):  # pragma: no cover - jitted
-    """`_dw_fix_steps` for the VNNI ring: the outputs i0 .. i0 + 15 (< n, the row's) of both
-    rows at each start i0 of the hits list get their flag again, as `dw_u8_rq_chunk`
-    computed it, and the flagged ones the spec's integer result from their int32 sums
-    (bias included; row r's at acc[r·na + i])."""
-    ug = np.uint64(gc)
-    zf = np.float32(zq[0])
-    yl = np.float32(zq[1] - zq[0])
-    yh = np.float32(zq[2] - zq[0])
-    for h in range(hits[0]):
-        i0 = hits[1 + h]
-        for r in range(2):
-            oo = oa if r == 0 else ob
-            for i in range(i0, min(i0 + _DW_LANES, n)):
-                uj = np.uint64(i % gc)
-                a = acc[r * na + i]
-                _, f = _dw_rq1y(np.float32(a) * prq[uj], prq[ug + uj], prq[ug + ug + uj], yl,
-                                yh, zf)
-                if f:
-                    o1[oo + i] = _dw_exact_out(np.int64(a), q, i % c, c, zq)
-
-
 def _dw_u8_taps(kh_c, ng_c, rs_c):
     """The leaf of one `vnni_dw_taps` case (filter rows kh_c, 4-tap groups ng_c = ceil(KW /
     4), row step rs_c: `_dw_u8_variant`), its key a closure constant, so the leaf compiles
@@ -774,7 +761,7 @@ def _dw_ring_u8(x, out, wt, corr, prq, q, g, taps, rs, fill, fix):  # pragma: no
     gc outputs the tap sums by the case's leaf at address `taps` (`_dw_u8_taps`: the
     addresses of the chunk's ring rows, row A's then row B's, in `rows`), then the
     requantization of the chunk while its sums are in L1 (`dw_u8_rq_chunk`, flagged outputs
-    by the leaf at `fix`: `_dw_fix_steps_u8`; ring rows by the one at `fill`:
+    by the leaf at `fix`: `_dw_fix_steps`; ring rows by the one at `fill`:
     `_dw_fill_u8`). x int8 [N,H,W,C] C-contiguous (C >= 16), out int8 [N,OH,OW,C]; wt,
     corr (`_dw_u8_tables`), prq (the requantization rows eff, thr, e of p), q, g as the
     float ring's."""
@@ -1005,7 +992,7 @@ def _dw_bind(params):
 # The drivers' leaves besides the tap loops (`simd.leaf_cfunc`, called by address): a ring
 # row's fill, and the exact fix-up of the flagged outputs. Numba would compile a jitted
 # callee again inside its caller; a leaf compiles once, apart, a unit of the first run's
-# parallel compile of its own. The fix-ups (`_dw_fix_steps`, `_dw_fix_steps_u8`) compute the
+# parallel compile of its own. The fix-ups (`_dw_fix_steps`, one per ring) compute the
 # flags of the steps in the hits list again, as the vector loops did (a fused multiply-add
 # where the loop has none changes nothing: the threshold's margin covers either), and the
 # exact result of the flagged outputs.
@@ -1024,9 +1011,9 @@ def _dw_leaf_fix_ring():
     def fix_ring(acca, pa, npf, qa, nt, gc, c, hitsa, n, oa1, no1, oa, ob, zqa):  # pragma: no cover - jitted
         _dw_fix_steps(carray(simd_f32_ptr(acca), (2 * n,)), carray(simd_f32_ptr(pa), (npf,)),
                       carray(simd_i64_ptr(qa), (4 * c,)), nt, gc, c,
-                      carray(simd_i64_ptr(hitsa), (n + 1,)), n,
+                      carray(simd_i64_ptr(hitsa), (n + 1,)), n, n,
                       carray(simd_i8_ptr(oa1), (no1,)), oa, ob,
-                      carray(simd_i64_ptr(zqa), (3,)))
+                      carray(simd_i64_ptr(zqa), (3,)), True)
     return fix_ring
 
 
@@ -1042,10 +1029,11 @@ def _dw_leaf_fill_u8():
 def _dw_leaf_fix_u8():
     @leaf_cfunc(14)
     def fix_u8(acca, nacc, prqa, qa, gc, c, hitsa, na, n, oa1, no1, oa, ob, zqa):  # pragma: no cover - jitted
-        _dw_fix_steps_u8(carray(simd_i32_ptr(acca), (nacc,)),
-                         carray(simd_f32_ptr(prqa), (3 * gc,)), carray(simd_i64_ptr(qa), (4 * c,)),
-                         gc, c, carray(simd_i64_ptr(hitsa), (n + 1,)), na, n,
-                         carray(simd_i8_ptr(oa1), (no1,)), oa, ob, carray(simd_i64_ptr(zqa), (3,)))
+        _dw_fix_steps(carray(simd_i32_ptr(acca), (nacc,)), carray(simd_f32_ptr(prqa), (3 * gc,)),
+                      carray(simd_i64_ptr(qa), (4 * c,)), 0, gc, c,
+                      carray(simd_i64_ptr(hitsa), (n + 1,)), na, n,
+                      carray(simd_i8_ptr(oa1), (no1,)), oa, ob,
+                      carray(simd_i64_ptr(zqa), (3,)), False)
     return fix_u8
 
 
