@@ -287,7 +287,8 @@ def i16_logistic_tanh_table(multiplier: int, left_shift: int, tanh: bool) -> np.
 def run_quantize_f32_i16(inputs, params):
     x = np.ascontiguousarray(inputs[0], dtype=np.float32)
     out = np.empty(x.shape, np.int16)
-    quantize_f32_int(x, np.float32(params["scale"]), params["zp"], -32768, 32767, out)
+    quantize_f32_int(x.reshape(-1), np.float32(params["scale"]), params["zp"], -32768, 32767,
+                     out.reshape(-1))
     return [out]
 
 
@@ -295,8 +296,8 @@ def run_quantize_f32_i16(inputs, params):
 def run_requantize_i16(inputs, params):
     x = np.ascontiguousarray(inputs[0])
     out = np.empty(x.shape, np.dtype(params["dtype"]))
-    requantize_int(x, params["m"], params["shift"], params["zp_in"], params["zp_out"],
-                    params["lo"], params["hi"], out)
+    requantize_int(x.reshape(-1), params["m"], params["shift"], params["zp_in"],
+                   params["zp_out"], params["lo"], params["hi"], out.reshape(-1))
     return [out]
 
 
@@ -304,7 +305,7 @@ def run_requantize_i16(inputs, params):
 def run_dequantize_i16(inputs, params):
     x = np.ascontiguousarray(inputs[0])
     out = np.empty(x.shape, np.float32)
-    dequantize_i8(x, params["scale"], params["zp"], out)
+    dequantize_i8(x.reshape(-1), params["scale"], params["zp"], out.reshape(-1))
     return [out]
 
 

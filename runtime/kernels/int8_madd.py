@@ -347,7 +347,9 @@ def _madd_fix(fx, hits, ob, m, left, right, o, zp, lo, hi, out):  # pragma: no c
 def madd_fix_buffers(rows, ob):  # pragma: no cover - jitted
     """The fix-up buffers of `madd_tiles_rq` for up to `rows` rows of OB blocks: (fx int32
     [rows, OB·8], the hits list int64 [1 + rows·OB], empty)."""
-    return np.empty((rows, ob * 8), np.int32), np.zeros(1 + rows * ob, np.int64)
+    hits = np.empty(1 + rows * ob, np.int64)  # (np.zeros would compile its own overload)
+    hits[0] = 0
+    return np.empty((rows, ob * 8), np.int32), hits
 
 
 _MADD_FIX_LEAF: list = []

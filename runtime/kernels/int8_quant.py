@@ -23,7 +23,7 @@ from .registry import int8_lowering
 def run_quantize_f32_i8(inputs, params):
     x = np.ascontiguousarray(inputs[0], dtype=np.float32)
     out = np.empty(x.shape, np.int8)
-    quantize_f32_i8(x, np.float32(params["scale"]), params["zp"], out)
+    quantize_f32_i8(x.reshape(-1), np.float32(params["scale"]), params["zp"], out.reshape(-1))
     return [out]
 
 
@@ -31,7 +31,8 @@ def run_quantize_f32_i8(inputs, params):
 def run_requantize_i8(inputs, params):
     x = np.ascontiguousarray(inputs[0])
     out = np.empty(x.shape, np.int8)
-    requantize_i8(x, params["m"], params["shift"], params["zp_in"], params["zp_out"], out)
+    requantize_i8(x.reshape(-1), params["m"], params["shift"], params["zp_in"], params["zp_out"],
+                  out.reshape(-1))
     return [out]
 
 
@@ -39,7 +40,7 @@ def run_requantize_i8(inputs, params):
 def run_dequantize_i8(inputs, params):
     x = np.ascontiguousarray(inputs[0])
     out = np.empty(x.shape, np.float32)
-    dequantize_i8(x, params["scale"], params["zp"], out)
+    dequantize_i8(x.reshape(-1), params["scale"], params["zp"], out.reshape(-1))
     return [out]
 
 
@@ -53,7 +54,7 @@ def _q_bind_quantize(params):
         if x.dtype != f32 or not x.flags.c_contiguous:
             return run_quantize_f32_i8(inputs, params)
         out = empty(x.shape, i8)
-        direct.call(x, scale, zp, out)
+        direct.call(x.ravel(), scale, zp, out.ravel())
         return [out]
 
     return run
@@ -69,7 +70,7 @@ def _q_bind_dequantize(params):
         if not x.flags.c_contiguous:
             return run_dequantize_i8(inputs, params)
         out = empty(x.shape, f32)
-        direct.call(x, scale, zp, out)
+        direct.call(x.ravel(), scale, zp, out.ravel())
         return [out]
 
     return run
