@@ -344,7 +344,7 @@ def _dw_taps(kh_c, kw_c, rs_c, cache=True):
 _DW_LANES = 16
 """float32 lanes of `dw_float_chunk`'s main loop: two 8-lane FMA chains per row on AVX2
 (one 8-lane vector: latency-bound, ~20 % slower; 32: long tails), four NEON registers; the
-tail takes an 8-lane step, then single lanes."""
+tail is one partial step (`_dw_emit_steps`)."""
 
 
 def dw_float_key(kh: int, kw: int, rs: int) -> int:
@@ -422,7 +422,7 @@ def _dw_emit_chunk(builder, KH, KW, RS, vals):
     sa = builder.add(oa, s)
     sb = builder.add(ob, s)
 
-    def body(lanes, j):
+    def body(lanes, j, count):
         vt = ir.VectorType(f32, lanes)
         fma = simd_fn(mod, f"llvm.fma.v{lanes}f32", vt, [vt, vt, vt])
 
@@ -432,7 +432,7 @@ def _dw_emit_chunk(builder, KH, KW, RS, vals):
 
         def store(val, addr, off, width):
             byte = builder.add(addr, builder.mul(builder.add(off, j), k(width)))
-            builder.store(val, builder.inttoptr(byte, val.type.as_pointer()), align=width)
+            _dw_emit_store(builder, val, byte, width, count)
 
         acc_a = ir.Constant(vt, None)
         acc_b = ir.Constant(vt, None)
@@ -460,7 +460,7 @@ def _dw_emit_chunk(builder, KH, KW, RS, vals):
                                   yh, zf)
             store(q, o1a, out_off, 1)
             flags.append(flag)
-        _dw_emit_hit(builder, flags, hitsa, builder.add(s, j))
+        _dw_emit_hit(builder, flags, hitsa, builder.add(s, j), count)
 
     _dw_emit_steps(builder, m, body)
 
@@ -484,15 +484,21 @@ def _dw_emit_rq(builder, y, th, e, yl, yh, zf):
     return builder.fptosi(builder.fadd(r, vzf), ir.VectorType(ir.IntType(8), lanes)), flag
 
 
-def _dw_emit_hit(builder, flags, hitsa, start):
+def _dw_emit_hit(builder, flags, hitsa, start, count=None):
     """When a lane of `flags` (<lanes x i1> vectors, one per row) is set (rare), append
-    `start` to the hits list at address hitsa (int64: the count, then the starts)."""
+    `start` to the hits list at address hitsa (int64: the count, then the starts); with
+    `count` (a partial step, `_dw_emit_steps`), only lanes below it count."""
     ir = _dw_ir
     i64 = ir.IntType(64)
-    bits = ir.IntType(flags[0].type.count)
+    lanes = flags[0].type.count
+    bits = ir.IntType(lanes)
     any_set = builder.bitcast(flags[0], bits)
     for f in flags[1:]:
         any_set = builder.or_(any_set, builder.bitcast(f, bits))
+    if count is not None:  # bit l set for l < count (count < lanes)
+        below = builder.sub(builder.shl(ir.Constant(bits, 1), builder.trunc(count, bits)),
+                            ir.Constant(bits, 1))
+        any_set = builder.and_(any_set, below)
     with builder.if_then(builder.icmp_unsigned("!=", any_set, ir.Constant(bits, 0)),
                          likely=False):
         hits_p = builder.inttoptr(hitsa, i64.as_pointer())
@@ -501,31 +507,51 @@ def _dw_emit_hit(builder, flags, hitsa, start):
         builder.store(count, hits_p)
 
 
+def _dw_emit_store(builder, value, address, width, count=None):
+    """Store the vector `value` (elements of `width` bytes) at the int64 `address`; with
+    `count` (a partial step), only its first `count` elements: the vector goes to a stack
+    slot and `llvm.memcpy` moves count·width bytes (portable, and one small copy per chunk,
+    where a masked store of bytes has no AVX2 instruction)."""
+    ir = _dw_ir
+    i8p, i64 = ir.IntType(8).as_pointer(), ir.IntType(64)
+    if count is None:
+        builder.store(value, builder.inttoptr(address, value.type.as_pointer()), align=width)
+        return
+    with builder.goto_entry_block():
+        slot = builder.alloca(value.type)
+    builder.store(value, slot, align=width)
+    copy = builder.module.declare_intrinsic("llvm.memcpy", [i8p, i8p, i64])
+    builder.call(copy, [builder.inttoptr(address, i8p), builder.bitcast(slot, i8p),
+                        builder.mul(count, ir.Constant(i64, width)), ir.Constant(ir.IntType(1), 0)])
+
+
 def _dw_emit_steps(builder, m, body):
-    """The step loops over outputs j in [0, m): body(lanes, j) for `_DW_LANES` outputs a
-    step, then one 8-output step, then single outputs."""
+    """The steps over outputs j in [0, m): body(lanes, j, None) for `_DW_LANES` outputs a
+    step, then, when m is not a multiple, one partial step body(lanes, j, m − j): it loads
+    whole vectors (the buffers it reads have `_DW_LANES` elements of slack) and stores only
+    the first m − j lanes (`_dw_emit_store`, `_dw_emit_hit`). One copy of the step's code
+    instead of three (16, 8 and 1 lanes): half the tap leaves' compile time."""
     ir = _dw_ir
     i64 = ir.IntType(64)
     k = lambda v: ir.Constant(i64, v)  # noqa: E731
-    half = _DW_LANES // 2
-    full = builder.mul(builder.udiv(m, k(_DW_LANES)), k(_DW_LANES))
-    part = builder.mul(builder.udiv(m, k(half)), k(half))
-    for name, start, stop, lanes in (("dw_vec", k(0), full, _DW_LANES),
-                                     ("dw_half", full, part, half), ("dw_tail", part, m, 1)):
-        pre = builder.block
-        head = builder.append_basic_block(f"{name}_head")
-        body_b = builder.append_basic_block(f"{name}_body")
-        done = builder.append_basic_block(f"{name}_done")
-        builder.branch(head)
-        builder.position_at_end(head)
-        j = builder.phi(i64)
-        j.add_incoming(start, pre)
-        builder.cbranch(builder.icmp_signed("<", j, stop), body_b, done)
-        builder.position_at_end(body_b)
-        body(lanes, j)
-        j.add_incoming(builder.add(j, k(lanes)), builder.block)
-        builder.branch(head)
-        builder.position_at_end(done)
+    lanes = _DW_LANES
+    full = builder.mul(builder.udiv(m, k(lanes)), k(lanes))
+    pre = builder.block
+    head = builder.append_basic_block("dw_vec_head")
+    body_b = builder.append_basic_block("dw_vec_body")
+    done = builder.append_basic_block("dw_vec_done")
+    builder.branch(head)
+    builder.position_at_end(head)
+    j = builder.phi(i64)
+    j.add_incoming(k(0), pre)
+    builder.cbranch(builder.icmp_signed("<", j, full), body_b, done)
+    builder.position_at_end(body_b)
+    body(lanes, j, None)
+    j.add_incoming(builder.add(j, k(lanes)), builder.block)
+    builder.branch(head)
+    builder.position_at_end(done)
+    with builder.if_then(builder.icmp_signed("<", full, m), likely=False):
+        body(lanes, full, builder.sub(m, full))
 
 
 @njit(cache=True, nogil=True, fastmath={'contract'})
@@ -604,7 +630,7 @@ def _dw_ring(x, out, p, q, g, taps, rs, fill, fix):  # pragma: no cover - jitted
     rl = sw * wq * c
     span = (kh - 1) * dh + 1
     nr = span + sh
-    r1 = _dw_empty64(nr * rl)
+    r1 = _dw_empty64(nr * rl + _DW_LANES)  # + the over-read of a chunk's partial step
     orl = ow * c
     acc = _dw_empty64(2 * orl)
     cb = np.empty(kw, np.int64)  # tap column kx: phase plane, then column in the plane
@@ -719,7 +745,7 @@ def _dw_emit_rq_u8(builder, vals):
     yl = builder.sitofp(builder.sub(lo, zp), f32)
     yh = builder.sitofp(builder.sub(hi, zp), f32)
 
-    def body(lanes, j):
+    def body(lanes, j, count):
         vt = ir.VectorType(f32, lanes)
 
         def at(addr, off, width):  # element offset off + j of width bytes -> a pointer
@@ -734,9 +760,9 @@ def _dw_emit_rq_u8(builder, vals):
             acc = load(acca, acc_off, ir.VectorType(ir.IntType(32), lanes))
             q, flag = _dw_emit_rq(builder, builder.fmul(builder.sitofp(acc, vt), eff), th, e,
                                   yl, yh, zf)
-            builder.store(q, builder.inttoptr(at(o1a, out_off, 1), q.type.as_pointer()), align=1)
+            _dw_emit_store(builder, q, at(o1a, out_off, 1), 1, count)
             flags.append(flag)
-        _dw_emit_hit(builder, flags, hitsa, builder.add(s, j))
+        _dw_emit_hit(builder, flags, hitsa, builder.add(s, j), count)
 
     _dw_emit_steps(builder, m, body)
 
@@ -915,8 +941,10 @@ def _dw_ring_tables(params) -> tuple[np.ndarray, np.ndarray]:
     rows = np.concatenate([w.reshape(kh * kw, c).astype(np.float32),
                            np.stack(_dw_rq_rows(t, params)).astype(np.float32)])
     tiled = np.tile(rows, (1, int(params["dwg"][12]) // c))
-    p = _dw_empty64.py_func(tiled.size)  # 64-byte aligned (plain numpy here)
-    p[:] = tiled.reshape(-1)
+    # 64-byte aligned (plain numpy here), + the over-read of a chunk's partial step
+    p = _dw_empty64.py_func(tiled.size + _DW_LANES)
+    p[:tiled.size] = tiled.reshape(-1)
+    p[tiled.size:] = 0
     q = np.concatenate([t["bias"], t["m"], t["left"], t["right"]]).astype(np.int64)
     return p, q
 
@@ -1119,8 +1147,8 @@ def _dw_ring_params(wk, bias, m, shift, params) -> dict[str, np.ndarray] | None:
     max_c Σ_k |w[k, c]| · max|x − zp_in| < 2^24 (every product and partial sum is then an
     integer float32 represents exactly). wk [KH, KW, C] int8 values; params: geom,
     out_shape, zp_in, zp_out, lo, hi of the step. The chunk gc = G·C of the vector loops:
-    G·C >= 128 floats, G <= OW, and G·C a multiple of 16 (no scalar tail in a chunk's
-    16- or 8-lane loops) when a G up to twice the least does it."""
+    G·C >= 128 floats, G <= OW, and G·C a multiple of 16 (no partial step in a chunk's
+    loop, `_dw_emit_steps`) when a G up to twice the least does it."""
     kh, kw, c = wk.shape
     zp_in = int(params["zp_in"])
     xmax = max(127 - zp_in, zp_in + 128)

@@ -31,7 +31,7 @@ Broadcasting follows numpy (which is what TFLite's Broadcast*Slow loops compute)
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import carray, njit
 from qcc.dialects import nn
 
 from ..fixedpoint import (
@@ -46,6 +46,7 @@ from ..fixedpoint import (
 )
 from .int8_lowering import activation_bounds, constant_array, int8_params, shape
 from .int8_registry import DirectCall, runner
+from .simd import simd_u8_ptr
 from .registry import int8_lowering
 
 # ---------------------------------------------------------------------------------------------
@@ -221,7 +222,7 @@ def _ew_add_sub_fix_near_half(a, b, near_half, words, sign, zp1, zp2, left_shift
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
-def _ew_add_sub_rint_kernel(a, b, fp, ip, out, near_half, words):  # pragma: no cover - jitted
+def _ew_add_sub_rint(a, b, fp, ip, out):  # pragma: no cover - jitted
     """ADD / SUB on same-size flat operands when e is small (see the comment above
     `_ew_add_sub_rint_pass`; `_ew_add_sub_rint_params` decides): y = a·c1 + (b·c2 + k)
     estimates z + zp_out (c2 carries the sign, k = zp_out − zp1·c1 − zp2·c2), out =
@@ -229,29 +230,21 @@ def _ew_add_sub_rint_kernel(a, b, fp, ip, out, near_half, words):  # pragma: no 
     recomputed with the integer code. fp = float32 [c1, c2, k, thr]; ip = int64 [sign, zp1,
     zp2, left_shift, m1, shift1, m2, shift2, m_out, shift_out, zp_out, lo, hi] with m1, m2,
     m_out >= 0 and every shift <= 0 (`_ew_add_sub_rint_args`: two arrays, not 17 scalars,
-    as each argument costs the call ~25 ns to unbox). near_half / words: the flag scratch
-    of `_ew_add_sub_scratch` (one buffer as bytes and as uint64 words, made by the caller:
-    an `ndarray.view` in jitted code compiles for ~0.3 s). Its two passes and the exact
-    output are inlined into it (`inline="always"`): one compile, ~0.4 s less than four."""
+    as each argument costs the call ~25 ns to unbox). The flags are one buffer seen as
+    bytes and as uint64 words: `carray` over the words' address (an `ndarray.view` in
+    jitted code compiles for ~0.3 s); `words` stays live to the end, in the second pass.
+    Its two passes and the exact output are inlined into it (`inline="always"`): one
+    compile, ~0.4 s less than four."""
     n = out.size
-    for i in range(n, near_half.size):
+    nwords = (n + _EW_NEAR_HALF_CHUNK - 1) // _EW_NEAR_HALF_CHUNK * (_EW_NEAR_HALF_CHUNK // 8)
+    words = np.empty(nwords, np.uint64)
+    near_half = carray(simd_u8_ptr(words.ctypes.data), (nwords * 8,))
+    for i in range(n, nwords * 8):
         near_half[i] = 0
     lo, hi = ip[11], ip[12]
     _ew_add_sub_rint_pass(a, b, fp[0], fp[1], fp[2], fp[3], lo, hi, out, near_half)
     _ew_add_sub_fix_near_half(a, b, near_half, words, ip[0], ip[1], ip[2], ip[3], ip[4], ip[5],
                               ip[6], ip[7], ip[8], ip[9], ip[10], lo, hi, out)
-
-
-def _ew_add_sub_scratch(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """The flag scratch of `_ew_add_sub_rint_kernel` for n outputs: (bytes, uint64 words) of
-    one buffer of n bytes rounded up to _EW_NEAR_HALF_CHUNK."""
-    words = np.empty(-(-n // _EW_NEAR_HALF_CHUNK) * (_EW_NEAR_HALF_CHUNK // 8), np.uint64)
-    return words.view(np.uint8), words
-
-
-def _ew_add_sub_rint(a, b, fp, ip, out):
-    """`_ew_add_sub_rint_kernel` on flat a, b, out with a new flag scratch."""
-    _ew_add_sub_rint_kernel(a, b, fp, ip, out, *_ew_add_sub_scratch(out.size))
 
 
 @njit(cache=True, nogil=True)
@@ -430,17 +423,14 @@ def _ew_add_sub_rint_args(params):
     return fp, ip
 
 
-def _ew_flat_runner(kernel, args, params, fallback, binary: bool, scratch=None):
+def _ew_flat_runner(kernel, args, params, fallback, binary: bool):
     """The bound form of a fast element-wise step: when the operands have the output's shape
-    and are C-contiguous, `kernel(*flat operands, *args, flat out, *scratch())` on a new int8
-    output (scratch: the kernel's per-call work buffers, if any); anything else
-    (broadcasting, strided views) goes to `fallback(inputs, params)`."""
+    and are C-contiguous, `kernel(*flat operands, *args, flat out)` on a new int8 output;
+    anything else (broadcasting, strided views) goes to `fallback(inputs, params)`."""
     out_shape = tuple(params["out_shape"])
     empty = np.empty
     i8 = np.int8
     direct = DirectCall(kernel)
-    no_scratch = ()
-    work = scratch or (lambda: no_scratch)
     if binary:
         def run(inputs, _params):
             a, b = inputs
@@ -448,7 +438,7 @@ def _ew_flat_runner(kernel, args, params, fallback, binary: bool, scratch=None):
                     or not (a.flags.c_contiguous and b.flags.c_contiguous)):
                 return fallback(inputs, params)
             out = empty(out_shape, i8)
-            direct.call(a.ravel(), b.ravel(), *args, out.ravel(), *work())
+            direct.call(a.ravel(), b.ravel(), *args, out.ravel())
             return [out]
     else:
         def run(inputs, _params):
@@ -456,7 +446,7 @@ def _ew_flat_runner(kernel, args, params, fallback, binary: bool, scratch=None):
             if a.shape != out_shape or not a.flags.c_contiguous:
                 return fallback(inputs, params)
             out = empty(out_shape, i8)
-            direct.call(a.ravel(), *args, out.ravel(), *work())
+            direct.call(a.ravel(), *args, out.ravel())
             return [out]
     return run
 
@@ -464,9 +454,8 @@ def _ew_flat_runner(kernel, args, params, fallback, binary: bool, scratch=None):
 def _ew_bind_add_sub(params):
     if not params.get("rint"):
         return run_add_sub_i8
-    n = int(np.prod(params["out_shape"]))
-    return _ew_flat_runner(_ew_add_sub_rint_kernel, _ew_add_sub_rint_args(params), params,
-                           run_add_sub_i8, binary=True, scratch=lambda: _ew_add_sub_scratch(n))
+    return _ew_flat_runner(_ew_add_sub_rint, _ew_add_sub_rint_args(params), params,
+                           run_add_sub_i8, binary=True)
 
 
 def _ew_bind_mul(params):
