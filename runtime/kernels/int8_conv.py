@@ -277,38 +277,35 @@ def _conv_run_blas(x, params, geom, rows, o, out):
 
 def _madd_make_conv(isa: int):
     """The whole-convolution kernel of the int16 multiply-add path for one isa (a closure
-    constant; `_conv_madd_kernel`)."""
+    constant; `_conv_madd_kernel`). Its buffers are flat np.empty arrays and its leaves and
+    GEMM take addresses: every array view, reshape or allocation form in a kernel costs
+    compile time (this one compiled for ~0.5 s more when it sliced and reshaped)."""
 
     @njit(cache=True, nogil=True)
-    def conv(x, zp_in, pad, geom, tile, w, t, m, left, right, o, zp, lo, hi, pointwise, leaves):  # pragma: no cover - jitted
+    def conv(x, out, zp_in, pad, geom, tile, w, t, m, left, right, o, zp, lo, hi, pointwise, leaves):  # pragma: no cover - jitted
         n, h, wd, c = x.shape
-        oh, ow = (h, wd) if pointwise else (geom[8], geom[9])
-        rows = n * oh * ow
+        rows = out.size // o
         kp = w.shape[1] * 2
         k = geom[0] * geom[1] * c
-        if pointwise:
-            xp = np.empty((0, 0, 0, 0), np.int16)
-        else:  # 32 bytes of slack after xp and cols: the narrow leaf's moves overrun
-            size = n * pad[2] * pad[3] * c
-            xp = np.empty(size + 16, np.int16)[:size].reshape((n, pad[2], pad[3], c))
+        # 32 bytes of slack after xp and cols: the narrow leaf's moves overrun
+        xp = np.empty(16 if pointwise else n * pad[2] * pad[3] * c + 16, np.int16)
+        if not pointwise:
             simd_call(leaves[0], (x, n, h, wd, c, zp_in, pad[0], pad[1], xp, pad[2], pad[3]))
-        x1 = x.reshape(-1)
         tile = max(1, min(tile, rows))
-        cols = np.empty(tile * kp + 16, np.int16)[: tile * kp].reshape((tile, kp))
+        cols = np.empty(tile * kp + 16, np.int16)
         fx, hits = madd_fix_buffers(tile, w.shape[0])
-        out = np.empty((rows, o), np.int8)
+        x0 = np.int64(x.ctypes.data)
+        c0 = np.int64(cols.ctypes.data)
+        o0 = np.int64(out.ctypes.data)
         for r0 in range(0, rows, tile):
-            r1 = min(rows, r0 + tile)
-            cb = cols[: r1 - r0]
+            nr = min(rows, r0 + tile) - r0
             if pointwise:
-                simd_call(leaves[2], (x1[r0 * c : r1 * c], (r1 - r0) * c, zp_in, k, kp, cb,
-                                      r1 - r0))
+                simd_call(leaves[2], (x0 + r0 * c, nr * c, zp_in, k, kp, cols, nr))
             else:
-                simd_call(leaves[1], (xp, n, pad[2], pad[3], c, cb, r1 - r0, kp, r0, r1, geom,
+                simd_call(leaves[1], (xp, n, pad[2], pad[3], c, cols, nr, kp, r0, r0 + nr, geom,
                                       geom.size))
-            madd_tiles_rq(cb, w, t, m, left, right, o, zp, lo, hi, out[r0:r1], fx, hits, isa,
-                          leaves[3])
-        return out.reshape((n, oh, ow, o))
+            madd_tiles_rq(c0, nr, kp * 2, w, t, m, left, right, o, zp, lo, hi, o0 + r0 * o, o,
+                          fx, hits, isa, leaves[3])
 
     return conv
 
@@ -318,9 +315,10 @@ _MADD_CONV: dict = {}
 
 def _conv_madd_kernel(prepared):
     """The int16 multiply-add path's whole-convolution kernel of a prepared step and its
-    arguments after x but the leaves (one jitted call: patches, GEMM, requantization, tile
-    by tile): kernel(x, *args, conv_leaves(names)), x int8 [N, H, W, C] C-contiguous
-    (pointwise: any H, W) -> int8 [N, OH, OW, O]."""
+    arguments after x and out but the leaves (one jitted call: patches, GEMM,
+    requantization, tile by tile): kernel(x, out, *args, conv_leaves(names)), x int8
+    [N, H, W, C] C-contiguous (pointwise: any H, W), out int8 [N, OH, OW, O] C-contiguous,
+    made by the caller."""
     isa = int(prepared["isa"])
     if isa not in _MADD_CONV:
         _MADD_CONV[isa] = _madd_make_conv(isa)
@@ -546,15 +544,26 @@ def _conv_bind(params):
     contiguous = np.ascontiguousarray
     args = None  # the fixed arguments and the leaves' addresses, made at the first run
 
+    geom = prepared["geom"]
+    o = int(prepared["w8"].shape[2])
+    pointwise = bool(prepared["pointwise"])  # then any H, W: the output's are the input's
+    oh, ow = int(geom[8]), int(geom[9])
+    empty = np.empty
+    i8 = np.int8
+
     def run(inputs, _params):
         nonlocal args
         x = inputs[0]
         if args is None:
             args = (*fixed, conv_leaves(leaf_names))
-        return [direct.call(x if x.flags.c_contiguous else contiguous(x), *args)]
+        s = x.shape
+        out = empty((s[0], s[1], s[2], o) if pointwise else (s[0], oh, ow, o), i8)
+        direct.call(x if x.flags.c_contiguous else contiguous(x), out, *args)
+        return [out]
 
     def compile_kernel():  # for the run's argument types, without running it
-        example = (np.zeros((1, 1, 1, 1), np.int8), *fixed, np.zeros(1, np.int64))
+        example = (np.zeros((1, 1, 1, 1), np.int8), np.zeros((1, 1, 1, 1), np.int8), *fixed,
+                   np.zeros(1, np.int64))
         kernel.compile(tuple(kernel.typeof_pyval(a) for a in example))
 
     run.compile_key = key

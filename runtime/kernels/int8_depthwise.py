@@ -164,7 +164,7 @@ def _dw_rq1(a, bf, ef, th, e, yl, yh, zf):  # pragma: no cover - jitted
     return _dw_rq1y((a + bf) * ef, th, e, yl, yh, zf)
 
 
-@njit(cache=True, nogil=True, fastmath={'contract'})
+@njit(inline="always", fastmath={'contract'})
 def _dw_rq1y(y, th, e, yl, yh, zf):  # pragma: no cover - jitted
     """`_dw_rq1` from the estimate y (the VNNI ring's y = fl(float(acc + bias)·eff): its
     sum is exact in int32 and rounded once, within the same error bound)."""
@@ -605,7 +605,7 @@ def _dw_taps_any_leaf():
     return taps_any
 
 
-@njit(cache=True, nogil=True, fastmath={'contract'})
+@njit(cache=True, nogil=True)
 def _dw_ring(x, out, p, q, g, taps, rs, fill, fix):  # pragma: no cover - jitted
     """The float ring driver, one for every tap loop: depthwise conv (multiplier 1) with
     exact float32 accumulation, two output rows per pass. The padded input rows they read,
@@ -619,10 +619,13 @@ def _dw_ring(x, out, p, q, g, taps, rs, fill, fix):  # pragma: no cover - jitted
     unshared, otherwise) or `_dw_taps_any_leaf` (any size and stride), which also
     requantize; the steps with a flagged output are fixed by the leaf at `fix`
     (`_dw_fix_steps`), the ring rows filled by the one at `fill` (`_DW_LEAF_MAKERS`).
-    x int8 [N,H,W,C] C-contiguous, out int8 [N,OH,OW,C]; p, q, g: see above."""
+    x int8 [N,H,W,C] C-contiguous, out int8 [N,OH,OW,C]; p, q, g: see above. Its buffers
+    are two flat np.empty arrays, the leaves get addresses: every array view, reshape and
+    allocation form in a kernel costs compile time. Returns the work buffer's size (a use
+    after the passes: Numba frees an array after its last use)."""
     sh, sw, dh, dw, pt, pl, kh, kw = g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7]
     zp, gc = g[8], g[12]
-    zq = g[9:12]
+    zq = np.int64(g.ctypes.data) + 9 * 8  # g[9:12]: zp_out, lo, hi
     shared = rs < kh
     n, h, w, c = x.shape
     oh, ow = out.shape[1], out.shape[2]
@@ -630,35 +633,43 @@ def _dw_ring(x, out, p, q, g, taps, rs, fill, fix):  # pragma: no cover - jitted
     rl = sw * wq * c
     span = (kh - 1) * dh + 1
     nr = span + sh
-    r1 = _dw_empty64(nr * rl + _DW_LANES)  # + the over-read of a chunk's partial step
     orl = ow * c
-    acc = _dw_empty64(2 * orl)
-    cb = np.empty(kw, np.int64)  # tap column kx: phase plane, then column in the plane
+    # float32: the ring (+ the over-read of a chunk's partial step), then the two rows' sums,
+    # each 64-byte aligned (a 16-lane load of an aligned run reads one cache line, not two)
+    nring = nr * rl + _DW_LANES
+    work = np.empty(nring + 2 * orl + 32, np.float32)
+    r1 = np.int64(work.ctypes.data)
+    r1 += (-r1) % 64
+    acc = r1 + (nring * 4 + 63) // 64 * 64
+    # int64: the tap columns cb[kx] (phase plane, then column in the plane), then the hits
+    # list (the steps with a flagged output: count, starts)
+    ints = np.empty(kw + 1 + orl, np.int64)
     for kx in range(kw):
-        cb[kx] = (((kx * dw) % sw) * wq + (kx * dw) // sw) * c
-    hits = np.empty(orl + 1, np.int64)  # the steps with a flagged output: count, starts
-    zqc = np.ascontiguousarray(zq)
+        ints[kx] = (((kx * dw) % sw) * wq + (kx * dw) // sw) * c
+    cb = np.int64(ints.ctypes.data)
+    hits = cb + kw * 8
     d = 1 if shared else dh
-    x1 = x.reshape(-1)
-    o1 = out.reshape(-1)
+    x1 = np.int64(x.ctypes.data)
+    o1 = np.int64(out.ctypes.data)
     for b in range(n):
         nxt = 0
         for oy0 in range(0, oh, 2):
             oy, oy2, ya, yb, top = _dw_pass(oy0, oh, sh, span, shared)
             for r in range(max(nxt, ya), top):
                 iy = r - pt
-                simd_call(fill, (x1, x1.size, (b * h + iy) * w * c, 0 <= iy < h, w, c, zp, pl,
-                                 sw, wq, r1, r1.size, (r % nr) * rl))
+                simd_call(fill, (x1, x.size, (b * h + iy) * w * c, 0 <= iy < h, w, c, zp, pl,
+                                 sw, wq, r1, nring, (r % nr) * rl))
             nxt = max(nxt, top)
             oa = (b * oh + oy) * orl
             ob = (b * oh + oy2) * orl
             y0 = ya % nr
             y1 = y0 + rs if shared else yb % nr
-            simd_call(taps, (r1, p, acc, o1, zqc, hits, y0, y1, d, nr, rl, gc, orl, oa, ob, dw,
+            simd_call(taps, (r1, p, acc, o1, zq, hits, y0, y1, d, nr, rl, gc, orl, oa, ob, dw,
                              sw, wq, c, cb, kh, kw))
-            if hits[0]:
-                simd_call(fix, (acc, p, p.size, q, kh * kw, gc, c, hits, orl, o1, o1.size, oa,
-                                ob, zqc))
+            if ints[kw]:
+                simd_call(fix, (acc, p, p.size, q, kh * kw, gc, c, hits, orl, o1, out.size, oa,
+                                ob, zq))
+    return work.size
 
 
 # ---------------------------------------------------------------------------------------------
@@ -790,10 +801,11 @@ def _dw_ring_u8(x, out, wt, corr, prq, q, g, taps, rs, fill, fix):  # pragma: no
     by the leaf at `fix`: `_dw_fix_steps`; ring rows by the one at `fill`:
     `_dw_fill_u8`). x int8 [N,H,W,C] C-contiguous (C >= 16), out int8 [N,OH,OW,C]; wt,
     corr (`_dw_u8_tables`), prq (the requantization rows eff, thr, e of p), q, g as the
-    float ring's."""
+    float ring's. Returns the work buffer's size (a use after the passes: Numba frees an
+    array after its last use)."""
     sh, sw, dh, dw, pt, pl, kh = g[0], g[1], g[2], g[3], g[4], g[5], g[6]
     zp, gc = g[8], g[12]
-    zq = g[9:12]
+    zq_a = np.int64(g.ctypes.data) + 9 * 8  # g[9:12]: zp_out, lo, hi
     ng = wt.shape[1]
     shared = rs < kh
     n, h, w, c = x.shape
@@ -804,55 +816,59 @@ def _dw_ring_u8(x, out, wt, corr, prq, q, g, taps, rs, fill, fix):  # pragma: no
     rl = (rl + 63) // 64 * 64
     span = (kh - 1) * dh + 1
     nr = span + sh
-    ring = np.empty(nr * rl + 64, np.uint8)
-    xrow = np.empty(((owx - 1) * sw + 3 * dw + 1) * c, np.uint8)
     orl = ow * c
     npad = (orl + 15) // 16 * 16 + 16
+    # bytes: the ring, then the padded input row (one np.empty per dtype, addresses to the
+    # leaves: every array view and allocation form in a kernel costs compile time)
+    nring = nr * rl + 64
+    nxrow = ((owx - 1) * sw + 3 * dw + 1) * c
+    work = np.empty(nring + nxrow, np.uint8)
+    ring_a = np.int64(work.ctypes.data)
+    xrow_a = ring_a + nring
     acc = np.empty(2 * npad + 16, np.int32)
-    hits = np.empty(orl + 1, np.int64)  # the steps with a flagged output: count, starts
-    hits_a = np.int64(hits.ctypes.data)
+    acc_a = np.int64(acc.ctypes.data)
+    # int64: the hits list (the steps with a flagged output: count, starts), then the
+    # addresses of a chunk's ring rows
+    nrows = kh + rs if shared else 2 * kh
+    ints = np.empty(orl + 1 + nrows, np.int64)
+    hits_a = np.int64(ints.ctypes.data)
+    rows_a = hits_a + (orl + 1) * 8
+    rows = orl + 1
     o1_a = np.int64(out.ctypes.data)
     prq_a = np.int64(prq.ctypes.data)
-    zqc = np.ascontiguousarray(zq)
-    zq_a = np.int64(zqc.ctypes.data)
-    nrows = kh + rs if shared else 2 * kh
-    rows = np.empty(nrows, np.int64)
-    ring_a = np.int64(ring.ctypes.data)
-    acc_a = np.int64(acc.ctypes.data)
     wt_a = np.int64(wt.ctypes.data)
     corr_a = np.int64(corr.ctypes.data)
-    rows_a = np.int64(rows.ctypes.data)
     wst = np.int64(wt.shape[2])
     gbytes = np.int64(gsh * c * 4)
-    x1 = x.reshape(-1).view(np.uint8)
-    o1 = out.reshape(-1)
+    x1 = np.int64(x.ctypes.data)
     for b in range(n):
         nxt = 0
         for oy0 in range(0, oh, 2):
             oy, oy2, ya, yb, top = _dw_pass(oy0, oh, sh, span, shared)
             for r in range(max(nxt, ya), top):
                 iy = r - pt
-                simd_call(fill, (x1, x1.size, (b * h + iy) * w * c, 0 <= iy < h, w, c, zp, pl,
-                                 sw, dw, owx, xrow, xrow.size, ring, ring.size, (r % nr) * rl))
+                simd_call(fill, (x1, x.size, (b * h + iy) * w * c, 0 <= iy < h, w, c, zp, pl,
+                                 sw, dw, owx, xrow_a, nxrow, ring_a, nring, (r % nr) * rl))
             nxt = max(nxt, top)
             oa = (b * oh + oy) * orl
             ob = (b * oh + oy2) * orl
-            hits[0] = 0
+            ints[0] = 0
             for s in range(0, orl, gc):
                 m = min(gc, orl - s)
                 if shared:
                     for r in range(nrows):
-                        rows[r] = ring_a + ((ya + r) % nr) * rl + 4 * s
+                        ints[rows + r] = ring_a + ((ya + r) % nr) * rl + 4 * s
                 else:
                     for ky in range(kh):
-                        rows[ky] = ring_a + ((ya + ky * dh) % nr) * rl + 4 * s
-                        rows[kh + ky] = ring_a + ((yb + ky * dh) % nr) * rl + 4 * s
+                        ints[rows + ky] = ring_a + ((ya + ky * dh) % nr) * rl + 4 * s
+                        ints[rows + kh + ky] = ring_a + ((yb + ky * dh) % nr) * rl + 4 * s
                 simd_call(taps, (rows_a, wt_a, wst, gbytes, corr_a, np.int64((m + 15) // 16),
                                  acc_a + 4 * s, acc_a + 4 * (npad + s)))
                 dw_u8_rq_chunk(acc_a, prq_a, o1_a, zq_a, hits_a, gc, s, m, npad, oa, ob)
-            if hits[0]:
-                simd_call(fix, (acc, acc.size, prq, q, gc, c, hits, npad, orl, o1, o1.size, oa,
-                                ob, zqc))
+            if ints[0]:
+                simd_call(fix, (acc, acc.size, prq, q, gc, c, hits_a, npad, orl, o1_a, out.size,
+                                oa, ob, zq_a))
+    return work.size
 
 
 _DW_U8: dict = {}

@@ -250,7 +250,9 @@ def _ew_add_sub_rint(a, b, fp, ip, out):  # pragma: no cover - jitted
 @njit(cache=True, nogil=True)
 def _ew_mul_fast(a, b, zp1, zp2, eff, off, m, sh, zpo, lo, hi, out):  # pragma: no cover - jitted
     """MUL on same-size flat operands: the product (a − zp1)(b − zp2) is exact in float32,
-    y = product·eff estimates z within 4e−7·|y| + 1e−7."""
+    y = product·eff estimates z within 4e−7·|y| + 1e−7. The outputs near a rounding tie get
+    the exact MBQM, branch-free `mbqm_fast` (m >= 0: a positive scale ratio), whose
+    compiled code the kernels share."""
     n = out.size
     zf1 = np.float32(zp1)
     zf2 = np.float32(zp2)
@@ -284,7 +286,8 @@ def _ew_mul_fast(a, b, zp1, zp2, eff, off, m, sh, zpo, lo, hi, out):  # pragma: 
                 fr = t - np.floor(t)
                 tol = ay * rel + tiny
                 if (fr <= tol) | (fr >= one - tol):
-                    v = mbqm((np.int64(a[i]) - zp1) * (np.int64(b[i]) - zp2), m, sh) + zpo
+                    v = mbqm_fast((np.int64(a[i]) - zp1) * (np.int64(b[i]) - zp2), m,
+                                  max(sh, 0), max(-sh, 0)) + zpo
                     out[i] = min(max(v, lo), hi)
 
 
@@ -325,7 +328,8 @@ def _ew_mul_chan_fast(a, kq, ec, zp1, off, m, sh, zpo, lo, hi, out):  # pragma: 
                 fr = t - np.floor(t)
                 tol = ay * rel + tiny
                 if (fr <= tol) | (fr >= one - tol):
-                    v = mbqm((np.int64(a[i]) - zp1) * np.int64(kq[k]), m, sh) + zpo
+                    v = mbqm_fast((np.int64(a[i]) - zp1) * np.int64(kq[k]), m, max(sh, 0),
+                                  max(-sh, 0)) + zpo
                     out[i] = min(max(v, lo), hi)
 
 

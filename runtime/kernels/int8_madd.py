@@ -293,25 +293,22 @@ def _madd_tile(typingctx, a_addr, a_stride, w_addr, w_bstride, k2, o_addr, o_str
 
 
 @njit(nogil=True, inline="always")
-def _madd_tiles(a, w, o, out, mode, isa, t, fx, hits, lo, hi, zp):  # pragma: no cover - jitted
-    """Every tile of the GEMM of int16 rows a [R, K2·2] by packed weights w int16 [OB, K2, 16]
-    into out [R, o] (C-contiguous: int32 / float32 accumulators, or int8 with mode
-    `_MADD_RQ`, tables t [OB, 4, 8], fix-up buffers fx int32 [R, OB·8] and the hits list
-    (`madd_fix_buffers`));
-    mode and isa as `_madd_tile`'s, compile-time constants of the kernel this is inlined
-    into (`_madd_make_gemm`, `_madd_make_gemm_rq`): it compiles one mode of one isa."""
-    rows = a.shape[0]
+def _madd_tiles(a0, rows, ast, w, o, o0, ost, mode, isa, t, fx, hits, lo, hi, zp):  # pragma: no cover - jitted
+    """Every tile of the GEMM of `rows` int16 rows at address a0 (ast bytes apart; K2·2
+    values each) by packed weights w int16 [OB, K2, 16] into the output rows at address o0
+    (ost bytes apart, o columns: int32 / float32 accumulators, or int8 with mode `_MADD_RQ`,
+    tables t [OB, 4, 8], fix-up buffers fx int32 of rows·OB·8 and the hits list:
+    `madd_fix_buffers`); mode and isa as `_madd_tile`'s, compile-time constants of the
+    kernel this is inlined into (`_madd_make_gemm`, `_madd_make_gemm_rq`, the convolution
+    kernel): it compiles one mode of one isa. Addresses, not array views: a caller's slices
+    and reshapes of its buffers each cost compile time."""
     ob, k2 = w.shape[0], w.shape[1]
-    a0 = np.int64(a.ctypes.data)
     w0 = np.int64(w.ctypes.data)
-    o0 = np.int64(out.ctypes.data)
     t0 = np.int64(t.ctypes.data)
     fx0 = np.int64(fx.ctypes.data)
     h0 = np.int64(hits.ctypes.data)
-    ast = np.int64(a.shape[1] * 2)
-    ost = np.int64(out.shape[1] * out.itemsize)
-    bst = np.int64(8 * out.itemsize)  # bytes of one 8-channel block of output
-    fxs = np.int64(fx.shape[1] * 4)
+    bst = np.int64(8 if mode == _MADD_RQ else 32)  # bytes of one 8-channel block of output
+    fxs = np.int64(ob * 32)
     wbs = np.int64(k2 * 32)
     last = o - (ob - 1) * 8
     for jb in range(0, ob, _MADD_NB):
@@ -346,10 +343,11 @@ def _madd_fix(fx, hits, ob, m, left, right, o, zp, lo, hi, out):  # pragma: no c
 @njit(nogil=True, inline="always")
 def madd_fix_buffers(rows, ob):  # pragma: no cover - jitted
     """The fix-up buffers of `madd_tiles_rq` for up to `rows` rows of OB blocks: (fx int32
-    [rows, OB·8], the hits list int64 [1 + rows·OB], empty)."""
-    hits = np.empty(1 + rows * ob, np.int64)  # (np.zeros would compile its own overload)
+    of rows·OB·8, the hits list int64 [1 + rows·OB], empty). Flat, and np.empty only: each
+    allocation form (a shape tuple, np.zeros) compiles its own overload."""
+    hits = np.empty(1 + rows * ob, np.int64)
     hits[0] = 0
-    return np.empty((rows, ob * 8), np.int32), hits
+    return np.empty(rows * ob * 8, np.int32), hits
 
 
 _MADD_FIX_LEAF: list = []
@@ -374,15 +372,16 @@ def madd_fix_leaf() -> int:
 
 
 @njit(nogil=True, inline="always")
-def madd_tiles_rq(a, w, t, m, left, right, o, zp, lo, hi, out, fx, hits, isa, fix):  # pragma: no cover - jitted
-    """`madd_gemm_rq` into caller-made buffers (`madd_fix_buffers` for at least a's rows;
-    the hits list left empty again), isa a compile-time constant of the caller, fix the
-    address of `madd_fix_leaf` (called only when a block is undecided)."""
-    rows, ob = a.shape[0], w.shape[0]
-    _madd_tiles(a, w, o, out, _MADD_RQ, isa, t, fx, hits, lo, hi, zp)
+def madd_tiles_rq(a0, rows, ast, w, t, m, left, right, o, zp, lo, hi, o0, ost, fx, hits, isa, fix):  # pragma: no cover - jitted
+    """`madd_gemm_rq` of `rows` int16 rows at address a0 (ast bytes apart) into int8 rows at
+    address o0 (ost bytes apart), with caller-made buffers (`madd_fix_buffers` for at least
+    `rows` rows; the hits list left empty again), isa a compile-time constant of the caller,
+    fix the address of `madd_fix_leaf` (called only when a block is undecided)."""
+    ob = w.shape[0]
+    _madd_tiles(a0, rows, ast, w, o, o0, ost, _MADD_RQ, isa, t, fx, hits, lo, hi, zp)
     if hits[0]:
-        simd_call(fix, (fx, fx.shape[0], ob, hits, hits.size, m, left, right, m.size, o, zp,
-                        lo, hi, out, out.strides[0], rows))
+        simd_call(fix, (fx, rows, ob, hits, hits.size, m, left, right, m.size, o, zp, lo, hi,
+                        o0, ost, rows))
 
 
 def _madd_make_gemm_rq(isa: int):
@@ -391,7 +390,9 @@ def _madd_make_gemm_rq(isa: int):
     @njit(cache=True, nogil=True)
     def gemm_rq(a, w, t, m, left, right, o, zp, lo, hi, out, fix):  # pragma: no cover - jitted
         fx, hits = madd_fix_buffers(a.shape[0], w.shape[0])
-        madd_tiles_rq(a, w, t, m, left, right, o, zp, lo, hi, out, fx, hits, isa, fix)
+        madd_tiles_rq(np.int64(a.ctypes.data), a.shape[0], np.int64(a.shape[1] * 2), w, t, m,
+                      left, right, o, zp, lo, hi, np.int64(out.ctypes.data),
+                      np.int64(out.strides[0]), fx, hits, isa, fix)
 
     return gemm_rq
 
@@ -401,7 +402,9 @@ def _madd_make_gemm(mode: int, isa: int):
 
     @njit(cache=True, nogil=True)
     def gemm(a, w, o, out, t, fx, hits):  # pragma: no cover - jitted
-        _madd_tiles(a, w, o, out, mode, isa, t, fx, hits, 0, 0, 0)
+        _madd_tiles(np.int64(a.ctypes.data), a.shape[0], np.int64(a.shape[1] * 2), w, o,
+                    np.int64(out.ctypes.data), np.int64(out.strides[0]), mode, isa, t, fx, hits,
+                    0, 0, 0)
 
     return gemm
 
@@ -453,7 +456,7 @@ def madd_pack(w_kc: np.ndarray) -> np.ndarray:
 
 
 _MADD_NONE_T = np.zeros((1, 4, 8), np.float32)
-_MADD_NONE_FX = np.zeros((1, 8), np.int32)
+_MADD_NONE_FX = np.zeros(8, np.int32)
 _MADD_NONE_HITS = np.zeros(1, np.int64)
 
 

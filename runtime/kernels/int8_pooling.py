@@ -27,7 +27,7 @@ import numpy as np
 from numba import njit
 from qcc.dialects import nn
 
-from ..fixedpoint import mbqm, quantize_multiplier
+from ..fixedpoint import mbqm_fast, quantize_multiplier
 from .common import same_padding
 from .int8_lowering import activation_bounds, int8_params, shape
 from .int8_registry import runner
@@ -99,11 +99,15 @@ def _pool_reduce_sum(x3, out_sum):  # pragma: no cover - jitted
 @njit(cache=True, nogil=True)
 def _pool_mean_requant(sums, n, zp_in, m, sh, zp_out, lo, hi, out):  # pragma: no cover - jitted
     """MEAN's requantization of int64 sums (wrapped to int32 as the C++ accumulates), clamped
-    to the storage range [lo, hi] (int8 or int16)."""
+    to the storage range [lo, hi] (int8 or int16). m >= 0 (`lower_mean`: a positive scale
+    ratio, divided by n), so the branch-free `mbqm_fast` is the reference's MBQM (and the
+    kernels share its compiled code)."""
+    left = max(sh, 0)
+    right = max(-sh, 0)
     for i in range(sums.size):
         s = sums[i] - np.int64(zp_in) * n
         s = ((s + np.int64(2147483648)) & np.int64(0xFFFFFFFF)) - np.int64(2147483648)
-        v = mbqm(s, m, sh) + zp_out
+        v = mbqm_fast(s, m, left, right) + zp_out
         if v < lo:
             v = lo
         elif v > hi:

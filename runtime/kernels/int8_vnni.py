@@ -405,22 +405,19 @@ def _vnni_emit_rq_tile(builder, MR, NB, EP, vals):
 
 
 @njit(nogil=True, inline="always")
-def _vnni_tiles_rq(a, w, corrb, rq, o, lo, hi, out, ep):  # pragma: no cover - jitted
-    """int8 out[r, :o] = clamp(MBQM(GEMM + bias, m, shift) + zp, lo, hi): u8 rows a
-    [R, K4·4], packed weights w int32 [OB, K4, 16], corrb = corr + bias int32 [OB·16], rq
-    int32 [OB, 12, 16] (`vnni_rq_pack`); out int8 [R, o] with unit channel stride (rows
-    may be strided). ep: the epilogue (`vnni_rq_epilogue`), a compile-time constant of the
-    caller (inlined into it: the tiles are compiled once, in the kernel that runs them)."""
+def _vnni_tiles_rq(a0, rows, ast, w, corrb, rq, o, lo, hi, o0, ost, ep):  # pragma: no cover - jitted
+    """int8 out[r, :o] = clamp(MBQM(GEMM + bias, m, shift) + zp, lo, hi): `rows` u8 rows at
+    address a0 (ast bytes apart, K4·4 each), packed weights w int32 [OB, K4, 16], corrb =
+    corr + bias int32 [OB·16], rq int32 [OB, 12, 16] (`vnni_rq_pack`); out rows at address
+    o0, ost bytes apart, unit channel stride. ep: the epilogue (`vnni_rq_epilogue`), a
+    compile-time constant of the caller (inlined into it: the tiles are compiled once, in
+    the kernel that runs them). Addresses, not array views: a caller's slices cost compile
+    time."""
     zp = np.int64(rq[0, 9, 0])  # the low dword of the int64 zero point
-    rows = a.shape[0]
     ob, k4 = w.shape[0], w.shape[1]
-    a0 = np.int64(a.ctypes.data)
     w0 = np.int64(w.ctypes.data)
     c0 = np.int64(corrb.ctypes.data)
     q0 = np.int64(rq.ctypes.data)
-    o0 = np.int64(out.ctypes.data)
-    ast = np.int64(a.strides[0])
-    ost = np.int64(out.strides[0])
     wbs = np.int64(k4 * 64)
     last = o - (ob - 1) * 16
     rfull = rows - rows % 4
@@ -501,7 +498,8 @@ def _vnni_make_gemm_rq(ep: int):
 
     @njit(cache=True, nogil=True)
     def gemm_rq(a, w, corrb, rq, o, lo, hi, out):  # pragma: no cover - jitted
-        _vnni_tiles_rq(a, w, corrb, rq, o, lo, hi, out, ep)
+        _vnni_tiles_rq(np.int64(a.ctypes.data), a.shape[0], np.int64(a.strides[0]), w, corrb,
+                       rq, o, lo, hi, np.int64(out.ctypes.data), np.int64(out.strides[0]), ep)
 
     return gemm_rq
 
@@ -542,31 +540,27 @@ def _vnni_make_conv_rq(ep: int):
     """The whole-convolution kernel (`vnni_conv_rq_kernel`) for epilogue ep."""
 
     @njit(cache=True, nogil=True)
-    def conv_rq(x, zp_in, pad, geom, tile, w, corrb, rq, o, lo, hi, pointwise, leaves):  # pragma: no cover - jitted
+    def conv_rq(x, out, zp_in, pad, geom, tile, w, corrb, rq, o, lo, hi, pointwise, leaves):  # pragma: no cover - jitted
         n, h, wd, c = x.shape
-        oh, ow = (h, wd) if pointwise else (geom[8], geom[9])
-        rows = n * oh * ow
+        rows = out.size // o
         kp = w.shape[1] * 4
-        if pointwise:
-            xp = np.empty((0, 0, 0, 0), np.uint8)
-        else:  # 32 bytes of slack after xp and cols: the narrow leaf's moves overrun
-            size = n * pad[2] * pad[3] * c
-            xp = np.empty(size + 32, np.uint8)[:size].reshape((n, pad[2], pad[3], c))
+        # 32 bytes of slack after xp and cols: the narrow leaf's moves overrun
+        xp = np.empty(32 if pointwise else n * pad[2] * pad[3] * c + 32, np.uint8)
+        if not pointwise:
             simd_call(leaves[0], (x, n, h, wd, c, zp_in, pad[0], pad[1], xp, pad[2], pad[3]))
-        x1 = x.reshape(-1)
         tile = max(1, min(tile, rows))
-        cols = np.empty(tile * kp + 32, np.uint8)[: tile * kp].reshape((tile, kp))
-        out = np.empty((rows, o), np.int8)
+        cols = np.empty(tile * kp + 32, np.uint8)
+        x0 = np.int64(x.ctypes.data)
+        c0 = np.int64(cols.ctypes.data)
+        o0 = np.int64(out.ctypes.data)
         for r0 in range(0, rows, tile):
-            r1 = min(rows, r0 + tile)
-            cb = cols[: r1 - r0]
+            nr = min(rows, r0 + tile) - r0
             if pointwise:
-                simd_call(leaves[2], (x1[r0 * c : r1 * c], (r1 - r0) * c, c, kp, cb, r1 - r0))
+                simd_call(leaves[2], (x0 + r0 * c, nr * c, c, kp, cols, nr))
             else:
-                simd_call(leaves[1], (xp, n, pad[2], pad[3], c, cb, r1 - r0, kp, r0, r1, geom,
+                simd_call(leaves[1], (xp, n, pad[2], pad[3], c, cols, nr, kp, r0, r0 + nr, geom,
                                       geom.size))
-            _vnni_tiles_rq(cb, w, corrb, rq, o, lo, hi, out[r0:r1], ep)
-        return out.reshape((n, oh, ow, o))
+            _vnni_tiles_rq(c0, nr, kp, w, corrb, rq, o, lo, hi, o0 + r0 * o, o, ep)
 
     return conv_rq
 
@@ -576,8 +570,10 @@ _VNNI_CONV_RQ = tuple(_vnni_make_conv_rq(ep) for ep in range(4))
 
 def vnni_conv_rq_kernel(ep: int):
     """A whole convolution (groups 1) in one jitted call, requantized in the GEMM epilogue
-    ep (`vnni_rq_epilogue`): kernel(x, zp_in, pad, geom, tile, w, corrb, rq, o, lo, hi,
-    pointwise, leaves) maps int8 x [N, H, W, C] (C-contiguous) to int8 out [N, OH, OW, o].
+    ep (`vnni_rq_epilogue`): kernel(x, out, zp_in, pad, geom, tile, w, corrb, rq, o, lo, hi,
+    pointwise, leaves) maps int8 x [N, H, W, C] (C-contiguous) into int8 out [N, OH, OW, o]
+    (C-contiguous, made by the caller; flat buffers and addresses inside, as
+    `int8_conv._madd_make_conv`'s).
     A 1x1 stride-1 convolution (pointwise, output rows = input pixels) takes its u8 rows
     from x (`vnni_rows_u8`); any other is padded once as u8 (`vnni_pad_u8`; pad = pt, pl,
     Hp, Wp) and unrolled per tile of `tile` output rows (`vnni_im2col`, or
