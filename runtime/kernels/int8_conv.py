@@ -694,11 +694,24 @@ def _tconv_bind(params):
                 by_ky[:, :, ky, :] = rows[ky]([x], None)[0].reshape(b, h, wd * kw * o)
             return [out]
 
+        run_rows.compile_units = getattr(rows[0], "compile_units", None)  # the rows' kernel
+        if run_rows.compile_units is None:
+            del run_rows.compile_units
         return run_rows
     prepared = _fc_prepared(params)
     rq = _conv_rq_params(params["bias"], params["m"], params["shift"])
     bias, m, left, right = rq["bias"], rq["m"], rq["left"], rq["right"]
     zp, lo, hi = params["zp_out"], params["lo"], params["hi"]
+    rows_leaf = "rows_u8" if prepared["path"] == "vnni" else "rows_i16"
+
+    def units(name, compile_rest):
+        """PlanRunner's units of compile work: the GEMM (FULLY_CONNECTED's), the rows leaf
+        (the convolutions'), then this step's requantization (and scatter): parts a first
+        run compiles in parallel, where one unit would end a model's start-up alone."""
+        return ((("fully_connected_i8", prepared["path"], "gemm"),
+                 lambda: _int_gemm_rows(np.empty(0, np.int8), prepared)),
+                (("conv2d_i8", "leaf", rows_leaf), lambda: conv_leaf(rows_leaf)),
+                (("transpose_conv_i8", name), compile_rest))
 
     if disjoint:  # few output channels: int32 taps, requantized, then moved into place
         tiled = [np.tile(rq[k], kh * kw) for k in ("bias", "m", "left", "right")]
@@ -721,6 +734,11 @@ def _tconv_bind(params):
                 np.copyto(out.reshape(b, h, kh, wd, run_bytes), src.transpose(0, 1, 3, 2, 4))
             return [out]
 
+        def compile_requant():  # for the run's argument types, on no rows
+            empty_rows = np.empty((0, kh * kw * o), np.int32)
+            _conv_requant(empty_rows, *tiled, zp, lo, hi, empty_rows.astype(np.int8))
+
+        run_taps.compile_units = units("requant", compile_requant)
         return run_taps
 
     def run(inputs, _params):
@@ -733,6 +751,14 @@ def _tconv_bind(params):
         _conv_requant(acc.reshape(-1, o), bias, m, left, right, zp, lo, hi, out)
         return [out.reshape(b, oh, ow, o)]
 
+    def compile_scatter():  # for the run's argument types, on an empty batch
+        acc = np.zeros((0, oh, ow, o), np.int32)
+        _tconv_scatter(np.empty((0, 1, 1, kh, kw, o), np.int32).reshape(0, 1, 1, kh, kw, o),
+                       acc, geom)
+        _conv_requant(acc.reshape(-1, o), bias, m, left, right, zp, lo, hi,
+                      np.empty((0, o), np.int8))
+
+    run.compile_units = units("scatter", compile_scatter)
     return run
 
 
