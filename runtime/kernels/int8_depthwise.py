@@ -244,7 +244,7 @@ def _dw_exact_out(a, q, k, c, zq):  # pragma: no cover - jitted
     return min(max(v, zq[1]), zq[2])
 
 
-@njit(cache=True, nogil=True, fastmath={'contract'})
+@njit(nogil=True, inline="always", fastmath={'contract'})
 def _dw_fix_steps(acc, t, q, tb, gc, c, hits, na, n, o1, oa, ob, zq, float_ring):  # pragma: no cover - jitted
     """The exact fix-up of both rings' flagged outputs: for each step in the hits list
     (hits[0] of them, starts i0 from hits[1]), the outputs i0 .. i0 + 15 (< n, the row's)
@@ -255,7 +255,8 @@ def _dw_fix_steps(acc, t, q, tb, gc, c, hits, na, n, o1, oa, ob, zq, float_ring)
     eff, thr, e). A flagged output gets the spec's integer result (`_dw_exact_out`; the float
     ring's sum is an exact integer in float32, its bias added from q). A few dozen outputs
     a hit, where a whole chunk's flags were computed again (up to 2·gc). float_ring is a
-    compile-time constant of each ring's fix leaf."""
+    compile-time constant of each ring's fix leaf, which inlines this (`inline="always"`: no
+    separate compile of both forms)."""
     ug = np.uint64(gc)
     gb = ug * np.uint64(tb)
     zf = np.float32(zq[0])
