@@ -11,7 +11,9 @@ on random calibration data (float I/O, the default), all in this process, one th
   LRT int8     LiteRT, default resolver (XNNPACK), on the qcc-emitted .tflite
   LRT ref      LiteRT, BUILTIN_REF, on the same file
 
-Each is the median (µs) of --runs runs (>= 30) after one warm-up run. Printed ratios:
+Each is the median (µs) of --runs runs (>= 30); qcc int8, qcc float and LRT int8 take turns
+in blocks of 6 runs, each block after an untimed run (a slow phase of the machine slows them
+alike), LRT ref runs on its own, --runs / 6 times. Printed ratios:
 int8/LRT = qcc int8 / LRT int8 (target <= 2), float/int8 = qcc float / qcc int8 (target
 >= 1.5). Then, per zoo model, start-up of the `--emit=numba` artifact in a fresh
 `python -I` process (import model + load plan + first run): cold (empty NUMBA_CACHE_DIR,
@@ -43,13 +45,25 @@ INPUT_RANGES = {"face_detection_short_range": (-1.0, 1.0)}
 
 
 def _median_us(fn, runs: int) -> float:
-    fn()
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return 1e6 * statistics.median(times)
+    return _interleaved_medians_us({"fn": fn}, runs)["fn"]
+
+
+def _interleaved_medians_us(fns: dict, runs: int, block: int = 6) -> dict:
+    """The median (µs) of `runs` runs of each function of `fns`, the functions taking turns
+    in blocks of `block` runs, each block after one untimed run (the caches warm again after
+    the other functions ran): a slow phase of the machine then falls on each function alike,
+    and their ratio holds (timed one after the other, one's 30 runs could fall in such a phase
+    and the other's not; taking turns run by run would time every run on caches the others
+    just evicted)."""
+    times: dict = {key: [] for key in fns}
+    while any(len(ts) < runs for ts in times.values()):
+        for key, fn in fns.items():
+            fn()
+            for _ in range(min(block, runs - len(times[key]))):
+                t = time.perf_counter()
+                fn()
+                times[key].append(time.perf_counter() - t)
+    return {key: 1e6 * statistics.median(ts) for key, ts in times.items()}
 
 
 def _litert(content: bytes, resolver) -> object:
@@ -92,18 +106,22 @@ def bench_one(name: str, float_model, runs: int, lo: float = 0.0, hi: float = 1.
         return row
     xs = calib[0]
     row["islands"] = cm.has_float_islands
-    row["int8"] = _median_us(lambda: cm.run(xs), runs)
+    side_by_side = {"int8": lambda: cm.run(xs)}  # timed in turns (`_interleaved_medians_us`)
     try:
         float_model.run(xs)
-        row["float"] = _median_us(lambda: float_model.run(xs), runs)
+        side_by_side["float"] = lambda: float_model.run(xs)
     except Exception as e:  # noqa: BLE001
         row["note"] = f"float executor: {e}"[:90]
-    for key, resolver in (("lrt", OpResolverType.AUTO), ("ref", OpResolverType.BUILTIN_REF)):
-        try:
-            it = _litert(content, resolver)
-            row[key] = _median_us(_litert_fn(it, xs), runs if key == "lrt" else max(5, runs // 6))
-        except Exception as e:  # noqa: BLE001
-            row["note"] = f"LiteRT {key}: {str(e).splitlines()[0][:80]}"
+    try:
+        side_by_side["lrt"] = _litert_fn(_litert(content, OpResolverType.AUTO), xs)
+    except Exception as e:  # noqa: BLE001
+        row["note"] = f"LiteRT lrt: {str(e).splitlines()[0][:80]}"
+    row.update(_interleaved_medians_us(side_by_side, runs))
+    try:  # the reference resolver is ~30x slower: fewer runs, on its own
+        it = _litert(content, OpResolverType.BUILTIN_REF)
+        row["ref"] = _median_us(_litert_fn(it, xs), max(5, runs // 6))
+    except Exception as e:  # noqa: BLE001
+        row["note"] = f"LiteRT ref: {str(e).splitlines()[0][:80]}"
     row["_q"] = q
     row["_calib"] = calib
     return row
