@@ -643,8 +643,8 @@ later imports check the extracted file and write it again if it changed. Nothing
 written into this folder: it may be read-only.
 
 First run: Numba compiles the kernels this plan uses when they are first called (the first
-`run`: only the kernel variants its layers use, typically 4-5.5 s for a MediaPipe-sized model
-on a 2-core x86 machine, 7.5-9 s on one core; a progress line on stderr when it is a
+`run`: only the kernel variants its layers use, typically 3.5-4.5 s for a MediaPipe-sized
+model on a 2-core x86 machine, 6.5-8.5 s on one core; a progress line on stderr when it is a
 terminal; with an empty cache, forked helper processes compile some kernels alongside:
 QCC_COMPILE_WORKERS=N sets how many, 0 none) and keeps them in its on-disk
 cache (NUMBA_CACHE_DIR if set, else __pycache__ beside the extracted kernels.py); a later
