@@ -384,6 +384,15 @@ def madd_tiles_rq(a0, rows, ast, w, t, m, left, right, o, zp, lo, hi, o0, ost, f
                         o0, ost, rows))
 
 
+@njit(nogil=True, inline="always")
+def madd_tiles_i32(a0, rows, ast, w, o, o0, ost, isa):  # pragma: no cover - jitted
+    """int32 rows at address o0 (ost bytes apart, o columns) = the GEMM of `rows` int16 rows
+    at address a0 (ast bytes apart) by packed weights w, isa a compile-time constant of the
+    caller. (This mode reads no requantization table or fix-up buffer: w stands in for
+    them.)"""
+    _madd_tiles(a0, rows, ast, w, o, o0, ost, _MADD_I32, isa, w, w, w, 0, 0, 0)
+
+
 def _madd_make_gemm_rq(isa: int):
     """`madd_gemm_rq`'s kernel for one isa (a closure constant)."""
 
