@@ -54,6 +54,7 @@ from .int8_madd import (
     madd_tiles_rq,
 )
 from .int8_vnni import (
+    _vnni_tiles,
     vnni_conv_rq_kernel,
     vnni_gemm,
     vnni_im2col,
@@ -618,14 +619,6 @@ def _int_gemm_rows(x, params) -> np.ndarray:
     return acc
 
 
-def _fc_run_prepared(x, params):
-    acc = _int_gemm_rows(x, params)
-    out = np.empty(acc.shape, np.int8)
-    _fc_requant(acc, params["bias"], params["eff"], params["zp_out"], params["lo"], params["hi"],
-                out)
-    return [out.reshape(params["out_shape"])]
-
-
 @runner("fully_connected_i8")
 def run_fully_connected_i8(inputs, params):
     """FULLY_CONNECTED: the step bound on the fly (a plan binds it once: `_fc_bind`)."""
@@ -635,8 +628,9 @@ def run_fully_connected_i8(inputs, params):
 def _fc_make_madd(isa: int):
     """FULLY_CONNECTED on the int16 multiply-add path (isa a closure constant) in one jitted
     call: the rows leaf, the int32 GEMM, the float requantization (`_fc_requant`). A model's
-    heads are small layers, where the five Python-level calls of `_fc_run_prepared` cost
-    more than the arithmetic (~7 µs a step against ~2)."""
+    heads are small layers, where five Python-level calls (the rows, the GEMM, the
+    requantization and their buffers) cost more than the arithmetic (~7 µs a step against
+    ~2)."""
 
     @njit(cache=True, nogil=True)
     def fc(x, out, w, zp_in, d, bias, eff, zp_out, lo, hi, leaf):  # pragma: no cover - jitted
@@ -653,44 +647,46 @@ def _fc_make_madd(isa: int):
     return fc
 
 
+@njit(cache=True, nogil=True)
+def _fc_vnni(x, out, w, corr, d, bias, eff, zp_out, lo, hi, leaf):  # pragma: no cover - jitted
+    """`_fc_make_madd`'s kernel on the AVX-512 VNNI path: u8 rows (the rows leaf), the
+    `vpdpbusd` GEMM with its zero-point correction (`vnni_pack`), the float requantization."""
+    rows, u = out.shape
+    kp = w.shape[1] * 4
+    a = np.empty((rows, kp), np.uint8)
+    acc = np.empty((rows, u), np.int32)
+    if rows:
+        simd_call(leaf, (x, x.size, d, kp, a, rows))
+    _vnni_tiles(a, w, corr, u, acc, False)
+    _fc_requant(acc, bias, eff, zp_out, lo, hi, out)
+
+
 _FC_MADD: dict = {}
 
 
 def _fc_bind(params):
+    """Plan-load binding of `run_fully_connected_i8`: the weights packed for this host's GEMM
+    path (`_fc_prepared`), then one jitted call a step (`_fc_make_madd`, `_fc_vnni`)."""
     prepared = _fc_prepared(params)
     d, u = prepared["w8"].shape
-    vnni = prepared["path"] == "vnni"
-    rows_leaf = "rows_u8" if vnni else "rows_i16"
-
-    def compile_requant():
-        _fc_requant(np.empty((0, u), np.int32), prepared["bias"], prepared["eff"],
-                    prepared["zp_out"], prepared["lo"], prepared["hi"], np.empty((0, u), np.int8))
-
-    # PlanRunner's units of compile work: the GEMM (or the whole kernel), the requantization,
-    # the rows leaf (shared with the convolutions)
-    units = ((("fully_connected_i8", "requant"), compile_requant),
-             (("conv2d_i8", "leaf", rows_leaf), lambda: conv_leaf(rows_leaf)))
-    if vnni:
-        def run(inputs, _params):
-            return _fc_run_prepared(inputs[0], prepared)
-
-        def compile_gemm():  # the GEMM kernel for the run's argument types, on no rows
-            _int_gemm_rows(np.empty(0, np.int8), prepared)
-
-        run.compile_units = ((("fully_connected_i8", "vnni", "gemm"), compile_gemm), *units)
-        return run
-    isa = int(prepared["isa"])
-    if isa not in _FC_MADD:
-        _FC_MADD[isa] = _fc_make_madd(isa)
-    kernel = _FC_MADD[isa]
+    path = prepared["path"]
+    tail = (int(d), prepared["bias"], prepared["eff"], int(prepared["zp_out"]),
+            int(prepared["lo"]), int(prepared["hi"]))
+    if path == "vnni":
+        kernel, rows_leaf = _fc_vnni, "rows_u8"
+        fixed = (prepared["vw"], prepared["vcorr"], *tail)
+    else:
+        isa = int(prepared["isa"])
+        if isa not in _FC_MADD:
+            _FC_MADD[isa] = _fc_make_madd(isa)
+        kernel, rows_leaf = _FC_MADD[isa], "rows_i16"
+        fixed = (prepared["mw"], int(prepared["zp_in"]), *tail)
     direct = DirectCall(kernel)
-    fixed = (prepared["mw"], int(prepared["zp_in"]), int(d), prepared["bias"], prepared["eff"],
-             int(prepared["zp_out"]), int(prepared["lo"]), int(prepared["hi"]))
     out_shape = tuple(int(v) for v in params["out_shape"])
     empty, contiguous, i8 = np.empty, np.ascontiguousarray, np.int8
     leaf = None  # the rows leaf's address, made at the first run (a unit of its own)
 
-    def run_madd(inputs, _params):
+    def run(inputs, _params):
         nonlocal leaf
         x = inputs[0]
         if leaf is None:
@@ -704,9 +700,16 @@ def _fc_bind(params):
     def compile_kernel():  # for the run's argument types, on no rows
         kernel(np.empty(0, np.int8), np.empty((0, u), np.int8), *fixed, 0)
 
-    run_madd.compile_units = ((("fully_connected_i8", prepared["path"], "kernel"),
-                               compile_kernel), *units)
-    return run_madd
+    def compile_requant():
+        _fc_requant(np.empty((0, u), np.int32), prepared["bias"], prepared["eff"],
+                    prepared["zp_out"], prepared["lo"], prepared["hi"], np.empty((0, u), np.int8))
+
+    # PlanRunner's units of compile work: the kernel, its requantization (a callee), the
+    # rows leaf (shared with the convolutions)
+    run.compile_units = ((("fully_connected_i8", path, "kernel"), compile_kernel),
+                         (("fully_connected_i8", "requant"), compile_requant),
+                         (("conv2d_i8", "leaf", rows_leaf), lambda: conv_leaf(rows_leaf)))
+    return run
 
 
 run_fully_connected_i8.bind = _fc_bind
