@@ -751,9 +751,8 @@ def _tconv_bind(params):
                 by_ky[:, :, ky, :] = rows[ky]([x], None)[0].reshape(b, h, wd * kw * o)
             return [out]
 
-        run_rows.compile_units = getattr(rows[0], "compile_units", None)  # the rows' kernel
-        if run_rows.compile_units is None:
-            del run_rows.compile_units
+        if hasattr(rows[0], "compile_units"):  # the rows' convolution kernel and leaves
+            run_rows.compile_units = rows[0].compile_units
         return run_rows
     prepared = _fc_prepared(params)
     rq = _conv_rq_params(params["bias"], params["m"], params["shift"])
@@ -762,10 +761,10 @@ def _tconv_bind(params):
     rows_leaf = "rows_u8" if prepared["path"] == "vnni" else "rows_i16"
 
     def units(name, compile_rest):
-        """PlanRunner's units of compile work: the GEMM (FULLY_CONNECTED's), the rows leaf
-        (the convolutions'), then this step's requantization (and scatter): parts a first
-        run compiles in parallel, where one unit would end a model's start-up alone."""
-        return ((("fully_connected_i8", prepared["path"], "gemm"),
+        """PlanRunner's units of compile work: the int32 GEMM, the rows leaf (the
+        convolutions'), then this step's requantization (and scatter): parts a first run
+        compiles in parallel, where one unit would end a model's start-up alone."""
+        return ((("transpose_conv_i8", prepared["path"], "gemm"),
                  lambda: _int_gemm_rows(np.empty(0, np.int8), prepared)),
                 (("conv2d_i8", "leaf", rows_leaf), lambda: conv_leaf(rows_leaf)),
                 (("transpose_conv_i8", name), compile_rest))

@@ -410,9 +410,10 @@ def _madd_make_gemm(mode: int, isa: int):
     """`madd_gemm`'s kernel for one accumulator type (mode) and isa (closure constants)."""
 
     @njit(cache=True, nogil=True)
-    def gemm(a, w, o, out, t, fx, hits):  # pragma: no cover - jitted
+    def gemm(a, w, o, out):  # pragma: no cover - jitted
+        # these modes read no requantization table or fix-up buffer: w stands in for them
         _madd_tiles(np.int64(a.ctypes.data), a.shape[0], np.int64(a.shape[1] * 2), w, o,
-                    np.int64(out.ctypes.data), np.int64(out.strides[0]), mode, isa, t, fx, hits,
+                    np.int64(out.ctypes.data), np.int64(out.strides[0]), mode, isa, w, w, w,
                     0, 0, 0)
 
     return gemm
@@ -464,17 +465,12 @@ def madd_pack(w_kc: np.ndarray) -> np.ndarray:
         ob, k2, 16)
 
 
-_MADD_NONE_T = np.zeros((1, 4, 8), np.float32)
-_MADD_NONE_FX = np.zeros(8, np.int32)
-_MADD_NONE_HITS = np.zeros(1, np.int64)
-
-
 def madd_gemm(a_i16: np.ndarray, packed: np.ndarray, o: int, out: np.ndarray,
               isa: int) -> None:
     """out [R, o] (float32 or int32, C-contiguous) = Σ_k a[r, k]·w[k, c] for the int16 rows
     a_i16 [R, K2·2] (x − zp_in, zero-padded); isa: `simd.MADD_ISA[path]`."""
     mode = _MADD_F32 if out.dtype == np.float32 else _MADD_I32
-    _MADD_GEMM[mode, isa](a_i16, packed, o, out, _MADD_NONE_T, _MADD_NONE_FX, _MADD_NONE_HITS)
+    _MADD_GEMM[mode, isa](a_i16, packed, o, out)
 
 
 @njit(cache=True, nogil=True, inline="always")
