@@ -69,7 +69,8 @@ from .int8_vnni import (
 )
 from .registry import int8_lowering
 from .simd import (INT8_GEMM_PATHS, MADD_ISA, int8_gemm_path, leaf_cfunc, simd_call,
-                   simd_i8_ptr, simd_i16_ptr, simd_i64_ptr, simd_ptr, simd_u8_ptr)
+                   simd_f64_ptr, simd_i8_ptr, simd_i16_ptr, simd_i32_ptr, simd_i64_ptr, simd_ptr,
+                   simd_u8_ptr)
 
 # ---------------------------------------------------------------------------------------------
 # Numba loops
@@ -627,28 +628,28 @@ def run_fully_connected_i8(inputs, params):
 
 def _fc_make_madd(isa: int):
     """FULLY_CONNECTED on the int16 multiply-add path (isa a closure constant) in one jitted
-    call: the rows leaf, the int32 GEMM, the float requantization (`_fc_requant`). A model's
-    heads are small layers, where five Python-level calls (the rows, the GEMM, the
-    requantization and their buffers) cost more than the arithmetic (~7 µs a step against
-    ~2)."""
+    call: the rows leaf, the int32 GEMM, the float requantization (the leaf at `rq`,
+    `_fc_requant_leaf`). A model's heads are small layers, where five Python-level calls
+    (the rows, the GEMM, the requantization and their buffers) cost more than the arithmetic
+    (~7 µs a step against ~2)."""
 
     @njit(cache=True, nogil=True)
-    def fc(x, out, w, zp_in, d, bias, eff, zp_out, lo, hi, leaf):  # pragma: no cover - jitted
+    def fc(x, out, w, zp_in, d, bias, eff, zp_out, lo, hi, leaf, rq):  # pragma: no cover - jitted
         rows, u = out.shape
         kp = w.shape[1] * 2
         a = np.empty(rows * kp + 16, np.int16)
-        acc = np.empty((rows, u), np.int32)
+        acc = np.empty(rows * u, np.int32)
         if rows:
             simd_call(leaf, (x, x.size, zp_in, d, kp, a, rows))
-        madd_tiles_i32(np.int64(a.ctypes.data), rows, np.int64(kp * 2), w, u,
-                       np.int64(acc.ctypes.data), np.int64(u * 4), isa)
-        _fc_requant(acc, bias, eff, zp_out, lo, hi, out)
+            madd_tiles_i32(np.int64(a.ctypes.data), rows, np.int64(kp * 2), w, u,
+                           np.int64(acc.ctypes.data), np.int64(u * 4), isa)
+            simd_call(rq, (acc, rows, u, bias, eff, zp_out, lo, hi, out))
 
     return fc
 
 
 @njit(cache=True, nogil=True)
-def _fc_vnni(x, out, w, corr, d, bias, eff, zp_out, lo, hi, leaf):  # pragma: no cover - jitted
+def _fc_vnni(x, out, w, corr, d, bias, eff, zp_out, lo, hi, leaf, rq):  # pragma: no cover - jitted
     """`_fc_make_madd`'s kernel on the AVX-512 VNNI path: u8 rows (the rows leaf), the
     `vpdpbusd` GEMM with its zero-point correction (`vnni_pack`), the float requantization."""
     rows, u = out.shape
@@ -657,11 +658,29 @@ def _fc_vnni(x, out, w, corr, d, bias, eff, zp_out, lo, hi, leaf):  # pragma: no
     acc = np.empty((rows, u), np.int32)
     if rows:
         simd_call(leaf, (x, x.size, d, kp, a, rows))
-    _vnni_tiles(a, w, corr, u, acc, False)
-    _fc_requant(acc, bias, eff, zp_out, lo, hi, out)
+        _vnni_tiles(a, w, corr, u, acc, False)
+        simd_call(rq, (acc, rows, u, bias, eff, zp_out, lo, hi, out))
 
 
 _FC_MADD: dict = {}
+_FC_RQ_LEAF: list = []
+
+
+def _fc_requant_leaf() -> int:
+    """The address of `_fc_requant` as a leaf (`simd.leaf_cfunc`), made (compiled or loaded)
+    on first use: the FULLY_CONNECTED kernels call it by address, so it compiles once, apart
+    (a unit of the first run's parallel compile), not again inside each kernel. Its
+    arguments: acc int32 [rows, u], rows, u, bias int32 [u], eff float64 [u], zp_out, lo,
+    hi, out int8 [rows, u]."""
+    if not _FC_RQ_LEAF:
+        @leaf_cfunc(9)
+        def fc_requant(acca, rows, u, ba, ea, zp_out, lo, hi, oa):  # pragma: no cover - jitted
+            _fc_requant(carray(simd_i32_ptr(acca), (rows, u)), carray(simd_i32_ptr(ba), (u,)),
+                        carray(simd_f64_ptr(ea), (u,)), zp_out, lo, hi,
+                        carray(simd_i8_ptr(oa), (rows, u)))
+
+        _FC_RQ_LEAF.append(fc_requant)
+    return _FC_RQ_LEAF[0].address
 
 
 def _fc_bind(params):
@@ -670,7 +689,8 @@ def _fc_bind(params):
     prepared = _fc_prepared(params)
     d, u = prepared["w8"].shape
     path = prepared["path"]
-    tail = (int(d), prepared["bias"], prepared["eff"], int(prepared["zp_out"]),
+    tail = (int(d), np.ascontiguousarray(prepared["bias"], np.int32),
+            np.ascontiguousarray(prepared["eff"], np.float64), int(prepared["zp_out"]),
             int(prepared["lo"]), int(prepared["hi"]))
     if path == "vnni":
         kernel, rows_leaf = _fc_vnni, "rows_u8"
@@ -684,30 +704,26 @@ def _fc_bind(params):
     direct = DirectCall(kernel)
     out_shape = tuple(int(v) for v in params["out_shape"])
     empty, contiguous, i8 = np.empty, np.ascontiguousarray, np.int8
-    leaf = None  # the rows leaf's address, made at the first run (a unit of its own)
+    leaves = None  # the rows and requantization leaves' addresses, made at the first run
 
     def run(inputs, _params):
-        nonlocal leaf
+        nonlocal leaves
         x = inputs[0]
-        if leaf is None:
-            leaf = conv_leaf(rows_leaf)
+        if leaves is None:
+            leaves = (conv_leaf(rows_leaf), _fc_requant_leaf())
         if not x.flags.c_contiguous:
             x = contiguous(x)
         out = empty(out_shape, i8)
-        direct.call(x.reshape(-1), out.reshape(-1, u), *fixed, leaf)
+        direct.call(x.reshape(-1), out.reshape(-1, u), *fixed, *leaves)
         return [out]
 
-    def compile_kernel():  # for the run's argument types, on no rows
-        kernel(np.empty(0, np.int8), np.empty((0, u), np.int8), *fixed, 0)
+    def compile_kernel():  # for the run's argument types, on no rows (no leaf is called)
+        kernel(np.empty(0, np.int8), np.empty((0, u), np.int8), *fixed, 0, 0)
 
-    def compile_requant():
-        _fc_requant(np.empty((0, u), np.int32), prepared["bias"], prepared["eff"],
-                    prepared["zp_out"], prepared["lo"], prepared["hi"], np.empty((0, u), np.int8))
-
-    # PlanRunner's units of compile work: the kernel, its requantization (a callee), the
-    # rows leaf (shared with the convolutions)
+    # PlanRunner's units of compile work: the kernel, the requantization leaf, the rows leaf
+    # (shared with the convolutions)
     run.compile_units = ((("fully_connected_i8", path, "kernel"), compile_kernel),
-                         (("fully_connected_i8", "requant"), compile_requant),
+                         (("fully_connected_i8", "requant"), _fc_requant_leaf),
                          (("conv2d_i8", "leaf", rows_leaf), lambda: conv_leaf(rows_leaf)))
     return run
 

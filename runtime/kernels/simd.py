@@ -32,9 +32,9 @@ here, never a target intrinsic by name, so every path has a portable form:
                                                   addresses
     leaf_cfunc(n_args)                            the decorator of such a leaf: a cached
                                                   `cfunc` void(int64 x n_args)
-    simd_f32_ptr(address), simd_i64_ptr, simd_i32_ptr, simd_i16_ptr, simd_i8_ptr,
-    simd_u8_ptr                                   (in jitted code) an int64 address as a
-                                                  float32* / int64* / ... / uint8* (for
+    simd_f32_ptr(address), simd_f64_ptr, simd_i64_ptr, simd_i32_ptr, simd_i16_ptr,
+    simd_i8_ptr, simd_u8_ptr                      (in jitted code) an int64 address as a
+                                                  float32* / float64* / ... / uint8* (for
                                                   `numba.carray`: a leaf's arrays)
     simd_ptr(address, dtype)                      the same for a compile-time dtype name
                                                   ("u8", "i16", ...: one leaf template,
@@ -291,6 +291,7 @@ def simd_ptr(typingctx, address, dtype):
 
 
 simd_f32_ptr = _simd_pointer(types.float32)
+simd_f64_ptr = _simd_pointer(types.float64)
 simd_i64_ptr = _simd_pointer(types.int64)
 simd_i8_ptr = _simd_pointer(types.int8)
 simd_u8_ptr = _simd_pointer(types.uint8)
