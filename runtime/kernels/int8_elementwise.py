@@ -265,7 +265,7 @@ def _ew_mul_fast(a, b, zp1, zp2, eff, off, m, sh, zpo, lo, hi, out):  # pragma: 
     for start in range(0, n, _EW_BLOCK):
         mm = min(_EW_BLOCK, n - start)
         base = np.uint64(start)
-        cnt = np.int32(0)
+        flagged = False  # an OR, not a count: an int count would widen to int64 lanes
         for j in range(mm):
             i = base + np.uint64(j)
             y = ((np.float32(a[i]) - zf1) * (np.float32(b[i]) - zf2)) * eff
@@ -274,10 +274,10 @@ def _ew_mul_fast(a, b, zp1, zp2, eff, off, m, sh, zpo, lo, hi, out):  # pragma: 
             fa = np.floor(t)
             fr = t - fa
             tol = ay * rel + tiny
-            cnt += np.int32((fr <= tol) | (fr >= one - tol))
+            flagged |= (fr <= tol) | (fr >= one - tol)
             q = fa if y >= 0 else -fa
             out[i] = np.int32(min(max(q + zf, lof), hif))
-        if cnt != 0:
+        if flagged:
             for j in range(mm):
                 i = start + j
                 y = ((np.float32(a[i]) - zf1) * (np.float32(b[i]) - zf2)) * eff
@@ -294,10 +294,12 @@ def _ew_mul_fast(a, b, zp1, zp2, eff, off, m, sh, zpo, lo, hi, out):  # pragma: 
 @njit(cache=True, nogil=True)
 def _ew_mul_chan_fast(a, kq, ec, zp1, off, m, sh, zpo, lo, hi, out):  # pragma: no cover - jitted
     """MUL of a flat [rows·C] operand by a per-channel (last axis) constant: kq[c] = b[c] − zp2
-    (int32), ec[c] = float32(kq[c]·eff); y = (a − zp1)·ec[c] estimates z within
+    (int32), ec[c] = float32(kq[c]·eff), both repeated over a whole number of channel rows
+    (`_ew_chan_rows`: blocks of ~`_EW_BLOCK` values that vectorize whatever C is; a block
+    starts on a row, so its value j is channel j mod C); y = (a − zp1)·ec estimates z within
     4e−7·|y| + 1e−7 (three float32 roundings)."""
-    c = kq.size
-    rows = out.size // c
+    n = out.size
+    span = ec.size
     zf1 = np.float32(zp1)
     zf = np.float32(zpo)
     lof = np.float32(lo)
@@ -305,32 +307,40 @@ def _ew_mul_chan_fast(a, kq, ec, zp1, off, m, sh, zpo, lo, hi, out):  # pragma: 
     one = np.float32(1.0)
     rel = np.float32(4e-7)
     tiny = np.float32(1e-7)
-    for r in range(rows):
-        base = np.uint64(r * c)
-        cnt = np.int32(0)
-        for k in range(c):
-            i = base + np.uint64(k)
-            y = (np.float32(a[i]) - zf1) * ec[k]
+    for start in range(0, n, span):
+        mm = min(span, n - start)
+        base = np.uint64(start)
+        flagged = False  # an OR, not a count: an int count would widen to int64 lanes
+        for j in range(mm):
+            i = base + np.uint64(j)
+            y = (np.float32(a[i]) - zf1) * ec[j]
             ay = abs(y)
             t = ay + off
             fa = np.floor(t)
             fr = t - fa
             tol = ay * rel + tiny
-            cnt += np.int32((fr <= tol) | (fr >= one - tol))
+            flagged |= (fr <= tol) | (fr >= one - tol)
             q = fa if y >= 0 else -fa
             out[i] = np.int32(min(max(q + zf, lof), hif))
-        if cnt != 0:
-            for k in range(c):
-                i = r * c + k
-                y = (np.float32(a[i]) - zf1) * ec[k]
+        if flagged:
+            for j in range(mm):
+                i = start + j
+                y = (np.float32(a[i]) - zf1) * ec[j]
                 ay = abs(y)
                 t = ay + off
                 fr = t - np.floor(t)
                 tol = ay * rel + tiny
                 if (fr <= tol) | (fr >= one - tol):
-                    v = mbqm_fast((np.int64(a[i]) - zp1) * np.int64(kq[k]), m, max(sh, 0),
+                    v = mbqm_fast((np.int64(a[i]) - zp1) * np.int64(kq[j]), m, max(sh, 0),
                                   max(-sh, 0)) + zpo
                     out[i] = min(max(v, lo), hi)
+
+
+def _ew_chan_rows(per_channel: np.ndarray) -> np.ndarray:
+    """Per-channel values repeated over whole channel rows, ~`_EW_BLOCK` values (at least
+    one row): `_ew_mul_chan_fast` runs blocks of that length, contiguous loops that
+    vectorize even for a few channels (a 16-channel row alone would run scalar)."""
+    return np.ascontiguousarray(np.tile(per_channel, max(1, _EW_BLOCK // per_channel.size)))
 
 
 @runner("add_i8", "sub_i8", elementwise="binary")
@@ -357,6 +367,25 @@ def run_add_sub_i8(inputs, params):
     return [out]
 
 
+def _ew_mul_run_time_chan(a, b, params, out_shape):
+    """MUL of a full-size operand by a run-time operand that varies along the last axis only
+    (its size is the channel count: (1, 1, 1, C), (C,)...), as `_ew_mul_chan_fast` takes it:
+    (flat full operand, kq = chan − its zero point as int32, ec = float32(kq·eff), the full
+    operand's zero point), else None. eff = m·2^(shift−31) is the float64 `fast_mbqm_params`
+    gives, so ec is what `lower_mul` folds for a constant operand; the product is
+    commutative, so either operand may be the per-channel one."""
+    c = out_shape[-1] if out_shape else 0
+    for full, chan, zp_full, zp_chan in ((a, b, params["zp1"], params["zp2"]),
+                                         (b, a, params["zp2"], params["zp1"])):
+        if full.shape == out_shape and chan.size == c and chan.ndim and chan.shape[-1] == c:
+            kq = chan.reshape(-1).astype(np.int32) - np.int32(zp_chan)
+            eff = float(params["m"]) * 2.0 ** (params["shift"] - 31)
+            ec = (kq.astype(np.float64) * eff).astype(np.float32)
+            return (np.ascontiguousarray(full).reshape(-1), _ew_chan_rows(kq), _ew_chan_rows(ec),
+                    zp_full)
+    return None
+
+
 @runner("mul_i8", elementwise="binary")
 def run_mul_i8(inputs, params):
     out_shape = tuple(params["out_shape"])
@@ -365,7 +394,8 @@ def run_mul_i8(inputs, params):
     if "kq" in params:  # the other operand is a per-channel constant (last axis)
         if params.get("fast") and a.shape == out_shape:
             _ew_mul_chan_fast(
-                np.ascontiguousarray(a).reshape(-1), params["kq"], params["ec"], params["zp1"],
+                np.ascontiguousarray(a).reshape(-1), _ew_chan_rows(params["kq"]),
+                _ew_chan_rows(params["ec"]), params["zp1"],
                 np.float32(params["off"]), params["m"], params["shift"], params["zp_out"],
                 params["lo"], params["hi"], out.reshape(-1),
             )
@@ -373,6 +403,13 @@ def run_mul_i8(inputs, params):
         b = params["b"]
     else:
         b = inputs[1]
+        chan = _ew_mul_run_time_chan(a, b, params, out_shape) if params.get("fast") else None
+        if chan is not None:  # one operand per channel (last axis), e.g. a squeeze-excite scale
+            x, kq, ec, zpx = chan
+            _ew_mul_chan_fast(x, kq, ec, zpx, np.float32(params["off"]), params["m"],
+                              params["shift"], params["zp_out"], params["lo"], params["hi"],
+                              out.reshape(-1))
+            return [out]
     if params.get("fast") and a.shape == out_shape and b.shape == out_shape:
         _ew_mul_fast(
             np.ascontiguousarray(a).reshape(-1), np.ascontiguousarray(b).reshape(-1),
@@ -467,7 +504,8 @@ def _ew_bind_mul(params):
         return run_mul_i8
     if "kq" in params:
         args = (
-            params["kq"], params["ec"], params["zp1"], np.float32(params["off"]), params["m"],
+            _ew_chan_rows(params["kq"]), _ew_chan_rows(params["ec"]), params["zp1"],
+            np.float32(params["off"]), params["m"],
             params["shift"], params["zp_out"], params["lo"], params["hi"],
         )
         return _ew_flat_runner(_ew_mul_chan_fast, args, params, run_mul_i8, binary=False)
