@@ -75,18 +75,20 @@ def _shp_resize_bilinear_loop(x, ys, y0s, y1s, xs, x0s, x1s, lo, hi, out):  # pr
 
 
 @njit(cache=True, nogil=True)
-def _shp_resize_bilinear_i8(x, ys, y0s, y1s, xs, x0s, x1s, rows, out):  # pragma: no cover - jitted
-    """`_shp_resize_bilinear_loop` for int8, separable and in int32: per output row, the two
-    source rows are interpolated along x first, h = x[.., x0, :]·wx0 + x[.., x1, :]·wx1 (kept
-    in `rows`, int32 [2, OW·C], reused while the next output row reads the same source
-    rows), then acc = wy0·h[y0] + wy1·h[y1] over the whole row at once: the same integer as
-    the reference's four products (distributivity), and it fits int32: |wx0| + |wx1| <= 2048
-    (a half-pixel source coordinate is >= −512), so |acc| <= 128·2048·2048 = 2^29. The
-    rounding is the reference's (half away from zero, C truncating division by 2^20)."""
-    n, _, _, c = x.shape
-    oh, ow = out.shape[1], out.shape[2]
+def _shp_resize_bilinear_i8(x, n, h, w, c, ys, y0s, y1s, xs, x0s, x1s, rows, out):  # pragma: no cover - jitted
+    """`_shp_resize_bilinear_loop` for int8 NHWC `x` (flat, [n, h, w, c]) into flat `out`,
+    separable and in int32:
+    per output row, the two source rows are interpolated along x first,
+    h = x[.., x0, :]·wx0 + x[.., x1, :]·wx1 (kept in `rows`, int32 [2·OW·C]: the y0 row, then
+    the y1 row; reused while the next output row reads the same source rows), then
+    acc = wy0·h[y0] + wy1·h[y1] over the whole row at once: the same integer as the
+    reference's four products (distributivity), and it fits int32: |wx0| + |wx1| <= 2048 (a
+    half-pixel source coordinate is >= −512), so |acc| <= 128·2048·2048 = 2^29. The
+    rounding is the reference's (half away from zero, C truncating division by 2^20). Flat
+    buffers and loops only (a slice copy or a reshape here compiles for seconds)."""
+    oh = ys.size
+    ow = xs.size
     width = ow * c
-    flat = out.reshape(-1)  # out is C-contiguous (the runner makes it)
     half = np.int32(1 << 19)
     low = np.int32((1 << 20) - 1)
     for b in range(n):
@@ -95,23 +97,25 @@ def _shp_resize_bilinear_i8(x, ys, y0s, y1s, xs, x0s, x1s, rows, out):  # pragma
         for oy in range(oh):
             y0 = y0s[oy]
             y1 = y1s[oy]
+            if have0 != y0 and have1 == y0:  # the previous y1 row is this y0 row
+                for j in range(width):
+                    rows[j] = rows[width + j]
+                have0 = y0
             for slot in range(2):
                 y = y0 if slot == 0 else y1
-                if (slot == 0 and have0 == y) or (slot == 1 and have1 == y):
+                if y == (have0 if slot == 0 else have1):
                     continue
-                if slot == 0 and have1 == y and have0 != y:  # the previous y1 is this y0
-                    rows[0, :] = rows[1, :]
-                    have0 = y
-                    continue
+                src = (b * h + y) * w
                 for ox in range(ow):
                     x0 = x0s[ox]
-                    x1 = x1s[ox]
                     wx1 = np.int32(np.int64(xs[ox]) - np.int64(1024) * x0)
                     wx0 = np.int32(1024) - wx1
-                    base = ox * c
+                    s0 = np.uint64((src + x0) * c)
+                    s1 = np.uint64((src + x1s[ox]) * c)
+                    d = np.uint64(slot * width + ox * c)
                     for ch in range(c):
-                        rows[slot, base + ch] = (np.int32(x[b, y, x0, ch]) * wx0
-                                                 + np.int32(x[b, y, x1, ch]) * wx1)
+                        k = np.uint64(ch)
+                        rows[d + k] = np.int32(x[s0 + k]) * wx0 + np.int32(x[s1 + k]) * wx1
                 if slot == 0:
                     have0 = y
                 else:
@@ -120,10 +124,10 @@ def _shp_resize_bilinear_i8(x, ys, y0s, y1s, xs, x0s, x1s, rows, out):  # pragma
             wy0 = np.int32(1024) - wy1
             o = (b * oh + oy) * width
             for j in range(width):  # int32 throughout (Numba would widen to int64)
-                acc = np.int32(rows[0, j] * wy0 + rows[1, j] * wy1)
+                acc = np.int32(rows[j] * wy0 + rows[width + j] * wy1)
                 t = np.int32(acc + np.int32(half if acc > 0 else -half))
                 v = np.int32(np.int32(t + np.int32(t >> np.int32(31) & low)) >> np.int32(20))
-                flat[o + j] = min(max(v, np.int32(-128)), np.int32(127))
+                out[o + j] = min(max(v, np.int32(-128)), np.int32(127))
 
 
 @runner("reshape_i8")
@@ -250,9 +254,9 @@ def run_resize_bilinear_i8(inputs, params):
     x = np.ascontiguousarray(inputs[0])
     out_shape = tuple(params["out_shape"])
     out = np.empty(out_shape, np.int8)
-    rows = np.empty((2, out_shape[2] * out_shape[3]), np.int32)
-    _shp_resize_bilinear_i8(x, params["ys"], params["y0"], params["y1"], params["xs"],
-                            params["x0"], params["x1"], rows, out)
+    rows = np.empty(2 * out_shape[2] * out_shape[3], np.int32)
+    _shp_resize_bilinear_i8(x.reshape(-1), *x.shape, params["ys"], params["y0"], params["y1"],
+                            params["xs"], params["x0"], params["x1"], rows, out.reshape(-1))
     return [out]
 
 
