@@ -165,7 +165,7 @@ def _pool_max_full_i8(x, out, fh, fw, sh, sw, lo, hi):  # pragma: no cover - jit
 
 
 @njit(cache=True, nogil=True)
-def _pool_max_full_vec16(x, out, fh, fw, sh, sw, lo, hi):  # pragma: no cover - jitted
+def _pool_max_full_vec16(x1, n, h, w, c, out, fh, fw, sh, sw, lo, hi):  # pragma: no cover - jitted
     """`_pool_max_full_i8` for C >= 16 channels, an output row at a time: first the max over
     the window's fh input rows, one vectorized loop over the row's W·C bytes (into `rows`);
     then per output pixel the max over the fw columns of `rows`, in 16-byte vector chunks
@@ -173,10 +173,9 @@ def _pool_max_full_vec16(x, out, fh, fw, sh, sw, lo, hi):  # pragma: no cover - 
     are idempotent, so recomputing the overlap changes nothing). A per-pixel loop over C
     channels vectorizes only when C is a multiple of 64 (Numba picks 64 int8 lanes), and
     folding the window through memory, pixel by pixel, chains stores into loads (2-3x
-    slower, also at C = 64 or 128)."""
-    n, h, w, c = x.shape
+    slower, also at C = 64 or 128). x1: the flat NHWC input [n, h, w, c] (a reshape here
+    would compile for ~0.2 s)."""
     oh, ow = out.shape[1], out.shape[2]
-    x1 = x.reshape(-1)
     rows = np.empty(w * c, np.int8)
     ra = np.int64(rows.ctypes.data)
     oa = np.int64(out.ctypes.data)
@@ -219,7 +218,8 @@ def run_pool2d_i8(inputs, params):
             and (out.shape[1] - 1) * sh + fh <= x.shape[1]
             and (out.shape[2] - 1) * sw + fw <= x.shape[2]):
         if x.shape[3] >= 16:
-            _pool_max_full_vec16(x, out, fh, fw, sh, sw, params["lo"], params["hi"])
+            _pool_max_full_vec16(x.reshape(-1), *x.shape, out, fh, fw, sh, sw, params["lo"],
+                                 params["hi"])
         else:
             _pool_max_full_i8(x, out, fh, fw, sh, sw, params["lo"], params["hi"])
         return [out]

@@ -27,7 +27,7 @@ from qcc.dialects import nn
 
 from .int8_lowering import constant_array, qparams, quant_type, shape
 from .int8_registry import DirectCall, runner
-from .int8_vnni import vnni_copy16
+from .int8_vnni import _vnni_move16
 from .registry import int8_lowering
 from .resize import nearest_axis
 from .shape import strided_slice_index
@@ -183,28 +183,30 @@ def _shape_pad_last_axis(x, cin, cout, fill, out):  # pragma: no cover - jitted
     """out[p, :cin] = x[p], out[p, cin:] = fill for flat [rows·cin] x, [rows·cout] out,
     cin >= 16, only 16-byte moves: per row, first the fill, as 16-byte blocks of the fill
     byte from the row's end down to cin (the lowest may reach below cin), then x's 16-byte
-    blocks (the last one aligned to cin), which overwrite what the fill put below cin."""
+    blocks (the last one aligned to cin), which overwrite what the fill put below cin.
+    Moves by address (`_vnni_move16`): an `ndarray.view` or `np.full` here would compile
+    an overload of its own (~0.4 s of a first run)."""
     rows = x.size // cin
-    xu = x.view(np.uint8)
-    ou = out.view(np.uint8)
-    pattern = np.full(16, np.uint8(fill & 255))
-    last = np.uint64(cin - 16)
-    ucin = np.uint64(cin)
-    ufill = np.uint64(cout - 16)
-    sixteen = np.uint64(16)
+    pattern = np.empty(16, np.int8)
+    for k in range(16):
+        pattern[k] = fill
+    pa = np.int64(pattern.ctypes.data)
+    xa = np.int64(x.ctypes.data)
+    oa = np.int64(out.ctypes.data)
+    last = cin - 16
     for r in range(rows):
-        s0 = np.uint64(r * cin)
-        d0 = np.uint64(r * cout)
-        k = ufill
-        vnni_copy16(pattern, 0, ou, d0 + k)
-        while k > ucin:
-            k = max(k - sixteen, last)  # last = cin − 16 >= 0: never below the row
-            vnni_copy16(pattern, 0, ou, d0 + k)
-        j = np.uint64(0)
+        s0 = xa + r * cin
+        d0 = oa + r * cout
+        k = cout - 16
+        _vnni_move16(pa, d0 + k)
+        while k > cin:
+            k = max(k - 16, last)  # last = cin − 16 >= 0: never below the row
+            _vnni_move16(pa, d0 + k)
+        j = 0
         while j < last:
-            vnni_copy16(xu, s0 + j, ou, d0 + j)
-            j += sixteen
-        vnni_copy16(xu, s0 + last, ou, d0 + last)
+            _vnni_move16(s0 + j, d0 + j)
+            j += 16
+        _vnni_move16(s0 + last, d0 + last)
 
 
 def _shape_bind_pad(params):
