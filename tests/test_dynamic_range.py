@@ -213,5 +213,12 @@ def test_zoo_size_and_litert_agreement(path: Path) -> None:
         got = run_litert(hybrid, inputs, resolver)
         # the first output is the model's main one (landmarks, boxes, mask); on random inputs
         # the small auxiliary scores are a poor measure. Measured first-output SNR: iris 44 dB,
-        # hand 25 dB, selfie 18 dB (a near-empty mask), face ~20+ dB.
-        assert snr_db(reference[0], got[0]) > 15.0
+        # hand 25 dB, face ~20+ dB.
+        main_ref, main_got = reference[0], got[0]
+        if np.abs(main_ref).max() < 1e-3:
+            # a near-empty probability map (selfie on noise: every value below 1e-8): its SNR
+            # is the ratio of two roundings of nothing (18 dB under XNNPACK on a Zen 4 host,
+            # 5 dB on a Zen 3 one); what any consumer of the mask sees is the difference
+            assert np.abs(main_got - main_ref).max() < 1e-6
+        else:
+            assert snr_db(main_ref, main_got) > 15.0

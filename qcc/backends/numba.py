@@ -644,7 +644,8 @@ written into this folder: it may be read-only.
 
 First run: Numba compiles the kernels this plan uses when they are first called (the first
 `run`: only the kernel variants its layers use, typically 3.5-4.5 s for a MediaPipe-sized
-model on a 2-core x86 machine, 6.5-8.5 s on one core; a progress line on stderr when it is a
+model on a 2-core AMD Zen 4 machine, 5-6 s on a 2-core Zen 3, 6.5-8.5 s on one Zen 4 core; a
+progress line on stderr when it is a
 terminal; with an empty cache, forked helper processes compile some kernels alongside:
 QCC_COMPILE_WORKERS=N sets how many, 0 none) and keeps them in its on-disk
 cache (NUMBA_CACHE_DIR if set, else __pycache__ beside the extracted kernels.py); a later
