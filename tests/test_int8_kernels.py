@@ -200,6 +200,27 @@ def test_mul_multiplier_above_one():
     _check(module, data, [_i8(rng, (64,)), _i8(rng, (64,))])
 
 
+@pytest.mark.parametrize("chan_first", [False, True])
+def test_mul_by_run_time_per_channel_operand(chan_first: bool):
+    """MUL of a feature map by a run-time per-channel tensor (a squeeze-excite scale,
+    (1, 1, 1, C)) takes the exact float path per channel (`_ew_mul_run_time_chan`), either
+    operand order; 16 and 24 channels (blocks of whole rows), ties forced by scales whose
+    product over the output's is a power of two, extreme stored values included."""
+    rng = np.random.default_rng(21 + chan_first)
+    for trial in range(6):
+        c = (16, 24, 5)[trial % 3]
+        big, small = (1, 9, 11, c), (1, 1, 1, c)
+        s1, s2 = _scale(rng), _scale(rng)
+        so = _f32(s1 * s2 * 2.0 ** int(rng.integers(-9, -4))) if trial % 2 else _scale(rng)
+        tb, ts, to = _qt(big, s1, _zp(rng)), _qt(small, s2, _zp(rng)), _qt(big, so, _zp(rng))
+        lhs, rhs = (ts, tb) if chan_first else (tb, ts)
+        body = f'    %r0 = nn.mul %a0, %a1 {{fused_activation = "NONE"}} : ({lhs}, {rhs}) -> {to}'
+        module, data = _build(body, [lhs, rhs], [to])
+        x, k = _i8(rng, big), _i8(rng, small)
+        x.reshape(-1)[:4] = [-128, 127, -128, 127]
+        _check(module, data, [k, x] if chan_first else [x, k], label="nn.mul per channel")
+
+
 def test_add_constant_operand():
     rng = np.random.default_rng(8)
     t1, tc, to = _qt((2, 3, 4), 0.02, 5), _qt((4,), 0.03, -9), _qt((2, 3, 4), 0.04, 1)
@@ -411,17 +432,21 @@ def test_sum_reference_kernel_bug():
 
 def test_resize_bilinear():
     rng = np.random.default_rng(14)
-    sizes = [((5, 7), (10, 14)), ((5, 7), (3, 4)), ((4, 4), (9, 7)), ((6, 3), (6, 3)), ((1, 5), (4, 9))]
+    sizes = [((5, 7), (10, 14)), ((5, 7), (3, 4)), ((4, 4), (9, 7)), ((6, 3), (6, 3)), ((1, 5), (4, 9)),
+             ((3, 4), (12, 8))]
     for align, half in [(False, False), (True, False), (False, True)]:
-        for (h, w), (oh, ow) in sizes:
+        for i, ((h, w), (oh, ow)) in enumerate(sizes):
+            c = (3, 16, 1)[i % 3]
             s, z = _scale(rng), _zp(rng)
-            ti, to = _qt((2, h, w, 3), s, z), _qt((2, oh, ow, 3), s, z)
+            ti, to = _qt((2, h, w, c), s, z), _qt((2, oh, ow, c), s, z)
             body = (
                 f"    %r0 = nn.resize_bilinear %a0 {{align_corners = {str(align).lower()}, "
                 f"half_pixel_centers = {str(half).lower()}}} : ({ti}) -> {to}"
             )
             module, data = _build(body, [ti], [to])
-            _check(module, data, [_i8(rng, (2, h, w, 3))])
+            x = _i8(rng, (2, h, w, c))
+            x[0] = np.where(rng.random((h, w, c)) < 0.5, -128, 127)  # the int32 bound's edge
+            _check(module, data, [x])
 
 
 def test_resize_nearest_neighbor():

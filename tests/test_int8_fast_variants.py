@@ -1,0 +1,122 @@
+"""Fast int8 kernel variants against the reference loops they stand in for.
+
+The reference loops transcribe TFLite's reference kernels and are themselves checked against
+LiteRT's BUILTIN_REF (test_int8_kernels.py, test_runtime_int8.py); here each fast variant must
+give the same int8 on inputs chosen to reach its edges:
+
+* MUL's float estimate with the exact fix-up (`_ew_mul_fast`, and `_ew_mul_chan_fast` for a
+  per-channel operand, constant or run-time): every (a, b) pair of int8 values, for generic,
+  tie-heavy and extreme multipliers, whatever the flag rate the plan builder would accept;
+* RESIZE_BILINEAR's separable int32 kernel (`_shp_resize_bilinear_i8`): random geometries
+  (up- and downsampling, align-corners, half-pixel) with extreme stored values;
+* the flat requantization of TRANSPOSE_CONV's taps (`_conv_requant_flat`) against the
+  per-row `_conv_requant`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qcc.runtime.fixedpoint import fast_mbqm_params, quantize_multiplier, quantize_multipliers
+from qcc.runtime.fixedpoint import split_shifts
+from qcc.runtime.kernels import int8_conv as conv
+from qcc.runtime.kernels import int8_elementwise as ew
+from qcc.runtime.kernels import int8_shape as shp
+
+# Every (a, b) pair of int8 values, flat: a in rows of 256, b along them.
+_A = np.repeat(np.arange(-128, 128, dtype=np.int8), 256)
+_B = np.tile(np.arange(-128, 128, dtype=np.int8), 256)
+
+# real multipliers s1·s2/s_out: generic, ties (powers of two), near-ties, a left shift
+_MUL_RATIOS = [3.7e-4, 0.0123, 2.0**-7, 2.0**-9 * (1 + 2**-20), 1.0 / 3.0, 0.75, 1.9]
+
+
+def _mul_exact(zp1, zp2, m, sh, zpo, lo, hi):
+    out = np.empty(_A.size, np.int8)
+    ew._ew_mul_loop(_A, _B, zp1, zp2, m, sh, zpo, lo, hi, out)
+    return out
+
+
+@pytest.mark.parametrize("ratio", _MUL_RATIOS)
+@pytest.mark.parametrize("zp1,zp2,zpo,lo,hi", [(0, 0, 0, -128, 127), (-7, 19, 3, -128, 127),
+                                                (127, -128, -128, -128, 127),
+                                                (5, -3, -20, -20, 127)])
+def test_mul_fast_paths_equal_the_integer_loop(ratio, zp1, zp2, zpo, lo, hi):
+    m, sh = quantize_multiplier(ratio)
+    eff, off, ok = fast_mbqm_params(m, sh, 1 << 16)
+    assert ok
+    want = _mul_exact(zp1, zp2, m, sh, zpo, lo, hi)
+    got = np.empty(_A.size, np.int8)
+    ew._ew_mul_fast(_A, _B, zp1, zp2, np.float32(eff), np.float32(off), m, sh, zpo, lo, hi, got)
+    np.testing.assert_array_equal(got, want)
+    # per channel: 256 channels, channel c's factor b = c − 128, every a in every row, in
+    # blocks of whole rows (`_ew_chan_rows`), as the constant and the run-time paths give them
+    kq = (np.arange(-128, 128) - zp2).astype(np.int32)
+    ec = (kq.astype(np.float64) * eff).astype(np.float32)
+    got[:] = 0
+    ew._ew_mul_chan_fast(_A, ew._ew_chan_rows(kq), ew._ew_chan_rows(ec), zp1, np.float32(off),
+                         m, sh, zpo, lo, hi, got)
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("channels", [1, 5, 16, 24, 600])
+def test_mul_run_time_channel_operand_matches_the_loop(channels):
+    """`_ew_mul_run_time_chan` (the run-time per-channel operand, either order) through the
+    runner, against the broadcast integer loop."""
+    rng = np.random.default_rng(channels)
+    m, sh = quantize_multiplier(0.00731)
+    eff, off, ok = fast_mbqm_params(m, sh, 1 << 16)
+    params = {"zp1": -3, "zp2": 11, "m": m, "shift": sh, "zp_out": 7, "lo": -128, "hi": 127,
+              "out_shape": [2, 7, channels], "fast": ok, "eff": float(np.float32(eff)),
+              "off": float(np.float32(off))}
+    x = rng.integers(-128, 128, (2, 7, channels), dtype=np.int8)
+    k = rng.integers(-128, 128, (1, 1, channels), dtype=np.int8)
+    want = np.empty(x.size, np.int8)
+    ew._ew_mul_loop(x.reshape(-1), np.broadcast_to(k, x.shape).reshape(-1), -3, 11, m, sh, 7,
+                    -128, 127, want)
+    np.testing.assert_array_equal(ew.run_mul_i8([x, k], params)[0].reshape(-1), want)
+    params.update(zp1=11, zp2=-3)  # the per-channel operand first
+    np.testing.assert_array_equal(ew.run_mul_i8([k, x], params)[0].reshape(-1), want)
+
+
+def test_resize_bilinear_i8_equals_the_reference_loop():
+    rng = np.random.default_rng(5)
+    for trial in range(200):
+        h, w = (int(v) for v in rng.integers(1, 12, 2))
+        oh, ow = (int(v) for v in rng.integers(1, 25, 2))
+        c = int(rng.choice([1, 3, 16, 37]))
+        align = bool(rng.integers(0, 2)) and oh > 1 and ow > 1
+        half = not align and bool(rng.integers(0, 2))
+        ys, y0, y1 = shp._shp_bilinear_axis(h, oh, align, half)
+        xs, x0, x1 = shp._shp_bilinear_axis(w, ow, align, half)
+        n = 1 + trial % 2
+        x = rng.integers(-128, 128, (n, h, w, c), dtype=np.int8)
+        if trial % 3 == 0:  # only the extremes: the int32 bound's edge
+            x = np.where(x < 0, -128, 127).astype(np.int8)
+        want = np.empty((n, oh, ow, c), np.int8)
+        shp._shp_resize_bilinear_loop(x, ys, y0, y1, xs, x0, x1, -128, 127, want)
+        got = np.empty(want.size, np.int8)
+        rows = np.empty(2 * ow * c, np.int32)
+        shp._shp_resize_bilinear_i8(x.reshape(-1), n, h, w, c, ys, y0, y1, xs, x0, x1, rows,
+                                    got)
+        np.testing.assert_array_equal(got.reshape(want.shape), want, err_msg=f"trial {trial}")
+
+
+@pytest.mark.parametrize("cols,reps", [(1, 1), (4, 1), (1, 4), (3, 5), (300, 1)])
+def test_conv_requant_flat_equals_the_row_loop(cols, reps):
+    rng = np.random.default_rng(cols * 10 + reps)
+    c = cols * reps
+    rows = 97
+    acc = rng.integers(-(1 << 24), 1 << 24, (rows, c)).astype(np.int32)
+    acc[0, :] = np.iinfo(np.int32).max // 4
+    m, shift = quantize_multipliers(rng.uniform(1e-6, 2.0, cols))
+    left, right = split_shifts(shift)
+    bias = rng.integers(-5000, 5000, cols).astype(np.int32)
+    tiled = [np.tile(v, reps) for v in (bias, m, left, right)]
+    want = np.empty((rows, c), np.int8)
+    conv._conv_requant(acc, *tiled, -9, -128, 100, want)
+    flat = [conv._conv_rows_of(v, reps) for v in (bias, m, left, right)]
+    got = np.empty(rows * c, np.int8)
+    conv._conv_requant_flat(acc.reshape(-1), *flat, -9, -128, 100, got)
+    np.testing.assert_array_equal(got.reshape(rows, c), want)
