@@ -183,7 +183,7 @@ def _act_hard_swish_value(q, zp_in, zp_out, out_mult16, out_exp, reluish_mult16,
         reluish = _act_sat_left_shift16(reluish, reluish_exp - 1)
     reluish = _act_srdhm16(reluish, reluish_mult16)
     if reluish_exp > 0:
-        reluish = _act_sat_left_shift16(reluish, 1)
+        reluish = _act_sat_left_shift16(reluish, np.int64(1))
     if reluish_exp < 0:
         reluish = _act_rdbpot16(reluish, -reluish_exp)
     reluish = _act_wrap16((reluish + 32768) >> 1)

@@ -122,7 +122,8 @@ def _conv_requant(acc, bias, m, left, right, zp_out, lo, hi, out):  # pragma: no
         a = acc[r]
         o = out[r]
         for c in range(cols):
-            v = mbqm_fast(np.int64(a[c]) + bias[c], m[c], left[c], right[c]) + zp_out
+            v = mbqm_fast(np.int64(a[c]) + bias[c], np.int64(m[c]), np.int64(left[c]),
+                          np.int64(right[c])) + zp_out
             v = min(max(v, lo), hi)
             o[c] = v
 
@@ -139,7 +140,8 @@ def _conv_requant_flat(acc, bias, m, left, right, zp_out, lo, hi, out):  # pragm
         base = np.uint64(start)  # unsigned indices: no wraparound checks
         for j in range(min(span, n - start)):
             i = base + np.uint64(j)
-            v = mbqm_fast(np.int64(acc[i]) + bias[j], m[j], left[j], right[j]) + zp_out
+            v = mbqm_fast(np.int64(acc[i]) + bias[j], np.int64(m[j]), np.int64(left[j]),
+                          np.int64(right[j])) + zp_out
             out[i] = min(max(v, lo), hi)
 
 

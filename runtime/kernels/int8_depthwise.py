@@ -118,7 +118,8 @@ def _dw_conv_i8(x, w, bias, m, left, right, zp_in, zp_out, lo, hi, out, geom):  
                 a = acc[ox]
                 o = orow[ox]
                 for k in range(oc):
-                    v = mbqm_fast(a[k], m[k], left[k], right[k]) + zp_out
+                    v = mbqm_fast(np.int64(a[k]), np.int64(m[k]), np.int64(left[k]),
+                                  np.int64(right[k])) + zp_out
                     v = min(max(v, lo), hi)
                     o[k] = v
 
@@ -240,7 +241,8 @@ def _dw_exact_out(a, q, k, c, zq):  # pragma: no cover - jitted
     """The spec's output of channel k from its exact sum a (int64, bias included):
     clamp(MBQM(a, m, shift) + zp_out, lo, hi) with branch-free `mbqm_fast` (q: bias, m,
     left, right per channel; zq: zp_out, lo, hi)."""
-    v = mbqm_fast(a, q[c + k], q[2 * c + k], q[3 * c + k]) + zq[0]
+    v = mbqm_fast(np.int64(a), np.int64(q[c + k]), np.int64(q[2 * c + k]),
+                  np.int64(q[3 * c + k])) + zq[0]
     return min(max(v, zq[1]), zq[2])
 
 

@@ -188,10 +188,10 @@ def _ew_add_sub_exact_one(x, y, sign, zp1, zp2, left_shift, m1, right1, m2, righ
     `mbqm_fast`, for multipliers >= 0 and every shift
     <= 0 (right_i = −shift_i), which `_ew_add_sub_rint` requires; a fix-up of scattered
     outputs then costs no mispredicted sign branches."""
-    v1 = mbqm_fast((np.int64(x) - zp1) << left_shift, m1, 0, right1)
-    v2 = mbqm_fast((np.int64(y) - zp2) << left_shift, m2, 0, right2)
+    v1 = mbqm_fast((np.int64(x) - zp1) << left_shift, np.int64(m1), np.int64(0), np.int64(right1))
+    v2 = mbqm_fast((np.int64(y) - zp2) << left_shift, np.int64(m2), np.int64(0), np.int64(right2))
     raw = v1 + v2 if sign > 0 else v1 - v2
-    v = mbqm_fast(raw, mo, 0, right_out) + zpo
+    v = mbqm_fast(np.int64(raw), np.int64(mo), np.int64(0), np.int64(right_out)) + zpo
     return min(max(v, lo), hi)
 
 

@@ -335,7 +335,8 @@ def _madd_fix(fx, hits, ob, m, left, right, o, zp, lo, hi, out):  # pragma: no c
         r = i // ob
         jb = i - r * ob
         for c in range(jb * 8, min(jb * 8 + 8, o)):
-            v = mbqm_fast(fx[r, c], m[c], left[c], right[c]) + zp
+            v = mbqm_fast(np.int64(fx[r, c]), np.int64(m[c]), np.int64(left[c]),
+                          np.int64(right[c])) + zp
             out[r, c] = min(max(v, lo), hi)
     hits[0] = 0
 
