@@ -48,15 +48,16 @@ def test_mul_fast_paths_equal_the_integer_loop(ratio, zp1, zp2, zpo, lo, hi):
     assert ok
     want = _mul_exact(zp1, zp2, m, sh, zpo, lo, hi)
     got = np.empty(_A.size, np.int8)
-    ew._ew_mul_fast(_A, _B, zp1, zp2, np.float32(eff), np.float32(off), m, sh, zpo, lo, hi, got)
+    ew._ew_mul_fast(_A, _B, np.array([eff], np.float32), zp1, zp2, np.float32(off), m, sh, zpo,
+                    lo, hi, got)
     np.testing.assert_array_equal(got, want)
     # per channel: 256 channels, channel c's factor b = c − 128, every a in every row, in
     # blocks of whole rows (`_ew_chan_rows`), as the constant and the run-time paths give them
     kq = (np.arange(-128, 128) - zp2).astype(np.int32)
     ec = (kq.astype(np.float64) * eff).astype(np.float32)
     got[:] = 0
-    ew._ew_mul_chan_fast(_A, ew._ew_chan_rows(kq), ew._ew_chan_rows(ec), zp1, np.float32(off),
-                         m, sh, zpo, lo, hi, got)
+    ew._ew_mul_chan_fast(_A, ew._ew_chan_rows(kq), ew._ew_chan_rows(ec), zp1, 0,
+                         np.float32(off), m, sh, zpo, lo, hi, got)
     np.testing.assert_array_equal(got, want)
 
 

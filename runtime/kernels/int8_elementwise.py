@@ -247,93 +247,78 @@ def _ew_add_sub_rint(a, b, fp, ip, out):  # pragma: no cover - jitted
                               ip[6], ip[7], ip[8], ip[9], ip[10], lo, hi, out)
 
 
-@njit(cache=True, nogil=True)
-def _ew_mul_fast(a, b, zp1, zp2, eff, off, m, sh, zpo, lo, hi, out):  # pragma: no cover - jitted
-    """MUL on same-size flat operands: the product (a − zp1)(b − zp2) is exact in float32,
-    y = product·eff estimates z within 4e−7·|y| + 1e−7. The outputs near a rounding tie get
-    the exact MBQM, branch-free `mbqm_fast` (m >= 0: a positive scale ratio), whose
-    compiled code the kernels share."""
-    n = out.size
-    zf1 = np.float32(zp1)
-    zf2 = np.float32(zp2)
-    zf = np.float32(zpo)
-    lof = np.float32(lo)
-    hif = np.float32(hi)
-    one = np.float32(1.0)
-    rel = np.float32(4e-7)
-    tiny = np.float32(1e-7)
-    for start in range(0, n, _EW_BLOCK):
-        mm = min(_EW_BLOCK, n - start)
-        base = np.uint64(start)
-        flagged = False  # an OR, not a count: an int count would widen to int64 lanes
-        for j in range(mm):
-            i = base + np.uint64(j)
-            y = ((np.float32(a[i]) - zf1) * (np.float32(b[i]) - zf2)) * eff
-            ay = abs(y)
-            t = ay + off
-            fa = np.floor(t)
-            fr = t - fa
-            tol = ay * rel + tiny
-            flagged |= (fr <= tol) | (fr >= one - tol)
-            q = fa if y >= 0 else -fa
-            out[i] = np.int32(min(max(q + zf, lof), hif))
-        if flagged:
+def _ew_make_mul_fast(per_channel: bool):
+    """MUL's exact float path, `mul(a, b, ec, zp1, zp2, off, m, sh, zpo, lo, hi, out)` on flat
+    operands: y estimates z = MBQM((a − zp1)(b − zp2), m, sh) within 4e−7·|y| + 1e−7 (three
+    float32 roundings); out = sign(y)·floor(|y| + off) + zpo, clamped, except in a block of
+    `_EW_BLOCK` outputs with one near a rounding tie (`fast_mbqm_params`), where those get
+    the exact MBQM, branch-free `mbqm_fast` (m >= 0: a positive scale ratio). The flags are
+    OR-ed, not counted: an int count would widen to int64 and hold the loop to 4 lanes.
+
+    * `per_channel` False: b has a's size, ec = [float32(eff)], y = (a − zp1)(b − zp2)·eff (the
+      product is exact in float32).
+    * `per_channel` True: the other operand is per channel (last axis): b = its values minus
+      their zero point (int32, zp2 = 0) and ec = float32(b·eff), both repeated over a whole
+      number of channel rows (`_ew_chan_rows`: blocks that vectorize whatever C is; a block
+      starts on a row, so its value j is channel j mod C); y = (a − zp1)·ec[j].
+
+    The flag is a closure constant: each form compiles only its own loop."""
+
+    @njit(cache=True, nogil=True)
+    def mul(a, b, ec, zp1, zp2, off, m, sh, zpo, lo, hi, out):  # pragma: no cover - jitted
+        n = out.size
+        span = ec.size if per_channel else _EW_BLOCK
+        eff = ec[0]
+        zf1 = np.float32(zp1)
+        zf2 = np.float32(zp2)
+        zf = np.float32(zpo)
+        lof = np.float32(lo)
+        hif = np.float32(hi)
+        one = np.float32(1.0)
+        rel = np.float32(4e-7)
+        tiny = np.float32(1e-7)
+        for start in range(0, n, span):
+            mm = min(span, n - start)
+            base = np.uint64(start)
+            flagged = False
             for j in range(mm):
-                i = start + j
-                y = ((np.float32(a[i]) - zf1) * (np.float32(b[i]) - zf2)) * eff
+                i = base + np.uint64(j)
+                if per_channel:
+                    y = (np.float32(a[i]) - zf1) * ec[j]
+                else:
+                    y = ((np.float32(a[i]) - zf1) * (np.float32(b[i]) - zf2)) * eff
+                ay = abs(y)
+                t = ay + off
+                fa = np.floor(t)
+                fr = t - fa
+                tol = ay * rel + tiny
+                flagged |= (fr <= tol) | (fr >= one - tol)
+                q = fa if y >= 0 else -fa
+                out[i] = np.int32(min(max(q + zf, lof), hif))
+            if not flagged:
+                continue
+            for j in range(mm):
+                i = base + np.uint64(j)
+                if per_channel:
+                    y = (np.float32(a[i]) - zf1) * ec[j]
+                    other = np.int64(b[j])
+                else:
+                    y = ((np.float32(a[i]) - zf1) * (np.float32(b[i]) - zf2)) * eff
+                    other = np.int64(b[i])
                 ay = abs(y)
                 t = ay + off
                 fr = t - np.floor(t)
                 tol = ay * rel + tiny
                 if (fr <= tol) | (fr >= one - tol):
-                    v = mbqm_fast((np.int64(a[i]) - zp1) * (np.int64(b[i]) - zp2), m,
-                                  max(sh, 0), max(-sh, 0)) + zpo
+                    v = mbqm_fast((np.int64(a[i]) - zp1) * (other - zp2), np.int64(m),
+                                  np.int64(max(sh, 0)), np.int64(max(-sh, 0))) + zpo
                     out[i] = min(max(v, lo), hi)
 
+    return mul
 
-@njit(cache=True, nogil=True)
-def _ew_mul_chan_fast(a, kq, ec, zp1, off, m, sh, zpo, lo, hi, out):  # pragma: no cover - jitted
-    """MUL of a flat [rows·C] operand by a per-channel (last axis) constant: kq[c] = b[c] − zp2
-    (int32), ec[c] = float32(kq[c]·eff), both repeated over a whole number of channel rows
-    (`_ew_chan_rows`: blocks of ~`_EW_BLOCK` values that vectorize whatever C is; a block
-    starts on a row, so its value j is channel j mod C); y = (a − zp1)·ec estimates z within
-    4e−7·|y| + 1e−7 (three float32 roundings)."""
-    n = out.size
-    span = ec.size
-    zf1 = np.float32(zp1)
-    zf = np.float32(zpo)
-    lof = np.float32(lo)
-    hif = np.float32(hi)
-    one = np.float32(1.0)
-    rel = np.float32(4e-7)
-    tiny = np.float32(1e-7)
-    for start in range(0, n, span):
-        mm = min(span, n - start)
-        base = np.uint64(start)
-        flagged = False  # an OR, not a count: an int count would widen to int64 lanes
-        for j in range(mm):
-            i = base + np.uint64(j)
-            y = (np.float32(a[i]) - zf1) * ec[j]
-            ay = abs(y)
-            t = ay + off
-            fa = np.floor(t)
-            fr = t - fa
-            tol = ay * rel + tiny
-            flagged |= (fr <= tol) | (fr >= one - tol)
-            q = fa if y >= 0 else -fa
-            out[i] = np.int32(min(max(q + zf, lof), hif))
-        if flagged:
-            for j in range(mm):
-                i = start + j
-                y = (np.float32(a[i]) - zf1) * ec[j]
-                ay = abs(y)
-                t = ay + off
-                fr = t - np.floor(t)
-                tol = ay * rel + tiny
-                if (fr <= tol) | (fr >= one - tol):
-                    v = mbqm_fast((np.int64(a[i]) - zp1) * np.int64(kq[j]), m, max(sh, 0),
-                                  max(-sh, 0)) + zpo
-                    out[i] = min(max(v, lo), hi)
+
+_ew_mul_fast = _ew_make_mul_fast(False)
+_ew_mul_chan_fast = _ew_make_mul_fast(True)
 
 
 def _ew_chan_rows(per_channel: np.ndarray) -> np.ndarray:
@@ -395,7 +380,7 @@ def run_mul_i8(inputs, params):
         if params.get("fast") and a.shape == out_shape:
             _ew_mul_chan_fast(
                 np.ascontiguousarray(a).reshape(-1), _ew_chan_rows(params["kq"]),
-                _ew_chan_rows(params["ec"]), params["zp1"],
+                _ew_chan_rows(params["ec"]), params["zp1"], 0,
                 np.float32(params["off"]), params["m"], params["shift"], params["zp_out"],
                 params["lo"], params["hi"], out.reshape(-1),
             )
@@ -406,16 +391,16 @@ def run_mul_i8(inputs, params):
         chan = _ew_mul_run_time_chan(a, b, params, out_shape) if params.get("fast") else None
         if chan is not None:  # one operand per channel (last axis), e.g. a squeeze-excite scale
             x, kq, ec, zpx = chan
-            _ew_mul_chan_fast(x, kq, ec, zpx, np.float32(params["off"]), params["m"],
+            _ew_mul_chan_fast(x, kq, ec, zpx, 0, np.float32(params["off"]), params["m"],
                               params["shift"], params["zp_out"], params["lo"], params["hi"],
                               out.reshape(-1))
             return [out]
     if params.get("fast") and a.shape == out_shape and b.shape == out_shape:
         _ew_mul_fast(
             np.ascontiguousarray(a).reshape(-1), np.ascontiguousarray(b).reshape(-1),
-            params["zp1"], params["zp2"], np.float32(params["eff"]), np.float32(params["off"]),
-            params["m"], params["shift"], params["zp_out"], params["lo"], params["hi"],
-            out.reshape(-1),
+            np.array([params["eff"]], np.float32), params["zp1"], params["zp2"],
+            np.float32(params["off"]), params["m"], params["shift"], params["zp_out"],
+            params["lo"], params["hi"], out.reshape(-1),
         )
         return [out]
     a = _ew_broadcast_flat(a, out_shape)
@@ -504,14 +489,15 @@ def _ew_bind_mul(params):
         return run_mul_i8
     if "kq" in params:
         args = (
-            _ew_chan_rows(params["kq"]), _ew_chan_rows(params["ec"]), params["zp1"],
+            _ew_chan_rows(params["kq"]), _ew_chan_rows(params["ec"]), params["zp1"], 0,
             np.float32(params["off"]), params["m"],
             params["shift"], params["zp_out"], params["lo"], params["hi"],
         )
         return _ew_flat_runner(_ew_mul_chan_fast, args, params, run_mul_i8, binary=False)
     args = (
-        params["zp1"], params["zp2"], np.float32(params["eff"]), np.float32(params["off"]),
-        params["m"], params["shift"], params["zp_out"], params["lo"], params["hi"],
+        np.array([params["eff"]], np.float32), params["zp1"], params["zp2"],
+        np.float32(params["off"]), params["m"], params["shift"], params["zp_out"], params["lo"],
+        params["hi"],
     )
     return _ew_flat_runner(_ew_mul_fast, args, params, run_mul_i8, binary=True)
 
