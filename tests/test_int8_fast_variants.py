@@ -10,7 +10,8 @@ give the same int8 on inputs chosen to reach its edges:
 * RESIZE_BILINEAR's separable int32 kernel (`_shp_resize_bilinear_i8`): random geometries
   (up- and downsampling, align-corners, half-pixel) with extreme stored values;
 * the flat requantization of TRANSPOSE_CONV's taps (`_conv_requant_flat`) against the
-  per-row `_conv_requant`.
+  per-row `_conv_requant`;
+* the convolutions' row and padding helpers on flat buffers, against numpy.
 """
 
 from __future__ import annotations
@@ -121,3 +122,40 @@ def test_conv_requant_flat_equals_the_row_loop(cols, reps):
     got = np.empty(rows * c, np.int8)
     conv._conv_requant_flat(acc.reshape(-1), *flat, -9, -128, 100, got)
     np.testing.assert_array_equal(got.reshape(rows, c), want)
+
+
+def test_flat_row_and_pad_helpers_equal_numpy():
+    """The patch helpers on flat buffers (no reshape or view in jitted code): the u8 rows and
+    padded copy of the VNNI path and the int16 ones of the multiply-add path, against numpy,
+    with and without row padding (kp > k). They are plain loops, so they run on any host,
+    VNNI or not."""
+    from qcc.runtime.kernels import int8_madd as madd
+    from qcc.runtime.kernels import int8_vnni as vnni
+
+    rng = np.random.default_rng(3)
+    for rows, k, kp in ((5, 16, 16), (7, 3, 8), (1, 27, 28)):
+        x = rng.integers(-128, 128, rows * k, dtype=np.int8)
+        want_u8 = np.zeros((rows, kp), np.uint8)
+        want_u8[:, :k] = (x.reshape(rows, k).astype(np.int16) + 128).astype(np.uint8)
+        got_u8 = np.full(rows * kp, 7, np.uint8)
+        vnni.vnni_rows_u8(x, k, kp, got_u8, rows)
+        np.testing.assert_array_equal(got_u8.reshape(rows, kp), want_u8)
+        want_i16 = np.zeros((rows, kp), np.int16)
+        want_i16[:, :k] = x.reshape(rows, k).astype(np.int16) - 5
+        got_i16 = np.full(rows * kp, 7, np.int16)
+        madd.madd_rows_i16(x, 5, k, kp, got_i16, rows)
+        np.testing.assert_array_equal(got_i16.reshape(rows, kp), want_i16)
+    for n, h, w, c, pt, pl, hp, wp in ((1, 5, 4, 3, 1, 2, 7, 7), (2, 3, 3, 16, 0, 0, 4, 4),
+                                       (1, 4, 6, 2, 2, 1, 5, 6)):
+        x = rng.integers(-128, 128, (n, h, w, c), dtype=np.int8)
+        h2, w2 = min(h, hp - pt), min(w, wp - pl)
+        want_u8 = np.full((n, hp, wp, c), np.uint8((-9 + 128) & 0xFF))
+        want_u8[:, pt:pt + h2, pl:pl + w2] = (x[:, :h2, :w2].astype(np.int16) + 128).astype(np.uint8)
+        got_u8 = np.empty(n * hp * wp * c, np.uint8)
+        vnni.vnni_pad_u8(x.reshape(-1), n, h, w, c, -9, pt, pl, got_u8, hp, wp)
+        np.testing.assert_array_equal(got_u8.reshape(want_u8.shape), want_u8)
+        want_i16 = np.zeros((n, hp, wp, c), np.int16)
+        want_i16[:, pt:pt + h2, pl:pl + w2] = x[:, :h2, :w2].astype(np.int16) + 9
+        got_i16 = np.full(n * hp * wp * c, 3, np.int16)
+        conv._conv_pad_offset(x.reshape(-1), n, h, w, c, -9, pt, pl, got_i16, hp, wp)
+        np.testing.assert_array_equal(got_i16.reshape(want_i16.shape), want_i16)

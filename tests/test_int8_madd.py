@@ -37,7 +37,7 @@ def _case(rows, k, o, seed):
 
 def _rows(x, zp, kp):
     a = np.empty((x.shape[0], kp), np.int16)
-    madd_rows_i16(x.reshape(-1), zp, x.shape[1], kp, a)
+    madd_rows_i16(x.reshape(-1), zp, x.shape[1], kp, a.reshape(-1), a.shape[0])
     return a
 
 

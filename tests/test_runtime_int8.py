@@ -629,7 +629,7 @@ def test_vnni_fused_requant_exact():
         corrb, rq = tabs
         kp = packed.shape[1] * 4
         a = np.empty((rows, kp), np.uint8)
-        vn.vnni_rows_u8(x.reshape(-1), k, kp, a)
+        vn.vnni_rows_u8(x.reshape(-1), k, kp, a.reshape(-1), a.shape[0])
         acc = np.empty((rows, ch), np.int32)
         vn.vnni_gemm(a, packed, corr, ch, acc)  # the unfused path's accumulators
         exact = ((x.astype(np.int64) - zp_in) @ w.astype(np.int64) + (1 << 31)) % (1 << 32) - (1 << 31)
@@ -700,7 +700,7 @@ def test_vnni_fused_requant_ties():
             packed, corr = vn.vnni_pack(w, 0)
             corrb, rq = vn.vnni_rq_pack(corr, bias, m, shift, zp)
             a = np.empty((256, packed.shape[1] * 4), np.uint8)
-            vn.vnni_rows_u8(x.reshape(-1), 1, a.shape[1], a)
+            vn.vnni_rows_u8(x.reshape(-1), 1, a.shape[1], a.reshape(-1), a.shape[0])
             acc = (x.astype(np.int64) + bias[None, :]).astype(np.int32)
             want = _rq_reference(acc, bias * 0, m, shift, zp, lo, hi)
             for exact in (False, True):

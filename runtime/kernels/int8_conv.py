@@ -173,16 +173,15 @@ def _fc_requant(acc, bias, eff, zp_out, lo, hi, out):  # pragma: no cover - jitt
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _conv_pad_offset(x, zp, pt, pl, xp):  # pragma: no cover - jitted
+def _conv_pad_offset(x1, n, h, w, c, zp, pt, pl, p1, hp, wp):  # pragma: no cover - jitted
     """xp[b, pt + y, pl + x, c] = x[b, y, x, c] − zp for the part of x that fits in xp, 0 in
-    the border (padded taps then contribute nothing, as TFLite skips them)."""
-    n, h, w, c = x.shape
-    hp, wp = xp.shape[1], xp.shape[2]
-    xp[:] = 0
+    the border (padded taps then contribute nothing, as TFLite skips them). x1, p1: the flat
+    int8 input [n, h, w, c] and int16 padded copy [n, hp, wp, c] (flat, and filled by a
+    loop: a reshape or a slice fill here compiles for ~0.1-0.3 s each)."""
+    for i in range(p1.size):
+        p1[i] = 0
     h2 = min(h, hp - pt)
     w2 = min(w, wp - pl)
-    x1 = x.reshape(-1)
-    p1 = xp.reshape(-1)
     z = np.int32(zp)
     for b in range(n):
         for y in range(h2):
@@ -370,16 +369,16 @@ def _conv_madd_kernel(prepared):
 def _leaf_pad_u8():
     @leaf_cfunc(11)
     def pad_u8(xa, n, h, w, c, zp, pt, pl, pa, hp, wp):  # pragma: no cover - jitted
-        vnni_pad_u8(carray(simd_i8_ptr(xa), (n, h, w, c)), zp, pt, pl,
-                    carray(simd_u8_ptr(pa), (n, hp, wp, c)))
+        vnni_pad_u8(carray(simd_i8_ptr(xa), (n * h * w * c,)), n, h, w, c, zp, pt, pl,
+                    carray(simd_u8_ptr(pa), (n * hp * wp * c,)), hp, wp)
     return pad_u8
 
 
 def _leaf_pad_i16():
     @leaf_cfunc(11)
     def pad_i16(xa, n, h, w, c, zp, pt, pl, pa, hp, wp):  # pragma: no cover - jitted
-        _conv_pad_offset(carray(simd_i8_ptr(xa), (n, h, w, c)), zp, pt, pl,
-                         carray(simd_i16_ptr(pa), (n, hp, wp, c)))
+        _conv_pad_offset(carray(simd_i8_ptr(xa), (n * h * w * c,)), n, h, w, c, zp, pt, pl,
+                         carray(simd_i16_ptr(pa), (n * hp * wp * c,)), hp, wp)
     return pad_i16
 
 
@@ -401,7 +400,8 @@ def _leaf_patches(narrow: bool, dtype: str):
 def _leaf_rows_u8():
     @leaf_cfunc(6)
     def rows_u8(xa, nx, k, kp, oa, rows):  # pragma: no cover - jitted
-        vnni_rows_u8(carray(simd_i8_ptr(xa), (nx,)), k, kp, carray(simd_u8_ptr(oa), (rows, kp)))
+        vnni_rows_u8(carray(simd_i8_ptr(xa), (nx,)), k, kp, carray(simd_u8_ptr(oa), (rows * kp,)),
+                     rows)
     return rows_u8
 
 
@@ -409,7 +409,7 @@ def _leaf_rows_i16():
     @leaf_cfunc(7)
     def rows_i16(xa, nx, zp, k, kp, oa, rows):  # pragma: no cover - jitted
         madd_rows_i16(carray(simd_i8_ptr(xa), (nx,)), zp, k, kp,
-                      carray(simd_i16_ptr(oa), (rows, kp)))
+                      carray(simd_i16_ptr(oa), (rows * kp,)), rows)
     return rows_i16
 
 
@@ -479,13 +479,14 @@ def _conv_run_vnni(x, params, geom, rows, o, out):
     else:
         pad = params["pad"]  # pt, pl, Hp, Wp
         xp = np.empty((n, int(pad[2]), int(pad[3]), c), np.uint8)
-        vnni_pad_u8(x, params["zp_in"], int(pad[0]), int(pad[1]), xp)
+        vnni_pad_u8(np.ascontiguousarray(x).reshape(-1), *x.shape, params["zp_in"], int(pad[0]),
+                    int(pad[1]), xp.reshape(-1), int(pad[2]), int(pad[3]))
     for r0 in range(0, rows, tile):
         r1 = min(rows, r0 + tile)
         nr = r1 - r0
         cb = cols[:nr]
         if pointwise:
-            vnni_rows_u8(x1[r0 * c : r1 * c], c, kp, cb)
+            vnni_rows_u8(x1[r0 * c : r1 * c], c, kp, cb.reshape(-1), nr)
         else:
             vnni_im2col(xp, cb, r0, r1, geom)
         ab = acc[:nr]
