@@ -31,11 +31,13 @@ from the on-disk cache (`_Helpers`).
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,11 +125,27 @@ def _progress(i: int, n: int, label: str) -> None:
     sys.stderr.flush()
 
 
+@contextmanager
+def _gc_paused():
+    """Python's cyclic garbage collector off for a block, as it was after: a first run is
+    Numba compiling or loading its kernels, ~10^5 short-lived objects whose collections,
+    each scanning every object the process holds, took ~0.45 s of a 5 s cold start (hand,
+    2-core Zen 3; ~30 MB more at the peak). Helper processes forked meanwhile inherit it."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 class PlanRunner:
-    """Runs a plan; resolves the runners once. The first run prints a progress line on stderr
-    while the kernels compile, when stderr is a terminal, and an `observer` run steps through
-    an environment list; every other run is one generated straight-line function
-    (`_straight_line`).
+    """Runs a plan; resolves the runners once. The first run (Numba compiling or loading the
+    kernels, Python's cyclic garbage collector paused: `_gc_paused`) and a run with an
+    `observer` step through an environment list, the first printing a progress line on
+    stderr while the kernels compile when stderr is a terminal; every other run is one
+    generated straight-line function (`_straight_line`).
 
     A runner may carry a ``bind`` attribute: ``runner.bind(params)`` is then called once per
     step, here, and returns the function the step runs (same signature as the runner, same
@@ -173,19 +191,18 @@ class PlanRunner:
         the list of its result arrays (it must not modify them)."""
         plan = self.plan
         arrays = check_inputs(plan, inputs, self._specs)
-        first = not self._warm
-        show = first and _isatty()
-        helpers = None
-        if first:
+        if not self._warm:
             self._warm = True  # whatever happens below, try the parallel compile once only
-            helpers = _Helpers.start(self)
-        if observer is None and not show and helpers is None:
+            with _gc_paused():
+                helpers = _Helpers.start(self)
+                try:
+                    return self._stepwise(arrays, observer, _isatty(), helpers)
+                finally:
+                    if helpers is not None:
+                        helpers.stop()
+        if observer is None:
             return self._straight(*arrays)
-        try:
-            return self._stepwise(arrays, observer, show, helpers)
-        finally:
-            if helpers is not None:
-                helpers.stop()
+        return self._stepwise(arrays, observer, False, None)
 
     def _stepwise(self, arrays, observer, show, helpers) -> list[np.ndarray]:
         plan = self.plan

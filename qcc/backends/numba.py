@@ -884,7 +884,22 @@ def _qcc_import_kernels():
     return module
 
 
-kernels = _qcc_import_kernels()
+def _qcc_import_kernels_gc_paused():
+    """`_qcc_import_kernels` with Python's cyclic garbage collector off (as it was after):
+    importing Numba and the kernels makes ~10^5 objects, which its collections would scan
+    again and again."""
+    import gc
+
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        return _qcc_import_kernels()
+    finally:
+        if was:
+            gc.enable()
+
+
+kernels = _qcc_import_kernels_gc_paused()
 """The kernels module (the extracted kernels.py): the plan runner, RUNNERS, the kernels."""
 '''
 
