@@ -401,9 +401,7 @@ def run_max_min_i16(inputs, params):
 def run_pool2d_i16(inputs, params):
     x = np.ascontiguousarray(inputs[0])
     out = np.empty(tuple(params["out_shape"]), np.int16)
-    _pool_nhwc(x, out, params["filter_h"], params["filter_w"], params["stride_h"],
-              params["stride_w"], params["pad_top"], params["pad_left"], bool(params["is_max"]),
-              params["lo"], params["hi"], -32768)
+    _pool_nhwc(x, out, params, -32768)
     return [out]
 
 

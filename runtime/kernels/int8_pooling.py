@@ -39,49 +39,70 @@ from .registry import int8_lowering
 # ---------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, nogil=True)
-def _pool_nhwc(x, out, fh, fw, sh, sw, pad_t, pad_l, is_max, lo, hi, floor):  # pragma: no cover - jitted
-    """reference_integer_ops::AveragePool / MaxPool on NHWC int8 or int16 `x` (`floor`: the
-    storage minimum, -128 or -32768, where a max starts); int32 sums, clamped to [lo, hi]."""
-    n, h, w, c = x.shape
-    oh, ow = out.shape[1], out.shape[2]
-    acc = np.empty(c, np.int32)
-    for b in range(n):
-        for oy in range(oh):
-            iy0 = oy * sh - pad_t
-            fy_start = max(0, -iy0)
-            fy_end = min(fh, h - iy0)
-            for ox in range(ow):
-                ix0 = ox * sw - pad_l
-                fx_start = max(0, -ix0)
-                fx_end = min(fw, w - ix0)
-                count = (fy_end - fy_start) * (fx_end - fx_start)
-                acc[:] = floor if is_max else 0
-                for fy in range(fy_start, fy_end):
-                    for fx in range(fx_start, fx_end):
-                        row = x[b, iy0 + fy, ix0 + fx]
-                        if is_max:
-                            for ch in range(c):
-                                v = np.int32(row[ch])
-                                if v > acc[ch]:
-                                    acc[ch] = v
-                        else:
-                            for ch in range(c):
-                                acc[ch] += np.int32(row[ch])
-                half = count // 2
-                for ch in range(c):
-                    a = np.int64(acc[ch])
-                    if not is_max and count > 0:
-                        # C truncating division: round half away from zero
-                        if a > 0:
-                            a = (a + half) // count
-                        else:
-                            a = -((-(a - half)) // count)
-                    if a < lo:
-                        a = lo
-                    if a > hi:
-                        a = hi
-                    out[b, oy, ox, ch] = a
+def _pool_make_nhwc(is_max: bool):
+    """reference_integer_ops::MaxPool (`is_max`) or AveragePool on NHWC int8 or int16, as
+    `kernel(x1, n, h, w, c, o1, oh, ow, fh, fw, sh, sw, pad_t, pad_l, lo, hi, floor)`: the max
+    (from `floor`, the storage minimum, -128 or -32768) or the int32 sum of the in-image taps
+    of each window, the average rounded half away from zero (C truncating division), clamped
+    to [lo, hi]. x1, o1: the flat input [n, h, w, c] and output [n, oh, ow, c] (flat indices,
+    loops for fills: a row view, a slice fill or a reshape here compiles an overload of its
+    own). `is_max` is a closure constant: each kernel compiles only its own loops."""
+
+    @njit(cache=True, nogil=True)
+    def pool(x1, n, h, w, c, o1, oh, ow, fh, fw, sh, sw, pad_t, pad_l, lo, hi, floor):  # pragma: no cover - jitted
+        acc = np.empty(c, np.int32)
+        start = np.int32(floor if is_max else 0)
+        for b in range(n):
+            for oy in range(oh):
+                iy0 = oy * sh - pad_t
+                fy_start = max(0, -iy0)
+                fy_end = min(fh, h - iy0)
+                for ox in range(ow):
+                    ix0 = ox * sw - pad_l
+                    fx_start = max(0, -ix0)
+                    fx_end = min(fw, w - ix0)
+                    count = (fy_end - fy_start) * (fx_end - fx_start)
+                    for ch in range(c):
+                        acc[ch] = start
+                    for fy in range(fy_start, fy_end):
+                        for fx in range(fx_start, fx_end):
+                            s0 = np.uint64(((b * h + iy0 + fy) * w + ix0 + fx) * c)
+                            if is_max:
+                                for ch in range(c):
+                                    v = np.int32(x1[s0 + np.uint64(ch)])
+                                    if v > acc[ch]:
+                                        acc[ch] = v
+                            else:
+                                for ch in range(c):
+                                    acc[ch] += np.int32(x1[s0 + np.uint64(ch)])
+                    half = count // 2
+                    d0 = np.uint64(((b * oh + oy) * ow + ox) * c)
+                    for ch in range(c):
+                        a = np.int64(acc[ch])
+                        if not is_max and count > 0:
+                            if a > 0:
+                                a = (a + half) // count
+                            else:
+                                a = -((-(a - half)) // count)
+                        if a < lo:
+                            a = lo
+                        if a > hi:
+                            a = hi
+                        o1[d0 + np.uint64(ch)] = a
+
+    return pool
+
+
+_POOL_NHWC = {False: _pool_make_nhwc(False), True: _pool_make_nhwc(True)}
+
+
+def _pool_nhwc(x, out, params, floor):
+    """`_POOL_NHWC[is_max]` on the 4-D NHWC `x` (C-contiguous) into `out`, per the step's
+    params."""
+    _POOL_NHWC[bool(params["is_max"])](
+        x.reshape(-1), *x.shape, out.reshape(-1), out.shape[1], out.shape[2],
+        params["filter_h"], params["filter_w"], params["stride_h"], params["stride_w"],
+        params["pad_top"], params["pad_left"], params["lo"], params["hi"], floor)
 
 
 @njit(cache=True, nogil=True)
@@ -140,7 +161,7 @@ def _pool_sum_float_requant(sums, scale, bias, zp_out, out):  # pragma: no cover
 @njit(cache=True, nogil=True)
 def _pool_max_full_i8(x, out, fh, fw, sh, sw, lo, hi):  # pragma: no cover - jitted
     """MAX pool when every window lies inside the image (no padding): the max of the stored
-    values, clamped to [lo, hi] (what `_pool_nhwc` computes), channel runs contiguous."""
+    values, clamped to [lo, hi] (what `_POOL_NHWC[True]` computes), channel runs contiguous."""
     n, h, w, c = x.shape
     oh, ow = out.shape[1], out.shape[2]
     x1 = x.reshape(-1)
@@ -223,11 +244,7 @@ def run_pool2d_i8(inputs, params):
         else:
             _pool_max_full_i8(x, out, fh, fw, sh, sw, params["lo"], params["hi"])
         return [out]
-    _pool_nhwc(
-        x, out, params["filter_h"], params["filter_w"], params["stride_h"], params["stride_w"],
-        params["pad_top"], params["pad_left"], bool(params["is_max"]), params["lo"], params["hi"],
-        -128,
-    )
+    _pool_nhwc(x, out, params, -128)
     return [out]
 
 
