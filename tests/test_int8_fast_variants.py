@@ -24,6 +24,7 @@ from qcc.runtime.fixedpoint import split_shifts
 from qcc.runtime.kernels import int8_conv as conv
 from qcc.runtime.kernels import int8_elementwise as ew
 from qcc.runtime.kernels import int8_shape as shp
+from qcc.runtime.kernels.int8_registry import channel_rows
 
 # Every (a, b) pair of int8 values, flat: a in rows of 256, b along them.
 _A = np.repeat(np.arange(-128, 128, dtype=np.int8), 256)
@@ -118,7 +119,7 @@ def test_conv_requant_flat_equals_the_row_loop(cols, reps):
     tiled = [np.tile(v, reps) for v in (bias, m, left, right)]
     want = np.empty((rows, c), np.int8)
     conv._conv_requant(acc, *tiled, -9, -128, 100, want)
-    flat = [conv._conv_rows_of(v, reps) for v in (bias, m, left, right)]
+    flat = [channel_rows(np.tile(v, reps), 256) for v in (bias, m, left, right)]
     got = np.empty(rows * c, np.int8)
     conv._conv_requant_flat(acc.reshape(-1), *flat, -9, -128, 100, got)
     np.testing.assert_array_equal(got.reshape(rows, c), want)

@@ -42,7 +42,7 @@ from .int8_lowering import (
     quant_type,
     shape,
 )
-from .int8_registry import DirectCall, runner
+from .int8_registry import DirectCall, channel_rows, runner
 from .int8_madd import (
     madd_fix_buffers,
     madd_fix_leaf,
@@ -131,7 +131,7 @@ def _conv_requant(acc, bias, m, left, right, zp_out, lo, hi, out):  # pragma: no
 @njit(cache=True, nogil=True)
 def _conv_requant_flat(acc, bias, m, left, right, zp_out, lo, hi, out):  # pragma: no cover - jitted
     """`_conv_requant` on flat int32 accumulators of rows of C channels, the per-channel
-    params repeated over a whole number of rows (`_conv_rows_of`): blocks of that length
+    params repeated over a whole number of rows (`channel_rows`): blocks of that length
     are contiguous loops that vectorize whatever C is (a transpose convolution's 4 taps of
     one channel would otherwise run scalar, ~7x slower)."""
     n = out.size
@@ -143,13 +143,6 @@ def _conv_requant_flat(acc, bias, m, left, right, zp_out, lo, hi, out):  # pragm
             v = mbqm_fast(np.int64(acc[i]) + bias[j], np.int64(m[j]), np.int64(left[j]),
                           np.int64(right[j])) + zp_out
             out[i] = min(max(v, lo), hi)
-
-
-def _conv_rows_of(per_channel: np.ndarray, reps: int = 1) -> np.ndarray:
-    """`per_channel` repeated `reps` times, then over whole rows up to ~256 values, for
-    `_conv_requant_flat`."""
-    row = np.tile(per_channel, reps)
-    return np.ascontiguousarray(np.tile(row, max(1, 256 // max(row.size, 1))))
 
 
 @njit(cache=True, nogil=True)
@@ -798,7 +791,7 @@ def _tconv_bind(params):
         return run_rows
     prepared = _fc_prepared(params)
     rq = _conv_rq_params(params["bias"], params["m"], params["shift"])
-    bias, m, left, right = (_conv_rows_of(rq[k]) for k in ("bias", "m", "left", "right"))
+    bias, m, left, right = (channel_rows(rq[k], 256) for k in ("bias", "m", "left", "right"))
     zp, lo, hi = params["zp_out"], params["lo"], params["hi"]
     rows_leaf = "rows_u8" if prepared["path"] == "vnni" else "rows_i16"
 
@@ -812,7 +805,8 @@ def _tconv_bind(params):
                 (("transpose_conv_i8", name), compile_rest))
 
     if disjoint:  # few output channels: int32 taps, requantized, then moved into place
-        tiled = [_conv_rows_of(rq[k], kh * kw) for k in ("bias", "m", "left", "right")]
+        tiled = [channel_rows(np.tile(rq[k], kh * kw), 256)
+                 for k in ("bias", "m", "left", "right")]
         run_bytes = kw * o  # one (kx, o) run, moved as one unsigned integer when it can be
         unit = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}.get(run_bytes)
 

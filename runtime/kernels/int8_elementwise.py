@@ -45,7 +45,7 @@ from ..fixedpoint import (
     wrap_int32,
 )
 from .int8_lowering import activation_bounds, constant_array, int8_params, shape
-from .int8_registry import DirectCall, runner
+from .int8_registry import DirectCall, channel_rows, runner
 from .simd import simd_u8_ptr
 from .registry import int8_lowering
 
@@ -322,10 +322,8 @@ _ew_mul_chan_fast = _ew_make_mul_fast(True)
 
 
 def _ew_chan_rows(per_channel: np.ndarray) -> np.ndarray:
-    """Per-channel values repeated over whole channel rows, ~`_EW_BLOCK` values (at least
-    one row): `_ew_mul_chan_fast` runs blocks of that length, contiguous loops that
-    vectorize even for a few channels (a 16-channel row alone would run scalar)."""
-    return np.ascontiguousarray(np.tile(per_channel, max(1, _EW_BLOCK // per_channel.size)))
+    """`channel_rows` in blocks of `_EW_BLOCK`, as `_ew_mul_chan_fast` runs them."""
+    return channel_rows(per_channel, _EW_BLOCK)
 
 
 @runner("add_i8", "sub_i8", elementwise="binary")

@@ -97,6 +97,8 @@ import os
 import sys
 from collections.abc import Callable
 
+import numpy as np
+
 Runner = Callable[[list, dict], list]
 
 RUNNERS: dict[str, Runner] = {}
@@ -138,6 +140,14 @@ def runner(*kernel_names: str, elementwise: str | None = None) -> Callable[[Runn
         return fn
 
     return register
+
+
+def channel_rows(per_channel: np.ndarray, span: int) -> np.ndarray:
+    """Per-channel kernel arguments repeated over whole rows of channels, about `span`
+    values (at least one row), C-contiguous: a kernel then runs flat blocks of that length,
+    value j of a block being channel j mod C, contiguous loops that vectorize whatever C is
+    (a loop over a row of few channels would run scalar)."""
+    return np.ascontiguousarray(np.tile(per_channel, max(1, span // max(per_channel.size, 1))))
 
 
 class DirectCall:
