@@ -84,6 +84,7 @@ import math
 
 import numpy as np
 from numba import njit
+from .kernels.simd import simd_empty, simd_max, simd_min
 
 INT32_MIN = -(1 << 31)
 INT32_MAX = (1 << 31) - 1
@@ -380,7 +381,7 @@ def round_half_away_f32(x):  # pragma: no cover - jitted
 def mbqm_array(x, m, shift):  # pragma: no cover - jitted
     """mbqm elementwise over an integer array of any shape, one multiplier -> int32 array."""
     flat = x.ravel()
-    out = np.empty(flat.size, np.int32)
+    out = simd_empty(flat.size, np.int32)
     for i in range(flat.size):
         out[i] = mbqm(flat[i], m, shift)
     return out.reshape(x.shape)
@@ -390,7 +391,7 @@ def mbqm_array(x, m, shift):  # pragma: no cover - jitted
 def mbqm_per_channel(acc, m, shift):  # pragma: no cover - jitted
     """out[r, c] = mbqm(acc[r, c], m[c], shift[c]) for a 2-D int array -> int32 [R, C]."""
     rows, cols = acc.shape
-    out = np.empty((rows, cols), np.int32)
+    out = simd_empty((rows, cols), np.int32)
     for r in range(rows):
         for c in range(cols):
             out[r, c] = mbqm(np.int64(acc[r, c]), m[c], shift[c])
@@ -582,7 +583,7 @@ def requant_fast_i8(acc, t_eff, t_margin, t_p2r, t_ip2r, bias_f, bias, m, left, 
     n = rows * c
     a1 = acc.reshape(-1)
     o1 = out.reshape(-1)
-    flags = np.empty(((n + 7) // 8) * 8, np.uint8)
+    flags = simd_empty(((n + 7) // 8) * 8, np.uint8)
     half = np.float32(0.5)
     one = np.float32(1.0)
     rel = np.float32(4e-7)
@@ -593,7 +594,7 @@ def requant_fast_i8(acc, t_eff, t_margin, t_p2r, t_ip2r, bias_f, bias, m, left, 
     # Expected share of outputs test A leaves undecided: mean of 2·margin = 2^-right.
     undecided = 0.0
     for k in range(c):
-        undecided += min(2.0 * t_margin[k], 1.0)
+        undecided += simd_min(2.0 * t_margin[k], 1.0)
     if undecided < 0.01 * c:
         # test A alone decides all but ≈ 2^-right of the outputs: skip test B
         for r in range(rows):
@@ -606,7 +607,7 @@ def requant_fast_i8(acc, t_eff, t_margin, t_p2r, t_ip2r, bias_f, bias, m, left, 
                 fr = t - fa
                 tol = t_margin[k] + abs(y) * rel + tiny
                 flags[i] = (fr <= tol) | (fr >= one - tol)
-                o1[i] = np.int32(min(max(fa + zf, lof), hif))
+                o1[i] = np.int32(simd_min(simd_max(fa + zf, lof), hif))
     else:
         _requant_fast_ab(a1, rows, c, t_eff, t_margin, t_p2r, t_ip2r, bias_f, zf, lof, hif, flags, o1)
     for i in range(n, flags.size):
@@ -614,11 +615,11 @@ def requant_fast_i8(acc, t_eff, t_margin, t_p2r, t_ip2r, bias_f, bias, m, left, 
     words = flags.view(np.uint64)
     for w in range(words.size):
         if words[w] != 0:
-            for i in range(w * 8, min(w * 8 + 8, n)):
+            for i in range(w * 8, simd_min(w * 8 + 8, n)):
                 if flags[i]:
                     k = i % c
                     v = mbqm_fast(np.int64(a1[i]) + bias[k], m[k], left[k], right[k]) + zp_out
-                    o1[i] = min(max(v, lo), hi)
+                    o1[i] = simd_min(simd_max(v, lo), hi)
 
 
 @njit(cache=True, nogil=True)
@@ -637,8 +638,8 @@ def requant_fast2_i8(acc, t_eff, t_margin, t_p2r, t_ip2r, bias_f, bias, m, left,
     rows, c = acc.shape
     a1 = acc.reshape(-1)
     o1 = out.reshape(-1)
-    off = np.empty(c, np.float32)
-    tol0 = np.empty(c, np.float32)
+    off = simd_empty(c, np.float32)
+    tol0 = simd_empty(c, np.float32)
     for k in range(c):
         mg = t_margin[k]
         if mg >= 1.0:  # always exact: force the fix-up
@@ -656,7 +657,7 @@ def requant_fast2_i8(acc, t_eff, t_margin, t_p2r, t_ip2r, bias_f, bias, m, left,
     zf = np.float32(zp_out)
     lof = np.float32(lo)
     hif = np.float32(hi)
-    cnt = np.empty(rows, np.int32)
+    cnt = simd_empty(rows, np.int32)
     for r in range(rows):
         base = np.uint64(r * c)  # unsigned indices: no wraparound checks, so this vectorizes
         n = np.int32(0)
@@ -671,7 +672,7 @@ def requant_fast2_i8(acc, t_eff, t_margin, t_p2r, t_ip2r, bias_f, bias, m, left,
             f = (fr <= tol) | (fr >= one - tol)
             n += np.int32(f)
             q = fa if y >= 0 else -fa
-            o1[i] = np.int32(min(max(q + zf, lof), hif))
+            o1[i] = np.int32(simd_min(simd_max(q + zf, lof), hif))
         cnt[r] = n
     for r in range(rows):
         if cnt[r] != 0:
@@ -684,7 +685,7 @@ def requant_fast2_i8(acc, t_eff, t_margin, t_p2r, t_ip2r, bias_f, bias, m, left,
                 tol = tol0[k] + ay * rel + tiny
                 if (fr <= tol) | (fr >= one - tol):
                     v = mbqm_fast(np.int64(a1[i]) + bias[k], m[k], left[k], right[k]) + zp_out
-                    o1[i] = min(max(v, lo), hi)
+                    o1[i] = simd_min(simd_max(v, lo), hi)
 
 
 @njit(cache=True, nogil=True)
@@ -719,7 +720,7 @@ def _requant_fast_ab(a1, rows, c, t_eff, t_margin, t_p2r, t_ip2r, bias_f, zf, lo
             qb = rb if v >= 0 else -rb
             q = fa if ok_a else qb
             flags[i] = not (ok_a | ok_b)
-            o1[i] = np.int32(min(max(q + zf, lof), hif))
+            o1[i] = np.int32(simd_min(simd_max(q + zf, lof), hif))
 
 
 # ---------------------------------------------------------------------------------------------

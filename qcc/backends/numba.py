@@ -1039,6 +1039,7 @@ def _artifact_modules(kernels: set[str] | None = None) -> list[Any]:
     if kernels is not None:
         by_name = {m.__name__: m for m in families}
         wanted = {reg.RUNNERS[k].__module__ for k in kernels if k in reg.RUNNERS}
+        wanted.add("qcc.runtime.kernels.simd")  # fixedpoint's jitted code uses its intrinsics
         todo = list(wanted)
         while todo:  # the families they import (relative imports inside the package)
             tree = ast.parse(inspect.getsource(by_name[todo.pop()]))

@@ -59,6 +59,7 @@ from .int8_pooling import _pool_mean_requant, _pool_nhwc, _pool_reduce_layout, _
 from .int8_registry import runner
 from .int8_shape import _shp_bilinear_axis, _shp_bool, _shp_resize_bilinear_loop
 from .registry import INT8_LOWERINGS, int16_lowering
+from .simd import simd_empty, simd_max, simd_min
 
 I16_SIGMOID_TABLE = np.array([
     32768, 33451, 34133, 34813, 35493, 36169, 36843, 37513, 38180, 38841, 39498, 40149, 40794,
@@ -145,7 +146,7 @@ def _i16_fc_requant(acc, bias, eff, lo, hi, out):  # pragma: no cover - jitted
             q = fl + 1.0 if mag - fl >= 0.5 else fl
             if p < 0:
                 q = -q
-            q = min(max(q, -1e9), 1e9)
+            q = simd_min(simd_max(q, -1e9), 1e9)
             v = np.int64(q)
             if v < lo:
                 v = lo
@@ -162,7 +163,7 @@ def _i16_depthwise(x, w, bias, m, shift, geom, lo, hi, out):  # pragma: no cover
     n, h, wd, c = x.shape
     _, oh, ow, oc = out.shape
     kh, kw = w.shape[0], w.shape[1]
-    acc = np.empty(oc, np.int64)
+    acc = simd_empty(oc, np.int64)
     for b in range(n):
         for oy in range(oh):
             for ox in range(ow):
@@ -214,7 +215,7 @@ def _i16_table_lookup(value, lut):  # pragma: no cover - jitted
 def _i16_softmax(x, m, sh, exp_lut, inv_lut, out):  # pragma: no cover - jitted
     """reference_ops::SoftmaxInt16 over the rows of x [R, D]."""
     rows, depth = x.shape
-    e = np.empty(depth, np.int64)
+    e = simd_empty(depth, np.int64)
     for r in range(rows):
         mx = -32768
         for j in range(depth):
@@ -224,7 +225,7 @@ def _i16_softmax(x, m, sh, exp_lut, inv_lut, out):  # pragma: no cover - jitted
         for j in range(depth):
             d = np.int64(x[r, j]) - mx
             v = mbqm(d, m, sh) + 32767
-            v = min(max(v, -32768), 32767)
+            v = simd_min(simd_max(v, -32768), 32767)
             e[j] = _i16_table_lookup(v, exp_lut)
             total += e[j]
         total = wrap_int32(total)
@@ -236,13 +237,13 @@ def _i16_softmax(x, m, sh, exp_lut, inv_lut, out):  # pragma: no cover - jitted
             clz -= 1
         shifted = ((total << (clz - 1)) + (1 << 13)) >> 14
         ss = shifted - ((1 << 15) + (1 << 16))
-        ss = min(max(ss, -32768), 32767)
+        ss = simd_min(simd_max(ss, -32768), 32767)
         recip = _i16_table_lookup(ss, inv_lut)
         right = 31 - clz
         rnd = np.int64(1) << (right - 1)
         for j in range(depth):
             v = wrap_int32((e[j] * recip + rnd) >> right)
-            out[r, j] = min(max(v, 0), 32767)
+            out[r, j] = simd_min(simd_max(v, 0), 32767)
 
 
 def i16_logistic_tanh_table(multiplier: int, left_shift: int, tanh: bool) -> np.ndarray:

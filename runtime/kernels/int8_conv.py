@@ -23,7 +23,7 @@ and picks float32 when that bound is below 2^24 (any summation order is then exa
 from __future__ import annotations
 
 import numpy as np
-from numba import carray, njit
+from numba import njit
 from qcc.dialects import nn
 
 from ..fixedpoint import (
@@ -42,7 +42,6 @@ from .int8_lowering import (
     quant_type,
     shape,
 )
-from .int8_registry import DirectCall, channel_rows, runner
 from .int8_madd import (
     madd_fix_buffers,
     madd_fix_leaf,
@@ -53,6 +52,7 @@ from .int8_madd import (
     madd_tiles_i32,
     madd_tiles_rq,
 )
+from .int8_registry import DirectCall, channel_rows, runner
 from .int8_vnni import (
     _vnni_tiles,
     vnni_conv_rq_kernel,
@@ -68,9 +68,24 @@ from .int8_vnni import (
     vnni_rq_pack,
 )
 from .registry import int8_lowering
-from .simd import (INT8_GEMM_PATHS, MADD_ISA, int8_gemm_path, leaf_cfunc, simd_call,
-                   simd_f64_ptr, simd_i8_ptr, simd_i16_ptr, simd_i32_ptr, simd_i64_ptr, simd_ptr,
-                   simd_u8_ptr)
+from .simd import (
+    INT8_GEMM_PATHS,
+    MADD_ISA,
+    int8_gemm_path,
+    leaf_cfunc,
+    simd_array,
+    simd_call,
+    simd_empty,
+    simd_f64_ptr,
+    simd_i8_ptr,
+    simd_i16_ptr,
+    simd_i32_ptr,
+    simd_i64_ptr,
+    simd_max,
+    simd_min,
+    simd_ptr,
+    simd_u8_ptr,
+)
 
 # ---------------------------------------------------------------------------------------------
 # Numba loops
@@ -124,7 +139,7 @@ def _conv_requant(acc, bias, m, left, right, zp_out, lo, hi, out):  # pragma: no
         for c in range(cols):
             v = mbqm_fast(np.int64(a[c]) + bias[c], np.int64(m[c]), np.int64(left[c]),
                           np.int64(right[c])) + zp_out
-            v = min(max(v, lo), hi)
+            v = simd_min(simd_max(v, lo), hi)
             o[c] = v
 
 
@@ -138,11 +153,11 @@ def _conv_requant_flat(acc, bias, m, left, right, zp_out, lo, hi, out):  # pragm
     span = bias.size
     for start in range(0, n, span):
         base = np.uint64(start)  # unsigned indices: no wraparound checks
-        for j in range(min(span, n - start)):
+        for j in range(simd_min(span, n - start)):
             i = base + np.uint64(j)
             v = mbqm_fast(np.int64(acc[i]) + bias[j], np.int64(m[j]), np.int64(left[j]),
                           np.int64(right[j])) + zp_out
-            out[i] = min(max(v, lo), hi)
+            out[i] = simd_min(simd_max(v, lo), hi)
 
 
 @njit(cache=True, nogil=True)
@@ -159,9 +174,9 @@ def _fc_requant(acc, bias, eff, zp_out, lo, hi, out):  # pragma: no cover - jitt
             q = fl + 1.0 if mag - fl >= 0.5 else fl
             if p < 0:
                 q = -q
-            q = min(max(q, -1e9), 1e9)
+            q = simd_min(simd_max(q, -1e9), 1e9)
             v = np.int64(q) + zp_out
-            v = min(max(v, lo), hi)
+            v = simd_min(simd_max(v, lo), hi)
             o[c] = v
 
 
@@ -173,8 +188,8 @@ def _conv_pad_offset(x1, n, h, w, c, zp, pt, pl, p1, hp, wp):  # pragma: no cove
     loop: a reshape or a slice fill here compiles for ~0.1-0.3 s each)."""
     for i in range(p1.size):
         p1[i] = 0
-    h2 = min(h, hp - pt)
-    w2 = min(w, wp - pl)
+    h2 = simd_min(h, hp - pt)
+    w2 = simd_min(w, wp - pl)
     z = np.int32(zp)
     for b in range(n):
         for y in range(h2):
@@ -308,17 +323,17 @@ def _madd_make_conv(isa: int):
         kp = w.shape[1] * 2
         k = geom[0] * geom[1] * c
         # 32 bytes of slack after xp and cols: the narrow leaf's moves overrun
-        xp = np.empty(16 if pointwise else n * pad[2] * pad[3] * c + 16, np.int16)
+        xp = simd_empty(16 if pointwise else n * pad[2] * pad[3] * c + 16, np.int16)
         if not pointwise:
             simd_call(leaves[0], (x, n, h, wd, c, zp_in, pad[0], pad[1], xp, pad[2], pad[3]))
-        tile = max(1, min(tile, rows))
-        cols = np.empty(tile * kp + 16, np.int16)
+        tile = simd_max(1, simd_min(tile, rows))
+        cols = simd_empty(tile * kp + 16, np.int16)
         fx, hits = madd_fix_buffers(tile, w.shape[0])
         x0 = np.int64(x.ctypes.data)
         c0 = np.int64(cols.ctypes.data)
         o0 = np.int64(out.ctypes.data)
         for r0 in range(0, rows, tile):
-            nr = min(rows, r0 + tile) - r0
+            nr = simd_min(rows, r0 + tile) - r0
             if pointwise:
                 simd_call(leaves[2], (x0 + r0 * c, nr * c, zp_in, k, kp, cols, nr))
             else:
@@ -362,16 +377,16 @@ def _conv_madd_kernel(prepared):
 def _leaf_pad_u8():
     @leaf_cfunc(11)
     def pad_u8(xa, n, h, w, c, zp, pt, pl, pa, hp, wp):  # pragma: no cover - jitted
-        vnni_pad_u8(carray(simd_i8_ptr(xa), (n * h * w * c,)), n, h, w, c, zp, pt, pl,
-                    carray(simd_u8_ptr(pa), (n * hp * wp * c,)), hp, wp)
+        vnni_pad_u8(simd_array(simd_i8_ptr(xa), (n * h * w * c,)), n, h, w, c, zp, pt, pl,
+                    simd_array(simd_u8_ptr(pa), (n * hp * wp * c,)), hp, wp)
     return pad_u8
 
 
 def _leaf_pad_i16():
     @leaf_cfunc(11)
     def pad_i16(xa, n, h, w, c, zp, pt, pl, pa, hp, wp):  # pragma: no cover - jitted
-        _conv_pad_offset(carray(simd_i8_ptr(xa), (n * h * w * c,)), n, h, w, c, zp, pt, pl,
-                         carray(simd_i16_ptr(pa), (n * hp * wp * c,)), hp, wp)
+        _conv_pad_offset(simd_array(simd_i8_ptr(xa), (n * h * w * c,)), n, h, w, c, zp, pt, pl,
+                         simd_array(simd_i16_ptr(pa), (n * hp * wp * c,)), hp, wp)
     return pad_i16
 
 
@@ -380,9 +395,9 @@ def _leaf_patches(narrow: bool, dtype: str):
     `vnni_im2col_exact` (the closure constants select one; each leaf compiles only it)."""
     @leaf_cfunc(12)
     def patches(pa, n, hp, wp, c, ca, rows, kp, r0, r1, ga, ng):  # pragma: no cover - jitted
-        xp = carray(simd_ptr(pa, dtype), (n, hp, wp, c))
-        c1 = carray(simd_ptr(ca, dtype), (rows * kp,))
-        geom = carray(simd_i64_ptr(ga), (ng,))
+        xp = simd_array(simd_ptr(pa, dtype), (n, hp, wp, c))
+        c1 = simd_array(simd_ptr(ca, dtype), (rows * kp,))
+        geom = simd_array(simd_i64_ptr(ga), (ng,))
         if narrow:
             vnni_im2col_narrow(xp, c1, r0, r1, r0, kp, geom)
         else:
@@ -393,7 +408,7 @@ def _leaf_patches(narrow: bool, dtype: str):
 def _leaf_rows_u8():
     @leaf_cfunc(6)
     def rows_u8(xa, nx, k, kp, oa, rows):  # pragma: no cover - jitted
-        vnni_rows_u8(carray(simd_i8_ptr(xa), (nx,)), k, kp, carray(simd_u8_ptr(oa), (rows * kp,)),
+        vnni_rows_u8(simd_array(simd_i8_ptr(xa), (nx,)), k, kp, simd_array(simd_u8_ptr(oa), (rows * kp,)),
                      rows)
     return rows_u8
 
@@ -401,8 +416,8 @@ def _leaf_rows_u8():
 def _leaf_rows_i16():
     @leaf_cfunc(7)
     def rows_i16(xa, nx, zp, k, kp, oa, rows):  # pragma: no cover - jitted
-        madd_rows_i16(carray(simd_i8_ptr(xa), (nx,)), zp, k, kp,
-                      carray(simd_i16_ptr(oa), (rows * kp,)), rows)
+        madd_rows_i16(simd_array(simd_i8_ptr(xa), (nx,)), zp, k, kp,
+                      simd_array(simd_i16_ptr(oa), (rows * kp,)), rows)
     return rows_i16
 
 
@@ -656,8 +671,8 @@ def _fc_make_madd(isa: int):
     def fc(x, out, w, zp_in, d, bias, eff, zp_out, lo, hi, leaf, rq):  # pragma: no cover - jitted
         rows, u = out.shape
         kp = w.shape[1] * 2
-        a = np.empty(rows * kp + 16, np.int16)
-        acc = np.empty(rows * u, np.int32)
+        a = simd_empty(rows * kp + 16, np.int16)
+        acc = simd_empty(rows * u, np.int32)
         if rows:
             simd_call(leaf, (x, x.size, zp_in, d, kp, a, rows))
             madd_tiles_i32(np.int64(a.ctypes.data), rows, np.int64(kp * 2), w, u,
@@ -673,8 +688,8 @@ def _fc_vnni(x, out, w, corr, d, bias, eff, zp_out, lo, hi, leaf, rq):  # pragma
     `vpdpbusd` GEMM with its zero-point correction (`vnni_pack`), the float requantization."""
     rows, u = out.shape
     kp = w.shape[1] * 4
-    a = np.empty((rows, kp), np.uint8)
-    acc = np.empty((rows, u), np.int32)
+    a = simd_empty((rows, kp), np.uint8)
+    acc = simd_empty((rows, u), np.int32)
     if rows:
         simd_call(leaf, (x, x.size, d, kp, a, rows))
         _vnni_tiles(a, w, corr, u, acc, False)
@@ -694,9 +709,9 @@ def _fc_requant_leaf() -> int:
     if not _FC_RQ_LEAF:
         @leaf_cfunc(9)
         def fc_requant(acca, rows, u, ba, ea, zp_out, lo, hi, oa):  # pragma: no cover - jitted
-            _fc_requant(carray(simd_i32_ptr(acca), (rows, u)), carray(simd_i32_ptr(ba), (u,)),
-                        carray(simd_f64_ptr(ea), (u,)), zp_out, lo, hi,
-                        carray(simd_i8_ptr(oa), (rows, u)))
+            _fc_requant(simd_array(simd_i32_ptr(acca), (rows, u)), simd_array(simd_i32_ptr(ba), (u,)),
+                        simd_array(simd_f64_ptr(ea), (u,)), zp_out, lo, hi,
+                        simd_array(simd_i8_ptr(oa), (rows, u)))
 
         _FC_RQ_LEAF.append(fc_requant)
     return _FC_RQ_LEAF[0].address

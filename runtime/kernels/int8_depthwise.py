@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import numpy as np
 from llvmlite import ir as _dw_ir
-from numba import carray, njit, types
+from numba import njit, types
 from numba.core.errors import TypingError
 from numba.extending import intrinsic
 from qcc.dialects import nn
@@ -58,10 +58,25 @@ from .int8_conv import _conv_quant
 from .int8_lowering import shape
 from .int8_registry import DirectCall, runner
 from .int8_vnni import VNNI_DW_SHAPES, VNNI_OK, vnni_dw_interleave4, vnni_dw_key, vnni_dw_taps
-from .simd import (int8_gemm_path, leaf_cfunc, simd_as64, simd_call, simd_f32_ptr, simd_fn,
-                   simd_i8_ptr, simd_i32_ptr, simd_i64_ptr, simd_literal, simd_splat,
-                   simd_u8_ptr)
 from .registry import int8_lowering
+from .simd import (
+    int8_gemm_path,
+    leaf_cfunc,
+    simd_array,
+    simd_as64,
+    simd_call,
+    simd_empty,
+    simd_f32_ptr,
+    simd_fn,
+    simd_i8_ptr,
+    simd_i32_ptr,
+    simd_i64_ptr,
+    simd_literal,
+    simd_max,
+    simd_min,
+    simd_splat,
+    simd_u8_ptr,
+)
 
 # ---------------------------------------------------------------------------------------------
 # The specification
@@ -78,7 +93,7 @@ def _dw_conv_i8(x, w, bias, m, left, right, zp_in, zp_out, lo, hi, out, geom):  
     n, h, wd, c = x.shape
     oh, ow, oc = out.shape[1], out.shape[2], out.shape[3]
     kh, kw = w.shape[0], w.shape[1]
-    acc = np.empty((ow, oc), np.int32)
+    acc = simd_empty((ow, oc), np.int32)
     for b in range(n):
         for oy in range(oh):
             for ox in range(ow):
@@ -120,7 +135,7 @@ def _dw_conv_i8(x, w, bias, m, left, right, zp_in, zp_out, lo, hi, out, geom):  
                 for k in range(oc):
                     v = mbqm_fast(np.int64(a[k]), np.int64(m[k]), np.int64(left[k]),
                                   np.int64(right[k])) + zp_out
-                    v = min(max(v, lo), hi)
+                    v = simd_min(simd_max(v, lo), hi)
                     o[k] = v
 
 
@@ -170,7 +185,7 @@ def _dw_rq1y(y, th, e, yl, yh, zf):  # pragma: no cover - jitted
     """`_dw_rq1` from the estimate y (the VNNI ring's y = fl(float(acc + bias)·eff): its
     sum is exact in int32 and rounded once, within the same error bound)."""
     y = y + np.copysign(e, y)
-    yc = min(max(y, yl), yh)
+    yc = simd_min(simd_max(y, yl), yh)
     r = np.rint(yc)
     return np.int8(r + zf), abs(yc - r) >= th
 
@@ -179,7 +194,7 @@ def _dw_rq1y(y, th, e, yl, yh, zf):  # pragma: no cover - jitted
 def _dw_empty64(n):  # pragma: no cover - jitted
     """float32 [n], 64-byte aligned: a 16-lane load of an aligned run then reads one cache
     line, not two (np.empty aligns to 32 bytes)."""
-    buf = np.empty(n + 16, np.float32)
+    buf = simd_empty(n + 16, np.float32)
     off = (-(buf.ctypes.data // 4)) % 16
     return buf[off:off + n]
 
@@ -187,7 +202,7 @@ def _dw_empty64(n):  # pragma: no cover - jitted
 @njit(inline="always")
 def _dw_slot(y, nr, rl):  # pragma: no cover - jitted
     """Ring offset of padded row y (uint64, y < 2·nr; the branch-free y mod nr, times rl)."""
-    return min(y, y - nr) * rl
+    return simd_min(y, y - nr) * rl
 
 
 @njit(inline="always")
@@ -197,7 +212,7 @@ def _dw_pass(oy0, oh, sh, span, shared):  # pragma: no cover - jitted
     recomputed instead, so that the pair keeps the row step), their first padded input rows
     ya and yb, and `top`: the pass reads padded rows below it."""
     oy = oy0
-    oy2 = min(oy + 1, oh - 1)
+    oy2 = simd_min(oy + 1, oh - 1)
     if shared and oy2 == oy:
         oy -= 1
     ya = oy * sh
@@ -243,7 +258,7 @@ def _dw_exact_out(a, q, k, c, zq):  # pragma: no cover - jitted
     left, right per channel; zq: zp_out, lo, hi)."""
     v = mbqm_fast(np.int64(a), np.int64(q[c + k]), np.int64(q[2 * c + k]),
                   np.int64(q[3 * c + k])) + zq[0]
-    return min(max(v, zq[1]), zq[2])
+    return simd_min(simd_max(v, zq[1]), zq[2])
 
 
 @njit(nogil=True, inline="always", fastmath={'contract'})
@@ -268,7 +283,7 @@ def _dw_fix_steps(acc, t, q, tb, gc, c, hits, na, n, o1, oa, ob, zq, float_ring)
         i0 = hits[1 + h]
         for r in range(2):
             oo = oa if r == 0 else ob
-            for i in range(i0, min(i0 + _DW_LANES, n)):
+            for i in range(i0, simd_min(i0 + _DW_LANES, n)):
                 uj = gb + np.uint64(i % gc)
                 a = acc[r * na + i]
                 k = i % c
@@ -299,8 +314,8 @@ def _dw_fill_row(x1, src, inside, w, c, zp, pl, sw, wq, r1, dst):  # pragma: no 
     us = np.uint64(src)
     for ph in range(sw):
         # image column ix = qc·sw + ph − pl in [0, w)
-        q0 = min(max(0, (pl - ph + sw - 1) // sw), wq)
-        q1 = max(min(wq, (w - 1 + pl - ph) // sw + 1), q0)
+        q0 = simd_min(simd_max(0, (pl - ph + sw - 1) // sw), wq)
+        q1 = simd_max(simd_min(wq, (w - 1 + pl - ph) // sw + 1), q0)
         d0 = ud + np.uint64(ph * wq * c)
         for j in range(q0 * c):
             r1[d0 + np.uint64(j)] = 0
@@ -336,10 +351,10 @@ def _dw_taps(kh_c, kw_c, rs_c, cache=True):
     @leaf_cfunc(22, cache)
     def taps(r1a, pa, acca, o1a, zqa, hitsa, y0, y1, d, nr, rl, gc, n, oa, ob, dw, sw, wq, c,
              cba, kh, kw):  # pragma: no cover - jitted
-        carray(simd_i64_ptr(hitsa), (1,))[0] = 0
+        simd_array(simd_i64_ptr(hitsa), (1,))[0] = 0
         for s in range(0, n, gc):
             dw_float_chunk(r1a, pa, acca, o1a, zqa, hitsa, y0, y1, d, nr, rl, gc, n, s,
-                           min(gc, n - s), oa, ob, dw, sw, wq, c, key_c)
+                           simd_min(gc, n - s), oa, ob, dw, sw, wq, c, key_c)
 
     return taps
 
@@ -588,16 +603,16 @@ def _dw_taps_any_leaf():
     @leaf_cfunc(22, fastmath={'contract'})
     def taps_any(r1a, pa, acca, o1a, zqa, hitsa, y0, y1, d, nr, rl, gc, n, oa, ob, dw, sw, wq, c,
                  cba, kh, kw):  # pragma: no cover - jitted
-        r1 = carray(simd_f32_ptr(r1a), (nr * rl,))
-        p = carray(simd_f32_ptr(pa), ((kh * kw + 4) * gc,))
-        acc = carray(simd_f32_ptr(acca), (2 * n,))
-        o1 = carray(simd_i8_ptr(o1a), (max(oa, ob) + n,))
-        zq = carray(simd_i64_ptr(zqa), (3,))
-        hits = carray(simd_i64_ptr(hitsa), (n + 1,))
-        cb = carray(simd_i64_ptr(cba), (kw,))
+        r1 = simd_array(simd_f32_ptr(r1a), (nr * rl,))
+        p = simd_array(simd_f32_ptr(pa), ((kh * kw + 4) * gc,))
+        acc = simd_array(simd_f32_ptr(acca), (2 * n,))
+        o1 = simd_array(simd_i8_ptr(o1a), (simd_max(oa, ob) + n,))
+        zq = simd_array(simd_i64_ptr(zqa), (3,))
+        hits = simd_array(simd_i64_ptr(hitsa), (n + 1,))
+        cb = simd_array(simd_i64_ptr(cba), (kw,))
         nh = 0
         for s in range(0, n, gc):
-            m = min(gc, n - s)
+            m = simd_min(gc, n - s)
             _dw_taps_any(r1, p, cb, kh, kw, y0, y1, d, nr, rl, gc, n, s, m, acc)
             if _dw_rq_chunk(acc, p, kh * kw, gc, s, m, n, o1, oa, ob, zq):
                 for i in range(s, s + m, _DW_LANES):  # the chunk's steps, as the template's
@@ -640,13 +655,13 @@ def _dw_ring(x, out, p, q, g, taps, rs, fill, fix):  # pragma: no cover - jitted
     # float32: the ring (+ the over-read of a chunk's partial step), then the two rows' sums,
     # each 64-byte aligned (a 16-lane load of an aligned run reads one cache line, not two)
     nring = nr * rl + _DW_LANES
-    work = np.empty(nring + 2 * orl + 32, np.float32)
+    work = simd_empty(nring + 2 * orl + 32, np.float32)
     r1 = np.int64(work.ctypes.data)
     r1 += (-r1) % 64
     acc = r1 + (nring * 4 + 63) // 64 * 64
     # int64: the tap columns cb[kx] (phase plane, then column in the plane), then the hits
     # list (the steps with a flagged output: count, starts)
-    ints = np.empty(kw + 1 + orl, np.int64)
+    ints = simd_empty(kw + 1 + orl, np.int64)
     for kx in range(kw):
         ints[kx] = (((kx * dw) % sw) * wq + (kx * dw) // sw) * c
     cb = np.int64(ints.ctypes.data)
@@ -658,11 +673,11 @@ def _dw_ring(x, out, p, q, g, taps, rs, fill, fix):  # pragma: no cover - jitted
         nxt = 0
         for oy0 in range(0, oh, 2):
             oy, oy2, ya, yb, top = _dw_pass(oy0, oh, sh, span, shared)
-            for r in range(max(nxt, ya), top):
+            for r in range(simd_max(nxt, ya), top):
                 iy = r - pt
                 simd_call(fill, (x1, x.size, (b * h + iy) * w * c, 0 <= iy < h, w, c, zp, pl,
                                  sw, wq, r1, nring, (r % nr) * rl))
-            nxt = max(nxt, top)
+            nxt = simd_max(nxt, top)
             oa = (b * oh + oy) * orl
             ob = (b * oh + oy2) * orl
             y0 = ya % nr
@@ -707,8 +722,8 @@ def _dw_fill_u8(x1, src, inside, w, c, zp, pl, sw, dw, owx, xrow, ring, dst):  #
             ring[ud + np.uint64(j)] = fill
         return
     wp = xrow.size // c
-    lo = min(pl, wp)
-    hi = min(pl + w, wp)
+    lo = simd_min(pl, wp)
+    hi = simd_min(pl + w, wp)
     for j in range(lo * c):
         xrow[j] = fill
     us = np.uint64(src)
@@ -725,7 +740,7 @@ def _dw_fill_u8(x1, src, inside, w, c, zp, pl, sw, dw, owx, xrow, ring, dst):  #
         s0 = xa + ox * sw * c
         d0 = ra + ox * c * 4
         for k in range(chunks):
-            cs = min(16 * k, c - 16)
+            cs = simd_min(16 * k, c - 16)
             vnni_dw_interleave4(s0 + cs, dw * c, d0 + 4 * cs)
 
 
@@ -825,15 +840,15 @@ def _dw_ring_u8(x, out, wt, corr, prq, q, g, taps, rs, fill, fix):  # pragma: no
     # leaves: every array view and allocation form in a kernel costs compile time)
     nring = nr * rl + 64
     nxrow = ((owx - 1) * sw + 3 * dw + 1) * c
-    work = np.empty(nring + nxrow, np.uint8)
+    work = simd_empty(nring + nxrow, np.uint8)
     ring_a = np.int64(work.ctypes.data)
     xrow_a = ring_a + nring
-    acc = np.empty(2 * npad + 16, np.int32)
+    acc = simd_empty(2 * npad + 16, np.int32)
     acc_a = np.int64(acc.ctypes.data)
     # int64: the hits list (the steps with a flagged output: count, starts), then the
     # addresses of a chunk's ring rows
     nrows = kh + rs if shared else 2 * kh
-    ints = np.empty(orl + 1 + nrows, np.int64)
+    ints = simd_empty(orl + 1 + nrows, np.int64)
     hits_a = np.int64(ints.ctypes.data)
     rows_a = hits_a + (orl + 1) * 8
     rows = orl + 1
@@ -848,16 +863,16 @@ def _dw_ring_u8(x, out, wt, corr, prq, q, g, taps, rs, fill, fix):  # pragma: no
         nxt = 0
         for oy0 in range(0, oh, 2):
             oy, oy2, ya, yb, top = _dw_pass(oy0, oh, sh, span, shared)
-            for r in range(max(nxt, ya), top):
+            for r in range(simd_max(nxt, ya), top):
                 iy = r - pt
                 simd_call(fill, (x1, x.size, (b * h + iy) * w * c, 0 <= iy < h, w, c, zp, pl,
                                  sw, dw, owx, xrow_a, nxrow, ring_a, nring, (r % nr) * rl))
-            nxt = max(nxt, top)
+            nxt = simd_max(nxt, top)
             oa = (b * oh + oy) * orl
             ob = (b * oh + oy2) * orl
             ints[0] = 0
             for s in range(0, orl, gc):
-                m = min(gc, orl - s)
+                m = simd_min(gc, orl - s)
                 if shared:
                     for r in range(nrows):
                         ints[rows + r] = ring_a + ((ya + r) % nr) * rl + 4 * s
@@ -1048,27 +1063,27 @@ def _dw_bind(params):
 def _dw_leaf_fill_ring():
     @leaf_cfunc(13)
     def fill_ring(xa, nx, src, inside, w, c, zp, pl, sw, wq, ra, nring, dst):  # pragma: no cover - jitted
-        _dw_fill_row(carray(simd_i8_ptr(xa), (nx,)), src, inside != 0, w, c, zp, pl, sw, wq,
-                     carray(simd_f32_ptr(ra), (nring,)), dst)
+        _dw_fill_row(simd_array(simd_i8_ptr(xa), (nx,)), src, inside != 0, w, c, zp, pl, sw, wq,
+                     simd_array(simd_f32_ptr(ra), (nring,)), dst)
     return fill_ring
 
 
 def _dw_leaf_fix_ring():
     @leaf_cfunc(14)
     def fix_ring(acca, pa, npf, qa, nt, gc, c, hitsa, n, oa1, no1, oa, ob, zqa):  # pragma: no cover - jitted
-        _dw_fix_steps(carray(simd_f32_ptr(acca), (2 * n,)), carray(simd_f32_ptr(pa), (npf,)),
-                      carray(simd_i64_ptr(qa), (4 * c,)), nt, gc, c,
-                      carray(simd_i64_ptr(hitsa), (n + 1,)), n, n,
-                      carray(simd_i8_ptr(oa1), (no1,)), oa, ob,
-                      carray(simd_i64_ptr(zqa), (3,)), True)
+        _dw_fix_steps(simd_array(simd_f32_ptr(acca), (2 * n,)), simd_array(simd_f32_ptr(pa), (npf,)),
+                      simd_array(simd_i64_ptr(qa), (4 * c,)), nt, gc, c,
+                      simd_array(simd_i64_ptr(hitsa), (n + 1,)), n, n,
+                      simd_array(simd_i8_ptr(oa1), (no1,)), oa, ob,
+                      simd_array(simd_i64_ptr(zqa), (3,)), True)
     return fix_ring
 
 
 def _dw_leaf_fill_u8():
     @leaf_cfunc(16)
     def fill_u8(xa, nx, src, inside, w, c, zp, pl, sw, dw, owx, xra, nxrow, ra, nring, dst):  # pragma: no cover - jitted
-        _dw_fill_u8(carray(simd_u8_ptr(xa), (nx,)), src, inside != 0, w, c, zp, pl, sw, dw,
-                    owx, carray(simd_u8_ptr(xra), (nxrow,)), carray(simd_u8_ptr(ra), (nring,)),
+        _dw_fill_u8(simd_array(simd_u8_ptr(xa), (nx,)), src, inside != 0, w, c, zp, pl, sw, dw,
+                    owx, simd_array(simd_u8_ptr(xra), (nxrow,)), simd_array(simd_u8_ptr(ra), (nring,)),
                     dst)
     return fill_u8
 
@@ -1076,11 +1091,11 @@ def _dw_leaf_fill_u8():
 def _dw_leaf_fix_u8():
     @leaf_cfunc(14)
     def fix_u8(acca, nacc, prqa, qa, gc, c, hitsa, na, n, oa1, no1, oa, ob, zqa):  # pragma: no cover - jitted
-        _dw_fix_steps(carray(simd_i32_ptr(acca), (nacc,)), carray(simd_f32_ptr(prqa), (3 * gc,)),
-                      carray(simd_i64_ptr(qa), (4 * c,)), 0, gc, c,
-                      carray(simd_i64_ptr(hitsa), (n + 1,)), na, n,
-                      carray(simd_i8_ptr(oa1), (no1,)), oa, ob,
-                      carray(simd_i64_ptr(zqa), (3,)), False)
+        _dw_fix_steps(simd_array(simd_i32_ptr(acca), (nacc,)), simd_array(simd_f32_ptr(prqa), (3 * gc,)),
+                      simd_array(simd_i64_ptr(qa), (4 * c,)), 0, gc, c,
+                      simd_array(simd_i64_ptr(hitsa), (n + 1,)), na, n,
+                      simd_array(simd_i8_ptr(oa1), (no1,)), oa, ob,
+                      simd_array(simd_i64_ptr(zqa), (3,)), False)
     return fix_u8
 
 

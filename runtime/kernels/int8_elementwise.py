@@ -31,7 +31,7 @@ Broadcasting follows numpy (which is what TFLite's Broadcast*Slow loops compute)
 from __future__ import annotations
 
 import numpy as np
-from numba import carray, njit
+from numba import njit
 from qcc.dialects import nn
 
 from ..fixedpoint import (
@@ -46,8 +46,8 @@ from ..fixedpoint import (
 )
 from .int8_lowering import activation_bounds, constant_array, int8_params, shape
 from .int8_registry import DirectCall, channel_rows, runner
-from .simd import simd_u8_ptr
 from .registry import int8_lowering
+from .simd import simd_array, simd_empty, simd_max, simd_min, simd_u8_ptr
 
 # ---------------------------------------------------------------------------------------------
 # Run time
@@ -174,7 +174,7 @@ def _ew_add_sub_rint_pass(a, b, c1, c2, k, thr, lo, hi, out, near_half):  # prag
         y = np.float32(a[i]) * c1 + (np.float32(b[i]) * c2 + k)
         r = np.rint(y)
         near_half[i] = abs(y - r) >= thr
-        v = np.int8(min(max(np.int32(r), np.int32(-128)), np.int32(127)))
+        v = np.int8(simd_min(simd_max(np.int32(r), np.int32(-128)), np.int32(127)))
         v = v if v > lo8 else lo8
         out[i] = v if v < hi8 else hi8
 
@@ -192,7 +192,7 @@ def _ew_add_sub_exact_one(x, y, sign, zp1, zp2, left_shift, m1, right1, m2, righ
     v2 = mbqm_fast((np.int64(y) - zp2) << left_shift, np.int64(m2), np.int64(0), np.int64(right2))
     raw = v1 + v2 if sign > 0 else v1 - v2
     v = mbqm_fast(np.int64(raw), np.int64(mo), np.int64(0), np.int64(right_out)) + zpo
-    return min(max(v, lo), hi)
+    return simd_min(simd_max(v, lo), hi)
 
 
 @njit(inline="always")
@@ -214,7 +214,7 @@ def _ew_add_sub_fix_near_half(a, b, near_half, words, sign, zp1, zp2, left_shift
         for w in range(start, start + chunk_words):
             if words[w] == 0:
                 continue
-            for i in range(w * 8, min(w * 8 + 8, n)):
+            for i in range(w * 8, simd_min(w * 8 + 8, n)):
                 if near_half[i]:
                     out[i] = _ew_add_sub_exact_one(
                         a[i], b[i], sign, zp1, zp2, left_shift, m1, -sh1, m2, -sh2, mo, -sho, zpo, lo, hi
@@ -237,8 +237,8 @@ def _ew_add_sub_rint(a, b, fp, ip, out):  # pragma: no cover - jitted
     compile, ~0.4 s less than four."""
     n = out.size
     nwords = (n + _EW_NEAR_HALF_CHUNK - 1) // _EW_NEAR_HALF_CHUNK * (_EW_NEAR_HALF_CHUNK // 8)
-    words = np.empty(nwords, np.uint64)
-    near_half = carray(simd_u8_ptr(words.ctypes.data), (nwords * 8,))
+    words = simd_empty(nwords, np.uint64)
+    near_half = simd_array(simd_u8_ptr(words.ctypes.data), (nwords * 8,))
     for i in range(n, nwords * 8):
         near_half[i] = 0
     lo, hi = ip[11], ip[12]
@@ -278,7 +278,7 @@ def _ew_make_mul_fast(per_channel: bool):
         rel = np.float32(4e-7)
         tiny = np.float32(1e-7)
         for start in range(0, n, span):
-            mm = min(span, n - start)
+            mm = simd_min(span, n - start)
             base = np.uint64(start)
             flagged = False
             for j in range(mm):
@@ -294,7 +294,7 @@ def _ew_make_mul_fast(per_channel: bool):
                 tol = ay * rel + tiny
                 flagged |= (fr <= tol) | (fr >= one - tol)
                 q = fa if y >= 0 else -fa
-                out[i] = np.int32(min(max(q + zf, lof), hif))
+                out[i] = np.int32(simd_min(simd_max(q + zf, lof), hif))
             if not flagged:
                 continue
             for j in range(mm):
@@ -311,8 +311,8 @@ def _ew_make_mul_fast(per_channel: bool):
                 tol = ay * rel + tiny
                 if (fr <= tol) | (fr >= one - tol):
                     v = mbqm_fast((np.int64(a[i]) - zp1) * (other - zp2), np.int64(m),
-                                  np.int64(max(sh, 0)), np.int64(max(-sh, 0))) + zpo
-                    out[i] = min(max(v, lo), hi)
+                                  np.int64(simd_max(sh, 0)), np.int64(simd_max(-sh, 0))) + zpo
+                    out[i] = simd_min(simd_max(v, lo), hi)
 
     return mul
 

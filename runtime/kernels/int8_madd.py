@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 from llvmlite import ir as _madd_ir
-from numba import carray, njit, types
+from numba import njit, types
 from numba.extending import intrinsic
 
 from ..fixedpoint import fast_requant_tables, mbqm_fast
@@ -37,16 +37,20 @@ from .simd import (
     HAS_AVX2,
     MADD_ISA,
     leaf_cfunc,
+    simd_array,
     simd_as64,
     simd_call,
     simd_cases,
     simd_dot_loop,
+    simd_empty,
     simd_fn,
     simd_i8_ptr,
     simd_i32_ptr,
     simd_i64_ptr,
     simd_literal,
     simd_madd_i16,
+    simd_max,
+    simd_min,
     simd_splat,
 )
 
@@ -312,7 +316,7 @@ def _madd_tiles(a0, rows, ast, w, o, o0, ost, mode, isa, t, fx, hits, lo, hi, zp
     wbs = np.int64(k2 * 32)
     last = o - (ob - 1) * 8
     for jb in range(0, ob, _MADD_NB):
-        nb = min(_MADD_NB, ob - jb)
+        nb = simd_min(_MADD_NB, ob - jb)
         nl = last if jb + nb == ob else 8
         r = 0
         while r < rows:
@@ -334,10 +338,10 @@ def _madd_fix(fx, hits, ob, m, left, right, o, zp, lo, hi, out):  # pragma: no c
         i = hits[1 + k]
         r = i // ob
         jb = i - r * ob
-        for c in range(jb * 8, min(jb * 8 + 8, o)):
+        for c in range(jb * 8, simd_min(jb * 8 + 8, o)):
             v = mbqm_fast(np.int64(fx[r, c]), np.int64(m[c]), np.int64(left[c]),
                           np.int64(right[c])) + zp
-            out[r, c] = min(max(v, lo), hi)
+            out[r, c] = simd_min(simd_max(v, lo), hi)
     hits[0] = 0
 
 
@@ -346,9 +350,9 @@ def madd_fix_buffers(rows, ob):  # pragma: no cover - jitted
     """The fix-up buffers of `madd_tiles_rq` for up to `rows` rows of OB blocks: (fx int32
     of rows·OB·8, the hits list int64 [1 + rows·OB], empty). Flat, and np.empty only: each
     allocation form (a shape tuple, np.zeros) compiles its own overload."""
-    hits = np.empty(1 + rows * ob, np.int64)
+    hits = simd_empty(1 + rows * ob, np.int64)
     hits[0] = 0
-    return np.empty(rows * ob * 8, np.int32), hits
+    return simd_empty(rows * ob * 8, np.int32), hits
 
 
 _MADD_FIX_LEAF: list = []
@@ -363,10 +367,10 @@ def madd_fix_leaf() -> int:
     if not _MADD_FIX_LEAF:
         @leaf_cfunc(16)
         def madd_fix(fa, tile, ob, ha, nh, ma, la, ra, nc, o, zp, lo, hi, oa, ost, rows):  # pragma: no cover - jitted
-            _madd_fix(carray(simd_i32_ptr(fa), (tile, ob * 8)), carray(simd_i64_ptr(ha), (nh,)),
-                      ob, carray(simd_i32_ptr(ma), (nc,)), carray(simd_i32_ptr(la), (nc,)),
-                      carray(simd_i32_ptr(ra), (nc,)), o, zp, lo, hi,
-                      carray(simd_i8_ptr(oa), (rows, ost)))
+            _madd_fix(simd_array(simd_i32_ptr(fa), (tile, ob * 8)), simd_array(simd_i64_ptr(ha), (nh,)),
+                      ob, simd_array(simd_i32_ptr(ma), (nc,)), simd_array(simd_i32_ptr(la), (nc,)),
+                      simd_array(simd_i32_ptr(ra), (nc,)), o, zp, lo, hi,
+                      simd_array(simd_i8_ptr(oa), (rows, ost)))
 
         _MADD_FIX_LEAF.append(madd_fix)
     return _MADD_FIX_LEAF[0].address

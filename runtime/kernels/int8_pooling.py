@@ -33,6 +33,7 @@ from .int8_lowering import activation_bounds, int8_params, shape
 from .int8_registry import runner
 from .int8_vnni import _vnni_clamp16, _vnni_max16
 from .registry import int8_lowering
+from .simd import simd_empty, simd_max, simd_min
 
 # ---------------------------------------------------------------------------------------------
 # Run time
@@ -50,17 +51,17 @@ def _pool_make_nhwc(is_max: bool):
 
     @njit(cache=True, nogil=True)
     def pool(x1, n, h, w, c, o1, oh, ow, fh, fw, sh, sw, pad_t, pad_l, lo, hi, floor):  # pragma: no cover - jitted
-        acc = np.empty(c, np.int32)
+        acc = simd_empty(c, np.int32)
         start = np.int32(floor if is_max else 0)
         for b in range(n):
             for oy in range(oh):
                 iy0 = oy * sh - pad_t
-                fy_start = max(0, -iy0)
-                fy_end = min(fh, h - iy0)
+                fy_start = simd_max(0, -iy0)
+                fy_end = simd_min(fh, h - iy0)
                 for ox in range(ow):
                     ix0 = ox * sw - pad_l
-                    fx_start = max(0, -ix0)
-                    fx_end = min(fw, w - ix0)
+                    fx_start = simd_max(0, -ix0)
+                    fx_end = simd_min(fw, w - ix0)
                     count = (fy_end - fy_start) * (fx_end - fx_start)
                     for ch in range(c):
                         acc[ch] = start
@@ -123,8 +124,8 @@ def _pool_mean_requant(sums, n, zp_in, m, sh, zp_out, lo, hi, out):  # pragma: n
     to the storage range [lo, hi] (int8 or int16). m >= 0 (`lower_mean`: a positive scale
     ratio, divided by n), so the branch-free `mbqm_fast` is the reference's MBQM (and the
     kernels share its compiled code)."""
-    left = max(sh, 0)
-    right = max(-sh, 0)
+    left = simd_max(sh, 0)
+    right = simd_max(-sh, 0)
     for i in range(sums.size):
         s = sums[i] - np.int64(zp_in) * n
         s = ((s + np.int64(2147483648)) & np.int64(0xFFFFFFFF)) - np.int64(2147483648)
@@ -166,7 +167,7 @@ def _pool_max_full_i8(x, out, fh, fw, sh, sw, lo, hi):  # pragma: no cover - jit
     oh, ow = out.shape[1], out.shape[2]
     x1 = x.reshape(-1)
     o1 = out.reshape(-1)
-    tmp = np.empty(c, np.int8)
+    tmp = simd_empty(c, np.int8)
     l8 = np.int8(lo)
     h8 = np.int8(hi)
     for b in range(n):
@@ -179,10 +180,10 @@ def _pool_max_full_i8(x, out, fh, fw, sh, sw, lo, hi):  # pragma: no cover - jit
                     for fx in range(fw):
                         s = np.uint64(((b * h + oy * sh + fy) * w + ox * sw + fx) * c)
                         for ch in range(c):
-                            tmp[ch] = max(tmp[ch], x1[s + np.uint64(ch)])
+                            tmp[ch] = simd_max(tmp[ch], x1[s + np.uint64(ch)])
                 d = np.uint64(((b * oh + oy) * ow + ox) * c)
                 for ch in range(c):
-                    o1[d + np.uint64(ch)] = min(max(tmp[ch], l8), h8)
+                    o1[d + np.uint64(ch)] = simd_min(simd_max(tmp[ch], l8), h8)
 
 
 @njit(cache=True, nogil=True)
@@ -197,7 +198,7 @@ def _pool_max_full_vec16(x1, n, h, w, c, out, fh, fw, sh, sw, lo, hi):  # pragma
     slower, also at C = 64 or 128). x1: the flat NHWC input [n, h, w, c] (a reshape here
     would compile for ~0.2 s)."""
     oh, ow = out.shape[1], out.shape[2]
-    rows = np.empty(w * c, np.int8)
+    rows = simd_empty(w * c, np.int8)
     ra = np.int64(rows.ctypes.data)
     oa = np.int64(out.ctypes.data)
     chunks = (c + 15) // 16
@@ -211,13 +212,13 @@ def _pool_max_full_vec16(x1, n, h, w, c, out, fh, fw, sh, sw, lo, hi):  # pragma
             for fy in range(1, fh):
                 rf = r0 + np.uint64(fy) * wc
                 for j in range(w * c):
-                    rows[j] = max(rows[j], x1[rf + np.uint64(j)])
+                    rows[j] = simd_max(rows[j], x1[rf + np.uint64(j)])
             d0 = oa + (b * oh + oy) * ow * c
             for ox in range(ow):
                 s0 = ra + ox * sw * c
                 d1 = d0 + ox * c
                 for k in range(chunks):
-                    cs = min(16 * k, c - 16)
+                    cs = simd_min(16 * k, c - 16)
                     d = d1 + cs
                     _vnni_max16(s0 + cs, s0 + (c if fw > 1 else 0) + cs, d)
                     for fx in range(2, fw):

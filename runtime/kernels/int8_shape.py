@@ -31,6 +31,7 @@ from .int8_vnni import _vnni_move16
 from .registry import int8_lowering
 from .resize import nearest_axis
 from .shape import strided_slice_index
+from .simd import simd_empty, simd_max, simd_min
 
 # ---------------------------------------------------------------------------------------------
 # Run time
@@ -127,7 +128,7 @@ def _shp_resize_bilinear_i8(x, n, h, w, c, ys, y0s, y1s, xs, x0s, x1s, rows, out
                 acc = np.int32(rows[j] * wy0 + rows[width + j] * wy1)
                 t = np.int32(acc + np.int32(half if acc > 0 else -half))
                 v = np.int32(np.int32(t + np.int32(t >> np.int32(31) & low)) >> np.int32(20))
-                out[o + j] = min(max(v, np.int32(-128)), np.int32(127))
+                out[o + j] = simd_min(simd_max(v, np.int32(-128)), np.int32(127))
 
 
 @runner("reshape_i8")
@@ -187,7 +188,7 @@ def _shape_pad_last_axis(x, cin, cout, fill, out):  # pragma: no cover - jitted
     Moves by address (`_vnni_move16`): an `ndarray.view` or `np.full` here would compile
     an overload of its own (~0.4 s of a first run)."""
     rows = x.size // cin
-    pattern = np.empty(16, np.int8)
+    pattern = simd_empty(16, np.int8)
     for k in range(16):
         pattern[k] = fill
     pa = np.int64(pattern.ctypes.data)
@@ -200,7 +201,7 @@ def _shape_pad_last_axis(x, cin, cout, fill, out):  # pragma: no cover - jitted
         k = cout - 16
         _vnni_move16(pa, d0 + k)
         while k > cin:
-            k = max(k - 16, last)  # last = cin − 16 >= 0: never below the row
+            k = simd_max(k - 16, last)  # last = cin − 16 >= 0: never below the row
             _vnni_move16(pa, d0 + k)
         j = 0
         while j < last:

@@ -37,9 +37,19 @@ from llvmlite import ir as _vnni_ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-from .simd import (HAS_VNNI, simd_as64, simd_call, simd_cases, simd_copy, simd_dot_loop,
-                   simd_fn, simd_literal)
-
+from .simd import (
+    HAS_VNNI,
+    simd_as64,
+    simd_call,
+    simd_cases,
+    simd_copy,
+    simd_dot_loop,
+    simd_empty,
+    simd_fn,
+    simd_literal,
+    simd_max,
+    simd_min,
+)
 
 VNNI_OK = HAS_VNNI  # the host runs vpdpbusd and Numba compiles for the host (simd.py)
 
@@ -155,7 +165,7 @@ def _vnni_tiles(a, w, corr, o, out, f32):  # pragma: no cover - jitted
     wbs = np.int64(k4 * 64)
     last = o - (ob - 1) * 16
     for jb in range(0, ob, 4):
-        nb = min(4, ob - jb)
+        nb = simd_min(4, ob - jb)
         nl = last if jb + nb == ob else 16
         r = 0
         while r < rows:
@@ -424,7 +434,7 @@ def _vnni_tiles_rq(a0, rows, ast, w, corrb, rq, o, lo, hi, o0, ost, ep):  # prag
     lo = np.int64(lo)
     hi = np.int64(hi)
     for jb in range(0, ob, 4):
-        nb = min(4, ob - jb)
+        nb = simd_min(4, ob - jb)
         nl = last if jb + nb == ob else 16
         wj = w0 + jb * wbs
         cj = c0 + jb * 64
@@ -542,16 +552,16 @@ def _vnni_make_conv_rq(ep: int):
         rows = out.size // o
         kp = w.shape[1] * 4
         # 32 bytes of slack after xp and cols: the narrow leaf's moves overrun
-        xp = np.empty(32 if pointwise else n * pad[2] * pad[3] * c + 32, np.uint8)
+        xp = simd_empty(32 if pointwise else n * pad[2] * pad[3] * c + 32, np.uint8)
         if not pointwise:
             simd_call(leaves[0], (x, n, h, wd, c, zp_in, pad[0], pad[1], xp, pad[2], pad[3]))
-        tile = max(1, min(tile, rows))
-        cols = np.empty(tile * kp + 32, np.uint8)
+        tile = simd_max(1, simd_min(tile, rows))
+        cols = simd_empty(tile * kp + 32, np.uint8)
         x0 = np.int64(x.ctypes.data)
         c0 = np.int64(cols.ctypes.data)
         o0 = np.int64(out.ctypes.data)
         for r0 in range(0, rows, tile):
-            nr = min(rows, r0 + tile) - r0
+            nr = simd_min(rows, r0 + tile) - r0
             if pointwise:
                 simd_call(leaves[2], (x0 + r0 * c, nr * c, c, kp, cols, nr))
             else:
@@ -614,8 +624,8 @@ def vnni_pad_u8(x1, n, h, w, c, zp, pt, pl, p1, hp, wp):  # pragma: no cover - j
     fill = np.uint8((zp + 128) & 0xFF)
     for i in range(p1.size):
         p1[i] = fill
-    h2 = min(h, hp - pt)
-    w2 = min(w, wp - pl)
+    h2 = simd_min(h, hp - pt)
+    w2 = simd_min(w, wp - pl)
     for b in range(n):
         for y in range(h2):
             src = np.uint64(((b * h + y) * w) * c)

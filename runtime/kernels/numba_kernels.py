@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from .simd import simd_empty, simd_max, simd_min
 
 
 @njit(cache=True, nogil=True)
@@ -211,17 +212,17 @@ def pool_nhwc(x, out, params, is_max, lo, hi):  # pragma: no cover - jitted
     oh, ow = out.shape[1], out.shape[2]
     flo = np.float32(lo)
     fhi = np.float32(hi)
-    macc = np.empty(c, np.float32)
-    sacc = np.empty(c, np.float64)
+    macc = simd_empty(c, np.float32)
+    sacc = simd_empty(c, np.float64)
     for b in range(n):
         for oy in range(oh):
             y0 = oy * sh - pt
-            fy0 = max(0, -y0)
-            fy1 = min(fh, h - y0)
+            fy0 = simd_max(0, -y0)
+            fy1 = simd_min(fh, h - y0)
             for ox in range(ow):
                 x0 = ox * sw - pl
-                fx0 = max(0, -x0)
-                fx1 = min(fw, w - x0)
+                fx0 = simd_max(0, -x0)
+                fx1 = simd_min(fw, w - x0)
                 if is_max:
                     for k in range(c):
                         macc[k] = -np.inf

@@ -39,6 +39,15 @@ here, never a target intrinsic by name, so every path has a portable form:
     simd_ptr(address, dtype)                      the same for a compile-time dtype name
                                                   ("u8", "i16", ...: one leaf template,
                                                   a leaf per dtype)
+    simd_array(pointer, shape)                    (in jitted code) `numba.carray`: a C-order
+                                                  array over such a pointer
+    simd_min(a, b), simd_max(a, b)                min / max of two numbers
+    simd_empty(shape, dtype)                      np.empty, C order
+                                                  (these four are lowered in place: Numba's
+                                                  carray, min, max and np.empty are overloads,
+                                                  each compiled apart per argument type in
+                                                  every process, ~40 ms each, a tenth of a
+                                                  cold start; kernels use these instead)
     simd_dot_loop(builder, MR, NB, a, ast, w, wbs, kk, init, dot)
                                                   the K loop of an MR x NB GEMM tile: per
                                                   step each row's next 4 bytes broadcast,
@@ -63,11 +72,14 @@ The best available path is the default; `QCC_INT8_GEMM=<path>` forces one the ho
 
 from __future__ import annotations
 
+import operator
 import os
 
+import numpy as np
 from llvmlite import ir as _simd_ir
 from numba import cfunc, types
-from numba.extending import intrinsic
+from numba.core.imputils import lower_builtin
+from numba.extending import intrinsic, type_callable
 
 
 def _simd_target() -> tuple[str, frozenset[str]]:
@@ -288,6 +300,96 @@ def simd_ptr(typingctx, address, dtype):
     if pointee is None:
         return None
     return types.CPointer(pointee)(address, dtype), _simd_to_pointer(pointee)
+
+
+def simd_min(a, b):
+    """min(a, b) of two numbers; in jitted code one compare and select, lowered in place."""
+    return min(a, b)
+
+
+def simd_max(a, b):
+    """max(a, b) of two numbers; in jitted code one compare and select, lowered in place."""
+    return max(a, b)
+
+
+def simd_empty(shape, dtype):
+    """np.empty(shape, dtype) (C order); in jitted code lowered in place."""
+    return np.empty(shape, dtype)
+
+
+# Numba's min, max and np.empty are overloads: each is compiled apart (a whole pipeline,
+# 30-60 ms) for every argument type it meets, in every process, on every cold start, and
+# is not in the on-disk cache. The three functions above are lowered in place instead
+# (`type_callable` + `lower_builtin`), as Numba's own builtins used to be, so that a kernel's
+# cold compile does not pay for them; from Python they are the functions they name (kernels'
+# `.py_func` run there too).
+
+
+def _simd_minmax_typer(context):
+    def typer(a, b):
+        if not all(isinstance(t, (types.Number, types.Boolean)) for t in (a, b)):
+            return None
+        return context.unify_types(a, b)
+
+    return typer
+
+
+def _simd_minmax_lowering(cmpop):
+    """Python's min (cmpop <) / max (cmpop >) of two values, as Numba's `do_minmax`: both
+    cast to their unified type, then b if cmpop(b, a) else a."""
+
+    def lower(context, builder, signature, values):
+        ty = signature.return_type
+        x = context.cast(builder, values[0], signature.args[0], ty)
+        y = context.cast(builder, values[1], signature.args[1], ty)
+        pick = context.get_function(cmpop, types.boolean(ty, ty))(builder, (y, x))
+        return builder.select(pick, y, x)
+
+    return lower
+
+
+def _simd_empty_typer(context):
+    def typer(shape, dtype):
+        from numba.np.arrayobj import ty_parse_dtype, ty_parse_shape
+
+        nb_dtype = ty_parse_dtype(dtype)
+        ndim = ty_parse_shape(shape)
+        if nb_dtype is None or ndim is None:
+            return None
+        return types.Array(nb_dtype, ndim, "C")
+
+    return typer
+
+
+def _simd_empty_lowering(context, builder, signature, values):
+    from numba.np.arrayobj import _empty_nd_impl, _parse_empty_args
+
+    array_type, dims = _parse_empty_args(context, builder, signature, values)
+    return _empty_nd_impl(context, builder, array_type, dims)._getvalue()
+
+
+type_callable(simd_min)(_simd_minmax_typer)
+type_callable(simd_max)(_simd_minmax_typer)
+type_callable(simd_empty)(_simd_empty_typer)
+lower_builtin(simd_min, types.Any, types.Any)(_simd_minmax_lowering(operator.lt))
+lower_builtin(simd_max, types.Any, types.Any)(_simd_minmax_lowering(operator.gt))
+lower_builtin(simd_empty, types.Any, types.Any)(_simd_empty_lowering)
+
+
+def _simd_array_intrinsic():
+    """`numba.carray(pointer, shape)` (C order) without its overload's compile per pointer
+    type and rank: the intrinsic that overload calls."""
+    try:
+        from numba.np.arrayobj import get_cfarray_intrinsic
+
+        return get_cfarray_intrinsic("C", None)
+    except ImportError:  # pragma: no cover - another Numba: its public carray
+        from numba import carray
+
+        return carray
+
+
+simd_array = _simd_array_intrinsic()
 
 
 simd_f32_ptr = _simd_pointer(types.float32)
