@@ -644,7 +644,7 @@ written into this folder: it may be read-only.
 
 First run: Numba compiles the kernels this plan uses when they are first called (the first
 `run`: only the kernel variants its layers use, typically 3.5-4.5 s for a MediaPipe-sized
-model on a 2-core AMD Zen 4 machine, 5-6 s on a 2-core Zen 3, 6.5-8.5 s on one Zen 4 core; a
+model on a 2-core AMD Zen 4 machine, 4-5 s on a 2-core Zen 3, 6.5-8.5 s on one Zen 4 core; a
 progress line on stderr when it is a
 terminal; with an empty cache, forked helper processes compile some kernels alongside:
 QCC_COMPILE_WORKERS=N sets how many, 0 none) and keeps them in its on-disk
