@@ -157,3 +157,15 @@ def test_the_rule_sees_an_offending_kernel():
            "    return min(a[0], a[1])\n")
     fn = next(_jitted_functions(ast.parse(src), src.splitlines(keepends=True)))
     assert sorted(_overload_calls(fn)) == [("min", 4), ("np.empty", 3)]
+
+
+def test_empty_refuses_what_it_cannot_type():
+    with pytest.raises(Exception, match="simd_empty|No implementation|Invalid use"):
+        njit(cache=False)(lambda n: simd_empty(n, "int8"))(3)
+    with pytest.raises(Exception, match="simd_empty|No implementation|Invalid use"):
+        njit(cache=False)(lambda n: simd_empty((n, 1.5), np.int8))(3)
+
+
+def test_empty_takes_a_dtype_object():
+    out = njit(cache=False)(lambda n: simd_empty((n, 2), np.dtype(np.uint16)))(3)
+    assert out.dtype == np.uint16 and out.shape == (3, 2)

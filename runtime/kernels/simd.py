@@ -349,12 +349,22 @@ def _simd_minmax_lowering(cmpop):
 
 
 def _simd_empty_typer(context):
-    def typer(shape, dtype):
-        from numba.np.arrayobj import ty_parse_dtype, ty_parse_shape
+    """simd_empty(shape, dtype): shape an integer or a tuple of integers, dtype a NumPy scalar
+    type (np.int8, ...) or a dtype object."""
 
-        nb_dtype = ty_parse_dtype(dtype)
-        ndim = ty_parse_shape(shape)
-        if nb_dtype is None or ndim is None:
+    def typer(shape, dtype):
+        if isinstance(dtype, types.NumberClass):
+            nb_dtype = dtype.instance_type
+        elif isinstance(dtype, types.DType):
+            nb_dtype = dtype.dtype
+        else:
+            return None
+        if isinstance(shape, types.Integer):
+            ndim = 1
+        elif isinstance(shape, types.BaseTuple) and all(
+                isinstance(t, types.Integer) for t in shape):
+            ndim = len(shape)
+        else:
             return None
         return types.Array(nb_dtype, ndim, "C")
 
