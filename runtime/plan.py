@@ -95,6 +95,10 @@ class ParallelCompiler:
     def prepare(self) -> None:
         """Called once before the helpers are forked."""
 
+    def first_run(self) -> None:
+        """Called once in the running process before a plan's first run (with or without
+        helpers): the compiler's per-process set-up."""
+
 
 def check_inputs(plan: Plan, inputs: Sequence[Any], specs=None) -> list[np.ndarray]:
     """The inputs as arrays, checked against the plan's shapes and dtypes (`specs`: the
@@ -194,6 +198,8 @@ class PlanRunner:
         if not self._warm:
             self._warm = True  # whatever happens below, try the parallel compile once only
             with _gc_paused():
+                if self._compiler is not None:
+                    self._compiler.first_run()
                 helpers = _Helpers.start(self)
                 try:
                     return self._stepwise(arrays, observer, _isatty(), helpers)

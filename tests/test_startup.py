@@ -17,6 +17,7 @@ generated models, tmp_path only.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import lzma
 import os
@@ -348,3 +349,49 @@ def test_artifact_baseline_option_is_checked_in_one_line(tmp_path):
     result = run_qcc(str(model), "-o", str(tmp_path / "m.mlir"), "--artifact-baseline=x86-64-v3")
     assert_one_line_error(result, "--artifact-baseline applies to --emit=numba output folders")
     assert not (tmp_path / "out").exists() and not (tmp_path / "m.mlir").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# the first run's Numba set-up: numba.np.arraymath's BLAS probe without scipy.linalg
+
+_PROBE = r"""
+import importlib.util, json, sys
+sys.path.insert(0, sys.argv[1])
+if sys.argv[2] == "hide":
+    sys.modules["scipy"] = None  # scipy not installed, as Numba's own import sees it
+import numpy as np
+import model
+x = np.random.default_rng(0).uniform(0, 1, size=model.load().plan.input_specs[0][0])
+model.run([x.astype(np.float32)])
+import numba.np.arraymath as am, numba.np.linalg as la
+print("QCC-PROBE " + json.dumps(["scipy.linalg" in sys.modules, am._HAVE_BLAS,
+                                 am.ensure_blas is la.ensure_blas,
+                                 la.ensure_blas.__code__.co_filename == la.__file__]))
+if sys.argv[2] != "hide":
+    import numba
+    @numba.njit
+    def dot(a, b):
+        return np.dot(a, b)
+    print("QCC-DOT", dot(np.ones(3), np.ones(3)), "scipy.linalg" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize("scipy_seen", ["installed", "hide"])
+def test_first_run_probes_blas_without_importing_scipy_linalg(plain, tmp_path, scipy_seen):
+    """A first run sets Numba up (`_init_numba_compiler`) without numba.np.arraymath's import
+    of all of scipy.linalg (~0.2 s of a warm start): `_HAVE_BLAS` is what Numba's own probe
+    finds (scipy installed or not), `ensure_blas` is Numba's own again after, and np.dot in
+    jitted code still compiles (importing scipy.linalg then)."""
+    art, _ = plain
+    r = subprocess.run([sys.executable, "-I", "-B", "-c", _PROBE, str(art), scipy_seen],
+                       capture_output=True, text=True, env=_env(tmp_path / "nb"),
+                       cwd=art.parent, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    line = next(s for s in r.stdout.splitlines() if s.startswith("QCC-PROBE "))
+    linalg_imported, have_blas, restored, numba_own = json.loads(line.split(" ", 1)[1])
+    assert not linalg_imported
+    scipy_installed = scipy_seen == "installed" and importlib.util.find_spec("scipy") is not None
+    assert have_blas == scipy_installed
+    assert restored and numba_own
+    if scipy_installed:
+        assert "QCC-DOT 3.0 True" in r.stdout
