@@ -9,7 +9,15 @@ import json
 import numpy as np
 import pytest
 
-from qcc.runtime.plan import Plan, PlanInputError, PlanRunner, Step, plan_from_arrays, plan_to_arrays
+from qcc.runtime.plan import (
+    Plan,
+    PlanInputError,
+    PlanRunner,
+    Step,
+    _arena_line,
+    plan_from_arrays,
+    plan_to_arrays,
+)
 
 RUNNERS = {
     "add": lambda xs, p: [xs[0] + xs[1]],
@@ -301,3 +309,129 @@ def test_parallel_first_run_compiles_declared_units_once(tmp_path):
     assert "driver" not in units and "leaf-a" not in units  # step 0's: the run's own
     helper = {what for pid, what in calls if int(pid) != main}
     assert "leaf-b" in helper  # the helper took the first free unit
+
+
+# ---------------------------------------------------------------------------------------------
+# fixed buffers (`_arena_line`): steps with `into` / `alias` run into a reused arena
+
+def _fixed_runners(calls: list) -> dict:
+    """Plain-Python runners: "addf" and "scalef" bind to functions with ``into`` (their
+    kernel records its calls; "scalef" with decline=True declines: its step runs as usual
+    and is copied), "view" to one with ``alias`` (a reshape), "dynview" returns a view of
+    its input (no `into`), "neg" and "join" allocate."""
+    def add_kernel(a, b, out):
+        calls.append("addf")
+        np.add(a, b, out=out)
+
+    def scale_kernel(a, k, out):
+        calls.append("scalef")
+        np.multiply(a, k, out=out)
+
+    def bind_add(params):
+        def run(xs, p):
+            return [xs[0] + xs[1]]
+        run.into = lambda ins, outs: (add_kernel, (ins[0], ins[1], outs[0]))
+        return run
+
+    def bind_scale(params):
+        def run(xs, p):
+            return [xs[0] * p["k"]]
+        run.into = lambda ins, outs: None if params.get("decline") else (
+            scale_kernel, (ins[0], params["k"], outs[0]))
+        return run
+
+    def bind_view(params):
+        def run(xs, p):
+            return [xs[0].reshape(p["shape"])]
+        run.alias = lambda ins: [ins[0].reshape(params["shape"])]
+        return run
+
+    def add(xs, p):
+        return [xs[0] + xs[1]]
+
+    add.bind = bind_add
+
+    def scale(xs, p):
+        return [xs[0] * p["k"]]
+
+    scale.bind = bind_scale
+
+    def view(xs, p):
+        return [xs[0].reshape(p["shape"])]
+
+    view.bind = bind_view
+    return {"addf": add, "scalef": scale, "view": view,
+            "dynview": lambda xs, p: [xs[0].reshape(-1)],
+            "neg": lambda xs, p: [-xs[0]],
+            "join": lambda xs, p: [xs[0] + xs[1]]}
+
+
+def _fixed_plan() -> Plan:
+    # 0 input [4]; 1 constant [4]. 2 = neg(0) (allocating, read by a fixed step: copied);
+    # 3 = 2 + 2; 4 = view(3) [2, 2]; 5 = dynview(4) [4], a view of 3's buffer that lives to
+    # the end (an output); 6, 7, 8: fixed steps after 3 and 4 die, which would reuse 3's
+    # buffer if the view did not keep it; 9 = scalef declining (copied into its buffer);
+    # 10 = join(5, 9). Outputs: 10 and 5 (a view of the arena: returned as a copy).
+    f4 = ((4,), "float32")
+    steps = [
+        Step("neg", (0,), (2,), {}, (), "a"),
+        Step("addf", (2, 2), (3,), {}, (2,), "b"),
+        Step("view", (3,), (4,), {"shape": (2, 2)}, (3,), "c"),
+        Step("dynview", (4,), (5,), {}, (4,), "d"),
+        Step("addf", (1, 1), (6,), {}, (), "e"),
+        Step("scalef", (6,), (7,), {"k": np.float32(3)}, (6,), "f"),
+        Step("addf", (7, 1), (8,), {}, (7,), "g"),
+        Step("scalef", (8,), (9,), {"k": np.float32(-1), "decline": True}, (8,), "h"),
+        Step("join", (5, 9), (10,), {}, (9,), "i"),
+    ]
+    specs = {j: f4 for j in (0, 1, 2, 3, 5, 6, 7, 8, 9, 10)}
+    specs[4] = ((2, 2), "float32")
+    return Plan(steps, 11, {1: np.array([1, 2, 3, 4], np.float32)}, [0], [10, 5], [f4],
+                [f4, f4], ["x"], ["y", "v"], slot_specs=specs)
+
+
+def test_fixed_buffers_equal_the_stepwise_run_and_reuse_the_arena():
+    """From the second run, steps with `into` are their kernel's call on arena buffers
+    (reused: fewer buffers than slots written), an alias costs nothing, a view an allocating
+    step returns keeps its buffer alive, a declined `into` is copied, and the outputs equal
+    the stepwise run's, run after run, each output the caller's own."""
+    calls: list = []
+    plan = _fixed_plan()
+    runner = PlanRunner(plan, _fixed_runners(calls))
+    xs = [np.array([1, -2, 3, 5], np.float32) * k for k in (1, 2, 7)]
+    expected = [runner.run([x], observer=lambda s, r: None) for x in xs]
+    assert calls == []  # the stepwise run calls the runners themselves
+    got = [runner.run([x]) for x in xs]
+    assert calls.count("addf") == 3 * len(xs) and calls.count("scalef") == len(xs)
+    for e, g in zip(expected, got):
+        for a, b in zip(e, g):
+            np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(got[0][1], -2 * xs[0])  # run 1's output after runs 2, 3
+    fn, buffers = _arena_line(plan, runner._steps)
+    assert 1 <= len(buffers) < 6  # slots 2, 3, 6, 7, 8, 9 (4 is a view)
+    # an arena slot's buffer is not shared with another slot alive at the same time
+    assert len(buffers) >= 3
+
+
+def test_fixed_buffers_are_not_reentrant_a_busy_arena_allocates():
+    """While the arena's lock is held (a run in another thread), a run takes the
+    allocating straight line and gives the same outputs."""
+    calls: list = []
+    runner = PlanRunner(_fixed_plan(), _fixed_runners(calls))
+    x = np.array([4, 3, 2, 1], np.float32)
+    first = runner.run([x])
+    runner.run([x])
+    n = len(calls)
+    with runner._fixed_lock:
+        busy = runner.run([x])
+    assert len(calls) == n  # no kernel call: the allocating runners ran
+    for a, b in zip(first, busy):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_plan_without_fixed_steps_runs_the_straight_line():
+    runner = PlanRunner(_plan(), RUNNERS)
+    x = np.array([1, 2, 3, 4], np.float32)
+    runner.run([x])
+    runner.run([x])
+    assert runner._fixed is False

@@ -65,7 +65,7 @@ from ..fixedpoint import (
 )
 from ..plan import PlanInputError
 from .int8_lowering import int8_params
-from .int8_registry import DirectCall, runner
+from .int8_registry import DirectCall, fixed_call, runner
 from .registry import int8_lowering
 
 # ---------------------------------------------------------------------------------------------
@@ -216,6 +216,12 @@ def _act_bind_lut(params):
     per-call parameter decoding."""
     if "lut" not in params:
         return run_relu_i8
+    return _act_bound_lut(params, run_relu_i8)
+
+
+def _act_bound_lut(params, fallback):
+    """A table lookup step bound (`params["lut"]` decoded once); `fallback(inputs, params)`
+    runs a non-contiguous input."""
     lut = params["lut"]
     direct = DirectCall(_act_lut_loop)
     empty = np.empty
@@ -224,11 +230,12 @@ def _act_bind_lut(params):
     def run(inputs, _params):
         x = inputs[0]
         if not x.flags.c_contiguous:
-            return run_relu_i8(inputs, params)
+            return fallback(inputs, params)
         out = empty(x.shape, i8)
         direct.call(x.ravel(), lut, out.ravel())
         return [out]
 
+    run.into = _act_flat_into(_act_lut_loop, (lut,))
     return run
 
 
@@ -241,6 +248,9 @@ def run_lut_i8(inputs, params):
     out = np.empty(x.shape, np.int8)
     _act_lut_loop(x.reshape(-1), params["lut"], out.reshape(-1))
     return [out]
+
+
+run_lut_i8.bind = lambda params: _act_bound_lut(params, run_lut_i8)
 
 
 @njit(cache=True, nogil=True)
@@ -319,7 +329,21 @@ def _act_bind_prelu_chan(params):
         direct.call(x.ravel(), *args, out.ravel())
         return [out]
 
+    run.into = _act_flat_into(_act_prelu_chan, args)
     return run
+
+
+def _act_flat_into(kernel, args):
+    """The ``into`` (fixed buffers, `plan._arena_line`) of a bound unary int8 step that runs
+    ``kernel(x.ravel(), *args, out.ravel())``."""
+    def into(ins, outs):
+        x, out = ins[0], outs[0]
+        if (x.dtype != np.int8 or out.dtype != np.int8 or x.shape != out.shape
+                or not (x.flags.c_contiguous and out.flags.c_contiguous)):
+            return None
+        return fixed_call(kernel, (x.ravel(), *args, out.ravel()))
+
+    return into
 
 
 run_prelu_chan_i8.bind = _act_bind_prelu_chan

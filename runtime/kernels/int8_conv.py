@@ -52,7 +52,7 @@ from .int8_madd import (
     madd_tiles_i32,
     madd_tiles_rq,
 )
-from .int8_registry import DirectCall, channel_rows, runner
+from .int8_registry import DirectCall, channel_rows, fixed_call, runner
 from .int8_vnni import (
     _vnni_tiles,
     vnni_conv_rq_kernel,
@@ -598,11 +598,25 @@ def _conv_bind(params):
         direct.call(x if x.flags.c_contiguous else contiguous(x), out, *args)
         return [out]
 
+    def into(ins, outs):  # fixed buffers (`plan._arena_line`)
+        nonlocal args
+        x, out = ins[0], outs[0]
+        if x.dtype != i8 or out.dtype != i8 or x.ndim != 4 or not (
+                x.flags.c_contiguous and out.flags.c_contiguous):
+            return None
+        s = x.shape
+        if out.shape != ((s[0], s[1], s[2], o) if pointwise else (s[0], oh, ow, o)):
+            return None
+        if args is None:
+            args = (*fixed, conv_leaves(leaf_names))
+        return fixed_call(kernel, (x, out, *args))
+
     def compile_kernel():  # for the run's argument types, without running it
         example = (np.zeros((1, 1, 1, 1), np.int8), np.zeros((1, 1, 1, 1), np.int8), *fixed,
                    np.zeros(1, np.int64))
         kernel.compile(tuple(kernel.typeof_pyval(a) for a in example))
 
+    run.into = into
     run.compile_key = key
     # PlanRunner's units of compile work: the kernel (shared by the steps of its key), then
     # each leaf (shared by every whole-convolution kernel of its kind)

@@ -56,7 +56,7 @@ from ..fixedpoint import fast_requant_tables, mbqm_fast
 from .common import ints, same_padding
 from .int8_conv import _conv_quant
 from .int8_lowering import shape
-from .int8_registry import DirectCall, runner
+from .int8_registry import DirectCall, fixed_call, runner
 from .int8_vnni import VNNI_DW_SHAPES, VNNI_OK, vnni_dw_interleave4, vnni_dw_key, vnni_dw_taps
 from .registry import int8_lowering
 from .simd import (
@@ -1037,6 +1037,19 @@ def _dw_bind(params):
             args = (*fixed, leaf(variant), rs, _dw_leaf(kind, "fill"), _dw_leaf(kind, "fix"))
         direct.call(x, out, *args)
         return [out]
+
+    def into(ins, outs):  # fixed buffers (`plan._arena_line`)
+        nonlocal args
+        x, out = ins[0], outs[0]
+        if (x.dtype != i8 or out.dtype != i8 or x.ndim != 4 or x.shape[3] != s3
+                or out.shape != (x.shape[0], s1, s2, s3)
+                or not (x.flags.c_contiguous and out.flags.c_contiguous)):
+            return None
+        if args is None:
+            args = (*fixed, leaf(variant), rs, _dw_leaf(kind, "fill"), _dw_leaf(kind, "fix"))
+        return fixed_call(driver, (x, out, *args))
+
+    run.into = into
 
     def compile_driver():  # its types, on an empty batch (nothing runs, no leaf is called)
         driver(np.zeros((0, 1, 1, s3), i8), empty((0, s1, s2, s3), i8), *fixed, 0, rs, 0, 0)

@@ -45,7 +45,7 @@ from ..fixedpoint import (
     wrap_int32,
 )
 from .int8_lowering import activation_bounds, constant_array, int8_params, shape
-from .int8_registry import DirectCall, channel_rows, runner
+from .int8_registry import DirectCall, channel_rows, fixed_call, runner
 from .registry import int8_lowering
 from .simd import simd_array, simd_empty, simd_max, simd_min, simd_u8_ptr
 
@@ -472,6 +472,15 @@ def _ew_flat_runner(kernel, args, params, fallback, binary: bool):
             out = empty(out_shape, i8)
             direct.call(a.ravel(), *args, out.ravel())
             return [out]
+
+    def into(ins, outs):  # fixed buffers (`plan._arena_line`)
+        out = outs[0]
+        if out.shape != out_shape or out.dtype != i8 or not out.flags.c_contiguous or any(
+                a.shape != out_shape or a.dtype != i8 or not a.flags.c_contiguous for a in ins):
+            return None
+        return fixed_call(kernel, (*(a.ravel() for a in ins), *args, out.ravel()))
+
+    run.into = into
     return run
 
 
@@ -556,6 +565,14 @@ def _ew_bind_lut_chan(params):
         direct.call(x.ravel(), lut, c, out.ravel())
         return [out]
 
+    def into(ins, outs):  # fixed buffers (`plan._arena_line`)
+        x, out = ins[0], outs[0]
+        if (x.dtype != i8 or out.dtype != i8 or x.shape != out.shape or x.ndim == 0
+                or x.shape[-1] != c or not (x.flags.c_contiguous and out.flags.c_contiguous)):
+            return None
+        return fixed_call(_ew_lut_chan_loop, (x.ravel(), lut, c, out.ravel()))
+
+    run.into = into
     return run
 
 

@@ -30,7 +30,7 @@ from qcc.dialects import nn
 from ..fixedpoint import mbqm_fast, quantize_multiplier
 from .common import same_padding
 from .int8_lowering import activation_bounds, int8_params, shape
-from .int8_registry import runner
+from .int8_registry import fixed_call, runner
 from .int8_vnni import _vnni_clamp16, _vnni_max16
 from .registry import int8_lowering
 from .simd import simd_empty, simd_max, simd_min
@@ -232,13 +232,7 @@ def run_pool2d_i8(inputs, params):
     x = np.ascontiguousarray(inputs[0])
     out = np.empty(tuple(params["out_shape"]), np.int8)
     fh, fw, sh, sw = params["filter_h"], params["filter_w"], params["stride_h"], params["stride_w"]
-    if (params["is_max"] and x.ndim == 4 and x.dtype == np.int8 and params["pad_top"] == 0
-            and params["pad_left"] == 0 and fh >= 1 and fw >= 1
-            and -128 <= params["lo"] <= params["hi"] <= 127
-            and out.shape[0] == x.shape[0] and out.shape[3] == x.shape[3]
-            and out.shape[1] >= 1 and out.shape[2] >= 1
-            and (out.shape[1] - 1) * sh + fh <= x.shape[1]
-            and (out.shape[2] - 1) * sw + fw <= x.shape[2]):
+    if _pool_max_unpadded(x, out, params):
         if x.shape[3] >= 16:
             _pool_max_full_vec16(x.reshape(-1), *x.shape, out, fh, fw, sh, sw, params["lo"],
                                  params["hi"])
@@ -247,6 +241,41 @@ def run_pool2d_i8(inputs, params):
         return [out]
     _pool_nhwc(x, out, params, -128)
     return [out]
+
+
+def _pool_max_unpadded(x, out, params) -> bool:
+    """A MAX_POOL_2D whose windows all lie inside x (no padding), int8 NHWC."""
+    fh, fw, sh, sw = params["filter_h"], params["filter_w"], params["stride_h"], params["stride_w"]
+    return bool(params["is_max"] and x.ndim == 4 and x.dtype == np.int8 and out.ndim == 4
+                and params["pad_top"] == 0 and params["pad_left"] == 0 and fh >= 1 and fw >= 1
+                and -128 <= params["lo"] <= params["hi"] <= 127
+                and out.shape[0] == x.shape[0] and out.shape[3] == x.shape[3]
+                and out.shape[1] >= 1 and out.shape[2] >= 1
+                and (out.shape[1] - 1) * sh + fh <= x.shape[1]
+                and (out.shape[2] - 1) * sw + fw <= x.shape[2])
+
+
+def _pool_bind(params):
+    """Plan-load binding of `run_pool2d_i8`: on fixed buffers (`plan._arena_line`) an
+    unpadded max pool over 16 or more channels is one call of its vector kernel."""
+    def run(inputs, _params):
+        return run_pool2d_i8(inputs, params)
+
+    def into(ins, outs):
+        x, out = ins[0], outs[0]
+        if (not _pool_max_unpadded(x, out, params) or x.shape[3] < 16 or out.dtype != np.int8
+                or out.shape != tuple(params["out_shape"])
+                or not (x.flags.c_contiguous and out.flags.c_contiguous)):
+            return None
+        return fixed_call(_pool_max_full_vec16, (
+            x.reshape(-1), *x.shape, out, params["filter_h"], params["filter_w"],
+            params["stride_h"], params["stride_w"], params["lo"], params["hi"]))
+
+    run.into = into
+    return run
+
+
+run_pool2d_i8.bind = _pool_bind
 
 
 def _pool_sums(x, params):

@@ -15,7 +15,7 @@ from qcc.dialects import quant
 
 from ..fixedpoint import dequantize_i8, quantize_f32_i8, quantize_multiplier, requantize_i8
 from .int8_lowering import qparams, quant_type
-from .int8_registry import DirectCall, runner
+from .int8_registry import DirectCall, fixed_call, runner
 from .registry import int8_lowering
 
 
@@ -73,6 +73,14 @@ def _q_bind_dequantize(params):
         direct.call(x.ravel(), scale, zp, out.ravel())
         return [out]
 
+    def into(ins, outs):  # fixed buffers (`plan._arena_line`)
+        x, out = ins[0], outs[0]
+        if (x.dtype != np.int8 or out.dtype != f32 or x.shape != out.shape
+                or not (x.flags.c_contiguous and out.flags.c_contiguous)):
+            return None
+        return fixed_call(dequantize_i8, (x.ravel(), scale, zp, out.ravel()))
+
+    run.into = into
     return run
 
 

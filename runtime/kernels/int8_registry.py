@@ -181,6 +181,16 @@ class DirectCall:
         return result
 
 
+def fixed_call(kernel, args: tuple) -> tuple[Callable, tuple]:
+    """A bound step's ``into`` result (see `plan._arena_line`) for the jitted `kernel` and its
+    fixed arguments `args`: the compiled entry point of the overload for exactly their types
+    when there is one (the arguments are fixed, so their types are too), else the
+    dispatcher (which compiles or converts on the call)."""
+    kernel = getattr(kernel, "kernel", kernel)  # a DirectCall's dispatcher
+    overload = kernel.overloads.get(tuple(kernel.typeof_pyval(a) for a in args))
+    return (overload.entry_point if overload is not None else kernel), tuple(args)
+
+
 _loaded = False
 
 

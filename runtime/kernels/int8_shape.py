@@ -26,7 +26,7 @@ from numba import njit
 from qcc.dialects import nn
 
 from .int8_lowering import constant_array, qparams, quant_type, shape
-from .int8_registry import DirectCall, runner
+from .int8_registry import DirectCall, fixed_call, runner
 from .int8_vnni import _vnni_move16
 from .registry import int8_lowering
 from .resize import nearest_axis
@@ -136,6 +136,24 @@ def run_reshape_i8(inputs, params):
     return [np.ascontiguousarray(inputs[0]).reshape(tuple(params["out_shape"]))]
 
 
+def _shape_bind_reshape(params):
+    """Plan-load binding of `run_reshape_i8`: on fixed buffers (`plan._arena_line`) the
+    output is a view of the input's buffer, made once (the step then costs nothing)."""
+    shape = tuple(params["out_shape"])
+
+    def run(inputs, _params):
+        return [np.ascontiguousarray(inputs[0]).reshape(shape)]
+
+    def alias(ins):
+        return [ins[0].reshape(shape)]  # a fixed buffer is C-contiguous: a view
+
+    run.alias = alias
+    return run
+
+
+run_reshape_i8.bind = _shape_bind_reshape
+
+
 @runner("transpose_i8")
 def run_transpose_i8(inputs, params):
     return [np.ascontiguousarray(np.transpose(inputs[0], tuple(params["perm"])))]
@@ -233,6 +251,16 @@ def _shape_bind_pad(params):
         direct.call(x.ravel(), cin, cout, fill, out.ravel())
         return [out]
 
+    def into(ins, outs):  # fixed buffers (`plan._arena_line`)
+        x, out = ins[0], outs[0]
+        cin = x.shape[-1] if x.ndim else 0
+        if (x.dtype != i8 or out.dtype != i8 or out.shape != out_shape
+                or not (x.flags.c_contiguous and out.flags.c_contiguous)
+                or x.shape[:-1] != out_shape[:-1] or cin < 16 or cin > cout):
+            return None
+        return fixed_call(_shape_pad_last_axis, (x.ravel(), cin, cout, fill, out.ravel()))
+
+    run.into = into
     return run
 
 
