@@ -20,7 +20,9 @@ int8/LRT = qcc int8 / LRT int8 (target <= 2), float/int8 = qcc float / qcc int8 
 every kernel the plan calls compiles for the host) and warm (same cache); then the artifact
 written with its Numba cache carried for --baseline (default x86-64-v3, when this CPU has it),
 copied to another folder: cold carried (another empty NUMBA_CACHE_DIR: the carried kernels
-load) and warm carried. Targets: cold <= 5 s, warm <= 1 s.
+load) and warm carried: each the median of 3 processes, seconds from the process's launch
+to its first run's result and to its exit. Targets (to the first result: the issue's "fresh
+process, first run"): cold <= 5 s, warm <= 1 s.
 """
 
 from __future__ import annotations
@@ -135,27 +137,48 @@ import numpy as np
 import model
 x = np.load(sys.argv[2])
 out = model.run([x[k] for k in sorted(x.files)])
-print(f"{time.perf_counter() - t0:.3f}")
+print(f"QCC-RESULT-AT {time.time():.6f}")
 assert not any(m.split('.')[0] in ('qcc', 'xdsl') for m in sys.modules)
 """
 
 
-def _start_once(art: Path, x: Path, cache: Path, env: dict) -> float | str:
-    """Wall seconds of one fresh `python -I` process: import the artifact, load, first run."""
+def _start_once(art: Path, x: Path, cache: Path, env: dict) -> tuple[float, float] | str:
+    """One fresh `python -I` process (import the artifact, load, first run): seconds from its
+    launch to its first run's result, and to its exit (the interpreter's teardown after a
+    run, ~0.1-0.25 s, is mostly the garbage collector going over Numba's objects)."""
     env = dict(env, NUMBA_CACHE_DIR=str(cache))
+    launched = time.time()
     t = time.perf_counter()
     r = subprocess.run([sys.executable, "-I", "-c", _START, str(art), str(x)],
                        capture_output=True, text=True, env=env, cwd=art.parent)
     wall = time.perf_counter() - t
     if r.returncode != 0:
         return (r.stderr.strip().splitlines() or ["failed"])[-1][:90]
-    return wall
+    at = [line for line in r.stdout.splitlines() if line.startswith("QCC-RESULT-AT ")]
+    return float(at[-1].split()[1]) - launched, wall
+
+
+def _start_median(art: Path, x: Path, caches: list[Path], env: dict) -> tuple[float, float] | str:
+    """Medians over one process per cache folder of `caches` (the same folder again: warm
+    runs; fresh folders: cold runs) of `_start_once`'s two times."""
+    got = []
+    for cache in caches:
+        r = _start_once(art, x, cache, env)
+        if isinstance(r, str):
+            return r
+        got.append(r)
+    return statistics.median(g[0] for g in got), statistics.median(g[1] for g in got)
+
+
+STARTS = 3
+"""Processes per start-up figure (its median)."""
 
 
 def start_times(q, calib, baseline: str | None = None) -> dict | str:
-    """Start-up of the artifact in fresh processes (import + load + first run), seconds:
-    "cold" (empty NUMBA_CACHE_DIR: every kernel the plan calls compiles for the host) and
-    "warm" (the same cache again); with `baseline` (e.g. x86-64-v3, when this CPU has it),
+    """Start-up of the artifact in fresh processes (import + load + first run), seconds to
+    the first result and to the process's exit, medians of `STARTS` processes: "cold" (an
+    empty NUMBA_CACHE_DIR each: every kernel the plan calls compiles for the host) and
+    "warm" (the first one's cache again); with `baseline` (e.g. x86-64-v3, when this CPU has it),
     also "cold carried" / "warm carried": the artifact written with its Numba cache for the
     baseline ("build": seconds write_artifact took), copied to a new folder (new mtimes), run
     with another empty NUMBA_CACHE_DIR."""
@@ -176,8 +199,9 @@ def start_times(q, calib, baseline: str | None = None) -> dict | str:
         np.savez(x, **{f"a{i}": v for i, v in enumerate(calib[0])})
         env = {k: v for k, v in os.environ.items()
                if k not in ("PYTHONPATH", "NUMBA_CACHE_DIR", "QCC_ARTIFACT_CACHE")}
-        for key in ("cold", "warm"):
-            r = _start_once(tmp / "art", x, tmp / "cache", env)
+        for key, caches in (("cold", [tmp / f"cache{i}" for i in range(STARTS)]),
+                            ("warm", [tmp / "cache0"] * STARTS)):
+            r = _start_median(tmp / "art", x, caches, env)
             if isinstance(r, str):
                 return r
             res[key] = r
@@ -186,8 +210,9 @@ def start_times(q, calib, baseline: str | None = None) -> dict | str:
             write_artifact(cm, tmp / "built", cache_baseline=baseline, cache_inputs=[calib[0]])
             res["build"] = time.perf_counter() - t
             shutil.copytree(tmp / "built", tmp / "copied")  # new mtimes, another path
-            for key in ("cold carried", "warm carried"):
-                r = _start_once(tmp / "copied", x, tmp / "cache2", env)
+            for key, caches in (("cold carried", [tmp / f"carried{i}" for i in range(STARTS)]),
+                                ("warm carried", [tmp / "carried0"] * STARTS)):
+                r = _start_median(tmp / "copied", x, caches, env)
                 if isinstance(r, str):
                     return r
                 res[key] = r
@@ -196,6 +221,11 @@ def start_times(q, calib, baseline: str | None = None) -> dict | str:
 
 def _fmt(v, spec=".2f") -> str:
     return format(v, spec) if isinstance(v, float) else "-"
+
+
+def _pair(v) -> str:
+    """A start-up figure: seconds to the first result / to the exit."""
+    return f"{v[0]:.2f} / {v[1]:.2f}" if isinstance(v, tuple) else "-"
 
 
 def _fmt_us(v) -> str:
@@ -289,8 +319,9 @@ def main(argv=None) -> int:
     if not args.no_start:
         baseline = None if args.baseline.lower() == "none" else args.baseline
         print("\nstart-up of the --emit=numba artifact (fresh `python -I`: import, load, first "
-              "run; cold: empty NUMBA_CACHE_DIR)")
-        print(f"{'model':<42} {'cold s':>8} {'warm s':>8}"
+              f"run; cold: empty NUMBA_CACHE_DIR), seconds from launch to the first result / "
+              f"to the exit, medians of {STARTS} processes")
+        print(f"{'model':<42} {'cold s':>11} {'warm s':>11}"
               + (f" {'cold carried':>13} {'warm carried':>13} {'build s':>8}  (carried: "
                  f"numba-cache-{baseline}, folder copied)" if baseline else ""))
         for row in rows:
@@ -300,11 +331,13 @@ def main(argv=None) -> int:
             if isinstance(res, str):
                 print(f"{row['name']:<42} {'-':>8} {'-':>8}  {res}")
                 continue
-            line = f"{row['name']:<42} {res['cold']:8.2f} {res['warm']:8.2f}"
+            line = f"{row['name']:<42} {_pair(res['cold']):>11} {_pair(res['warm']):>11}"
             if baseline:
-                line += (f" {_fmt(res.get('cold carried')):>13} {_fmt(res.get('warm carried')):>13}"
+                line += (f" {_pair(res.get('cold carried')):>13}"
+                         f" {_pair(res.get('warm carried')):>13}"
                          f" {_fmt(res.get('build'), '.1f'):>8}")
-            print(line + "  (targets: cold <= 5 s, warm <= 1 s)", flush=True)
+            print(line + "  (targets, to the first result: cold <= 5 s, warm <= 1 s)",
+                  flush=True)
     return 0
 
 
