@@ -132,24 +132,24 @@ def test_arrays_are_packed_per_dtype():
     assert back.constants[2].dtype == np.int16
 
 
-def test_weights_npz_is_lzma_and_loads_with_numpy(tmp_path):
-    """The artifact's weights.npz: a real .npz (np.load reads it) of LZMA-compressed
+def test_weights_npz_is_deflated_and_loads_with_numpy(tmp_path):
+    """The artifact's weights.npz: a real .npz (np.load reads it) of deflated
     entries, one per pack, that gives the plan back."""
     import zipfile
 
-    from qcc.backends.numba import _lzma_npz
+    from qcc.backends.numba import _deflated_npz
 
     plan = _typed_plan()
     path = tmp_path / "weights.npz"
-    path.write_bytes(_lzma_npz(plan_to_arrays(plan)))
+    path.write_bytes(_deflated_npz(plan_to_arrays(plan)))
     with zipfile.ZipFile(path) as z:
-        assert {i.compress_type for i in z.infolist()} == {zipfile.ZIP_LZMA}
+        assert {i.compress_type for i in z.infolist()} == {zipfile.ZIP_DEFLATED}
         assert len(z.infolist()) == 7
     with np.load(path, allow_pickle=False) as z:
         back = plan_from_arrays({k: z[k] for k in z.files})
     np.testing.assert_array_equal(back.steps[0].params["w_t"], plan.steps[0].params["w_t"])
     np.testing.assert_array_equal(back.steps[1].params["lut"], plan.steps[1].params["lut"])
-    assert _lzma_npz(plan_to_arrays(plan)) == path.read_bytes()  # the same bytes every time
+    assert _deflated_npz(plan_to_arrays(plan)) == path.read_bytes()  # the same bytes every time
 
 
 def test_plan_arrays_errors_are_one_line():

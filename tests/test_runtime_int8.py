@@ -396,7 +396,7 @@ def _backbone() -> bytes:
 
 def test_artifact_folder_is_at_most_1_2x_the_int8_tflite(tmp_path, write_model):
     """model.py, kernels.py.xz (the kernels' source, xz) and weights.npz (the plan's arrays
-    packed per dtype, LZMA entries) of a generated backbone: at most 1.2x its int8 .tflite
+    packed per dtype, deflated entries) of a generated backbone: at most 1.2x its int8 .tflite
     (one npz entry per step array and model.py's inlined source made it ~1.3x)."""
     model = qcc.load(write_model("backbone", _backbone()))
     q = qcc.quantize(model, representative_dataset=_calibration(model), target="numba")
