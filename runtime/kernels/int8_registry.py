@@ -186,7 +186,8 @@ def fixed_call(kernel, args: tuple) -> tuple[Callable, tuple]:
     fixed arguments `args`: the compiled entry point of the overload for exactly their types
     when there is one (the arguments are fixed, so their types are too), else the
     dispatcher (which compiles or converts on the call)."""
-    kernel = getattr(kernel, "kernel", kernel)  # a DirectCall's dispatcher
+    if isinstance(kernel, DirectCall):
+        kernel = kernel.kernel
     overload = kernel.overloads.get(tuple(kernel.typeof_pyval(a) for a in args))
     return (overload.entry_point if overload is not None else kernel), tuple(args)
 
