@@ -257,7 +257,11 @@ def _pool_max_unpadded(x, out, params) -> bool:
 
 def _pool_bind(params):
     """Plan-load binding of `run_pool2d_i8`: on fixed buffers (`plan._arena_line`) an
-    unpadded max pool over 16 or more channels is one call of its vector kernel."""
+    unpadded max pool over 16 or more channels is one call of its vector kernel (an average
+    pool has no such form: it stays the runner itself)."""
+    if not params["is_max"]:
+        return run_pool2d_i8
+
     def run(inputs, _params):
         return run_pool2d_i8(inputs, params)
 
