@@ -9,6 +9,9 @@ A step is ``Step(kernel, inputs, outputs, params, free, label)``: the runner
 ``RUNNERS[kernel](arrays, params) -> list`` reads the environment slots `inputs` and writes
 `outputs`; the slots in `free` die after the step (their last use) and are released at once.
 `constants` pre-fills slots (quantized constants that a kernel takes at run time).
+From the second run, the steps whose bound function has ``into`` (or ``alias``) run on an
+arena of fixed buffers reused along the plan (`_arena_line`): one kernel call each, with
+its arguments made once.
 
 Serialization (`plan_to_arrays` / `plan_from_arrays`): the numpy arrays of the steps' params
 and the constants are packed into one flat array per dtype (named by the dtype: "int8",
@@ -150,14 +153,17 @@ class PlanRunner:
     kernels, Python's cyclic garbage collector paused: `_gc_paused`) and a run with an
     `observer` step through an environment list, the first printing a progress line on
     stderr while the kernels compile when stderr is a terminal; every other run is one
-    generated straight-line function (`_straight_line`).
+    generated straight-line function: over an arena of fixed buffers (`_arena_line`, made at
+    the second run) when steps allow it, else, or while another thread runs it, allocating
+    each step's results (`_straight_line`).
 
     A runner may carry a ``bind`` attribute: ``runner.bind(params)`` is then called once per
     step, here, and returns the function the step runs (same signature as the runner, same
     results), typically with its params decoded and its kernel arguments prepared. That
     function may carry a ``compile_key`` (hashable): steps with equal keys compile the same
     kernels, the unit of work of the first run's helper processes (default: the kernel
-    name), or ``compile_units``, its units of compile work (`_Units`).
+    name), or ``compile_units``, its units of compile work (`_Units`), and ``into`` or
+    ``alias``, its form on fixed buffers (`_arena_line`).
 
     With a `compiler` (`ParallelCompiler`) that allows helpers and the plan's `slot_specs`,
     the first run is a step loop with helper processes compiling units of its kernels
@@ -462,13 +468,7 @@ def _straight_line(plan: Plan, steps: list) -> Callable:
     for i, (fn, ins, outs, params, free) in enumerate(steps):
         names[f"f{i}"] = fn
         names[f"p{i}"] = params
-        call = f"f{i}([{', '.join(f'v{j}' for j in ins)}], p{i})"
-        if len(outs) == 1:
-            lines.append(f"v{outs[0]} = {call}[0]")
-        elif outs:
-            lines.append(f"{', '.join(f'v{o}' for o in outs)}, = {call}")
-        else:
-            lines.append(call)
+        lines += _call_lines(f"f{i}([{', '.join(f'v{j}' for j in ins)}], p{i})", outs, set())
         dead = [f"v{d}" for d in free if d not in plan.constants and d not in plan.output_slots]
         if dead:
             lines.append(f"del {', '.join(dead)}")
@@ -478,6 +478,22 @@ def _straight_line(plan: Plan, steps: list) -> Callable:
     scope: dict[str, Any] = dict(names)
     exec(compile(source, "<qcc plan>", "exec"), scope)  # noqa: S102 - generated from the plan
     return scope["run"]
+
+
+def _call_lines(call: str, outs, copied: set[int]) -> list[str]:
+    """The generated lines of an allocating step's `call` (its results go to the locals
+    v<slot>), for `_straight_line` and `_arena_line`; a result whose slot is in `copied`
+    goes into the arena buffer b<slot> instead."""
+    if not any(o in copied for o in outs):
+        if len(outs) == 1:
+            return [f"v{outs[0]} = {call}[0]"]
+        if outs:
+            return [f"{', '.join(f'v{o}' for o in outs)}, = {call}"]
+        return [call]
+    lines = [f"r = {call}"]
+    lines += [f"_copyto(b{o}, r[{k}])" if o in copied else f"v{o} = r[{k}]"
+              for k, o in enumerate(outs)]
+    return lines + ["del r"]
 
 
 def _arena_line(plan: Plan, steps: list) -> tuple[Callable, list[np.ndarray]] | None:
@@ -492,7 +508,7 @@ def _arena_line(plan: Plan, steps: list) -> tuple[Callable, list[np.ndarray]] | 
     such steps write get buffers of an arena, reused along the plan as slots die (best fit
     by size), made once: each of these steps is then one call with arguments made at bind
     time, no output allocation, no argument checks, no result list (on a model of ~170
-    small steps, ~13 % of the run).
+    small steps, ~12 % of the run).
 
     The other steps (without `into`/`alias`, reading a plan input, or writing a plan output)
     run as in `_straight_line`; one that reads an arena slot may return a view of its
@@ -566,7 +582,7 @@ def _arena_line(plan: Plan, steps: list) -> tuple[Callable, list[np.ndarray]] | 
         buffers.append(buf)
         return buf
 
-    roots = {id(b.base) for b in buffers}  # filled below, read by _own at run time
+    roots: set[int] = set()  # the buffers' allocations (filled below), read by `own`
 
     def own(a):
         """A plan output as the caller may keep it: a copy when it views an arena buffer
@@ -612,17 +628,12 @@ def _arena_line(plan: Plan, steps: list) -> tuple[Callable, list[np.ndarray]] | 
             lines.append(f"k{i}(*a{i})")
         else:
             names[f"f{i}"], names[f"p{i}"] = fn, params
-            call = f"f{i}([{', '.join(ref(j) for j in ins)}], p{i})"
-            lines.append(f"r = {call}")
-            for k, o in enumerate(outs):
+            for o in outs:
                 if o in arena:
                     names[f"b{o}"] = views[o]
-                    lines.append(f"_copyto(b{o}, r[{k}])")
-                else:
-                    lines.append(f"v{o} = r[{k}]")
-            lines.append("del r")
+            lines += _call_lines(f"f{i}([{', '.join(ref(j) for j in ins)}], p{i})", outs, arena)
             dead = [f"v{d}" for d in free if d not in consts and d not in outputs
-                    and d not in arena and d not in inputs]
+                    and d not in arena]
             if dead:
                 lines.append(f"del {', '.join(dead)}")
         for r in dying.get(i, []):
