@@ -258,8 +258,8 @@ class _Helpers:
     Units of compile work (`_Units`, see the module docstring) are claimed in a shared
     anonymous mapping, one byte each: 0 free, 1 taken by the run, 2 compiled by a helper,
     3 + k taken by helper k. The run claims a step's units when it reaches the step; while a
-    live helper compiles one, the run compiles the first free unit of another step meanwhile
-    (or waits), then loads the helper's kernels from the cache. Each helper claims the first
+    live helper compiles one, the run compiles meanwhile the step's other free units, else the
+    first free unit of a later step (or waits), then loads the helper's kernels from the cache. Each helper claims the first
     free unit (the one the run needs soonest but has not reached). The units of the first
     step are the run's before the helpers start. A claim is atomic (`take`, under a lock
     the processes share), so no unit is compiled twice; the compiler's `prepare` makes
@@ -359,10 +359,11 @@ class _Helpers:
         while self.state[g] == st and time.monotonic() - t0 < self.WAIT_S:
             if not self._alive(pid):
                 return  # the helper died: the run compiles what it needs itself
-            free = [h for h in range(len(self.state))
-                    if self.state[h] == self.FREE and h not in mine]
+            # meanwhile, this step's other free units (needed next), else a later step's
+            free = [h for h in mine if self.state[h] == self.FREE] or [
+                h for h in range(len(self.state)) if self.state[h] == self.FREE]
             if free and self.take(free[0], self.RUN) is not None:
-                self.work.compile(self.runner, free[0])  # meanwhile, a later step's unit
+                self.work.compile(self.runner, free[0])
                 continue
             time.sleep(0.005)
 

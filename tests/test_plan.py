@@ -311,6 +311,62 @@ def test_parallel_first_run_compiles_declared_units_once(tmp_path):
     assert "leaf-b" in helper  # the helper took the first free unit
 
 
+def test_parallel_first_run_waits_on_its_own_units_first(tmp_path):
+    """While the run waits for a unit of its step that a helper is compiling, it compiles the
+    step's other free units (needed next) before a later step's: otherwise the helper, done
+    with its unit, would take them while the run had nothing left but to wait."""
+    import os
+    import time
+
+    from qcc.runtime.plan import ParallelCompiler
+
+    seen = tmp_path / "calls"
+    main = os.getpid()
+
+    def note(what, slow=0.0):
+        def compile_unit():
+            if os.getpid() != main:
+                time.sleep(slow)  # the helper's long compile
+            with open(seen, "a") as f:
+                f.write(f"{os.getpid()} {what}\n")
+        return compile_unit
+
+    def bind(params):
+        def run(xs, p):
+            if os.getpid() == main and params["at"] == 0:
+                time.sleep(0.2)  # long enough for the helper to claim the first free unit
+            return [xs[0] + np.float32(1)]
+
+        run.compile_units = {
+            0: (("first", note("first")),),
+            1: (("kernel", note("kernel", slow=0.8)), ("leaf", note("leaf"))),
+            2: (("later", note("later")),),
+        }[params["at"]]
+        return run
+
+    def step_fn(xs, p):
+        return bind(p)(xs, p)
+
+    step_fn.bind = bind
+
+    class Two(ParallelCompiler):
+        def workers(self, runners):
+            return 1
+
+    steps = [Step("inc", (i,), (i + 1,), {"at": i}, (), f"s{i}") for i in range(3)]
+    plan = Plan(steps, 4, {}, [0], [3], [((2,), "float32")], [((2,), "float32")], ["x"], ["y"])
+    plan.slot_specs = {i: ((2,), "float32") for i in range(4)}
+    runner = PlanRunner(plan, {"inc": step_fn}, Two())
+    y = runner.run([np.array([1, 2], np.float32)])[0]
+    np.testing.assert_array_equal(y, np.array([4, 5], np.float32))
+    calls = [line.split() for line in seen.read_text().splitlines()]
+    by = {what: int(pid) for pid, what in calls}
+    assert len(calls) == len(by)  # each unit once
+    assert by["kernel"] != main  # the helper took step 1's first unit
+    assert by["leaf"] == main  # and the run, waiting on it, took the step's other unit
+    assert [what for pid, what in calls if int(pid) == main] == ["leaf", "later"]
+
+
 # ---------------------------------------------------------------------------------------------
 # fixed buffers (`_arena_line`): steps with `into` / `alias` run into a reused arena
 

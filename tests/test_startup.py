@@ -395,3 +395,31 @@ def test_first_run_probes_blas_without_importing_scipy_linalg(plain, tmp_path, s
     assert restored and numba_own
     if scipy_installed:
         assert "QCC-DOT 3.0 True" in r.stdout
+
+
+def test_kernels_compile_without_a_c_callable_wrapper():
+    """qcc's `njit` (runtime.fixedpoint, which every runtime module uses) compiles no
+    C-callable wrapper (~7 % of a first run's compile work), unlike numba.njit; the kernel
+    still runs from Python and from jitted code, and takes the other options as njit does."""
+    import numba
+
+    from qcc.runtime.fixedpoint import njit
+
+    def wrappers(dispatcher):
+        (cres,) = dispatcher.overloads.values()
+        defined = {f.name for f in cres.library.get_defined_functions()}
+        return cres.fndesc.llvm_cfunc_wrapper_name in defined
+
+    def body(a):
+        s = 0
+        for v in a:
+            s += v
+        return s
+
+    ours = njit(nogil=True)(body)
+    caller = njit(lambda a: ours(a) + 1)
+    theirs = numba.njit(nogil=True)(body)
+    a = np.arange(5, dtype=np.int64)
+    assert ours(a) == theirs(a) == 10 and caller(a) == 11
+    assert not wrappers(ours) and wrappers(theirs)
+    assert ours.targetoptions["nogil"] is True

@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 from qcc.dialects import nn
 
+from ..fixedpoint import njit
 from . import numba_kernels as nk
 from .common import ACTIVATION_BOUNDS, F32, constant_value, float_prop, tensor_shape
 from .registry import float_kernel

@@ -38,7 +38,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 from qcc.dialects import nn, quant
 
 from ..fixedpoint import (
@@ -46,6 +45,7 @@ from ..fixedpoint import (
     dequantize_i8,
     mbqm,
     mbqm64,
+    njit,
     quantize_f32_int,
     quantize_multiplier,
     requantize_int,
@@ -53,8 +53,15 @@ from ..fixedpoint import (
     wrap_int32,
 )
 from .common import ints, same_padding
-from .int8_lowering import activation_bounds, axis_qparams, constant_array, qparams, quant_type, shape
 from .int8_elementwise import _ew_add_sub_loop, _ew_broadcast_flat, _ew_mul_loop, _ew_prelu_loop
+from .int8_lowering import (
+    activation_bounds,
+    axis_qparams,
+    constant_array,
+    qparams,
+    quant_type,
+    shape,
+)
 from .int8_pooling import _pool_mean_requant, _pool_nhwc, _pool_reduce_layout, _pool_sums
 from .int8_registry import runner
 from .int8_shape import _shp_bilinear_axis, _shp_bool, _shp_resize_bilinear_loop

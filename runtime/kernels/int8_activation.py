@@ -46,7 +46,6 @@ import ctypes.util
 import math
 
 import numpy as np
-from numba import njit
 from qcc.dialects import nn
 
 from ..fixedpoint import (
@@ -55,6 +54,7 @@ from ..fixedpoint import (
     get_reciprocal,
     mbqm,
     mbqm_greater_than_one,
+    njit,
     quantize_multiplier,
     quantize_multiplier_greater_than_one,
     rdbpot,

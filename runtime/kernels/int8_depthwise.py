@@ -47,12 +47,12 @@ from __future__ import annotations
 
 import numpy as np
 from llvmlite import ir as _dw_ir
-from numba import njit, types
+from numba import types
 from numba.core.errors import TypingError
 from numba.extending import intrinsic
 from qcc.dialects import nn
 
-from ..fixedpoint import fast_requant_tables, mbqm_fast
+from ..fixedpoint import fast_requant_tables, mbqm_fast, njit
 from .common import ints, same_padding
 from .int8_conv import _conv_quant
 from .int8_lowering import shape

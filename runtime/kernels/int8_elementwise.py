@@ -31,7 +31,6 @@ Broadcasting follows numpy (which is what TFLite's Broadcast*Slow loops compute)
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 from qcc.dialects import nn
 
 from ..fixedpoint import (
@@ -40,6 +39,7 @@ from ..fixedpoint import (
     mbqm,
     mbqm_fast,
     mbqm_smaller_than_one_exp,
+    njit,
     quantize_multiplier,
     quantize_multiplier_smaller_than_one_exp,
     wrap_int32,

@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import numpy as np
 from llvmlite import ir as _madd_ir
-from numba import njit, types
+from numba import types
 from numba.extending import intrinsic
 
-from ..fixedpoint import fast_requant_tables, mbqm_fast
+from ..fixedpoint import fast_requant_tables, mbqm_fast, njit
 from .simd import (
     HAS_AVX2,
     MADD_ISA,

@@ -24,10 +24,9 @@ Transcriptions of LiteRT's int8 kernels (TFLITE_INT8_SPEC.md §5):
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 from qcc.dialects import nn
 
-from ..fixedpoint import mbqm_fast, quantize_multiplier
+from ..fixedpoint import mbqm_fast, njit, quantize_multiplier
 from .common import same_padding
 from .int8_lowering import activation_bounds, int8_params, shape
 from .int8_registry import fixed_call, runner
@@ -106,19 +105,21 @@ def _pool_nhwc(x, out, params, floor):
         params["pad_top"], params["pad_left"], params["lo"], params["hi"], floor)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _pool_reduce_sum(x3, out_sum):  # pragma: no cover - jitted
-    """out_sum[o, i] = sum over r of x3[o, r, i] (int64): the reduced axes moved to the middle."""
+    """out_sum[o·inner + i] = sum over r of x3[o, r, i] (int64, flat): the reduced axes moved
+    to the middle."""
     outer, red, inner = x3.shape
     for o in range(outer):
+        base = o * inner
         for i in range(inner):
-            out_sum[o, i] = 0
+            out_sum[base + i] = 0
         for r in range(red):
             for i in range(inner):
-                out_sum[o, i] += np.int64(x3[o, r, i])
+                out_sum[base + i] += np.int64(x3[o, r, i])
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _pool_mean_requant(sums, n, zp_in, m, sh, zp_out, lo, hi, out):  # pragma: no cover - jitted
     """MEAN's requantization of int64 sums (wrapped to int32 as the C++ accumulates), clamped
     to the storage range [lo, hi] (int8 or int16). m >= 0 (`lower_mean`: a positive scale
@@ -282,24 +283,36 @@ def _pool_bind(params):
 run_pool2d_i8.bind = _pool_bind
 
 
+def _pool_reduced(x, params):
+    """x as [outer, reduced, inner] (C-contiguous): the reduced axes moved to the middle."""
+    perm = params["perm"]
+    shape3 = (params["outer"], params["reduced"], params["inner"])
+    if perm:
+        x = np.transpose(x, perm)
+    return np.ascontiguousarray(x).reshape(shape3)
+
+
 def _pool_sums(x, params):
     """int64 sums over the reduced axes, flattened in the output's element order."""
-    perm = params["perm"]
-    outer, red, inner = params["outer"], params["reduced"], params["inner"]
-    x3 = np.ascontiguousarray(np.transpose(x, perm)).reshape(outer, red, inner) if perm else x.reshape(outer, red, inner)
-    sums = np.empty((outer, inner), np.int64)
-    _pool_reduce_sum(np.ascontiguousarray(x3), sums)
-    return sums.reshape(-1)
+    sums = np.empty(params["outer"] * params["inner"], np.int64)
+    _pool_reduce_sum(_pool_reduced(x, params), sums)
+    return sums
+
+
+@njit(cache=True, nogil=True)
+def _pool_mean(x3, n, zp_in, m, sh, zp_out, lo, hi, out):  # pragma: no cover - jitted
+    """MEAN of x3 [outer, n, inner] over its middle axis into the flat out: `_pool_reduce_sum`
+    then `_pool_mean_requant`, both inlined (one compile, not two)."""
+    sums = simd_empty(x3.shape[0] * x3.shape[2], np.int64)
+    _pool_reduce_sum(x3, sums)
+    _pool_mean_requant(sums, n, zp_in, m, sh, zp_out, lo, hi, out)
 
 
 @runner("mean_i8")
 def run_mean_i8(inputs, params):
-    sums = _pool_sums(np.ascontiguousarray(inputs[0]), params)
     out = np.empty(tuple(params["out_shape"]), np.int8)
-    _pool_mean_requant(
-        sums, params["reduced"], params["zp_in"], params["m"], params["shift"],
-        params["zp_out"], -128, 127, out.reshape(-1),
-    )
+    _pool_mean(_pool_reduced(inputs[0], params), params["reduced"], params["zp_in"],
+               params["m"], params["shift"], params["zp_out"], -128, 127, out.reshape(-1))
     return [out]
 
 

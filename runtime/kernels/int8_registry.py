@@ -34,10 +34,9 @@ op to the code that runs it:
 Registering, in a family module ``runtime/kernels/int8_<family>.py``::
 
     import numpy as np
-    from numba import njit
 
     from qcc.dialects import nn                                  # lowerings only
-    from ..fixedpoint import mbqm, quantize_multiplier          # names, not module aliases
+    from ..fixedpoint import mbqm, njit, quantize_multiplier    # names, not module aliases
     from .int8_registry import runner
     from .registry import int8_lowering
     from .int8_lowering import qparams, constant_array          # compile-time helpers

@@ -22,9 +22,9 @@ runners never write their inputs).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 from qcc.dialects import nn
 
+from ..fixedpoint import njit
 from .int8_lowering import constant_array, qparams, quant_type, shape
 from .int8_registry import DirectCall, fixed_call, runner
 from .int8_vnni import _vnni_move16

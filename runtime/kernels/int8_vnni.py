@@ -34,9 +34,10 @@ from __future__ import annotations
 
 import numpy as np
 from llvmlite import ir as _vnni_ir
-from numba import njit, types
+from numba import types
 from numba.extending import intrinsic
 
+from ..fixedpoint import njit
 from .simd import (
     HAS_VNNI,
     simd_as64,

@@ -7,7 +7,8 @@ call overhead stays at a couple of microseconds. Compiled on first use and cache
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from ..fixedpoint import njit
 from .simd import simd_empty, simd_max, simd_min
 
 
