@@ -504,9 +504,14 @@ def quantize_f32_i8(x, scale, zp, out):  # pragma: no cover - jitted
 def requantize_int(x, m, shift, zp_in, zp_out, lo, hi, out):  # pragma: no cover - jitted
     """QUANTIZE between integer types (reference Requantize): out = clamp(mbqm(q − zp_in, m,
     shift) + zp_out, lo, hi) with (m, shift) = QuantizeMultiplier(double(s_in) /
-    double(s_out)) and [lo, hi] the output's storage range; x, out flat (1-D)."""
+    double(s_out)) and [lo, hi] the output's storage range; x, out flat (1-D). m >= 0 (a
+    positive scale ratio: callers pass |m| and apply the sign after), so the branch-free
+    `mbqm_fast` is mbqm, and this compiles no more than it (the kernels share its code;
+    `mbqm` brings three more functions to compile)."""
+    left = np.int64(simd_max(shift, 0))
+    right = np.int64(simd_max(-shift, 0))
     for i in range(x.size):
-        v = mbqm(np.int64(x[i]) - zp_in, m, shift) + zp_out
+        v = mbqm_fast(np.int64(x[i]) - zp_in, m, left, right) + zp_out
         if v < lo:
             v = lo
         elif v > hi:

@@ -240,6 +240,19 @@ def test_quantize_dequantize_requantize():
     assert r.tolist() == [max(-128, min(127, mbqm_exact(int(v) - 4, m, s) - 7)) for v in q]
 
 
+@pytest.mark.parametrize("ratio", [1e-4, 0.02 / 0.03, 1.0, 3.7, 300.0])
+@pytest.mark.parametrize("lo, hi", [(-128, 127), (-32768, 32767)])
+def test_requantize_int_is_the_reference_requantize(ratio, lo, hi):
+    """`requantize_int` (branch-free `mbqm_fast`, m >= 0) against the exact MBQM, for scale
+    ratios below and above 1 (shift < 0, = 0, > 0) over the whole int8 / int16 input range."""
+    m, s = fp.quantize_multiplier(ratio)
+    q = np.arange(lo, hi + 1, dtype=np.int8 if hi == 127 else np.int16)
+    r = np.empty(q.shape, q.dtype)
+    fp.requantize_int(q, m, s, 3, -5, lo, hi, r)
+    want = [max(lo, min(hi, mbqm_exact(int(v) - 3, m, s) - 5)) for v in q.tolist()]
+    assert r.tolist() == want
+
+
 @pytest.mark.parametrize("lo, hi", [(-128, 127), (-32768, 32767)])
 def test_quantize_f32_int_matches_the_reference_formula(lo, hi):
     """`quantize_f32_int` (`quantize_value`: float32 clamp, no 64-bit lanes) against

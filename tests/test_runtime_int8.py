@@ -791,7 +791,8 @@ def test_prelu_form_requires_the_exhaustive_check(write_model, monkeypatch):
 
 
 _GEMM_CASES = ["conv_2d_same", "conv_2d_stride2", "conv_2d_dilation2", "conv_2d_1x1",
-               "fully_connected", "transpose_conv_same_stride2", "batch_matmul"]
+               "fully_connected", "transpose_conv_same_stride2",
+               "transpose_conv_k2_stride2_one_channel", "batch_matmul"]
 
 
 @pytest.mark.parametrize("path", INT8_GEMM_PATHS)

@@ -797,8 +797,10 @@ def _tconv_bind(params):
     the taps (kx, o) of input row iy for that ky: a 1x1 convolution with KW·O output
     channels. With KW·O >= 16 each ky runs as one (`_conv_bind`: the requantization fused
     into the GEMM on every path) and its rows are copied into place; with fewer (a one- or
-    two-channel head, where the GEMM's partial blocks would store bytes under masks) the
-    int32 taps are requantized as they are and each (kx, o) run moved into place."""
+    two-channel head) every tap (ky, kx, o) is a channel of one such convolution, whose
+    (kx, o) runs are then moved into place: the model's convolution kernel serves, where an
+    int32 GEMM and a requantization pass compiled apart for ~0.6 s of a cold start (and ran
+    ~25 % slower on selfie_segmentation's 2x2 head)."""
     geom = params["geom"]  # sh, sw, pt, pl, kh, kw
     sh, sw, pt, pl, kh, kw = (int(v) for v in geom)
     n, oh, ow, o = (int(v) for v in params["out_shape"])
@@ -819,34 +821,15 @@ def _tconv_bind(params):
         if hasattr(rows[0], "compile_units"):  # the rows' convolution kernel and leaves
             run_rows.compile_units = rows[0].compile_units
         return run_rows
-    prepared = _fc_prepared(params)
-    rq = _conv_rq_params(params["bias"], params["m"], params["shift"])
-    bias, m, left, right = (channel_rows(rq[k], 256) for k in ("bias", "m", "left", "right"))
-    zp, lo, hi = params["zp_out"], params["lo"], params["hi"]
-    rows_leaf = "rows_u8" if prepared["path"] == "vnni" else "rows_i16"
-
-    def units(name, compile_rest):
-        """PlanRunner's units of compile work: the int32 GEMM, the rows leaf (the
-        convolutions'), then this step's requantization (and scatter): parts a first run
-        compiles in parallel, where one unit would end a model's start-up alone."""
-        return ((("transpose_conv_i8", prepared["path"], "gemm"),
-                 lambda: _int_gemm_rows(np.empty(0, np.int8), prepared)),
-                (("conv2d_i8", "leaf", rows_leaf), lambda: conv_leaf(rows_leaf)),
-                (("transpose_conv_i8", name), compile_rest))
-
-    if disjoint:  # few output channels: int32 taps, requantized, then moved into place
-        tiled = [channel_rows(np.tile(rq[k], kh * kw), 256)
-                 for k in ("bias", "m", "left", "right")]
+    if disjoint:  # few output channels: every tap a channel of one convolution, then moved
+        taps = _conv_bind(_tconv_row_params(params, 0, kh))  # q [N, H, W, (ky, kx, o)]
         run_bytes = kw * o  # one (kx, o) run, moved as one unsigned integer when it can be
         unit = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}.get(run_bytes)
 
         def run_taps(inputs, _params):
             x = inputs[0]
             b = x.shape[0]
-            taps = _int_gemm_rows(x, prepared)  # [N·H·W, KH·KW·O]
-            q = np.empty(taps.shape, np.int8)
-            _conv_requant_flat(np.ascontiguousarray(taps).reshape(-1), *tiled, zp, lo, hi,
-                               q.reshape(-1))
+            q = taps([x], None)[0]
             out = np.empty((b, oh, ow, o), np.int8)
             if unit is not None:
                 src = q.reshape(b, h, wd, kh * run_bytes).view(unit)
@@ -857,11 +840,23 @@ def _tconv_bind(params):
                 np.copyto(out.reshape(b, h, kh, wd, run_bytes), src.transpose(0, 1, 3, 2, 4))
             return [out]
 
-        def compile_requant():  # for the run's argument types, on no rows
-            _conv_requant_flat(np.empty(0, np.int32), *tiled, zp, lo, hi, np.empty(0, np.int8))
-
-        run_taps.compile_units = units("requant", compile_requant)
+        if hasattr(taps, "compile_units"):  # the convolution kernel and its leaves
+            run_taps.compile_units = taps.compile_units
         return run_taps
+    prepared = _fc_prepared(params)
+    rq = _conv_rq_params(params["bias"], params["m"], params["shift"])
+    bias, m, left, right = (channel_rows(rq[k], 256) for k in ("bias", "m", "left", "right"))
+    zp, lo, hi = params["zp_out"], params["lo"], params["hi"]
+    rows_leaf = "rows_u8" if prepared["path"] == "vnni" else "rows_i16"
+
+    def units(name, compile_rest):
+        """PlanRunner's units of compile work: the int32 GEMM, the rows leaf (the
+        convolutions'), then this step's scatter and requantization: parts a first run
+        compiles in parallel, where one unit would end a model's start-up alone."""
+        return ((("transpose_conv_i8", prepared["path"], "gemm"),
+                 lambda: _int_gemm_rows(np.empty(0, np.int8), prepared)),
+                (("conv2d_i8", "leaf", rows_leaf), lambda: conv_leaf(rows_leaf)),
+                (("transpose_conv_i8", name), compile_rest))
 
     def run(inputs, _params):
         x = inputs[0]
@@ -884,27 +879,28 @@ def _tconv_bind(params):
     return run
 
 
-def _tconv_row_params(params, ky: int) -> dict:
+def _tconv_row_params(params, ky: int, nky: int = 1) -> dict:
     """The CONV_2D step params (as `lower_conv2d` makes them) of the 1x1 convolution giving
-    the output rows iy·KH + ky of a non-overlapping transpose convolution: output channels
-    (kx, o), weights w8[:, (ky, ·, ·)], per-channel requantization tiled KW times."""
+    the output rows iy·KH + ky .. iy·KH + ky + nky − 1 of a non-overlapping transpose
+    convolution: output channels (ky', kx, o), weights w8[:, (ky', ·, ·)] for those ky',
+    per-channel requantization tiled nky·KW times."""
     w8 = params["w8"]
     _, h, wd, c = (int(v) for v in params["in_shape"])
     n = int(params["out_shape"][0])
     kw, o = int(params["geom"][5]), int(params["out_shape"][3])
-    cols = w8[:, ky * kw * o:(ky + 1) * kw * o]
+    cols = w8[:, ky * kw * o:(ky + nky) * kw * o]
     return {
-        "w8": np.ascontiguousarray(cols).reshape(1, c, kw * o),
-        "bias": np.tile(params["bias"], kw),
-        "m": np.tile(params["m"], kw),
-        "shift": np.tile(params["shift"], kw),
+        "w8": np.ascontiguousarray(cols).reshape(1, c, nky * kw * o),
+        "bias": np.tile(params["bias"], nky * kw),
+        "m": np.tile(params["m"], nky * kw),
+        "shift": np.tile(params["shift"], nky * kw),
         "geom": np.array([1, 1, 1, 1, 1, 1, 0, 0, h, wd], np.int64),
         "pointwise": True,
         "zp_in": params["zp_in"],
         "zp_out": params["zp_out"],
         "lo": params["lo"],
         "hi": params["hi"],
-        "tile": _conv_tile(n * h * wd, c, kw * o),
+        "tile": _conv_tile(n * h * wd, c, nky * kw * o),
         "pad": np.array([0, 0, h, wd], np.int64),
     }
 
