@@ -163,7 +163,8 @@ def _conv_requant_flat(acc, bias, m, left, right, zp_out, lo, hi, out):  # pragm
 @njit(cache=True, nogil=True, inline="always")
 def _fc_requant(acc, bias, eff, zp_out, lo, hi, out):  # pragma: no cover - jitted
     """out[r, c] = clamp(round_half_away(double(int32(acc[r, c]) + bias[c]) · eff[c]) + zp_out).
-    Inlined into its leaf (`_fc_requant_leaf`), its only caller: one compile, not two."""
+    Inlined into the int16 multiply-add path's kernel (`_fc_make_madd`) and into the leaf
+    the VNNI kernel calls (`_fc_requant_leaf`): one compile each, not two."""
     rows, cols = acc.shape
     for r in range(rows):
         a = acc[r]
@@ -677,22 +678,22 @@ def run_fully_connected_i8(inputs, params):
 
 def _fc_make_madd(isa: int):
     """FULLY_CONNECTED on the int16 multiply-add path (isa a closure constant) in one jitted
-    call: the rows leaf, the int32 GEMM, the float requantization (the leaf at `rq`,
-    `_fc_requant_leaf`). A model's heads are small layers, where five Python-level calls
-    (the rows, the GEMM, the requantization and their buffers) cost more than the arithmetic
-    (~7 µs a step against ~2)."""
+    call: the rows leaf, the int32 GEMM, the float requantization (`_fc_requant`, inlined:
+    a leaf of its own would be one more compile, for this kernel alone). A model's heads
+    are small layers, where five Python-level calls (the rows, the GEMM, the requantization
+    and their buffers) cost more than the arithmetic (~7 µs a step against ~2)."""
 
     @njit(cache=True, nogil=True)
-    def fc(x, out, w, zp_in, d, bias, eff, zp_out, lo, hi, leaf, rq):  # pragma: no cover - jitted
+    def fc(x, out, w, zp_in, d, bias, eff, zp_out, lo, hi, leaf):  # pragma: no cover - jitted
         rows, u = out.shape
         kp = w.shape[1] * 2
         a = simd_empty(rows * kp + 16, np.int16)
-        acc = simd_empty(rows * u, np.int32)
+        acc = simd_empty((rows, u), np.int32)
         if rows:
             simd_call(leaf, (x, x.size, zp_in, d, kp, a, rows))
             madd_tiles_i32(np.int64(a.ctypes.data), rows, np.int64(kp * 2), w, u,
                            np.int64(acc.ctypes.data), np.int64(u * 4), isa)
-            simd_call(rq, (acc, rows, u, bias, eff, zp_out, lo, hi, out))
+            _fc_requant(acc, bias, eff, zp_out, lo, hi, out)
 
     return fc
 
@@ -717,9 +718,8 @@ _FC_RQ_LEAF: list = []
 
 def _fc_requant_leaf() -> int:
     """The address of `_fc_requant` as a leaf (`simd.leaf_cfunc`), made (compiled or loaded)
-    on first use: the FULLY_CONNECTED kernels call it by address, so it compiles once, apart
-    (a unit of the first run's parallel compile), not again inside each kernel. Its
-    arguments: acc int32 [rows, u], rows, u, bias int32 [u], eff float64 [u], zp_out, lo,
+    on first use: the VNNI FULLY_CONNECTED kernel calls it by address, so it compiles apart
+    (a unit of the first run's parallel compile). Its arguments: acc int32 [rows, u], rows, u, bias int32 [u], eff float64 [u], zp_out, lo,
     hi, out int8 [rows, u]."""
     if not _FC_RQ_LEAF:
         @leaf_cfunc(9)
@@ -753,27 +753,30 @@ def _fc_bind(params):
     direct = DirectCall(kernel)
     out_shape = tuple(int(v) for v in params["out_shape"])
     empty, contiguous, i8 = np.empty, np.ascontiguousarray, np.int8
-    leaves = None  # the rows and requantization leaves' addresses, made at the first run
+    leaves = None  # the leaves' addresses (rows; VNNI: and requantization), made at first run
 
     def run(inputs, _params):
         nonlocal leaves
         x = inputs[0]
         if leaves is None:
-            leaves = (conv_leaf(rows_leaf), _fc_requant_leaf())
+            leaves = (conv_leaf(rows_leaf), *((_fc_requant_leaf(),) if path == "vnni" else ()))
         if not x.flags.c_contiguous:
             x = contiguous(x)
         out = empty(out_shape, i8)
         direct.call(x.reshape(-1), out.reshape(-1, u), *fixed, *leaves)
         return [out]
 
-    def compile_kernel():  # for the run's argument types, on no rows (no leaf is called)
-        kernel(np.empty(0, np.int8), np.empty((0, u), np.int8), *fixed, 0, 0)
+    n_leaves = 2 if path == "vnni" else 1
 
-    # PlanRunner's units of compile work: the kernel, the requantization leaf, the rows leaf
-    # (shared with the convolutions)
+    def compile_kernel():  # for the run's argument types, on no rows (no leaf is called)
+        kernel(np.empty(0, np.int8), np.empty((0, u), np.int8), *fixed, *(0,) * n_leaves)
+
+    # PlanRunner's units of compile work: the kernel, the rows leaf (shared with the
+    # convolutions), on the VNNI path the requantization leaf
     run.compile_units = ((("fully_connected_i8", path, "kernel"), compile_kernel),
-                         (("fully_connected_i8", "requant"), _fc_requant_leaf),
-                         (("conv2d_i8", "leaf", rows_leaf), lambda: conv_leaf(rows_leaf)))
+                         (("conv2d_i8", "leaf", rows_leaf), lambda: conv_leaf(rows_leaf)),
+                         *(((("fully_connected_i8", "requant"), _fc_requant_leaf),)
+                           if path == "vnni" else ()))
     return run
 
 
