@@ -27,9 +27,10 @@ work is split into units, in order of first use (`_Units`): those a bound step f
 declares (`compile_units`: e.g. a depthwise driver, its fill and fix leaves, the layer's
 tap leaf, each with a function that compiles it), else one per `compile_key` (default: the
 kernel name), compiled by running its steps on zero inputs of their shapes. The run takes
-the units of the step it is at; each helper takes the first free unit; a run waiting for a
-helper's unit compiles free units of later steps meanwhile, then loads the helper's work
-from the on-disk cache (`_Helpers`).
+the units of the step it is at; each helper takes the costliest of the next few free units
+(by the costs units declare); a run waiting for a helper's unit compiles the step's other
+free units, else those of later steps, meanwhile, then loads the helper's work from the
+on-disk cache (`_Helpers`).
 """
 
 from __future__ import annotations
@@ -259,13 +260,15 @@ class _Helpers:
     anonymous mapping, one byte each: 0 free, 1 taken by the run, 2 compiled by a helper,
     3 + k taken by helper k. The run claims a step's units when it reaches the step; while a
     live helper compiles one, the run compiles meanwhile the step's other free units, else the
-    first free unit of a later step (or waits), then loads the helper's kernels from the cache. Each helper claims the first
-    free unit (the one the run needs soonest but has not reached). The units of the first
-    step are the run's before the helpers start. A claim is atomic (`take`, under a lock
+    first free unit of a later step (or waits), then loads the helper's kernels from the
+    cache. Each helper claims the costliest of the next few free units (`take`: those the run
+    needs soonest but has not reached). The units of the first step are the run's before the
+    helpers start. A claim is atomic (`take`, under a lock
     the processes share), so no unit is compiled twice; the compiler's `prepare` makes
     concurrent cache writes safe."""
 
     FREE, RUN, DONE, HELPER = 0, 1, 2, 3
+    LOOKAHEAD = 4
     WAIT_S = 300.0
     LOCK_S = 5.0
     MAX_HELPERS = 8
@@ -326,14 +329,17 @@ class _Helpers:
         return cls(runner, work, state, lock, pids)
 
     def take(self, g: int | None, who: int) -> int | None:
-        """Atomically mark unit g (None: the first free unit) as `who`'s if it is free;
-        return the unit taken, or None."""
+        """Atomically mark unit g as `who`'s if it is free (None: a helper's pick, the
+        costliest of the first `LOOKAHEAD` free units, the first of them on a tie: what the
+        run needs soon, the long compiles started early, so that none is left alone at the
+        end); return the unit taken, or None."""
         if not self.lock.acquire(timeout=self.LOCK_S):
             return None  # a helper died holding it (held for microseconds otherwise)
         try:
             if g is None:
-                g = next((h for h in range(len(self.state)) if self.state[h] == self.FREE),
-                         None)
+                free = [h for h in range(len(self.state))
+                        if self.state[h] == self.FREE][:self.LOOKAHEAD]
+                g = max(free, key=lambda h: (self.work.costs[h], -h), default=None)
             if g is None or self.state[g] != self.FREE:
                 return None
             self.state[g] = who
@@ -392,29 +398,35 @@ class _Helpers:
 
 class _Units:
     """The units of compile work of a plan's first run, in order of first use. A bound step
-    function may declare its units, ``fn.compile_units = ((key, compile), ...)``: compile()
-    compiles (or loads) that part of its kernels without running the step, equal keys the
-    same work (a driver several steps share, each step's leaf kernel), so that helpers
-    compile the parts of one step in parallel. Otherwise the step is one unit, its
-    ``compile_key`` (default: the kernel name), compiled by running the steps of that key on
-    zero inputs of their shapes."""
+    function may declare its units, ``fn.compile_units = ((key, compile[, cost]), ...)``:
+    compile() compiles (or loads) that part of its kernels without running the step, equal
+    keys the same work (a driver several steps share, each step's leaf kernel), so that
+    helpers compile the parts of one step in parallel; cost, its rough compile time relative
+    to a leaf's (default `LEAF_COST`: a whole-convolution kernel declares ~4). Otherwise the
+    step is one unit of `STEP_COST`, its ``compile_key`` (default: the kernel name),
+    compiled by running the steps of that key on zero inputs of their shapes."""
+
+    LEAF_COST = 1.0
+    STEP_COST = 2.0  # a whole kernel: an element-wise op, a pool (~2x a leaf on Zen 3)
 
     def __init__(self, plan: Plan, fns: list[Callable]):
         self.plan = plan
         self.keys: list = []
         self.compilers: list = []  # per unit: its compile() or None (run its steps)
+        self.costs: list[float] = []
         self.of_step: list[list[int]] = []
         index: dict = {}
         for s, fn in zip(plan.steps, fns):
             declared = getattr(fn, "compile_units", None)
             if declared is None:
-                declared = ((getattr(fn, "compile_key", None) or s.kernel, None),)
+                declared = ((getattr(fn, "compile_key", None) or s.kernel, None, self.STEP_COST),)
             units = []
-            for key, compile_fn in declared:
+            for key, compile_fn, *cost in declared:
                 if key not in index:
                     index[key] = len(self.keys)
                     self.keys.append(key)
                     self.compilers.append(compile_fn)
+                    self.costs.append(float(cost[0]) if cost else self.LEAF_COST)
                 units.append(index[key])
             self.of_step.append(units)
 
@@ -446,8 +458,8 @@ class _Units:
 
 
 def _helper_loop(helpers: _Helpers, me: int) -> None:
-    """A helper's work: take the first free unit, compile it, mark it compiled; until no
-    unit is free."""
+    """A helper's work: take a free unit (`_Helpers.take`), compile it, mark it compiled;
+    until no unit is free."""
     while True:
         g = helpers.take(None, me)
         if g is None:

@@ -311,6 +311,62 @@ def test_parallel_first_run_compiles_declared_units_once(tmp_path):
     assert "leaf-b" in helper  # the helper took the first free unit
 
 
+@pytest.mark.parametrize("big_at, helper_first", [(3, "big"), (6, "u1")])
+def test_parallel_first_run_helper_starts_the_costliest_near_unit(tmp_path, big_at,
+                                                                   helper_first):
+    """A helper takes the costliest of the next few free units (`_Helpers.LOOKAHEAD`, by the
+    costs units declare), so that a long compile needed soon is not left to the end; one
+    further on waits its turn: the helper then takes the first free unit."""
+    import os
+    import time
+
+    from qcc.runtime.plan import ParallelCompiler, _Helpers
+
+    assert (big_at - 1 < _Helpers.LOOKAHEAD) == (helper_first == "big")  # 0-based, free
+    seen = tmp_path / "calls"
+    main = os.getpid()
+    names = {i: f"u{i}" for i in range(8)}
+    names[big_at] = "big"
+
+    def note(what):
+        def compile_unit():
+            with open(seen, "a") as f:
+                f.write(f"{os.getpid()} {what}\n")
+            if os.getpid() != main:
+                time.sleep(0.3)  # the helper's compile: the run takes the next units itself
+        return compile_unit
+
+    def bind(params):
+        at = params["at"]
+
+        def run(xs, p):
+            if os.getpid() == main and at == 0:
+                time.sleep(0.2)  # long enough for the helper to pick its first unit
+            return [xs[0] + np.float32(1)]
+
+        run.compile_units = ((names[at], note(names[at]), 3.0 if names[at] == "big" else 1.0),)
+        return run
+
+    def step_fn(xs, p):
+        return bind(p)(xs, p)
+
+    step_fn.bind = bind
+
+    class Two(ParallelCompiler):
+        def workers(self, runners):
+            return 1
+
+    steps = [Step("inc", (i,), (i + 1,), {"at": i}, (), f"s{i}") for i in range(8)]
+    plan = Plan(steps, 9, {}, [0], [8], [((2,), "float32")], [((2,), "float32")], ["x"], ["y"])
+    plan.slot_specs = {i: ((2,), "float32") for i in range(9)}
+    runner = PlanRunner(plan, {"inc": step_fn}, Two())
+    y = runner.run([np.array([1, 2], np.float32)])[0]
+    np.testing.assert_array_equal(y, np.array([9, 10], np.float32))
+    calls = [line.split() for line in seen.read_text().splitlines()]
+    assert len(calls) == len({what for _, what in calls})  # each unit once at most
+    assert [what for pid, what in calls if int(pid) != main][0] == helper_first
+
+
 def test_parallel_first_run_waits_on_its_own_units_first(tmp_path):
     """While the run waits for a unit of its step that a helper is compiling, it compiles the
     step's other free units (needed next) before a later step's: otherwise the helper, done

@@ -620,9 +620,9 @@ def _conv_bind(params):
 
     run.into = into
     run.compile_key = key
-    # PlanRunner's units of compile work: the kernel (shared by the steps of its key), then
-    # each leaf (shared by every whole-convolution kernel of its kind)
-    run.compile_units = ((key, compile_kernel),
+    # PlanRunner's units of compile work: the kernel (shared by the steps of its key; ~4x a
+    # leaf's compile), then each leaf (shared by every whole-convolution kernel of its kind)
+    run.compile_units = ((key, compile_kernel, 4.0),
                          *((("conv2d_i8", "leaf", name), lambda name=name: conv_leaf(name))
                            for name in leaf_names if name))
     return run
@@ -771,9 +771,9 @@ def _fc_bind(params):
     def compile_kernel():  # for the run's argument types, on no rows (no leaf is called)
         kernel(np.empty(0, np.int8), np.empty((0, u), np.int8), *fixed, *(0,) * n_leaves)
 
-    # PlanRunner's units of compile work: the kernel, the rows leaf (shared with the
-    # convolutions), on the VNNI path the requantization leaf
-    run.compile_units = ((("fully_connected_i8", path, "kernel"), compile_kernel),
+    # PlanRunner's units of compile work: the kernel (~3x a leaf's compile), the rows leaf
+    # (shared with the convolutions), on the VNNI path the requantization leaf
+    run.compile_units = ((("fully_connected_i8", path, "kernel"), compile_kernel, 3.0),
                          (("conv2d_i8", "leaf", rows_leaf), lambda: conv_leaf(rows_leaf)),
                          *(((("fully_connected_i8", "requant"), _fc_requant_leaf),)
                            if path == "vnni" else ()))
@@ -857,7 +857,7 @@ def _tconv_bind(params):
         convolutions'), then this step's scatter and requantization: parts a first run
         compiles in parallel, where one unit would end a model's start-up alone."""
         return ((("transpose_conv_i8", prepared["path"], "gemm"),
-                 lambda: _int_gemm_rows(np.empty(0, np.int8), prepared)),
+                 lambda: _int_gemm_rows(np.empty(0, np.int8), prepared), 2.0),
                 (("conv2d_i8", "leaf", rows_leaf), lambda: conv_leaf(rows_leaf)),
                 (("transpose_conv_i8", name), compile_rest))
 

@@ -1055,9 +1055,9 @@ def _dw_bind(params):
         driver(np.zeros((0, 1, 1, s3), i8), empty((0, s1, s2, s3), i8), *fixed, 0, rs, 0, 0)
 
     run.compile_key = ("depthwise_conv2d_i8", kind, *variant)
-    # PlanRunner's units of compile work, in order: the driver and its fill and fix leaves,
-    # one for every layer of the kind, and the layer's tap leaf
-    run.compile_units = ((("depthwise_conv2d_i8", kind), compile_driver),
+    # PlanRunner's units of compile work, in order: the driver (~2x a leaf's compile) and its
+    # fill and fix leaves, one for every layer of the kind, and the layer's tap leaf
+    run.compile_units = ((("depthwise_conv2d_i8", kind), compile_driver, 2.0),
                          *((("depthwise_conv2d_i8", kind, name), lambda name=name: _dw_leaf(kind, name))
                            for name in ("fill", "fix")),
                          (run.compile_key, lambda: leaf(variant)))
