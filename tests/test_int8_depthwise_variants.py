@@ -174,7 +174,7 @@ def test_a_layer_binds_exactly_one_driver_variant(kh, kw, sh, sw, dh, oh, varian
     run = dwk._dw_bind(p)
     bound = dwk._dw_variant(p["dwg"], p["out_shape"][1])
     assert run.compile_key == ("depthwise_conv2d_i8", "ring", *bound)
-    assert [k for k, _ in run.compile_units] == [("depthwise_conv2d_i8", "ring"),
+    assert [k for k, *_ in run.compile_units] == [("depthwise_conv2d_i8", "ring"),
                                                  ("depthwise_conv2d_i8", "ring", "fill"),
                                                  ("depthwise_conv2d_i8", "ring", "fix"),
                                                  run.compile_key]
@@ -212,7 +212,7 @@ def test_the_vnni_path_binds_one_u8_variant(kh, kw, sh, sw, dh, dw, oh, c, varia
         assert dwk._dw_u8_variant(p["dwg"], p["out_shape"][1]) == variant
         assert variant in VNNI_DW_SHAPES  # a case of the tap intrinsic
         assert run.compile_key == ("depthwise_conv2d_i8", "u8", *variant)
-        assert [k for k, _ in run.compile_units] == [("depthwise_conv2d_i8", "u8"),
+        assert [k for k, *_ in run.compile_units] == [("depthwise_conv2d_i8", "u8"),
                                                      ("depthwise_conv2d_i8", "u8", "fill"),
                                                      ("depthwise_conv2d_i8", "u8", "fix"),
                                                      run.compile_key]

@@ -822,7 +822,7 @@ def test_every_gemm_path_bit_exact(name, path, write_model, monkeypatch):
             assert ic._conv_prepared(step.params)["path"] == path
             # the leaves follow the layer: 16-byte moves for narrow windows (3 channels)
             run = ic._conv_bind(step.params)
-            leaves = {k[2] for k, _ in getattr(run, "compile_units", ()) if k[1] == "leaf"}
+            leaves = {k[2] for k, *_ in getattr(run, "compile_units", ()) if k[1] == "leaf"}
             if name == "conv_2d_same":
                 assert leaves & {"narrow_u8", "narrow_i16"}, leaves
                 assert not leaves & {"im2col_u8", "im2col_i16"}, leaves
