@@ -263,9 +263,8 @@ class _Helpers:
     first free unit of a later step (or waits), then loads the helper's kernels from the
     cache. Each helper claims the costliest of the next few free units (`take`: those the run
     needs soonest but has not reached). The units of the first step are the run's before the
-    helpers start. A claim is atomic (`take`, under a lock
-    the processes share), so no unit is compiled twice; the compiler's `prepare` makes
-    concurrent cache writes safe."""
+    helpers start. A claim is atomic (`take`, under a lock the processes share), so no unit
+    is compiled twice; the compiler's `prepare` makes concurrent cache writes safe."""
 
     FREE, RUN, DONE, HELPER = 0, 1, 2, 3
     LOOKAHEAD = 4

@@ -644,7 +644,7 @@ written into this folder: it may be read-only.
 
 First run: Numba compiles the kernels this plan uses when they are first called (the first
 `run`: only the kernel variants its layers use, typically 3.5-4.5 s for a MediaPipe-sized
-model on a 2-core AMD Zen 4 machine, 4-5.4 s on a 2-core Zen 3, 6.5-8.5 s on one Zen 4 core; a
+model on a 2-core AMD Zen 4 machine, 3.4-4.6 s on a 2-core Zen 3, 6.5-8.5 s on one Zen 4 core; a
 progress line on stderr when it is a
 terminal; with an empty cache, forked helper processes compile some kernels alongside:
 QCC_COMPILE_WORKERS=N sets how many, 0 none) and keeps them in its on-disk
@@ -669,7 +669,7 @@ numba {numba} on CPython {python}). Importing this file on a CPU that has {name}
 ({features}) sets NUMBA_CPU_NAME={cpu} and the matching NUMBA_CPU_FEATURES (before numba
 is imported; they stay set for the whole process and its children) and copies the carried
 cache into Numba's cache for the extracted kernels.py: the first run then loads the kernels
-instead of compiling them (0.65-0.8 s on that Zen 3). The baseline's kernels are portable ones: a host with
+instead of compiling them (0.6-0.8 s on that Zen 3). The baseline's kernels are portable ones: a host with
 more (e.g. AVX-512 VNNI) runs faster kernels compiled for itself. Numba compiles for the host,
 as above, when the CPU lacks {name}, with another numba or Python, when numba was imported
 before this file with another CPU target, or with QCC_ARTIFACT_CACHE=host in the environment.
