@@ -311,66 +311,11 @@ def test_parallel_first_run_compiles_declared_units_once(tmp_path):
     assert "leaf-b" in helper  # the helper took the first free unit
 
 
-@pytest.mark.parametrize("big_at, helper_first", [(3, "big"), (6, "u1")])
-def test_parallel_first_run_helper_starts_the_costliest_near_unit(tmp_path, big_at,
-                                                                   helper_first):
-    """A helper takes the costliest of the next few free units (`_Helpers.LOOKAHEAD`, by the
-    costs units declare), so that a long compile needed soon is not left to the end; one
-    further on waits its turn: the helper then takes the first free unit."""
-    import os
-    import time
-
-    from qcc.runtime.plan import ParallelCompiler, _Helpers
-
-    assert (big_at - 1 < _Helpers.LOOKAHEAD) == (helper_first == "big")  # 0-based, free
-    seen = tmp_path / "calls"
-    main = os.getpid()
-    names = {i: f"u{i}" for i in range(8)}
-    names[big_at] = "big"
-
-    def note(what):
-        def compile_unit():
-            with open(seen, "a") as f:
-                f.write(f"{os.getpid()} {what}\n")
-            if os.getpid() != main:
-                time.sleep(0.3)  # the helper's compile: the run takes the next units itself
-        return compile_unit
-
-    def bind(params):
-        at = params["at"]
-
-        def run(xs, p):
-            if os.getpid() == main and at == 0:
-                time.sleep(0.2)  # long enough for the helper to pick its first unit
-            return [xs[0] + np.float32(1)]
-
-        run.compile_units = ((names[at], note(names[at]), 3.0 if names[at] == "big" else 1.0),)
-        return run
-
-    def step_fn(xs, p):
-        return bind(p)(xs, p)
-
-    step_fn.bind = bind
-
-    class Two(ParallelCompiler):
-        def workers(self, runners):
-            return 1
-
-    steps = [Step("inc", (i,), (i + 1,), {"at": i}, (), f"s{i}") for i in range(8)]
-    plan = Plan(steps, 9, {}, [0], [8], [((2,), "float32")], [((2,), "float32")], ["x"], ["y"])
-    plan.slot_specs = {i: ((2,), "float32") for i in range(9)}
-    runner = PlanRunner(plan, {"inc": step_fn}, Two())
-    y = runner.run([np.array([1, 2], np.float32)])[0]
-    np.testing.assert_array_equal(y, np.array([9, 10], np.float32))
-    calls = [line.split() for line in seen.read_text().splitlines()]
-    assert len(calls) == len({what for _, what in calls})  # each unit once at most
-    assert [what for pid, what in calls if int(pid) != main][0] == helper_first
-
-
-def test_parallel_first_run_waits_on_its_own_units_first(tmp_path):
-    """While the run waits for a unit of its step that a helper is compiling, it compiles the
-    step's other free units (needed next) before a later step's: otherwise the helper, done
-    with its unit, would take them while the run had nothing left but to wait."""
+def _run_declared_units(tmp_path, units_of_step, n: int) -> tuple[list[tuple[int, str]], int]:
+    """Run a plan of n steps (x + 1 each) whose step i declares the compile units
+    `units_of_step(i)`, (key, cost, seconds a helper spends on it), with one helper; step 0
+    takes 0.2 s in the run (time for the helper to pick its first unit). Returns the units
+    compiled, (pid, key) in order, and the run's pid."""
     import os
     import time
 
@@ -379,25 +324,24 @@ def test_parallel_first_run_waits_on_its_own_units_first(tmp_path):
     seen = tmp_path / "calls"
     main = os.getpid()
 
-    def note(what, slow=0.0):
+    def note(key, slow):
         def compile_unit():
             if os.getpid() != main:
-                time.sleep(slow)  # the helper's long compile
+                time.sleep(slow)  # the helper's compile
             with open(seen, "a") as f:
-                f.write(f"{os.getpid()} {what}\n")
+                f.write(f"{os.getpid()} {key}\n")
         return compile_unit
 
     def bind(params):
+        at = params["at"]
+
         def run(xs, p):
-            if os.getpid() == main and params["at"] == 0:
-                time.sleep(0.2)  # long enough for the helper to claim the first free unit
+            if os.getpid() == main and at == 0:
+                time.sleep(0.2)
             return [xs[0] + np.float32(1)]
 
-        run.compile_units = {
-            0: (("first", note("first")),),
-            1: (("kernel", note("kernel", slow=0.8)), ("leaf", note("leaf"))),
-            2: (("later", note("later")),),
-        }[params["at"]]
+        run.compile_units = tuple((key, note(key, slow), cost)
+                                  for key, cost, slow in units_of_step(at))
         return run
 
     def step_fn(xs, p):
@@ -409,18 +353,48 @@ def test_parallel_first_run_waits_on_its_own_units_first(tmp_path):
         def workers(self, runners):
             return 1
 
-    steps = [Step("inc", (i,), (i + 1,), {"at": i}, (), f"s{i}") for i in range(3)]
-    plan = Plan(steps, 4, {}, [0], [3], [((2,), "float32")], [((2,), "float32")], ["x"], ["y"])
-    plan.slot_specs = {i: ((2,), "float32") for i in range(4)}
+    steps = [Step("inc", (i,), (i + 1,), {"at": i}, (), f"s{i}") for i in range(n)]
+    plan = Plan(steps, n + 1, {}, [0], [n], [((2,), "float32")], [((2,), "float32")], ["x"],
+                ["y"])
+    plan.slot_specs = {i: ((2,), "float32") for i in range(n + 1)}
     runner = PlanRunner(plan, {"inc": step_fn}, Two())
     y = runner.run([np.array([1, 2], np.float32)])[0]
-    np.testing.assert_array_equal(y, np.array([4, 5], np.float32))
+    np.testing.assert_array_equal(y, np.array([1 + n, 2 + n], np.float32))
     calls = [line.split() for line in seen.read_text().splitlines()]
-    by = {what: int(pid) for pid, what in calls}
+    return [(int(pid), key) for pid, key in calls], main
+
+
+@pytest.mark.parametrize("big_at, helper_first", [(3, "big"), (6, "u1")])
+def test_parallel_first_run_helper_starts_the_costliest_near_unit(tmp_path, big_at,
+                                                                   helper_first):
+    """A helper takes the costliest of the next few free units (`_Helpers.LOOKAHEAD`, by the
+    costs units declare), so that a long compile needed soon is not left to the end; one
+    further on waits its turn: the helper then takes the first free unit."""
+    from qcc.runtime.plan import _Helpers
+
+    assert (big_at - 1 < _Helpers.LOOKAHEAD) == (helper_first == "big")  # 0-based, free
+
+    def units(at):  # the helper's compile takes 0.3 s: the run takes the next units itself
+        return (("big", 3.0, 0.3),) if at == big_at else ((f"u{at}", 1.0, 0.3),)
+
+    calls, main = _run_declared_units(tmp_path, units, 8)
+    assert len(calls) == len({key for _, key in calls})  # each unit once at most
+    assert [key for pid, key in calls if pid != main][0] == helper_first
+
+
+def test_parallel_first_run_waits_on_its_own_units_first(tmp_path):
+    """While the run waits for a unit of its step that a helper is compiling, it compiles the
+    step's other free units (needed next) before a later step's: otherwise the helper, done
+    with its unit, would take them while the run had nothing left but to wait."""
+    units = {0: (("first", 1.0, 0.0),),
+             1: (("kernel", 1.0, 0.8), ("leaf", 1.0, 0.0)),  # the helper's long compile
+             2: (("later", 1.0, 0.0),)}
+    calls, main = _run_declared_units(tmp_path, units.__getitem__, 3)
+    by = dict((key, pid) for pid, key in calls)
     assert len(calls) == len(by)  # each unit once
     assert by["kernel"] != main  # the helper took step 1's first unit
     assert by["leaf"] == main  # and the run, waiting on it, took the step's other unit
-    assert [what for pid, what in calls if int(pid) == main] == ["leaf", "later"]
+    assert [key for pid, key in calls if pid == main] == ["leaf", "later"]
 
 
 # ---------------------------------------------------------------------------------------------
