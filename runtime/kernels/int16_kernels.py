@@ -62,7 +62,7 @@ from .int8_lowering import (
     quant_type,
     shape,
 )
-from .int8_pooling import _pool_mean_requant, _pool_nhwc, _pool_reduce_layout, _pool_sums
+from .int8_pooling import _pool_mean, _pool_nhwc, _pool_reduce_layout, _pool_reduced
 from .int8_registry import runner
 from .int8_shape import _shp_bilinear_axis, _shp_bool, _shp_resize_bilinear_loop
 from .registry import INT8_LOWERINGS, int16_lowering
@@ -415,11 +415,10 @@ def run_pool2d_i16(inputs, params):
 
 @runner("mean_i16")
 def run_mean_i16(inputs, params):
-    sums = _pool_sums(np.ascontiguousarray(inputs[0]), params)
     out = np.empty(tuple(params["out_shape"]), np.int16)
-    _pool_mean_requant(sums, np.int64(params["reduced"]), params["zp_in"], params["m"],
-                       params["shift"], params["zp_out"], params["lo"], params["hi"],
-                       out.reshape(-1))
+    _pool_mean(_pool_reduced(inputs[0], params), np.int64(params["reduced"]), params["zp_in"],
+               params["m"], params["shift"], params["zp_out"], params["lo"], params["hi"],
+               out.reshape(-1))
     return [out]
 
 
