@@ -367,7 +367,7 @@ import numba.np.arraymath as am, numba.np.linalg as la
 print("QCC-PROBE " + json.dumps(["scipy.linalg" in sys.modules, am._HAVE_BLAS,
                                  am.ensure_blas is la.ensure_blas,
                                  la.ensure_blas.__code__.co_filename == la.__file__]))
-if sys.argv[2] != "hide":
+if sys.argv[2] != "hide" and importlib.util.find_spec("scipy") is not None:
     import numba
     @numba.njit
     def dot(a, b):
