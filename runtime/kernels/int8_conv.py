@@ -719,8 +719,8 @@ _FC_RQ_LEAF: list = []
 def _fc_requant_leaf() -> int:
     """The address of `_fc_requant` as a leaf (`simd.leaf_cfunc`), made (compiled or loaded)
     on first use: the VNNI FULLY_CONNECTED kernel calls it by address, so it compiles apart
-    (a unit of the first run's parallel compile). Its arguments: acc int32 [rows, u], rows, u, bias int32 [u], eff float64 [u], zp_out, lo,
-    hi, out int8 [rows, u]."""
+    (a unit of the first run's parallel compile). Its arguments: acc int32 [rows, u], rows,
+    u, bias int32 [u], eff float64 [u], zp_out, lo, hi, out int8 [rows, u]."""
     if not _FC_RQ_LEAF:
         @leaf_cfunc(9)
         def fc_requant(acca, rows, u, ba, ea, zp_out, lo, hi, oa):  # pragma: no cover - jitted
