@@ -263,7 +263,12 @@ def main(argv=None) -> int:
 
     from numba.core import config as numba_config
 
-    from qcc.runtime.kernels.simd import INT8_GEMM_PATHS, TARGET_FEATURES, int8_gemm_path
+    from qcc.runtime.kernels.simd import (
+        INT8_GEMM_PATHS,
+        SIMD_EMULATED,
+        TARGET_FEATURES,
+        int8_gemm_path,
+    )
     from qcc.targets.probe import machine_info
 
     info = machine_info()
@@ -275,6 +280,9 @@ def main(argv=None) -> int:
                     if f in TARGET_FEATURES) or "none of avx512vnni, avx2, neon"
     print(f"Numba compiles for: {numba_config.CPU_NAME or 'host'} ({isa}); qcc's int8 GEMM "
           f"path: {int8_gemm_path()} (available: {', '.join(INT8_GEMM_PATHS)})")
+    if SIMD_EMULATED:
+        print(f"note: QCC_SIMD_EMULATE={','.join(sorted(SIMD_EMULATED))}: those instructions are "
+              "emulated in generic IR (a test mode): these latencies are not the path's")
     if numba_config.CPU_NAME not in (None, "host") and numba_config.CPU_FEATURES is None:
         print(f"note: NUMBA_CPU_NAME={numba_config.CPU_NAME} without NUMBA_CPU_FEATURES keeps this "
               "host's feature string, so LLVM may still emit the host's wider instructions "

@@ -81,6 +81,7 @@ division where C truncates.
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 from numba import njit as _numba_njit
@@ -94,8 +95,11 @@ def njit(*args, **options):
     qcc calls a jitted function from Python (its CPython wrapper) or from jitted code, never
     through a C pointer to it (its C-callable leaves are `cfunc`s: `simd.leaf_cfunc`), and
     the wrapper was ~7 % of a first run's compile work (0.5 s of ~7.5 s for
-    hand_landmark_lite, one process, Zen 3)."""
+    hand_landmark_lite, one process, Zen 3). While instructions are emulated
+    (`simd.SIMD_EMULATED`) nothing is cached on disk."""
     options.setdefault("no_cfunc_wrapper", True)
+    if os.environ.get("QCC_SIMD_EMULATE", "").strip():  # `simd.SIMD_EMULATED` (read here:
+        options["cache"] = False  # the --emit=numba artifact defines this module before simd)
     return _numba_njit(*args, **options)
 
 INT32_MIN = -(1 << 31)

@@ -18,6 +18,8 @@ loads this file; keep it the only conftest.py, so that `conftest` names one modu
   `snr_db`.
 * The `qcc` command: `run_qcc` (a subprocess; stdin closed unless given) and
   `assert_one_line_error` (exit code 1, exactly one `qcc: error: ...` line, no traceback).
+* `run_pytest_emulating_vnni`: pytest in a child process with the VNNI path's instructions
+  emulated (QCC_SIMD_EMULATE=avx512vnni), for hosts without AVX-512 VNNI.
 * `write_model` (fixture): model bytes written into the test's tmp_path; returns the path.
 * `add_summary`: a table of measurements printed in pytest's terminal summary (rather than by
   a pseudo-test that asserts nothing).
@@ -217,6 +219,31 @@ def assert_one_line_error(result: subprocess.CompletedProcess, fragment: str = "
     assert "Traceback" not in stderr
     assert fragment in stderr, stderr
     return stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# The VNNI path on hosts without AVX-512 VNNI
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_pytest_emulating_vnni(tmp_path: Path, *args: str, timeout: float = 1200) -> str:
+    """`pytest ARGS...` in a fresh process with QCC_SIMD_EMULATE=avx512vnni (the VNNI path's
+    instructions in generic IR: `simd.SIMD_EMULATED`), from the repository root, the zoo tier
+    as in this run; asserts that it passed with nothing skipped, failed or deselected by
+    accident (at least one test ran). Returns pytest's summary line."""
+    env = {k: v for k, v in os.environ.items() if k not in ("QCC_INT8_GEMM", "PYTEST_ADDOPTS")}
+    env.update(QCC_SIMD_EMULATE="avx512vnni", NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"))
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "--basetemp", str(tmp_path / "child"), *args],
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=timeout,
+                          stdin=subprocess.DEVNULL, check=False)
+    lines = proc.stdout.strip().splitlines()
+    summary = lines[-1] if lines else ""
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
+    assert " passed" in summary and not any(
+        w in summary for w in ("skipped", "failed", "error", "xfail")), summary
+    return summary
 
 
 @pytest.fixture

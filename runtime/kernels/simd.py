@@ -12,6 +12,8 @@ here, never a target intrinsic by name, so every path has a portable form:
                                                   "portable")
     simd_as64(builder, value)                     an integer argument widened to i64
     simd_fn(module, name, ret, args)              an LLVM intrinsic, declared on first use
+                                                  (emulated in generic IR under
+                                                  QCC_SIMD_EMULATE)
     simd_cases(builder, key, cases)               a switch on an i64 key: one block per
                                                   (value, emit) of `cases`, each emitted by
                                                   emit(builder); other keys do nothing
@@ -66,7 +68,10 @@ compiles; which one runs is chosen when a plan is bound, from `int8_gemm_path()`
                 vectorizes it for the target, e.g. NEON on aarch64)
 
 The best available path is the default; `QCC_INT8_GEMM=<path>` forces one the host can run
-(the tests run every available path this way). Only numpy, numba and llvmlite are used: the
+(the tests run every available path this way). `QCC_SIMD_EMULATE=avx512vnni` makes "vnni"
+available on any CPU: `simd_fn` then gives, for each AVX-512 intrinsic of `SIMD_EMULATIONS`,
+a function computing the same in generic IR, so that the VNNI kernels' code is tested on hosts
+without the instructions (slowly; nothing cached on disk). Only numpy, numba and llvmlite are used: the
 `--emit=numba` artifact inlines this module.
 """
 
@@ -119,7 +124,16 @@ def _simd_vnni_ok() -> bool:
     return X86 and {"avx512vnni", "avx512bw"} <= TARGET_FEATURES
 
 
-HAS_VNNI = _simd_vnni_ok()
+SIMD_EMULATED = frozenset(
+    f.strip() for f in os.environ.get("QCC_SIMD_EMULATE", "").split(",") if f.strip())
+"""Target features whose instructions kernels emulate in generic IR ($QCC_SIMD_EMULATE, comma
+separated; only "avx512vnni" exists): the VNNI path's code, with its instructions'
+semantics, compiles and runs on any CPU, slowly, for tests on hosts without it
+(`simd_fn`). Numba's on-disk cache is off while emulating (the emulated code would otherwise
+be cached under the host's own CPU key)."""
+
+
+HAS_VNNI = _simd_vnni_ok() or "avx512vnni" in SIMD_EMULATED
 
 INT8_GEMM_PATHS = tuple(p for p, ok in (("vnni", HAS_VNNI), ("avx2", HAS_AVX2),
                                         ("portable", True)) if ok)
@@ -128,6 +142,10 @@ INT8_GEMM_PATHS = tuple(p for p, ok in (("vnni", HAS_VNNI), ("avx2", HAS_AVX2),
 
 def int8_gemm_path() -> str:
     """The path to bind: $QCC_INT8_GEMM if set (one of `INT8_GEMM_PATHS`), else the best."""
+    unknown = SIMD_EMULATED - {"avx512vnni"}
+    if unknown:
+        raise ValueError(f"QCC_SIMD_EMULATE={','.join(sorted(SIMD_EMULATED))}: qcc emulates "
+                         f"only avx512vnni, not {', '.join(sorted(unknown))}")
     forced = os.environ.get("QCC_INT8_GEMM", "").strip()
     if not forced:
         return INT8_GEMM_PATHS[0]
@@ -161,12 +179,161 @@ def simd_splat(builder, scalar, vector_type):
     return builder.shuffle_vector(one, ir.Constant(vector_type, ir.Undefined), zeros)
 
 
-def simd_fn(module, name, ret, args):
-    """The LLVM function `name` of `module` (an intrinsic), declared on first use."""
+def simd_fn(module, name, ret, args, emulate=None):
+    """The LLVM function `name` of `module` (an intrinsic), declared on first use; when the
+    target features it needs are emulated (`SIMD_EMULATED`, or `emulate` true), an
+    always-inlined function of `module` computing the same in generic IR
+    (`SIMD_EMULATIONS`)."""
+    if emulate is None:
+        emulate = bool(SIMD_EMULATED)
+    emulated = SIMD_EMULATIONS.get(name) if emulate else None
+    if emulated is not None:
+        name = "qcc.emulated." + name[len("llvm."):]
     fn = module.globals.get(name)
     if fn is None:
         fn = _simd_ir.Function(module, _simd_ir.FunctionType(ret, args), name)
+        if emulated is not None:
+            fn.linkage = "internal"
+            fn.attributes.add("alwaysinline")
+            builder = _simd_ir.IRBuilder(fn.append_basic_block("entry"))
+            builder.ret(emulated(builder, *fn.args))
     return fn
+
+
+# ---------------------------------------------------------------------------------------------
+# AVX-512 instructions in generic IR (QCC_SIMD_EMULATE=avx512vnni): each function computes
+# the intrinsic's result for the immediates qcc's kernels pass, and traps on others.
+
+
+def _emu_mask(builder, mask, passthru, value):
+    """`value` where bit l of the integer `mask` is set, else passthru (AVX-512 merge mask)."""
+    bits = builder.bitcast(mask, _simd_ir.VectorType(_simd_ir.IntType(1), mask.type.width))
+    if value.type.count != mask.type.width:  # fewer lanes than mask bits: the low ones
+        bits = builder.shuffle_vector(bits, bits, _simd_ir.Constant(
+            _simd_ir.VectorType(_simd_ir.IntType(32), value.type.count),
+            list(range(value.type.count))))
+    return builder.select(bits, value, passthru)
+
+
+def _emu_require(builder, ok):
+    """Trap unless the i1 `ok` (an immediate this emulation implements; folds when inlined)."""
+    with builder.if_then(builder.not_(ok), likely=False):
+        builder.call(simd_fn(builder.module, "llvm.trap", _simd_ir.VoidType(), []), [])
+
+
+def _emu_imm(builder, imm, allowed):
+    """Trap unless the immediate `imm` is one of `allowed`."""
+    ok = [builder.icmp_unsigned("==", imm, _simd_ir.Constant(imm.type, a)) for a in allowed]
+    while len(ok) > 1:
+        ok = [builder.or_(ok[0], ok[1]), *ok[2:]]
+    _emu_require(builder, ok[0])
+
+
+def _emu_vpdpbusd(builder, acc, a, b):
+    """vpdpbusd: lane l += Σ_t u8(a.byte[4l + t])·s8(b.byte[4l + t]), wrapping."""
+    ir = _simd_ir
+    n = acc.type.count
+    wide = ir.VectorType(ir.IntType(32), 4 * n)
+    bytes_ = ir.VectorType(ir.IntType(8), 4 * n)
+    prod = builder.mul(builder.zext(builder.bitcast(a, bytes_), wide),
+                       builder.sext(builder.bitcast(b, bytes_), wide))
+    for t in range(4):
+        acc = builder.add(acc, builder.shuffle_vector(
+            prod, prod, ir.Constant(ir.VectorType(ir.IntType(32), n),
+                                    [4 * lane + t for lane in range(n)])))
+    return acc
+
+
+def _emu_pmovs(builder, src, passthru, mask):
+    """vpmovsqb / vpmovsdb: each lane saturated to int8; lanes past the source's are 0."""
+    ir = _simd_ir
+    n, out = src.type.count, passthru.type.count
+    lo = ir.Constant(src.type, [-128] * n)
+    hi = ir.Constant(src.type, [127] * n)
+    v = builder.select(builder.icmp_signed("<", src, lo), lo, src)
+    v = builder.select(builder.icmp_signed(">", v, hi), hi, v)
+    v = _emu_mask(builder, mask, builder.shuffle_vector(
+        passthru, passthru, ir.Constant(ir.VectorType(ir.IntType(32), n), list(range(n)))),
+        builder.trunc(v, ir.VectorType(ir.IntType(8), n)))
+    if n == out:
+        return v
+    zeros = ir.Constant(v.type, None)
+    return builder.shuffle_vector(v, zeros, ir.Constant(ir.VectorType(ir.IntType(32), out),
+                                                        [min(i, n) for i in range(out)]))
+
+
+def _emu_round(builder, v, mode):
+    """v rounded to an integral float by the x86 rounding control `mode` (0 nearest even,
+    1 down, 2 up, 3 toward zero): a selection the inliner folds for a constant mode."""
+    ty = v.type
+    tag = f"v{ty.count}f32"
+    r = [builder.call(simd_fn(builder.module, f"llvm.{op}.{tag}", ty, [ty]), [v])
+         for op in ("roundeven", "floor", "ceil", "trunc")]
+    m = builder.and_(mode, _simd_ir.Constant(mode.type, 3))
+    out = r[3]
+    for k in (2, 1, 0):
+        out = builder.select(builder.icmp_unsigned("==", m, _simd_ir.Constant(mode.type, k)),
+                             r[k], out)
+    return out
+
+
+def _emu_reduce_ps(builder, src, imm, passthru, mask, sae):
+    """vreduceps with imm[7:4] = 0 (no fraction bits kept): src − round(src), rounded by
+    imm[1:0], or to nearest even when imm[2] selects MXCSR's (default) rounding."""
+    _emu_imm(builder, imm, (0, 1, 2, 3, 4, 8, 9, 10, 11, 12))
+    v = builder.fsub(src, _emu_round(builder, src, imm))
+    return _emu_mask(builder, mask, passthru, v)
+
+
+def _emu_cvtps2dq(builder, src, passthru, mask, rounding):
+    """vcvtps2dq with an embedded rounding (8..11: nearest even, down, up, toward zero) or
+    the default (4: nearest even); out of int32 range or NaN: INT32_MIN."""
+    ir = _simd_ir
+    _emu_imm(builder, rounding, (4, 8, 9, 10, 11))
+    r = _emu_round(builder, src, builder.select(
+        builder.icmp_unsigned("==", rounding, ir.Constant(rounding.type, 4)),
+        ir.Constant(rounding.type, 0), rounding))
+    n = src.type.count
+    inside = builder.and_(builder.fcmp_ordered(">=", r, ir.Constant(src.type, [-2.0 ** 31] * n)),
+                          builder.fcmp_ordered("<", r, ir.Constant(src.type, [2.0 ** 31] * n)))
+    v = builder.select(inside, builder.fptosi(r, passthru.type),
+                       ir.Constant(passthru.type, [-(1 << 31)] * n))
+    return _emu_mask(builder, mask, passthru, v)
+
+
+def _emu_range_ps(builder, a, b, imm, passthru, mask, sae):
+    """vrangeps with imm[1:0] 2 / 3 (the operand of smaller / larger magnitude, a on ties)
+    and sign control imm[3:2] 0 (a's sign), 1 (kept), 2 (cleared) or 3 (set)."""
+    ir = _simd_ir
+    _emu_imm(builder, imm, [s << 2 | op for s in range(4) for op in (2, 3)])
+    ty = a.type
+    fabs = simd_fn(builder.module, f"llvm.fabs.v{ty.count}f32", ty, [ty])
+    cps = simd_fn(builder.module, f"llvm.copysign.v{ty.count}f32", ty, [ty, ty])
+    aa, ab = builder.call(fabs, [a]), builder.call(fabs, [b])
+    larger = builder.icmp_unsigned("==", builder.and_(imm, ir.Constant(imm.type, 1)),
+                                   ir.Constant(imm.type, 1))
+    take_a = builder.select(larger, builder.fcmp_unordered(">=", aa, ab),
+                            builder.fcmp_unordered("<=", aa, ab))
+    v = builder.select(take_a, a, b)
+    sign = builder.lshr(builder.and_(imm, ir.Constant(imm.type, 12)), ir.Constant(imm.type, 2))
+    signed = [builder.call(cps, [v, a]), v, builder.call(fabs, [v]),
+              builder.call(cps, [v, ir.Constant(ty, [-1.0] * ty.count)])]
+    out = signed[3]
+    for k in (2, 1, 0):
+        out = builder.select(builder.icmp_unsigned("==", sign, ir.Constant(imm.type, k)),
+                             signed[k], out)
+    return _emu_mask(builder, mask, passthru, out)
+
+
+SIMD_EMULATIONS = {
+    "llvm.x86.avx512.vpdpbusd.512": _emu_vpdpbusd,
+    "llvm.x86.avx512.mask.pmovs.qb.512": _emu_pmovs,
+    "llvm.x86.avx512.mask.pmovs.db.512": _emu_pmovs,
+    "llvm.x86.avx512.mask.reduce.ps.512": _emu_reduce_ps,
+    "llvm.x86.avx512.mask.cvtps2dq.512": _emu_cvtps2dq,
+    "llvm.x86.avx512.mask.range.ps.512": _emu_range_ps,
+}
+"""The AVX-512 intrinsics qcc's VNNI kernels call, as generic IR (`simd_fn`)."""
 
 
 def simd_madd_i16(builder, a, b, isa: str):
@@ -417,7 +584,8 @@ def leaf_cfunc(n_args: int, cache: bool = True, fastmath=False):
     cached, its LLVM IR kept for inspection; `fastmath` as `njit`'s). It compiles when
     decorated: make leaves when a step first runs, not when it is bound (the first run's
     helper processes then compile them in parallel)."""
-    return cfunc(types.void(*(types.int64,) * n_args), cache=cache, fastmath=fastmath)
+    return cfunc(types.void(*(types.int64,) * n_args), cache=cache and not SIMD_EMULATED,
+                 fastmath=fastmath)
 
 
 def simd_dot_loop(builder, MR, NB, a0, ast, w0, wbs, kk, init, dot):
