@@ -278,8 +278,9 @@ def _emu_round(builder, v, mode):
 
 
 def _emu_reduce_ps(builder, src, imm, passthru, mask, sae):
-    """vreduceps with imm[7:4] = 0 (no fraction bits kept): src − round(src), rounded by
-    imm[1:0], or to nearest even when imm[2] selects MXCSR's (default) rounding."""
+    """vreduceps with imm[7:4] = 0 (no fraction bits kept) of finite src (infinities and NaN,
+    which the manual special-cases, are not modelled): src − round(src), rounded by imm[1:0],
+    or to nearest even when imm[2] selects MXCSR's (default) rounding."""
     _emu_imm(builder, imm, (0, 1, 2, 3, 4, 8, 9, 10, 11, 12))
     v = builder.fsub(src, _emu_round(builder, src, imm))
     return _emu_mask(builder, mask, passthru, v)
@@ -302,27 +303,24 @@ def _emu_cvtps2dq(builder, src, passthru, mask, rounding):
 
 
 def _emu_range_ps(builder, a, b, imm, passthru, mask, sae):
-    """vrangeps with imm[1:0] 2 / 3 (the operand of smaller / larger magnitude, a on ties)
-    and sign control imm[3:2] 0 (a's sign), 1 (kept), 2 (cleared) or 3 (set)."""
+    """vrangeps, magnitude forms with a forced sign: imm[1:0] 2 / 3 (the operand of smaller /
+    larger magnitude), imm[3:2] 2 (sign cleared) or 3 (set): ±min(|a|, |b|) or ±max(|a|, |b|),
+    which no tie of magnitudes changes. The other forms (value compares, the sign of a or of
+    the selected operand, whose equal-magnitude cases the manual special-cases) trap."""
     ir = _simd_ir
-    _emu_imm(builder, imm, [s << 2 | op for s in range(4) for op in (2, 3)])
+    _emu_imm(builder, imm, (10, 11, 14, 15))
     ty = a.type
     fabs = simd_fn(builder.module, f"llvm.fabs.v{ty.count}f32", ty, [ty])
-    cps = simd_fn(builder.module, f"llvm.copysign.v{ty.count}f32", ty, [ty, ty])
     aa, ab = builder.call(fabs, [a]), builder.call(fabs, [b])
     larger = builder.icmp_unsigned("==", builder.and_(imm, ir.Constant(imm.type, 1)),
                                    ir.Constant(imm.type, 1))
     take_a = builder.select(larger, builder.fcmp_unordered(">=", aa, ab),
                             builder.fcmp_unordered("<=", aa, ab))
-    v = builder.select(take_a, a, b)
-    sign = builder.lshr(builder.and_(imm, ir.Constant(imm.type, 12)), ir.Constant(imm.type, 2))
-    signed = [builder.call(cps, [v, a]), v, builder.call(fabs, [v]),
-              builder.call(cps, [v, ir.Constant(ty, [-1.0] * ty.count)])]
-    out = signed[3]
-    for k in (2, 1, 0):
-        out = builder.select(builder.icmp_unsigned("==", sign, ir.Constant(imm.type, k)),
-                             signed[k], out)
-    return _emu_mask(builder, mask, passthru, out)
+    v = builder.select(take_a, aa, ab)
+    negative = builder.icmp_unsigned("==", builder.and_(imm, ir.Constant(imm.type, 12)),
+                                     ir.Constant(imm.type, 12))
+    v = builder.select(negative, builder.fsub(ir.Constant(ty, [-0.0] * ty.count), v), v)
+    return _emu_mask(builder, mask, passthru, v)
 
 
 SIMD_EMULATIONS = {
