@@ -71,8 +71,8 @@ The best available path is the default; `QCC_INT8_GEMM=<path>` forces one the ho
 (the tests run every available path this way). `QCC_SIMD_EMULATE=avx512vnni` makes "vnni"
 available on any CPU: `simd_fn` then gives, for each AVX-512 intrinsic of `SIMD_EMULATIONS`,
 a function computing the same in generic IR, so that the VNNI kernels' code is tested on hosts
-without the instructions (slowly; nothing cached on disk). Only numpy, numba and llvmlite are used: the
-`--emit=numba` artifact inlines this module.
+without the instructions (slowly; nothing cached on disk). Only numpy, numba and llvmlite
+are used: the `--emit=numba` artifact inlines this module.
 """
 
 from __future__ import annotations
@@ -208,25 +208,16 @@ def simd_fn(module, name, ret, args, emulate=None):
 def _emu_mask(builder, mask, passthru, value):
     """`value` where bit l of the integer `mask` is set, else passthru (AVX-512 merge mask)."""
     bits = builder.bitcast(mask, _simd_ir.VectorType(_simd_ir.IntType(1), mask.type.width))
-    if value.type.count != mask.type.width:  # fewer lanes than mask bits: the low ones
-        bits = builder.shuffle_vector(bits, bits, _simd_ir.Constant(
-            _simd_ir.VectorType(_simd_ir.IntType(32), value.type.count),
-            list(range(value.type.count))))
     return builder.select(bits, value, passthru)
 
 
-def _emu_require(builder, ok):
-    """Trap unless the i1 `ok` (an immediate this emulation implements; folds when inlined)."""
-    with builder.if_then(builder.not_(ok), likely=False):
-        builder.call(simd_fn(builder.module, "llvm.trap", _simd_ir.VoidType(), []), [])
-
-
 def _emu_imm(builder, imm, allowed):
-    """Trap unless the immediate `imm` is one of `allowed`."""
+    """Trap unless the immediate `imm` is one of `allowed` (folds away once inlined)."""
     ok = [builder.icmp_unsigned("==", imm, _simd_ir.Constant(imm.type, a)) for a in allowed]
     while len(ok) > 1:
         ok = [builder.or_(ok[0], ok[1]), *ok[2:]]
-    _emu_require(builder, ok[0])
+    with builder.if_then(builder.not_(ok[0]), likely=False):
+        builder.call(simd_fn(builder.module, "llvm.trap", _simd_ir.VoidType(), []), [])
 
 
 def _emu_vpdpbusd(builder, acc, a, b):
