@@ -1,5 +1,6 @@
-"""The int16 multiply-add GEMM (runtime/kernels/int8_madd.py), on every isa this host can run
-(`simd.MADD_ISA`: the portable generic-IR form always, vpmaddwd where the target has AVX2):
+"""The multiply-add GEMM (runtime/kernels/int8_madd.py), on every isa this host can run
+(`simd.MADD_ISA`: the portable generic-IR form always, vpmaddwd where the target has AVX2,
+the byte dot products of "dot" always: aarch64's sdot there, generic IR elsewhere):
 its accumulators equal numpy's int64 matmul, and its fused requantization equals TFLite's
 integer MultiplyByQuantizedMultiplier (the `_conv_requant` loop) for every output, including
 the shapes at the tile edges (rows not a multiple of 4, channels not a multiple of 8, odd K),
@@ -14,15 +15,17 @@ import pytest
 from qcc.runtime.fixedpoint import quantize_multipliers
 from qcc.runtime.kernels.int8_conv import _conv_requant
 from qcc.runtime.kernels.int8_madd import (
+    dot_pack,
     madd_gemm,
     madd_gemm_rq,
     madd_pack,
     madd_rows_i16,
     madd_rq_pack,
 )
+from qcc.runtime.kernels.int8_vnni import vnni_rows_u8
 from qcc.runtime.kernels.simd import HAS_AVX2, INT8_GEMM_PATHS, MADD_ISA, simd_as64
 
-ISAS = [isa for isa in ("portable", "avx2") if isa in INT8_GEMM_PATHS]
+ISAS = [isa for isa in ("portable", "avx2", "dot") if isa in INT8_GEMM_PATHS]
 SHAPES = [(1, 1, 1), (3, 5, 7), (4, 16, 8), (5, 27, 24), (9, 33, 17), (13, 64, 40),
           (64, 144, 32), (7, 1200, 9)]
 
@@ -41,20 +44,79 @@ def _rows(x, zp, kp):
     return a
 
 
+def _operands(isa, x, w, zp):
+    """(rows, packed weights, zero-point correction per channel or None) for `isa`: int16
+    rows x − zp and int16 pairs, or ("dot") u8 rows x + 128 and byte quads."""
+    if isa != "dot":
+        packed = madd_pack(w)
+        return _rows(x, zp, packed.shape[1] * 2), packed, None
+    packed, corr = dot_pack(w, zp)
+    a = np.empty((x.shape[0], packed.shape[1] * 4), np.uint8)
+    vnni_rows_u8(x.reshape(-1), x.shape[1], a.shape[1], a.reshape(-1), a.shape[0])
+    return a, packed, corr
+
+
 def test_the_isas_this_host_runs():
-    assert "portable" in ISAS
+    assert "portable" in ISAS and "dot" in ISAS
     assert ("avx2" in ISAS) == HAS_AVX2
-    assert MADD_ISA == {"portable": 0, "avx2": 1}
+    assert MADD_ISA == {"portable": 0, "avx2": 1, "dot": 2}
+
+
+def test_dot_is_first_only_where_sdot_is_native():
+    """"dot" is the default where the target has sdot (aarch64 with dot products), and last
+    elsewhere (emulated: correct, not fast), where the tests still run it."""
+    from qcc.runtime.kernels.simd import HAS_NEON_DOT, HAS_VNNI
+
+    assert INT8_GEMM_PATHS.count("dot") == 1
+    if HAS_NEON_DOT:
+        assert INT8_GEMM_PATHS[1 if HAS_VNNI else 0] == "dot"
+    else:
+        assert INT8_GEMM_PATHS[-1] == "dot"
+
+
+def test_the_dot_tile_compiles_to_sdot_for_aarch64(monkeypatch):
+    """Cross-compiled with llvmlite's AArch64 target for a CPU with dot products (Neoverse N1,
+    Graviton2), the "dot" tile's K loop is sdot on the weights and the broadcast row, with no
+    widening multiplies (smull / smlal: the portable path's int16 form)."""
+    import llvmlite.binding as llvm
+
+    from qcc.runtime.kernels import int8_madd
+
+    llvm.initialize_all_targets()
+    llvm.initialize_all_asmprinters()
+    monkeypatch.setattr(int8_madd, "HAS_NEON_DOT", True)
+    triple = "aarch64-unknown-linux-gnu"
+    ir_text = int8_madd.madd_tile_ir(4, 2, "dot", triple)
+    machine = llvm.Target.from_triple(triple).create_target_machine(cpu="neoverse-n1", opt=2)
+    asm = machine.emit_assembly(llvm.parse_assembly(ir_text))
+    ops = [line.split()[0] for line in asm.splitlines() if line.startswith("\t")]
+    assert ops.count("sdot") == 16, ops  # 4 rows × 2 blocks × 2 halves of 4 lanes
+    assert not {"smull", "smull2", "smlal", "smlal2"} & set(ops), ops
+
+
+def test_dot_packing_puts_each_channels_four_weights_in_its_lane():
+    w = np.arange(5 * 9, dtype=np.int32).reshape(5, 9) - 20  # K 5 (padded to 8), C 9
+    packed, corr = dot_pack(w, zp_in=3)
+    assert packed.dtype == np.int8 and packed.shape == (2, 2, 32)  # [OB, K4, 8 lanes × 4]
+    lanes = packed.reshape(2, 2, 8, 4)
+    for c in range(9):
+        for k in range(8):
+            want = w[k, c] if k < 5 else 0
+            assert lanes[c // 8, k // 4, c % 8, k % 4] == want
+    assert (lanes[1, :, 1:] == 0).all()  # padded channels
+    np.testing.assert_array_equal(corr, -3 * w.sum(axis=0))
 
 
 @pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("rows,k,o", SHAPES)
 def test_accumulators_equal_int64_matmul(isa, rows, k, o):
     x, w, zp = _case(rows, k, o, seed=rows * 1000 + k)
-    packed = madd_pack(w)
-    a = _rows(x, zp, packed.shape[1] * 2)
-    assert (a[:, k:] == 0).all()
+    a, packed, corr = _operands(isa, x, w, zp)
+    if corr is None:
+        assert (a[:, k:] == 0).all()
     want = (x.astype(np.int64) - zp) @ w.astype(np.int64)
+    if corr is not None:  # the GEMM gives Σ x·w; the caller adds the correction
+        want = want - corr
     for dtype in (np.int32, np.float32):
         out = np.full((rows, o), 77, dtype)
         madd_gemm(a, packed, o, out, MADD_ISA[isa])
@@ -92,9 +154,8 @@ def test_fused_requantization_is_exact(isa, rows, k, o, kind):
     _conv_requant(acc.astype(np.int32), bias, m.astype(np.int32), left, right, zp_out, lo, hi,
                   want)
 
-    packed = madd_pack(w)
-    a = _rows(x, zp, packed.shape[1] * 2)
-    t, mm, ml, mr = madd_rq_pack(bias, m, shift)
+    a, packed, corr = _operands(isa, x, w, zp)
+    t, mm, ml, mr = madd_rq_pack(bias, m, shift, corr)
     out = np.full((rows, o), 99, np.int8)
     madd_gemm_rq(a, packed, t, mm, ml, mr, o, zp_out, lo, hi, out, MADD_ISA[isa])
     np.testing.assert_array_equal(out, want)

@@ -1,8 +1,10 @@
 """The AVX-512 instructions of the VNNI path in generic IR (`simd.SIMD_EMULATIONS`, used with
-QCC_SIMD_EMULATE=avx512vnni): each one against a NumPy model of the instruction as Intel's
-manual defines it, for every immediate the emulation implements, on any host; where the host
-runs AVX-512 VNNI itself, against the instruction too. The kernels built on them are checked
-against LiteRT's BUILTIN_REF under emulation by test_vnni_emulated.py."""
+QCC_SIMD_EMULATE=avx512vnni), and aarch64's sdot (the "dot" path's, emulated on every target
+without it): each one against a NumPy model of the instruction as Intel's and Arm's manuals
+define it, for every immediate the emulation implements, on any host; where the host runs
+the instruction itself, against the instruction too. The kernels built on them are checked
+against LiteRT's BUILTIN_REF under emulation by test_vnni_emulated.py, and on every host for
+"dot" (test_runtime_int8's every-path tests)."""
 
 from __future__ import annotations
 
@@ -20,12 +22,16 @@ from qcc.runtime.kernels import simd
 I8, I16, I32, I64 = ir.IntType(8), ir.IntType(16), ir.IntType(32), ir.IntType(64)
 F32 = ir.FloatType()
 V16 = ir.VectorType(I32, 16)
+V4 = ir.VectorType(I32, 4)
 V8Q = ir.VectorType(I64, 8)
 V16B = ir.VectorType(I8, 16)
 VF = ir.VectorType(F32, 16)
 
 NATIVE_VNNI = simd.X86 and {"avx512vnni", "avx512bw"} <= simd.TARGET_FEATURES
 """The host itself runs the instructions (then both forms are compared)."""
+NATIVE_SDOT = simd.HAS_NEON_DOT
+"""The codegen target has sdot (aarch64 with dot products, named by NUMBA_CPU_FEATURES under
+an emulator: qemu runs it, LLVM's host detection there does not see it)."""
 
 _LIBRARIES = []  # compiled test functions stay alive for the session
 
@@ -59,11 +65,12 @@ def _compiled(name, ret, spec, emulate):
         lib.get_pointer_to_function("emu_test"))
 
 
-def _run(name, ret_dtype, n_out, ret, spec, *arrays):
-    """{True: the emulated result, False: the instruction's (only where the host has it)}."""
+def _run(name, ret_dtype, n_out, ret, spec, *arrays, native=NATIVE_VNNI):
+    """{True: the emulated result, False: the instruction's (only where the host has it:
+    `native`)}."""
     results = {}
     for emulate in (True, False):
-        if not emulate and not NATIVE_VNNI:
+        if not emulate and not native:
             continue
         out = np.zeros(n_out, ret_dtype)
         f = _compiled(name, ret, spec, emulate)
@@ -97,6 +104,24 @@ def test_vpdpbusd():
         want = ((want + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
         _check(_run("llvm.x86.avx512.vpdpbusd.512", np.int32, 16, V16, [V16] * 3,
                     acc, a, b), want)
+
+
+def test_sdot():
+    """aarch64 sdot (vector, 4S): lane l = acc[l] + Σ_t s8(a[4l + t])·s8(b[4l + t]), wrapping
+    in int32."""
+    rng = np.random.default_rng(5)
+    for it in range(40):
+        acc = rng.integers(-(1 << 31), 1 << 31, 4, dtype=np.int64).astype(np.int32)
+        if it % 4 == 0:  # wrap-around: sums past INT32_MAX
+            acc[:] = np.int32((1 << 31) - 100)
+        a = rng.integers(-128, 128, 16).astype(np.int8)
+        b = rng.integers(-128, 128, 16).astype(np.int8)
+        if it % 5 == 0:
+            a[:], b[:] = -128, -128  # the extreme products
+        want = acc.astype(np.int64) + (a.astype(np.int64) * b).reshape(4, 4).sum(1)
+        want = ((want + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
+        _check(_run("llvm.aarch64.neon.sdot.v4i32.v16i8", np.int32, 4, V4, [V4, V16B, V16B],
+                    acc, a, b, native=NATIVE_SDOT), want)
 
 
 @pytest.mark.parametrize("kind", ["qb", "db"])

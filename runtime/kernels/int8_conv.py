@@ -43,6 +43,7 @@ from .int8_lowering import (
     shape,
 )
 from .int8_madd import (
+    dot_pack,
     madd_fix_buffers,
     madd_fix_leaf,
     madd_gemm,
@@ -51,6 +52,7 @@ from .int8_madd import (
     madd_rq_pack,
     madd_tiles_i32,
     madd_tiles_rq,
+    madd_wrap32,
 )
 from .int8_registry import DirectCall, channel_rows, fixed_call, runner
 from .int8_vnni import (
@@ -287,10 +289,14 @@ def _conv_prepared(params) -> dict:
         if rq is not None:  # requantization fused into the VNNI micro-kernel
             prepared["vcorrb"], prepared["vrq"] = rq
     else:
-        prepared["mw"] = madd_pack(w_kc)
+        corr = None
+        if path == "dot":
+            prepared["mw"], corr = dot_pack(w_kc, zp_in)
+        else:
+            prepared["mw"] = madd_pack(w_kc)
         prepared["isa"] = MADD_ISA[path]
         prepared["mt"], prepared["mm"], prepared["ml"], prepared["mr"] = madd_rq_pack(
-            bias, m, shift)
+            bias, m, shift, corr)
     return prepared
 
 
@@ -313,36 +319,44 @@ def _conv_run_blas(x, params, geom, rows, o, out):
 
 
 def _madd_make_conv(isa: int):
-    """The whole-convolution kernel of the int16 multiply-add path for one isa (a closure
-    constant; `_conv_madd_kernel`). Its buffers are flat np.empty arrays and its leaves and
-    GEMM take addresses: every array view, reshape or allocation form in a kernel costs
-    compile time (this one compiled for ~0.5 s more when it sliced and reshaped)."""
+    """The whole-convolution kernel of the multiply-add path for one isa (a closure
+    constant; `_conv_madd_kernel`): int16 rows x − zp_in (its "madd" leaves) or, for "dot",
+    u8 rows x + 128 (the "dot" leaves, the VNNI path's). Its buffers are flat np.empty arrays
+    and its leaves and GEMM take addresses: every array view, reshape or allocation form in
+    a kernel costs compile time (this one compiled for ~0.5 s more when it sliced and
+    reshaped)."""
+    dot = isa == MADD_ISA["dot"]
+    elem = np.uint8 if dot else np.int16  # the rows' type
+    per = 4 if dot else 2  # K values a weight step
+    esize = 1 if dot else 2
 
     @njit(cache=True, nogil=True)
     def conv(x, out, zp_in, pad, geom, tile, w, t, m, left, right, o, zp, lo, hi, pointwise, leaves):  # pragma: no cover - jitted
         n, h, wd, c = x.shape
         rows = out.size // o
-        kp = w.shape[1] * 2
+        kp = w.shape[1] * per
         k = geom[0] * geom[1] * c
         # 32 bytes of slack after xp and cols: the narrow leaf's moves overrun
-        xp = simd_empty(16 if pointwise else n * pad[2] * pad[3] * c + 16, np.int16)
+        xp = simd_empty(32 if pointwise else n * pad[2] * pad[3] * c + 32, elem)
         if not pointwise:
             simd_call(leaves[0], (x, n, h, wd, c, zp_in, pad[0], pad[1], xp, pad[2], pad[3]))
         tile = simd_max(1, simd_min(tile, rows))
-        cols = simd_empty(tile * kp + 16, np.int16)
+        cols = simd_empty(tile * kp + 32, elem)
         fx, hits = madd_fix_buffers(tile, w.shape[0])
         x0 = np.int64(x.ctypes.data)
         c0 = np.int64(cols.ctypes.data)
         o0 = np.int64(out.ctypes.data)
         for r0 in range(0, rows, tile):
             nr = simd_min(rows, r0 + tile) - r0
-            if pointwise:
+            if pointwise and dot:
+                simd_call(leaves[2], (x0 + r0 * c, nr * c, k, kp, cols, nr))
+            elif pointwise:
                 simd_call(leaves[2], (x0 + r0 * c, nr * c, zp_in, k, kp, cols, nr))
             else:
                 simd_call(leaves[1], (xp, n, pad[2], pad[3], c, cols, nr, kp, r0, r0 + nr, geom,
                                       geom.size))
-            madd_tiles_rq(c0, nr, kp * 2, w, t, m, left, right, o, zp, lo, hi, o0 + r0 * o, o,
-                          fx, hits, isa, leaves[3])
+            madd_tiles_rq(c0, nr, kp * esize, w, t, m, left, right, o, zp, lo, hi, o0 + r0 * o,
+                          o, fx, hits, isa, leaves[3])
 
     return conv
 
@@ -351,7 +365,7 @@ _MADD_CONV: dict = {}
 
 
 def _conv_madd_kernel(prepared):
-    """The int16 multiply-add path's whole-convolution kernel of a prepared step and its
+    """The multiply-add path's whole-convolution kernel of a prepared step and its
     arguments after x and out but the leaves (one jitted call: patches, GEMM,
     requantization, tile by tile): kernel(x, out, *args, conv_leaves(names)), x int8
     [N, H, W, C] C-contiguous (pointwise: any H, W), out int8 [N, OH, OW, O] C-contiguous,
@@ -360,9 +374,9 @@ def _conv_madd_kernel(prepared):
     if isa not in _MADD_CONV:
         _MADD_CONV[isa] = _madd_make_conv(isa)
     kernel = _MADD_CONV[isa]
-    kp = prepared["mw"].shape[1] * 2
-    # ~256 KiB of int16 patch rows per tile (no accumulator tile)
-    tile = max(int(prepared["tile"]), (131072 // kp) // 4 * 4)
+    row_bytes = prepared["mw"].shape[1] * 4  # K2 int16 pairs or K4 byte quads
+    # ~256 KiB of patch rows per tile (no accumulator tile)
+    tile = max(int(prepared["tile"]), (262144 // row_bytes) // 4 * 4)
     args = (int(prepared["zp_in"]), prepared["pad"], prepared["geom"], tile, prepared["mw"],
             prepared["mt"], prepared["mm"], prepared["ml"], prepared["mr"],
             prepared["w8"].shape[2], int(prepared["zp_out"]), int(prepared["lo"]),
@@ -431,14 +445,15 @@ _CONV_LEAF_MAKERS = {"pad_u8": _leaf_pad_u8, "pad_i16": _leaf_pad_i16,
                      "rows_u8": _leaf_rows_u8, "rows_i16": _leaf_rows_i16}
 _CONV_LEAVES: dict = {}
 CONV_LEAF_NAMES = {"vnni": ("pad_u8", "im2col_u8", "rows_u8"),
-                   "madd": ("pad_i16", "im2col_i16", "rows_i16", "madd_fix")}
+                   "madd": ("pad_i16", "im2col_i16", "rows_i16", "madd_fix"),
+                   "dot": ("pad_u8", "im2col_u8", "rows_u8", "madd_fix")}
 """The leaves each kind of whole-convolution kernel takes, in its `leaves` argument's order
 (a step with narrow windows takes "narrow_u8" / "narrow_i16" for the im2col one:
 `conv_leaf_names`)."""
 
 
 def conv_leaf_names(kind: str, pointwise: bool, narrow: bool) -> tuple[str | None, ...]:
-    """The leaves a step of `kind` ("vnni", "madd") calls, None for those it does not (a
+    """The leaves a step of `kind` ("vnni", "madd", "dot") calls, None for those it does not (a
     pointwise step: the padded copy and the patch rows; any other: the pointwise rows), the
     patch rows by 16-byte moves for narrow windows (`vnni_im2col_is_narrow`): a model then
     compiles only the leaves its layers use."""
@@ -538,6 +553,8 @@ def _conv_whole(prepared):
 
     if path in ("avx2", "portable"):
         return (*_conv_madd_kernel(prepared), ("conv2d_i8", path), names("madd", 2))
+    if path == "dot":
+        return (*_conv_madd_kernel(prepared), ("conv2d_i8", path), names("dot", 1))
     if path == "vnni" and "vrq" in prepared:
         return (*_conv_vnni_fused(prepared), names("vnni", 1))
     return None
@@ -636,12 +653,15 @@ def _fc_prepared(params) -> dict:
     w = params["w8"]  # int8, or int16 when a per-tensor weight zero point was folded in
     zp_in = int(params["zp_in"])
     path = int8_gemm_path()
-    if path == "vnni" and w.dtype != np.int8:
-        path = "avx2" if "avx2" in INT8_GEMM_PATHS else "portable"  # vpdpbusd reads s8
+    if path in ("vnni", "dot") and w.dtype != np.int8:
+        path = "avx2" if "avx2" in INT8_GEMM_PATHS else "portable"  # vpdpbusd, sdot read s8
     prepared = dict(params, path=path)
     w32 = w.astype(np.int32)
     if path == "vnni":
         prepared["vw"], prepared["vcorr"] = vnni_pack(w32, zp_in)
+    elif path == "dot":
+        prepared["mw"], prepared["dcorr"] = dot_pack(w32, zp_in)
+        prepared["isa"] = MADD_ISA[path]
     else:
         prepared["mw"], prepared["isa"] = madd_pack(w32), MADD_ISA[path]
     return prepared
@@ -660,6 +680,13 @@ def _int_gemm_rows(x, params) -> np.ndarray:
         if rows:  # the convolutions' rows leaf (compiled once for both), called by address
             conv_leaf_call("rows_u8", x.ctypes.data, x.size, d, a.shape[1], a.ctypes.data, rows)
         vnni_gemm(a, vw, params["vcorr"], u, acc)
+    elif params["path"] == "dot":
+        mw = params["mw"]
+        a = np.empty((rows, mw.shape[1] * 4), np.uint8)
+        if rows:
+            conv_leaf_call("rows_u8", x.ctypes.data, x.size, d, a.shape[1], a.ctypes.data, rows)
+        madd_gemm(a, mw, u, acc, params["isa"])
+        acc += madd_wrap32(params["dcorr"])  # int32 lanes wrap, as the GEMM's
     else:
         mw = params["mw"]
         a = np.empty((rows, mw.shape[1] * 2), np.int16)
@@ -677,21 +704,29 @@ def run_fully_connected_i8(inputs, params):
 
 
 def _fc_make_madd(isa: int):
-    """FULLY_CONNECTED on the int16 multiply-add path (isa a closure constant) in one jitted
-    call: the rows leaf, the int32 GEMM, the float requantization (`_fc_requant`, inlined:
-    a leaf of its own would be one more compile, for this kernel alone). A model's heads
-    are small layers, where five Python-level calls (the rows, the GEMM, the requantization
-    and their buffers) cost more than the arithmetic (~7 µs a step against ~2)."""
+    """FULLY_CONNECTED on the multiply-add path (isa a closure constant; "dot": u8 rows, its
+    zero-point correction in the int64 bias) in one jitted call: the rows leaf, the int32
+    GEMM, the float requantization (`_fc_requant`, inlined: a leaf of its own would be one
+    more compile, for this kernel alone). A model's heads are small layers, where five
+    Python-level calls (the rows, the GEMM, the requantization and their buffers) cost more
+    than the arithmetic (~7 µs a step against ~2)."""
+    dot = isa == MADD_ISA["dot"]
+    elem = np.uint8 if dot else np.int16  # the rows' type
+    per = 4 if dot else 2  # K values a weight step
+    esize = 1 if dot else 2
 
     @njit(cache=True, nogil=True)
     def fc(x, out, w, zp_in, d, bias, eff, zp_out, lo, hi, leaf):  # pragma: no cover - jitted
         rows, u = out.shape
-        kp = w.shape[1] * 2
-        a = simd_empty(rows * kp + 16, np.int16)
+        kp = w.shape[1] * per
+        a = simd_empty(rows * kp + 32, elem)
         acc = simd_empty((rows, u), np.int32)
         if rows:
-            simd_call(leaf, (x, x.size, zp_in, d, kp, a, rows))
-            madd_tiles_i32(np.int64(a.ctypes.data), rows, np.int64(kp * 2), w, u,
+            if dot:
+                simd_call(leaf, (x, x.size, d, kp, a, rows))
+            else:
+                simd_call(leaf, (x, x.size, zp_in, d, kp, a, rows))
+            madd_tiles_i32(np.int64(a.ctypes.data), rows, np.int64(kp * esize), w, u,
                            np.int64(acc.ctypes.data), np.int64(u * 4), isa)
             _fc_requant(acc, bias, eff, zp_out, lo, hi, out)
 
@@ -738,9 +773,11 @@ def _fc_bind(params):
     prepared = _fc_prepared(params)
     d, u = prepared["w8"].shape
     path = prepared["path"]
-    tail = (int(d), np.ascontiguousarray(prepared["bias"], np.int32),
-            np.ascontiguousarray(prepared["eff"], np.float64), int(prepared["zp_out"]),
-            int(prepared["lo"]), int(prepared["hi"]))
+    bias = np.ascontiguousarray(prepared["bias"], np.int32)
+    if path == "dot":  # its correction: int64, exact (`_fc_requant` adds in int64)
+        bias = bias.astype(np.int64) + prepared["dcorr"]
+    tail = (int(d), bias, np.ascontiguousarray(prepared["eff"], np.float64),
+            int(prepared["zp_out"]), int(prepared["lo"]), int(prepared["hi"]))
     if path == "vnni":
         kernel, rows_leaf = _fc_vnni, "rows_u8"
         fixed = (prepared["vw"], prepared["vcorr"], *tail)
@@ -748,7 +785,7 @@ def _fc_bind(params):
         isa = int(prepared["isa"])
         if isa not in _FC_MADD:
             _FC_MADD[isa] = _fc_make_madd(isa)
-        kernel, rows_leaf = _FC_MADD[isa], "rows_i16"
+        kernel, rows_leaf = _FC_MADD[isa], "rows_u8" if path == "dot" else "rows_i16"
         fixed = (prepared["mw"], int(prepared["zp_in"]), *tail)
     direct = DirectCall(kernel)
     out_shape = tuple(int(v) for v in params["out_shape"])
@@ -850,7 +887,7 @@ def _tconv_bind(params):
     rq = _conv_rq_params(params["bias"], params["m"], params["shift"])
     bias, m, left, right = (channel_rows(rq[k], 256) for k in ("bias", "m", "left", "right"))
     zp, lo, hi = params["zp_out"], params["lo"], params["hi"]
-    rows_leaf = "rows_u8" if prepared["path"] == "vnni" else "rows_i16"
+    rows_leaf = "rows_u8" if prepared["path"] in ("vnni", "dot") else "rows_i16"
 
     def units(name, compile_rest):
         """PlanRunner's units of compile work: the int32 GEMM, the rows leaf (the

@@ -22,6 +22,13 @@ and recomputed exactly by `_madd_fix`, a leaf called by address: `madd_fix_leaf`
 kernel per isa (`int8_conv._conv_madd_kernel`). The isa and the mode are closure constants of
 the kernels that call the tiles, so each compiles only its own cases.
 
+The "dot" isa (aarch64's `sdot`, `simd.MADD_ISA`) runs the same tiles, epilogue and fix-up
+on bytes: 4 s8 weights per lane a step where the others take 2 int16 (`dot_pack`: the same
+32 bytes a step), rows of u8 x + 128 as the VNNI path writes them (`vnni_rows_u8`, the
+patch leaves), turned back into x in the K loop (one xor per row and step), and the
+zero-point correction −zp_in·Σ_k w[k, c] folded into the accumulators' start. A step covers
+4 k where the int16 pairs cover 2: the K loop has half the steps.
+
 Only numpy, numba and llvmlite are used: the `--emit=numba` artifact inlines this module.
 """
 
@@ -35,6 +42,7 @@ from numba.extending import intrinsic
 from ..fixedpoint import fast_requant_tables, mbqm_fast, njit
 from .simd import (
     HAS_AVX2,
+    HAS_NEON_DOT,
     MADD_ISA,
     leaf_cfunc,
     simd_array,
@@ -65,8 +73,10 @@ _MADD_RQ_BLOCK = 128  # bytes of requantization table per 8-channel block: 4 row
 
 
 class _MaddDot:
-    """`simd_dot_loop`'s step for int16 pairs: 8 int32 lanes, weights <16 x i16> (32 bytes a
-    step), acc + madd(row pair, weights)."""
+    """`simd_dot_loop`'s step: 8 int32 lanes, 32 bytes of weights a step. isa "portable" /
+    "avx2": int16 pairs, acc + madd(row pair, weights <16 x i16>); isa "dot": bytes by
+    fours, the row's 4 u8 (x + 128, as the VNNI path's row leaves write them) turned back
+    into s8 x, acc + sdot(x, weights <32 x i8>) on each half of the lanes."""
 
     lanes = 8
     wbytes = 32
@@ -75,15 +85,68 @@ class _MaddDot:
     def __init__(self, isa: str):
         self.isa = isa
 
+    def row(self, builder, word):
+        """The row's 4 bytes (an i32) as the step reads them."""
+        if self.isa != "dot":
+            return word
+        return builder.xor(word, _madd_ir.Constant(word.type, 0x80808080 - (1 << 32)))
+
     def __call__(self, builder, acc, row, w):
+        if self.isa == "dot":
+            return _madd_emit_sdot(builder, acc, row, w)
         b = builder.bitcast(row, self.wtype)
         return builder.add(acc, simd_madd_i16(builder, b, w, self.isa))
 
 
+def _madd_emit_sdot(builder, acc, row, w):
+    """acc <8 x i32> + the byte dot products of row (<8 x i32>, one 4-byte word in every
+    lane) by w (32 bytes: lane l's 4 s8 weights at 4l): `sdot` on each <4 x i32> half (the
+    instruction on aarch64 with dot products, generic IR elsewhere: `simd.HAS_NEON_DOT`)."""
+    ir = _madd_ir
+    i32 = ir.IntType(32)
+    v4, v16b = ir.VectorType(i32, 4), ir.VectorType(ir.IntType(8), 16)
+    fn = simd_fn(builder.module, "llvm.aarch64.neon.sdot.v4i32.v16i8", v4, [v4, v16b, v16b],
+                 emulate=not HAS_NEON_DOT)
+    halves = (ir.Constant(ir.VectorType(i32, 4), [0, 1, 2, 3]),
+              ir.Constant(ir.VectorType(i32, 4), [4, 5, 6, 7]))
+    wv = builder.bitcast(w, ir.VectorType(i32, 8))
+    x = builder.bitcast(builder.shuffle_vector(row, row, halves[0]), v16b)
+    out = [builder.call(fn, [builder.shuffle_vector(acc, acc, h), x,
+                             builder.bitcast(builder.shuffle_vector(wv, wv, h), v16b)])
+           for h in halves]
+    return builder.shuffle_vector(out[0], out[1],
+                                  ir.Constant(ir.VectorType(i32, 8), list(range(8))))
+
+
 def _madd_emit_tile(builder, MR, NB, a0, ast, w0, wbs, kk, isa, init):
-    """The K2 loop of an MR × NB tile, accumulators from init[j] (<8 x i32>); returns the
-    final accumulators [MR][NB], the builder after the loop."""
+    """The K loop (K2 int16 pairs; "dot": K4 byte quads) of an MR × NB tile, accumulators
+    from init[j] (<8 x i32>); returns the final accumulators [MR][NB], the builder after the
+    loop."""
     return simd_dot_loop(builder, MR, NB, a0, ast, w0, wbs, kk, init, _MaddDot(isa))
+
+
+def madd_tile_ir(rows: int, blocks: int, isa: str, triple: str) -> str:
+    """The LLVM IR (text) of a rows × blocks tile's K loop alone, zero accumulators stored at
+    the end, for isa ("portable", "avx2", "dot") and an LLVM target triple: what a target
+    compiles the tiles' loop to, for inspection (tests/test_int8_madd.py,
+    bench/aarch64_gemm.py) without that target's host."""
+    ir = _madd_ir
+    i64 = ir.IntType(64)
+    v8 = ir.VectorType(ir.IntType(32), 8)
+    mod = ir.Module("madd_tile")
+    mod.triple = triple
+    fn = ir.Function(mod, ir.FunctionType(ir.VoidType(), [i64] * 6), "tile")
+    builder = ir.IRBuilder(fn.append_basic_block())
+    a0, ast, w0, wbs, kk, o0 = fn.args
+    new = simd_dot_loop(builder, rows, blocks, a0, ast, w0, wbs, kk,
+                        [ir.Constant(v8, None)] * blocks, _MaddDot(isa))
+    out = builder.inttoptr(o0, v8.as_pointer())
+    for r in range(rows):
+        for j in range(blocks):
+            builder.store(new[r][j], builder.gep(out, [ir.Constant(i64, blocks * r + j)]),
+                          align=4)
+    builder.ret_void()
+    return str(mod)
 
 
 def _madd_store_last(builder, lasts, nl, width, lead=0):
@@ -254,14 +317,14 @@ def _madd_tile(typingctx, a_addr, a_stride, w_addr, w_bstride, k2, o_addr, o_str
     `_MADD_F32` store the accumulators (int32 / float32) at o_addr; `_MADD_RQ` starts them
     at the bias of the table at t_addr and stores int8 (`_madd_emit_rq_tile`, the fix-up
     buffers at fx_addr / h_addr). The cases are the tile shapes of `_MADD_SHAPES` in every
-    mode for each isa the target can run (`simd.MADD_ISA`: 0 portable, 1 avx2), the run-time
-    (mr, nb, mode, isa) selecting one (others: nothing); a compile-time constant mr, nb, mode
-    or isa (`simd_literal`: the kernels pass mode and isa as closure constants) keeps only
-    the cases it selects."""
+    mode for each isa the target can run (`simd.MADD_ISA`: 0 portable, 1 avx2, 2 dot), the
+    run-time (mr, nb, mode, isa) selecting one (others: nothing); a compile-time constant
+    mr, nb, mode or isa (`simd_literal`: the kernels pass mode and isa as closure constants)
+    keeps only the cases it selects."""
     sig = types.void(a_addr, a_stride, w_addr, w_bstride, k2, o_addr, o_stride, nlast, mr, nb,
                      mode, isa, t_addr, fx_addr, fx_stride, h_addr, h_stride, h_base, lo, hi, zp)
     isas = [name for name, code in sorted(MADD_ISA.items(), key=lambda kv: kv[1])
-            if name == "portable" or HAS_AVX2]
+            if name != "avx2" or HAS_AVX2]
     fixed = [simd_literal(t) for t in (mr, nb, mode, isa)]
 
     def codegen(context, builder, signature, args):
@@ -404,7 +467,7 @@ def _madd_make_gemm_rq(isa: int):
     @njit(cache=True, nogil=True)
     def gemm_rq(a, w, t, m, left, right, o, zp, lo, hi, out, fix):  # pragma: no cover - jitted
         fx, hits = madd_fix_buffers(a.shape[0], w.shape[0])
-        madd_tiles_rq(np.int64(a.ctypes.data), a.shape[0], np.int64(a.shape[1] * 2), w, t, m,
+        madd_tiles_rq(np.int64(a.ctypes.data), a.shape[0], np.int64(a.strides[0]), w, t, m,
                       left, right, o, zp, lo, hi, np.int64(out.ctypes.data),
                       np.int64(out.strides[0]), fx, hits, isa, fix)
 
@@ -417,7 +480,7 @@ def _madd_make_gemm(mode: int, isa: int):
     @njit(cache=True, nogil=True)
     def gemm(a, w, o, out):  # pragma: no cover - jitted
         # these modes read no requantization table or fix-up buffer: w stands in for them
-        _madd_tiles(np.int64(a.ctypes.data), a.shape[0], np.int64(a.shape[1] * 2), w, o,
+        _madd_tiles(np.int64(a.ctypes.data), a.shape[0], np.int64(a.strides[0]), w, o,
                     np.int64(out.ctypes.data), np.int64(out.strides[0]), mode, isa, w, w, w,
                     0, 0, 0)
 
@@ -433,20 +496,24 @@ def madd_gemm_rq(a, w, t, m, left, right, o, zp, lo, hi, out, isa: int) -> None:
     """int8 out [R, o] = clamp(MBQM(Σ_k a[r, k]·w[k, c] + bias[c], m[c], shift[c]) + zp, lo,
     hi) for int16 rows a [R, K2·2], w from `madd_pack`, t from `madd_rq_pack` (bias, float
     tables), m / left / right int32 per channel; exact (undecided outputs are recomputed
-    with the integer MBQM). isa: `simd.MADD_ISA[path]`."""
+    with the integer MBQM). isa: `simd.MADD_ISA[path]`; "dot": u8 rows a [R, K4·4], w and
+    the correction from `dot_pack`, t from `madd_rq_pack(..., corr)`."""
     _MADD_GEMM_RQ[isa](a, w, t, m, left, right, o, zp, lo, hi, out, madd_fix_leaf())
 
 
-def madd_rq_pack(bias, m, shift) -> tuple[np.ndarray, ...]:
+def madd_rq_pack(bias, m, shift, corr=None) -> tuple[np.ndarray, ...]:
     """Bind time: (t float32 [OB, 4, 8], m, left, right int32) for `madd_gemm_rq`. t's rows
-    per 8-channel block: the int32 bias (its bits), eff = float32(m·2^(shift−31)), off of
-    `requant_fast2_i8`, and 0.5 − tol1 − 2^−22 (`_madd_emit_requant`; tol1 = tol0 + 1e−7,
-    always-exact channels: tol0 = 2; padding lanes: tol1 = 0)."""
+    per 8-channel block: the accumulators' start, the int32 bias (+ corr, the "dot" path's
+    zero-point correction `dot_pack`, mod 2^32) as its bits, eff = float32(m·2^(shift−31)),
+    off of `requant_fast2_i8`, and 0.5 − tol1 − 2^−22 (`_madd_emit_requant`; tol1 = tol0 +
+    1e−7, always-exact channels: tol0 = 2; padding lanes: tol1 = 0)."""
     ft = fast_requant_tables(m, shift, bias)
     c = ft["m"].size
     ob = -(-c // 8)
     t = np.zeros((ob * 8, 4), np.float32)
-    t[:c, 0] = ft["bias"].view(np.float32)
+    start = ft["bias"] if corr is None else madd_wrap32(
+        ft["bias"].astype(np.int64) + np.asarray(corr, np.int64).reshape(-1)[:c])
+    t[:c, 0] = start.view(np.float32)
     t[:c, 1] = ft["eff"]
     margin = ft["margin"]
     t[:, 2] = 0.5
@@ -470,12 +537,38 @@ def madd_pack(w_kc: np.ndarray) -> np.ndarray:
         ob, k2, 16)
 
 
-def madd_gemm(a_i16: np.ndarray, packed: np.ndarray, o: int, out: np.ndarray,
+def madd_wrap32(v: np.ndarray) -> np.ndarray:
+    """int64 values as int32 mod 2^32 (the accumulators' lanes wrap)."""
+    return ((np.asarray(v, np.int64) + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
+
+
+def dot_pack(w_kc: np.ndarray, zp_in: int) -> tuple[np.ndarray, np.ndarray]:
+    """Integer weights [K, C] (within int8) -> the "dot" path's (packed int8 [OB, K4, 32],
+    corr int64 [C]). Per block of 8 output channels (zero-padded) and group of 4 consecutive
+    k (K padded to a multiple of 4 with zeros), lane l's 4 bytes w[4i:4i+4, 8j + l]: the same
+    32 bytes a step as `madd_pack`'s int16 pairs, so the tiles walk both alike. Its rows are
+    x itself (`vnni_rows_u8` and the VNNI patch leaves write u8 x + 128; the step undoes
+    it), so the accumulators start at corr[c] = −zp_in·Σ_k w[k, c] (+ the bias):
+    Σ (x − zp_in)·w = Σ x·w − zp_in·Σ w; a padded tap (x = zp_in) contributes nothing."""
+    k, c = w_kc.shape
+    k4 = -(-k // 4)
+    ob = -(-c // 8)
+    wp = np.zeros((k4 * 4, ob * 8), np.int8)
+    wp[:k, :c] = w_kc
+    # [K4, 4, OB, 8] -> [OB, K4, 8, 4]
+    packed = np.ascontiguousarray(wp.reshape(k4, 4, ob, 8).transpose(2, 0, 3, 1))
+    corr = -int(zp_in) * w_kc.astype(np.int64).sum(axis=0)
+    return packed.reshape(ob, k4, 32), corr
+
+
+def madd_gemm(a: np.ndarray, packed: np.ndarray, o: int, out: np.ndarray,
               isa: int) -> None:
-    """out [R, o] (float32 or int32, C-contiguous) = Σ_k a[r, k]·w[k, c] for the int16 rows
-    a_i16 [R, K2·2] (x − zp_in, zero-padded); isa: `simd.MADD_ISA[path]`."""
+    """out [R, o] (float32 or int32, C-contiguous) = Σ_k a[r, k]·w[k, c] for the rows a:
+    int16 [R, K2·2] (x − zp_in, zero-padded) for `madd_pack`'s weights, u8 [R, K4·4]
+    (x + 128: `vnni_rows_u8`) for `dot_pack`'s, whose correction the caller adds;
+    isa: `simd.MADD_ISA[path]`."""
     mode = _MADD_F32 if out.dtype == np.float32 else _MADD_I32
-    _MADD_GEMM[mode, isa](a_i16, packed, o, out)
+    _MADD_GEMM[mode, isa](a, packed, o, out)
 
 
 @njit(cache=True, nogil=True, inline="always")

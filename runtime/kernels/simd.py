@@ -63,9 +63,15 @@ compiles; which one runs is chosen when a plan is bound, from `int8_gemm_path()`
 
     "vnni"      AVX-512 VNNI `vpdpbusd` (int8_vnni; x86 with avx512vnni and avx512bw, Numba
                 compiling for the host CPU itself)
+    "dot"       `sdot` on bytes (int8_madd; aarch64 with the dot-product extension,
+                ARMv8.2+: Neoverse N1 / V1, Cortex-A76 and later, Apple M1 and later; the
+                default there)
     "avx2"      `vpmaddwd` on int16 (int8_madd; x86 with avx2)
     "portable"  the same int16 multiply-add as generic vector IR (int8_madd; any CPU: LLVM
                 vectorizes it for the target, e.g. NEON on aarch64)
+
+"dot" also runs on CPUs without `sdot` (its instruction in generic IR, `SIMD_EMULATIONS`:
+correct, not fast): it is offered last there, so that the tests run its code on every host.
 
 The best available path is the default; `QCC_INT8_GEMM=<path>` forces one the host can run
 (the tests run every available path this way). `QCC_SIMD_EMULATE=avx512vnni` makes "vnni"
@@ -109,19 +115,22 @@ X86 = TARGET_ARCH in ("x86_64", "i386", "i686")
 HAS_AVX2 = X86 and "avx2" in TARGET_FEATURES
 
 
-def _simd_vnni_ok() -> bool:
-    """AVX-512 VNNI (and BW) in what Numba compiles for: the host CPU itself, or an explicit
-    NUMBA_CPU_FEATURES that names them (a carried cache for such a baseline). A NUMBA_CPU_NAME
-    without NUMBA_CPU_FEATURES (e.g. haswell: Numba then keeps the host's feature string)
-    counts as a portable target: VNNI is not assumed."""
+def _simd_features_known() -> bool:
+    """TARGET_FEATURES are what Numba compiles for: the host CPU itself, or an explicit
+    NUMBA_CPU_FEATURES (a carried cache for such a baseline). A NUMBA_CPU_NAME without
+    NUMBA_CPU_FEATURES (e.g. haswell: Numba then keeps the host's feature string) counts as
+    a portable target: no extension (VNNI, sdot) is assumed."""
     try:
         from numba.core import config
 
-        if config.CPU_NAME not in (None, "host") and not config.CPU_FEATURES:
-            return False
+        return config.CPU_NAME in (None, "host") or bool(config.CPU_FEATURES)
     except Exception:  # pragma: no cover
         return False
-    return X86 and {"avx512vnni", "avx512bw"} <= TARGET_FEATURES
+
+
+def _simd_vnni_ok() -> bool:
+    """AVX-512 VNNI (and BW) in what Numba compiles for."""
+    return _simd_features_known() and X86 and {"avx512vnni", "avx512bw"} <= TARGET_FEATURES
 
 
 SIMD_EMULATED = frozenset(
@@ -135,9 +144,21 @@ be cached under the host's own CPU key)."""
 
 HAS_VNNI = _simd_vnni_ok() or "avx512vnni" in SIMD_EMULATED
 
-INT8_GEMM_PATHS = tuple(p for p, ok in (("vnni", HAS_VNNI), ("avx2", HAS_AVX2),
-                                        ("portable", True)) if ok)
-"""The integer GEMM paths this host can run, best first."""
+
+def _simd_neon_dot_ok() -> bool:
+    """aarch64's `sdot` (FEAT_DotProd) in what Numba compiles for."""
+    return (_simd_features_known() and TARGET_ARCH in ("aarch64", "arm64")
+            and "dotprod" in TARGET_FEATURES)
+
+
+HAS_NEON_DOT = _simd_neon_dot_ok()
+"""The "dot" path's `sdot` is the target's instruction (else it is emulated in generic IR)."""
+
+INT8_GEMM_PATHS = tuple(p for p, ok in (("vnni", HAS_VNNI), ("dot", HAS_NEON_DOT),
+                                        ("avx2", HAS_AVX2), ("portable", True),
+                                        ("dot", not HAS_NEON_DOT)) if ok)
+"""The integer GEMM paths this host can run, best first ("dot" last where `sdot` is
+emulated)."""
 
 
 def int8_gemm_path() -> str:
@@ -157,8 +178,9 @@ def int8_gemm_path() -> str:
     return forced
 
 
-MADD_ISA = {"portable": 0, "avx2": 1}
-"""The `isa` argument of the int16 multiply-add kernels (int8_madd), by path."""
+MADD_ISA = {"portable": 0, "avx2": 1, "dot": 2}
+"""The `isa` argument of the multiply-add GEMM kernels (int8_madd), by path: int16 pairs
+(portable, avx2) or bytes by fours (dot)."""
 
 
 def simd_as64(builder, value):
@@ -201,8 +223,9 @@ def simd_fn(module, name, ret, args, emulate=None):
 
 
 # ---------------------------------------------------------------------------------------------
-# AVX-512 instructions in generic IR (QCC_SIMD_EMULATE=avx512vnni): each function computes
-# the intrinsic's result for the immediates qcc's kernels pass, and traps on others.
+# AVX-512 instructions in generic IR (QCC_SIMD_EMULATE=avx512vnni), and aarch64's sdot (on
+# every target without it): each function computes the intrinsic's result for the immediates
+# qcc's kernels pass, and traps on others.
 
 
 def _emu_mask(builder, mask, passthru, value):
@@ -220,19 +243,31 @@ def _emu_imm(builder, imm, allowed):
         builder.call(simd_fn(builder.module, "llvm.trap", _simd_ir.VoidType(), []), [])
 
 
-def _emu_vpdpbusd(builder, acc, a, b):
-    """vpdpbusd: lane l += Σ_t u8(a.byte[4l + t])·s8(b.byte[4l + t]), wrapping."""
+def _emu_dot4(builder, acc, a, b, a_signed):
+    """lane l of acc += Σ_t a.byte[4l + t]·s8(b.byte[4l + t]), a's bytes signed or
+    unsigned, wrapping: the byte dot products (vpdpbusd, sdot)."""
     ir = _simd_ir
     n = acc.type.count
     wide = ir.VectorType(ir.IntType(32), 4 * n)
     bytes_ = ir.VectorType(ir.IntType(8), 4 * n)
-    prod = builder.mul(builder.zext(builder.bitcast(a, bytes_), wide),
+    a = builder.bitcast(a, bytes_)
+    prod = builder.mul(builder.sext(a, wide) if a_signed else builder.zext(a, wide),
                        builder.sext(builder.bitcast(b, bytes_), wide))
     for t in range(4):
         acc = builder.add(acc, builder.shuffle_vector(
             prod, prod, ir.Constant(ir.VectorType(ir.IntType(32), n),
                                     [4 * lane + t for lane in range(n)])))
     return acc
+
+
+def _emu_vpdpbusd(builder, acc, a, b):
+    """vpdpbusd: lane l += Σ_t u8(a.byte[4l + t])·s8(b.byte[4l + t]), wrapping."""
+    return _emu_dot4(builder, acc, a, b, a_signed=False)
+
+
+def _emu_sdot(builder, acc, a, b):
+    """aarch64 sdot: lane l += Σ_t s8(a[4l + t])·s8(b[4l + t]), wrapping."""
+    return _emu_dot4(builder, acc, a, b, a_signed=True)
 
 
 def _emu_pmovs(builder, src, passthru, mask):
@@ -315,6 +350,7 @@ def _emu_range_ps(builder, a, b, imm, passthru, mask, sae):
 
 
 SIMD_EMULATIONS = {
+    "llvm.aarch64.neon.sdot.v4i32.v16i8": _emu_sdot,
     "llvm.x86.avx512.vpdpbusd.512": _emu_vpdpbusd,
     "llvm.x86.avx512.mask.pmovs.qb.512": _emu_pmovs,
     "llvm.x86.avx512.mask.pmovs.db.512": _emu_pmovs,
@@ -322,7 +358,8 @@ SIMD_EMULATIONS = {
     "llvm.x86.avx512.mask.cvtps2dq.512": _emu_cvtps2dq,
     "llvm.x86.avx512.mask.range.ps.512": _emu_range_ps,
 }
-"""The AVX-512 intrinsics qcc's VNNI kernels call, as generic IR (`simd_fn`)."""
+"""The AVX-512 intrinsics qcc's VNNI kernels call, and aarch64's sdot (the "dot" path's),
+as generic IR (`simd_fn`)."""
 
 
 def simd_madd_i16(builder, a, b, isa: str):
@@ -581,8 +618,9 @@ def simd_dot_loop(builder, MR, NB, a0, ast, w0, wbs, kk, init, dot):
     """The K loop of an MR × NB GEMM tile over kk steps, accumulators from init[j] in phi
     nodes. Step i: row r's 4 bytes at a0 + r·ast + 4i are broadcast to every 32-bit lane of
     the accumulator type (`dot.lanes` lanes), block j's weights vector (`dot.wtype`) loaded at
-    w0 + j·wbs + i·`dot.wbytes`; acc[r][j] = dot(builder, acc, row, weights). Returns the
-    final accumulators [MR][NB], the builder after the loop."""
+    w0 + j·wbs + i·`dot.wbytes`; acc[r][j] = dot(builder, acc, row, weights). A
+    `dot.row(builder, word)`, where given, maps each row's 4 bytes (an i32) before the
+    broadcast. Returns the final accumulators [MR][NB], the builder after the loop."""
     ir = _simd_ir
     i8, i32, i64 = ir.IntType(8), ir.IntType(32), ir.IntType(64)
     vacc = ir.VectorType(i32, dot.lanes)
@@ -613,6 +651,8 @@ def simd_dot_loop(builder, MR, NB, a0, ast, w0, wbs, kk, init, dot):
     for r in range(MR):
         word = builder.load(builder.bitcast(builder.gep(arows[r], [aoff]), i32.as_pointer()),
                             align=1)
+        if hasattr(dot, "row"):
+            word = dot.row(builder, word)
         b = simd_splat(builder, word, vacc)
         new.append([dot(builder, accs[r][j], b, wv[j]) for j in range(NB)])
     iv2 = builder.add(iv, ir.Constant(i64, 1))
