@@ -37,6 +37,7 @@ from __future__ import annotations
 import numpy as np
 from llvmlite import ir as _madd_ir
 from numba import types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 from ..fixedpoint import fast_requant_tables, mbqm_fast, njit
@@ -151,26 +152,24 @@ def madd_tile_ir(rows: int, blocks: int, isa: str, triple: str) -> str:
 
 def _madd_store_last(builder, lasts, nl, width, lead=0):
     """Store each (vector, pointer) of `lasts` whole when nl == 8, else its first lead + nl
-    lanes (lead: the lanes of full blocks before the last, stored whole either way)."""
+    lanes (lead: the lanes of full blocks before the last): the vector goes to a stack slot
+    and lead + nl lanes of it are copied (one memcpy call; a conditional store per lane was
+    ~16 branches a row, compiled in every tile shape, for the edge tiles alone)."""
     ir = _madd_ir
-    i32, i64 = ir.IntType(32), ir.IntType(64)
+    i8p, i64 = ir.IntType(8).as_pointer(), ir.IntType(64)
     with builder.if_else(builder.icmp_signed("==", nl, ir.Constant(i64, 8))) as (full, part):
         with full:
             for val, p in lasts:
                 builder.store(val, builder.bitcast(p, val.type.as_pointer()), align=width)
         with part:
+            copy = builder.module.declare_intrinsic("llvm.memcpy", [i8p, i8p, i64])
+            nbytes = builder.mul(builder.add(nl, ir.Constant(i64, lead)),
+                                 ir.Constant(i64, width))
             for val, p in lasts:
-                ep = builder.bitcast(p, val.type.element.as_pointer())
-                for lane in range(lead + 8):
-                    def put(lane=lane, val=val, ep=ep):
-                        builder.store(builder.extract_element(val, ir.Constant(i32, lane)),
-                                      builder.gep(ep, [ir.Constant(i64, lane)]), align=width)
-                    if lane < lead:
-                        put()
-                        continue
-                    with builder.if_then(builder.icmp_signed(">", nl,
-                                                             ir.Constant(i64, lane - lead))):
-                        put()
+                slot = cgutils.alloca_once(builder, val.type)
+                builder.store(val, slot)
+                builder.call(copy, [builder.bitcast(p, i8p), builder.bitcast(slot, i8p), nbytes,
+                                    ir.Constant(ir.IntType(1), 0)])
 
 
 def _madd_emit_store(builder, new, o0, ost, nl, F32):
