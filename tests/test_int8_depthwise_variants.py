@@ -79,14 +79,29 @@ U8_CASES = [
     (7, 5, 2, 1, 1, 1, 1, 15, 6, 16),
     (5, 5, 2, 2, 1, 1, 2, 7, 7, 96),
 ]
-PATHS = INT8_GEMM_PATHS
+PATHS = tuple(p for p in INT8_GEMM_PATHS if p in ("vnni", "portable"))
+"""The integer GEMM paths whose depthwise drivers differ: "vnni" (the u8 ring), where the host
+runs it, and "portable" for the float ring, which every other path binds alike
+(`test_every_path_but_vnni_binds_the_float_ring`)."""
+
+
+@pytest.mark.parametrize("path", INT8_GEMM_PATHS)
+def test_every_path_but_vnni_binds_the_float_ring(path, monkeypatch):
+    """The depthwise drivers read the GEMM path only to choose the u8 ring (VNNI): on avx2,
+    dot and portable alike a layer binds the float ring."""
+    monkeypatch.setenv("QCC_INT8_GEMM", path)
+    rng = np.random.default_rng(17)
+    x, wk, bias, m, shift, base = _case(rng, 3, 3, 1, 1, 1, 1, 1, 8, 9, 24)
+    p = dict(base, **dwk._dw_ring_params(wk, bias, m, shift, base))
+    u8 = dwk._dw_u8_variant(p["dwg"], p["out_shape"][1])
+    assert (u8 is not None) == (path == "vnni"), (path, u8)
 
 
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("case", range(len(CASES) + len(U8_CASES)))
 def test_ring_drivers_match_the_specification(case, path, monkeypatch):
-    """Every driver, on every path this host runs (`QCC_INT8_GEMM`): the u8 `vpdpbusd` ring
-    on the VNNI path, the float ring on the others."""
+    """Every driver, on each depthwise kind this host runs (`QCC_INT8_GEMM`): the u8
+    `vpdpbusd` ring on the VNNI path, the float ring on the others."""
     monkeypatch.setenv("QCC_INT8_GEMM", path)
     rng = np.random.default_rng(300 + case)
     kh, kw, sh, sw, dh, dw, n, h, w, c = (CASES + U8_CASES)[case]
