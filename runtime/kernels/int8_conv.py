@@ -49,6 +49,7 @@ from .int8_madd import (
     madd_gemm,
     madd_pack,
     madd_rows_i16,
+    madd_row_form,
     madd_rq_pack,
     madd_tiles_i32,
     madd_tiles_rq,
@@ -325,10 +326,8 @@ def _madd_make_conv(isa: int):
     and its leaves and GEMM take addresses: every array view, reshape or allocation form in
     a kernel costs compile time (this one compiled for ~0.5 s more when it sliced and
     reshaped)."""
-    dot = isa == MADD_ISA["dot"]
-    elem = np.uint8 if dot else np.int16  # the rows' type
-    per = 4 if dot else 2  # K values a weight step
-    esize = 1 if dot else 2
+    dot, elem, per = madd_row_form(isa)
+    esize = np.dtype(elem).itemsize
 
     @njit(cache=True, nogil=True)
     def conv(x, out, zp_in, pad, geom, tile, w, t, m, left, right, o, zp, lo, hi, pointwise, leaves):  # pragma: no cover - jitted
@@ -661,6 +660,7 @@ def _fc_prepared(params) -> dict:
         prepared["vw"], prepared["vcorr"] = vnni_pack(w32, zp_in)
     elif path == "dot":
         prepared["mw"], prepared["dcorr"] = dot_pack(w32, zp_in)
+        prepared["dcorr32"] = madd_wrap32(prepared["dcorr"])  # the int32 taps' form
         prepared["isa"] = MADD_ISA[path]
     else:
         prepared["mw"], prepared["isa"] = madd_pack(w32), MADD_ISA[path]
@@ -686,7 +686,7 @@ def _int_gemm_rows(x, params) -> np.ndarray:
         if rows:
             conv_leaf_call("rows_u8", x.ctypes.data, x.size, d, a.shape[1], a.ctypes.data, rows)
         madd_gemm(a, mw, u, acc, params["isa"])
-        acc += madd_wrap32(params["dcorr"])  # int32 lanes wrap, as the GEMM's
+        acc += params["dcorr32"]  # int32 lanes wrap, as the GEMM's
     else:
         mw = params["mw"]
         a = np.empty((rows, mw.shape[1] * 2), np.int16)
@@ -710,10 +710,8 @@ def _fc_make_madd(isa: int):
     more compile, for this kernel alone). A model's heads are small layers, where five
     Python-level calls (the rows, the GEMM, the requantization and their buffers) cost more
     than the arithmetic (~7 µs a step against ~2)."""
-    dot = isa == MADD_ISA["dot"]
-    elem = np.uint8 if dot else np.int16  # the rows' type
-    per = 4 if dot else 2  # K values a weight step
-    esize = 1 if dot else 2
+    dot, elem, per = madd_row_form(isa)
+    esize = np.dtype(elem).itemsize
 
     @njit(cache=True, nogil=True)
     def fc(x, out, w, zp_in, d, bias, eff, zp_out, lo, hi, leaf):  # pragma: no cover - jitted

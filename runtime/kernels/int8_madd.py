@@ -536,6 +536,14 @@ def madd_pack(w_kc: np.ndarray) -> np.ndarray:
         ob, k2, 16)
 
 
+def madd_row_form(isa: int) -> tuple[bool, type, int]:
+    """(dot, the rows' dtype, K values a weight step) of an isa's rows: int16 x − zp_in by
+    pairs (`madd_pack`), or for "dot" u8 x + 128 by fours (`dot_pack`); the kernels that
+    make rows for the tiles take these as closure constants."""
+    dot = isa == MADD_ISA["dot"]
+    return dot, (np.uint8 if dot else np.int16), (4 if dot else 2)
+
+
 def madd_wrap32(v: np.ndarray) -> np.ndarray:
     """int64 values as int32 mod 2^32 (the accumulators' lanes wrap)."""
     return ((np.asarray(v, np.int64) + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
