@@ -23,6 +23,11 @@ copied to another folder: cold carried (another empty NUMBA_CACHE_DIR: the carri
 load) and warm carried: each the median of 3 processes, seconds from the process's launch
 to its first run's result and to its exit. Targets (to the first result: the issue's "fresh
 process, first run"): cold <= 5 s, warm <= 1 s.
+
+With NUMBA_CPU_NAME naming an AVX2-only CPU (e.g. haswell) on a host with AVX-512, the run
+stands for that CPU throughout: the float executor's OpenBLAS and numpy run their AVX2 code
+too (OPENBLAS_CORETYPE=Haswell, NPY_DISABLE_CPU_FEATURES, unless set; --host-libs keeps the
+host's); the header names the BLAS kernels used.
 """
 
 from __future__ import annotations
@@ -39,6 +44,62 @@ from pathlib import Path
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy: one BLAS thread
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+
+AVX2_ONLY_CPUS = frozenset((
+    "haswell", "broadwell", "skylake", "alderlake", "raptorlake", "meteorlake", "arrowlake",
+    "gracemont", "znver1", "znver2", "znver3", "x86-64-v3"))
+"""LLVM's names of x86 CPUs (and the psABI level) with AVX2 and without AVX-512: a run with
+NUMBA_CPU_NAME set to one of them stands for such a CPU."""
+
+
+def _numpy_avx512_names() -> str:
+    """numpy's names of its AVX-512 dispatch targets (numpy 2.4 groups them by psABI level)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        major, minor = (int(p) for p in version("numpy").split(".")[:2])
+    except (PackageNotFoundError, ValueError):
+        major, minor = 0, 0
+    if (major, minor) >= (2, 4):
+        return "X86_V4 AVX512_ICL AVX512_SPR"
+    return "AVX512F AVX512CD AVX512_SKX AVX512_CLX AVX512_CNL AVX512_ICL AVX512_SPR"
+
+
+def _avx2_only_libs_env() -> dict[str, str]:
+    """What the float executor's libraries run on an AVX2-only CPU (`avx2_only_libs`)."""
+    return {"OPENBLAS_CORETYPE": "Haswell",  # OpenBLAS's AVX2 kernels (its sgemm)
+            "NPY_DISABLE_CPU_FEATURES": _numpy_avx512_names()}  # numpy's AVX-512 loops
+
+
+def avx2_only_libs(environ, host_flags: set[str], argv: list[str]) -> dict[str, str]:
+    """The environment numpy and OpenBLAS need, before they load, so that the float executor
+    runs the code an AVX2-only CPU runs: when NUMBA_CPU_NAME names such a CPU
+    (`AVX2_ONLY_CPUS`), the host has AVX-512 (/proc/cpuinfo's avx512f) and --host-libs is not
+    given. Numba then compiles qcc's kernels for that CPU, while OpenBLAS and numpy would
+    pick their AVX-512 code at run time: float / int8 would compare an AVX-512 float
+    executor with the AVX2 integer kernels, which no AVX2-only machine runs. Variables the
+    caller set are kept."""
+    cpu = (environ.get("NUMBA_CPU_NAME") or "").strip().lower()
+    if cpu not in AVX2_ONLY_CPUS or "avx512f" not in host_flags or "--host-libs" in argv:
+        return {}
+    return {k: v for k, v in _avx2_only_libs_env().items() if k not in environ}
+
+
+def _host_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith(("flags", "features")):
+                    return set(line.partition(":")[2].split())
+    except OSError:
+        pass
+    return set()
+
+
+AVX2_ONLY_SET: dict[str, str] = {}
+if __name__ == "__main__":  # before numpy loads
+    AVX2_ONLY_SET = avx2_only_libs(os.environ, _host_flags(), sys.argv[1:])
+    os.environ.update(AVX2_ONLY_SET)
 
 import numpy as np  # noqa: E402
 
@@ -219,6 +280,30 @@ def start_times(q, calib, baseline: str | None = None) -> dict | str:
     return res
 
 
+def _openblas_core() -> str | None:
+    """The kernel set ("Haswell", "SkylakeX", ...) numpy's OpenBLAS chose, or None."""
+    import ctypes
+
+    try:
+        with open("/proc/self/maps") as f:
+            paths = sorted({line.split()[-1] for line in f
+                            if "openblas" in line.rsplit("/", 1)[-1].lower()})
+    except OSError:
+        return None
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for name in ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename",
+                     "openblas_get_corename64_", "openblas_get_corename"):
+            fn = getattr(lib, name, None)
+            if fn is not None:
+                fn.restype = ctypes.c_char_p
+                return fn().decode()
+    return None
+
+
 def _fmt(v, spec=".2f") -> str:
     return format(v, spec) if isinstance(v, float) else "-"
 
@@ -242,6 +327,9 @@ def main(argv=None) -> int:
                    help="also time the artifact carrying its Numba cache for this CPU baseline "
                         "(none: skip)")
     p.add_argument("--only", nargs="*", help="only these model names")
+    p.add_argument("--host-libs", action="store_true",
+                   help="with NUMBA_CPU_NAME naming an AVX2-only CPU on an AVX-512 host: keep "
+                        "OpenBLAS's and numpy's AVX-512 code for the float executor")
     args = p.parse_args(argv)
     runs = max(30, args.runs)
 
@@ -288,6 +376,11 @@ def main(argv=None) -> int:
               "host's feature string, so LLVM may still emit the host's wider instructions "
               "(e.g. AVX-512 forms of AVX2 code); for a strict build also set "
               "NUMBA_CPU_FEATURES (e.g. x86-64-v3's, qcc.backends.numba.CACHE_BASELINES)")
+    core = _openblas_core()
+    print(f"float executor's BLAS: OpenBLAS {core or 'core unknown'}"
+          + (f" ({', '.join(f'{k}={v}' for k, v in AVX2_ONLY_SET.items())}: the code an "
+             f"AVX2-only {numba_config.CPU_NAME} runs; --host-libs keeps this host's AVX-512)"
+             if AVX2_ONLY_SET else ""))
     print(f"latency, median of {runs} runs, µs (1 thread); LiteRT on the qcc-emitted .tflite")
     header = f"{'model':<42} {'qcc int8':>9} {'qcc float':>9} {'LRT int8':>9} {'LRT ref':>9} {'int8/LRT':>8} {'float/int8':>10}  note"
     print(header)
