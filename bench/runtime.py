@@ -364,7 +364,7 @@ def main(argv=None) -> int:
                       if k in ("avx512_vnni", "avx_vnni", "avx512bw", "avx2", "fma", "neon",
                                "arm_dotprod"))
     print(f"CPU: {info.get('cpu') or 'unknown'}, {info.get('cores')} cores; {flags}")
-    isa = ", ".join(f for f in ("avx512vnni", "avx512bw", "avx2", "neon", "dotprod")
+    isa = ", ".join(f for f in ("avx512vnni", "avx512bw", "avxvnni", "avx2", "neon", "dotprod")
                     if f in TARGET_FEATURES) or "none of avx512vnni, avx2, neon"
     print(f"Numba compiles for: {numba_config.CPU_NAME or 'host'} ({isa}); qcc's int8 GEMM "
           f"path: {int8_gemm_path()} (available: {', '.join(INT8_GEMM_PATHS)})")

@@ -1,6 +1,7 @@
 """The multiply-add GEMM (runtime/kernels/int8_madd.py), on every isa this host can run
 (`simd.MADD_ISA`: the portable generic-IR form always, vpmaddwd where the target has AVX2,
-the byte dot products of "dot" always: aarch64's sdot there, generic IR elsewhere):
+the byte dot products of "dot" always: aarch64's sdot there, generic IR elsewhere, and of
+"avxvnni" on x86: the 256-bit vpdpbusd there, generic IR elsewhere):
 its accumulators equal numpy's int64 matmul, and its fused requantization equals TFLite's
 integer MultiplyByQuantizedMultiplier (the `_conv_requant` loop) for every output, including
 the shapes at the tile edges (rows not a multiple of 4, channels not a multiple of 8, odd K),
@@ -23,9 +24,9 @@ from qcc.runtime.kernels.int8_madd import (
     madd_rq_pack,
 )
 from qcc.runtime.kernels.int8_vnni import vnni_rows_u8
-from qcc.runtime.kernels.simd import HAS_AVX2, INT8_GEMM_PATHS, MADD_ISA, simd_as64
+from qcc.runtime.kernels.simd import HAS_AVX2, INT8_GEMM_PATHS, MADD_ISA, X86, simd_as64
 
-ISAS = [isa for isa in ("portable", "avx2", "dot") if isa in INT8_GEMM_PATHS]
+ISAS = [isa for isa in ("portable", "avx2", "dot", "avxvnni") if isa in INT8_GEMM_PATHS]
 SHAPES = [(1, 1, 1), (3, 5, 7), (4, 16, 8), (5, 27, 24), (9, 33, 17), (13, 64, 40),
           (64, 144, 32), (7, 1200, 9)]
 
@@ -46,11 +47,12 @@ def _rows(x, zp, kp):
 
 def _operands(isa, x, w, zp):
     """(rows, packed weights, zero-point correction per channel or None) for `isa`: int16
-    rows x − zp and int16 pairs, or ("dot") u8 rows x + 128 and byte quads."""
-    if isa != "dot":
+    rows x − zp and int16 pairs, or (the byte isas "dot", "avxvnni") u8 rows x + 128 and
+    byte quads."""
+    if isa not in ("dot", "avxvnni"):
         packed = madd_pack(w)
         return _rows(x, zp, packed.shape[1] * 2), packed, None
-    packed, corr = dot_pack(w, zp)
+    packed, corr = dot_pack(w, zp, isa)
     a = np.empty((x.shape[0], packed.shape[1] * 4), np.uint8)
     vnni_rows_u8(x.reshape(-1), x.shape[1], a.shape[1], a.reshape(-1), a.shape[0])
     return a, packed, corr
@@ -59,7 +61,8 @@ def _operands(isa, x, w, zp):
 def test_the_isas_this_host_runs():
     assert "portable" in ISAS and "dot" in ISAS
     assert ("avx2" in ISAS) == HAS_AVX2
-    assert MADD_ISA == {"portable": 0, "avx2": 1, "dot": 2}
+    assert ("avxvnni" in ISAS) == X86
+    assert MADD_ISA == {"portable": 0, "avx2": 1, "dot": 2, "avxvnni": 3}
 
 
 def test_dot_is_first_only_where_sdot_is_native():
@@ -72,6 +75,47 @@ def test_dot_is_first_only_where_sdot_is_native():
         assert INT8_GEMM_PATHS[1 if HAS_VNNI else 0] == "dot"
     else:
         assert INT8_GEMM_PATHS[-1] == "dot"
+
+
+def test_avxvnni_follows_vnni_only_where_vpdpbusd_is_native():
+    """"avxvnni" comes right after "vnni" where the target runs the 256-bit vpdpbusd (AVX-VNNI,
+    or AVX-512 VNNI with VL), and last on other x86 targets (emulated), before "dot"."""
+    from qcc.runtime.kernels.simd import HAS_AVX_VNNI, HAS_NEON_DOT, HAS_VNNI
+
+    if not X86:
+        assert "avxvnni" not in INT8_GEMM_PATHS
+        return
+    assert INT8_GEMM_PATHS.count("avxvnni") == 1
+    at = INT8_GEMM_PATHS.index("avxvnni")
+    if HAS_AVX_VNNI:
+        assert at == (1 if HAS_VNNI else 0)
+    else:
+        assert INT8_GEMM_PATHS[at + 1:] == (() if HAS_NEON_DOT else ("dot",))
+
+
+@pytest.mark.parametrize("cpu, vex", [("alderlake", True), ("icelake-server", False)])
+def test_the_avxvnni_tile_compiles_to_vpdpbusd(monkeypatch, cpu, vex):
+    """Cross-compiled with llvmlite's x86 target, the "avxvnni" tile's K loop is one 256-bit
+    vpdpbusd per row and block, on the row broadcast as it is (no widening to int16, no
+    vpmaddwd): the VEX form for a CPU with AVX-VNNI (Alder Lake), the EVEX one for
+    AVX-512 VNNI (Ice Lake)."""
+    import llvmlite.binding as llvm
+
+    from qcc.runtime.kernels import int8_madd
+
+    llvm.initialize_all_targets()
+    llvm.initialize_all_asmprinters()
+    monkeypatch.setattr(int8_madd, "HAS_AVX_VNNI", True)
+    triple = "x86_64-unknown-linux-gnu"
+    ir_text = int8_madd.madd_tile_ir(4, 2, "avxvnni", triple)
+    machine = llvm.Target.from_triple(triple).create_target_machine(cpu=cpu, opt=2)
+    asm = machine.emit_assembly(llvm.parse_assembly(ir_text))
+    lines = [line.strip() for line in asm.splitlines() if line.startswith("\t")]
+    dots = [line for line in lines if "vpdpbusd" in line]
+    assert len(dots) == 8, lines  # 4 rows × 2 blocks
+    assert all(("{vex}" in line) == vex and "%ymm" in line for line in dots), dots
+    ops = {line.split()[0] for line in lines}
+    assert not {"vpmaddwd", "vpmovsxbw", "vpmovzxbw"} & ops, ops
 
 
 def test_the_dot_tile_compiles_to_sdot_for_aarch64(monkeypatch):
@@ -94,9 +138,12 @@ def test_the_dot_tile_compiles_to_sdot_for_aarch64(monkeypatch):
     assert not {"smull", "smull2", "smlal", "smlal2"} & set(ops), ops
 
 
-def test_dot_packing_puts_each_channels_four_weights_in_its_lane():
+@pytest.mark.parametrize("path, offset", [("dot", 0), ("avxvnni", 128)])
+def test_dot_packing_puts_each_channels_four_weights_in_its_lane(path, offset):
+    """The byte quads per lane, and the correction: −(zp_in + 128)·Σw for "avxvnni" (it
+    multiplies the rows x + 128 as they are), −zp_in·Σw for "dot" (it undoes the + 128)."""
     w = np.arange(5 * 9, dtype=np.int32).reshape(5, 9) - 20  # K 5 (padded to 8), C 9
-    packed, corr = dot_pack(w, zp_in=3)
+    packed, corr = dot_pack(w, zp_in=3, path=path)
     assert packed.dtype == np.int8 and packed.shape == (2, 2, 32)  # [OB, K4, 8 lanes × 4]
     lanes = packed.reshape(2, 2, 8, 4)
     for c in range(9):
@@ -104,7 +151,7 @@ def test_dot_packing_puts_each_channels_four_weights_in_its_lane():
             want = w[k, c] if k < 5 else 0
             assert lanes[c // 8, k // 4, c % 8, k % 4] == want
     assert (lanes[1, :, 1:] == 0).all()  # padded channels
-    np.testing.assert_array_equal(corr, -3 * w.sum(axis=0))
+    np.testing.assert_array_equal(corr, -(3 + offset) * w.sum(axis=0))
 
 
 @pytest.mark.parametrize("isa", ISAS)

@@ -1,10 +1,11 @@
 """The AVX-512 instructions of the VNNI path in generic IR (`simd.SIMD_EMULATIONS`, used with
-QCC_SIMD_EMULATE=avx512vnni), and aarch64's sdot (the "dot" path's, emulated on every target
+QCC_SIMD_EMULATE=avx512vnni), the 256-bit vpdpbusd (the "avxvnni" path's, emulated on x86
+targets without it) and aarch64's sdot (the "dot" path's, emulated on every target
 without it): each one against a NumPy model of the instruction as Intel's and Arm's manuals
 define it, for every immediate the emulation implements, on any host; where the host runs
 the instruction itself, against the instruction too. The kernels built on them are checked
 against LiteRT's BUILTIN_REF under emulation by test_vnni_emulated.py, and on every host for
-"dot" (test_runtime_int8's every-path tests)."""
+"dot" and on x86 for "avxvnni" (test_runtime_int8's every-path tests)."""
 
 from __future__ import annotations
 
@@ -89,21 +90,26 @@ def _lanes(mask, n):
     return np.array([(int(mask) >> i) & 1 for i in range(n)], bool)
 
 
-def test_vpdpbusd():
-    """lane l = acc[l] + Σ_t u8(a[4l + t])·s8(b[4l + t]), wrapping in int32."""
-    rng = np.random.default_rng(0)
+@pytest.mark.parametrize("lanes", [16, 8])
+def test_vpdpbusd(lanes):
+    """lane l = acc[l] + Σ_t u8(a[4l + t])·s8(b[4l + t]), wrapping in int32: the 512-bit form
+    (the VNNI path's) and the 256-bit one (the "avxvnni" path's: AVX-VNNI's VEX form, or
+    AVX-512 VNNI with VL)."""
+    native = NATIVE_VNNI if lanes == 16 else simd.HAS_AVX_VNNI
+    vec = ir.VectorType(I32, lanes)
+    rng = np.random.default_rng(lanes)
     for it in range(40):
-        acc = rng.integers(-(1 << 31), 1 << 31, 16, dtype=np.int64).astype(np.int32)
+        acc = rng.integers(-(1 << 31), 1 << 31, lanes, dtype=np.int64).astype(np.int32)
         if it % 4 == 0:  # wrap-around: sums past INT32_MAX
             acc[:] = np.int32((1 << 31) - 100)
-        a = rng.integers(0, 256, 64).astype(np.uint8)
-        b = rng.integers(-128, 128, 64).astype(np.int8)
+        a = rng.integers(0, 256, 4 * lanes).astype(np.uint8)
+        b = rng.integers(-128, 128, 4 * lanes).astype(np.int8)
         if it % 5 == 0:
             a[:], b[:] = 255, -128  # the extreme products
-        want = acc.astype(np.int64) + (a.astype(np.int64) * b).reshape(16, 4).sum(1)
+        want = acc.astype(np.int64) + (a.astype(np.int64) * b).reshape(lanes, 4).sum(1)
         want = ((want + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
-        _check(_run("llvm.x86.avx512.vpdpbusd.512", np.int32, 16, V16, [V16] * 3,
-                    acc, a, b), want)
+        _check(_run(f"llvm.x86.avx512.vpdpbusd.{lanes * 32}", np.int32, lanes, vec,
+                    [vec] * 3, acc, a, b, native=native), want)
 
 
 def test_sdot():

@@ -43,6 +43,7 @@ from .int8_lowering import (
     shape,
 )
 from .int8_madd import (
+    BYTE_PATHS,
     dot_pack,
     madd_fix_buffers,
     madd_fix_leaf,
@@ -291,8 +292,8 @@ def _conv_prepared(params) -> dict:
             prepared["vcorrb"], prepared["vrq"] = rq
     else:
         corr = None
-        if path == "dot":
-            prepared["mw"], corr = dot_pack(w_kc, zp_in)
+        if path in BYTE_PATHS:
+            prepared["mw"], corr = dot_pack(w_kc, zp_in, path)
         else:
             prepared["mw"] = madd_pack(w_kc)
         prepared["isa"] = MADD_ISA[path]
@@ -321,11 +322,11 @@ def _conv_run_blas(x, params, geom, rows, o, out):
 
 def _madd_make_conv(isa: int):
     """The whole-convolution kernel of the multiply-add path for one isa (a closure
-    constant; `_conv_madd_kernel`): int16 rows x − zp_in (its "madd" leaves) or, for "dot",
-    u8 rows x + 128 (the "dot" leaves, the VNNI path's). Its buffers are flat np.empty arrays
-    and its leaves and GEMM take addresses: every array view, reshape or allocation form in
-    a kernel costs compile time (this one compiled for ~0.5 s more when it sliced and
-    reshaped)."""
+    constant; `_conv_madd_kernel`): int16 rows x − zp_in (its "madd" leaves) or, for the
+    byte paths ("dot", "avxvnni"), u8 rows x + 128 (the "dot" leaves, the VNNI path's). Its
+    buffers are flat np.empty arrays and its leaves and GEMM take addresses: every array
+    view, reshape or allocation form in a kernel costs compile time (this one compiled for
+    ~0.5 s more when it sliced and reshaped)."""
     dot, elem, per = madd_row_form(isa)
     esize = np.dtype(elem).itemsize
 
@@ -552,7 +553,7 @@ def _conv_whole(prepared):
 
     if path in ("avx2", "portable"):
         return (*_conv_madd_kernel(prepared), ("conv2d_i8", path), names("madd", 2))
-    if path == "dot":
+    if path in BYTE_PATHS:
         return (*_conv_madd_kernel(prepared), ("conv2d_i8", path), names("dot", 1))
     if path == "vnni" and "vrq" in prepared:
         return (*_conv_vnni_fused(prepared), names("vnni", 1))
@@ -652,14 +653,14 @@ def _fc_prepared(params) -> dict:
     w = params["w8"]  # int8, or int16 when a per-tensor weight zero point was folded in
     zp_in = int(params["zp_in"])
     path = int8_gemm_path()
-    if path in ("vnni", "dot") and w.dtype != np.int8:
+    if (path == "vnni" or path in BYTE_PATHS) and w.dtype != np.int8:
         path = "avx2" if "avx2" in INT8_GEMM_PATHS else "portable"  # vpdpbusd, sdot read s8
     prepared = dict(params, path=path)
     w32 = w.astype(np.int32)
     if path == "vnni":
         prepared["vw"], prepared["vcorr"] = vnni_pack(w32, zp_in)
-    elif path == "dot":
-        prepared["mw"], prepared["dcorr"] = dot_pack(w32, zp_in)
+    elif path in BYTE_PATHS:
+        prepared["mw"], prepared["dcorr"] = dot_pack(w32, zp_in, path)
         prepared["dcorr32"] = madd_wrap32(prepared["dcorr"])  # the int32 taps' form
         prepared["isa"] = MADD_ISA[path]
     else:
@@ -680,7 +681,7 @@ def _int_gemm_rows(x, params) -> np.ndarray:
         if rows:  # the convolutions' rows leaf (compiled once for both), called by address
             conv_leaf_call("rows_u8", x.ctypes.data, x.size, d, a.shape[1], a.ctypes.data, rows)
         vnni_gemm(a, vw, params["vcorr"], u, acc)
-    elif params["path"] == "dot":
+    elif params["path"] in BYTE_PATHS:
         mw = params["mw"]
         a = np.empty((rows, mw.shape[1] * 4), np.uint8)
         if rows:
@@ -704,8 +705,8 @@ def run_fully_connected_i8(inputs, params):
 
 
 def _fc_make_madd(isa: int):
-    """FULLY_CONNECTED on the multiply-add path (isa a closure constant; "dot": u8 rows, its
-    zero-point correction in the int64 bias) in one jitted call: the rows leaf, the int32
+    """FULLY_CONNECTED on the multiply-add path (isa a closure constant; a byte path: u8
+    rows, its zero-point correction in the int64 bias) in one jitted call: the rows leaf, the int32
     GEMM, the float requantization (`_fc_requant`, inlined: a leaf of its own would be one
     more compile, for this kernel alone). A model's heads are small layers, where five
     Python-level calls (the rows, the GEMM, the requantization and their buffers) cost more
@@ -772,7 +773,7 @@ def _fc_bind(params):
     d, u = prepared["w8"].shape
     path = prepared["path"]
     bias = np.ascontiguousarray(prepared["bias"], np.int32)
-    if path == "dot":  # its correction: int64, exact (`_fc_requant` adds in int64)
+    if path in BYTE_PATHS:  # its correction: int64, exact (`_fc_requant` adds in int64)
         bias = bias.astype(np.int64) + prepared["dcorr"]
     tail = (int(d), bias, np.ascontiguousarray(prepared["eff"], np.float64),
             int(prepared["zp_out"]), int(prepared["lo"]), int(prepared["hi"]))
@@ -783,7 +784,7 @@ def _fc_bind(params):
         isa = int(prepared["isa"])
         if isa not in _FC_MADD:
             _FC_MADD[isa] = _fc_make_madd(isa)
-        kernel, rows_leaf = _FC_MADD[isa], "rows_u8" if path == "dot" else "rows_i16"
+        kernel, rows_leaf = _FC_MADD[isa], "rows_u8" if path in BYTE_PATHS else "rows_i16"
         fixed = (prepared["mw"], int(prepared["zp_in"]), *tail)
     direct = DirectCall(kernel)
     out_shape = tuple(int(v) for v in params["out_shape"])
@@ -885,7 +886,7 @@ def _tconv_bind(params):
     rq = _conv_rq_params(params["bias"], params["m"], params["shift"])
     bias, m, left, right = (channel_rows(rq[k], 256) for k in ("bias", "m", "left", "right"))
     zp, lo, hi = params["zp_out"], params["lo"], params["hi"]
-    rows_leaf = "rows_u8" if prepared["path"] in ("vnni", "dot") else "rows_i16"
+    rows_leaf = "rows_u8" if prepared["path"] in ("vnni", *BYTE_PATHS) else "rows_i16"
 
     def units(name, compile_rest):
         """PlanRunner's units of compile work: the int32 GEMM, the rows leaf (the

@@ -22,12 +22,15 @@ and recomputed exactly by `_madd_fix`, a leaf called by address: `madd_fix_leaf`
 kernel per isa (`int8_conv._conv_madd_kernel`). The isa and the mode are closure constants of
 the kernels that call the tiles, so each compiles only its own cases.
 
-The "dot" isa (aarch64's `sdot`, `simd.MADD_ISA`) runs the same tiles, epilogue and fix-up
-on bytes: 4 s8 weights per lane a step where the others take 2 int16 (`dot_pack`: the same
-32 bytes a step), rows of u8 x + 128 as the VNNI path writes them (`vnni_rows_u8`, the
-patch leaves), turned back into x in the K loop (one xor per row and step), and the
-zero-point correction −zp_in·Σ_k w[k, c] folded into the accumulators' start. A step covers
-4 k where the int16 pairs cover 2: the K loop has half the steps.
+The byte isas (`BYTE_PATHS`: "dot", aarch64's `sdot`, and "avxvnni", x86's 256-bit
+`vpdpbusd`; `simd.MADD_ISA`) run the same tiles, epilogue and fix-up on bytes: 4 s8 weights
+per lane a step where the others take 2 int16 (`dot_pack`: the same 32 bytes a step), rows
+of u8 x + 128 as the VNNI path writes them (`vnni_rows_u8`, the patch leaves), and a
+zero-point correction folded into the accumulators' start. "avxvnni" multiplies the u8 rows
+as they are (vpdpbusd: unsigned by signed), so its correction is −(zp_in + 128)·Σ_k w[k, c];
+"dot" (sdot: signed by signed) turns them back into x in the K loop (one xor per row and
+step), −zp_in·Σ_k w[k, c]. A step covers 4 k where the int16 pairs cover 2: the K loop has
+half the steps.
 
 Only numpy, numba and llvmlite are used: the `--emit=numba` artifact inlines this module.
 """
@@ -43,6 +46,7 @@ from numba.extending import intrinsic
 from ..fixedpoint import fast_requant_tables, mbqm_fast, njit
 from .simd import (
     HAS_AVX2,
+    HAS_AVX_VNNI,
     HAS_NEON_DOT,
     MADD_ISA,
     leaf_cfunc,
@@ -73,11 +77,19 @@ them in the epilogue (int8 out, `_madd_emit_requant`)."""
 _MADD_RQ_BLOCK = 128  # bytes of requantization table per 8-channel block: 4 rows of 8 lanes
 
 
+BYTE_PATHS = ("dot", "avxvnni")
+"""The paths whose tiles read u8 rows x + 128 and byte-quad weights (`dot_pack`)."""
+_ROW_OFFSET = {"dot": 0, "avxvnni": 128}
+"""What a byte path's K loop multiplies the weights by, minus x: "dot" undoes the rows' + 128,
+"avxvnni" keeps it (`dot_pack`'s correction)."""
+
+
 class _MaddDot:
     """`simd_dot_loop`'s step: 8 int32 lanes, 32 bytes of weights a step. isa "portable" /
     "avx2": int16 pairs, acc + madd(row pair, weights <16 x i16>); isa "dot": bytes by
     fours, the row's 4 u8 (x + 128, as the VNNI path's row leaves write them) turned back
-    into s8 x, acc + sdot(x, weights <32 x i8>) on each half of the lanes."""
+    into s8 x, acc + sdot(x, weights <32 x i8>) on each half of the lanes; isa "avxvnni":
+    acc + vpdpbusd(the row's 4 u8 as they are, weights <32 x i8>)."""
 
     lanes = 8
     wbytes = 32
@@ -95,6 +107,11 @@ class _MaddDot:
     def __call__(self, builder, acc, row, w):
         if self.isa == "dot":
             return _madd_emit_sdot(builder, acc, row, w)
+        if self.isa == "avxvnni":
+            v8 = _madd_ir.VectorType(_madd_ir.IntType(32), 8)
+            fn = simd_fn(builder.module, "llvm.x86.avx512.vpdpbusd.256", v8, [v8, v8, v8],
+                         emulate=not HAS_AVX_VNNI)
+            return builder.call(fn, [acc, row, builder.bitcast(w, v8)])
         b = builder.bitcast(row, self.wtype)
         return builder.add(acc, simd_madd_i16(builder, b, w, self.isa))
 
@@ -120,7 +137,7 @@ def _madd_emit_sdot(builder, acc, row, w):
 
 
 def _madd_emit_tile(builder, MR, NB, a0, ast, w0, wbs, kk, isa, init):
-    """The K loop (K2 int16 pairs; "dot": K4 byte quads) of an MR × NB tile, accumulators
+    """The K loop (K2 int16 pairs; the byte isas: K4 byte quads) of an MR × NB tile, accumulators
     from init[j] (<8 x i32>); returns the final accumulators [MR][NB], the builder after the
     loop."""
     return simd_dot_loop(builder, MR, NB, a0, ast, w0, wbs, kk, init, _MaddDot(isa))
@@ -128,9 +145,9 @@ def _madd_emit_tile(builder, MR, NB, a0, ast, w0, wbs, kk, isa, init):
 
 def madd_tile_ir(rows: int, blocks: int, isa: str, triple: str) -> str:
     """The LLVM IR (text) of a rows × blocks tile's K loop alone, zero accumulators stored at
-    the end, for isa ("portable", "avx2", "dot") and an LLVM target triple: what a target
-    compiles the tiles' loop to, for inspection (tests/test_int8_madd.py,
-    bench/aarch64_gemm.py) without that target's host."""
+    the end, for isa ("portable", "avx2", "dot", "avxvnni") and an LLVM target triple: what
+    a target compiles the tiles' loop to, for inspection (tests/test_int8_madd.py,
+    bench/gemm_model.py) without that target's host."""
     ir = _madd_ir
     i64 = ir.IntType(64)
     v8 = ir.VectorType(ir.IntType(32), 8)
@@ -316,7 +333,8 @@ def _madd_tile(typingctx, a_addr, a_stride, w_addr, w_bstride, k2, o_addr, o_str
     `_MADD_F32` store the accumulators (int32 / float32) at o_addr; `_MADD_RQ` starts them
     at the bias of the table at t_addr and stores int8 (`_madd_emit_rq_tile`, the fix-up
     buffers at fx_addr / h_addr). The cases are the tile shapes of `_MADD_SHAPES` in every
-    mode for each isa the target can run (`simd.MADD_ISA`: 0 portable, 1 avx2, 2 dot), the
+    mode for each isa the target can run (`simd.MADD_ISA`: 0 portable, 1 avx2, 2 dot, 3
+    avxvnni), the
     run-time (mr, nb, mode, isa) selecting one (others: nothing); a compile-time constant
     mr, nb, mode or isa (`simd_literal`: the kernels pass mode and isa as closure constants)
     keeps only the cases it selects."""
@@ -495,14 +513,14 @@ def madd_gemm_rq(a, w, t, m, left, right, o, zp, lo, hi, out, isa: int) -> None:
     """int8 out [R, o] = clamp(MBQM(Σ_k a[r, k]·w[k, c] + bias[c], m[c], shift[c]) + zp, lo,
     hi) for int16 rows a [R, K2·2], w from `madd_pack`, t from `madd_rq_pack` (bias, float
     tables), m / left / right int32 per channel; exact (undecided outputs are recomputed
-    with the integer MBQM). isa: `simd.MADD_ISA[path]`; "dot": u8 rows a [R, K4·4], w and
-    the correction from `dot_pack`, t from `madd_rq_pack(..., corr)`."""
+    with the integer MBQM). isa: `simd.MADD_ISA[path]`; the byte paths: u8 rows a
+    [R, K4·4], w and the correction from `dot_pack`, t from `madd_rq_pack(..., corr)`."""
     _MADD_GEMM_RQ[isa](a, w, t, m, left, right, o, zp, lo, hi, out, madd_fix_leaf())
 
 
 def madd_rq_pack(bias, m, shift, corr=None) -> tuple[np.ndarray, ...]:
     """Bind time: (t float32 [OB, 4, 8], m, left, right int32) for `madd_gemm_rq`. t's rows
-    per 8-channel block: the accumulators' start, the int32 bias (+ corr, the "dot" path's
+    per 8-channel block: the accumulators' start, the int32 bias (+ corr, a byte path's
     zero-point correction `dot_pack`, mod 2^32) as its bits, eff = float32(m·2^(shift−31)),
     off of `requant_fast2_i8`, and 0.5 − tol1 − 2^−22 (`_madd_emit_requant`; tol1 = tol0 +
     1e−7, always-exact channels: tol0 = 2; padding lanes: tol1 = 0)."""
@@ -537,11 +555,11 @@ def madd_pack(w_kc: np.ndarray) -> np.ndarray:
 
 
 def madd_row_form(isa: int) -> tuple[bool, type, int]:
-    """(dot, the rows' dtype, K values a weight step) of an isa's rows: int16 x − zp_in by
-    pairs (`madd_pack`), or for "dot" u8 x + 128 by fours (`dot_pack`); the kernels that
-    make rows for the tiles take these as closure constants."""
-    dot = isa == MADD_ISA["dot"]
-    return dot, (np.uint8 if dot else np.int16), (4 if dot else 2)
+    """(bytes, the rows' dtype, K values a weight step) of an isa's rows: int16 x − zp_in by
+    pairs (`madd_pack`), or for the byte paths u8 x + 128 by fours (`dot_pack`); the kernels
+    that make rows for the tiles take these as closure constants."""
+    u8 = isa in (MADD_ISA[p] for p in BYTE_PATHS)
+    return u8, (np.uint8 if u8 else np.int16), (4 if u8 else 2)
 
 
 def madd_wrap32(v: np.ndarray) -> np.ndarray:
@@ -549,14 +567,16 @@ def madd_wrap32(v: np.ndarray) -> np.ndarray:
     return ((np.asarray(v, np.int64) + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
 
 
-def dot_pack(w_kc: np.ndarray, zp_in: int) -> tuple[np.ndarray, np.ndarray]:
-    """Integer weights [K, C] (within int8) -> the "dot" path's (packed int8 [OB, K4, 32],
+def dot_pack(w_kc: np.ndarray, zp_in: int, path: str = "dot") -> tuple[np.ndarray, np.ndarray]:
+    """Integer weights [K, C] (within int8) -> a byte path's (packed int8 [OB, K4, 32],
     corr int64 [C]). Per block of 8 output channels (zero-padded) and group of 4 consecutive
     k (K padded to a multiple of 4 with zeros), lane l's 4 bytes w[4i:4i+4, 8j + l]: the same
-    32 bytes a step as `madd_pack`'s int16 pairs, so the tiles walk both alike. Its rows are
-    x itself (`vnni_rows_u8` and the VNNI patch leaves write u8 x + 128; the step undoes
-    it), so the accumulators start at corr[c] = −zp_in·Σ_k w[k, c] (+ the bias):
-    Σ (x − zp_in)·w = Σ x·w − zp_in·Σ w; a padded tap (x = zp_in) contributes nothing."""
+    32 bytes a step as `madd_pack`'s int16 pairs, so the tiles walk both alike. The rows
+    are u8 x + 128 (`vnni_rows_u8` and the VNNI patch leaves), which the K loop multiplies
+    as x + off (`_ROW_OFFSET`: "dot" 0, its step undoes the + 128; "avxvnni" 128), so the
+    accumulators start at corr[c] = −(zp_in + off)·Σ_k w[k, c] (+ the bias):
+    Σ (x − zp_in)·w = Σ (x + off)·w − (zp_in + off)·Σ w; a padded tap (x = zp_in)
+    contributes nothing."""
     k, c = w_kc.shape
     k4 = -(-k // 4)
     ob = -(-c // 8)
@@ -564,7 +584,7 @@ def dot_pack(w_kc: np.ndarray, zp_in: int) -> tuple[np.ndarray, np.ndarray]:
     wp[:k, :c] = w_kc
     # [K4, 4, OB, 8] -> [OB, K4, 8, 4]
     packed = np.ascontiguousarray(wp.reshape(k4, 4, ob, 8).transpose(2, 0, 3, 1))
-    corr = -int(zp_in) * w_kc.astype(np.int64).sum(axis=0)
+    corr = -(int(zp_in) + _ROW_OFFSET[path]) * w_kc.astype(np.int64).sum(axis=0)
     return packed.reshape(ob, k4, 32), corr
 
 
@@ -572,7 +592,8 @@ def madd_gemm(a: np.ndarray, packed: np.ndarray, o: int, out: np.ndarray,
               isa: int) -> None:
     """out [R, o] (float32 or int32, C-contiguous) = Σ_k a[r, k]·w[k, c] for the rows a:
     int16 [R, K2·2] (x − zp_in, zero-padded) for `madd_pack`'s weights, u8 [R, K4·4]
-    (x + 128: `vnni_rows_u8`) for `dot_pack`'s, whose correction the caller adds;
+    (x + 128: `vnni_rows_u8`) for `dot_pack`'s (the byte paths), whose correction the
+    caller adds;
     isa: `simd.MADD_ISA[path]`."""
     mode = _MADD_F32 if out.dtype == np.float32 else _MADD_I32
     _MADD_GEMM[mode, isa](a, packed, o, out)

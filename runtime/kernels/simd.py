@@ -63,6 +63,10 @@ compiles; which one runs is chosen when a plan is bound, from `int8_gemm_path()`
 
     "vnni"      AVX-512 VNNI `vpdpbusd` (int8_vnni; x86 with avx512vnni and avx512bw, Numba
                 compiling for the host CPU itself)
+    "avxvnni"   `vpdpbusd` on 256-bit registers (int8_madd; x86 with AVX-VNNI, the VEX
+                form: Intel Alder Lake and later client CPUs, Sierra Forest, Arrow Lake;
+                or with AVX-512 VNNI and VL, the EVEX form), the multiply-add path's tiles
+                on bytes
     "dot"       `sdot` on bytes (int8_madd; aarch64 with the dot-product extension,
                 ARMv8.2+: Neoverse N1 / V1, Cortex-A76 and later, Apple M1 and later; the
                 default there)
@@ -70,8 +74,9 @@ compiles; which one runs is chosen when a plan is bound, from `int8_gemm_path()`
     "portable"  the same int16 multiply-add as generic vector IR (int8_madd; any CPU: LLVM
                 vectorizes it for the target, e.g. NEON on aarch64)
 
-"dot" also runs on CPUs without `sdot` (its instruction in generic IR, `SIMD_EMULATIONS`:
-correct, not fast): it is offered last there, so that the tests run its code on every host.
+"dot" also runs on CPUs without `sdot`, and "avxvnni" on x86 CPUs without it (the
+instruction in generic IR, `SIMD_EMULATIONS`: correct, not fast): each is then offered last,
+never the default, so that the tests run its code on every such host.
 
 The best available path is the default; `QCC_INT8_GEMM=<path>` forces one the host can run
 (the tests run every available path this way). `QCC_SIMD_EMULATE=avx512vnni` makes "vnni"
@@ -154,11 +159,25 @@ def _simd_neon_dot_ok() -> bool:
 HAS_NEON_DOT = _simd_neon_dot_ok()
 """The "dot" path's `sdot` is the target's instruction (else it is emulated in generic IR)."""
 
-INT8_GEMM_PATHS = tuple(p for p, ok in (("vnni", HAS_VNNI), ("dot", HAS_NEON_DOT),
-                                        ("avx2", HAS_AVX2), ("portable", True),
+
+def _simd_avx_vnni_ok() -> bool:
+    """`vpdpbusd` on 256-bit registers in what Numba compiles for: AVX-VNNI (its VEX form),
+    or AVX-512 VNNI with VL (the EVEX form)."""
+    return _simd_features_known() and X86 and (
+        "avxvnni" in TARGET_FEATURES or {"avx512vnni", "avx512vl"} <= TARGET_FEATURES)
+
+
+HAS_AVX_VNNI = _simd_avx_vnni_ok()
+"""The "avxvnni" path's `vpdpbusd` (256-bit) is the target's instruction (else it is emulated
+in generic IR)."""
+
+INT8_GEMM_PATHS = tuple(p for p, ok in (("vnni", HAS_VNNI), ("avxvnni", HAS_AVX_VNNI),
+                                        ("dot", HAS_NEON_DOT), ("avx2", HAS_AVX2),
+                                        ("portable", True),
+                                        ("avxvnni", X86 and not HAS_AVX_VNNI),
                                         ("dot", not HAS_NEON_DOT)) if ok)
-"""The integer GEMM paths this host can run, best first ("dot" last where `sdot` is
-emulated)."""
+"""The integer GEMM paths this host can run, best first ("avxvnni" and "dot" last where their
+instruction is emulated; "avxvnni" on x86 only)."""
 
 
 def int8_gemm_path() -> str:
@@ -178,9 +197,9 @@ def int8_gemm_path() -> str:
     return forced
 
 
-MADD_ISA = {"portable": 0, "avx2": 1, "dot": 2}
+MADD_ISA = {"portable": 0, "avx2": 1, "dot": 2, "avxvnni": 3}
 """The `isa` argument of the multiply-add GEMM kernels (int8_madd), by path: int16 pairs
-(portable, avx2) or bytes by fours (dot)."""
+(portable, avx2) or bytes by fours (dot, avxvnni)."""
 
 
 def simd_as64(builder, value):
@@ -352,14 +371,15 @@ def _emu_range_ps(builder, a, b, imm, passthru, mask, sae):
 SIMD_EMULATIONS = {
     "llvm.aarch64.neon.sdot.v4i32.v16i8": _emu_sdot,
     "llvm.x86.avx512.vpdpbusd.512": _emu_vpdpbusd,
+    "llvm.x86.avx512.vpdpbusd.256": _emu_vpdpbusd,
     "llvm.x86.avx512.mask.pmovs.qb.512": _emu_pmovs,
     "llvm.x86.avx512.mask.pmovs.db.512": _emu_pmovs,
     "llvm.x86.avx512.mask.reduce.ps.512": _emu_reduce_ps,
     "llvm.x86.avx512.mask.cvtps2dq.512": _emu_cvtps2dq,
     "llvm.x86.avx512.mask.range.ps.512": _emu_range_ps,
 }
-"""The AVX-512 intrinsics qcc's VNNI kernels call, and aarch64's sdot (the "dot" path's),
-as generic IR (`simd_fn`)."""
+"""The AVX-512 intrinsics qcc's VNNI kernels call, the 256-bit vpdpbusd (the "avxvnni"
+path's) and aarch64's sdot (the "dot" path's), as generic IR (`simd_fn`)."""
 
 
 def simd_madd_i16(builder, a, b, isa: str):
