@@ -42,7 +42,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,9 +100,11 @@ class ParallelCompiler:
     def prepare(self) -> None:
         """Called once before the helpers are forked."""
 
-    def first_run(self) -> None:
-        """Called once in the running process before a plan's first run (with or without
-        helpers): the compiler's per-process set-up."""
+    def first_run(self, runners: list[Callable]):
+        """Called once in the running process before a plan's first run calling `runners`
+        (with or without helpers): the compiler's per-process set-up. Returns a context
+        manager the first run runs in (None: none)."""
+        return None
 
 
 def check_inputs(plan: Plan, inputs: Sequence[Any], specs=None) -> list[np.ndarray]:
@@ -207,9 +209,11 @@ class PlanRunner:
         arrays = check_inputs(plan, inputs, self._specs)
         if not self._warm:
             self._warm = True  # whatever happens below, try the parallel compile once only
-            with _gc_paused():
+            with _gc_paused(), ExitStack() as scope:
                 if self._compiler is not None:
-                    self._compiler.first_run()
+                    context = self._compiler.first_run([f for f, *_ in self._steps])
+                    if context is not None:
+                        scope.enter_context(context)
                 helpers = _Helpers.start(self)
                 try:
                     return self._stepwise(arrays, observer, _isatty(), helpers)

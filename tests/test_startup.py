@@ -397,6 +397,57 @@ def test_first_run_probes_blas_without_importing_scipy_linalg(plain, tmp_path, s
         assert "QCC-DOT 3.0 True" in r.stdout
 
 
+_WARM = r"""
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import numpy as np
+import model
+x = np.random.default_rng(0).uniform(0, 1, size=model.load().plan.input_specs[0][0])
+outs = model.run([x.astype(np.float32)])
+np.savez(sys.argv[2], *outs)
+from numba.core.registry import cpu_target
+refreshed = bool(getattr(cpu_target.target_context, "_registries", None))
+registries = "numba.np.arraymath" in sys.modules
+import numba
+@numba.njit
+def twice(a):
+    return a * 2 + np.sum(a)
+print("QCC-WARM " + json.dumps([refreshed, registries, float(twice(np.ones(3))[0])]))
+"""
+
+
+def test_a_warm_first_run_loads_without_numba_registries(plain, tmp_path):
+    """With a warm cache the first run only loads its kernels: Numba's target context is not
+    refreshed (its typing and lowering registries, ~0.2 s of a warm start, stay unloaded:
+    `_loads_without_refresh`), the results equal the cold run's, and Numba compiles as usual
+    afterwards. With one kernel's cache entry gone (the cache still has entries: the warm
+    path) that kernel compiles, the registries loaded then, with the same results."""
+    art, _ = plain
+    cache = tmp_path / "nb"
+
+    def run(name):
+        r = subprocess.run([sys.executable, "-I", "-B", "-c", _WARM, str(art),
+                            str(tmp_path / name)], capture_output=True, text=True,
+                           env=_env(cache), cwd=art.parent, timeout=600)
+        assert r.returncode == 0, r.stderr[-3000:]
+        line = next(s for s in r.stdout.splitlines() if s.startswith("QCC-WARM "))
+        with np.load(tmp_path / name) as z:
+            outs = [z[k] for k in sorted(z.files, key=lambda k: int(k.split("_")[1]))]
+        return json.loads(line.split(" ", 1)[1]), outs
+
+    (cold_refreshed, _, cold_twice), cold = run("cold.npz")
+    assert cold_refreshed and cold_twice == 5.0
+    (refreshed, registries, twice), warm = run("warm.npz")
+    assert not refreshed and not registries and twice == 5.0
+    assert all(np.array_equal(a, b) for a, b in zip(cold, warm, strict=True))
+    data = sorted(cache.rglob("*.nbc"), key=lambda f: f.stat().st_size)
+    assert len(data) > 3
+    data[-1].unlink()  # the largest kernel's machine code
+    (refreshed, _, _), partial = run("partial.npz")
+    assert refreshed
+    assert all(np.array_equal(a, b) for a, b in zip(cold, partial, strict=True))
+
+
 def test_kernels_compile_without_a_c_callable_wrapper():
     """qcc's `njit` (runtime.fixedpoint, which every runtime module uses) compiles no
     C-callable wrapper (~7 % of a first run's compile work), unlike numba.njit; the kernel
