@@ -41,10 +41,6 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy: one BLAS thread
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("NUMBA_NUM_THREADS", "1")
-
 AVX2_ONLY_CPUS = frozenset((
     "haswell", "broadwell", "skylake", "alderlake", "raptorlake", "meteorlake", "arrowlake",
     "gracemont", "znver1", "znver2", "znver3", "x86-64-v3"))
@@ -97,7 +93,10 @@ def _host_flags() -> set[str]:
 
 
 AVX2_ONLY_SET: dict[str, str] = {}
-if __name__ == "__main__":  # before numpy loads
+if __name__ == "__main__":  # before numpy loads (imported, e.g. by a test, it sets nothing)
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # one BLAS thread
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
     AVX2_ONLY_SET = avx2_only_libs(os.environ, _host_flags(), sys.argv[1:])
     os.environ.update(AVX2_ONLY_SET)
 

@@ -16,9 +16,13 @@ BENCH = Path(__file__).resolve().parents[1] / "bench" / "runtime.py"
 
 @pytest.fixture(scope="module")
 def bench():
+    before = dict(os.environ)
     spec = importlib.util.spec_from_file_location("qcc_bench_runtime", BENCH)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # imported, not run: sets nothing numpy reads
+    spec.loader.exec_module(module)  # imported, not run
+    # it changes no variable of this process (one BLAS thread here would change the float
+    # results of later tests' calibrations)
+    assert dict(os.environ) == before
     return module
 
 

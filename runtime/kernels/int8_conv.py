@@ -706,9 +706,9 @@ def run_fully_connected_i8(inputs, params):
 
 def _fc_make_madd(isa: int):
     """FULLY_CONNECTED on the multiply-add path (isa a closure constant; a byte path: u8
-    rows, its zero-point correction in the int64 bias) in one jitted call: the rows leaf, the int32
-    GEMM, the float requantization (`_fc_requant`, inlined: a leaf of its own would be one
-    more compile, for this kernel alone). A model's heads are small layers, where five
+    rows, its zero-point correction in the int64 bias) in one jitted call: the rows leaf,
+    the int32 GEMM, the float requantization (`_fc_requant`, inlined: a leaf of its own
+    would be one more compile, for this kernel alone). A model's heads are small layers, where five
     Python-level calls (the rows, the GEMM, the requantization and their buffers) cost more
     than the arithmetic (~7 µs a step against ~2)."""
     dot, elem, per = madd_row_form(isa)

@@ -108,10 +108,7 @@ class _MaddDot:
         if self.isa == "dot":
             return _madd_emit_sdot(builder, acc, row, w)
         if self.isa == "avxvnni":
-            v8 = _madd_ir.VectorType(_madd_ir.IntType(32), 8)
-            fn = simd_fn(builder.module, "llvm.x86.avx512.vpdpbusd.256", v8, [v8, v8, v8],
-                         emulate=not HAS_AVX_VNNI)
-            return builder.call(fn, [acc, row, builder.bitcast(w, v8)])
+            return _madd_emit_vpdpbusd(builder, acc, row, w)
         b = builder.bitcast(row, self.wtype)
         return builder.add(acc, simd_madd_i16(builder, b, w, self.isa))
 
@@ -136,10 +133,20 @@ def _madd_emit_sdot(builder, acc, row, w):
                                   ir.Constant(ir.VectorType(i32, 8), list(range(8))))
 
 
+def _madd_emit_vpdpbusd(builder, acc, row, w):
+    """acc <8 x i32> + the byte dot products of row (<8 x i32>, one 4-byte word of u8 in
+    every lane) by w (32 bytes: lane l's 4 s8 weights at 4l): the 256-bit `vpdpbusd` (AVX-VNNI,
+    or AVX-512 VNNI with VL: `simd.HAS_AVX_VNNI`; generic IR elsewhere)."""
+    v8 = _madd_ir.VectorType(_madd_ir.IntType(32), 8)
+    fn = simd_fn(builder.module, "llvm.x86.avx512.vpdpbusd.256", v8, [v8, v8, v8],
+                 emulate=not HAS_AVX_VNNI)
+    return builder.call(fn, [acc, row, builder.bitcast(w, v8)])
+
+
 def _madd_emit_tile(builder, MR, NB, a0, ast, w0, wbs, kk, isa, init):
-    """The K loop (K2 int16 pairs; the byte isas: K4 byte quads) of an MR × NB tile, accumulators
-    from init[j] (<8 x i32>); returns the final accumulators [MR][NB], the builder after the
-    loop."""
+    """The K loop (K2 int16 pairs; the byte isas: K4 byte quads) of an MR × NB tile,
+    accumulators from init[j] (<8 x i32>); returns the final accumulators [MR][NB], the
+    builder after the loop."""
     return simd_dot_loop(builder, MR, NB, a0, ast, w0, wbs, kk, init, _MaddDot(isa))
 
 
@@ -334,10 +341,9 @@ def _madd_tile(typingctx, a_addr, a_stride, w_addr, w_bstride, k2, o_addr, o_str
     at the bias of the table at t_addr and stores int8 (`_madd_emit_rq_tile`, the fix-up
     buffers at fx_addr / h_addr). The cases are the tile shapes of `_MADD_SHAPES` in every
     mode for each isa the target can run (`simd.MADD_ISA`: 0 portable, 1 avx2, 2 dot, 3
-    avxvnni), the
-    run-time (mr, nb, mode, isa) selecting one (others: nothing); a compile-time constant
-    mr, nb, mode or isa (`simd_literal`: the kernels pass mode and isa as closure constants)
-    keeps only the cases it selects."""
+    avxvnni), the run-time (mr, nb, mode, isa) selecting one (others: nothing); a
+    compile-time constant mr, nb, mode or isa (`simd_literal`: the kernels pass mode and isa
+    as closure constants) keeps only the cases it selects."""
     sig = types.void(a_addr, a_stride, w_addr, w_bstride, k2, o_addr, o_stride, nlast, mr, nb,
                      mode, isa, t_addr, fx_addr, fx_stride, h_addr, h_stride, h_base, lo, hi, zp)
     isas = [name for name, code in sorted(MADD_ISA.items(), key=lambda kv: kv[1])
