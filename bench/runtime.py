@@ -82,6 +82,8 @@ def avx2_only_libs(environ, host_flags: set[str], argv: list[str]) -> dict[str, 
 
 
 def _host_flags() -> set[str]:
+    """/proc/cpuinfo's flags, read before numpy loads (`qcc.targets.probe.machine_info` reads
+    them too, but importing qcc loads numpy)."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:

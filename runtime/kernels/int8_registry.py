@@ -295,8 +295,8 @@ class NumbaParallelCompile:
             n = min(cpus - 1, 3)
         if n <= 0 or not sys.platform.startswith("linux"):
             return 0
-        caches = _runner_caches(runners)
-        if not caches or any(_cache_has_entries(path, base) for path, base in caches):
+        entries = self._cache_entries(runners)
+        if not entries or any(entries):
             return 0
         return n
 
@@ -310,11 +310,20 @@ class NumbaParallelCompile:
         module has entries): nothing to set up; the first run loads the kernels without
         Numba's refresh of its target context (`_loads_without_refresh`), its registries
         loaded only if something compiles after all."""
-        caches = _runner_caches(runners)
-        if caches and all(_cache_has_entries(path, base) for path, base in caches):
+        entries = self._cache_entries(runners)
+        if entries and all(entries):
             return _loads_without_refresh()
         _init_numba_compiler()
         return None
+
+    def _cache_entries(self, runners: list) -> list[bool]:
+        """Per on-disk cache of the runners' modules, whether it has entries: scanned once
+        per first run (`first_run`, then `workers`)."""
+        key = tuple(map(id, runners))
+        if getattr(self, "_entries", (None,))[0] != key:
+            self._entries = (key, [_cache_has_entries(path, base)
+                                   for path, base in _runner_caches(runners)])
+        return self._entries[1]
 
 
 def _init_numba_compiler() -> None:
