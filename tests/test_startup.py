@@ -474,3 +474,31 @@ def test_kernels_compile_without_a_c_callable_wrapper():
     assert ours(a) == theirs(a) == 10 and caller(a) == 11
     assert not wrappers(ours) and wrappers(theirs)
     assert ours.targetoptions["nogil"] is True
+
+
+def test_each_first_run_scans_the_cache_again(monkeypatch):
+    """`NumbaParallelCompile` scans the runners' caches once per first run: `workers` reuses
+    `first_run`'s scan, but a later first run scans again, even for runners with the same ids
+    (a later plan's bound functions can be made where a freed plan's were), so a cache filled
+    since is seen warm."""
+    from qcc.runtime.kernels import int8_registry as reg
+
+    filled = {"now": False}
+    scans = []
+
+    def has_entries(path, base):
+        scans.append(path)
+        return filled["now"]
+
+    monkeypatch.setattr(reg, "_runner_caches", lambda runners: {("cache", "kernels")})
+    monkeypatch.setattr(reg, "_cache_has_entries", has_entries)
+    monkeypatch.setattr(reg, "_init_numba_compiler", lambda: None)
+    monkeypatch.setenv("QCC_COMPILE_WORKERS", "1")
+    compiler = reg.NumbaParallelCompile()
+    runners = [len]
+    assert compiler.first_run(runners) is None  # cold
+    expected = 1 if sys.platform.startswith("linux") else 0
+    assert compiler.workers(runners) == expected and len(scans) == 1  # the same scan
+    filled["now"] = True
+    assert compiler.first_run(runners) is not None and len(scans) == 2  # warm: lean loading
+    assert compiler.workers(runners) == 0 and len(scans) == 2

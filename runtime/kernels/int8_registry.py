@@ -310,17 +310,19 @@ class NumbaParallelCompile:
         module has entries): nothing to set up; the first run loads the kernels without
         Numba's refresh of its target context (`_loads_without_refresh`), its registries
         loaded only if something compiles after all."""
-        entries = self._cache_entries(runners)
+        entries = self._cache_entries(runners, rescan=True)
         if entries and all(entries):
             return _loads_without_refresh()
         _init_numba_compiler()
         return None
 
-    def _cache_entries(self, runners: list) -> list[bool]:
+    def _cache_entries(self, runners: list, rescan: bool = False) -> list[bool]:
         """Per on-disk cache of the runners' modules, whether it has entries: scanned once
-        per first run (`first_run`, then `workers`)."""
+        per first run (`first_run` scans, `workers` then reuses the scan; ids alone could
+        match a later plan's runners made where a freed plan's were, and the cache has
+        changed since)."""
         key = tuple(map(id, runners))
-        if getattr(self, "_entries", (None,))[0] != key:
+        if rescan or getattr(self, "_entries", (None,))[0] != key:
             self._entries = (key, [_cache_has_entries(path, base)
                                    for path, base in _runner_caches(runners)])
         return self._entries[1]
