@@ -54,6 +54,10 @@ Two kinds of functions:
   - `quantize_f32_i8(x_f32, scale, zp, out_i8)`                TFLite AffineQuantize (reference)
   - `requantize_i8(x_i8, m, shift, zp_in, zp_out, out_i8)`    TFLite Requantize (QUANTIZE i8->i8)
   - `dequantize_i8(x_i8, scale, zp, out_f32)`                 DEQUANTIZE reference
+
+  NumPy forms (plain Python over arrays, the same bits; a cold first run's steps run them
+  while their kernels compile elsewhere): `mbqm_fast_np`, `quantize_f32_int_np`,
+  `requantize_int_np`, `dequantize_np`.
   - `requant_fast_i8(acc_f32[R,C], eff, margin, p2r, ip2r, bias_f, bias, m, left, right,
         zp_out, lo, hi, out_i8[R,C])`  exact per-channel requant of float32 GEMM
         accumulators (|acc| < 2^24): a float32 estimate decides almost every output, exact
@@ -539,6 +543,47 @@ def dequantize_i8(x, scale, zp, out):  # pragma: no cover - jitted
     for i in range(x.size):
         out[i] = np.float32(s * np.float64(np.int64(x[i]) - zp))
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Run time: NumPy forms (nothing to compile; what a cold first run runs while a step's
+# kernels compile in a helper process, `plan._Units.deferred`): the same integer and float
+# operations as the jitted code above, elementwise over arrays, so the same bits.
+
+
+def mbqm_fast_np(x, m, left, right) -> np.ndarray:
+    """`mbqm_fast` over an integer array (its own Python function: every operation in it is
+    an int64 NumPy operation, the product of an int32 value and m < 2^31 fits)."""
+    return mbqm_fast.py_func(np.asarray(x, np.int64), np.int64(m), np.int64(left),
+                             np.int64(right))
+
+
+def quantize_f32_int_np(x, scale, zp, lo, hi) -> np.ndarray:
+    """`quantize_f32_int` on an array (any shape) -> int32 array: the float32 divide,
+    `quantize_value`'s rounding, clamp and zero point, in the same order (NaN gives lo)."""
+    f = np.asarray(x, np.float32) / np.float32(scale)
+    half = np.float32(0.5)
+    a = np.abs(f)
+    r = np.floor(a + half)
+    r = np.where(r - half > a, r - np.float32(1.0), r)
+    r = np.copysign(r, f)
+    low = np.float32(lo - zp)
+    high = np.float32(hi - zp)
+    r = np.where(r > low, r, low)
+    r = np.where(r < high, r, high)
+    return (r + np.float32(zp)).astype(np.int32)
+
+
+def requantize_int_np(x, m, shift, zp_in, zp_out, lo, hi) -> np.ndarray:
+    """`requantize_int` on an array (any shape) -> int64 array (m >= 0)."""
+    v = mbqm_fast_np(np.asarray(x, np.int64) - zp_in, m, max(shift, 0), max(-shift, 0))
+    return np.clip(v + zp_out, lo, hi)
+
+
+def dequantize_np(x, scale, zp) -> np.ndarray:
+    """`dequantize_i8` on an array (any shape) -> float32: float(double(scale) · (q − zp))."""
+    return (np.float64(scale) * (np.asarray(x, np.int64) - zp).astype(np.float64)).astype(
+        np.float32)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -31,6 +31,14 @@ the units of the step it is at; each helper takes the costliest of the next few 
 (by the costs units declare); a run waiting for a helper's unit compiles the step's other
 free units, else those of later steps, meanwhile, then loads the helper's work from the
 on-disk cache (`_Helpers`).
+
+A cheap step may also have an exact NumPy form (its bound function's ``numpy_form``: same
+signature, the same bits, nothing to compile; e.g. QUANTIZE, a table lookup, an unpadded
+MAX_POOL). Its units are then deferred: in that first run the step runs its NumPy form, and
+the helpers compile its kernels after every other unit, alongside the run and after it
+returns, so that its first result does not wait for them. The next run (or `finish`, also
+called at the interpreter's exit) takes what is left of that work, compiling with the
+helpers, then ends them; from then on the steps run their kernels.
 """
 
 from __future__ import annotations
@@ -170,7 +178,11 @@ class PlanRunner:
 
     With a `compiler` (`ParallelCompiler`) that allows helpers and the plan's `slot_specs`,
     the first run is a step loop with helper processes compiling units of its kernels
-    alongside it (`_Helpers`); every later run is the straight-line function."""
+    alongside it (`_Helpers`); a step whose bound function carries ``numpy_form`` (an exact
+    NumPy form of the step, same signature and results) runs that form instead, its units
+    left to the helpers, which go on after the run returns; the next run (or `finish`) is
+    again a step loop that takes what is left of the compile work, then ends them. Every
+    later run is the straight-line function."""
 
     def __init__(self, plan: Plan, runners: dict[str, Callable],
                  compiler: ParallelCompiler | None = None):
@@ -201,6 +213,7 @@ class PlanRunner:
         self._straight = _straight_line(plan, self._steps)
         self._fixed = None  # `_arena_line`'s function, made at the second run (False: none)
         self._fixed_lock = threading.Lock()
+        self._pending = None  # the first run's helpers, still compiling deferred units
 
     def run(self, inputs: Sequence[Any], observer: Callable | None = None) -> list[np.ndarray]:
         """Run the plan; `observer(step, results)`, if given, is called after every step with
@@ -215,11 +228,24 @@ class PlanRunner:
                     if context is not None:
                         scope.enter_context(context)
                 helpers = _Helpers.start(self)
+                done = False
                 try:
-                    return self._stepwise(arrays, observer, _isatty(), helpers)
+                    results = self._stepwise(arrays, observer, _isatty(), helpers)
+                    done = True
+                    return results
                 finally:
                     if helpers is not None:
-                        helpers.stop()
+                        if done and helpers.pending():
+                            self._keep_compiling(helpers)
+                        else:
+                            helpers.stop()
+        if self._pending is not None:
+            helpers, self._pending = self._pending, None
+            try:
+                with _gc_paused():
+                    return self._stepwise(arrays, observer, False, helpers)
+            finally:
+                helpers.stop()
         if observer is None:
             if self._fixed is None:
                 made = _arena_line(plan, self._steps)
@@ -232,16 +258,62 @@ class PlanRunner:
             return self._straight(*arrays)
         return self._stepwise(arrays, observer, False, None)
 
-    def _stepwise(self, arrays, observer, show, helpers) -> list[np.ndarray]:
+    def run_numpy_forms(self, inputs: Sequence[Any],
+                        observer: Callable | None = None) -> list[np.ndarray]:
+        """Run the plan as a cold first run does: every step with a NumPy form
+        (``numpy_form``) runs that form, the others their kernels; the same results as
+        `run` (what the tests check, step by step with `observer`)."""
+        arrays = check_inputs(self.plan, inputs, self._specs)
+        return self._stepwise(arrays, observer, False, None, forms=True)
+
+    def finish(self) -> None:
+        """Compile what the first run left to its helpers (its steps' deferred units, see
+        `numpy_form`), with them, and end them; nothing when none is left. Called at the
+        interpreter's exit (so that the on-disk cache is complete for the next process);
+        the next run does the same on its way."""
+        helpers, self._pending = self._pending, None
+        if helpers is not None:
+            try:
+                with _gc_paused():
+                    helpers.finish()
+            finally:
+                helpers.stop()
+
+    def _keep_compiling(self, helpers: _Helpers) -> None:
+        """After a first run that left deferred units: the helpers go on; the next run or
+        `finish` (at exit, with a weak reference: a runner freed before ends them instead)
+        completes their work."""
+        import atexit
+        import weakref
+
+        helpers.first = False
+        self._pending = helpers
+        helpers.on_free = weakref.finalize(self, _end_processes, list(helpers.pids))
+        ref = weakref.ref(self)
+
+        def at_exit():
+            runner = ref()
+            if runner is not None:
+                runner.finish()
+
+        helpers.at_exit = at_exit
+        atexit.register(at_exit)
+
+    def _stepwise(self, arrays, observer, show, helpers, forms=False) -> list[np.ndarray]:
         plan = self.plan
         env = list(self._initial)
         for slot, x in zip(plan.input_slots, arrays):
             env[slot] = x
         n = len(self._steps)
+        deferred = helpers.work.deferred_step if helpers is not None and helpers.first else None
+        if forms:
+            deferred = [callable(getattr(fn, "numpy_form", None)) for fn, *_ in self._steps]
         for i, (fn, ins, outs, params, free) in enumerate(self._steps):
             if show:
                 _progress(i, n, plan.steps[i].kernel)
-            if helpers is not None:
+            if deferred is not None and deferred[i]:
+                fn = fn.numpy_form  # its kernels compile in a helper meanwhile
+            elif helpers is not None:
                 helpers.claim(i)
             results = fn([env[j] for j in ins], params)
             if observer is not None:
@@ -268,7 +340,12 @@ class _Helpers:
     cache. Each helper claims the costliest of the next few free units (`take`: those the run
     needs soonest but has not reached). The units of the first step are the run's before the
     helpers start. A claim is atomic (`take`, under a lock the processes share), so no unit
-    is compiled twice; the compiler's `prepare` makes concurrent cache writes safe."""
+    is compiled twice; the compiler's `prepare` makes concurrent cache writes safe.
+
+    Deferred units (`_Units.deferred`: only steps with a NumPy form use them) are taken last:
+    in the first run (`first`) the run neither takes nor waits for them, and a helper takes
+    one only when no other unit is free; after the run the helpers go on with them, and
+    `finish` (or the next run's claims) completes them."""
 
     FREE, RUN, DONE, HELPER = 0, 1, 2, 3
     LOOKAHEAD = 4
@@ -282,6 +359,9 @@ class _Helpers:
         self.state = state
         self.lock = lock
         self.pids = pids
+        self.first = True  # the first run: deferred units are the helpers' alone
+        self.on_free = None  # ends the helpers if the runner is freed with work left
+        self.at_exit = None  # completes that work at the interpreter's exit
 
     @classmethod
     def start(cls, runner: PlanRunner) -> _Helpers | None:
@@ -310,8 +390,9 @@ class _Helpers:
             if s.kernel == CALLABLE_KERNEL:
                 for g in work.of_step[i]:
                     state[g] = cls.RUN
-        for g in work.of_step[0]:  # so do the first step's: the run starts on them
-            state[g] = cls.RUN
+        if not work.deferred_step[0]:
+            for g in work.of_step[0]:  # so do the first step's: the run starts on them
+                state[g] = cls.RUN
         compiler.prepare()
         sys.stderr.flush()
         sys.stdout.flush()
@@ -340,8 +421,7 @@ class _Helpers:
             return None  # a helper died holding it (held for microseconds otherwise)
         try:
             if g is None:
-                free = [h for h in range(len(self.state))
-                        if self.state[h] == self.FREE][:self.LOOKAHEAD]
+                free = self._free()[:self.LOOKAHEAD]
                 g = max(free, key=lambda h: (self.work.costs[h], -h), default=None)
             if g is None or self.state[g] != self.FREE:
                 return None
@@ -349,6 +429,35 @@ class _Helpers:
             return g
         finally:
             self.lock.release()
+
+    def _free(self, deferred: bool = True) -> list[int]:
+        """The free units in order of first use, the deferred ones only when no other is
+        free (and only if `deferred`)."""
+        free = [h for h in range(len(self.state)) if self.state[h] == self.FREE]
+        soon = [h for h in free if not self.work.deferred[h]]
+        return soon or (free if deferred else [])
+
+    def pending(self) -> bool:
+        """Whether some unit is free or still being compiled by a helper."""
+        return any(self.state[g] == self.FREE or self.state[g] >= self.HELPER
+                   for g in range(len(self.state)))
+
+    def run_numpy_forms(self, inputs: Sequence[Any],
+                        observer: Callable | None = None) -> list[np.ndarray]:
+        """Run the plan as a cold first run does: every step with a NumPy form
+        (``numpy_form``) runs that form, the others their kernels; the same results as
+        `run` (what the tests check, step by step with `observer`)."""
+        arrays = check_inputs(self.plan, inputs, self._specs)
+        return self._stepwise(arrays, observer, False, None, forms=True)
+
+    def finish(self) -> None:
+        """Compile every free unit here (the helpers taking theirs alongside), waiting for
+        those a helper is compiling."""
+        for g in range(len(self.state)):
+            if self.take(g, self.RUN) is not None:
+                self.work.compile(self.runner, g)
+            else:
+                self._claim_unit(g, [])
 
     def claim(self, i: int) -> None:
         """Before step i runs: its units are taken by the run, or compiled by a helper (the
@@ -369,8 +478,9 @@ class _Helpers:
             if not self._alive(pid):
                 return  # the helper died: the run compiles what it needs itself
             # meanwhile, this step's other free units (needed next), else a later step's
-            free = [h for h in mine if self.state[h] == self.FREE] or [
-                h for h in range(len(self.state)) if self.state[h] == self.FREE]
+            # (in the first run, not the deferred ones: its result does not wait for them)
+            free = [h for h in mine if self.state[h] == self.FREE] or self._free(
+                deferred=not self.first)
             if free and self.take(free[0], self.RUN) is not None:
                 self.work.compile(self.runner, free[0])
                 continue
@@ -384,19 +494,30 @@ class _Helpers:
 
     def stop(self) -> None:
         """End the helpers (their work left is of no use to this run) and reap them."""
-        import signal
+        if self.on_free is not None:
+            self.on_free.detach()
+        if self.at_exit is not None:
+            import atexit
 
-        for pid in self.pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        for pid in self.pids:
-            try:
-                os.waitpid(pid, 0)
-            except ChildProcessError:
-                pass
+            atexit.unregister(self.at_exit)
+        _end_processes(self.pids)
         self.state.close()
+
+
+def _end_processes(pids: list[int]) -> None:
+    """Kill and reap the helper processes `pids`."""
+    import signal
+
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    for pid in pids:
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
 
 
 class _Units:
@@ -419,6 +540,8 @@ class _Units:
         self.costs: list[float] = []
         self.of_step: list[list[int]] = []
         index: dict = {}
+        formed = [s.kernel != CALLABLE_KERNEL and callable(getattr(fn, "numpy_form", None))
+                  for s, fn in zip(plan.steps, fns)]
         for s, fn in zip(plan.steps, fns):
             declared = getattr(fn, "compile_units", None)
             if declared is None:
@@ -432,6 +555,15 @@ class _Units:
                     self.costs.append(float(cost[0]) if cost else self.LEAF_COST)
                 units.append(index[key])
             self.of_step.append(units)
+        # the steps with a NumPy form run it in the first run (`deferred_step`); deferred
+        # are the units only such steps use (a unit one of them shares with a kernel step,
+        # e.g. FULLY_CONNECTED's rows leaf, compiles in the first run for that step)
+        self.deferred_step = formed
+        self.deferred = [True] * len(self.keys)
+        for units, has_form in zip(self.of_step, formed):
+            if not has_form:
+                for g in units:
+                    self.deferred[g] = False
 
     def compile(self, runner: PlanRunner, g: int) -> None:
         """Compile unit g (its compile(), else its steps run on zero inputs of their shapes,

@@ -5,6 +5,7 @@ runners (no Numba)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -395,6 +396,151 @@ def test_parallel_first_run_waits_on_its_own_units_first(tmp_path):
     assert by["kernel"] != main  # the helper took step 1's first unit
     assert by["leaf"] == main  # and the run, waiting on it, took the step's other unit
     assert [key for pid, key in calls if pid == main] == ["leaf", "later"]
+
+
+
+_FORMS_PLAN = """
+import os, sys, time
+import numpy as np
+from qcc.runtime.plan import ParallelCompiler, Plan, PlanRunner, Step
+
+SEEN = sys.argv[1]
+MAIN = os.getpid()
+
+
+def note(what):
+    with open(SEEN, "a") as f:
+        f.write(f"{'run' if os.getpid() == MAIN else 'helper'} {what}\\n")
+
+
+def bind(params):
+    at, formed = params["at"], params["formed"]
+
+    def run(xs, p):
+        note(f"kernel-{at}")
+        if os.getpid() == MAIN and at == 0:
+            time.sleep(0.2)  # a compile, long enough for the helper to take a unit
+        return [xs[0] + np.float32(at)]
+
+    def compile_unit():
+        time.sleep(0.3 if formed else 0.1)
+        note(f"compile-{at}")
+
+    run.compile_units = (((f"u{at}",), compile_unit, 1.0),)
+    if formed:
+        def form(xs, p):
+            note(f"form-{at}")
+            return [xs[0] + np.float32(at)]
+
+        run.numpy_form = form
+    return run
+
+
+def step_fn(xs, p):
+    return bind(p)(xs, p)
+
+
+step_fn.bind = bind
+
+
+class Two(ParallelCompiler):
+    def workers(self, runners):
+        return 1
+
+
+steps = [Step("inc", (i,), (i + 1,), {"at": i, "formed": i % 2 == 1}, (), f"s{i}")
+         for i in range(4)]
+plan = Plan(steps, 5, {}, [0], [4], [((2,), "float32")], [((2,), "float32")], ["x"], ["y"])
+plan.slot_specs = {i: ((2,), "float32") for i in range(5)}
+runner = PlanRunner(plan, {"inc": step_fn}, Two())
+x = np.array([1, 2], np.float32)
+"""
+
+
+def _forms_plan(seen):
+    """The plan of `_FORMS_PLAN` (steps 1 and 3 with a NumPy form), in this process."""
+    scope = {"__name__": "forms_plan"}
+    exec(_FORMS_PLAN, scope)  # noqa: S102 - the test's own source
+    return scope
+
+
+def _notes(seen) -> list[str]:
+    return seen.read_text().splitlines() if seen.exists() else []
+
+
+def test_first_run_runs_numpy_forms_and_leaves_their_kernels_to_the_helper(tmp_path,
+                                                                          monkeypatch):
+    """A cold first run runs the NumPy form of the steps that have one; their units
+    (deferred) are left to the helper, taken after every other unit and still compiling when
+    the run returns; `finish` completes them (each once) and ends the helper."""
+    import os
+    import sys
+
+    seen = tmp_path / "calls"
+    monkeypatch.setattr(sys, "argv", ["plan", str(seen)])
+    scope = _forms_plan(seen)
+    runner, x = scope["runner"], scope["x"]
+    y = runner.run([x])[0]
+    np.testing.assert_array_equal(y, x + 6)
+    first = _notes(seen)
+    assert [n for n in first if n.startswith("run ")] == [
+        "run kernel-0", "run form-1", "run kernel-2", "run form-3"]
+    helper = [n.split()[1] for n in first if n.startswith("helper ")]
+    assert helper[:1] == ["compile-2"]  # the kernel step's unit before any deferred one
+    assert runner._pending is not None  # the helper goes on with the deferred units
+    (pid,) = runner._pending.pids
+    runner.finish()
+    assert runner._pending is None
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reaped
+    compiled = [n.split()[1] for n in _notes(seen) if "compile-" in n]
+    assert sorted(compiled) == ["compile-1", "compile-2", "compile-3"]  # each once
+    np.testing.assert_array_equal(runner.run([x])[0], x + 6)
+    assert "form-" not in seen.read_text().split("run form-3", 1)[1]  # kernels from now on
+
+
+def test_next_run_completes_the_deferred_units(tmp_path, monkeypatch):
+    """The run after a first run that left deferred units takes them (compiling with the
+    helper, the steps running their kernels), then ends the helper."""
+    import os
+    import sys
+
+    seen = tmp_path / "calls"
+    monkeypatch.setattr(sys, "argv", ["plan", str(seen)])
+    scope = _forms_plan(seen)
+    runner, x = scope["runner"], scope["x"]
+    runner.run([x])
+    (pid,) = runner._pending.pids
+    n_first = len(_notes(seen))
+    np.testing.assert_array_equal(runner.run([x])[0], x + 6)
+    assert runner._pending is None
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+    second = [n for n in _notes(seen)[n_first:] if n.startswith("run ")]
+    assert [n for n in second if "kernel-" in n or "form-" in n] == [
+        "run kernel-0", "run kernel-1", "run kernel-2", "run kernel-3"]
+    compiled = [n.split()[1] for n in _notes(seen) if "compile-" in n]
+    assert len(compiled) == len(set(compiled))  # no unit twice
+
+
+def test_deferred_units_complete_at_exit(tmp_path):
+    """A process that exits after its cold first run completes the deferred units first (the
+    next process then finds every kernel in the cache): each compiled once, by the helper or
+    by the exiting process, and no helper left behind."""
+    import subprocess
+    import sys
+
+    seen = tmp_path / "calls"
+    code = _FORMS_PLAN + "print(runner.run([x])[0].tolist())\nprint(runner._pending.pids[0])\n"
+    r = subprocess.run([sys.executable, "-c", code, str(seen)], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0] == "[7.0, 8.0]"
+    pid = int(r.stdout.splitlines()[1])
+    compiled = sorted(n.split()[1] for n in _notes(seen) if "compile-" in n)
+    assert compiled == ["compile-1", "compile-2", "compile-3"]
+    assert not Path(f"/proc/{pid}").exists() or "zombie" not in Path(
+        f"/proc/{pid}/status").read_text().lower()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -236,7 +236,13 @@ def _act_bound_lut(params, fallback):
         return [out]
 
     run.into = _act_flat_into(_act_lut_loop, (lut,))
+    run.numpy_form = lambda inputs, _params: [_act_lut_numpy(inputs[0], lut)]
     return run
+
+
+def _act_lut_numpy(x, lut):
+    """`_act_lut_loop` in NumPy (see `plan._Units.deferred`): lut[q + 128], as int8."""
+    return np.asarray(lut)[np.asarray(x, np.int64) + 128].astype(np.int8)
 
 
 run_relu_i8.bind = _act_bind_lut
@@ -330,7 +336,22 @@ def _act_bind_prelu_chan(params):
         return [out]
 
     run.into = _act_flat_into(_act_prelu_chan, args)
+    run.numpy_form = lambda inputs, _params: [_act_prelu_chan_numpy(inputs[0], *args)]
     return run
+
+
+def _act_prelu_chan_numpy(x, ec, zx, off, zt, lo, hi):
+    """`_act_prelu_chan` in NumPy (`plan._Units.deferred`): the same float32 operations in
+    the same order (no contraction in either), so the same bits."""
+    x = np.asarray(x)
+    ec = np.asarray(ec, np.float32)
+    xv = x.reshape(-1, ec.size).astype(np.float32)
+    y = (xv - np.float32(zx)) * ec
+    q = np.copysign(np.floor(np.abs(y) + np.float32(off)), y) + np.float32(zt)
+    q = np.where(q > np.float32(lo), q, np.float32(lo))
+    q = np.where(q < np.float32(hi), q, np.float32(hi))
+    q = np.where(q > xv, q, xv)
+    return q.astype(np.int32).astype(np.int8).reshape(x.shape)
 
 
 def _act_flat_into(kernel, args):

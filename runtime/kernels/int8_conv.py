@@ -813,7 +813,28 @@ def _fc_bind(params):
                          (("conv2d_i8", "leaf", rows_leaf), lambda: conv_leaf(rows_leaf)),
                          *(((("fully_connected_i8", "requant"), _fc_requant_leaf),)
                            if path == "vnni" else ()))
+    run.numpy_form = lambda inputs, _params: _fc_numpy(inputs, params, run)
     return run
+
+
+def _fc_numpy(inputs, params, kernel_run):
+    """FULLY_CONNECTED in NumPy (`plan._Units.deferred`): the exact int64 GEMM of x − zp_in
+    by w8, then `_fc_requant`'s double-precision requantization in the same order. Layers
+    whose int32 accumulators could wrap run the kernel (`kernel_run`)."""
+    w = params["w8"]
+    d, u = w.shape
+    if d * 255 * max(int(np.abs(w.astype(np.int64)).max(initial=0)), 1) >= 2**31:
+        return kernel_run(inputs, params)
+    x = np.asarray(inputs[0], np.int64).reshape(-1, d) - int(params["zp_in"])
+    acc = x @ w.astype(np.int64) + np.asarray(params["bias"], np.int64)
+    p = acc.astype(np.float64) * np.asarray(params["eff"], np.float64)
+    mag = np.abs(p)
+    fl = np.floor(mag)
+    q = np.where(mag - fl >= 0.5, fl + 1.0, fl)
+    q = np.clip(np.where(p < 0, -q, q), -1e9, 1e9)
+    v = q.astype(np.int64) + int(params["zp_out"])
+    out = np.clip(v, int(params["lo"]), int(params["hi"])).astype(np.int8)
+    return [out.reshape(tuple(int(v) for v in params["out_shape"]))]
 
 
 run_fully_connected_i8.bind = _fc_bind

@@ -38,6 +38,7 @@ from ..fixedpoint import (
     fast_mbqm_params,
     mbqm,
     mbqm_fast,
+    mbqm_fast_np,
     mbqm_smaller_than_one_exp,
     njit,
     quantize_multiplier,
@@ -484,11 +485,56 @@ def _ew_flat_runner(kernel, args, params, fallback, binary: bool):
     return run
 
 
+def _ew_add_sub_numpy(inputs, params):
+    """ADD / SUB in NumPy (`plan._Units.deferred`): `_ew_add_sub_loop`'s integer arithmetic
+    over the broadcast operands, with `mbqm_fast` (its multipliers are >= 0: positive
+    scale ratios; else the kernel runs)."""
+    if min(params["m1"], params["m2"], params["m_out"]) < 0:
+        return run_add_sub_i8(inputs, params)
+    out_shape = tuple(params["out_shape"])
+    a, b = (np.broadcast_to(np.asarray(x, np.int64), out_shape) for x in inputs)
+    left = params["left_shift"]
+
+    def scaled(x, zp, m, shift):
+        return mbqm_fast_np((x - zp) << left, m, max(shift, 0), max(-shift, 0))
+
+    v1 = scaled(a, params["zp1"], params["m1"], params["shift1"])
+    v2 = scaled(b, params["zp2"], params["m2"], params["shift2"])
+    raw = v1 + v2 if params["sign"] > 0 else v1 - v2
+    v = mbqm_fast_np(raw, params["m_out"], max(params["shift_out"], 0),
+                     max(-params["shift_out"], 0)) + params["zp_out"]
+    return [np.clip(v, params["lo"], params["hi"]).astype(np.int8)]
+
+
+run_add_sub_i8.numpy_form = _ew_add_sub_numpy
+
+
 def _ew_bind_add_sub(params):
     if not params.get("rint"):
         return run_add_sub_i8
-    return _ew_flat_runner(_ew_add_sub_rint, _ew_add_sub_rint_args(params), params,
-                           run_add_sub_i8, binary=True)
+    run = _ew_flat_runner(_ew_add_sub_rint, _ew_add_sub_rint_args(params), params,
+                          run_add_sub_i8, binary=True)
+    run.numpy_form = lambda inputs, _params: _ew_add_sub_numpy(inputs, params)
+    return run
+
+
+def _ew_mul_numpy(inputs, params):
+    """MUL in NumPy (`plan._Units.deferred`): `_ew_mul_loop`'s integer arithmetic over the
+    broadcast operands (the second the folded constant when the plan holds it), with
+    `mbqm_fast` (m >= 0: positive scales; else the kernel runs)."""
+    if params["m"] < 0:
+        return run_mul_i8(inputs, params)
+    out_shape = tuple(params["out_shape"])
+    b = params["b"] if "kq" in params else inputs[1]
+    a, b = (np.broadcast_to(np.asarray(x, np.int64), out_shape) for x in (inputs[0], b))
+    p = (a - params["zp1"]) * (b - params["zp2"])
+    p = ((p + np.int64(2147483648)) & np.int64(0xFFFFFFFF)) - np.int64(2147483648)
+    sh = params["shift"]
+    v = mbqm_fast_np(p, params["m"], max(sh, 0), max(-sh, 0)) + params["zp_out"]
+    return [np.clip(v, params["lo"], params["hi"]).astype(np.int8)]
+
+
+run_mul_i8.numpy_form = _ew_mul_numpy
 
 
 def _ew_bind_mul(params):
@@ -500,13 +546,16 @@ def _ew_bind_mul(params):
             np.float32(params["off"]), params["m"],
             params["shift"], params["zp_out"], params["lo"], params["hi"],
         )
-        return _ew_flat_runner(_ew_mul_chan_fast, args, params, run_mul_i8, binary=False)
-    args = (
-        np.array([params["eff"]], np.float32), params["zp1"], params["zp2"],
-        np.float32(params["off"]), params["m"], params["shift"], params["zp_out"], params["lo"],
-        params["hi"],
-    )
-    return _ew_flat_runner(_ew_mul_fast, args, params, run_mul_i8, binary=True)
+        run = _ew_flat_runner(_ew_mul_chan_fast, args, params, run_mul_i8, binary=False)
+    else:
+        args = (
+            np.array([params["eff"]], np.float32), params["zp1"], params["zp2"],
+            np.float32(params["off"]), params["m"], params["shift"], params["zp_out"],
+            params["lo"], params["hi"],
+        )
+        run = _ew_flat_runner(_ew_mul_fast, args, params, run_mul_i8, binary=True)
+    run.numpy_form = lambda inputs, _params: _ew_mul_numpy(inputs, params)
+    return run
 
 
 def _ew_bind_max_min(params):
@@ -572,7 +621,15 @@ def _ew_bind_lut_chan(params):
             return None
         return fixed_call(_ew_lut_chan_loop, (x.ravel(), lut, c, out.ravel()))
 
+    def numpy_form(inputs, _params):  # `_ew_lut_chan_loop` in NumPy (`plan._Units.deferred`)
+        x = inputs[0]
+        if x.size % c:
+            return run(inputs, _params)
+        idx = np.asarray(x, np.int64).reshape(-1, c) + 128 + np.arange(c, dtype=np.int64) * 256
+        return [np.asarray(lut)[idx].astype(np.int8).reshape(x.shape)]
+
     run.into = into
+    run.numpy_form = numpy_form
     return run
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 from qcc.dialects import nn
 
-from ..fixedpoint import mbqm_fast, njit, quantize_multiplier
+from ..fixedpoint import mbqm_fast, mbqm_fast_np, njit, quantize_multiplier
 from .common import same_padding
 from .int8_lowering import activation_bounds, int8_params, shape
 from .int8_registry import fixed_call, runner
@@ -277,9 +277,47 @@ def _pool_bind(params):
             params["stride_h"], params["stride_w"], params["lo"], params["hi"]))
 
     run.into = into
+    run.numpy_form = lambda inputs, _params: _pool_numpy(inputs, params)
     return run
 
 
+def _pool_numpy(inputs, params):
+    """`run_pool2d_i8` in NumPy (`plan._Units.deferred`): `_pool_make_nhwc`'s max or
+    average over each window's in-image taps, as fh·fw strided views of the input
+    padded with the max's floor or the sum's zero (a padded tap then changes nothing;
+    the average's tap count is the same sum over ones), the average rounded half away
+    from zero with C's truncating division, clamped."""
+    x = np.asarray(inputs[0])
+    n, h, w, c = x.shape
+    _, oh, ow, _ = (int(v) for v in params["out_shape"])
+    fh, fw = params["filter_h"], params["filter_w"]
+    sh, sw = params["stride_h"], params["stride_w"]
+    pt, pl = params["pad_top"], params["pad_left"]
+    is_max = bool(params["is_max"])
+    hp = max(pt + h, (oh - 1) * sh + fh)
+    wp = max(pl + w, (ow - 1) * sw + fw)
+    xp = np.full((n, hp, wp, c), -128 if is_max else 0, np.int64)
+    xp[:, pt:pt + h, pl:pl + w] = x
+    inside = np.zeros((1, hp, wp, 1), np.int64)
+    inside[:, pt:pt + h, pl:pl + w] = 1
+    acc = np.full((n, oh, ow, c), -128 if is_max else 0, np.int64)
+    count = np.zeros((1, oh, ow, 1), np.int64)
+    for fy in range(fh):
+        for fx in range(fw):
+            rows, cols = slice(fy, fy + (oh - 1) * sh + 1, sh), slice(fx, fx + (ow - 1) * sw + 1, sw)
+            tap = xp[:, rows, cols]
+            acc = np.maximum(acc, tap) if is_max else acc + tap
+            count += inside[:, rows, cols]
+    if not is_max:
+        half = count // 2
+        safe = np.maximum(count, 1)
+        avg = np.where(acc > 0, (acc + half) // safe, -((half - acc) // safe))
+        acc = np.where(count > 0, avg, acc)
+    out = np.clip(acc, params["lo"], params["hi"]).astype(np.int8)
+    return [out.reshape(tuple(int(v) for v in params["out_shape"]))]
+
+
+run_pool2d_i8.numpy_form = _pool_numpy
 run_pool2d_i8.bind = _pool_bind
 
 
@@ -314,6 +352,21 @@ def run_mean_i8(inputs, params):
     _pool_mean(_pool_reduced(inputs[0], params), params["reduced"], params["zp_in"],
                params["m"], params["shift"], params["zp_out"], -128, 127, out.reshape(-1))
     return [out]
+
+
+def _pool_mean_numpy(inputs, params):
+    """`run_mean_i8` in NumPy (`plan._Units.deferred`): int64 sums, `_pool_mean_requant`'s
+    int32 wrap, `mbqm_fast` (m >= 0, `lower_mean`) and clamp."""
+    n = params["reduced"]
+    sums = _pool_reduced(inputs[0], params).astype(np.int64).sum(axis=1).reshape(-1)
+    s = sums - np.int64(params["zp_in"]) * n
+    s = ((s + np.int64(2147483648)) & np.int64(0xFFFFFFFF)) - np.int64(2147483648)
+    sh = params["shift"]
+    v = mbqm_fast_np(s, params["m"], max(sh, 0), max(-sh, 0)) + params["zp_out"]
+    return [np.clip(v, -128, 127).astype(np.int8).reshape(tuple(params["out_shape"]))]
+
+
+run_mean_i8.numpy_form = _pool_mean_numpy
 
 
 @runner("sum_i8")

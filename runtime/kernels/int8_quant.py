@@ -13,7 +13,15 @@ from __future__ import annotations
 import numpy as np
 from qcc.dialects import quant
 
-from ..fixedpoint import dequantize_i8, quantize_f32_i8, quantize_multiplier, requantize_i8
+from ..fixedpoint import (
+    dequantize_i8,
+    dequantize_np,
+    quantize_f32_i8,
+    quantize_f32_int_np,
+    quantize_multiplier,
+    requantize_i8,
+    requantize_int_np,
+)
 from .int8_lowering import qparams, quant_type
 from .int8_registry import DirectCall, fixed_call, runner
 from .registry import int8_lowering
@@ -44,6 +52,26 @@ def run_dequantize_i8(inputs, params):
     return [out]
 
 
+def _q_quantize_numpy(inputs, params):
+    """`run_quantize_f32_i8` in NumPy (the same bits; see `plan._Units.deferred`)."""
+    q = quantize_f32_int_np(inputs[0], np.float32(params["scale"]), params["zp"], -128, 127)
+    return [q.astype(np.int8)]
+
+
+def _q_requantize_numpy(inputs, params):
+    """`run_requantize_i8` in NumPy (the same bits)."""
+    return [requantize_int_np(inputs[0], params["m"], params["shift"], params["zp_in"],
+                              params["zp_out"], -128, 127).astype(np.int8)]
+
+
+def _q_dequantize_numpy(inputs, params):
+    """`run_dequantize_i8` in NumPy (the same bits)."""
+    return [dequantize_np(inputs[0], params["scale"], params["zp"])]
+
+
+run_requantize_i8.numpy_form = _q_requantize_numpy
+
+
 def _q_bind_quantize(params):
     """Plan-load binding of `run_quantize_f32_i8` (see `PlanRunner`): params decoded once."""
     scale, zp = np.float32(params["scale"]), int(params["zp"])
@@ -57,6 +85,7 @@ def _q_bind_quantize(params):
         direct.call(x.ravel(), scale, zp, out.ravel())
         return [out]
 
+    run.numpy_form = lambda inputs, _params: _q_quantize_numpy(inputs, params)
     return run
 
 
@@ -81,6 +110,7 @@ def _q_bind_dequantize(params):
         return fixed_call(dequantize_i8, (x.ravel(), scale, zp, out.ravel()))
 
     run.into = into
+    run.numpy_form = lambda inputs, _params: _q_dequantize_numpy(inputs, params)
     return run
 
 

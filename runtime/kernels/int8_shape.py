@@ -131,6 +131,25 @@ def _shp_resize_bilinear_i8(x, n, h, w, c, ys, y0s, y1s, xs, x0s, x1s, rows, out
                 out[o + j] = simd_min(simd_max(v, np.int32(-128)), np.int32(127))
 
 
+def _shp_resize_bilinear_numpy(inputs, params):
+    """`run_resize_bilinear_i8` in NumPy (`plan._Units.deferred`): the same integers as
+    `_shp_resize_bilinear_i8` (each output the source rows interpolated along x, then along
+    y, weights of 1024ths), rounded half away from zero by C's truncating division by 2^20
+    (a right shift after adding 2^20 − 1 to a negative value), clamped."""
+    x = np.asarray(inputs[0], np.int64)
+    x0s, x1s, y0s, y1s = (np.asarray(params[k], np.int64) for k in ("x0", "x1", "y0", "y1"))
+    wx1 = (np.asarray(params["xs"], np.int64) - 1024 * x0s)[:, None]
+    wy1 = (np.asarray(params["ys"], np.int64) - 1024 * y0s)[:, None, None]
+
+    def along_x(rows):
+        return rows[:, :, x0s] * (1024 - wx1) + rows[:, :, x1s] * wx1
+
+    acc = along_x(x[:, y0s]) * (1024 - wy1) + along_x(x[:, y1s]) * wy1
+    t = acc + np.where(acc > 0, 1 << 19, -(1 << 19))
+    v = (t + np.where(t < 0, (1 << 20) - 1, 0)) >> 20
+    return [np.clip(v, -128, 127).astype(np.int8).reshape(tuple(params["out_shape"]))]
+
+
 @runner("reshape_i8")
 def run_reshape_i8(inputs, params):
     return [np.ascontiguousarray(inputs[0]).reshape(tuple(params["out_shape"]))]
@@ -261,6 +280,7 @@ def _shape_bind_pad(params):
         return fixed_call(_shape_pad_last_axis, (x.ravel(), cin, cout, fill, out.ravel()))
 
     run.into = into
+    run.numpy_form = lambda inputs, _params: run_pad_i8(inputs, params)  # NumPy already
     return run
 
 
@@ -289,6 +309,9 @@ def run_resize_bilinear_i8(inputs, params):
     _shp_resize_bilinear_i8(x.reshape(-1), *x.shape, params["ys"], params["y0"], params["y1"],
                             params["xs"], params["x0"], params["x1"], rows, out.reshape(-1))
     return [out]
+
+
+run_resize_bilinear_i8.numpy_form = _shp_resize_bilinear_numpy
 
 
 @runner("resize_nearest_i8")
