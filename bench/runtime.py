@@ -430,8 +430,8 @@ def main(argv=None) -> int:
 
     if not args.no_start:
         baseline = None if args.baseline.lower() == "none" else args.baseline
-        print("\nstart-up of the --emit=numba artifact (fresh `python -I`: import, load, first "
-              f"run; cold: empty NUMBA_CACHE_DIR), seconds from launch to the first result / "
+        print("\nstart-up of the --emit=numba artifact (fresh `python -I`: import, load, two "
+              f"runs; cold: empty NUMBA_CACHE_DIR), seconds from launch to the first result / "
               f"the second / the exit, medians of {STARTS} processes")
         print(f"{'model':<42} {'cold s':>18} {'warm s':>18}"
               + (f" {'cold carried':>18} {'warm carried':>18} {'build s':>8}  (carried: "

@@ -33,8 +33,8 @@ free units, else those of later steps, meanwhile, then loads the helper's work f
 on-disk cache (`_Helpers`).
 
 A cheap step may also have an exact NumPy form (its bound function's ``numpy_form``: same
-signature, the same bits, nothing to compile; e.g. QUANTIZE, a table lookup, an unpadded
-MAX_POOL). Its units are then deferred: in that first run the step runs its NumPy form, and
+signature, the same bits, nothing to compile; e.g. QUANTIZE, ADD, a pool, a table lookup).
+Its units are then deferred: in that first run the step runs its NumPy form, and
 the helpers compile its kernels after every other unit, alongside the run and after it
 returns, so that its first result does not wait for them. The next run (or `finish`, also
 called at the interpreter's exit) takes what is left of that work, compiling with the
@@ -441,14 +441,6 @@ class _Helpers:
         """Whether some unit is free or still being compiled by a helper."""
         return any(self.state[g] == self.FREE or self.state[g] >= self.HELPER
                    for g in range(len(self.state)))
-
-    def run_numpy_forms(self, inputs: Sequence[Any],
-                        observer: Callable | None = None) -> list[np.ndarray]:
-        """Run the plan as a cold first run does: every step with a NumPy form
-        (``numpy_form``) runs that form, the others their kernels; the same results as
-        `run` (what the tests check, step by step with `observer`)."""
-        arrays = check_inputs(self.plan, inputs, self._specs)
-        return self._stepwise(arrays, observer, False, None, forms=True)
 
     def finish(self) -> None:
         """Compile every free unit here (the helpers taking theirs alongside), waiting for

@@ -642,16 +642,19 @@ beside this file and $XDG_CACHE_HOME (or ~/.cache)/qcc/qcc-kernels-<sha>/, and i
 later imports check the extracted file and write it again if it changed. Nothing else is
 written into this folder: it may be read-only.
 
-First run: Numba compiles the kernels this plan uses when they are first called (the first
-`run`: only the kernel variants its layers use, typically 3.5-4.5 s for a MediaPipe-sized
-model on a 2-core AMD Zen 4 machine, 3.4-4.6 s on a 2-core Zen 3, 6.5-8.5 s on one Zen 4 core; a
-progress line on stderr when it is a
-terminal; with an empty cache, forked helper processes compile some kernels alongside:
-QCC_COMPILE_WORKERS=N sets how many, 0 none) and keeps them in its on-disk
-cache (NUMBA_CACHE_DIR if set, else __pycache__ beside the extracted kernels.py); a later
-process with the same cache gets its first result in 0.55-0.7 s on that Zen 3 (import, load,
-first run; the interpreter's exit takes ~0.15 s more). Artifacts with the
-same kernels share the extracted file and that cache (under NUMBA_CACHE_DIR or ~/.cache).
+First run: Numba compiles the kernels this plan uses when they are first called (only the
+kernel variants its layers use; a progress line on stderr when it is a terminal) and keeps
+them in its on-disk cache (NUMBA_CACHE_DIR if set, else __pycache__ beside the extracted
+kernels.py). With an empty cache, forked helper processes compile kernels alongside
+(QCC_COMPILE_WORKERS=N sets how many, 0 none), and the cheap steps (QUANTIZE, ADD, MUL,
+pools, MEAN, FULLY_CONNECTED, table lookups, PRELU, RESIZE_BILINEAR) run exact NumPy forms
+while a helper compiles their kernels: the first result comes once the convolutions' kernels
+are compiled (typically 2.9-3.7 s from launch for a MediaPipe-sized model on a 2-core AMD
+Zen 3; 6.5-8.5 s on one core with no helper), the helper goes on after it, and the second
+`run` (or the interpreter's exit) completes its work, ~1-1.5 s more. A later process with
+the same cache gets its first result in 0.5-0.7 s on that Zen 3 (import, load, first run;
+the interpreter's exit takes ~0.15 s more). Artifacts with the same kernels share the
+extracted file and that cache (under NUMBA_CACHE_DIR or ~/.cache).
 {carried}"""
 
 from __future__ import annotations
