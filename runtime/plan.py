@@ -241,11 +241,12 @@ class PlanRunner:
                             helpers.stop()
         if self._pending is not None:
             helpers, self._pending = self._pending, None
-            try:
-                with _gc_paused():
-                    return self._stepwise(arrays, observer, False, helpers)
-            finally:
-                helpers.stop()
+            if helpers.owner == os.getpid():  # not in a process forked from the owner
+                try:
+                    with _gc_paused():
+                        return self._stepwise(arrays, observer, False, helpers)
+                finally:
+                    helpers.stop()
         if observer is None:
             if self._fixed is None:
                 made = _arena_line(plan, self._steps)
@@ -272,7 +273,7 @@ class PlanRunner:
         interpreter's exit (so that the on-disk cache is complete for the next process);
         the next run does the same on its way."""
         helpers, self._pending = self._pending, None
-        if helpers is not None:
+        if helpers is not None and helpers.owner == os.getpid():
             try:
                 with _gc_paused():
                     helpers.finish()
@@ -288,7 +289,8 @@ class PlanRunner:
 
         helpers.first = False
         self._pending = helpers
-        helpers.on_free = weakref.finalize(self, _end_processes, list(helpers.pids))
+        helpers.on_free = weakref.finalize(self, _end_processes, list(helpers.pids),
+                                           helpers.owner)
         ref = weakref.ref(self)
 
         def at_exit():
@@ -360,6 +362,7 @@ class _Helpers:
         self.lock = lock
         self.pids = pids
         self.first = True  # the first run: deferred units are the helpers' alone
+        self.owner = os.getpid()  # the helpers' parent: only it may end or wait for them
         self.on_free = None  # ends the helpers if the runner is freed with work left
         self.at_exit = None  # completes that work at the interpreter's exit
 
@@ -492,14 +495,18 @@ class _Helpers:
             import atexit
 
             atexit.unregister(self.at_exit)
-        _end_processes(self.pids)
+        _end_processes(self.pids, self.owner)
         self.state.close()
 
 
-def _end_processes(pids: list[int]) -> None:
-    """Kill and reap the helper processes `pids`."""
+def _end_processes(pids: list[int], owner: int) -> None:
+    """Kill and reap the helper processes `pids`, children of `owner`: nothing in another
+    process (one forked from the owner after the first run inherits the runner, not the
+    helpers)."""
     import signal
 
+    if os.getpid() != owner:
+        return
     for pid in pids:
         try:
             os.kill(pid, signal.SIGKILL)

@@ -523,6 +523,36 @@ def test_next_run_completes_the_deferred_units(tmp_path, monkeypatch):
     assert len(compiled) == len(set(compiled))  # no unit twice
 
 
+def test_a_forked_process_leaves_the_parents_helpers_alone(tmp_path, monkeypatch):
+    """A process forked after a cold first run inherits the runner but not its helpers: its
+    next run neither waits for nor ends them (its kernels compile in-process), and the parent
+    still completes their work."""
+    import os
+    import sys
+
+    seen = tmp_path / "calls"
+    monkeypatch.setattr(sys, "argv", ["plan", str(seen)])
+    scope = _forms_plan(seen)
+    runner, x = scope["runner"], scope["x"]
+    runner.run([x])
+    (pid,) = runner._pending.pids
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the forked process
+        code = 1
+        try:
+            ok = np.array_equal(runner.run([x])[0], x + 6) and runner._pending is None
+            code = 0 if ok else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert runner._pending is not None and os.waitpid(pid, os.WNOHANG) in ((0, 0), (pid, 0))
+    runner.finish()
+    compiled = [n.split()[1] for n in _notes(seen) if n.startswith("helper compile-")
+                or n.startswith("run compile-")]
+    assert {"compile-1", "compile-3"} <= set(compiled)
+
+
 def test_deferred_units_complete_at_exit(tmp_path):
     """A process that exits after its cold first run completes the deferred units first (the
     next process then finds every kernel in the cache): each compiled once, by the helper or
