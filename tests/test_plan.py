@@ -423,7 +423,7 @@ def bind(params):
         return [xs[0] + np.float32(at)]
 
     def compile_unit():
-        time.sleep(0.3 if formed else 0.1)
+        time.sleep(0.5 if formed else 0.1)  # the helper still at work when the run returns
         note(f"compile-{at}")
 
     run.compile_units = (((f"u{at}",), compile_unit, 1.0),)
