@@ -56,8 +56,8 @@ Two kinds of functions:
   - `dequantize_i8(x_i8, scale, zp, out_f32)`                 DEQUANTIZE reference
 
   NumPy forms (plain Python over arrays, the same bits; a cold first run's steps run them
-  while their kernels compile elsewhere): `mbqm_fast_np`, `quantize_f32_int_np`,
-  `requantize_int_np`, `dequantize_np`.
+  while their kernels compile elsewhere): `mbqm_fast_np`, `mbqm_np`, `wrap_int32_np`,
+  `quantize_f32_int_np`, `requantize_int_np`, `dequantize_np`.
   - `requant_fast_i8(acc_f32[R,C], eff, margin, p2r, ip2r, bias_f, bias, m, left, right,
         zp_out, lo, hi, out_i8[R,C])`  exact per-channel requant of float32 GEMM
         accumulators (|acc| < 2^24): a float32 estimate decides almost every output, exact
@@ -558,6 +558,17 @@ def mbqm_fast_np(x, m, left, right) -> np.ndarray:
                              np.int64(right))
 
 
+def mbqm_np(x, m, shift) -> np.ndarray:
+    """`mbqm` over an integer array for a multiplier m >= 0 (`mbqm_fast_np` with the shift
+    split into its left and right parts)."""
+    return mbqm_fast_np(x, m, max(shift, 0), max(-shift, 0))
+
+
+def wrap_int32_np(x) -> np.ndarray:
+    """`wrap_int32` over an integer array (its own Python function)."""
+    return wrap_int32.py_func(np.asarray(x, np.int64))
+
+
 def quantize_f32_int_np(x, scale, zp, lo, hi) -> np.ndarray:
     """`quantize_f32_int` on an array (any shape) -> int32 array: the float32 divide,
     `quantize_value`'s rounding, clamp and zero point, in the same order (NaN gives lo)."""
@@ -576,8 +587,7 @@ def quantize_f32_int_np(x, scale, zp, lo, hi) -> np.ndarray:
 
 def requantize_int_np(x, m, shift, zp_in, zp_out, lo, hi) -> np.ndarray:
     """`requantize_int` on an array (any shape) -> int64 array (m >= 0)."""
-    v = mbqm_fast_np(np.asarray(x, np.int64) - zp_in, m, max(shift, 0), max(-shift, 0))
-    return np.clip(v + zp_out, lo, hi)
+    return np.clip(mbqm_np(np.asarray(x, np.int64) - zp_in, m, shift) + zp_out, lo, hi)
 
 
 def dequantize_np(x, scale, zp) -> np.ndarray:

@@ -32,6 +32,7 @@ from ..fixedpoint import (
     quantize_multiplier,
     quantize_multipliers,
     requant_fast2_i8,
+    round_half_away,
 )
 from .common import ints, same_padding
 from .int8_lowering import (
@@ -827,11 +828,8 @@ def _fc_numpy(inputs, params, kernel_run):
         return kernel_run(inputs, params)
     x = np.asarray(inputs[0], np.int64).reshape(-1, d) - int(params["zp_in"])
     acc = x @ w.astype(np.int64) + np.asarray(params["bias"], np.int64)
-    p = acc.astype(np.float64) * np.asarray(params["eff"], np.float64)
-    mag = np.abs(p)
-    fl = np.floor(mag)
-    q = np.where(mag - fl >= 0.5, fl + 1.0, fl)
-    q = np.clip(np.where(p < 0, -q, q), -1e9, 1e9)
+    q = np.clip(round_half_away(acc.astype(np.float64) * np.asarray(params["eff"], np.float64)),
+                -1e9, 1e9)
     v = q.astype(np.int64) + int(params["zp_out"])
     out = np.clip(v, int(params["lo"]), int(params["hi"])).astype(np.int8)
     return [out.reshape(tuple(int(v) for v in params["out_shape"]))]

@@ -38,12 +38,13 @@ from ..fixedpoint import (
     fast_mbqm_params,
     mbqm,
     mbqm_fast,
-    mbqm_fast_np,
+    mbqm_np,
     mbqm_smaller_than_one_exp,
     njit,
     quantize_multiplier,
     quantize_multiplier_smaller_than_one_exp,
     wrap_int32,
+    wrap_int32_np,
 )
 from .int8_lowering import activation_bounds, constant_array, int8_params, shape
 from .int8_registry import DirectCall, channel_rows, fixed_call, runner
@@ -487,22 +488,17 @@ def _ew_flat_runner(kernel, args, params, fallback, binary: bool):
 
 def _ew_add_sub_numpy(inputs, params):
     """ADD / SUB in NumPy (`plan._Units.deferred`): `_ew_add_sub_loop`'s integer arithmetic
-    over the broadcast operands, with `mbqm_fast` (its multipliers are >= 0: positive
+    over the broadcast operands, with `mbqm_np` (its multipliers are >= 0: positive
     scale ratios; else the kernel runs)."""
     if min(params["m1"], params["m2"], params["m_out"]) < 0:
         return run_add_sub_i8(inputs, params)
     out_shape = tuple(params["out_shape"])
     a, b = (np.broadcast_to(np.asarray(x, np.int64), out_shape) for x in inputs)
     left = params["left_shift"]
-
-    def scaled(x, zp, m, shift):
-        return mbqm_fast_np((x - zp) << left, m, max(shift, 0), max(-shift, 0))
-
-    v1 = scaled(a, params["zp1"], params["m1"], params["shift1"])
-    v2 = scaled(b, params["zp2"], params["m2"], params["shift2"])
+    v1 = mbqm_np((a - params["zp1"]) << left, params["m1"], params["shift1"])
+    v2 = mbqm_np((b - params["zp2"]) << left, params["m2"], params["shift2"])
     raw = v1 + v2 if params["sign"] > 0 else v1 - v2
-    v = mbqm_fast_np(raw, params["m_out"], max(params["shift_out"], 0),
-                     max(-params["shift_out"], 0)) + params["zp_out"]
+    v = mbqm_np(raw, params["m_out"], params["shift_out"]) + params["zp_out"]
     return [np.clip(v, params["lo"], params["hi"]).astype(np.int8)]
 
 
@@ -521,16 +517,14 @@ def _ew_bind_add_sub(params):
 def _ew_mul_numpy(inputs, params):
     """MUL in NumPy (`plan._Units.deferred`): `_ew_mul_loop`'s integer arithmetic over the
     broadcast operands (the second the folded constant when the plan holds it), with
-    `mbqm_fast` (m >= 0: positive scales; else the kernel runs)."""
+    `mbqm_np` (m >= 0: positive scales; else the kernel runs)."""
     if params["m"] < 0:
         return run_mul_i8(inputs, params)
     out_shape = tuple(params["out_shape"])
     b = params["b"] if "kq" in params else inputs[1]
     a, b = (np.broadcast_to(np.asarray(x, np.int64), out_shape) for x in (inputs[0], b))
-    p = (a - params["zp1"]) * (b - params["zp2"])
-    p = ((p + np.int64(2147483648)) & np.int64(0xFFFFFFFF)) - np.int64(2147483648)
-    sh = params["shift"]
-    v = mbqm_fast_np(p, params["m"], max(sh, 0), max(-sh, 0)) + params["zp_out"]
+    p = wrap_int32_np((a - params["zp1"]) * (b - params["zp2"]))
+    v = mbqm_np(p, params["m"], params["shift"]) + params["zp_out"]
     return [np.clip(v, params["lo"], params["hi"]).astype(np.int8)]
 
 

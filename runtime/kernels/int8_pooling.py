@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 from qcc.dialects import nn
 
-from ..fixedpoint import mbqm_fast, mbqm_fast_np, njit, quantize_multiplier
+from ..fixedpoint import mbqm_fast, mbqm_np, njit, quantize_multiplier, wrap_int32_np
 from .common import same_padding
 from .int8_lowering import activation_bounds, int8_params, shape
 from .int8_registry import fixed_call, runner
@@ -356,13 +356,11 @@ def run_mean_i8(inputs, params):
 
 def _pool_mean_numpy(inputs, params):
     """`run_mean_i8` in NumPy (`plan._Units.deferred`): int64 sums, `_pool_mean_requant`'s
-    int32 wrap, `mbqm_fast` (m >= 0, `lower_mean`) and clamp."""
+    int32 wrap, `mbqm_np` (m >= 0, `lower_mean`) and clamp."""
     n = params["reduced"]
     sums = _pool_reduced(inputs[0], params).astype(np.int64).sum(axis=1).reshape(-1)
-    s = sums - np.int64(params["zp_in"]) * n
-    s = ((s + np.int64(2147483648)) & np.int64(0xFFFFFFFF)) - np.int64(2147483648)
-    sh = params["shift"]
-    v = mbqm_fast_np(s, params["m"], max(sh, 0), max(-sh, 0)) + params["zp_out"]
+    s = wrap_int32_np(sums - np.int64(params["zp_in"]) * n)
+    v = mbqm_np(s, params["m"], params["shift"]) + params["zp_out"]
     return [np.clip(v, -128, 127).astype(np.int8).reshape(tuple(params["out_shape"]))]
 
 
