@@ -285,3 +285,48 @@ def test_fill_and_fix_run_as_leaves(kind, monkeypatch):
                                  for name in defined - nrt)
     for callee in ("_dw_fill_row", "_dw_fill_u8", "_dw_fix_steps"):
         assert callee not in text
+
+
+def _fill_row_by_definition(x1, src, inside, w, c, zp, pl, sw, wq, r1, dst):
+    """`_dw_fill_row` as its docstring defines it: plane ph, column qc of the ring row holds
+    padded column qc·sw + ph, i.e. image column qc·sw + ph − pl, offset by −zp (zeros outside
+    the image, or for a row that is not inside)."""
+    for ph in range(sw):
+        for qc in range(wq):
+            ix = qc * sw + ph - pl
+            row = dst + (ph * wq + qc) * c
+            if inside and 0 <= ix < w:
+                r1[row:row + c] = x1[src + ix * c:src + ix * c + c].astype(np.float32) - np.float32(zp)
+            else:
+                r1[row:row + c] = 0
+
+
+def test_the_ring_fill_matches_its_definition():
+    """The ring fill (`_dw_fill_row`) on every channel count 1..40 and some beyond, strides 1
+    to 3, left padding 0..2, rows narrower and wider than the image: on strided rows C = 8..32
+    takes `dw_widen_pixels` (whole vectors a pixel, the last one overlapping), other C the
+    loop over C. It writes the ring row exactly and nothing around it."""
+    from numba import njit
+
+    @njit
+    def fill(x1, src, inside, w, c, zp, pl, sw, wq, r1, dst):
+        dwk._dw_fill_row(x1, src, inside, w, c, zp, pl, sw, wq, r1, dst)
+
+    rng = np.random.default_rng(29)
+    checked = 0
+    for c in [*range(1, 41), 48, 64, 72]:
+        for sw in (1, 2, 3):
+            for w in (1, 2, 5, 17):
+                for pl in (0, 1, 2):
+                    for wq in {max(1, (w + pl) // sw), (w + pl) // sw + 2}:
+                        x = rng.integers(-128, 128, size=3 * w * c).astype(np.int8)
+                        zp = int(rng.integers(-128, 128))
+                        for inside in (True, False) if c == 8 else (True,):
+                            got = np.full(sw * wq * c + 40, 7.5, np.float32)
+                            want = got.copy()
+                            _fill_row_by_definition(x, w * c, inside, w, c, zp, pl, sw, wq,
+                                                    want, 3)
+                            fill(x, w * c, inside, w, c, zp, pl, sw, wq, got, 3)
+                            np.testing.assert_array_equal(got, want, err_msg=str((c, sw, w, pl, wq)))
+                            checked += 1
+    assert checked > 2000
