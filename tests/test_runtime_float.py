@@ -18,7 +18,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REF, custom_ops, litert_inputs, run_litert, zoo_images, zoo_parametrize
+from conftest import (
+    REF,
+    custom_ops,
+    litert_inputs,
+    litert_lacks_custom_ops,
+    run_litert,
+    zoo_images,
+    zoo_parametrize,
+)
 
 from qcc.frontends.tflite import import_tflite
 from qcc.irtext import parse_ir, print_ir
@@ -38,18 +46,35 @@ def _inputs_for(executor: Executor, seed: int = 0) -> list[np.ndarray]:
     return tflite_models.random_inputs([spec.shape for spec in executor.input_specs], seed=seed)
 
 
-def _assert_close(got: list[np.ndarray], want: list[np.ndarray], what: str) -> None:
+def _max_diff(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
+
+
+def _assert_close(got: list[np.ndarray], want: list[np.ndarray], what: str, *,
+                  model: bytes | None = None, xs: list[np.ndarray] | None = None) -> None:
+    """got (qcc) within RTOL·max|want| of want (LiteRT's default resolver), per output.
+    With the model and its inputs (the zoo), an output past that may be as far as twice
+    LiteRT's own two kernel sets are from each other on it (BUILTIN_REF against the default
+    resolver's): a deep model amplifies the rounding of any summation order (pose_landmark_full's
+    segmentation head: 1.4e-3 of its range between LiteRT's resolvers), and LiteRT defines
+    its float results no closer than that."""
     assert len(got) == len(want), f"{what}: {len(got)} outputs, LiteRT has {len(want)}"
+    spread: list[np.ndarray] | None = None
     for i, (g, w) in enumerate(zip(got, want)):
         assert g.shape == w.shape, f"{what}: output {i} shape {g.shape} != {w.shape}"
         assert g.dtype == w.dtype, f"{what}: output {i} dtype {g.dtype} != {w.dtype}"
         if w.size == 0:
             continue
         assert np.all(np.isfinite(g)), f"{what}: output {i} has non-finite values"
-        diff = float(np.max(np.abs(g.astype(np.float64) - w.astype(np.float64))))
+        diff = _max_diff(g, w)
         scale = float(np.max(np.abs(w)))
-        assert diff <= RTOL * scale, (
-            f"{what}: output {i} max|diff| {diff:.3g} > {RTOL} * max|ref| {scale:.3g}"
+        bound = RTOL * scale
+        if diff > bound and model is not None and xs is not None:
+            if spread is None:
+                spread = run_litert(model, xs, REF)
+            bound = max(bound, 2 * _max_diff(spread[i], w))
+        assert diff <= bound, (
+            f"{what}: output {i} max|diff| {diff:.3g} > {bound:.3g} (max|ref| {scale:.3g})"
         )
 
 
@@ -137,8 +162,16 @@ def test_zoo_model_matches_litert(path: Path):
         return
     executor = Executor(module)
     model = path.read_bytes()
+    lacking = litert_lacks_custom_ops(model)
     for i, xs in enumerate(_zoo_inputs(path, executor)):
-        _assert_close(executor.run(xs), run_litert(model, xs), f"{path.stem} input {i}")
+        got = executor.run(xs)
+        if lacking:  # LiteRT runs none of it (MediaPipe's Landmarks2TransformMatrix, ...):
+            # the kernels of those ops are checked against MediaPipe's own code elsewhere
+            # (test_mediapipe_transform); here the model runs, finite, deterministic
+            assert all(np.isfinite(o).all() for o in got)
+            assert all(np.array_equal(a, b) for a, b in zip(got, executor.run(xs)))
+            continue
+        _assert_close(got, run_litert(model, xs), f"{path.stem} input {i}", model=model, xs=xs)
 
 
 # ------------------------------------------------------------------------------------------
