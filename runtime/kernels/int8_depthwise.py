@@ -66,7 +66,6 @@ from .simd import (
     simd_array,
     simd_as64,
     simd_call,
-    simd_cases,
     simd_empty,
     simd_f32_ptr,
     simd_fn,
@@ -312,14 +311,16 @@ _DW_WIDEN_MAX_C = 32
 def dw_widen_pixels(typingctx, src, dst, npix, c, step, z):
     """float32 dst[p·c + k] = float32(src[p·step + k]) − z for pixels p < npix and channels
     k < c (`_DW_WIDEN_LANES` <= C <= `_DW_WIDEN_MAX_C`), as vector IR: `_DW_WIDEN_LANES`
-    int8 values a step (sign-extended, converted, offset, stored), a pixel's last step
-    overlapping the one before it when C is not a multiple (it writes the same values
-    again); a pixel is one straight run of its steps, in a pixel loop per step count (a
-    loop over the steps would cost as much as the steps). The strided ring fill's inner
-    loop for small C: LLVM vectorizes a loop over C alone only when its vector body (32
-    values or more) fits, so C = 8..24 ran scalar, at 2-4x the cost of a stride-1 row;
-    larger C it vectorizes well. Arguments: src, dst (int64 addresses: int8 pixels `step`
-    bytes apart, C contiguous float32s a pixel), npix, c, step (int64), z (float32)."""
+    int8 values a step (sign-extended, converted, offset, stored), a pixel one straight run
+    of steps: at offset 0 (C = 8), 0 and C − 8 (C <= 16), or 0, 8, C − 16 and C − 8 (C <=
+    32); steps overlap when C is not 8, 16 or 32 and write the same values again. The
+    strided ring fill's inner loop for small C: LLVM vectorizes a loop over C alone only
+    when its vector body (32 values or more) fits, so C = 8..24 ran scalar, at 2-4x the
+    cost of a stride-1 row (and a loop over a pixel's steps costs as much as the steps);
+    larger C it vectorizes well. Three pixel loops, not one per step count: each compiled
+    loop adds ~0.05-0.1 s to the depthwise fill leaf's compile. Arguments: src, dst (int64
+    addresses: int8 pixels `step` bytes apart, C contiguous float32s a pixel), npix, c, step
+    (int64), z (float32)."""
     sig = types.void(src, dst, npix, c, step, z)
 
     def codegen(context, builder, signature, args):
@@ -330,9 +331,6 @@ def dw_widen_pixels(typingctx, src, dst, npix, c, step, z):
         k = lambda v: ir.Constant(i64, v)  # noqa: E731
         xa, da, n, c, step = (simd_as64(builder, v) for v in args[:5])
         vz = simd_splat(builder, args[5], vf32)
-        last = builder.sub(c, k(lanes))
-        steps = builder.udiv(builder.add(c, k(lanes - 1)), k(lanes))
-        most = _DW_WIDEN_MAX_C // lanes
 
         def widen(xp, dp, at):  # one step at value offset at of the pixel
             v = builder.load(builder.inttoptr(builder.add(xp, at), vi8.as_pointer()), align=1)
@@ -340,18 +338,23 @@ def dw_widen_pixels(typingctx, src, dst, npix, c, step, z):
             builder.store(v, builder.inttoptr(builder.add(dp, builder.mul(at, k(4))),
                                               vf32.as_pointer()), align=4)
 
-        def pixels(body):
+        def pixels(offsets):
             with cgutils.for_range(builder, n) as pix:
-                body(builder.add(xa, builder.mul(pix.index, step)),
-                     builder.add(da, builder.mul(builder.mul(pix.index, c), k(4))))
+                xp = builder.add(xa, builder.mul(pix.index, step))
+                dp = builder.add(da, builder.mul(builder.mul(pix.index, c), k(4)))
+                for at in offsets:
+                    widen(xp, dp, at)
 
-        def unrolled(count):
-            def emit(_builder):
-                pixels(lambda xp, dp: [widen(xp, dp, k(lanes * t) if t < count - 1 else last)
-                                       for t in range(count)])
-            return emit
-
-        simd_cases(builder, steps, [(t, unrolled(t)) for t in range(1, most + 1)])
+        last = builder.sub(c, k(lanes))
+        with builder.if_else(builder.icmp_signed("<=", c, k(lanes))) as (one, more):
+            with one:
+                pixels([k(0)])
+            with more:
+                with builder.if_else(builder.icmp_signed("<=", c, k(2 * lanes))) as (two, four):
+                    with two:
+                        pixels([k(0), last])
+                    with four:
+                        pixels([k(0), k(lanes), builder.sub(c, k(2 * lanes)), last])
         return context.get_dummy_value()
 
     return sig, codegen
