@@ -1471,7 +1471,9 @@ def write_artifact(model: CompiledModel | Operation, directory: str | os.PathLik
     model.py is the entry point; kernels.py.xz is `kernel_source` of the plan's kernels,
     xz-compressed (~107 KB of source -> ~24 KB: model.py extracts and checks it at import);
     weights.npz is `plan_to_arrays` (a few arrays packed per dtype) with LZMA-compressed
-    entries (`_deflated_npz`). Together they stay within ~1.2x the int8 .tflite of the model.
+    entries (`_deflated_npz`). Together they stay within ~1.2x the int8 .tflite of the model,
+    but for a model of a few dozen KB, whose folder is its .tflite's size plus the kernels'
+    source (model.py and kernels.py.xz, ~50 KB).
 
     `cache_baseline` (a `CACHE_BASELINES` name, e.g. ``"x86-64-v3"``; default
     ``$QCC_ARTIFACT_BASELINE``, else none) also writes DIR/numba-cache-<baseline>/: Numba's
