@@ -71,8 +71,12 @@ def _assert_close(got: list[np.ndarray], want: list[np.ndarray], what: str, *,
         bound = RTOL * scale
         if diff > bound and model is not None and xs is not None:
             if spread is None:
-                spread = run_litert(model, xs, REF)
-            bound = max(bound, 2 * _max_diff(spread[i], w))
+                try:
+                    spread = run_litert(model, xs, REF)
+                except RuntimeError:  # a custom op only the default resolver knows
+                    spread = []
+            if spread:
+                bound = max(bound, 2 * _max_diff(spread[i], w))
         assert diff <= bound, (
             f"{what}: output {i} max|diff| {diff:.3g} > {bound:.3g} (max|ref| {scale:.3g})"
         )
