@@ -104,11 +104,6 @@ def _xnnpack(builtin: str) -> tuple[bool | None, bool | None]:
     return None, None
 
 
-def _float_builtins(content: bytes) -> list[str]:
-    """The builtins (custom codes) of the operators that compute in float."""
-    return _float_operators(content)[0]
-
-
 def _float_and_outside_builtins(content: bytes) -> tuple[list[str], list[str]]:
     """The builtins (custom codes) of the operators that compute in float, and of the int8
     operators that LiteRT's default resolver runs outside XNNPACK."""
@@ -243,7 +238,7 @@ def test_int8_quantization_runs_in_litert(model: Path, tmp_path: Path) -> None:
     runner = _litert_runner
     if litert_lacks_custom_ops(model):
         assert_litert_lacks_the_same_custom_ops(model, content)
-        floats, outside = _float_builtins(content), []
+        floats, outside = _float_operators(content)[0], []
         runner = _qcc_runner
     else:
         floats, outside = _float_and_outside_builtins(content)
