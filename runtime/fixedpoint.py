@@ -600,7 +600,7 @@ def dequantize_np(x, scale, zp) -> np.ndarray:
 # Fast exact requantization: float32 estimate + exact fix-up near rounding ties
 
 
-def fast_requant_tables(m, shift, bias) -> dict[str, np.ndarray]:
+def fast_requant_tables(m, shift, bias, acc_bound=None) -> dict[str, np.ndarray]:
     """Compile-time tables for `requant_fast_i8` (one entry per channel).
 
     Exact result: T = MBQM(x, m, shift) = RDBPOT(s, right), s = SRDHM(x, m) =
@@ -613,7 +613,14 @@ def fast_requant_tables(m, shift, bias) -> dict[str, np.ndarray]:
          T = round_half_away(s/2^right), computed exactly in float32.
     Only outputs where both tests fail (rare: A fails with probability ≈ 2^−right, B with
     ≈ 2^right·1e−6·|z|) are recomputed with integer `mbqm`. Channels the estimate cannot
-    serve (left shift > 0, |bias| ≥ 2^24, negative m) are always recomputed.
+    serve (|bias| ≥ 2^24, negative m) are always recomputed.
+
+    A left shift (shift > 0: the channel's real multiplier is 1 or more) makes MBQM
+    SRDHM(x·2^left, m) with right = 0: one rounding of z = x·m·2^(shift−31), which the same
+    estimate decides like any right = 0 channel, provided x·2^left does not wrap in int32.
+    `acc_bound` (per channel, or one number) bounds the caller's |acc|: a left-shifted
+    channel takes the estimate when (acc_bound + |bias|)·2^left < 2^31, and is always
+    recomputed otherwise, or when no bound is given.
 
     The float32 estimate y = fl(fl(acc + bias_f)·eff) has relative error ≤ 3·2^−24 when acc
     and bias are exact float32 integers; the kernel allows 4e−7·|y| + 1e−7 (scaled by 2^right
@@ -630,7 +637,11 @@ def fast_requant_tables(m, shift, bias) -> dict[str, np.ndarray]:
     eff = (m.astype(np.float64) * np.exp2(sh.astype(np.float64) - 31.0)).astype(np.float32)
     margin = np.exp2(-(right.astype(np.float64) + 1.0))
     p2r = np.exp2(right.astype(np.float64))
-    exact_only = (left > 0) | (np.abs(b) >= (1 << 24)) | (m < 0)
+    wraps = left > 0
+    if acc_bound is not None:
+        reach = np.broadcast_to(np.asarray(acc_bound, np.int64).reshape(-1), m.shape) + np.abs(b)
+        wraps = wraps & ((reach << np.minimum(left, 32)) >= (1 << 31))
+    exact_only = wraps | (np.abs(b) >= (1 << 24)) | (m < 0)
     margin = np.where(exact_only, 2.0, margin)
     p2r = np.where(exact_only, np.nan, p2r)
     return {

@@ -310,19 +310,19 @@ def _tables(t):
     return [t[k] for k in ("eff", "margin", "p2r", "ip2r", "bias_f", "bias", "m", "left", "right")]
 
 
-def _fast_requant_check(acc, m, shift, bias, zp, lo, hi):
+def _fast_requant_check(acc, m, shift, bias, zp, lo, hi, acc_bound=None):
     """As a [1, n] block (n channels) and as an [n, 1] block (one channel per row)."""
     want = [max(lo, min(hi, mbqm_exact(int(a) + int(b), int(mm), int(s)) + zp))
             for a, b, mm, s in zip(acc.tolist(), np.broadcast_to(bias, acc.shape).tolist(),
                                    np.broadcast_to(m, acc.shape).tolist(),
                                    np.broadcast_to(shift, acc.shape).tolist())]
-    t = fp.fast_requant_tables(m, shift, bias)
+    t = fp.fast_requant_tables(m, shift, bias, acc_bound)
     out = np.empty((1, acc.size), np.int8)
     fp.requant_fast_i8(acc.astype(np.float32).reshape(1, -1), *_tables(t), zp, lo, hi, out)
     assert out.reshape(-1).tolist() == want
     if len(set(np.broadcast_to(m, acc.shape).tolist())) == 1 and len(set(np.broadcast_to(bias, acc.shape).tolist())) == 1:
         t1 = fp.fast_requant_tables(np.asarray(m).reshape(-1)[:1], np.asarray(shift).reshape(-1)[:1],
-                                    np.asarray(bias).reshape(-1)[:1])
+                                    np.asarray(bias).reshape(-1)[:1], acc_bound)
         out = np.empty((acc.size, 1), np.int8)
         fp.requant_fast_i8(acc.astype(np.float32).reshape(-1, 1), *_tables(t1), zp, lo, hi, out)
         assert out.reshape(-1).tolist() == want
@@ -341,6 +341,47 @@ def test_requant_fast_random(seed, eff, zp, n):
     _fast_requant_check(acc, np.full(n, m), np.full(n, s), np.full(n, bias[0]), zp, -128, 127)
     ms, ss = fp.quantize_multipliers(eff * rng.uniform(0.5, 2.0, size=n))
     _fast_requant_check(acc, ms, ss, bias, zp, -100, 120)
+
+
+def test_fast_requant_tables_left_shifts_take_the_estimate_within_the_accumulator_bound():
+    """A left-shifted channel (real multiplier >= 1) is decided by the float32 estimate like a
+    right = 0 channel when the caller's bound keeps (acc + bias)·2^left inside int32, and is
+    always recomputed (margin 2) without a bound or past it."""
+    m, shift = fp.quantize_multiplier(5.3)  # shift 3
+    assert shift == 3
+    edge = (1 << 28) - 100  # (edge + |bias|)·2^3 = 2^31: the first bound that can wrap
+    t = fp.fast_requant_tables([m] * 4, [shift] * 4, [-100] * 4, [0, edge - 1, edge, 10**9])
+    assert t["margin"].tolist() == [0.5, 0.5, 2.0, 2.0]
+    assert np.isnan(t["p2r"][2:]).all() and (t["p2r"][:2] == 1.0).all()
+    assert fp.fast_requant_tables([m], [shift], [0])["margin"].tolist() == [2.0]  # no bound
+    # right-shifted channels do not depend on the bound
+    m2, s2 = fp.quantize_multiplier(0.01)
+    assert fp.fast_requant_tables([m2], [s2], [0], [2**40])["margin"][0] < 0.5
+
+
+def test_requant_fast_left_shifts():
+    """Left-shifted channels taking the estimate (`acc_bound` given): every accumulator
+    around each rounding tie of z, and random ones up to the bound, equal the integer
+    reference."""
+    rng = np.random.default_rng(11)
+    for eff in (1.0, 1.25, 1.999, 2.0, 3.14159, 7.5, 40.0, 127.9, 1000.5):
+        m, s = fp.quantize_multiplier(eff)
+        assert s > 0
+        bound = int(min(2**24 - 1, (2**31 - 1) // (1 << s) - 5000))
+        xs = []
+        for k in range(-300, 300):
+            c = int(round((k + 0.5) / eff))
+            xs += [c - 1, c, c + 1]
+        xs += rng.integers(-bound, bound + 1, size=400).tolist()
+        acc = np.array([x for x in xs if abs(x) <= bound], np.int64)
+        assert fp.fast_requant_tables([m], [s], [0], bound)["margin"][0] == 0.5
+        for bias in (0, 4999, -4999):
+            n = acc.size
+            a = np.clip(acc - bias, -bound, bound)
+            _fast_requant_check(a, np.full(n, m), np.full(n, s), np.full(n, bias), 3, -128, 127,
+                                acc_bound=bound)
+            _fast_requant_check(a, np.full(n, m), np.full(n, s), np.full(n, bias), -5, -20, 90,
+                                acc_bound=bound)
 
 
 def test_requant_fast_ties():

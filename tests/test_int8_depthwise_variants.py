@@ -14,7 +14,7 @@ import re
 import numpy as np
 import pytest
 
-from qcc.runtime.fixedpoint import quantize_multipliers
+from qcc.runtime.fixedpoint import fast_requant_tables, quantize_multipliers
 from qcc.runtime.kernels import int8_depthwise as dwk
 from qcc.runtime.kernels.int8_vnni import VNNI_DW_SHAPES
 from qcc.runtime.kernels.simd import INT8_GEMM_PATHS
@@ -117,6 +117,48 @@ def test_ring_drivers_match_the_specification(case, path, monkeypatch):
     p = dict(base, **ring)
     np.testing.assert_array_equal(dwk._dw_bind(p)([x], p)[0], ref)
     np.testing.assert_array_equal(dwk.run_depthwise_conv2d_i8([x], p)[0], ref)  # unbound
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("stride", [1, 2])
+def test_left_shift_channels_take_the_estimate(stride, path, monkeypatch):
+    """A layer whose channels mostly have real multipliers >= 1 (a left shift; real models
+    have them, e.g. near-dead channels of MediaPipe's pose landmark model): the ring takes
+    the estimate for those its accumulator bound keeps inside int32 (`_dw_acc_bound`), the
+    others (a wrapping x·2^left in the reference) stay always-recomputed, and the outputs
+    equal the integer kernel's, bit for bit, on each depthwise kind this host runs."""
+    monkeypatch.setenv("QCC_INT8_GEMM", path)
+    rng = np.random.default_rng(31 + stride)
+    c, h, w, k = 40, 19, 23, 3
+    wk = rng.integers(-6, 7, size=(k, k, c)).astype(np.int32)
+    wk[:, :, -2:] = 127  # two channels whose bound · 2^left reaches 2^31: x·2^left can wrap
+    eff = rng.uniform(1.0, 4.0, size=c)
+    eff[-8:-2] = rng.uniform(10.0, 60.0, size=6)
+    eff[:4] = rng.uniform(1e-3, 0.5, size=4)  # right-shifted ones among them
+    eff[-2:] = [9000.0, 20000.0]
+    m, shift = quantize_multipliers(eff)
+    bias = rng.integers(-20, 20, size=c).astype(np.int32)
+    zp_in, zp_out = -128, 5
+    oh, ow = -(-h // stride), -(-w // stride)
+    pt = max(0, (oh - 1) * stride + k - h) // 2
+    pl = max(0, (ow - 1) * stride + k - w) // 2
+    geom = np.array([stride, stride, 1, 1, pt, pl, 1, k, k], np.int64)
+    base = {"geom": geom, "out_shape": [1, oh, ow, c], "zp_in": zp_in, "zp_out": zp_out,
+            "lo": -128, "hi": 127}
+    ring = dwk._dw_ring_params(wk, bias, m, shift, base)
+    assert ring is not None
+    p = dict(base, **ring)
+    t = fast_requant_tables(p["m"], p["left"].astype(np.int64) - p["right"], p["bias"],
+                            dwk._dw_acc_bound(p["w"], zp_in))
+    assert (t["margin"][4:-2] == 0.5).all() and (t["margin"][-2:] == 2.0).all()
+    # most rows near zp_in (small sums: outputs inside the clamp), every seventh row at both
+    # ends of the int8 range (the largest sums, outputs well past the clamp)
+    x = rng.integers(-128, -122, size=(1, h, w, c)).astype(np.int8)
+    x[0, ::7] = rng.choice(np.array([-128, -127, 0, 126, 127], np.int8), size=x[0, ::7].shape)
+    ref = dwk.run_depthwise_conv2d_i8([x], dict(base, **dwk._dw_int_params(wk, bias, m, shift)))[0]
+    np.testing.assert_array_equal(dwk._dw_bind(p)([x], p)[0], ref)
+    inside = (ref[..., 4:-2] > -128) & (ref[..., 4:-2] < 127)
+    assert 0.2 < inside.mean() < 0.9  # both decided outputs and clamped ones
 
 
 def test_bound_runner_takes_a_non_contiguous_input():

@@ -1027,6 +1027,15 @@ def _dw_taps_leaf(variant) -> int:
     return _DW_TAPS[variant].address
 
 
+def _dw_acc_bound(w, zp_in) -> np.ndarray:
+    """Per channel, the largest |acc| a layer can reach: Σ_taps |w| · max|x − zp_in| (what
+    lets a left-shifted channel's requantization take the float32 estimate,
+    `fast_requant_tables`)."""
+    zp = int(zp_in)
+    xmax = max(127 - zp, zp + 128)
+    return np.abs(np.asarray(w, np.int64)).sum(axis=(0, 1)) * xmax
+
+
 def _dw_ring_tables(params) -> tuple[np.ndarray, np.ndarray]:
     """The ring kernel's p and q (see above) from the step params: the int8 weights w
     [KH, KW, C] and the integer requantization (bias, m, left, right). The weights and the
@@ -1037,7 +1046,7 @@ def _dw_ring_tables(params) -> tuple[np.ndarray, np.ndarray]:
     bias, m = params["bias"], params["m"]
     left = np.asarray(params["left"], np.int64)
     right = np.asarray(params["right"], np.int64)
-    t = fast_requant_tables(m, left - right, bias)
+    t = fast_requant_tables(m, left - right, bias, _dw_acc_bound(w, params["dwg"][8]))
     rows = np.concatenate([w.reshape(kh * kw, c).astype(np.float32),
                            np.stack(_dw_rq_rows(t, params)).astype(np.float32)])
     tiled = np.tile(rows, (1, int(params["dwg"][12]) // c))
@@ -1264,8 +1273,7 @@ def _dw_ring_params(wk, bias, m, shift, params) -> dict[str, np.ndarray] | None:
     loop, `_dw_emit_steps`) when a G up to twice the least does it."""
     kh, kw, c = wk.shape
     zp_in = int(params["zp_in"])
-    xmax = max(127 - zp_in, zp_in + 128)
-    if int(np.abs(wk.astype(np.int64)).sum(axis=(0, 1)).max(initial=0)) * xmax >= (1 << 24):
+    if int(_dw_acc_bound(wk, zp_in).max(initial=0)) >= (1 << 24):
         return None
     ow = int(params["out_shape"][2])
     g0 = max(1, min(ow, -(-128 // c)))
