@@ -186,8 +186,33 @@ def test_lowering_picks_rint_for_generic_scales():
 
 def test_lowering_rejects_ties_heavy_ratios():
     """s1 = s2 = s_out/2 puts half the input pairs on exact ties: too many flags for the rint
-    kernel, so the integer loop serves."""
+    kernel, so the bound step looks its outputs up in a pair table (`test_runner_exact`
+    checks it on every pair)."""
     P = _params(0.05, 0.05, 0.1, 3, -5, 7, 1, -128, 127)
     assert not P["rint"]
     assert _rint_args(P, max_flag_rate=ew._EW_RINT_MAX_FLAG_RATE) is None
     assert _rint_args(P, max_flag_rate=1.0) is not None
+    run = ew.run_add_sub_i8.bind(P)
+    assert run is not ew.run_add_sub_i8 and callable(run.numpy_form)
+
+
+_TIES_REFUSED = [c for c in _TIES if not _params(*c)["rint"]]
+
+
+@pytest.mark.parametrize("cfg", _TIES_REFUSED[:3] + _RINT_REFUSED[-1:], ids=lambda c: str(c))
+def test_pair_table_forms_exact(cfg):
+    """The pair-table step of a refused configuration: its NumPy form (the first run's) and
+    its fixed-buffer call equal the integer loop on every pair; broadcast operands go to the
+    runner's integer loop."""
+    P = {**_params(*cfg), "out_shape": [1, 256, 16, 16]}
+    assert not P["rint"]
+    want = _exact(P).reshape(1, 256, 16, 16)
+    a, b = _A.reshape(1, 256, 16, 16), _B.reshape(1, 256, 16, 16)
+    run = ew.run_add_sub_i8.bind(P)
+    (got,) = run.numpy_form([a, b], P)
+    assert np.array_equal(got, want), _report(got.reshape(-1), want.reshape(-1))
+    got = np.empty_like(want)
+    fn, args = run.into([a, b], [got])
+    fn(*args)
+    assert np.array_equal(got, want), _report(got.reshape(-1), want.reshape(-1))
+    np.testing.assert_array_equal(run([a, b[:, :1]], P)[0], ew.run_add_sub_i8([a, b[:, :1]], P)[0])

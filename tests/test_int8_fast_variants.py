@@ -63,6 +63,30 @@ def test_mul_fast_paths_equal_the_integer_loop(ratio, zp1, zp2, zpo, lo, hi):
     np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("ratio", [2.0**-7, 1.0 / 3.0, 1.9, 40.0])
+def test_mul_pair_table_equals_the_integer_loop(ratio):
+    """A MUL of two run-time operands whose estimate is refused (`fast` False) binds the pair
+    table (`_ew_pair_table_runner`): it, its NumPy form and its fixed-buffer call equal the
+    integer loop on every (a, b) pair, laid out as a plan passes them (4-D)."""
+    m, sh = quantize_multiplier(ratio)
+    zp1, zp2, zpo, lo, hi = -7, 19, 3, -100, 127
+    want = _mul_exact(zp1, zp2, m, sh, zpo, lo, hi).reshape(1, 256, 16, 16)
+    params = {"zp1": zp1, "zp2": zp2, "m": m, "shift": sh, "zp_out": zpo, "lo": lo, "hi": hi,
+              "out_shape": [1, 256, 16, 16], "fast": False}
+    a, b = _A.reshape(1, 256, 16, 16), _B.reshape(1, 256, 16, 16)
+    run = ew.run_mul_i8.bind(params)
+    assert run is not ew.run_mul_i8 and callable(run.numpy_form)
+    np.testing.assert_array_equal(run([a, b], params)[0], want)
+    np.testing.assert_array_equal(run.numpy_form([a, b], params)[0], want)
+    got = np.empty_like(want)
+    fn, args = run.into([a, b], [got])
+    fn(*args)
+    np.testing.assert_array_equal(got, want)
+    # broadcast operands leave the table for the runner's integer loop
+    np.testing.assert_array_equal(run([a, b[:, :1]], params)[0],
+                                  ew.run_mul_i8([a, b[:, :1]], params)[0])
+
+
 @pytest.mark.parametrize("channels", [1, 5, 16, 24, 600])
 def test_mul_run_time_channel_operand_matches_the_loop(channels):
     """`_ew_mul_run_time_chan` (the run-time per-channel operand, either order) through the
