@@ -714,3 +714,72 @@ def test_zoo_model(path: Path):
             assert not isinstance(op.operands[0].owner, nn.ConstantOp), "unfolded DEQUANTIZE"
     print(f"{path.name}: imported in {elapsed:.3f} s")
     assert elapsed < 5.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Dead operators
+
+
+def _keras_reshape_model(with_dead_custom: bool = False) -> bytes:
+    """FULLY_CONNECTED, then the output RESHAPE a converted Keras Reshape writes: its shape
+    operand computed at run time, SHAPE -> STRIDED_SLICE (the batch) -> PACK. qcc's
+    nn.reshape takes its static shape, so that chain feeds no output. Optionally a custom op
+    whose result no output reads."""
+    b = tm.ModelBuilder()
+    rng = np.random.default_rng(0)
+    x = b.add_input("x", [1, 5, 16, 1])
+    flat = b.add_op(tm.Op.RESHAPE, [x, b.add_constant("flat_shape", np.array([1, 80], np.int32))],
+                    [1, 80], schema.ReshapeOptionsT(), name="flat")
+    fc = schema.FullyConnectedOptionsT()
+    fc.fusedActivationFunction = tm.Act.RELU
+    y = b.add_op(tm.Op.FULLY_CONNECTED,
+                 [flat, b.add_constant("w", (rng.standard_normal((80, 80)) * 0.1).astype(np.float32)),
+                  b.add_constant("bias", (rng.standard_normal(80) * 0.1).astype(np.float32))],
+                 [1, 80], fc, name="fc")
+    so = schema.ShapeOptionsT()
+    so.outType = schema.TensorType.INT32
+    shape = b.add_op(tm.Op.SHAPE, [y], [2], so, name="shape", dtype=np.int32)
+    ss = schema.StridedSliceOptionsT()
+    ss.shrinkAxisMask = 1
+    batch = b.add_op(tm.Op.STRIDED_SLICE, [shape, *(b.add_constant(n, np.array([v], np.int32))
+                                                    for n, v in (("b", 0), ("e", 1), ("s", 1)))],
+                     [], ss, name="batch", dtype=np.int32)
+    po = schema.PackOptionsT()
+    po.valuesCount, po.axis = 4, 0
+    dims = [batch, *(b.add_constant(f"d{v}", np.array(v, np.int32)) for v in (5, 16, 1))]
+    target = b.add_op(tm.Op.PACK, dims, [4], po, name="pack", dtype=np.int32)
+    out = b.add_op(tm.Op.RESHAPE, [y, target], [1, 5, 16, 1], schema.ReshapeOptionsT(), name="out")
+    if with_dead_custom:
+        dead = b.add_tensor("side", [1, 80], np.float32)
+        b.add_custom_operator("MySideEffect", [y], [dead])
+    b.mark_output(out)
+    return b.build()
+
+
+def test_ops_no_output_depends_on_are_pruned_at_import():
+    module = import_tflite(_keras_reshape_model())
+    names = [op.name for op in module.walk()]
+    assert "nn.generic" not in names and "nn.strided_slice" not in names, names
+    assert names.count("nn.reshape") == 2 and names.count("nn.constant") == 2, names
+    import qcc
+
+    content = _keras_reshape_model()
+    x = np.random.default_rng(1).uniform(0, 1, (1, 5, 16, 1)).astype(np.float32)
+    interpreter = litert_interpreter(content, REF)
+    (ref,) = litert_invoke(interpreter, [x])
+    (ours,) = qcc.Model(module).run([x])
+    np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-6)
+    # and it quantizes (the int32 chain used to stop calibration) and runs bit-exact
+    q = qcc.quantize(qcc.Model(module), representative_dataset=[[x], [x * 0.5]],
+                     target="reference")
+    written = q.to_tflite()
+    (int8_ref,) = litert_invoke(litert_interpreter(written, REF), [x])
+    np.testing.assert_array_equal(q.run([x])[0], int8_ref)
+
+
+def test_a_dead_custom_op_is_kept():
+    """A custom op's effects are not its results: it stays (as do stateful builtins), and the
+    chain feeding it with it."""
+    module = import_tflite(_keras_reshape_model(with_dead_custom=True))
+    generic = [op.op_name.data for op in module.walk() if isinstance(op, nn.GenericOp)]
+    assert generic == ["MySideEffect"]

@@ -551,6 +551,7 @@ class _Importer:
             self.import_operator(index, operator)
         results = [self.value(t, "the model's outputs") for t in outputs]
         self.block.add_op(func.ReturnOp(*results))
+        _prune_dead_ops(self.block)
         main = func.FuncOp(
             "main",
             ([self.type(t) for t in inputs], [r.type for r in results]),
@@ -641,6 +642,29 @@ def _product(shape: Sequence[int]) -> int:
     for d in shape:
         n *= d
     return n
+
+
+_STATEFUL_BUILTINS = frozenset({
+    "ASSIGN_VARIABLE", "READ_VARIABLE", "VAR_HANDLE", "CALL_ONCE", "CALL", "IF", "WHILE",
+})
+"""Builtins kept whether or not the outputs read them: they read or write state beyond
+their tensors (resource variables) or run other subgraphs."""
+
+
+def _prune_dead_ops(block: Block) -> None:
+    """Remove the ops no model output depends on (in reverse order, so that a chain goes
+    whole): e.g. the SHAPE -> STRIDED_SLICE -> PACK chain a converted Keras Reshape leaves
+    for its shape operand, which nn.reshape does not read (its shape is static). TFLite's
+    converter prunes such ops too; LiteRT would compute them for nothing. Custom ops and
+    stateful builtins (`_STATEFUL_BUILTINS`) stay: their effects are not their results."""
+    for op in reversed(list(block.ops)):
+        if op is block.last_op or any(r.uses for r in op.results):
+            continue
+        if isinstance(op, nn.GenericOp) and (
+                op.custom.value.data or op.op_name.data in _STATEFUL_BUILTINS):
+            continue
+        op.detach()
+        op.erase()
 
 
 # ------------------------------------------------------------------------------------------

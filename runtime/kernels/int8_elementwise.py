@@ -493,11 +493,12 @@ def _ew_add_sub_numpy(inputs, params):
     if min(params["m1"], params["m2"], params["m_out"]) < 0:
         return run_add_sub_i8(inputs, params)
     out_shape = tuple(params["out_shape"])
-    a, b = (np.broadcast_to(np.asarray(x, np.int64), out_shape) for x in inputs)
+    a, b = (np.asarray(x, np.int64) for x in inputs)
     left = params["left_shift"]
+    # each operand rescaled at its own shape, then broadcast (a pair table's 256 + 256)
     v1 = mbqm_np((a - params["zp1"]) << left, params["m1"], params["shift1"])
     v2 = mbqm_np((b - params["zp2"]) << left, params["m2"], params["shift2"])
-    raw = v1 + v2 if params["sign"] > 0 else v1 - v2
+    raw = np.broadcast_to(v1 + v2 if params["sign"] > 0 else v1 - v2, out_shape)
     v = mbqm_np(raw, params["m_out"], params["shift_out"]) + params["zp_out"]
     return [np.clip(v, params["lo"], params["hi"]).astype(np.int8)]
 

@@ -78,6 +78,7 @@ FLOAT_FAMILIES = (
     "shape",
     "resize",
     "quant",
+    "builtins",
     "mediapipe_transpose_conv",
     "mediapipe_transform",
     "mediapipe_pooling",
