@@ -43,7 +43,10 @@ that is not a folder is a usage error, not a silently empty tier. A test that ne
 must carry the marker (a `skipif` on the variable would show as a skipped test).
 
 The zoo may hold models that are not in ../shared (qcc is measured on other models too): a zoo
-test works on any file, with per-model expectations only for the models it knows.
+test works on any file, with per-model expectations only for the models it knows. A model
+photos cannot feed (audio features, ...) calibrates on generated samples (`zoo_data`). An
+already-quantized model (`zoo_model_is_quantized`) is tested as it is, by
+test_zoo_quantized_models.py; `zoo_parametrize` gives the other tests the float models.
 """
 
 from __future__ import annotations
@@ -184,6 +187,37 @@ def model_samples(model, n: int = 4, seed: int = 0, low: float = 0.0, high: floa
     rng = np.random.default_rng(seed)
     return [[rng.uniform(lo, hi, size=shape).astype(np.float32) for shape, (lo, hi) in shapes_ranges]
             for _ in range(n)]
+
+
+def samples_npz(model, path: Path, n: int, seed: int = 0) -> Path:
+    """Write `model_samples(model, n, seed, declared=True)` to `path` as a calibration .npz
+    (one array per input, named after it: the samples stacked, each without its batch axis
+    of 1); returns path."""
+    specs = model.input_specs()
+    samples = model_samples(model, n, seed=seed, declared=True)
+    np.savez(path, **{s.name: np.stack([x[i][0] for x in samples]) for i, s in enumerate(specs)})
+    return path
+
+
+def zoo_data(model: Path, tmp_path: Path, calibration: int = 8, held_out: int = 4
+             ) -> tuple[str, Path, list[list[np.ndarray]]]:
+    """(kind, the --calibration argument, the held-out inputs) for a zoo model: the zoo's
+    photos ("photos": data/images/calib, and the eval photos as inputs) when they feed the
+    model, else ("generated") `calibration` generated samples in a .npz under tmp_path and
+    `held_out` others (an audio or other non-image model, or a zoo without photos)."""
+    import qcc
+    from qcc.calibration import load_representative_data
+    from qcc.errors import QccError
+
+    loaded = qcc.load(model)
+    calib, held = zoo_images("calib"), zoo_images("eval")
+    if calib is not None and held is not None:
+        try:
+            return "photos", calib, list(load_representative_data(held, loaded.input_specs()))
+        except QccError:  # not an image model: generated data below
+            pass
+    path = samples_npz(loaded, tmp_path / "calibration.npz", calibration)
+    return "generated", path, model_samples(loaded, held_out, seed=1, declared=True)
 
 
 def custom_ops(content: bytes | Path) -> list[str]:
@@ -347,18 +381,39 @@ def zoo_images(split: str) -> Path | None:
     return images if images.is_dir() else None
 
 
+@functools.cache
+def zoo_model_is_quantized(path: Path) -> bool:
+    """Whether a zoo model is already quantized (an int8 .tflite, or a dynamic-range one):
+    what qcc's quantization presets refuse (`qcc.api.refuse_quantized_input`). The zoo tier
+    tests such a model as it is (test_zoo_quantized_models.py) and its other tests, which
+    quantize, take the float models only."""
+    from qcc.api import refuse_quantized_input
+    from qcc.errors import QccError
+    from qcc.frontends.tflite import import_tflite
+
+    if path.suffix.lower() != ".tflite":
+        return False
+    try:
+        refuse_quantized_input(import_tflite(path), path.name)
+    except QccError as e:
+        return "is already quantized" in str(e)  # else an import error: the tests report it
+    return False
+
+
 def zoo_parametrize(argname: str = "path", *, ids: str | Callable[[Path], str] = "stem",
                     suffixes: Iterable[str] = (".tflite",),
-                    select: Callable[[Path], bool] | None = None):
+                    select: Callable[[Path], bool] | None = None, quantized: bool = False):
     """Mark a test `zoo` and parametrize `argname` over `zoo_models(suffixes, select)` (Paths;
-    ids: "stem", "name" or a function of the path)."""
+    ids: "stem", "name" or a function of the path): the float models, or with `quantized`
+    the already-quantized ones (`zoo_model_is_quantized`)."""
     if callable(ids):
         ident = ids
     elif ids in ("stem", "name"):
         ident = operator.attrgetter(ids)
     else:
         raise ValueError(f"ids must be 'stem', 'name' or a function, not {ids!r}")
-    params = zoo_models(suffixes, select)
+    params = zoo_models(suffixes, lambda p: zoo_model_is_quantized(p) == quantized
+                        and (select is None or select(p)))
 
     def decorate(test):
         return pytest.mark.zoo(pytest.mark.parametrize(argname, params, ids=ident)(test))

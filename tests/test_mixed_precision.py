@@ -20,6 +20,7 @@ from conftest import (
     run_litert,
     run_qcc,
     snr_db,
+    zoo_data,
     zoo_images,
     zoo_parametrize,
 )
@@ -200,19 +201,16 @@ def _without_custom_ops(path: Path) -> bool:
 
 
 @zoo_parametrize("path", select=_without_custom_ops)
-def test_zoo_int8_only_plan_runs_bit_exact_in_the_integer_runtime(path: Path) -> None:
+def test_zoo_int8_only_plan_runs_bit_exact_in_the_integer_runtime(path: Path, tmp_path: Path) -> None:
     """--target-snr 25 --target=int8-only (int16 promotions only): qcc's runtime equals
-    LiteRT's BUILTIN_REF on the eval photos."""
-    calib, held_out = zoo_images("calib"), zoo_images("eval")
-    if calib is None or held_out is None:
-        pytest.fail("the zoo has no data/images/calib and data/images/eval beside it")
-    model = qcc.quantize(path, str(calib), target="int8-only", target_snr=25.0)
+    LiteRT's BUILTIN_REF on the eval photos (generated inputs for a model photos cannot
+    feed: `zoo_data`)."""
+    _, calibration, held_out = zoo_data(path, tmp_path)
+    model = qcc.quantize(path, str(calibration), target="int8-only", target_snr=25.0)
     plan = model.precision_plan
     assert plan is not None and (plan.reached or plan.blocking), plan.summary()
     content = model.to_tflite()
-    from qcc.calibration import load_representative_data
-
-    for sample in list(load_representative_data(str(held_out), model.input_specs()))[:2]:
+    for sample in held_out[:2]:
         ref = run_litert(content, list(sample), REF)
         ours = model.run(list(sample))
         ours = ours if isinstance(ours, list) else list(ours.values())

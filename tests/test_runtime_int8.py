@@ -36,6 +36,7 @@ from conftest import (
     run_litert,
     run_pytest_emulating_vnni,
     run_qcc,
+    zoo_model_is_quantized,
     zoo_models,
     zoo_parametrize,
 )
@@ -75,7 +76,7 @@ def _no_custom_op(path) -> bool:
     return not custom_ops_kept(path)  # a custom op left: BUILTIN_REF cannot run the file
 
 
-_ZOO = zoo_models(select=_no_custom_op)
+_ZOO = zoo_models(select=lambda p: _no_custom_op(p) and not zoo_model_is_quantized(p))
 """The zoo's models without a custom op (none without $QCC_MODEL_ZOO)."""
 
 

@@ -34,10 +34,9 @@ from conftest import (
     litert_interpreter,
     litert_invoke,
     litert_lacks_custom_ops,
-    model_samples,
     run_litert,
     run_qcc,
-    zoo_images,
+    zoo_data,
     zoo_parametrize,
 )
 
@@ -136,26 +135,6 @@ def _float_operators(content: bytes) -> tuple[list[str], set[int]]:
     return floats, is_float
 
 
-def _data(model: Path, tmp_path: Path) -> tuple[str, Path, list[list[np.ndarray]]]:
-    """(kind, the --calibration argument, the held-out inputs) for `model`."""
-    import qcc
-    from qcc.calibration import load_representative_data
-    from qcc.errors import QccError
-
-    loaded = qcc.load(model)
-    specs = loaded.input_specs()
-    calib, held_out = zoo_images("calib"), zoo_images("eval")
-    if calib is not None and held_out is not None:
-        try:
-            return "photos", calib, list(load_representative_data(held_out, specs))
-        except QccError:  # not an image model: generated data below
-            pass
-    samples = model_samples(loaded, CALIBRATION_SAMPLES, seed=0, declared=True)
-    path = tmp_path / "calibration.npz"
-    np.savez(path, **{s.name: np.stack([x[i][0] for x in samples]) for i, s in enumerate(specs)})
-    return "generated", path, model_samples(loaded, HELD_OUT_SAMPLES, seed=1, declared=True)
-
-
 def _litert_runner(content: bytes):
     interpreter = litert_interpreter(content)
     return lambda xs: litert_invoke(interpreter, xs)
@@ -220,7 +199,7 @@ def _tflite_quantizer_worst_snr_db(model: Path, calibration: Path, held_out: lis
 
 @zoo_parametrize("model", ids="name")
 def test_int8_quantization_runs_in_litert(model: Path, tmp_path: Path) -> None:
-    kind, calibration, held_out = _data(model, tmp_path)
+    kind, calibration, held_out = zoo_data(model, tmp_path, CALIBRATION_SAMPLES, HELD_OUT_SAMPLES)
     out = tmp_path / f"{model.stem}_int8.tflite"
     result = run_qcc(str(model), "--calibration", str(calibration), "-o", str(out), timeout=900)
     assert result.returncode == 0, result.stderr.decode()
@@ -260,7 +239,7 @@ def test_int8_quantization_runs_in_litert(model: Path, tmp_path: Path) -> None:
 
 @zoo_parametrize("model", ids="name")
 def test_int8_only_mode(model: Path, tmp_path: Path) -> None:
-    _, calibration, _ = _data(model, tmp_path)
+    _, calibration, _ = zoo_data(model, tmp_path, CALIBRATION_SAMPLES, HELD_OUT_SAMPLES)
     out = tmp_path / "only.tflite"
     result = run_qcc(str(model), "--calibration", str(calibration), "--mode=int8-only",
                      "-o", str(out), timeout=900)

@@ -1,0 +1,124 @@
+"""Already-quantized models in the zoo ($QCC_MODEL_ZOO): an int8 .tflite (or a dynamic-range
+one) from TFLite's converter or another tool.
+
+qcc's quantization presets take float models and refuse these with one line; qcc still
+loads, runs and writes them back: `qcc.load(m).run(...)` runs an int8 model on the integer
+runtime, bit-exact with LiteRT's BUILTIN_REF (every integer GEMM path this host runs), and
+`save` writes a file LiteRT runs to the same outputs. Outputs that a float op computes or
+feeds (a float island, a dynamic-range layer) are compared within LiteRT's own spread: its
+default resolver against BUILTIN_REF (`float_bound`). The other zoo tests, which quantize,
+take the zoo's float models (`conftest.zoo_parametrize`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import (
+    REF,
+    assert_one_line_error,
+    litert_inputs,
+    litert_lacks_custom_ops,
+    run_litert,
+    run_qcc,
+    samples_npz,
+    zoo_parametrize,
+)
+from ai_edge_litert.interpreter import OpResolverType
+
+import qcc
+from qcc.backends.numba import op_is_quantized
+from qcc.dialects import nn
+from qcc.dialects.ir import find_main
+from qcc.errors import QccError
+from qcc.runtime.kernels.simd import INT8_GEMM_PATHS
+
+FLOAT_RTOL = 1e-5
+"""The least bound on an output after a float op, relative to its largest magnitude."""
+
+
+def outputs_after_float_ops(module) -> set[int]:
+    """The indices of the function's results that a float op (not a constant, reading or
+    writing no quantized activation: `op_is_quantized`) computes or feeds."""
+    block = find_main(module).body.block
+    tainted: set = set()
+    for op in block.ops:
+        if op is block.last_op:
+            break
+        if (not isinstance(op, nn.ConstantOp) and not op_is_quantized(op)) or any(
+                v in tainted for v in op.operands):
+            tainted.update(op.results)
+    return {i for i, v in enumerate(block.last_op.operands) if v in tainted}
+
+
+def float_bound(content: bytes, xs: list[np.ndarray], ref: list[np.ndarray], k: int) -> float:
+    """The bound on output k after a float op: FLOAT_RTOL of its largest magnitude, or twice
+    the distance between LiteRT's default resolver and BUILTIN_REF on it, the larger."""
+    auto = run_litert(content, xs, OpResolverType.AUTO)[k]
+    spread = float(np.abs(auto.astype(np.float64) - ref[k].astype(np.float64)).max())
+    return max(FLOAT_RTOL * float(np.abs(ref[k]).max()), 2.0 * spread)
+
+
+def assert_runs_like_builtin_ref(model: qcc.Model, content: bytes, seeds=(0, 1)) -> None:
+    after_float = outputs_after_float_ops(model.module)
+    for seed in seeds:
+        xs = litert_inputs(content, seed=seed)
+        ref = run_litert(content, xs, REF)
+        ours = model.run(xs)
+        assert len(ours) == len(ref)
+        for k, (a, b) in enumerate(zip(ours, ref)):
+            assert a.dtype == b.dtype and a.shape == b.shape, (k, a.dtype, b.dtype)
+            if k in after_float and a.dtype.kind == "f":
+                bound = float_bound(content, xs, ref, k)
+                np.testing.assert_allclose(a, b, rtol=0, atol=bound, err_msg=f"output {k}")
+            else:
+                np.testing.assert_array_equal(a, b, err_msg=f"output {k}")
+
+
+@zoo_parametrize("path", quantized=True)
+def test_quantize_presets_refuse_it(path: Path, tmp_path: Path) -> None:
+    model = qcc.load(path)
+    calibration = samples_npz(model, tmp_path / "calibration.npz", 2)
+    out = tmp_path / "out.tflite"
+    assert_one_line_error(run_qcc(str(path), "--calibration", str(calibration), "-o", str(out)),
+                          "is already quantized")
+    assert_one_line_error(run_qcc(str(path), "--mode=dynamic-range", "-o", str(out)),
+                          "is already quantized")
+    assert not out.exists()
+    with pytest.raises(QccError, match="is already quantized"):
+        qcc.quantize(model, representative_dataset=str(calibration))
+
+
+@zoo_parametrize("path", quantized=True)
+@pytest.mark.parametrize("gemm", INT8_GEMM_PATHS)
+def test_runs_like_builtin_ref(path: Path, gemm: str, monkeypatch) -> None:
+    """On each integer GEMM path this host runs (the others switched off)."""
+    monkeypatch.setenv("QCC_INT8_GEMM", gemm)
+    content = path.read_bytes()
+    lacking = litert_lacks_custom_ops(content, REF)
+    model = qcc.load(path)
+    if lacking:  # nothing to compare with: qcc runs it, with finite outputs
+        outputs = model.run(litert_inputs(content))
+        assert all(np.isfinite(o).all() for o in outputs if o.dtype.kind == "f")
+        return
+    assert_runs_like_builtin_ref(model, content)
+
+
+@zoo_parametrize("path", quantized=True)
+def test_written_back_runs_the_same(path: Path, tmp_path: Path) -> None:
+    """`qcc.load(m).save(...)`: the file qcc writes gives LiteRT's BUILTIN_REF the original's
+    outputs, bit for bit."""
+    content = path.read_bytes()
+    out = tmp_path / "again.tflite"
+    qcc.load(path).save(out)
+    again = out.read_bytes()
+    lacking = litert_lacks_custom_ops(content, REF)
+    assert litert_lacks_custom_ops(again, REF) == lacking
+    if lacking:
+        return
+    for seed in (0, 1):
+        xs = litert_inputs(content, seed=seed)
+        for a, b in zip(run_litert(again, xs, REF), run_litert(content, xs, REF)):
+            np.testing.assert_array_equal(a, b)
