@@ -61,6 +61,16 @@ CASES = [
     (1, 1, 1, 1, 1, 1, 1, 6, 6, 70),
     (3, 5, 1, 1, 1, 1, 1, 8, 9, 12),
     (7, 7, 2, 2, 1, 1, 1, 13, 13, 10),
+    # 1-D filters (temporal models: [1, T, 1, C] and [1, 1, T, C])
+    (9, 1, 1, 1, 1, 1, 1, 20, 1, 120),
+    (9, 1, 2, 2, 1, 1, 1, 21, 1, 24),
+    (9, 1, 1, 1, 2, 1, 1, 25, 2, 17),
+    (1, 9, 1, 1, 1, 1, 1, 1, 30, 40),
+    (1, 9, 2, 2, 1, 1, 2, 3, 27, 33),
+    (3, 1, 1, 1, 1, 1, 2, 9, 3, 33),
+    (1, 5, 2, 2, 1, 1, 1, 4, 13, 16),
+    (7, 1, 1, 1, 1, 1, 1, 12, 1, 70),
+    (1, 3, 1, 2, 1, 1, 1, 5, 11, 8),
 ]
 
 
@@ -213,6 +223,8 @@ def test_tap_leaf_main_loop_is_one_block_of_vector_fmas(kh, rs):
     (3, 3, 3, 1, 1, 8, (3, 3, 3)),  # vertical stride 3: unshared
     (5, 5, 1, 3, 1, 8, (0, 0, 0)),  # horizontal stride 3: the generic loop
     (7, 7, 1, 1, 1, 8, (0, 0, 0)),  # no unrolled instance for 7x7
+    (9, 1, 1, 1, 1, 8, (9, 1, 1)),  # a 1-D filter along H: shared rows
+    (1, 9, 2, 2, 1, 8, (1, 9, 2)),  # along W
 ])
 def test_a_layer_binds_exactly_one_driver_variant(kh, kw, sh, sw, dh, oh, variant, monkeypatch):
     """Each layer binds the one float ring driver and the tap leaf of its variant, (filter,
