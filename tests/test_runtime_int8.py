@@ -565,21 +565,36 @@ def test_depthwise_rq1_decides_or_flags_every_accumulator():
     """`_dw_rq1` on every accumulator in a window around each half-integer of z, for
     multipliers with right = 0..20 (powers of two and arbitrary): an unflagged output always
     equals the reference clamp(MBQM(a + bias, m, shift) + zp_out, lo, hi)."""
-    from qcc.runtime.fixedpoint import fast_requant_tables, mbqm, quantize_multipliers
-    from qcc.runtime.kernels import int8_depthwise as dwk
+    from qcc.runtime.fixedpoint import fast_requant_tables, quantize_multipliers
 
     rng = np.random.default_rng(5)
     eff = np.concatenate([2.0 ** -np.arange(1, 21), rng.uniform(1e-5, 0.9, size=40)])
     m, shift = quantize_multipliers(eff)
     bias = rng.integers(-4000, 4000, size=eff.size)
     t = fast_requant_tables(m, shift, bias)
+
+    def accumulators(ch):
+        centers = (np.arange(-300, 300) + 0.5) / eff[ch] - bias[ch]
+        a = (centers[:, None] + np.arange(-3, 4)[None, :]).round().reshape(-1)
+        a = a[np.abs(a) < 2**24 - 1].astype(np.int64)
+        return a[:: max(1, a.size // 700)]
+
+    _assert_rq1_exact_unless_flagged(t, m, shift, bias, accumulators)
+
+
+def _assert_rq1_exact_unless_flagged(t, m, shift, bias, accumulators, *, left=False):
+    """`_dw_rq1` with the rows of the tables t, on `accumulators(channel)` of every channel and
+    three output ranges: an unflagged output equals clamp(MBQM(a + bias, m, shift) + zp_out,
+    lo, hi). With `left`, every channel must take the estimate (thr > 0, no second rounding)."""
+    from qcc.runtime.fixedpoint import mbqm
+    from qcc.runtime.kernels import int8_depthwise as dwk
+
     for zp_out, lo, hi in ((3, -128, 127), (-128, -128, 127), (10, 10, 40)):
         bf, ef, th, e = dwk._dw_rq_rows(t, {"zp_out": zp_out, "lo": lo, "hi": hi})
-        for ch in range(eff.size):
-            centers = (np.arange(-300, 300) + 0.5) / eff[ch] - bias[ch]
-            a = (centers[:, None] + np.arange(-3, 4)[None, :]).round().reshape(-1)
-            a = a[np.abs(a) < 2**24 - 1].astype(np.int64)
-            for ai in a[:: max(1, a.size // 700)]:
+        if left:
+            assert (th > 0).all() and (e == 0).all()
+        for ch in range(len(m)):
+            for ai in accumulators(ch):
                 v, f = dwk._dw_rq1(np.float32(ai), bf[ch], ef[ch], th[ch], e[ch],
                                   np.float32(lo - zp_out), np.float32(hi - zp_out),
                                   np.float32(zp_out))
@@ -593,8 +608,7 @@ def test_depthwise_rq1_left_shifts_decide_or_flag_every_accumulator():
     """`_dw_rq1` on left-shifted channels (real multipliers 1 to 1000) that take the estimate
     within the layer's accumulator bound: thresholds above 0 (not the always-flagged
     channels), and every unflagged output equals the reference, around every tie of z."""
-    from qcc.runtime.fixedpoint import fast_requant_tables, mbqm, quantize_multipliers
-    from qcc.runtime.kernels import int8_depthwise as dwk
+    from qcc.runtime.fixedpoint import fast_requant_tables, quantize_multipliers
 
     eff = np.array([1.0, 1.2, 1.999, 2.0, 3.3, 7.0, 16.5, 40.0, 127.3, 1000.0])
     m, shift = quantize_multipliers(eff)
@@ -602,21 +616,13 @@ def test_depthwise_rq1_left_shifts_decide_or_flag_every_accumulator():
     bias = np.array([0, 7, -7, 300, -300, 1000, -1000, 12, 5, -3])
     bound = 20000
     t = fast_requant_tables(m, shift, bias, bound)
-    for zp_out, lo, hi in ((3, -128, 127), (-128, -128, 127), (10, 10, 40)):
-        bf, ef, th, e = dwk._dw_rq_rows(t, {"zp_out": zp_out, "lo": lo, "hi": hi})
-        assert (th > 0).all() and (e == 0).all()
-        for ch in range(eff.size):
-            centers = (np.arange(-300, 300) + 0.5) / eff[ch] - bias[ch]
-            a = (centers[:, None] + np.arange(-2, 3)[None, :]).round().reshape(-1)
-            a = np.unique(a[np.abs(a) <= bound]).astype(np.int64)
-            for ai in a:
-                v, f = dwk._dw_rq1(np.float32(ai), bf[ch], ef[ch], th[ch], e[ch],
-                                  np.float32(lo - zp_out), np.float32(hi - zp_out),
-                                  np.float32(zp_out))
-                if not f:
-                    exact = min(max(int(mbqm(int(ai) + int(bias[ch]), int(m[ch]), int(shift[ch])))
-                                    + zp_out, lo), hi)
-                    assert int(v) == exact, (ch, int(ai))
+
+    def accumulators(ch):
+        centers = (np.arange(-300, 300) + 0.5) / eff[ch] - bias[ch]
+        a = (centers[:, None] + np.arange(-2, 3)[None, :]).round().reshape(-1)
+        return np.unique(a[np.abs(a) <= bound]).astype(np.int64)
+
+    _assert_rq1_exact_unless_flagged(t, m, shift, bias, accumulators, left=True)
 
 
 def test_depthwise_f32_ring_params_reject_inexact():

@@ -42,6 +42,12 @@ def _result_dtype(op, index: int = 0):
     return tensor_dtype(op.outputs[index])
 
 
+def _register_each(names, make) -> None:
+    """Register `make(name)` as the float kernel factory of each builtin in `names`."""
+    for name in names:
+        float_kernel(nn.GenericOp, builtin=name)(make(name))
+
+
 # -- element-wise math ------------------------------------------------------------------------
 
 _UNARY = {
@@ -74,8 +80,7 @@ def _unary(name: str):
     return factory
 
 
-for _name in _UNARY:
-    float_kernel(nn.GenericOp, builtin=_name)(_unary(_name))
+_register_each(_UNARY, _unary)
 
 
 @float_kernel(nn.GenericOp, builtin="CAST")
@@ -161,8 +166,7 @@ def _reducer(name: str):
     return factory
 
 
-for _name in _REDUCERS:
-    float_kernel(nn.GenericOp, builtin=_name)(_reducer(_name))
+_register_each(_REDUCERS, _reducer)
 
 
 # -- shapes and data movement --------------------------------------------------------------------
