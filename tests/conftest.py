@@ -189,6 +189,25 @@ def model_samples(model, n: int = 4, seed: int = 0, low: float = 0.0, high: floa
             for _ in range(n)]
 
 
+def outputs_after_float_ops(module) -> set[int]:
+    """The indices of the function's results that a float op (not a constant, reading or
+    writing no quantized activation: `op_is_quantized`) computes or feeds: the outputs a
+    float island or a dynamic-range layer reaches, which no oracle matches bit for bit."""
+    from qcc.backends.numba import op_is_quantized
+    from qcc.dialects import nn
+    from qcc.dialects.ir import find_main
+
+    block = find_main(module).body.block
+    tainted: set = set()
+    for op in block.ops:
+        if op is block.last_op:
+            break
+        if (not isinstance(op, nn.ConstantOp) and not op_is_quantized(op)) or any(
+                v in tainted for v in op.operands):
+            tainted.update(op.results)
+    return {i for i, v in enumerate(block.last_op.operands) if v in tainted}
+
+
 def samples_npz(model, path: Path, n: int, seed: int = 0) -> Path:
     """Write `model_samples(model, n, seed, declared=True)` to `path` as a calibration .npz
     (one array per input, named after it: the samples stacked, each without its batch axis

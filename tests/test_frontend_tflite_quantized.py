@@ -39,6 +39,7 @@ from conftest import (
     litert_output_details,
     litert_inputs,
     model_samples,
+    outputs_after_float_ops,
     run_litert,
     zoo_parametrize,
 )
@@ -84,28 +85,11 @@ output's largest magnitude: float kernels agree to a few ulps, not bit for bit (
 and the reference kernel's std::exp, summation order); the int8 steps around it stay exact."""
 
 
-def _outputs_after_float_ops(module) -> set[int]:
-    """The indices of the function's results that a float op (not a cast or a constant, and
-    reading or writing no quantized value) computes or feeds."""
-    from qcc.backends.numba import op_is_quantized
-    from qcc.dialects.ir import find_main
-
-    block = find_main(module).body.block
-    tainted: set = set()
-    for op in block.ops:
-        if op is block.last_op:
-            break
-        floating = not isinstance(op, nn.ConstantOp) and not op_is_quantized(op)
-        if floating or any(v in tainted for v in op.operands):
-            tainted.update(op.results)
-    return {i for i, v in enumerate(block.last_op.operands) if v in tainted}
-
-
 def _assert_bit_exact(model: Model, content: bytes, xs: list[np.ndarray]) -> None:
     ours = model.run(xs)
     ref = run_litert(content, xs, REF)
     assert len(ours) == len(ref)
-    after_float = _outputs_after_float_ops(model.module)
+    after_float = outputs_after_float_ops(model.module)
     for k, (a, b) in enumerate(zip(ours, ref)):
         assert a.dtype == b.dtype and a.shape == b.shape, (k, a.dtype, b.dtype, a.shape, b.shape)
         if k in after_float and a.dtype.kind == "f":

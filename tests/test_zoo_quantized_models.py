@@ -21,6 +21,7 @@ from conftest import (
     assert_one_line_error,
     litert_inputs,
     litert_lacks_custom_ops,
+    outputs_after_float_ops,
     run_litert,
     run_qcc,
     samples_npz,
@@ -29,28 +30,11 @@ from conftest import (
 from ai_edge_litert.interpreter import OpResolverType
 
 import qcc
-from qcc.backends.numba import op_is_quantized
-from qcc.dialects import nn
-from qcc.dialects.ir import find_main
 from qcc.errors import QccError
 from qcc.runtime.kernels.simd import INT8_GEMM_PATHS
 
 FLOAT_RTOL = 1e-5
 """The least bound on an output after a float op, relative to its largest magnitude."""
-
-
-def outputs_after_float_ops(module) -> set[int]:
-    """The indices of the function's results that a float op (not a constant, reading or
-    writing no quantized activation: `op_is_quantized`) computes or feeds."""
-    block = find_main(module).body.block
-    tainted: set = set()
-    for op in block.ops:
-        if op is block.last_op:
-            break
-        if (not isinstance(op, nn.ConstantOp) and not op_is_quantized(op)) or any(
-                v in tainted for v in op.operands):
-            tainted.update(op.results)
-    return {i for i, v in enumerate(block.last_op.operands) if v in tainted}
 
 
 def float_bound(content: bytes, xs: list[np.ndarray], ref: list[np.ndarray], k: int) -> float:
