@@ -189,6 +189,13 @@ def model_samples(model, n: int = 4, seed: int = 0, low: float = 0.0, high: floa
             for _ in range(n)]
 
 
+FLOAT_ISLAND_RTOL = 1e-5
+"""How far an output computed through a float island (a float op between dequantize and
+quantize, as the xnnpack target keeps SOFTMAX) may be from BUILTIN_REF's, relative to the
+output's largest magnitude: float kernels agree to a few ulps, not bit for bit (numpy's exp
+and the reference kernel's std::exp, summation order); the int8 steps around it stay exact."""
+
+
 def outputs_after_float_ops(module) -> set[int]:
     """The indices of the function's results that a float op (not a constant, reading or
     writing no quantized activation: `op_is_quantized`) computes or feeds: the outputs a

@@ -39,6 +39,7 @@ from conftest import (
     litert_output_details,
     litert_inputs,
     model_samples,
+    FLOAT_ISLAND_RTOL,
     outputs_after_float_ops,
     run_litert,
     zoo_parametrize,
@@ -76,13 +77,6 @@ def _inputs(content: bytes, seed: int = 1, ranges=None) -> list[np.ndarray]:
     """Inputs for a file: uniform in the declared range (else [0, 1)); quantized with the
     input's own parameters for an int8 input (realistic codes rather than noise)."""
     return litert_inputs(content, seed=seed, ranges=ranges)
-
-
-FLOAT_ISLAND_RTOL = 1e-5
-"""How far an output computed through a float island (a float op between dequantize and
-quantize, as the xnnpack target keeps SOFTMAX) may be from BUILTIN_REF's, relative to the
-output's largest magnitude: float kernels agree to a few ulps, not bit for bit (numpy's exp
-and the reference kernel's std::exp, summation order); the int8 steps around it stay exact."""
 
 
 def _assert_bit_exact(model: Model, content: bytes, xs: list[np.ndarray]) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import (
+    FLOAT_ISLAND_RTOL,
     REF,
     assert_one_line_error,
     litert_inputs,
@@ -36,16 +37,13 @@ from qcc.dialects import nn
 from qcc.errors import QccError
 from qcc.runtime.kernels.simd import INT8_GEMM_PATHS
 
-FLOAT_RTOL = 1e-5
-"""The least bound on an output after a float op, relative to its largest magnitude."""
-
 
 WEIGHTS_ONLY_RTOL = 1e-4
 """A dynamic-range model's bound (as the float executor's against LiteRT, test_runtime_float)."""
 
 
 def float_bound(content: bytes, xs: list[np.ndarray], ref: list[np.ndarray], k: int,
-                rtol: float = FLOAT_RTOL) -> float:
+                rtol: float = FLOAT_ISLAND_RTOL) -> float:
     """The bound on output k after a float op: `rtol` of its largest magnitude, or twice the
     distance between LiteRT's default resolver and BUILTIN_REF on it, the larger."""
     auto = run_litert(content, xs, OpResolverType.AUTO)[k]
@@ -107,7 +105,7 @@ def _real_constant(op: nn.ConstantOp) -> nn.ConstantOp:
 def assert_runs_like_builtin_ref(model: qcc.Model, content: bytes, seeds=(0, 1)) -> None:
     after_float = outputs_after_float_ops(model.module)
     oracle = weights_only_oracle(model)
-    rtol = WEIGHTS_ONLY_RTOL if oracle is not None else FLOAT_RTOL
+    rtol = WEIGHTS_ONLY_RTOL if oracle is not None else FLOAT_ISLAND_RTOL
     content = oracle if oracle is not None else content
     for seed in seeds:
         xs = litert_inputs(content, seed=seed)
