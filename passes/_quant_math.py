@@ -184,11 +184,12 @@ def symmetric_weight_scales(values: np.ndarray, axis: int | None) -> list[float]
     values = np.abs(np.asarray(values, dtype=np.float64))
     values = np.where(np.isfinite(values), values, 0.0)
     if axis is None:
-        maxima = [float(values.max()) if values.size else 0.0]
+        maxima = np.array([values.max() if values.size else 0.0])
     else:
         moved = np.moveaxis(values, axis, 0).reshape(values.shape[axis], -1)
-        maxima = [float(row.max()) if row.size else 0.0 for row in moved]
-    scales = [to_f32(m / 127.0) for m in maxima]
+        maxima = moved.max(axis=1) if moved.shape[1] else np.zeros(moved.shape[0])
+    with np.errstate(over="ignore"):  # each as `to_f32`, all at once
+        scales = (maxima / 127.0).astype(np.float32).astype(np.float64).tolist()
     positive = [s for s in scales if s > 0.0]
     fallback = min(positive) if positive else ZERO_CHANNEL_SCALE
     return [s if s > 0.0 else fallback for s in scales]

@@ -179,11 +179,14 @@ def observed_extent(stats: quant.StatsOp) -> tuple[float, float] | None:
     """The extent of a `quant.stats` histogram's non-empty bins (it covers every observed
     value), None without a histogram or counts."""
     counts, rng = stats.histogram_counts, stats.histogram_min_max
-    if counts is None or rng is None or not any(counts):
+    if counts is None or rng is None:
         return None
-    nonzero = [i for i, c in enumerate(counts) if c]
+    nonzero = np.flatnonzero(np.asarray(counts, dtype=np.int64))
+    if not nonzero.size:
+        return None
+    first, last = int(nonzero[0]), int(nonzero[-1])
     width = (rng[1] - rng[0]) / len(counts)
-    return float(rng[0] + nonzero[0] * width), float(rng[0] + (nonzero[-1] + 1) * width)
+    return float(rng[0] + first * width), float(rng[0] + (last + 1) * width)
 
 
 def functions(module: ModuleOp) -> list[FuncOp]:

@@ -267,3 +267,44 @@ def test_zoo_model_quantizes_and_runs(path: Path):
         reference = run_litert(model, samples[0])
     assert [o.shape for o in outputs] == [r.shape for r in reference]
     assert all(np.isfinite(o).all() for o in outputs)
+
+
+def _weight_scales_slice_by_slice(values: np.ndarray, axis: int | None) -> list[float]:
+    """`symmetric_weight_scales` as specified: max|w|/127 per slice, float32-rounded one at
+    a time, an all-zero slice taking the smallest positive scale (else ZERO_CHANNEL_SCALE)."""
+    from qcc.passes import _quant_math as qm
+
+    values = np.abs(np.asarray(values, dtype=np.float64))
+    values = np.where(np.isfinite(values), values, 0.0)
+    if axis is None:
+        maxima = [float(values.max()) if values.size else 0.0]
+    else:
+        moved = np.moveaxis(values, axis, 0).reshape(values.shape[axis], -1)
+        maxima = [float(row.max()) if row.size else 0.0 for row in moved]
+    scales = [qm.to_f32(m / 127.0) for m in maxima]
+    positive = [s for s in scales if s > 0.0]
+    fallback = min(positive) if positive else qm.ZERO_CHANNEL_SCALE
+    return [s if s > 0.0 else fallback for s in scales]
+
+
+@pytest.mark.parametrize("shape,axis", [((8, 3, 3, 5), 0), ((1, 3, 3, 16), 3), ((7,), 0),
+                                        ((4, 6), 1), ((4, 6), None), ((0, 3), 1), ((3, 0), 0),
+                                        ((0,), None)])
+def test_weight_scales_equal_their_slice_by_slice_definition(shape, axis) -> None:
+    """The vectorized per-axis weight scales are, bit for bit, the slice-by-slice rule: on
+    random weights, a zero slice, non-finite values, values past float32 and empty tensors."""
+    from qcc.passes import _quant_math as qm
+
+    rng = np.random.default_rng(len(shape) * 10 + (axis or 0))
+    w = rng.standard_normal(shape) * rng.uniform(1e-6, 10.0)
+    if w.size and axis is not None and w.shape[axis] > 2:
+        index = [slice(None)] * w.ndim
+        index[axis] = 1
+        w[tuple(index)] = 0.0
+        index[axis] = 2
+        w[tuple(index)] = np.where(rng.random(w[tuple(index)].shape) < 0.5, np.inf, 1e300)
+    got = qm.symmetric_weight_scales(w, axis)
+    want = _weight_scales_slice_by_slice(w, axis)
+    assert got == want and all(type(s) is float for s in got)
+    zeros = np.zeros(shape)
+    assert qm.symmetric_weight_scales(zeros, axis) == _weight_scales_slice_by_slice(zeros, axis)

@@ -328,11 +328,18 @@ def _fuse_lut_chains(steps: list[Step], slot_types: dict, output_slots: list[int
     outs_set = set(output_slots)
     taken: set[int] = set()
     replace: dict[int, Step] = {}
+    shapes: dict[int, tuple[int, ...] | None] = {}  # a slot's int8 shape, read once
+
+    def int8_shape_of(j: int) -> tuple[int, ...] | None:
+        if j not in shapes:
+            shapes[j] = _int8_shape(slot_types[j]) if j in slot_types else None
+        return shapes[j]
+
     for i, s in enumerate(steps):
         if i in taken or len(set(s.inputs)) != 1:
             continue
         x = s.inputs[0]
-        shape = _int8_shape(slot_types.get(x)) if x in slot_types else None
+        shape = int8_shape_of(x)
         if shape is None:
             continue
         c = shape[-1]
@@ -340,7 +347,7 @@ def _fuse_lut_chains(steps: list[Step], slot_types: dict, output_slots: list[int
             continue
 
         def same(j: int) -> bool:
-            return j in slot_types and _int8_shape(slot_types[j]) == shape
+            return int8_shape_of(j) == shape
 
         if not same(s.outputs[0]):
             continue

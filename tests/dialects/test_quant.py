@@ -627,6 +627,69 @@ def test_stats_constructor_and_accessors():
     assert (plain.histogram_counts, plain.histogram_min_max) == (None, None)
 
 
+
+def test_stats_histogram_is_the_attribute_from_list_builds():
+    """The histogram is built from packed bytes (fast); it is the same attribute xdsl's
+    `from_list` makes, counts past 2^32 included, and a count past i64 is a ValueError."""
+    from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, i64
+
+    x = test_dialect.TestOp(result_types=[TensorType(f32, [4])])
+    counts = [0, 1, 2**40, 2**63 - 1, 7]
+    stats = StatsOp(x, (0.0, 1.0), histogram_counts=counts, histogram_min_max=(0.0, 1.0))
+    stats.verify()
+    assert stats.histogram == DenseIntOrFPElementsAttr.from_list(TensorType(i64, [5]), counts)
+    assert stats.histogram_counts == tuple(counts)
+    with pytest.raises(ValueError, match="does not fit in i64"):
+        StatsOp(x, (0.0, 1.0), histogram_counts=[2**63], histogram_min_max=(0.0, 1.0))
+
+def test_types_differing_in_storage_or_expressed_type_are_not_equal():
+    """Equality sees every parameter, the shared storage ones included: an i8 and
+    an i16 type of one scale (and tensors of them) are different types."""
+    from xdsl.dialects.builtin import f16
+
+    base = UniformQuantizedType.get(0.5, 0)
+    variants = [UniformQuantizedType.get(0.5, 0, storage_bits=16),
+                UniformQuantizedType.get(0.5, 0, storage_min=-127),
+                UniformQuantizedType.get(0.5, 0, storage_max=100),
+                UniformQuantizedType.get(0.5, 0, signed=False),
+                UniformQuantizedType.get(0.5, 0, expressed_type=f16)]
+    for v in variants:
+        assert v != base and len({v, base}) == 2, v
+        assert TensorType(v, [2]) != TensorType(base, [2])
+    assert UniformQuantizedType.get(0.5, 0) == base
+    per_axis = UniformQuantizedPerAxisType.get([0.5], axis=0)
+    assert per_axis != UniformQuantizedPerAxisType.get([0.5], axis=0, storage_bits=16)
+
+
+def test_per_axis_get_builds_each_type_once():
+    """`UniformQuantizedPerAxisType.get` returns one shared (immutable) attribute for the same
+    parameters, equal to the one the constructor builds; any other parameter, or other bits
+    of a scale, gives another type; a scale that is not a number still fails as before."""
+    from xdsl.dialects.builtin import ArrayAttr
+
+    from qcc.dialects.quant import _storage
+
+    scales = [0.5, 0.25, 0.125]
+    a = UniformQuantizedPerAxisType.get(scales, [1, 2, 3], axis=1, storage_min=-127)
+    b = UniformQuantizedPerAxisType.get(tuple(scales), (1, 2, 3), axis=1, storage_min=-127)
+    assert a is b
+    built = UniformQuantizedPerAxisType(
+        *_storage(8, True, -127, None), f32, IntAttr(1),
+        ArrayAttr(FloatData(s) for s in scales), ArrayAttr(IntAttr(z) for z in (1, 2, 3)))
+    assert a == built and str(a) == str(built)
+    others = [
+        UniformQuantizedPerAxisType.get(scales, [1, 2, 3], axis=0, storage_min=-127),
+        UniformQuantizedPerAxisType.get(scales, [1, 2, 4], axis=1, storage_min=-127),
+        UniformQuantizedPerAxisType.get(scales, [1, 2, 3], axis=1),
+        UniformQuantizedPerAxisType.get([0.5, 0.25, 0.125000001], [1, 2, 3], axis=1,
+                                        storage_min=-127),
+        UniformQuantizedPerAxisType.get(scales, [1, 2, 3], axis=1, storage_min=-127,
+                                        storage_bits=16),
+    ]
+    assert all(o != a for o in others)
+    with pytest.raises(Exception):
+        UniformQuantizedPerAxisType.get(["x"], axis=0)
+
 def test_ops_are_pure():
     assert QuantizeCastOp.has_trait(Pure)
     assert DequantizeCastOp.has_trait(Pure)
