@@ -19,7 +19,10 @@ loads this file; keep it the only conftest.py, so that `conftest` names one modu
 * The `qcc` command: `run_qcc` (a subprocess; stdin closed unless given) and
   `assert_one_line_error` (exit code 1, exactly one `qcc: error: ...` line, no traceback).
 * `run_pytest_emulating_vnni`: pytest in a child process with the VNNI path's instructions
-  emulated (QCC_SIMD_EMULATE=avx512vnni), for hosts without AVX-512 VNNI.
+  emulated (QCC_SIMD_EMULATE=avx512vnni), for hosts without AVX-512 VNNI. A test that calls
+  the VNNI kernels directly carries the `vnni_native` marker: on such a host
+  `pytest_collection_modifyitems` deselects it here, and test_vnni_emulated.py's child runs
+  it (and checks that it passed).
 * `write_model` (fixture): model bytes written into the test's tmp_path; returns the path.
 * `add_summary`: a table of measurements printed in pytest's terminal summary (rather than by
   a pseudo-test that asserts nothing).
@@ -326,7 +329,7 @@ def run_pytest_emulating_vnni(tmp_path: Path, *args: str, timeout: float = 1200)
     """`pytest ARGS...` in a fresh process with QCC_SIMD_EMULATE=avx512vnni (the VNNI path's
     instructions in generic IR: `simd.SIMD_EMULATED`), from the repository root, the zoo tier
     as in this run; asserts that it passed, at least one test, with nothing skipped or
-    failed. Returns pytest's summary line."""
+    failed. Returns pytest's output (its summary is the last line)."""
     env = {k: v for k, v in os.environ.items() if k not in ("QCC_INT8_GEMM", "PYTEST_ADDOPTS")}
     env.update(QCC_SIMD_EMULATE="avx512vnni", NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"))
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
@@ -338,7 +341,7 @@ def run_pytest_emulating_vnni(tmp_path: Path, *args: str, timeout: float = 1200)
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
     assert " passed" in summary and not any(
         w in summary for w in ("skipped", "failed", "error", "xfail")), summary
-    return summary
+    return proc.stdout
 
 
 @pytest.fixture
@@ -457,6 +460,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "zoo: a test of the real-model tier ($QCC_MODEL_ZOO); no items without it"
     )
+    config.addinivalue_line(
+        "markers", "vnni_native: runs the AVX-512 VNNI kernels directly; on a host without "
+        "them, run by test_vnni_emulated.py's child (emulated) instead of here"
+    )
     folder = zoo_dir()
     if folder is not None and not folder.is_dir():
         raise pytest.UsageError(f"{ZOO_VARIABLE}={folder}: not a folder")
@@ -479,11 +486,29 @@ def _empty_parametrization(item: pytest.Item) -> bool:
     )
 
 
+def _host_runs_vnni() -> bool:
+    """Whether this process runs the VNNI kernels (the CPU has AVX-512 VNNI, or
+    QCC_SIMD_EMULATE emulates it)."""
+    from qcc.runtime.kernels import int8_vnni
+
+    return bool(int8_vnni.VNNI_OK)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Without a zoo, the `zoo` tier has no items (see the module docstring)."""
+    """Without a zoo, the `zoo` tier has no items (see the module docstring). Without the
+    VNNI kernels, the `vnni_native` items run in test_vnni_emulated.py's child process (its
+    instructions emulated: one child compiles the emulated kernels once for all of them), not
+    here."""
     off = zoo_dir() is None
-    dropped = [item for item in items
-               if item.get_closest_marker("zoo") and (off or _empty_parametrization(item))]
+    vnni = None
+    dropped = []
+    for item in items:
+        if item.get_closest_marker("zoo") and (off or _empty_parametrization(item)):
+            dropped.append(item)
+        elif item.get_closest_marker("vnni_native"):
+            vnni = _host_runs_vnni() if vnni is None else vnni
+            if not vnni:
+                dropped.append(item)
     if dropped:
         # reported as deselected, so that pytest's count of collected items adds up
         config.hook.pytest_deselected(items=dropped)

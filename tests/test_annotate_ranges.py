@@ -204,7 +204,7 @@ def test_mse_range_equals_its_one_alpha_at_a_time_definition(seed: int, monkeypa
     """The vectorized search (rows of α in blocks) picks exactly the range the loop over α
     picks, on skewed, heavy-tailed, one-sided, sparse and constant data, in one block or in
     many."""
-    import passes.annotate_ranges as annotate_ranges
+    from qcc.passes import annotate_ranges
 
     rng = np.random.default_rng(seed)
     x = [rng.standard_t(df=2, size=50_000), rng.laplace(0.5, 2.0, 80_000),

@@ -34,7 +34,6 @@ from conftest import (
     litert_invoke,
     model_samples,
     run_litert,
-    run_pytest_emulating_vnni,
     run_qcc,
     zoo_model_is_quantized,
     zoo_models,
@@ -656,21 +655,19 @@ def _rq_reference(acc32, bias, m, shift, zp, lo, hi):
     return out
 
 
-def test_vnni_fused_requant_exact(request, tmp_path):
+@pytest.mark.vnni_native
+def test_vnni_fused_requant_exact():
     """The fused epilogue (`vnni_gemm_rq`) equals the unfused path (int32 GEMM, then the
     reference MBQM per channel, + zp, clamp) bit for bit: random shapes (row / block tails),
     multipliers (including tiny and 2^31 − 1), shifts in [−31, 7] (left and right, mixed per
     layer), zero points, activation ranges, int32-wrapping biases and accumulators that
     saturate the int8 range; both fused epilogues: the float estimate with exact fix-up
     (layers without left shifts; clamped, or unclamped when lo/hi = −128/127 and eff <= 1/2)
-    and the integer one. Without AVX-512 VNNI on the host: in a child process with the
-    instructions emulated (QCC_SIMD_EMULATE=avx512vnni)."""
+    and the integer one. Without AVX-512 VNNI on the host: run by test_vnni_emulated.py's
+    child process, the instructions emulated (`vnni_native`, tests/conftest.py)."""
     from qcc.runtime.kernels import int8_conv as ic
     from qcc.runtime.kernels import int8_vnni as vn
 
-    if not vn.VNNI_OK:  # the instructions emulated, in a child process
-        run_pytest_emulating_vnni(tmp_path, request.node.nodeid)
-        return
     rng = np.random.default_rng(1234)
     sat_lo = sat_hi = inside = 0
     for it in range(90):
@@ -735,7 +732,8 @@ def test_vnni_fused_requant_tables_reject():
     assert vn.vnni_rq_pack(corr, [0, 0], [1 << 30, 1 << 30], [32, 0], 0) is None  # left > 31
 
 
-def test_vnni_fused_requant_ties(request, tmp_path):
+@pytest.mark.vnni_native
+def test_vnni_fused_requant_ties():
     """Accumulators placed on the rounding ties of both SRDHM (x·m ≡ 2^30 mod 2^31) and
     RDBPOT (s ≡ 2^(r−1) mod 2^r), positive and negative: acc[r, c] = x[r] + bias[c] with
     x = −128..127 (K = 1, w = 1), bias[c] centred on a double tie of channel c. With and
@@ -743,9 +741,6 @@ def test_vnni_fused_requant_ties(request, tmp_path):
     both fused epilogues forced as well. Without AVX-512 VNNI: emulated, as above."""
     from qcc.runtime.kernels import int8_vnni as vn
 
-    if not vn.VNNI_OK:  # the instructions emulated, in a child process
-        run_pytest_emulating_vnni(tmp_path, request.node.nodeid)
-        return
     rng = np.random.default_rng(7)
     ms, shifts, biases = [], [], []
     for mult in (1 << 30, 1 << 29, 3 << 28, (1 << 30) + (1 << 20)):
