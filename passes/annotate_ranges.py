@@ -176,6 +176,7 @@ class InfiniteValues(ValueError):
 _MSE_BLOCK_VALUES = 1 << 18
 """How many (α, bin) errors `ValueStats.mse_range` computes in one block of rows."""
 
+
 @dataclass
 class ValueStats:
     """Running statistics of one tensor: min, max, count, and a mergeable histogram.
@@ -366,7 +367,8 @@ class ValueStats:
         best, best_err = 1.0, math.inf
         # many α at once (one row each: the same element-wise operations and the same
         # per-row sum as one α at a time, so the same errors bit for bit), in blocks of
-        # rows (each temporary at most ~2 MB: one block of 256 rows x 1000 bins, 8 MB, ran 3x slower)
+        # rows, each temporary at most ~2 MB (one block of 256 rows x 1000 bins, 8 MB,
+        # ran 3x slower)
         alphas = np.linspace(1.0, 1.0 / steps, steps)
         errs = np.empty(steps)
         rows = max(1, _MSE_BLOCK_VALUES // max(1, centres.size))
