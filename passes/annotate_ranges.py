@@ -352,18 +352,27 @@ class ValueStats:
         lo, hi = self.quantile(1.0 - p), self.quantile(p)
         return min(lo, hi), max(lo, hi)
 
+    def mse_histogram(self) -> tuple[float, float, np.ndarray, np.ndarray] | None:
+        """What `mse_range` searches over: (lo, hi, centres, counts), the observed range
+        extended to 0 and the centres and counts of the non-empty bins; None when that range
+        is empty."""
+        edges, counts = self._edges_and_counts()
+        lo, hi = min(self.min, 0.0), max(self.max, 0.0)
+        if hi <= lo:
+            return None
+        centres = (edges[:-1] + edges[1:]) / 2
+        nz = counts > 0
+        return lo, hi, centres[nz], counts[nz]
+
     def mse_range(self, steps: int = 256) -> tuple[float, float]:
         """The clipping range [α·lo, α·hi] (lo, hi = the observed range extended to 0,
         α in (0, 1]) whose int8 asymmetric quantization has the least squared error over the
         histogram: bin centres stand for their values, and the rounding error inside the
         range is counted as scale²/12 per value."""
-        edges, counts = self._edges_and_counts()
-        lo, hi = min(self.min, 0.0), max(self.max, 0.0)
-        if hi <= lo:
+        found = self.mse_histogram()
+        if found is None:
             return self.min, self.max
-        centres = (edges[:-1] + edges[1:]) / 2
-        nz = counts > 0
-        centres, counts = centres[nz], counts[nz]
+        lo, hi, centres, counts = found
         best, best_err = 1.0, math.inf
         # many α at once (one row each: the same element-wise operations and the same
         # per-row sum as one α at a time, so the same errors bit for bit), in blocks of

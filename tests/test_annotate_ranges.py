@@ -181,13 +181,10 @@ def test_mse_keeps_a_uniform_range() -> None:
 
 def _mse_range_one_alpha_at_a_time(s: ValueStats, steps: int = 256) -> tuple[float, float]:
     """`ValueStats.mse_range` as it is specified: one α at a time."""
-    edges, counts = s._edges_and_counts()
-    lo, hi = min(s.min, 0.0), max(s.max, 0.0)
-    if hi <= lo:
+    found = s.mse_histogram()
+    if found is None:
         return s.min, s.max
-    centres = (edges[:-1] + edges[1:]) / 2
-    nz = counts > 0
-    centres, counts = centres[nz], counts[nz]
+    lo, hi, centres, counts = found
     best, best_err = 1.0, np.inf
     for alpha in np.linspace(1.0, 1.0 / steps, steps):
         a, b = alpha * lo, alpha * hi
