@@ -543,6 +543,60 @@ def test_quantize_pass_names_a_non_finite_constant():
     )
 
 
+
+def test_quantize_pass_reuses_what_it_stored_and_fails_every_time_on_inf():
+    """The same float value quantized to the same type again (a precision search does it per
+    candidate) gets the very attribute it got before, equal to a fresh quantization; another
+    type gets its own; a value with inf fails each time, cached never; the cache keeps at
+    most its budget of bytes, the least recently used dropped first."""
+    from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, i8
+
+    from qcc.passes import quantize as qz
+
+    def module(hex_values: str, qtype: str, n: int = 2):
+        return parse_ir(
+            f"""
+            func.func @main() -> tensor<{n}x{qtype}> {{
+              %0 = nn.constant {{value = dense<"0x{hex_values}"> : tensor<{n}xf32>}} : tensor<{n}x{qtype}> loc("w")
+              func.return %0 : tensor<{n}x{qtype}>
+            }}
+            """
+        )
+
+    def stored(m):
+        const = next(op for op in m.walk() if isinstance(op, nn.ConstantOp))
+        return const.value
+
+    finite, t1, t2 = "0000003F000080BF", "!quant.uniform<i8:f32, 0.1>", "!quant.uniform<i8:f32, 0.2>"
+    first, again, other = module(finite, t1), module(finite, t1), module(finite, t2)
+    for m in (first, again, other):
+        Quantize().apply(make_context(), m)
+    assert stored(first) is stored(again)
+    assert qz.decode_dense(stored(first)).tolist() == [5, -10]
+    assert qz.decode_dense(stored(other)).tolist() == [3, -5]  # 2.5 and -5: half away
+    fresh = qz._StoredConstants(budget=1 << 20)
+    saved = qz.STORED_CONSTANTS
+    try:
+        qz.STORED_CONSTANTS = fresh
+        m = module(finite, t1)
+        Quantize().apply(make_context(), m)
+        assert stored(m) == stored(first) and stored(m) is not stored(first)
+        for _ in range(2):
+            with pytest.raises(PassFailedException, match="1 of 2 values are inf or NaN"):
+                Quantize().apply(make_context(), module("0000003F0000807F", t1))
+        assert len(fresh.entries) == 1
+    finally:
+        qz.STORED_CONSTANTS = saved
+    small = qz._StoredConstants(budget=4)
+    a, b, c = (DenseIntOrFPElementsAttr.from_list(TensorType(i8, [2]), [v, v]) for v in (1, 2, 3))
+    small.put(("a",), a)
+    small.put(("b",), b)
+    assert small.get(("a",)) is a  # now the most recent
+    small.put(("c",), c)  # 6 bytes > 4: the least recently used, "b", goes
+    assert list(small.entries) == [("a",), ("c",)] and small.size == 4
+    small.put(("huge",), DenseIntOrFPElementsAttr.from_list(TensorType(i8, [5]), [1] * 5))
+    assert ("huge",) not in small.entries
+
 def test_quantize_values_saturates_infinities_and_zeroes_nan():
     from qcc.passes import _quant_math as qm
 
