@@ -74,7 +74,8 @@ def element_of(t: object) -> QuantizedType | None:
 
 class _StoredConstants:
     """The storage attributes `QuantizeConstantValue` made, by (float value, quantized type),
-    most recent last, up to `budget` bytes of storage data: attributes are immutable, and a
+    most recent last, up to `budget` bytes of data (the float values' and the storage's,
+    both kept alive here): attributes are immutable, and a
     precision search quantizes the same weights to the same types once per candidate it
     measures (~80 ms a run on iris_landmark's weights; a hit costs a hash of bytes Python
     keeps and a comparison). Only successes are kept: a value with inf or NaN fails (with
@@ -91,15 +92,20 @@ class _StoredConstants:
             self.entries.move_to_end(key)
         return found
 
+    @staticmethod
+    def _bytes(key: tuple, stored: DenseIntOrFPElementsAttr) -> int:
+        data = getattr(getattr(key[0], "data", None), "data", b"")
+        return len(stored.data.data) + (len(data) if isinstance(data, bytes) else 0)
+
     def put(self, key: tuple, stored: DenseIntOrFPElementsAttr) -> None:
-        size = len(stored.data.data)
+        size = self._bytes(key, stored)
         if size > self.budget or key in self.entries:
             return
         self.entries[key] = stored
         self.size += size
         while self.size > self.budget:
-            _, dropped = self.entries.popitem(last=False)
-            self.size -= len(dropped.data.data)
+            dropped_key, dropped = self.entries.popitem(last=False)
+            self.size -= self._bytes(dropped_key, dropped)
 
 
 STORED_CONSTANTS = _StoredConstants(budget=64 << 20)

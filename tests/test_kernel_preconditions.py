@@ -548,8 +548,9 @@ def test_quantize_pass_reuses_what_it_stored_and_fails_every_time_on_inf():
     """The same float value quantized to the same type again (a precision search does it per
     candidate) gets the very attribute it got before, equal to a fresh quantization; another
     type gets its own; a value with inf fails each time, cached never; the cache keeps at
-    most its budget of bytes, the least recently used dropped first."""
-    from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, i8
+    most its budget of bytes (keys' float data and stored data), the least recently used
+    dropped first."""
+    from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, f32, i8
 
     from qcc.passes import quantize as qz
 
@@ -596,6 +597,9 @@ def test_quantize_pass_reuses_what_it_stored_and_fails_every_time_on_inf():
     assert list(small.entries) == [("a",), ("c",)] and small.size == 4
     small.put(("huge",), DenseIntOrFPElementsAttr.from_list(TensorType(i8, [5]), [1] * 5))
     assert ("huge",) not in small.entries
+    float_key = (DenseIntOrFPElementsAttr.from_list(TensorType(f32, [1]), [0.5]), "t")
+    small.put(float_key, a)  # 4 bytes of float data + 2 stored: more than the whole budget
+    assert float_key not in small.entries and small.size == 4
 
 def test_quantize_values_saturates_infinities_and_zeroes_nan():
     from qcc.passes import _quant_math as qm
