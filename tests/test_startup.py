@@ -502,3 +502,24 @@ def test_each_first_run_scans_the_cache_again(monkeypatch):
     filled["now"] = True
     assert compiler.first_run(runners) is not None and len(scans) == 2  # warm: lean loading
     assert compiler.workers(runners) == 0 and len(scans) == 2
+
+
+def test_model_py_carries_cache_code_only_with_a_cache():
+    """Without a carried cache, model.py has no carried-cache code (~6 KB less: it counts
+    against the folder's 1.2x bound on small models), only `_QCC_CARRIED = None`; with one it
+    has the prelude and the seeding. The kernels are the same text either way (one extracted
+    kernels.py and Numba cache for both)."""
+    from qcc.backends.numba import artifact_source
+
+    kernels = {"add_i8", "conv2d_i8"}
+    plain = artifact_source(kernels=kernels)
+    carried = artifact_source(kernels=kernels, cache_baseline="x86-64-v3")
+    for name in ("def _qcc_carried_cache", "def _qcc_seed_cache", "_qcc_seed_cache()"):
+        assert name not in plain.model and name in carried.model, name
+    assert "\n_QCC_CARRIED = None\n" in plain.model
+    assert plain.kernels == carried.kernels
+    assert len(carried.model) - len(plain.model) > 5000
+    namespace: dict = {}
+    compile(plain.model, "model.py", "exec")  # valid Python; run by the artifact tests
+    exec(compile(plain.model.split("\nimport os as _qcc_os")[0], "model.py", "exec"), namespace)
+    assert namespace["_QCC_CARRIED"] is None

@@ -42,8 +42,9 @@ The self-contained artifact (`write_artifact`, ``qcc --emit=numba -o DIR``) is a
 needs numpy and numba only, at most ~1.2x the model's int8 .tflite:
 
 * model.py, the entry point (``import model; model.run([x])``): its docstring (inputs,
-  outputs, first-run cost, the carried cache), the prelude that picks a carried Numba cache
-  before numba is imported, the import of the kernels and the entry points;
+  outputs, first-run cost, the carried cache), with a carried cache the prelude that picks it
+  before numba is imported and the code that seeds it, the import of the kernels and the
+  entry points (~10 KB without a carried cache, ~16 KB with one);
 * kernels.py.xz: `kernel_source` of the plan's kernels (fixedpoint, the plan runner, the
   registry and the kernel families, tree-shaken to what the runners reach, no docstrings),
   xz-compressed (~107 KB -> ~22 KB). model.py extracts it to a real kernels.py, checked
@@ -759,6 +760,12 @@ def _qcc_carried_cache():
 _QCC_CARRIED = _qcc_carried_cache()
 '''
 
+_ARTIFACT_NO_CACHE = '''
+_QCC_CARRIED = None
+"""This artifact carries no Numba cache (written without a CPU baseline): Numba compiles the
+kernels for the host on the first run."""
+'''
+
 _ARTIFACT_KERNEL_IMPORT = '''
 # ---------------------------------------------------------------------------------------------
 # the kernels: kernels.py.xz, extracted to a real source file and imported (see the docstring)
@@ -914,12 +921,10 @@ kernels = _qcc_import_kernels_gc_paused()
 """The kernels module (the extracted kernels.py): the plan runner, RUNNERS, the kernels."""
 '''
 
-_ARTIFACT_FOOTER = '''
+_ARTIFACT_SEED = '''
 
 # ---------------------------------------------------------------------------------------------
-# entry points
-
-_QCC_DEFAULT_WEIGHTS = _qcc_os.path.join(_QCC_HERE, "weights.npz")
+# the carried Numba cache, copied where Numba looks for the kernels' cache
 
 
 def _qcc_seed_cache():
@@ -991,6 +996,14 @@ def _qcc_seed_cache():
 
 if _QCC_CARRIED is not None:
     _qcc_seed_cache()
+'''
+
+_ARTIFACT_FOOTER = '''
+
+# ---------------------------------------------------------------------------------------------
+# entry points
+
+_QCC_DEFAULT_WEIGHTS = _qcc_os.path.join(_QCC_HERE, "weights.npz")
 
 
 class CompiledArtifact:
@@ -1129,9 +1142,10 @@ class ArtifactSource(NamedTuple):
     """The artifact's two Python sources (`artifact_source`)."""
 
     model: str
-    """model.py: the header docstring, the carried-cache prelude, the import of the kernels
-    (extracted from kernels.py.xz, checked against the sha256 it records) and the entry
-    points."""
+    """model.py: the header docstring, the carried-cache prelude (with a carried cache; else
+    only `_QCC_CARRIED = None`), the import of the kernels (extracted from kernels.py.xz,
+    checked against the sha256 it records), the seeding of the carried cache (with one) and
+    the entry points."""
     kernels: str
     """kernels.py (written compressed, as kernels.py.xz): fixedpoint, plan, the registry and
     the int8 families inlined."""
@@ -1171,7 +1185,7 @@ def _source_names(text: str) -> set[str]:
 
 def _kernels_used_by_model() -> set[str]:
     """What model.py takes from its kernels module (`kernels.X`): roots of the tree shaking."""
-    tree = ast.parse(_ARTIFACT_KERNEL_IMPORT + _ARTIFACT_FOOTER)
+    tree = ast.parse(_ARTIFACT_KERNEL_IMPORT + _ARTIFACT_SEED + _ARTIFACT_FOOTER)
     return {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)
             and isinstance(n.value, ast.Name) and n.value.id == "kernels"}
 
@@ -1205,11 +1219,16 @@ def artifact_source(source_label: str = "a model", inputs: str = "", outputs: st
             break_long_words=False) + "\n"
     kernel_text = kernel_source(kernels)
     digest = hashlib.sha256(kernel_text.encode()).hexdigest()
+    # the carried-cache code only where there is a cache to carry (~6 KB of model.py)
+    carried_parts = ([_ARTIFACT_PRELUDE.replace("{baseline!r}", repr(baseline))], [_ARTIFACT_SEED])
+    if baseline is None:
+        carried_parts = ([_ARTIFACT_NO_CACHE], [])
     model = "\n".join([
         _ARTIFACT_HEADER.format(source=source_label, inputs=inputs, outputs=outputs,
                                 carried=carried, kernels_sha256=digest),
-        _ARTIFACT_PRELUDE.replace("{baseline!r}", repr(baseline)),
+        *carried_parts[0],
         _ARTIFACT_KERNEL_IMPORT,
+        *carried_parts[1],
         _ARTIFACT_FOOTER,
     ])
     return ArtifactSource(model, kernel_text)
@@ -1480,7 +1499,7 @@ def write_artifact(model: CompiledModel | Operation, directory: str | os.PathLik
     weights.npz is `plan_to_arrays` (a few arrays packed per dtype) with LZMA-compressed
     entries (`_deflated_npz`). Together they stay within ~1.2x the int8 .tflite of the model,
     but for a model of a few dozen KB, whose folder is its .tflite's size plus the kernels'
-    source (model.py and kernels.py.xz, ~50 KB).
+    source (model.py and kernels.py.xz, ~40-50 KB).
 
     `cache_baseline` (a `CACHE_BASELINES` name, e.g. ``"x86-64-v3"``; default
     ``$QCC_ARTIFACT_BASELINE``, else none) also writes DIR/numba-cache-<baseline>/: Numba's
