@@ -1220,15 +1220,17 @@ def artifact_source(source_label: str = "a model", inputs: str = "", outputs: st
     kernel_text = kernel_source(kernels)
     digest = hashlib.sha256(kernel_text.encode()).hexdigest()
     # the carried-cache code only where there is a cache to carry (~6 KB of model.py)
-    carried_parts = ([_ARTIFACT_PRELUDE.replace("{baseline!r}", repr(baseline))], [_ARTIFACT_SEED])
     if baseline is None:
-        carried_parts = ([_ARTIFACT_NO_CACHE], [])
+        prelude, seed = [_ARTIFACT_NO_CACHE], []
+    else:
+        prelude = [_ARTIFACT_PRELUDE.replace("{baseline!r}", repr(baseline))]
+        seed = [_ARTIFACT_SEED]
     model = "\n".join([
         _ARTIFACT_HEADER.format(source=source_label, inputs=inputs, outputs=outputs,
                                 carried=carried, kernels_sha256=digest),
-        *carried_parts[0],
+        *prelude,
         _ARTIFACT_KERNEL_IMPORT,
-        *carried_parts[1],
+        *seed,
         _ARTIFACT_FOOTER,
     ])
     return ArtifactSource(model, kernel_text)
