@@ -94,8 +94,8 @@ class _StoredConstants:
 
     @staticmethod
     def _bytes(key: tuple, stored: DenseIntOrFPElementsAttr) -> int:
-        data = getattr(getattr(key[0], "data", None), "data", b"")
-        return len(stored.data.data) + (len(data) if isinstance(data, bytes) else 0)
+        """The float value's bytes (the key's first item) and the stored ones."""
+        return len(key[0].data.data) + len(stored.data.data)
 
     def put(self, key: tuple, stored: DenseIntOrFPElementsAttr) -> None:
         size = self._bytes(key, stored)

@@ -588,18 +588,24 @@ def test_quantize_pass_reuses_what_it_stored_and_fails_every_time_on_inf():
         assert len(fresh.entries) == 1
     finally:
         qz.STORED_CONSTANTS = saved
-    small = qz._StoredConstants(budget=4)
-    a, b, c = (DenseIntOrFPElementsAttr.from_list(TensorType(i8, [2]), [v, v]) for v in (1, 2, 3))
-    small.put(("a",), a)
-    small.put(("b",), b)
-    assert small.get(("a",)) is a  # now the most recent
-    small.put(("c",), c)  # 6 bytes > 4: the least recently used, "b", goes
-    assert list(small.entries) == [("a",), ("c",)] and small.size == 4
-    small.put(("huge",), DenseIntOrFPElementsAttr.from_list(TensorType(i8, [5]), [1] * 5))
-    assert ("huge",) not in small.entries
-    float_key = (DenseIntOrFPElementsAttr.from_list(TensorType(f32, [1]), [0.5]), "t")
-    small.put(float_key, a)  # 4 bytes of float data + 2 stored: more than the whole budget
-    assert float_key not in small.entries and small.size == 4
+    small = qz._StoredConstants(budget=12)
+
+    def key(*values):  # a float value (4 bytes each) and a type
+        return DenseIntOrFPElementsAttr.from_list(TensorType(f32, [len(values)]), values), t1
+
+    def int8s(*values):
+        return DenseIntOrFPElementsAttr.from_list(TensorType(i8, [len(values)]), values)
+
+    a, b, c = int8s(1, 1), int8s(2, 2), int8s(3, 3)
+    small.put(key(0.5), a)  # 4 + 2 bytes
+    small.put(key(1.5), b)
+    assert small.get(key(0.5)) is a  # now the most recent
+    small.put(key(2.5), c)  # 18 bytes > 12: the least recently used, 1.5's, goes
+    assert list(small.entries) == [key(0.5), key(2.5)] and small.size == 12
+    small.put(key(3.5), int8s(*[1] * 9))  # 13 bytes: more than the whole budget
+    small.put(key(4.5, 5.5, 6.5), int8s(1))  # 13 bytes, 12 of them the float value kept alive
+    assert list(small.entries) == [key(0.5), key(2.5)] and small.size == 12
+
 
 def test_quantize_values_saturates_infinities_and_zeroes_nan():
     from qcc.passes import _quant_math as qm
