@@ -328,10 +328,19 @@ ROOT = Path(__file__).resolve().parent.parent
 def run_pytest_emulating_vnni(tmp_path: Path, *args: str, timeout: float = 1200) -> str:
     """`pytest ARGS...` in a fresh process with QCC_SIMD_EMULATE=avx512vnni (the VNNI path's
     instructions in generic IR: `simd.SIMD_EMULATED`), from the repository root, the zoo tier
-    as in this run; asserts that it passed, at least one test, with nothing skipped or
-    failed. Returns pytest's output (its summary is the last line)."""
+    as in this run (`run_pytest_child`)."""
+    return run_pytest_child(tmp_path, {"QCC_SIMD_EMULATE": "avx512vnni"}, *args,
+                            timeout=timeout)
+
+
+def run_pytest_child(tmp_path: Path, env_update: dict[str, str], *args: str,
+                     timeout: float = 1200) -> str:
+    """`pytest ARGS...` in a fresh process with `env_update` in its environment and a fresh
+    NUMBA_CACHE_DIR, from the repository root, the zoo tier as in this run; asserts that it
+    passed, at least one test, with nothing skipped or failed. Returns pytest's output (its
+    summary is the last line)."""
     env = {k: v for k, v in os.environ.items() if k not in ("QCC_INT8_GEMM", "PYTEST_ADDOPTS")}
-    env.update(QCC_SIMD_EMULATE="avx512vnni", NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"))
+    env.update(env_update, NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"))
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                            "--basetemp", str(tmp_path / "child"), *args],
                           capture_output=True, text=True, cwd=ROOT, env=env, timeout=timeout,

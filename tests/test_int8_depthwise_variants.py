@@ -206,13 +206,34 @@ def test_tap_leaf_main_loop_is_one_block_of_vector_fmas(kh, rs):
     ir = dwk._dw_taps(kh, kh, rs, cache=False).inspect_llvm()
     fmas, loads = 0, 0
     for block in re.split(r"\n(?=[\w.]+:)", ir):
-        bf = len(re.findall(rf"@llvm\.fma\.v{lanes}f32\(", block))
+        bf = len(re.findall(rf"@llvm\.fmuladd\.v{lanes}f32\(", block))
         if bf > fmas:
             fmas, loads = bf, len(re.findall(rf"= load <{lanes} x float>", block))
     nt = kh * kh
     runs = (kh + rs) * kh if rs < kh else 2 * nt
     assert fmas == 2 * nt, (fmas, nt)
     assert loads == runs + nt + 4, (loads, runs)
+
+
+def test_tap_leaf_needs_no_fma_instruction():
+    """Cross-compiled for x86 CPUs without FMA (x86-64-v2), a tap leaf multiplies and adds in
+    vector registers: its multiply-adds are `llvm.fmuladd` (fused or not, the same exact
+    integer sums), where `llvm.fma` would call libm's `fmaf` once per lane (a depthwise layer
+    ~17x slower there); with FMA (Haswell) they are vfmadd."""
+    import llvmlite.binding as llvm
+
+    llvm.initialize_all_targets()
+    llvm.initialize_all_asmprinters()
+    ir = dwk._dw_taps(3, 3, 1, cache=False).inspect_llvm()
+    target = llvm.Target.from_triple("x86_64-unknown-linux-gnu")
+
+    def asm(cpu, features=""):
+        machine = target.create_target_machine(cpu=cpu, features=features, opt=2)
+        return machine.emit_assembly(llvm.parse_assembly(ir))
+
+    v2 = asm("x86-64-v2", "+sse4.2,+ssse3,+popcnt")
+    assert "fmaf" not in v2 and len(re.findall(r"\tmulps\t", v2)) >= 2 * 9, v2
+    assert len(re.findall(r"\tvfmadd", asm("haswell"))) >= 2 * 9
 
 
 @pytest.mark.parametrize("kh,kw,sh,sw,dh,oh,variant", [

@@ -26,7 +26,7 @@ from qcc.runtime.kernels.int8_madd import (
 from qcc.runtime.kernels.int8_vnni import vnni_rows_u8
 from qcc.runtime.kernels.simd import HAS_AVX2, INT8_GEMM_PATHS, MADD_ISA, X86, simd_as64
 
-ISAS = [isa for isa in ("portable", "avx2", "dot", "avxvnni") if isa in INT8_GEMM_PATHS]
+ISAS = [isa for isa in ("portable", "sse2", "avx2", "dot", "avxvnni") if isa in INT8_GEMM_PATHS]
 SHAPES = [(1, 1, 1), (3, 5, 7), (4, 16, 8), (5, 27, 24), (9, 33, 17), (13, 64, 40),
           (64, 144, 32), (7, 1200, 9)]
 
@@ -62,7 +62,45 @@ def test_the_isas_this_host_runs():
     assert "portable" in ISAS and "dot" in ISAS
     assert ("avx2" in ISAS) == HAS_AVX2
     assert ("avxvnni" in ISAS) == X86
-    assert MADD_ISA == {"portable": 0, "avx2": 1, "dot": 2, "avxvnni": 3}
+    assert ("sse2" in ISAS) == X86
+    assert MADD_ISA == {"portable": 0, "avx2": 1, "dot": 2, "avxvnni": 3, "sse2": 4}
+
+
+def test_sse2_is_the_int16_path_of_x86_cpus_without_avx2():
+    """On x86 "sse2" comes right after "avx2" (or first of the int16 paths where the target has
+    no AVX2: x86-64-v2, AVX1), before "portable", whose generic form x86 lowers to pmulld."""
+    if not X86:
+        assert "sse2" not in INT8_GEMM_PATHS
+        return
+    int16 = [p for p in INT8_GEMM_PATHS if p in ("avx2", "sse2", "portable")]
+    assert int16 == (["avx2"] if HAS_AVX2 else []) + ["sse2", "portable"]
+
+
+@pytest.mark.parametrize("cpu, features", [("x86-64-v2", "+sse4.2,+ssse3,+popcnt"),
+                                           ("sandybridge", "")])
+def test_the_sse2_tile_compiles_to_pmaddwd_without_spills(cpu, features):
+    """Cross-compiled for x86 CPUs without AVX2 (x86-64-v2: SSE4.2; Sandy Bridge: AVX1, its
+    integer vectors still 128-bit), the "sse2" path's full tile (4 rows x 1 block, as
+    `_madd_tiles` walks it) multiplies with (v)pmaddwd, two per row and step, with no 32-bit
+    multiply (pmulld: the portable form's lowering there, once LLVM's passes ran) and no
+    stack traffic in the loop."""
+    import llvmlite.binding as llvm
+
+    from qcc.runtime.kernels import int8_madd
+
+    llvm.initialize_all_targets()
+    llvm.initialize_all_asmprinters()
+    triple = "x86_64-unknown-linux-gnu"
+    machine = llvm.Target.from_triple(triple).create_target_machine(cpu=cpu, features=features,
+                                                                    opt=2)
+
+    asm = machine.emit_assembly(llvm.parse_assembly(int8_madd.madd_tile_ir(4, 1, "sse2",
+                                                                           triple)))
+    tile = [line.strip() for line in asm.splitlines() if line.startswith("\t")]
+    ops = [line.split()[0] for line in tile]
+    assert sum(op.endswith("pmaddwd") for op in ops) == 8, tile  # 4 rows × 2 halves
+    assert not [op for op in ops if op.endswith("pmulld")], tile
+    assert not [line for line in tile if "rsp" in line and "mov" in line], tile
 
 
 def test_dot_is_first_only_where_sdot_is_native():

@@ -834,7 +834,7 @@ def test_prelu_form_requires_the_exhaustive_check(write_model, monkeypatch):
 
 
 # ---------------------------------------------------------------------------------------------
-# every integer GEMM path this host can run (simd.INT8_GEMM_PATHS: vnni, avx2, portable),
+# every integer GEMM path this host can run (simd.INT8_GEMM_PATHS: vnni, avx2, sse2, portable),
 # forced one at a time with QCC_INT8_GEMM, as on CPUs that only have the others
 
 

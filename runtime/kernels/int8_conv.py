@@ -45,6 +45,7 @@ from .int8_lowering import (
 )
 from .int8_madd import (
     BYTE_PATHS,
+    INT16_PATHS,
     dot_pack,
     madd_fix_buffers,
     madd_fix_leaf,
@@ -552,7 +553,7 @@ def _conv_whole(prepared):
         pointwise = bool(prepared["pointwise"])
         return conv_leaf_names(kind, pointwise, vnni_im2col_is_narrow(geom, c, itemsize))
 
-    if path in ("avx2", "portable"):
+    if path in INT16_PATHS:
         return (*_conv_madd_kernel(prepared), ("conv2d_i8", path), names("madd", 2))
     if path in BYTE_PATHS:
         return (*_conv_madd_kernel(prepared), ("conv2d_i8", path), names("dot", 1))
@@ -655,7 +656,8 @@ def _fc_prepared(params) -> dict:
     zp_in = int(params["zp_in"])
     path = int8_gemm_path()
     if (path == "vnni" or path in BYTE_PATHS) and w.dtype != np.int8:
-        path = "avx2" if "avx2" in INT8_GEMM_PATHS else "portable"  # vpdpbusd, sdot read s8
+        # vpdpbusd, sdot read s8: the best int16 path instead
+        path = next(p for p in INT8_GEMM_PATHS if p in INT16_PATHS)
     prepared = dict(params, path=path)
     w32 = w.astype(np.int32)
     if path == "vnni":

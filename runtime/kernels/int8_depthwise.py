@@ -508,7 +508,10 @@ def _dw_emit_chunk(builder, KH, KW, RS, vals):
 
     def body(lanes, j, count):
         vt = ir.VectorType(f32, lanes)
-        fma = simd_fn(mod, f"llvm.fma.v{lanes}f32", vt, [vt, vt, vt])
+        # fused or not, the same exact integer sums (every product and partial sum is an
+        # integer below 2^24); `fmuladd`, not `fma`: without FMA (x86-64-v2, AVX1) LLVM
+        # lowers `llvm.fma` to a libm `fmaf` call per lane, `fmuladd` to a multiply and an add
+        fma = simd_fn(mod, f"llvm.fmuladd.v{lanes}f32", vt, [vt, vt, vt])
 
         def load(addr_f32, off):  # float offset -> <lanes x float>
             byte = builder.add(addr_f32, builder.mul(builder.add(off, j), k(4)))

@@ -49,6 +49,7 @@ from .simd import (
     HAS_AVX_VNNI,
     HAS_NEON_DOT,
     MADD_ISA,
+    X86,
     leaf_cfunc,
     simd_array,
     simd_as64,
@@ -69,6 +70,10 @@ from .simd import (
 
 _MADD_MR = 4  # rows per micro-tile
 _MADD_NB = 2  # 8-channel blocks per micro-tile
+_MADD_SSE2 = MADD_ISA["sse2"]
+"""The isa whose full tiles take one block: its <8 x i32> accumulators are two 128-bit
+registers each, and a 4 x 2 tile's 16 of them, with the weights and the rows' pairs, spill
+out of x86-64's 16 xmm registers in the K loop (4 x 1: none)."""
 
 
 _MADD_I32, _MADD_F32, _MADD_RQ = 0, 1, 2
@@ -79,6 +84,8 @@ _MADD_RQ_BLOCK = 128  # bytes of requantization table per 8-channel block: 4 row
 
 BYTE_PATHS = ("dot", "avxvnni")
 """The paths whose tiles read u8 rows x + 128 and byte-quad weights (`dot_pack`)."""
+INT16_PATHS = ("avx2", "sse2", "portable")
+"""The paths whose tiles read int16 rows x − zp_in and int16 weight pairs (`madd_pack`)."""
 _ROW_OFFSET = {"dot": 0, "avxvnni": 128}
 """What a byte path's K loop multiplies the weights by, minus x: "dot" undoes the rows' + 128,
 "avxvnni" keeps it (`dot_pack`'s correction)."""
@@ -86,7 +93,7 @@ _ROW_OFFSET = {"dot": 0, "avxvnni": 128}
 
 class _MaddDot:
     """`simd_dot_loop`'s step: 8 int32 lanes, 32 bytes of weights a step. isa "portable" /
-    "avx2": int16 pairs, acc + madd(row pair, weights <16 x i16>); isa "dot": bytes by
+    "sse2" / "avx2": int16 pairs, acc + madd(row pair, weights <16 x i16>); isa "dot": bytes by
     fours, the row's 4 u8 (x + 128, as the VNNI path's row leaves write them) turned back
     into s8 x, acc + sdot(x, weights <32 x i8>) on each half of the lanes; isa "avxvnni":
     acc + vpdpbusd(the row's 4 u8 as they are, weights <32 x i8>)."""
@@ -152,7 +159,7 @@ def _madd_emit_tile(builder, MR, NB, a0, ast, w0, wbs, kk, isa, init):
 
 def madd_tile_ir(rows: int, blocks: int, isa: str, triple: str) -> str:
     """The LLVM IR (text) of a rows × blocks tile's K loop alone, zero accumulators stored at
-    the end, for isa ("portable", "avx2", "dot", "avxvnni") and an LLVM target triple: what
+    the end, for isa ("portable", "sse2", "avx2", "dot", "avxvnni") and an LLVM target triple: what
     a target compiles the tiles' loop to, for inspection (tests/test_int8_madd.py,
     bench/gemm_model.py) without that target's host."""
     ir = _madd_ir
@@ -341,13 +348,13 @@ def _madd_tile(typingctx, a_addr, a_stride, w_addr, w_bstride, k2, o_addr, o_str
     at the bias of the table at t_addr and stores int8 (`_madd_emit_rq_tile`, the fix-up
     buffers at fx_addr / h_addr). The cases are the tile shapes of `_MADD_SHAPES` in every
     mode for each isa the target can run (`simd.MADD_ISA`: 0 portable, 1 avx2, 2 dot, 3
-    avxvnni), the run-time (mr, nb, mode, isa) selecting one (others: nothing); a
+    avxvnni, 4 sse2), the run-time (mr, nb, mode, isa) selecting one (others: nothing); a
     compile-time constant mr, nb, mode or isa (`simd_literal`: the kernels pass mode and isa
     as closure constants) keeps only the cases it selects."""
     sig = types.void(a_addr, a_stride, w_addr, w_bstride, k2, o_addr, o_stride, nlast, mr, nb,
                      mode, isa, t_addr, fx_addr, fx_stride, h_addr, h_stride, h_base, lo, hi, zp)
     isas = [name for name, code in sorted(MADD_ISA.items(), key=lambda kv: kv[1])
-            if name != "avx2" or HAS_AVX2]
+            if (name != "avx2" or HAS_AVX2) and (name != "sse2" or X86)]
     fixed = [simd_literal(t) for t in (mr, nb, mode, isa)]
 
     def codegen(context, builder, signature, args):
@@ -375,7 +382,8 @@ def _madd_tile(typingctx, a_addr, a_stride, w_addr, w_bstride, k2, o_addr, o_str
         simd_cases(builder, key, [case(name, mode, MR, NB) for name in isas
                                   for mode in (_MADD_I32, _MADD_F32, _MADD_RQ)
                                   for MR, NB in _MADD_SHAPES
-                                  if all(f is None or f == v for f, v in
+                                  if (NB == 1 or name != "sse2")  # `_madd_tiles`' blocks
+                                  and all(f is None or f == v for f, v in
                                          zip(fixed, (MR, NB, mode, MADD_ISA[name])))])
         return context.get_dummy_value()
 
@@ -401,8 +409,9 @@ def _madd_tiles(a0, rows, ast, w, o, o0, ost, mode, isa, t, fx, hits, lo, hi, zp
     fxs = np.int64(ob * 32)
     wbs = np.int64(k2 * 32)
     last = o - (ob - 1) * 8
-    for jb in range(0, ob, _MADD_NB):
-        nb = simd_min(_MADD_NB, ob - jb)
+    nbs = 1 if isa == _MADD_SSE2 else _MADD_NB  # a constant: isa is one
+    for jb in range(0, ob, nbs):
+        nb = simd_min(nbs, ob - jb)
         nl = last if jb + nb == ob else 8
         r = 0
         while r < rows:

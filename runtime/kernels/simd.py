@@ -7,8 +7,9 @@ here, never a target intrinsic by name, so every path has a portable form:
     simd_splat(builder, scalar, vector_type)      the scalar in every lane
     simd_madd_i16(builder, a, b, isa)             <16 x i16> × <16 x i16> -> <8 x i32>:
                                                   lane l = a[2l]·b[2l] + a[2l+1]·b[2l+1]
-                                                  (vpmaddwd with isa "avx2"; generic IR,
-                                                  which LLVM lowers for any target, with
+                                                  (vpmaddwd with isa "avx2"; two 128-bit
+                                                  pmaddwd with "sse2"; generic IR, which
+                                                  LLVM lowers for any target, with
                                                   "portable")
     simd_as64(builder, value)                     an integer argument widened to i64
     simd_fn(module, name, ret, args)              an LLVM intrinsic, declared on first use
@@ -71,6 +72,9 @@ compiles; which one runs is chosen when a plan is bound, from `int8_gemm_path()`
                 ARMv8.2+: Neoverse N1 / V1, Cortex-A76 and later, Apple M1 and later; the
                 default there)
     "avx2"      `vpmaddwd` on int16 (int8_madd; x86 with avx2)
+    "sse2"      the same on 128-bit halves, SSE2's `pmaddwd` (int8_madd; every x86-64 CPU:
+                the default of those without AVX2, x86-64-v2 and AVX1 CPUs, where LLVM
+                lowers the portable form's widened products to `pmulld`, ~3x slower)
     "portable"  the same int16 multiply-add as generic vector IR (int8_madd; any CPU: LLVM
                 vectorizes it for the target, e.g. NEON on aarch64)
 
@@ -173,7 +177,7 @@ in generic IR)."""
 
 INT8_GEMM_PATHS = tuple(p for p, ok in (("vnni", HAS_VNNI), ("avxvnni", HAS_AVX_VNNI),
                                         ("dot", HAS_NEON_DOT), ("avx2", HAS_AVX2),
-                                        ("portable", True),
+                                        ("sse2", X86), ("portable", True),
                                         ("avxvnni", X86 and not HAS_AVX_VNNI),
                                         ("dot", not HAS_NEON_DOT)) if ok)
 """The integer GEMM paths this host can run, best first ("avxvnni" and "dot" last where their
@@ -197,7 +201,7 @@ def int8_gemm_path() -> str:
     return forced
 
 
-MADD_ISA = {"portable": 0, "avx2": 1, "dot": 2, "avxvnni": 3}
+MADD_ISA = {"portable": 0, "avx2": 1, "dot": 2, "avxvnni": 3, "sse2": 4}
 """The `isa` argument of the multiply-add GEMM kernels (int8_madd), by path: int16 pairs
 (portable, avx2) or bytes by fours (dot, avxvnni)."""
 
@@ -385,8 +389,8 @@ path's) and aarch64's sdot (the "dot" path's), as generic IR (`simd_fn`)."""
 def simd_madd_i16(builder, a, b, isa: str):
     """<16 x i16> a, b -> <8 x i32>: lane l = a[2l]·b[2l] + a[2l+1]·b[2l+1], exact (each
     product and the pair's sum fit in int32 unless both products are (−2^15)², which int8
-    data never gives). isa "avx2": vpmaddwd; "portable": even and odd lanes widened,
-    multiplied and added in generic IR."""
+    data never gives). isa "avx2": vpmaddwd; "sse2": pmaddwd on each 128-bit half (x86
+    only); "portable": even and odd lanes widened, multiplied and added in generic IR."""
     ir = _simd_ir
     i32 = ir.IntType(32)
     v8 = ir.VectorType(i32, 8)
@@ -394,6 +398,15 @@ def simd_madd_i16(builder, a, b, isa: str):
         v16h = ir.VectorType(ir.IntType(16), 16)
         fn = simd_fn(builder.module, "llvm.x86.avx2.pmadd.wd", v8, [v16h, v16h])
         return builder.call(fn, [a, b])
+    if isa == "sse2":
+        v8h, v4 = ir.VectorType(ir.IntType(16), 8), ir.VectorType(i32, 4)
+        fn = simd_fn(builder.module, "llvm.x86.sse2.pmadd.wd", v4, [v8h, v8h])
+
+        def half(v, h):
+            return builder.shuffle_vector(v, v, ir.Constant(v8, [8 * h + i for i in range(8)]))
+
+        lo, hi = (builder.call(fn, [half(a, h), half(b, h)]) for h in (0, 1))
+        return builder.shuffle_vector(lo, hi, ir.Constant(v8, list(range(8))))
     even = ir.Constant(ir.VectorType(i32, 8), [2 * i for i in range(8)])
     odd = ir.Constant(ir.VectorType(i32, 8), [2 * i + 1 for i in range(8)])
     undef = ir.Constant(a.type, ir.Undefined)
