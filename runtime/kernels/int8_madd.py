@@ -93,10 +93,10 @@ _ROW_OFFSET = {"dot": 0, "avxvnni": 128}
 
 class _MaddDot:
     """`simd_dot_loop`'s step: 8 int32 lanes, 32 bytes of weights a step. isa "portable" /
-    "sse2" / "avx2": int16 pairs, acc + madd(row pair, weights <16 x i16>); isa "dot": bytes by
-    fours, the row's 4 u8 (x + 128, as the VNNI path's row leaves write them) turned back
-    into s8 x, acc + sdot(x, weights <32 x i8>) on each half of the lanes; isa "avxvnni":
-    acc + vpdpbusd(the row's 4 u8 as they are, weights <32 x i8>)."""
+    "sse2" / "avx2": int16 pairs, acc + madd(row pair, weights <16 x i16>); isa "dot":
+    bytes by fours, the row's 4 u8 (x + 128, as the VNNI path's row leaves write them)
+    turned back into s8 x, acc + sdot(x, weights <32 x i8>) on each half of the lanes; isa
+    "avxvnni": acc + vpdpbusd(the row's 4 u8 as they are, weights <32 x i8>)."""
 
     lanes = 8
     wbytes = 32
@@ -159,9 +159,9 @@ def _madd_emit_tile(builder, MR, NB, a0, ast, w0, wbs, kk, isa, init):
 
 def madd_tile_ir(rows: int, blocks: int, isa: str, triple: str) -> str:
     """The LLVM IR (text) of a rows × blocks tile's K loop alone, zero accumulators stored at
-    the end, for isa ("portable", "sse2", "avx2", "dot", "avxvnni") and an LLVM target triple: what
-    a target compiles the tiles' loop to, for inspection (tests/test_int8_madd.py,
-    bench/gemm_model.py) without that target's host."""
+    the end, for isa ("portable", "sse2", "avx2", "dot", "avxvnni") and an LLVM target
+    triple: what a target compiles the tiles' loop to, for inspection
+    (tests/test_int8_madd.py, bench/gemm_model.py) without that target's host."""
     ir = _madd_ir
     i64 = ir.IntType(64)
     v8 = ir.VectorType(ir.IntType(32), 8)
@@ -346,11 +346,12 @@ def _madd_tile(typingctx, a_addr, a_stride, w_addr, w_bstride, k2, o_addr, o_str
     strides; the last block stores only its first `nlast` lanes), in `mode`: `_MADD_I32` /
     `_MADD_F32` store the accumulators (int32 / float32) at o_addr; `_MADD_RQ` starts them
     at the bias of the table at t_addr and stores int8 (`_madd_emit_rq_tile`, the fix-up
-    buffers at fx_addr / h_addr). The cases are the tile shapes of `_MADD_SHAPES` in every
-    mode for each isa the target can run (`simd.MADD_ISA`: 0 portable, 1 avx2, 2 dot, 3
-    avxvnni, 4 sse2), the run-time (mr, nb, mode, isa) selecting one (others: nothing); a
-    compile-time constant mr, nb, mode or isa (`simd_literal`: the kernels pass mode and isa
-    as closure constants) keeps only the cases it selects."""
+    buffers at fx_addr / h_addr). The cases are the tile shapes of `_MADD_SHAPES` (sse2: one
+    block, as `_madd_tiles` walks it) in every mode for each isa the target can run
+    (`simd.MADD_ISA`: 0 portable, 1 avx2, 2 dot, 3 avxvnni, 4 sse2), the run-time (mr, nb,
+    mode, isa) selecting one (others: nothing); a compile-time constant mr, nb, mode or isa
+    (`simd_literal`: the kernels pass mode and isa as closure constants) keeps only the cases
+    it selects."""
     sig = types.void(a_addr, a_stride, w_addr, w_bstride, k2, o_addr, o_stride, nlast, mr, nb,
                      mode, isa, t_addr, fx_addr, fx_stride, h_addr, h_stride, h_base, lo, hi, zp)
     isas = [name for name, code in sorted(MADD_ISA.items(), key=lambda kv: kv[1])
