@@ -26,10 +26,14 @@ NumPy while helpers compile their kernels; the second run completes that compile
 its exit. Targets (to the first result: the issue's "fresh process, first run"): cold <= 5
 s, warm <= 1 s.
 
-With NUMBA_CPU_NAME naming an AVX2-only CPU (e.g. haswell) on a host with AVX-512, the run
-stands for that CPU throughout: the float executor's OpenBLAS and numpy run their AVX2 code
-too (OPENBLAS_CORETYPE=Haswell, NPY_DISABLE_CPU_FEATURES, unless set; --host-libs keeps the
-host's); the header names the BLAS kernels used.
+With NUMBA_CPU_NAME naming an x86 CPU with less than this host has, an AVX2-only CPU (e.g.
+haswell) on a host with AVX-512, or one without AVX2 (x86-64-v2, sandybridge...) on a host
+with AVX2, the run stands for that CPU throughout: the float executor's OpenBLAS and numpy
+run that CPU's code too (OPENBLAS_CORETYPE=Haswell, Sandybridge or Nehalem, and
+NPY_DISABLE_CPU_FEATURES, unless set; --host-libs keeps the host's); the header names the
+BLAS kernels used. For qcc's kernels, set NUMBA_CPU_FEATURES too (the level's feature string,
+`qcc.backends.numba.CACHE_BASELINES`): with the CPU name alone Numba keeps this host's
+feature string, and qcc takes the host's integer GEMM path.
 """
 
 from __future__ import annotations
@@ -49,38 +53,70 @@ AVX2_ONLY_CPUS = frozenset((
 """LLVM's names of x86 CPUs (and the psABI level) with AVX2 and without AVX-512: a run with
 NUMBA_CPU_NAME set to one of them stands for such a CPU."""
 
+AVX_ONLY_CPUS = frozenset(("sandybridge", "ivybridge", "btver2", "bdver1", "bdver2", "bdver3"))
+"""LLVM's names of x86 CPUs with AVX but without AVX2 (Sandy / Ivy Bridge, AMD Jaguar and
+Bulldozer to Steamroller)."""
 
-def _numpy_avx512_names() -> str:
-    """numpy's names of its AVX-512 dispatch targets (numpy 2.4 groups them by psABI level)."""
+SSE_ONLY_CPUS = frozenset((
+    "x86-64", "x86-64-v2", "core2", "penryn", "nehalem", "westmere", "bonnell", "atom",
+    "silvermont", "slm", "goldmont", "goldmont-plus", "tremont", "btver1", "amdfam10",
+    "barcelona"))
+"""LLVM's names of x86 CPUs (and psABI levels) without AVX: SSE2 to SSE4.2 (Core 2 to
+Westmere, the Atom line, AMD K10 and Bobcat)."""
+
+_TARGET_LIBS = {
+    # target: (the host flag that means the host runs wider code, OpenBLAS's kernel set,
+    #          numpy's dispatch targets off before 2.4 and from 2.4)
+    "AVX2-only": ("avx512f", "Haswell",
+                  "AVX512F AVX512CD AVX512_SKX AVX512_CLX AVX512_CNL AVX512_ICL AVX512_SPR",
+                  "X86_V4 AVX512_ICL AVX512_SPR"),
+    "AVX-only": ("avx2", "Sandybridge", "FMA3 AVX2 AVX512F AVX512CD AVX512_SKX AVX512_CLX "
+                 "AVX512_CNL AVX512_ICL AVX512_SPR", "X86_V3 X86_V4 AVX512_ICL AVX512_SPR"),
+    "SSE-only": ("avx", "Nehalem", "AVX F16C FMA3 AVX2 AVX512F AVX512CD AVX512_SKX AVX512_CLX "
+                 "AVX512_CNL AVX512_ICL AVX512_SPR", "X86_V3 X86_V4 AVX512_ICL AVX512_SPR"),
+}
+"""Per kind of target CPU, what its float executor's libraries run (`target_libs`)."""
+
+
+def _numpy_at_least_2_4() -> bool:
+    """numpy 2.4 names its x86 dispatch targets by psABI level (X86_V3, X86_V4)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
         major, minor = (int(p) for p in version("numpy").split(".")[:2])
     except (PackageNotFoundError, ValueError):
-        major, minor = 0, 0
-    if (major, minor) >= (2, 4):
-        return "X86_V4 AVX512_ICL AVX512_SPR"
-    return "AVX512F AVX512CD AVX512_SKX AVX512_CLX AVX512_CNL AVX512_ICL AVX512_SPR"
+        return False
+    return (major, minor) >= (2, 4)
 
 
-def _avx2_only_libs_env() -> dict[str, str]:
-    """What the float executor's libraries run on an AVX2-only CPU (`avx2_only_libs`)."""
-    return {"OPENBLAS_CORETYPE": "Haswell",  # OpenBLAS's AVX2 kernels (its sgemm)
-            "NPY_DISABLE_CPU_FEATURES": _numpy_avx512_names()}  # numpy's AVX-512 loops
-
-
-def avx2_only_libs(environ, host_flags: set[str], argv: list[str]) -> dict[str, str]:
-    """The environment numpy and OpenBLAS need, before they load, so that the float executor
-    runs the code an AVX2-only CPU runs: when NUMBA_CPU_NAME names such a CPU
-    (`AVX2_ONLY_CPUS`), the host has AVX-512 (/proc/cpuinfo's avx512f) and --host-libs is not
-    given. Numba then compiles qcc's kernels for that CPU, while OpenBLAS and numpy would
-    pick their AVX-512 code at run time: float / int8 would compare an AVX-512 float
-    executor with the AVX2 integer kernels, which no AVX2-only machine runs. Variables the
-    caller set are kept."""
+def target_kind(environ) -> str | None:
+    """"AVX2-only", "AVX-only" or "SSE-only" when NUMBA_CPU_NAME names such an x86 CPU, else
+    None (the host, or a CPU this benchmark does not hold the libraries to)."""
     cpu = (environ.get("NUMBA_CPU_NAME") or "").strip().lower()
-    if cpu not in AVX2_ONLY_CPUS or "avx512f" not in host_flags or "--host-libs" in argv:
+    for kind, names in (("AVX2-only", AVX2_ONLY_CPUS), ("AVX-only", AVX_ONLY_CPUS),
+                        ("SSE-only", SSE_ONLY_CPUS)):
+        if cpu in names:
+            return kind
+    return None
+
+
+def target_libs(environ, host_flags: set[str], argv: list[str]) -> dict[str, str]:
+    """The environment numpy and OpenBLAS need, before they load, so that the float executor
+    runs the code the CPU NUMBA_CPU_NAME names runs (`target_kind`), when this host has wider
+    instructions (AVX-512 for an AVX2-only CPU, AVX2 for an AVX-only one, AVX for an SSE-only
+    one) and --host-libs is not given. Numba then compiles qcc's kernels for that CPU, while
+    OpenBLAS and numpy would pick the host's wider code at run time: float / int8 would
+    compare a float executor no such CPU runs with the integer kernels it does. Variables
+    the caller set are kept."""
+    kind = target_kind(environ)
+    if kind is None or "--host-libs" in argv:
         return {}
-    return {k: v for k, v in _avx2_only_libs_env().items() if k not in environ}
+    wider, blas, numpy_old, numpy_new = _TARGET_LIBS[kind]
+    if wider not in host_flags:
+        return {}
+    env = {"OPENBLAS_CORETYPE": blas,
+           "NPY_DISABLE_CPU_FEATURES": numpy_new if _numpy_at_least_2_4() else numpy_old}
+    return {k: v for k, v in env.items() if k not in environ}
 
 
 def _host_flags() -> set[str]:
@@ -96,13 +132,13 @@ def _host_flags() -> set[str]:
     return set()
 
 
-AVX2_ONLY_SET: dict[str, str] = {}
+TARGET_LIBS_SET: dict[str, str] = {}
 if __name__ == "__main__":  # before numpy loads (imported, e.g. by a test, it sets nothing)
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # one BLAS thread
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("NUMBA_NUM_THREADS", "1")
-    AVX2_ONLY_SET = avx2_only_libs(os.environ, _host_flags(), sys.argv[1:])
-    os.environ.update(AVX2_ONLY_SET)
+    TARGET_LIBS_SET = target_libs(os.environ, _host_flags(), sys.argv[1:])
+    os.environ.update(TARGET_LIBS_SET)
 
 import numpy as np  # noqa: E402
 
@@ -385,13 +421,14 @@ def main(argv=None) -> int:
     if numba_config.CPU_NAME not in (None, "host") and numba_config.CPU_FEATURES is None:
         print(f"note: NUMBA_CPU_NAME={numba_config.CPU_NAME} without NUMBA_CPU_FEATURES keeps this "
               "host's feature string, so LLVM may still emit the host's wider instructions "
-              "(e.g. AVX-512 forms of AVX2 code); for a strict build also set "
-              "NUMBA_CPU_FEATURES (e.g. x86-64-v3's, qcc.backends.numba.CACHE_BASELINES)")
+              "(e.g. AVX-512 forms of AVX2 code, or AVX2 code for a CPU without it, and "
+              "qcc's GEMM path is the host's); for a strict build also set NUMBA_CPU_FEATURES "
+              "(e.g. x86-64-v2's or x86-64-v3's, qcc.backends.numba.CACHE_BASELINES)")
     core = _openblas_core()
     print(f"float executor's BLAS: OpenBLAS {core or 'core unknown'}"
-          + (f" ({', '.join(f'{k}={v}' for k, v in AVX2_ONLY_SET.items())}: the code an "
-             f"AVX2-only {numba_config.CPU_NAME} runs; --host-libs keeps this host's AVX-512)"
-             if AVX2_ONLY_SET else ""))
+          + (f" ({', '.join(f'{k}={v}' for k, v in TARGET_LIBS_SET.items())}: the code an "
+             f"{target_kind(os.environ)} {numba_config.CPU_NAME} runs; --host-libs keeps this "
+             "host's)" if TARGET_LIBS_SET else ""))
     print(f"latency, median of {runs} runs, µs (1 thread); LiteRT on the qcc-emitted .tflite")
     header = f"{'model':<42} {'qcc int8':>9} {'qcc float':>9} {'LRT int8':>9} {'LRT ref':>9} {'int8/LRT':>8} {'float/int8':>10}  note"
     print(header)

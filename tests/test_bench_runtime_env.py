@@ -1,5 +1,6 @@
-"""bench/runtime.py's AVX2-only run: with NUMBA_CPU_NAME naming an AVX2-only CPU on a host with
-AVX-512, the float executor's OpenBLAS and numpy run their AVX2 code too."""
+"""bench/runtime.py's runs for a narrower CPU: with NUMBA_CPU_NAME naming an AVX2-only CPU on a
+host with AVX-512, or a CPU without AVX2 on a host with it, the float executor's OpenBLAS and
+numpy run that CPU's code too."""
 
 from __future__ import annotations
 
@@ -26,30 +27,52 @@ def bench():
     return module
 
 
-AVX512_HOST = {"avx2", "fma", "avx512f", "avx512bw", "avx512_vnni"}
+AVX512_HOST = {"avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni"}
+AVX2_HOST = {"avx", "avx2", "fma"}
 
 
 @pytest.mark.parametrize("cpu", ["haswell", "Skylake", "znver3", "x86-64-v3", "alderlake"])
 def test_avx2_cpu_on_avx512_host_gets_avx2_libraries(bench, cpu):
-    env = bench.avx2_only_libs({"NUMBA_CPU_NAME": cpu}, AVX512_HOST, [])
+    env = bench.target_libs({"NUMBA_CPU_NAME": cpu}, AVX512_HOST, [])
     assert env["OPENBLAS_CORETYPE"] == "Haswell"
-    assert "AVX512_ICL" in env["NPY_DISABLE_CPU_FEATURES"].split()
+    disabled = env["NPY_DISABLE_CPU_FEATURES"].split()
+    assert "AVX512_ICL" in disabled and "X86_V3" not in disabled and "AVX2" not in disabled
+
+
+@pytest.mark.parametrize("host", [AVX2_HOST, AVX512_HOST])
+@pytest.mark.parametrize("cpu, blas", [
+    ("x86-64-v2", "Nehalem"), ("nehalem", "Nehalem"), ("goldmont", "Nehalem"),
+    ("sandybridge", "Sandybridge"), ("ivybridge", "Sandybridge"), ("btver2", "Sandybridge"),
+])
+def test_a_cpu_without_avx2_gets_libraries_without_avx2(bench, host, cpu, blas):
+    """An x86-64-v2 run (the sse2 GEMM path's target) on an AVX2 or AVX-512 host: OpenBLAS's
+    SSE or AVX kernels and numpy's loops below AVX2, whatever numpy names them."""
+    env = bench.target_libs({"NUMBA_CPU_NAME": cpu}, host, [])
+    assert env["OPENBLAS_CORETYPE"] == blas
+    disabled = set(env["NPY_DISABLE_CPU_FEATURES"].split())
+    assert disabled & {"X86_V3", "AVX2"} and "AVX512_ICL" in disabled
+    if blas == "Nehalem" and "AVX2" in disabled:  # numpy < 2.4 names AVX itself
+        assert "AVX" in disabled
 
 
 @pytest.mark.parametrize("environ, flags, argv", [
     ({}, AVX512_HOST, []),                                      # the host's own run
     ({"NUMBA_CPU_NAME": "host"}, AVX512_HOST, []),
     ({"NUMBA_CPU_NAME": "icelake-server"}, AVX512_HOST, []),    # an AVX-512 target
-    ({"NUMBA_CPU_NAME": "haswell"}, {"avx2", "fma"}, []),       # the host has no AVX-512
+    ({"NUMBA_CPU_NAME": "haswell"}, AVX2_HOST, []),             # the host has no AVX-512
+    ({"NUMBA_CPU_NAME": "sandybridge"}, {"avx"}, []),           # nor AVX2
+    ({"NUMBA_CPU_NAME": "x86-64-v2"}, {"sse4_2"}, []),          # nor AVX
+    ({"NUMBA_CPU_NAME": "cortex-a72"}, {"asimd"}, []),          # not x86
     ({"NUMBA_CPU_NAME": "haswell"}, AVX512_HOST, ["--no-start", "--host-libs"]),
+    ({"NUMBA_CPU_NAME": "x86-64-v2"}, AVX2_HOST, ["--host-libs"]),
 ])
 def test_other_runs_keep_the_host_libraries(bench, environ, flags, argv):
-    assert bench.avx2_only_libs(environ, flags, argv) == {}
+    assert bench.target_libs(environ, flags, argv) == {}
 
 
 def test_the_callers_settings_are_kept(bench):
-    env = bench.avx2_only_libs({"NUMBA_CPU_NAME": "haswell", "OPENBLAS_CORETYPE": "Zen"},
-                               AVX512_HOST, [])
+    env = bench.target_libs({"NUMBA_CPU_NAME": "haswell", "OPENBLAS_CORETYPE": "Zen"},
+                            AVX512_HOST, [])
     assert "OPENBLAS_CORETYPE" not in env and "NPY_DISABLE_CPU_FEATURES" in env
 
 
