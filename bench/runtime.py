@@ -26,14 +26,15 @@ NumPy while helpers compile their kernels; the second run completes that compile
 its exit. Targets (to the first result: the issue's "fresh process, first run"): cold <= 5
 s, warm <= 1 s.
 
-With NUMBA_CPU_NAME naming an x86 CPU with less than this host has, an AVX2-only CPU (e.g.
+With NUMBA_CPU_NAME naming an x86 CPU narrower than this host, an AVX2-only CPU (e.g.
 haswell) on a host with AVX-512, or one without AVX2 (x86-64-v2, sandybridge...) on a host
 with AVX2, the run stands for that CPU throughout: the float executor's OpenBLAS and numpy
 run that CPU's code too (OPENBLAS_CORETYPE=Haswell, Sandybridge or Nehalem, and
 NPY_DISABLE_CPU_FEATURES, unless set; --host-libs keeps the host's); the header names the
-BLAS kernels used. For qcc's kernels, set NUMBA_CPU_FEATURES too (the level's feature string,
-`qcc.backends.numba.CACHE_BASELINES`): with the CPU name alone Numba keeps this host's
-feature string, and qcc takes the host's integer GEMM path.
+BLAS kernels used. For a CPU without AVX2 this needs NUMBA_CPU_FEATURES too (its feature
+string, e.g. x86-64-v2's in `qcc.backends.numba.CACHE_BASELINES`): with the CPU name alone
+Numba keeps this host's feature string, so qcc's kernels would be AVX2 code on the avx2 GEMM
+path, and the libraries are left as they are.
 """
 
 from __future__ import annotations
@@ -104,16 +105,20 @@ def target_libs(environ, host_flags: set[str], argv: list[str]) -> dict[str, str
     """The environment numpy and OpenBLAS need, before they load, so that the float executor
     runs the code the CPU NUMBA_CPU_NAME names runs (`target_kind`), when this host has wider
     instructions (AVX-512 for an AVX2-only CPU, AVX2 for an AVX-only one, AVX for an SSE-only
-    one) and --host-libs is not given. Numba then compiles qcc's kernels for that CPU, while
-    OpenBLAS and numpy would pick the host's wider code at run time: float / int8 would
-    compare a float executor no such CPU runs with the integer kernels it does. Variables
-    the caller set are kept."""
+    one) and --host-libs is not given; for a CPU without AVX2, only when NUMBA_CPU_FEATURES
+    names its features (without it Numba compiles qcc's kernels with this host's AVX2). Numba
+    then compiles qcc's kernels for that CPU, while OpenBLAS and numpy would pick the host's
+    wider code at run time: float / int8 would compare a float executor no such CPU runs with
+    the integer kernels it does. Variables the caller set are kept."""
     kind = target_kind(environ)
     if kind is None or "--host-libs" in argv:
         return {}
     wider, blas, numpy_old, numpy_new = _TARGET_LIBS[kind]
     if wider not in host_flags:
         return {}
+    features = environ.get("NUMBA_CPU_FEATURES") or ""
+    if kind != "AVX2-only" and (not features or "+avx2" in features.split(",")):
+        return {}  # Numba compiles qcc's kernels with AVX2 (the host's feature string)
     env = {"OPENBLAS_CORETYPE": blas,
            "NPY_DISABLE_CPU_FEATURES": numpy_new if _numpy_at_least_2_4() else numpy_old}
     return {k: v for k, v in env.items() if k not in environ}
@@ -421,9 +426,9 @@ def main(argv=None) -> int:
     if numba_config.CPU_NAME not in (None, "host") and numba_config.CPU_FEATURES is None:
         print(f"note: NUMBA_CPU_NAME={numba_config.CPU_NAME} without NUMBA_CPU_FEATURES keeps this "
               "host's feature string, so LLVM may still emit the host's wider instructions "
-              "(e.g. AVX-512 forms of AVX2 code, or AVX2 code for a CPU without it, and "
-              "qcc's GEMM path is the host's); for a strict build also set NUMBA_CPU_FEATURES "
-              "(e.g. x86-64-v2's or x86-64-v3's, qcc.backends.numba.CACHE_BASELINES)")
+              "(e.g. AVX-512 forms of AVX2 code; for a CPU without AVX2, AVX2 code and qcc's "
+              "avx2 GEMM path); for a strict build also set NUMBA_CPU_FEATURES (e.g. "
+              "x86-64-v2's or x86-64-v3's, qcc.backends.numba.CACHE_BASELINES)")
     core = _openblas_core()
     print(f"float executor's BLAS: OpenBLAS {core or 'core unknown'}"
           + (f" ({', '.join(f'{k}={v}' for k, v in TARGET_LIBS_SET.items())}: the code an "

@@ -29,6 +29,7 @@ def bench():
 
 AVX512_HOST = {"avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni"}
 AVX2_HOST = {"avx", "avx2", "fma"}
+V2_FEATURES = "+64bit,+cmov,+cx16,+popcnt,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3"
 
 
 @pytest.mark.parametrize("cpu", ["haswell", "Skylake", "znver3", "x86-64-v3", "alderlake"])
@@ -45,9 +46,10 @@ def test_avx2_cpu_on_avx512_host_gets_avx2_libraries(bench, cpu):
     ("sandybridge", "Sandybridge"), ("ivybridge", "Sandybridge"), ("btver2", "Sandybridge"),
 ])
 def test_a_cpu_without_avx2_gets_libraries_without_avx2(bench, host, cpu, blas):
-    """An x86-64-v2 run (the sse2 GEMM path's target) on an AVX2 or AVX-512 host: OpenBLAS's
-    SSE or AVX kernels and numpy's loops below AVX2, whatever numpy names them."""
-    env = bench.target_libs({"NUMBA_CPU_NAME": cpu}, host, [])
+    """An x86-64-v2 run (the sse2 GEMM path's target, its features named) on an AVX2 or
+    AVX-512 host: OpenBLAS's SSE or AVX kernels and numpy's loops below AVX2, whatever numpy
+    names them."""
+    env = bench.target_libs({"NUMBA_CPU_NAME": cpu, "NUMBA_CPU_FEATURES": V2_FEATURES}, host, [])
     assert env["OPENBLAS_CORETYPE"] == blas
     disabled = set(env["NPY_DISABLE_CPU_FEATURES"].split())
     assert disabled & {"X86_V3", "AVX2"} and "AVX512_ICL" in disabled
@@ -64,7 +66,11 @@ def test_a_cpu_without_avx2_gets_libraries_without_avx2(bench, host, cpu, blas):
     ({"NUMBA_CPU_NAME": "x86-64-v2"}, {"sse4_2"}, []),          # nor AVX
     ({"NUMBA_CPU_NAME": "cortex-a72"}, {"asimd"}, []),          # not x86
     ({"NUMBA_CPU_NAME": "haswell"}, AVX512_HOST, ["--no-start", "--host-libs"]),
-    ({"NUMBA_CPU_NAME": "x86-64-v2"}, AVX2_HOST, ["--host-libs"]),
+    ({"NUMBA_CPU_NAME": "x86-64-v2", "NUMBA_CPU_FEATURES": V2_FEATURES}, AVX2_HOST,
+     ["--host-libs"]),
+    # a CPU without AVX2 named alone: Numba compiles qcc's kernels with the host's AVX2
+    ({"NUMBA_CPU_NAME": "x86-64-v2"}, AVX2_HOST, []),
+    ({"NUMBA_CPU_NAME": "sandybridge", "NUMBA_CPU_FEATURES": "+avx,+avx2"}, AVX2_HOST, []),
 ])
 def test_other_runs_keep_the_host_libraries(bench, environ, flags, argv):
     assert bench.target_libs(environ, flags, argv) == {}
