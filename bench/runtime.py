@@ -65,16 +65,14 @@ SSE_ONLY_CPUS = frozenset((
 """LLVM's names of x86 CPUs (and psABI levels) without AVX: SSE2 to SSE4.2 (Core 2 to
 Westmere, the Atom line, AMD K10 and Bobcat)."""
 
+_NUMPY_AVX512_BEFORE_2_4 = "AVX512F AVX512CD AVX512_SKX AVX512_CLX AVX512_CNL AVX512_ICL AVX512_SPR"
+_NUMPY_NO_AVX2 = ("FMA3 AVX2 " + _NUMPY_AVX512_BEFORE_2_4, "X86_V3 X86_V4 AVX512_ICL AVX512_SPR")
 _TARGET_LIBS = {
     # target: (the host flag that means the host runs wider code, OpenBLAS's kernel set,
-    #          numpy's dispatch targets off before 2.4 and from 2.4)
-    "AVX2-only": ("avx512f", "Haswell",
-                  "AVX512F AVX512CD AVX512_SKX AVX512_CLX AVX512_CNL AVX512_ICL AVX512_SPR",
-                  "X86_V4 AVX512_ICL AVX512_SPR"),
-    "AVX-only": ("avx2", "Sandybridge", "FMA3 AVX2 AVX512F AVX512CD AVX512_SKX AVX512_CLX "
-                 "AVX512_CNL AVX512_ICL AVX512_SPR", "X86_V3 X86_V4 AVX512_ICL AVX512_SPR"),
-    "SSE-only": ("avx", "Nehalem", "AVX F16C FMA3 AVX2 AVX512F AVX512CD AVX512_SKX AVX512_CLX "
-                 "AVX512_CNL AVX512_ICL AVX512_SPR", "X86_V3 X86_V4 AVX512_ICL AVX512_SPR"),
+    #          numpy's dispatch targets off: before numpy 2.4, from 2.4 (psABI levels))
+    "AVX2-only": ("avx512f", "Haswell", _NUMPY_AVX512_BEFORE_2_4, "X86_V4 AVX512_ICL AVX512_SPR"),
+    "AVX-only": ("avx2", "Sandybridge", *_NUMPY_NO_AVX2),
+    "SSE-only": ("avx", "Nehalem", "AVX F16C " + _NUMPY_NO_AVX2[0], _NUMPY_NO_AVX2[1]),
 }
 """Per kind of target CPU, what its float executor's libraries run (`target_libs`)."""
 
