@@ -24,10 +24,11 @@ from qcc.backends.numba import compile_module
 from qcc.testing import tflite_models as tm
 
 FORMED = {"quantize_f32_i8", "requantize_i8", "dequantize_i8", "add_i8", "sub_i8", "mul_i8",
-          "max_pool2d_i8", "avg_pool2d_i8", "mean_i8", "fully_connected_i8", "relu_i8",
-          "logistic_i8", "tanh_i8", "hard_swish_i8", "prelu_chan_i8", "resize_bilinear_i8"}
+          "max_pool2d_i8", "avg_pool2d_i8", "mean_i8", "fully_connected_i8",
+          "logistic_i8", "tanh_i8", "hard_swish_i8", "affine_chan_i8", "resize_bilinear_i8"}
 """Kernels whose bound steps have a NumPy form in the generated models' plans; the forms of
-`lut_chan_i8` and of the channel PAD are checked below on their own (and in the zoo's)."""
+`lut_chan_i8`, `prelu_chan_i8` and `relu_i8` (which `affine_chan_i8` replaces where it
+reproduces them) and of the channel PAD are checked below on their own (and in the zoo's)."""
 
 SEEN: set[str] = set()
 
@@ -169,6 +170,44 @@ def test_lut_chan_form_is_the_kernel():
     params = {"lut": lut, "c": c}
     run = ew._ew_bind_lut_chan(params)
     assert np.array_equal(run([x], params)[0], run.numpy_form([x], params)[0])
+
+
+def test_relu_form_is_the_kernel():
+    from qcc.runtime.kernels import int8_activation as act
+
+    x = np.arange(-128, 128, dtype=np.int16).astype(np.int8).reshape(2, 8, 16)
+    lut = np.random.default_rng(8).integers(-128, 128, 256).astype(np.int8)
+    params = {"lut": lut}
+    run = act._act_bind_lut(params)
+    assert np.array_equal(run([x], params)[0], run.numpy_form([x], params)[0])
+
+
+def test_prelu_chan_form_is_the_kernel():
+    from qcc.runtime.kernels import int8_activation as act
+
+    rng = np.random.default_rng(6)
+    c = 24
+    x = rng.integers(-128, 128, size=(1, 5, 7, c)).astype(np.int8)
+    for zx, off, zt in ((3, 0.5, -2), (-128, 0.4999999, 127), (0, 0.5, 0)):
+        params = {"ec": rng.uniform(-2, 2, c).astype(np.float32), "zx": zx, "off": off,
+                  "zt": zt, "lo": -100, "hi": 120}
+        run = act._act_bind_prelu_chan(params)
+        assert np.array_equal(run([x], params)[0], run.numpy_form([x], params)[0])
+
+
+def test_affine_chan_form_is_the_kernel():
+    from qcc.runtime.kernels import int8_elementwise as ew
+
+    rng = np.random.default_rng(7)
+    for c, shape in ((24, (1, 5, 7, 24)), (3, (2, 11, 3)), (40, (1, 9, 40)), (1, (33, 1))):
+        tab = np.concatenate([rng.integers(-(1 << 22), 1 << 22, size=(2, c)),
+                              rng.integers(-(1 << 29), 1 << 29, size=(2, c))]).astype(np.int32)
+        tab = np.concatenate([tab, tab[:, np.arange(32) % c]], axis=1)
+        for z, lo, hi in ((0, -128, 127), (-17, -90, 60), (127, -128, 0)):
+            params = {"tab": tab, "g": np.array([c, z, 22, lo, hi], np.int64)}
+            x = rng.integers(-128, 128, size=shape).astype(np.int8)
+            run = ew._ew_bind_affine_chan(params)
+            assert np.array_equal(run([x], params)[0], run.numpy_form([x], params)[0])
 
 
 def test_channel_pad_form_is_the_kernel():

@@ -784,14 +784,15 @@ def _prelu_case(write_model):
     return q, content
 
 
-def test_prelu_chain_runs_vectorized_and_bit_exact(write_model):
-    """decompose-prelu's MUL(x, alpha) + MAXIMUM(x, ·) becomes one `prelu_chan_i8` step, and
-    it equals LiteRT BUILTIN_REF on every stored value of every channel."""
-    q, content = _prelu_case(write_model)
-    cm = compile_module(q.module)
-    kernels = [s.kernel for s in cm.plan.steps]
-    assert "prelu_chan_i8" in kernels, kernels
-    assert "mul_i8" not in kernels and "maximum_i8" not in kernels
+def _no_affine_form(monkeypatch):
+    """Plans built without the `affine_chan_i8` form (the chains then take the next one)."""
+    import qcc.backends.numba as nb
+
+    monkeypatch.setattr(nb, "affine_chan_params", lambda *a: None)
+
+
+def _prelu_every_value_matches_reference(cm, content):
+    """The plan equals LiteRT BUILTIN_REF on every stored value of every channel."""
     (spec,) = litert_input_details(content)
     shape = tuple(int(v) for v in spec["shape"])
     c = shape[-1]
@@ -805,12 +806,52 @@ def test_prelu_chain_runs_vectorized_and_bit_exact(write_model):
         assert np.array_equal(ours[0], ref[0])
 
 
+def test_prelu_chain_runs_as_two_lines_and_bit_exact(write_model):
+    """decompose-prelu's MUL(x, alpha) + MAXIMUM(x, ·) becomes one `affine_chan_i8` step (a
+    rounded line per channel on each side of the zero point), equal to LiteRT BUILTIN_REF on
+    every stored value of every channel."""
+    q, content = _prelu_case(write_model)
+    cm = compile_module(q.module)
+    kernels = [s.kernel for s in cm.plan.steps]
+    assert "affine_chan_i8" in kernels, kernels
+    assert not {"mul_i8", "maximum_i8", "prelu_chan_i8", "lut_chan_i8"} & set(kernels)
+    _prelu_every_value_matches_reference(cm, content)
+
+
+@pytest.mark.parametrize("name", ["leaky_relu", "relu", "relu6", "relu_n1_to_1",
+                                  "mul_broadcast_const"])
+def test_lone_rescale_steps_run_as_two_lines_and_bit_exact(name, write_model):
+    """A lone LEAKY_RELU, RELU (with its rescale) or MUL by a constant is also one
+    `affine_chan_i8` step, equal to LiteRT BUILTIN_REF on every stored value of every
+    channel."""
+    q, content = _quantize(qcc.load(write_model(name, tm.single_op_models()[name])))
+    cm = compile_module(q.module)
+    kernels = [s.kernel for s in cm.plan.steps]
+    assert "affine_chan_i8" in kernels, kernels
+    assert not {"relu_i8", "leaky_relu_i8", "mul_i8"} & set(kernels)
+    _prelu_every_value_matches_reference(cm, content)
+
+
+def test_prelu_chain_runs_vectorized_and_bit_exact(write_model, monkeypatch):
+    """Without the two-line form, decompose-prelu's chain becomes one float32
+    `prelu_chan_i8` step, and it equals LiteRT BUILTIN_REF on every stored value of every
+    channel."""
+    _no_affine_form(monkeypatch)
+    q, content = _prelu_case(write_model)
+    cm = compile_module(q.module)
+    kernels = [s.kernel for s in cm.plan.steps]
+    assert "prelu_chan_i8" in kernels, kernels
+    assert "mul_i8" not in kernels and "maximum_i8" not in kernels
+    _prelu_every_value_matches_reference(cm, content)
+
+
 def test_prelu_form_requires_the_exhaustive_check(write_model, monkeypatch):
     """`_prelu_form` accepts the float32 kernel only when it reproduces the chain's table on
     every (channel, value) pair: a table differing in one entry is refused (the plan then
     keeps the exact `lut_chan_i8`)."""
     import qcc.backends.numba as nb
 
+    _no_affine_form(monkeypatch)
     calls = []
     real = nb._prelu_form
 

@@ -31,12 +31,14 @@ Every op of `func.func @main` becomes one plan step (see `qcc.runtime.plan`):
   refuses an op instance (returns None, or raises on types qcc's passes never produce).
 
 After lowering, chains of element-wise steps on one tensor (e.g. decompose-prelu's MUL by a
-per-channel alpha, then MAXIMUM) are fused into one per-channel table step (`lut_chan_i8`),
-tabulated by running the chain's own runners on every (channel, stored value) pair (the
-runners declared `elementwise` in `int8_registry`); a
-MUL + MAXIMUM chain becomes the vectorized `prelu_chan_i8` instead when that kernel
-reproduces the table exactly (`_prelu_form`). Either way the fused step computes what the
-chain computes, bit for bit.
+per-channel alpha, then MAXIMUM) are fused into one per-channel step, tabulated by running
+the chain's own runners on every (channel, stored value) pair (the runners declared
+`elementwise` in `int8_registry`). The step is the vectorized two-line form
+`affine_chan_i8` when the table is a rounded line per channel on each side of the input's
+zero point (PRELU, RELU or LEAKY_RELU with a rescale, MUL by a constant: a lone such step
+too), else the float32 `prelu_chan_i8` for a MUL + MAXIMUM chain it reproduces
+(`_prelu_form`), else the table lookup `lut_chan_i8`. Each form is checked on the whole
+table: the fused step computes what the chain computes, bit for bit.
 
 The self-contained artifact (`write_artifact`, ``qcc --emit=numba -o DIR``) is a folder that
 needs numpy and numba only, at most ~1.2x the model's int8 .tflite:
@@ -73,11 +75,12 @@ from xdsl.ir import Operation, SSAValue
 
 from qcc.dialects import nn, quant
 from qcc.dialects.ir import decode_dense, describe_op, element_dtype, find_main, location_text
-from qcc.dialects.quant import QuantizedType
+from qcc.dialects.quant import QuantizedType, UniformQuantizedType
 from qcc.errors import QccError
 from qcc.runtime import plan as plan_mod
 from qcc.runtime.errors import MissingKernelError
 from qcc.runtime.kernels import int8_registry as reg
+from qcc.runtime.kernels.int8_elementwise import affine_chan_params
 from qcc.runtime.kernels.registry import (
     INT8_LOWERINGS,
     INT16_LOWERINGS,
@@ -313,12 +316,21 @@ def _lut_fusible(s: Step, c: int) -> bool:
     return len(s.inputs) == 2
 
 
+_AFFINE_ALONE = frozenset({"relu_i8", "leaky_relu_i8", "mul_i8"})
+"""Kernels that, alone (not in a chain), become `affine_chan_i8` when their table is two
+rounded lines per channel: each is a rescale on either side of the zero point (RELU with a
+rescale, LEAKY_RELU, MUL by a constant), and the two-line kernel is faster than their own
+(a table lookup, scalar integer MBQM, a float32 estimate)."""
+
+
 def _fuse_lut_chains(steps: list[Step], slot_types: dict, output_slots: list[int]) -> list[Step]:
     """Fuse each chain of >= 2 element-wise int8 steps whose only run-time operand is one
     tensor x, and whose intermediate results have no other reader, into one `lut_chan_i8`
     step: a per-channel table built by running the chain's own runners on every (channel,
     stored value) pair, so the fused step computes exactly what the chain computes (e.g. a
-    decomposed PRELU: max(x, mul(x, alpha)), or relu / sub / mul / add)."""
+    decomposed PRELU: max(x, mul(x, alpha)), or relu / sub / mul / add); `_chan_step`
+    picks the fused step's kernel. A lone step of `_AFFINE_ALONE` is tabulated too, and
+    replaced only when `affine_chan_i8` reproduces it."""
     runners = reg.RUNNERS
     if "lut_chan_i8" not in runners:
         return steps
@@ -362,7 +374,8 @@ def _fuse_lut_chains(steps: list[Step], slot_types: dict, output_slots: list[int
                 group.append(j)
                 inside.add(t.outputs[0])
         chosen = None
-        for n in range(len(group), 1, -1):
+        smallest = 1 if s.kernel in _AFFINE_ALONE else 2
+        for n in range(len(group), smallest - 1, -1):
             g = group[:n]
             gset = set(g)
             produced = [steps[k].outputs[0] for k in g]
@@ -382,17 +395,40 @@ def _fuse_lut_chains(steps: list[Step], slot_types: dict, output_slots: list[int
         lut = _tabulate_chain(chain, x, o, shape, runners)
         if lut is None:
             continue
-        taken.update(g)
         label = " + ".join(steps[k].label for k in g)
-        prelu = _prelu_form(chain, x, o, lut, int(c), runners)
-        if prelu is not None:
-            replace[g[-1]] = Step("prelu_chan_i8", (x,), (o,), prelu, (), label)
-        else:
-            replace[g[-1]] = Step("lut_chan_i8", (x,), (o,), {"lut": lut, "c": int(c)}, (), label)
+        fused = _chan_step(chain, x, o, lut, int(c), slot_types.get(x), runners, label)
+        if len(g) == 1 and fused.kernel != "affine_chan_i8":
+            continue  # a lone step is replaced only by the two-line form
+        taken.update(g)
+        replace[g[-1]] = fused
     if not replace:
         return steps
     return [replace[i] if i in replace else s for i, s in enumerate(steps)
             if i in replace or i not in taken]
+
+
+def _chan_step(chain: list[Step], x: int, o: int, lut: np.ndarray, c: int, x_type, runners,
+               label: str) -> Step:
+    """The fused step of a tabulated per-channel chain, fastest form first: `affine_chan_i8`
+    (two rounded lines per channel, split at x's zero point: `affine_chan_params`), the
+    float32 `prelu_chan_i8` (`_prelu_form`), else the table lookup `lut_chan_i8`. Each
+    form is taken only if it reproduces `lut` on every (channel, stored value) pair."""
+    zp = _zero_point(x_type)
+    if "affine_chan_i8" in runners and zp is not None:
+        affine = affine_chan_params(lut, c, zp)
+        if affine is not None:
+            return Step("affine_chan_i8", (x,), (o,), affine, (), label)
+    prelu = _prelu_form(chain, x, o, lut, c, runners)
+    if prelu is not None:
+        return Step("prelu_chan_i8", (x,), (o,), prelu, (), label)
+    return Step("lut_chan_i8", (x,), (o,), {"lut": lut, "c": c}, (), label)
+
+
+def _zero_point(t) -> int | None:
+    """The zero point of a per-tensor quantized tensor type, else None."""
+    get = getattr(t, "get_element_type", None)
+    elt = get() if get is not None else None
+    return int(elt.zero_point) if isinstance(elt, UniformQuantizedType) else None
 
 
 def _prelu_form(chain: list[Step], x: int, o: int, lut: np.ndarray, c: int, runners) -> dict | None:
