@@ -14,9 +14,11 @@ rounding. It runs before calibration, so every new tensor gets its own range.
 It was written for LiteRT's XNNPACK path, which has no int8 PRELU; but XNNPACK (LiteRT 2.3.0)
 takes int8 MAXIMUM and RELU no more than int8 PRELU (qcc/targets/xnnpack.json), so the
 decomposed model still splits XNNPACK's graph. The `xnnpack` target's preset leaves it out
-and makes PRELU a float island instead (legalize-target). It stays in the presets of the
-`reference`, `numba` and `int8-only` targets (`--keep-prelu` removes it), which produce what
-the int8 presets produced before targets.
+and makes PRELU a float island instead (legalize-target); the `numba` target's leaves it out
+too (its runtime runs an int8 PRELU with a per-channel constant alpha as two rounded lines
+per channel, `affine_chan_i8`, as fast as the decomposed form and with one rounding a side
+instead of two to four). It stays in the presets of the `reference` and `int8-only` targets
+(`--keep-prelu` removes it), which produce what the int8 presets produced before targets.
 
     %y = nn.prelu %x, %alpha : (...) -> tensor<1x8x8x16xf32> loc("p")
 becomes (every alpha <= 1)

@@ -159,8 +159,9 @@ def _build_arg_parser() -> argparse.ArgumentParser:
     q.add_argument(
         "--keep-prelu",
         action="store_true",
-        help="keep PRELU ops as they are (by default, for every target but xnnpack, they "
-        "become MUL+MAXIMUM before calibration; xnnpack keeps PRELU and runs it in float)",
+        help="keep PRELU ops as they are (by default, for the reference and int8-only "
+        "targets, they become MUL+MAXIMUM before calibration; xnnpack keeps PRELU and runs it "
+        "in float, numba keeps it in int8)",
     )
     q.add_argument(
         "--bias-correction",

@@ -301,26 +301,39 @@ def _int8_shape(t) -> tuple[int, ...] | None:
     return shape
 
 
+def _per_channel_constant(a: Any, c: int) -> bool:
+    """True if the constant operand `a` broadcasts over the last axis only: one value, or c
+    values along the last axis (shape [..., 1, c])."""
+    if not isinstance(a, np.ndarray):
+        return False
+    return a.size == 1 or (a.ndim >= 1 and a.shape[-1] == c and a.size == c)
+
+
 def _lut_fusible(s: Step, c: int) -> bool:
     """True if the step is element-wise on its run-time operands, per channel (last axis)
     at most, so that its result at a position depends only on the operands there and on the
-    channel (its runner is declared `elementwise`)."""
+    channel (its runner is declared `elementwise`, or it is a PRELU with a per-channel
+    constant alpha)."""
+    if len(s.outputs) != 1:
+        return False
+    if s.kernel == "prelu_i8":
+        return len(s.inputs) == 1 and _per_channel_constant(s.params.get("alpha"), c)
     kind = reg.ELEMENTWISE.get(s.kernel)
     if kind == "unary":
-        return len(s.inputs) == 1 and len(s.outputs) == 1
-    if kind != "binary" or len(s.outputs) != 1:
+        return len(s.inputs) == 1
+    if kind != "binary":
         return False
     if s.kernel == "mul_i8" and "kq" in s.params:
-        kq = s.params["kq"]
-        return len(s.inputs) == 1 and isinstance(kq, np.ndarray) and kq.size in (1, c)
+        return len(s.inputs) == 1 and _per_channel_constant(s.params["kq"], c)
     return len(s.inputs) == 2
 
 
-_AFFINE_ALONE = frozenset({"relu_i8", "leaky_relu_i8", "mul_i8"})
+_AFFINE_ALONE = frozenset({"prelu_i8", "relu_i8", "leaky_relu_i8", "mul_i8"})
 """Kernels that, alone (not in a chain), become `affine_chan_i8` when their table is two
-rounded lines per channel: each is a rescale on either side of the zero point (RELU with a
-rescale, LEAKY_RELU, MUL by a constant), and the two-line kernel is faster than their own
-(a table lookup, scalar integer MBQM, a float32 estimate)."""
+rounded lines per channel: each is a rescale on either side of the zero point (PRELU with a
+per-channel constant alpha, RELU with a rescale, LEAKY_RELU, MUL by a constant), and the
+two-line kernel is faster than their own (scalar integer MBQM, a table lookup, a float32
+estimate)."""
 
 
 def _fuse_lut_chains(steps: list[Step], slot_types: dict, output_slots: list[int]) -> list[Step]:
