@@ -443,11 +443,11 @@ def dw_float_chunk(typingctx, r1a, pa, acca, o1a, zqa, hitsa, y0, y1, d, nr, rl,
     case of the tap-leaf template per literal key (`dw_float_key(kh, kw, rs)`), emitted as
     vector IR: per outputs j, acc_A = Σ_ky Σ_kx ring[slot(yA + ky·d)·rl + cb(kx) + s + j]
     · p[(ky·kw + kx)·gc + j] (each ring run read once for both rows when they share rows:
-    rs < kh, yB = yA + rs, d = 1), likewise acc_B; the sums (exact integers, any order)
-    stored to acc[s + j] and acc[n + s + j]; then `_dw_rq1` on both, the int8 outputs to
-    o1[oa + s + j] and o1[ob + s + j] (`_DW_LANES` outputs a step, then the tail); a step
-    with a flagged output appends its start s + j to the hits list (int64: the count, then
-    the starts), for the fix-up (`_dw_fix_steps`). Arguments are int64 (addresses: the
+    rs < kh, yB = yA + rs, d = 1), likewise acc_B (exact integers, any order); then
+    `_dw_rq1` on both, the int8 outputs to o1[oa + s + j] and o1[ob + s + j] (`_DW_LANES`
+    outputs a step, then the tail); a step with a flagged output stores its sums to
+    acc[s + j] and acc[n + s + j] and appends its start s + j to the hits list (int64: the
+    count, then the starts), for the fix-up (`_dw_fix_steps`). Arguments are int64 (addresses: the
     ring r1, p, acc, o1, zq = [zp_out, lo, hi], the hits list; then the geometry as
     `_dw_ring` passes it); slot(y) =
     y − nr when y >= nr; cb(kx) = ((kx·dw) mod sw · wq + (kx·dw) div sw)·c, sw <= 2."""
@@ -541,13 +541,18 @@ def _dw_emit_chunk(builder, KH, KW, RS, vals):
         th = load(pa, builder.mul(k(nt + 2), gc))
         e = load(pa, builder.mul(k(nt + 3), gc))
         flags = []
-        for acc, out_off, acc_off in ((acc_a, sa, s), (acc_b, sb, builder.add(n, s))):
-            store(acc, acca, acc_off, 4)
+        sums = ((acc_a, sa, s), (acc_b, sb, builder.add(n, s)))
+        for acc, out_off, _acc_off in sums:
             q, flag = _dw_emit_rq(builder, builder.fmul(builder.fadd(acc, bf), ef), th, e, yl,
                                   yh, zf)
             store(q, o1a, out_off, 1)
             flags.append(flag)
-        _dw_emit_hit(builder, flags, hitsa, builder.add(s, j), count)
+
+        def keep_sums():  # only a step with a flagged output: the fix-up reads its sums
+            for acc, _out_off, acc_off in sums:
+                store(acc, acca, acc_off, 4)
+
+        _dw_emit_hit(builder, flags, hitsa, builder.add(s, j), count, keep_sums)
 
     _dw_emit_steps(builder, m, body)
 
@@ -571,10 +576,11 @@ def _dw_emit_rq(builder, y, th, e, yl, yh, zf):
     return builder.fptosi(builder.fadd(r, vzf), ir.VectorType(ir.IntType(8), lanes)), flag
 
 
-def _dw_emit_hit(builder, flags, hitsa, start, count=None):
+def _dw_emit_hit(builder, flags, hitsa, start, count=None, on_hit=None):
     """When a lane of `flags` (<lanes x i1> vectors, one per row) is set (rare), append
-    `start` to the hits list at address hitsa (int64: the count, then the starts); with
-    `count` (a partial step, `_dw_emit_steps`), only lanes below it count."""
+    `start` to the hits list at address hitsa (int64: the count, then the starts), after
+    emitting `on_hit()` there if given (the float ring stores the step's sums only then);
+    with `count` (a partial step, `_dw_emit_steps`), only lanes below it count."""
     ir = _dw_ir
     i64 = ir.IntType(64)
     lanes = flags[0].type.count
@@ -588,6 +594,8 @@ def _dw_emit_hit(builder, flags, hitsa, start, count=None):
         any_set = builder.and_(any_set, below)
     with builder.if_then(builder.icmp_unsigned("!=", any_set, ir.Constant(bits, 0)),
                          likely=False):
+        if on_hit is not None:
+            on_hit()
         hits_p = builder.inttoptr(hitsa, i64.as_pointer())
         count = builder.add(builder.load(hits_p), ir.Constant(i64, 1))
         builder.store(start, builder.gep(hits_p, [count]))
