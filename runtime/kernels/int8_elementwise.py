@@ -659,13 +659,6 @@ def _ew_bind_lut_chan(params):
         direct.call(x.ravel(), lut, c, out.ravel())
         return [out]
 
-    def into(ins, outs):  # fixed buffers (`plan._arena_line`)
-        x, out = ins[0], outs[0]
-        if (x.dtype != i8 or out.dtype != i8 or x.shape != out.shape or x.ndim == 0
-                or x.shape[-1] != c or not (x.flags.c_contiguous and out.flags.c_contiguous)):
-            return None
-        return fixed_call(_ew_lut_chan_loop, (x.ravel(), lut, c, out.ravel()))
-
     def numpy_form(inputs, _params):  # `_ew_lut_chan_loop` in NumPy (`plan._Units.deferred`)
         x = inputs[0]
         if x.size % c:
@@ -673,9 +666,24 @@ def _ew_bind_lut_chan(params):
         idx = np.asarray(x, np.int64).reshape(-1, c) + 128 + np.arange(c, dtype=np.int64) * 256
         return [np.asarray(lut)[idx].astype(np.int8).reshape(x.shape)]
 
-    run.into = into
+    run.into = _ew_chan_into(_ew_lut_chan_loop, c, (lut, c))
     run.numpy_form = numpy_form
     return run
+
+
+def _ew_chan_into(kernel, c: int, args: tuple):
+    """The ``into`` (fixed buffers, `plan._arena_line`) of a bound per-channel unary int8
+    step (c channels, the last axis) that runs ``kernel(x.ravel(), *args, out.ravel())``."""
+    i8 = np.int8
+
+    def into(ins, outs):
+        x, out = ins[0], outs[0]
+        if (x.dtype != i8 or out.dtype != i8 or x.shape != out.shape or x.ndim == 0
+                or x.shape[-1] != c or not (x.flags.c_contiguous and out.flags.c_contiguous)):
+            return None
+        return fixed_call(kernel, (x.ravel(), *args, out.ravel()))
+
+    return into
 
 
 run_lut_chan_i8.bind = _ew_bind_lut_chan
@@ -812,14 +820,7 @@ def _ew_bind_affine_chan(params):
         direct.call(x.ravel(), tab, g, out.ravel())
         return [out]
 
-    def into(ins, outs):  # fixed buffers (`plan._arena_line`)
-        x, out = ins[0], outs[0]
-        if (x.dtype != i8 or out.dtype != i8 or x.shape != out.shape or x.ndim == 0
-                or x.shape[-1] != c or not (x.flags.c_contiguous and out.flags.c_contiguous)):
-            return None
-        return fixed_call(_ew_affine_chan_loop, (x.ravel(), tab, g, out.ravel()))
-
-    run.into = into
+    run.into = _ew_chan_into(_ew_affine_chan_loop, c, (tab, g))
     run.numpy_form = lambda inputs, _params: [_ew_affine_chan_numpy(inputs[0], tab, g)]
     return run
 
