@@ -875,6 +875,45 @@ def test_prelu_form_requires_the_exhaustive_check(write_model, monkeypatch):
 
 
 # ---------------------------------------------------------------------------------------------
+# MUL by a run-time per-channel operand (a squeeze-excite scale): one jitted call when bound
+
+
+@pytest.mark.parametrize("shape", [(1, 16, 16, 128), (1, 32, 32, 16), (2, 5, 3), (1, 7, 7, 24)])
+def test_mul_by_run_time_channel_operand_bound_is_exact(shape):
+    """The bound fast MUL takes a full operand times a run-time per-channel one (either side)
+    in one jitted call (`_ew_mul_chan_run_time`: the per-channel factors made inside), on new
+    buffers and on fixed ones (`into`), with the outputs of the exact NumPy form and of the
+    unbound runner; other shapes still go to the same-shape path or the runner."""
+    from qcc.runtime.fixedpoint import fast_mbqm_params
+    from qcc.runtime.kernels import int8_elementwise as ew
+
+    rng = np.random.default_rng(sum(shape))
+    c = shape[-1]
+    for _ in range(3):
+        m, shift = int(rng.integers(1 << 30, 1 << 31)), int(rng.integers(-12, -4))
+        eff, off, ok = fast_mbqm_params(m, shift, 255 * 255)
+        assert ok
+        params = {"out_shape": list(shape), "zp1": int(rng.integers(-20, 20)),
+                  "zp2": int(rng.integers(-20, 20)), "m": m, "shift": shift, "zp_out": 1,
+                  "lo": -120, "hi": 127, "fast": True, "off": float(np.float32(off)),
+                  "eff": float(np.float32(eff))}
+        run = ew._ew_bind_mul(params)
+        a = rng.integers(-128, 128, shape).astype(np.int8)
+        b = rng.integers(-128, 128, (1,) * (len(shape) - 1) + (c,)).astype(np.int8)
+        for ins in ([a, b], [b, a]):
+            want = ew._ew_mul_numpy(ins, params)[0]
+            assert np.array_equal(ew.run_mul_i8(ins, params)[0], want)
+            assert np.array_equal(run(ins, params)[0], want)
+            out = np.empty(shape, np.int8)
+            kernel, args = run.into(ins, [out])
+            assert kernel is not ew._ew_mul_fast
+            kernel(*args)
+            assert np.array_equal(out, want)
+        same = rng.integers(-128, 128, shape).astype(np.int8)
+        assert np.array_equal(run([a, same], params)[0], ew._ew_mul_numpy([a, same], params)[0])
+
+
+# ---------------------------------------------------------------------------------------------
 # every integer GEMM path this host can run (simd.INT8_GEMM_PATHS: vnni, avx2, sse2, portable),
 # forced one at a time with QCC_INT8_GEMM, as on CPUs that only have the others
 

@@ -331,6 +331,27 @@ def _ew_chan_rows(per_channel: np.ndarray) -> np.ndarray:
     return channel_rows(per_channel, _EW_BLOCK)
 
 
+@njit(cache=True, nogil=True)
+def _ew_mul_chan_run_time(a, b, zp1, zp2, eff, off, m, sh, zpo, lo, hi, out):  # pragma: no cover - jitted
+    """MUL of the flat full operand a by the run-time per-channel operand b (its C values,
+    the last axis; a squeeze-excite scale) in one jitted call: `_ew_mul_run_time_chan`'s
+    factors, kq = b − zp2 (int32) and ec = float32(float64(kq)·eff) (eff the float64
+    m·2^(shift−31): the same bits as its NumPy), repeated over whole channel rows as
+    `_ew_chan_rows` repeats them, then `_ew_mul_chan_fast`. Where the NumPy preparation and
+    the dispatch cost ~20 µs a call (16x16x128: 37 µs in all, 17 µs here)."""
+    c = b.size
+    reps = simd_max(1, _EW_BLOCK // simd_max(c, 1))
+    kq = simd_empty(c * reps, np.int32)
+    ec = simd_empty(c * reps, np.float32)
+    for k in range(c):
+        v = np.int32(b[k]) - np.int32(zp2)
+        f = np.float32(np.float64(v) * eff)
+        for r in range(reps):
+            kq[r * c + k] = v
+            ec[r * c + k] = f
+    _ew_mul_chan_fast(a, kq, ec, zp1, 0, off, m, sh, zpo, lo, hi, out)
+
+
 @runner("add_i8", "sub_i8", elementwise="binary")
 def run_add_sub_i8(inputs, params):
     out_shape = tuple(params["out_shape"])
@@ -598,8 +619,52 @@ def _ew_bind_mul(params):
             np.float32(params["off"]), params["m"], params["shift"], params["zp_out"],
             params["lo"], params["hi"],
         )
-        run = _ew_flat_runner(_ew_mul_fast, args, params, run_mul_i8, binary=True)
+        run = _ew_mul_chan_operand(
+            _ew_flat_runner(_ew_mul_fast, args, params, run_mul_i8, binary=True), params)
     run.numpy_form = lambda inputs, _params: _ew_mul_numpy(inputs, params)
+    return run
+
+
+def _ew_mul_chan_operand(flat, params):
+    """The bound fast MUL `flat` (same-shape operands) extended to one operand of the output's
+    shape times a run-time per-channel one (C values along the last axis, either side):
+    `_ew_mul_chan_run_time`, directly and on fixed buffers; anything else goes to `flat`."""
+    out_shape = tuple(params["out_shape"])
+    c = out_shape[-1] if out_shape else 0
+    eff = float(params["m"]) * 2.0 ** (params["shift"] - 31)
+    tail = (np.float32(params["off"]), params["m"], params["shift"], params["zp_out"],
+            params["lo"], params["hi"])
+    direct = DirectCall(_ew_mul_chan_run_time)
+    empty, i8 = np.empty, np.int8
+
+    def split(a, b):  # (full, per-channel, their zero points) or None
+        for full, chan, zf, zc in ((a, b, params["zp1"], params["zp2"]),
+                                   (b, a, params["zp2"], params["zp1"])):
+            if (c and full.shape == out_shape and chan.size == c and chan.ndim
+                    and chan.shape[-1] == c and full.dtype == i8 and chan.dtype == i8
+                    and full.flags.c_contiguous and chan.flags.c_contiguous):
+                return full, chan, zf, zc
+        return None
+
+    def run(inputs, _params):
+        parts = split(*inputs)
+        if parts is None:
+            return flat(inputs, _params)
+        full, chan, zf, zc = parts
+        out = empty(out_shape, i8)
+        direct.call(full.ravel(), chan.ravel(), zf, zc, eff, *tail, out.ravel())
+        return [out]
+
+    def into(ins, outs):  # fixed buffers (`plan._arena_line`)
+        parts = split(*ins)
+        out = outs[0]
+        if parts is None or out.shape != out_shape or out.dtype != i8 or not out.flags.c_contiguous:
+            return flat.into(ins, outs)
+        full, chan, zf, zc = parts
+        return fixed_call(_ew_mul_chan_run_time,
+                          (full.ravel(), chan.ravel(), zf, zc, eff, *tail, out.ravel()))
+
+    run.into = into
     return run
 
 
