@@ -89,7 +89,7 @@ def test_mul_pair_table_equals_the_integer_loop(ratio):
 
 @pytest.mark.parametrize("channels", [1, 5, 16, 24, 600])
 def test_mul_run_time_channel_operand_matches_the_loop(channels):
-    """`_ew_mul_run_time_chan` (the run-time per-channel operand, either order) through the
+    """`_ew_mul_chan_run_time` (the run-time per-channel operand, either order) through the
     runner, against the broadcast integer loop."""
     rng = np.random.default_rng(channels)
     m, sh = quantize_multiplier(0.00731)

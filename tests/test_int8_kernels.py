@@ -203,7 +203,7 @@ def test_mul_multiplier_above_one():
 @pytest.mark.parametrize("chan_first", [False, True])
 def test_mul_by_run_time_per_channel_operand(chan_first: bool):
     """MUL of a feature map by a run-time per-channel tensor (a squeeze-excite scale,
-    (1, 1, 1, C)) takes the exact float path per channel (`_ew_mul_run_time_chan`), either
+    (1, 1, 1, C)) takes the exact float path per channel (`_ew_mul_chan_run_time`), either
     operand order; 16 and 24 channels (blocks of whole rows), ties forced by scales whose
     product over the output's is a power of two, extreme stored values included."""
     rng = np.random.default_rng(21 + chan_first)

@@ -334,11 +334,12 @@ def _ew_chan_rows(per_channel: np.ndarray) -> np.ndarray:
 @njit(cache=True, nogil=True)
 def _ew_mul_chan_run_time(a, b, zp1, zp2, eff, off, m, sh, zpo, lo, hi, out):  # pragma: no cover - jitted
     """MUL of the flat full operand a by the run-time per-channel operand b (its C values,
-    the last axis; a squeeze-excite scale) in one jitted call: `_ew_mul_run_time_chan`'s
-    factors, kq = b − zp2 (int32) and ec = float32(float64(kq)·eff) (eff the float64
-    m·2^(shift−31): the same bits as its NumPy), repeated over whole channel rows as
-    `_ew_chan_rows` repeats them, then `_ew_mul_chan_fast`. Where the NumPy preparation and
-    the dispatch cost ~20 µs a call (16x16x128: 37 µs in all, 17 µs here)."""
+    the last axis; a squeeze-excite scale; `_ew_chan_operand`) in one jitted call: the
+    factors kq = b − zp2 (int32) and ec = float32(float64(kq)·eff) (eff: `_ew_mul_eff64`;
+    what `lower_mul` folds for a constant operand), repeated over whole channel rows as
+    `_ew_chan_rows` repeats them, then `_ew_mul_chan_fast`. Making the factors in NumPy and
+    calling through the dispatcher cost ~20 µs a call (16x16x128: 37 µs in all, 17 µs
+    here)."""
     c = b.size
     reps = simd_max(1, _EW_BLOCK // simd_max(c, 1))
     kq = simd_empty(c * reps, np.int32)
@@ -376,23 +377,23 @@ def run_add_sub_i8(inputs, params):
     return [out]
 
 
-def _ew_mul_run_time_chan(a, b, params, out_shape):
-    """MUL of a full-size operand by a run-time operand that varies along the last axis only
-    (its size is the channel count: (1, 1, 1, C), (C,)...), as `_ew_mul_chan_fast` takes it:
-    (flat full operand, kq = chan − its zero point as int32, ec = float32(kq·eff), the full
-    operand's zero point), else None. eff = m·2^(shift−31) is the float64 `fast_mbqm_params`
-    gives, so ec is what `lower_mul` folds for a constant operand; the product is
-    commutative, so either operand may be the per-channel one."""
+def _ew_chan_operand(a, b, params, out_shape):
+    """For MUL of an operand of the output's shape by a run-time one that varies along the
+    last axis only (its size is the channel count: (1, 1, 1, C), (C,)...), either side (the
+    product is commutative): (full operand, per-channel operand, their zero points), else
+    None."""
     c = out_shape[-1] if out_shape else 0
     for full, chan, zp_full, zp_chan in ((a, b, params["zp1"], params["zp2"]),
                                          (b, a, params["zp2"], params["zp1"])):
-        if full.shape == out_shape and chan.size == c and chan.ndim and chan.shape[-1] == c:
-            kq = chan.reshape(-1).astype(np.int32) - np.int32(zp_chan)
-            eff = float(params["m"]) * 2.0 ** (params["shift"] - 31)
-            ec = (kq.astype(np.float64) * eff).astype(np.float32)
-            return (np.ascontiguousarray(full).reshape(-1), _ew_chan_rows(kq), _ew_chan_rows(ec),
-                    zp_full)
+        if c and full.shape == out_shape and chan.size == c and chan.ndim and chan.shape[-1] == c:
+            return full, chan, zp_full, zp_chan
     return None
+
+
+def _ew_mul_eff64(params) -> float:
+    """MUL's m·2^(shift−31) in float64 (`fast_mbqm_params`' eff; float32(kq·eff) is what
+    `lower_mul` folds for a constant per-channel operand)."""
+    return float(params["m"]) * 2.0 ** (params["shift"] - 31)
 
 
 @runner("mul_i8", elementwise="binary")
@@ -412,12 +413,14 @@ def run_mul_i8(inputs, params):
         b = params["b"]
     else:
         b = inputs[1]
-        chan = _ew_mul_run_time_chan(a, b, params, out_shape) if params.get("fast") else None
-        if chan is not None:  # one operand per channel (last axis), e.g. a squeeze-excite scale
-            x, kq, ec, zpx = chan
-            _ew_mul_chan_fast(x, kq, ec, zpx, 0, np.float32(params["off"]), params["m"],
-                              params["shift"], params["zp_out"], params["lo"], params["hi"],
-                              out.reshape(-1))
+        parts = _ew_chan_operand(a, b, params, out_shape) if params.get("fast") else None
+        if parts is not None:  # one operand per channel (last axis), e.g. a squeeze-excite scale
+            full, chan, zp_full, zp_chan = parts
+            _ew_mul_chan_run_time(
+                np.ascontiguousarray(full).reshape(-1), np.ascontiguousarray(chan).reshape(-1),
+                zp_full, zp_chan, _ew_mul_eff64(params), np.float32(params["off"]),
+                params["m"], params["shift"], params["zp_out"], params["lo"], params["hi"],
+                out.reshape(-1))
             return [out]
     if params.get("fast") and a.shape == out_shape and b.shape == out_shape:
         _ew_mul_fast(
@@ -630,21 +633,17 @@ def _ew_mul_chan_operand(flat, params):
     shape times a run-time per-channel one (C values along the last axis, either side):
     `_ew_mul_chan_run_time`, directly and on fixed buffers; anything else goes to `flat`."""
     out_shape = tuple(params["out_shape"])
-    c = out_shape[-1] if out_shape else 0
-    eff = float(params["m"]) * 2.0 ** (params["shift"] - 31)
+    eff = _ew_mul_eff64(params)
     tail = (np.float32(params["off"]), params["m"], params["shift"], params["zp_out"],
             params["lo"], params["hi"])
     direct = DirectCall(_ew_mul_chan_run_time)
     empty, i8 = np.empty, np.int8
 
-    def split(a, b):  # (full, per-channel, their zero points) or None
-        for full, chan, zf, zc in ((a, b, params["zp1"], params["zp2"]),
-                                   (b, a, params["zp2"], params["zp1"])):
-            if (c and full.shape == out_shape and chan.size == c and chan.ndim
-                    and chan.shape[-1] == c and full.dtype == i8 and chan.dtype == i8
-                    and full.flags.c_contiguous and chan.flags.c_contiguous):
-                return full, chan, zf, zc
-        return None
+    def split(a, b):  # `_ew_chan_operand` of contiguous int8 operands, or None
+        parts = _ew_chan_operand(a, b, params, out_shape)
+        if parts is None or any(v.dtype != i8 or not v.flags.c_contiguous for v in parts[:2]):
+            return None
+        return parts
 
     def run(inputs, _params):
         parts = split(*inputs)
