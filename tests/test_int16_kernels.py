@@ -137,6 +137,22 @@ def test_int16_kernels_on_the_whole_int16_range(cls: type):
         _assert_same(content, q, inputs)
 
 
+def test_int16_global_average_pool():
+    """An int16 AVERAGE_POOL_2D over the whole image (the run-at-once sums of
+    `int8_pooling._pool_run_sums`, compiled for int16) on the whole int16 range."""
+    model = qcc.Model(import_tflite(tm.pool_model("average", (1, 16, 16, 4), 16, 1)))
+    (op,) = [op for op in _body(model.module) if isinstance(op, nn.AvgPool2DOp)]
+    request_int16(op)
+    rng = np.random.default_rng(7)
+    samples = [[rng.uniform(-3, 3, (1, 16, 16, 4)).astype(np.float32)] for _ in range(4)]
+    q = qcc.quantize(model, representative_dataset=samples, target="reference", io_dtype="int8")
+    assert _kernels(q) == ["pool2d_i16"]
+    content = q.to_tflite()
+    for amplitude in (32767, 300):
+        x = rng.integers(-amplitude, amplitude + 1, q.inputs[0].shape)
+        _assert_same(content, q, [x.astype(q.inputs[0].dtype)])
+
+
 def test_per_tensor_fully_connected():
     q = _quantized(nn.FullyConnectedOp, per_channel_fc=False)
     content = q.to_tflite()

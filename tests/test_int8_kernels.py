@@ -358,6 +358,30 @@ def test_pool2d(opname: str, padding: str, c: int):
         _check(module, data, [_i8(rng, (n, h, w, c))])
 
 
+@pytest.mark.parametrize("c", [16, 24, 96, 256, 300])  # 256 % 24 != 0; 300: no wide run
+def test_avg_pool2d_full_width_windows(c: int):
+    """Windows spanning the image's width (global average pools: squeeze-excite), whose taps
+    the kernel sums as one run (`_pool_run_sums`), a batch of two, windows clipped by SAME
+    padding at the top and bottom."""
+    rng = np.random.default_rng(c)
+    n, h, w = 2, 6, 5
+    configs = [((h, w), (1, 1), "VALID"), ((h, w), (1, 1), "SAME"), ((2, w), (2, 1), "VALID"),
+               ((3, w + 2), (2, 3), "SAME"), ((4, w), (1, 2), "SAME")]
+    for (fh, fw), (sh, sw), padding in configs:
+        oh, ow = conv_output_size(h, fh, sh, 1, padding), conv_output_size(w, fw, sw, 1, padding)
+        s, z = _scale(rng), _zp(rng)
+        ti, to = _qt((n, h, w, c), s, z), _qt((n, oh, ow, c), s, z)
+        body = (
+            f"    %r0 = nn.avg_pool2d %a0 {{filter_size = array<i64: {fh}, {fw}>, "
+            f'stride = array<i64: {sh}, {sw}>, padding = "{padding}", '
+            f'fused_activation = "NONE"}} : ({ti}) -> {to}'
+        )
+        module, data = _build(body, [ti], [to])
+        _check(module, data, [_i8(rng, (n, h, w, c))])
+        _check(module, data, [np.full((n, h, w, c), 127, np.int8)])  # the largest sums
+        _check(module, data, [np.full((n, h, w, c), -128, np.int8)])
+
+
 _REDUCTIONS = [((1, 2), True), ((3,), False), ((0, 2), False), ((0, 1, 2, 3), True), ((2, 1), False), ((-1,), True)]
 
 

@@ -876,6 +876,17 @@ def _pool_models() -> Iterator[tuple[str, bytes]]:
             )
 
 
+def pool_model(kind: str, input_shape: Sequence[int], size: int, stride: int,
+               padding: str = "VALID") -> bytes:
+    """A float model of one MAX_POOL_2D (kind "max") or AVERAGE_POOL_2D ("average"): input
+    ``x`` of ``input_shape`` (NHWC), a size x size window, output ``y``. E.g. a global pool
+    (size = the image's): what a squeeze-excite block averages."""
+    opcode = {"max": Op.MAX_POOL_2D, "average": Op.AVERAGE_POOL_2D}[kind]
+    pad = {"VALID": VALID, "SAME": SAME}[padding]
+    return _single(f"{kind}_pool_2d", [list(input_shape)],
+                   lambda b, r, i: _pool(b, opcode, i[0], size, stride, pad, name="y"))[1]
+
+
 def _reduce_models() -> Iterator[tuple[str, bytes]]:
     x = [[1, 8, 8, 6]]
     for prefix, opcode in (("mean", Op.MEAN), ("sum", Op.SUM)):

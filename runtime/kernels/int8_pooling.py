@@ -39,6 +39,40 @@ from .simd import simd_empty, simd_max, simd_min
 # ---------------------------------------------------------------------------------------------
 
 
+_POOL_WIDE = 256
+"""Lanes of `_pool_run_sums`' wide accumulator (int32)."""
+
+
+@njit(nogil=True, inline="always")
+def _pool_run_sums(x1, s0, taps, c, wide, acc):  # pragma: no cover - jitted
+    """acc[ch] = Σ_t x1[s0 + t·c + ch] over `taps` consecutive taps of c channels (c <=
+    _POOL_WIDE; wide: int32 scratch of _POOL_WIDE). The run is added k·c values at a time
+    (k = _POOL_WIDE // c) into k·c int32 lanes, then the lanes are folded by channel: a
+    straight loop LLVM vectorizes, where a loop over taps with c channels inside runs c
+    values a trip (16 for a MobileNetV3 squeeze-excite at full resolution). The sums are
+    the same integers: int32 addition wraps alike in any order (the reference's int32
+    accumulator)."""
+    k = _POOL_WIDE // c
+    lanes = k * c
+    for j in range(lanes):
+        wide[j] = 0
+    total = taps * c
+    full = total - total % lanes
+    run = x1[s0:s0 + total]  # slices: the loops below then vectorize
+    for base in range(0, full, lanes):
+        block = run[base:base + lanes]
+        for j in range(lanes):
+            wide[j] += block[j]
+    rest = run[full:]
+    for j in range(rest.size):
+        wide[j] += rest[j]
+    for ch in range(c):
+        acc[ch] = 0
+    for t in range(k):
+        for ch in range(c):
+            acc[ch] += wide[t * c + ch]
+
+
 def _pool_make_nhwc(is_max: bool):
     """reference_integer_ops::MaxPool (`is_max`) or AveragePool on NHWC int8 or int16, as
     `kernel(x1, n, h, w, c, o1, oh, ow, fh, fw, sh, sw, pad_t, pad_l, lo, hi, floor)`: the max
@@ -46,11 +80,14 @@ def _pool_make_nhwc(is_max: bool):
     of each window, the average rounded half away from zero (C truncating division), clamped
     to [lo, hi]. x1, o1: the flat input [n, h, w, c] and output [n, oh, ow, c] (flat indices,
     loops for fills: a row view, a slice fill or a reshape here compiles an overload of its
-    own). `is_max` is a closure constant: each kernel compiles only its own loops."""
+    own). An average whose window spans the image's width (a global pool: squeeze-excite
+    blocks) sums its taps as one run (`_pool_run_sums`). `is_max` is a closure constant:
+    each kernel compiles only its own loops."""
 
     @njit(cache=True, nogil=True)
     def pool(x1, n, h, w, c, o1, oh, ow, fh, fw, sh, sw, pad_t, pad_l, lo, hi, floor):  # pragma: no cover - jitted
         acc = simd_empty(c, np.int32)
+        wide = simd_empty(0 if is_max else _POOL_WIDE, np.int32)
         start = np.int32(floor if is_max else 0)
         for b in range(n):
             for oy in range(oh):
@@ -62,9 +99,16 @@ def _pool_make_nhwc(is_max: bool):
                     fx_start = simd_max(0, -ix0)
                     fx_end = simd_min(fw, w - ix0)
                     count = (fy_end - fy_start) * (fx_end - fx_start)
-                    for ch in range(c):
-                        acc[ch] = start
-                    for fy in range(fy_start, fy_end):
+                    fy_last = fy_end  # the taps' rows for the loop below
+                    if not is_max and ix0 + fx_start == 0 and ix0 + fx_end == w and c <= _POOL_WIDE:
+                        # the window's in-image taps are whole rows: one run of count taps
+                        _pool_run_sums(x1, np.int64(((b * h + iy0 + fy_start) * w) * c),
+                                       np.int64(count), np.int64(c), wide, acc)
+                        fy_last = fy_start  # all summed
+                    else:
+                        for ch in range(c):
+                            acc[ch] = start
+                    for fy in range(fy_start, fy_last):
                         for fx in range(fx_start, fx_end):
                             s0 = np.uint64(((b * h + iy0 + fy) * w + ix0 + fx) * c)
                             if is_max:
@@ -108,8 +152,18 @@ def _pool_nhwc(x, out, params, floor):
 @njit(cache=True, nogil=True, inline="always")
 def _pool_reduce_sum(x3, out_sum):  # pragma: no cover - jitted
     """out_sum[o·inner + i] = sum over r of x3[o, r, i] (int64, flat): the reduced axes moved
-    to the middle."""
+    to the middle. Short rows (inner <= 64) sum each o's block as one run (`_pool_run_sums`)
+    when its int32 sums cannot wrap (red < 2^16 values of at most 2^15)."""
     outer, red, inner = x3.shape
+    if inner <= _POOL_WIDE // 4 and red < 65536:
+        wide = simd_empty(_POOL_WIDE, np.int32)
+        acc = simd_empty(inner, np.int32)
+        x1 = x3.reshape(-1)
+        for o in range(outer):
+            _pool_run_sums(x1, np.int64(o * red * inner), np.int64(red), np.int64(inner), wide, acc)
+            for i in range(inner):
+                out_sum[o * inner + i] = acc[i]
+        return
     for o in range(outer):
         base = o * inner
         for i in range(inner):
@@ -257,20 +311,28 @@ def _pool_max_unpadded(x, out, params) -> bool:
 
 
 def _pool_bind(params):
-    """Plan-load binding of `run_pool2d_i8`: on fixed buffers (`plan._arena_line`) an
-    unpadded max pool over 16 or more channels is one call of its vector kernel (an average
-    pool has no such form: it stays the runner itself)."""
-    if not params["is_max"]:
-        return run_pool2d_i8
-
+    """Plan-load binding of `run_pool2d_i8`: on fixed buffers (`plan._arena_line`) one call
+    of its kernel, made once: an unpadded max pool over 16 or more channels its vector
+    kernel, an average pool `_POOL_NHWC[False]`."""
     def run(inputs, _params):
         return run_pool2d_i8(inputs, params)
 
+    def usable(x, out):
+        return (x.ndim == 4 and x.dtype == np.int8 and out.dtype == np.int8
+                and out.shape == tuple(params["out_shape"]) and out.shape[0] == x.shape[0]
+                and out.shape[3] == x.shape[3]
+                and x.flags.c_contiguous and out.flags.c_contiguous)
+
     def into(ins, outs):
         x, out = ins[0], outs[0]
-        if (not _pool_max_unpadded(x, out, params) or x.shape[3] < 16 or out.dtype != np.int8
-                or out.shape != tuple(params["out_shape"])
-                or not (x.flags.c_contiguous and out.flags.c_contiguous)):
+        if not usable(x, out):
+            return None
+        if not params["is_max"]:
+            return fixed_call(_POOL_NHWC[False], (
+                x.reshape(-1), *x.shape, out.reshape(-1), out.shape[1], out.shape[2],
+                params["filter_h"], params["filter_w"], params["stride_h"], params["stride_w"],
+                params["pad_top"], params["pad_left"], params["lo"], params["hi"], -128))
+        if not _pool_max_unpadded(x, out, params) or x.shape[3] < 16:
             return None
         return fixed_call(_pool_max_full_vec16, (
             x.reshape(-1), *x.shape, out, params["filter_h"], params["filter_w"],
