@@ -11,7 +11,10 @@ give the same int8 on inputs chosen to reach its edges:
   (up- and downsampling, align-corners, half-pixel) with extreme stored values;
 * the flat requantization of TRANSPOSE_CONV's taps (`_conv_requant_flat`) against the
   per-row `_conv_requant`;
-* the convolutions' row and padding helpers on flat buffers, against numpy.
+* the convolutions' row and padding helpers on flat buffers, against numpy;
+* the table lookup by byte shuffles (`_act_lut_shuffle`, x86 with AVX2) against the scalar
+  lookup, and the table-lookup steps (LOGISTIC, TANH, HARD_SWISH) bound with either kernel
+  against BUILTIN_REF.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import pytest
 
 from qcc.runtime.fixedpoint import fast_mbqm_params, quantize_multiplier, quantize_multipliers
 from qcc.runtime.fixedpoint import split_shifts
+from qcc.runtime.kernels import int8_activation as act
 from qcc.runtime.kernels import int8_conv as conv
 from qcc.runtime.kernels import int8_elementwise as ew
 from qcc.runtime.kernels import int8_shape as shp
@@ -184,3 +188,71 @@ def test_flat_row_and_pad_helpers_equal_numpy():
         got_i16 = np.full(n * hp * wp * c, 3, np.int16)
         conv._conv_pad_offset(x.reshape(-1), n, h, w, c, -9, pt, pl, got_i16, hp, wp)
         np.testing.assert_array_equal(got_i16.reshape(want_i16.shape), want_i16)
+
+
+def test_lut_kernel_follows_the_host():
+    """Bound lookups take the shuffle kernel exactly where the codegen target has AVX2."""
+    from qcc.runtime.kernels.simd import HAS_AVX2
+
+    lut = np.arange(256, dtype=np.int64).astype(np.int8)
+    kernel, table = act._act_lut_kernel(lut)
+    assert act.LUT_SHUFFLE == HAS_AVX2
+    assert kernel is (act._act_lut_shuffle if HAS_AVX2 else act._act_lut_loop)
+    np.testing.assert_array_equal(table, lut)
+
+
+def test_lut_shuffle_equals_the_scalar_lookup():
+    """Every length up to 100 and a long one (the 32-byte steps and every tail), unaligned
+    views, every stored value, random tables and the identity. Off x86 with AVX2 the
+    shuffle kernel is never bound (test_lut_kernel_follows_the_host); the scalar lookup is
+    then checked against NumPy here instead."""
+    rng = np.random.default_rng(5)
+    tables = [rng.integers(-128, 128, 256, dtype=np.int64).astype(np.int8),
+              np.arange(-128, 128, dtype=np.int64).astype(np.int8)]
+    every = np.arange(-128, 128, dtype=np.int64).astype(np.int8)
+    for lut in tables:
+        for n in [*range(101), 4099]:
+            buf = rng.integers(-128, 128, n + 1, dtype=np.int64).astype(np.int8)
+            for x in (buf[:n], buf[1:]):  # aligned and not
+                want = lut[x.astype(np.int64) + 128]
+                got = np.empty(x.size, np.int8)
+                kernel = act._act_lut_shuffle if act.LUT_SHUFFLE else act._act_lut_loop
+                kernel(x, lut, got)
+                np.testing.assert_array_equal(got, want)
+        x = np.tile(every, 3)
+        got = np.empty(x.size, np.int8)
+        (act._act_lut_shuffle if act.LUT_SHUFFLE else act._act_lut_loop)(x, lut, got)
+        np.testing.assert_array_equal(got, lut[x.astype(np.int64) + 128])
+
+
+@pytest.mark.parametrize("shuffle", [True, False], ids=["shuffle", "scalar"])
+@pytest.mark.parametrize("op_name", ["LogisticOp", "TanhOp", "HardSwishOp"])
+def test_lut_steps_equal_builtin_ref(op_name, shuffle, monkeypatch):
+    """LOGISTIC, TANH and HARD_SWISH single-op models, bound with the shuffle kernel (where
+    the host has AVX2) and with the scalar lookup: qcc's plan equals LiteRT's BUILTIN_REF on
+    inputs beyond the calibrated range (every stored value reached)."""
+    import qcc
+    from conftest import REF, run_litert
+    from qcc.dialects import nn
+    from qcc.frontends.tflite import import_tflite
+    from qcc.testing import tflite_models as tm
+
+    from qcc.backends.numba import compile_module
+
+    monkeypatch.setattr(act, "LUT_SHUFFLE", shuffle and act.LUT_SHUFFLE)
+    bound = []
+    choose = act._act_lut_kernel
+    monkeypatch.setattr(act, "_act_lut_kernel", lambda lut: bound.append(choose(lut)[0]) or choose(lut))
+    cls = getattr(nn, op_name)
+    model = qcc.Model(import_tflite(tm.op_model(cls)))
+    q = qcc.quantize(model, representative_dataset=[tm.op_inputs(cls, s) for s in range(4)],
+                     target="reference")
+    content = q.to_tflite()
+    compiled = compile_module(q.module)
+    for seed in (100, 101):
+        x = [v * np.float32(3.0) for v in tm.op_inputs(cls, seed)]
+        want = run_litert(content, x, REF)
+        got = compiled.run(x)
+        for w, g in zip(want, got, strict=True):
+            np.testing.assert_array_equal(g, w)
+    assert bound == [act._act_lut_shuffle if act.LUT_SHUFFLE else act._act_lut_loop]

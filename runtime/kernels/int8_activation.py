@@ -46,6 +46,9 @@ import ctypes.util
 import math
 
 import numpy as np
+from llvmlite import ir as _act_ir
+from numba import types
+from numba.extending import intrinsic
 from qcc.dialects import nn
 
 from ..fixedpoint import (
@@ -67,6 +70,7 @@ from ..plan import PlanInputError
 from .int8_lowering import int8_params
 from .int8_registry import DirectCall, fixed_call, runner
 from .registry import int8_lowering
+from .simd import HAS_AVX2, simd_as64, simd_lut256
 
 # ---------------------------------------------------------------------------------------------
 # Run time
@@ -90,6 +94,51 @@ def _act_lut_loop(x, lut, out):  # pragma: no cover - jitted
     """out = lut[q + 128]."""
     for i in range(out.size):
         out[i] = lut[np.int64(x[i]) + 128]
+
+
+@intrinsic
+def act_lut32(typingctx, xa, oa, ta):
+    """32 outputs of `_act_lut_loop` as vector IR (`simd.simd_lut256`): int8 x at address xa,
+    int8 out at oa, the 256-byte table at ta. Arguments are int64."""
+    sig = types.void(xa, oa, ta)
+
+    def codegen(context, builder, signature, args):
+        v32 = _act_ir.VectorType(_act_ir.IntType(8), 32)
+        xa, oa, ta = (simd_as64(builder, v) for v in args)
+        x = builder.load(builder.inttoptr(xa, v32.as_pointer()), align=1)
+        builder.store(simd_lut256(builder, ta, x), builder.inttoptr(oa, v32.as_pointer()),
+                      align=1)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(cache=True, nogil=True)
+def _act_lut_shuffle(x, lut, out):  # pragma: no cover - jitted
+    """`_act_lut_loop` 32 outputs a step (`act_lut32`: x86 with AVX2), the last n mod 32 as
+    that loop does; lut: int8 [256], C-contiguous."""
+    n = out.size
+    full = n - n % 32
+    xa = np.int64(x.ctypes.data)
+    oa = np.int64(out.ctypes.data)
+    ta = np.int64(lut.ctypes.data)
+    for i in range(0, full, 32):
+        act_lut32(xa + i, oa + i, ta)
+    for i in range(full, n):
+        out[i] = lut[np.int64(x[i]) + 128]
+
+
+LUT_SHUFFLE = HAS_AVX2
+"""Whether bound table-lookup steps run `_act_lut_shuffle` (x86 with AVX2), else
+`_act_lut_loop`; read when a step is bound (the tests bind with it off too)."""
+
+
+def _act_lut_kernel(lut):
+    """(the lookup kernel, its table) for a bound step: `_act_lut_shuffle` on an int8 [256]
+    copy when `LUT_SHUFFLE`, else `_act_lut_loop` on `lut` as it is."""
+    if LUT_SHUFFLE and np.asarray(lut).shape == (256,):
+        return _act_lut_shuffle, np.ascontiguousarray(lut, np.int8)
+    return _act_lut_loop, lut
 
 
 @njit(cache=True, nogil=True)
@@ -223,7 +272,8 @@ def _act_bound_lut(params, fallback):
     """A table lookup step bound (`params["lut"]` decoded once); `fallback(inputs, params)`
     runs a non-contiguous input."""
     lut = params["lut"]
-    direct = DirectCall(_act_lut_loop)
+    kernel, table = _act_lut_kernel(lut)
+    direct = DirectCall(kernel)
     empty = np.empty
     i8 = np.int8
 
@@ -232,10 +282,10 @@ def _act_bound_lut(params, fallback):
         if not x.flags.c_contiguous:
             return fallback(inputs, params)
         out = empty(x.shape, i8)
-        direct.call(x.ravel(), lut, out.ravel())
+        direct.call(x.ravel(), table, out.ravel())
         return [out]
 
-    run.into = _act_flat_into(_act_lut_loop, (lut,))
+    run.into = _act_flat_into(kernel, (table,))
     run.numpy_form = lambda inputs, _params: [_act_lut_numpy(inputs[0], lut)]
     return run
 

@@ -11,6 +11,10 @@ here, never a target intrinsic by name, so every path has a portable form:
                                                   pmaddwd with "sse2"; generic IR, which
                                                   LLVM lowers for any target, with
                                                   "portable")
+    simd_lut256(builder, table, x)                <32 x i8> lookups table[x + 128] in a
+                                                  256-byte table (vpshufb; x86 with AVX2
+                                                  only: the kernels that use it keep a
+                                                  scalar loop for other CPUs)
     simd_as64(builder, value)                     an integer argument widened to i64
     simd_fn(module, name, ret, args)              an LLVM intrinsic, declared on first use
                                                   (emulated in generic IR under
@@ -418,6 +422,31 @@ def simd_madd_i16(builder, a, b, isa: str):
         return builder.mul(x, y)
 
     return builder.add(part(even), part(odd))
+
+
+def simd_lut256(builder, table, x):
+    """<32 x i8> int8 x -> <32 x i8>: lane l = the byte at table + x[l] + 128 (table: an i64
+    address of 256 bytes). x86 with AVX2 only (`HAS_AVX2`; kernels keep a scalar loop for
+    other CPUs): the table's 16 rows of 16 bytes each go to both 128-bit halves, `vpshufb`
+    looks up the low nibble of x + 128 in each, and a row's lookups are kept where the high
+    nibble names the row; 3 instructions a row, ~1.6 an output, against a load and a
+    store an output for the scalar lookup."""
+    ir = _simd_ir
+    i8 = ir.IntType(8)
+    v32, v16 = ir.VectorType(i8, 32), ir.VectorType(i8, 16)
+    pshufb = simd_fn(builder.module, "llvm.x86.avx2.pshuf.b", v32, [v32, v32])
+    index = builder.xor(x, ir.Constant(v32, [-128] * 32))  # x + 128 as an unsigned byte
+    low = builder.and_(index, ir.Constant(v32, [15] * 32))
+    high = builder.lshr(index, ir.Constant(v32, [4] * 32))
+    both = ir.Constant(ir.VectorType(ir.IntType(32), 32), list(range(16)) * 2)
+    out = ir.Constant(v32, None)
+    for row in range(16):
+        at = builder.add(table, ir.Constant(table.type, 16 * row))
+        bytes16 = builder.load(builder.inttoptr(at, v16.as_pointer()), align=1)
+        looked = builder.call(pshufb, [builder.shuffle_vector(bytes16, bytes16, both), low])
+        mine = builder.icmp_unsigned("==", high, ir.Constant(v32, [row] * 32))
+        out = builder.select(mine, looked, out)
+    return out
 
 
 def simd_cases(builder, key, cases):
