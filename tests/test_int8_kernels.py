@@ -345,17 +345,25 @@ def test_pool2d(opname: str, padding: str, c: int):
     configs = [((2, 2), (2, 2)), ((3, 3), (1, 1)), ((3, 2), (2, 1)), ((1, 1), (3, 3)), ((4, 4), (3, 3))]
     activations = ["NONE", "RELU", "RELU6", "RELU_N1_TO_1"]
     n, h, w = 2, 7, 9
-    for i, ((fh, fw), (sh, sw)) in enumerate(configs):
-        oh, ow = conv_output_size(h, fh, sh, 1, padding), conv_output_size(w, fw, sw, 1, padding)
-        s, z = _scale(rng), _zp(rng)
-        ti, to = _qt((n, h, w, c), s, z), _qt((n, oh, ow, c), s, z)
-        body = (
-            f"    %r0 = {opname} %a0 {{filter_size = array<i64: {fh}, {fw}>, "
-            f'stride = array<i64: {sh}, {sw}>, padding = "{padding}", '
-            f'fused_activation = "{activations[i % 4]}"}} : ({ti}) -> {to}'
-        )
-        module, data = _build(body, [ti], [to])
+    for i, (size, stride) in enumerate(configs):
+        module, data = _pool_module(rng, opname, (n, h, w, c), size, stride, padding,
+                                    activations[i % 4])
         _check(module, data, [_i8(rng, (n, h, w, c))])
+
+
+def _pool_module(rng, opname: str, in_shape, size, stride, padding: str, activation: str):
+    """A one-pool module (input and output share a random scale and zero point) and its
+    .tflite."""
+    (n, h, w, c), (fh, fw), (sh, sw) = in_shape, size, stride
+    oh, ow = conv_output_size(h, fh, sh, 1, padding), conv_output_size(w, fw, sw, 1, padding)
+    s, z = _scale(rng), _zp(rng)
+    ti, to = _qt((n, h, w, c), s, z), _qt((n, oh, ow, c), s, z)
+    body = (
+        f"    %r0 = {opname} %a0 {{filter_size = array<i64: {fh}, {fw}>, "
+        f'stride = array<i64: {sh}, {sw}>, padding = "{padding}", '
+        f'fused_activation = "{activation}"}} : ({ti}) -> {to}'
+    )
+    return _build(body, [ti], [to])
 
 
 @pytest.mark.parametrize("c", [16, 24, 96, 256, 300])  # 256 % 24 != 0; 300: no wide run
@@ -367,16 +375,9 @@ def test_avg_pool2d_full_width_windows(c: int):
     n, h, w = 2, 6, 5
     configs = [((h, w), (1, 1), "VALID"), ((h, w), (1, 1), "SAME"), ((2, w), (2, 1), "VALID"),
                ((3, w + 2), (2, 3), "SAME"), ((4, w), (1, 2), "SAME")]
-    for (fh, fw), (sh, sw), padding in configs:
-        oh, ow = conv_output_size(h, fh, sh, 1, padding), conv_output_size(w, fw, sw, 1, padding)
-        s, z = _scale(rng), _zp(rng)
-        ti, to = _qt((n, h, w, c), s, z), _qt((n, oh, ow, c), s, z)
-        body = (
-            f"    %r0 = nn.avg_pool2d %a0 {{filter_size = array<i64: {fh}, {fw}>, "
-            f'stride = array<i64: {sh}, {sw}>, padding = "{padding}", '
-            f'fused_activation = "NONE"}} : ({ti}) -> {to}'
-        )
-        module, data = _build(body, [ti], [to])
+    for size, stride, padding in configs:
+        module, data = _pool_module(rng, "nn.avg_pool2d", (n, h, w, c), size, stride, padding,
+                                    "NONE")
         _check(module, data, [_i8(rng, (n, h, w, c))])
         _check(module, data, [np.full((n, h, w, c), 127, np.int8)])  # the largest sums
         _check(module, data, [np.full((n, h, w, c), -128, np.int8)])

@@ -24,9 +24,12 @@ from conftest import run_pytest_emulating_vnni
 def test_the_vnni_path_under_emulation(tmp_path):
     output = run_pytest_emulating_vnni(
         tmp_path, "tests/test_runtime_int8.py", "tests/test_int8_depthwise_variants.py",
-        "-k", "vnni and not avxvnni", "-rA")
+        "tests/test_fold_pad.py", "-k", "vnni and not avxvnni", "-rA")
     summary = output.strip().splitlines()[-1]
     passed = int(summary.split(" passed")[0].split()[-1])
-    assert passed >= 42, summary  # the every-path cases, the epilogue and depthwise tests
+    assert passed >= 53, summary  # the every-path cases, the epilogue and depthwise tests,
+    # the folded PADs (11, on the vnni path)
     for name in ("test_vnni_fused_requant_exact", "test_vnni_fused_requant_ties"):
         assert f"PASSED tests/test_runtime_int8.py::{name}" in output, summary
+    folded = "PASSED tests/test_fold_pad.py::test_pad_folded_into_convolution_is_bit_exact"
+    assert output.count(folded) == 11 and f"{folded}[depthwise5x5_valid_all_sides-vnni]" in output

@@ -38,7 +38,9 @@ the chain's own runners on every (channel, stored value) pair (the runners decla
 zero point (PRELU, RELU or LEAKY_RELU with a rescale, MUL by a constant: a lone such step
 too), else the float32 `prelu_chan_i8` for a MUL + MAXIMUM chain it reproduces
 (`_prelu_form`), else the table lookup `lut_chan_i8`. Each form is checked on the whole
-table: the fused step computes what the chain computes, bit for bit.
+table: the fused step computes what the chain computes, bit for bit. Before that, an int8
+PAD of the spatial axes filled with the zero point is folded into the convolutions that read
+it (`_fold_pads`: their top and left padding grow; a padded tap adds nothing to the sum).
 
 The self-contained artifact (`write_artifact`, ``qcc --emit=numba -o DIR``) is a folder that
 needs numpy and numba only, at most ~1.2x the model's int8 .tflite:
@@ -420,6 +422,67 @@ def _fuse_lut_chains(steps: list[Step], slot_types: dict, output_slots: list[int
             if i in replace or i not in taken]
 
 
+_PAD_FOLDABLE = {"conv2d_i8": ("geom", 6), "depthwise_conv2d_i8": ("geom", 4)}
+"""The steps an explicit spatial PAD folds into: the params array holding (pad top, pad left)
+at that index (`lower_conv2d`, `lower_depthwise_conv2d`)."""
+
+
+def _fold_pads(steps: list[Step], slot_types: dict, output_slots: list[int]) -> list[Step]:
+    """Fold each int8 PAD of the spatial axes (H, W of NHWC), filled with the zero point of
+    its readers, into the convolutions that read it (CONV_2D, DEPTHWISE_CONV_2D; the
+    TF-style explicit padding before a VALID convolution that MediaPipe's detectors carry):
+    a padded tap holds x = zp_in, which adds w·(x − zp_in) = 0 to the sum, exactly as a tap
+    outside the image, which the kernels skip. So the convolution reads the unpadded tensor
+    with its top and left padding grown by the PAD's (its output, and so the bottom and
+    right extent, unchanged), and the PAD step, a copy of the whole tensor, goes when every
+    reader took it."""
+    readers: dict[int, list[int]] = {}
+    for i, s in enumerate(steps):
+        for j in s.inputs:
+            readers.setdefault(j, []).append(i)
+    outs = set(output_slots)
+    dropped: set[int] = set()
+    replaced: dict[int, Step] = {}
+    for i, pad in enumerate(steps):
+        if pad.kernel != "pad_i8" or pad.params.get("fill_from_input") or len(pad.inputs) != 1:
+            continue
+        y = pad.outputs[0]
+        x_shape = _int8_shape(slot_types.get(pad.inputs[0]))
+        before = [int(v) for v in pad.params["before"]]
+        out_shape = [int(v) for v in pad.params["out_shape"]]
+        if (y in outs or x_shape is None or len(x_shape) != 4 or len(before) != 4
+                or before[0] != 0 or before[3] != 0 or out_shape[0] != x_shape[0]
+                or out_shape[3] != x_shape[3] or min(before) < 0
+                or any(o < xs + b for o, xs, b in zip(out_shape, x_shape, before))):
+            continue
+        users = readers.get(y, [])
+        if not users or any(
+                steps[k].kernel not in _PAD_FOLDABLE or steps[k].inputs[0] != y
+                or y in steps[k].inputs[1:]
+                or int(steps[k].params["zp_in"]) != int(pad.params["fill"]) for k in users):
+            continue
+        for k in users:
+            conv = replaced.get(k, steps[k])
+            params = dict(conv.params)
+            key, at = _PAD_FOLDABLE[conv.kernel]
+            grown = np.array(params[key], np.int64)
+            grown[at:at + 2] += before[1:3]
+            params[key] = grown
+            if conv.kernel == "conv2d_i8":  # the padded extent's origin; no longer pointwise
+                params["pad"] = np.array(params["pad"], np.int64)
+                params["pad"][:2] = grown[6:8]
+                params["pointwise"] = False
+            elif "dwg" in params:  # the ring's geometry repeats (pad top, pad left)
+                params["dwg"] = np.array(params["dwg"], np.int64)
+                params["dwg"][4:6] = grown[4:6]
+            replaced[k] = Step(conv.kernel, (pad.inputs[0], *conv.inputs[1:]), conv.outputs,
+                               params, conv.free, conv.label + " (+ " + pad.label + ")")
+        dropped.add(i)
+    if not dropped:
+        return steps
+    return [replaced.get(i, s) for i, s in enumerate(steps) if i not in dropped]
+
+
 def _chan_step(chain: list[Step], x: int, o: int, lut: np.ndarray, c: int, x_type, runners,
                label: str) -> Step:
     """The fused step of a tabulated per-channel chain, fastest form first: `affine_chan_i8`
@@ -582,6 +645,7 @@ def build_plan(
         steps.append(Step(kernel, in_slots, out_slots, params, (), label))
     output_slots = [slot_of(v) for v in ret.operands]
     if fuse:
+        steps = _fold_pads(steps, slot_types, output_slots)
         steps = _fuse_lut_chains(steps, slot_types, output_slots)
     if slots_out is not None:
         slots_out.update({v: s for v, s in slots.items() if s is not None})
