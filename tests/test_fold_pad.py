@@ -73,38 +73,33 @@ def _assert_bit_exact(q: qcc.Model) -> None:
 
 VALID, SAME = tm.VALID, tm.SAME
 
-FOLDED = {
-    "conv3x3_valid_bottom_right": lambda b, r, x: tm._conv_2d(
-        b, r, _pad(b, x, [[0, 0], [0, 1], [0, 1], [0, 0]], name="p"), 24, 3, name="c",
-        stride=2, padding=VALID),
-    "conv3x3_valid_all_sides": lambda b, r, x: tm._conv_2d(
-        b, r, _pad(b, x, [[0, 0], [1, 1], [1, 1], [0, 0]], name="p"), 24, 3, name="c",
-        padding=VALID),
-    "conv3x3_same_after_pad": lambda b, r, x: tm._conv_2d(
-        b, r, _pad(b, x, [[0, 0], [2, 0], [1, 3], [0, 0]], name="p"), 8, 3, name="c",
-        stride=2, padding=SAME),
-    "conv3x3_dilated_wide_pad": lambda b, r, x: tm._conv_2d(
-        b, r, _pad(b, x, [[0, 0], [4, 3], [3, 4], [0, 0]], name="p"), 16, 3, name="c",
-        dilation=2, padding=VALID),
-    "conv1x1_after_pad": lambda b, r, x: tm._conv_2d(
-        b, r, _pad(b, x, [[0, 0], [1, 2], [2, 1], [0, 0]], name="p"), 16, 1, name="c",
-        padding=VALID),
-    "depthwise3x3_valid_bottom_right": lambda b, r, x: tm._depthwise_conv_2d(
-        b, r, _pad(b, x, [[0, 0], [0, 1], [0, 1], [0, 0]], name="p"), 3, name="d",
-        stride=2, padding=VALID),
-    "depthwise5x5_valid_all_sides": lambda b, r, x: tm._depthwise_conv_2d(
-        b, r, _pad(b, x, [[0, 0], [2, 2], [2, 2], [0, 0]], name="p"), 5, name="d",
-        padding=VALID),
-    "depthwise3x3_wide_pad_stride2": lambda b, r, x: tm._depthwise_conv_2d(
-        b, r, _pad(b, x, [[0, 0], [3, 4], [5, 2], [0, 0]], name="p"), 3, name="d",
-        stride=2, padding=VALID),
-    "depthwise3x3_same_after_pad": lambda b, r, x: tm._depthwise_conv_2d(
-        b, r, _pad(b, x, [[0, 0], [1, 0], [0, 1], [0, 0]], name="p"), 3, name="d",
-        padding=SAME),
-    "depthwise3x3_multiplier2": lambda b, r, x: tm._depthwise_conv_2d(
-        b, r, _pad(b, x, [[0, 0], [1, 1], [1, 1], [0, 0]], name="p"), 3, name="d",
-        multiplier=2, padding=VALID),
+FOLDED_CASES = {  # name: (convolution, pads ((top, bottom), (left, right)), options; out: channels)
+    "conv3x3_valid_bottom_right": ("conv3x3", ((0, 1), (0, 1)), dict(out=24, stride=2, padding=VALID)),
+    "conv3x3_valid_all_sides": ("conv3x3", ((1, 1), (1, 1)), dict(out=24, padding=VALID)),
+    "conv3x3_same_after_pad": ("conv3x3", ((2, 0), (1, 3)), dict(out=8, stride=2, padding=SAME)),
+    "conv3x3_dilated_wide_pad": ("conv3x3", ((4, 3), (3, 4)), dict(dilation=2, padding=VALID)),
+    "conv1x1_after_pad": ("conv1x1", ((1, 2), (2, 1)), dict(padding=VALID)),
+    "depthwise3x3_valid_bottom_right": ("dw3x3", ((0, 1), (0, 1)), dict(stride=2, padding=VALID)),
+    "depthwise5x5_valid_all_sides": ("dw5x5", ((2, 2), (2, 2)), dict(padding=VALID)),
+    "depthwise3x3_wide_pad_stride2": ("dw3x3", ((3, 4), (5, 2)), dict(stride=2, padding=VALID)),
+    "depthwise3x3_same_after_pad": ("dw3x3", ((1, 0), (0, 1)), dict(padding=SAME)),
+    "depthwise3x3_multiplier2": ("dw3x3", ((1, 1), (1, 1)), dict(multiplier=2, padding=VALID)),
 }
+
+
+def _padded_convolution(kind, pads, options):
+    """The body of a FOLDED_CASES model: a PAD of H and W, then the convolution."""
+    def body(b, r, x):
+        p = _pad(b, x, [[0, 0], list(pads[0]), list(pads[1]), [0, 0]], name="p")
+        if kind.startswith("conv"):
+            opts = dict(options)
+            return tm._conv_2d(b, r, p, opts.pop("out", 16), int(kind[4]), name="c", **opts)
+        return tm._depthwise_conv_2d(b, r, p, int(kind[2]), name="d", **options)
+
+    return body
+
+
+FOLDED = {name: _padded_convolution(*case) for name, case in FOLDED_CASES.items()}
 
 
 def _two_readers(b, r, x):

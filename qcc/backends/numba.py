@@ -338,6 +338,15 @@ two-line kernel is faster than their own (scalar integer MBQM, a table lookup, a
 estimate)."""
 
 
+def _step_readers(steps: list[Step]) -> dict[int, list[int]]:
+    """slot -> the indices of the steps that read it, in order."""
+    readers: dict[int, list[int]] = {}
+    for i, s in enumerate(steps):
+        for j in s.inputs:
+            readers.setdefault(j, []).append(i)
+    return readers
+
+
 def _fuse_lut_chains(steps: list[Step], slot_types: dict, output_slots: list[int]) -> list[Step]:
     """Fuse each chain of >= 2 element-wise int8 steps whose only run-time operand is one
     tensor x, and whose intermediate results have no other reader, into one `lut_chan_i8`
@@ -349,10 +358,7 @@ def _fuse_lut_chains(steps: list[Step], slot_types: dict, output_slots: list[int
     runners = reg.RUNNERS
     if "lut_chan_i8" not in runners:
         return steps
-    readers: dict[int, list[int]] = {}
-    for i, s in enumerate(steps):
-        for j in s.inputs:
-            readers.setdefault(j, []).append(i)
+    readers = _step_readers(steps)
     outs_set = set(output_slots)
     taken: set[int] = set()
     replace: dict[int, Step] = {}
@@ -436,10 +442,7 @@ def _fold_pads(steps: list[Step], slot_types: dict, output_slots: list[int]) -> 
     with its top and left padding grown by the PAD's (its output, and so the bottom and
     right extent, unchanged), and the PAD step, a copy of the whole tensor, goes when every
     reader took it."""
-    readers: dict[int, list[int]] = {}
-    for i, s in enumerate(steps):
-        for j in s.inputs:
-            readers.setdefault(j, []).append(i)
+    readers = _step_readers(steps)
     outs = set(output_slots)
     dropped: set[int] = set()
     replaced: dict[int, Step] = {}
