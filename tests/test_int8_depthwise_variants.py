@@ -196,6 +196,27 @@ def test_step_params_are_compact():
     assert sum(v.nbytes for v in ring.values()) == 25 * 96 + 4 * 4 * 96 + 13 * 8
 
 
+@pytest.mark.parametrize("c,w", [(96, 14), (17, 5), (5, 7)])
+def test_ring_table_rows_by_step(c, w):
+    """p's rows by step (what the unrolled tap loops read) hold the rows p starts with: step
+    i's block is every row's outputs 16i .. 16i + 15 of the chunk (zeros past gc), 64-byte
+    aligned, at the offset the loops compute; gc off a multiple of 16 included (17 x 5)."""
+    rng = np.random.default_rng(4)
+    x, wk, bias, m, shift, base = _case(rng, 5, 5, 1, 1, 1, 1, 1, 9, w, c)
+    params = dict(base, **dwk._dw_ring_params(wk, bias, m, shift, base))
+    p, _q = dwk._dw_ring_tables(params)
+    gc, nrows = int(params["dwg"][12]), 25 + 4
+    rows = p[:nrows * gc].reshape(nrows, gc)
+    at = dwk._dw_steps_offset(nrows, gc)
+    assert p.ctypes.data % 64 == 0 and at % 16 == 0 and at >= nrows * gc + 16
+    nb = -(-gc // 16)
+    steps = p[at:].reshape(nb, nrows, 16)
+    for i in range(nb):
+        got = steps[i, :, :min(16, gc - 16 * i)]
+        np.testing.assert_array_equal(got, rows[:, 16 * i:16 * i + got.shape[1]])
+        assert not steps[i, :, got.shape[1]:].any()
+
+
 @pytest.mark.parametrize("kh,rs", [(3, 1), (3, 2), (3, 3), (5, 1), (5, 2), (5, 5)])
 def test_tap_leaf_main_loop_is_one_block_of_vector_fmas(kh, rs):
     """The LLVM IR of each `_dw_taps` leaf: one basic block (the main loop of
@@ -405,3 +426,30 @@ def test_the_ring_fill_matches_its_definition():
                             np.testing.assert_array_equal(got, want, err_msg=str((c, sw, w, pl, wq)))
                             checked += 1
     assert checked > 2000
+
+
+def test_fix_up_stays_inside_the_flagged_chunk():
+    """A chunk of gc outputs that is not a multiple of 16 ends with a partial step; when that
+    step is flagged, the fix-up (`_dw_fix_steps`) recomputes only its own outputs, not the
+    16 − (gc mod 16) after it: those are the next chunk's, whose sums were stored only if it
+    was flagged too (the float ring keeps a step's sums only then), so the sums there may be
+    a pass before's. Here they are stale values the test makes flag on purpose."""
+    gc = c = 20  # chunks [0, 20), [20, 40): the first one's partial step starts at 16
+    n = 2 * gc
+    rng = np.random.default_rng(5)
+    nrows = 4  # the float ring's rows bias_f, eff, thr, e (tb = 0 here: no tap rows)
+    t = np.zeros(nrows * gc + 16, np.float32)
+    t[gc:2 * gc] = 1.0  # eff
+    t[2 * gc:3 * gc] = 0.25  # thr: flagged when |y - rint(y)| >= 0.25
+    q = np.concatenate([np.zeros(c), np.full(c, 1 << 30), np.zeros(c), np.ones(c)]).astype(np.int64)
+    acc = np.zeros(2 * n + 16, np.float32)
+    acc[:] = 0.5 + rng.integers(-50, 50, acc.size)  # every output flags (y = k + 1/2)
+    o1 = np.full(2 * n, 99, np.int8)
+    hits = np.array([1, 16] + [0] * n, np.int64)  # the first chunk's partial step [16, 20)
+    zq = np.array([0, -128, 127], np.int64)
+    dwk._dw_fix_steps.py_func(acc, t, q, 0, gc, c, hits, n, n, o1, 0, n, zq, True)
+    for r in range(2):
+        row = o1[r * n:(r + 1) * n]
+        assert (row[16:20] != 99).all()  # the flagged step's outputs: recomputed
+        assert (row[20:32] == 99).all()  # the next chunk's: untouched
+        assert (row[:16] == 99).all() and (row[32:] == 99).all()

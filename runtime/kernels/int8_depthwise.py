@@ -146,6 +146,8 @@ def _dw_conv_i8(x, w, bias, m, left, right, zp_in, zp_out, lo, hi, out, geom):  
 # Arguments (made at plan-load time by `_dw_ring_tables` from the step params):
 #   p float32 [(T + 4)·gc]: the T = KH·KW tap weights, each tap's C channels tiled G times
 #     over gc = G·C floats, then the requantization rows bias_f, eff, thr, e (tiled alike);
+#     then, from `_dw_steps_offset`, the same T + 4 rows by 16-output step (`_dw_step_rows`:
+#     what the unrolled tap loops read; the generic loop and the fix-ups read the rows);
 #   q int64 [4·C]: bias, m, left, right (the exact integer MBQM of the fix-up);
 #   g int64 (step param "dwg"): stride h/w, dilation h/w, pad top/left, KH, KW, zp_in,
 #     zp_out, lo, hi, gc.
@@ -265,8 +267,8 @@ def _dw_exact_out(a, q, k, c, zq):  # pragma: no cover - jitted
 @njit(nogil=True, inline="always", fastmath={'contract'})
 def _dw_fix_steps(acc, t, q, tb, gc, c, hits, na, n, o1, oa, ob, zq, float_ring):  # pragma: no cover - jitted
     """The exact fix-up of both rings' flagged outputs: for each step in the hits list
-    (hits[0] of them, starts i0 from hits[1]), the outputs i0 .. i0 + 15 (< n, the row's)
-    of both rows of the pass get their flag again from the sum the loop stored (row r's at
+    (hits[0] of them, starts i0 from hits[1]), the outputs i0 .. i0 + 15 (< n, the row's,
+    and in i0's chunk of gc) of both rows of the pass get their flag again from the sum the loop stored (row r's at
     acc[r·na + i]) and the tables at t[tb·gc + i mod gc] (chunks start at multiples of gc),
     as the loop computed it: the float ring's y = (acc + bias_f)·eff (rows bias_f, eff, thr,
     e: `_dw_rq1`), the VNNI ring's y = float(acc)·eff (its int32 sums include the bias; rows
@@ -282,9 +284,12 @@ def _dw_fix_steps(acc, t, q, tb, gc, c, hits, na, n, o1, oa, ob, zq, float_ring)
     yh = np.float32(zq[2] - zq[0])
     for h in range(hits[0]):
         i0 = hits[1 + h]
+        # the step's outputs: up to 16, within its chunk (a partial step ends the chunk; the
+        # sums after it are the next chunk's, stored only if that chunk was flagged too)
+        i1 = simd_min(simd_min(i0 + _DW_LANES, n), (i0 // gc + 1) * gc)
         for r in range(2):
             oo = oa if r == 0 else ob
-            for i in range(i0, simd_min(i0 + _DW_LANES, n)):
+            for i in range(i0, i1):
                 uj = gb + np.uint64(i % gc)
                 a = acc[r * na + i]
                 k = i % c
@@ -442,7 +447,7 @@ def dw_float_chunk(typingctx, r1a, pa, acca, o1a, zqa, hitsa, y0, y1, d, nr, rl,
     """The tap sums and the requantization of the chunk [s, s + m) of two output rows, one
     case of the tap-leaf template per literal key (`dw_float_key(kh, kw, rs)`), emitted as
     vector IR: per outputs j, acc_A = Σ_ky Σ_kx ring[slot(yA + ky·d)·rl + cb(kx) + s + j]
-    · p[(ky·kw + kx)·gc + j] (each ring run read once for both rows when they share rows:
+    · p[(ky·kw + kx)·gc + j] (read from p's rows by step, `_dw_step_rows`; each ring run read once for both rows when they share rows:
     rs < kh, yB = yA + rs, d = 1), likewise acc_B (exact integers, any order); then
     `_dw_rq1` on both, the int8 outputs to o1[oa + s + j] and o1[ob + s + j] (`_DW_LANES`
     outputs a step, then the tail); a step with a flagged output stores its sums to
@@ -500,11 +505,14 @@ def _dw_emit_chunk(builder, KH, KW, RS, vals):
     zf = builder.sitofp(zp, f32)
     yl = builder.sitofp(builder.sub(lo, zp), f32)
     yh = builder.sitofp(builder.sub(hi, zp), f32)
-    # the taps' float offsets from the chunk start s (row bases + columns), per row
-    base_a = [[builder.add(builder.add(ra, cols[kx]), s) for kx in range(KW)] for ra in rows_a]
-    base_b = [[builder.add(builder.add(rb, cols[kx]), s) for kx in range(KW)] for rb in rows_b]
+    # the taps' byte offsets from a ring row's address at a step (columns)
+    col_bytes = [builder.mul(col, k(4)) for col in cols]
     sa = builder.add(oa, s)
     sb = builder.add(ob, s)
+    # p's rows by step (`_dw_step_rows`), at `_dw_steps_offset(nt + 4, gc)` floats
+    at = builder.mul(builder.udiv(builder.add(builder.mul(gc, k(nt + 4)), k(_DW_LANES + 15)),
+                                  k(16)), k(64))
+    steps = builder.add(pa, at)
 
     def body(lanes, j, count):
         vt = ir.VectorType(f32, lanes)
@@ -513,9 +521,8 @@ def _dw_emit_chunk(builder, KH, KW, RS, vals):
         # lowers `llvm.fma` to a libm `fmaf` call per lane, `fmuladd` to a multiply and an add
         fma = simd_fn(mod, f"llvm.fmuladd.v{lanes}f32", vt, [vt, vt, vt])
 
-        def load(addr_f32, off):  # float offset -> <lanes x float>
-            byte = builder.add(addr_f32, builder.mul(builder.add(off, j), k(4)))
-            return builder.load(builder.inttoptr(byte, vt.as_pointer()), align=4)
+        def load(byte, align=4):  # <lanes x float> at the byte address
+            return builder.load(builder.inttoptr(byte, vt.as_pointer()), align=align)
 
         def store(val, addr, off, width):
             byte = builder.add(addr, builder.mul(builder.add(off, j), k(width)))
@@ -524,22 +531,31 @@ def _dw_emit_chunk(builder, KH, KW, RS, vals):
         acc_a = ir.Constant(vt, None)
         acc_b = ir.Constant(vt, None)
         runs = {}  # ring runs loaded, by (ring row, kx): shared rows read each once
+        row_at = {}  # ring rows' byte addresses at this step, by ring row
 
         def run(row, ky, kx):
-            key = (ky + (RS if row else 0), kx) if shared else (row, ky, kx)
+            ring_row = (ky + (RS if row else 0),) if shared else (row, ky)
+            if ring_row not in row_at:
+                # one address per ring row, its taps at the columns' offsets from it: one
+                # address per tap (KW times more) ran the loop out of registers
+                start = builder.add(builder.add((rows_b if row else rows_a)[ky], s), j)
+                row_at[ring_row] = builder.add(r1a, builder.mul(start, k(4)))
+            key = (*ring_row, kx)
             if key not in runs:
-                runs[key] = load(r1a, (base_b if row else base_a)[ky][kx])
+                runs[key] = load(builder.add(row_at[ring_row], col_bytes[kx]))
             return runs[key]
+
+        block = builder.add(steps, builder.mul(j, k((nt + 4) * 4)))  # j: a multiple of 16
+
+        def row(t):  # row t of p at this step (`_dw_step_rows`), 64-byte aligned
+            return load(builder.add(block, k(t * 64)), align=64)
 
         for ky in range(KH):
             for kx in range(KW):
-                w = load(pa, builder.mul(k(ky * KW + kx), gc))
+                w = row(ky * KW + kx)
                 acc_a = builder.call(fma, [run(0, ky, kx), w, acc_a])
                 acc_b = builder.call(fma, [run(1, ky, kx), w, acc_b])
-        bf = load(pa, builder.mul(k(nt), gc))
-        ef = load(pa, builder.mul(k(nt + 1), gc))
-        th = load(pa, builder.mul(k(nt + 2), gc))
-        e = load(pa, builder.mul(k(nt + 3), gc))
+        bf, ef, th, e = (row(nt + i) for i in range(4))
         flags = []
         sums = ((acc_a, sa, s), (acc_b, sb, builder.add(n, s)))
         for acc, out_off, _acc_off in sums:
@@ -1052,7 +1068,8 @@ def _dw_ring_tables(params) -> tuple[np.ndarray, np.ndarray]:
     """The ring kernel's p and q (see above) from the step params: the int8 weights w
     [KH, KW, C] and the integer requantization (bias, m, left, right). The weights and the
     requantization rows are tiled G = gc / C times (`_dw_ring_params` picks G) so the vector
-    loops run over gc contiguous floats of a row; p is 64-byte aligned."""
+    loops run over gc contiguous floats of a row; p is 64-byte aligned, its rows by step
+    (`_dw_step_rows`) follow at `_dw_steps_offset`."""
     w = np.asarray(params["w"])
     kh, kw, c = w.shape
     bias, m = params["bias"], params["m"]
@@ -1061,13 +1078,36 @@ def _dw_ring_tables(params) -> tuple[np.ndarray, np.ndarray]:
     t = fast_requant_tables(m, left - right, bias, _dw_acc_bound(w, params["dwg"][8]))
     rows = np.concatenate([w.reshape(kh * kw, c).astype(np.float32),
                            np.stack(_dw_rq_rows(t, params)).astype(np.float32)])
-    tiled = np.tile(rows, (1, int(params["dwg"][12]) // c))
-    # 64-byte aligned (plain numpy here), + the over-read of a chunk's partial step
-    p = _dw_empty64.py_func(tiled.size + _DW_LANES)
+    gc = int(params["dwg"][12])
+    tiled = np.tile(rows, (1, gc // c))
+    steps = _dw_step_rows(tiled)
+    # 64-byte aligned (plain numpy here), + the over-read of a chunk's partial step, then the
+    # same rows by step (`_dw_step_rows`) at `_dw_steps_offset`
+    at = _dw_steps_offset(tiled.shape[0], gc)
+    p = _dw_empty64.py_func(at + steps.size)
+    p[:at] = 0
     p[:tiled.size] = tiled.reshape(-1)
-    p[tiled.size:] = 0
+    p[at:] = steps.reshape(-1)
     q = np.concatenate([t["bias"], t["m"], t["left"], t["right"]]).astype(np.int64)
     return p, q
+
+
+def _dw_steps_offset(nrows: int, gc: int) -> int:
+    """Where p's rows by step begin (floats): after the nrows rows of gc and the over-read of
+    a partial step, rounded up to 16 floats (64 bytes)."""
+    return (nrows * gc + _DW_LANES + 15) // 16 * 16
+
+
+def _dw_step_rows(rows: np.ndarray) -> np.ndarray:
+    """The rows [nrows, gc] by `_DW_LANES`-output step: [ceil(gc / 16), nrows, 16] (zeros
+    past gc), what the unrolled tap loops read (`_dw_emit_chunk`): a step's weights and
+    requantization rows are one contiguous 64-byte-aligned block, addressed from one pointer
+    with constant offsets, where one pointer per row ran the loop out of registers."""
+    nrows, gc = rows.shape
+    nb = -(-gc // _DW_LANES)
+    padded = np.zeros((nrows, nb * _DW_LANES), np.float32)
+    padded[:, :gc] = rows
+    return np.ascontiguousarray(padded.reshape(nrows, nb, _DW_LANES).transpose(1, 0, 2))
 
 
 # ---------------------------------------------------------------------------------------------
