@@ -425,18 +425,15 @@ def _dw_taps(kh_c, kw_c, rs_c, cache=True):
     def taps(r1a, pa, acca, o1a, zqa, hitsa, y0, y1, d, nr, rl, gc, n, oa, ob, dw, sw, wq, c,
              cba, kh, kw):  # pragma: no cover - jitted
         simd_array(simd_i64_ptr(hitsa), (1,))[0] = 0
-        cbk = _dw_channel_block(c, gc, kh_c * kw_c)
-        if cbk < c:  # a block of channels at a time, over every column
-            for cb in range(0, c, cbk):
-                mb = simd_min(cbk, c - cb)
-                pb = pa + cb * (kh_c * kw_c + 4) * 4  # the block's steps in p
-                for s in range(cb, n, c):
-                    dw_float_chunk(r1a, pb, acca, o1a, zqa, hitsa, y0, y1, d, nr, rl, gc, n, s,
-                                   mb, oa, ob, dw, sw, wq, c, key_c)
-        else:
-            for s in range(0, n, gc):
-                dw_float_chunk(r1a, pa, acca, o1a, zqa, hitsa, y0, y1, d, nr, rl, gc, n, s,
-                               simd_min(gc, n - s), oa, ob, dw, sw, wq, c, key_c)
+        # a block of the chunk's outputs at a time over every chunk (one block of gc but for
+        # wide layers); one call site: the chunk's code is most of the leaf's compile time
+        blk = _dw_channel_block(c, gc, kh_c * kw_c)
+        for cb in range(0, gc, blk):
+            pb = pa + cb * (kh_c * kw_c + 4) * 4  # the block's steps in p
+            for s in range(cb, n, gc):
+                dw_float_chunk(r1a, pb, acca, o1a, zqa, hitsa, y0, y1, d, nr, rl, gc, n, s,
+                               simd_min(simd_min(blk, gc - cb), n - s), oa, ob, dw, sw, wq, c,
+                               key_c)
 
     return taps
 
@@ -448,14 +445,15 @@ channels reads (`_dw_channel_block`)."""
 
 @njit(inline="always")
 def _dw_channel_block(c, gc, nt):  # pragma: no cover - jitted
-    """The channels a tap leaf takes at a time, over every column of the two rows: all C (a
-    chunk is gc = G·C outputs, G columns, `_dw_ring_params`), or, when a column's C channels
-    have more than `_DW_BLOCK_BYTES` of p's rows by step (wide 5x5 layers: 25 tap rows and 4
-    requantization rows of 4·C bytes; C = 384: 44 KB, more than L1 holds beside the ring's
-    runs), the fewest blocks of at most 128 channels, a multiple of 16 (the last block the
-    rest): a block's rows stay in L1 over the columns, 4-11 % faster on such layers (AVX2)."""
+    """The outputs of a chunk a tap leaf takes at a time, over every chunk of the two rows:
+    all gc (a chunk is gc = G·C outputs, G columns, `_dw_ring_params`), or, when G = 1 and
+    a column's C channels have more than `_DW_BLOCK_BYTES` of p's rows by step (wide 5x5
+    layers: 25 tap rows and 4 requantization rows of 4·C bytes; C = 384: 44 KB, more than L1
+    holds beside the ring's runs), the fewest blocks of at most 128 channels, a multiple of
+    16 (the last block the rest): a block's rows stay in L1 over the columns, 4-11 % faster
+    on such layers (AVX2)."""
     if gc != c or (nt + 4) * c * 4 <= _DW_BLOCK_BYTES:
-        return c
+        return gc
     nb = (c + 127) // 128
     return ((c + nb - 1) // nb + 15) // 16 * 16
 
