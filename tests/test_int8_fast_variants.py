@@ -12,8 +12,8 @@ give the same int8 on inputs chosen to reach its edges:
 * the flat requantization of TRANSPOSE_CONV's taps (`_conv_requant_flat`) against the
   per-row `_conv_requant`;
 * the convolutions' row and padding helpers on flat buffers, against numpy;
-* the table lookup by byte shuffles (`_act_lut_shuffle`, x86 with AVX2) against the scalar
-  lookup, and the table-lookup steps (LOGISTIC, TANH, HARD_SWISH) bound with either kernel
+* the table lookup by byte shuffles (`_act_lut_shuffle`: vpshufb on x86 with AVX2, tbl /
+  tbx on aarch64) against the scalar lookup, and the table-lookup steps (LOGISTIC, TANH, HARD_SWISH) bound with either kernel
   against BUILTIN_REF.
 """
 
@@ -191,20 +191,22 @@ def test_flat_row_and_pad_helpers_equal_numpy():
 
 
 def test_lut_kernel_follows_the_host():
-    """Bound lookups take the shuffle kernel exactly where the codegen target has AVX2."""
-    from qcc.runtime.kernels.simd import HAS_AVX2
+    """Bound lookups take the shuffle kernel exactly where the codegen target has AVX2 (x86)
+    or is aarch64."""
+    from qcc.runtime.kernels.simd import HAS_AVX2, TARGET_ARCH
 
     lut = np.arange(256, dtype=np.int64).astype(np.int8)
     kernel, table = act._act_lut_kernel(lut)
-    assert act.LUT_SHUFFLE == HAS_AVX2
-    assert kernel is (act._act_lut_shuffle if HAS_AVX2 else act._act_lut_loop)
+    shuffles = HAS_AVX2 or TARGET_ARCH == "aarch64"
+    assert act.LUT_SHUFFLE == shuffles
+    assert kernel is (act._act_lut_shuffle if shuffles else act._act_lut_loop)
     np.testing.assert_array_equal(table, lut)
 
 
 def test_lut_shuffle_equals_the_scalar_lookup():
     """Every length up to 100 and a long one (the 32-byte steps and every tail), unaligned
-    views, every stored value, random tables and the identity. Off x86 with AVX2 the
-    shuffle kernel is never bound (test_lut_kernel_follows_the_host); the scalar lookup is
+    views, every stored value, random tables and the identity. Off x86 with AVX2 and
+    aarch64 the shuffle kernel is never bound (test_lut_kernel_follows_the_host); the scalar lookup is
     then checked against NumPy here instead."""
     rng = np.random.default_rng(5)
     tables = [rng.integers(-128, 128, 256, dtype=np.int64).astype(np.int8),

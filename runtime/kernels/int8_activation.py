@@ -70,7 +70,7 @@ from ..plan import PlanInputError
 from .int8_lowering import int8_params
 from .int8_registry import DirectCall, fixed_call, runner
 from .registry import int8_lowering
-from .simd import HAS_AVX2, simd_as64, simd_lut256
+from .simd import AARCH64, HAS_AVX2, simd_as64, simd_lut256
 
 # ---------------------------------------------------------------------------------------------
 # Run time
@@ -115,8 +115,8 @@ def act_lut32(typingctx, xa, oa, ta):
 
 @njit(cache=True, nogil=True)
 def _act_lut_shuffle(x, lut, out):  # pragma: no cover - jitted
-    """`_act_lut_loop` 32 outputs a step (`act_lut32`: x86 with AVX2), the last n mod 32 as
-    that loop does; lut: int8 [256], C-contiguous."""
+    """`_act_lut_loop` 32 outputs a step (`act_lut32`: x86 with AVX2, aarch64), the last
+    n mod 32 as that loop does; lut: int8 [256], C-contiguous."""
     n = out.size
     full = n - n % 32
     xa = np.int64(x.ctypes.data)
@@ -128,9 +128,10 @@ def _act_lut_shuffle(x, lut, out):  # pragma: no cover - jitted
         out[i] = lut[np.int64(x[i]) + 128]
 
 
-LUT_SHUFFLE = HAS_AVX2
-"""Whether bound table-lookup steps run `_act_lut_shuffle` (x86 with AVX2), else
-`_act_lut_loop`; read when a step is bound (the tests bind with it off too)."""
+LUT_SHUFFLE = HAS_AVX2 or AARCH64
+"""Whether bound table-lookup steps run `_act_lut_shuffle` (x86 with AVX2: vpshufb; aarch64:
+tbl / tbx), else `_act_lut_loop`; read when a step is bound (the tests bind with it off
+too)."""
 
 
 def _act_lut_kernel(lut):

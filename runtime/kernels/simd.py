@@ -12,9 +12,10 @@ here, never a target intrinsic by name, so every path has a portable form:
                                                   LLVM lowers for any target, with
                                                   "portable")
     simd_lut256(builder, table, x)                <32 x i8> lookups table[x + 128] in a
-                                                  256-byte table (vpshufb; x86 with AVX2
-                                                  only: the kernels that use it keep a
-                                                  scalar loop for other CPUs)
+                                                  256-byte table (vpshufb on x86 with
+                                                  AVX2, tbl / tbx on aarch64 only: the
+                                                  kernels that use it keep a scalar loop
+                                                  for other CPUs)
     simd_as64(builder, value)                     an integer argument widened to i64
     simd_fn(module, name, ret, args)              an LLVM intrinsic, declared on first use
                                                   (emulated in generic IR under
@@ -127,6 +128,7 @@ def _simd_target() -> tuple[str, frozenset[str]]:
 TARGET_ARCH, TARGET_FEATURES = _simd_target()
 X86 = TARGET_ARCH in ("x86_64", "i386", "i686")
 HAS_AVX2 = X86 and "avx2" in TARGET_FEATURES
+AARCH64 = TARGET_ARCH in ("aarch64", "arm64")  # Advanced SIMD (NEON) is part of every one
 
 
 def _simd_features_known() -> bool:
@@ -426,16 +428,22 @@ def simd_madd_i16(builder, a, b, isa: str):
 
 def simd_lut256(builder, table, x):
     """<32 x i8> int8 x -> <32 x i8>: lane l = the byte at table + x[l] + 128 (table: an i64
-    address of 256 bytes). x86 with AVX2 only (`HAS_AVX2`; kernels keep a scalar loop for
-    other CPUs): the table's 16 rows of 16 bytes each go to both 128-bit halves, `vpshufb`
-    looks up the low nibble of x + 128 in each, and a row's lookups are kept where the high
-    nibble names the row; 3 instructions a row, ~1.6 an output, against a load and a
-    store an output for the scalar lookup."""
+    address of 256 bytes). x86 with AVX2 (`HAS_AVX2`) and aarch64 (`AARCH64`) only; kernels
+    keep a scalar loop for other CPUs. On x86 the table's 16 rows of 16 bytes each go to
+    both 128-bit halves, `vpshufb` looks up the low nibble of x + 128 in each, and a row's
+    lookups are kept where the high nibble names the row: 3 instructions a row, ~1.6 an
+    output, against a load and a store an output for the scalar lookup. On aarch64, per 16
+    lanes, `tbl` looks x + 128 up in the table's first 64 bytes (four registers) and three
+    `tbx` the rest, 64 bytes each, at x + 128 − 64·k (an index past 63 keeps the lane: each
+    lane takes its byte from the one quarter that holds it): 4 instructions for 16 outputs
+    (`_simd_lut256_neon`)."""
     ir = _simd_ir
     i8 = ir.IntType(8)
     v32, v16 = ir.VectorType(i8, 32), ir.VectorType(i8, 16)
-    pshufb = simd_fn(builder.module, "llvm.x86.avx2.pshuf.b", v32, [v32, v32])
     index = builder.xor(x, ir.Constant(v32, [-128] * 32))  # x + 128 as an unsigned byte
+    if AARCH64:
+        return _simd_lut256_neon(builder, table, index)
+    pshufb = simd_fn(builder.module, "llvm.x86.avx2.pshuf.b", v32, [v32, v32])
     low = builder.and_(index, ir.Constant(v32, [15] * 32))
     high = builder.lshr(index, ir.Constant(v32, [4] * 32))
     both = ir.Constant(ir.VectorType(ir.IntType(32), 32), list(range(16)) * 2)
@@ -447,6 +455,29 @@ def simd_lut256(builder, table, x):
         mine = builder.icmp_unsigned("==", high, ir.Constant(v32, [row] * 32))
         out = builder.select(mine, looked, out)
     return out
+
+
+def _simd_lut256_neon(builder, table, index):
+    """`simd_lut256` on aarch64, from index = x + 128 (<32 x u8>): NEON `tbl` / `tbx` with four
+    table registers, two 16-lane halves."""
+    ir = _simd_ir
+    i8 = ir.IntType(8)
+    v16 = ir.VectorType(i8, 16)
+    tbl = simd_fn(builder.module, "llvm.aarch64.neon.tbl4.v16i8", v16, [v16] * 5)
+    tbx = simd_fn(builder.module, "llvm.aarch64.neon.tbx4.v16i8", v16, [v16] * 6)
+    rows = [builder.load(builder.inttoptr(builder.add(table, ir.Constant(table.type, 16 * r)),
+                                          v16.as_pointer()), align=1) for r in range(16)]
+    halves = []
+    for h in range(2):
+        lanes = ir.Constant(ir.VectorType(ir.IntType(32), 16), list(range(16 * h, 16 * h + 16)))
+        idx = builder.shuffle_vector(index, index, lanes)
+        out = builder.call(tbl, [*rows[:4], idx])
+        for k in range(1, 4):  # quarter k: indices 64k .. 64k + 63 (the others wrap past 63)
+            part = builder.sub(idx, ir.Constant(v16, [64 * k] * 16))
+            out = builder.call(tbx, [out, *rows[4 * k:4 * k + 4], part])
+        halves.append(out)
+    return builder.shuffle_vector(halves[0], halves[1],
+                                  ir.Constant(ir.VectorType(ir.IntType(32), 32), list(range(32))))
 
 
 def simd_cases(builder, key, cases):
