@@ -48,7 +48,7 @@ def _case(rng, kh, kw, sh, sw, dh, dw, n, h, w, c, same=True):
 CASES = [
     (3, 3, 1, 1, 1, 1, 1, 9, 11, 24),
     (5, 5, 1, 1, 1, 1, 1, 6, 5, 150),  # wide: blocks of 80 and 70 channels
-    (3, 3, 2, 2, 1, 1, 1, 7, 6, 400),  # wide 3x3, stride 2: blocks of 112 and 64
+    (3, 3, 2, 2, 1, 1, 1, 7, 6, 400),  # wide 3x3, stride 2: blocks of 112, the last 64
     (5, 5, 2, 1, 1, 1, 1, 5, 3, 656),  # six blocks of 112, the last 96
     (3, 3, 1, 1, 1, 1, 2, 1, 7, 5),
     (3, 3, 2, 2, 1, 1, 1, 12, 9, 40),

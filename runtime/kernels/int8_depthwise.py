@@ -268,9 +268,9 @@ def _dw_exact_out(a, q, k, c, zq):  # pragma: no cover - jitted
 def _dw_fix_steps(acc, t, q, tb, gc, c, hits, na, n, o1, oa, ob, zq, float_ring):  # pragma: no cover - jitted
     """The exact fix-up of both rings' flagged outputs: for each step in the hits list
     (hits[0] of them, starts i0 from hits[1]), the outputs i0 .. i0 + 15 (< n, the row's,
-    and in i0's chunk of gc) of both rows of the pass get their flag again from the sum the loop stored (row r's at
-    acc[r·na + i]) and the tables at t[tb·gc + i mod gc] (chunks start at multiples of gc),
-    as the loop computed it: the float ring's y = (acc + bias_f)·eff (rows bias_f, eff, thr,
+    and in i0's chunk of gc) of both rows of the pass get their flag again from the sum the
+    loop stored (row r's at acc[r·na + i]) and the tables at t[tb·gc + i mod gc] (chunks
+    start at multiples of gc), as the loop computed it: the float ring's y = (acc + bias_f)·eff (rows bias_f, eff, thr,
     e: `_dw_rq1`), the VNNI ring's y = float(acc)·eff (its int32 sums include the bias; rows
     eff, thr, e). A flagged output gets the spec's integer result (`_dw_exact_out`; the float
     ring's sum is an exact integer in float32, its bias added from q). A few dozen outputs
@@ -475,14 +475,14 @@ def dw_float_chunk(typingctx, r1a, pa, acca, o1a, zqa, hitsa, y0, y1, d, nr, rl,
     """The tap sums and the requantization of the chunk [s, s + m) of two output rows, one
     case of the tap-leaf template per literal key (`dw_float_key(kh, kw, rs)`), emitted as
     vector IR: per outputs j, acc_A = Σ_ky Σ_kx ring[slot(yA + ky·d)·rl + cb(kx) + s + j]
-    · p[(ky·kw + kx)·gc + j] (read from p's rows by step, `_dw_step_rows`; each ring run read once for both rows when they share rows:
-    rs < kh, yB = yA + rs, d = 1), likewise acc_B (exact integers, any order); then
-    `_dw_rq1` on both, the int8 outputs to o1[oa + s + j] and o1[ob + s + j] (`_DW_LANES`
-    outputs a step, then the tail); a step with a flagged output stores its sums to
-    acc[s + j] and acc[n + s + j] and appends its start s + j to the hits list (int64: the
-    count, then the starts), for the fix-up (`_dw_fix_steps`). Arguments are int64 (addresses: the
-    ring r1, p, acc, o1, zq = [zp_out, lo, hi], the hits list; then the geometry as
-    `_dw_ring` passes it); slot(y) =
+    · p[(ky·kw + kx)·gc + j] (read from p's rows by step, `_dw_step_rows`; each ring run
+    read once for both rows when they share rows: rs < kh, yB = yA + rs, d = 1), likewise
+    acc_B (exact integers, any order); then `_dw_rq1` on both, the int8 outputs to
+    o1[oa + s + j] and o1[ob + s + j] (`_DW_LANES` outputs a step, then the tail); a step
+    with a flagged output stores its sums to acc[s + j] and acc[n + s + j] and appends its
+    start s + j to the hits list (int64: the count, then the starts), for the fix-up
+    (`_dw_fix_steps`). Arguments are int64 (addresses: the ring r1, p, acc, o1, zq =
+    [zp_out, lo, hi], the hits list; then the geometry as `_dw_ring` passes it); slot(y) =
     y − nr when y >= nr; cb(kx) = ((kx·dw) mod sw · wq + (kx·dw) div sw)·c, sw <= 2."""
     sig = types.void(r1a, pa, acca, o1a, zqa, hitsa, y0, y1, d, nr, rl, gc, n, s, m, oa, ob, dw,
                      sw, wq, c, key)
