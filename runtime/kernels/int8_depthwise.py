@@ -1052,7 +1052,8 @@ def _dw_u8_tables(params, p) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     wt = np.ascontiguousarray(wt.reshape(kh, ng, 4, gcp).transpose(0, 1, 3, 2)).reshape(kh, ng, gcp * 4)
     bias = np.asarray(params["bias"], np.int64)
     corr = (bias - (int(params["zp_in"]) + 128) * w.sum(axis=(0, 1)))[chans].astype(np.int32)
-    prq = np.ascontiguousarray(p[(kh * kw + 1) * gc:])  # eff, thr, e (no bias_f)
+    # eff, thr, e (no bias_f) and the over-read of a partial step, not p's rows by step
+    prq = np.ascontiguousarray(p[(kh * kw + 1) * gc:(kh * kw + 4) * gc + _DW_LANES])
     return wt, corr, prq
 
 
