@@ -76,6 +76,16 @@ _TARGET_LIBS = {
 }
 """Per kind of target CPU, what its float executor's libraries run (`target_libs`)."""
 
+AVX2_FEATURES = ("+64bit,+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,"
+                 "+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+xsave")
+"""Numba's feature string for an AVX2-only CPU: x86-64-v3's (`qcc.backends.numba.
+CACHE_BASELINES`, which this file cannot import before numpy loads; a test checks they
+agree)."""
+
+AVX_VNNI_CPUS = frozenset(("alderlake", "raptorlake", "meteorlake", "arrowlake", "gracemont"))
+"""The AVX2-only CPUs of `AVX2_ONLY_CPUS` that have AVX-VNNI (256-bit vpdpbusd): their
+feature string adds it (qcc's "avxvnni" GEMM path)."""
+
 
 def _numpy_at_least_2_4() -> bool:
     """numpy 2.4 names its x86 dispatch targets by psABI level (X86_V3, X86_V4)."""
@@ -100,25 +110,41 @@ def target_kind(environ) -> str | None:
 
 
 def target_libs(environ, host_flags: set[str], argv: list[str]) -> dict[str, str]:
-    """The environment numpy and OpenBLAS need, before they load, so that the float executor
-    runs the code the CPU NUMBA_CPU_NAME names runs (`target_kind`), when this host has wider
+    """The environment Numba, numpy and OpenBLAS need, before they load, so that the run
+    stands for the CPU NUMBA_CPU_NAME names (`target_kind`) when this host has wider
     instructions (AVX-512 for an AVX2-only CPU, AVX2 for an AVX-only one, AVX for an SSE-only
-    one) and --host-libs is not given; for a CPU without AVX2, only when NUMBA_CPU_FEATURES
-    names its features (without it Numba compiles qcc's kernels with this host's AVX2). Numba
-    then compiles qcc's kernels for that CPU, while OpenBLAS and numpy would pick the host's
-    wider code at run time: float / int8 would compare a float executor no such CPU runs with
-    the integer kernels it does. Variables the caller set are kept."""
+    one).
+
+    Numba: for an AVX2-only CPU, NUMBA_CPU_FEATURES = its feature string (`AVX2_FEATURES`,
+    + avxvnni for `AVX_VNNI_CPUS`), unless set or --host-features is given. With the CPU name
+    alone Numba keeps this host's feature string: LLVM then mixes AVX-512 and AVX-VNNI
+    instructions into the AVX2 kernels (code an AVX2-only CPU cannot run, and slower here:
+    a 512-bit instruction in flight takes port 1's vector unit from the 256-bit multiply-adds
+    around it). For a CPU without AVX2 the caller names its features (no default here).
+
+    Libraries, unless --host-libs is given: OpenBLAS's and numpy's kernel sets for that CPU
+    (for a CPU without AVX2, only when NUMBA_CPU_FEATURES names its features: without them
+    Numba compiles qcc's kernels with this host's AVX2). Numba compiles qcc's kernels for
+    that CPU, while OpenBLAS and numpy would pick the host's wider code at run time: float /
+    int8 would compare a float executor no such CPU runs with the integer kernels it does.
+
+    Variables the caller set are kept."""
     kind = target_kind(environ)
-    if kind is None or "--host-libs" in argv:
+    if kind is None:
         return {}
     wider, blas, numpy_old, numpy_new = _TARGET_LIBS[kind]
     if wider not in host_flags:
         return {}
+    env = {}
     features = environ.get("NUMBA_CPU_FEATURES") or ""
-    if kind != "AVX2-only" and (not features or "+avx2" in features.split(",")):
-        return {}  # Numba compiles qcc's kernels with AVX2 (the host's feature string)
-    env = {"OPENBLAS_CORETYPE": blas,
-           "NPY_DISABLE_CPU_FEATURES": numpy_new if _numpy_at_least_2_4() else numpy_old}
+    if kind == "AVX2-only" and not features and "--host-features" not in argv:
+        cpu = environ["NUMBA_CPU_NAME"].strip().lower()
+        features = AVX2_FEATURES + (",+avxvnni" if cpu in AVX_VNNI_CPUS else "")
+        env["NUMBA_CPU_FEATURES"] = features
+    if "--host-libs" not in argv and (
+            kind == "AVX2-only" or (features and "+avx2" not in features.split(","))):
+        env["OPENBLAS_CORETYPE"] = blas
+        env["NPY_DISABLE_CPU_FEATURES"] = numpy_new if _numpy_at_least_2_4() else numpy_old
     return {k: v for k, v in env.items() if k not in environ}
 
 
@@ -380,6 +406,9 @@ def main(argv=None) -> int:
     p.add_argument("--host-libs", action="store_true",
                    help="with NUMBA_CPU_NAME naming an AVX2-only CPU on an AVX-512 host: keep "
                         "OpenBLAS's and numpy's AVX-512 code for the float executor")
+    p.add_argument("--host-features", action="store_true",
+                   help="with NUMBA_CPU_NAME naming an AVX2-only CPU on an AVX-512 host: keep "
+                        "this host's feature string for Numba (no NUMBA_CPU_FEATURES set)")
     args = p.parse_args(argv)
     runs = max(30, args.runs)
 
@@ -427,11 +456,16 @@ def main(argv=None) -> int:
               "(e.g. AVX-512 forms of AVX2 code; for a CPU without AVX2, AVX2 code and qcc's "
               "avx2 GEMM path); for a strict build also set NUMBA_CPU_FEATURES (e.g. "
               "x86-64-v2's or x86-64-v3's, qcc.backends.numba.CACHE_BASELINES)")
+    if "NUMBA_CPU_FEATURES" in TARGET_LIBS_SET:
+        print(f"Numba's features: NUMBA_CPU_FEATURES={TARGET_LIBS_SET['NUMBA_CPU_FEATURES']} "
+              f"(what an {target_kind(os.environ)} {numba_config.CPU_NAME} has; "
+              "--host-features keeps this host's)")
+    libs = {k: v for k, v in TARGET_LIBS_SET.items() if k != "NUMBA_CPU_FEATURES"}
     core = _openblas_core()
     print(f"float executor's BLAS: OpenBLAS {core or 'core unknown'}"
-          + (f" ({', '.join(f'{k}={v}' for k, v in TARGET_LIBS_SET.items())}: the code an "
+          + (f" ({', '.join(f'{k}={v}' for k, v in libs.items())}: the code an "
              f"{target_kind(os.environ)} {numba_config.CPU_NAME} runs; --host-libs keeps this "
-             "host's)" if TARGET_LIBS_SET else ""))
+             "host's)" if libs else ""))
     print(f"latency, median of {runs} runs, µs (1 thread); LiteRT on the qcc-emitted .tflite")
     header = f"{'model':<42} {'qcc int8':>9} {'qcc float':>9} {'LRT int8':>9} {'LRT ref':>9} {'int8/LRT':>8} {'float/int8':>10}  note"
     print(header)

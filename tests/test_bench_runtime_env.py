@@ -1,6 +1,7 @@
 """bench/runtime.py's runs for a narrower CPU: with NUMBA_CPU_NAME naming an AVX2-only CPU on a
-host with AVX-512, or a CPU without AVX2 on a host with it, the float executor's OpenBLAS and
-numpy run that CPU's code too."""
+host with AVX-512, Numba compiles with that CPU's feature string, not the host's; with it, or
+a CPU without AVX2 on a host with AVX2, the float executor's OpenBLAS and numpy run that CPU's
+code too."""
 
 from __future__ import annotations
 
@@ -38,6 +39,24 @@ def test_avx2_cpu_on_avx512_host_gets_avx2_libraries(bench, cpu):
     assert env["OPENBLAS_CORETYPE"] == "Haswell"
     disabled = env["NPY_DISABLE_CPU_FEATURES"].split()
     assert "AVX512_ICL" in disabled and "X86_V3" not in disabled and "AVX2" not in disabled
+    features = env["NUMBA_CPU_FEATURES"].split(",")
+    assert "+avx2" in features and "+fma" in features
+    assert not any(f.startswith("+avx512") for f in features)
+    assert ("+avxvnni" in features) == (cpu == "alderlake")
+
+
+def test_the_avx2_feature_string_is_x86_64_v3s(bench):
+    """The benchmark's copy (it cannot import qcc before numpy loads) of the baseline's."""
+    from qcc.backends.numba import CACHE_BASELINES
+
+    assert bench.AVX2_FEATURES == CACHE_BASELINES["x86-64-v3"]["features"]
+
+
+def test_the_host_features_option_keeps_numbas_host_string(bench):
+    env = bench.target_libs({"NUMBA_CPU_NAME": "haswell"}, AVX512_HOST, ["--host-features"])
+    assert "NUMBA_CPU_FEATURES" not in env and env["OPENBLAS_CORETYPE"] == "Haswell"
+    env = bench.target_libs({"NUMBA_CPU_NAME": "haswell"}, AVX512_HOST, ["--host-libs"])
+    assert set(env) == {"NUMBA_CPU_FEATURES"}
 
 
 @pytest.mark.parametrize("host", [AVX2_HOST, AVX512_HOST])
@@ -65,7 +84,8 @@ def test_a_cpu_without_avx2_gets_libraries_without_avx2(bench, host, cpu, blas):
     ({"NUMBA_CPU_NAME": "sandybridge"}, {"avx"}, []),           # nor AVX2
     ({"NUMBA_CPU_NAME": "x86-64-v2"}, {"sse4_2"}, []),          # nor AVX
     ({"NUMBA_CPU_NAME": "cortex-a72"}, {"asimd"}, []),          # not x86
-    ({"NUMBA_CPU_NAME": "haswell"}, AVX512_HOST, ["--no-start", "--host-libs"]),
+    ({"NUMBA_CPU_NAME": "haswell"}, AVX512_HOST, ["--no-start", "--host-libs",
+                                                   "--host-features"]),
     ({"NUMBA_CPU_NAME": "x86-64-v2", "NUMBA_CPU_FEATURES": V2_FEATURES}, AVX2_HOST,
      ["--host-libs"]),
     # a CPU without AVX2 named alone: Numba compiles qcc's kernels with the host's AVX2
@@ -80,6 +100,9 @@ def test_the_callers_settings_are_kept(bench):
     env = bench.target_libs({"NUMBA_CPU_NAME": "haswell", "OPENBLAS_CORETYPE": "Zen"},
                             AVX512_HOST, [])
     assert "OPENBLAS_CORETYPE" not in env and "NPY_DISABLE_CPU_FEATURES" in env
+    env = bench.target_libs({"NUMBA_CPU_NAME": "haswell", "NUMBA_CPU_FEATURES": "+avx2,+fma"},
+                            AVX512_HOST, [])
+    assert "NUMBA_CPU_FEATURES" not in env and "OPENBLAS_CORETYPE" in env
 
 
 def test_the_header_names_the_kernels_openblas_runs(bench):
