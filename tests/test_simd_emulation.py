@@ -152,6 +152,36 @@ def test_pmovs(kind):
 _ROUND = {0: np.rint, 1: np.floor, 2: np.ceil, 3: np.trunc}
 
 
+def _directed_difference(x, r, mode):
+    """x − r (float32 arrays) exactly (as fractions), rounded to float32 by the x86 rounding
+    control `mode` (0 nearest even: numpy's float32 subtraction; 1 down, 2 up, 3 toward
+    zero)."""
+    from fractions import Fraction
+
+    nearest = x - r
+    if mode == 0:
+        return nearest
+    out = nearest.copy()
+    for i, (a, b, t) in enumerate(zip(x, r, nearest)):
+        exact = Fraction(float(a)) - Fraction(float(b))
+        below = t if Fraction(float(t)) <= exact else np.nextafter(t, np.float32(-np.inf))
+        above = below if Fraction(float(below)) == exact else np.nextafter(below,
+                                                                            np.float32(np.inf))
+        out[i] = {1: below, 2: above, 3: below if exact >= 0 else above}[mode]
+    return out
+
+
+def test_directed_rounding_of_the_definition():
+    """The test's own rounding: 1e−30 − 1 lies between float32 −1 and −(1 − 2^−24)."""
+    x = np.array([1e-30, -1e-30, 2.5], np.float32)
+    r = np.array([1, -1, 2], np.float32)
+    below = np.float32(1 - 2.0 ** -24)
+    assert list(_directed_difference(x, r, 0)) == [-1, 1, 0.5]
+    assert list(_directed_difference(x, r, 1)) == [-1, below, 0.5]
+    assert list(_directed_difference(x, r, 2)) == [-below, 1, 0.5]
+    assert list(_directed_difference(x, r, 3)) == [-below, below, 0.5]
+
+
 def _floats(rng):
     x = (rng.standard_normal(16) * 300).astype(np.float32)
     x[:10] = [0.5, 1.5, -0.5, -2.5, 2.0, -0.0, 127.49999, 1e-30, -3.75, 8388607.5]
@@ -160,14 +190,18 @@ def _floats(rng):
 
 @pytest.mark.parametrize("imm", [0, 1, 2, 3, 4, 8, 9, 10, 11, 12])
 def test_reduce_ps(imm):
-    """vreduceps (no fraction bits kept): src − round(src), by imm[1:0] or MXCSR's default
-    (nearest even) when imm[2] is set; merge-masked."""
+    """vreduceps (no fraction bits kept): src − round(src), the rounding and the subtraction
+    by imm[1:0], or MXCSR's default (nearest even) when imm[2] is set; merge-masked. Tiny
+    values make the subtraction inexact (1e−30 − ceil(1e−30)): it rounds in the same
+    direction, as an AVX-512 host computes it."""
     rng = np.random.default_rng(2 + imm)
     x = _floats(rng)
+    x[10:13] = [0.3, -0.3, -1e-30]  # more inexact differences, both signs
     passthru = rng.standard_normal(16).astype(np.float32)
     mode = 0 if imm & 4 else imm & 3
+    diff = _directed_difference(x, _ROUND[mode](x), mode)
     for mask in (-1, 0x0F0F):
-        want = np.where(_lanes(mask & 0xFFFF, 16), x - _ROUND[mode](x), passthru)
+        want = np.where(_lanes(mask & 0xFFFF, 16), diff, passthru)
         _check(_run("llvm.x86.avx512.mask.reduce.ps.512", np.float32, 16, VF,
                     [VF, (I32, imm), VF, (I16, mask), (I32, 4)], x, passthru), want)
 

@@ -335,11 +335,50 @@ def _emu_round(builder, v, mode):
 
 def _emu_reduce_ps(builder, src, imm, passthru, mask, sae):
     """vreduceps with imm[7:4] = 0 (no fraction bits kept) of finite src (infinities and NaN,
-    which the manual special-cases, are not modelled): src − round(src), rounded by imm[1:0],
-    or to nearest even when imm[2] selects MXCSR's (default) rounding."""
+    which the manual special-cases, are not modelled): src − round(src), the rounding and the
+    subtraction both by imm[1:0], or to nearest even when imm[2] selects MXCSR's (default)
+    rounding. The subtraction is inexact only for a tiny src rounded away from 0 (an AVX-512
+    host rounds 1e−30 − ceil(1e−30) up, to −(1 − 2^−24)): its nearest value and its error
+    (TwoSum, exact in float32) give the directed one."""
+    ir = _simd_ir
     _emu_imm(builder, imm, (0, 1, 2, 3, 4, 8, 9, 10, 11, 12))
-    v = builder.fsub(src, _emu_round(builder, src, imm))
-    return _emu_mask(builder, mask, passthru, v)
+    mode = builder.select(builder.icmp_unsigned("==", builder.and_(imm, ir.Constant(imm.type, 4)),
+                                                ir.Constant(imm.type, 0)),
+                          builder.and_(imm, ir.Constant(imm.type, 3)), ir.Constant(imm.type, 0))
+    r = _emu_round(builder, src, mode)
+    s = builder.fsub(src, r)
+    # TwoSum of src and −r: s + err is the exact difference
+    bb = builder.fsub(s, src)
+    err = builder.fadd(builder.fsub(src, builder.fsub(s, bb)),
+                       builder.fsub(builder.fsub(ir.Constant(r.type, None), r), bb))
+    return _emu_mask(builder, mask, passthru, _emu_round_directed(builder, s, err, mode))
+
+
+def _emu_round_directed(builder, s, err, mode):
+    """The float32 value of the exact s + err (s: its nearest float32, err: the rest) rounded
+    by the x86 rounding control `mode` (0 nearest even, 1 down, 2 up, 3 toward zero): s, or
+    its neighbour on err's side (s ≠ 0 then: a difference that rounds to 0 is exact)."""
+    ir = _simd_ir
+    n = s.type.count
+    vi = ir.VectorType(ir.IntType(32), n)
+    zero = ir.Constant(s.type, None)
+    off = ir.Constant(ir.VectorType(ir.IntType(1), n), None)
+    m = builder.and_(mode, ir.Constant(mode.type, 3))
+
+    def when(k, lanes):  # the lanes where mode k steps (a scalar mode: one of them holds)
+        return builder.select(builder.icmp_unsigned("==", m, ir.Constant(mode.type, k)),
+                              lanes, off)
+
+    up, down = builder.fcmp_ordered(">", err, zero), builder.fcmp_ordered("<", err, zero)
+    positive = builder.fcmp_ordered(">", s, zero)
+    toward_neg, toward_pos = when(1, down), when(2, up)
+    toward_zero = when(3, builder.select(positive, down, up))
+    # one step in the bits: a magnitude one ulp smaller (bits − 1) or larger (bits + 1)
+    smaller = builder.or_(toward_zero, builder.select(positive, toward_neg, toward_pos))
+    larger = builder.select(positive, toward_pos, toward_neg)
+    step = builder.select(smaller, ir.Constant(vi, [-1] * n),
+                          builder.select(larger, ir.Constant(vi, [1] * n), ir.Constant(vi, None)))
+    return builder.bitcast(builder.add(builder.bitcast(s, vi), step), s.type)
 
 
 def _emu_cvtps2dq(builder, src, passthru, mask, rounding):
