@@ -224,14 +224,16 @@ def _madd_emit_store(builder, new, o0, ost, nl, F32):
 def _madd_emit_requant(builder, acc, tj):
     """The rounded requantization of 8 lanes, before the zero point and the clamp, and the
     lanes it does not decide, as `requant_fast2_i8` computes them (the bias is in acc):
-    y = float(acc)·eff, t = |y| + off, q = ±floor(t) with y's sign; undecided when frac(t)
-    is within tol = 4e−7·|y| + tol1 of an integer (tol1 = tol0 + 1e−7; tol0 = 2 for
-    always-exact channels), tested as |frac(t) − 0.5| >= 0.5 − tol, with the table's row
-    0.5 − tol1 − 2^−22 (the 2^−22 covers the rounding of this form: it flags a little more,
-    never less). float(acc) may round (|acc| >= 2^24): that and the rounding of eff and of
-    the product stay within 3·2^−24 relative, inside the tolerance. q is converted to int32
-    exactly where it is decided (|y| < 2^23: from there on tol > 1 flags every lane).
-    Returns (q <8 x i32>, undecided <8 x i1>)."""
+    y = float(acc)·eff, u = |y| + margin, q = ±roundeven(u) with y's sign (= ±floor(t) for
+    `requant_fast2_i8`'s t = |y| + off, off = margin + 1/2, wherever it is decided);
+    undecided when u is within tol = 4e−7·|y| + tol1 of a half-integer (tol1 = tol0 + 1e−7;
+    tol0 = 2 for always-exact channels), tested as |u − roundeven(u)| >= 0.5 − tol, with the
+    table's row 0.5 − tol1 − 2^−22 (the 2^−22 covers the rounding of u: it flags a little
+    more, never less; u − roundeven(u) itself is exact). A tie of u is always undecided, so
+    roundeven's choice there never reaches an output. float(acc) may round (|acc| >= 2^24):
+    that and the rounding of eff and of the product stay within 3·2^−24 relative, inside the
+    tolerance. q is converted to int32 exactly where it is decided (|y| < 2^23: from there
+    on tol > 1 flags every lane). Returns (q <8 x i32>, undecided <8 x i1>)."""
     ir = _madd_ir
     f32 = ir.FloatType()
     vf = ir.VectorType(f32, 8)
@@ -242,20 +244,20 @@ def _madd_emit_requant(builder, acc, tj):
         p = builder.gep(tj, [ir.Constant(ir.IntType(64), 32 * k)])
         return builder.load(builder.bitcast(p, vf.as_pointer()), align=4)
 
-    eff, off, half = row(1), row(2), row(3)  # half = 0.5 − tol1 − 2^−22
+    eff, margin, half = row(1), row(2), row(3)  # half = 0.5 − tol1 − 2^−22
     fabs = simd_fn(mod, "llvm.fabs.v8f32", vf, [vf])
-    floor = simd_fn(mod, "llvm.floor.v8f32", vf, [vf])
+    roundeven = simd_fn(mod, "llvm.roundeven.v8f32", vf, [vf])
     fma = simd_fn(mod, "llvm.fmuladd.v8f32", vf, [vf, vf, vf])
     y = builder.fmul(builder.sitofp(acc, vf), eff)
     ay = builder.call(fabs, [y])
-    t = builder.fadd(ay, off)
-    fa = builder.call(floor, [t])
-    d = builder.call(fabs, [builder.fsub(builder.fsub(t, fa), ir.Constant(vf, [0.5] * 8))])
+    u = builder.fadd(ay, margin)
+    r = builder.call(roundeven, [u])
+    d = builder.call(fabs, [builder.fsub(u, r)])
     flag = builder.fcmp_ordered(">=", d, builder.call(fma, [ay, ir.Constant(vf, [-4e-7] * 8),
                                                             half]))
-    # ±floor(t) with y's sign (fa >= 0): its sign bit or'ed in
+    # ±r with y's sign (r >= 0): its sign bit or'ed in
     sign = builder.and_(builder.bitcast(y, vi), ir.Constant(vi, [-(2**31)] * 8))
-    q = builder.bitcast(builder.or_(builder.bitcast(fa, vi), sign), vf)
+    q = builder.bitcast(builder.or_(builder.bitcast(r, vi), sign), vf)
     return builder.fptosi(q, vi), flag
 
 
@@ -538,7 +540,7 @@ def madd_rq_pack(bias, m, shift, corr=None) -> tuple[np.ndarray, ...]:
     """Bind time: (t float32 [OB, 4, 8], m, left, right int32) for `madd_gemm_rq`. t's rows
     per 8-channel block: the accumulators' start, the int32 bias (+ corr, a byte path's
     zero-point correction `dot_pack`, mod 2^32) as its bits, eff = float32(m·2^(shift−31)),
-    off of `requant_fast2_i8`, and 0.5 − tol1 − 2^−22 (`_madd_emit_requant`; tol1 = tol0 +
+    the margin (`requant_fast2_i8`'s off − 1/2), and 0.5 − tol1 − 2^−22 (`_madd_emit_requant`; tol1 = tol0 +
     1e−7, always-exact channels: tol0 = 2; padding lanes: tol1 = 0)."""
     ft = fast_requant_tables(m, shift, bias)
     c = ft["m"].size
@@ -549,8 +551,8 @@ def madd_rq_pack(bias, m, shift, corr=None) -> tuple[np.ndarray, ...]:
     t[:c, 0] = start.view(np.float32)
     t[:c, 1] = ft["eff"]
     margin = ft["margin"]
-    t[:, 2] = 0.5
-    t[:c, 2] = np.where(margin >= 0.5, 0.5, 0.5 + margin)
+    t[:, 2] = 0.0
+    t[:c, 2] = np.where(margin >= 0.5, 0.0, margin)
     tol1 = np.where(margin >= 1.0, 2.0, 0.0) + 1e-7  # tol0 + the 1e−7 term
     t[:, 3] = 0.5 - 2.0**-22
     t[:c, 3] = 0.5 - tol1 - 2.0**-22  # `_madd_emit_requant`'s form of the tolerance
