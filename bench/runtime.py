@@ -28,13 +28,16 @@ s, warm <= 1 s.
 
 With NUMBA_CPU_NAME naming an x86 CPU narrower than this host, an AVX2-only CPU (e.g.
 haswell) on a host with AVX-512, or one without AVX2 (x86-64-v2, sandybridge...) on a host
-with AVX2, the run stands for that CPU throughout: the float executor's OpenBLAS and numpy
-run that CPU's code too (OPENBLAS_CORETYPE=Haswell, Sandybridge or Nehalem, and
-NPY_DISABLE_CPU_FEATURES, unless set; --host-libs keeps the host's); the header names the
-BLAS kernels used. For a CPU without AVX2 this needs NUMBA_CPU_FEATURES too (its feature
-string, e.g. x86-64-v2's in `qcc.backends.numba.CACHE_BASELINES`): with the CPU name alone
-Numba keeps this host's feature string, so qcc's kernels would be AVX2 code on the avx2 GEMM
-path, and the libraries are left as they are.
+with AVX2, the run stands for that CPU throughout: for an AVX2-only CPU Numba compiles with
+its feature string (NUMBA_CPU_FEATURES = x86-64-v3's, + avxvnni for Alder Lake and its kin,
+unless set; --host-features keeps the host's, with which LLVM mixes AVX-512 into the AVX2
+kernels), and the float executor's OpenBLAS and numpy run that CPU's code too
+(OPENBLAS_CORETYPE=Haswell, Sandybridge or Nehalem, and NPY_DISABLE_CPU_FEATURES, unless set;
+--host-libs keeps the host's); the header names the features and the BLAS kernels used. For
+a CPU without AVX2 the caller names its features (NUMBA_CPU_FEATURES, e.g. x86-64-v2's in
+`qcc.backends.numba.CACHE_BASELINES`): with the CPU name alone Numba keeps this host's
+feature string, so qcc's kernels would be AVX2 code on the avx2 GEMM path, and the libraries
+are left as they are.
 """
 
 from __future__ import annotations
