@@ -121,9 +121,9 @@ def target_libs(environ, host_flags: set[str], argv: list[str]) -> dict[str, str
     Numba: for an AVX2-only CPU, NUMBA_CPU_FEATURES = its feature string (`AVX2_FEATURES`,
     + avxvnni for `AVX_VNNI_CPUS`), unless set or --host-features is given. With the CPU name
     alone Numba keeps this host's feature string: LLVM then mixes AVX-512 and AVX-VNNI
-    instructions into the AVX2 kernels (code an AVX2-only CPU cannot run, and slower here:
-    a 512-bit instruction in flight takes port 1's vector unit from the 256-bit multiply-adds
-    around it). For a CPU without AVX2 the caller names its features (no default here).
+    instructions into the AVX2 kernels (code an AVX2-only CPU cannot run, and 1.2-1.8x
+    slower on a Sapphire Rapids host: docs/benchmarks.md, "Twenty-sixth round"). For a CPU
+    without AVX2 the caller names its features (no default here).
 
     Libraries, unless --host-libs is given: OpenBLAS's and numpy's kernel sets for that CPU
     (for a CPU without AVX2, only when NUMBA_CPU_FEATURES names its features: without them
