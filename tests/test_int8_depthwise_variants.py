@@ -104,7 +104,7 @@ def test_every_path_but_vnni_binds_the_float_ring(path, monkeypatch):
     dot and portable alike a layer binds the float ring."""
     monkeypatch.setenv("QCC_INT8_GEMM", path)
     rng = np.random.default_rng(17)
-    x, wk, bias, m, shift, base = _case(rng, 3, 3, 1, 1, 1, 1, 1, 8, 9, 24)
+    x, wk, bias, m, shift, base = _case(rng, 3, 3, 2, 2, 1, 1, 1, 16, 9, 24)
     p = dict(base, **dwk._dw_ring_params(wk, bias, m, shift, base))
     u8 = dwk._dw_u8_variant(p["dwg"], p["out_shape"][1])
     assert (u8 is not None) == (path == "vnni"), (path, u8)
@@ -295,7 +295,8 @@ def test_a_layer_binds_exactly_one_driver_variant(kh, kw, sh, sw, dh, oh, varian
 
 
 @pytest.mark.parametrize("kh,kw,sh,sw,dh,dw,oh,c,variant", [
-    (3, 3, 1, 1, 1, 1, 8, 24, (3, 1, 1)),  # shared rows, stride 1
+    (3, 3, 1, 1, 1, 1, 8, 24, None),  # 3x3 at stride 1: the float ring (faster there)
+    (3, 3, 2, 2, 1, 1, 8, 24, (3, 1, 2)),  # shared rows, stride 2
     (5, 5, 2, 2, 1, 1, 8, 24, (5, 2, 2)),  # shared rows, stride 2, two 4-tap groups
     (3, 3, 1, 1, 1, 1, 1, 24, (3, 1, 3)),  # a single output row: unshared
     (3, 3, 1, 1, 2, 1, 8, 24, (3, 1, 3)),  # vertical dilation: unshared
@@ -353,9 +354,11 @@ def test_fill_and_fix_run_as_leaves(kind, monkeypatch):
     else:
         monkeypatch.setenv("QCC_INT8_GEMM", "vnni" if kind == "u8" else PATHS[-1])
         rng = np.random.default_rng(13)
-        # 3x5 unshared (the generic loop on the float ring), |bias| >= 2^24 (the fix-up runs)
-        x, wk, bias, m, shift, base = _case(rng, 3, 3 if kind == "u8" else 5, 1, 1, 1, 1, 1, 8,
-                                            9, 24)
+        # 3x3 at stride 2 (a u8 case), 3x5 unshared (the generic loop on the float ring);
+        # |bias| >= 2^24 (the fix-up runs)
+        x, wk, bias, m, shift, base = (
+            _case(rng, 3, 3, 2, 2, 1, 1, 1, 16, 9, 24) if kind == "u8"
+            else _case(rng, 3, 5, 1, 1, 1, 1, 1, 8, 9, 24))
         bias[::3] = (1 << 24) + 7
         m[::3], shift[::3] = quantize_multipliers(np.full(m[::3].size, 1.5e-6))
         p = dict(base, **dwk._dw_ring_params(wk, bias, m, shift, base))

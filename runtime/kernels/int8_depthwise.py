@@ -36,7 +36,9 @@ On the AVX-512 VNNI path (layers with C >= 16, horizontal stride <= 2, 3x3, 5x5 
 filters: `VNNI_DW_SHAPES`) the tap sums are exact integers instead: a ring of u8 rows whose
 32-bit lanes hold a channel's four horizontal taps, summed with `vpdpbusd` (the driver
 `_dw_ring_u8`, a leaf per case, `_dw_u8_taps`, around the intrinsic `vnni_dw_taps`), then the
-same requantization; 1.2-1.6x faster than the float ring (5x5: 1.5x), same outputs.
+same requantization, same outputs. On a Sapphire Rapids it is up to 1.2x faster than the
+float ring at stride 2 and on larger 5x5 layers, and slower on 3x3 stride-1 layers, which
+take the float ring (`VNNI_DW_SHAPES`).
 
 The first run compiles a layer's kernels as four units of work (`compile_units`, see
 runtime/plan.py): the driver, its fill and fix leaves (`_dw_leaf`), the tap leaf; the first

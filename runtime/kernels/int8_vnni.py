@@ -732,11 +732,15 @@ def vnni_dw_interleave4(typingctx, src_addr, tap_bytes, dst_addr):
     return sig, codegen
 
 
-VNNI_DW_SHAPES = tuple((kh, ng, rs) for kh, ng in ((3, 1), (5, 2), (7, 2)) for rs in (1, 2, kh))
+VNNI_DW_SHAPES = tuple((kh, ng, rs) for kh, ng in ((3, 1), (5, 2), (7, 2)) for rs in (1, 2, kh)
+                       if (kh, rs) != (3, 1))
 """The (filter rows, 4-tap groups, row step) cases of `vnni_dw_taps`: 3 rows and up to 4
 columns, 5 or 7 rows and 5 to 8 columns (3x3, 5x5, 7x7 filters); two output rows sharing
 ring rows at vertical stride 1 or 2 (rs < kh), or not (rs = kh). Each case costs ~30 ms of
-compiling in every model: other filters run the float ring."""
+compiling in every model: other filters run the float ring. Not 3 rows at stride 1 (row
+step 1): there the float ring, compiled for the same AVX-512 host, is 5-23 % faster (every
+such layer of the four shared models on a Sapphire Rapids: docs/benchmarks.md, "Twenty-sixth
+round"); at stride 2 and for 5x5 filters the u8 ring is as fast or faster (to 0.84x)."""
 
 
 def vnni_dw_key(kh: int, ng: int, rs: int) -> int:
