@@ -103,6 +103,41 @@ def test_the_sse2_tile_compiles_to_pmaddwd_without_spills(cpu, features):
     assert not [line for line in tile if "rsp" in line and "mov" in line], tile
 
 
+def test_the_avx2_kernel_stays_256_bit_on_avx512_cpus():
+    """An AVX-512 CPU without VNNI (Skylake-SP) runs the "avx2" path. Its requantizing GEMM
+    kernel, cross-compiled for such a CPU, has no zmm instruction: the epilogue joins a
+    row's two blocks after a 256-bit vpackssdw, where a <16 x i32> join had LLVM narrow them
+    in zmm registers, and a 512-bit instruction in flight slowed the next tiles' 256-bit
+    multiply-adds 1.2-1.9x (docs/benchmarks.md, "Twenty-sixth round"). On a host without
+    AVX2 the kernels hold no x86 intrinsic."""
+    import llvmlite.binding as llvm
+
+    from qcc.runtime.kernels import int8_madd
+
+    isa = MADD_ISA["avx2" if HAS_AVX2 else "portable"]
+    rows, k, o = 8, 24, 16
+    rng = np.random.default_rng(7)
+    a = rng.integers(-255, 256, (rows, k)).astype(np.int16)
+    w = rng.integers(-127, 128, (k, o)).astype(np.int16)
+    m, shift = quantize_multipliers(np.full(o, 0.003))
+    t, mm, ml, mr = madd_rq_pack(np.zeros(o, np.int32), m, shift)
+    out = np.zeros((rows, o), np.int8)
+    madd_gemm_rq(a, madd_pack(w), t, mm, ml, mr, o, 0, -128, 127, out, isa)
+    kernel = int8_madd._MADD_GEMM_RQ[isa]
+    ir = "\n".join(kernel.inspect_llvm().values())
+    if not HAS_AVX2:
+        assert "llvm.x86." not in ir
+        return
+    assert "llvm.x86.avx2.packssdw" in ir
+    llvm.initialize_all_targets()
+    llvm.initialize_all_asmprinters()
+    machine = llvm.Target.from_triple(llvm.get_process_triple()).create_target_machine(
+        cpu="skylake-avx512", features="+avx512f,+avx512bw,+avx512vl,+avx512dq,+avx2,+fma",
+        opt=3)
+    asm = machine.emit_assembly(llvm.parse_assembly(ir))
+    assert "vpmaddwd" in asm and "zmm" not in asm
+
+
 def test_dot_is_first_only_where_sdot_is_native():
     """"dot" is the default where the target has sdot (aarch64 with dot products), and last
     elsewhere (emulated: correct, not fast), where the tests still run it."""
