@@ -111,6 +111,7 @@ def test_the_avx2_kernel_stays_256_bit_on_avx512_cpus():
     multiply-adds 1.2-1.9x (docs/benchmarks.md, "Twenty-sixth round"). On a host without
     AVX2 the kernels hold no x86 intrinsic."""
     import llvmlite.binding as llvm
+    from numba import njit
 
     from qcc.runtime.kernels import int8_madd
 
@@ -122,8 +123,9 @@ def test_the_avx2_kernel_stays_256_bit_on_avx512_cpus():
     m, shift = quantize_multipliers(np.full(o, 0.003))
     t, mm, ml, mr = madd_rq_pack(np.zeros(o, np.int32), m, shift)
     out = np.zeros((rows, o), np.int8)
-    madd_gemm_rq(a, madd_pack(w), t, mm, ml, mr, o, 0, -128, 127, out, isa)
-    kernel = int8_madd._MADD_GEMM_RQ[isa]
+    # compiled here, not loaded from Numba's cache (whose kernels keep no IR to inspect)
+    kernel = njit(nogil=True)(int8_madd._MADD_GEMM_RQ[isa].py_func)
+    kernel(a, madd_pack(w), t, mm, ml, mr, o, 0, -128, 127, out, int8_madd.madd_fix_leaf())
     ir = "\n".join(kernel.inspect_llvm().values())
     if not HAS_AVX2:
         assert "llvm.x86." not in ir

@@ -284,7 +284,8 @@ def _madd_emit_row_out(builder, qs, zp, lo, hi):
         # two blocks through one 256-bit vpackssdw, then its 64-bit quarters in order: joined
         # first as <16 x i32>, a target with AVX-512 narrowed them in zmm registers, and a
         # 512-bit instruction in flight slows the next tile's 256-bit multiply-adds (an
-        # AVX-512 CPU without VNNI, e.g. Skylake-SP, runs this path: 1.4-1.9x slower so)
+        # AVX-512 CPU without VNNI, e.g. Skylake-SP, runs this path: its GEMMs were 1.2-1.9x
+        # slower so)
         v16t = ir.VectorType(i16, 16)
         pack = simd_fn(builder.module, "llvm.x86.avx2.packssdw", v16t, [qs[0].type] * 2)
         v16 = builder.shuffle_vector(
@@ -552,8 +553,9 @@ def madd_rq_pack(bias, m, shift, corr=None) -> tuple[np.ndarray, ...]:
     """Bind time: (t float32 [OB, 4, 8], m, left, right int32) for `madd_gemm_rq`. t's rows
     per 8-channel block: the accumulators' start, the int32 bias (+ corr, a byte path's
     zero-point correction `dot_pack`, mod 2^32) as its bits, eff = float32(m·2^(shift−31)),
-    the margin (`requant_fast2_i8`'s off − 1/2), and 0.5 − tol1 − 2^−22 (`_madd_emit_requant`; tol1 = tol0 +
-    1e−7, always-exact channels: tol0 = 2; padding lanes: tol1 = 0)."""
+    the margin (`requant_fast2_i8`'s off − 1/2; always-exact channels and padding lanes: 0),
+    and 0.5 − tol1 − 2^−22 (`_madd_emit_requant`; tol1 = tol0 + 1e−7, always-exact channels:
+    tol0 = 2; padding lanes: tol1 = 0)."""
     ft = fast_requant_tables(m, shift, bias)
     c = ft["m"].size
     ob = -(-c // 8)
