@@ -13,8 +13,8 @@ give the same int8 on inputs chosen to reach its edges:
   per-row `_conv_requant`;
 * the convolutions' row and padding helpers on flat buffers, against numpy;
 * the table lookup by byte shuffles (`_act_lut_shuffle`: vpshufb on x86 with AVX2, tbl /
-  tbx on aarch64) against the scalar lookup, and the table-lookup steps (LOGISTIC, TANH, HARD_SWISH) bound with either kernel
-  against BUILTIN_REF.
+  tbx on aarch64) against the scalar lookup, and the table-lookup steps (LOGISTIC, TANH,
+  HARD_SWISH) bound with either kernel against BUILTIN_REF.
 """
 
 from __future__ import annotations
@@ -206,8 +206,8 @@ def test_lut_kernel_follows_the_host():
 def test_lut_shuffle_equals_the_scalar_lookup():
     """Every length up to 100 and a long one (the 32-byte steps and every tail), unaligned
     views, every stored value, random tables and the identity. Off x86 with AVX2 and
-    aarch64 the shuffle kernel is never bound (test_lut_kernel_follows_the_host); the scalar lookup is
-    then checked against NumPy here instead."""
+    aarch64 the shuffle kernel is never bound (test_lut_kernel_follows_the_host); the scalar
+    lookup is then checked against NumPy here instead."""
     rng = np.random.default_rng(5)
     tables = [rng.integers(-128, 128, 256, dtype=np.int64).astype(np.int8),
               np.arange(-128, 128, dtype=np.int64).astype(np.int8)]

@@ -272,8 +272,8 @@ def _dw_fix_steps(acc, t, q, tb, gc, c, hits, na, n, o1, oa, ob, zq, float_ring)
     (hits[0] of them, starts i0 from hits[1]), the outputs i0 .. i0 + 15 (< n, the row's,
     and in i0's chunk of gc) of both rows of the pass get their flag again from the sum the
     loop stored (row r's at acc[r·na + i]) and the tables at t[tb·gc + i mod gc] (chunks
-    start at multiples of gc), as the loop computed it: the float ring's y = (acc + bias_f)·eff (rows bias_f, eff, thr,
-    e: `_dw_rq1`), the VNNI ring's y = float(acc)·eff (its int32 sums include the bias; rows
+    start at multiples of gc), as the loop computed it: the float ring's
+    y = (acc + bias_f)·eff (rows bias_f, eff, thr, e: `_dw_rq1`), the VNNI ring's y = float(acc)·eff (its int32 sums include the bias; rows
     eff, thr, e). A flagged output gets the spec's integer result (`_dw_exact_out`; the float
     ring's sum is an exact integer in float32, its bias added from q). A few dozen outputs
     a hit, where a whole chunk's flags were computed again (up to 2·gc). float_ring is a

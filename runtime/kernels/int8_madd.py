@@ -65,6 +65,7 @@ from .simd import (
     simd_madd_i16,
     simd_max,
     simd_min,
+    simd_pack_i16,
     simd_splat,
 )
 
@@ -280,25 +281,10 @@ def _madd_emit_row_out(builder, qs, zp, lo, hi):
     lo and hi are int8, and a saturated sum keeps its side of them."""
     ir = _madd_ir
     i16, i8 = ir.IntType(16), ir.IntType(8)
-    if len(qs) > 1 and HAS_AVX2:
-        # two blocks through one 256-bit vpackssdw, then its 64-bit quarters in order: joined
-        # first as <16 x i32>, a target with AVX-512 narrowed them in zmm registers, and a
-        # 512-bit instruction in flight slows the next tile's 256-bit multiply-adds (an
-        # AVX-512 CPU without VNNI, e.g. Skylake-SP, runs this path: its GEMMs were 1.2-1.9x
-        # slower so)
-        v16t = ir.VectorType(i16, 16)
-        pack = simd_fn(builder.module, "llvm.x86.avx2.packssdw", v16t, [qs[0].type] * 2)
-        v16 = builder.shuffle_vector(
-            builder.call(pack, [qs[0], qs[1]]), ir.Constant(v16t, None),
-            ir.Constant(ir.VectorType(ir.IntType(32), 16),
-                        [0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15]))
+    if len(qs) > 1:  # two blocks, saturated to int16 in one 256-bit pack
+        v16 = simd_pack_i16(builder, qs[0], qs[1])
     else:
-        v = qs[0]
-        if len(qs) > 1:
-            n = 8 * len(qs)
-            v = builder.shuffle_vector(qs[0], qs[1], ir.Constant(
-                ir.VectorType(ir.IntType(32), n), list(range(n))))
-        v16 = _madd_emit_saturate(builder, v, 16)
+        v16 = _madd_emit_saturate(builder, qs[0], 16)
     n = v16.type.count
     sadd = simd_fn(builder.module, f"llvm.sadd.sat.v{n}i16", v16.type, [v16.type, v16.type])
     v16 = builder.call(sadd, [v16, simd_splat(builder, builder.trunc(zp, i16), v16.type)])

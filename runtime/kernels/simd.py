@@ -11,6 +11,10 @@ here, never a target intrinsic by name, so every path has a portable form:
                                                   pmaddwd with "sse2"; generic IR, which
                                                   LLVM lowers for any target, with
                                                   "portable")
+    simd_pack_i16(builder, a, b)                  <8 x i32> a, b -> <16 x i16>, each lane
+                                                  saturated, a's lanes then b's (one
+                                                  256-bit vpackssdw on x86 with AVX2, also
+                                                  on AVX-512 CPUs; generic IR elsewhere)
     simd_lut256(builder, table, x)                <32 x i8> lookups table[x + 128] in a
                                                   256-byte table (vpshufb on x86 with
                                                   AVX2, tbl / tbx on aarch64 only: the
@@ -463,6 +467,30 @@ def simd_madd_i16(builder, a, b, isa: str):
         return builder.mul(x, y)
 
     return builder.add(part(even), part(odd))
+
+
+def simd_pack_i16(builder, a, b):
+    """Two <8 x i32> vectors -> <16 x i16>: a's lanes then b's, each clamped to int16. On x86
+    with AVX2 one 256-bit `vpackssdw` and a shuffle of its 64-bit quarters into order: the
+    generic form (the vectors joined as <16 x i32>, clamped, truncated) is what LLVM narrows
+    in zmm registers on an AVX-512 CPU, and a 512-bit instruction in flight slows the 256-bit
+    multiply-adds around it (the avx2 GEMM path's epilogue, on a CPU with AVX-512 and no
+    VNNI: its GEMMs ran 1.2-1.9x slower so). Elsewhere the generic form (sqxtn on NEON)."""
+    ir = _simd_ir
+    i16, i32 = ir.IntType(16), ir.IntType(32)
+    v16 = ir.VectorType(i16, 16)
+    if HAS_AVX2:
+        pack = simd_fn(builder.module, "llvm.x86.avx2.packssdw", v16, [a.type, b.type])
+        # vpackssdw works per 128-bit half: a0-3 b0-3 | a4-7 b4-7
+        order = [0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15]
+        return builder.shuffle_vector(builder.call(pack, [a, b]), ir.Constant(v16, None),
+                                      ir.Constant(ir.VectorType(i32, 16), order))
+    v = builder.shuffle_vector(a, b, ir.Constant(ir.VectorType(i32, 16), list(range(16))))
+    lo = ir.Constant(v.type, [-(1 << 15)] * 16)
+    hi = ir.Constant(v.type, [(1 << 15) - 1] * 16)
+    v = builder.select(builder.icmp_signed("<", v, lo), lo, v)
+    v = builder.select(builder.icmp_signed(">", v, hi), hi, v)
+    return builder.trunc(v, v16)
 
 
 def simd_lut256(builder, table, x):
